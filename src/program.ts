@@ -1,0 +1,42 @@
+// quantum-calc command line. Each subcommand lives in src/commands/<name>.ts and registers
+// itself here; this file only wires them up and maps failures to exit codes. The executable
+// entry point is src/cli.ts, so tests can build and drive the program without spawning it.
+import { Command, CommanderError } from 'commander';
+import { CliError, ExitCode } from './exitCodes.js';
+import { registerCompute } from './commands/compute.js';
+import { registerReplay } from './commands/replay.js';
+
+export function buildProgram(): Command {
+  const program = new Command('quantum-calc')
+    .description(
+      'Calc-only phases of the quantum trading stack (P0 MarketState, P1 stops, P2 harvest) for every symbol, published to Redis.',
+    )
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+  registerCompute(program);
+  registerReplay(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version are "errors" to commander; they are not to the operator.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
+        return ExitCode.OK;
+      }
+      return ExitCode.USAGE;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`quantum-calc: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`quantum-calc: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return ExitCode.FAILURE;
+  }
+}
