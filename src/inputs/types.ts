@@ -1,0 +1,10 @@
+// Outcome of reading one input for one symbol. A skip is not an error: it carries a counted
+// reason (SPEC §6) and a human-readable detail for the log. I/O failures are thrown instead.
+
+export const SKIP_REASONS = ['no_position', 'insufficient_data', 'stale_marketstate', 'bad_position', 'bad_input'] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
+
+export type Read<T> = { ok: true; value: T } | { ok: false; reason: SkipReason; detail: string };
+
+export const ok = <T>(value: T): Read<T> => ({ ok: true, value });
+export const skip = <T = never>(reason: SkipReason, detail: string): Read<T> => ({ ok: false, reason, detail });

@@ -1,0 +1,60 @@
+// The storage interface every publisher talks to. It is deliberately Redis-shaped and small:
+// the Redis store (ioredis) and the embedded in-memory store implement exactly these calls, so
+// candle readers, position sources and publishers run unchanged on either, and on test doubles.
+
+export type KeyKind = 'none' | 'string' | 'hash' | 'zset' | 'list' | 'set' | 'stream' | 'other';
+
+export interface StreamEntry {
+  id: string;
+  fields: Record<string, string>;
+}
+
+export interface HashWrite {
+  key: string;
+  /** HSET of exactly these fields: other services own other fields of the same hash. */
+  fields: Record<string, string>;
+  /** EXPIRE in whole seconds after the HSET, when set. */
+  ttlSec?: number;
+}
+
+export interface StreamWrite {
+  key: string;
+  fields: Record<string, string>;
+  /** XADD MAXLEN ~ maxLen. */
+  maxLen: number;
+}
+
+/** One publish: every write in it lands together (MULTI/EXEC) or not at all. */
+export interface PublishBatch {
+  hashes: HashWrite[];
+  streams: StreamWrite[];
+}
+
+/** Thrown by a read when the key exists with another type (Redis WRONGTYPE). */
+export class WrongTypeError extends Error {
+  readonly key: string;
+  constructor(key: string, expected: string, actual?: string) {
+    super(`key ${key} is not a ${expected}${actual ? ` (it is a ${actual})` : ''}`);
+    this.name = 'WrongTypeError';
+    this.key = key;
+  }
+}
+
+export interface Store {
+  readonly kind: 'redis' | 'memory';
+  keyKind(key: string): Promise<KeyKind>;
+  /** All fields of a hash; `{}` when the key does not exist. */
+  hgetall(key: string): Promise<Record<string, string>>;
+  hget(key: string, field: string): Promise<string | null>;
+  /** The `count` highest-scored members of a sorted set, returned in ascending score order. */
+  zrangeTail(key: string, count: number): Promise<string[]>;
+  /** The last `count` elements of a list, in list order. */
+  lrangeTail(key: string, count: number): Promise<string[]>;
+  /** Up to `count` newest entries of a stream, newest first. */
+  xrevrange(key: string, count: number): Promise<StreamEntry[]>;
+  /** Atomic publish (MULTI/EXEC on Redis). Rejects on I/O failure; then nothing may be assumed. */
+  publish(batch: PublishBatch): Promise<void>;
+  /** Resolves when the store answers; rejects otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
