@@ -1,0 +1,373 @@
+// P0 MarketState kernel (SPEC §1, spec v1.0): volatility (sigma), trend (mu), trend strength (ts)
+// and regime probabilities from a series of closes.
+//
+// It is called for every symbol on every candle, so the arithmetic runs on module-level scratch
+// Float64Arrays that grow on demand and are reused: after warm-up a call allocates only its
+// result. The scratch never carries information from one call to the next (every buffer is
+// written before it is read), so the kernel behaves as a pure function.
+import { clip, sigmoid, softmax } from './math.js';
+import { ensureCapacity, populationVariance, quantileOfSorted } from './stats.js';
+import { mergeTheta } from './theta.js';
+import { olsSlope, theilSenSlope } from './theilSen.js';
+import { KernelInputError, type DeepPartial, type MarketState } from './types.js';
+import { requireFiniteNumber, requirePositiveNumber } from './validate.js';
+
+export type TrendMethod = 'theil_sen' | 'ols';
+
+export interface MarketStateTheta {
+  /** Added to prices before the log and to denominators, so nothing divides by zero. */
+  eps: number;
+  vol: {
+    window: number;
+    winsor_q_low: number;
+    winsor_q_high: number;
+    ewma_lambda: number;
+    sigma_floor: number;
+    spike_proxy_cap: number;
+    spike_center: number;
+    spike_scale: number;
+  };
+  trend: { windows: number[]; weights: number[]; method: TrendMethod };
+  regime: {
+    window: number;
+    vr_k: number;
+    softmax_temp: number;
+    score: { a1: number; a2: number; a3: number; b1: number; b2: number; b3: number; c1: number; c2: number; c3: number };
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const item of Object.values(value)) deepFreeze(item);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** SPEC §1 defaults. Frozen: callers override by passing a theta, never by mutating these. */
+export const DEFAULT_MARKET_STATE_THETA: MarketStateTheta = deepFreeze({
+  eps: 1e-12,
+  vol: {
+    window: 256,
+    winsor_q_low: 0.01,
+    winsor_q_high: 0.99,
+    ewma_lambda: 0.94,
+    sigma_floor: 1e-6,
+    spike_proxy_cap: 5.0,
+    spike_center: 1.2,
+    spike_scale: 0.3,
+  },
+  trend: { windows: [64, 128, 256], weights: [0.5, 0.3, 0.2], method: 'theil_sen' },
+  regime: {
+    window: 256,
+    vr_k: 5,
+    softmax_temp: 1.0,
+    score: { a1: 1.0, a2: 1.0, a3: 1.0, b1: 1.0, b2: 1.0, b3: 1.0, c1: 1.0, c2: 1.0, c3: 1.0 },
+  },
+});
+
+/** The EWMA variance is seeded with the population variance of at most this many clipped returns. */
+const EWMA_SEED_COUNT = 10;
+/** Consistency constant that makes the MAD an estimate of the standard deviation for normal data. */
+const MAD_TO_SIGMA = 1.4826;
+
+// --- theta -----------------------------------------------------------------------------------
+
+function requireInteger(value: unknown, path: string, min: number): number {
+  const x = requireFiniteNumber(value, path);
+  if (!Number.isInteger(x) || x < min) throw new KernelInputError(path, value, `must be an integer >= ${min}`);
+  return x;
+}
+
+function requireInRange(value: unknown, path: string, lo: number, hi: number, open: boolean): number {
+  const x = requireFiniteNumber(value, path);
+  const inside = open ? x > lo && x < hi : x >= lo && x <= hi;
+  if (!inside) throw new KernelInputError(path, value, `must be in ${open ? '(' : '['}${lo}, ${hi}${open ? ')' : ']'}`);
+  return x;
+}
+
+function requireAbove(value: unknown, path: string, bound: number, inclusive: boolean): number {
+  const x = requireFiniteNumber(value, path);
+  if (inclusive ? !(x >= bound) : !(x > bound)) {
+    throw new KernelInputError(path, value, `must be ${inclusive ? '>=' : '>'} ${bound}`);
+  }
+  return x;
+}
+
+/**
+ * Refuses a merged theta that would make the kernel divide by zero, index outside its data or
+ * produce NaN, naming the theta path and the value. Windows must be ≥ 2 for trend (a slope needs
+ * two points) and ≥ 1 elsewhere.
+ */
+function validateTheta(theta: MarketStateTheta): void {
+  requireAbove(theta.eps, 'theta.eps', 0, false);
+
+  const vol = theta.vol;
+  requireInteger(vol.window, 'theta.vol.window', 1);
+  const qLow = requireInRange(vol.winsor_q_low, 'theta.vol.winsor_q_low', 0, 1, false);
+  const qHigh = requireInRange(vol.winsor_q_high, 'theta.vol.winsor_q_high', 0, 1, false);
+  if (qLow > qHigh) {
+    throw new KernelInputError('theta.vol.winsor_q_high', qHigh, `must be >= theta.vol.winsor_q_low (${qLow})`);
+  }
+  requireInRange(vol.ewma_lambda, 'theta.vol.ewma_lambda', 0, 1, true);
+  requireAbove(vol.sigma_floor, 'theta.vol.sigma_floor', 0, true);
+  requireAbove(vol.spike_proxy_cap, 'theta.vol.spike_proxy_cap', 0, true);
+  requireFiniteNumber(vol.spike_center, 'theta.vol.spike_center');
+  requireAbove(vol.spike_scale, 'theta.vol.spike_scale', 0, false);
+
+  const trend = theta.trend;
+  if (!Array.isArray(trend.windows) || trend.windows.length === 0) {
+    throw new KernelInputError('theta.trend.windows', trend.windows, 'must be a non-empty array of integers >= 2');
+  }
+  trend.windows.forEach((w, k) => requireInteger(w, `theta.trend.windows[${k}]`, 2));
+  if (!Array.isArray(trend.weights) || trend.weights.length !== trend.windows.length) {
+    throw new KernelInputError(
+      'theta.trend.weights',
+      trend.weights,
+      `must be an array with one weight per window (${trend.windows.length})`,
+    );
+  }
+  let weightSum = 0;
+  trend.weights.forEach((w, k) => (weightSum += requireFiniteNumber(w, `theta.trend.weights[${k}]`)));
+  if (!(weightSum > 0) || !Number.isFinite(weightSum)) {
+    throw new KernelInputError('theta.trend.weights', trend.weights, 'must sum to a finite value > 0');
+  }
+  if (trend.method !== 'theil_sen' && trend.method !== 'ols') {
+    throw new KernelInputError('theta.trend.method', trend.method, "must be 'theil_sen' or 'ols'");
+  }
+
+  const regime = theta.regime;
+  requireInteger(regime.window, 'theta.regime.window', 1);
+  requireInteger(regime.vr_k, 'theta.regime.vr_k', 1);
+  requireAbove(regime.softmax_temp, 'theta.regime.softmax_temp', 0, false);
+  for (const [key, value] of Object.entries(regime.score)) requireFiniteNumber(value, `theta.regime.score.${key}`);
+}
+
+validateTheta(DEFAULT_MARKET_STATE_THETA);
+
+/** The defaults with `override` deep-merged in, validated. The common no-override case reuses the frozen defaults. */
+function resolveTheta(override: DeepPartial<MarketStateTheta> | undefined): MarketStateTheta {
+  if (override === undefined) return DEFAULT_MARKET_STATE_THETA;
+  const theta = mergeTheta<MarketStateTheta>(DEFAULT_MARKET_STATE_THETA, override);
+  validateTheta(theta);
+  return theta;
+}
+
+function minRequired(theta: MarketStateTheta): number {
+  return Math.max(theta.vol.window, Math.max(...theta.trend.windows), theta.regime.window) + 1;
+}
+
+/** SPEC §1 step 1: the fewest closes for which the kernel returns a result (fewer → null). */
+export function marketStateMinRequired(theta?: DeepPartial<MarketStateTheta>): number {
+  return minRequired(resolveTheta(theta));
+}
+
+// --- kernel ----------------------------------------------------------------------------------
+
+let logPrices = new Float64Array(512);
+let returns = new Float64Array(512);
+let sortScratch = new Float64Array(512);
+let sumScratch = new Float64Array(512);
+
+/**
+ * SPEC §1. `prices` are closes, oldest first; every one must be finite and > 0 (else a
+ * KernelInputError naming `prices[i]` of the first bad one). Returns null when there are fewer
+ * than `marketStateMinRequired(theta)` prices.
+ */
+export function computeMarketState(
+  prices: ArrayLike<number>,
+  theta?: DeepPartial<MarketStateTheta>,
+): MarketState | null {
+  const th = resolveTheta(theta);
+  if (typeof prices !== 'object' || prices === null || typeof prices.length !== 'number') {
+    throw new KernelInputError('prices', prices, 'must be an array of numbers');
+  }
+  const n = prices.length;
+  for (let i = 0; i < n; i++) {
+    const p = prices[i];
+    // Inline test first so the valid path builds no error path strings.
+    if (!(typeof p === 'number' && p > 0 && p < Infinity)) requirePositiveNumber(p, `prices[${i}]`);
+  }
+  if (n < minRequired(th)) return null;
+
+  // Step 2: log prices and returns.
+  logPrices = ensureCapacity(logPrices, n);
+  returns = ensureCapacity(returns, n);
+  const lp = logPrices;
+  const r = returns;
+  for (let i = 0; i < n; i++) lp[i] = Math.log(prices[i] + th.eps);
+  const returnCount = n - 1;
+  for (let i = 0; i < returnCount; i++) r[i] = lp[i + 1] - lp[i];
+
+  const { sigma, spikeProxy } = volatility(r, returnCount, th);
+  const mu = trendSlope(lp, n, th);
+  const ts = Math.abs(mu) / (sigma + th.eps);
+
+  // Steps 6–7 on the last min(regime.window, #returns) returns.
+  const regimeCount = Math.min(th.regime.window, returnCount);
+  const regimeFrom = returnCount - regimeCount;
+  const dp = directionalPersistence(r, regimeFrom, regimeCount);
+  const vr = varianceRatio(r, regimeFrom, regimeCount, th.regime.vr_k, th.eps);
+
+  // Step 8.
+  const c = th.regime.score;
+  const vrDistance = Math.abs(vr - 1);
+  const sTrend = c.a1 * ts + c.a2 * dp - c.a3 * vrDistance;
+  const sMeanReversion = c.b1 * vrDistance - c.b2 * ts - c.b3 * Math.abs(dp);
+  const sChop = c.c1 * (1 - Math.abs(dp)) + c.c2 * (1 - Math.min(ts, 1)) - c.c3 * vrDistance;
+  const [pTrend, pMr, pChop] = softmax([sTrend, sMeanReversion, sChop], th.regime.softmax_temp);
+
+  const result: MarketState = {
+    sigma,
+    mu,
+    ts,
+    regime_probs: { trend: pTrend, mr: pMr, chop: pChop },
+    features: { dp, vr, spike_proxy: spikeProxy },
+  };
+  requireFiniteResult(result);
+  return result;
+}
+
+/**
+ * SPEC §1 step 3 on the last min(vol.window, #returns) returns: winsorise at the two quantiles,
+ * blend the EWMA and MAD volatility estimates by a sigmoid of their ratio (the spike proxy).
+ */
+function volatility(r: Float64Array, returnCount: number, th: MarketStateTheta): { sigma: number; spikeProxy: number } {
+  const vol = th.vol;
+  const count = Math.min(vol.window, returnCount);
+  const from = returnCount - count;
+
+  sortScratch = ensureCapacity(sortScratch, count);
+  const sorted = sortScratch.subarray(0, count);
+  sorted.set(r.subarray(from, returnCount));
+  sorted.sort();
+  const qLo = quantileOfSorted(sorted, count, vol.winsor_q_low);
+  const qHi = quantileOfSorted(sorted, count, vol.winsor_q_high);
+  // Clipping is monotone, so clipping the sorted window gives the sorted clipped window (rwc).
+  for (let i = 0; i < count; i++) sorted[i] = clip(sorted[i], qLo, qHi);
+
+  // EWMA, seeded with the population variance of the first min(10, N) clipped values (in time
+  // order), then updated with every clipped value including those ten.
+  const seedCount = Math.min(EWMA_SEED_COUNT, count);
+  let seedSum = 0;
+  for (let i = 0; i < seedCount; i++) seedSum += clip(r[from + i], qLo, qHi);
+  const seedMean = seedSum / seedCount;
+  let seedSquares = 0;
+  for (let i = 0; i < seedCount; i++) {
+    const d = clip(r[from + i], qLo, qHi) - seedMean;
+    seedSquares += d * d;
+  }
+  const lambda = vol.ewma_lambda;
+  let v = seedSquares / seedCount;
+  for (let i = from; i < returnCount; i++) {
+    const x = clip(r[i], qLo, qHi);
+    v = lambda * v + (1 - lambda) * (x * x);
+  }
+  const sigmaEwma = Math.sqrt(v);
+
+  const sigmaMad = MAD_TO_SIGMA * medianAbsoluteDeviationOfSorted(sorted, count);
+  const spikeProxy = clip(sigmaMad / (sigmaEwma + th.eps), 0, vol.spike_proxy_cap);
+  const w = sigmoid((spikeProxy - vol.spike_center) / vol.spike_scale);
+  const sigma = Math.max(vol.sigma_floor, (1 - w) * sigmaEwma + w * sigmaMad);
+  return { sigma, spikeProxy };
+}
+
+/**
+ * median(|x − median(x)|) of the ascending `sorted[0..n)`, in O(n) without another sort: the
+ * deviations of the values below the median, read right to left, ascend, and so do those of the
+ * values from the median up, read left to right; merging the two ascending runs from their
+ * starts yields the deviations in order, and the merge stops at the middle.
+ */
+function medianAbsoluteDeviationOfSorted(sorted: Float64Array, n: number): number {
+  const mid = n >> 1;
+  const median = n % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  let split = 0; // first index whose value is ≥ median
+  while (split < n && sorted[split] < median) split++;
+  let left = split - 1;
+  let right = split;
+  const lowerRank = (n - 1) >> 1;
+  let previous = 0;
+  for (let rank = 0; ; rank++) {
+    // abs(x − m) for x < m equals m − x exactly (IEEE subtraction is sign-symmetric).
+    const leftDev = left >= 0 ? median - sorted[left] : Infinity;
+    const rightDev = right < n ? sorted[right] - median : Infinity;
+    let dev: number;
+    if (leftDev <= rightDev) {
+      dev = leftDev;
+      left--;
+    } else {
+      dev = rightDev;
+      right++;
+    }
+    if (rank === lowerRank) {
+      if (n % 2 === 1) return dev;
+      previous = dev;
+    } else if (rank === lowerRank + 1) {
+      return (previous + dev) / 2;
+    }
+  }
+}
+
+/** SPEC §1 step 4: weighted sum of per-window slopes of the log prices, weights normalised to 1. */
+function trendSlope(lp: Float64Array, n: number, th: MarketStateTheta): number {
+  const { windows, weights, method } = th.trend;
+  let weightSum = 0;
+  for (let k = 0; k < weights.length; k++) weightSum += weights[k];
+  let mu = 0;
+  for (let k = 0; k < windows.length; k++) {
+    const len = n < windows[k] + 1 ? n - 1 : windows[k];
+    const slope = method === 'theil_sen' ? theilSenSlope(lp, n - len, len) : olsSlope(lp, n - len, len);
+    mu += (weights[k] / weightSum) * slope;
+  }
+  return mu;
+}
+
+/** SPEC §1 step 6: share of consecutive returns with the same sign (sign(0) = 0); 0.5 with < 2 returns. */
+function directionalPersistence(r: Float64Array, from: number, count: number): number {
+  if (count < 2) return 0.5;
+  let same = 0;
+  let previous = Math.sign(r[from]);
+  for (let i = from + 1; i < from + count; i++) {
+    const s = Math.sign(r[i]);
+    if (s === previous) same++;
+    previous = s;
+  }
+  return same / (count - 1);
+}
+
+/** SPEC §1 step 7: variance of k-sums over k × variance of single returns; 1.0 with < k+1 returns. */
+function varianceRatio(r: Float64Array, from: number, count: number, k: number, eps: number): number {
+  if (count < k + 1) return 1.0;
+  const var1 = populationVariance(r, from, count);
+  const sumCount = count - k + 1;
+  sumScratch = ensureCapacity(sumScratch, sumCount);
+  const sums = sumScratch;
+  for (let i = 0; i < sumCount; i++) {
+    let s = 0;
+    for (let j = from + i; j < from + i + k; j++) s += r[j];
+    sums[i] = s;
+  }
+  const varK = populationVariance(sums, 0, sumCount);
+  return varK / (k * var1 + eps);
+}
+
+/**
+ * Last line of defence for "never NaN written": with a validated theta every value is finite, but
+ * extreme (finite) score coefficients could still overflow the softmax. Refuse rather than emit.
+ */
+function requireFiniteResult(result: MarketState): void {
+  const values = [
+    result.sigma,
+    result.mu,
+    result.ts,
+    result.regime_probs.trend,
+    result.regime_probs.mr,
+    result.regime_probs.chop,
+    result.features.dp,
+    result.features.vr,
+    result.features.spike_proxy,
+  ];
+  for (const value of values) {
+    if (!Number.isFinite(value)) throw new KernelInputError('theta', value, 'produces a non-finite market state');
+  }
+}
