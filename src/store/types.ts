@@ -9,6 +9,11 @@ export interface StreamEntry {
   fields: Record<string, string>;
 }
 
+export interface ScoredMember {
+  member: string;
+  score: number;
+}
+
 export interface HashWrite {
   key: string;
   /** HSET of exactly these fields: other services own other fields of the same hash. */
@@ -48,6 +53,11 @@ export interface Store {
   hget(key: string, field: string): Promise<string | null>;
   /** The `count` highest-scored members of a sorted set, returned in ascending score order. */
   zrangeTail(key: string, count: number): Promise<string[]>;
+  /**
+   * Like zrangeTail, with each member's score (ZRANGE … WITHSCORES). Candle readers need the
+   * score: it is the open time they deduplicate by when a member does not carry its own.
+   */
+  zrangeTailWithScores(key: string, count: number): Promise<ScoredMember[]>;
   /** The last `count` elements of a list, in list order. */
   lrangeTail(key: string, count: number): Promise<string[]>;
   /** Up to `count` newest entries of a stream, newest first. */

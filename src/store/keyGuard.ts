@@ -1,0 +1,147 @@
+// The write allow-list of SPEC §5. This service is calc-only: it may write its three output
+// hashes, their three streams and its own bookkeeping under `quantum:calc:`, and nothing else.
+// Both stores call assertPublishable() on every batch before touching anything, so a bug in a
+// publisher (a wrong key, a NaN that slipped through) is refused loudly instead of landing in a
+// key that some trading component reads.
+import type { PublishBatch } from './types.js';
+
+export const MARKETSTATE_HASH_PREFIX = 'quantum:marketstate:';
+export const RISK_PROPOSAL_HASH_PREFIX = 'quantum:risk:proposal:';
+export const HARVEST_PROPOSAL_HASH_PREFIX = 'quantum:harvest:proposal:';
+
+export const MARKETSTATE_STREAM = 'quantum:stream:marketstate';
+export const RISK_PROPOSAL_STREAM = 'quantum:stream:risk.proposal';
+export const HARVEST_PROPOSAL_STREAM = 'quantum:stream:harvest.proposal';
+
+/** Our own bookkeeping (hashes or streams); nothing outside this service reads it. */
+export const CALC_PREFIX = 'quantum:calc:';
+
+export const OUTPUT_HASH_PREFIXES = [MARKETSTATE_HASH_PREFIX, RISK_PROPOSAL_HASH_PREFIX, HARVEST_PROPOSAL_HASH_PREFIX] as const;
+export const OUTPUT_STREAMS = [MARKETSTATE_STREAM, RISK_PROPOSAL_STREAM, HARVEST_PROPOSAL_STREAM] as const;
+
+/** What a write does to a key: HSET (hash) or XADD (stream). */
+export type WriteKind = 'hash' | 'stream';
+
+export class ForbiddenKeyError extends Error {
+  readonly key: string;
+  constructor(key: string, why: string) {
+    super(`refusing to write ${JSON.stringify(key)}: ${why}`);
+    this.name = 'ForbiddenKeyError';
+    this.key = key;
+  }
+}
+
+/** Thrown for a malformed publish batch (empty field set, NaN value, bad TTL, ...). */
+export class InvalidWriteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidWriteError';
+  }
+}
+
+// A symbol is interpolated into key names. Whitespace or control characters there would make a
+// key nobody can find with redis-cli, and an empty one would write the bare prefix.
+const SYMBOL_PATTERN = /^[^\s\x00-\x1f\x7f]{1,100}$/;
+
+export function assertSymbol(symbol: string): void {
+  if (typeof symbol !== 'string' || !SYMBOL_PATTERN.test(symbol)) {
+    throw new ForbiddenKeyError(String(symbol), 'a symbol must be 1-100 characters without whitespace or control characters');
+  }
+}
+
+export function marketStateKey(symbol: string): string {
+  assertSymbol(symbol);
+  return MARKETSTATE_HASH_PREFIX + symbol;
+}
+
+export function riskProposalKey(symbol: string): string {
+  assertSymbol(symbol);
+  return RISK_PROPOSAL_HASH_PREFIX + symbol;
+}
+
+export function harvestProposalKey(symbol: string): string {
+  assertSymbol(symbol);
+  return HARVEST_PROPOSAL_HASH_PREFIX + symbol;
+}
+
+/** A bookkeeping key of our own, e.g. calcKey('publisher', 'BTCUSDT') → quantum:calc:publisher:BTCUSDT. */
+export function calcKey(...parts: string[]): string {
+  if (parts.length === 0) throw new ForbiddenKeyError(CALC_PREFIX, 'a bookkeeping key needs a name after the prefix');
+  parts.forEach(assertSymbol);
+  return CALC_PREFIX + parts.join(':');
+}
+
+function hasNonEmptySuffix(key: string, prefix: string): boolean {
+  return key.startsWith(prefix) && key.length > prefix.length;
+}
+
+/** True when `key` may be written (as `kind`, when given). */
+export function isWritable(key: string, kind?: WriteKind): boolean {
+  if (typeof key !== 'string') return false;
+  if (hasNonEmptySuffix(key, CALC_PREFIX)) return true;
+  const hashOk = OUTPUT_HASH_PREFIXES.some((prefix) => hasNonEmptySuffix(key, prefix));
+  const streamOk = (OUTPUT_STREAMS as readonly string[]).includes(key);
+  if (kind === 'hash') return hashOk;
+  if (kind === 'stream') return streamOk;
+  return hashOk || streamOk;
+}
+
+/**
+ * Throws ForbiddenKeyError unless `key` is on the allow-list. With `kind`, the key must also be
+ * allowed for that kind of write: an HSET on an output stream's name is refused here rather than
+ * discovered as WRONGTYPE in production.
+ */
+export function assertWritable(key: string, kind?: WriteKind): void {
+  if (isWritable(key, kind)) return;
+  const allowed =
+    kind === 'stream'
+      ? `streams ${OUTPUT_STREAMS.join(', ')} or ${CALC_PREFIX}*`
+      : kind === 'hash'
+        ? `hashes ${OUTPUT_HASH_PREFIXES.map((p) => `${p}*`).join(', ')} or ${CALC_PREFIX}*`
+        : `${OUTPUT_HASH_PREFIXES.map((p) => `${p}*`).join(', ')}, ${OUTPUT_STREAMS.join(', ')} or ${CALC_PREFIX}*`;
+  throw new ForbiddenKeyError(key, `not on the calc-only write allow-list (${kind ?? 'any'} writes allowed to ${allowed})`);
+}
+
+// Values SPEC §5 forbids in any output, whatever the field: the Python services wrote these.
+const FORBIDDEN_VALUES = new Set(['NaN', 'nan', 'Infinity', '-Infinity', 'inf', '-inf', 'None', 'undefined', 'null']);
+
+function assertFields(key: string, fields: Record<string, string>): void {
+  if (typeof fields !== 'object' || fields === null) throw new InvalidWriteError(`write to ${key}: fields must be an object`);
+  const entries = Object.entries(fields);
+  // HSET/XADD with no field is a Redis syntax error; refuse it before anything is sent.
+  if (entries.length === 0) throw new InvalidWriteError(`write to ${key}: no fields given`);
+  for (const [field, value] of entries) {
+    if (field.length === 0) throw new InvalidWriteError(`write to ${key}: empty field name`);
+    if (typeof value !== 'string') {
+      throw new InvalidWriteError(`write to ${key}: field ${field} must be a string (got ${typeof value})`);
+    }
+    if (FORBIDDEN_VALUES.has(value)) {
+      throw new InvalidWriteError(`write to ${key}: field ${field} has the forbidden value ${JSON.stringify(value)}`);
+    }
+  }
+}
+
+/**
+ * Validates a whole batch before anything is written: allow-listed keys, non-empty string
+ * fields, no NaN/Infinity/None values, positive integer TTLs (EXPIRE 0 or negative would
+ * delete the hash other services share) and positive integer stream lengths.
+ */
+export function assertPublishable(batch: PublishBatch): void {
+  if (typeof batch !== 'object' || batch === null || !Array.isArray(batch.hashes) || !Array.isArray(batch.streams)) {
+    throw new InvalidWriteError('a publish batch needs hashes[] and streams[]');
+  }
+  for (const write of batch.hashes) {
+    assertWritable(write.key, 'hash');
+    assertFields(write.key, write.fields);
+    if (write.ttlSec !== undefined && !(Number.isSafeInteger(write.ttlSec) && write.ttlSec > 0)) {
+      throw new InvalidWriteError(`write to ${write.key}: ttlSec must be a positive integer (got ${String(write.ttlSec)})`);
+    }
+  }
+  for (const write of batch.streams) {
+    assertWritable(write.key, 'stream');
+    assertFields(write.key, write.fields);
+    if (!(Number.isSafeInteger(write.maxLen) && write.maxLen > 0)) {
+      throw new InvalidWriteError(`write to ${write.key}: maxLen must be a positive integer (got ${String(write.maxLen)})`);
+    }
+  }
+}

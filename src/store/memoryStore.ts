@@ -1,0 +1,301 @@
+// An embedded, Redis-shaped store for the demo and for tests. It behaves like Redis where our
+// code can observe it: WRONGTYPE on reads of another type, TTLs (against an injectable clock, so
+// tests never sleep), XADD ids `ms-seq` strictly increasing, MAXLEN trimming, sorted-set order by
+// (score, member bytes). publish() validates the whole batch first and only then applies it, so a
+// rejected publish writes nothing — stricter than Redis, which runs the rest of a MULTI when one
+// command fails; the Redis store narrows that gap with a type pre-check (see redisStore.ts).
+import { assertPublishable } from './keyGuard.js';
+import { WrongTypeError, type KeyKind, type PublishBatch, type ScoredMember, type Store, type StreamEntry } from './types.js';
+
+/** The value held for each Redis type. */
+interface ValueByType {
+  string: string;
+  hash: Map<string, string>;
+  zset: Map<string, number>;
+  list: string[];
+  stream: StreamValue;
+}
+type ValueType = keyof ValueByType;
+
+interface StreamValue {
+  entries: StreamEntry[];
+  lastMs: number;
+  lastSeq: number;
+}
+
+interface Slot {
+  type: ValueType;
+  value: ValueByType[ValueType];
+  /** Epoch ms at which the key disappears; undefined = persistent. */
+  expiresAt?: number;
+}
+
+export interface MemoryStoreOptions {
+  /** Clock for TTLs and stream ids, epoch ms. Tests inject a fake one. Default Date.now. */
+  now?: () => number;
+}
+
+export interface XaddOptions {
+  /** Trim to this many newest entries after adding (exact; Redis `~` keeps at least this many). */
+  maxLen?: number;
+}
+
+export class MemoryStore implements Store {
+  readonly kind = 'memory' as const;
+  private readonly slots = new Map<string, Slot>();
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.now = options.now ?? Date.now;
+  }
+
+  // ---- Store interface -------------------------------------------------------------------
+
+  async keyKind(key: string): Promise<KeyKind> {
+    this.assertOpen();
+    return this.live(key)?.type ?? 'none';
+  }
+
+  async hgetall(key: string): Promise<Record<string, string>> {
+    this.assertOpen();
+    const hash = this.read(key, 'hash');
+    return hash ? Object.fromEntries(hash) : {};
+  }
+
+  async hget(key: string, field: string): Promise<string | null> {
+    this.assertOpen();
+    return this.read(key, 'hash')?.get(field) ?? null;
+  }
+
+  async zrangeTail(key: string, count: number): Promise<string[]> {
+    return (await this.zrangeTailWithScores(key, count)).map((m) => m.member);
+  }
+
+  async zrangeTailWithScores(key: string, count: number): Promise<ScoredMember[]> {
+    this.assertOpen();
+    const zset = this.read(key, 'zset');
+    if (!zset || count <= 0) return [];
+    return sortedMembers(zset).slice(-count);
+  }
+
+  async lrangeTail(key: string, count: number): Promise<string[]> {
+    this.assertOpen();
+    const list = this.read(key, 'list');
+    if (!list || count <= 0) return [];
+    return list.slice(-count);
+  }
+
+  async xrevrange(key: string, count: number): Promise<StreamEntry[]> {
+    this.assertOpen();
+    const stream = this.read(key, 'stream');
+    if (!stream || count <= 0) return [];
+    return stream.entries.slice(-count).reverse().map(copyEntry);
+  }
+
+  async publish(batch: PublishBatch): Promise<void> {
+    this.assertOpen();
+    assertPublishable(batch);
+    // Validate every target's type before the first write, so the batch lands whole or not at all.
+    for (const write of batch.hashes) this.requireType(write.key, 'hash');
+    for (const write of batch.streams) this.requireType(write.key, 'stream');
+    for (const write of batch.hashes) {
+      this.hset(write.key, write.fields);
+      if (write.ttlSec !== undefined) this.expire(write.key, write.ttlSec);
+    }
+    for (const write of batch.streams) this.xadd(write.key, write.fields, { maxLen: write.maxLen });
+  }
+
+  async ping(): Promise<void> {
+    this.assertOpen();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  // ---- seeding and inspection helpers, named like the Redis commands ---------------------
+  // They bypass the write allow-list on purpose: they stand in for the *other* services that
+  // write candles and positions. They are synchronous; the data is local.
+
+  /** HSET; returns the number of new fields. */
+  hset(key: string, fields: Record<string, string | number>): number {
+    const hash = this.writable(key, 'hash', () => new Map<string, string>());
+    let added = 0;
+    for (const [field, value] of Object.entries(fields)) {
+      if (!hash.has(field)) added += 1;
+      hash.set(field, String(value));
+    }
+    return added;
+  }
+
+  /** ZADD key score member [score member ...]; returns the number of new members. */
+  zadd(key: string, ...scoreMembers: Array<number | string>): number {
+    if (scoreMembers.length === 0 || scoreMembers.length % 2 !== 0) {
+      throw new Error('zadd needs score/member pairs');
+    }
+    const pairs: Array<[number, string]> = [];
+    for (let i = 0; i < scoreMembers.length; i += 2) {
+      const score = Number(scoreMembers[i]);
+      if (Number.isNaN(score)) throw new Error(`zadd: score ${String(scoreMembers[i])} is not a number`);
+      pairs.push([score, String(scoreMembers[i + 1])]);
+    }
+    const zset = this.writable(key, 'zset', () => new Map<string, number>());
+    let added = 0;
+    for (const [score, member] of pairs) {
+      if (!zset.has(member)) added += 1;
+      zset.set(member, score);
+    }
+    return added;
+  }
+
+  /** RPUSH; returns the new length. */
+  rpush(key: string, ...values: Array<string | number>): number {
+    if (values.length === 0) throw new Error('rpush needs at least one value');
+    const list = this.writable(key, 'list', () => [] as string[]);
+    list.push(...values.map(String));
+    return list.length;
+  }
+
+  /** SET (a plain string). */
+  set(key: string, value: string): void {
+    this.slots.set(key, { type: 'string', value });
+  }
+
+  /** XADD with an auto id `ms-seq`, strictly increasing even if the clock stands still or steps back. */
+  xadd(key: string, fields: Record<string, string | number>, options: XaddOptions = {}): string {
+    if (Object.keys(fields).length === 0) throw new Error('xadd needs at least one field');
+    const stream = this.writable(key, 'stream', (): StreamValue => ({ entries: [], lastMs: 0, lastSeq: -1 }));
+    const nowMs = Math.floor(this.now());
+    if (nowMs > stream.lastMs) {
+      stream.lastMs = nowMs;
+      stream.lastSeq = 0;
+    } else {
+      stream.lastSeq += 1;
+    }
+    const id = `${stream.lastMs}-${stream.lastSeq}`;
+    stream.entries.push({ id, fields: Object.fromEntries(Object.entries(fields).map(([f, v]) => [f, String(v)])) });
+    if (options.maxLen !== undefined && stream.entries.length > options.maxLen) {
+      stream.entries.splice(0, stream.entries.length - options.maxLen);
+    }
+    return id;
+  }
+
+  /** EXPIRE in seconds; returns false when the key does not exist. */
+  expire(key: string, seconds: number): boolean {
+    const slot = this.live(key);
+    if (!slot) return false;
+    if (seconds <= 0) {
+      this.slots.delete(key);
+    } else {
+      slot.expiresAt = this.now() + seconds * 1000;
+    }
+    return true;
+  }
+
+  /** DEL; returns the number of keys removed. */
+  del(...keys: string[]): number {
+    let removed = 0;
+    for (const key of keys) {
+      if (this.live(key)) {
+        this.slots.delete(key);
+        removed += 1;
+      }
+    }
+    return removed;
+  }
+
+  /** TTL like Redis: -2 when the key does not exist, -1 without expiry, else seconds (rounded). */
+  ttl(key: string): number {
+    const slot = this.live(key);
+    if (!slot) return -2;
+    if (slot.expiresAt === undefined) return -1;
+    return Math.round((slot.expiresAt - this.now()) / 1000);
+  }
+
+  /** KEYS with Redis glob syntax (`*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`); sorted for stable output. */
+  keys(pattern = '*'): string[] {
+    const matcher = globToRegExp(pattern);
+    return [...this.slots.keys()].filter((key) => this.live(key) && matcher.test(key)).sort();
+  }
+
+  /** XLEN. */
+  xlen(key: string): number {
+    return this.read(key, 'stream')?.entries.length ?? 0;
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('memory store is closed');
+  }
+
+  /** The slot of a key that has not expired; expired keys are dropped on access, like Redis. */
+  private live(key: string): Slot | undefined {
+    const slot = this.slots.get(key);
+    if (!slot) return undefined;
+    if (slot.expiresAt !== undefined && this.now() >= slot.expiresAt) {
+      this.slots.delete(key);
+      return undefined;
+    }
+    return slot;
+  }
+
+  private requireType(key: string, type: ValueType): void {
+    const slot = this.live(key);
+    if (slot && slot.type !== type) throw new WrongTypeError(key, type, slot.type);
+  }
+
+  private read<T extends ValueType>(key: string, type: T): ValueByType[T] | undefined {
+    const slot = this.live(key);
+    if (!slot) return undefined;
+    if (slot.type !== type) throw new WrongTypeError(key, type, slot.type);
+    return slot.value as ValueByType[T];
+  }
+
+  private writable<T extends ValueType>(key: string, type: T, create: () => ValueByType[T]): ValueByType[T] {
+    const existing = this.read(key, type);
+    if (existing !== undefined) return existing;
+    const value = create();
+    this.slots.set(key, { type, value });
+    return value;
+  }
+}
+
+function copyEntry(entry: StreamEntry): StreamEntry {
+  return { id: entry.id, fields: { ...entry.fields } };
+}
+
+/** Redis order: by score, ties by member compared as bytes. */
+function sortedMembers(zset: Map<string, number>): ScoredMember[] {
+  return [...zset.entries()]
+    .map(([member, score]) => ({ member, score }))
+    .sort((a, b) => a.score - b.score || Buffer.compare(Buffer.from(a.member), Buffer.from(b.member)));
+}
+
+function globToRegExp(pattern: string): RegExp {
+  let source = '';
+  for (let i = 0; i < pattern.length; i += 1) {
+    const c = pattern[i];
+    if (c === '*') source += '.*';
+    else if (c === '?') source += '.';
+    else if (c === '\\' && i + 1 < pattern.length) source += escapeRegExp(pattern[++i]);
+    else if (c === '[') {
+      const end = pattern.indexOf(']', i + 1);
+      if (end === -1) {
+        source += '\\[';
+        continue;
+      }
+      let body = pattern.slice(i + 1, end);
+      const negate = body.startsWith('^');
+      if (negate) body = body.slice(1);
+      source += `[${negate ? '^' : ''}${body.replace(/[\\\]]/g, '\\$&')}]`;
+      i = end;
+    } else source += escapeRegExp(c);
+  }
+  return new RegExp(`^${source}$`, 's');
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,403 @@
+// The production store: ioredis with a client discipline chosen for a calc-only service whose
+// proposals are acted on downstream. The guiding rule: a late or duplicated write is worse than
+// none. A proposal computed from a 10-second-old snapshot that lands a minute later, or a
+// transaction replayed twice, misleads every consumer; a failed publish is simply retried by the
+// next cycle with fresh inputs. So commands fail fast and are never queued or resent.
+import { Redis, type RedisOptions } from 'ioredis';
+import { assertPublishable } from './keyGuard.js';
+import { WrongTypeError, type KeyKind, type PublishBatch, type ScoredMember, type Store, type StreamEntry } from './types.js';
+
+export interface RedisStoreEvent {
+  type: 'connect' | 'ready' | 'error' | 'close' | 'reconnecting' | 'end';
+  /** Error text (password scrubbed) for 'error'. */
+  message?: string;
+  /** Delay before the next connection attempt, for 'reconnecting'. */
+  delayMs?: number;
+}
+
+export interface RedisStoreOptions {
+  /**
+   * redis://[user:password@]host[:port][/db] — `rediss://` for TLS (certificate verified),
+   * `user:password@` for an ACL user (`:password@` for the default user), db number as the path.
+   */
+  url: string;
+  /** Overrides the URL's password, e.g. for a credential read from a file. */
+  password?: string;
+  /** Every command rejects after this long without a reply. Default 2000. */
+  commandTimeoutMs?: number;
+  /** A connection attempt is abandoned after this long. Default 5000. */
+  connectTimeoutMs?: number;
+  /** First reconnect delay; doubles per failed attempt up to reconnectCapMs. Default 100. */
+  reconnectBaseMs?: number;
+  /** Upper bound of the reconnect delay. Default 5000. */
+  reconnectCapMs?: number;
+  /**
+   * Reconnect after a lost connection (forever, with the capped backoff). Default true, for the
+   * long-running service; one-shot commands pass false so a dead server ends them promptly.
+   */
+  reconnect?: boolean;
+  /** CLIENT SETNAME, so an operator can find us in CLIENT LIST. Default 'quantum-calc'. */
+  connectionName?: string;
+  /** Connection lifecycle events, for the service log. Must not throw (exceptions are swallowed). */
+  onEvent?: (event: RedisStoreEvent) => void;
+}
+
+export interface RedisStore extends Store {
+  readonly kind: 'redis';
+  /** `host:port/db` of the server, safe to log (never contains credentials). */
+  readonly target: string;
+  /**
+   * Resolves once the connection is up and a PING succeeds; rejects after `timeoutMs` with a
+   * message naming host:port (never the password) and the last connection error.
+   */
+  waitReady(timeoutMs: number): Promise<void>;
+  /** The ioredis connection status: wait, connecting, connect, ready, close, reconnecting, end. */
+  status(): string;
+}
+
+export const REDIS_STORE_DEFAULTS = {
+  commandTimeoutMs: 2000,
+  connectTimeoutMs: 5000,
+  reconnectBaseMs: 100,
+  reconnectCapMs: 5000,
+  connectionName: 'quantum-calc',
+} as const;
+
+export interface ParsedRedisUrl {
+  host: string;
+  port: number;
+  db: number;
+  tls: boolean;
+  username?: string;
+  password?: string;
+}
+
+/** The URL with any password replaced by `***`, for logs and error messages. */
+export function redactRedisUrl(url: string): string {
+  const schemeEnd = url.indexOf('//');
+  if (schemeEnd === -1) return url;
+  const authorityStart = schemeEnd + 2;
+  // The userinfo ends at the last '@' before the path: a raw '@' or '/' in a password would
+  // otherwise leak part of it.
+  const at = url.lastIndexOf('@');
+  if (at < authorityStart) return url;
+  const userinfo = url.slice(authorityStart, at);
+  const colon = userinfo.indexOf(':');
+  const user = colon === -1 ? '' : userinfo.slice(0, colon);
+  // Without a colon the whole userinfo is a password in the `redis://secret@host` form.
+  return `${url.slice(0, authorityStart)}${user}:***${url.slice(at)}`;
+}
+
+/** Parses a redis:// or rediss:// URL. Errors show the URL redacted. */
+export function parseRedisUrl(url: string): ParsedRedisUrl {
+  const shown = redactRedisUrl(url);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`invalid Redis URL ${shown}: expected redis://[user:password@]host[:port][/db]`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new Error(`invalid Redis URL ${shown}: the scheme must be redis:// or rediss:// (TLS)`);
+  }
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host.length === 0) throw new Error(`invalid Redis URL ${shown}: no host`);
+  const port = parsed.port === '' ? 6379 : Number(parsed.port);
+  const dbText = parsed.pathname.replace(/^\//, '');
+  if (dbText !== '' && !/^\d+$/.test(dbText)) {
+    throw new Error(`invalid Redis URL ${shown}: the path must be a database number (got /${dbText})`);
+  }
+  const result: ParsedRedisUrl = { host, port, db: dbText === '' ? 0 : Number(dbText), tls: parsed.protocol === 'rediss:' };
+  let username = decodeURIComponent(parsed.username);
+  let password = decodeURIComponent(parsed.password);
+  // `redis://secret@host`: a userinfo without a colon is a password for the default user, as
+  // ioredis and redis-cli read it, not a user name.
+  const at = url.lastIndexOf('@');
+  const userinfo = at === -1 ? '' : url.slice(url.indexOf('//') + 2, at);
+  if (userinfo !== '' && !userinfo.includes(':')) {
+    password = username;
+    username = '';
+  }
+  if (username !== '') result.username = username;
+  if (password !== '') result.password = password;
+  return result;
+}
+
+/** Capped exponential backoff: base, 2·base, 4·base, … never above cap. `attempt` counts from 1. */
+export function reconnectDelayMs(attempt: number, baseMs: number, capMs: number): number {
+  const exponent = Math.min(Math.max(attempt - 1, 0), 30);
+  return Math.min(capMs, baseMs * 2 ** exponent);
+}
+
+const KEY_KINDS: ReadonlySet<string> = new Set(['string', 'hash', 'zset', 'list', 'set', 'stream', 'none']);
+
+export function createRedisStore(options: RedisStoreOptions): RedisStore {
+  const url = parseRedisUrl(options.url);
+  const password = options.password ?? url.password;
+  const commandTimeoutMs = options.commandTimeoutMs ?? REDIS_STORE_DEFAULTS.commandTimeoutMs;
+  const connectTimeoutMs = options.connectTimeoutMs ?? REDIS_STORE_DEFAULTS.connectTimeoutMs;
+  const reconnectBaseMs = options.reconnectBaseMs ?? REDIS_STORE_DEFAULTS.reconnectBaseMs;
+  const reconnectCapMs = options.reconnectCapMs ?? REDIS_STORE_DEFAULTS.reconnectCapMs;
+  for (const [name, value] of Object.entries({ commandTimeoutMs, connectTimeoutMs, reconnectBaseMs, reconnectCapMs })) {
+    if (!(Number.isFinite(value) && value > 0)) throw new Error(`redis store: ${name} must be a positive number (got ${String(value)})`);
+  }
+  const target = `${url.host.includes(':') ? `[${url.host}]` : url.host}:${url.port}/${url.db}`;
+
+  // Never let the password reach a log line or an error message, whatever ioredis puts in one.
+  const secrets = password ? [password, encodeURIComponent(password)] : [];
+  const scrub = (text: string): string => secrets.reduce((out, secret) => out.split(secret).join('***'), text);
+
+  const clientOptions: RedisOptions = {
+    host: url.host,
+    port: url.port,
+    db: url.db,
+    username: url.username,
+    password,
+    tls: url.tls ? { servername: isIpAddress(url.host) ? undefined : url.host } : undefined,
+    connectionName: options.connectionName ?? REDIS_STORE_DEFAULTS.connectionName,
+    // A reply that never comes must not hold a publisher forever; it rejects and the publisher
+    // backs off. (The server may still execute it; callers assume nothing after a rejection.)
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: connectTimeoutMs,
+    // No offline queue at all (stricter than "once connected"): a command issued while the
+    // connection is down fails at once instead of waiting in an unbounded queue and landing
+    // late, computed from inputs that are stale by then. Before the first connection, the
+    // service calls waitReady() instead of relying on a queue.
+    enableOfflineQueue: false,
+    // A command whose reply was lost with the connection is not resent on reconnect: resending
+    // an XADD or a whole MULTI that the server may already have executed duplicates it.
+    autoResendUnfulfilledCommands: false,
+    // 0: commands in flight when the connection drops are rejected right away, not held for a
+    // later attempt.
+    maxRetriesPerRequest: 0,
+    // Many symbols read and publish in the same tick; batching them saves round trips.
+    enableAutoPipelining: true,
+    // ioredis' ready check runs INFO, which a restricted ACL user may not be allowed; waitReady()
+    // uses PING instead.
+    enableReadyCheck: false,
+    // Nothing here subscribes; reconnecting on error replies would only hide them.
+    reconnectOnError: null,
+    retryStrategy: (attempt: number) =>
+      options.reconnect === false ? null : reconnectDelayMs(attempt, reconnectBaseMs, reconnectCapMs),
+  };
+
+  const client = new Redis(clientOptions);
+  let lastError: string | undefined;
+
+  const emit = (event: RedisStoreEvent): void => {
+    if (!options.onEvent) return;
+    try {
+      options.onEvent(event);
+    } catch {
+      // A failing logger must not break the connection handling.
+    }
+  };
+  // An 'error' listener must always exist: without one ioredis prints to the console.
+  client.on('error', (error: Error) => {
+    lastError = scrub(error.message);
+    emit({ type: 'error', message: lastError });
+  });
+  client.on('connect', () => emit({ type: 'connect' }));
+  client.on('ready', () => emit({ type: 'ready' }));
+  client.on('close', () => emit({ type: 'close' }));
+  client.on('reconnecting', (delayMs: number) => emit({ type: 'reconnecting', delayMs }));
+  client.on('end', () => emit({ type: 'end' }));
+
+  /** Maps a command failure to WrongTypeError or to an error naming the server and operation. */
+  const translate = async (error: unknown, operation: string, key: string, expected?: string): Promise<Error> => {
+    const message = scrub(error instanceof Error ? error.message : String(error));
+    const what = key === '' ? operation : `${operation} ${key}`;
+    if (expected && message.startsWith('WRONGTYPE')) {
+      let actual: string | undefined;
+      try {
+        actual = await client.type(key);
+      } catch {
+        // Best effort: the type is only for the message.
+      }
+      return new WrongTypeError(key, expected, actual);
+    }
+    if (message.includes('enableOfflineQueue')) {
+      return new Error(`redis ${target}: ${what} failed: not connected (status ${client.status})`);
+    }
+    return new Error(`redis ${target}: ${what} failed: ${message}`);
+  };
+
+  const run = async <T>(operation: string, key: string, expected: string | undefined, command: () => Promise<T>): Promise<T> => {
+    try {
+      return await command();
+    } catch (error) {
+      throw await translate(error, operation, key, expected);
+    }
+  };
+
+  const store: RedisStore = {
+    kind: 'redis',
+    target,
+
+    status: () => client.status,
+
+    async waitReady(timeoutMs: number): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) {
+          throw new Error(
+            `redis ${target} not ready after ${timeoutMs} ms (status ${client.status}${lastError ? `; last error: ${lastError}` : ''})`,
+          );
+        }
+        if (client.status === 'end') {
+          throw new Error(`redis ${target}: connection closed and not reconnecting${lastError ? ` (last error: ${lastError})` : ''}`);
+        }
+        if (client.status === 'ready') {
+          try {
+            await withTimeout(client.ping(), remaining, 'PING');
+            return;
+          } catch (error) {
+            // e.g. LOADING while the server reads its dataset, NOAUTH: try again until the deadline.
+            lastError = scrub(error instanceof Error ? error.message : String(error));
+            await delay(Math.min(50, Math.max(deadline - Date.now(), 0)));
+          }
+        } else {
+          await nextEvent(client, ['ready', 'end'], remaining);
+        }
+      }
+    },
+
+    async keyKind(key: string): Promise<KeyKind> {
+      const type = await run('TYPE', key, undefined, () => client.type(key));
+      return KEY_KINDS.has(type) ? (type as KeyKind) : 'other';
+    },
+
+    async hgetall(key: string): Promise<Record<string, string>> {
+      return await run('HGETALL', key, 'hash', () => client.hgetall(key));
+    },
+
+    async hget(key: string, field: string): Promise<string | null> {
+      return await run('HGET', key, 'hash', () => client.hget(key, field));
+    },
+
+    async zrangeTail(key: string, count: number): Promise<string[]> {
+      if (count <= 0) return [];
+      return await run('ZRANGE', key, 'zset', () => client.zrange(key, -count, -1));
+    },
+
+    async zrangeTailWithScores(key: string, count: number): Promise<ScoredMember[]> {
+      if (count <= 0) return [];
+      const flat = await run('ZRANGE', key, 'zset', () => client.zrange(key, -count, -1, 'WITHSCORES'));
+      const members: ScoredMember[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) members.push({ member: flat[i], score: parseScore(flat[i + 1]) });
+      return members;
+    },
+
+    async lrangeTail(key: string, count: number): Promise<string[]> {
+      if (count <= 0) return [];
+      return await run('LRANGE', key, 'list', () => client.lrange(key, -count, -1));
+    },
+
+    async xrevrange(key: string, count: number): Promise<StreamEntry[]> {
+      if (count <= 0) return [];
+      const raw = await run('XREVRANGE', key, 'stream', () => client.xrevrange(key, '+', '-', 'COUNT', count));
+      return raw.map(([id, flat]) => {
+        const fields: Record<string, string> = {};
+        for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]] = flat[i + 1];
+        return { id, fields };
+      });
+    },
+
+    async publish(batch: PublishBatch): Promise<void> {
+      assertPublishable(batch);
+      const keysShown = [...batch.hashes, ...batch.streams].map((w) => w.key).join(', ');
+
+      // Redis does not roll a MULTI back when one command fails (WRONGTYPE): the others still
+      // run. Checking every target's type first makes the common case — a key someone created
+      // with another type — all-or-nothing, like the memory store. Only a type change in the
+      // microseconds between this check and EXEC can still split a publish, and EXEC's replies
+      // are checked below for exactly that.
+      const targets = [
+        ...batch.hashes.map((w) => ({ key: w.key, type: 'hash' })),
+        ...batch.streams.map((w) => ({ key: w.key, type: 'stream' })),
+      ];
+      const types = await Promise.all(targets.map((t) => run('TYPE', t.key, undefined, () => client.type(t.key))));
+      targets.forEach((t, i) => {
+        if (types[i] !== 'none' && types[i] !== t.type) throw new WrongTypeError(t.key, t.type, types[i]);
+      });
+
+      const transaction = client.multi();
+      for (const write of batch.hashes) {
+        transaction.hset(write.key, write.fields);
+        if (write.ttlSec !== undefined) transaction.expire(write.key, write.ttlSec);
+      }
+      for (const write of batch.streams) {
+        const flat = Object.entries(write.fields).flat();
+        transaction.xadd(write.key, 'MAXLEN', '~', write.maxLen, '*', ...flat);
+      }
+      let replies: Array<[Error | null, unknown]> | null;
+      try {
+        replies = await transaction.exec();
+      } catch (error) {
+        throw await translate(error, 'publish (MULTI/EXEC) of', keysShown);
+      }
+      if (replies === null) throw new Error(`redis ${target}: publish of ${keysShown} failed: transaction aborted`);
+      const failures = replies.filter(([error]) => error !== null).map(([error]) => scrub(String(error?.message)));
+      if (failures.length > 0) {
+        throw new Error(
+          `redis ${target}: publish of ${keysShown} partly failed (Redis applied the other commands of the transaction): ` +
+            `${failures.length} of ${replies.length} commands failed: ${failures.join('; ')}`,
+        );
+      }
+    },
+
+    async ping(): Promise<void> {
+      await run('PING', '', undefined, () => client.ping());
+    },
+
+    async close(): Promise<void> {
+      if (client.status === 'end') return;
+      if (client.status === 'ready') {
+        try {
+          await client.quit();
+          return;
+        } catch {
+          // Fall through to a hard disconnect.
+        }
+      }
+      client.disconnect(false);
+    },
+  };
+  return store;
+}
+
+function parseScore(raw: string): number {
+  if (raw === 'inf' || raw === '+inf') return Infinity;
+  if (raw === '-inf') return -Infinity;
+  return Number(raw);
+}
+
+function isIpAddress(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Resolves on the first of `events` or after `timeoutMs`, whichever comes first. */
+function nextEvent(client: Redis, events: string[], timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      for (const event of events) client.off(event, done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    for (const event of events) client.once(event, done);
+  });
+}
