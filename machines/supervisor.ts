@@ -1,0 +1,300 @@
+// The supervisor: spawns one publisher per (phase, symbol), chains them, restarts the ones that
+// fail, and gives up — with a distinct exit code, so systemd restarts the whole process — when
+// restarts run away.
+//
+// XState v5 has no built-in supervision. A child that throws reaches us as the event
+// `xstate.error.actor.<id>`; we answer it one-for-one: stop what is left of that child and spawn
+// a fresh one under a new id, unless that actor used up its restart budget
+// (`restartBudget` restarts within `restartWindowMs`), in which case we escalate.
+//
+// Chaining (SPEC §6): marketstate published for S → risk S runs now → harvest S runs now.
+// Intervals stay as the fallback. With `once`, every enabled phase runs exactly one cycle per
+// symbol, in dependency order, whatever the previous phase's outcome, and the supervisor ends
+// with exit code 0 (all published or skipped for a counted reason) or 1 (an error occurred).
+import { assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
+import {
+  publisherMachine,
+  type BackoffSettings,
+  type CycleDoneEvent,
+  type PhaseName,
+  type PublisherInput,
+} from './publisher.js';
+
+export const PHASE_ORDER: readonly PhaseName[] = ['marketstate', 'risk', 'harvest'];
+
+export const SUPERVISOR_EXIT = { OK: 0, FAILURE: 1, ESCALATED: 3 } as const;
+
+export interface SupervisorInput {
+  symbols: string[];
+  /** Enabled phases (`--only`); any order, run in PHASE_ORDER. */
+  phases: PhaseName[];
+  intervalsMs: Record<PhaseName, number>;
+  backoff: BackoffSettings;
+  once?: boolean;
+  restartBudget: number;
+  restartWindowMs: number;
+  drainTimeoutMs: number;
+  /** Clock for restart windows and chain timestamps (ms since epoch). */
+  now?: () => number;
+}
+
+export interface Escalation {
+  actorId: string;
+  restarts: number;
+  windowMs: number;
+  error: string;
+}
+
+export interface SupervisorContext {
+  symbols: string[];
+  phases: PhaseName[];
+  intervalsMs: Record<PhaseName, number>;
+  backoff: BackoffSettings;
+  once: boolean;
+  restartBudget: number;
+  restartWindowMs: number;
+  drainTimeoutMs: number;
+  now: () => number;
+  /** `phase:symbol` → id of the live child (ids gain `#n` after the n-th restart). */
+  actorIds: Record<string, string>;
+  /** `phase:symbol` → timestamps of its restarts inside the window. */
+  restarts: Record<string, number[]>;
+  restartTotal: number;
+  /** The restart just made (for the onRestart hook), null otherwise. */
+  lastRestart: RestartNotice | null;
+  /** `--once`: cycles still to come, and whether any ended in an error. */
+  onceRemaining: number;
+  onceFailed: boolean;
+  draining: string[];
+  escalation: Escalation | null;
+}
+
+export type SupervisorEvent =
+  | CycleDoneEvent
+  | { type: 'SHUTDOWN' }
+  | { type: 'xstate.error.actor.*'; error: unknown; actorId: string }
+  | { type: `xstate.error.actor.${string}`; error: unknown; actorId: string }
+  | { type: `xstate.done.actor.${string}`; actorId: string };
+
+export interface SupervisorOutput {
+  exitCode: number;
+  reason: string;
+  escalation: Escalation | null;
+}
+
+/** Hooks the service provides as actions (logging, metrics, the demo's lines). */
+export interface RestartNotice {
+  key: string;
+  oldId: string;
+  newId: string;
+  error: string;
+  restartsInWindow: number;
+}
+
+export const actorKey = (phase: PhaseName, symbol: string): string => `${phase}:${symbol}`;
+const phaseOfKey = (key: string): PhaseName => key.slice(0, key.indexOf(':')) as PhaseName;
+const symbolOfKey = (key: string): string => key.slice(key.indexOf(':') + 1);
+
+function enabledInOrder(phases: PhaseName[]): PhaseName[] {
+  return PHASE_ORDER.filter((p) => phases.includes(p));
+}
+
+/** The enabled phase that runs after `phase` in a chain, if any. */
+export function nextPhase(phases: PhaseName[], phase: PhaseName): PhaseName | null {
+  const order = enabledInOrder(phases);
+  const i = order.indexOf(phase);
+  return i >= 0 && i + 1 < order.length ? order[i + 1] : null;
+}
+
+function keyOfActorId(actorIds: Record<string, string>, actorId: string): string | null {
+  for (const [key, id] of Object.entries(actorIds)) if (id === actorId) return key;
+  return null;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+const defaultNow = (): number => performance.timeOrigin + performance.now();
+
+function publisherInput(context: SupervisorContext, phase: PhaseName, symbol: string): PublisherInput {
+  return { phase, symbol, intervalMs: context.intervalsMs[phase], backoff: context.backoff, once: context.once };
+}
+
+export const supervisorMachine = setup({
+  types: {
+    context: {} as SupervisorContext,
+    events: {} as SupervisorEvent,
+    input: {} as SupervisorInput,
+    output: {} as SupervisorOutput,
+  },
+  actors: {
+    // One publisher definition per phase; the service provides each with its phase's steps.
+    marketstatePublisher: publisherMachine,
+    riskPublisher: publisherMachine,
+    harvestPublisher: publisherMachine,
+  },
+  delays: {
+    drainTimeout: ({ context }) => context.drainTimeoutMs,
+  },
+  guards: {
+    onceComplete: ({ context }) => context.once && context.onceRemaining <= 0,
+    allDrained: ({ context }) => context.draining.length === 0,
+  },
+  actions: {
+    // Observation hooks; the service overrides them (logs, metrics, demo output).
+    onCycleDone: (_args, _params: CycleDoneEvent) => {},
+    onRestart: (_args, _params: RestartNotice | null) => {},
+    onEscalate: (_args, _params: Escalation) => {},
+    spawnAll: enqueueActions(({ context, enqueue }) => {
+      const ids: Record<string, string> = {};
+      for (const symbol of context.symbols) {
+        for (const phase of enabledInOrder(context.phases)) {
+          const id = actorKey(phase, symbol);
+          ids[id] = id;
+          enqueue.spawnChild(`${phase}Publisher`, { id, input: publisherInput(context, phase, symbol) });
+        }
+      }
+      enqueue.assign({ actorIds: ids });
+      if (context.once) {
+        const first = enabledInOrder(context.phases)[0];
+        for (const symbol of context.symbols) enqueue.sendTo(actorKey(first, symbol), { type: 'RUN' });
+      }
+    }),
+    chain: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'CYCLE_DONE') return;
+      const next = nextPhase(context.phases, event.phase);
+      if (next === null) return;
+      // Run mode: a marketstate cycle chains only when it published (new market state);
+      // risk chains to harvest whatever its outcome. Once mode: every cycle chains.
+      if (!context.once && event.phase === 'marketstate' && event.outcome !== 'published') return;
+      const target = context.actorIds[actorKey(next, event.symbol)];
+      if (target === undefined) return;
+      const chainStartedAt = event.phase === 'marketstate' ? context.now() : event.chainStartedAt;
+      enqueue.sendTo(target, { type: 'RUN', chainStartedAt });
+    }),
+    countOnce: assign(({ context, event }) => {
+      if (!context.once || event.type !== 'CYCLE_DONE') return {};
+      return { onceRemaining: context.onceRemaining - 1, onceFailed: context.onceFailed || event.outcome === 'error' };
+    }),
+    restartOrEscalate: enqueueActions(({ context, event, enqueue }) => {
+      const { actorId, error } = event as { actorId: string; error: unknown };
+      enqueue.assign({ lastRestart: null });
+      const key = keyOfActorId(context.actorIds, actorId);
+      if (key === null) return; // not one of ours (already replaced)
+      if (context.once) {
+        // --once has nothing to restart for: the crash is this symbol's error outcome.
+        enqueue.assign({ onceRemaining: context.onceRemaining - 1, onceFailed: true });
+        return;
+      }
+      const now = context.now();
+      const recent = (context.restarts[key] ?? []).filter((t) => now - t < context.restartWindowMs);
+      if (recent.length >= context.restartBudget) {
+        enqueue.assign({
+          escalation: { actorId, restarts: recent.length, windowMs: context.restartWindowMs, error: errorText(error) },
+        });
+        return;
+      }
+      const newId = `${key}#${context.restartTotal + 1}`;
+      const phase = phaseOfKey(key);
+      enqueue.stopChild(actorId);
+      enqueue.spawnChild(`${phase}Publisher`, { id: newId, input: publisherInput(context, phase, symbolOfKey(key)) });
+      enqueue.assign({
+        actorIds: { ...context.actorIds, [key]: newId },
+        restarts: { ...context.restarts, [key]: [...recent, now] },
+        restartTotal: context.restartTotal + 1,
+      });
+      enqueue.assign({
+        lastRestart: { key, oldId: actorId, newId, error: errorText(error), restartsInWindow: recent.length + 1 },
+      });
+    }),
+    drainAll: enqueueActions(({ context, enqueue }) => {
+      const ids = Object.values(context.actorIds);
+      enqueue.assign({ draining: ids });
+      for (const id of ids) enqueue.sendTo(id, { type: 'DRAIN' });
+    }),
+    markDrained: assign(({ context, event }) => ({
+      draining: context.draining.filter((id) => `xstate.done.actor.${id}` !== event.type),
+    })),
+  },
+}).createMachine({
+  id: 'supervisor',
+  context: ({ input }) => ({
+    symbols: input.symbols,
+    phases: input.phases,
+    intervalsMs: input.intervalsMs,
+    backoff: input.backoff,
+    once: input.once ?? false,
+    restartBudget: input.restartBudget,
+    restartWindowMs: input.restartWindowMs,
+    drainTimeoutMs: input.drainTimeoutMs,
+    now: input.now ?? defaultNow,
+    actorIds: {},
+    restarts: {},
+    restartTotal: 0,
+    lastRestart: null,
+    onceRemaining: input.symbols.length * enabledInOrder(input.phases).length,
+    onceFailed: false,
+    draining: [],
+    escalation: null,
+  }),
+  initial: 'running',
+  states: {
+    running: {
+      entry: 'spawnAll',
+      always: [
+        { guard: ({ context }) => context.escalation !== null, target: 'escalated' },
+        { guard: 'onceComplete', target: 'done' },
+      ],
+      on: {
+        CYCLE_DONE: {
+          actions: [{ type: 'onCycleDone', params: ({ event }) => event }, 'countOnce', 'chain'],
+        },
+        'xstate.error.actor.*': {
+          actions: ['restartOrEscalate', { type: 'onRestart', params: ({ context }) => context.lastRestart }],
+        },
+        SHUTDOWN: { target: 'draining' },
+      },
+    },
+    draining: {
+      description: 'SIGTERM: no new cycles; let the ones under way finish, bounded by drainTimeoutMs.',
+      entry: 'drainAll',
+      always: { guard: 'allDrained', target: 'stopped' },
+      on: {
+        'xstate.done.actor.*': { actions: 'markDrained' },
+        CYCLE_DONE: { actions: [{ type: 'onCycleDone', params: ({ event }) => event }] },
+        // A child that crashes while draining is simply gone.
+        'xstate.error.actor.*': {
+          actions: assign(({ context, event }) => ({
+            draining: context.draining.filter((id) => id !== (event as { actorId: string }).actorId),
+          })),
+        },
+      },
+      after: { drainTimeout: 'stopped' },
+    },
+    escalated: {
+      type: 'final',
+      entry: { type: 'onEscalate', params: ({ context }) => context.escalation as Escalation },
+    },
+    done: { type: 'final' },
+    stopped: { type: 'final' },
+  },
+  output: ({ context }): SupervisorOutput => {
+    if (context.escalation !== null) {
+      return {
+        exitCode: SUPERVISOR_EXIT.ESCALATED,
+        reason: `restart budget exhausted: ${context.escalation.actorId} failed ${context.escalation.restarts + 1} times within ${context.escalation.windowMs} ms (${context.escalation.error})`,
+        escalation: context.escalation,
+      };
+    }
+    if (context.once) {
+      return context.onceFailed
+        ? { exitCode: SUPERVISOR_EXIT.FAILURE, reason: 'an I/O or compute error occurred', escalation: null }
+        : { exitCode: SUPERVISOR_EXIT.OK, reason: 'every symbol published or was skipped for a counted reason', escalation: null };
+    }
+    return { exitCode: SUPERVISOR_EXIT.OK, reason: 'shut down', escalation: null };
+  },
+});
+
+export type SupervisorMachine = typeof supervisorMachine;
+export type SupervisorActor = ActorRefFrom<SupervisorMachine>;

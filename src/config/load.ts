@@ -1,0 +1,259 @@
+// Builds the effective configuration from four layers, highest first:
+//   CLI flags  >  environment  >  --config FILE (JSON)  >  defaults
+// Every value remembers where it came from, so an error (and `config print`) can say
+// "harvestInterval from env PUBLISH_INTERVAL_SEC: must be > 0 (got -1)".
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { configSchema, type Config } from './schema.js';
+import { CliError, ExitCode } from '../exitCodes.js';
+
+type ValueKind = 'string' | 'number' | 'int' | 'boolean' | 'list' | 'nullableNumber';
+
+/** How a string (from a flag or an environment variable) becomes a typed config value. */
+const KEY_KINDS: Record<string, ValueKind> = {
+  redisUrl: 'string',
+  redisPassword: 'string',
+  redisPasswordFile: 'string',
+  store: 'string',
+  symbols: 'list',
+  positionSource: 'string',
+  phases: 'list',
+  marketstateInterval: 'number',
+  riskInterval: 'number',
+  harvestInterval: 'number',
+  maxPublishAge: 'number',
+  changeEpsPct: 'number',
+  fallbackStopPct: 'number',
+  enableStream: 'boolean',
+  windowSize: 'int',
+  candlePatterns: 'list',
+  maxInputAge: 'nullableNumber',
+  commandTimeoutMs: 'int',
+  connectTimeoutMs: 'int',
+  backoffBaseMs: 'int',
+  backoffCapMs: 'int',
+  restartBudget: 'int',
+  restartWindowSec: 'number',
+  drainTimeoutMs: 'int',
+  httpHost: 'string',
+  httpPort: 'nullableNumber',
+  inspect: 'boolean',
+  logLevel: 'string',
+  watchdogSec: 'number',
+};
+export const CONFIG_KEYS = Object.keys(KEY_KINDS);
+
+/**
+ * The old Python services' environment names, so their env files can be pointed at the new
+ * unit. Order matters where two names feed one key: the first one set wins.
+ */
+export const LEGACY_ENV: ReadonlyArray<{ env: string; key: string; note: string }> = [
+  { env: 'REDIS_URL', key: 'redisUrl', note: 'all three services' },
+  { env: 'REDIS_PASSWORD', key: 'redisPassword', note: 'password (overrides the URL\'s)' },
+  { env: 'SYMBOLS', key: 'symbols', note: 'risk/harvest symbol list (comma-separated)' },
+  { env: 'MARKETSTATE_SYMBOLS', key: 'symbols', note: 'used when SYMBOLS is not set' },
+  { env: 'PUBLISH_INTERVAL_SEC', key: 'riskInterval', note: 'risk/harvest interval: sets both' },
+  { env: 'PUBLISH_INTERVAL_SEC', key: 'harvestInterval', note: 'risk/harvest interval: sets both' },
+  { env: 'POSITION_SOURCE', key: 'positionSource', note: 'auto|redis_hash|redis_stream|synthetic' },
+  { env: 'ENABLE_STREAM', key: 'enableStream', note: 'true/false/1/0' },
+  { env: 'MAX_PUBLISH_AGE_SEC', key: 'maxPublishAge', note: 'harvest/risk max publish age' },
+  { env: 'CHANGE_EPS_PCT', key: 'changeEpsPct', note: 'rate-limit change threshold' },
+  { env: 'FALLBACK_STOP_PCT', key: 'fallbackStopPct', note: 'harvest fallback stop' },
+  { env: 'MARKETSTATE_PUBLISH_INTERVAL', key: 'marketstateInterval', note: 'marketstate interval (s)' },
+  { env: 'MARKETSTATE_WINDOW_SIZE', key: 'windowSize', note: 'closes per symbol' },
+];
+// MARKETSTATE_REDIS_HOST / MARKETSTATE_REDIS_PORT build redisUrl when REDIS_URL is unset, and
+// MARKETSTATE_SOURCE must name the Redis candle source: handled in envLayer below.
+
+export type Origin = string;
+export interface LoadedConfig {
+  config: Config;
+  /** Where each explicitly set key came from ("flag --symbols", "env SYMBOLS", "file x.json"). */
+  origins: Record<string, Origin>;
+}
+
+export interface LoadOptions {
+  /** Values from CLI flags, already keyed by config key (strings or typed values). */
+  flags?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  configFile?: string;
+}
+
+function envName(key: string): string {
+  return `QUANTUM_CALC_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** Converts a flag/env string to the key's type; throws a message naming the source and value. */
+export function coerce(key: string, raw: unknown, origin: Origin): unknown {
+  if (typeof raw !== 'string') return raw;
+  const kind = KEY_KINDS[key] ?? 'string';
+  const text = raw.trim();
+  const bad = (what: string): never => {
+    throw new CliError(`${key} from ${origin}: ${what} (got ${JSON.stringify(raw)})`);
+  };
+  switch (kind) {
+    case 'string':
+      return text;
+    case 'number':
+    case 'int':
+    case 'nullableNumber': {
+      if (kind === 'nullableNumber' && (text === '' || text === 'null' || text === 'off')) return null;
+      if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) bad('must be a number');
+      const value = Number(text);
+      if (!Number.isFinite(value)) bad('must be a finite number');
+      if (kind === 'int' && !Number.isInteger(value)) bad('must be a whole number');
+      return value;
+    }
+    case 'boolean': {
+      const lower = text.toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(lower)) return true;
+      if (['0', 'false', 'no', 'off', ''].includes(lower)) return false;
+      return bad('must be true/false/1/0/yes/no');
+    }
+    case 'list': {
+      const items = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      if (items.length === 0) bad('must list at least one item');
+      return items;
+    }
+  }
+}
+
+function fileLayer(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new CliError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new CliError(`config file ${path} must hold a JSON object`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function envLayer(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; origins: Record<string, Origin> } {
+  const values: Record<string, unknown> = {};
+  const origins: Record<string, Origin> = {};
+  const set = (key: string, raw: string, origin: Origin): void => {
+    if (key in values) return; // the first name listed wins
+    values[key] = coerce(key, raw, origin);
+    origins[key] = origin;
+  };
+  const present = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v === '' ? undefined : v;
+  };
+  // Our own names first: QUANTUM_CALC_HARVEST_INTERVAL beats the legacy PUBLISH_INTERVAL_SEC.
+  for (const key of CONFIG_KEYS) {
+    const v = present(envName(key));
+    if (v !== undefined) set(key, v, `env ${envName(key)}`);
+  }
+  for (const { env: name, key } of LEGACY_ENV) {
+    const v = present(name);
+    if (v !== undefined) set(key, v, `env ${name}`);
+  }
+  const host = present('MARKETSTATE_REDIS_HOST');
+  const port = present('MARKETSTATE_REDIS_PORT');
+  if ((host !== undefined || port !== undefined) && !('redisUrl' in values)) {
+    if (port !== undefined && !/^\d{1,5}$/.test(port)) {
+      throw new CliError(`redisUrl from env MARKETSTATE_REDIS_PORT: must be a port number (got ${JSON.stringify(port)})`);
+    }
+    set('redisUrl', `redis://${host ?? '127.0.0.1'}:${port ?? '6379'}`, 'env MARKETSTATE_REDIS_HOST/PORT');
+  }
+  const source = present('MARKETSTATE_SOURCE');
+  if (source !== undefined && !['redis', 'candles'].includes(source.toLowerCase())) {
+    throw new CliError(
+      `env MARKETSTATE_SOURCE: only the Redis candle source exists here (redis); synthetic candles run only in \`npm run demo\` (got ${JSON.stringify(source)})`,
+    );
+  }
+  // systemd LoadCredential=redis-password:… puts the secret in a file, never in the environment.
+  const credDir = present('CREDENTIALS_DIRECTORY');
+  if (credDir !== undefined && !('redisPassword' in values) && existsSync(join(credDir, 'redis-password'))) {
+    values.redisPasswordFile = join(credDir, 'redis-password');
+    origins.redisPasswordFile = 'systemd credential redis-password';
+  }
+  return { values, origins };
+}
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text === undefined ? 'nothing' : text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+export function loadConfig(options: LoadOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const merged: Record<string, unknown> = {};
+  const origins: Record<string, Origin> = {};
+  const apply = (values: Record<string, unknown>, origin: (key: string) => Origin): void => {
+    for (const [key, value] of Object.entries(values)) {
+      if (value === undefined) continue;
+      merged[key] = value;
+      origins[key] = origin(key);
+    }
+  };
+  const configFile = options.configFile ?? env.QUANTUM_CALC_CONFIG;
+  if (configFile) apply(fileLayer(configFile), () => `file ${configFile}`);
+  const fromEnv = envLayer(env);
+  apply(fromEnv.values, (key) => fromEnv.origins[key] ?? 'env');
+  const flags: Record<string, unknown> = {};
+  for (const [key, raw] of Object.entries(options.flags ?? {})) {
+    if (raw !== undefined) flags[key] = coerce(key, raw, `flag --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+  }
+  apply(flags, (key) => `flag --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+
+  // A URL's password and a separate password file are both "the password": read the file here
+  // so the rest of the service sees one value.
+  if (typeof merged.redisPasswordFile === 'string' && merged.redisPassword === undefined) {
+    try {
+      const secret = readFileSync(merged.redisPasswordFile, 'utf8').trim();
+      if (secret.length === 0) throw new Error('the file is empty');
+      merged.redisPassword = secret;
+      origins.redisPassword = origins.redisPasswordFile ?? 'password file';
+    } catch (err) {
+      throw new CliError(`redisPasswordFile ${merged.redisPasswordFile}: ${(err as Error).message}`);
+    }
+  }
+
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const key = issue.path.length > 0 ? issue.path.join('.') : '(config)';
+      const top = String(issue.path[0] ?? '');
+      const origin = origins[top] ? ` from ${origins[top]}` : '';
+      if (issue.code === 'unrecognized_keys') {
+        return `unknown config key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}${origin}`;
+      }
+      const value = issue.path.reduce<unknown>(
+        (v, p) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[p as PropertyKey] : undefined),
+        merged,
+      );
+      const shown = /password/i.test(key) ? '***' : key === 'redisUrl' ? maskUrl(String(value)) : describe(value);
+      return `${key}${origin}: ${issue.message} (got ${shown})`;
+    });
+    throw new CliError(`invalid configuration:\n  ${lines.join('\n  ')}`, ExitCode.USAGE);
+  }
+  return { config: parsed.data, origins };
+}
+
+/** redis://user:secret@host → redis://user:***@host. */
+export function maskUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/)([^@/]*)@/, (_m, scheme: string, auth: string) => {
+    const colon = auth.indexOf(':');
+    return colon >= 0 ? `${scheme}${auth.slice(0, colon)}:***@` : `${scheme}***@`;
+  });
+}
+
+/** The config with every secret replaced, for `config print` and logs. */
+export function redactConfig(config: Config): Record<string, unknown> {
+  return {
+    ...config,
+    redisUrl: maskUrl(config.redisUrl),
+    ...(config.redisPassword !== undefined ? { redisPassword: '***' } : {}),
+  };
+}
