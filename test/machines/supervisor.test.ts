@@ -1,0 +1,244 @@
+import { describe, expect, it } from 'vitest';
+import { createActor, fromPromise, SimulatedClock } from 'xstate';
+import { publisherMachine, type CycleDoneEvent, type PhaseName, type StepInput } from '../../machines/publisher.js';
+import { nextPhase, supervisorMachine, type Escalation, type RestartNotice } from '../../machines/supervisor.js';
+import { flush, scriptedSteps, stepActors, type ScriptedSteps } from './helpers.js';
+
+interface Harness {
+  steps: Record<PhaseName, ScriptedSteps>;
+  cycles: CycleDoneEvent[];
+  restarts: RestartNotice[];
+  escalations: Escalation[];
+}
+
+function build(opts: { once?: boolean; phases?: PhaseName[]; symbols?: string[]; overrides?: Partial<Record<PhaseName, Partial<ScriptedSteps>>>; now?: () => number; restartBudget?: number } = {}) {
+  const h: Harness = {
+    steps: {
+      marketstate: scriptedSteps(opts.overrides?.marketstate),
+      risk: scriptedSteps(opts.overrides?.risk),
+      harvest: scriptedSteps(opts.overrides?.harvest),
+    },
+    cycles: [],
+    restarts: [],
+    escalations: [],
+  };
+  const machine = supervisorMachine.provide({
+    actors: {
+      marketstatePublisher: publisherMachine.provide({ actors: stepActors(h.steps.marketstate) }),
+      riskPublisher: publisherMachine.provide({ actors: stepActors(h.steps.risk) }),
+      harvestPublisher: publisherMachine.provide({ actors: stepActors(h.steps.harvest) }),
+    },
+    actions: {
+      onCycleDone: (_a, e) => { h.cycles.push(e); },
+      onRestart: (_a, r) => { if (r) h.restarts.push(r); },
+      onEscalate: (_a, e) => { h.escalations.push(e); },
+    },
+  });
+  const clock = new SimulatedClock();
+  const actor = createActor(machine, {
+    clock,
+    input: {
+      symbols: opts.symbols ?? ['BTCUSDT'],
+      phases: opts.phases ?? ['marketstate', 'risk', 'harvest'],
+      intervalsMs: { marketstate: 60_000, risk: 10_000, harvest: 10_000 },
+      backoff: { baseMs: 1000, capMs: 8000 },
+      once: opts.once,
+      restartBudget: opts.restartBudget ?? 5,
+      restartWindowMs: 60_000,
+      drainTimeoutMs: 5000,
+      now: opts.now,
+    },
+  });
+  actor.start();
+  return { actor, clock, h };
+}
+
+describe('nextPhase', () => {
+  it('follows marketstate → risk → harvest over the enabled phases', () => {
+    expect(nextPhase(['marketstate', 'risk', 'harvest'], 'marketstate')).toBe('risk');
+    expect(nextPhase(['harvest', 'marketstate'], 'marketstate')).toBe('harvest');
+    expect(nextPhase(['marketstate', 'risk', 'harvest'], 'harvest')).toBeNull();
+  });
+});
+
+describe('supervisor', () => {
+  it('spawns one publisher per phase and symbol', async () => {
+    const { actor } = build({ symbols: ['BTCUSDT', 'ETHUSDT'] });
+    await flush();
+    expect(Object.keys(actor.getSnapshot().children).sort()).toEqual([
+      'harvest:BTCUSDT', 'harvest:ETHUSDT', 'marketstate:BTCUSDT', 'marketstate:ETHUSDT', 'risk:BTCUSDT', 'risk:ETHUSDT',
+    ]);
+  });
+
+  it('chains marketstate publish → risk → harvest at once, before any interval', async () => {
+    const { actor, h } = build();
+    await flush();
+    actor.getSnapshot().children['marketstate:BTCUSDT']!.send({ type: 'RUN' });
+    await flush(30);
+    expect(h.cycles.map((c) => c.phase)).toEqual(['marketstate', 'risk', 'harvest']);
+    expect(h.cycles[0]!.chainStartedAt).toBeNull();
+    expect(h.cycles[1]!.chainStartedAt).not.toBeNull();
+    expect(h.cycles[2]!.chainStartedAt).toBe(h.cycles[1]!.chainStartedAt);
+  });
+
+  it('a marketstate skip does not chain in run mode', async () => {
+    const { actor, h } = build({
+      overrides: { marketstate: { read: async () => ({ nowMs: 0, read: { ok: false, reason: 'insufficient_data', detail: '' } }) } },
+    });
+    await flush();
+    actor.getSnapshot().children['marketstate:BTCUSDT']!.send({ type: 'RUN' });
+    await flush(30);
+    expect(h.cycles.map((c) => c.phase)).toEqual(['marketstate']);
+  });
+
+  it('once mode runs each phase once per symbol in order and ends with exit code 0', async () => {
+    const { actor, h } = build({ once: true, symbols: ['A', 'B'] });
+    await flush(40);
+    expect(actor.getSnapshot().status).toBe('done');
+    expect(actor.getSnapshot().output?.exitCode).toBe(0);
+    for (const s of ['A', 'B']) {
+      expect(h.cycles.filter((c) => c.symbol === s).map((c) => c.phase)).toEqual(['marketstate', 'risk', 'harvest']);
+    }
+  });
+
+  it('once mode exits 1 when any cycle failed, and still runs the rest', async () => {
+    const { actor, h } = build({ once: true, overrides: { risk: { read: async () => { throw new Error('io'); } } } });
+    await flush(40);
+    expect(actor.getSnapshot().output?.exitCode).toBe(1);
+    expect(h.cycles.map((c) => `${c.phase}:${c.outcome}`)).toEqual(['marketstate:published', 'risk:error', 'harvest:published']);
+  });
+
+  it('once mode with --only risk runs just risk', async () => {
+    const { actor, h } = build({ once: true, phases: ['risk'] });
+    await flush(40);
+    expect(actor.getSnapshot().output?.exitCode).toBe(0);
+    expect(h.cycles.map((c) => c.phase)).toEqual(['risk']);
+  });
+
+  it('restarts a crashing actor one-for-one under a new id', async () => {
+    let crashes = 0;
+    const crashOnce = publisherMachine.provide({
+      actors: { ...stepActors(scriptedSteps()), seedMemory: fromPromise<unknown, StepInput>(async () => null) },
+      actions: {
+        clearCycle: () => {
+          if (crashes === 0) { crashes++; throw new Error('boom'); }
+        },
+      },
+    });
+    // Build a supervisor whose risk publisher crashes on its first idle entry.
+    const restarts: RestartNotice[] = [];
+    const machine = supervisorMachine.provide({
+      actors: {
+        marketstatePublisher: publisherMachine.provide({ actors: stepActors(scriptedSteps()) }),
+        riskPublisher: crashOnce,
+        harvestPublisher: publisherMachine.provide({ actors: stepActors(scriptedSteps()) }),
+      },
+      actions: { onRestart: (_a, r) => { if (r) restarts.push(r); } },
+    });
+    const actor = createActor(machine, {
+      clock: new SimulatedClock(),
+      input: {
+        symbols: ['BTCUSDT'], phases: ['marketstate', 'risk', 'harvest'],
+        intervalsMs: { marketstate: 60_000, risk: 10_000, harvest: 10_000 }, backoff: { baseMs: 1000, capMs: 8000 },
+        restartBudget: 5, restartWindowMs: 60_000, drainTimeoutMs: 5000,
+      },
+    }).start();
+    await flush(20);
+    expect(restarts).toHaveLength(1);
+    expect(restarts[0]).toMatchObject({ key: 'risk:BTCUSDT', oldId: 'risk:BTCUSDT', newId: 'risk:BTCUSDT#1', error: 'boom' });
+    expect(Object.keys(actor.getSnapshot().children).sort()).toEqual(['harvest:BTCUSDT', 'marketstate:BTCUSDT', 'risk:BTCUSDT#1']);
+    expect(actor.getSnapshot().status).toBe('active');
+  });
+
+  it('escalates with exit code 3 when an actor exhausts its restart budget', async () => {
+    const alwaysCrash = publisherMachine.provide({
+      actors: stepActors(scriptedSteps()),
+      actions: { clearCycle: () => { throw new Error('always'); } },
+    });
+    const escalations: Escalation[] = [];
+    const restarts: RestartNotice[] = [];
+    const machine = supervisorMachine.provide({
+      actors: {
+        marketstatePublisher: publisherMachine.provide({ actors: stepActors(scriptedSteps()) }),
+        riskPublisher: alwaysCrash,
+        harvestPublisher: publisherMachine.provide({ actors: stepActors(scriptedSteps()) }),
+      },
+      actions: {
+        onEscalate: (_a, e) => { escalations.push(e); },
+        onRestart: (_a, r) => { if (r) restarts.push(r); },
+      },
+    });
+    const actor = createActor(machine, {
+      clock: new SimulatedClock(),
+      input: {
+        symbols: ['BTCUSDT'], phases: ['marketstate', 'risk', 'harvest'],
+        intervalsMs: { marketstate: 60_000, risk: 10_000, harvest: 10_000 }, backoff: { baseMs: 1000, capMs: 8000 },
+        restartBudget: 3, restartWindowMs: 60_000, drainTimeoutMs: 5000,
+      },
+    }).start();
+    await flush(40);
+    expect(restarts).toHaveLength(3);
+    expect(actor.getSnapshot().status).toBe('done');
+    expect(actor.getSnapshot().output?.exitCode).toBe(3);
+    expect(escalations).toHaveLength(1);
+    expect(escalations[0]!.actorId).toBe('risk:BTCUSDT#3');
+  });
+
+  it('restarts outside the window do not count towards the budget', async () => {
+    let t = 0;
+    let crash = false;
+    const sometimesCrash = publisherMachine.provide({
+      actors: stepActors(scriptedSteps()),
+      actions: { clearCycle: () => { if (crash) { crash = false; throw new Error('x'); } } },
+    });
+    const restarts: RestartNotice[] = [];
+    const machine = supervisorMachine.provide({
+      actors: {
+        marketstatePublisher: publisherMachine.provide({ actors: stepActors(scriptedSteps()) }),
+        riskPublisher: sometimesCrash,
+        harvestPublisher: publisherMachine.provide({ actors: stepActors(scriptedSteps()) }),
+      },
+      actions: { onRestart: (_a, r) => { if (r) restarts.push(r); } },
+    });
+    const clock = new SimulatedClock();
+    const actor = createActor(machine, {
+      clock,
+      input: {
+        symbols: ['X'], phases: ['risk'], intervalsMs: { marketstate: 60_000, risk: 10_000, harvest: 10_000 },
+        backoff: { baseMs: 1000, capMs: 8000 }, restartBudget: 1, restartWindowMs: 60_000, drainTimeoutMs: 5000, now: () => t,
+      },
+    }).start();
+    await flush();
+    for (let i = 0; i < 3; i++) {
+      t += 61_000;
+      crash = true;
+      clock.increment(10_000);
+      await flush(20);
+    }
+    expect(restarts).toHaveLength(3);
+    expect(actor.getSnapshot().status).toBe('active');
+  });
+
+  it('SHUTDOWN drains every actor and ends with exit code 0', async () => {
+    const { actor } = build({ symbols: ['A', 'B'] });
+    await flush();
+    actor.send({ type: 'SHUTDOWN' });
+    await flush(20);
+    expect(actor.getSnapshot().status).toBe('done');
+    expect(actor.getSnapshot().output?.exitCode).toBe(0);
+  });
+
+  it('SHUTDOWN gives up waiting after drainTimeoutMs', async () => {
+    const never = new Promise<never>(() => {});
+    const { actor, clock } = build({ overrides: { risk: { publish: () => never } } });
+    await flush();
+    actor.getSnapshot().children['risk:BTCUSDT']!.send({ type: 'RUN' });
+    await flush();
+    actor.send({ type: 'SHUTDOWN' });
+    await flush();
+    expect(actor.getSnapshot().status).toBe('active');
+    clock.increment(5000);
+    await flush();
+    expect(actor.getSnapshot().status).toBe('done');
+  });
+});
