@@ -183,6 +183,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
 
   const client = new Redis(clientOptions);
   let lastError: string | undefined;
+  let closed = false;
 
   const emit = (event: RedisStoreEvent): void => {
     if (!options.onEvent) return;
@@ -234,7 +235,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     kind: 'redis',
     target,
 
-    status: () => client.status,
+    status: () => (closed ? 'end' : client.status),
 
     async waitReady(timeoutMs: number): Promise<void> {
       const deadline = Date.now() + timeoutMs;
@@ -245,7 +246,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
             `redis ${target} not ready after ${timeoutMs} ms (status ${client.status}${lastError ? `; last error: ${lastError}` : ''})`,
           );
         }
-        if (client.status === 'end') {
+        if (closed || client.status === 'end') {
           throw new Error(`redis ${target}: connection closed and not reconnecting${lastError ? ` (last error: ${lastError})` : ''}`);
         }
         if (client.status === 'ready') {
@@ -352,16 +353,25 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     },
 
     async close(): Promise<void> {
+      closed = true;
       if (client.status === 'end') return;
       if (client.status === 'ready') {
         try {
+          // QUIT lets the server finish what it already received; the socket then closes.
           await client.quit();
-          return;
+          if ((client.status as string) !== 'end') await nextEvent(client, ['end'], commandTimeoutMs);
         } catch {
           // Fall through to a hard disconnect.
         }
       }
+      const status = client.status as string;
+      if (status === 'end') return;
+      // Between attempts ('reconnecting', 'close') there is no socket: disconnect() only cancels
+      // the pending attempt and ioredis emits no 'end'. With a socket, wait for it to close.
+      const hasSocket = status === 'connecting' || status === 'connect' || status === 'ready';
+      const ended = hasSocket ? nextEvent(client, ['end'], commandTimeoutMs) : Promise.resolve();
       client.disconnect(false);
+      await ended;
     },
   };
   return store;

@@ -8,7 +8,7 @@ import {
   marketStateKey,
   riskProposalKey,
 } from '../../src/store/keyGuard.js';
-import { WrongTypeError } from '../../src/store/types.js';
+import { WrongTypeError, type PublishBatch } from '../../src/store/types.js';
 import { HARNESSES, type Harness } from './storeHarness.js';
 
 describe.each(HARNESSES)('Store contract: $name', ({ create }) => {
@@ -86,7 +86,7 @@ describe.each(HARNESSES)('Store contract: $name', ({ create }) => {
     });
 
     it('refuses a batch with a forbidden key and writes nothing of it', async () => {
-      const batch = {
+      const batch: PublishBatch = {
         hashes: [
           { key: marketStateKey('BTCUSDT'), fields: { sigma: '0.01' } },
           { key: 'quantum:state:positions:BTCUSDT', fields: { side: 'LONG' } },
@@ -121,7 +121,7 @@ describe.each(HARNESSES)('Store contract: $name', ({ create }) => {
 
     it('rejects a batch with one WRONGTYPE target and writes none of it', async () => {
       await h.seed.set(marketStateKey('BTCUSDT'), 'not a hash');
-      const batch = {
+      const batch: PublishBatch = {
         hashes: [
           { key: riskProposalKey('BTCUSDT'), fields: { proposed_sl: '99' } },
           { key: marketStateKey('BTCUSDT'), fields: { sigma: '0.01' } },
