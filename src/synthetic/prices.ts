@@ -69,12 +69,12 @@ export function createPriceWalk(regime: SyntheticRegime, seed = 1, start = 100):
   let step = 0;
   let logPrice = Math.log(start);
   return () => {
-    if (step > 0) {
-      // The swing term is the increment of swing·sin(ωt), so the level itself oscillates.
-      const swing = shape.swing * (Math.sin(omega * step) - Math.sin(omega * (step - 1)));
-      logPrice += shape.drift + swing + shape.noise * normal();
-    }
-    step++;
+    // exp(ln(start)) need not equal start exactly; the first close is returned as given.
+    if (step++ === 0) return start;
+    // The swing term is the increment of swing·sin(ωt), so the level itself oscillates.
+    const t = step - 1;
+    const swing = shape.swing * (Math.sin(omega * t) - Math.sin(omega * (t - 1)));
+    logPrice += shape.drift + swing + shape.noise * normal();
     return Math.exp(logPrice);
   };
 }
