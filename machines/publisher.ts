@@ -67,6 +67,8 @@ export interface CycleDoneEvent {
   summary: string | null;
   /** When the chain that triggered this cycle started (marketstate publish), for latency. */
   chainStartedAt: number | null;
+  /** The cycle's clock reading from its read step (null when it failed before reading). */
+  startedAtMs: number | null;
   consecutiveFailures: number;
 }
 
@@ -169,6 +171,7 @@ export const publisherMachine = setup({
         detail: context.lastOutcome === 'skipped' ? context.lastSkipDetail : context.lastOutcome === 'error' ? context.lastError : null,
         summary: context.lastOutcome === 'published' ? context.lastSummary : null,
         chainStartedAt: context.chainStartedAt,
+        startedAtMs: context.cycleNowMs > 0 ? context.cycleNowMs : null,
         consecutiveFailures: context.consecutiveFailures,
       }),
     ),
@@ -186,6 +189,7 @@ export const publisherMachine = setup({
       inputs: null,
       result: null,
       decision: null,
+      cycleNowMs: 0,
       cycles: context.cycles + 1,
     })),
     clearCycle: assign({ inputs: null, result: null }),
@@ -286,7 +290,13 @@ export const publisherMachine = setup({
             actions: [
               assign(({ event }) => {
                 const read = event.output.read as Extract<StepOutput<unknown>, { ok: false }>;
-                return { lastOutcome: 'skipped' as const, lastSkipReason: read.reason, lastSkipDetail: read.detail, consecutiveFailures: 0 };
+                return {
+                  cycleNowMs: event.output.nowMs,
+                  lastOutcome: 'skipped' as const,
+                  lastSkipReason: read.reason,
+                  lastSkipDetail: read.detail,
+                  consecutiveFailures: 0,
+                };
               }),
               'reportCycle',
             ],

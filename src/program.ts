@@ -5,6 +5,9 @@ import { Command, CommanderError } from 'commander';
 import { CliError, ExitCode } from './exitCodes.js';
 import { registerCompute } from './commands/compute.js';
 import { registerReplay } from './commands/replay.js';
+import { registerRun } from './commands/run.js';
+import { registerDemo } from './commands/demo.js';
+import { registerConfig } from './commands/config.js';
 
 export function buildProgram(): Command {
   const program = new Command('quantum-calc')
@@ -16,6 +19,9 @@ export function buildProgram(): Command {
     .exitOverride();
   registerCompute(program);
   registerReplay(program);
+  registerRun(program);
+  registerDemo(program);
+  registerConfig(program);
   return program;
 }
 

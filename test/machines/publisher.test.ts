@@ -13,7 +13,7 @@ function start(steps: ScriptedSteps, opts: { once?: boolean; intervalMs?: number
         reports.push({
           type: 'CYCLE_DONE', phase: context.phase, symbol: context.symbol, outcome: context.lastOutcome ?? 'error',
           reason: context.lastSkipReason, detail: context.lastError, summary: context.lastSummary,
-          chainStartedAt: context.chainStartedAt, consecutiveFailures: context.consecutiveFailures,
+          chainStartedAt: context.chainStartedAt, startedAtMs: null, consecutiveFailures: context.consecutiveFailures,
         });
       },
     },

@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { CliError, ExitCode } from '../exitCodes.js';
+import { createLogger } from '../log.js';
+import { closeStore, startService } from '../service.js';
+import { addConfigOptions, flagsToConfig } from './runOptions.js';
+
+/** SIGTERM must end the process within this long (systemd's TimeoutStopSec is a bit above). */
+const SHUTDOWN_DEADLINE_MS = 10_000;
+
+export function registerRun(program: Command): void {
+  addConfigOptions(
+    program
+      .command('run')
+      .description('Run the supervisor: marketstate, risk and harvest publishers for every symbol, until SIGTERM.')
+      .option('--once', 'one chained pass per symbol, then exit: 0 all published/skipped, 1 an I/O or compute error, 2 bad usage'),
+  )
+    .option('--inspect', 'serve the live state-machine visualizer at /viz (needs --http-port)')
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 ok · 1 I/O or compute error (--once) · 2 bad usage/config · 3 restart budget exhausted · 4 event loop blocked
+Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_INTERVAL_SEC, …; see README).`,
+    )
+    .action(async (opts: Record<string, unknown>) => {
+      const { config } = loadConfig({ flags: flagsToConfig(opts), configFile: opts.config as string | undefined });
+      const logger = createLogger({ level: config.logLevel });
+      const once = opts.once === true;
+      let handle;
+      try {
+        handle = await startService({ config, logger, once });
+      } catch (err) {
+        logger.flush?.();
+        throw new CliError((err as Error).message, ExitCode.FAILURE);
+      }
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        signals++;
+        if (signals > 1) {
+          logger.warn({ signal }, 'second signal: exiting now');
+          process.exit(ExitCode.OK);
+        }
+        logger.info({ signal }, 'shutting down: finishing in-flight publishes');
+        handle.shutdown();
+        setTimeout(() => {
+          logger.error('shutdown deadline passed; exiting');
+          process.exit(ExitCode.OK);
+        }, SHUTDOWN_DEADLINE_MS).unref();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      const output = await handle.done;
+      await closeStore(handle.store);
+      if (once) logger.info({ counts: handle.stats.summary(), exitCode: output.exitCode }, `--once finished: ${output.reason}`);
+      else logger.info({ exitCode: output.exitCode }, output.reason);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      process.exitCode = output.exitCode;
+      // Nothing should be left running; if something is, do not let it hold the exit.
+      setTimeout(() => process.exit(output.exitCode), 1000).unref();
+    });
+}

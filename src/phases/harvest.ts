@@ -1,0 +1,103 @@
+// P2 harvest publisher steps: marketstate hash + position + (fresh) risk proposal → harvest
+// kernel → quantum:harvest:proposal:{sym}.
+import { computeHarvest, type HarvestTheta } from '../kernels/harvest.js';
+import type { DeepPartial, HarvestResult, Position } from '../kernels/types.js';
+import { harvestProposalFields, heartbeatFields, withSymbol, type PublishedMarketState } from '../contracts/fields.js';
+import { readPublishedMarketState, readRiskProposal, type RiskProposalInput } from '../inputs/publishedState.js';
+import { parseFiniteNumber } from '../inputs/parse.js';
+import { harvestProposalKey, HARVEST_PROPOSAL_STREAM } from '../store/keyGuard.js';
+import { decideHarvest, type HarvestMemory } from './rateLimit.js';
+import { STREAM_MAXLEN } from './marketstate.js';
+import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, short, type PhaseDeps, type PhaseSteps } from './steps.js';
+
+export interface HarvestInputs {
+  market: PublishedMarketState;
+  position: Position;
+  risk: RiskProposalInput;
+  outputPresent: boolean;
+}
+
+export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, HarvestInputs, HarvestResult> {
+  const { store, config, positions } = deps;
+  // The config's fallbackStopPct (FALLBACK_STOP_PCT) is the kernel's fallback_stop_pct unless
+  // the theta override names it explicitly.
+  const theta = {
+    fallback_stop_pct: config.fallbackStopPct,
+    ...((config.theta.harvest ?? {}) as DeepPartial<HarvestTheta>),
+  } as DeepPartial<HarvestTheta>;
+  const settings = rateLimitSettings(config);
+  const maxAge = maxInputAgeSec(config);
+
+  return {
+    async seed(symbol) {
+      const hash = await store.hgetall(harvestProposalKey(symbol));
+      const action = hash.harvest_action;
+      const killScore = parseFiniteNumber(hash.kill_score);
+      const at = hash.computed_at_utc ? Date.parse(hash.computed_at_utc) : Number.NaN;
+      if (!action || killScore === null || !Number.isFinite(at)) return null;
+      const rawSl = hash.new_sl_proposed;
+      const newSl = rawSl === undefined || rawSl === '' || rawSl === 'None' ? null : parseFiniteNumber(rawSl);
+      return { action, newSl, killScore, publishedAtMs: at };
+    },
+
+    async read(symbol) {
+      const nowMs = deps.now();
+      const read = await readGuarded<HarvestInputs>(async () => {
+        const [market, position, risk, stamp] = await Promise.all([
+          readPublishedMarketState(store, symbol, nowMs, maxAge),
+          positions.read(symbol),
+          readRiskProposal(store, symbol, nowMs, maxAge),
+          store.hget(harvestProposalKey(symbol), 'computed_at_utc'),
+        ]);
+        if (!market.ok) return market;
+        if (!position.ok) return position;
+        return {
+          ok: true as const,
+          value: { market: market.value, position: position.value, risk, outputPresent: stamp !== null },
+        };
+      });
+      return { nowMs, read };
+    },
+
+    compute(_symbol, { market, position, risk }) {
+      return computeGuarded(() => ({
+        ok: true,
+        value: computeHarvest({
+          position,
+          market_state: { sigma: market.sigma, ts: market.ts, p_trend: market.p_trend, p_mr: market.p_mr, p_chop: market.p_chop },
+          p1_proposal: risk.proposal,
+          theta,
+        }),
+      }));
+    },
+
+    decide(memory, inputs, result, nowMs) {
+      if (!inputs.outputPresent) return { publish: true, why: memory === null ? 'first_publish' : 'output_missing' };
+      return decideHarvest(
+        memory,
+        { action: result.harvest_action, newSl: result.new_sl_proposed, killScore: result.kill_score },
+        nowMs,
+        settings,
+      );
+    },
+
+    async publish(symbol, { market, position }, result, nowMs) {
+      const fields = harvestProposalFields(result, market, position, nowMs);
+      await store.publish({
+        hashes: [{ key: harvestProposalKey(symbol), fields }],
+        streams: config.enableStream
+          ? [{ key: HARVEST_PROPOSAL_STREAM, fields: withSymbol(symbol, fields), maxLen: STREAM_MAXLEN }]
+          : [],
+      });
+      const sl = result.new_sl_proposed === null ? '-' : short(result.new_sl_proposed);
+      return {
+        memory: { action: result.harvest_action, newSl: result.new_sl_proposed, killScore: result.kill_score, publishedAtMs: nowMs },
+        summary: `${result.harvest_action} R=${result.R_net.toFixed(2)} K=${result.kill_score.toFixed(3)} SL=${sl}`,
+      };
+    },
+
+    async heartbeat(symbol, nowMs) {
+      await store.publish({ hashes: [{ key: harvestProposalKey(symbol), fields: heartbeatFields(nowMs) }], streams: [] });
+    },
+  };
+}

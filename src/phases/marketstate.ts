@@ -1,0 +1,95 @@
+// P0 MarketState publisher steps: candles → kernel → quantum:marketstate:{sym} (+ stream).
+import type { CandleSeries } from '../inputs/candles.js';
+import { readCandles } from '../inputs/candles.js';
+import { computeMarketState, marketStateMinRequired, type MarketStateTheta } from '../kernels/marketState.js';
+import type { DeepPartial, MarketState } from '../kernels/types.js';
+import { dominantRegimeName, marketStateFields, marketStateStreamFields } from '../contracts/fields.js';
+import { calcKey, marketStateKey, MARKETSTATE_STREAM } from '../store/keyGuard.js';
+import { parseFiniteNumber } from '../inputs/parse.js';
+import { decideMarketState, type MarketStateMemory } from './rateLimit.js';
+import { computeGuarded, rateLimitSettings, readGuarded, short, type PhaseDeps, type PhaseSteps } from './steps.js';
+
+export interface MarketStateInputs {
+  series: CandleSeries;
+  /** False when our output hash is gone (expired, Redis restarted empty): publish regardless. */
+  outputPresent: boolean;
+}
+
+/** Our own bookkeeping: the candle fingerprint of the last publish (SPEC allows quantum:calc:*). */
+export const marketStateBookkeepingKey = (symbol: string): string => calcKey('marketstate', symbol);
+
+export const STREAM_MAXLEN = 10_000;
+
+export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory, MarketStateInputs, MarketState> {
+  const { store, config } = deps;
+  const theta = config.theta.marketstate as DeepPartial<MarketStateTheta> | undefined;
+  const minRequired = marketStateMinRequired(theta);
+  const settings = rateLimitSettings(config);
+  const ttlSec = Math.max(1, Math.ceil(10 * config.marketstateInterval));
+
+  return {
+    async seed(symbol) {
+      const [hash, book] = await Promise.all([
+        store.hgetall(marketStateKey(symbol)),
+        store.hgetall(marketStateBookkeepingKey(symbol)),
+      ]);
+      const published = parseFiniteNumber(hash.ts_timestamp);
+      if (published === null) return null;
+      return { fingerprint: book.candle_fingerprint ?? null, publishedAtMs: published * 1000 };
+    },
+
+    async read(symbol) {
+      const nowMs = deps.now();
+      const read = await readGuarded<MarketStateInputs>(async () => {
+        const [candles, stamp] = await Promise.all([
+          readCandles(store, symbol, { patterns: config.candlePatterns, windowSize: config.windowSize }),
+          store.hget(marketStateKey(symbol), 'ts_timestamp'),
+        ]);
+        if (!candles.ok) return candles;
+        return { ok: true as const, value: { series: candles.value, outputPresent: stamp !== null } };
+      });
+      return { nowMs, read };
+    },
+
+    compute(_symbol, inputs) {
+      return computeGuarded(() => {
+        const result = computeMarketState(inputs.series.closes, theta);
+        if (result === null) {
+          return {
+            ok: false,
+            reason: 'insufficient_data',
+            detail: `${inputs.series.closes.length} closes in ${inputs.series.key}, ${minRequired} needed`,
+          };
+        }
+        return { ok: true, value: result };
+      });
+    },
+
+    decide(memory, inputs, _result, nowMs) {
+      if (!inputs.outputPresent) return { publish: true, why: memory === null ? 'first_publish' : 'output_missing' };
+      return decideMarketState(memory, inputs.series.fingerprint, nowMs, settings);
+    },
+
+    async publish(symbol, inputs, result, nowMs) {
+      await store.publish({
+        hashes: [
+          { key: marketStateKey(symbol), fields: marketStateFields(result, nowMs, inputs.series.closes.length), ttlSec },
+          {
+            key: marketStateBookkeepingKey(symbol),
+            fields: { candle_fingerprint: inputs.series.fingerprint, published_at_ms: String(Math.round(nowMs)) },
+            ttlSec,
+          },
+        ],
+        streams: [{ key: MARKETSTATE_STREAM, fields: marketStateStreamFields(symbol, result, nowMs), maxLen: STREAM_MAXLEN }],
+      });
+      const p = result.regime_probs;
+      return {
+        memory: { fingerprint: inputs.series.fingerprint, publishedAtMs: nowMs },
+        summary: `${dominantRegimeName(p)} sigma=${short(result.sigma)} mu=${short(result.mu)} ts=${short(result.ts)} p=${p.trend.toFixed(2)}/${p.mr.toFixed(2)}/${p.chop.toFixed(2)}`,
+      };
+    },
+
+    // The marketstate hash has no heartbeat field: a quiet cycle writes nothing.
+    async heartbeat() {},
+  };
+}

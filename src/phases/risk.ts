@@ -1,0 +1,90 @@
+// P1 stops publisher steps: marketstate hash + position → stops kernel → quantum:risk:proposal:{sym}.
+import { computeStops, type StopsTheta } from '../kernels/stops.js';
+import type { DeepPartial, Position, StopsResult } from '../kernels/types.js';
+import { heartbeatFields, riskProposalFields, withSymbol, type PublishedMarketState } from '../contracts/fields.js';
+import { readPublishedMarketState } from '../inputs/publishedState.js';
+import { parseFiniteNumber } from '../inputs/parse.js';
+import { riskProposalKey, RISK_PROPOSAL_STREAM } from '../store/keyGuard.js';
+import { decideRisk, type RiskMemory } from './rateLimit.js';
+import { STREAM_MAXLEN } from './marketstate.js';
+import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, short, type PhaseDeps, type PhaseSteps } from './steps.js';
+
+export interface RiskInputs {
+  market: PublishedMarketState;
+  position: Position;
+  outputPresent: boolean;
+}
+
+export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, StopsResult> {
+  const { store, config, positions } = deps;
+  const theta = config.theta.stops as DeepPartial<StopsTheta> | undefined;
+  const settings = rateLimitSettings(config);
+  const maxAge = maxInputAgeSec(config);
+
+  return {
+    async seed(symbol) {
+      const hash = await store.hgetall(riskProposalKey(symbol));
+      const sl = parseFiniteNumber(hash.proposed_sl);
+      const tp = parseFiniteNumber(hash.proposed_tp);
+      const at = hash.computed_at_utc ? Date.parse(hash.computed_at_utc) : Number.NaN;
+      if (sl === null || tp === null || !Number.isFinite(at)) return null;
+      return { sl, tp, publishedAtMs: at };
+    },
+
+    async read(symbol) {
+      const nowMs = deps.now();
+      const read = await readGuarded<RiskInputs>(async () => {
+        const [market, position, stamp] = await Promise.all([
+          readPublishedMarketState(store, symbol, nowMs, maxAge),
+          positions.read(symbol),
+          store.hget(riskProposalKey(symbol), 'computed_at_utc'),
+        ]);
+        if (!market.ok) return market;
+        if (!position.ok) return position;
+        return { ok: true as const, value: { market: market.value, position: position.value, outputPresent: stamp !== null } };
+      });
+      return { nowMs, read };
+    },
+
+    compute(symbol, { market, position }) {
+      return computeGuarded(() => ({
+        ok: true,
+        value: computeStops(
+          {
+            market_state: {
+              sigma: market.sigma,
+              mu: market.mu,
+              ts: market.ts,
+              // SPEC §7.2: the Python publisher lost p_trend here; we pass all three.
+              regime_probs: { trend: market.p_trend, mr: market.p_mr, chop: market.p_chop },
+            },
+            position,
+            theta,
+          },
+          symbol,
+        ),
+      }));
+    },
+
+    decide(memory, inputs, result, nowMs) {
+      if (!inputs.outputPresent) return { publish: true, why: memory === null ? 'first_publish' : 'output_missing' };
+      return decideRisk(memory, { sl: result.proposed_sl, tp: result.proposed_tp }, nowMs, settings);
+    },
+
+    async publish(symbol, { market, position }, result, nowMs) {
+      const fields = riskProposalFields(result, market, position, nowMs);
+      await store.publish({
+        hashes: [{ key: riskProposalKey(symbol), fields }],
+        streams: config.enableStream ? [{ key: RISK_PROPOSAL_STREAM, fields: withSymbol(symbol, fields), maxLen: STREAM_MAXLEN }] : [],
+      });
+      return {
+        memory: { sl: result.proposed_sl, tp: result.proposed_tp, publishedAtMs: nowMs },
+        summary: `${position.side} SL=${short(result.proposed_sl)} TP=${short(result.proposed_tp)} [${result.reason_codes.join(',')}]`,
+      };
+    },
+
+    async heartbeat(symbol, nowMs) {
+      await store.publish({ hashes: [{ key: riskProposalKey(symbol), fields: heartbeatFields(nowMs) }], streams: [] });
+    },
+  };
+}

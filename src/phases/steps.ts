@@ -1,0 +1,81 @@
+// What a phase must provide to the publisher machine, and the adapter that turns those plain
+// async functions into the machine's injected step actors.
+import { fromPromise } from 'xstate';
+import type { Decision, PublishOutput, ReadOutput, StepInput, StepOutput } from '../../machines/publisher.js';
+import type { Config } from '../config/schema.js';
+import type { PositionSource } from '../inputs/positions.js';
+import type { Store } from '../store/types.js';
+import { WrongTypeError } from '../store/types.js';
+import { KernelInputError } from '../kernels/types.js';
+import { maxInputAgeSec } from '../config/schema.js';
+
+export interface PhaseDeps {
+  store: Store;
+  positions: PositionSource;
+  config: Config;
+  /** Wall clock, ms since epoch. */
+  now: () => number;
+}
+
+export interface PhaseSteps<TMemory, TInputs, TResult> {
+  /** Rate-limit memory from the output hash (null: nothing published yet). */
+  seed(symbol: string): Promise<TMemory | null>;
+  read(symbol: string): Promise<{ nowMs: number; read: StepOutput<TInputs> }>;
+  compute(symbol: string, inputs: TInputs): StepOutput<TResult>;
+  decide(memory: TMemory | null, inputs: TInputs, result: TResult, nowMs: number): Decision;
+  publish(symbol: string, inputs: TInputs, result: TResult, nowMs: number): Promise<{ memory: TMemory; summary: string }>;
+  heartbeat(symbol: string, nowMs: number): Promise<void>;
+}
+
+/**
+ * Wrong-typed keys and bad values are data problems, not outages: they become a counted
+ * `bad_input` skip. Anything else thrown by a read is I/O and sends the actor to backoff.
+ */
+export async function readGuarded<T>(read: () => Promise<StepOutput<T>>): Promise<StepOutput<T>> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof WrongTypeError || err instanceof KernelInputError) {
+      return { ok: false, reason: 'bad_input', detail: err.message };
+    }
+    throw err;
+  }
+}
+
+/** A kernel's input error is a counted `bad_input` skip; any other throw is a compute error. */
+export function computeGuarded<T>(compute: () => StepOutput<T>): StepOutput<T> {
+  try {
+    return compute();
+  } catch (err) {
+    if (err instanceof KernelInputError) return { ok: false, reason: 'bad_input', detail: err.message };
+    throw err;
+  }
+}
+
+export function publisherActors<M, I, R>(steps: PhaseSteps<M, I, R>) {
+  return {
+    seedMemory: fromPromise<unknown, StepInput>(({ input }) => steps.seed(input.symbol)),
+    readInputs: fromPromise<ReadOutput, StepInput>(({ input }) => steps.read(input.symbol)),
+    computeResult: fromPromise<StepOutput<unknown>, StepInput>(async ({ input }) =>
+      steps.compute(input.symbol, input.inputs as I),
+    ),
+    decidePublish: fromPromise<Decision, StepInput>(async ({ input }) =>
+      steps.decide(input.memory as M | null, input.inputs as I, input.result as R, input.nowMs),
+    ),
+    publishResult: fromPromise<PublishOutput, StepInput>(({ input }) =>
+      steps.publish(input.symbol, input.inputs as I, input.result as R, input.nowMs),
+    ),
+    writeHeartbeat: fromPromise<void, StepInput>(({ input }) => steps.heartbeat(input.symbol, input.nowMs)),
+  };
+}
+
+export function rateLimitSettings(config: Config) {
+  return { maxPublishAgeMs: config.maxPublishAge * 1000, changeEpsPct: config.changeEpsPct };
+}
+
+export { maxInputAgeSec };
+
+/** Short number for one-line summaries: 5 significant digits. */
+export function short(x: number): string {
+  return Number.isFinite(x) ? String(Number(x.toPrecision(5))) : String(x);
+}

@@ -1,0 +1,225 @@
+// The service shell: builds the store, the position source and the three phases' steps,
+// provides them to the supervisor machine, and turns what the actors report into logs and
+// counters. Everything with I/O is created here; the machines and kernels stay pure.
+import { createActor, type InspectionEvent } from 'xstate';
+import type { CycleDoneEvent, PhaseName } from '../machines/publisher.js';
+import { publisherMachine } from '../machines/publisher.js';
+import {
+  supervisorMachine,
+  type Escalation,
+  type RestartNotice,
+  type SupervisorActor,
+  type SupervisorOutput,
+} from '../machines/supervisor.js';
+import type { Config } from './config/schema.js';
+import { createPositionSource, type PositionSource } from './inputs/positions.js';
+import type { Logger } from './log.js';
+import { harvestSteps } from './phases/harvest.js';
+import { marketStateSteps } from './phases/marketstate.js';
+import { riskSteps } from './phases/risk.js';
+import { publisherActors, type PhaseDeps } from './phases/steps.js';
+import { MemoryStore } from './store/memoryStore.js';
+import { createRedisStore, type RedisStore } from './store/redisStore.js';
+import type { Store } from './store/types.js';
+import { ExitCode } from './exitCodes.js';
+
+export interface ServiceHooks {
+  onCycle?(event: CycleDoneEvent, nowMs: number): void;
+  onRestart?(notice: RestartNotice): void;
+  onEscalate?(escalation: Escalation): void;
+}
+
+export interface ServiceOptions {
+  config: Config;
+  logger: Logger;
+  /** Use this store instead of building one from the config (demo, tests). */
+  store?: Store;
+  positions?: PositionSource;
+  once?: boolean;
+  hooks?: ServiceHooks;
+  /** XState inspection (the live visualizer). */
+  inspect?: (event: InspectionEvent) => void;
+  now?: () => number;
+}
+
+/** Per-run counters: what `--once` prints at the end and what /metrics is built from. */
+export class CycleStats {
+  readonly outcomes = new Map<string, number>();
+  readonly skips = new Map<string, number>();
+  restarts = 0;
+
+  record(e: CycleDoneEvent): void {
+    const k = `${e.phase}:${e.outcome}`;
+    this.outcomes.set(k, (this.outcomes.get(k) ?? 0) + 1);
+    if (e.outcome === 'skipped' && e.reason) {
+      const s = `${e.phase}:${e.reason}`;
+      this.skips.set(s, (this.skips.get(s) ?? 0) + 1);
+    }
+  }
+
+  summary(): Record<string, number> {
+    return Object.fromEntries([...this.outcomes, ...[...this.skips].map(([k, v]) => [`skip:${k}`, v] as const)]);
+  }
+}
+
+export interface ServiceHandle {
+  actor: SupervisorActor;
+  store: Store;
+  stats: CycleStats;
+  /** Resolves when the supervisor ends (once complete, shut down, or escalated). */
+  done: Promise<SupervisorOutput>;
+  /** Stop scheduling, let in-flight publishes finish (bounded), then end. */
+  shutdown(): void;
+}
+
+export const wallClock = (): number => performance.timeOrigin + performance.now();
+
+export function createStoreFromConfig(config: Config, logger: Logger, reconnect = true): Store {
+  if (config.store === 'memory') return new MemoryStore();
+  let lastEvent = '';
+  return createRedisStore({
+    url: config.redisUrl,
+    password: config.redisPassword,
+    commandTimeoutMs: config.commandTimeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    reconnect,
+    onEvent: (e) => {
+      // One line per state change, not per retry of the same failure.
+      const line = `${e.type}:${e.message ?? ''}`;
+      if (e.type === 'ready') logger.info({ redis: e.type }, 'redis ready');
+      else if (e.type === 'reconnecting') {
+        if (line !== lastEvent) logger.warn({ redis: e.type, delayMs: e.delayMs }, 'redis unreachable; reconnecting with backoff');
+      } else if (e.type === 'error') {
+        if (line !== lastEvent) logger.warn({ redis: e.type, err: e.message }, 'redis connection error');
+      } else logger.debug({ redis: e.type }, `redis ${e.type}`);
+      lastEvent = line;
+    },
+  });
+}
+
+function isRedisStore(store: Store): store is RedisStore {
+  return store.kind === 'redis' && typeof (store as RedisStore).waitReady === 'function';
+}
+
+/** Logs a cycle outcome at a level an operator can live with at 1,000 symbols. */
+function logCycle(logger: Logger, e: CycleDoneEvent, previousReason: string | undefined): void {
+  const base = { phase: e.phase, symbol: e.symbol };
+  switch (e.outcome) {
+    case 'published':
+      logger.info({ ...base, why: e.reason }, `${e.phase} ${e.symbol} published: ${e.summary ?? ''}`);
+      return;
+    case 'heartbeat':
+      logger.debug(base, `${e.phase} ${e.symbol} unchanged (heartbeat)`);
+      return;
+    case 'skipped':
+      // A skip that repeats every cycle is news only the first time.
+      (previousReason === e.reason ? logger.debug : logger.info).call(
+        logger,
+        { ...base, reason: e.reason, detail: e.detail },
+        `${e.phase} ${e.symbol} skipped: ${e.reason}`,
+      );
+      return;
+    case 'error': {
+      const n = e.consecutiveFailures;
+      const loud = n <= 1 || (n & (n - 1)) === 0; // 1st, 2nd, 4th, 8th … failure in a row
+      (loud ? logger.warn : logger.debug).call(
+        logger,
+        { ...base, err: e.detail, consecutiveFailures: n },
+        `${e.phase} ${e.symbol} failed; backing off`,
+      );
+    }
+  }
+}
+
+export async function startService(options: ServiceOptions): Promise<ServiceHandle> {
+  const { config, logger } = options;
+  const once = options.once ?? false;
+  const now = options.now ?? wallClock;
+  const store = options.store ?? createStoreFromConfig(config, logger, !once);
+  if (once && isRedisStore(store)) {
+    // --once must fail in bounded time, with a message naming the server, when Redis is away.
+    await store.waitReady(config.connectTimeoutMs);
+  }
+  const positions = options.positions ?? createPositionSource(config.positionSource, store);
+  const deps: PhaseDeps = { store, positions, config, now };
+  const stats = new CycleStats();
+  const lastReason = new Map<string, string | undefined>();
+
+  const provided = supervisorMachine.provide({
+    actors: {
+      marketstatePublisher: publisherMachine.provide({ actors: publisherActors(marketStateSteps(deps)) }),
+      riskPublisher: publisherMachine.provide({ actors: publisherActors(riskSteps(deps)) }),
+      harvestPublisher: publisherMachine.provide({ actors: publisherActors(harvestSteps(deps)) }),
+    },
+    actions: {
+      onCycleDone: (_args, e: CycleDoneEvent) => {
+        stats.record(e);
+        const key = `${e.phase}:${e.symbol}`;
+        logCycle(logger, e, lastReason.get(key));
+        lastReason.set(key, e.outcome === 'skipped' ? (e.reason ?? undefined) : undefined);
+        options.hooks?.onCycle?.(e, now());
+      },
+      onRestart: (_args, notice: RestartNotice | null) => {
+        if (notice === null) return;
+        stats.restarts++;
+        logger.error({ actor: notice.oldId, newActor: notice.newId, err: notice.error, restartsInWindow: notice.restartsInWindow }, `actor ${notice.oldId} crashed; restarted as ${notice.newId}`);
+        options.hooks?.onRestart?.(notice);
+      },
+      onEscalate: (_args, escalation: Escalation) => {
+        logger.fatal(
+          { actor: escalation.actorId, restarts: escalation.restarts, windowMs: escalation.windowMs, err: escalation.error, exitCode: ExitCode.ESCALATED },
+          `restart budget exhausted for ${escalation.actorId}; exiting with code ${ExitCode.ESCALATED} so systemd restarts the process`,
+        );
+        options.hooks?.onEscalate?.(escalation);
+      },
+    },
+  });
+
+  const phases = config.phases as PhaseName[];
+  const actor = createActor(provided, {
+    input: {
+      symbols: config.symbols,
+      phases,
+      intervalsMs: {
+        marketstate: config.marketstateInterval * 1000,
+        risk: config.riskInterval * 1000,
+        harvest: config.harvestInterval * 1000,
+      },
+      backoff: { baseMs: config.backoffBaseMs, capMs: config.backoffCapMs },
+      once,
+      restartBudget: config.restartBudget,
+      restartWindowMs: config.restartWindowSec * 1000,
+      drainTimeoutMs: config.drainTimeoutMs,
+      now,
+    },
+    inspect: options.inspect,
+  });
+
+  const done = new Promise<SupervisorOutput>((resolve, reject) => {
+    actor.subscribe({
+      next: (snapshot) => {
+        if (snapshot.status === 'done' && snapshot.output) resolve(snapshot.output);
+      },
+      error: reject,
+    });
+  });
+  actor.start();
+  logger.info(
+    { symbols: config.symbols.length, phases, store: store.kind, once, positionSource: config.positionSource },
+    `quantum-calc started: ${phases.join(', ')} for ${config.symbols.length} symbol(s) on the ${store.kind} store${once ? ' (--once)' : ''}`,
+  );
+  return { actor, store, stats, done, shutdown: () => actor.send({ type: 'SHUTDOWN' }) };
+}
+
+/** Closes the store, but never waits longer than `timeoutMs` for it. */
+export async function closeStore(store: Store, timeoutMs = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    store.close().catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+    }),
+  ]);
+  if (timer) clearTimeout(timer);
+}
