@@ -129,15 +129,25 @@ function profitLockStop(position: Position, theta: HarvestTheta): number | null 
   return current === null || candidate < current ? candidate : null;
 }
 
-/** Computes the P2 proposal. Throws KernelInputError for invalid input (see validate.ts). */
-export function computeHarvest(input: HarvestInput): HarvestResult {
-  const root = requireObject(input, 'input');
-  const theta = mergeTheta<HarvestTheta>(DEFAULT_HARVEST_THETA, root.theta as DeepPartial<HarvestTheta> | undefined);
+/**
+ * The defaults (frozen, shared, already valid) when there is no override — the publishers' hot
+ * path — else a validated deep-merged copy.
+ */
+function resolveTheta(override: unknown): HarvestTheta {
+  if (override === undefined || override === null) return DEFAULT_HARVEST_THETA;
+  const theta = mergeTheta<HarvestTheta>(DEFAULT_HARVEST_THETA, override as DeepPartial<HarvestTheta>);
   requireFiniteLeaves(theta, 'theta');
   // These divide: a zero or negative value would turn the kill score or the weights into NaN.
   requirePositiveNumber(theta.sigma_ref, 'theta.sigma_ref');
   requirePositiveNumber(theta.max_age_sec, 'theta.max_age_sec');
   requirePositiveNumber(theta.softmax_temp, 'theta.softmax_temp');
+  return theta;
+}
+
+/** Computes the P2 proposal. Throws KernelInputError for invalid input (see validate.ts). */
+export function computeHarvest(input: HarvestInput): HarvestResult {
+  const root = requireObject(input, 'input');
+  const theta = resolveTheta(root.theta);
   const position = validatePosition(root.position, 'position');
   const ms = validateHarvestMarketState(root.market_state);
   const p1 = validateP1Proposal(root.p1_proposal);

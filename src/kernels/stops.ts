@@ -92,13 +92,23 @@ export function dominantRegime(p: RegimeProbs): keyof RegimeProbs {
 }
 
 /**
+ * The defaults (frozen, shared, already valid) when there is no override — the publishers' hot
+ * path — else a validated deep-merged copy.
+ */
+function resolveTheta(override: unknown): StopsTheta {
+  if (override === undefined || override === null) return DEFAULT_STOPS_THETA;
+  const theta = mergeTheta<StopsTheta>(DEFAULT_STOPS_THETA, override as DeepPartial<StopsTheta>);
+  requireFiniteLeaves(theta, 'theta');
+  return theta;
+}
+
+/**
  * Computes the P1 proposal. `symbol`, when given, must match position.symbol. Throws
  * KernelInputError for invalid input (see validate.ts).
  */
 export function computeStops(input: StopsInput, symbol?: string): StopsResult {
   const root = requireObject(input, 'input');
-  const theta = mergeTheta<StopsTheta>(DEFAULT_STOPS_THETA, root.theta as DeepPartial<StopsTheta> | undefined);
-  requireFiniteLeaves(theta, 'theta');
+  const theta = resolveTheta(root.theta);
   const { sigma, ts, probs } = validateStopsMarketState(root.market_state);
   const position = validatePosition(root.position, 'position', symbol);
   const eps = theta.eps;
