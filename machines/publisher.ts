@@ -54,6 +54,8 @@ export interface PublishOutput {
   memory: unknown;
   /** One human-readable line of the key figures, e.g. `PARTIAL_25 R=2.45 K=0.503 SL=100.2`. */
   summary: string;
+  /** The key figures as numbers (metrics gauges, status). */
+  figures: Record<string, number>;
 }
 
 /** Sent to the parent (supervisor) at the end of every cycle. */
@@ -65,6 +67,8 @@ export interface CycleDoneEvent {
   reason: string | null;
   detail: string | null;
   summary: string | null;
+  /** Key figures of a publish (e.g. kill_score, R_net), null otherwise. */
+  figures: Record<string, number> | null;
   /** When the chain that triggered this cycle started (marketstate publish), for latency. */
   chainStartedAt: number | null;
   /** The cycle's clock reading from its read step (null when it failed before reading). */
@@ -90,6 +94,7 @@ export interface PublisherContext {
   lastSkipReason: SkipReason | null;
   lastSkipDetail: string | null;
   lastSummary: string | null;
+  lastFigures: Record<string, number> | null;
   lastPublishedAt: number | null;
   /** A RUN arrived while a cycle was under way: run again as soon as it ends. */
   pendingRun: boolean;
@@ -170,6 +175,7 @@ export const publisherMachine = setup({
         reason: context.lastOutcome === 'skipped' ? context.lastSkipReason : context.lastOutcome === 'error' ? 'error' : (context.decision?.why ?? null),
         detail: context.lastOutcome === 'skipped' ? context.lastSkipDetail : context.lastOutcome === 'error' ? context.lastError : null,
         summary: context.lastOutcome === 'published' ? context.lastSummary : null,
+        figures: context.lastOutcome === 'published' ? context.lastFigures : null,
         chainStartedAt: context.chainStartedAt,
         startedAtMs: context.cycleNowMs > 0 ? context.cycleNowMs : null,
         consecutiveFailures: context.consecutiveFailures,
@@ -214,6 +220,7 @@ export const publisherMachine = setup({
     lastSkipReason: null,
     lastSkipDetail: null,
     lastSummary: null,
+    lastFigures: null,
     lastPublishedAt: null,
     pendingRun: false,
     pendingChainStartedAt: null,
@@ -374,6 +381,7 @@ export const publisherMachine = setup({
             assign(({ context, event }) => ({
               memory: event.output.memory,
               lastSummary: event.output.summary,
+              lastFigures: event.output.figures,
               lastOutcome: 'published' as const,
               lastPublishedAt: context.cycleNowMs,
               lastSkipReason: null,

@@ -92,6 +92,15 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
       const sl = result.new_sl_proposed === null ? '-' : short(result.new_sl_proposed);
       return {
         memory: { action: result.harvest_action, newSl: result.new_sl_proposed, killScore: result.kill_score, publishedAtMs: nowMs },
+        figures: {
+          kill_score: result.kill_score,
+          k_regime_flip: result.k_components.regime_flip,
+          k_sigma_spike: result.k_components.sigma_spike,
+          k_ts_drop: result.k_components.ts_drop,
+          k_age_penalty: result.k_components.age_penalty,
+          R_net: result.R_net,
+          marketstate_age_sec: nowMs / 1000 - market.ts_timestamp,
+        },
         summary: `${result.harvest_action} R=${result.R_net.toFixed(2)} K=${result.kill_score.toFixed(3)} SL=${sl}`,
       };
     },

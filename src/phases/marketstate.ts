@@ -85,6 +85,7 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
       const p = result.regime_probs;
       return {
         memory: { fingerprint: inputs.series.fingerprint, publishedAtMs: nowMs },
+        figures: { sigma: result.sigma, mu: result.mu, ts: result.ts, p_trend: p.trend, p_mr: p.mr, p_chop: p.chop, buffer_size: inputs.series.closes.length },
         summary: `${dominantRegimeName(p)} sigma=${short(result.sigma)} mu=${short(result.mu)} ts=${short(result.ts)} p=${p.trend.toFixed(2)}/${p.mr.toFixed(2)}/${p.chop.toFixed(2)}`,
       };
     },

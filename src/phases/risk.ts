@@ -79,6 +79,7 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
       });
       return {
         memory: { sl: result.proposed_sl, tp: result.proposed_tp, publishedAtMs: nowMs },
+        figures: { proposed_sl: result.proposed_sl, proposed_tp: result.proposed_tp, stop_dist_pct: result.intermediates.stop_dist_pct, marketstate_age_sec: nowMs / 1000 - market.ts_timestamp },
         summary: `${position.side} SL=${short(result.proposed_sl)} TP=${short(result.proposed_tp)} [${result.reason_codes.join(',')}]`,
       };
     },

@@ -23,7 +23,7 @@ export interface PhaseSteps<TMemory, TInputs, TResult> {
   read(symbol: string): Promise<{ nowMs: number; read: StepOutput<TInputs> }>;
   compute(symbol: string, inputs: TInputs): StepOutput<TResult>;
   decide(memory: TMemory | null, inputs: TInputs, result: TResult, nowMs: number): Decision;
-  publish(symbol: string, inputs: TInputs, result: TResult, nowMs: number): Promise<{ memory: TMemory; summary: string }>;
+  publish(symbol: string, inputs: TInputs, result: TResult, nowMs: number): Promise<{ memory: TMemory; summary: string; figures: Record<string, number> }>;
   heartbeat(symbol: string, nowMs: number): Promise<void>;
 }
 

@@ -40,7 +40,7 @@ export function scriptedSteps(overrides: Partial<ScriptedSteps> = {}): ScriptedS
     read: async () => ({ nowMs: 0, read: { ok: true, value: { x: 1 } } }),
     compute: async () => ({ ok: true, value: { y: 2 } }),
     decide: async () => ({ publish: true, why: 'first_publish' }),
-    publish: async () => ({ memory: { published: true }, summary: 'ok' }),
+    publish: async () => ({ memory: { published: true }, summary: 'ok', figures: {} }),
     heartbeat: async () => undefined,
     ...overrides,
   };

@@ -12,7 +12,7 @@ function start(steps: ScriptedSteps, opts: { once?: boolean; intervalMs?: number
       reportCycle: ({ context }) => {
         reports.push({
           type: 'CYCLE_DONE', phase: context.phase, symbol: context.symbol, outcome: context.lastOutcome ?? 'error',
-          reason: context.lastSkipReason, detail: context.lastError, summary: context.lastSummary,
+          reason: context.lastSkipReason, detail: context.lastError, summary: context.lastSummary, figures: context.lastFigures,
           chainStartedAt: context.chainStartedAt, startedAtMs: null, consecutiveFailures: context.consecutiveFailures,
         });
       },
@@ -116,7 +116,7 @@ describe('publisher machine', () => {
   });
 
   it('never overlaps cycles: a RUN during a cycle is run once right after it', async () => {
-    const gate = deferred<{ memory: unknown; summary: string }>();
+    const gate = deferred<{ memory: unknown; summary: string; figures: Record<string, number> }>();
     let publishes = 0;
     let inFlight = 0;
     let maxInFlight = 0;
@@ -125,7 +125,7 @@ describe('publisher machine', () => {
         inFlight++;
         maxInFlight = Math.max(maxInFlight, inFlight);
         publishes++;
-        const out = publishes === 1 ? await gate.promise : { memory: 2, summary: 'two' };
+        const out = publishes === 1 ? await gate.promise : { memory: 2, summary: 'two', figures: {} };
         inFlight--;
         return out;
       },
@@ -139,7 +139,7 @@ describe('publisher machine', () => {
     actor.send({ type: 'RUN' });
     await flush();
     expect(steps.calls.read).toBe(1);
-    gate.resolve({ memory: 1, summary: 'one' });
+    gate.resolve({ memory: 1, summary: 'one', figures: {} });
     await flush();
     expect(steps.calls.read).toBe(2);
     expect(maxInFlight).toBe(1);
@@ -173,7 +173,7 @@ describe('publisher machine', () => {
   });
 
   it('DRAIN lets the cycle under way finish, then stops', async () => {
-    const gate = deferred<{ memory: unknown; summary: string }>();
+    const gate = deferred<{ memory: unknown; summary: string; figures: Record<string, number> }>();
     const steps = scriptedSteps({ publish: () => gate.promise });
     const { actor } = start(steps);
     await flush();
@@ -182,7 +182,7 @@ describe('publisher machine', () => {
     actor.send({ type: 'DRAIN' });
     await flush();
     expect(actor.getSnapshot().value).toBe('publishing');
-    gate.resolve({ memory: 1, summary: 'x' });
+    gate.resolve({ memory: 1, summary: 'x', figures: {} });
     await flush();
     expect(actor.getSnapshot().status).toBe('done');
     expect(steps.calls.publish).toBe(1);
