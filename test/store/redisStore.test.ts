@@ -140,6 +140,22 @@ describe('createRedisStore against a real server', () => {
     expect(store.status()).toBe('end');
   });
 
+  it('checks every EXEC reply: a command failing at run time rejects the publish', async () => {
+    // A stream whose last id is the largest possible one: XADD * fails inside EXEC, after the
+    // type pre-check passed, while Redis still applies the HSET of the same transaction.
+    await raw.xadd('quantum:stream:marketstate', '18446744073709551615-18446744073709551615', 'f', 'v');
+    const store = createRedisStore({ url: urlWithPassword() });
+    await store.waitReady(5000);
+    await expect(
+      store.publish({
+        hashes: [{ key: marketStateKey('EXEC'), fields: { sigma: '1' } }],
+        streams: [{ key: 'quantum:stream:marketstate', fields: { symbol: 'EXEC' }, maxLen: 10 }],
+      }),
+    ).rejects.toThrow(/publish of quantum:marketstate:EXEC, quantum:stream:marketstate partly failed .*1 of 2 commands failed: ERR/);
+    await store.close();
+    await raw.del('quantum:stream:marketstate', marketStateKey('EXEC'));
+  });
+
   it('works as a restricted ACL user without INFO; a denied XADD aborts the whole MULTI', async () => {
     await raw.call('ACL', 'SETUSER', 'calc', 'on', '>calc-pw', '~*', '&*', '+@all', '-info', '-xadd');
     const store = createRedisStore({ url: `redis://calc:calc-pw@127.0.0.1:${server.port}` });
