@@ -1,0 +1,140 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, maskUrl, redactConfig } from '../../src/config/load.js';
+import { CliError } from '../../src/exitCodes.js';
+import { runCli } from '../helpers/runCli.js';
+
+function tempFile(name: string, content: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'qc-config-'));
+  const path = join(dir, name);
+  writeFileSync(path, content, { mode: 0o600 });
+  return path;
+}
+
+function errorOf(fn: () => unknown): CliError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof CliError) return err;
+    throw err;
+  }
+  throw new Error('expected a CliError');
+}
+
+describe('config layers', () => {
+  it('has the documented defaults', () => {
+    const { config } = loadConfig({ env: {} });
+    expect(config).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379/0',
+      positionSource: 'auto',
+      marketstateInterval: 60,
+      riskInterval: 10,
+      harvestInterval: 10,
+      maxPublishAge: 60,
+      changeEpsPct: 0.001,
+      fallbackStopPct: 0.02,
+      enableStream: false,
+      windowSize: 300,
+      phases: ['marketstate', 'risk', 'harvest'],
+      httpPort: null,
+    });
+  });
+
+  it('applies flags > environment > file > defaults', () => {
+    const file = tempFile('c.json', JSON.stringify({ riskInterval: 5, harvestInterval: 6, marketstateInterval: 30, symbols: ['A'] }));
+    const { config, origins } = loadConfig({
+      configFile: file,
+      env: { QUANTUM_CALC_HARVEST_INTERVAL: '7', QUANTUM_CALC_MARKETSTATE_INTERVAL: '20' },
+      flags: { marketstateInterval: '2.5' },
+    });
+    expect(config.riskInterval).toBe(5);
+    expect(config.harvestInterval).toBe(7);
+    expect(config.marketstateInterval).toBe(2.5);
+    expect(config.symbols).toEqual(['A']);
+    expect(origins.riskInterval).toBe(`file ${file}`);
+    expect(origins.harvestInterval).toBe('env QUANTUM_CALC_HARVEST_INTERVAL');
+    expect(origins.marketstateInterval).toBe('flag --marketstate-interval');
+  });
+
+  it('accepts the old services\' environment names', () => {
+    const { config } = loadConfig({
+      env: {
+        SYMBOLS: 'BTCUSDT, ETHUSDT',
+        PUBLISH_INTERVAL_SEC: '15',
+        POSITION_SOURCE: 'redis_hash',
+        ENABLE_STREAM: 'true',
+        MAX_PUBLISH_AGE_SEC: '120',
+        CHANGE_EPS_PCT: '0.002',
+        FALLBACK_STOP_PCT: '0.03',
+        MARKETSTATE_PUBLISH_INTERVAL: '30',
+        MARKETSTATE_REDIS_HOST: 'redis.local',
+        MARKETSTATE_REDIS_PORT: '6380',
+        MARKETSTATE_WINDOW_SIZE: '400',
+        MARKETSTATE_SOURCE: 'redis',
+      },
+    });
+    expect(config).toMatchObject({
+      symbols: ['BTCUSDT', 'ETHUSDT'],
+      riskInterval: 15,
+      harvestInterval: 15,
+      positionSource: 'redis_hash',
+      enableStream: true,
+      maxPublishAge: 120,
+      changeEpsPct: 0.002,
+      fallbackStopPct: 0.03,
+      marketstateInterval: 30,
+      redisUrl: 'redis://redis.local:6380',
+      windowSize: 400,
+    });
+  });
+
+  it('REDIS_URL wins over MARKETSTATE_REDIS_HOST/PORT, SYMBOLS over MARKETSTATE_SYMBOLS', () => {
+    const { config } = loadConfig({
+      env: { REDIS_URL: 'redis://a:1', MARKETSTATE_REDIS_HOST: 'b', SYMBOLS: 'X', MARKETSTATE_SYMBOLS: 'Y' },
+    });
+    expect(config.redisUrl).toBe('redis://a:1');
+    expect(config.symbols).toEqual(['X']);
+    expect(loadConfig({ env: { MARKETSTATE_SYMBOLS: 'Y,Z' } }).config.symbols).toEqual(['Y', 'Z']);
+  });
+
+  it('names the key, the source and the bad value', () => {
+    expect(errorOf(() => loadConfig({ env: { PUBLISH_INTERVAL_SEC: 'ten' } })).message).toMatch(/riskInterval from env PUBLISH_INTERVAL_SEC: must be a number \(got "ten"\)/);
+    expect(errorOf(() => loadConfig({ env: {}, flags: { harvestInterval: '-1' } })).message).toMatch(/harvestInterval from flag --harvest-interval: .*\(got -1\)/);
+    expect(errorOf(() => loadConfig({ env: { POSITION_SOURCE: 'magic' } })).message).toMatch(/positionSource from env POSITION_SOURCE.*"magic"/);
+    expect(errorOf(() => loadConfig({ env: { MARKETSTATE_SOURCE: 'synthetic' } })).message).toMatch(/MARKETSTATE_SOURCE/);
+    const file = tempFile('bad.json', JSON.stringify({ riskIntervall: 5 }));
+    expect(errorOf(() => loadConfig({ env: {}, configFile: file })).message).toMatch(/unknown config key\(s\) "riskIntervall"/);
+    expect(errorOf(() => loadConfig({ env: {}, configFile: tempFile('x.json', '{nope') })).message).toMatch(/not valid JSON/);
+    expect(errorOf(() => loadConfig({ env: {}, flags: { symbols: 'A,A' } })).message).toMatch(/symbols.*twice/);
+  });
+
+  it('reads the password from the systemd credential and never shows it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qc-cred-'));
+    writeFileSync(join(dir, 'redis-password'), 's3cret-pw\n');
+    const { config } = loadConfig({ env: { CREDENTIALS_DIRECTORY: dir } });
+    expect(config.redisPassword).toBe('s3cret-pw');
+    expect(JSON.stringify(redactConfig(config))).not.toContain('s3cret-pw');
+    expect(maskUrl('redis://user:pw@host:1/0')).toBe('redis://user:***@host:1/0');
+    expect(maskUrl('rediss://:pw@host')).toBe('rediss://:***@host');
+  });
+});
+
+describe('quantum-calc config print', () => {
+  it('prints the effective config with secrets masked', () => {
+    const r = runCli(['config', 'print', '--redis-url', 'redis://ops:topsecret@10.0.0.5:6379/2', '--symbols', 'BTCUSDT', '--origins']);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { config: Record<string, unknown>; origins: Record<string, string> };
+    expect(out.config.redisUrl).toBe('redis://ops:***@10.0.0.5:6379/2');
+    expect(out.config.symbols).toEqual(['BTCUSDT']);
+    expect(out.origins.symbols).toBe('flag --symbols');
+    expect(r.stdout).not.toContain('topsecret');
+  });
+
+  it('exits 2 with the reason on a bad value', () => {
+    const r = runCli(['config', 'print', '--window-size', '1.5']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('windowSize');
+  });
+});

@@ -1,0 +1,116 @@
+// The long-running service as an operator runs it: a child process of the built CLI against a
+// real redis-server that goes away and comes back empty. It must keep retrying, publish again
+// once Redis is back, and exit 0 on SIGTERM.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
+import { longPosition, prices, redisClient, seedCandles, seedPosition } from '../helpers/seed.js';
+import { cliPath, repoRoot } from '../helpers/runCli.js';
+
+let server: TestRedis;
+let redis: Redis;
+
+beforeAll(async () => {
+  server = await startTestRedis();
+  redis = redisClient(server.url);
+});
+afterAll(async () => {
+  redis.disconnect();
+  await server.close();
+});
+
+async function seed(): Promise<void> {
+  const closes = prices('trend', 300, 100);
+  await seedCandles(redis, 'BTCUSDT', closes);
+  await seedPosition(redis, longPosition('BTCUSDT', closes[closes.length - 1]!));
+}
+
+async function until<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch {
+      // not yet (e.g. Redis still down)
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function startRun(args: string[]): { child: ChildProcess; output: () => string; exit: Promise<{ code: number | null; signal: string | null }> } {
+  const child = spawn(process.execPath, [cliPath, 'run', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return { child, output: () => out, exit };
+}
+
+describe('quantum-calc run (long-running)', () => {
+  it('survives Redis going away and coming back empty, then exits 0 on SIGTERM', async () => {
+    await seed();
+    const run = startRun([
+      '--redis-url', server.url, '--symbols', 'BTCUSDT',
+      '--marketstate-interval', '0.3', '--risk-interval', '0.3', '--harvest-interval', '0.3', '--max-publish-age', '1',
+    ]);
+    try {
+      await until('first harvest publish', async () => (await redis.hget('quantum:harvest:proposal:BTCUSDT', 'computed_at_utc')) !== null);
+      // ordinary log lines are JSON (journald-friendly)
+      const firstLine = run.output().split('\n')[0]!;
+      expect(JSON.parse(firstLine)).toMatchObject({ service: 'quantum-calc' });
+
+      await server.stop();
+      await until('the outage to be logged', () => /reconnecting|failed; backing off/.test(run.output()));
+      expect(run.child.exitCode).toBeNull();
+
+      await server.start(); // comes back empty
+      await seed();
+      await until('a publish after the outage', async () => (await redis.hget('quantum:harvest:proposal:BTCUSDT', 'computed_at_utc')) !== null, 30_000);
+      expect(await redis.exists('quantum:marketstate:BTCUSDT')).toBe(1);
+      expect(run.child.exitCode).toBeNull();
+
+      run.child.kill('SIGTERM');
+      const started = Date.now();
+      const { code } = await run.exit;
+      expect(code).toBe(0);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(run.output()).toContain('shutting down');
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+  });
+
+  it('never logs the password', async () => {
+    const run = startRun(['--redis-url', `redis://:pw-should-not-leak@127.0.0.1:${server.port}`, '--symbols', 'BTCUSDT', '--log-level', 'debug']);
+    try {
+      await until('some log output', () => run.output().includes('redis'));
+      run.child.kill('SIGTERM');
+      await run.exit;
+      expect(run.output()).not.toContain('pw-should-not-leak');
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('quantum-calc demo', () => {
+  it('shows proposals for the three demo symbols within seconds, no Redis needed', async () => {
+    const child = spawn(process.execPath, [cliPath, 'demo', '--candle-ms', '200', '--duration-sec', '3'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    expect(code).toBe(0);
+    for (const symbol of ['BTCUSDT', 'ETHUSDT', 'SOLUSDT']) {
+      for (const phase of ['marketstate', 'risk', 'harvest']) {
+        expect(out).toMatch(new RegExp(`${phase}\\s+${symbol}\\s+\\S`));
+      }
+    }
+    expect(out).toMatch(/harvest\s+\w+\s+(NONE|PARTIAL_\d+|FULL_CLOSE_PROPOSED) R=-?\d+\.\d\d K=0\.\d{3} SL=/);
+    // proposals change over time: more than one distinct marketstate line per symbol
+    const btc = out.split('\n').filter((l) => /marketstate\s+BTCUSDT/.test(l)).map((l) => l.slice(10));
+    expect(new Set(btc).size).toBeGreaterThan(1);
+  });
+});
