@@ -42,7 +42,7 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServerH
   const byPath = new Map<string, Route>();
   for (const route of options.routes) {
     // Two routes on one path would make one of them silently unreachable: refuse at start.
-    if (byPath.has(route.path)) throw new Error(`http: duplicate route for path ${JSON.stringify(route.path)}`);
+    if (byPath.has(route.path)) return Promise.reject(new Error(`http: duplicate route for path ${JSON.stringify(route.path)}`));
     byPath.set(route.path, route);
   }
 
