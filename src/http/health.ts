@@ -1,0 +1,151 @@
+// /healthz: is the store reachable, and is every publisher actor working?
+//
+// Healthy (200) = the store answers a PING within STORE_PING_TIMEOUT_MS, the supervisor is
+// running, and no actor is failing. An actor is *failing* when its most recent cycle did not
+// succeed: it is in the `failed` or `backoff` state, or it has ≥ 1 consecutive I/O failure, or
+// its last outcome was an error (this also catches a kernel that throws on every cycle, which
+// does not back off). It stops failing at its next successful cycle (published, heartbeat or a
+// counted skip), so after a Redis outage /healthz returns to 200 once the PING answers and each
+// actor's next retry has succeeded — at most one backoff delay (backoffCapMs) later.
+import type { PublisherContext } from '../../machines/publisher.js';
+import type { SupervisorActor } from '../../machines/supervisor.js';
+import type { Store } from '../store/types.js';
+
+export const STORE_PING_TIMEOUT_MS = 1000;
+export const STORE_PING_CACHE_MS = 1000;
+/** A health body lists at most this many reasons (a Redis outage fails every actor at once). */
+export const MAX_REASONS = 20;
+
+export interface StoreProbeResult {
+  up: boolean;
+  /** Why not, when down. */
+  error: string | null;
+}
+
+export interface StoreProbe {
+  /** PING result, cached for at most `cacheMs`; concurrent callers share one PING. */
+  check(): Promise<StoreProbeResult>;
+}
+
+export function createStoreProbe(
+  store: Pick<Store, 'ping'>,
+  options: { timeoutMs?: number; cacheMs?: number; now?: () => number } = {},
+): StoreProbe {
+  const timeoutMs = options.timeoutMs ?? STORE_PING_TIMEOUT_MS;
+  const cacheMs = options.cacheMs ?? STORE_PING_CACHE_MS;
+  const now = options.now ?? (() => performance.now());
+  let cached: { at: number; result: StoreProbeResult } | null = null;
+  let inFlight: Promise<StoreProbeResult> | null = null;
+
+  const ping = async (): Promise<StoreProbeResult> => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        store.ping(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no PING reply within ${timeoutMs} ms`)), timeoutMs);
+          timer.unref();
+        }),
+      ]);
+      return { up: true, error: null };
+    } catch (err) {
+      return { up: false, error: err instanceof Error ? err.message : String(err) };
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  };
+
+  return {
+    check() {
+      if (cached && now() - cached.at < cacheMs) return Promise.resolve(cached.result);
+      inFlight ??= ping().then((result) => {
+        // Cache from when the answer arrived: a slow PING must not be served as fresh for less.
+        cached = { at: now(), result };
+        inFlight = null;
+        return result;
+      });
+      return inFlight;
+    },
+  };
+}
+
+export interface ActorHealth {
+  total: number;
+  failing: number;
+  /** "risk:BTCUSDT failing: 3 consecutive failures: <last error>", one per failing actor. */
+  reasons: string[];
+}
+
+interface ChildLike {
+  getSnapshot(): { value: unknown; context: Pick<PublisherContext, 'consecutiveFailures' | 'lastOutcome' | 'lastError'> };
+}
+
+/** Reads every live publisher's state from the supervisor's snapshot (no events are sent). */
+export function actorHealth(supervisor: SupervisorActor): ActorHealth {
+  const snapshot = supervisor.getSnapshot();
+  const children = snapshot.children as Record<string, ChildLike | undefined>;
+  const reasons: string[] = [];
+  let total = 0;
+  for (const [key, id] of Object.entries(snapshot.context.actorIds)) {
+    total++;
+    const child = children[id];
+    if (!child) {
+      reasons.push(`${key} not running`);
+      continue;
+    }
+    const { value, context } = child.getSnapshot();
+    const n = context.consecutiveFailures;
+    const inFailureState = value === 'failed' || value === 'backoff';
+    if (n >= 1 || inFailureState || context.lastOutcome === 'error') {
+      const count = n >= 1 ? `${n} consecutive failure${n === 1 ? '' : 's'}` : 'last cycle failed';
+      reasons.push(`${key} failing: ${count}: ${context.lastError ?? 'no error recorded'}`);
+    }
+  }
+  return { total, failing: reasons.length, reasons };
+}
+
+export interface HealthReport {
+  status: 'ok' | 'failing';
+  store: Store['kind'];
+  /** 'up'/'down' for Redis; the embedded memory store is reported as 'not used'. */
+  redis: 'up' | 'down' | 'not used';
+  supervisor: string;
+  actors: { total: number; failing: number };
+  uptimeSec: number;
+  /** Empty when healthy; capped at MAX_REASONS entries plus one "… and N more". */
+  reasons: string[];
+}
+
+export interface HealthChecker {
+  check(): Promise<HealthReport>;
+}
+
+export function createHealthChecker(deps: {
+  supervisor: SupervisorActor;
+  storeKind: Store['kind'];
+  probe: StoreProbe;
+  startedAtMs: number;
+  now: () => number;
+}): HealthChecker {
+  return {
+    async check() {
+      const reasons: string[] = [];
+      const ping = await deps.probe.check();
+      if (!ping.up) reasons.push(`${deps.storeKind === 'redis' ? 'redis' : 'store'} unreachable: ${ping.error ?? 'unknown error'}`);
+      const state = String(deps.supervisor.getSnapshot().value);
+      if (state !== 'running') reasons.push(`supervisor ${state}`);
+      const actors = actorHealth(deps.supervisor);
+      reasons.push(...actors.reasons);
+      const shown = reasons.length > MAX_REASONS ? [...reasons.slice(0, MAX_REASONS), `… and ${reasons.length - MAX_REASONS} more`] : reasons;
+      return {
+        status: reasons.length === 0 ? 'ok' : 'failing',
+        store: deps.storeKind,
+        redis: deps.storeKind === 'redis' ? (ping.up ? 'up' : 'down') : 'not used',
+        supervisor: state,
+        actors: { total: actors.total, failing: actors.failing },
+        uptimeSec: Math.round((deps.now() - deps.startedAtMs) / 1000),
+        reasons: shown,
+      };
+    },
+  };
+}

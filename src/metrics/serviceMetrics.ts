@@ -1,0 +1,222 @@
+// Prometheus metrics for the service, on a private prom-client Registry (never the global one,
+// so two services in one process — tests, the demo — never share or collide on counters).
+//
+// Everything is fed from the ServiceHooks (one call per finished cycle / restart); the only
+// values computed at scrape time are the staleness gauges (they grow while nothing happens, so
+// they cannot be event-driven) and Redis reachability (a cached PING).
+//
+// Naming: `quantum_calc_*` for the service itself; the harvest domain gauges keep the names of
+// the old Python harvest exporter (`quantum_harvest_*`) so existing dashboards and alerts keep
+// working after the switch.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CycleDoneEvent, CycleOutcome, PhaseName } from '../../machines/publisher.js';
+import type { Escalation, RestartNotice } from '../../machines/supervisor.js';
+import { SKIP_REASONS } from '../inputs/types.js';
+
+const OUTCOMES: readonly CycleOutcome[] = ['published', 'heartbeat', 'skipped', 'error'];
+
+/** Seconds. A cycle is one read + kernel + (maybe) one MULTI/EXEC: sub-ms to a command timeout. */
+export const CYCLE_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * Seconds from a marketstate publish to the harvest cycle it chained into. The point of chaining
+ * is that this is milliseconds (SPEC §6), so the buckets are fine-grained from 1 to 100 ms, with
+ * a coarse tail to show when it is not.
+ */
+export const CHAIN_LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5,
+  1, 2.5, 5, 10,
+];
+
+/** figures key (CycleDoneEvent.figures on a harvest publish) → the old exporter's gauge name. */
+const HARVEST_GAUGES = [
+  ['kill_score', 'quantum_harvest_kill_score', 'Kill score K of the latest harvest proposal (0..1).'],
+  ['k_regime_flip', 'quantum_harvest_k_regime_flip', 'Regime-flip component of K in the latest harvest proposal.'],
+  ['k_sigma_spike', 'quantum_harvest_k_sigma_spike', 'Sigma-spike component of K in the latest harvest proposal.'],
+  ['k_ts_drop', 'quantum_harvest_k_ts_drop', 'Trend-strength-drop component of K in the latest harvest proposal.'],
+  ['k_age_penalty', 'quantum_harvest_k_age_penalty', 'Age-penalty component of K in the latest harvest proposal.'],
+  ['R_net', 'quantum_harvest_r_net', 'Net R multiple (after costs) of the latest harvest proposal.'],
+] as const;
+
+export interface ServiceMetricsOptions {
+  phases: readonly PhaseName[];
+  symbols: readonly string[];
+  /** Wall clock (ms since epoch), the same clock the service passes to its hooks. */
+  now: () => number;
+  /** Process metrics (CPU, memory, event-loop lag, GC, handles). Default true. */
+  defaultMetrics?: boolean;
+}
+
+export interface ServiceMetrics {
+  readonly registry: Registry;
+  /** Pass as (or merge into) `startService({ hooks })`. */
+  readonly hooks: {
+    onCycle(event: CycleDoneEvent, nowMs: number): void;
+    onRestart(notice: RestartNotice): void;
+    onEscalate(escalation: Escalation): void;
+  };
+  /**
+   * Adds the `quantum_calc_redis_up` gauge, asking `probe` at scrape time (the health probe
+   * caches its PING). Until then the gauge is absent rather than guessed. Call at most once.
+   */
+  setRedisProbe(probe: () => Promise<boolean>): void;
+  /** The exposition text and its Content-Type. */
+  render(): Promise<{ contentType: string; body: string }>;
+}
+
+export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMetrics {
+  const { now } = options;
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const startedAtMs = now();
+
+  const cycles = new Counter({
+    name: 'quantum_calc_cycles_total',
+    help: 'Publisher cycles finished, by phase and outcome (published, heartbeat, skipped, error).',
+    labelNames: ['phase', 'outcome'] as const,
+    registers: [registry],
+  });
+  const publishes = new Counter({
+    name: 'quantum_calc_publishes_total',
+    help: 'Outputs written (full publishes, not heartbeats), by phase.',
+    labelNames: ['phase'] as const,
+    registers: [registry],
+  });
+  const skips = new Counter({
+    name: 'quantum_calc_skips_total',
+    help: 'Cycles skipped for a counted reason (no_position, insufficient_data, stale_marketstate, bad_position, bad_input).',
+    labelNames: ['phase', 'reason'] as const,
+    registers: [registry],
+  });
+  const errors = new Counter({
+    name: 'quantum_calc_errors_total',
+    help: 'Cycles that ended in an error (I/O failure or a kernel bug), by phase.',
+    labelNames: ['phase'] as const,
+    registers: [registry],
+  });
+  const restarts = new Counter({
+    name: 'quantum_calc_actor_restarts_total',
+    help: 'Publisher actors that crashed and were restarted by the supervisor, by phase.',
+    labelNames: ['phase'] as const,
+    registers: [registry],
+  });
+  const cycleDuration = new Histogram({
+    name: 'quantum_calc_cycle_duration_seconds',
+    help: 'Duration of a publisher cycle, from reading its inputs to reporting its outcome.',
+    labelNames: ['phase'] as const,
+    buckets: CYCLE_DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const chainLatency = new Histogram({
+    name: 'quantum_calc_chain_latency_seconds',
+    help: 'From a marketstate publish to the end of the harvest cycle it chained into (new candle -> harvest hash).',
+    buckets: CHAIN_LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const inputAge = new Gauge({
+    name: 'quantum_calc_input_age_seconds',
+    help: 'Age of the marketstate input (now - its ts_timestamp) used by the latest risk/harvest publish.',
+    labelNames: ['phase', 'symbol'] as const,
+    registers: [registry],
+  });
+  const harvestGauges = HARVEST_GAUGES.map(
+    ([field, name, help]) =>
+      [field, new Gauge({ name, help, labelNames: ['symbol'] as const, registers: [registry] })] as const,
+  );
+
+  // Last publish-or-heartbeat per `phase\0symbol`. A pair that has not had one yet counts from
+  // service start, so "never published" shows up as growing staleness instead of a missing series.
+  const lastAlive = new Map<string, number>();
+  const pairs: Array<{ phase: PhaseName; symbol: string }> = [];
+  for (const phase of options.phases) for (const symbol of options.symbols) pairs.push({ phase, symbol });
+  new Gauge({
+    name: 'quantum_calc_staleness_seconds',
+    help: 'Seconds since the last publish or heartbeat, per phase and symbol (counted from service start until the first).',
+    labelNames: ['phase', 'symbol'] as const,
+    registers: [registry],
+    collect() {
+      const t = now();
+      for (const { phase, symbol } of pairs) {
+        const since = lastAlive.get(`${phase}\0${symbol}`) ?? startedAtMs;
+        this.set({ phase, symbol }, Math.max(0, (t - since) / 1000));
+      }
+    },
+  });
+
+  // Zero every series a rate() or an alert will look for, so it exists before its first event.
+  for (const phase of options.phases) {
+    for (const outcome of OUTCOMES) cycles.inc({ phase, outcome }, 0);
+    for (const reason of SKIP_REASONS) skips.inc({ phase, reason }, 0);
+    publishes.inc({ phase }, 0);
+    errors.inc({ phase }, 0);
+    restarts.inc({ phase }, 0);
+  }
+
+  const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+
+  const hooks: ServiceMetrics['hooks'] = {
+    onCycle(e, nowMs) {
+      const { phase, symbol } = e;
+      cycles.inc({ phase, outcome: e.outcome });
+      switch (e.outcome) {
+        case 'published':
+          publishes.inc({ phase });
+          lastAlive.set(`${phase}\0${symbol}`, nowMs);
+          break;
+        case 'heartbeat':
+          lastAlive.set(`${phase}\0${symbol}`, nowMs);
+          break;
+        case 'skipped':
+          // The machine always sets a reason on a skip; 'unknown' would point at a machine bug.
+          skips.inc({ phase, reason: e.reason ?? 'unknown' });
+          break;
+        case 'error':
+          errors.inc({ phase });
+          break;
+      }
+      // A clock step backwards would give a negative duration: leave such a cycle out rather
+      // than record a number that did not happen.
+      if (e.startedAtMs !== null && nowMs >= e.startedAtMs) cycleDuration.observe({ phase }, (nowMs - e.startedAtMs) / 1000);
+      if (phase === 'harvest' && e.chainStartedAt !== null && nowMs >= e.chainStartedAt) {
+        chainLatency.observe((nowMs - e.chainStartedAt) / 1000);
+      }
+      const figures = e.outcome === 'published' ? e.figures : null;
+      if (figures) {
+        if (finite(figures.marketstate_age_sec)) inputAge.set({ phase, symbol }, figures.marketstate_age_sec);
+        if (phase === 'harvest') {
+          for (const [field, gauge] of harvestGauges) {
+            const value = figures[field];
+            if (finite(value)) gauge.set({ symbol }, value);
+          }
+        }
+      }
+    },
+    onRestart(notice) {
+      restarts.inc({ phase: notice.key.slice(0, notice.key.indexOf(':')) });
+    },
+    onEscalate() {
+      // The process exits right after an escalation; nothing would be scraped.
+    },
+  };
+
+  return {
+    registry,
+    hooks,
+    setRedisProbe(probe) {
+      // Registered only now: an unlabelled prom-client gauge would otherwise read 0 ("down")
+      // before anyone has asked the store.
+      if (registry.getSingleMetric('quantum_calc_redis_up')) throw new Error('metrics: the Redis probe is already set');
+      new Gauge({
+        name: 'quantum_calc_redis_up',
+        help: '1 when the store answered a PING (cached for at most 1 s), else 0.',
+        registers: [registry],
+        async collect() {
+          this.set((await probe()) ? 1 : 0);
+        },
+      });
+    },
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}
