@@ -8,6 +8,7 @@ import { registerReplay } from './commands/replay.js';
 import { registerRun } from './commands/run.js';
 import { registerDemo } from './commands/demo.js';
 import { registerConfig } from './commands/config.js';
+import { registerViz } from './commands/viz.js';
 
 export function buildProgram(): Command {
   const program = new Command('quantum-calc')
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerDemo(program);
   registerConfig(program);
+  registerViz(program);
   return program;
 }
 

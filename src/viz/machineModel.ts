@@ -1,0 +1,242 @@
+// The diagram model of an XState machine, read from the machine's own state nodes — never written
+// by hand — so the mermaid/dot/SVG diagrams cannot drift from machines/*.ts: add a state or a
+// transition there and every diagram follows.
+//
+// XState turns `onDone`, `onError`, `after` and `always` into transitions on internal event types
+// (`xstate.done.actor.0.publisher.reading`, `xstate.after.interval.publisher.idle`, …). This
+// module names them the way a reader thinks of them (`readInputs.done`, `after interval`,
+// `always`), and names guards, including inline ones, so a diagram shows why a branch is taken.
+import type { AnyStateMachine, AnyStateNode } from 'xstate';
+
+export type TransitionKind = 'event' | 'done' | 'error' | 'after' | 'always';
+
+export interface ModelState {
+  /** Path from the root, joined with '.' (e.g. `idle`, or `parent.child` for nested states). */
+  id: string;
+  key: string;
+  /** Parent state's id; null for top-level states. */
+  parent: string | null;
+  type: 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
+  description: string | null;
+  /** `src` of every actor this state invokes (e.g. `readInputs`). */
+  invokes: string[];
+  /** For compound states: the id of the initial child. */
+  initial: string | null;
+}
+
+export interface ModelTransition {
+  /** Source state id; '' is the machine's root (handlers active in every state). */
+  source: string;
+  /** Target state id; null = handled without leaving the state (actions only). */
+  target: string | null;
+  kind: TransitionKind;
+  /** XState's own event descriptor (e.g. `xstate.after.interval.publisher.idle`). */
+  eventType: string;
+  /** What the diagram shows: `RUN`, `readInputs.done`, `after interval`, `always`. */
+  event: string;
+  /** Guard in words: a named guard, `not(x)`, an inline guard's expression, or `else`. */
+  guard: string | null;
+  /** Named (non-built-in) actions, e.g. `startCycle`, `reportCycle`. */
+  actions: string[];
+}
+
+export interface MachineModel {
+  machineId: string;
+  /** The root's initial state id. */
+  initial: string;
+  /** Every state node below the root, in document order. */
+  states: ModelState[];
+  transitions: ModelTransition[];
+}
+
+/** Every state node below the root, depth-first in document order. */
+export function allStateNodes(machine: AnyStateMachine): AnyStateNode[] {
+  const out: AnyStateNode[] = [];
+  const visit = (node: AnyStateNode): void => {
+    for (const child of Object.values(node.states) as AnyStateNode[]) {
+      out.push(child);
+      visit(child);
+    }
+  };
+  visit(machine.root);
+  return out;
+}
+
+const stateIdOf = (node: AnyStateNode): string => node.path.join('.');
+
+/** Longest inline-guard expression shown verbatim; longer ones show as `guard`. */
+const MAX_INLINE_GUARD = 48;
+
+/** A guard in words. Inline guards show their expression when it is a short arrow body. */
+export function describeGuard(guard: unknown): string | null {
+  if (guard === undefined || guard === null) return null;
+  if (typeof guard === 'string') return guard;
+  if (typeof guard === 'function') {
+    const fn = guard as { check?: unknown; guards?: unknown; stateValue?: unknown; name?: string };
+    // xstate's built-in guards (and/or/not, stateIn) are functions named after their kind that
+    // carry a `check` and their operands.
+    if (typeof fn.check === 'function') {
+      if (Array.isArray(fn.guards)) return `${fn.name ?? 'guard'}(${fn.guards.map((g) => describeGuard(g) ?? '?').join(', ')})`;
+      if (fn.stateValue !== undefined) return `${fn.name ?? 'stateIn'}(${JSON.stringify(fn.stateValue)})`;
+    }
+    const source = Function.prototype.toString.call(guard);
+    const arrow = /=>\s*([^{\s][\s\S]*)$/.exec(source);
+    if (arrow) {
+      const body = arrow[1].replace(/\s+/g, ' ').trim();
+      if (body.length <= MAX_INLINE_GUARD) return body;
+    }
+    return fn.name && fn.name !== 'guard' ? fn.name : 'guard';
+  }
+  if (typeof guard === 'object' && typeof (guard as { type?: unknown }).type === 'string') {
+    return (guard as { type: string }).type;
+  }
+  return 'guard';
+}
+
+/** Named actions; built-ins (assign, raise, sendTo, …) and inline functions are left out. */
+export function describeActions(actions: readonly unknown[]): string[] {
+  const names: string[] = [];
+  for (const action of actions) {
+    let name: string | null = null;
+    if (typeof action === 'string') name = action;
+    else if (action && typeof action === 'object' && typeof (action as { type?: unknown }).type === 'string') {
+      name = (action as { type: string }).type;
+    }
+    if (name !== null && !name.startsWith('xstate.')) names.push(name);
+  }
+  return names;
+}
+
+/** Maps every invoke id of the machine to its `src`, to name done/error events. */
+function invokeSources(machine: AnyStateMachine): Map<string, string> {
+  const byId = new Map<string, string>();
+  for (const node of [machine.root, ...allStateNodes(machine)]) {
+    for (const inv of node.invoke) {
+      byId.set(inv.id, typeof inv.src === 'string' ? inv.src : inv.id);
+    }
+  }
+  return byId;
+}
+
+export interface EventName {
+  kind: TransitionKind;
+  label: string;
+}
+
+/**
+ * Turns XState event types into names a reader recognises. Works for descriptors in a
+ * definition and for events seen at run time (the visualizer's recent-event list).
+ */
+export function createEventNamer(machine: AnyStateMachine): (eventType: string, delay?: unknown) => EventName {
+  const sources = invokeSources(machine);
+  return (eventType, delay) => {
+    if (eventType === '') return { kind: 'always', label: 'always' };
+    const actor = /^xstate\.(done|error)\.actor\.(.+)$/.exec(eventType);
+    if (actor) {
+      const kind = actor[1] as 'done' | 'error';
+      if (actor[2] === '*') return { kind, label: `${kind}: any child` };
+      const src = sources.get(actor[2]);
+      return { kind, label: `${src ?? actor[2]}.${kind}` };
+    }
+    if (eventType.startsWith('xstate.after.')) {
+      const d = delay ?? /^xstate\.after\.([^.]+)\./.exec(eventType)?.[1] ?? '?';
+      return { kind: 'after', label: `after ${typeof d === 'number' ? `${d}ms` : typeof d === 'string' ? d : 'delay'}` };
+    }
+    if (eventType.startsWith('xstate.done.state.')) return { kind: 'done', label: `done: ${eventType.slice('xstate.done.state.'.length)}` };
+    if (eventType === 'xstate.init') return { kind: 'event', label: 'init' };
+    return { kind: 'event', label: eventType };
+  };
+}
+
+/** The diagram model of a machine, from its state nodes. */
+export function machineModel(machine: AnyStateMachine): MachineModel {
+  const nameEvent = createEventNamer(machine);
+  const nodes = allStateNodes(machine);
+  const states: ModelState[] = nodes.map((node) => ({
+    id: stateIdOf(node),
+    key: node.key,
+    parent: node.parent && node.parent !== machine.root ? stateIdOf(node.parent) : null,
+    type: node.type,
+    description: node.description ?? null,
+    invokes: node.invoke.map((inv) => (typeof inv.src === 'string' ? inv.src : inv.id)),
+    initial: node.type === 'compound' && node.initial.target.length > 0 ? stateIdOf(node.initial.target[0]) : null,
+  }));
+
+  const transitions: ModelTransition[] = [];
+  for (const node of [machine.root, ...nodes]) {
+    const source = node === machine.root ? '' : stateIdOf(node);
+    const delays = new Map<string, unknown>(node.after.map((t) => [t.eventType, t.delay]));
+    const groups: Array<[string, readonly { target?: readonly AnyStateNode[]; guard?: unknown; actions: readonly unknown[] }[]]> = [
+      ...node.transitions.entries(),
+    ];
+    if (node.always && node.always.length > 0) groups.push(['', node.always]);
+    for (const [eventType, list] of groups) {
+      const name = nameEvent(eventType, delays.get(eventType));
+      list.forEach((t, i) => {
+        const guarded = list.slice(0, i).some((prev) => prev.guard !== undefined);
+        const guard = describeGuard(t.guard) ?? (guarded ? 'else' : null);
+        const targets = t.target ?? [];
+        const actions = describeActions(t.actions);
+        if (targets.length === 0) {
+          transitions.push({ source, target: null, kind: name.kind, eventType, event: name.label, guard, actions });
+        }
+        for (const target of targets) {
+          transitions.push({ source, target: stateIdOf(target), kind: name.kind, eventType, event: name.label, guard, actions });
+        }
+      });
+    }
+  }
+
+  const initialTarget = machine.root.initial.target[0];
+  return {
+    machineId: machine.id,
+    initial: initialTarget ? stateIdOf(initialTarget) : states[0]?.id ?? '',
+    states,
+    transitions,
+  };
+}
+
+/** `event [guard]`, the label every renderer starts from. */
+export function transitionLabel(t: ModelTransition, withActions = false): string {
+  let label = t.event;
+  if (t.guard !== null) label += ` [${t.guard}]`;
+  if (withActions && t.actions.length > 0) label += ` / ${t.actions.join(', ')}`;
+  return label;
+}
+
+/** Transitions with the same source, target and kind of handling, drawn as one edge. */
+export interface MergedEdge {
+  source: string;
+  target: string;
+  labels: string[];
+}
+
+/** Parallel transitions between the same two states become one edge with every label. */
+export function mergeEdges(transitions: ModelTransition[], withActions = false): MergedEdge[] {
+  const byPair = new Map<string, MergedEdge>();
+  for (const t of transitions) {
+    if (t.target === null || t.source === '') continue;
+    const pair = `${t.source}\u0000${t.target}`;
+    let edge = byPair.get(pair);
+    if (!edge) {
+      edge = { source: t.source, target: t.target, labels: [] };
+      byPair.set(pair, edge);
+    }
+    const label = transitionLabel(t, withActions);
+    if (!edge.labels.includes(label)) edge.labels.push(label);
+  }
+  return [...byPair.values()];
+}
+
+/** Handlers that change no state, keyed by state id ('' = the root, i.e. every state). */
+export function internalHandlers(model: MachineModel): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const t of model.transitions) {
+    if (t.target !== null) continue;
+    const list = out.get(t.source) ?? [];
+    list.push(transitionLabel(t, true));
+    out.set(t.source, list);
+  }
+  return out;
+}
+
