@@ -2,7 +2,11 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { CliError, ExitCode } from '../exitCodes.js';
 import { createLogger } from '../log.js';
-import { closeStore, startService } from '../service.js';
+import { closeStore, startService, wallClock } from '../service.js';
+import { createServiceMetrics } from '../metrics/serviceMetrics.js';
+import { operatorRoutes } from '../http/operatorRoutes.js';
+import { startHttpServer, type HttpServerHandle, type Route } from '../http/server.js';
+import { startWatchdog } from '../watchdog/watchdog.js';
 import { addConfigOptions, flagsToConfig } from './runOptions.js';
 
 /** SIGTERM must end the process within this long (systemd's TimeoutStopSec is a bit above). */
@@ -19,20 +23,37 @@ export function registerRun(program: Command): void {
     .addHelpText(
       'after',
       `
-Exit codes: 0 ok · 1 I/O or compute error (--once) · 2 bad usage/config · 3 restart budget exhausted · 4 event loop blocked
+Exit codes: 0 ok · 1 I/O or compute error (--once), or the HTTP port cannot be bound · 2 bad usage/config · 3 restart budget exhausted · 4 event loop blocked (watchdog; SIGKILL instead when stuck in a native call)
 Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_INTERVAL_SEC, …; see README).`,
     )
     .action(async (opts: Record<string, unknown>) => {
       const { config } = loadConfig({ flags: flagsToConfig(opts), configFile: opts.config as string | undefined });
       const logger = createLogger({ level: config.logLevel });
       const once = opts.once === true;
+      // /metrics is fed by the service hooks, so it exists only when the HTTP server will.
+      const metrics = config.httpPort !== null ? createServiceMetrics({ phases: config.phases, symbols: config.symbols, now: wallClock }) : null;
       let handle;
       try {
-        handle = await startService({ config, logger, once });
+        handle = await startService({ config, logger, once, hooks: metrics?.hooks });
       } catch (err) {
         logger.flush?.();
         throw new CliError((err as Error).message, ExitCode.FAILURE);
       }
+      const routes: Route[] = metrics ? operatorRoutes({ handle, metrics, now: wallClock }).routes : [];
+      let http: HttpServerHandle | null = null;
+      if (config.httpPort !== null) {
+        try {
+          http = await startHttpServer({ host: config.httpHost, port: config.httpPort, routes, logger });
+        } catch (err) {
+          // Exit 1, not 2: the port may be held by a process still shutting down; systemd retries.
+          handle.shutdown();
+          await handle.done;
+          await closeStore(handle.store);
+          throw new CliError(`cannot serve HTTP on ${config.httpHost}:${config.httpPort}: ${(err as Error).message}`, ExitCode.FAILURE);
+        }
+      }
+      // --once ends on its own; the watchdog is for the long-running service.
+      const watchdog = once ? null : startWatchdog({ thresholdSec: config.watchdogSec, logger });
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals): void => {
         signals++;
@@ -50,6 +71,8 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
       const output = await handle.done;
+      await watchdog?.stop();
+      await http?.close();
       await closeStore(handle.store);
       if (once) logger.info({ counts: handle.stats.summary(), exitCode: output.exitCode }, `--once finished: ${output.reason}`);
       else logger.info({ exitCode: output.exitCode }, output.reason);
