@@ -9,6 +9,7 @@ import { registerRun } from './commands/run.js';
 import { registerDemo } from './commands/demo.js';
 import { registerConfig } from './commands/config.js';
 import { registerViz } from './commands/viz.js';
+import { registerStatus } from './commands/status.js';
 
 export function buildProgram(): Command {
   const program = new Command('quantum-calc')
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerConfig(program);
   registerViz(program);
+  registerStatus(program);
   return program;
 }
 

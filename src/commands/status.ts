@@ -1,0 +1,285 @@
+// `quantum-calc status`: what is published in Redis right now, one row per symbol. It reads the
+// three output hashes only — no process state, no HTTP — so it works the same against this
+// service and against the old Python services it replaces, and during a migration between them.
+import type { Command } from 'commander';
+import { dominantRegimeName } from '../contracts/fields.js';
+import { loadConfig, maskUrl } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { CliError, ExitCode } from '../exitCodes.js';
+import { parseFiniteNumber } from '../inputs/parse.js';
+import { renderTable, type Column } from '../replay/table.js';
+import { harvestProposalKey, marketStateKey, riskProposalKey } from '../store/keyGuard.js';
+import { createRedisStore, type RedisStore } from '../store/redisStore.js';
+import type { Store } from '../store/types.js';
+
+/** An output is stale when older than this many of its publisher's intervals. */
+export const STALE_INTERVALS = 3;
+
+export interface StaleAfterSec {
+  marketstate: number;
+  risk: number;
+  harvest: number;
+}
+
+export function staleAfterSec(config: Pick<Config, 'marketstateInterval' | 'riskInterval' | 'harvestInterval'>): StaleAfterSec {
+  return {
+    marketstate: STALE_INTERVALS * config.marketstateInterval,
+    risk: STALE_INTERVALS * config.riskInterval,
+    harvest: STALE_INTERVALS * config.harvestInterval,
+  };
+}
+
+interface Freshness {
+  /** Seconds since the output's timestamp; null when the timestamp is missing or unreadable. */
+  age_sec: number | null;
+  /** Older than STALE_INTERVALS intervals — or of unknown age, which cannot be called fresh. */
+  stale: boolean;
+  /** Fields that were missing or not numbers (their values are null above). */
+  problems: string[];
+}
+
+export interface MarketStateStatus extends Freshness {
+  regime: 'trend' | 'mr' | 'chop' | null;
+  p_trend: number | null;
+  p_mr: number | null;
+  p_chop: number | null;
+  sigma: number | null;
+}
+
+export interface RiskStatus extends Freshness {
+  proposed_sl: number | null;
+  proposed_tp: number | null;
+}
+
+export interface HarvestStatus extends Freshness {
+  harvest_action: string | null;
+  R_net: number | null;
+  kill_score: number | null;
+  /** null when no new stop is proposed ("" here; "None" from the old Python service). */
+  new_sl_proposed: number | null;
+}
+
+export interface SymbolStatus {
+  symbol: string;
+  /** null: the hash does not exist. */
+  marketstate: MarketStateStatus | null;
+  risk: RiskStatus | null;
+  harvest: HarvestStatus | null;
+  /** A hash that could not be read (e.g. the key holds another type). */
+  errors: string[];
+}
+
+export interface StatusReport {
+  checked_at: string;
+  /** The Redis URL with any password masked. */
+  redis: string;
+  stale_after_sec: StaleAfterSec;
+  symbols: SymbolStatus[];
+}
+
+/** Reads numeric fields strictly; anything missing or malformed becomes null plus a problem. */
+function numberReader(key: string, hash: Record<string, string>, problems: string[]) {
+  return (field: string): number | null => {
+    const raw = hash[field];
+    const value = parseFiniteNumber(raw);
+    if (value === null) problems.push(raw === undefined ? `${key}.${field} missing` : `${key}.${field}=${JSON.stringify(raw.slice(0, 40))} is not a number`);
+    return value;
+  };
+}
+
+function freshness(key: string, hash: Record<string, string>, field: string, nowMs: number, staleSec: number, problems: string[]): Freshness {
+  const stamp = numberReader(key, hash, problems)(field);
+  const age = stamp === null ? null : nowMs / 1000 - stamp;
+  return { age_sec: age, stale: age === null || age > staleSec, problems };
+}
+
+export function marketStateStatus(key: string, hash: Record<string, string>, nowMs: number, staleSec: number): MarketStateStatus {
+  const problems: string[] = [];
+  const num = numberReader(key, hash, problems);
+  const p_trend = num('p_trend');
+  const p_mr = num('p_mr');
+  const p_chop = num('p_chop');
+  const sigma = num('sigma');
+  const regime = p_trend !== null && p_mr !== null && p_chop !== null ? dominantRegimeName({ trend: p_trend, mr: p_mr, chop: p_chop }) : null;
+  return { regime, p_trend, p_mr, p_chop, sigma, ...freshness(key, hash, 'ts_timestamp', nowMs, staleSec, problems) };
+}
+
+export function riskStatus(key: string, hash: Record<string, string>, nowMs: number, staleSec: number): RiskStatus {
+  const problems: string[] = [];
+  const num = numberReader(key, hash, problems);
+  const proposed_sl = num('proposed_sl');
+  const proposed_tp = num('proposed_tp');
+  return { proposed_sl, proposed_tp, ...freshness(key, hash, 'last_update_epoch', nowMs, staleSec, problems) };
+}
+
+export function harvestStatus(key: string, hash: Record<string, string>, nowMs: number, staleSec: number): HarvestStatus {
+  const problems: string[] = [];
+  const num = numberReader(key, hash, problems);
+  const action = hash.harvest_action;
+  if (action === undefined || action === '') problems.push(`${key}.harvest_action missing`);
+  const R_net = num('R_net');
+  const kill_score = num('kill_score');
+  const rawSl = hash.new_sl_proposed;
+  const unset = rawSl === undefined || rawSl === '' || rawSl === 'None';
+  const new_sl_proposed = unset ? null : num('new_sl_proposed');
+  return {
+    harvest_action: action === undefined || action === '' ? null : action,
+    R_net,
+    kill_score,
+    new_sl_proposed,
+    ...freshness(key, hash, 'last_update_epoch', nowMs, staleSec, problems),
+  };
+}
+
+async function readHash(store: Pick<Store, 'hgetall'>, key: string, errors: string[]): Promise<Record<string, string> | null> {
+  try {
+    const hash = await store.hgetall(key);
+    return Object.keys(hash).length === 0 ? null : hash;
+  } catch (err) {
+    errors.push(err instanceof Error ? err.message : String(err));
+    return null;
+  }
+}
+
+export async function readSymbolStatus(
+  store: Pick<Store, 'hgetall'>,
+  symbol: string,
+  nowMs: number,
+  stale: StaleAfterSec,
+): Promise<SymbolStatus> {
+  const errors: string[] = [];
+  const [ms, risk, harvest] = await Promise.all([
+    readHash(store, marketStateKey(symbol), errors),
+    readHash(store, riskProposalKey(symbol), errors),
+    readHash(store, harvestProposalKey(symbol), errors),
+  ]);
+  return {
+    symbol,
+    marketstate: ms && marketStateStatus(marketStateKey(symbol), ms, nowMs, stale.marketstate),
+    risk: risk && riskStatus(riskProposalKey(symbol), risk, nowMs, stale.risk),
+    harvest: harvest && harvestStatus(harvestProposalKey(symbol), harvest, nowMs, stale.harvest),
+    errors,
+  };
+}
+
+/** 45s, 12m05s, 5h02m, 3d04h (seconds up to 2 minutes, days from 48 hours) — negative (a timestamp in the future: clock skew) keeps its sign. */
+export function formatAge(sec: number): string {
+  const sign = sec < 0 ? '-' : '';
+  const s = Math.floor(Math.abs(sec));
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (s < 120) return `${sign}${s}s`;
+  if (s < 3600) return `${sign}${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  if (s < 172_800) return `${sign}${Math.floor(s / 3600)}h${pad(Math.floor((s % 3600) / 60))}m`;
+  return `${sign}${Math.floor(s / 86_400)}d${pad(Math.floor((s % 86_400) / 3600))}h`;
+}
+
+const DASH = '-';
+const show = (x: number | null, digits?: number): string => (x === null ? '?' : digits === undefined ? String(x) : x.toFixed(digits));
+const age = (f: Freshness | null): string => (f === null ? DASH : `${f.age_sec === null ? '?' : formatAge(f.age_sec)}${f.stale ? ' STALE' : ''}`);
+
+const COLUMNS: Column[] = [
+  { header: 'SYMBOL' },
+  { header: 'REGIME' },
+  { header: 'SIGMA', align: 'right' },
+  { header: 'MS AGE', align: 'right' },
+  { header: 'SL', align: 'right' },
+  { header: 'TP', align: 'right' },
+  { header: 'RISK AGE', align: 'right' },
+  { header: 'ACTION' },
+  { header: 'R_NET', align: 'right' },
+  { header: 'K', align: 'right' },
+  { header: 'NEW SL', align: 'right' },
+  { header: 'HARVEST AGE', align: 'right' },
+];
+
+/** The human table: '-' = no such hash (or no new stop), '?' = a field missing or unreadable. */
+export function renderStatus(report: StatusReport): string {
+  const rows = report.symbols.map((s) => {
+    const m = s.marketstate;
+    const r = s.risk;
+    const h = s.harvest;
+    return [
+      s.symbol,
+      m ? (m.regime ?? '?') : DASH,
+      m ? (m.sigma === null ? '?' : String(Number(m.sigma.toPrecision(4)))) : DASH,
+      age(m),
+      r ? show(r.proposed_sl) : DASH,
+      r ? show(r.proposed_tp) : DASH,
+      age(r),
+      h ? (h.harvest_action ?? '?') : DASH,
+      h ? show(h.R_net, 2) : DASH,
+      h ? show(h.kill_score, 3) : DASH,
+      h ? (h.new_sl_proposed === null ? DASH : String(h.new_sl_proposed)) : DASH,
+      age(h),
+    ];
+  });
+  const s = report.stale_after_sec;
+  const notes = report.symbols.flatMap((sym) => [
+    ...sym.errors.map((e) => `${sym.symbol}: ${e}`),
+    ...[sym.marketstate, sym.risk, sym.harvest].flatMap((part) => part?.problems ?? []),
+  ]);
+  return [
+    `Redis ${report.redis} at ${report.checked_at}; STALE = older than ${STALE_INTERVALS} intervals (marketstate ${s.marketstate} s, risk ${s.risk} s, harvest ${s.harvest} s)`,
+    '',
+    renderTable(COLUMNS, rows),
+    ...(notes.length > 0 ? ['', 'Problems:', ...notes.map((n) => `  ${n}`)] : []),
+    '',
+  ].join('\n');
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description(
+      'Show what is published in Redis per symbol (regime, sigma, SL/TP, harvest action, R_net, K) and how old it is. Reads Redis only, so it also works against the old Python services.',
+    )
+    .option('--config <file>', 'JSON config file (for redisUrl, symbols and the intervals that define "stale")')
+    .option('--redis-url <url>', 'redis://[user:password@]host:port[/db] (env REDIS_URL)')
+    .option('--symbols <list>', 'comma-separated symbols (default: the configured symbols)')
+    .option('--marketstate-interval <sec>', 'marketstate interval; stale past 3 intervals (default 60)')
+    .option('--risk-interval <sec>', 'risk interval; stale past 3 intervals (default 10)')
+    .option('--harvest-interval <sec>', 'harvest interval; stale past 3 intervals (default 10)')
+    .option('--json', 'print the report as JSON')
+    .addHelpText(
+      'after',
+      `
+In the table, '-' means the hash does not exist (or no new stop is proposed), '?' a field that is missing or not a number.
+Exit codes: 0 report printed (stale rows included) · 1 Redis unreachable · 2 bad usage/config`,
+    )
+    .action(async (opts: Record<string, unknown>) => {
+      const { config: configFile, json, ...flags } = opts;
+      const { config } = loadConfig({ flags, configFile: configFile as string | undefined });
+      const shownUrl = maskUrl(config.redisUrl);
+      let store: RedisStore;
+      try {
+        store = createRedisStore({
+          url: config.redisUrl,
+          password: config.redisPassword,
+          commandTimeoutMs: config.commandTimeoutMs,
+          connectTimeoutMs: config.connectTimeoutMs,
+          reconnect: false,
+          connectionName: 'quantum-calc-status',
+        });
+      } catch (err) {
+        throw new CliError(`redisUrl ${shownUrl}: ${(err as Error).message}`, ExitCode.USAGE);
+      }
+      try {
+        try {
+          await store.waitReady(config.connectTimeoutMs);
+        } catch (err) {
+          throw new CliError(`cannot reach Redis at ${shownUrl}: ${(err as Error).message}`, ExitCode.FAILURE);
+        }
+        const nowMs = Date.now();
+        const stale = staleAfterSec(config);
+        const report: StatusReport = {
+          checked_at: new Date(nowMs).toISOString(),
+          redis: shownUrl,
+          stale_after_sec: stale,
+          symbols: await Promise.all(config.symbols.map((symbol) => readSymbolStatus(store, symbol, nowMs, stale))),
+        };
+        process.stdout.write(json === true ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
+      } finally {
+        await store.close().catch(() => undefined);
+      }
+    });
+}
