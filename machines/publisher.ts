@@ -4,11 +4,11 @@
 // success) before trying again. A counted skip (no position, stale input, …) is not a failure:
 // it goes straight back to idle.
 //
-// The machine knows nothing about Redis or kernels: every step is an injected actor
-// (`seedMemory`, `readInputs`, `computeResult`, `decidePublish`, `publishResult`,
-// `writeHeartbeat`), so the same definition runs against Redis, the embedded store and test
-// doubles. src/phases/*.ts provide the real steps for each phase.
-import { assign, fromPromise, sendParent, setup } from 'xstate';
+// The machine knows nothing about Redis or kernels: every step is injected — the I/O steps as
+// promise actors (`seedMemory`, `readInputs`, `publishResult`, `writeHeartbeat`), the pure ones
+// as actions (`computeResult`, `decidePublish`) — so the same definition runs against Redis,
+// the embedded store and test doubles. src/phases/steps.ts adapts a phase's steps to both.
+import { assign, fromCallback, fromPromise, sendParent, setup } from 'xstate';
 import type { SkipReason } from '../src/inputs/types.js';
 
 export type PhaseName = 'marketstate' | 'risk' | 'harvest';
@@ -40,6 +40,12 @@ export interface StepInput {
 }
 
 export type StepOutput<T> = { ok: true; value: T } | { ok: false; reason: SkipReason; detail: string };
+/** A synchronous step's outcome: a value, a counted skip, or an unexpected error (a bug). */
+export type StepResult<T> =
+  | { kind: 'ok'; value: T }
+  | { kind: 'skip'; reason: SkipReason; detail: string }
+  | { kind: 'error'; message: string };
+
 export interface ReadOutput {
   /** The cycle's clock reading, taken by the step: decisions compare against it. */
   nowMs: number;
@@ -85,6 +91,8 @@ export interface PublisherContext {
   memory: unknown;
   memorySeeded: boolean;
   inputs: unknown;
+  /** What computeResult made of the inputs; `result` is its value when ok. */
+  computed: StepResult<unknown> | null;
   result: unknown;
   decision: Decision | null;
   cycleNowMs: number;
@@ -107,7 +115,25 @@ export interface PublisherContext {
 
 export type PublisherEvent =
   | { type: 'RUN'; chainStartedAt?: number | null }
-  | { type: 'DRAIN' };
+  | { type: 'DRAIN' }
+  /** From the `wait` timer actor: the polling interval elapsed. */
+  | { type: 'INTERVAL' }
+  /** From the `wait` timer actor: the backoff delay elapsed. */
+  | { type: 'RETRY' };
+
+/**
+ * A one-shot timer actor. Why not XState's `after`: delayed transitions live in one table shared
+ * by the whole actor system, and every actor that stops (each invoked step, every cycle) scans
+ * that table — with 3,000 publishers each holding an interval timer, that is O(actors) work per
+ * step, quadratic overall, and it dominated the CPU profile. A timer owned by a callback actor
+ * keeps the table empty. It uses the system clock, so XState's SimulatedClock still drives tests.
+ */
+const wait = fromCallback<{ type: string }, { ms: number; event: 'INTERVAL' | 'RETRY' }>(({ input, sendBack, system }) => {
+  if (!Number.isFinite(input.ms)) return undefined; // never (e.g. no interval in --once)
+  const clock = system._clock;
+  const handle = clock.setTimeout(() => sendBack({ type: input.event }), input.ms);
+  return () => clock.clearTimeout(handle);
+});
 
 /**
  * Backoff before retry number `failures` (1-based): min(cap, base·2^(failures−1)), with "equal
@@ -149,14 +175,9 @@ export const publisherMachine = setup({
   actors: {
     seedMemory: notProvided<unknown>('seedMemory'),
     readInputs: notProvided<ReadOutput>('readInputs'),
-    computeResult: notProvided<StepOutput<unknown>>('computeResult'),
-    decidePublish: notProvided<Decision>('decidePublish'),
     publishResult: notProvided<PublishOutput>('publishResult'),
     writeHeartbeat: notProvided<void>('writeHeartbeat'),
-  },
-  delays: {
-    interval: ({ context }) => context.intervalMs,
-    backoffDelay: ({ context }) => backoffDelayMs(context.consecutiveFailures, context.backoff),
+    wait,
   },
   guards: {
     isOnce: ({ context }) => context.once,
@@ -165,6 +186,10 @@ export const publisherMachine = setup({
     memorySeeded: ({ context }) => context.memorySeeded,
   },
   actions: {
+    /** Provided per phase: assigns `computed` (and `result`) from `inputs` — pure, synchronous. */
+    computeResult: assign({ computed: (): StepResult<unknown> => ({ kind: 'error', message: "publisher step 'computeResult' was not provided" }) }),
+    /** Provided per phase: assigns `decision` from memory, inputs and result — pure, synchronous. */
+    decidePublish: assign({ decision: (): Decision | null => null }),
     /** Overridden in tests that run a publisher without a parent. */
     reportCycle: sendParent(
       ({ context }): CycleDoneEvent => ({
@@ -193,12 +218,12 @@ export const publisherMachine = setup({
       pendingRun: false,
       pendingChainStartedAt: null,
       inputs: null,
+      computed: null,
       result: null,
       decision: null,
       cycleNowMs: 0,
       cycles: context.cycles + 1,
     })),
-    clearCycle: assign({ inputs: null, result: null }),
   },
 }).createMachine({
   id: 'publisher',
@@ -211,6 +236,7 @@ export const publisherMachine = setup({
     memory: null,
     memorySeeded: false,
     inputs: null,
+    computed: null,
     result: null,
     decision: null,
     cycleNowMs: 0,
@@ -272,15 +298,16 @@ export const publisherMachine = setup({
       },
     },
     idle: {
-      entry: 'clearCycle',
       always: [
         { guard: 'isDraining', target: 'stopped' },
         { guard: 'hasPendingRun', target: 'reading', actions: 'startCycle' },
       ],
-      after: {
-        interval: { guard: ({ context }) => !context.once, target: 'reading', actions: 'startCycle' },
+      invoke: {
+        src: 'wait',
+        input: ({ context }) => ({ ms: context.once ? Number.POSITIVE_INFINITY : context.intervalMs, event: 'INTERVAL' as const }),
       },
       on: {
+        INTERVAL: { target: 'reading', actions: 'startCycle' },
         RUN: { target: 'reading', actions: 'startCycle' },
         DRAIN: { target: 'stopped', actions: 'markDraining' },
       },
@@ -319,56 +346,51 @@ export const publisherMachine = setup({
         onError: '#publisher.failed',
       },
     },
+    // computing and deciding are pure and synchronous: they run as injected actions on entry
+    // and leave by eventless transitions, so they cost no actor, timer or promise per cycle.
     computing: {
       description: 'Run the pure kernel on the inputs.',
-      invoke: {
-        src: 'computeResult',
-        input: stepInput,
-        onDone: [
-          {
-            guard: ({ event }) => !event.output.ok,
-            target: 'idle',
-            actions: [
-              assign(({ event }) => {
-                const out = event.output as Extract<StepOutput<unknown>, { ok: false }>;
-                return { lastOutcome: 'skipped' as const, lastSkipReason: out.reason, lastSkipDetail: out.detail, consecutiveFailures: 0 };
-              }),
-              'reportCycle',
-            ],
-          },
-          {
-            target: 'deciding',
-            actions: assign(({ event }) => ({ result: (event.output as Extract<StepOutput<unknown>, { ok: true }>).value })),
-          },
-        ],
-        // A kernel that throws something other than an input error is a bug, not an outage:
-        // report it (it counts as an error) but do not hammer with backoff retries.
-        onError: {
+      entry: 'computeResult',
+      always: [
+        {
+          // A kernel that throws something other than an input error is a bug, not an outage:
+          // report it (it counts as an error) but do not hammer with backoff retries.
+          guard: ({ context }) => context.computed?.kind === 'error',
           target: 'idle',
           actions: [
-            assign(({ event }) => ({ lastOutcome: 'error' as const, lastError: `compute: ${errorMessage(event.error)}` })),
+            assign(({ context }) => ({
+              lastOutcome: 'error' as const,
+              lastError: `compute: ${(context.computed as { message: string }).message}`,
+            })),
             'reportCycle',
           ],
         },
-      },
+        {
+          guard: ({ context }) => context.computed?.kind === 'skip',
+          target: 'idle',
+          actions: [
+            assign(({ context }) => {
+              const out = context.computed as Extract<StepResult<unknown>, { kind: 'skip' }>;
+              return { lastOutcome: 'skipped' as const, lastSkipReason: out.reason, lastSkipDetail: out.detail, consecutiveFailures: 0 };
+            }),
+            'reportCycle',
+          ],
+        },
+        { target: 'deciding' },
+      ],
     },
     deciding: {
       description: 'Rate limit: publish when something changed enough or the last publish is old; else heartbeat.',
-      invoke: {
-        src: 'decidePublish',
-        input: stepInput,
-        onDone: [
-          { guard: ({ event }) => event.output.publish, target: 'publishing', actions: assign(({ event }) => ({ decision: event.output })) },
-          { target: 'heartbeating', actions: assign(({ event }) => ({ decision: event.output })) },
-        ],
-        onError: {
+      entry: 'decidePublish',
+      always: [
+        {
+          guard: ({ context }) => context.decision === null,
           target: 'idle',
-          actions: [
-            assign(({ event }) => ({ lastOutcome: 'error' as const, lastError: `decide: ${errorMessage(event.error)}` })),
-            'reportCycle',
-          ],
+          actions: [assign({ lastOutcome: 'error' as const, lastError: 'decide: no decision' }), 'reportCycle'],
         },
-      },
+        { guard: ({ context }) => context.decision?.publish === true, target: 'publishing' },
+        { target: 'heartbeating' },
+      ],
     },
     publishing: {
       description: 'Write the output atomically (MULTI/EXEC).',
@@ -424,14 +446,15 @@ export const publisherMachine = setup({
     },
     backoff: {
       description: 'Wait min(cap, base·2^(failures−1)) with jitter, then retry.',
-      after: {
-        backoffDelay: [
-          { guard: 'isDraining', target: 'stopped' },
+      invoke: {
+        src: 'wait',
+        input: ({ context }) => ({ ms: backoffDelayMs(context.consecutiveFailures, context.backoff), event: 'RETRY' as const }),
+      },
+      on: {
+        RETRY: [
           { guard: 'memorySeeded', target: 'reading', actions: 'startCycle' },
           { target: 'seeding' },
         ],
-      },
-      on: {
         DRAIN: { target: 'stopped', actions: 'markDraining' },
       },
     },

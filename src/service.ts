@@ -3,7 +3,6 @@
 // counters. Everything with I/O is created here; the machines and kernels stay pure.
 import { createActor, type InspectionEvent } from 'xstate';
 import type { CycleDoneEvent, PhaseName } from '../machines/publisher.js';
-import { publisherMachine } from '../machines/publisher.js';
 import {
   supervisorMachine,
   type Escalation,
@@ -17,7 +16,7 @@ import type { Logger } from './log.js';
 import { harvestSteps } from './phases/harvest.js';
 import { marketStateSteps } from './phases/marketstate.js';
 import { riskSteps } from './phases/risk.js';
-import { publisherActors, type PhaseDeps } from './phases/steps.js';
+import { publisherFor, type PhaseDeps } from './phases/steps.js';
 import { MemoryStore } from './store/memoryStore.js';
 import { createRedisStore, type RedisStore } from './store/redisStore.js';
 import type { Store } from './store/types.js';
@@ -147,9 +146,9 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
 
   const provided = supervisorMachine.provide({
     actors: {
-      marketstatePublisher: publisherMachine.provide({ actors: publisherActors(marketStateSteps(deps)) }),
-      riskPublisher: publisherMachine.provide({ actors: publisherActors(riskSteps(deps)) }),
-      harvestPublisher: publisherMachine.provide({ actors: publisherActors(harvestSteps(deps)) }),
+      marketstatePublisher: publisherFor(marketStateSteps(deps)),
+      riskPublisher: publisherFor(riskSteps(deps)),
+      harvestPublisher: publisherFor(harvestSteps(deps)),
     },
     actions: {
       onCycleDone: (_args, e: CycleDoneEvent) => {

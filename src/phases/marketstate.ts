@@ -1,6 +1,6 @@
 // P0 MarketState publisher steps: candles → kernel → quantum:marketstate:{sym} (+ stream).
 import type { CandleSeries } from '../inputs/candles.js';
-import { readCandles } from '../inputs/candles.js';
+import { CandleParseCache, readCandles } from '../inputs/candles.js';
 import { computeMarketState, marketStateMinRequired, type MarketStateTheta } from '../kernels/marketState.js';
 import type { DeepPartial, MarketState } from '../kernels/types.js';
 import { dominantRegimeName, marketStateFields, marketStateStreamFields } from '../contracts/fields.js';
@@ -26,6 +26,7 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
   const minRequired = marketStateMinRequired(theta);
   const settings = rateLimitSettings(config);
   const ttlSec = Math.max(1, Math.ceil(10 * config.marketstateInterval));
+  const parseCache = new CandleParseCache();
 
   return {
     async seed(symbol) {
@@ -42,7 +43,7 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
       const nowMs = deps.now();
       const read = await readGuarded<MarketStateInputs>(async () => {
         const [candles, stamp] = await Promise.all([
-          readCandles(store, symbol, { patterns: config.candlePatterns, windowSize: config.windowSize }),
+          readCandles(store, symbol, { patterns: config.candlePatterns, windowSize: config.windowSize, cache: parseCache }),
           store.hget(marketStateKey(symbol), 'ts_timestamp'),
         ]);
         if (!candles.ok) return candles;

@@ -1,7 +1,8 @@
 // What a phase must provide to the publisher machine, and the adapter that turns those plain
 // async functions into the machine's injected step actors.
-import { fromPromise } from 'xstate';
-import type { Decision, PublishOutput, ReadOutput, StepInput, StepOutput } from '../../machines/publisher.js';
+import { assign, fromPromise } from 'xstate';
+import { publisherMachine } from '../../machines/publisher.js';
+import type { Decision, PublishOutput, ReadOutput, StepInput, StepOutput, StepResult } from '../../machines/publisher.js';
 import type { Config } from '../config/schema.js';
 import type { PositionSource } from '../inputs/positions.js';
 import type { Store } from '../store/types.js';
@@ -52,21 +53,44 @@ export function computeGuarded<T>(compute: () => StepOutput<T>): StepOutput<T> {
   }
 }
 
-export function publisherActors<M, I, R>(steps: PhaseSteps<M, I, R>) {
-  return {
-    seedMemory: fromPromise<unknown, StepInput>(({ input }) => steps.seed(input.symbol)),
-    readInputs: fromPromise<ReadOutput, StepInput>(({ input }) => steps.read(input.symbol)),
-    computeResult: fromPromise<StepOutput<unknown>, StepInput>(async ({ input }) =>
-      steps.compute(input.symbol, input.inputs as I),
-    ),
-    decidePublish: fromPromise<Decision, StepInput>(async ({ input }) =>
-      steps.decide(input.memory as M | null, input.inputs as I, input.result as R, input.nowMs),
-    ),
-    publishResult: fromPromise<PublishOutput, StepInput>(({ input }) =>
-      steps.publish(input.symbol, input.inputs as I, input.result as R, input.nowMs),
-    ),
-    writeHeartbeat: fromPromise<void, StepInput>(({ input }) => steps.heartbeat(input.symbol, input.nowMs)),
-  };
+/** Runs a pure step; an unexpected throw becomes an `error` result instead of crashing the actor. */
+export function runPureStep<T>(step: () => StepOutput<T>): StepResult<T> {
+  try {
+    const out = step();
+    return out.ok ? { kind: 'ok', value: out.value } : { kind: 'skip', reason: out.reason, detail: out.detail };
+  } catch (err) {
+    return { kind: 'error', message: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/**
+ * The publisher machine provided with a phase's steps: the I/O steps become promise actors, the
+ * pure ones (compute, decide) assign actions.
+ */
+export function publisherFor<M, I, R>(steps: PhaseSteps<M, I, R>) {
+  return publisherMachine.provide({
+    actors: {
+      seedMemory: fromPromise<unknown, StepInput>(({ input }) => steps.seed(input.symbol)),
+      readInputs: fromPromise<ReadOutput, StepInput>(({ input }) => steps.read(input.symbol)),
+      publishResult: fromPromise<PublishOutput, StepInput>(({ input }) =>
+        steps.publish(input.symbol, input.inputs as I, input.result as R, input.nowMs),
+      ),
+      writeHeartbeat: fromPromise<void, StepInput>(({ input }) => steps.heartbeat(input.symbol, input.nowMs)),
+    },
+    actions: {
+      computeResult: assign(({ context }) => {
+        const computed = runPureStep(() => steps.compute(context.symbol, context.inputs as I));
+        return { computed, result: computed.kind === 'ok' ? computed.value : null };
+      }),
+      decidePublish: assign(({ context }) => {
+        try {
+          return { decision: steps.decide(context.memory as M | null, context.inputs as I, context.result as R, context.cycleNowMs) };
+        } catch {
+          return { decision: null };
+        }
+      }),
+    },
+  });
 }
 
 export function rateLimitSettings(config: Config) {

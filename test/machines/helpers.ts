@@ -1,7 +1,9 @@
 // Test doubles for publisher steps: each step is a controllable fake, so machine tests decide
 // exactly when an I/O step resolves or fails, and the clock is XState's SimulatedClock.
-import { fromPromise } from 'xstate';
+import { assign, fromPromise } from 'xstate';
+import { publisherMachine } from '../../machines/publisher.js';
 import type { Decision, PublishOutput, ReadOutput, StepInput, StepOutput } from '../../machines/publisher.js';
+import { runPureStep } from '../../src/phases/steps.js';
 
 export interface Deferred<T> {
   promise: Promise<T>;
@@ -25,8 +27,8 @@ export interface ScriptedSteps {
   calls: Record<string, number>;
   /** Override per step: return a value, or throw to fail the step. */
   read: (input: StepInput) => Promise<ReadOutput>;
-  compute: (input: StepInput) => Promise<StepOutput<unknown>>;
-  decide: (input: StepInput) => Promise<Decision>;
+  compute: (input: StepInput) => StepOutput<unknown>;
+  decide: (input: StepInput) => Decision;
   publish: (input: StepInput) => Promise<PublishOutput>;
   heartbeat: (input: StepInput) => Promise<void>;
   seed: (input: StepInput) => Promise<unknown>;
@@ -38,26 +40,44 @@ export function scriptedSteps(overrides: Partial<ScriptedSteps> = {}): ScriptedS
     calls,
     seed: async () => null,
     read: async () => ({ nowMs: 0, read: { ok: true, value: { x: 1 } } }),
-    compute: async () => ({ ok: true, value: { y: 2 } }),
-    decide: async () => ({ publish: true, why: 'first_publish' }),
+    compute: () => ({ ok: true, value: { y: 2 } }),
+    decide: () => ({ publish: true, why: 'first_publish' }),
     publish: async () => ({ memory: { published: true }, summary: 'ok', figures: {} }),
     heartbeat: async () => undefined,
     ...overrides,
   };
 }
 
-export function stepActors(steps: ScriptedSteps) {
-  const counted = <I, O>(name: string, fn: (input: I) => Promise<O>) =>
-    fromPromise<O, I>(({ input }) => {
+type PublisherActions = NonNullable<Parameters<typeof publisherMachine.provide>[0]['actions']>;
+
+/** The publisher machine with scripted steps (and optional action overrides). */
+export function scriptedPublisher(steps: ScriptedSteps, actions: PublisherActions = {}) {
+  const counted = <O>(name: string, fn: (input: StepInput) => Promise<O>) =>
+    fromPromise<O, StepInput>(({ input }) => {
       steps.calls[name] = (steps.calls[name] ?? 0) + 1;
       return fn(input);
     });
-  return {
-    seedMemory: counted('seed', (i: StepInput) => steps.seed(i)),
-    readInputs: counted('read', (i: StepInput) => steps.read(i)),
-    computeResult: counted('compute', (i: StepInput) => steps.compute(i)),
-    decidePublish: counted('decide', (i: StepInput) => steps.decide(i)),
-    publishResult: counted('publish', (i: StepInput) => steps.publish(i)),
-    writeHeartbeat: counted('heartbeat', (i: StepInput) => steps.heartbeat(i)),
-  };
+  const input = (context: { symbol: string; phase: StepInput['phase']; memory: unknown; inputs: unknown; result: unknown; cycleNowMs: number }): StepInput => ({
+    phase: context.phase, symbol: context.symbol, memory: context.memory, inputs: context.inputs, result: context.result, nowMs: context.cycleNowMs,
+  });
+  return publisherMachine.provide({
+    actors: {
+      seedMemory: counted('seed', (i) => steps.seed(i)),
+      readInputs: counted('read', (i) => steps.read(i)),
+      publishResult: counted('publish', (i) => steps.publish(i)),
+      writeHeartbeat: counted('heartbeat', (i) => steps.heartbeat(i)),
+    },
+    actions: {
+      computeResult: assign(({ context }) => {
+        steps.calls.compute = (steps.calls.compute ?? 0) + 1;
+        const computed = runPureStep(() => steps.compute(input(context)));
+        return { computed, result: computed.kind === 'ok' ? computed.value : null };
+      }),
+      decidePublish: assign(({ context }) => {
+        steps.calls.decide = (steps.calls.decide ?? 0) + 1;
+        return { decision: steps.decide(input(context)) };
+      }),
+      ...actions,
+    },
+  });
 }

@@ -1,14 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, SimulatedClock } from 'xstate';
-import { backoffDelayMs, publisherMachine, type CycleDoneEvent } from '../../machines/publisher.js';
-import { deferred, flush, scriptedSteps, stepActors, type ScriptedSteps } from './helpers.js';
+import { backoffDelayMs, type CycleDoneEvent } from '../../machines/publisher.js';
+import { deferred, flush, scriptedPublisher, scriptedSteps, type ScriptedSteps } from './helpers.js';
 
 function start(steps: ScriptedSteps, opts: { once?: boolean; intervalMs?: number } = {}) {
   const clock = new SimulatedClock();
   const reports: CycleDoneEvent[] = [];
-  const machine = publisherMachine.provide({
-    actors: stepActors(steps),
-    actions: {
+  const machine = scriptedPublisher(steps, {
       reportCycle: ({ context }) => {
         reports.push({
           type: 'CYCLE_DONE', phase: context.phase, symbol: context.symbol, outcome: context.lastOutcome ?? 'error',
@@ -16,14 +14,19 @@ function start(steps: ScriptedSteps, opts: { once?: boolean; intervalMs?: number
           chainStartedAt: context.chainStartedAt, startedAtMs: null, consecutiveFailures: context.consecutiveFailures,
         });
       },
-    },
   });
   const actor = createActor(machine, {
     clock,
     input: { phase: 'risk', symbol: 'BTCUSDT', intervalMs: opts.intervalMs ?? 10_000, backoff: { baseMs: 1000, capMs: 8000 }, once: opts.once },
   });
+  // Every state entered, including the transient computing/deciding (seen as microsteps).
   const states: string[] = [];
-  actor.subscribe((s) => { if (states[states.length - 1] !== s.value) states.push(String(s.value)); });
+  const note = (value: unknown): void => { if (states[states.length - 1] !== value) states.push(String(value)); };
+  actor.system.inspect((ev) => {
+    if ((ev.type === '@xstate.microstep' || ev.type === '@xstate.snapshot') && ev.actorRef === actor) {
+      note((ev as { snapshot: { value: unknown } }).snapshot.value);
+    }
+  });
   actor.start();
   return { actor, clock, reports, states };
 }
@@ -53,7 +56,7 @@ describe('publisher machine', () => {
   });
 
   it('rate-limited cycles heartbeat instead of publishing', async () => {
-    const steps = scriptedSteps({ decide: async () => ({ publish: false, why: 'rate_limited' }) });
+    const steps = scriptedSteps({ decide: () => ({ publish: false, why: 'rate_limited' }) });
     const { actor, reports, states } = start(steps);
     await flush();
     actor.send({ type: 'RUN' });
@@ -147,7 +150,7 @@ describe('publisher machine', () => {
   });
 
   it('a compute error is reported as an error without backoff', async () => {
-    const steps = scriptedSteps({ compute: async () => { throw new Error('bug'); } });
+    const steps = scriptedSteps({ compute: () => { throw new Error('bug'); } });
     const { actor, reports } = start(steps);
     await flush();
     actor.send({ type: 'RUN' });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, fromPromise, SimulatedClock } from 'xstate';
-import { publisherMachine, type CycleDoneEvent, type PhaseName, type StepInput } from '../../machines/publisher.js';
+import { createActor, SimulatedClock } from 'xstate';
+import type { CycleDoneEvent, PhaseName } from '../../machines/publisher.js';
 import { nextPhase, supervisorMachine, type Escalation, type RestartNotice } from '../../machines/supervisor.js';
-import { flush, scriptedSteps, stepActors, type ScriptedSteps } from './helpers.js';
+import { flush, scriptedPublisher, scriptedSteps, type ScriptedSteps } from './helpers.js';
 
 interface Harness {
   steps: Record<PhaseName, ScriptedSteps>;
@@ -24,9 +24,9 @@ function build(opts: { once?: boolean; phases?: PhaseName[]; symbols?: string[];
   };
   const machine = supervisorMachine.provide({
     actors: {
-      marketstatePublisher: publisherMachine.provide({ actors: stepActors(h.steps.marketstate) }),
-      riskPublisher: publisherMachine.provide({ actors: stepActors(h.steps.risk) }),
-      harvestPublisher: publisherMachine.provide({ actors: stepActors(h.steps.harvest) }),
+      marketstatePublisher: scriptedPublisher(h.steps.marketstate),
+      riskPublisher: scriptedPublisher(h.steps.risk),
+      harvestPublisher: scriptedPublisher(h.steps.harvest),
     },
     actions: {
       onCycleDone: (_a, e) => { h.cycles.push(e); },
@@ -117,32 +117,32 @@ describe('supervisor', () => {
 
   it('restarts a crashing actor one-for-one under a new id', async () => {
     let crashes = 0;
-    const crashOnce = publisherMachine.provide({
-      actors: { ...stepActors(scriptedSteps()), seedMemory: fromPromise<unknown, StepInput>(async () => null) },
-      actions: {
-        clearCycle: () => {
-          if (crashes === 0) { crashes++; throw new Error('boom'); }
-        },
+    const crashOnce = scriptedPublisher(scriptedSteps(), {
+      startCycle: () => {
+        if (crashes === 0) { crashes++; throw new Error('boom'); }
       },
     });
     // Build a supervisor whose risk publisher crashes on its first idle entry.
     const restarts: RestartNotice[] = [];
     const machine = supervisorMachine.provide({
       actors: {
-        marketstatePublisher: publisherMachine.provide({ actors: stepActors(scriptedSteps()) }),
+        marketstatePublisher: scriptedPublisher(scriptedSteps()),
         riskPublisher: crashOnce,
-        harvestPublisher: publisherMachine.provide({ actors: stepActors(scriptedSteps()) }),
+        harvestPublisher: scriptedPublisher(scriptedSteps()),
       },
       actions: { onRestart: (_a, r) => { if (r) restarts.push(r); } },
     });
+    const clock = new SimulatedClock();
     const actor = createActor(machine, {
-      clock: new SimulatedClock(),
+      clock,
       input: {
         symbols: ['BTCUSDT'], phases: ['marketstate', 'risk', 'harvest'],
         intervalsMs: { marketstate: 60_000, risk: 10_000, harvest: 10_000 }, backoff: { baseMs: 1000, capMs: 8000 },
         restartBudget: 5, restartWindowMs: 60_000, drainTimeoutMs: 5000,
       },
     }).start();
+    await flush(20);
+    clock.increment(10_000); // the risk interval: its first cycle crashes
     await flush(20);
     expect(restarts).toHaveLength(1);
     expect(restarts[0]).toMatchObject({ key: 'risk:BTCUSDT', oldId: 'risk:BTCUSDT', newId: 'risk:BTCUSDT#1', error: 'boom' });
@@ -151,32 +151,35 @@ describe('supervisor', () => {
   });
 
   it('escalates with exit code 3 when an actor exhausts its restart budget', async () => {
-    const alwaysCrash = publisherMachine.provide({
-      actors: stepActors(scriptedSteps()),
-      actions: { clearCycle: () => { throw new Error('always'); } },
-    });
+    const alwaysCrash = scriptedPublisher(scriptedSteps(), { startCycle: () => { throw new Error('always'); } });
     const escalations: Escalation[] = [];
     const restarts: RestartNotice[] = [];
     const machine = supervisorMachine.provide({
       actors: {
-        marketstatePublisher: publisherMachine.provide({ actors: stepActors(scriptedSteps()) }),
+        marketstatePublisher: scriptedPublisher(scriptedSteps()),
         riskPublisher: alwaysCrash,
-        harvestPublisher: publisherMachine.provide({ actors: stepActors(scriptedSteps()) }),
+        harvestPublisher: scriptedPublisher(scriptedSteps()),
       },
       actions: {
         onEscalate: (_a, e) => { escalations.push(e); },
         onRestart: (_a, r) => { if (r) restarts.push(r); },
       },
     });
+    const clock = new SimulatedClock();
     const actor = createActor(machine, {
-      clock: new SimulatedClock(),
+      clock,
       input: {
         symbols: ['BTCUSDT'], phases: ['marketstate', 'risk', 'harvest'],
         intervalsMs: { marketstate: 60_000, risk: 10_000, harvest: 10_000 }, backoff: { baseMs: 1000, capMs: 8000 },
         restartBudget: 3, restartWindowMs: 60_000, drainTimeoutMs: 5000,
       },
     }).start();
-    await flush(40);
+    // Every cycle of the risk publisher crashes; each restarted one crashes at its first interval.
+    for (let i = 0; i < 4; i++) {
+      await flush(20);
+      clock.increment(10_000);
+    }
+    await flush(20);
     expect(restarts).toHaveLength(3);
     expect(actor.getSnapshot().status).toBe('done');
     expect(actor.getSnapshot().output?.exitCode).toBe(3);
@@ -187,16 +190,13 @@ describe('supervisor', () => {
   it('restarts outside the window do not count towards the budget', async () => {
     let t = 0;
     let crash = false;
-    const sometimesCrash = publisherMachine.provide({
-      actors: stepActors(scriptedSteps()),
-      actions: { clearCycle: () => { if (crash) { crash = false; throw new Error('x'); } } },
-    });
+    const sometimesCrash = scriptedPublisher(scriptedSteps(), { startCycle: () => { if (crash) { crash = false; throw new Error('x'); } } });
     const restarts: RestartNotice[] = [];
     const machine = supervisorMachine.provide({
       actors: {
-        marketstatePublisher: publisherMachine.provide({ actors: stepActors(scriptedSteps()) }),
+        marketstatePublisher: scriptedPublisher(scriptedSteps()),
         riskPublisher: sometimesCrash,
-        harvestPublisher: publisherMachine.provide({ actors: stepActors(scriptedSteps()) }),
+        harvestPublisher: scriptedPublisher(scriptedSteps()),
       },
       actions: { onRestart: (_a, r) => { if (r) restarts.push(r); } },
     });

@@ -1,0 +1,280 @@
+// Supervisor throughput (`npm run bench:supervisor`): N symbols (default 1,000), all three phases
+// at 1 s intervals, a new candle for every symbol every second, against a private local
+// redis-server and against the embedded store. Reports cycles per second, CPU per 1,000
+// symbol-cycles, Redis commands and round trips (socket writes) per cycle, and the chain
+// latency (marketstate publish → harvest done) p50/p99.
+//
+//   node dist/bench/supervisor.js [--symbols 1000] [--seconds 20] [--warmup 5] [--store both|redis|memory]
+import net from 'node:net';
+import { readdirSync, readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../src/config/load.js';
+import { createLogger } from '../src/log.js';
+import { startService, closeStore, wallClock } from '../src/service.js';
+import { MemoryStore } from '../src/store/memoryStore.js';
+import { createPriceWalk, REGIMES } from '../src/synthetic/prices.js';
+import type { CycleDoneEvent } from '../machines/publisher.js';
+import { startTestRedis } from '../test/helpers/redisServer.js';
+
+interface Args {
+  symbols: number;
+  seconds: number;
+  warmup: number;
+  store: 'both' | 'redis' | 'memory';
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { symbols: 1000, seconds: 20, warmup: 5, store: 'both' };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    if (flag === '--symbols') args.symbols = Number(value);
+    else if (flag === '--seconds') args.seconds = Number(value);
+    else if (flag === '--warmup') args.warmup = Number(value);
+    else if (flag === '--store' && (value === 'both' || value === 'redis' || value === 'memory')) args.store = value;
+    else throw new Error(`unknown argument ${flag} ${value ?? ''}`);
+  }
+  for (const k of ['symbols', 'seconds', 'warmup'] as const) {
+    if (!(Number.isFinite(args[k]) && args[k] > 0)) throw new Error(`--${k} must be a positive number`);
+  }
+  return args;
+}
+
+const CANDLE_MS = 60_000;
+const HISTORY = 300;
+
+/** One candle source per symbol; `next(i)` gives symbol i's next close. */
+function makeFeed(symbols: string[]) {
+  const walks = symbols.map((_, i) => createPriceWalk(REGIMES[i % REGIMES.length]!, 1000 + i, 100 + (i % 50)));
+  let openTime = Date.UTC(2026, 0, 1);
+  const lastClose = new Array<number>(symbols.length).fill(0);
+  return {
+    /** Calls `write(symbolIndex, key, openTime, member)` for one new candle per symbol. */
+    tick(write: (i: number, key: string, score: number, member: string) => void): void {
+      symbols.forEach((s, i) => {
+        const close = Number(walks[i]!().toPrecision(10));
+        lastClose[i] = close;
+        write(i, `candles:${s}:1m`, openTime, JSON.stringify({ t: openTime, close }));
+      });
+      openTime += CANDLE_MS;
+    },
+    lastClose,
+  };
+}
+
+function positionFields(symbol: string, current: number): Record<string, string> {
+  const entry = current * 0.98;
+  return {
+    symbol,
+    side: 'LONG',
+    entry_price: String(entry),
+    current_price: String(current),
+    peak_price: String(current * 1.01),
+    trough_price: String(entry * 0.99),
+    age_sec: '7200',
+    unrealized_pnl: String(current - entry),
+    current_sl: String(entry * 0.97),
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** CPU seconds used so far by another process (Linux /proc). */
+function processCpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks (USER_HZ 100)
+  } catch {
+    return Number.NaN;
+  }
+}
+
+interface Result {
+  store: string;
+  symbols: number;
+  seconds: number;
+  cyclesPerSec: number;
+  publishesPerSec: number;
+  cpuMsPer1000: number;
+  cpuCoreShare: number;
+  redisCpuCoreShare: number | null;
+  commandsPerCycle: number | null;
+  roundTripsPerCycle: number | null;
+  chainP50Ms: number;
+  chainP99Ms: number;
+  chainSamples: number;
+  errors: number;
+  rssMb: number;
+  perPhase: Record<string, number>;
+}
+
+async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
+  const symbols = Array.from({ length: args.symbols }, (_, i) => `SYM${String(i).padStart(4, '0')}USDT`);
+  const feed = makeFeed(symbols);
+  const logger = createLogger({ level: 'silent', pretty: false });
+
+  let redisServer: Awaited<ReturnType<typeof startTestRedis>> | null = null;
+  let seedClient: Redis | null = null;
+  let memory: MemoryStore | null = null;
+  let tick: () => Promise<void>;
+
+  if (kind === 'redis') {
+    redisServer = await startTestRedis();
+    seedClient = new Redis(redisServer.url);
+    const client = seedClient;
+    tick = async () => {
+      const pipe = client.pipeline();
+      feed.tick((_i, key, score, member) => pipe.zadd(key, score, member));
+      await pipe.exec();
+    };
+    for (let h = 0; h < HISTORY; h++) await tick();
+    const pipe = client.pipeline();
+    symbols.forEach((s, i) => pipe.hset(`quantum:state:positions:${s}`, positionFields(s, feed.lastClose[i]!)));
+    await pipe.exec();
+  } else {
+    memory = new MemoryStore();
+    const store = memory;
+    tick = async () => feed.tick((_i, key, score, member) => store.zadd(key, score, member));
+    for (let h = 0; h < HISTORY; h++) await tick();
+    symbols.forEach((s, i) => store.hset(`quantum:state:positions:${s}`, positionFields(s, feed.lastClose[i]!)));
+  }
+
+  const { config } = loadConfig({
+    env: {},
+    flags: {
+      store: kind,
+      redisUrl: redisServer?.url ?? 'redis://127.0.0.1:6379',
+      symbols,
+      marketstateInterval: 1,
+      riskInterval: 1,
+      harvestInterval: 1,
+      logLevel: 'silent',
+    },
+  });
+
+  let measuring = false;
+  let cycles = 0;
+  let publishes = 0;
+  let errors = 0;
+  const perPhase: Record<string, number> = {};
+  const chain: number[] = [];
+  const onCycle = (e: CycleDoneEvent, nowMs: number): void => {
+    if (!measuring) return;
+    cycles++;
+    const k = `${e.phase}:${e.outcome}`;
+    perPhase[k] = (perPhase[k] ?? 0) + 1;
+    if (e.outcome === 'published') publishes++;
+    if (e.outcome === 'error') errors++;
+    if (e.phase === 'harvest' && e.chainStartedAt !== null) chain.push(nowMs - e.chainStartedAt);
+  };
+
+  // Count request batches to Redis: each socket write is one round trip's worth of commands.
+  let socketWrites = 0;
+  const originalWrite = net.Socket.prototype.write;
+  const redisPort = redisServer?.port;
+  if (redisPort !== undefined) {
+    net.Socket.prototype.write = function patched(this: net.Socket, ...rest: unknown[]) {
+      if (measuring && this.remotePort === redisPort && this !== (seedClient as unknown as { stream?: net.Socket })?.stream) socketWrites++;
+      return (originalWrite as (...a: unknown[]) => boolean).apply(this, rest);
+    } as typeof net.Socket.prototype.write;
+  }
+
+  const handle = await startService({ config, logger, store: memory ?? undefined, hooks: { onCycle }, now: wallClock });
+  const ticker = setInterval(() => void tick(), 1000);
+  await new Promise((r) => setTimeout(r, args.warmup * 1000));
+
+  const commandsBefore = seedClient ? Number(/total_commands_processed:(\d+)/.exec(await seedClient.info('stats'))![1]) : 0;
+  const redisCpuBefore = redisServer ? processCpuSeconds(redisPid(redisServer.port)) : Number.NaN;
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  measuring = true;
+  await new Promise((r) => setTimeout(r, args.seconds * 1000));
+  measuring = false;
+  const elapsed = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const redisCpu = redisServer ? processCpuSeconds(redisPid(redisServer.port)) - redisCpuBefore : Number.NaN;
+  // The seeding client's own commands (ticks, INFO) are subtracted: one ZADD per symbol per second.
+  const commandsAfter = seedClient ? Number(/total_commands_processed:(\d+)/.exec(await seedClient.info('stats'))![1]) : 0;
+  const seedCommands = seedClient ? Math.round(elapsed) * args.symbols + 2 : 0;
+
+  clearInterval(ticker);
+  handle.shutdown();
+  await handle.done;
+  await closeStore(handle.store);
+  net.Socket.prototype.write = originalWrite;
+  seedClient?.disconnect();
+  await redisServer?.close();
+
+  chain.sort((a, b) => a - b);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  return {
+    store: kind,
+    symbols: args.symbols,
+    seconds: elapsed,
+    cyclesPerSec: cycles / elapsed,
+    publishesPerSec: publishes / elapsed,
+    cpuMsPer1000: (cpuMs / cycles) * 1000,
+    cpuCoreShare: cpuMs / 1000 / elapsed,
+    redisCpuCoreShare: redisServer ? redisCpu / elapsed : null,
+    commandsPerCycle: seedClient ? (commandsAfter - commandsBefore - seedCommands) / cycles : null,
+    roundTripsPerCycle: redisPort !== undefined ? socketWrites / cycles : null,
+    chainP50Ms: percentile(chain, 50),
+    chainP99Ms: percentile(chain, 99),
+    chainSamples: chain.length,
+    errors,
+    rssMb: process.memoryUsage().rss / 2 ** 20,
+    perPhase: Object.fromEntries(Object.entries(perPhase).map(([k, v]) => [k, Math.round(v / elapsed)])),
+  };
+}
+
+function redisPid(port: number): number {
+  // Our private redis-server is the one listening on `port`; find it in /proc.
+  for (const entry of readdirSafe('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmd.startsWith('redis-server') && cmd.includes(`${port}`)) return Number(entry);
+    } catch {
+      // process went away
+    }
+  }
+  return -1;
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function fmt(x: number | null, digits = 1): string {
+  return x === null || !Number.isFinite(x) ? '-' : x.toFixed(digits);
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const kinds: Array<'redis' | 'memory'> = args.store === 'both' ? ['redis', 'memory'] : [args.store];
+  const results: Result[] = [];
+  for (const kind of kinds) {
+    process.stdout.write(`running ${args.symbols} symbols x 3 phases at 1 s on the ${kind} store: ${args.warmup} s warm-up + ${args.seconds} s measured…\n`);
+    results.push(await runOnce(kind, args));
+  }
+  process.stdout.write(`\nNode ${process.version}, ${args.symbols} symbols, all phases at 1 s intervals, a new candle per symbol per second\n\n`);
+  const header = ['store', 'cycles/s', 'publishes/s', 'CPU ms/1000 cycles', 'node CPU (cores)', 'redis CPU (cores)', 'cmds/cycle', 'round trips/cycle', 'chain p50 ms', 'chain p99 ms', 'errors', 'RSS MB'];
+  const rows = results.map((r) => [
+    r.store, fmt(r.cyclesPerSec, 0), fmt(r.publishesPerSec, 0), fmt(r.cpuMsPer1000, 1), fmt(r.cpuCoreShare, 2), fmt(r.redisCpuCoreShare, 2),
+    fmt(r.commandsPerCycle, 2), fmt(r.roundTripsPerCycle, 3), fmt(r.chainP50Ms, 2), fmt(r.chainP99Ms, 2), String(r.errors), fmt(r.rssMb, 0),
+  ]);
+  process.stdout.write(`| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|\n`);
+  for (const row of rows) process.stdout.write(`| ${row.join(' | ')} |\n`);
+  process.stdout.write(`\n${JSON.stringify(results)}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
