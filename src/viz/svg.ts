@@ -22,6 +22,7 @@ export const DIAGRAM_CSS = `
 .viz-diagram .state.current rect { fill: #ffe08a; stroke: #c27c00; stroke-width: 2.4; }
 .viz-diagram .edge.last path { stroke: #c27c00; stroke-width: 2.4; marker-end: url(#viz-arrow-last); }
 .viz-diagram .edge.last text { fill: #8a5500; font-weight: 600; }
+.viz-diagram .state text.count { font-size: 10px; fill: #3b5bdb; text-anchor: end; font-weight: 600; }
 `;
 
 export interface SvgOptions {
@@ -29,6 +30,8 @@ export interface SvgOptions {
   standalone?: boolean;
   /** Prefix for element ids, so two diagrams on a page do not clash. */
   idPrefix?: string;
+  /** An empty `<text class="count">` badge per state, for the page to fill (actors in it). */
+  counts?: boolean;
 }
 
 export function renderSvg(layout: MachineLayout, options: SvgOptions = {}): string {
@@ -78,6 +81,7 @@ export function renderSvg(layout: MachineLayout, options: SvgOptions = {}): stri
     }
     out.push(`<rect x="${x}" y="${y}" width="${n.width}" height="${n.height}" rx="8"/>`);
     out.push(`<text x="${n.x}" y="${n.y}">${escapeXml(n.label)}</text>`);
+    if (options.counts) out.push(`<text class="count" x="${x + n.width - 4}" y="${y - 5}"></text>`);
     out.push('</g>');
   }
   out.push('</svg>');
