@@ -173,10 +173,16 @@ function envLayer(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; or
     );
   }
   // systemd LoadCredential=redis-password:… puts the secret in a file, never in the environment.
+  // The unit falls back to an empty credential (SetCredential=) when no password file exists,
+  // so an empty credential means "no password", unlike an explicit redisPasswordFile.
   const credDir = present('CREDENTIALS_DIRECTORY');
-  if (credDir !== undefined && !('redisPassword' in values) && existsSync(join(credDir, 'redis-password'))) {
-    values.redisPasswordFile = join(credDir, 'redis-password');
-    origins.redisPasswordFile = 'systemd credential redis-password';
+  const credential = credDir === undefined ? undefined : join(credDir, 'redis-password');
+  if (credential !== undefined && !('redisPassword' in values) && existsSync(credential)) {
+    const secret = readFileSync(credential, 'utf8').trim();
+    if (secret.length > 0) {
+      values.redisPassword = secret;
+      origins.redisPassword = 'systemd credential redis-password';
+    }
   }
   return { values, origins };
 }

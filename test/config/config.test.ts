@@ -116,6 +116,9 @@ describe('config layers', () => {
     const { config } = loadConfig({ env: { CREDENTIALS_DIRECTORY: dir } });
     expect(config.redisPassword).toBe('s3cret-pw');
     expect(JSON.stringify(redactConfig(config))).not.toContain('s3cret-pw');
+    const empty = mkdtempSync(join(tmpdir(), 'qc-cred-'));
+    writeFileSync(join(empty, 'redis-password'), '\n');
+    expect(loadConfig({ env: { CREDENTIALS_DIRECTORY: empty } }).config.redisPassword).toBeUndefined();
     expect(maskUrl('redis://user:pw@host:1/0')).toBe('redis://user:***@host:1/0');
     expect(maskUrl('rediss://:pw@host')).toBe('rediss://:***@host');
   });
