@@ -184,7 +184,7 @@ class FakeResponse extends EventEmitter {
   destroy(): void {
     this.destroyed = true;
   }
-  deltas(): Array<{ actors: Array<{ key: string }>; supervisor?: unknown }> {
+  deltas(): Array<{ actors: Array<{ key: string; state: string }>; supervisor?: unknown }> {
     return this.chunks.filter((c) => c.startsWith('event: delta')).map((c) => JSON.parse(c.split('\n')[1].slice('data: '.length)));
   }
 }
@@ -208,7 +208,7 @@ describe('VizStream throttling', () => {
     const deltas = res.deltas();
     expect(deltas).toHaveLength(1);
     expect(deltas[0].actors).toHaveLength(3000);
-    expect(new Set(deltas[0].actors.map((a) => (a as { state: string }).state))).toEqual(new Set(['idle']));
+    expect(new Set(deltas[0].actors.map((a) => a.state))).toEqual(new Set(['idle']));
     stream.flush();
     expect(res.deltas()).toHaveLength(1); // nothing changed, nothing sent
     stream.close();
