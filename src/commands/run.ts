@@ -7,6 +7,8 @@ import { createServiceMetrics } from '../metrics/serviceMetrics.js';
 import { operatorRoutes } from '../http/operatorRoutes.js';
 import { startHttpServer, type HttpServerHandle, type Route } from '../http/server.js';
 import { startWatchdog } from '../watchdog/watchdog.js';
+import { VizRegistry } from '../viz/registry.js';
+import { vizRoutes } from '../viz/routes.js';
 import { addConfigOptions, flagsToConfig } from './runOptions.js';
 
 /** SIGTERM must end the process within this long (systemd's TimeoutStopSec is a bit above). */
@@ -28,18 +30,24 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
     )
     .action(async (opts: Record<string, unknown>) => {
       const { config } = loadConfig({ flags: flagsToConfig(opts), configFile: opts.config as string | undefined });
+      if (config.inspect && config.httpPort === null) {
+        throw new CliError('--inspect needs --http-port (config httpPort): the visualizer is served at http://<http-host>:<http-port>/viz', ExitCode.USAGE);
+      }
+      // The live visualizer's registry, fed by XState inspection of the supervisor and its children.
+      const viz = config.inspect ? new VizRegistry({ now: wallClock }) : null;
       const logger = createLogger({ level: config.logLevel });
       const once = opts.once === true;
       // /metrics is fed by the service hooks, so it exists only when the HTTP server will.
       const metrics = config.httpPort !== null ? createServiceMetrics({ phases: config.phases, symbols: config.symbols, now: wallClock }) : null;
       let handle;
       try {
-        handle = await startService({ config, logger, once, hooks: metrics?.hooks });
+        handle = await startService({ config, logger, once, hooks: metrics?.hooks, inspect: viz?.inspect });
       } catch (err) {
         logger.flush?.();
         throw new CliError((err as Error).message, ExitCode.FAILURE);
       }
       const routes: Route[] = metrics ? operatorRoutes({ handle, metrics, now: wallClock }).routes : [];
+      if (viz) routes.push(...vizRoutes(viz));
       let http: HttpServerHandle | null = null;
       if (config.httpPort !== null) {
         try {
