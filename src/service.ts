@@ -135,9 +135,17 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   const once = options.once ?? false;
   const now = options.now ?? wallClock;
   const store = options.store ?? createStoreFromConfig(config, logger, !once);
-  if (once && isRedisStore(store)) {
-    // --once must fail in bounded time, with a message naming the server, when Redis is away.
-    await store.waitReady(config.connectTimeoutMs);
+  if (isRedisStore(store)) {
+    if (once) {
+      // --once must fail in bounded time, with a message naming the server, when Redis is away.
+      await store.waitReady(config.connectTimeoutMs);
+    } else {
+      // Give the connection a chance before the first cycles, so a normal start does not begin
+      // with one failed cycle per actor; if Redis is away the actors back off and retry.
+      await store.waitReady(config.connectTimeoutMs).catch((err: Error) => {
+        logger.warn({ err: err.message }, 'redis not reachable yet; starting anyway, publishers retry with backoff');
+      });
+    }
   }
   const positions = options.positions ?? createPositionSource(config.positionSource, store);
   const deps: PhaseDeps = { store, positions, config, now };

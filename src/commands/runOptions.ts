@@ -22,7 +22,8 @@ export function addConfigOptions(command: Command): Command {
     .option('--enable-stream', 'also XADD the risk and harvest proposal streams')
     .option('--http-host <host>', 'HTTP bind address for /metrics, /healthz, /viz (default 127.0.0.1)')
     .option('--http-port <port>', 'HTTP port; off unless given')
-    .option('--log-level <level>', 'trace | debug | info | warn | error | fatal | silent (default info)');
+    .option('--log-level <level>', 'trace | debug | info | warn | error | fatal | silent (default info)')
+    .option('--watchdog-sec <sec>', 'exit 4 when the event loop is blocked this long; 0 disables (default 30)');
 }
 
 /** Commander's parsed options → config keys (flags not given stay undefined). */

@@ -33,7 +33,9 @@ export async function readPublishedMarketState(
   if (values.sigma !== undefined && values.sigma < 0) problems.push(`sigma=${values.sigma} is negative`);
   if (problems.length > 0) return skip('bad_input', `${key}: ${problems.join('; ')}`);
   const ms = values as PublishedMarketState;
-  const ageSec = nowMs / 1000 - ms.ts_timestamp;
+  // ts_timestamp is whole seconds (floored), so the publish happened within [ts, ts + 1): the
+  // hash is refused only when it is certainly older than the limit.
+  const ageSec = nowMs / 1000 - (ms.ts_timestamp + 1);
   if (ageSec > maxAgeSec) {
     return skip('stale_marketstate', `${key} is ${Math.round(ageSec)} s old (max_input_age ${maxAgeSec} s)`);
   }
@@ -53,7 +55,8 @@ export async function readRiskProposal(store: Store, symbol: string, nowMs: numb
   if (Object.keys(hash).length === 0) return { proposal: null, note: `${key} absent` };
   const updated = parseFiniteNumber(hash.last_update_epoch);
   if (updated === null) return { proposal: null, note: `${key}.last_update_epoch unreadable` };
-  if (nowMs / 1000 - updated > maxAgeSec) return { proposal: null, note: `${key} older than ${maxAgeSec} s` };
+  // Whole seconds, as ts_timestamp above: older only when certainly older.
+  if (nowMs / 1000 - (updated + 1) > maxAgeSec) return { proposal: null, note: `${key} older than ${maxAgeSec} s` };
   const stop = parseFiniteNumber(hash.stop_dist_pct);
   if (stop === null || stop < 0) return { proposal: null, note: `${key}.stop_dist_pct unreadable` };
   return { proposal: { stop_dist_pct: stop }, note: null };
