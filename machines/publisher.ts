@@ -270,31 +270,7 @@ export const publisherMachine = setup({
           target: 'idle',
           actions: assign(({ event }) => ({ memory: event.output, memorySeeded: true, consecutiveFailures: 0 })),
         },
-        onError: [
-          {
-            guard: 'isOnce',
-            target: 'idle',
-            actions: [
-              assign(({ context, event }) => ({
-                lastOutcome: 'error' as const,
-                lastError: `seeding: ${errorMessage(event.error)}`,
-                consecutiveFailures: context.consecutiveFailures + 1,
-              })),
-              'reportCycle',
-            ],
-          },
-          {
-            target: 'backoff',
-            actions: [
-              assign(({ context, event }) => ({
-                lastOutcome: 'error' as const,
-                lastError: `seeding: ${errorMessage(event.error)}`,
-                consecutiveFailures: context.consecutiveFailures + 1,
-              })),
-              'reportCycle',
-            ],
-          },
-        ],
+        onError: '#publisher.failed',
       },
     },
     idle: {
@@ -442,7 +418,8 @@ export const publisherMachine = setup({
         })),
         'reportCycle',
       ],
-      always: [{ guard: 'isOnce', target: 'idle' }, { target: 'backoff' }],
+      // --once: this failure is the cycle's outcome; a RUN that arrived meanwhile is consumed by it.
+      always: [{ guard: 'isOnce', target: 'idle', actions: assign({ pendingRun: false }) }, { target: 'backoff' }],
     },
     backoff: {
       description: 'Wait min(cap, base·2^(failures−1)) with jitter, then retry.',

@@ -204,3 +204,15 @@ describe('publisher machine', () => {
     expect(actor.getSnapshot().context.memory).toEqual({ seeded: 1 });
   });
 });
+
+describe('publisher machine, --once seeding failure', () => {
+  it('reports exactly one error for a RUN that arrived while seeding failed', async () => {
+    const steps = scriptedSteps({ seed: async () => { throw new Error('down'); } });
+    const { actor, reports } = start(steps, { once: true });
+    actor.send({ type: 'RUN' });
+    await flush();
+    expect(reports.map((r) => r.outcome)).toEqual(['error']);
+    expect(steps.calls.read).toBe(0);
+    expect(actor.getSnapshot().value).toBe('idle');
+  });
+});

@@ -11,7 +11,18 @@ interface Harness {
   escalations: Escalation[];
 }
 
-function build(opts: { once?: boolean; phases?: PhaseName[]; symbols?: string[]; overrides?: Partial<Record<PhaseName, Partial<ScriptedSteps>>>; now?: () => number; restartBudget?: number } = {}) {
+type PublisherActions = Parameters<typeof scriptedPublisher>[1];
+
+function build(opts: {
+  once?: boolean;
+  phases?: PhaseName[];
+  symbols?: string[];
+  overrides?: Partial<Record<PhaseName, Partial<ScriptedSteps>>>;
+  /** Action overrides for the risk publisher (e.g. one that throws, to crash it). */
+  riskActions?: PublisherActions;
+  now?: () => number;
+  restartBudget?: number;
+} = {}) {
   const h: Harness = {
     steps: {
       marketstate: scriptedSteps(opts.overrides?.marketstate),
@@ -25,7 +36,7 @@ function build(opts: { once?: boolean; phases?: PhaseName[]; symbols?: string[];
   const machine = supervisorMachine.provide({
     actors: {
       marketstatePublisher: scriptedPublisher(h.steps.marketstate),
-      riskPublisher: scriptedPublisher(h.steps.risk),
+      riskPublisher: scriptedPublisher(h.steps.risk, opts.riskActions),
       harvestPublisher: scriptedPublisher(h.steps.harvest),
     },
     actions: {
@@ -117,97 +128,42 @@ describe('supervisor', () => {
 
   it('restarts a crashing actor one-for-one under a new id', async () => {
     let crashes = 0;
-    const crashOnce = scriptedPublisher(scriptedSteps(), {
-      startCycle: () => {
-        if (crashes === 0) { crashes++; throw new Error('boom'); }
-      },
+    const { actor, clock, h } = build({
+      riskActions: { startCycle: () => { if (crashes === 0) { crashes++; throw new Error('boom'); } } },
     });
-    // Build a supervisor whose risk publisher crashes on its first idle entry.
-    const restarts: RestartNotice[] = [];
-    const machine = supervisorMachine.provide({
-      actors: {
-        marketstatePublisher: scriptedPublisher(scriptedSteps()),
-        riskPublisher: crashOnce,
-        harvestPublisher: scriptedPublisher(scriptedSteps()),
-      },
-      actions: { onRestart: (_a, r) => { if (r) restarts.push(r); } },
-    });
-    const clock = new SimulatedClock();
-    const actor = createActor(machine, {
-      clock,
-      input: {
-        symbols: ['BTCUSDT'], phases: ['marketstate', 'risk', 'harvest'],
-        intervalsMs: { marketstate: 60_000, risk: 10_000, harvest: 10_000 }, backoff: { baseMs: 1000, capMs: 8000 },
-        restartBudget: 5, restartWindowMs: 60_000, drainTimeoutMs: 5000,
-      },
-    }).start();
     await flush(20);
     clock.increment(10_000); // the risk interval: its first cycle crashes
     await flush(20);
-    expect(restarts).toHaveLength(1);
-    expect(restarts[0]).toMatchObject({ key: 'risk:BTCUSDT', oldId: 'risk:BTCUSDT', newId: 'risk:BTCUSDT#1', error: 'boom' });
+    expect(h.restarts).toHaveLength(1);
+    expect(h.restarts[0]).toMatchObject({ key: 'risk:BTCUSDT', oldId: 'risk:BTCUSDT', newId: 'risk:BTCUSDT#1', error: 'boom' });
     expect(Object.keys(actor.getSnapshot().children).sort()).toEqual(['harvest:BTCUSDT', 'marketstate:BTCUSDT', 'risk:BTCUSDT#1']);
     expect(actor.getSnapshot().status).toBe('active');
   });
 
   it('escalates with exit code 3 when an actor exhausts its restart budget', async () => {
-    const alwaysCrash = scriptedPublisher(scriptedSteps(), { startCycle: () => { throw new Error('always'); } });
-    const escalations: Escalation[] = [];
-    const restarts: RestartNotice[] = [];
-    const machine = supervisorMachine.provide({
-      actors: {
-        marketstatePublisher: scriptedPublisher(scriptedSteps()),
-        riskPublisher: alwaysCrash,
-        harvestPublisher: scriptedPublisher(scriptedSteps()),
-      },
-      actions: {
-        onEscalate: (_a, e) => { escalations.push(e); },
-        onRestart: (_a, r) => { if (r) restarts.push(r); },
-      },
-    });
-    const clock = new SimulatedClock();
-    const actor = createActor(machine, {
-      clock,
-      input: {
-        symbols: ['BTCUSDT'], phases: ['marketstate', 'risk', 'harvest'],
-        intervalsMs: { marketstate: 60_000, risk: 10_000, harvest: 10_000 }, backoff: { baseMs: 1000, capMs: 8000 },
-        restartBudget: 3, restartWindowMs: 60_000, drainTimeoutMs: 5000,
-      },
-    }).start();
+    const { actor, clock, h } = build({ restartBudget: 3, riskActions: { startCycle: () => { throw new Error('always'); } } });
     // Every cycle of the risk publisher crashes; each restarted one crashes at its first interval.
     for (let i = 0; i < 4; i++) {
       await flush(20);
       clock.increment(10_000);
     }
     await flush(20);
-    expect(restarts).toHaveLength(3);
+    expect(h.restarts).toHaveLength(3);
     expect(actor.getSnapshot().status).toBe('done');
     expect(actor.getSnapshot().output?.exitCode).toBe(3);
-    expect(escalations).toHaveLength(1);
-    expect(escalations[0]!.actorId).toBe('risk:BTCUSDT#3');
+    expect(h.escalations).toHaveLength(1);
+    expect(h.escalations[0]!.actorId).toBe('risk:BTCUSDT#3');
   });
 
   it('restarts outside the window do not count towards the budget', async () => {
     let t = 0;
     let crash = false;
-    const sometimesCrash = scriptedPublisher(scriptedSteps(), { startCycle: () => { if (crash) { crash = false; throw new Error('x'); } } });
-    const restarts: RestartNotice[] = [];
-    const machine = supervisorMachine.provide({
-      actors: {
-        marketstatePublisher: scriptedPublisher(scriptedSteps()),
-        riskPublisher: sometimesCrash,
-        harvestPublisher: scriptedPublisher(scriptedSteps()),
-      },
-      actions: { onRestart: (_a, r) => { if (r) restarts.push(r); } },
+    const { actor, clock, h } = build({
+      phases: ['risk'],
+      restartBudget: 1,
+      now: () => t,
+      riskActions: { startCycle: () => { if (crash) { crash = false; throw new Error('x'); } } },
     });
-    const clock = new SimulatedClock();
-    const actor = createActor(machine, {
-      clock,
-      input: {
-        symbols: ['X'], phases: ['risk'], intervalsMs: { marketstate: 60_000, risk: 10_000, harvest: 10_000 },
-        backoff: { baseMs: 1000, capMs: 8000 }, restartBudget: 1, restartWindowMs: 60_000, drainTimeoutMs: 5000, now: () => t,
-      },
-    }).start();
     await flush();
     for (let i = 0; i < 3; i++) {
       t += 61_000;
@@ -215,7 +171,7 @@ describe('supervisor', () => {
       clock.increment(10_000);
       await flush(20);
     }
-    expect(restarts).toHaveLength(3);
+    expect(h.restarts).toHaveLength(3);
     expect(actor.getSnapshot().status).toBe('active');
   });
 

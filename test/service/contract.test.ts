@@ -1,9 +1,10 @@
 // End to end against a real redis-server: `run --once` through the built CLI writes exactly
 // the SPEC §5 hashes and nothing else; the rate limit, heartbeat and skips behave as SPEC §6.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
-import { longPosition, prices, redisClient, seedCandles, seedPosition } from '../helpers/seed.js';
+import type { TestRedis } from '../helpers/redisServer.js';
+import { useTestRedis } from '../helpers/redisFixture.js';
+import { longPosition, prices, seedCandles, seedPosition } from '../helpers/seed.js';
 import { runCli } from '../helpers/runCli.js';
 
 const MARKETSTATE_FIELDS = ['sigma', 'mu', 'ts', 'p_trend', 'p_mr', 'p_chop', 'dp', 'vr', 'spike_proxy', 'ts_timestamp', 'buffer_size'];
@@ -21,16 +22,11 @@ const HARVEST_FIELDS = [
 const DECIMAL = /^-?\d+(\.\d+)?$/;
 const ALLOWED_WRITES = /^(quantum:marketstate:|quantum:risk:proposal:|quantum:harvest:proposal:|quantum:calc:|quantum:stream:(marketstate|risk\.proposal|harvest\.proposal)$)/;
 
+const fixture = useTestRedis();
 let server: TestRedis;
 let redis: Redis;
-
-beforeAll(async () => {
-  server = await startTestRedis();
-  redis = redisClient(server.url);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await server.close();
+beforeAll(() => {
+  ({ server, redis } = fixture);
 });
 beforeEach(async () => {
   await redis.flushall();

@@ -2,22 +2,18 @@
 // real redis-server that goes away and comes back empty. It must keep retrying, publish again
 // once Redis is back, and exit 0 on SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
-import { longPosition, prices, redisClient, seedCandles, seedPosition } from '../helpers/seed.js';
+import type { TestRedis } from '../helpers/redisServer.js';
+import { useTestRedis } from '../helpers/redisFixture.js';
+import { longPosition, prices, seedCandles, seedPosition } from '../helpers/seed.js';
 import { cliPath, repoRoot } from '../helpers/runCli.js';
 
+const fixture = useTestRedis();
 let server: TestRedis;
 let redis: Redis;
-
-beforeAll(async () => {
-  server = await startTestRedis();
-  redis = redisClient(server.url);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await server.close();
+beforeAll(() => {
+  ({ server, redis } = fixture);
 });
 
 async function seed(): Promise<void> {
