@@ -19,16 +19,21 @@ header .muted, .muted { color: var(--muted); }
 #conn { margin-left: auto; font-weight: 600; }
 #conn.live { color: #2b8a3e; }
 #conn.down { color: #c92a2a; }
-main { display: grid; grid-template-columns: minmax(360px, max-content) minmax(0, 1fr); gap: 16px; padding: 12px 16px; align-items: start; }
-.pane { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; }
+main { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 16px; padding: 12px 16px; align-items: start; }
+.right { display: grid; gap: 12px; min-width: 0; }
+.pane { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; min-width: 0; }
 .diagram-pane { position: sticky; top: 52px; max-height: calc(100vh - 64px); overflow: auto; }
+.actors-pane { overflow-x: auto; }
+#detail-hint { margin: 0; }
+.detail-grid { display: grid; grid-template-columns: minmax(220px, 320px) minmax(0, 1fr); gap: 16px; align-items: start; }
+.recent-box { max-height: 260px; overflow: auto; }
 h2 { font-size: 13px; margin: 0 0 8px; }
 h3 { font-size: 12px; margin: 12px 0 4px; }
 #diagram svg { display: block; max-width: 100%; height: auto; }
 .toolbar { display: flex; gap: 10px; align-items: center; margin-bottom: 8px; }
 #filter { font: inherit; padding: 4px 8px; border: 1px solid var(--line); border-radius: 6px; width: 260px; }
 table { border-collapse: collapse; width: 100%; }
-th { text-align: left; font-weight: 600; color: var(--muted); border-bottom: 1px solid var(--line); padding: 4px 8px; position: sticky; top: 0; background: #fff; }
+th { text-align: left; white-space: nowrap; font-weight: 600; color: var(--muted); border-bottom: 1px solid var(--line); padding: 4px 8px; position: sticky; top: 0; background: #fff; }
 td { padding: 3px 8px; border-bottom: 1px solid #f0f3f6; white-space: nowrap; }
 #actors tbody tr { cursor: pointer; }
 #actors tbody tr:hover { background: #f3f6fa; }
@@ -44,8 +49,11 @@ td.failures, td.restarts, th.num { text-align: right; }
 td.skip, td.outcome { max-width: 220px; overflow: hidden; text-overflow: ellipsis; }
 #detail dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 10px; margin: 0; }
 #detail dt { color: var(--muted); }
-#detail dd { margin: 0; word-break: break-word; }
-#recent td { white-space: normal; vertical-align: top; }
+#detail dd { margin: 0; overflow-wrap: anywhere; }
+#recent td { white-space: normal; vertical-align: top; padding: 2px 6px; }
+#recent td.event { white-space: nowrap; }
+#recent td.detail { overflow-wrap: anywhere; }
+#recent th { padding: 2px 6px; }
 #recent td.time { white-space: nowrap; color: var(--muted); }
 `;
 
@@ -202,7 +210,7 @@ const CLIENT_JS = String.raw`
       ];
       cells.forEach(function (text, i) {
         var td = document.createElement('td');
-        if (i === 0) td.className = 'time';
+        td.className = ['time', 'event', 'state', 'detail'][i];
         td.textContent = text;
         tr.appendChild(td);
       });
@@ -295,26 +303,33 @@ export function vizPageTemplate(options: { title: string; machineId: string; svg
 </header>
 <main>
   <section class="pane diagram-pane">
-    <h2>${options.machineId} machine <span class="muted">(numbers: actors in each state)</span></h2>
+    <h2>${options.machineId} machine <span class="muted">(badges: actors in each state)</span></h2>
     <div id="diagram">${options.svg}</div>
-    <p id="detail-hint" class="muted">Click an actor to highlight its state and see its recent events.</p>
-    <section id="detail" hidden>
-      <h2 id="detail-title"></h2>
-      <dl id="detail-fields"></dl>
-      <h3>recent events <span class="muted">(newest first)</span></h3>
-      <table id="recent"><thead><tr><th>time</th><th>event</th><th>state</th><th>detail</th></tr></thead><tbody></tbody></table>
+  </section>
+  <div class="right">
+    <section class="pane detail-pane">
+      <p id="detail-hint" class="muted">Click an actor to highlight its current state and last transition in the diagram and see its recent events.</p>
+      <section id="detail" hidden>
+        <h2 id="detail-title"></h2>
+        <div class="detail-grid">
+          <dl id="detail-fields"></dl>
+          <div class="recent-box">
+            <table id="recent"><thead><tr><th>time</th><th>event</th><th>state</th><th>detail</th></tr></thead><tbody></tbody></table>
+          </div>
+        </div>
+      </section>
     </section>
-  </section>
-  <section class="pane actors-pane">
-    <div class="toolbar">
-      <input id="filter" type="search" placeholder="filter: symbol, phase, state, reason" autocomplete="off">
-      <span id="count" class="muted"></span>
-    </div>
-    <table id="actors">
-      <thead><tr><th>phase</th><th>symbol</th><th>state</th><th>last outcome</th><th>last publish</th><th>last skip / error</th><th class="num">failures</th><th class="num">restarts</th></tr></thead>
-      <tbody></tbody>
-    </table>
-  </section>
+    <section class="pane actors-pane">
+      <div class="toolbar">
+        <input id="filter" type="search" placeholder="filter: symbol, phase, state, reason" autocomplete="off">
+        <span id="count" class="muted"></span>
+      </div>
+      <table id="actors">
+        <thead><tr><th>phase</th><th>symbol</th><th>state</th><th>last outcome</th><th>last publish</th><th>last skip / error</th><th class="num">failures</th><th class="num">restarts</th></tr></thead>
+        <tbody></tbody>
+      </table>
+    </section>
+  </div>
 </main>
 <script nonce="__NONCE__">${CLIENT_JS}</script>
 </body>

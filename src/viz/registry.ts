@@ -197,7 +197,12 @@ export class VizRegistry {
       }
       case '@xstate.microstep': {
         const parsed = this.parse(idOf(event.actorRef));
-        if (parsed) this.onPublisherMicrostep(parsed, idOf(event.actorRef), event.snapshot, event.event);
+        if (!parsed) return;
+        // Eventless (`always`) steps run inside the macrostep of the event that started it: name
+        // them for what they are, not after that event.
+        const taken: unknown = (event as { _transitions?: unknown })._transitions;
+        const eventless = Array.isArray(taken) && taken.length > 0 && taken.every((t) => (t as { eventType?: unknown }).eventType === '');
+        this.onPublisherMicrostep(parsed, idOf(event.actorRef), event.snapshot, eventless ? { type: '' } : event.event);
         return;
       }
       case '@xstate.event': {
@@ -270,7 +275,7 @@ export class VizRegistry {
     if (!entry) return;
     const value = stateValueText((snapshot as { value?: unknown }).value);
     // Record state changes, and outside events handled in place (a RUN queued during a cycle).
-    if (value !== entry.lastValue || !event.type.startsWith('xstate.')) {
+    if (value !== entry.lastValue || (event.type !== '' && !event.type.startsWith('xstate.'))) {
       entry.recent.push({ at: this.now(), actorId, event: this.label(event), from: entry.lastValue, to: value, detail: null });
     }
     entry.lastValue = value;

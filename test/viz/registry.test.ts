@@ -38,8 +38,9 @@ const ctx = (over: Record<string, unknown> = {}) => ({
 function snapshot(id: string, value: unknown, context: Record<string, unknown> = ctx(), event: AnyEventObject = { type: 'xstate.init' }, status = 'active', error?: unknown): InspectionEvent {
   return { type: '@xstate.snapshot', rootId: ROOT, actorRef: ref(id), event, snapshot: { value, context, status, error } } as unknown as InspectionEvent;
 }
-function microstep(id: string, value: unknown, eventType: string): InspectionEvent {
-  return { type: '@xstate.microstep', rootId: ROOT, actorRef: ref(id), event: { type: eventType }, snapshot: { value, context: ctx(), status: 'active' }, _transitions: [] } as unknown as InspectionEvent;
+function microstep(id: string, value: unknown, eventType: string, takenEventTypes: string[] = [eventType]): InspectionEvent {
+  const _transitions = takenEventTypes.map((t) => ({ eventType: t }));
+  return { type: '@xstate.microstep', rootId: ROOT, actorRef: ref(id), event: { type: eventType }, snapshot: { value, context: ctx(), status: 'active' }, _transitions } as unknown as InspectionEvent;
 }
 function actorEvent(id: string): InspectionEvent {
   return { type: '@xstate.actor', rootId: ROOT, actorRef: ref(id) } as unknown as InspectionEvent;
@@ -133,6 +134,12 @@ describe('VizRegistry from inspection events', () => {
     // Internal events that change nothing are not news.
     reg.inspect(microstep('marketstate:SOLUSDT', 'reading', 'xstate.done.actor.0.publisher.idle'));
     c.advance(10);
+    // Eventless steps in the same macrostep are named `always`, not after the triggering event.
+    reg.inspect(microstep('marketstate:SOLUSDT', 'computing', 'xstate.done.actor.0.publisher.reading'));
+    reg.inspect(microstep('marketstate:SOLUSDT', 'deciding', 'xstate.done.actor.0.publisher.reading', ['']));
+    reg.inspect(microstep('marketstate:SOLUSDT', 'deciding', 'xstate.done.actor.0.publisher.reading', ['']));
+    reg.inspect(microstep('marketstate:SOLUSDT', 'reading', 'RUN'));
+    c.advance(10);
     reg.inspect(cycleDone('marketstate:SOLUSDT', { outcome: 'skipped', reason: 'stale_input', detail: 'candles 900 s old', summary: null }));
     const recent = reg.actor('marketstate:SOLUSDT')?.recent ?? [];
     expect(recent.map((r) => [r.at, r.event, r.from, r.to, r.detail])).toEqual([
@@ -140,9 +147,12 @@ describe('VizRegistry from inspection events', () => {
       [10, 'seedMemory.done', 'seeding', 'idle', null],
       [20, 'INTERVAL', 'idle', 'reading', null],
       [20, 'RUN', 'reading', 'reading', null],
-      [30, 'cycle: skipped', 'reading', 'reading', 'stale_input: candles 900 s old'],
+      [30, 'readInputs.done', 'reading', 'computing', null],
+      [30, 'always', 'computing', 'deciding', null],
+      [30, 'RUN', 'deciding', 'reading', null],
+      [40, 'cycle: skipped', 'reading', 'reading', 'stale_input: candles 900 s old'],
     ]);
-    expect(reg.actor('marketstate:SOLUSDT')?.summary).toMatchObject({ lastReason: 'stale_input', lastCycleAt: 30 });
+    expect(reg.actor('marketstate:SOLUSDT')?.summary).toMatchObject({ lastReason: 'stale_input', lastCycleAt: 40 });
   });
 
   it('keeps only the newest transitions per actor', () => {

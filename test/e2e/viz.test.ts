@@ -1,0 +1,193 @@
+// End to end in a real headless Chromium (Debian's /usr/bin/chromium driven by playwright-core;
+// never a browser download): the service runs on the embedded store with synthetic candles, the
+// /viz routes are served on the HTTP server, and the page must show every actor, follow its
+// state changes live, and highlight the clicked actor's state in the diagram. Requests that
+// leave 127.0.0.1 are blocked and counted: the page must need none.
+//
+// Screenshot: test-results/viz.png (gitignored) — look at it after changing the page.
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { CandleFeed, DEMO_SYMBOLS } from '../../src/demo/feed.js';
+import { startHttpServer, type HttpServerHandle } from '../../src/http/server.js';
+import { createLogger } from '../../src/log.js';
+import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
+import { MemoryStore } from '../../src/store/memoryStore.js';
+import { VizRegistry } from '../../src/viz/registry.js';
+import { vizRoutes } from '../../src/viz/routes.js';
+
+/** The little of the DOM the in-page callbacks use (the project type-checks without lib.dom). */
+interface PageElement {
+  dataset: Record<string, string | undefined>;
+  textContent: string | null;
+  querySelector(selector: string): PageElement | null;
+}
+interface PageDocument {
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): ArrayLike<PageElement>;
+}
+type PageGlobal = { document: PageDocument };
+
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+const resultsDir = fileURLToPath(new URL('../../test-results/', import.meta.url));
+const WAIT_MS = 15_000;
+const CANDLE_MS = 300;
+
+const title = hasChromium
+  ? 'live /viz page in headless Chromium'
+  : `live /viz page in headless Chromium — SKIPPED: ${CHROMIUM} is not installed (apt-get install -y chromium)`;
+
+describe.skipIf(!hasChromium)(title, () => {
+  let handle: ServiceHandle;
+  let server: HttpServerHandle;
+  let ticker: NodeJS.Timeout;
+  let context: BrowserContext;
+  let page: Page;
+  let profileDir: string;
+  const external: string[] = [];
+  const pageErrors: string[] = [];
+  const keys = DEMO_SYMBOLS.flatMap((s) => ['marketstate', 'risk', 'harvest'].map((p) => `${p}:${s.symbol}`));
+
+  beforeAll(async () => {
+    const seconds = CANDLE_MS / 1000;
+    const { config } = loadConfig({
+      env: {},
+      flags: {
+        store: 'memory',
+        positionSource: 'synthetic',
+        symbols: DEMO_SYMBOLS.map((s) => s.symbol),
+        marketstateInterval: seconds,
+        riskInterval: seconds * 2,
+        harvestInterval: seconds * 2,
+        maxPublishAge: seconds * 5,
+        logLevel: 'silent',
+      },
+    });
+    const store = new MemoryStore();
+    const feed = new CandleFeed(store, DEMO_SYMBOLS, Date.UTC(2026, 0, 1));
+    feed.backfill(300);
+    const logger = createLogger({ level: 'silent', destination: process.stderr });
+    const registry = new VizRegistry({ now: wallClock });
+    handle = await startService({ config, logger, store, inspect: registry.inspect });
+    ticker = setInterval(() => feed.tick(), CANDLE_MS);
+    server = await startHttpServer({ host: '127.0.0.1', port: 0, routes: vizRoutes(registry, { intervalMs: 200 }), logger });
+
+    // A fresh profile per run (playwright passes it as --user-data-dir, and adds --headless).
+    profileDir = mkdtempSync(join(tmpdir(), 'viz-chromium-'));
+    context = await chromium.launchPersistentContext(profileDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1440, height: 900 },
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    await context.route('**/*', (route) => {
+      const url = new URL(route.request().url());
+      if (url.protocol === 'data:' || url.hostname === '127.0.0.1') return route.continue();
+      external.push(route.request().url());
+      return route.abort();
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    // A CSP violation (an inline script or style without the nonce) is a console error too.
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') pageErrors.push(msg.text());
+    });
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+  }, 60_000);
+
+  afterAll(async () => {
+    await context?.close();
+    clearInterval(ticker);
+    handle?.shutdown();
+    await handle?.done;
+    await server?.close();
+    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+  }, 30_000);
+
+  it("shows every actor, follows state changes live, and highlights the clicked actor's state", async () => {
+    await page.goto(`http://127.0.0.1:${server.port}/viz`);
+    await page.waitForSelector('body[data-live="true"]', { timeout: WAIT_MS });
+
+    // A row per phase and demo symbol.
+    for (const key of keys) await page.waitForSelector(`#actors tr[data-key="${key}"]`, { timeout: WAIT_MS });
+    expect(await page.locator('#actors tbody tr').count()).toBe(keys.length);
+
+    // Live: some row's state or last publish time changes after the page has loaded.
+    const rowsNow = (): string[] =>
+      Array.from((globalThis as unknown as PageGlobal).document.querySelectorAll('#actors tbody tr')).map(
+        (tr) => `${tr.dataset.key}|${tr.dataset.state}|${tr.querySelector('td.published')?.textContent}`,
+      );
+    const before = await page.evaluate(rowsNow);
+    await page.waitForFunction(
+      (seen: string[]) =>
+        Array.from((globalThis as unknown as PageGlobal).document.querySelectorAll('#actors tbody tr')).some(
+          (tr, i) => `${tr.dataset.key}|${tr.dataset.state}|${tr.querySelector('td.published')?.textContent}` !== seen[i],
+        ),
+      before,
+      { timeout: WAIT_MS },
+    );
+    // The chain publishes: a marketstate publish time shows up.
+    await page.waitForFunction(
+      () =>
+        /\d\d:\d\d:\d\d/.test(
+          (globalThis as unknown as PageGlobal).document.querySelector('#actors tr[data-key="marketstate:BTCUSDT"] td.published')?.textContent ?? '',
+        ),
+      undefined,
+      { timeout: WAIT_MS },
+    );
+
+    // Click an actor: its current state is highlighted in the diagram and its events listed.
+    await page.click('#actors tr[data-key="risk:ETHUSDT"]');
+    await page.waitForSelector('#actors tr[data-key="risk:ETHUSDT"].selected', { timeout: WAIT_MS });
+    await page.waitForFunction(
+      () => {
+        const doc = (globalThis as unknown as PageGlobal).document;
+        const row = doc.querySelector('#actors tr[data-key="risk:ETHUSDT"]');
+        const current = doc.querySelectorAll('#diagram .state.current');
+        return row !== null && current.length === 1 && current[0].dataset.state === row.dataset.state;
+      },
+      undefined,
+      { timeout: WAIT_MS },
+    );
+    await page.waitForSelector('#detail:not([hidden]) #recent tbody tr', { timeout: WAIT_MS });
+    expect(await page.textContent('#detail-title')).toContain('risk:ETHUSDT');
+    // The last transition is drawn in the highlight colour too.
+    await page.waitForSelector('#diagram .edge.last', { timeout: WAIT_MS });
+
+    // The per-state badges add up to the number of actors.
+    const counted = await page.evaluate(() =>
+      Array.from((globalThis as unknown as PageGlobal).document.querySelectorAll('#diagram .state .count')).reduce(
+        (sum, el) => sum + Number(el.textContent || 0),
+        0,
+      ),
+    );
+    expect(counted).toBe(keys.length);
+
+    // The filter narrows the table.
+    await page.fill('#filter', 'SOLUSDT');
+    await page.waitForFunction(
+      () => (globalThis as unknown as PageGlobal).document.querySelectorAll('#actors tbody tr:not([hidden])').length === 3,
+      undefined,
+      { timeout: WAIT_MS },
+    );
+    await page.fill('#filter', '');
+
+    mkdirSync(resultsDir, { recursive: true });
+    await page.screenshot({ path: join(resultsDir, 'viz.png'), fullPage: true, timeout: WAIT_MS });
+
+    expect(external).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  }, 90_000);
+});
