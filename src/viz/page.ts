@@ -51,10 +51,10 @@ td.skip, td.outcome { max-width: 220px; overflow: hidden; text-overflow: ellipsi
 #detail dt { color: var(--muted); }
 #detail dd { margin: 0; overflow-wrap: anywhere; }
 #recent td { white-space: normal; vertical-align: top; padding: 2px 6px; }
-#recent td.event { white-space: nowrap; }
-#recent td.detail { overflow-wrap: anywhere; }
+#recent td.r-state { white-space: nowrap; }
+#recent .r-detail { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
 #recent th { padding: 2px 6px; }
-#recent td.time { white-space: nowrap; color: var(--muted); }
+#recent td.r-time { white-space: nowrap; color: var(--muted); }
 `;
 
 const CLIENT_JS = String.raw`
@@ -202,18 +202,26 @@ const CLIENT_JS = String.raw`
     body.textContent = '';
     d.recent.slice().reverse().forEach(function (r) {
       var tr = document.createElement('tr');
-      var cells = [
-        new Date(r.at).toISOString().slice(11, 23),
-        r.event,
-        r.from === null ? '→ ' + r.to : r.from === r.to ? r.to : r.from + ' → ' + r.to,
-        r.detail || ''
-      ];
-      cells.forEach(function (text, i) {
-        var td = document.createElement('td');
-        td.className = ['time', 'event', 'state', 'detail'][i];
-        td.textContent = text;
-        tr.appendChild(td);
-      });
+      var time = document.createElement('td');
+      time.className = 'r-time';
+      time.textContent = new Date(r.at).toISOString().slice(11, 23);
+      var what = document.createElement('td');
+      what.className = 'r-event';
+      var name = document.createElement('div');
+      name.textContent = r.event;
+      what.appendChild(name);
+      if (r.detail) {
+        var more = document.createElement('div');
+        more.className = 'r-detail';
+        more.textContent = r.detail;
+        what.appendChild(more);
+      }
+      var state = document.createElement('td');
+      state.className = 'r-state';
+      state.textContent = r.from === null ? '→ ' + r.to : r.from === r.to ? r.to : r.from + ' → ' + r.to;
+      tr.appendChild(time);
+      tr.appendChild(what);
+      tr.appendChild(state);
       body.appendChild(tr);
     });
     lastRecent = d.recent;
@@ -314,7 +322,7 @@ export function vizPageTemplate(options: { title: string; machineId: string; svg
         <div class="detail-grid">
           <dl id="detail-fields"></dl>
           <div class="recent-box">
-            <table id="recent"><thead><tr><th>time</th><th>event</th><th>state</th><th>detail</th></tr></thead><tbody></tbody></table>
+            <table id="recent"><thead><tr><th>time</th><th>event</th><th>state</th></tr></thead><tbody></tbody></table>
           </div>
         </div>
       </section>

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { InspectionEvent } from 'xstate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { CandleFeed, DEMO_SYMBOLS } from '../../src/demo/feed.js';
@@ -188,6 +189,61 @@ describe.skipIf(!hasChromium)(title, () => {
     await page.screenshot({ path: join(resultsDir, 'viz.png'), fullPage: true, timeout: WAIT_MS });
 
     expect(external).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  }, 90_000);
+
+  it('1,000 symbols: 3,000 rows, a restarted actor stays one row with its restart count, bursts arrive as deltas', async () => {
+    // A registry fed synthetic inspection events: exact control over restarts and volume.
+    const registry = new VizRegistry({ now: wallClock });
+    const snapshot = (id: string, value: string, context: Record<string, unknown> = {}, status = 'active'): InspectionEvent =>
+      ({
+        type: '@xstate.snapshot',
+        rootId: 'root',
+        actorRef: { id, sessionId: `s-${id}` },
+        event: { type: 'xstate.init' },
+        snapshot: { value, status, error: status === 'error' ? new Error('boom') : undefined, context: { consecutiveFailures: 0, cycles: 1, ...context } },
+      }) as unknown as InspectionEvent;
+    const symbols = Array.from({ length: 1000 }, (_, i) => `S${String(i).padStart(4, '0')}USDT`);
+    for (const symbol of symbols) for (const phase of ['marketstate', 'risk', 'harvest']) registry.inspect(snapshot(`${phase}:${symbol}`, 'idle'));
+    registry.inspect(snapshot('risk:S0007USDT', 'reading', {}, 'error'));
+    registry.inspect(snapshot('risk:S0007USDT#2', 'seeding'));
+    const big = await startHttpServer({ host: '127.0.0.1', port: 0, routes: vizRoutes(registry, { intervalMs: 100 }), logger: createLogger({ level: 'silent', destination: process.stderr }) });
+    const bigPage = await context.newPage();
+    bigPage.on('pageerror', (err) => pageErrors.push(err.message));
+    try {
+      const started = Date.now();
+      await bigPage.goto(`http://127.0.0.1:${big.port}/viz`);
+      await bigPage.waitForFunction(
+        () => (globalThis as unknown as PageGlobal).document.querySelectorAll('#actors tbody tr').length === 3000,
+        undefined,
+        { timeout: WAIT_MS },
+      );
+      const loadMs = Date.now() - started;
+      const restarted = bigPage.locator('#actors tr[data-key="risk:S0007USDT"]');
+      expect(await restarted.count()).toBe(1);
+      expect(await restarted.locator('td.restarts').textContent()).toBe('1');
+      expect(await restarted.locator('td.state').textContent()).toBe('seeding');
+
+      // A burst: every actor moves twice; the page ends up with all 3,000 in `reading`.
+      const burstStarted = Date.now();
+      for (const state of ['computing', 'reading']) {
+        for (const symbol of symbols) for (const phase of ['marketstate', 'risk', 'harvest']) {
+          registry.inspect(snapshot(phase === 'risk' && symbol === 'S0007USDT' ? `risk:${symbol}#2` : `${phase}:${symbol}`, state));
+        }
+      }
+      await bigPage.waitForFunction(
+        () => (globalThis as unknown as PageGlobal).document.querySelector('#diagram .state[data-state="reading"] .count')?.textContent === '3000',
+        undefined,
+        { timeout: WAIT_MS },
+      );
+      const burstMs = Date.now() - burstStarted;
+      await bigPage.screenshot({ path: join(resultsDir, 'viz-1000.png'), timeout: WAIT_MS });
+      // Not an assertion on speed (shared CI cores); recorded for the curious.
+      process.stdout.write(`viz e2e: 3,000 rows shown ${loadMs} ms after navigation; a 6,000-snapshot burst applied in ${burstMs} ms\n`);
+    } finally {
+      await bigPage.close();
+      await big.close();
+    }
     expect(pageErrors).toEqual([]);
   }, 90_000);
 });
