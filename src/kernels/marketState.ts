@@ -167,6 +167,8 @@ export function marketStateMinRequired(theta?: DeepPartial<MarketStateTheta>): n
 let logPrices = new Float64Array(512);
 let returns = new Float64Array(512);
 let sortScratch = new Float64Array(512);
+/** TypedArray#sort sorts a whole array, so the volatility window is sorted through a view of its exact length, kept while the length repeats. */
+let sortScratchView = sortScratch.subarray(0, 0);
 let sumScratch = new Float64Array(512);
 
 /**
@@ -237,9 +239,8 @@ function volatility(r: Float64Array, returnCount: number, th: MarketStateTheta):
   const count = Math.min(vol.window, returnCount);
   const from = returnCount - count;
 
-  sortScratch = ensureCapacity(sortScratch, count);
-  const sorted = sortScratch.subarray(0, count);
-  sorted.set(r.subarray(from, returnCount));
+  const sorted = sortView(count);
+  for (let i = 0; i < count; i++) sorted[i] = r[from + i];
   sorted.sort();
   const qLo = quantileOfSorted(sorted, count, vol.winsor_q_low);
   const qHi = quantileOfSorted(sorted, count, vol.winsor_q_high);
@@ -270,6 +271,14 @@ function volatility(r: Float64Array, returnCount: number, th: MarketStateTheta):
   const w = sigmoid((spikeProxy - vol.spike_center) / vol.spike_scale);
   const sigma = Math.max(vol.sigma_floor, (1 - w) * sigmaEwma + w * sigmaMad);
   return { sigma, spikeProxy };
+}
+
+function sortView(count: number): Float64Array {
+  if (sortScratchView.length !== count) {
+    sortScratch = ensureCapacity(sortScratch, count);
+    sortScratchView = sortScratch.subarray(0, count);
+  }
+  return sortScratchView;
 }
 
 /**
@@ -356,18 +365,18 @@ function varianceRatio(r: Float64Array, from: number, count: number, k: number, 
  * extreme (finite) score coefficients could still overflow the softmax. Refuse rather than emit.
  */
 function requireFiniteResult(result: MarketState): void {
-  const values = [
-    result.sigma,
-    result.mu,
-    result.ts,
-    result.regime_probs.trend,
-    result.regime_probs.mr,
-    result.regime_probs.chop,
-    result.features.dp,
-    result.features.vr,
-    result.features.spike_proxy,
-  ];
-  for (const value of values) {
-    if (!Number.isFinite(value)) throw new KernelInputError('theta', value, 'produces a non-finite market state');
-  }
+  const { regime_probs: p, features: f } = result;
+  requireFiniteOutput(result.sigma, 'sigma');
+  requireFiniteOutput(result.mu, 'mu');
+  requireFiniteOutput(result.ts, 'ts');
+  requireFiniteOutput(p.trend, 'regime_probs.trend');
+  requireFiniteOutput(p.mr, 'regime_probs.mr');
+  requireFiniteOutput(p.chop, 'regime_probs.chop');
+  requireFiniteOutput(f.dp, 'features.dp');
+  requireFiniteOutput(f.vr, 'features.vr');
+  requireFiniteOutput(f.spike_proxy, 'features.spike_proxy');
+}
+
+function requireFiniteOutput(value: number, name: string): void {
+  if (!Number.isFinite(value)) throw new KernelInputError('theta', value, `makes ${name} non-finite`);
 }

@@ -58,24 +58,153 @@ function swap(a: Float64Array, i: number, j: number): void {
 }
 
 /** Smallest value of `a[from..to)` (to > from). */
-export function minOfRange(a: Float64Array, from: number, to: number): number {
+function minOfRange(a: Float64Array, from: number, to: number): number {
   let min = a[from];
   for (let i = from + 1; i < to; i++) if (a[i] < min) min = a[i];
   return min;
 }
 
+/** Histogram width of one bucket-select level: 1 KiB of counts, comfortably in L1. */
+const HISTOGRAM_BUCKETS = 256;
+/** Below this many candidates the final Floyd–Rivest pass is cheaper than another level. */
+const BUCKET_SELECT_MIN = 48;
+/** A level that fails to shrink the candidates (pathological spreads) hands over to Floyd–Rivest after this many. */
+const BUCKET_SELECT_MAX_LEVELS = 6;
+const bucketCounts = new Int32Array(HISTOGRAM_BUCKETS);
+let bucketSpare = new Float64Array(1024);
+
 /**
- * Median of `a[0..n)` (n ≥ 1), reordering the range. For an even count it is the mean of the two
- * middle values, (lower + upper) / 2, as the reference computes it. After selecting the lower
- * middle at index n/2 − 1, every value above that index is ≥ it, so the upper middle is simply the
- * minimum of that upper part: no second selection pass is needed.
+ * The histogram bucket of x ≥ min, for buckets of width 1/scale from `min`, clamped to
+ * [0, HISTOGRAM_BUCKETS). Monotone non-decreasing in x — subtraction, multiplication by a positive
+ * number, min and truncation are each monotone in IEEE arithmetic — so a lower bucket only ever
+ * holds smaller values. Counting and filtering must both use this one function.
  */
-export function medianInPlace(a: Float64Array, n: number): number {
-  const lowerIndex = (n - 1) >> 1;
-  selectInPlace(a, 0, n - 1, lowerIndex);
-  const lower = a[lowerIndex];
-  if (n % 2 === 1) return lower;
-  return (lower + minOfRange(a, lowerIndex + 1, n)) / 2;
+function bucketOf(x: number, min: number, scale: number): number {
+  return Math.min((x - min) * scale, HISTOGRAM_BUCKETS - 1) | 0;
+}
+
+/**
+ * Writes the values of rank `lowerRank` and `upperRank` (0-based, lowerRank ≤ upperRank < n) of
+ * `a[0..n)` to out[0] and out[1]. Clobbers `a[0..n)`. When the caller knows that every value lies
+ * in [lowBound, highBound] it may say so, which saves the first pass.
+ *
+ * Bucket selection: one pass finds the range, one counts the values per linear bucket of that
+ * range, a cumulative sum names the bucket(s) holding the two ranks, and one pass copies just
+ * those values out; repeat on the (typically ~1/100 as many) survivors, then finish with
+ * Floyd–Rivest. Two ranks in distant buckets are copied out separately in the same pass and
+ * finished one by one. Unlike a partition-based select, none of these passes branches on the
+ * data, so on fresh data (every call in production) they do not pay a branch misprediction per
+ * element. Exact, because bucketOf is monotone: the ranks are counted exactly. A range too wide or
+ * too narrow to scale in floating point, or a level that does not shrink the candidates, hands
+ * over to Floyd–Rivest directly.
+ */
+export function selectRankPair(
+  a: Float64Array,
+  n: number,
+  lowerRank: number,
+  upperRank: number,
+  out: Float64Array,
+  lowBound = NaN,
+  highBound = NaN,
+): void {
+  bucketSpare = ensureCapacity(bucketSpare, n);
+  let src: Float64Array = a;
+  let dst: Float64Array = bucketSpare;
+  let count = n;
+  let lo = lowerRank;
+  let hi = upperRank;
+  for (let level = 0; level < BUCKET_SELECT_MAX_LEVELS && count > BUCKET_SELECT_MIN; level++) {
+    let min: number;
+    let max: number;
+    if (level === 0 && lowBound <= highBound) {
+      min = lowBound;
+      max = highBound;
+    } else {
+      min = src[0];
+      max = src[0];
+      for (let i = 1; i < count; i++) {
+        const x = src[i];
+        min = Math.min(min, x);
+        max = Math.max(max, x);
+      }
+    }
+    if (min === max) {
+      // Every candidate is equal (±0 aside): both ranks have this value.
+      out[0] = min;
+      out[1] = min;
+      return;
+    }
+    const scale = HISTOGRAM_BUCKETS / (max - min);
+    if (!(scale > 0 && scale < Infinity)) break;
+    const counts = bucketCounts;
+    counts.fill(0);
+    for (let i = 0; i < count; i++) counts[bucketOf(src[i], min, scale)]++;
+    let below = 0;
+    let bucket = 0;
+    while (below + counts[bucket] <= lo) below += counts[bucket++];
+    const firstBucket = bucket;
+    let through = below;
+    while (through + counts[bucket] <= hi) through += counts[bucket++];
+    const lastBucket = bucket;
+    if (lastBucket > firstBucket + 1) {
+      // Read the counts first: the nested calls below reuse the shared histogram.
+      const lowCount = counts[firstBucket];
+      const highCount = counts[lastBucket];
+      splitBoth(src, count, min, scale, firstBucket, lowCount, lastBucket, highCount);
+      selectRankPair(splitLow, lowCount, lo - below, lo - below, splitOut);
+      out[0] = splitOut[0];
+      selectRankPair(splitHigh, highCount, hi - through, hi - through, splitOut);
+      out[1] = splitOut[0];
+      return;
+    }
+    const kept = through + counts[lastBucket] - below;
+    if (kept === count) break;
+    let c = 0;
+    for (let i = 0; i < count; i++) {
+      const x = src[i];
+      const b = bucketOf(x, min, scale);
+      dst[c] = x; // unconditional store, conditional cursor
+      c += +(b >= firstBucket) & +(b <= lastBucket);
+    }
+    count = kept;
+    lo -= below;
+    hi -= below;
+    const t = src;
+    src = dst;
+    dst = t;
+  }
+  selectInPlace(src, 0, count - 1, lo);
+  out[0] = src[lo];
+  out[1] = hi === lo ? src[lo] : hi === lo + 1 ? minOfRange(src, lo + 1, count) : selectedAbove(src, lo, count, hi);
+}
+
+let splitLow = new Float64Array(256);
+let splitHigh = new Float64Array(256);
+const splitOut = new Float64Array(2);
+
+/** Copies the values of bucket `low` to splitLow and those of bucket `high` to splitHigh, in one pass. */
+function splitBoth(src: Float64Array, count: number, min: number, scale: number, low: number, lowCount: number, high: number, highCount: number): void {
+  splitLow = ensureCapacity(splitLow, lowCount + 1);
+  splitHigh = ensureCapacity(splitHigh, highCount + 1);
+  const lowOut = splitLow;
+  const highOut = splitHigh;
+  let cLow = 0;
+  let cHigh = 0;
+  for (let i = 0; i < count; i++) {
+    const x = src[i];
+    const b = bucketOf(x, min, scale);
+    // Unconditional stores, conditional cursors; the +1 capacity absorbs the final overwrite.
+    lowOut[cLow] = x;
+    cLow += +(b === low);
+    highOut[cHigh] = x;
+    cHigh += +(b === high);
+  }
+}
+
+/** After selectInPlace(a, 0, count − 1, k): the value of rank `rank` > k, selected within a(k..count). */
+function selectedAbove(a: Float64Array, k: number, count: number, rank: number): number {
+  selectInPlace(a, k + 1, count - 1, rank);
+  return a[rank];
 }
 
 /**
