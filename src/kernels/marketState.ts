@@ -170,6 +170,7 @@ let sortScratch = new Float64Array(512);
 /** TypedArray#sort sorts a whole array, so the volatility window is sorted through a view of its exact length, kept while the length repeats. */
 let sortScratchView = sortScratch.subarray(0, 0);
 let sumScratch = new Float64Array(512);
+let clippedScratch = new Float64Array(512);
 
 /**
  * SPEC §1. `prices` are closes, oldest first; every one must be finite and > 0 (else a
@@ -247,23 +248,14 @@ function volatility(r: Float64Array, returnCount: number, th: MarketStateTheta):
   // Clipping is monotone, so clipping the sorted window gives the sorted clipped window (rwc).
   for (let i = 0; i < count; i++) sorted[i] = clip(sorted[i], qLo, qHi);
 
-  // EWMA, seeded with the population variance of the first min(10, N) clipped values (in time
-  // order), then updated with every clipped value including those ten.
-  const seedCount = Math.min(EWMA_SEED_COUNT, count);
-  let seedSum = 0;
-  for (let i = 0; i < seedCount; i++) seedSum += clip(r[from + i], qLo, qHi);
-  const seedMean = seedSum / seedCount;
-  let seedSquares = 0;
-  for (let i = 0; i < seedCount; i++) {
-    const d = clip(r[from + i], qLo, qHi) - seedMean;
-    seedSquares += d * d;
-  }
+  // EWMA over rwc in time order, seeded with the population variance of its first min(10, N)
+  // values, then updated with every value including those ten.
+  clippedScratch = ensureCapacity(clippedScratch, count);
+  const rwc = clippedScratch;
+  for (let i = 0; i < count; i++) rwc[i] = clip(r[from + i], qLo, qHi);
   const lambda = vol.ewma_lambda;
-  let v = seedSquares / seedCount;
-  for (let i = from; i < returnCount; i++) {
-    const x = clip(r[i], qLo, qHi);
-    v = lambda * v + (1 - lambda) * (x * x);
-  }
+  let v = populationVariance(rwc, 0, Math.min(EWMA_SEED_COUNT, count));
+  for (let i = 0; i < count; i++) v = lambda * v + (1 - lambda) * (rwc[i] * rwc[i]);
   const sigmaEwma = Math.sqrt(v);
 
   const sigmaMad = MAD_TO_SIGMA * medianAbsoluteDeviationOfSorted(sorted, count);
