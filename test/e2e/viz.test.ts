@@ -12,12 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { InspectionEvent } from 'xstate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
-import { CandleFeed, DEMO_SYMBOLS } from '../../src/demo/feed.js';
+import { DEMO_SYMBOLS } from '../../src/demo/feed.js';
+import { startDemo, type DemoHandle } from '../../src/demo/startDemo.js';
 import { startHttpServer, type HttpServerHandle } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
-import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
-import { MemoryStore } from '../../src/store/memoryStore.js';
+import { wallClock } from '../../src/service.js';
 import { VizRegistry } from '../../src/viz/registry.js';
 import { vizRoutes } from '../../src/viz/routes.js';
 
@@ -44,9 +43,8 @@ const title = hasChromium
   : `live /viz page in headless Chromium — SKIPPED: ${CHROMIUM} is not installed (apt-get install -y chromium)`;
 
 describe.skipIf(!hasChromium)(title, () => {
-  let handle: ServiceHandle;
+  let demo: DemoHandle | undefined;
   let server: HttpServerHandle;
-  let ticker: NodeJS.Timeout;
   let context: BrowserContext;
   let page: Page;
   let profileDir: string;
@@ -55,27 +53,9 @@ describe.skipIf(!hasChromium)(title, () => {
   const keys = DEMO_SYMBOLS.flatMap((s) => ['marketstate', 'risk', 'harvest'].map((p) => `${p}:${s.symbol}`));
 
   beforeAll(async () => {
-    const seconds = CANDLE_MS / 1000;
-    const { config } = loadConfig({
-      env: {},
-      flags: {
-        store: 'memory',
-        positionSource: 'synthetic',
-        symbols: DEMO_SYMBOLS.map((s) => s.symbol),
-        marketstateInterval: seconds,
-        riskInterval: seconds * 2,
-        harvestInterval: seconds * 2,
-        maxPublishAge: seconds * 5,
-        logLevel: 'silent',
-      },
-    });
-    const store = new MemoryStore();
-    const feed = new CandleFeed(store, DEMO_SYMBOLS, Date.UTC(2026, 0, 1));
-    feed.backfill(300);
     const logger = createLogger({ level: 'silent', destination: process.stderr });
     const registry = new VizRegistry({ now: wallClock });
-    handle = await startService({ config, logger, store, inspect: registry.inspect });
-    ticker = setInterval(() => feed.tick(), CANDLE_MS);
+    demo = await startDemo({ candleMs: CANDLE_MS, logger, inspect: registry.inspect });
     server = await startHttpServer({ host: '127.0.0.1', port: 0, routes: vizRoutes(registry, { intervalMs: 200 }), logger });
 
     // A fresh profile per run (playwright passes it as --user-data-dir, and adds --headless).
@@ -110,9 +90,8 @@ describe.skipIf(!hasChromium)(title, () => {
 
   afterAll(async () => {
     await context?.close();
-    clearInterval(ticker);
-    handle?.shutdown();
-    await handle?.done;
+    demo?.stop();
+    await demo?.service.done;
     await server?.close();
     if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   }, 30_000);
