@@ -8,7 +8,7 @@
 // promise actors (`seedMemory`, `readInputs`, `publishResult`, `writeHeartbeat`), the pure ones
 // as actions (`computeResult`, `decidePublish`) — so the same definition runs against Redis,
 // the embedded store and test doubles. src/phases/steps.ts adapts a phase's steps to both.
-import { assign, fromCallback, fromPromise, sendParent, setup } from 'xstate';
+import { assign, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
 import type { SkipReason } from '../src/inputs/types.js';
 
 export type PhaseName = 'marketstate' | 'risk' | 'harvest';
@@ -116,23 +116,40 @@ export interface PublisherContext {
 export type PublisherEvent =
   | { type: 'RUN'; chainStartedAt?: number | null }
   | { type: 'DRAIN' }
-  /** From the `wait` timer actor: the polling interval elapsed. */
+  /** From the timer actor: the polling interval elapsed. */
   | { type: 'INTERVAL' }
-  /** From the `wait` timer actor: the backoff delay elapsed. */
+  /** From the timer actor: the backoff delay elapsed. */
   | { type: 'RETRY' };
 
+export type TimerCommand = { type: 'ARM'; ms: number; event: 'INTERVAL' | 'RETRY' } | { type: 'DISARM' };
+
 /**
- * A one-shot timer actor. Why not XState's `after`: delayed transitions live in one table shared
- * by the whole actor system, and every actor that stops (each invoked step, every cycle) scans
- * that table — with 3,000 publishers each holding an interval timer, that is O(actors) work per
- * step, quadratic overall, and it dominated the CPU profile. A timer owned by a callback actor
- * keeps the table empty. It uses the system clock, so XState's SimulatedClock still drives tests.
+ * The publisher's one timer, alive as long as the publisher: `ARM` (re)starts it, `DISARM`
+ * clears it. Why not XState's `after`: delayed transitions live in one table shared by the whole
+ * actor system, and every actor that stops (each invoked step, every cycle) scans that table —
+ * with 3,000 publishers each holding an interval timer, that is O(actors) work per step,
+ * quadratic overall, and it dominated the CPU profile. Why one long-lived actor rather than one
+ * per wait: spawning and stopping an actor per cycle was the next largest cost. It uses the
+ * system clock, so XState's SimulatedClock still drives the tests.
  */
-const wait = fromCallback<{ type: string }, { ms: number; event: 'INTERVAL' | 'RETRY' }>(({ input, sendBack, system }) => {
-  if (!Number.isFinite(input.ms)) return undefined; // never (e.g. no interval in --once)
+const timer = fromCallback<TimerCommand>(({ sendBack, receive, system }) => {
   const clock = system._clock;
-  const handle = clock.setTimeout(() => sendBack({ type: input.event }), input.ms);
-  return () => clock.clearTimeout(handle);
+  let handle: unknown = null;
+  const clear = (): void => {
+    if (handle !== null) clock.clearTimeout(handle);
+    handle = null;
+  };
+  receive((command) => {
+    clear();
+    if (command.type === 'ARM' && Number.isFinite(command.ms)) {
+      const { event } = command;
+      handle = clock.setTimeout(() => {
+        handle = null;
+        sendBack({ type: event });
+      }, command.ms);
+    }
+  });
+  return clear;
 });
 
 /**
@@ -177,7 +194,7 @@ export const publisherMachine = setup({
     readInputs: notProvided<ReadOutput>('readInputs'),
     publishResult: notProvided<PublishOutput>('publishResult'),
     writeHeartbeat: notProvided<void>('writeHeartbeat'),
-    wait,
+    timer,
   },
   guards: {
     isOnce: ({ context }) => context.once,
@@ -255,6 +272,7 @@ export const publisherMachine = setup({
     cycles: 0,
   }),
   initial: 'seeding',
+  invoke: { id: 'timer', src: 'timer' },
   // Outside idle a RUN never starts a second cycle: it is remembered and run right after.
   on: {
     RUN: { actions: 'markPendingRun' },
@@ -278,10 +296,12 @@ export const publisherMachine = setup({
         { guard: 'isDraining', target: 'stopped' },
         { guard: 'hasPendingRun', target: 'reading', actions: 'startCycle' },
       ],
-      invoke: {
-        src: 'wait',
-        input: ({ context }) => ({ ms: context.once ? Number.POSITIVE_INFINITY : context.intervalMs, event: 'INTERVAL' as const }),
-      },
+      entry: sendTo('timer', ({ context }): TimerCommand => ({
+        type: 'ARM',
+        ms: context.once ? Number.POSITIVE_INFINITY : context.intervalMs,
+        event: 'INTERVAL',
+      })),
+      exit: sendTo('timer', { type: 'DISARM' } satisfies TimerCommand),
       on: {
         INTERVAL: { target: 'reading', actions: 'startCycle' },
         RUN: { target: 'reading', actions: 'startCycle' },
@@ -423,10 +443,12 @@ export const publisherMachine = setup({
     },
     backoff: {
       description: 'Wait min(cap, base·2^(failures−1)) with jitter, then retry.',
-      invoke: {
-        src: 'wait',
-        input: ({ context }) => ({ ms: backoffDelayMs(context.consecutiveFailures, context.backoff), event: 'RETRY' as const }),
-      },
+      entry: sendTo('timer', ({ context }): TimerCommand => ({
+        type: 'ARM',
+        ms: backoffDelayMs(context.consecutiveFailures, context.backoff),
+        event: 'RETRY',
+      })),
+      exit: sendTo('timer', { type: 'DISARM' } satisfies TimerCommand),
       on: {
         RETRY: [
           { guard: 'memorySeeded', target: 'reading', actions: 'startCycle' },
