@@ -154,10 +154,25 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     username: url.username,
     password,
     tls: url.tls ? { servername: isIpAddress(url.host) ? undefined : url.host } : undefined,
-    connectionName: options.connectionName ?? REDIS_STORE_DEFAULTS.connectionName,
+    // No handshake commands. ioredis awaits its handshake (CLIENT SETNAME, CLIENT SETINFO) before
+    // declaring the connection ready, and when the socket dies during that handshake it still
+    // marks the dead connection 'ready' afterwards, which cancels the pending reconnect: the
+    // client then refuses every command ("stream isn't writeable") forever. Seen in
+    // test/faults/unresponsive.test.ts when a silent path made the socket time out mid-handshake.
+    // So the name is set by an ordinary command once the connection is ready (below).
+    disableClientInfo: true,
     // A reply that never comes must not hold a publisher forever; it rejects and the publisher
     // backs off. (The server may still execute it; callers assume nothing after a rejection.)
     commandTimeout: commandTimeoutMs,
+    // commandTimeout alone only rejects the promise: the command stays on the socket, and a
+    // server that was paused or stalled (CLIENT PAUSE WRITE, a proxy holding the bytes) executes
+    // it when it resumes — a publish we reported as failed lands seconds later, after newer
+    // data. Measured against redis-server 7.0: with commandTimeout only, a MULTI/EXEC that timed
+    // out under CLIENT PAUSE WRITE was applied when the pause ended. So when no reply arrives
+    // within the same bound, the socket is destroyed: Redis frees the client and discards the
+    // commands it had not run yet. A timed-out write has therefore either run before we gave up
+    // or never runs (test/faults/unresponsive.test.ts). The reconnect uses the capped backoff.
+    socketTimeout: commandTimeoutMs,
     connectTimeout: connectTimeoutMs,
     // No offline queue at all (stricter than "once connected"): a command issued while the
     // connection is down fails at once instead of waiting in an unbounded queue and landing
@@ -199,7 +214,13 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     emit({ type: 'error', message: lastError });
   });
   client.on('connect', () => emit({ type: 'connect' }));
-  client.on('ready', () => emit({ type: 'ready' }));
+  const connectionName = options.connectionName ?? REDIS_STORE_DEFAULTS.connectionName;
+  client.on('ready', () => {
+    // Best effort: an operator finds us by this name in CLIENT LIST. If it fails (a restricted
+    // user without CLIENT SETNAME), the service works the same.
+    client.call('CLIENT', 'SETNAME', connectionName).catch(() => undefined);
+    emit({ type: 'ready' });
+  });
   client.on('close', () => emit({ type: 'close' }));
   client.on('reconnecting', (delayMs: number) => emit({ type: 'reconnecting', delayMs }));
   client.on('end', () => emit({ type: 'end' }));
@@ -219,6 +240,16 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     }
     if (message.includes('enableOfflineQueue')) {
       return new Error(`redis ${target}: ${what} failed: not connected (status ${client.status})`);
+    }
+    // With maxRetriesPerRequest 0 a command in flight when the socket closes (socket timeout,
+    // CLIENT KILL, server gone) is rejected with ioredis' "max retries per request" text, which
+    // reads like a retry policy. Say what it means: the reply was lost; the server may or may not
+    // have run the command, and nothing resends it.
+    if (message === 'Command timed out') {
+      return new Error(`redis ${target}: ${what} failed: no reply within ${commandTimeoutMs} ms (outcome unknown; the connection is dropped so it cannot run later, and it is not resent)`);
+    }
+    if (/max retries per request|Connection is closed|Command aborted due to connection close/i.test(message)) {
+      return new Error(`redis ${target}: ${what} failed: connection lost before the reply (outcome unknown, not resent)`);
     }
     return new Error(`redis ${target}: ${what} failed: ${message}`);
   };

@@ -1,0 +1,116 @@
+// Running the service in-process (startService) against a test redis-server, for the fault,
+// bad-input and least-privilege tests: a config from flags, a logger whose lines the test can
+// read, and bounded polling.
+import { Writable } from 'node:stream';
+import { loadConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import type { ServiceHandle } from '../../src/service.js';
+
+/** Polls until `check` returns a truthy value, or fails after `timeoutMs` naming `what`. */
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs = 15_000,
+  intervalMs = 25,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+      last = value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+export interface CapturedLogger {
+  logger: Logger;
+  lines(): LogLine[];
+  /** Every line as written (JSON text), for grepping secrets. */
+  text(): string;
+}
+
+/** A pino logger (the service's own factory) writing JSON lines into memory. */
+export function captureLogger(level: 'trace' | 'debug' | 'info' | 'warn' = 'debug'): CapturedLogger {
+  let text = '';
+  const sink = new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      text += chunk.toString();
+      callback();
+    },
+  });
+  const logger = createLogger({ level, destination: sink });
+  return {
+    logger,
+    text: () => text,
+    lines: () =>
+      text
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => JSON.parse(line) as LogLine),
+  };
+}
+
+/** The service config from flag-style values (no environment, no file), as `run` builds it. */
+export function serviceConfig(flags: Record<string, unknown>): Config {
+  return loadConfig({ env: {}, flags }).config;
+}
+
+/** Short intervals and backoff for fault tests: cycles every `intervalSec`, commands time out fast. */
+export function fastFlags(redisUrl: string, symbols: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    redisUrl,
+    symbols,
+    marketstateInterval: 0.1,
+    riskInterval: 0.1,
+    harvestInterval: 0.1,
+    commandTimeoutMs: 300,
+    connectTimeoutMs: 1000,
+    backoffBaseMs: 50,
+    backoffCapMs: 300,
+    drainTimeoutMs: 3000,
+    ...extra,
+  };
+}
+
+/** Redis stream entry id `ms-seq` → the server time (ms) at which the entry was added. */
+export function streamIdMs(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
+/** A flat [field, value, …] array (XRANGE) → an object. */
+export function fieldsOf(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  return out;
+}
+
+/** The store status and every publisher's state, last outcome and error: for failure messages. */
+export function describeService(handle: ServiceHandle): string {
+  const store = handle.store as { status?: () => string };
+  const children = Object.entries(handle.actor.getSnapshot().children).map(([id, child]) => {
+    const snapshot = (child as unknown as { getSnapshot(): { value: unknown; context: Record<string, unknown> } }).getSnapshot();
+    const c = snapshot.context;
+    return `  ${id}: ${JSON.stringify(snapshot.value)} last=${String(c.lastOutcome)} failures=${String(c.consecutiveFailures)} error=${String(c.lastError)}`;
+  });
+  return `store status ${store.status?.() ?? handle.store.kind}; supervisor ${handle.actor.getSnapshot().status}\n${children.join('\n')}`;
+}
+
+/** For `.catch()` on a wait: rethrows with the service's state appended. */
+export function explainWith(handle: ServiceHandle): (error: unknown) => never {
+  return (error) => {
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${describeService(handle)}`);
+  };
+}
