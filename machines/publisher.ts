@@ -409,7 +409,14 @@ export const publisherMachine = setup({
             'reportCycle',
           ],
         },
-        onError: '#publisher.failed',
+        // A failed publish has an unknown outcome: the reply may have been lost after Redis ran
+        // it. Forget the rate-limit memory so the retry re-reads the output hash first (seeding,
+        // then straight on to a cycle): if the publish did land, the same result is not published
+        // — and appended to the stream — a second time (test/faults/lostReply.test.ts).
+        onError: {
+          target: '#publisher.failed',
+          actions: assign(({ context }) => ({ memorySeeded: false, pendingRun: context.pendingRun || !context.once })),
+        },
       },
     },
     heartbeating: {
