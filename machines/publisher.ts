@@ -446,7 +446,13 @@ export const publisherMachine = setup({
         'reportCycle',
       ],
       // --once: this failure is the cycle's outcome; a RUN that arrived meanwhile is consumed by it.
-      always: [{ guard: 'isOnce', target: 'idle', actions: assign({ pendingRun: false }) }, { target: 'backoff' }],
+      // Draining (SIGTERM): stop here. A retry after the backoff would start a new cycle — and
+      // possibly a publish — during shutdown (test/faults/sigterm.test.ts).
+      always: [
+        { guard: 'isOnce', target: 'idle', actions: assign({ pendingRun: false }) },
+        { guard: 'isDraining', target: 'stopped' },
+        { target: 'backoff' },
+      ],
     },
     backoff: {
       description: 'Wait min(cap, base·2^(failures−1)) with jitter, then retry.',

@@ -1,11 +1,13 @@
 // Running the service in-process (startService) against a test redis-server, for the fault,
 // bad-input and least-privilege tests: a config from flags, a logger whose lines the test can
 // read, and bounded polling.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import type { ServiceHandle } from '../../src/service.js';
+import { cliPath, repoRoot } from './runCli.js';
 
 /** Polls until `check` returns a truthy value, or fails after `timeoutMs` naming `what`. */
 export async function until<T>(
@@ -113,4 +115,23 @@ export function explainWith(handle: ServiceHandle): (error: unknown) => never {
   return (error) => {
     throw new Error(`${error instanceof Error ? error.message : String(error)}\n${describeService(handle)}`);
   };
+}
+
+export interface CliProcess {
+  child: ChildProcess;
+  /** stdout and stderr so far, interleaved. */
+  output(): string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts the BUILT command line as a child process (long-running commands), env added to ours. */
+export function startCli(args: string[], env: Record<string, string> = {}): CliProcess {
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, output: () => out, exit };
 }

@@ -43,8 +43,11 @@ export interface ProxyEvent {
   direction: ProxyDirection;
   /** The chunk as latin1 text (RESP is ASCII apart from values). */
   text: string;
-  /** What the proxy did with it. */
-  action: 'forwarded' | 'swallowed' | 'delayed' | 'blackholed';
+  /**
+   * What the proxy did with it. A delayed chunk is reported again when its time comes:
+   * 'released' (written on) or 'discarded' (the connection had closed meanwhile).
+   */
+  action: 'forwarded' | 'swallowed' | 'delayed' | 'released' | 'discarded' | 'blackholed';
 }
 
 export interface TcpProxy {
@@ -153,6 +156,7 @@ export async function startTcpProxy(targetPort: number, initial: ProxyMode = { k
             new Promise<void>((resolve) => {
               setTimeout(() => {
                 if (!closed) to.write(chunk);
+                notify({ connection: id, direction, text, action: closed ? 'discarded' : 'released' });
                 resolve();
               }, delayed ? ms : 0);
             }),
