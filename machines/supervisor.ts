@@ -57,6 +57,8 @@ export interface SupervisorContext {
   now: () => number;
   /** `phase:symbol` → id of the live child (ids gain `#n` after the n-th restart). */
   actorIds: Record<string, string>;
+  /** The reverse: live child id → `phase:symbol` (O(1) lookups with thousands of children). */
+  keysById: Record<string, string>;
   /** `phase:symbol` → timestamps of its restarts inside the window. */
   restarts: Record<string, number[]>;
   restartTotal: number;
@@ -65,7 +67,8 @@ export interface SupervisorContext {
   /** `--once`: cycles still to come, and whether any ended in an error. */
   onceRemaining: number;
   onceFailed: boolean;
-  draining: string[];
+  /** While draining: children that have not stopped yet. */
+  drainRemaining: number;
   escalation: Escalation | null;
 }
 
@@ -106,11 +109,6 @@ export function nextPhase(phases: PhaseName[], phase: PhaseName): PhaseName | nu
   return i >= 0 && i + 1 < order.length ? order[i + 1] : null;
 }
 
-function keyOfActorId(actorIds: Record<string, string>, actorId: string): string | null {
-  for (const [key, id] of Object.entries(actorIds)) if (id === actorId) return key;
-  return null;
-}
-
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -139,27 +137,30 @@ export const supervisorMachine = setup({
   },
   guards: {
     onceComplete: ({ context }) => context.once && context.onceRemaining <= 0,
-    allDrained: ({ context }) => context.draining.length === 0,
+    allDrained: ({ context }) => context.drainRemaining <= 0,
   },
   actions: {
     // Observation hooks; the service overrides them (logs, metrics, demo output).
     onCycleDone: (_args, _params: CycleDoneEvent) => {},
     onRestart: (_args, _params: RestartNotice | null) => {},
     onEscalate: (_args, _params: Escalation) => {},
-    spawnAll: enqueueActions(({ context, enqueue }) => {
-      const ids: Record<string, string> = {};
+    // All children are spawned in one assign: XState copies the children map once per spawn
+    // action, so spawning 3,000 publishers one action at a time was quadratic (12 s at start).
+    spawnAll: assign(({ context, spawn }) => {
+      const actorIds: Record<string, string> = {};
       for (const symbol of context.symbols) {
         for (const phase of enabledInOrder(context.phases)) {
           const id = actorKey(phase, symbol);
-          ids[id] = id;
-          enqueue.spawnChild(`${phase}Publisher`, { id, input: publisherInput(context, phase, symbol) });
+          actorIds[id] = id;
+          spawn(`${phase}Publisher`, { id, input: publisherInput(context, phase, symbol) });
         }
       }
-      enqueue.assign({ actorIds: ids });
-      if (context.once) {
-        const first = enabledInOrder(context.phases)[0];
-        for (const symbol of context.symbols) enqueue.sendTo(actorKey(first, symbol), { type: 'RUN' });
-      }
+      return { actorIds, keysById: { ...actorIds } };
+    }),
+    startOncePass: enqueueActions(({ context, enqueue }) => {
+      if (!context.once) return;
+      const first = enabledInOrder(context.phases)[0];
+      for (const symbol of context.symbols) enqueue.sendTo(actorKey(first, symbol), { type: 'RUN' });
     }),
     chain: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'CYCLE_DONE') return;
@@ -180,8 +181,8 @@ export const supervisorMachine = setup({
     restartOrEscalate: enqueueActions(({ context, event, enqueue }) => {
       const { actorId, error } = event as { actorId: string; error: unknown };
       enqueue.assign({ lastRestart: null });
-      const key = keyOfActorId(context.actorIds, actorId);
-      if (key === null) return; // not one of ours (already replaced)
+      const key = context.keysById[actorId];
+      if (key === undefined) return; // not one of ours (already replaced)
       if (context.once) {
         // --once has nothing to restart for: the crash is this symbol's error outcome.
         enqueue.assign({ onceRemaining: context.onceRemaining - 1, onceFailed: true });
@@ -199,8 +200,10 @@ export const supervisorMachine = setup({
       const phase = phaseOfKey(key);
       enqueue.stopChild(actorId);
       enqueue.spawnChild(`${phase}Publisher`, { id: newId, input: publisherInput(context, phase, symbolOfKey(key)) });
+      const { [actorId]: _replaced, ...keysById } = context.keysById;
       enqueue.assign({
         actorIds: { ...context.actorIds, [key]: newId },
+        keysById: { ...keysById, [newId]: key },
         restarts: { ...context.restarts, [key]: [...recent, now] },
         restartTotal: context.restartTotal + 1,
       });
@@ -210,12 +213,13 @@ export const supervisorMachine = setup({
     }),
     drainAll: enqueueActions(({ context, enqueue }) => {
       const ids = Object.values(context.actorIds);
-      enqueue.assign({ draining: ids });
+      enqueue.assign({ drainRemaining: ids.length });
       for (const id of ids) enqueue.sendTo(id, { type: 'DRAIN' });
     }),
-    markDrained: assign(({ context, event }) => ({
-      draining: context.draining.filter((id) => `xstate.done.actor.${id}` !== event.type),
-    })),
+    // A live child stopped (drained, or crashed while draining): one fewer to wait for.
+    markDrained: assign(({ context, event }) =>
+      (event as { actorId?: string }).actorId! in context.keysById ? { drainRemaining: context.drainRemaining - 1 } : {},
+    ),
   },
 }).createMachine({
   id: 'supervisor',
@@ -230,18 +234,19 @@ export const supervisorMachine = setup({
     drainTimeoutMs: input.drainTimeoutMs,
     now: input.now ?? defaultNow,
     actorIds: {},
+    keysById: {},
     restarts: {},
     restartTotal: 0,
     lastRestart: null,
     onceRemaining: input.symbols.length * enabledInOrder(input.phases).length,
     onceFailed: false,
-    draining: [],
+    drainRemaining: 0,
     escalation: null,
   }),
   initial: 'running',
   states: {
     running: {
-      entry: 'spawnAll',
+      entry: ['spawnAll', 'startOncePass'],
       always: [
         { guard: ({ context }) => context.escalation !== null, target: 'escalated' },
         { guard: 'onceComplete', target: 'done' },
@@ -264,11 +269,7 @@ export const supervisorMachine = setup({
         'xstate.done.actor.*': { actions: 'markDrained' },
         CYCLE_DONE: { actions: [{ type: 'onCycleDone', params: ({ event }) => event }] },
         // A child that crashes while draining is simply gone.
-        'xstate.error.actor.*': {
-          actions: assign(({ context, event }) => ({
-            draining: context.draining.filter((id) => id !== (event as { actorId: string }).actorId),
-          })),
-        },
+        'xstate.error.actor.*': { actions: 'markDrained' },
       },
       after: { drainTimeout: 'stopped' },
     },
