@@ -108,6 +108,8 @@ interface Result {
   errors: number;
   rssMb: number;
   perPhase: Record<string, number>;
+  startMs: number;
+  shutdownMs: number;
 }
 
 async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
@@ -181,7 +183,9 @@ async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
     } as typeof net.Socket.prototype.write;
   }
 
+  const startedAt = performance.now();
   const handle = await startService({ config, logger, store: memory ?? undefined, hooks: { onCycle }, now: wallClock });
+  const startMs = performance.now() - startedAt;
   const ticker = setInterval(() => void tick(), 1000);
   await new Promise((r) => setTimeout(r, args.warmup * 1000));
 
@@ -200,8 +204,10 @@ async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
   const seedCommands = seedClient ? Math.round(elapsed) * args.symbols + 2 : 0;
 
   clearInterval(ticker);
+  const stoppingAt = performance.now();
   handle.shutdown();
   await handle.done;
+  const shutdownMs = performance.now() - stoppingAt;
   await closeStore(handle.store);
   net.Socket.prototype.write = originalWrite;
   seedClient?.disconnect();
@@ -225,6 +231,8 @@ async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
     chainSamples: chain.length,
     errors,
     rssMb: process.memoryUsage().rss / 2 ** 20,
+    startMs,
+    shutdownMs,
     perPhase: Object.fromEntries(Object.entries(perPhase).map(([k, v]) => [k, Math.round(v / elapsed)])),
   };
 }
@@ -264,10 +272,10 @@ async function main(): Promise<void> {
     results.push(await runOnce(kind, args));
   }
   process.stdout.write(`\nNode ${process.version}, ${args.symbols} symbols, all phases at 1 s intervals, a new candle per symbol per second\n\n`);
-  const header = ['store', 'cycles/s', 'publishes/s', 'CPU ms/1000 cycles', 'node CPU (cores)', 'redis CPU (cores)', 'cmds/cycle', 'round trips/cycle', 'chain p50 ms', 'chain p99 ms', 'errors', 'RSS MB'];
+  const header = ['store', 'cycles/s', 'publishes/s', 'CPU ms/1000 cycles', 'node CPU (cores)', 'redis CPU (cores)', 'cmds/cycle', 'round trips/cycle', 'chain p50 ms', 'chain p99 ms', 'errors', 'RSS MB', 'start ms', 'shutdown ms'];
   const rows = results.map((r) => [
     r.store, fmt(r.cyclesPerSec, 0), fmt(r.publishesPerSec, 0), fmt(r.cpuMsPer1000, 1), fmt(r.cpuCoreShare, 2), fmt(r.redisCpuCoreShare, 2),
-    fmt(r.commandsPerCycle, 2), fmt(r.roundTripsPerCycle, 3), fmt(r.chainP50Ms, 2), fmt(r.chainP99Ms, 2), String(r.errors), fmt(r.rssMb, 0),
+    fmt(r.commandsPerCycle, 2), fmt(r.roundTripsPerCycle, 3), fmt(r.chainP50Ms, 2), fmt(r.chainP99Ms, 2), String(r.errors), fmt(r.rssMb, 0), fmt(r.startMs, 0), fmt(r.shutdownMs, 0),
   ]);
   process.stdout.write(`| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|\n`);
   for (const row of rows) process.stdout.write(`| ${row.join(' | ')} |\n`);
