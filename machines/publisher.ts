@@ -24,6 +24,11 @@ export interface PublisherInput {
   symbol: string;
   /** Polling interval; cycles also start on RUN (chaining). */
   intervalMs: number;
+  /**
+   * Delay before the first interval cycle (default: intervalMs). The supervisor staggers it
+   * across symbols so that thousands of publishers do not all poll in the same instant.
+   */
+  firstDelayMs?: number;
   backoff: BackoffSettings;
   /** `--once`: no interval, no backoff; each RUN is one cycle whose outcome is reported. */
   once?: boolean;
@@ -86,6 +91,7 @@ export interface PublisherContext {
   phase: PhaseName;
   symbol: string;
   intervalMs: number;
+  firstDelayMs: number;
   backoff: BackoffSettings;
   once: boolean;
   memory: unknown;
@@ -248,6 +254,7 @@ export const publisherMachine = setup({
     phase: input.phase,
     symbol: input.symbol,
     intervalMs: input.intervalMs,
+    firstDelayMs: input.firstDelayMs ?? input.intervalMs,
     backoff: input.backoff,
     once: input.once ?? false,
     memory: null,
@@ -298,7 +305,7 @@ export const publisherMachine = setup({
       ],
       entry: sendTo('timer', ({ context }): TimerCommand => ({
         type: 'ARM',
-        ms: context.once ? Number.POSITIVE_INFINITY : context.intervalMs,
+        ms: context.once ? Number.POSITIVE_INFINITY : context.cycles === 0 ? context.firstDelayMs : context.intervalMs,
         event: 'INTERVAL',
       })),
       exit: sendTo('timer', { type: 'DISARM' } satisfies TimerCommand),

@@ -92,6 +92,17 @@ describe('supervisor', () => {
     expect(h.cycles[2]!.chainStartedAt).toBe(h.cycles[1]!.chainStartedAt);
   });
 
+  it('staggers the first interval cycle across symbols', async () => {
+    const { clock, h } = build({ phases: ['risk'], symbols: ['A', 'B'] });
+    await flush();
+    clock.increment(5_000); // A at 1/2 of the 10 s interval
+    await flush(20);
+    expect(h.cycles.map((c) => c.symbol)).toEqual(['A']);
+    clock.increment(5_000); // B at 2/2
+    await flush(20);
+    expect(h.cycles.map((c) => c.symbol)).toEqual(['A', 'B']);
+  });
+
   it('a marketstate skip does not chain in run mode', async () => {
     const { actor, h } = build({
       overrides: { marketstate: { read: async () => ({ nowMs: 0, read: { ok: false, reason: 'insufficient_data', detail: '' } }) } },
