@@ -18,7 +18,7 @@ import { marketStateSteps } from './phases/marketstate.js';
 import { riskSteps } from './phases/risk.js';
 import { publisherFor, type PhaseDeps } from './phases/steps.js';
 import { MemoryStore } from './store/memoryStore.js';
-import { createRedisStore, type RedisStore } from './store/redisStore.js';
+import { createRedisStore, REDIS_STORE_DEFAULTS, type RedisStore } from './store/redisStore.js';
 import type { Store } from './store/types.js';
 import { ExitCode } from './exitCodes.js';
 
@@ -81,6 +81,11 @@ export function createStoreFromConfig(config: Config, logger: Logger, reconnect 
     password: config.redisPassword,
     commandTimeoutMs: config.commandTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
+    // The reconnect backoff never outgrows the publishers' own: with the store's fixed 5 s cap,
+    // a service configured to retry every 300 ms still waited up to 5 s for the socket after
+    // Redis came back (test/faults/outage.test.ts). Defaults are unchanged (100 ms … 5 s).
+    reconnectBaseMs: Math.min(REDIS_STORE_DEFAULTS.reconnectBaseMs, config.backoffBaseMs),
+    reconnectCapMs: Math.min(REDIS_STORE_DEFAULTS.reconnectCapMs, config.backoffCapMs),
     reconnect,
     onEvent: (e) => {
       // One line per state change, not per retry of the same failure.
