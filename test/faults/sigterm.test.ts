@@ -4,13 +4,13 @@
 // with the connection) — never half of it — and shutdown starts no new cycle.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { MARKETSTATE_FIELDS } from '../helpers/contractFields.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 import { longPosition, prices, redisClient, seedCandles, seedPosition } from '../helpers/seed.js';
 import { startCli, until, type CliProcess } from '../helpers/serviceHarness.js';
 import { hasCommand, startTcpProxy, type ProxyEvent, type TcpProxy } from '../helpers/tcpProxy.js';
 
 const SYMBOL = 'BTCUSDT';
-const MARKETSTATE_FIELDS = ['sigma', 'mu', 'ts', 'p_trend', 'p_mr', 'p_chop', 'dp', 'vr', 'spike_proxy', 'ts_timestamp', 'buffer_size'];
 
 let server: TestRedis;
 let redis: Redis;

@@ -83,6 +83,9 @@ export function fastFlags(redisUrl: string, symbols: string[], extra: Record<str
     backoffBaseMs: 50,
     backoffCapMs: 300,
     drainTimeoutMs: 3000,
+    // ts_timestamp has whole seconds: the default 3 x interval (0.3 s) would call a fresh
+    // marketstate stale for most of every second.
+    maxInputAge: 5,
     ...extra,
   };
 }
