@@ -6,7 +6,11 @@
 
 // Optional sign, digits with an optional fraction (or a bare fraction), optional exponent.
 // No whitespace, no hex/octal/binary prefixes, no digit separators, no words (NaN, inf, None).
-const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+// The fraction's digits only follow a literal '.': with `\d+\.?\d*` the two digit runs could
+// split a long digit string every which way, and a 1 MB value of digits ending in a letter took
+// ~100 s of backtracking — the event loop blocked on one position hash
+// (test/badinput/service.test.ts). This form fails such a string in linear time.
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 /**
  * A finite number from a number or a decimal string ("101.5", "-3", "1e-5", ".5"), else null.

@@ -8,7 +8,7 @@ import { parseFiniteNumber } from '../inputs/parse.js';
 import { harvestProposalKey, HARVEST_PROPOSAL_STREAM } from '../store/keyGuard.js';
 import { decideHarvest, type HarvestMemory } from './rateLimit.js';
 import { STREAM_MAXLEN } from './marketstate.js';
-import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, short, type PhaseDeps, type PhaseSteps } from './steps.js';
+import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, readOwnHash, short, type PhaseDeps, type PhaseSteps } from './steps.js';
 
 export interface HarvestInputs {
   market: PublishedMarketState;
@@ -30,7 +30,7 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
 
   return {
     async seed(symbol) {
-      const hash = await store.hgetall(harvestProposalKey(symbol));
+      const hash = await readOwnHash(store, harvestProposalKey(symbol));
       const action = hash.harvest_action;
       const killScore = parseFiniteNumber(hash.kill_score);
       const at = hash.computed_at_utc ? Date.parse(hash.computed_at_utc) : Number.NaN;

@@ -7,7 +7,7 @@ import { dominantRegimeName, marketStateFields, marketStateStreamFields } from '
 import { calcKey, marketStateKey, MARKETSTATE_STREAM } from '../store/keyGuard.js';
 import { parseFiniteNumber } from '../inputs/parse.js';
 import { decideMarketState, type MarketStateMemory } from './rateLimit.js';
-import { computeGuarded, rateLimitSettings, readGuarded, short, type PhaseDeps, type PhaseSteps } from './steps.js';
+import { computeGuarded, rateLimitSettings, readGuarded, readOwnHash, short, type PhaseDeps, type PhaseSteps } from './steps.js';
 
 export interface MarketStateInputs {
   series: CandleSeries;
@@ -20,6 +20,18 @@ export const marketStateBookkeepingKey = (symbol: string): string => calcKey('ma
 
 export const STREAM_MAXLEN = 10_000;
 
+/**
+ * SPEC §5 says malformed candle members are skipped *and counted*; the reader counted them but
+ * nothing reported the count, so a feed going bad was invisible while enough good candles
+ * remained. It is shown in the publish line (and figures) and in an insufficient_data detail.
+ */
+function candleNotes(series: CandleSeries): string {
+  const notes: string[] = [];
+  if (series.malformed > 0) notes.push(`${series.malformed} malformed candle members skipped`);
+  if (series.duplicates > 0) notes.push(`${series.duplicates} duplicate open times dropped`);
+  return notes.length === 0 ? '' : ` (${notes.join(', ')})`;
+}
+
 export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory, MarketStateInputs, MarketState> {
   const { store, config } = deps;
   const theta = config.theta.marketstate as DeepPartial<MarketStateTheta> | undefined;
@@ -31,8 +43,8 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
   return {
     async seed(symbol) {
       const [hash, book] = await Promise.all([
-        store.hgetall(marketStateKey(symbol)),
-        store.hgetall(marketStateBookkeepingKey(symbol)),
+        readOwnHash(store, marketStateKey(symbol)),
+        readOwnHash(store, marketStateBookkeepingKey(symbol)),
       ]);
       const published = parseFiniteNumber(hash.ts_timestamp);
       if (published === null) return null;
@@ -59,7 +71,7 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
           return {
             ok: false,
             reason: 'insufficient_data',
-            detail: `${inputs.series.closes.length} closes in ${inputs.series.key}, ${minRequired} needed`,
+            detail: `${inputs.series.closes.length} closes in ${inputs.series.key}${candleNotes(inputs.series)}, ${minRequired} needed`,
           };
         }
         return { ok: true, value: result };
@@ -86,8 +98,11 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
       const p = result.regime_probs;
       return {
         memory: { fingerprint: inputs.series.fingerprint, publishedAtMs: nowMs },
-        figures: { sigma: result.sigma, mu: result.mu, ts: result.ts, p_trend: p.trend, p_mr: p.mr, p_chop: p.chop, buffer_size: inputs.series.closes.length },
-        summary: `${dominantRegimeName(p)} sigma=${short(result.sigma)} mu=${short(result.mu)} ts=${short(result.ts)} p=${p.trend.toFixed(2)}/${p.mr.toFixed(2)}/${p.chop.toFixed(2)}`,
+        figures: {
+          sigma: result.sigma, mu: result.mu, ts: result.ts, p_trend: p.trend, p_mr: p.mr, p_chop: p.chop, buffer_size: inputs.series.closes.length,
+          candles_malformed: inputs.series.malformed, candles_duplicate: inputs.series.duplicates,
+        },
+        summary: `${dominantRegimeName(p)} sigma=${short(result.sigma)} mu=${short(result.mu)} ts=${short(result.ts)} p=${p.trend.toFixed(2)}/${p.mr.toFixed(2)}/${p.chop.toFixed(2)}${candleNotes(inputs.series)}`,
       };
     },
 

@@ -7,7 +7,7 @@ import { parseFiniteNumber } from '../inputs/parse.js';
 import { riskProposalKey, RISK_PROPOSAL_STREAM } from '../store/keyGuard.js';
 import { decideRisk, type RiskMemory } from './rateLimit.js';
 import { STREAM_MAXLEN } from './marketstate.js';
-import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, short, type PhaseDeps, type PhaseSteps } from './steps.js';
+import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, readOwnHash, short, type PhaseDeps, type PhaseSteps } from './steps.js';
 
 export interface RiskInputs {
   market: PublishedMarketState;
@@ -23,7 +23,7 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
 
   return {
     async seed(symbol) {
-      const hash = await store.hgetall(riskProposalKey(symbol));
+      const hash = await readOwnHash(store, riskProposalKey(symbol));
       const sl = parseFiniteNumber(hash.proposed_sl);
       const tp = parseFiniteNumber(hash.proposed_tp);
       const at = hash.computed_at_utc ? Date.parse(hash.computed_at_utc) : Number.NaN;

@@ -43,6 +43,21 @@ export async function readGuarded<T>(read: () => Promise<StepOutput<T>>): Promis
   }
 }
 
+/**
+ * All fields of one of our own hashes, read to seed the rate-limit memory; `{}` (no memory) when
+ * the key holds another type. Seeding must not fail on a data problem: a failed seed is retried
+ * with backoff for ever (and is an error in --once), so the symbol never reaches the read step
+ * that reports it as the counted `bad_input` skip it is (test/badinput/service.test.ts).
+ */
+export async function readOwnHash(store: Store, key: string): Promise<Record<string, string>> {
+  try {
+    return await store.hgetall(key);
+  } catch (err) {
+    if (err instanceof WrongTypeError) return {};
+    throw err;
+  }
+}
+
 /** A kernel's input error is a counted `bad_input` skip; any other throw is a compute error. */
 export function computeGuarded<T>(compute: () => StepOutput<T>): StepOutput<T> {
   try {

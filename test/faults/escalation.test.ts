@@ -44,9 +44,10 @@ describe('a crashing actor', () => {
       watch.inspect(event);
       // The risk publisher invoking its read step: the start of every cycle.
       const params = event.type === '@xstate.action' ? (event.action.params as { src?: unknown } | undefined) : undefined;
-      if (event.type === '@xstate.action' && event.action.type === 'xstate.spawnChild' && params?.src === 'readInputs' && event.actorRef.id.startsWith('risk:')) {
-        crashes.push(event.actorRef.id);
-        throw new Error(`injected crash in ${event.actorRef.id}`);
+      const actorId = (event.actorRef as unknown as { id: string }).id;
+      if (event.type === '@xstate.action' && event.action.type === 'xstate.spawnChild' && params?.src === 'readInputs' && actorId.startsWith('risk:')) {
+        crashes.push(actorId);
+        throw new Error(`injected crash in ${actorId}`);
       }
     };
     const log = captureLogger('info');
