@@ -247,9 +247,13 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   return { config: parsed.data, origins };
 }
 
-/** redis://user:secret@host → redis://user:***@host. */
+/**
+ * redis://user:secret@host → redis://user:***@host. The userinfo runs to the LAST '@': a password
+ * pasted with a raw '@' (which the URL parser and ioredis accept) otherwise showed its tail in
+ * `config print` and `status` (test/security/leastPrivilege.test.ts).
+ */
 export function maskUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/)([^@/]*)@/, (_m, scheme: string, auth: string) => {
+  return url.replace(/^(rediss?:\/\/)(.*)@/, (_m, scheme: string, auth: string) => {
     const colon = auth.indexOf(':');
     return colon >= 0 ? `${scheme}${auth.slice(0, colon)}:***@` : `${scheme}***@`;
   });

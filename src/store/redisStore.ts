@@ -3,6 +3,7 @@
 // none. A proposal computed from a 10-second-old snapshot that lands a minute later, or a
 // transaction replayed twice, misleads every consumer; a failed publish is simply retried by the
 // next cycle with fresh inputs. So commands fail fast and are never queued or resent.
+import { EventEmitter } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
 import { assertPublishable } from './keyGuard.js';
 import { WrongTypeError, type KeyKind, type PublishBatch, type ScoredMember, type Store, type StreamEntry } from './types.js';
@@ -150,17 +151,16 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const clientOptions: RedisOptions = {
     host: url.host,
     port: url.port,
-    db: url.db,
-    username: url.username,
-    password,
-    tls: url.tls ? { servername: isIpAddress(url.host) ? undefined : url.host } : undefined,
-    // No handshake commands. ioredis awaits its handshake (CLIENT SETNAME, CLIENT SETINFO) before
-    // declaring the connection ready, and when the socket dies during that handshake it still
-    // marks the dead connection 'ready' afterwards, which cancels the pending reconnect: the
-    // client then refuses every command ("stream isn't writeable") forever. Seen in
+    // No db, user, password or name for ioredis: the store runs that handshake itself (see
+    // `handshake` below). ioredis awaits its own handshake (CLIENT SETNAME, CLIENT SETINFO)
+    // before declaring the connection ready, and when the socket dies during it, it still marks
+    // the dead connection 'ready' afterwards, which cancels the pending reconnect: the client then
+    // refuses every command ("stream isn't writeable") for ever. Seen in
     // test/faults/unresponsive.test.ts when a silent path made the socket time out mid-handshake.
-    // So the name is set by an ordinary command once the connection is ready (below).
+    // Without a handshake ioredis is ready at once; the store keeps its own gate closed until AUTH
+    // (and SELECT) have answered, so no command can run as the wrong user or in the wrong db.
     disableClientInfo: true,
+    tls: url.tls ? { servername: isIpAddress(url.host) ? undefined : url.host } : undefined,
     // A reply that never comes must not hold a publisher forever; it rejects and the publisher
     // backs off. (The server may still execute it; callers assume nothing after a rejection.)
     commandTimeout: commandTimeoutMs,
@@ -199,6 +199,13 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const client = new Redis(clientOptions);
   let lastError: string | undefined;
   let closed = false;
+  /** The current connection has passed the handshake: commands may use it. */
+  let usable = false;
+  /** Counts connections, so a late handshake answer never opens the gate of a newer one. */
+  let connectionEpoch = 0;
+  let handshakeFailures = 0;
+  const gate = new EventEmitter();
+  gate.setMaxListeners(0);
 
   const emit = (event: RedisStoreEvent): void => {
     if (!options.onEvent) return;
@@ -215,15 +222,55 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   });
   client.on('connect', () => emit({ type: 'connect' }));
   const connectionName = options.connectionName ?? REDIS_STORE_DEFAULTS.connectionName;
+
+  /**
+   * AUTH, SELECT, CLIENT SETNAME on a new connection, each awaited in turn, before the gate opens.
+   * A failed AUTH or SELECT drops the connection (the reconnect backoff retries; with
+   * reconnect: false the store ends) — its error is kept for waitReady's message.
+   */
+  const handshake = async (epoch: number): Promise<void> => {
+    try {
+      if (password !== undefined) {
+        await (url.username !== undefined ? client.call('AUTH', url.username, password) : client.call('AUTH', password));
+      }
+      if (url.db !== 0) await client.call('SELECT', String(url.db));
+      // Best effort: an operator finds us by this name in CLIENT LIST. A user not allowed CLIENT
+      // SETNAME works the same.
+      await client.call('CLIENT', 'SETNAME', connectionName).catch(() => undefined);
+      if (epoch !== connectionEpoch || client.status !== 'ready') return;
+      usable = true;
+      gate.emit('usable');
+      emit({ type: 'ready' });
+    } catch (error) {
+      if (epoch !== connectionEpoch) return;
+      lastError = scrub(error instanceof Error ? error.message : String(error));
+      emit({ type: 'error', message: lastError });
+      // ioredis resets its attempt counter on every connection, so a server that keeps refusing
+      // the password would be redialled every reconnectBaseMs; this backoff caps that too.
+      handshakeFailures++;
+      const delayMs = options.reconnect === false ? 0 : reconnectDelayMs(handshakeFailures, reconnectBaseMs, reconnectCapMs);
+      setTimeout(() => {
+        if (epoch === connectionEpoch && !closed) client.disconnect(true);
+      }, delayMs).unref();
+      return;
+    }
+    handshakeFailures = 0;
+  };
   client.on('ready', () => {
-    // Best effort: an operator finds us by this name in CLIENT LIST. If it fails (a restricted
-    // user without CLIENT SETNAME), the service works the same.
-    client.call('CLIENT', 'SETNAME', connectionName).catch(() => undefined);
-    emit({ type: 'ready' });
+    connectionEpoch++;
+    usable = false;
+    void handshake(connectionEpoch);
   });
-  client.on('close', () => emit({ type: 'close' }));
+  client.on('close', () => {
+    connectionEpoch++;
+    usable = false;
+    emit({ type: 'close' });
+  });
   client.on('reconnecting', (delayMs: number) => emit({ type: 'reconnecting', delayMs }));
-  client.on('end', () => emit({ type: 'end' }));
+  client.on('end', () => {
+    gate.emit('end');
+    emit({ type: 'end' });
+  });
 
   /** Maps a command failure to WrongTypeError or to an error naming the server and operation. */
   const translate = async (error: unknown, operation: string, key: string, expected?: string): Promise<Error> => {
@@ -254,7 +301,13 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     return new Error(`redis ${target}: ${what} failed: ${message}`);
   };
 
+  const notConnected = (operation: string, key: string): Error =>
+    new Error(`redis ${target}: ${key === '' ? operation : `${operation} ${key}`} failed: not connected (status ${store.status()})`);
+
   const run = async <T>(operation: string, key: string, expected: string | undefined, command: () => Promise<T>): Promise<T> => {
+    // Nothing is queued: before the handshake has answered, a command fails at once, like one
+    // issued while the connection is down.
+    if (!usable) throw notConnected(operation, key);
     try {
       return await command();
     } catch (error) {
@@ -266,7 +319,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     kind: 'redis',
     target,
 
-    status: () => (closed ? 'end' : client.status),
+    // 'ready' only once the handshake has answered; until then the connection is 'connect'.
+    status: () => (closed ? 'end' : client.status === 'ready' && !usable ? 'connect' : client.status),
 
     async waitReady(timeoutMs: number): Promise<void> {
       const deadline = Date.now() + timeoutMs;
@@ -280,17 +334,17 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         if (closed || client.status === 'end') {
           throw new Error(`redis ${target}: connection closed and not reconnecting${lastError ? ` (last error: ${lastError})` : ''}`);
         }
-        if (client.status === 'ready') {
+        if (usable) {
           try {
             await withTimeout(client.ping(), remaining, 'PING');
             return;
           } catch (error) {
-            // e.g. LOADING while the server reads its dataset, NOAUTH: try again until the deadline.
+            // e.g. LOADING while the server reads its dataset: try again until the deadline.
             lastError = scrub(error instanceof Error ? error.message : String(error));
             await delay(Math.min(50, Math.max(deadline - Date.now(), 0)));
           }
         } else {
-          await nextEvent(client, ['ready', 'end'], remaining);
+          await nextEvent(gate, ['usable', 'end'], remaining);
         }
       }
     },
@@ -354,6 +408,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         if (types[i] !== 'none' && types[i] !== t.type) throw new WrongTypeError(t.key, t.type, types[i]);
       });
 
+      // The TYPE checks awaited: the connection may have gone (and come back) meanwhile.
+      if (!usable) throw notConnected('publish (MULTI/EXEC) of', keysShown);
       const transaction = client.multi();
       for (const write of batch.hashes) {
         transaction.hset(write.key, write.fields);
@@ -431,7 +487,7 @@ function delay(ms: number): Promise<void> {
 }
 
 /** Resolves on the first of `events` or after `timeoutMs`, whichever comes first. */
-function nextEvent(client: Redis, events: string[], timeoutMs: number): Promise<void> {
+function nextEvent(client: Pick<EventEmitter, 'once' | 'off'>, events: string[], timeoutMs: number): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       clearTimeout(timer);
