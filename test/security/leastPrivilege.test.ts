@@ -6,24 +6,12 @@ import type { Redis } from 'ioredis';
 import { Redis as RedisClient } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startTestRedis, type TestRedis } from '../helpers/redisServer.js';
+import { ACL_RULES } from '../helpers/acl.js';
 import { changedKeys, redisSnapshot } from '../helpers/redisSnapshot.js';
 import { runCli } from '../helpers/runCli.js';
 import { longPosition, prices, redisClient, seedCandles, seedPosition } from '../helpers/seed.js';
 import { startCli, until } from '../helpers/serviceHarness.js';
 
-/**
- * The ACL rules of the README's `ACL SETUSER` line (README "Failure behaviour"). Commands: read,
- * write, transactions and connection commands, minus everything dangerous (INFO, KEYS, CONFIG,
- * CLIENT KILL/LIST, FLUSHALL, …). Keys: read-only on the input prefixes, read-write on our own.
- */
-export const ACL_RULES = [
-  'on', 'resetkeys', 'resetchannels', '-@all',
-  '+@read', '+@write', '+@transaction', '+@connection', '-@dangerous',
-  '%R~quantum:*', '%R~candles:*', '%R~klines:*',
-  '~quantum:marketstate:*', '~quantum:risk:proposal:*', '~quantum:harvest:proposal:*',
-  '~quantum:stream:marketstate', '~quantum:stream:risk.proposal', '~quantum:stream:harvest.proposal',
-  '~quantum:calc:*',
-];
 const USER = 'quantum-calc';
 const PASSWORD = 'Qc-acl-S3cret-91e7';
 const SYMBOLS = ['BTCUSDT', 'ETHUSDT'];
@@ -65,6 +53,20 @@ describe('the service as a least-privilege ACL user', () => {
       expect(await admin.xlen(stream), stream).toBe(SYMBOLS.length);
     }
     expectNoSecret(r.stdout + r.stderr);
+  });
+
+  it('run --once in another database than 0 (SELECT allowed)', async () => {
+    const db3 = new RedisClient({ port: server.port, host: '127.0.0.1', db: 3, maxRetriesPerRequest: 1 });
+    try {
+      const closes = prices('chop', 300, 10, 77);
+      await seedCandles(db3, 'DBUSDT', closes);
+      const r = runCli(['run', '--once', '--redis-url', `${userUrl()}/3`, '--symbols', 'DBUSDT', '--only', 'marketstate']);
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(await db3.exists('quantum:marketstate:DBUSDT')).toBe(1);
+      expect(await admin.exists('quantum:marketstate:DBUSDT')).toBe(0);
+    } finally {
+      db3.disconnect();
+    }
   });
 
   it('run (long-running) works as the user, is named in CLIENT LIST, and exits 0 on SIGTERM', async () => {
