@@ -2,19 +2,24 @@
 // store, under the first default candle key pattern, growing by one candle per tick — so the
 // demo exercises exactly the reading, dedupe and publishing paths that production uses.
 import { createPriceWalk, type SyntheticRegime } from '../synthetic/prices.js';
+import type { Side } from '../kernels/types.js';
 import type { MemoryStore } from '../store/memoryStore.js';
 
 export interface DemoSymbol {
   symbol: string;
   regime: SyntheticRegime;
+  /** Side of the demo's synthetic position. */
+  side: Side;
   start: number;
   seed: number;
 }
 
 export const DEMO_SYMBOLS: DemoSymbol[] = [
-  { symbol: 'BTCUSDT', regime: 'trend', start: 60_000, seed: 11 },
-  { symbol: 'ETHUSDT', regime: 'mean_revert', start: 3_000, seed: 22 },
-  { symbol: 'SOLUSDT', regime: 'chop', start: 150, seed: 33 },
+  // A long riding the trend (partials, profit lock), a long in a swinging market (regime flips
+  // raise the kill score), a short in chop.
+  { symbol: 'BTCUSDT', regime: 'trend', side: 'LONG', start: 60_000, seed: 11 },
+  { symbol: 'ETHUSDT', regime: 'mean_revert', side: 'LONG', start: 3_000, seed: 22 },
+  { symbol: 'SOLUSDT', regime: 'chop', side: 'SHORT', start: 150, seed: 33 },
 ];
 
 const CANDLE_MS = 60_000;

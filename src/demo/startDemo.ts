@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { MemoryStore } from '../store/memoryStore.js';
 import { startService, type ServiceHandle, type ServiceHooks } from '../service.js';
 import { CandleFeed, DEMO_SYMBOLS } from './feed.js';
+import { createPositionSource } from '../inputs/positions.js';
 
 export interface DemoOptions {
   /** A new candle per symbol every this many ms; the publishers poll at that pace too. */
@@ -41,7 +42,10 @@ export async function startDemo(options: DemoOptions): Promise<DemoHandle> {
   const store = new MemoryStore();
   const feed = new CandleFeed(store, DEMO_SYMBOLS, Date.UTC(2026, 0, 1));
   feed.backfill(300);
-  const service = await startService({ config, logger: options.logger, store, hooks: options.hooks, inspect: options.inspect });
+  const positions = createPositionSource('synthetic', store, {
+    syntheticSides: Object.fromEntries(DEMO_SYMBOLS.map((s) => [s.symbol, s.side])),
+  });
+  const service = await startService({ config, logger: options.logger, store, positions, hooks: options.hooks, inspect: options.inspect });
   const ticker = setInterval(() => feed.tick(), options.candleMs);
   return {
     service,

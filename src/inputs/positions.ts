@@ -40,6 +40,8 @@ export interface PositionSourceOptions {
   streamScanCount?: number;
   /** Candle key patterns for synthetic. Default DEFAULT_CANDLE_PATTERNS. */
   candlePatterns?: readonly string[];
+  /** Sides for synthetic positions by symbol; others follow syntheticSide(symbol). */
+  syntheticSides?: Readonly<Record<string, Side>>;
 }
 
 export function canonicalPositionKey(symbol: string): string {
@@ -75,7 +77,10 @@ export function createPositionSource(
         },
       };
     case 'synthetic':
-      return { kind, read: (symbol) => syntheticPosition(store, symbol, patterns) };
+      return {
+        kind,
+        read: (symbol) => syntheticPosition(store, symbol, patterns, options.syntheticSides?.[symbol] ?? syntheticSide(symbol)),
+      };
     default:
       throw new Error(`unknown position source ${JSON.stringify(kind)} (expected one of ${POSITION_SOURCE_KINDS.join(', ')})`);
   }
@@ -232,11 +237,10 @@ export function syntheticSide(symbol: string): Side {
  * age = 60 s per candle since entry, unrealized PnL per unit of size, no stop or target set.
  * It moves with the candles, so the demo's proposals change as the market does.
  */
-export function syntheticPositionFromCloses(symbol: string, closes: readonly number[]): Position {
+export function syntheticPositionFromCloses(symbol: string, closes: readonly number[], side: Side = syntheticSide(symbol)): Position {
   if (closes.length === 0) throw new Error('syntheticPositionFromCloses: no closes');
   const entryIndex = Math.max(0, closes.length - 1 - SYNTHETIC_ENTRY_CANDLES_BACK);
   const sinceEntry = closes.slice(entryIndex);
-  const side = syntheticSide(symbol);
   const entry = sinceEntry[0];
   const current = sinceEntry[sinceEntry.length - 1];
   const highest = Math.max(...sinceEntry);
@@ -255,11 +259,11 @@ export function syntheticPositionFromCloses(symbol: string, closes: readonly num
   };
 }
 
-async function syntheticPosition(store: Store, symbol: string, patterns: readonly string[]): Promise<Read<Position>> {
+async function syntheticPosition(store: Store, symbol: string, patterns: readonly string[], side: Side): Promise<Read<Position>> {
   const candles = await readCandles(store, symbol, { patterns, windowSize: SYNTHETIC_ENTRY_CANDLES_BACK + 1 });
   if (!candles.ok) return skip(candles.reason, `synthetic position: ${candles.detail}`);
   return positionFromFields(
-    { ...syntheticPositionFromCloses(symbol, candles.value.closes) },
+    { ...syntheticPositionFromCloses(symbol, candles.value.closes, side) },
     symbol,
     `synthetic position from ${candles.value.key}`,
   );
