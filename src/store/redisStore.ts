@@ -392,6 +392,14 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
 
     async publish(batch: PublishBatch): Promise<void> {
       assertPublishable(batch);
+      const [only] = batch.hashes;
+      if (batch.hashes.length === 1 && batch.streams.length === 0 && only.ttlSec === undefined) {
+        // A single HSET (the heartbeat) is atomic by itself — every field or, on WRONGTYPE,
+        // nothing — so it needs neither the type check nor MULTI/EXEC: one command, one round
+        // trip, on the path most cycles take.
+        await run('HSET', only.key, 'hash', () => client.hset(only.key, only.fields));
+        return;
+      }
       const keysShown = [...batch.hashes, ...batch.streams].map((w) => w.key).join(', ');
 
       // Redis does not roll a MULTI back when one command fails (WRONGTYPE): the others still

@@ -132,6 +132,14 @@ describe.each(HARNESSES)('Store contract: $name', ({ create }) => {
       expect(await h.seed.keys('*')).toEqual([marketStateKey('BTCUSDT')]);
     });
 
+    it('a single-hash publish (the heartbeat path) onto a WRONGTYPE key rejects and writes nothing', async () => {
+      await h.seed.set(riskProposalKey('BTCUSDT'), 'not a hash');
+      await expect(
+        h.store.publish({ hashes: [{ key: riskProposalKey('BTCUSDT'), fields: { last_update_epoch: '1' } }], streams: [] }),
+      ).rejects.toThrow(WrongTypeError);
+      expect(await h.seed.keys('*')).toEqual([riskProposalKey('BTCUSDT')]);
+    });
+
     it('rejects a WRONGTYPE stream target', async () => {
       await h.seed.hset(MARKETSTATE_STREAM, { oops: '1' });
       await expect(
