@@ -83,8 +83,8 @@ export function fastFlags(redisUrl: string, symbols: string[], extra: Record<str
     backoffBaseMs: 50,
     backoffCapMs: 300,
     drainTimeoutMs: 3000,
-    // ts_timestamp has whole seconds: the default 3 x interval (0.3 s) would call a fresh
-    // marketstate stale for most of every second.
+    // The default max input age, 3 x 0.1 s (plus the second ts_timestamp is rounded to), is
+    // shorter than a busy 2-core machine may delay a cycle: fault tests are about faults.
     maxInputAge: 5,
     ...extra,
   };

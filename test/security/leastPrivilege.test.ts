@@ -2,13 +2,15 @@
 // and write its own keys — and Redis, not just our allow-list, refuses anything else. The
 // credentials never appear in any output: logs, `config print`, `status`, error messages, also
 // for a wrong password and an unreachable server.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Redis as RedisClient } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 import { ACL_RULES } from '../helpers/acl.js';
 import { changedKeys, redisSnapshot } from '../helpers/redisSnapshot.js';
-import { runCli } from '../helpers/runCli.js';
+import { repoRoot, runCli } from '../helpers/runCli.js';
 import { longPosition, prices, redisClient, seedCandles, seedPosition } from '../helpers/seed.js';
 import { startCli, until } from '../helpers/serviceHarness.js';
 
@@ -53,6 +55,21 @@ describe('the service as a least-privilege ACL user', () => {
       expect(await admin.xlen(stream), stream).toBe(SYMBOLS.length);
     }
     expectNoSecret(r.stdout + r.stderr);
+  });
+
+  it('the user in the URL, the password from REDIS_PASSWORD (as the README deploys it)', async () => {
+    const run = startCli(['run', '--once', '--redis-url', `redis://${USER}:@127.0.0.1:${server.port}/0`, '--symbols', 'BTCUSDT', '--only', 'marketstate'], {
+      REDIS_PASSWORD: PASSWORD,
+    });
+    expect((await run.exit).code, run.output()).toBe(0);
+    expectNoSecret(run.output());
+  });
+
+  it('the README gives exactly these ACL rules', () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const line = /^ACL SETUSER quantum-calc on >CHANGE-ME (.*)$/m.exec(readme);
+    expect(line, 'the ACL SETUSER line in README.md').not.toBeNull();
+    expect(['on', ...line![1]!.trim().split(/\s+/)]).toEqual(ACL_RULES);
   });
 
   it('run --once in another database than 0 (SELECT allowed)', async () => {
