@@ -39,6 +39,25 @@ export interface ServiceOptions {
   /** XState inspection (the live visualizer). */
   inspect?: (event: InspectionEvent) => void;
   now?: () => number;
+  /** Aborting it during start-up (the wait for Redis) rejects with StartAbortedError. */
+  signal?: AbortSignal;
+}
+
+/** startService was asked to stop before the supervisor started. */
+export class StartAbortedError extends Error {
+  constructor() {
+    super('stopped before the service started');
+    this.name = 'StartAbortedError';
+  }
+}
+
+/** Never resolves; rejects with StartAbortedError when `signal` aborts. */
+function aborted(signal: AbortSignal | undefined): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    if (!signal) return;
+    if (signal.aborted) reject(new StartAbortedError());
+    else signal.addEventListener('abort', () => reject(new StartAbortedError()), { once: true });
+  });
 }
 
 /** Per-run counters: what `--once` prints at the end and what /metrics is built from. */
@@ -75,7 +94,8 @@ export const wallClock = (): number => performance.timeOrigin + performance.now(
 
 export function createStoreFromConfig(config: Config, logger: Logger, reconnect = true): Store {
   if (config.store === 'memory') return new MemoryStore();
-  let lastEvent = '';
+  let outage = false;
+  let lastError = '';
   return createRedisStore({
     url: config.redisUrl,
     password: config.redisPassword,
@@ -88,15 +108,19 @@ export function createStoreFromConfig(config: Config, logger: Logger, reconnect 
     reconnectCapMs: Math.min(REDIS_STORE_DEFAULTS.reconnectCapMs, config.backoffCapMs),
     reconnect,
     onEvent: (e) => {
-      // One line per state change, not per retry of the same failure.
-      const line = `${e.type}:${e.message ?? ''}`;
-      if (e.type === 'ready') logger.info({ redis: e.type }, 'redis ready');
-      else if (e.type === 'reconnecting') {
-        if (line !== lastEvent) logger.warn({ redis: e.type, delayMs: e.delayMs }, 'redis unreachable; reconnecting with backoff');
+      // One line per change of state, not per retry: an outage is announced once (and each new
+      // kind of error once), every attempt goes to debug, and 'ready' ends the outage.
+      if (e.type === 'ready') {
+        logger.info({ redis: e.type }, 'redis ready');
+        outage = false;
+        lastError = '';
+      } else if (e.type === 'reconnecting') {
+        (outage ? logger.debug : logger.warn).call(logger, { redis: e.type, delayMs: e.delayMs }, 'redis unreachable; reconnecting with backoff');
+        outage = true;
       } else if (e.type === 'error') {
-        if (line !== lastEvent) logger.warn({ redis: e.type, err: e.message }, 'redis connection error');
+        (e.message === lastError ? logger.debug : logger.warn).call(logger, { redis: e.type, err: e.message }, 'redis connection error');
+        lastError = e.message ?? '';
       } else logger.debug({ redis: e.type }, `redis ${e.type}`);
-      lastEvent = line;
     },
   });
 }
@@ -141,20 +165,39 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   const now = options.now ?? wallClock;
   const store = options.store ?? createStoreFromConfig(config, logger, !once);
   if (isRedisStore(store)) {
-    if (once) {
-      // --once must fail in bounded time, with a message naming the server, when Redis is away.
-      await store.waitReady(config.connectTimeoutMs);
-    } else {
-      // Give the connection a chance before the first cycles, so a normal start does not begin
-      // with one failed cycle per actor; if Redis is away the actors back off and retry.
-      await store.waitReady(config.connectTimeoutMs).catch((err: Error) => {
-        logger.warn({ err: err.message }, 'redis not reachable yet; starting anyway, publishers retry with backoff');
-      });
+    // --once must fail in bounded time, with a message naming the server, when Redis is away.
+    // The long-running service gives the connection a chance before the first cycles, so a
+    // normal start does not begin with one failed cycle per actor; if Redis is away the actors
+    // back off and retry. Either wait ends early when the caller aborts (SIGTERM at start).
+    const ready = once
+      ? store.waitReady(config.connectTimeoutMs)
+      : store.waitReady(config.connectTimeoutMs).catch((err: Error) => {
+          logger.warn({ err: err.message }, 'redis not reachable yet; starting anyway, publishers retry with backoff');
+        });
+    try {
+      await Promise.race([ready, aborted(options.signal)]);
+    } catch (err) {
+      if (options.signal?.aborted) await closeStore(store);
+      throw err;
     }
   }
   const positions = options.positions ?? createPositionSource(config.positionSource, store);
   const deps: PhaseDeps = { store, positions, config, now };
   const stats = new CycleStats();
+  // Observers (metrics, the visualizer, the demo's lines) must never take the supervisor down:
+  // an exception thrown in an XState action or inspector would crash the actor that ran it.
+  const observerFailures = new Map<string, number>();
+  const guarded = (what: string, fn: () => void): void => {
+    try {
+      fn();
+    } catch (err) {
+      const n = (observerFailures.get(what) ?? 0) + 1;
+      observerFailures.set(what, n);
+      // 1st, 2nd, 4th, 8th … failure of each observer: visible, but not one line per event.
+      if ((n & (n - 1)) === 0) logger.error({ hook: what, err: (err as Error).message, failures: n }, `observer ${what} threw; ignored`);
+    }
+  };
+  const inspect = options.inspect;
   const lastReason = new Map<string, string | undefined>();
 
   const provided = supervisorMachine.provide({
@@ -169,20 +212,20 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
         const key = `${e.phase}:${e.symbol}`;
         logCycle(logger, e, lastReason.get(key));
         lastReason.set(key, e.outcome === 'skipped' ? (e.reason ?? undefined) : undefined);
-        options.hooks?.onCycle?.(e, now());
+        guarded('onCycle', () => options.hooks?.onCycle?.(e, now()));
       },
       onRestart: (_args, notice: RestartNotice | null) => {
         if (notice === null) return;
         stats.restarts++;
         logger.error({ actor: notice.oldId, newActor: notice.newId, err: notice.error, restartsInWindow: notice.restartsInWindow }, `actor ${notice.oldId} crashed; restarted as ${notice.newId}`);
-        options.hooks?.onRestart?.(notice);
+        guarded('onRestart', () => options.hooks?.onRestart?.(notice));
       },
       onEscalate: (_args, escalation: Escalation) => {
         logger.fatal(
           { actor: escalation.actorId, restarts: escalation.restarts, windowMs: escalation.windowMs, err: escalation.error, exitCode: ExitCode.ESCALATED },
           `restart budget exhausted for ${escalation.actorId}; exiting with code ${ExitCode.ESCALATED} so systemd restarts the process`,
         );
-        options.hooks?.onEscalate?.(escalation);
+        guarded('onEscalate', () => options.hooks?.onEscalate?.(escalation));
       },
     },
   });
@@ -204,7 +247,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       drainTimeoutMs: config.drainTimeoutMs,
       now,
     },
-    inspect: options.inspect,
+    inspect: inspect === undefined ? undefined : (event: InspectionEvent) => guarded('inspect', () => inspect(event)),
   });
 
   const done = new Promise<SupervisorOutput>((resolve, reject) => {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { CliError, ExitCode } from '../exitCodes.js';
 import { createLogger } from '../log.js';
-import { closeStore, startService, wallClock } from '../service.js';
+import { closeStore, startService, StartAbortedError, wallClock, type ServiceHandle } from '../service.js';
 import { createServiceMetrics } from '../metrics/serviceMetrics.js';
 import { operatorRoutes } from '../http/operatorRoutes.js';
 import { startHttpServer, type HttpServerHandle, type Route } from '../http/server.js';
@@ -39,29 +39,10 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       const once = opts.once === true;
       // /metrics is fed by the service hooks, so it exists only when the HTTP server will.
       const metrics = config.httpPort !== null ? createServiceMetrics({ phases: config.phases, symbols: config.symbols, now: wallClock }) : null;
-      let handle;
-      try {
-        handle = await startService({ config, logger, once, hooks: metrics?.hooks, inspect: viz?.inspect });
-      } catch (err) {
-        logger.flush?.();
-        throw new CliError((err as Error).message, ExitCode.FAILURE);
-      }
-      const routes: Route[] = metrics ? operatorRoutes({ handle, metrics, now: wallClock }).routes : [];
-      if (viz) routes.push(...vizRoutes(viz));
-      let http: HttpServerHandle | null = null;
-      if (config.httpPort !== null) {
-        try {
-          http = await startHttpServer({ host: config.httpHost, port: config.httpPort, routes, logger });
-        } catch (err) {
-          // Exit 1, not 2: the port may be held by a process still shutting down; systemd retries.
-          handle.shutdown();
-          await handle.done;
-          await closeStore(handle.store);
-          throw new CliError(`cannot serve HTTP on ${config.httpHost}:${config.httpPort}: ${(err as Error).message}`, ExitCode.FAILURE);
-        }
-      }
-      // --once ends on its own; the watchdog is for the long-running service.
-      const watchdog = once ? null : startWatchdog({ thresholdSec: config.watchdogSec, logger });
+      // Signals are handled from the start: a SIGTERM while the first connection is still being
+      // made (up to connectTimeoutMs) must also end in a clean exit 0, not death by signal.
+      let handle: ServiceHandle | null = null;
+      const starting = new AbortController();
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals): void => {
         signals++;
@@ -70,7 +51,8 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
           process.exit(ExitCode.OK);
         }
         logger.info({ signal }, 'shutting down: finishing in-flight publishes');
-        handle.shutdown();
+        if (handle) handle.shutdown();
+        else starting.abort();
         setTimeout(() => {
           logger.error('shutdown deadline passed; exiting');
           process.exit(ExitCode.OK);
@@ -78,11 +60,41 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
-      const output = await handle.done;
+      try {
+        handle = await startService({ config, logger, once, hooks: metrics?.hooks, inspect: viz?.inspect, signal: starting.signal });
+      } catch (err) {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        if (err instanceof StartAbortedError) {
+          logger.info('stopped before the service started');
+          process.exitCode = ExitCode.OK;
+          return;
+        }
+        logger.flush?.();
+        throw new CliError((err as Error).message, ExitCode.FAILURE);
+      }
+      const service = handle;
+      const routes: Route[] = metrics ? operatorRoutes({ handle: service, metrics, now: wallClock }).routes : [];
+      if (viz) routes.push(...vizRoutes(viz));
+      let http: HttpServerHandle | null = null;
+      if (config.httpPort !== null) {
+        try {
+          http = await startHttpServer({ host: config.httpHost, port: config.httpPort, routes, logger });
+        } catch (err) {
+          // Exit 1, not 2: the port may be held by a process still shutting down; systemd retries.
+          service.shutdown();
+          await service.done;
+          await closeStore(service.store);
+          throw new CliError(`cannot serve HTTP on ${config.httpHost}:${config.httpPort}: ${(err as Error).message}`, ExitCode.FAILURE);
+        }
+      }
+      // --once ends on its own; the watchdog is for the long-running service.
+      const watchdog = once ? null : startWatchdog({ thresholdSec: config.watchdogSec, logger });
+      const output = await service.done;
       await watchdog?.stop();
       await http?.close();
-      await closeStore(handle.store);
-      if (once) logger.info({ counts: handle.stats.summary(), exitCode: output.exitCode }, `--once finished: ${output.reason}`);
+      await closeStore(service.store);
+      if (once) logger.info({ counts: service.stats.summary(), exitCode: output.exitCode }, `--once finished: ${output.reason}`);
       else logger.info({ exitCode: output.exitCode }, output.reason);
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configSchema, type Config } from './schema.js';
 import { CliError, ExitCode } from '../exitCodes.js';
+import { parseFiniteNumber } from '../inputs/parse.js';
 
 type ValueKind = 'string' | 'number' | 'int' | 'boolean' | 'list' | 'nullableNumber';
 
@@ -98,9 +99,9 @@ export function coerce(key: string, raw: unknown, origin: Origin): unknown {
     case 'int':
     case 'nullableNumber': {
       if (kind === 'nullableNumber' && (text === '' || text === 'null' || text === 'off')) return null;
-      if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) bad('must be a number');
-      const value = Number(text);
-      if (!Number.isFinite(value)) bad('must be a finite number');
+      // The same linear-time decimal grammar as every other outside input (src/inputs/parse.ts).
+      const value = parseFiniteNumber(text);
+      if (value === null) bad('must be a finite number');
       if (kind === 'int' && !Number.isInteger(value)) bad('must be a whole number');
       return value;
     }

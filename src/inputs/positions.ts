@@ -173,7 +173,8 @@ async function readFromHash(store: Store, symbol: string): Promise<Read<Position
  * key inside the payload. A payload that is not a JSON object is ignored.
  */
 export function eventFields(fields: Record<string, string>): Record<string, unknown> {
-  const merged: Record<string, unknown> = {};
+  // No prototype: a payload key like "__proto__" stays an ordinary (ignored) field.
+  const merged: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const name of EVENT_PAYLOAD_FIELDS) {
     const text = fields[name];
     if (text === undefined) continue;

@@ -449,6 +449,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
 
     async close(): Promise<void> {
       closed = true;
+      // Wake anything waiting for the connection (waitReady): it sees `closed` and gives up.
+      gate.emit('end');
       if (client.status === 'end') return;
       if (client.status === 'ready') {
         try {

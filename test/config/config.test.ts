@@ -100,7 +100,7 @@ describe('config layers', () => {
   });
 
   it('names the key, the source and the bad value', () => {
-    expect(errorOf(() => loadConfig({ env: { PUBLISH_INTERVAL_SEC: 'ten' } })).message).toMatch(/riskInterval from env PUBLISH_INTERVAL_SEC: must be a number \(got "ten"\)/);
+    expect(errorOf(() => loadConfig({ env: { PUBLISH_INTERVAL_SEC: 'ten' } })).message).toMatch(/riskInterval from env PUBLISH_INTERVAL_SEC: must be a finite number \(got "ten"\)/);
     expect(errorOf(() => loadConfig({ env: {}, flags: { harvestInterval: '-1' } })).message).toMatch(/harvestInterval from flag --harvest-interval: .*\(got -1\)/);
     expect(errorOf(() => loadConfig({ env: { POSITION_SOURCE: 'magic' } })).message).toMatch(/positionSource from env POSITION_SOURCE.*"magic"/);
     expect(errorOf(() => loadConfig({ env: { MARKETSTATE_SOURCE: 'synthetic' } })).message).toMatch(/MARKETSTATE_SOURCE/);

@@ -36,8 +36,8 @@ async function until<T>(what: string, check: () => Promise<T | null | undefined 
   }
 }
 
-function startRun(args: string[]): { child: ChildProcess; output: () => string; exit: Promise<{ code: number | null; signal: string | null }> } {
-  const child = spawn(process.execPath, [cliPath, 'run', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+function startRun(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output: () => string; exit: Promise<{ code: number | null; signal: string | null }> } {
+  const child = spawn(process.execPath, [cliPath, 'run', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
@@ -74,6 +74,20 @@ describe('quantum-calc run (long-running)', () => {
       expect(code).toBe(0);
       expect(Date.now() - started).toBeLessThan(10_000);
       expect(run.output()).toContain('shutting down');
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+  });
+
+  it('exits 0 on SIGTERM while still waiting for the first connection', async () => {
+    const { freePort } = await import('../helpers/redisServer.js');
+    const run = startRun(['--redis-url', `redis://127.0.0.1:${await freePort()}`, '--symbols', 'BTCUSDT'], { QUANTUM_CALC_CONNECT_TIMEOUT_MS: '20000' });
+    try {
+      await until('the first connection error', () => run.output().includes('redis connection error'));
+      run.child.kill('SIGTERM');
+      const { code, signal } = await run.exit;
+      expect(signal).toBeNull();
+      expect(code).toBe(0);
     } finally {
       if (run.child.exitCode === null) run.child.kill('SIGKILL');
     }
