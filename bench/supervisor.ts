@@ -5,6 +5,7 @@
 // latency (marketstate publish → harvest done) p50/p99.
 //
 //   node dist/bench/supervisor.js [--symbols 1000] [--seconds 20] [--warmup 5] [--store both|redis|memory]
+//                                 [--candle-every 1]   (seconds between new candles: 1 = worst case, 60 = 1m candles)
 import net from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
@@ -20,20 +21,22 @@ interface Args {
   symbols: number;
   seconds: number;
   warmup: number;
+  candleEvery: number;
   store: 'both' | 'redis' | 'memory';
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { symbols: 1000, seconds: 20, warmup: 5, store: 'both' };
+  const args: Args = { symbols: 1000, seconds: 20, warmup: 5, candleEvery: 1, store: 'both' };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === '--symbols') args.symbols = Number(value);
     else if (flag === '--seconds') args.seconds = Number(value);
     else if (flag === '--warmup') args.warmup = Number(value);
+    else if (flag === '--candle-every') args.candleEvery = Number(value);
     else if (flag === '--store' && (value === 'both' || value === 'redis' || value === 'memory')) args.store = value;
     else throw new Error(`unknown argument ${flag} ${value ?? ''}`);
   }
-  for (const k of ['symbols', 'seconds', 'warmup'] as const) {
+  for (const k of ['symbols', 'seconds', 'warmup', 'candleEvery'] as const) {
     if (!(Number.isFinite(args[k]) && args[k] > 0)) throw new Error(`--${k} must be a positive number`);
   }
   return args;
@@ -186,7 +189,7 @@ async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
   const startedAt = performance.now();
   const handle = await startService({ config, logger, store: memory ?? undefined, hooks: { onCycle }, now: wallClock });
   const startMs = performance.now() - startedAt;
-  const ticker = setInterval(() => void tick(), 1000);
+  const ticker = setInterval(() => void tick(), args.candleEvery * 1000);
   await new Promise((r) => setTimeout(r, args.warmup * 1000));
 
   const commandsBefore = seedClient ? Number(/total_commands_processed:(\d+)/.exec(await seedClient.info('stats'))![1]) : 0;
@@ -201,7 +204,7 @@ async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
   const redisCpu = redisServer ? processCpuSeconds(redisPid(redisServer.port)) - redisCpuBefore : Number.NaN;
   // The seeding client's own commands (ticks, INFO) are subtracted: one ZADD per symbol per second.
   const commandsAfter = seedClient ? Number(/total_commands_processed:(\d+)/.exec(await seedClient.info('stats'))![1]) : 0;
-  const seedCommands = seedClient ? Math.round(elapsed) * args.symbols + 2 : 0;
+  const seedCommands = seedClient ? Math.round(elapsed / args.candleEvery) * args.symbols + 2 : 0;
 
   clearInterval(ticker);
   const stoppingAt = performance.now();
@@ -271,7 +274,9 @@ async function main(): Promise<void> {
     process.stdout.write(`running ${args.symbols} symbols x 3 phases at 1 s on the ${kind} store: ${args.warmup} s warm-up + ${args.seconds} s measured…\n`);
     results.push(await runOnce(kind, args));
   }
-  process.stdout.write(`\nNode ${process.version}, ${args.symbols} symbols, all phases at 1 s intervals, a new candle per symbol per second\n\n`);
+  process.stdout.write(
+    `\nNode ${process.version}, ${args.symbols} symbols, all phases at 1 s intervals, a new candle per symbol every ${args.candleEvery} s\n\n`,
+  );
   const header = ['store', 'cycles/s', 'publishes/s', 'CPU ms/1000 cycles', 'node CPU (cores)', 'redis CPU (cores)', 'cmds/cycle', 'round trips/cycle', 'chain p50 ms', 'chain p99 ms', 'errors', 'RSS MB', 'start ms', 'shutdown ms'];
   const rows = results.map((r) => [
     r.store, fmt(r.cyclesPerSec, 0), fmt(r.publishesPerSec, 0), fmt(r.cpuMsPer1000, 1), fmt(r.cpuCoreShare, 2), fmt(r.redisCpuCoreShare, 2),
