@@ -3,12 +3,13 @@
 // counted skip whose reason is logged and counted in handle.stats, the run ends normally, and
 // nothing is written for the broken symbol beyond what its healthy phases may write.
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PhaseName } from '../../machines/publisher.js';
 import { closeStore, startService } from '../../src/service.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
-import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
-import { MINUTE_MS, longPosition, prices, redisClient, seedCandles, seedPosition, type PositionFields } from '../helpers/seed.js';
+import { type TestRedis } from '../helpers/redisServer.js';
+import { useTestRedis } from '../helpers/redisFixture.js';
+import { MINUTE_MS, longPosition, prices, seedCandles, seedPosition, type PositionFields } from '../helpers/seed.js';
 import { captureLogger, serviceConfig } from '../helpers/serviceHarness.js';
 import { redisSnapshot, changedKeys } from '../helpers/redisSnapshot.js';
 
@@ -16,16 +17,12 @@ const S = 'BTCUSDT';
 const FIRST_OPEN = Date.UTC(2026, 10, 1);
 const CANDLES = `candles:${S}:1m`;
 
+const fixture = useTestRedis();
 let server: TestRedis;
 let redis: Redis;
 
-beforeAll(async () => {
-  server = await startTestRedis();
-  redis = redisClient(server.url);
-});
-afterAll(async () => {
-  redis?.disconnect();
-  await server?.close();
+beforeAll(() => {
+  ({ server, redis } = fixture);
 });
 beforeEach(async () => {
   await redis.flushall();

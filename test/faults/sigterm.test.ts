@@ -3,28 +3,25 @@
 // either completes (its reply was only late) or never happens (it timed out and its bytes died
 // with the connection) — never half of it — and shutdown starts no new cycle.
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MARKETSTATE_FIELDS } from '../helpers/contractFields.js';
-import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
-import { longPosition, prices, redisClient, seedCandles, seedPosition } from '../helpers/seed.js';
+import { type TestRedis } from '../helpers/redisServer.js';
+import { useTestRedis } from '../helpers/redisFixture.js';
+import { longPosition, prices, seedCandles, seedPosition } from '../helpers/seed.js';
 import { startCli, until, type CliProcess } from '../helpers/serviceHarness.js';
 import { hasCommand, startTcpProxy, type ProxyEvent, type TcpProxy } from '../helpers/tcpProxy.js';
 
 const SYMBOL = 'BTCUSDT';
 
+const fixture = useTestRedis();
 let server: TestRedis;
 let redis: Redis;
 let proxy: TcpProxy;
 let events: ProxyEvent[] = [];
 let stopListening: () => void = () => undefined;
 
-beforeAll(async () => {
-  server = await startTestRedis();
-  redis = redisClient(server.url);
-});
-afterAll(async () => {
-  redis?.disconnect();
-  await server?.close();
+beforeAll(() => {
+  ({ server, redis } = fixture);
 });
 beforeEach(async () => {
   await redis.flushall();

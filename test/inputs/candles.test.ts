@@ -1,8 +1,8 @@
 // Candle reading, run against both stores.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_CANDLE_PATTERNS, candleTailCount, parseCandleMember, readCandles, type CandleSeries } from '../../src/inputs/candles.js';
 import type { Read } from '../../src/inputs/types.js';
-import { HARNESSES, type Harness } from '../store/storeHarness.js';
+import { HARNESSES, type Harness, useHarness } from '../store/storeHarness.js';
 
 const P = { patterns: DEFAULT_CANDLE_PATTERNS, windowSize: 300 };
 
@@ -29,15 +29,10 @@ describe('parseCandleMember', () => {
 });
 
 describe.each(HARNESSES)('readCandles: $name', ({ create }) => {
+  const harness = useHarness(create);
   let h: Harness;
-  beforeAll(async () => {
-    h = await create();
-  });
-  afterAll(async () => {
-    await h.close();
-  });
-  beforeEach(async () => {
-    await h.reset();
+  beforeEach(() => {
+    h = harness();
   });
 
   it('reads a sorted set (score = open time), oldest first', async () => {

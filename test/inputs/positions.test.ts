@@ -1,5 +1,5 @@
 // Position sources, run against both stores.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import {
   EXECUTION_RESULT_STREAM,
   LEGACY_POSITIONS_KEY,
@@ -10,7 +10,7 @@ import {
 } from '../../src/inputs/positions.js';
 import type { Read } from '../../src/inputs/types.js';
 import type { Position } from '../../src/kernels/types.js';
-import { HARNESSES, type Harness } from '../store/storeHarness.js';
+import { HARNESSES, type Harness, useHarness } from '../store/storeHarness.js';
 
 const FULL = {
   symbol: 'BTCUSDT',
@@ -72,15 +72,10 @@ describe('pure helpers', () => {
 });
 
 describe.each(HARNESSES)('position sources: $name', ({ create }) => {
+  const harness = useHarness(create);
   let h: Harness;
-  beforeAll(async () => {
-    h = await create();
-  });
-  afterAll(async () => {
-    await h.close();
-  });
-  beforeEach(async () => {
-    await h.reset();
+  beforeEach(() => {
+    h = harness();
   });
 
   const read = (kind: 'auto' | 'redis_hash' | 'redis_stream' | 'synthetic', symbol = 'BTCUSDT', options = {}) =>

@@ -1,5 +1,5 @@
 // The same behavioural contract, run against the memory store and a real redis-server.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import {
   HARVEST_PROPOSAL_STREAM,
   MARKETSTATE_STREAM,
@@ -9,18 +9,13 @@ import {
   riskProposalKey,
 } from '../../src/store/keyGuard.js';
 import { WrongTypeError, type PublishBatch } from '../../src/store/types.js';
-import { HARNESSES, type Harness } from './storeHarness.js';
+import { HARNESSES, type Harness, useHarness } from './storeHarness.js';
 
 describe.each(HARNESSES)('Store contract: $name', ({ create }) => {
+  const harness = useHarness(create);
   let h: Harness;
-  beforeAll(async () => {
-    h = await create();
-  });
-  afterAll(async () => {
-    await h.close();
-  });
-  beforeEach(async () => {
-    await h.reset();
+  beforeEach(() => {
+    h = harness();
   });
 
   describe('publish', () => {

@@ -1,6 +1,7 @@
 // Runs one behavioural suite against both stores. A harness gives a test the Store under test
 // plus a "seeder" standing in for the other services (candle writers, position writers): on the
 // memory store it is the store's own Redis-named helpers, on Redis a second, plain ioredis client.
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { Redis } from 'ioredis';
 import { MemoryStore } from '../../src/store/memoryStore.js';
 import { createRedisStore, type RedisStore } from '../../src/store/redisStore.js';
@@ -95,3 +96,24 @@ export const HARNESSES: HarnessFactory[] = [
   { name: 'memory', create: async () => memoryHarness() },
   { name: 'redis', create: redisHarness },
 ];
+
+/**
+ * Registers the lifecycle of one harness for the enclosing describe block: created once, reset
+ * before every test, closed at the end. Returns an accessor (the harness exists only in tests).
+ */
+export function useHarness(create: HarnessFactory['create']): () => Harness {
+  let h: Harness | undefined;
+  beforeAll(async () => {
+    h = await create();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+  beforeEach(async () => {
+    await h?.reset();
+  });
+  return () => {
+    if (!h) throw new Error('the store harness is only available inside tests');
+    return h;
+  };
+}
