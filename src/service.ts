@@ -41,7 +41,15 @@ export interface ServiceOptions {
   now?: () => number;
   /** Aborting it during start-up (the wait for Redis) rejects with StartAbortedError. */
   signal?: AbortSignal;
+  /**
+   * Wraps a phase's provided publisher machine before the supervisor spawns it — e.g.
+   * `m.provide({ actions: … })` to inject a fault in a test, or extra logging when debugging.
+   */
+  wrapPublisher?: (phase: PhaseName, machine: PublisherLogic) => PublisherLogic;
 }
+
+/** The publisher machine as provided with a phase's steps. */
+export type PublisherLogic = ReturnType<typeof publisherFor>;
 
 /** startService was asked to stop before the supervisor started. */
 export class StartAbortedError extends Error {
@@ -198,13 +206,14 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     }
   };
   const inspect = options.inspect;
+  const wrap = (phase: PhaseName, machine: PublisherLogic): PublisherLogic => options.wrapPublisher?.(phase, machine) ?? machine;
   const lastReason = new Map<string, string | undefined>();
 
   const provided = supervisorMachine.provide({
     actors: {
-      marketstatePublisher: publisherFor(marketStateSteps(deps)),
-      riskPublisher: publisherFor(riskSteps(deps)),
-      harvestPublisher: publisherFor(harvestSteps(deps)),
+      marketstatePublisher: wrap('marketstate', publisherFor(marketStateSteps(deps))),
+      riskPublisher: wrap('risk', publisherFor(riskSteps(deps))),
+      harvestPublisher: wrap('harvest', publisherFor(harvestSteps(deps))),
     },
     actions: {
       onCycleDone: (_args, e: CycleDoneEvent) => {

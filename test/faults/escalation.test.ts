@@ -2,17 +2,12 @@
 // with exit code 3 so systemd restarts the whole process.
 //
 // How the crash is made: no I/O or data path can crash a publisher — every store call runs inside
-// a promise step whose failure the machine handles (backoff), and compute/decide are wrapped — so
-// a store double cannot do it, and neither can anything the built CLI reads. What can crash an
-// actor is code that runs synchronously inside its transitions. The one seam startService offers
-// into that code is the XState inspector (the live visualizer's hook): it is called during the
-// actions an actor executes. An inspector that throws while the risk publisher invokes its read
-// step (the start of each cycle) is exactly a bug in the actor's own code at that point — the
-// crash the machine tests inject by overriding `startCycle` — and it goes through the real
-// service: its supervisor, restart logging, counters and escalation. (It also shows that a buggy
-// inspector cannot take more than its actor down: the others keep publishing.)
+// a promise step whose failure the machine handles (backoff), compute/decide are wrapped, and
+// observers (hooks, inspector) are guarded — so nothing the service reads can do it. What can is
+// a bug in the actor's own transition code. startService's `wrapPublisher` seam provides the risk
+// publisher with a `startCycle` action that throws — the same crash the machine tests inject —
+// and it goes through the real service: its supervisor, restart logging, counters and escalation.
 import type { Redis } from 'ioredis';
-import type { InspectionEvent } from 'xstate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/exitCodes.js';
 import { closeStore, startService } from '../../src/service.js';
@@ -40,23 +35,24 @@ describe('a crashing actor', () => {
   it('is restarted under a new id, and after the restart budget the service ends with exit code 3', async () => {
     const watch = new CycleWatch();
     const crashes: string[] = [];
-    const inspect = (event: InspectionEvent): void => {
-      watch.inspect(event);
-      // The risk publisher invoking its read step: the start of every cycle.
-      const params = event.type === '@xstate.action' ? (event.action.params as { src?: unknown } | undefined) : undefined;
-      const actorId = (event.actorRef as unknown as { id: string }).id;
-      if (event.type === '@xstate.action' && event.action.type === 'xstate.spawnChild' && params?.src === 'readInputs' && actorId.startsWith('risk:')) {
-        crashes.push(actorId);
-        throw new Error(`injected crash in ${actorId}`);
-      }
-    };
     const log = captureLogger('info');
     const restarts: string[] = [];
     const config = serviceConfig(fastFlags(server.url, ['BTCUSDT'], { restartBudget: 3, restartWindowSec: 60 }));
     const handle = await startService({
       config,
       logger: log.logger,
-      inspect,
+      inspect: watch.inspect,
+      wrapPublisher: (phase, machine) =>
+        phase !== 'risk'
+          ? machine
+          : machine.provide({
+              actions: {
+                startCycle: ({ self }) => {
+                  crashes.push(self.id);
+                  throw new Error(`injected crash in ${self.id}`);
+                },
+              },
+            }),
       hooks: { ...watch.hooks, onRestart: (notice) => restarts.push(`${notice.oldId} -> ${notice.newId}`) },
     });
     const output = await Promise.race([
