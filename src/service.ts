@@ -189,6 +189,12 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       throw err;
     }
   }
+  if (config.maxInputAge !== null && config.maxInputAge < config.maxPublishAge) {
+    logger.warn(
+      { maxInputAge: config.maxInputAge, maxPublishAge: config.maxPublishAge },
+      'maxInputAge is shorter than maxPublishAge: an unchanged market state will be refused as stale between its publishes',
+    );
+  }
   const positions = options.positions ?? createPositionSource(config.positionSource, store);
   const deps: PhaseDeps = { store, positions, config, now };
   const stats = new CycleStats();

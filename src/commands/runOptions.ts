@@ -17,7 +17,7 @@ export function addConfigOptions(command: Command): Command {
     .option('--max-publish-age <sec>', 'publish at least this often even when unchanged (default 60)')
     .option('--change-eps-pct <x>', 'relative change that triggers a publish (default 0.001)')
     .option('--fallback-stop-pct <x>', 'harvest risk unit without a fresh risk proposal (default 0.02)')
-    .option('--max-input-age <sec>', 'refuse marketstate older than this (default 3 x marketstate interval)')
+    .option('--max-input-age <sec>', 'refuse marketstate older than this (default max(3 x marketstate interval, max publish age + marketstate interval))')
     .option('--window-size <n>', 'closes kept per symbol (default 300)')
     .option('--enable-stream', 'also XADD the risk and harvest proposal streams')
     .option('--http-host <host>', 'HTTP bind address for /metrics, /healthz, /viz (default 127.0.0.1)')

@@ -45,7 +45,7 @@ export const configSchema = z
       .array(z.string().includes('{symbol}', { message: 'a candle key pattern must contain {symbol}' }))
       .min(1)
       .default(DEFAULT_CANDLE_PATTERNS),
-    /** Marketstate older than this is refused (s); null = 3 x marketstateInterval. */
+    /** Marketstate older than this is refused (s); null = max(3 x marketstateInterval, maxPublishAge + marketstateInterval). */
     maxInputAge: positiveSeconds.nullable().default(null),
     commandTimeoutMs: z.number().int().positive().default(2000),
     connectTimeoutMs: z.number().int().positive().default(5000),
@@ -86,7 +86,12 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
-/** Effective marketstate staleness bound in seconds (SPEC §6). */
+/**
+ * Effective marketstate staleness bound in seconds (SPEC §6): 3 × the marketstate interval, but
+ * never less than maxPublishAge + one interval — an unchanged market state is republished (and
+ * its ts_timestamp refreshed) only every maxPublishAge, so a shorter bound would refuse a healthy
+ * publisher's output as stale between publishes. With the defaults (60 s, 60 s) it is 180 s.
+ */
 export function maxInputAgeSec(config: Config): number {
-  return config.maxInputAge ?? 3 * config.marketstateInterval;
+  return config.maxInputAge ?? Math.max(3 * config.marketstateInterval, config.maxPublishAge + config.marketstateInterval);
 }

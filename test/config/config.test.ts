@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, maskUrl, redactConfig } from '../../src/config/load.js';
+import { maxInputAgeSec } from '../../src/config/schema.js';
 import { CliError } from '../../src/exitCodes.js';
 import { runCli } from '../helpers/runCli.js';
 
@@ -121,6 +122,15 @@ describe('config layers', () => {
     expect(loadConfig({ env: { CREDENTIALS_DIRECTORY: empty } }).config.redisPassword).toBeUndefined();
     expect(maskUrl('redis://user:pw@host:1/0')).toBe('redis://user:***@host:1/0');
     expect(maskUrl('rediss://:pw@host')).toBe('rediss://:***@host');
+  });
+});
+
+describe('maxInputAge default', () => {
+  it('is 3 marketstate intervals, but never below one maxPublishAge plus an interval', () => {
+    expect(maxInputAgeSec(loadConfig({ env: {} }).config)).toBe(180);
+    expect(maxInputAgeSec(loadConfig({ env: {}, flags: { marketstateInterval: '0.5' } }).config)).toBe(60.5);
+    expect(maxInputAgeSec(loadConfig({ env: {}, flags: { marketstateInterval: '120' } }).config)).toBe(360);
+    expect(maxInputAgeSec(loadConfig({ env: {}, flags: { maxInputAge: '5' } }).config)).toBe(5);
   });
 });
 
