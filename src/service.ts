@@ -157,8 +157,7 @@ function logCycle(logger: Logger, e: CycleDoneEvent, previousReason: string | un
       return;
     case 'error': {
       const n = e.consecutiveFailures;
-      const loud = n <= 1 || (n & (n - 1)) === 0; // 1st, 2nd, 4th, 8th … failure in a row
-      (loud ? logger.warn : logger.debug).call(
+      (n <= 1 || isLoudRepeat(n) ? logger.warn : logger.debug).call(
         logger,
         { ...base, err: e.detail, consecutiveFailures: n },
         `${e.phase} ${e.symbol} failed; backing off`,
@@ -167,28 +166,35 @@ function logCycle(logger: Logger, e: CycleDoneEvent, previousReason: string | un
   }
 }
 
+/**
+ * --once must fail in bounded time, with a message naming the server, when Redis is away. The
+ * long-running service gives the connection a chance before the first cycles, so a normal start
+ * does not begin with one failed cycle per actor; if Redis is away the actors back off and retry.
+ * Either wait ends early when the caller aborts (SIGTERM at start).
+ */
+async function waitForRedis(store: RedisStore, config: Config, once: boolean, logger: Logger, signal?: AbortSignal): Promise<void> {
+  const ready = once
+    ? store.waitReady(config.connectTimeoutMs)
+    : store.waitReady(config.connectTimeoutMs).catch((err: Error) => {
+        logger.warn({ err: err.message }, 'redis not reachable yet; starting anyway, publishers retry with backoff');
+      });
+  try {
+    await Promise.race([ready, aborted(signal)]);
+  } catch (err) {
+    if (signal?.aborted) await closeStore(store);
+    throw err;
+  }
+}
+
+/** True for the 1st, 2nd, 4th, 8th … occurrence: repeated trouble stays visible without a line per event. */
+const isLoudRepeat = (n: number): boolean => n >= 1 && (n & (n - 1)) === 0;
+
 export async function startService(options: ServiceOptions): Promise<ServiceHandle> {
   const { config, logger } = options;
   const once = options.once ?? false;
   const now = options.now ?? wallClock;
   const store = options.store ?? createStoreFromConfig(config, logger, !once);
-  if (isRedisStore(store)) {
-    // --once must fail in bounded time, with a message naming the server, when Redis is away.
-    // The long-running service gives the connection a chance before the first cycles, so a
-    // normal start does not begin with one failed cycle per actor; if Redis is away the actors
-    // back off and retry. Either wait ends early when the caller aborts (SIGTERM at start).
-    const ready = once
-      ? store.waitReady(config.connectTimeoutMs)
-      : store.waitReady(config.connectTimeoutMs).catch((err: Error) => {
-          logger.warn({ err: err.message }, 'redis not reachable yet; starting anyway, publishers retry with backoff');
-        });
-    try {
-      await Promise.race([ready, aborted(options.signal)]);
-    } catch (err) {
-      if (options.signal?.aborted) await closeStore(store);
-      throw err;
-    }
-  }
+  if (isRedisStore(store)) await waitForRedis(store, config, once, logger, options.signal);
   if (config.maxInputAge !== null && config.maxInputAge < config.maxPublishAge) {
     logger.warn(
       { maxInputAge: config.maxInputAge, maxPublishAge: config.maxPublishAge },
@@ -207,8 +213,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     } catch (err) {
       const n = (observerFailures.get(what) ?? 0) + 1;
       observerFailures.set(what, n);
-      // 1st, 2nd, 4th, 8th … failure of each observer: visible, but not one line per event.
-      if ((n & (n - 1)) === 0) logger.error({ hook: what, err: (err as Error).message, failures: n }, `observer ${what} threw; ignored`);
+      if (isLoudRepeat(n)) logger.error({ hook: what, err: (err as Error).message, failures: n }, `observer ${what} threw; ignored`);
     }
   };
   const inspect = options.inspect;
