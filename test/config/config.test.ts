@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, maskUrl, redactConfig } from '../../src/config/load.js';
 import { maxInputAgeSec } from '../../src/config/schema.js';
@@ -122,6 +123,16 @@ describe('config layers', () => {
     expect(loadConfig({ env: { CREDENTIALS_DIRECTORY: empty } }).config.redisPassword).toBeUndefined();
     expect(maskUrl('redis://user:pw@host:1/0')).toBe('redis://user:***@host:1/0');
     expect(maskUrl('rediss://:pw@host')).toBe('rediss://:***@host');
+  });
+});
+
+describe('the shipped example config', () => {
+  it('is valid and is what the unit runs with', () => {
+    const file = fileURLToPath(new URL('../../config/quantum-calc.example.json', import.meta.url));
+    const { config } = loadConfig({ env: {}, configFile: file });
+    expect(config.store).toBe('redis');
+    expect(config.httpHost).toBe('127.0.0.1');
+    expect(config.httpPort).not.toBeNull();
   });
 });
 
