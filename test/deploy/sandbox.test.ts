@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 
 const checkout = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -253,4 +254,41 @@ describe.skipIf(skipReason !== null)('the unit under a real systemd (nested, opt
     await until('node to die', () => !['active', 'activating'].includes(show(['ActiveState']).ActiveState));
     expect(show(['Result']).Result).toBe('signal');
   });
+
+  it('the unit as installed runs the real service: it publishes, /healthz answers 200, SIGTERM exits 0', async () => {
+    // No drop-in: the shipped ExecStart (`run --config /etc/quantum/quantum-calc.json`).
+    sh('rm -rf /etc/systemd/system/quantum-calc.service.d && systemctl daemon-reload; systemctl stop quantum-calc; systemctl reset-failed quantum-calc 2>/dev/null; true');
+    sh(`printf '%s\\n' '${PASSWORD}' > /etc/quantum/redis-password`);
+    const config = { redisUrl: `${redis.url}/0`, symbols: ['BTCUSDT'], marketstateInterval: 0.5, riskInterval: 0.5, harvestInterval: 0.5, httpHost: '127.0.0.1', httpPort: 9108 };
+    sh('cat > /etc/quantum/quantum-calc.json', JSON.stringify(config));
+    const admin = new Redis(redis.url, { password: PASSWORD, maxRetriesPerRequest: 1 });
+    try {
+      const first = Date.UTC(2026, 10, 1);
+      const args: Array<string | number> = [];
+      let close = 100;
+      for (let i = 0; i < 300; i++) {
+        close *= 1 + 0.001 * Math.sin(i / 7);
+        args.push(first + i * 60_000, JSON.stringify({ t: first + i * 60_000, close }));
+      }
+      await admin.zadd('candles:BTCUSDT:1m', ...args);
+      await admin.hset('quantum:state:positions:BTCUSDT', {
+        symbol: 'BTCUSDT', side: 'LONG', entry_price: String(close * 0.98), current_price: String(close),
+        peak_price: String(close * 1.01), trough_price: String(close * 0.97), age_sec: '3600', unrealized_pnl: String(close * 0.02),
+      });
+      sh('systemctl start quantum-calc');
+      const deadline = Date.now() + 30_000;
+      while ((await admin.exists('quantum:harvest:proposal:BTCUSDT')) === 0) {
+        if (Date.now() > deadline) throw new Error(`no harvest proposal from the unit:\n${journal()}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const health = sh(`node -e "fetch('http://127.0.0.1:9108/healthz').then(async (r) => console.log(r.status, await r.text()))"`);
+      expect(health).toMatch(/^200 /);
+      expect(show(['ActiveState', 'User']).User).toBe('quantum-calc');
+      sh('systemctl stop quantum-calc');
+      expect(show(['Result', 'ExecMainStatus'])).toEqual({ Result: 'success', ExecMainStatus: '0' });
+      expect(journal()).not.toContain(PASSWORD);
+    } finally {
+      admin.disconnect();
+    }
+  }, 90_000);
 });
