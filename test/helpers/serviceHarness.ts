@@ -1,6 +1,7 @@
 // Running the service in-process (startService) against a test redis-server, for the fault,
 // bad-input and least-privilege tests: a config from flags, a logger whose lines the test can
 // read, and bounded polling.
+import { get } from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config/load.js';
@@ -29,6 +30,18 @@ export async function until<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** GET http://127.0.0.1:port/path as text (a fresh connection each time: no keep-alive pool). */
+export function getText(port: number, path: string): Promise<{ status: number; body: string; type: string }> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: String(res.headers['content-type']) }));
+    }).on('error', reject);
+  });
 }
 
 export interface LogLine {

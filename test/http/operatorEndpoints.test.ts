@@ -1,7 +1,8 @@
 // /healthz and /metrics of a service started in-process against a real redis-server that goes
 // away and comes back.
-import { get, request } from 'node:http';
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getText as fetchText, until } from '../helpers/serviceHarness.js';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/load.js';
@@ -22,38 +23,12 @@ let redis: Redis;
 let service: ServiceHandle;
 let http: HttpServerHandle;
 
-function fetchText(port: number, path: string): Promise<{ status: number; body: string; type: string }> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: String(res.headers['content-type']) }));
-    }).on('error', reject);
-  });
-}
 
 async function health(): Promise<{ status: number; report: HealthReport }> {
   const r = await fetchText(http.port, '/healthz');
   return { status: r.status, report: JSON.parse(r.body) as HealthReport };
 }
 
-/** Polls until `check` returns a truthy value (bounded), returning it. */
-async function until<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function seed(): Promise<void> {
   for (const [i, symbol] of SYMBOLS.entries()) {

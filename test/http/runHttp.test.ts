@@ -1,8 +1,9 @@
 // `quantum-calc run --http-port` as an operator starts it (the BUILT CLI; `npm run build` first
 // when running this file alone): the endpoints are served, the watchdog is on, SIGTERM closes both.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { get, createServer, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { getText as fetchText, until } from '../helpers/serviceHarness.js';
 import { cliPath, repoRoot } from '../helpers/runCli.js';
 
 interface Running {
@@ -26,26 +27,7 @@ function startRun(args: string[], env: NodeJS.ProcessEnv = {}): Running {
   return { child, output: () => out, exit };
 }
 
-async function until<T>(what: string, check: () => T | null | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
-function fetchText(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
-  });
-}
 
 /** The port from the "http server listening" JSON log line. */
 function listeningPort(output: string): number | null {

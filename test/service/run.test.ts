@@ -1,8 +1,9 @@
 // The long-running service as an operator runs it: a child process of the built CLI against a
 // real redis-server that goes away and comes back empty. It must keep retrying, publish again
 // once Redis is back, and exit 0 on SIGTERM.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { startCli, until } from '../helpers/serviceHarness.js';
 import type { Redis } from 'ioredis';
 import type { TestRedis } from '../helpers/redisServer.js';
 import { useTestRedis } from '../helpers/redisFixture.js';
@@ -22,27 +23,8 @@ async function seed(): Promise<void> {
   await seedPosition(redis, longPosition('BTCUSDT', closes[closes.length - 1]!));
 }
 
-async function until<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch {
-      // not yet (e.g. Redis still down)
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function startRun(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output: () => string; exit: Promise<{ code: number | null; signal: string | null }> } {
-  const child = spawn(process.execPath, [cliPath, 'run', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  return { child, output: () => out, exit };
+function startRun(args: string[], env: Record<string, string> = {}) {
+  return startCli(['run', ...args], env);
 }
 
 describe('quantum-calc run (long-running)', () => {

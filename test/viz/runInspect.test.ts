@@ -1,31 +1,12 @@
 // `quantum-calc run --inspect`: the usage rule (in-process, nothing starts) and the BUILT CLI
 // serving /viz beside /metrics (`npm run build` first when running this file alone).
 import { spawn } from 'node:child_process';
-import { get } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
+import { getText, until } from '../helpers/serviceHarness.js';
 import { main } from '../../src/program.js';
 import { cliPath, repoRoot } from '../helpers/runCli.js';
 
-function getText(port: number, path: string): Promise<{ status: number; body: string; type: string }> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: String(res.headers['content-type']) }));
-    }).on('error', reject);
-  });
-}
 
-async function until<T>(what: string, check: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('run --inspect', () => {
   it('without --http-port is a usage error (exit 2) that says what is missing', async () => {
