@@ -4,12 +4,12 @@
 // always come from the same publish.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeStore, startService, type ServiceHandle } from '../../src/service.js';
+import { startService, type ServiceHandle } from '../../src/service.js';
 import { OUTPUT_HASHES } from '../helpers/contractFields.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 import { longPosition, prices, redisClient, seedCandles, seedPosition } from '../helpers/seed.js';
-import { captureLogger, fastFlags, serviceConfig } from '../helpers/serviceHarness.js';
+import { captureLogger, fastFlags, serviceConfig, stopService } from '../helpers/serviceHarness.js';
 
 const SYMBOLS = ['BTCUSDT', 'ETHUSDT'];
 
@@ -24,9 +24,7 @@ beforeAll(async () => {
   reader = redisClient(server.url);
 });
 afterAll(async () => {
-  service?.shutdown();
-  await service?.done;
-  if (service) await closeStore(service.store);
+  await stopService(service);
   writer?.disconnect();
   reader?.disconnect();
   await server?.close();

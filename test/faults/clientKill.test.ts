@@ -4,11 +4,11 @@
 // ever written twice.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeStore, startService, wallClock, type ServiceHandle } from '../../src/service.js';
+import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 import { MINUTE_MS, longPosition, prices, redisClient, seedCandles, seedPosition } from '../helpers/seed.js';
-import { captureLogger, explainWith, fastFlags, fieldsOf, serviceConfig, until } from '../helpers/serviceHarness.js';
+import { captureLogger, explainWith, fastFlags, fieldsOf, serviceConfig, until, stopService } from '../helpers/serviceHarness.js';
 
 const SYMBOLS = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'];
 const FIRST_OPEN = Date.UTC(2026, 10, 1);
@@ -24,9 +24,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   if (feeder) clearInterval(feeder);
-  service?.shutdown();
-  await service?.done;
-  if (service) await closeStore(service.store);
+  await stopService(service);
   redis?.disconnect();
   await server?.close();
 });

@@ -5,11 +5,11 @@
 // otherwise the same market state is appended to the stream twice.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeStore, startService, type ServiceHandle } from '../../src/service.js';
+import { startService, type ServiceHandle } from '../../src/service.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 import { MINUTE_MS, prices, redisClient, seedCandles } from '../helpers/seed.js';
-import { captureLogger, explainWith, fastFlags, serviceConfig, until } from '../helpers/serviceHarness.js';
+import { captureLogger, explainWith, fastFlags, serviceConfig, until, stopService } from '../helpers/serviceHarness.js';
 import { hasCommand, startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js';
 
 const SYMBOL = 'BTCUSDT';
@@ -27,9 +27,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  service?.shutdown();
-  await service?.done;
-  if (service) await closeStore(service.store);
+  await stopService(service);
   redis?.disconnect();
   await proxy?.close();
   await server?.close();

@@ -4,11 +4,11 @@
 // exist again: no proposal from remembered state, no invented positions.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeStore, startService, wallClock, type ServiceHandle } from '../../src/service.js';
+import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 import { longPosition, prices, redisClient, seedCandles, seedPosition } from '../helpers/seed.js';
-import { captureLogger, explainWith, fastFlags, serviceConfig, until } from '../helpers/serviceHarness.js';
+import { captureLogger, explainWith, fastFlags, serviceConfig, until, stopService } from '../helpers/serviceHarness.js';
 
 const SYMBOLS = ['BTCUSDT', 'ETHUSDT'];
 const BACKOFF_CAP_MS = 300;
@@ -40,9 +40,7 @@ beforeAll(async () => {
   redis.on('error', () => undefined); // the server goes away on purpose
 });
 afterAll(async () => {
-  service?.shutdown();
-  await service?.done;
-  if (service) await closeStore(service.store);
+  await stopService(service);
   redis?.disconnect();
   await server?.close();
 });

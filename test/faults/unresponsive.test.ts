@@ -7,11 +7,11 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backoffDelayMs } from '../../machines/publisher.js';
-import { closeStore, startService, wallClock, type ServiceHandle } from '../../src/service.js';
+import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 import { longPosition, prices, redisClient, seedCandles, seedPosition } from '../helpers/seed.js';
-import { captureLogger, explainWith, fastFlags, fieldsOf, serviceConfig, streamIdMs, until, type CapturedLogger } from '../helpers/serviceHarness.js';
+import { captureLogger, explainWith, fastFlags, fieldsOf, serviceConfig, streamIdMs, until, type CapturedLogger, stopService } from '../helpers/serviceHarness.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js';
 
 const SYMBOL = 'BTCUSDT';
@@ -50,9 +50,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  service?.shutdown();
-  await service?.done;
-  if (service) await closeStore(service.store);
+  await stopService(service);
   redis?.disconnect();
   await proxy?.close();
   await server?.close();
