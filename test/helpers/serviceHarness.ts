@@ -148,9 +148,11 @@ export interface CliProcess {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts the BUILT command line as a child process (long-running commands), env added to ours. */
-export function startCli(args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/** Starts the BUILT command line as a child process (long-running commands), `env` added to ours. */
+export function startCli(args: string[], env: Record<string, string> = {}, options: { cleanEnv?: boolean } = {}): CliProcess {
+  // cleanEnv: only PATH is inherited, so no QUANTUM_CALC_* or REDIS_* of the caller leaks in.
+  const base = options.cleanEnv ? { PATH: process.env.PATH } : process.env;
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));

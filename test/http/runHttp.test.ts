@@ -1,30 +1,11 @@
 // `quantum-calc run --http-port` as an operator starts it (the BUILT CLI; `npm run build` first
 // when running this file alone): the endpoints are served, the watchdog is on, SIGTERM closes both.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { getText as fetchText, until } from '../helpers/serviceHarness.js';
-import { cliPath, repoRoot } from '../helpers/runCli.js';
+import { getText as fetchText, startCli, until } from '../helpers/serviceHarness.js';
 
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startRun(args: string[], env: NodeJS.ProcessEnv = {}): Running {
-  const child = spawn(process.execPath, [cliPath, 'run', ...args], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH, ...env },
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, output: () => out, exit };
+function startRun(args: string[], env: Record<string, string> = {}) {
+  return startCli(['run', ...args], env, { cleanEnv: true });
 }
 
 
