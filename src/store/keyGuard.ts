@@ -2,7 +2,8 @@
 // hashes, their three streams and its own bookkeeping under `quantum:calc:`, and nothing else.
 // Both stores call assertPublishable() on every batch before touching anything, so a bug in a
 // publisher (a wrong key, a NaN that slipped through) is refused loudly instead of landing in a
-// key that some trading component reads.
+// key that some trading component reads. Deletion is narrower still: only `quantum:calc:` keys
+// (assertDeletable). The argument checks the two stores share for their reads live here too.
 import type { PublishBatch } from './types.js';
 
 export const MARKETSTATE_HASH_PREFIX = 'quantum:marketstate:';
@@ -24,8 +25,8 @@ export type WriteKind = 'hash' | 'stream';
 
 export class ForbiddenKeyError extends Error {
   readonly key: string;
-  constructor(key: string, why: string) {
-    super(`refusing to write ${JSON.stringify(key)}: ${why}`);
+  constructor(key: string, why: string, action: 'write' | 'delete' = 'write') {
+    super(`refusing to ${action} ${JSON.stringify(key)}: ${why}`);
     this.name = 'ForbiddenKeyError';
     this.key = key;
   }
@@ -100,6 +101,85 @@ export function assertWritable(key: string, kind?: WriteKind): void {
         ? `hashes ${OUTPUT_HASH_PREFIXES.map((p) => `${p}*`).join(', ')} or ${CALC_PREFIX}*`
         : `${OUTPUT_HASH_PREFIXES.map((p) => `${p}*`).join(', ')}, ${OUTPUT_STREAMS.join(', ')} or ${CALC_PREFIX}*`;
   throw new ForbiddenKeyError(key, `not on the calc-only write allow-list (${kind ?? 'any'} writes allowed to ${allowed})`);
+}
+
+/** True when `key` may be deleted: only our own bookkeeping under `quantum:calc:`. */
+export function isDeletable(key: string): boolean {
+  return typeof key === 'string' && hasNonEmptySuffix(key, CALC_PREFIX);
+}
+
+/**
+ * Throws ForbiddenKeyError unless `key` is one of our own bookkeeping keys (a non-empty name
+ * under `quantum:calc:`). Narrower than assertWritable on purpose: the output hashes are shared
+ * with other services (we own only some of their fields), so deleting one would destroy data
+ * that is not ours.
+ */
+export function assertDeletable(key: string): void {
+  if (isDeletable(key)) return;
+  throw new ForbiddenKeyError(String(key), `only this service's own bookkeeping keys (${CALC_PREFIX}<name>) may be deleted`, 'delete');
+}
+
+// ---- argument checks of the reads, shared by both stores ------------------------------------
+
+/** Thrown for a malformed read or delete argument (count, blockMs, minScore, stream id). */
+export class InvalidArgumentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidArgumentError';
+  }
+}
+
+const shown = (value: unknown): string => (typeof value === 'string' ? JSON.stringify(value) : String(value));
+
+/** `count` of a read: a positive safe integer. */
+export function assertCount(operation: string, count: number): void {
+  if (!(typeof count === 'number' && Number.isSafeInteger(count) && count > 0)) {
+    throw new InvalidArgumentError(`${operation}: count must be a positive integer (got ${shown(count)})`);
+  }
+}
+
+/** `blockMs` of a blocking read: a non-negative safe integer (0 = do not block). */
+export function assertBlockMs(operation: string, blockMs: number): void {
+  if (!(typeof blockMs === 'number' && Number.isSafeInteger(blockMs) && blockMs >= 0)) {
+    throw new InvalidArgumentError(`${operation}: blockMs must be a non-negative integer (got ${shown(blockMs)})`);
+  }
+}
+
+/** `minScore` of a sorted-set range: finite, or -Infinity for "from the lowest". */
+export function assertMinScore(operation: string, minScore: number): void {
+  if (!(typeof minScore === 'number' && (Number.isFinite(minScore) || minScore === -Infinity))) {
+    throw new InvalidArgumentError(`${operation}: minScore must be a finite number or -Infinity (got ${shown(minScore)})`);
+  }
+}
+
+/** A stream entry id as Redis orders it: by milliseconds, then sequence, both unsigned 64-bit. */
+export interface StreamId {
+  ms: bigint;
+  seq: bigint;
+}
+
+const STREAM_ID_PATTERN = /^(\d{1,20})(?:-(\d{1,20}))?$/;
+const U64_MAX = 2n ** 64n - 1n;
+
+/**
+ * Parses `ms-seq` or `ms` (sequence 0, as XREAD reads an incomplete id); '0' and '0-0' mean
+ * "from the beginning". Throws InvalidArgumentError naming `name` otherwise.
+ */
+export function parseStreamId(operation: string, name: string, id: string): StreamId {
+  const match = typeof id === 'string' ? STREAM_ID_PATTERN.exec(id) : null;
+  const ms = match ? BigInt(match[1]) : -1n;
+  const seq = match?.[2] !== undefined ? BigInt(match[2]) : 0n;
+  if (!match || ms > U64_MAX || seq > U64_MAX) {
+    throw new InvalidArgumentError(`${operation}: ${name} must be a stream id "<ms>-<seq>" or "<ms>" (got ${shown(id)})`);
+  }
+  return { ms, seq };
+}
+
+/** Negative, 0 or positive as `a` is before, equal to or after `b` (numerically, not as text). */
+export function compareStreamIds(a: StreamId, b: StreamId): number {
+  if (a.ms !== b.ms) return a.ms < b.ms ? -1 : 1;
+  if (a.seq !== b.seq) return a.seq < b.seq ? -1 : 1;
+  return 0;
 }
 
 // Values SPEC §5 forbids in any output, whatever the field: the Python services wrote these.

@@ -4,7 +4,19 @@
 // (score, member bytes). publish() validates the whole batch first and only then applies it, so a
 // rejected publish writes nothing — stricter than Redis, which runs the rest of a MULTI when one
 // command fails; the Redis store narrows that gap with a type pre-check (see redisStore.ts).
-import { assertPublishable } from './keyGuard.js';
+// xreadAfter blocks for real (on a timer), and an XADD — from a publish or the seeding helper —
+// wakes it, as a blocked XREAD is woken on Redis.
+import { EventEmitter } from 'node:events';
+import {
+  assertBlockMs,
+  assertCount,
+  assertDeletable,
+  assertMinScore,
+  assertPublishable,
+  compareStreamIds,
+  parseStreamId,
+  type StreamId,
+} from './keyGuard.js';
 import { WrongTypeError, type KeyKind, type PublishBatch, type ScoredMember, type Store, type StreamEntry } from './types.js';
 
 /** The value held for each Redis type. */
@@ -45,6 +57,10 @@ export class MemoryStore implements Store {
   private readonly slots = new Map<string, Slot>();
   private readonly now: () => number;
   private closed = false;
+  /** 'xadd:<key>' after an entry is added to a stream; 'close' when the store closes. */
+  private readonly events = new EventEmitter().setMaxListeners(0);
+  /** Blocking reads waiting right now (INFO's blocked_clients). */
+  private blocked = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -93,6 +109,70 @@ export class MemoryStore implements Store {
     return stream.entries.slice(-count).reverse().map(copyEntry);
   }
 
+  async zrangeFromScore(key: string, minScore: number, count: number): Promise<ScoredMember[]> {
+    this.assertOpen();
+    assertMinScore('zrangeFromScore', minScore);
+    assertCount('zrangeFromScore', count);
+    const zset = this.read(key, 'zset');
+    if (!zset) return [];
+    return sortedMembers(zset)
+      .filter((m) => m.score >= minScore)
+      .slice(0, count);
+  }
+
+  async deleteOwn(keys: string[]): Promise<number> {
+    this.assertOpen();
+    if (!Array.isArray(keys)) throw new TypeError('deleteOwn: keys must be an array of key names');
+    // Every key is checked before the first is deleted: a refused call deletes nothing.
+    keys.forEach(assertDeletable);
+    return this.del(...keys);
+  }
+
+  async xreadAfter(key: string, afterId: string, count: number, blockMs: number): Promise<StreamEntry[]> {
+    this.assertOpen();
+    assertCount('xreadAfter', count);
+    assertBlockMs('xreadAfter', blockMs);
+    const after = parseStreamId('xreadAfter', 'afterId', afterId);
+    const now = this.entriesAfter(key, after, count);
+    if (now.length > 0 || blockMs === 0) return now;
+    return await new Promise<StreamEntry[]>((resolve, reject) => {
+      let checking = false;
+      let settled = false;
+      const finish = (settle: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.events.off(`xadd:${key}`, onAdd);
+        this.events.off('close', onClose);
+        this.blocked -= 1;
+        settle();
+      };
+      // Served after the code that added the entry has run to its end (one publish adds several
+      // entries synchronously), as Redis serves a blocked client after the command or EXEC.
+      const onAdd = (): void => {
+        if (checking) return;
+        checking = true;
+        queueMicrotask(() => {
+          checking = false;
+          if (settled) return;
+          let entries: StreamEntry[];
+          try {
+            entries = this.entriesAfter(key, after, count);
+          } catch (error) {
+            finish(() => reject(error));
+            return;
+          }
+          if (entries.length > 0) finish(() => resolve(entries));
+        });
+      };
+      const onClose = (): void => finish(() => reject(new Error('memory store is closed')));
+      const timer = setTimeout(() => finish(() => resolve([])), blockMs);
+      this.events.on(`xadd:${key}`, onAdd);
+      this.events.once('close', onClose);
+      this.blocked += 1;
+    });
+  }
+
   async publish(batch: PublishBatch): Promise<void> {
     this.assertOpen();
     assertPublishable(batch);
@@ -112,6 +192,8 @@ export class MemoryStore implements Store {
 
   async close(): Promise<void> {
     this.closed = true;
+    // Wake every blocking read: it rejects instead of waiting out its block time.
+    this.events.emit('close');
   }
 
   // ---- seeding and inspection helpers, named like the Redis commands ---------------------
@@ -178,6 +260,7 @@ export class MemoryStore implements Store {
     if (options.maxLen !== undefined && stream.entries.length > options.maxLen) {
       stream.entries.splice(0, stream.entries.length - options.maxLen);
     }
+    this.events.emit(`xadd:${key}`);
     return id;
   }
 
@@ -224,6 +307,11 @@ export class MemoryStore implements Store {
     return this.read(key, 'stream')?.entries.length ?? 0;
   }
 
+  /** How many xreadAfter calls are blocked waiting right now (INFO clients: blocked_clients). */
+  blockedClients(): number {
+    return this.blocked;
+  }
+
   // ---- internals ----------------------------------------------------------------------------
 
   private assertOpen(): void {
@@ -239,6 +327,16 @@ export class MemoryStore implements Store {
       return undefined;
     }
     return slot;
+  }
+
+  /** Up to `count` entries with ids after `after`, oldest first, as copies. */
+  private entriesAfter(key: string, after: StreamId, count: number): StreamEntry[] {
+    const stream = this.read(key, 'stream');
+    if (!stream) return [];
+    // Entries are in id order; a reader usually tails the stream, so search from the newest end.
+    let first = stream.entries.length;
+    while (first > 0 && compareStreamIds(parseStreamId('xreadAfter', 'entry id', stream.entries[first - 1].id), after) > 0) first -= 1;
+    return stream.entries.slice(first, first + count).map(copyEntry);
   }
 
   private requireType(key: string, type: ValueType): void {

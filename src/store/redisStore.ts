@@ -5,7 +5,7 @@
 // next cycle with fresh inputs. So commands fail fast and are never queued or resent.
 import { EventEmitter } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
-import { assertPublishable } from './keyGuard.js';
+import { assertBlockMs, assertCount, assertDeletable, assertMinScore, assertPublishable, parseStreamId } from './keyGuard.js';
 import { WrongTypeError, type KeyKind, type PublishBatch, type ScoredMember, type Store, type StreamEntry } from './types.js';
 
 export interface RedisStoreEvent {
@@ -224,16 +224,25 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const connectionName = options.connectionName ?? REDIS_STORE_DEFAULTS.connectionName;
 
   /**
-   * AUTH, SELECT, CLIENT SETNAME on a new connection, each awaited in turn, before the gate opens.
-   * A failed AUTH or SELECT drops the connection (the reconnect backoff retries; with
-   * reconnect: false the store ends) — its error is kept for waitReady's message.
+   * AUTH, SELECT, PING, CLIENT SETNAME on a new connection, each awaited in turn, before the gate
+   * opens. A failed AUTH, SELECT or PING drops the connection (the reconnect backoff retries; with
+   * reconnect: false the store ends) — its error is kept for waitReady's message, reworded when
+   * the server refused us (NOAUTH, WRONGPASS, NOPERM) so the operator sees what to fix.
    */
   const handshake = async (epoch: number): Promise<void> => {
+    let step = 'AUTH';
     try {
       if (password !== undefined) {
         await (url.username !== undefined ? client.call('AUTH', url.username, password) : client.call('AUTH', password));
       }
+      step = 'SELECT';
       if (url.db !== 0) await client.call('SELECT', String(url.db));
+      // Without a password nothing above has asked the server anything: one that requires a
+      // password would answer NOAUTH to every command after the gate opened, and 'ready' would
+      // have been announced for a connection that cannot do anything. PING proves the
+      // connection usable as the user we are (SETNAME below swallows its errors).
+      step = 'PING';
+      await client.call('PING');
       // Best effort: an operator finds us by this name in CLIENT LIST. A user not allowed CLIENT
       // SETNAME works the same.
       await client.call('CLIENT', 'SETNAME', connectionName).catch(() => undefined);
@@ -243,7 +252,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       emit({ type: 'ready' });
     } catch (error) {
       if (epoch !== connectionEpoch) return;
-      lastError = scrub(error instanceof Error ? error.message : String(error));
+      const reply = scrub(error instanceof Error ? error.message : String(error));
+      lastError = describeAuthFailure(reply, step, password !== undefined, url.username) ?? reply;
       emit({ type: 'error', message: lastError });
       // ioredis resets its attempt counter on every connection, so a server that keeps refusing
       // the password would be redialled every reconnectBaseMs; this backoff caps that too.
@@ -328,7 +338,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         const remaining = deadline - Date.now();
         if (remaining <= 0) {
           throw new Error(
-            `redis ${target} not ready after ${timeoutMs} ms (status ${client.status}${lastError ? `; last error: ${lastError}` : ''})`,
+            `redis ${target} not ready after ${timeoutMs} ms (status ${store.status()}${lastError ? `; last error: ${lastError}` : ''})`,
           );
         }
         if (closed || client.status === 'end') {
@@ -383,11 +393,51 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     async xrevrange(key: string, count: number): Promise<StreamEntry[]> {
       if (count <= 0) return [];
       const raw = await run('XREVRANGE', key, 'stream', () => client.xrevrange(key, '+', '-', 'COUNT', count));
-      return raw.map(([id, flat]) => {
-        const fields: Record<string, string> = {};
-        for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]] = flat[i + 1];
-        return { id, fields };
-      });
+      return raw.map(toStreamEntry);
+    },
+
+    async zrangeFromScore(key: string, minScore: number, count: number): Promise<ScoredMember[]> {
+      assertMinScore('zrangeFromScore', minScore);
+      assertCount('zrangeFromScore', count);
+      // String(x) is the shortest text that reads back as exactly x; Redis parses it with strtod.
+      const min = minScore === -Infinity ? '-inf' : String(minScore);
+      const flat = await run('ZRANGEBYSCORE', key, 'zset', () => client.zrangebyscore(key, min, '+inf', 'WITHSCORES', 'LIMIT', 0, count));
+      const members: ScoredMember[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) members.push({ member: flat[i], score: parseScore(flat[i + 1]) });
+      return members;
+    },
+
+    async deleteOwn(keys: string[]): Promise<number> {
+      if (!Array.isArray(keys)) throw new TypeError('deleteOwn: keys must be an array of key names');
+      // Every key is checked before anything is sent: a refused call deletes nothing.
+      keys.forEach(assertDeletable);
+      // DEL without a key is a syntax error; there is nothing to do.
+      if (keys.length === 0) return 0;
+      return await run('DEL', keys.join(', '), undefined, () => client.del(...keys));
+    },
+
+    async xreadAfter(key: string, afterId: string, count: number, blockMs: number): Promise<StreamEntry[]> {
+      assertCount('xreadAfter', count);
+      assertBlockMs('xreadAfter', blockMs);
+      parseStreamId('xreadAfter', 'afterId', afterId);
+      // The socket timeout equals the command timeout: a server that keeps silent that long is
+      // taken for stalled and the connection is dropped. A block that long would be cut off as
+      // "no reply" (and take every command in flight on the connection with it), so it is refused
+      // here; keep blockMs below commandTimeoutMs, with room for the round trip.
+      if (blockMs >= commandTimeoutMs) {
+        throw new Error(
+          `redis ${target}: xreadAfter ${key}: blockMs ${blockMs} must be below the command timeout, commandTimeoutMs ${commandTimeoutMs} ` +
+            '(the socket timeout equals it, so a longer block would be cut off as "no reply")',
+        );
+      }
+      const reply = await run('XREAD', key, 'stream', () =>
+        blockMs === 0
+          ? client.xread('COUNT', count, 'STREAMS', key, afterId)
+          : client.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', key, afterId),
+      );
+      // null: nothing arrived within blockMs (or, without BLOCK, nothing newer / no such stream).
+      if (reply === null) return [];
+      return reply.filter(([name]) => name === key).flatMap(([, items]) => items.map(toStreamEntry));
     },
 
     async publish(batch: PublishBatch): Promise<void> {
@@ -472,6 +522,36 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     },
   };
   return store;
+}
+
+/** [id, [f1, v1, …]] as XRANGE/XREAD reply it → a StreamEntry. */
+function toStreamEntry([id, flat]: [string, string[]]): StreamEntry {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]] = flat[i + 1];
+  return { id, fields };
+}
+
+/**
+ * The operator's version of a handshake error that means "the server will not let us in": no
+ * password given where one is required (NOAUTH), a wrong one (WRONGPASS; "invalid password" on
+ * Redis < 6), or an ACL user without a command it needs (NOPERM). undefined for other errors.
+ * `reply` is already scrubbed.
+ */
+function describeAuthFailure(reply: string, step: string, hasPassword: boolean, username: string | undefined): string | undefined {
+  if (/^NOAUTH\b|Authentication required/i.test(reply)) {
+    return hasPassword
+      ? `authentication failed: the server still requires authentication after AUTH (${reply}) — check redisPassword / REDIS_PASSWORD`
+      : 'authentication failed: the server requires a password (NOAUTH) — set redisPassword / REDIS_PASSWORD';
+  }
+  if (/^WRONGPASS\b|invalid (username-)?password/i.test(reply)) {
+    const who = username !== undefined ? `user ${username}` : 'the default user';
+    return `authentication failed: the server refused the password for ${who} (${reply}) — check redisPassword / REDIS_PASSWORD`;
+  }
+  if (/^NOPERM\b/.test(reply)) {
+    const who = username !== undefined ? `user ${username}` : 'the default user';
+    return `authentication failed: ${who} is not allowed to run ${step} (${reply}) — check the user's ACL`;
+  }
+  return undefined;
 }
 
 function parseScore(raw: string): number {

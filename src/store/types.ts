@@ -62,6 +62,26 @@ export interface Store {
   lrangeTail(key: string, count: number): Promise<string[]>;
   /** Up to `count` newest entries of a stream, newest first. */
   xrevrange(key: string, count: number): Promise<StreamEntry[]>;
+  /**
+   * Members of a sorted set whose score is >= minScore, ascending by (score, member bytes), at most
+   * `count` of them, with scores (ZRANGEBYSCORE key minScore +inf WITHSCORES LIMIT 0 count).
+   * [] when the key does not exist; WrongTypeError when it is another type.
+   */
+  zrangeFromScore(key: string, minScore: number, count: number): Promise<ScoredMember[]>;
+  /**
+   * DEL of this service's own bookkeeping keys. Only keys under `quantum:calc:` may be deleted: any
+   * other key is refused with ForbiddenKeyError before anything is sent (never delete a key another
+   * service owns). Returns how many of the keys existed.
+   */
+  deleteOwn(keys: string[]): Promise<number>;
+  /**
+   * Up to `count` entries of a stream with ids greater than `afterId`, oldest first (XREAD COUNT
+   * count BLOCK blockMs STREAMS key afterId), waiting up to `blockMs` for the first one; [] when
+   * none arrived in time or the stream does not exist. blockMs 0 means do not block (plain XREAD
+   * without BLOCK) — never "block forever". A blocking read holds the connection: call it only
+   * on a store dedicated to it.
+   */
+  xreadAfter(key: string, afterId: string, count: number, blockMs: number): Promise<StreamEntry[]>;
   /** Atomic publish (MULTI/EXEC on Redis). Rejects on I/O failure; then nothing may be assumed. */
   publish(batch: PublishBatch): Promise<void>;
   /** Resolves when the store answers; rejects otherwise. */

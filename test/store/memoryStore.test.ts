@@ -93,6 +93,63 @@ describe('MemoryStore', () => {
     expect((await store.xrevrange('s', 1))[0].fields.a).toBe('1');
   });
 
+  it('xreadAfter compares stream ids numerically (ms, seq), not as text', async () => {
+    const c = clock(9);
+    const store = new MemoryStore({ now: c.now });
+    store.xadd('s', { i: 'a' }); // 9-0
+    store.xadd('s', { i: 'b' }); // 9-1
+    c.set(10);
+    store.xadd('s', { i: 'c' }); // 10-0: before "9-1" as text
+    c.set(100);
+    store.xadd('s', { i: 'd' }); // 100-0
+    const after = async (id: string): Promise<string[]> => (await store.xreadAfter('s', id, 10, 0)).map((e) => `${e.id}=${e.fields.i}`);
+    expect(await after('9-0')).toEqual(['9-1=b', '10-0=c', '100-0=d']);
+    expect(await after('9-1')).toEqual(['10-0=c', '100-0=d']);
+    expect(await after('9')).toEqual(['9-1=b', '10-0=c', '100-0=d']); // "9" is 9-0, as XREAD reads it
+    expect(await after('10-0')).toEqual(['100-0=d']);
+    expect(await after('99-18446744073709551615')).toEqual(['100-0=d']);
+    expect(await after('0')).toHaveLength(4);
+  });
+
+  it('close() wakes a blocking xreadAfter at once: it rejects and its timer is gone', async () => {
+    const store = new MemoryStore();
+    const started = Date.now();
+    const pending = store.xreadAfter('s', '0', 10, 20_000);
+    expect(store.blockedClients()).toBe(1);
+    await store.close();
+    await expect(pending).rejects.toThrow('memory store is closed');
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(store.blockedClients()).toBe(0);
+    await expect(store.xreadAfter('s', '0', 10, 0)).rejects.toThrow(/closed/);
+  });
+
+  it('a blocking xreadAfter stops waiting once served or timed out', async () => {
+    const store = new MemoryStore();
+    const woken = store.xreadAfter('s', '0', 10, 20_000);
+    store.xadd('s', { i: 1 });
+    store.xadd('s', { i: 2 }); // added in the same synchronous run: served together
+    const entries = await woken;
+    expect(entries.map((e) => e.fields.i)).toEqual(['1', '2']);
+    expect(store.blockedClients()).toBe(0);
+    const last = entries[1].id;
+    expect(await store.xreadAfter('s', last, 10, 10)).toEqual([]);
+    expect(store.blockedClients()).toBe(0);
+    // An xadd to another stream does not wake it.
+    const other = store.xreadAfter('s', last, 10, 30);
+    store.xadd('t', { i: 3 });
+    expect(await other).toEqual([]);
+  });
+
+  it('deleteOwn refuses other keys before deleting anything; del() still deletes anything', async () => {
+    const store = new MemoryStore();
+    store.hset('quantum:calc:a', { a: 1 });
+    store.hset('quantum:state:positions:BTCUSDT', { side: 'LONG' });
+    await expect(store.deleteOwn(['quantum:calc:a', 'quantum:state:positions:BTCUSDT'])).rejects.toThrow(/refusing to delete/);
+    expect(store.keys()).toEqual(['quantum:calc:a', 'quantum:state:positions:BTCUSDT']);
+    expect(await store.deleteOwn(['quantum:calc:a', 'quantum:calc:a'])).toBe(1);
+    expect(store.del('quantum:state:positions:BTCUSDT')).toBe(1);
+  });
+
   it('refuses use after close', async () => {
     const store = new MemoryStore();
     await store.close();

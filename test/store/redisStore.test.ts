@@ -140,6 +140,21 @@ describe('createRedisStore against a real server', () => {
     expect(store.status()).toBe('end');
   });
 
+  it('xreadAfter refuses a block as long as the command timeout, naming both, before sending anything', async () => {
+    const store = createRedisStore({ url: urlWithPassword(), commandTimeoutMs: 1000 });
+    await store.waitReady(5000);
+    for (const blockMs of [1000, 1500]) {
+      await expect(store.xreadAfter('quantum:calc:reads', '0', 10, blockMs)).rejects.toThrow(
+        new RegExp(`blockMs ${blockMs} must be below the command timeout, commandTimeoutMs 1000`),
+      );
+    }
+    // Just below it is a normal blocking read: [] on an idle stream, the connection still usable.
+    expect(await store.xreadAfter('quantum:calc:reads', '0', 10, 100)).toEqual([]);
+    await store.ping();
+    expect(store.status()).toBe('ready');
+    await store.close();
+  });
+
   it('checks every EXEC reply: a command failing at run time rejects the publish', async () => {
     // A stream whose last id is the largest possible one: XADD * fails inside EXEC, after the
     // type pre-check passed, while Redis still applies the HSET of the same transaction.

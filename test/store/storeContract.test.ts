@@ -1,7 +1,9 @@
 // The same behavioural contract, run against the memory store and a real redis-server.
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
+  ForbiddenKeyError,
   HARVEST_PROPOSAL_STREAM,
+  InvalidArgumentError,
   MARKETSTATE_STREAM,
   calcKey,
   harvestProposalKey,
@@ -9,7 +11,7 @@ import {
   riskProposalKey,
 } from '../../src/store/keyGuard.js';
 import { WrongTypeError, type PublishBatch } from '../../src/store/types.js';
-import { HARNESSES, type Harness, useHarness } from './storeHarness.js';
+import { HARNESSES, type Harness, useHarness, waitForBlockedReaders } from './storeHarness.js';
 
 describe.each(HARNESSES)('Store contract: $name', ({ create }) => {
   const harness = useHarness(create);
@@ -206,6 +208,184 @@ describe.each(HARNESSES)('Store contract: $name', ({ create }) => {
 
     it('ping resolves', async () => {
       await expect(h.store.ping()).resolves.toBeUndefined();
+    });
+  });
+
+  describe('zrangeFromScore', () => {
+    beforeEach(async () => {
+      // Ties at score 2 ordered by member bytes ('B' 0x42 < 'a2' < 'b' < 'c' < 'é' 0xC3), not by locale.
+      await h.seed.zadd('z', 3, 'd', 1, 'a', 2, 'c', 2, 'b', 2, 'a2', 2, 'é', 2, 'B', 5, 'e', -1.5, 'neg');
+    });
+
+    it('members with score >= minScore, ascending by (score, member bytes), with scores', async () => {
+      expect(await h.store.zrangeFromScore('z', 2, 100)).toEqual([
+        { member: 'B', score: 2 },
+        { member: 'a2', score: 2 },
+        { member: 'b', score: 2 },
+        { member: 'c', score: 2 },
+        { member: 'é', score: 2 },
+        { member: 'd', score: 3 },
+        { member: 'e', score: 5 },
+      ]);
+    });
+
+    it('count limits from the lowest score, also inside a run of equal scores', async () => {
+      expect(await h.store.zrangeFromScore('z', 2, 3)).toEqual([
+        { member: 'B', score: 2 },
+        { member: 'a2', score: 2 },
+        { member: 'b', score: 2 },
+      ]);
+      expect(await h.store.zrangeFromScore('z', 3, 1)).toEqual([{ member: 'd', score: 3 }]);
+    });
+
+    it('minScore between scores, below all (-Infinity, negative) and above all', async () => {
+      expect(await h.store.zrangeFromScore('z', 2.5, 10)).toEqual([
+        { member: 'd', score: 3 },
+        { member: 'e', score: 5 },
+      ]);
+      expect(await h.store.zrangeFromScore('z', -Infinity, 2)).toEqual([
+        { member: 'neg', score: -1.5 },
+        { member: 'a', score: 1 },
+      ]);
+      expect((await h.store.zrangeFromScore('z', -1.5, 1))[0]).toEqual({ member: 'neg', score: -1.5 });
+      expect(await h.store.zrangeFromScore('z', 5, 10)).toEqual([{ member: 'e', score: 5 }]);
+      expect(await h.store.zrangeFromScore('z', 5.000001, 10)).toEqual([]);
+    });
+
+    it('[] for a missing key; WrongTypeError for another type', async () => {
+      expect(await h.store.zrangeFromScore('missing', 0, 10)).toEqual([]);
+      await h.seed.hset('h', { a: '1' });
+      await expect(h.store.zrangeFromScore('h', 0, 10)).rejects.toThrow(WrongTypeError);
+      await expect(h.store.zrangeFromScore('h', 0, 10)).rejects.toThrow(/key h is not a zset \(it is a hash\)/);
+    });
+
+    it('refuses a bad count or minScore, naming the argument and value', async () => {
+      for (const count of [0, -1, 1.5, Number.NaN]) {
+        await expect(h.store.zrangeFromScore('z', 0, count)).rejects.toThrow(InvalidArgumentError);
+        await expect(h.store.zrangeFromScore('z', 0, count)).rejects.toThrow(`count must be a positive integer (got ${String(count)})`);
+      }
+      for (const minScore of [Number.NaN, Infinity]) {
+        await expect(h.store.zrangeFromScore('z', minScore, 1)).rejects.toThrow(`minScore must be a finite number or -Infinity (got ${String(minScore)})`);
+      }
+    });
+  });
+
+  describe('deleteOwn', () => {
+    const others = ['quantum:state:positions:BTCUSDT', 'quantum:marketstate:BTCUSDT', 'candles:BTCUSDT:1m'];
+    beforeEach(async () => {
+      await h.seed.hset('quantum:calc:marketstate:BTCUSDT', { at: '1' });
+      await h.seed.xadd('quantum:calc:events', { a: '1' });
+      await h.seed.hset('quantum:state:positions:BTCUSDT', { side: 'LONG' });
+      await h.seed.hset('quantum:marketstate:BTCUSDT', { sigma: '0.01' });
+      await h.seed.rpush('candles:BTCUSDT:1m', 'c');
+    });
+
+    it('deletes our own keys of any type and returns how many existed', async () => {
+      expect(await h.store.deleteOwn(['quantum:calc:marketstate:BTCUSDT', 'quantum:calc:events', 'quantum:calc:missing'])).toBe(2);
+      expect(await h.seed.keys('*')).toEqual([...others].sort());
+      expect(await h.store.deleteOwn(['quantum:calc:marketstate:BTCUSDT'])).toBe(0);
+      expect(await h.store.deleteOwn([])).toBe(0);
+    });
+
+    it('refuses the whole call when any key is not ours, deleting nothing', async () => {
+      const before = await h.seed.keys('*');
+      for (const foreign of [...others, 'quantum:calc:', 'QUANTUM:calc:x', 'xquantum:calc:x']) {
+        const call = h.store.deleteOwn(['quantum:calc:marketstate:BTCUSDT', foreign]);
+        await expect(call).rejects.toThrow(ForbiddenKeyError);
+        await expect(h.store.deleteOwn([foreign])).rejects.toThrow(`refusing to delete ${JSON.stringify(foreign)}`);
+      }
+      expect(await h.seed.keys('*')).toEqual(before);
+    });
+  });
+
+  describe('xreadAfter', () => {
+    const fieldsOf = (entries: Array<{ fields: Record<string, string> }>): string[] => entries.map((e) => e.fields.i);
+
+    it('entries after an id, oldest first, bounded by count', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i += 1) ids.push(await h.seed.xadd('x', { i: String(i) }));
+      const after1 = await h.reader.xreadAfter('x', ids[1], 10, 0);
+      expect(fieldsOf(after1)).toEqual(['2', '3', '4']);
+      expect(after1.map((e) => e.id)).toEqual(ids.slice(2));
+      expect(after1[0].fields).toEqual({ i: '2' });
+      expect(fieldsOf(await h.reader.xreadAfter('x', ids[1], 2, 0))).toEqual(['2', '3']);
+      expect(fieldsOf(await h.reader.xreadAfter('x', ids[1], 2, 1000))).toEqual(['2', '3']);
+      expect(await h.reader.xreadAfter('x', ids[4], 10, 0)).toEqual([]);
+    });
+
+    it("afterId '0' and '0-0' read from the beginning; an id before all entries too", async () => {
+      for (let i = 0; i < 3; i += 1) await h.seed.xadd('x', { i: String(i) });
+      expect(fieldsOf(await h.reader.xreadAfter('x', '0', 10, 0))).toEqual(['0', '1', '2']);
+      expect(fieldsOf(await h.reader.xreadAfter('x', '0-0', 2, 0))).toEqual(['0', '1']);
+      expect(fieldsOf(await h.reader.xreadAfter('x', '1-0', 10, 0))).toEqual(['0', '1', '2']);
+    });
+
+    it('blockMs 0 does not block: [] at once for an idle or missing stream', async () => {
+      const id = await h.seed.xadd('x', { i: '0' });
+      expect(await h.reader.xreadAfter('x', id, 10, 0)).toEqual([]);
+      expect(await h.reader.xreadAfter('missing', '0', 10, 0)).toEqual([]);
+    });
+
+    it('[] after the block time on an idle stream', async () => {
+      const id = await h.seed.xadd('x', { i: '0' });
+      const started = Date.now();
+      expect(await h.reader.xreadAfter('x', id, 10, 200)).toEqual([]);
+      // It did wait (loosely: timers may fire a little early or late, but not at once).
+      expect(Date.now() - started).toBeGreaterThanOrEqual(100);
+      expect(await h.reader.xreadAfter('missing', '0', 10, 50)).toEqual([]);
+    });
+
+    it('an entry added while the read waits wakes it, long before the block time', async () => {
+      const id = await h.seed.xadd('x', { i: '0' });
+      const started = Date.now();
+      const pending = h.reader.xreadAfter('x', id, 10, 5000);
+      await waitForBlockedReaders(h.seed);
+      const added = await h.seed.xadd('x', { i: '1' });
+      const entries = await pending;
+      expect(entries).toEqual([{ id: added, fields: { i: '1' } }]);
+      expect(Date.now() - started).toBeLessThan(5000);
+    });
+
+    it('a read on a missing stream is woken when the stream is created', async () => {
+      const started = Date.now();
+      const pending = h.reader.xreadAfter('new', '0', 10, 5000);
+      await waitForBlockedReaders(h.seed);
+      const added = await h.seed.xadd('new', { i: 'first' });
+      expect(await pending).toEqual([{ id: added, fields: { i: 'first' } }]);
+      expect(Date.now() - started).toBeLessThan(5000);
+    });
+
+    it('a publish wakes a waiting read, which gets every entry of the batch (served after EXEC)', async () => {
+      const pending = h.reader.xreadAfter(MARKETSTATE_STREAM, '0', 10, 5000);
+      await waitForBlockedReaders(h.seed);
+      await h.store.publish({
+        hashes: [{ key: marketStateKey('BTCUSDT'), fields: { sigma: '1' } }],
+        streams: [
+          { key: MARKETSTATE_STREAM, fields: { symbol: 'BTCUSDT' }, maxLen: 10 },
+          { key: MARKETSTATE_STREAM, fields: { symbol: 'ETHUSDT' }, maxLen: 10 },
+        ],
+      });
+      const entries = await pending;
+      expect(entries.map((e) => e.fields)).toEqual([{ symbol: 'BTCUSDT' }, { symbol: 'ETHUSDT' }]);
+    });
+
+    it('WrongTypeError for another type', async () => {
+      await h.seed.hset('h', { a: '1' });
+      await expect(h.reader.xreadAfter('h', '0', 10, 0)).rejects.toThrow(WrongTypeError);
+      await expect(h.reader.xreadAfter('h', '0', 10, 100)).rejects.toThrow(/key h is not a stream \(it is a hash\)/);
+    });
+
+    it('refuses a bad count, blockMs or afterId, naming the argument and value', async () => {
+      for (const count of [0, -1, 2.5]) {
+        await expect(h.reader.xreadAfter('x', '0', count, 0)).rejects.toThrow(`count must be a positive integer (got ${count})`);
+      }
+      for (const blockMs of [-1, 0.5, Number.NaN]) {
+        await expect(h.reader.xreadAfter('x', '0', 1, blockMs)).rejects.toThrow(`blockMs must be a non-negative integer (got ${blockMs})`);
+      }
+      for (const afterId of ['$', '>', 'abc', '1-', '-1', '1-2-3', '', '18446744073709551616-0']) {
+        await expect(h.reader.xreadAfter('x', afterId, 1, 0)).rejects.toThrow(InvalidArgumentError);
+        await expect(h.reader.xreadAfter('x', afterId, 1, 0)).rejects.toThrow(`afterId must be a stream id`);
+      }
     });
   });
 });
