@@ -12,6 +12,7 @@
 // symbol, in dependency order, whatever the previous phase's outcome, and the supervisor ends
 // with exit code 0 (all published or skipped for a counted reason) or 1 (an error occurred).
 import { assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
+import { klinesFollowerMachine, type KlinesFollowerEvent } from './klinesFollower.js';
 import {
   publisherMachine,
   type BackoffSettings,
@@ -24,6 +25,9 @@ export const PHASE_ORDER: readonly PhaseName[] = ['marketstate', 'risk', 'harves
 
 export const SUPERVISOR_EXIT = { OK: 0, FAILURE: 1, ESCALATED: 3 } as const;
 
+/** The actor key (and first id) of the klines follower, beside the `phase:symbol` publishers. */
+export const KLINES_FOLLOWER_KEY = 'follower:klines';
+
 export interface SupervisorInput {
   symbols: string[];
   /** Enabled phases (`--only`); any order, run in PHASE_ORDER. */
@@ -34,6 +38,11 @@ export interface SupervisorInput {
   restartBudget: number;
   restartWindowMs: number;
   drainTimeoutMs: number;
+  /**
+   * Spawn the klines follower (SPEC §5): a closed candle runs its symbol's marketstate at once.
+   * Never with `once`.
+   */
+  followKlines?: boolean;
   /** Clock for restart windows and chain timestamps (ms since epoch). */
   now?: () => number;
 }
@@ -54,6 +63,7 @@ export interface SupervisorContext {
   restartBudget: number;
   restartWindowMs: number;
   drainTimeoutMs: number;
+  followKlines: boolean;
   now: () => number;
   /** `phase:symbol` → id of the live child (ids gain `#n` after the n-th restart). */
   actorIds: Record<string, string>;
@@ -74,6 +84,7 @@ export interface SupervisorContext {
 
 export type SupervisorEvent =
   | CycleDoneEvent
+  | KlinesFollowerEvent
   | { type: 'SHUTDOWN' }
   | { type: 'xstate.error.actor.*'; error: unknown; actorId: string }
   | { type: `xstate.error.actor.${string}`; error: unknown; actorId: string }
@@ -97,6 +108,7 @@ export interface RestartNotice {
 export const actorKey = (phase: PhaseName, symbol: string): string => `${phase}:${symbol}`;
 const phaseOfKey = (key: string): PhaseName => key.slice(0, key.indexOf(':')) as PhaseName;
 const symbolOfKey = (key: string): string => key.slice(key.indexOf(':') + 1);
+const followsKlines = (context: SupervisorContext): boolean => context.followKlines && !context.once;
 
 function enabledInOrder(phases: PhaseName[]): PhaseName[] {
   return PHASE_ORDER.filter((p) => phases.includes(p));
@@ -135,6 +147,8 @@ export const supervisorMachine = setup({
     marketstatePublisher: publisherMachine,
     riskPublisher: publisherMachine,
     harvestPublisher: publisherMachine,
+    // Provided by the service with its store reads (src/inputs/klinesSteps.ts).
+    klinesFollower: klinesFollowerMachine,
   },
   delays: {
     drainTimeout: ({ context }) => context.drainTimeoutMs,
@@ -148,6 +162,7 @@ export const supervisorMachine = setup({
     onCycleDone: (_args, _params: CycleDoneEvent) => {},
     onRestart: (_args, _params: RestartNotice | null) => {},
     onEscalate: (_args, _params: Escalation) => {},
+    onKlines: (_args, _params: KlinesFollowerEvent) => {},
     // All children are spawned in one assign: XState copies the children map once per spawn
     // action, so spawning 3,000 publishers one action at a time was quadratic (12 s at start).
     spawnAll: assign(({ context, spawn }) => {
@@ -159,7 +174,30 @@ export const supervisorMachine = setup({
           spawn(`${phase}Publisher`, { id, input: publisherInput(context, phase, symbol, index) });
         }
       });
+      if (followsKlines(context)) {
+        actorIds[KLINES_FOLLOWER_KEY] = KLINES_FOLLOWER_KEY;
+        spawn('klinesFollower', { id: KLINES_FOLLOWER_KEY, input: { backoff: context.backoff } });
+      }
       return { actorIds, keysById: { ...actorIds } };
+    }),
+    // A new closed candle: its symbol's marketstate runs now (and so the chain). The chain clock
+    // starts here, so the chain latency covers candle → marketstate → risk → harvest.
+    runMarketStateFor: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'KLINES.CANDLES') return;
+      const chainStartedAt = context.now();
+      for (const symbol of event.symbols) {
+        const target = context.actorIds[actorKey('marketstate', symbol)];
+        if (target !== undefined) enqueue.sendTo(target, { type: 'RUN', chainStartedAt });
+      }
+    }),
+    // The follower resumed after an outage: every marketstate re-reads its sorted set, which
+    // holds the candles the follower did not see.
+    runEveryMarketState: enqueueActions(({ context, enqueue }) => {
+      const chainStartedAt = context.now();
+      for (const symbol of context.symbols) {
+        const target = context.actorIds[actorKey('marketstate', symbol)];
+        if (target !== undefined) enqueue.sendTo(target, { type: 'RUN', chainStartedAt });
+      }
     }),
     startOncePass: enqueueActions(({ context, enqueue }) => {
       if (!context.once) return;
@@ -201,9 +239,13 @@ export const supervisorMachine = setup({
         return;
       }
       const newId = `${key}#${context.restartTotal + 1}`;
-      const phase = phaseOfKey(key);
       enqueue.stopChild(actorId);
-      enqueue.spawnChild(`${phase}Publisher`, { id: newId, input: publisherInput(context, phase, symbolOfKey(key)) });
+      if (key === KLINES_FOLLOWER_KEY) {
+        enqueue.spawnChild('klinesFollower', { id: newId, input: { backoff: context.backoff } });
+      } else {
+        const phase = phaseOfKey(key);
+        enqueue.spawnChild(`${phase}Publisher`, { id: newId, input: publisherInput(context, phase, symbolOfKey(key)) });
+      }
       const { [actorId]: _replaced, ...keysById } = context.keysById;
       enqueue.assign({
         actorIds: { ...context.actorIds, [key]: newId },
@@ -236,6 +278,7 @@ export const supervisorMachine = setup({
     restartBudget: input.restartBudget,
     restartWindowMs: input.restartWindowMs,
     drainTimeoutMs: input.drainTimeoutMs,
+    followKlines: input.followKlines ?? false,
     now: input.now ?? defaultNow,
     actorIds: {},
     keysById: {},
@@ -262,6 +305,9 @@ export const supervisorMachine = setup({
         'xstate.error.actor.*': {
           actions: ['restartOrEscalate', { type: 'onRestart', params: ({ context }) => context.lastRestart }],
         },
+        'KLINES.CANDLES': { actions: [{ type: 'onKlines', params: ({ event }) => event }, 'runMarketStateFor'] },
+        'KLINES.RESYNC': { actions: [{ type: 'onKlines', params: ({ event }) => event }, 'runEveryMarketState'] },
+        'KLINES.FAILED': { actions: [{ type: 'onKlines', params: ({ event }) => event }] },
         SHUTDOWN: { target: 'draining' },
       },
     },

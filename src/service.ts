@@ -12,6 +12,11 @@ import {
 } from '../machines/supervisor.js';
 import type { Config } from './config/schema.js';
 import { createPositionSource, type PositionSource } from './inputs/positions.js';
+import { PositionBook } from './inputs/positionMemory.js';
+import { readCandleExtremes } from './inputs/candles.js';
+import { LiveCandles } from './inputs/klines.js';
+import { klinesBlockMs, klinesFollowerFor, KLINES_READ_COUNT, type KlinesBatchStats } from './phases/klinesFollower.js';
+import type { KlinesFollowerEvent } from '../machines/klinesFollower.js';
 import type { Logger } from './log.js';
 import { harvestSteps } from './phases/harvest.js';
 import { marketStateSteps } from './phases/marketstate.js';
@@ -24,6 +29,8 @@ import { ExitCode } from './exitCodes.js';
 
 export interface ServiceHooks {
   onCycle?(event: CycleDoneEvent, nowMs: number): void;
+  /** Every batch the klines follower read (metrics: candles seen and skipped). */
+  onKlines?(stats: KlinesBatchStats): void;
   onRestart?(notice: RestartNotice): void;
   onEscalate?(escalation: Escalation): void;
 }
@@ -100,7 +107,7 @@ export interface ServiceHandle {
 
 export const wallClock = (): number => performance.timeOrigin + performance.now();
 
-export function createStoreFromConfig(config: Config, logger: Logger, reconnect = true): Store {
+export function createStoreFromConfig(config: Config, logger: Logger, reconnect = true, connectionName?: string): Store {
   if (config.store === 'memory') return new MemoryStore();
   let outage = false;
   let lastError = '';
@@ -115,6 +122,7 @@ export function createStoreFromConfig(config: Config, logger: Logger, reconnect 
     reconnectBaseMs: Math.min(REDIS_STORE_DEFAULTS.reconnectBaseMs, config.backoffBaseMs),
     reconnectCapMs: Math.min(REDIS_STORE_DEFAULTS.reconnectCapMs, config.backoffCapMs),
     reconnect,
+    ...(connectionName !== undefined ? { connectionName } : {}),
     onEvent: (e) => {
       // One line per change of state, not per retry: an outage is announced once (and each new
       // kind of error once), every attempt goes to debug, and 'ready' ends the outage.
@@ -201,8 +209,22 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       'maxInputAge is shorter than maxPublishAge: an unchanged market state will be refused as stale between its publishes',
     );
   }
-  const positions = options.positions ?? createPositionSource(config.positionSource, store);
-  const deps: PhaseDeps = { store, positions, config, now };
+  const positions = options.positions ?? createPositionSource(config.positionSource, store, { maxPositionAgeSec: config.maxPositionAge });
+  const book = new PositionBook(store, (symbol, fromMs) => readCandleExtremes(store, symbol, config.candlePatterns, fromMs));
+  const live = new LiveCandles();
+  const deps: PhaseDeps = { store, positions, book, live, config, now };
+  // The follower's blocking reads hold their connection: on Redis it gets one of its own (its
+  // connection events go to debug: the main connection already reports every outage).
+  const followKlines = config.followKlines && !once;
+  const followerStore = !followKlines ? null : store.kind === 'memory' ? store : createStoreFromConfig(config, logger.child({ connection: 'klines' }), true, 'quantum-calc-klines');
+  // The main connection is up; give the follower's a moment too, so a normal start does not open
+  // with a failed read. If it is slow the follower simply backs off and retries.
+  if (followerStore !== null && followerStore !== store && isRedisStore(followerStore)) {
+    await Promise.race([followerStore.waitReady(Math.min(config.connectTimeoutMs, 2000)).catch(() => undefined), aborted(options.signal)]).catch(async (err) => {
+      await closeStore(followerStore);
+      throw err;
+    });
+  }
   const stats = new CycleStats();
   // Observers (metrics, the visualizer, the demo's lines) must never take the supervisor down:
   // an exception thrown in an XState action or inspector would crash the actor that ran it.
@@ -219,12 +241,32 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   const inspect = options.inspect;
   const wrap = (phase: PhaseName, machine: PublisherLogic): PublisherLogic => options.wrapPublisher?.(phase, machine) ?? machine;
   const lastReason = new Map<string, string | undefined>();
+  const runningSymbols = new Set(config.symbols);
 
   const provided = supervisorMachine.provide({
     actors: {
       marketstatePublisher: wrap('marketstate', publisherFor(marketStateSteps(deps))),
       riskPublisher: wrap('risk', publisherFor(riskSteps(deps))),
       harvestPublisher: wrap('harvest', publisherFor(harvestSteps(deps))),
+      ...(followerStore === null
+        ? {}
+        : {
+            klinesFollower: klinesFollowerFor({
+              store: followerStore,
+              stream: config.klinesStream,
+              live,
+              isRunning: (symbol) => runningSymbols.has(symbol),
+              blockMs: klinesBlockMs(config.commandTimeoutMs),
+              count: KLINES_READ_COUNT,
+              onBatch: (stats) => {
+                for (const [reason, skipped] of Object.entries(stats.skipped)) {
+                  if (reason === 'unknown_symbol') continue; // the stream carries every symbol of the stack
+                  logger.debug({ reason, count: skipped.count, detail: skipped.detail }, `klines entries skipped: ${reason}`);
+                }
+                guarded('onKlines', () => options.hooks?.onKlines?.(stats));
+              },
+            }),
+          }),
     },
     actions: {
       onCycleDone: (_args, e: CycleDoneEvent) => {
@@ -239,6 +281,18 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
         stats.restarts++;
         logger.error({ actor: notice.oldId, newActor: notice.newId, err: notice.error, restartsInWindow: notice.restartsInWindow }, `actor ${notice.oldId} crashed; restarted as ${notice.newId}`);
         guarded('onRestart', () => options.hooks?.onRestart?.(notice));
+      },
+      onKlines: (_args, event: KlinesFollowerEvent) => {
+        if (event.type === 'KLINES.FAILED') {
+          const n = event.consecutiveFailures;
+          (n <= 1 || isLoudRepeat(n) ? logger.warn : logger.debug).call(
+            logger,
+            { err: event.error, consecutiveFailures: n, stream: config.klinesStream },
+            'klines follower: read failed; backing off (intervals keep running)',
+          );
+        } else if (event.type === 'KLINES.RESYNC') {
+          logger.info({ stream: config.klinesStream }, 'klines follower resumed from the stream end; every marketstate re-reads its candles');
+        }
       },
       onEscalate: (_args, escalation: Escalation) => {
         logger.fatal(
@@ -265,12 +319,13 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       restartBudget: config.restartBudget,
       restartWindowMs: config.restartWindowSec * 1000,
       drainTimeoutMs: config.drainTimeoutMs,
+      followKlines: followerStore !== null,
       now,
     },
     inspect: inspect === undefined ? undefined : (event: InspectionEvent) => guarded('inspect', () => inspect(event)),
   });
 
-  const done = new Promise<SupervisorOutput>((resolve, reject) => {
+  const supervised = new Promise<SupervisorOutput>((resolve, reject) => {
     actor.subscribe({
       next: (snapshot) => {
         if (snapshot.status === 'done' && snapshot.output) resolve(snapshot.output);
@@ -278,6 +333,8 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       error: reject,
     });
   });
+  // The follower's own connection is the service's to close, once the supervisor has ended.
+  const done = followerStore === null || followerStore === store ? supervised : supervised.finally(() => closeStore(followerStore));
   actor.start();
   logger.info(
     { symbols: config.symbols.length, phases, store: store.kind, once, positionSource: config.positionSource },

@@ -18,7 +18,13 @@ export function addConfigOptions(command: Command): Command {
     .option('--change-eps-pct <x>', 'relative change that triggers a publish (default 0.001)')
     .option('--fallback-stop-pct <x>', 'harvest risk unit without a fresh risk proposal (default 0.02)')
     .option('--max-input-age <sec>', 'refuse marketstate older than this (default max(3 x marketstate interval, max publish age + marketstate interval))')
-    .option('--window-size <n>', 'closes kept per symbol (default 300)')
+    .option('--window-size <n>', 'closes kept per symbol, at least the kernel minimum 257 (default 300)')
+    .option('--candle-patterns <list>', 'candle key patterns with {symbol}, first existing wins (default quantum:history:ohlcv:{symbol}:1m,candles:{symbol}:1m,quantum:candles:{symbol},klines:{symbol}:1m)')
+    .option('--max-candle-age <sec>', 'skip a series whose newest candle opened longer ago as stale_candles (default 180)')
+    .option('--no-follow-klines', 'do not follow the klines stream (intervals only)')
+    .option('--klines-stream <key>', 'stream of closed candles followed with XREAD (default quantum:stream:market.klines)')
+    .option('--max-position-age <sec>', 'skip a position snapshot whose ts_epoch is older as stale_position (default 300)')
+    .addOption(new Option('--r-net-basis <basis>', 'R_net from the total PnL (locked) or per unit of size (per_unit) (default locked)').choices(['locked', 'per_unit']))
     .option('--enable-stream', 'also XADD the risk and harvest proposal streams')
     .option('--http-host <host>', 'HTTP bind address for /metrics, /healthz, /viz (default 127.0.0.1)')
     .option('--http-port <port>', 'HTTP port; off unless given')
@@ -28,8 +34,11 @@ export function addConfigOptions(command: Command): Command {
 
 /** Commander's parsed options → config keys (flags not given stay undefined). */
 export function flagsToConfig(opts: Record<string, unknown>): Record<string, unknown> {
-  const { config: _file, only, once: _once, inspect, ...rest } = opts;
+  const { config: _file, only, once: _once, inspect, followKlines, ...rest } = opts;
   const flags: Record<string, unknown> = { ...rest };
+  // Commander gives a `--no-…` flag's key the value true when the flag is absent: only its
+  // presence (false) is a setting, so a file or the environment can still switch following off.
+  if (followKlines === false) flags.followKlines = false;
   if (only !== undefined) flags.phases = only;
   if (inspect !== undefined) flags.inspect = inspect;
   return flags;

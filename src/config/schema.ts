@@ -1,6 +1,8 @@
 // The service configuration: one flat object whose keys mirror the `run` flags (camelCase),
 // validated with zod so that every error names the key and the bad value.
 import { z } from 'zod';
+import { DEFAULT_CANDLE_PATTERNS } from '../inputs/candles.js';
+import { marketStateMinRequired } from '../kernels/marketState.js';
 
 export const PHASES = ['marketstate', 'risk', 'harvest'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -8,7 +10,11 @@ export type Phase = (typeof PHASES)[number];
 export const POSITION_SOURCES = ['auto', 'redis_hash', 'redis_stream', 'synthetic'] as const;
 export type PositionSourceKind = (typeof POSITION_SOURCES)[number];
 
-export const DEFAULT_CANDLE_PATTERNS = ['candles:{symbol}:1m', 'quantum:candles:{symbol}', 'klines:{symbol}:1m'];
+export { DEFAULT_CANDLE_PATTERNS };
+
+export const R_NET_BASES = ['locked', 'per_unit'] as const;
+export type RNetBasis = (typeof R_NET_BASES)[number];
+export const DEFAULT_KLINES_STREAM = 'quantum:stream:market.klines';
 
 const positiveSeconds = z.number().finite().positive();
 const symbol = z
@@ -44,7 +50,17 @@ export const configSchema = z
     candlePatterns: z
       .array(z.string().includes('{symbol}', { message: 'a candle key pattern must contain {symbol}' }))
       .min(1)
-      .default(DEFAULT_CANDLE_PATTERNS),
+      .default([...DEFAULT_CANDLE_PATTERNS]),
+    /** A series whose newest candle opened longer ago than this (s) is skipped as stale_candles. */
+    maxCandleAge: positiveSeconds.default(180),
+    /** Follow the klines stream in `run`: a closed candle runs its symbol's marketstate at once. */
+    followKlines: z.boolean().default(true),
+    /** The stream the market publisher appends closed candles to (read with XREAD, never a group). */
+    klinesStream: z.string().min(1).default(DEFAULT_KLINES_STREAM),
+    /** A position snapshot whose ts_epoch is older than this (s) is skipped as stale_position. */
+    maxPositionAge: positiveSeconds.default(300),
+    /** R_net from the position's total PnL (locked) or its PnL per unit (per_unit), SPEC §4.4. */
+    rNetBasis: z.enum(R_NET_BASES).default('locked'),
     /** Marketstate older than this is refused (s); null = max(3 x marketstateInterval, maxPublishAge + marketstateInterval). */
     maxInputAge: positiveSeconds.nullable().default(null),
     commandTimeoutMs: z.number().int().positive().default(2000),
@@ -80,6 +96,21 @@ export const configSchema = z
     }
     if (new Set(c.symbols).size !== c.symbols.length) {
       ctx.addIssue({ code: 'custom', path: ['symbols'], message: 'lists a symbol twice' });
+    }
+    // A window below the kernel's minimum would make every marketstate cycle insufficient_data
+    // for ever: nothing would ever publish.
+    let minRequired: number | null = null;
+    try {
+      minRequired = marketStateMinRequired(c.theta.marketstate as never);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', path: ['theta', 'marketstate'], message: (error as Error).message });
+    }
+    if (minRequired !== null && c.windowSize < minRequired) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['windowSize'],
+        message: `must be at least the MarketState kernel's min_required ${minRequired} (max(vol.window, max(trend.windows), regime.window) + 1)`,
+      });
     }
   });
 

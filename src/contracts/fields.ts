@@ -36,7 +36,14 @@ export function marketStateFields(ms: MarketState, nowMs: number, bufferSize: nu
     spike_proxy: formatDecimal(ms.features.spike_proxy, 'spike_proxy', 6),
     ts_timestamp: formatEpochSeconds(nowMs),
     buffer_size: String(bufferSize),
+    // The exit brain reads the probabilities as one JSON object (SPEC §5).
+    regime_probs: regimeProbsJson(ms.regime_probs),
   };
+}
+
+/** `{"trend":…,"mr":…,"chop":…}` with the hash's own 6-decimal spelling of each probability. */
+export function regimeProbsJson(p: { trend: number; mr: number; chop: number }): string {
+  return `{"trend":${formatDecimal(p.trend, 'p_trend', 6)},"mr":${formatDecimal(p.mr, 'p_mr', 6)},"chop":${formatDecimal(p.chop, 'p_chop', 6)}}`;
 }
 
 export function marketStateStreamFields(symbol: string, ms: MarketState, nowMs: number): Fields {

@@ -1,12 +1,13 @@
 // The embedded demo as a function: the supervisor on a MemoryStore fed with synthetic candles and
-// synthetic positions. `quantum-calc demo` and the visualizer's browser test both run this.
+// positions in the live stack's layouts (src/demo/feed.ts), read through the production
+// defaults: the data sink's sorted set, the klines stream, the position hash (`auto`).
+// `quantum-calc demo` and the visualizer's browser test both run this.
 import type { InspectionEvent } from 'xstate';
 import { loadConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { MemoryStore } from '../store/memoryStore.js';
 import { startService, type ServiceHandle, type ServiceHooks } from '../service.js';
 import { CandleFeed, DEMO_SYMBOLS } from './feed.js';
-import { createPositionSource } from '../inputs/positions.js';
 
 export interface DemoOptions {
   /** A new candle per symbol every this many ms; the publishers poll at that pace too. */
@@ -29,7 +30,8 @@ export async function startDemo(options: DemoOptions): Promise<DemoHandle> {
     env: {},
     flags: {
       store: 'memory',
-      positionSource: 'synthetic',
+      // The demo's sizes are realistic, so R_net is computed per unit (SPEC §4.4).
+      rNetBasis: 'per_unit',
       symbols: DEMO_SYMBOLS.map((s) => s.symbol),
       marketstateInterval: seconds,
       riskInterval: seconds * 2,
@@ -37,15 +39,13 @@ export async function startDemo(options: DemoOptions): Promise<DemoHandle> {
       maxPublishAge: seconds * 5,
       // ts_timestamp has whole-second resolution: keep fast demos clear of the staleness bound.
       maxInputAge: Math.max(10, 3 * seconds),
+      maxCandleAge: Math.max(10, 3 * seconds),
     },
   });
   const store = new MemoryStore();
-  const feed = new CandleFeed(store, DEMO_SYMBOLS, Date.UTC(2026, 0, 1));
+  const feed = new CandleFeed(store, DEMO_SYMBOLS, options.candleMs);
   feed.backfill(300);
-  const positions = createPositionSource('synthetic', store, {
-    syntheticSides: Object.fromEntries(DEMO_SYMBOLS.map((s) => [s.symbol, s.side])),
-  });
-  const service = await startService({ config, logger: options.logger, store, positions, hooks: options.hooks, inspect: options.inspect });
+  const service = await startService({ config, logger: options.logger, store, hooks: options.hooks, inspect: options.inspect });
   const ticker = setInterval(() => feed.tick(), options.candleMs);
   return {
     service,

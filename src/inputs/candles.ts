@@ -6,12 +6,36 @@
 // Each read re-reads a bounded tail of the key and rebuilds the series from it, deduplicated by
 // open time. There is no buffer that new reads append to, so reading the same candles again can
 // never duplicate them (the Python service appended every poll to a deque).
+//
+// The live stack's layout (SPEC §5) is the data sink's sorted set quantum:history:ohlcv:{S}:1m:
+// score = open time in ms, each member `json.dumps` of a closed candle
+//   {"symbol", "interval", "open", "high", "low", "close", "volume", "open_time", "close_time",
+//    "is_closed", "timestamp"}
+// where `timestamp` is the market publisher's time.time() when it published the candle. A candle
+// published twice is two members with the same score: the newest `timestamp` wins.
 import { WrongTypeError, type Store } from '../store/types.js';
 import { parseFiniteNumber, parsePositiveNumber } from './parse.js';
 import { ok, skip, type Read } from './types.js';
 
-export const DEFAULT_CANDLE_PATTERNS: readonly string[] = ['candles:{symbol}:1m', 'quantum:candles:{symbol}', 'klines:{symbol}:1m'];
+/** The data sink's key first (the only one the live stack writes), then the older layouts. */
+export const DEFAULT_CANDLE_PATTERNS: readonly string[] = [
+  'quantum:history:ohlcv:{symbol}:1m',
+  'candles:{symbol}:1m',
+  'quantum:candles:{symbol}',
+  'klines:{symbol}:1m',
+];
 export const DEFAULT_CANDLE_WINDOW = 300;
+
+/**
+ * Open times below this are taken to be epoch seconds, above it epoch milliseconds (1e11 ms is
+ * 1973; 1e11 s is the year 5138): the older layouts wrote either.
+ */
+const EPOCH_MS_THRESHOLD = 1e11;
+
+/** An open time in the key's own unit (s or ms) as epoch milliseconds. */
+export function openTimeMs(openTime: number): number {
+  return Math.abs(openTime) < EPOCH_MS_THRESHOLD ? openTime * 1000 : openTime;
+}
 
 export interface CandleSeries {
   /** The key the candles were read from. */
@@ -20,6 +44,12 @@ export interface CandleSeries {
   closes: number[];
   /** Open time of the newest candle, in the key's own unit (ms or s); null when unknown. */
   lastOpenTime: number | null;
+  /** The same as epoch milliseconds (the freshness check and the position memory use it). */
+  lastOpenTimeMs: number | null;
+  /** close_time of the newest candle in epoch ms, when its member carries one (lag metric). */
+  lastCloseTimeMs: number | null;
+  /** Live candles (from the klines stream) that are in the window but not (yet) in the key. */
+  liveOnly: number;
   /**
    * Changes exactly when the series changes (a new candle, a corrected close, a different key):
    * the marketstate publisher compares it to decide "new candle data since the last publish".
@@ -39,6 +69,12 @@ export interface ReadCandlesOptions {
   windowSize: number;
   /** Parsed members of the previous read, reused when a member string is read again. */
   cache?: CandleParseCache;
+  /**
+   * Closed candles seen on the klines stream that the key may not hold yet (the data sink writes
+   * it from the same stream, possibly later). They are merged in, deduplicated like members,
+   * when the key's open times are epoch milliseconds like theirs.
+   */
+  live?: readonly Candle[];
 }
 
 /**
@@ -87,20 +123,56 @@ export function candleFirstTailCount(windowSize: number): number {
   return windowSize + Math.max(16, Math.ceil(windowSize / 16));
 }
 
-interface Candle {
+export interface Candle {
   close: number;
   /** null when neither the member nor the key (zset score) gives one. */
   openTime: number | null;
+  /**
+   * When the producer published this candle (the member's `timestamp`, epoch seconds): of two
+   * members with the same open time the newest wins. null when the member has none.
+   */
+  publishedAt: number | null;
+  /** The candle's high and low, when the member carries them (position memory, SPEC §4.2). */
+  high: number | null;
+  low: number | null;
+  /** close_time in the member's unit, when present. */
+  closeTime: number | null;
+}
+
+const bareCandle = (close: number): Candle => ({ close, openTime: null, publishedAt: null, high: null, low: null, closeTime: null });
+
+/** An optional field: absent/null → null; present → a number, or undefined when it is not one. */
+function optionalNumber(raw: unknown, positive: boolean): number | null | undefined {
+  if (raw === undefined || raw === null) return null;
+  const value = positive ? parsePositiveNumber(raw) : parseFiniteNumber(raw);
+  return value === null ? undefined : value;
 }
 
 /**
- * One member: a bare number ("101.5"), or JSON — a number, or an object with `close` (or `c`)
- * and optionally `t` (or `open_time`). Returns null for anything else, including closes that
- * are not finite and > 0 and open times that are present but not numbers.
+ * One candle from a JSON object: `close` (or `c`) required, `open_time` (or `t`), `high`/`low`,
+ * `close_time` and `timestamp` optional — but each present one must be a number (prices > 0), else
+ * the whole candle is refused (null). Used for set members and for klines stream payloads.
+ */
+export function candleFromRecord(record: Record<string, unknown>): Candle | null {
+  const close = parsePositiveNumber(record.close !== undefined ? record.close : record.c);
+  if (close === null) return null;
+  const openTime = optionalNumber(record.t !== undefined ? record.t : record.open_time, false);
+  const publishedAt = optionalNumber(record.timestamp, false);
+  const high = optionalNumber(record.high, true);
+  const low = optionalNumber(record.low, true);
+  const closeTime = optionalNumber(record.close_time, false);
+  if (openTime === undefined || publishedAt === undefined || high === undefined || low === undefined || closeTime === undefined) return null;
+  return { close, openTime, publishedAt, high, low, closeTime };
+}
+
+/**
+ * One member: a bare number ("101.5"), or JSON — a number, or an object (see candleFromRecord).
+ * Returns null for anything else, including closes that are not finite and > 0 and optional
+ * fields that are present but not numbers.
  */
 export function parseCandleMember(member: string): Candle | null {
   const bare = parseFiniteNumber(member);
-  if (bare !== null) return bare > 0 ? { close: bare, openTime: null } : null;
+  if (bare !== null) return bare > 0 ? bareCandle(bare) : null;
   let value: unknown;
   try {
     value = JSON.parse(member);
@@ -109,16 +181,10 @@ export function parseCandleMember(member: string): Candle | null {
   }
   if (typeof value === 'number') {
     const close = parsePositiveNumber(value);
-    return close === null ? null : { close, openTime: null };
+    return close === null ? null : bareCandle(close);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  const record = value as Record<string, unknown>;
-  const close = parsePositiveNumber(record.close !== undefined ? record.close : record.c);
-  if (close === null) return null;
-  const rawTime = record.t !== undefined ? record.t : record.open_time;
-  if (rawTime === undefined || rawTime === null) return { close, openTime: null };
-  const openTime = parseFiniteNumber(rawTime);
-  return openTime === null ? null : { close, openTime };
+  return candleFromRecord(value as Record<string, unknown>);
 }
 
 export async function readCandles(store: Store, symbol: string, options: ReadCandlesOptions): Promise<Read<CandleSeries>> {
@@ -138,11 +204,11 @@ export async function readCandles(store: Store, symbol: string, options: ReadCan
       return skip('bad_input', `candle key ${key} is a ${kind}; expected a sorted set or a list`);
     }
     try {
-      const first = await readSeries(store, key, kind, windowSize, candleFirstTailCount(windowSize), options.cache);
+      const first = await readSeries(store, key, kind, windowSize, candleFirstTailCount(windowSize), options);
       const short = !first.result.ok || first.result.value.closes.length < windowSize;
       if (!short || first.rawCount < candleFirstTailCount(windowSize)) return first.result;
       // The key holds more than we read and the window came out short: read the full margin.
-      return (await readSeries(store, key, kind, windowSize, candleTailCount(windowSize), options.cache)).result;
+      return (await readSeries(store, key, kind, windowSize, candleTailCount(windowSize), options)).result;
     } catch (error) {
       // The key changed type between TYPE and the read.
       if (error instanceof WrongTypeError) return skip('bad_input', `candle key ${key}: ${error.message}`);
@@ -158,7 +224,7 @@ async function readSeries(
   kind: 'zset' | 'list',
   windowSize: number,
   tail: number,
-  cache: CandleParseCache | undefined,
+  options: ReadCandlesOptions,
 ): Promise<{ result: Read<CandleSeries>; rawCount: number }> {
   const raw: Array<{ member: string; score: number | null }> =
     kind === 'zset'
@@ -169,7 +235,8 @@ async function readSeries(
   if (raw.length === 0) return done(skip('insufficient_data', `candle key ${key} is empty`));
 
   let malformed = 0;
-  const parsed: Candle[] = [];
+  const parsed: Array<Candle & { live: boolean }> = [];
+  const cache = options.cache;
   const candles = cache ? cache.parseAll(key, raw.map((r) => r.member)) : raw.map((r) => parseCandleMember(r.member));
   for (let i = 0; i < raw.length; i++) {
     const candle = candles[i];
@@ -179,11 +246,12 @@ async function readSeries(
       continue;
     }
     // The member's own open time wins; a sorted set's score is the open time otherwise.
-    parsed.push({ close: candle.close, openTime: candle.openTime ?? score });
+    parsed.push({ ...candle, openTime: candle.openTime ?? score, live: false });
   }
   if (parsed.length === 0) {
     return done(skip('bad_input', `all ${raw.length} members read from candle key ${key} are malformed`));
   }
+  mergeLive(parsed, options.live);
 
   // The common case — strictly increasing open times — has nothing to dedupe or sort.
   let increasing = true;
@@ -194,18 +262,25 @@ async function readSeries(
   }
   if (parsed[0].openTime === null) increasing = false;
 
-  // Deduplicate by open time, keeping the newest occurrence: the last one in read order (list
-  // order, or score order for a sorted set, where Redis orders equal scores by member bytes).
-  const lastIndexByTime = new Map<number, number>();
+  // Deduplicate by open time. A republished candle is a second member with the same open time:
+  // the one with the newest `timestamp` wins; without timestamps (or on a tie) the last in read
+  // order does (list order, or score order for a sorted set, where Redis orders equal scores by
+  // member bytes).
+  const keptIndexByTime = new Map<number, number>();
   if (!increasing) {
     parsed.forEach((candle, i) => {
-      if (candle.openTime !== null) lastIndexByTime.set(candle.openTime, i);
+      if (candle.openTime === null) return;
+      const kept = keptIndexByTime.get(candle.openTime);
+      if (kept === undefined || (candle.publishedAt ?? -Infinity) >= (parsed[kept].publishedAt ?? -Infinity)) {
+        keptIndexByTime.set(candle.openTime, i);
+      }
     });
   }
   let unique = increasing
     ? parsed
-    : parsed.filter((candle, i) => candle.openTime === null || lastIndexByTime.get(candle.openTime) === i);
-  const duplicates = parsed.length - unique.length;
+    : parsed.filter((candle, i) => candle.openTime === null || keptIndexByTime.get(candle.openTime) === i);
+  // Stored members dropped for a newer version of the same candle (live candles do not count).
+  const duplicates = parsed.filter((c) => !c.live).length - unique.filter((c) => !c.live).length;
 
   // Out-of-order members (a list pushed out of order) are put in time order — but only when every
   // candle has an open time; otherwise the list order is the only order there is.
@@ -221,7 +296,41 @@ async function readSeries(
   const last = window[window.length - 1];
   const fingerprint = `${last.openTime ?? 'none'}:${last.close}:${closes.length}:${seriesHash(key, window)}`;
 
-  return done(ok({ key, closes, lastOpenTime: last.openTime, fingerprint, malformed, duplicates }));
+  return done(
+    ok({
+      key,
+      closes,
+      lastOpenTime: last.openTime,
+      lastOpenTimeMs: last.openTime === null ? null : openTimeMs(last.openTime),
+      lastCloseTimeMs: last.closeTime === null ? null : openTimeMs(last.closeTime),
+      liveOnly: window.filter((c) => c.live).length,
+      fingerprint,
+      malformed,
+      duplicates,
+    }),
+  );
+}
+
+/**
+ * Appends the live candles the key does not hold (or holds in an older version) after the read
+ * members. Only when the key's open times are epoch ms, as the stream's are: merging them into a
+ * key kept in seconds, or without open times, would put them out of order.
+ */
+function mergeLive(parsed: Array<Candle & { live: boolean }>, live: readonly Candle[] | undefined): void {
+  if (live === undefined || live.length === 0) return;
+  const newest = parsed[parsed.length - 1].openTime;
+  if (newest === null || Math.abs(newest) < EPOCH_MS_THRESHOLD) return;
+  const held = new Map<number, number | null>();
+  for (const candle of parsed) if (candle.openTime !== null) held.set(candle.openTime, candle.publishedAt);
+  for (const candle of live) {
+    if (candle.openTime === null) continue;
+    if (held.has(candle.openTime)) {
+      const heldAt = held.get(candle.openTime) ?? -Infinity;
+      // The key already has this candle, as new or newer: nothing to add.
+      if ((candle.publishedAt ?? -Infinity) <= heldAt) continue;
+    }
+    parsed.push({ ...candle, live: true });
+  }
 }
 
 const hashBits = new Float64Array(1);
@@ -249,4 +358,49 @@ function seriesHash(key: string, window: readonly Candle[]): string {
     mix(hashWords[1]);
   }
   return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+}
+
+/** At most this many candles are folded into a position memory per read (8 h of 1m candles). */
+export const EXTREMES_READ_LIMIT = 500;
+
+/**
+ * The highest high and lowest low (the close where a member has none) of the candles that opened
+ * at or after `fromMs`, from the first existing candle key — the position memory's input (SPEC
+ * §4.2). null when there are none, or when the key is unusable (the marketstate publisher reports
+ * that; the position falls back to the prices it observes).
+ */
+export async function readCandleExtremes(
+  store: Store,
+  symbol: string,
+  patterns: readonly string[],
+  fromMs: number,
+): Promise<{ high: number; low: number; throughMs: number } | null> {
+  for (const key of candleKeys(symbol, patterns)) {
+    const kind = await store.keyKind(key);
+    if (kind === 'none') continue;
+    let rows: Array<{ candle: Candle | null; score: number | null }>;
+    try {
+      if (kind === 'zset') {
+        rows = (await store.zrangeFromScore(key, fromMs, EXTREMES_READ_LIMIT)).map(({ member, score }) => ({ candle: parseCandleMember(member), score }));
+      } else if (kind === 'list') {
+        rows = (await store.lrangeTail(key, EXTREMES_READ_LIMIT)).map((member) => ({ candle: parseCandleMember(member), score: null }));
+      } else return null;
+    } catch (error) {
+      if (error instanceof WrongTypeError) return null;
+      throw error;
+    }
+    let high = -Infinity;
+    let low = Infinity;
+    let through = -Infinity;
+    for (const { candle, score } of rows) {
+      if (candle === null) continue;
+      const open = candle.openTime ?? score;
+      if (open === null || openTimeMs(open) < fromMs) continue;
+      high = Math.max(high, candle.high ?? candle.close);
+      low = Math.min(low, candle.low ?? candle.close);
+      through = Math.max(through, openTimeMs(open));
+    }
+    return Number.isFinite(through) ? { high, low, throughMs: through } : null;
+  }
+  return null;
 }

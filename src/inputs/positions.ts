@@ -31,8 +31,8 @@ export const SYNTHETIC_CANDLE_SECONDS = 60;
 
 export interface PositionSource {
   readonly kind: string;
-  /** A position, or a skip (`no_position`, `bad_position`, …). I/O failures reject. */
-  read(symbol: string): Promise<Read<Position>>;
+  /** A snapshot, or a skip (`no_position`, `stale_position`, `bad_position`, …). I/O failures reject. */
+  read(symbol: string, nowMs: number): Promise<Read<PositionSnapshot>>;
 }
 
 export interface PositionSourceOptions {
@@ -42,7 +42,11 @@ export interface PositionSourceOptions {
   candlePatterns?: readonly string[];
   /** Sides for synthetic positions by symbol; others follow syntheticSide(symbol). */
   syntheticSides?: Readonly<Record<string, Side>>;
+  /** A snapshot whose ts_epoch is older than this (s) is skipped as stale_position. Default 300. */
+  maxPositionAgeSec?: number | null;
 }
+
+export const DEFAULT_MAX_POSITION_AGE_SEC = 300;
 
 export function canonicalPositionKey(symbol: string): string {
   return CANONICAL_POSITION_PREFIX + symbol;
@@ -58,20 +62,22 @@ export function createPositionSource(
     throw new Error(`position source: streamScanCount must be a positive integer (got ${String(scanCount)})`);
   }
   const patterns = options.candlePatterns ?? DEFAULT_CANDLE_PATTERNS;
+  const maxPositionAgeSec = options.maxPositionAgeSec === undefined ? DEFAULT_MAX_POSITION_AGE_SEC : options.maxPositionAgeSec;
+  const at = (nowMs: number): SnapshotOptions => ({ nowMs, maxPositionAgeSec });
   switch (kind) {
     case 'redis_hash':
-      return { kind, read: (symbol) => readFromHash(store, symbol) };
+      return { kind, read: (symbol, nowMs) => readFromHash(store, symbol, at(nowMs)) };
     case 'redis_stream':
-      return { kind, read: (symbol) => readFromStream(store, symbol, scanCount) };
+      return { kind, read: (symbol, nowMs) => readFromStream(store, symbol, scanCount, at(nowMs)) };
     case 'auto':
       return {
         kind,
-        read: async (symbol) => {
-          const fromHash = await readFromHash(store, symbol);
-          // Only "nothing there" moves on to the stream. A broken hash snapshot stays a
-          // bad_position: an older stream event would be a worse answer than none.
-          if (fromHash.ok || fromHash.reason !== 'no_position') return fromHash;
-          const fromStream = await readFromStream(store, symbol, scanCount);
+        read: async (symbol, nowMs) => {
+          const fromHash = await readFromHash(store, symbol, at(nowMs));
+          // Only "nothing there" moves on to the stream. A broken, closed (FLAT) or stale hash
+          // snapshot decides: an older stream event would be a worse answer than none.
+          if (fromHash.ok || fromHash.reason !== 'no_position' || !fromHash.detail.startsWith(NO_HASH)) return fromHash;
+          const fromStream = await readFromStream(store, symbol, scanCount, at(nowMs));
           if (fromStream.ok || fromStream.reason !== 'no_position') return fromStream;
           return skip('no_position', `${fromHash.detail}; ${fromStream.detail}`);
         },
@@ -79,58 +85,210 @@ export function createPositionSource(
     case 'synthetic':
       return {
         kind,
-        read: (symbol) => syntheticPosition(store, symbol, patterns, options.syntheticSides?.[symbol] ?? syntheticSide(symbol)),
+        read: (symbol, nowMs) => syntheticPosition(store, symbol, patterns, options.syntheticSides?.[symbol] ?? syntheticSide(symbol), nowMs),
       };
     default:
       throw new Error(`unknown position source ${JSON.stringify(kind)} (expected one of ${POSITION_SOURCE_KINDS.join(', ')})`);
   }
 }
 
-// ---- field conversion ---------------------------------------------------------------------------
+// ---- field conversion (SPEC §4.1) -----------------------------------------------------------------
 
-const REQUIRED_NUMBERS = ['entry_price', 'current_price', 'age_sec', 'unrealized_pnl'] as const;
+/**
+ * A position as its writers laid it out, mapped to the kernel's names but before this service's
+ * memory (§4.2) fills in what nobody writes: peak, trough and — without `age_sec` or
+ * `created_at` — the age.
+ */
+export interface PositionSnapshot {
+  symbol: string;
+  side: Side;
+  entry_price: number;
+  current_price: number;
+  /** The writer's figure: on the live stack the exchange's PnL for the whole position (USDT). */
+  unrealized_pnl: number;
+  /** Absolute size (`quantity`, else |`position_amt`|); null when neither is written. */
+  quantity: number | null;
+  current_sl: number | null;
+  current_tp: number | null;
+  /** Explicit fields of the v1 layouts; null when absent (then tracked or derived). */
+  age_sec: number | null;
+  peak_price: number | null;
+  trough_price: number | null;
+  /** When the apply layer opened it (epoch s); null when unknown. */
+  created_at: number | null;
+  /** The position brain's snapshot time (epoch s); null when absent. */
+  ts_epoch: number | null;
+  /** Same identity, same position: `plan_id`, else side + entry price + created_at (§4.2). */
+  identity: string;
+  /** Where it was read, for skip details. */
+  origin: string;
+}
+
+export interface SnapshotOptions {
+  /** Epoch ms of this read (freshness of ts_epoch). */
+  nowMs: number;
+  /** A snapshot whose ts_epoch is older than this (s) is stale; null = no check. */
+  maxPositionAgeSec: number | null;
+}
+
+/** Optional fields: these spellings mean "not set" (Python writers produce None; the apply layer "0"). */
+const UNSET_OPTIONAL = new Set(['', '0', 'None', 'none', 'null', 'NULL']);
 
 function isMissing(value: unknown): boolean {
   return value === undefined || value === null || value === '';
 }
 
-/**
- * A number where the raw value parses; the raw value itself where it does not, so the validator's
- * error shows exactly what was stored ("must be a number (got "abc")"); undefined when missing.
- */
-function numberOrRaw(value: unknown): unknown {
-  if (isMissing(value)) return undefined;
-  const parsed = parseFiniteNumber(value);
-  return parsed === null ? value : parsed;
+/** The first of `names` that is present and non-empty. */
+function firstPresent(fields: Record<string, unknown>, ...names: string[]): { name: string; value: unknown } | null {
+  for (const name of names) if (!isMissing(fields[name])) return { name, value: fields[name] };
+  return null;
 }
 
+class FieldProblem extends Error {}
+
+/** A required number: present and a plain finite decimal, else a problem naming the field and value. */
+function requiredNumber(fields: Record<string, unknown>, names: string[], check?: (v: number) => string | null): number {
+  const found = firstPresent(fields, ...names);
+  if (found === null) throw new FieldProblem(`${names.join(' or ')} missing`);
+  const value = parseFiniteNumber(found.value);
+  if (value === null) throw new FieldProblem(`${found.name} must be a number (got ${abbreviate(String(found.value))})`);
+  const why = check?.(value) ?? null;
+  if (why !== null) throw new FieldProblem(`${found.name} ${why} (got ${value})`);
+  return value;
+}
+
+/** An optional number: null when absent or absent-spelled (UNSET_OPTIONAL), else it must parse. */
+function optionalNumber(fields: Record<string, unknown>, names: string[], unsetSpellings: boolean, check?: (v: number) => string | null): number | null {
+  for (const name of names) {
+    const raw = fields[name];
+    if (isMissing(raw)) continue;
+    if (unsetSpellings && (UNSET_OPTIONAL.has(String(raw)) || parseFiniteNumber(raw) === 0)) continue;
+    const value = parseFiniteNumber(raw);
+    if (value === null) throw new FieldProblem(`${name} must be a number (got ${abbreviate(String(raw))})`);
+    const why = check?.(value) ?? null;
+    if (why !== null) throw new FieldProblem(`${name} ${why} (got ${value})`);
+    return value;
+  }
+  return null;
+}
+
+const positive = (v: number): string | null => (v > 0 ? null : 'must be > 0');
+const nonNegative = (v: number): string | null => (v >= 0 ? null : 'must be >= 0');
+
 /**
- * Builds and validates a Position from stored fields (hash fields, legacy JSON or a stream event).
- * `origin` names where they came from, for the skip detail.
+ * Maps stored fields — the canonical hash (several writers side by side), the legacy JSON, a
+ * stream event or a synthetic position — to a snapshot (SPEC §4.1). A closed position (`FLAT`,
+ * `position_amt` 0, `quantity` 0) is `no_position`; a broken one `bad_position` naming the field;
+ * a brain snapshot older than maxPositionAgeSec `stale_position`.
  */
-export function positionFromFields(fields: Record<string, unknown>, symbol: string, origin: string): Read<Position> {
-  const raw: Record<string, unknown> = {
-    symbol: isMissing(fields.symbol) ? symbol : fields.symbol,
-    side: fields.side,
-  };
-  for (const name of REQUIRED_NUMBERS) raw[name] = numberOrRaw(fields[name]);
-  // SPEC §4: a missing peak/trough falls back to the current price (the best/worst price since
-  // entry is at least the price now); an empty or absent stop/target means "unset".
-  raw.peak_price = isMissing(fields.peak_price) ? raw.current_price : numberOrRaw(fields.peak_price);
-  raw.trough_price = isMissing(fields.trough_price) ? raw.current_price : numberOrRaw(fields.trough_price);
-  raw.current_sl = isMissing(fields.current_sl) ? null : numberOrRaw(fields.current_sl);
-  raw.current_tp = isMissing(fields.current_tp) ? null : numberOrRaw(fields.current_tp);
+export function snapshotFromFields(
+  fields: Record<string, unknown>,
+  symbol: string,
+  origin: string,
+  options: SnapshotOptions,
+): Read<PositionSnapshot> {
+  const bad = (why: string): Read<PositionSnapshot> => skip('bad_position', `${origin}: ${why}`);
+  const named = isMissing(fields.symbol) ? symbol : fields.symbol;
+  if (named !== symbol) return bad(`symbol ${abbreviate(String(named))} does not match the requested symbol ${JSON.stringify(symbol)}`);
   try {
-    return ok(validatePosition(raw, 'position', symbol));
+    const side = fields.side;
+    if (side === 'FLAT') return skip('no_position', `${origin}: side FLAT`);
+    const amount = optionalNumber(fields, ['position_amt'], false);
+    if (amount === 0) return skip('no_position', `${origin}: position_amt 0`);
+    const quantityField = optionalNumber(fields, ['quantity'], false);
+    if (quantityField === 0) return skip('no_position', `${origin}: quantity 0`);
+    if (side !== 'LONG' && side !== 'SHORT') {
+      return bad(`side must be LONG, SHORT or FLAT (got ${isMissing(side) ? 'nothing' : abbreviate(String(side))})`);
+    }
+    if (quantityField !== null && quantityField < 0) throw new FieldProblem(`quantity must be >= 0 (got ${quantityField})`);
+    // The signed amount and the side are written by the same snapshot: disagreeing, one is wrong,
+    // and a stop for the wrong side is worse than none.
+    if (amount !== null && (amount > 0) !== (side === 'LONG')) {
+      throw new FieldProblem(`side ${side} disagrees with position_amt ${amount}`);
+    }
+
+    const tsEpoch = optionalNumber(fields, ['ts_epoch'], false, nonNegative);
+    if (tsEpoch !== null && options.maxPositionAgeSec !== null) {
+      const ageSec = options.nowMs / 1000 - tsEpoch;
+      if (ageSec > options.maxPositionAgeSec) {
+        return skip('stale_position', `${origin}: ts_epoch ${tsEpoch} is ${Math.round(ageSec)} s old (maxPositionAge ${options.maxPositionAgeSec} s)`);
+      }
+    }
+    const entry = requiredNumber(fields, ['entry_price'], positive);
+    const current = requiredNumber(fields, ['current_price', 'mark_price'], positive);
+    const pnl = requiredNumber(fields, ['unrealized_pnl']);
+    const createdAt = optionalNumber(fields, ['created_at'], true, nonNegative);
+    const planId = isMissing(fields.plan_id) || UNSET_OPTIONAL.has(String(fields.plan_id)) ? null : String(fields.plan_id);
+    return ok({
+      symbol,
+      side,
+      entry_price: entry,
+      current_price: current,
+      unrealized_pnl: pnl,
+      quantity: quantityField ?? (amount === null ? null : Math.abs(amount)),
+      current_sl: optionalNumber(fields, ['current_sl', 'stop_loss'], true, positive),
+      current_tp: optionalNumber(fields, ['current_tp', 'take_profit'], true, positive),
+      age_sec: optionalNumber(fields, ['age_sec'], false, nonNegative),
+      peak_price: optionalNumber(fields, ['peak_price'], false, positive),
+      trough_price: optionalNumber(fields, ['trough_price'], false, positive),
+      created_at: createdAt,
+      ts_epoch: tsEpoch,
+      identity: planId !== null ? `plan:${planId}:${side}` : `${side}:${entry}:${createdAt ?? '-'}`,
+      origin,
+    });
   } catch (error) {
-    if (error instanceof KernelInputError) return skip('bad_position', `${origin}: ${error.message}`);
+    if (error instanceof FieldProblem) return bad(error.message);
     throw error;
   }
 }
 
+/**
+ * The kernel's position from a snapshot, with peak/trough/age given (the tracked or derived
+ * values where the snapshot has none), validated by the kernel's own validator.
+ */
+export function kernelPosition(
+  snapshot: PositionSnapshot,
+  tracked: { peak_price: number; trough_price: number; age_sec: number },
+): Read<Position> {
+  const raw = {
+    symbol: snapshot.symbol,
+    side: snapshot.side,
+    entry_price: snapshot.entry_price,
+    current_price: snapshot.current_price,
+    peak_price: snapshot.peak_price ?? tracked.peak_price,
+    trough_price: snapshot.trough_price ?? tracked.trough_price,
+    age_sec: snapshot.age_sec ?? tracked.age_sec,
+    unrealized_pnl: snapshot.unrealized_pnl,
+    current_sl: snapshot.current_sl,
+    current_tp: snapshot.current_tp,
+  };
+  try {
+    return ok(validatePosition(raw, 'position', snapshot.symbol));
+  } catch (error) {
+    if (error instanceof KernelInputError) return skip('bad_position', `${snapshot.origin}: ${error.message}`);
+    throw error;
+  }
+}
+
+/**
+ * A snapshot read on its own, with no memory: peak/trough fall back to the current price and the
+ * age to age_sec, else now − created_at, else 0. For one-off uses (`compute`, property tests);
+ * the publishers go through the position memory instead (src/inputs/positionMemory.ts).
+ */
+export function positionFromFields(fields: Record<string, unknown>, symbol: string, origin: string, nowMs = 0): Read<Position> {
+  const snapshot = snapshotFromFields(fields, symbol, origin, { nowMs, maxPositionAgeSec: null });
+  if (!snapshot.ok) return snapshot;
+  const s = snapshot.value;
+  const age = s.created_at === null ? 0 : Math.max(0, nowMs / 1000 - s.created_at);
+  return kernelPosition(s, { peak_price: s.current_price, trough_price: s.current_price, age_sec: age });
+}
+
 // ---- redis_hash -----------------------------------------------------------------------------------
 
-async function readFromHash(store: Store, symbol: string): Promise<Read<Position>> {
+/** How a no_position detail starts when there is no hash at all (auto then tries the stream). */
+const NO_HASH = 'no position hash';
+
+async function readFromHash(store: Store, symbol: string, options: SnapshotOptions): Promise<Read<PositionSnapshot>> {
   const key = canonicalPositionKey(symbol);
   let fields: Record<string, string>;
   try {
@@ -139,7 +297,7 @@ async function readFromHash(store: Store, symbol: string): Promise<Read<Position
     if (error instanceof WrongTypeError) return skip('bad_position', error.message);
     throw error;
   }
-  if (Object.keys(fields).length > 0) return positionFromFields(fields, symbol, key);
+  if (Object.keys(fields).length > 0) return snapshotFromFields(fields, symbol, key, options);
 
   const origin = `${LEGACY_POSITIONS_KEY}[${symbol}]`;
   let json: string | null;
@@ -151,7 +309,7 @@ async function readFromHash(store: Store, symbol: string): Promise<Read<Position
   }
   // An empty value or JSON null is how a writer clears a symbol: no position, not a bad one.
   if (json === null || json === '' || json === 'null') {
-    return skip('no_position', `no position hash ${key} and no field ${symbol} in ${LEGACY_POSITIONS_KEY}`);
+    return skip('no_position', `${NO_HASH} ${key} and no field ${symbol} in ${LEGACY_POSITIONS_KEY}`);
   }
   let parsed: unknown;
   try {
@@ -162,7 +320,7 @@ async function readFromHash(store: Store, symbol: string): Promise<Read<Position
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     return skip('bad_position', `${origin}: expected a JSON object (got ${abbreviate(json)})`);
   }
-  return positionFromFields(parsed as Record<string, unknown>, symbol, origin);
+  return snapshotFromFields(parsed as Record<string, unknown>, symbol, origin, options);
 }
 
 // ---- redis_stream ---------------------------------------------------------------------------------
@@ -193,7 +351,7 @@ export function eventFields(fields: Record<string, string>): Record<string, unkn
   return merged;
 }
 
-async function readFromStream(store: Store, symbol: string, scanCount: number): Promise<Read<Position>> {
+async function readFromStream(store: Store, symbol: string, scanCount: number, options: SnapshotOptions): Promise<Read<PositionSnapshot>> {
   let entries;
   try {
     entries = await store.xrevrange(EXECUTION_RESULT_STREAM, scanCount);
@@ -210,7 +368,7 @@ async function readFromStream(store: Store, symbol: string, scanCount: number): 
       return skip('no_position', `newest position event for ${symbol} in ${EXECUTION_RESULT_STREAM} is POSITION_CLOSED (${entry.id})`);
     }
     if (eventType === 'POSITION_OPENED' || eventType === 'POSITION_UPDATED') {
-      return positionFromFields(fields, symbol, `${EXECUTION_RESULT_STREAM} ${entry.id} (${eventType})`);
+      return snapshotFromFields(fields, symbol, `${EXECUTION_RESULT_STREAM} ${entry.id} (${eventType})`, options);
     }
   }
   return skip(
@@ -260,13 +418,15 @@ export function syntheticPositionFromCloses(symbol: string, closes: readonly num
   };
 }
 
-async function syntheticPosition(store: Store, symbol: string, patterns: readonly string[], side: Side): Promise<Read<Position>> {
+async function syntheticPosition(store: Store, symbol: string, patterns: readonly string[], side: Side, nowMs: number): Promise<Read<PositionSnapshot>> {
   const candles = await readCandles(store, symbol, { patterns, windowSize: SYNTHETIC_ENTRY_CANDLES_BACK + 1 });
   if (!candles.ok) return skip(candles.reason, `synthetic position: ${candles.detail}`);
-  return positionFromFields(
+  // Explicit peak, trough and age: a synthetic position is its own memory.
+  return snapshotFromFields(
     { ...syntheticPositionFromCloses(symbol, candles.value.closes, side) },
     symbol,
     `synthetic position from ${candles.value.key}`,
+    { nowMs, maxPositionAgeSec: null },
   );
 }
 

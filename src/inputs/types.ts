@@ -1,7 +1,16 @@
 // Outcome of reading one input for one symbol. A skip is not an error: it carries a counted
 // reason (SPEC §6) and a human-readable detail for the log. I/O failures are thrown instead.
 
-export const SKIP_REASONS = ['no_position', 'insufficient_data', 'stale_marketstate', 'bad_position', 'bad_input'] as const;
+export const SKIP_REASONS = [
+  'no_position',
+  'insufficient_data',
+  'stale_candles',
+  'no_marketstate',
+  'stale_marketstate',
+  'stale_position',
+  'bad_position',
+  'bad_input',
+] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
 export type Read<T> = { ok: true; value: T } | { ok: false; reason: SkipReason; detail: string };

@@ -3,6 +3,7 @@
 import { mergeTheta } from './theta.js';
 import { clip } from './math.js';
 import type { DeepPartial, Position, RegimeProbs, StopsResult } from './types.js';
+import { KernelInputError } from './types.js';
 import {
   requireFiniteLeaves,
   requireFiniteNumber,
@@ -29,7 +30,16 @@ export interface StopsTheta {
   tp_extend_max: number;
   monotonic_sl: boolean;
   eps: number;
+  /**
+   * Which tracked price a SHORT's trailing stop trails from (SPEC §2 note). `trough` — the locked
+   * spec and the parity vectors — is the worst price since entry (the highest), so the stop rarely
+   * trails; `peak` is the best (lowest), so a SHORT trails the price down as a LONG trails it up.
+   */
+  short_trail_from: ShortTrailFrom;
 }
+
+export const SHORT_TRAIL_FROM = ['trough', 'peak'] as const;
+export type ShortTrailFrom = (typeof SHORT_TRAIL_FROM)[number];
 
 export const DEFAULT_STOPS_THETA: StopsTheta = Object.freeze({
   sl_min_pct: 0.005,
@@ -41,6 +51,7 @@ export const DEFAULT_STOPS_THETA: StopsTheta = Object.freeze({
   tp_extend_max: 0.3,
   monotonic_sl: true,
   eps: 1e-8,
+  short_trail_from: 'trough',
 }) as StopsTheta;
 
 /** The part of a P0 market state P1 reads. A missing regime probability counts as 0 (SPEC). */
@@ -99,6 +110,9 @@ function resolveTheta(override: unknown): StopsTheta {
   if (override === undefined || override === null) return DEFAULT_STOPS_THETA;
   const theta = mergeTheta<StopsTheta>(DEFAULT_STOPS_THETA, override as DeepPartial<StopsTheta>);
   requireFiniteLeaves(theta, 'theta');
+  if (!(SHORT_TRAIL_FROM as readonly string[]).includes(theta.short_trail_from)) {
+    throw new KernelInputError('theta.short_trail_from', theta.short_trail_from, `must be one of ${SHORT_TRAIL_FROM.join(', ')}`);
+  }
   return theta;
 }
 
@@ -150,10 +164,12 @@ export function computeStops(input: StopsInput, symbol?: string): StopsResult {
       }
     }
   } else {
-    // SHORT mirrors LONG; SPEC §2 trails from trough_price (the worst, i.e. highest, price).
+    // SHORT mirrors LONG; the locked spec trails from trough_price (the worst, i.e. highest,
+    // price); short_trail_from 'peak' trails from the best (lowest) one instead.
     raw_sl = price * (1 + stop_dist_pct);
     raw_tp = price * (1 - tp_dist_pct);
-    trail_sl = position.trough_price * (1 + trail_gap_pct);
+    const trailFrom = theta.short_trail_from === 'peak' ? position.peak_price : position.trough_price;
+    trail_sl = trailFrom * (1 + trail_gap_pct);
     sl = Math.min(raw_sl, trail_sl);
     if (trail_sl < raw_sl - eps) reason_codes.push('trail_active');
     if (theta.monotonic_sl && currentSl !== null) {

@@ -1,7 +1,12 @@
 // P2 harvest publisher steps: marketstate hash + position + (fresh) risk proposal → harvest
 // kernel → quantum:harvest:proposal:{sym}.
 import { computeHarvest, type HarvestTheta } from '../kernels/harvest.js';
-import type { DeepPartial, HarvestResult, Position } from '../kernels/types.js';
+import type { DeepPartial, HarvestResult } from '../kernels/types.js';
+import type { TrackedPosition } from '../inputs/positionMemory.js';
+import { publishWithMemory, readTrackedPosition } from './positionInput.js';
+import type { Position } from '../kernels/types.js';
+import type { Read } from '../inputs/types.js';
+import type { RNetBasis } from '../config/schema.js';
 import { harvestProposalFields, heartbeatFields, withSymbol, type PublishedMarketState } from '../contracts/fields.js';
 import { readPublishedMarketState, readRiskProposal, type RiskProposalInput } from '../inputs/publishedState.js';
 import { parseFiniteNumber } from '../inputs/parse.js';
@@ -12,13 +17,32 @@ import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, readOwn
 
 export interface HarvestInputs {
   market: PublishedMarketState;
-  position: Position;
+  tracked: TrackedPosition;
   risk: RiskProposalInput;
   outputPresent: boolean;
 }
 
+/**
+ * The harvest kernel's position under the configured R_net basis (SPEC §4.4): `locked` gives it
+ * the snapshot's unrealized PnL as written (on the live stack the whole position's, so R_net
+ * grows with the size); `per_unit` divides it by the quantity first, making R_net a true R
+ * multiple — which needs a quantity > 0.
+ */
+export function kernelPositionFor(tracked: TrackedPosition, basis: RNetBasis): Read<Position> {
+  if (basis === 'locked') return { ok: true, value: tracked.position };
+  const quantity = tracked.snapshot.quantity;
+  if (quantity === null || !(quantity > 0)) {
+    return {
+      ok: false,
+      reason: 'bad_position',
+      detail: `${tracked.snapshot.origin}: rNetBasis per_unit needs quantity (or position_amt) > 0 (got ${quantity === null ? 'none' : quantity})`,
+    };
+  }
+  return { ok: true, value: { ...tracked.position, unrealized_pnl: tracked.position.unrealized_pnl / quantity } };
+}
+
 export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, HarvestInputs, HarvestResult> {
-  const { store, config, positions } = deps;
+  const { store, config } = deps;
   // The config's fallbackStopPct (FALLBACK_STOP_PCT) is the kernel's fallback_stop_pct unless
   // the theta override names it explicitly.
   const theta = {
@@ -45,7 +69,7 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
       const read = await readGuarded<HarvestInputs>(async () => {
         const [market, position, risk, stamp] = await Promise.all([
           readPublishedMarketState(store, symbol, nowMs, maxAge),
-          positions.read(symbol),
+          readTrackedPosition(deps, symbol, nowMs),
           readRiskProposal(store, symbol, nowMs, maxAge),
           store.hget(harvestProposalKey(symbol), 'computed_at_utc'),
         ]);
@@ -53,17 +77,19 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
         if (!position.ok) return position;
         return {
           ok: true as const,
-          value: { market: market.value, position: position.value, risk, outputPresent: stamp !== null },
+          value: { market: market.value, tracked: position.value, risk, outputPresent: stamp !== null },
         };
       });
       return { nowMs, read };
     },
 
-    compute(_symbol, { market, position, risk }) {
+    compute(_symbol, { market, tracked, risk }) {
+      const position = kernelPositionFor(tracked, config.rNetBasis);
+      if (!position.ok) return position;
       return computeGuarded(() => ({
         ok: true,
         value: computeHarvest({
-          position,
+          position: position.value,
           market_state: { sigma: market.sigma, ts: market.ts, p_trend: market.p_trend, p_mr: market.p_mr, p_chop: market.p_chop },
           p1_proposal: risk.proposal,
           theta,
@@ -81,9 +107,11 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
       );
     },
 
-    async publish(symbol, { market, position }, result, nowMs) {
-      const fields = harvestProposalFields(result, market, position, nowMs);
-      await store.publish({
+    async publish(symbol, { market, tracked }, result, nowMs) {
+      const position = kernelPositionFor(tracked, config.rNetBasis);
+      if (!position.ok) throw new Error(`harvest ${symbol}: ${position.detail}`);
+      const fields = harvestProposalFields(result, market, position.value, nowMs);
+      await publishWithMemory(deps, symbol, nowMs, {
         hashes: [{ key: harvestProposalKey(symbol), fields }],
         streams: config.enableStream
           ? [{ key: HARVEST_PROPOSAL_STREAM, fields: withSymbol(symbol, fields), maxLen: STREAM_MAXLEN }]
@@ -106,7 +134,7 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
     },
 
     async heartbeat(symbol, nowMs) {
-      await store.publish({ hashes: [{ key: harvestProposalKey(symbol), fields: heartbeatFields(nowMs) }], streams: [] });
+      await publishWithMemory(deps, symbol, nowMs, { hashes: [{ key: harvestProposalKey(symbol), fields: heartbeatFields(nowMs) }], streams: [] });
     },
   };
 }

@@ -7,6 +7,7 @@ import { dominantRegimeName, marketStateFields, marketStateStreamFields } from '
 import { calcKey, marketStateKey, MARKETSTATE_STREAM } from '../store/keyGuard.js';
 import { parseFiniteNumber } from '../inputs/parse.js';
 import { decideMarketState, type MarketStateMemory } from './rateLimit.js';
+import type { Config } from '../config/schema.js';
 import { computeGuarded, rateLimitSettings, readGuarded, readOwnHash, short, type PhaseDeps, type PhaseSteps } from './steps.js';
 
 export interface MarketStateInputs {
@@ -19,6 +20,18 @@ export interface MarketStateInputs {
 export const marketStateBookkeepingKey = (symbol: string): string => calcKey('marketstate', symbol);
 
 export const STREAM_MAXLEN = 10_000;
+
+/**
+ * EXPIRE of the marketstate hash (SPEC §5): 10 × the interval, and never shorter than the time to
+ * the next forced publish plus one interval. An unchanged market state is republished when its
+ * last publish is maxPublishAge old, which the first cycle after that notices — up to one
+ * interval later — so a healthy publisher refreshes the hash within maxPublishAge + interval; one
+ * interval more is the margin. With 1 s intervals and maxPublishAge 60 that is 62 s, not 10 s.
+ */
+export function marketStateTtlSec(config: Pick<Config, 'marketstateInterval' | 'maxPublishAge'>): number {
+  const interval = config.marketstateInterval;
+  return Math.max(1, Math.ceil(Math.max(10 * interval, config.maxPublishAge + 2 * interval)));
+}
 
 /**
  * SPEC §5 says malformed candle members are skipped *and counted*; the reader counted them but
@@ -37,7 +50,8 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
   const theta = config.theta.marketstate as DeepPartial<MarketStateTheta> | undefined;
   const minRequired = marketStateMinRequired(theta);
   const settings = rateLimitSettings(config);
-  const ttlSec = Math.max(1, Math.ceil(10 * config.marketstateInterval));
+  const ttlSec = marketStateTtlSec(config);
+  const maxCandleAgeMs = config.maxCandleAge * 1000;
   const parseCache = new CandleParseCache();
 
   return {
@@ -55,10 +69,20 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
       const nowMs = deps.now();
       const read = await readGuarded<MarketStateInputs>(async () => {
         const [candles, stamp] = await Promise.all([
-          readCandles(store, symbol, { patterns: config.candlePatterns, windowSize: config.windowSize, cache: parseCache }),
+          readCandles(store, symbol, { patterns: config.candlePatterns, windowSize: config.windowSize, cache: parseCache, live: deps.live.get(symbol) }),
           store.hget(marketStateKey(symbol), 'ts_timestamp'),
         ]);
         if (!candles.ok) return candles;
+        // A frozen feed must not produce fresh-looking market states (SPEC §5). A series without
+        // open times (bare closes in a list, an older layout) cannot be checked.
+        const opened = candles.value.lastOpenTimeMs;
+        if (opened !== null && nowMs - opened > maxCandleAgeMs) {
+          return {
+            ok: false as const,
+            reason: 'stale_candles' as const,
+            detail: `newest candle in ${candles.value.key} opened ${Math.round((nowMs - opened) / 1000)} s ago (maxCandleAge ${config.maxCandleAge} s)`,
+          };
+        }
         return { ok: true as const, value: { series: candles.value, outputPresent: stamp !== null } };
       });
       return { nowMs, read };
@@ -100,7 +124,9 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
         memory: { fingerprint: inputs.series.fingerprint, publishedAtMs: nowMs },
         figures: {
           sigma: result.sigma, mu: result.mu, ts: result.ts, p_trend: p.trend, p_mr: p.mr, p_chop: p.chop, buffer_size: inputs.series.closes.length,
-          candles_malformed: inputs.series.malformed, candles_duplicate: inputs.series.duplicates,
+          candles_malformed: inputs.series.malformed, candles_duplicate: inputs.series.duplicates, candles_live_only: inputs.series.liveOnly,
+          // From the newest candle's close to this publish: the feed-to-marketstate lag.
+          ...(inputs.series.lastCloseTimeMs !== null ? { candle_lag_sec: Math.max(0, nowMs - inputs.series.lastCloseTimeMs) / 1000 } : {}),
         },
         summary: `${dominantRegimeName(p)} sigma=${short(result.sigma)} mu=${short(result.mu)} ts=${short(result.ts)} p=${p.trend.toFixed(2)}/${p.mr.toFixed(2)}/${p.chop.toFixed(2)}${candleNotes(inputs.series)}`,
       };

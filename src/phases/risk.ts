@@ -1,6 +1,8 @@
 // P1 stops publisher steps: marketstate hash + position → stops kernel → quantum:risk:proposal:{sym}.
 import { computeStops, type StopsTheta } from '../kernels/stops.js';
-import type { DeepPartial, Position, StopsResult } from '../kernels/types.js';
+import type { DeepPartial, StopsResult } from '../kernels/types.js';
+import type { TrackedPosition } from '../inputs/positionMemory.js';
+import { publishWithMemory, readTrackedPosition } from './positionInput.js';
 import { heartbeatFields, riskProposalFields, withSymbol, type PublishedMarketState } from '../contracts/fields.js';
 import { readPublishedMarketState } from '../inputs/publishedState.js';
 import { parseFiniteNumber } from '../inputs/parse.js';
@@ -11,12 +13,12 @@ import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, readOwn
 
 export interface RiskInputs {
   market: PublishedMarketState;
-  position: Position;
+  tracked: TrackedPosition;
   outputPresent: boolean;
 }
 
 export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, StopsResult> {
-  const { store, config, positions } = deps;
+  const { store, config } = deps;
   const theta = config.theta.stops as DeepPartial<StopsTheta> | undefined;
   const settings = rateLimitSettings(config);
   const maxAge = maxInputAgeSec(config);
@@ -36,17 +38,17 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
       const read = await readGuarded<RiskInputs>(async () => {
         const [market, position, stamp] = await Promise.all([
           readPublishedMarketState(store, symbol, nowMs, maxAge),
-          positions.read(symbol),
+          readTrackedPosition(deps, symbol, nowMs),
           store.hget(riskProposalKey(symbol), 'computed_at_utc'),
         ]);
         if (!market.ok) return market;
         if (!position.ok) return position;
-        return { ok: true as const, value: { market: market.value, position: position.value, outputPresent: stamp !== null } };
+        return { ok: true as const, value: { market: market.value, tracked: position.value, outputPresent: stamp !== null } };
       });
       return { nowMs, read };
     },
 
-    compute(symbol, { market, position }) {
+    compute(symbol, { market, tracked }) {
       return computeGuarded(() => ({
         ok: true,
         value: computeStops(
@@ -58,7 +60,7 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
               // SPEC §7.2: the Python publisher lost p_trend here; we pass all three.
               regime_probs: { trend: market.p_trend, mr: market.p_mr, chop: market.p_chop },
             },
-            position,
+            position: tracked.position,
             theta,
           },
           symbol,
@@ -71,9 +73,10 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
       return decideRisk(memory, { sl: result.proposed_sl, tp: result.proposed_tp }, nowMs, settings);
     },
 
-    async publish(symbol, { market, position }, result, nowMs) {
+    async publish(symbol, { market, tracked }, result, nowMs) {
+      const position = tracked.position;
       const fields = riskProposalFields(result, market, position, nowMs);
-      await store.publish({
+      await publishWithMemory(deps, symbol, nowMs, {
         hashes: [{ key: riskProposalKey(symbol), fields }],
         streams: config.enableStream ? [{ key: RISK_PROPOSAL_STREAM, fields: withSymbol(symbol, fields), maxLen: STREAM_MAXLEN }] : [],
       });
@@ -85,7 +88,7 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
     },
 
     async heartbeat(symbol, nowMs) {
-      await store.publish({ hashes: [{ key: riskProposalKey(symbol), fields: heartbeatFields(nowMs) }], streams: [] });
+      await publishWithMemory(deps, symbol, nowMs, { hashes: [{ key: riskProposalKey(symbol), fields: heartbeatFields(nowMs) }], streams: [] });
     },
   };
 }

@@ -5,6 +5,8 @@ import { publisherMachine } from '../../machines/publisher.js';
 import type { Decision, PublishOutput, ReadOutput, StepInput, StepOutput, StepResult } from '../../machines/publisher.js';
 import type { Config } from '../config/schema.js';
 import type { PositionSource } from '../inputs/positions.js';
+import type { PositionBook } from '../inputs/positionMemory.js';
+import type { LiveCandles } from '../inputs/klines.js';
 import type { Store } from '../store/types.js';
 import { WrongTypeError } from '../store/types.js';
 import { KernelInputError } from '../kernels/types.js';
@@ -13,6 +15,10 @@ import { maxInputAgeSec } from '../config/schema.js';
 export interface PhaseDeps {
   store: Store;
   positions: PositionSource;
+  /** Peak, trough and first-seen of open positions (SPEC §4.2), shared by risk and harvest. */
+  book: PositionBook;
+  /** Closed candles from the klines stream not yet in the sorted set (empty without following). */
+  live: LiveCandles;
   config: Config;
   /** Wall clock, ms since epoch. */
   now: () => number;

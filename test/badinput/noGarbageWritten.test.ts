@@ -8,12 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeStore, startService } from '../../src/service.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
-import { MINUTE_MS, longPosition, prices, redisClient, seedCandles, seedPosition } from '../helpers/seed.js';
+import { MINUTE_MS, longPosition, prices, redisClient, seedCandles, seedPosition, firstOpenTimeFor } from '../helpers/seed.js';
 import { captureLogger, explainWith, fastFlags, serviceConfig, until } from '../helpers/serviceHarness.js';
 
 // Case matters: harvest_action's "NONE" is a contract value; Python's None is not.
 const FORBIDDEN = /^(NaN|nan|NAN|[+-]?Infinity|[+-]?inf|[+-]?INF|None|null|undefined)$/;
-const FIRST_OPEN = Date.UTC(2026, 10, 1);
+// From the clock: the service refuses candles older than maxCandleAge.
+const FIRST_OPEN = firstOpenTimeFor(300);
 
 let server: TestRedis;
 let redis: Redis;
@@ -62,7 +63,7 @@ async function seedVaried(): Promise<void> {
     ['STREAMUSDT', prices('chop', 300, 7, 5)],
     ['BADUSDT', prices('trend', 300, 10, 6)],
   ];
-  for (const [symbol, closes] of markets) await seedCandles(redis, symbol, closes);
+  for (const [symbol, closes] of markets) await seedCandles(redis, symbol, closes, { firstOpenTimeMs: FIRST_OPEN });
   const last = (symbol: string): number => markets.find(([s]) => s === symbol)![1].at(-1)!;
 
   await seedPosition(redis, longPosition('BTCUSDT', last('BTCUSDT')));

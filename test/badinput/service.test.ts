@@ -9,12 +9,13 @@ import { closeStore, startService } from '../../src/service.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { type TestRedis } from '../helpers/redisServer.js';
 import { useTestRedis } from '../helpers/redisFixture.js';
-import { MINUTE_MS, longPosition, prices, seedCandles, seedPosition, type PositionFields } from '../helpers/seed.js';
+import { MINUTE_MS, longPosition, prices, seedCandles, seedPosition, type PositionFields, firstOpenTimeFor } from '../helpers/seed.js';
 import { captureLogger, serviceConfig } from '../helpers/serviceHarness.js';
 import { redisSnapshot, changedKeys } from '../helpers/redisSnapshot.js';
 
 const S = 'BTCUSDT';
-const FIRST_OPEN = Date.UTC(2026, 10, 1);
+// From the clock: the service refuses candles older than maxCandleAge.
+const FIRST_OPEN = firstOpenTimeFor(300);
 const CANDLES = `candles:${S}:1m`;
 
 const fixture = useTestRedis();
@@ -71,7 +72,7 @@ async function zaddMembers(members: Array<{ i: number; member: string }>): Promi
 
 async function goodMarket(): Promise<number> {
   const closes = prices('trend', 300, 100);
-  await seedCandles(redis, S, closes);
+  await seedCandles(redis, S, closes, { firstOpenTimeMs: FIRST_OPEN });
   return closes[closes.length - 1]!;
 }
 
@@ -97,7 +98,7 @@ describe('bad candles end in a counted skip (marketstate)', () => {
 
   it('a few malformed members among good ones are skipped, counted and reported with the publish', async () => {
     const closes = prices('trend', 300, 100);
-    await seedCandles(redis, S, closes);
+    await seedCandles(redis, S, closes, { firstOpenTimeMs: FIRST_OPEN });
     // 20 broken members scored between the good ones
     await zaddMembers(Array.from({ length: 20 }, (_, k) => ({ i: k * 10 + 0.5, member: ['{', '{"close":"NaN"}', '{"c":-1}', '{}'][k % 4]! + ' '.repeat(k) })));
     const r = await once({ phases: ['marketstate'] });
@@ -107,9 +108,10 @@ describe('bad candles end in a counted skip (marketstate)', () => {
   });
 
   it('malformed members that leave too few candles: insufficient_data naming how many were skipped', async () => {
+    // The broken ones are the oldest: with the newest ones broken the series would (also) be stale.
     await zaddMembers([
-      ...Array.from({ length: 200 }, (_, i) => ({ i, member: candleMember(i, 100 + i / 10) })),
-      ...Array.from({ length: 100 }, (_, k) => ({ i: 200 + k, member: candleMember(200 + k, 'NaN') })),
+      ...Array.from({ length: 100 }, (_, k) => ({ i: k, member: candleMember(k, 'NaN') })),
+      ...Array.from({ length: 200 }, (_, i) => ({ i: 100 + i, member: candleMember(100 + i, 100 + i / 10) })),
     ]);
     const r = await once({ phases: ['marketstate'] });
     expect(r.counts['skip:marketstate:insufficient_data']).toBe(1);
@@ -119,9 +121,10 @@ describe('bad candles end in a counted skip (marketstate)', () => {
 
   it('duplicated open times count once: 300 members over 150 open times is insufficient_data', async () => {
     // Two members per open time (a producer that rewrote each candle with another shape).
-    const members = Array.from({ length: 150 }, (_, i) => [
-      { i, member: candleMember(i, 100 + i) },
-      { i, member: JSON.stringify({ open_time: FIRST_OPEN + i * MINUTE_MS, c: 100 + i }) },
+    // The newest 150 minutes, so the series is fresh.
+    const members = Array.from({ length: 150 }, (_, k) => [
+      { i: 150 + k, member: candleMember(150 + k, 100 + k) },
+      { i: 150 + k, member: JSON.stringify({ open_time: FIRST_OPEN + (150 + k) * MINUTE_MS, c: 100 + k }) },
     ]).flat();
     await zaddMembers(members);
     expect(await redis.zcard(CANDLES)).toBe(300);
@@ -162,11 +165,11 @@ describe('bad candles end in a counted skip (marketstate)', () => {
 
 describe('bad positions end in a counted skip (risk, harvest)', () => {
   const cases: Array<[string, Partial<PositionFields> | ((p: PositionFields) => PositionFields), RegExp]> = [
-    ['an unknown side', { side: 'SIDEWAYS' }, /position\.side: must be LONG or SHORT \(got "SIDEWAYS"\)/],
-    ['a non-numeric price', { entry_price: '12abc' }, /position\.entry_price: must be a number \(got "12abc"\)/],
-    ['a missing price', (p) => { const { current_price: _drop, ...rest } = p; return rest as PositionFields; }, /position\.current_price: missing required number/],
-    ['a negative age', { age_sec: -5 }, /position\.age_sec: must be >= 0 \(got -5\)/],
-    ['NaN pnl', { unrealized_pnl: 'NaN' }, /position\.unrealized_pnl: must be a number \(got "NaN"\)/],
+    ['an unknown side', { side: 'SIDEWAYS' }, /side must be LONG, SHORT or FLAT \(got "SIDEWAYS"\)/],
+    ['a non-numeric price', { entry_price: '12abc' }, /entry_price must be a number \(got "12abc"\)/],
+    ['a missing price', (p) => { const { current_price: _drop, ...rest } = p; return rest as PositionFields; }, /current_price or mark_price missing/],
+    ['a negative age', { age_sec: -5 }, /age_sec must be >= 0 \(got -5\)/],
+    ['NaN pnl', { unrealized_pnl: 'NaN' }, /unrealized_pnl must be a number \(got "NaN"\)/],
   ];
   for (const [name, change, detail] of cases) {
     it(`${name}: bad_position naming the field; marketstate still publishes, no proposal`, async () => {
@@ -192,7 +195,7 @@ describe('bad positions end in a counted skip (risk, harvest)', () => {
     await seedPosition(redis, longPosition(S, last, { current_price: huge }));
     const r = await once();
     expect(r.counts['skip:risk:bad_position']).toBe(1);
-    expect(r.skipDetail('risk')).toMatch(/position\.current_price: must be a number \(got "9{20,}\.\.\.\)/);
+    expect(r.skipDetail('risk')).toMatch(/current_price must be a number \(got "9{20,}\.\.\."\)/);
     expect(r.logText.length).toBeLessThan(20_000);
     expect(r.changed).toEqual(['quantum:calc:marketstate:BTCUSDT', 'quantum:marketstate:BTCUSDT', 'quantum:stream:marketstate']);
   });

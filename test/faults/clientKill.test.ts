@@ -7,11 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
-import { MINUTE_MS, longPosition, prices, redisClient, seedCandles, seedPosition } from '../helpers/seed.js';
+import { MINUTE_MS, longPosition, prices, redisClient, seedCandles, seedPosition, firstOpenTimeFor } from '../helpers/seed.js';
 import { captureLogger, explainWith, fastFlags, fieldsOf, serviceConfig, until, stopService } from '../helpers/serviceHarness.js';
 
 const SYMBOLS = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'];
-const FIRST_OPEN = Date.UTC(2026, 10, 1);
+// From the clock: the service refuses candles older than maxCandleAge.
+const FIRST_OPEN = firstOpenTimeFor(300);
 
 let server: TestRedis;
 let redis: Redis;
@@ -43,7 +44,7 @@ describe('CLIENT KILL of our connection', () => {
     const next = new Map<string, { index: number; close: number }>();
     for (const [i, symbol] of SYMBOLS.entries()) {
       const closes = prices('trend', 300, 100 * (i + 1), 21 + i);
-      await seedCandles(redis, symbol, closes);
+      await seedCandles(redis, symbol, closes, { firstOpenTimeMs: FIRST_OPEN });
       await seedPosition(redis, longPosition(symbol, closes[closes.length - 1]!));
       next.set(symbol, { index: closes.length, close: closes[closes.length - 1]! });
     }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type ServiceHandle } from '../../src/service.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
-import { MINUTE_MS, prices, redisClient, seedCandles } from '../helpers/seed.js';
+import { MINUTE_MS, firstOpenTimeFor, prices, redisClient, seedCandles } from '../helpers/seed.js';
 import { captureLogger, explainWith, fastFlags, serviceConfig, until, stopService } from '../helpers/serviceHarness.js';
 import { hasCommand, startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js';
 
@@ -36,7 +36,8 @@ afterAll(async () => {
 describe('a lost reply', () => {
   it('is not resent, does not land late, and the next cycle does not publish the same state again', async () => {
     const closes = prices('trend', 300, 100);
-    await seedCandles(redis, SYMBOL, closes);
+    const first = firstOpenTimeFor(closes.length);
+    await seedCandles(redis, SYMBOL, closes, { firstOpenTimeMs: first });
 
     let execsForwarded = 0;
     let swallowedReplies = 0;
@@ -73,7 +74,7 @@ describe('a lost reply', () => {
     expect(entries.map(([id]) => id)).toEqual([landedId]);
 
     // Not stuck either: a new candle is published once.
-    const next = Date.UTC(2026, 10, 1) + closes.length * MINUTE_MS;
+    const next = first + closes.length * MINUTE_MS;
     await redis.zadd(`candles:${SYMBOL}:1m`, next, JSON.stringify({ t: next, close: closes[closes.length - 1]! * 1.01 }));
     await until('the new candle to be published', () => watch.of('marketstate', 'published').length === 1).catch(explainWith(handle));
     expect(await redis.xlen(STREAM)).toBe(2);

@@ -1,5 +1,5 @@
 // The output hashes' field names (SPEC §5), for tests that check a hash is whole.
-export const MARKETSTATE_FIELDS = ['sigma', 'mu', 'ts', 'p_trend', 'p_mr', 'p_chop', 'dp', 'vr', 'spike_proxy', 'ts_timestamp', 'buffer_size'] as const;
+export const MARKETSTATE_FIELDS = ['sigma', 'mu', 'ts', 'p_trend', 'p_mr', 'p_chop', 'dp', 'vr', 'spike_proxy', 'ts_timestamp', 'buffer_size', 'regime_probs'] as const;
 export const RISK_FIELDS = [
   'proposed_sl', 'proposed_tp', 'stop_dist_pct', 'tp_dist_pct', 'trail_gap_pct', 'reason_codes', 'ts', 'sigma', 'p_trend',
   'p_mr', 'p_chop', 'computed_at_utc', 'position_side', 'position_age_sec', 'position_current_price',

@@ -9,7 +9,17 @@ export function redisClient(url: string): Redis {
   return new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 });
 }
 
-/** Writes `closes` as 1-minute candles `{"t": openTime, "close": c}` scored by open time. */
+/** Open time of the first of `count` 1m candles whose newest opened in the last closed minute. */
+export function firstOpenTimeFor(count: number, nowMs = Date.now()): number {
+  return Math.floor(nowMs / MINUTE_MS) * MINUTE_MS - count * MINUTE_MS;
+}
+
+/**
+ * Writes `closes` as 1-minute candles `{"t": openTime, "close": c}` scored by open time, in an
+ * older layout (`candles:S:1m` by default). The newest candle opened in the last closed minute
+ * (built from the clock: the service refuses a series whose newest candle is older than
+ * maxCandleAge). The live stack's layout is test/helpers/producers.ts `seedDataSink`.
+ */
 export async function seedCandles(
   redis: Redis,
   symbol: string,
@@ -17,7 +27,7 @@ export async function seedCandles(
   options: { key?: string; firstOpenTimeMs?: number } = {},
 ): Promise<void> {
   const key = options.key ?? `candles:${symbol}:1m`;
-  const first = options.firstOpenTimeMs ?? Date.UTC(2026, 10, 1);
+  const first = options.firstOpenTimeMs ?? firstOpenTimeFor(closes.length);
   const args: Array<string | number> = [];
   closes.forEach((close, i) => {
     const t = first + i * MINUTE_MS;

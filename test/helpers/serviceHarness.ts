@@ -99,6 +99,9 @@ export function fastFlags(redisUrl: string, symbols: string[], extra: Record<str
     // The default max input age, 3 x 0.1 s (plus the second ts_timestamp is rounded to), is
     // shorter than a busy 2-core machine may delay a cycle: fault tests are about faults.
     maxInputAge: 5,
+    // Candles are seeded from the clock once per test; a long fault test must not see them
+    // turn stale half-way (staleness has its own tests).
+    maxCandleAge: 3600,
     ...extra,
   };
 }

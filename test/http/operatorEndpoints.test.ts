@@ -122,7 +122,7 @@ describe('/metrics and /healthz of a running service', () => {
   it('flips /healthz to 503 when Redis goes away and back to 200 when it returns', async () => {
     const ok = await until('healthy', async () => ((await health()).status === 200 ? health() : null));
     expect(ok.status).toBe(200);
-    expect(ok.report).toMatchObject({ status: 'ok', redis: 'up', store: 'redis', supervisor: 'running', actors: { total: 6, failing: 0 }, reasons: [] });
+    expect(ok.report).toMatchObject({ status: 'ok', redis: 'up', store: 'redis', supervisor: 'running', actors: { total: 7, failing: 0 }, reasons: [] });
 
     await server.stop();
     const down = await until('503 after Redis stopped', async () => {
@@ -142,7 +142,7 @@ describe('/metrics and /healthz of a running service', () => {
       const h = await health();
       return h.status === 200 ? h : null;
     }, 20_000);
-    expect(back.report).toMatchObject({ status: 'ok', redis: 'up', actors: { total: 6, failing: 0 } });
+    expect(back.report).toMatchObject({ status: 'ok', redis: 'up', actors: { total: 7, failing: 0 } });
     const errors = metricValue((await fetchText(http.port, '/metrics')).body, 'quantum_calc_errors_total{phase="marketstate"}');
     expect(errors).toBeGreaterThanOrEqual(1);
   });

@@ -29,7 +29,7 @@ describe('run --http-port', () => {
       const port = await until('the HTTP server', () => listeningPort(run.output()));
       const health = await fetchText(port, '/healthz');
       expect(health.status).toBe(200);
-      expect(JSON.parse(health.body)).toMatchObject({ status: 'ok', store: 'memory', actors: { total: 6, failing: 0 } });
+      expect(JSON.parse(health.body)).toMatchObject({ status: 'ok', store: 'memory', actors: { total: 7, failing: 0 } }); // 2 symbols x 3 phases + the klines follower
       const metrics = await fetchText(port, '/metrics');
       expect(metrics.status).toBe(200);
       expect(metrics.body).toContain('quantum_calc_staleness_seconds{phase="harvest",symbol="ETHUSDT"}');

@@ -1,7 +1,19 @@
 // Candle reading, run against both stores.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_CANDLE_PATTERNS, candleTailCount, parseCandleMember, readCandles, type CandleSeries } from '../../src/inputs/candles.js';
+import {
+  DEFAULT_CANDLE_PATTERNS,
+  candleTailCount,
+  openTimeMs,
+  parseCandleMember,
+  readCandleExtremes,
+  readCandles,
+  type Candle,
+  type CandleSeries,
+} from '../../src/inputs/candles.js';
+import { parseKlineEntry, type LiveCandle } from '../../src/inputs/klines.js';
 import type { Read } from '../../src/inputs/types.js';
+import { MemoryStore } from '../../src/store/memoryStore.js';
+import { MINUTE_MS, candlePayload, dataSinkKey, klinesEnvelope, lastClosedOpenTime, type KlineCandle } from '../helpers/producers.js';
 import { HARNESSES, type Harness, useHarness } from '../store/storeHarness.js';
 
 const P = { patterns: DEFAULT_CANDLE_PATTERNS, windowSize: 300 };
@@ -11,18 +23,34 @@ function value(read: Read<CandleSeries>): CandleSeries {
   return read.value;
 }
 
+/** A parsed candle: only close and open time unless more is given. */
+const candle = (close: number, openTime: number | null, more: Partial<Candle> = {}): Candle => ({
+  close, openTime, publishedAt: null, high: null, low: null, closeTime: null, ...more,
+});
+
 describe('parseCandleMember', () => {
   it('reads bare numbers and JSON with close/c and t/open_time', () => {
-    expect(parseCandleMember('101.5')).toEqual({ close: 101.5, openTime: null });
-    expect(parseCandleMember('{"close": 101.5}')).toEqual({ close: 101.5, openTime: null });
-    expect(parseCandleMember('{"close": "101.5", "t": 60000}')).toEqual({ close: 101.5, openTime: 60000 });
-    expect(parseCandleMember('{"c": 7, "open_time": "120"}')).toEqual({ close: 7, openTime: 120 });
-    expect(parseCandleMember('{"o":1,"h":2,"l":0.5,"c":1.5,"t":5,"v":10}')).toEqual({ close: 1.5, openTime: 5 });
+    expect(parseCandleMember('101.5')).toEqual(candle(101.5, null));
+    expect(parseCandleMember('{"close": 101.5}')).toEqual(candle(101.5, null));
+    expect(parseCandleMember('{"close": "101.5", "t": 60000}')).toEqual(candle(101.5, 60000));
+    expect(parseCandleMember('{"c": 7, "open_time": "120"}')).toEqual(candle(7, 120));
+    // Only `high`/`low` are read as the extremes; the short o/h/l names are ignored.
+    expect(parseCandleMember('{"o":1,"h":2,"l":0.5,"c":1.5,"t":5,"v":10}')).toEqual(candle(1.5, 5));
+  });
+
+  it('reads the data sink\'s member (SPEC §5) with timestamp, high, low and close_time', () => {
+    const openTime = lastClosedOpenTime();
+    const member = candlePayload({ symbol: 'BTCUSDT', open_time: openTime, close: 100, high: 101, low: 99, timestamp: openTime / 1000 + 60.5 });
+    expect(parseCandleMember(member)).toEqual(
+      candle(100, openTime, { publishedAt: openTime / 1000 + 60.5, high: 101, low: 99, closeTime: openTime + MINUTE_MS - 1 }),
+    );
   });
 
   it('refuses malformed members', () => {
     for (const bad of ['', 'abc', '{', '{}', '[]', '[1,2]', 'null', '"101"', '0', '-5', '1e400', '{"close":"NaN"}', '{"close":-1}',
-      '{"close":0}', '{"close":1e400}', '{"close":"1e400"}', '{"c":"abc"}', '{"close":null}', '{"close":1,"t":"soon"}', '{"close":true}']) {
+      '{"close":0}', '{"close":1e400}', '{"close":"1e400"}', '{"c":"abc"}', '{"close":null}', '{"close":1,"t":"soon"}', '{"close":true}',
+      // an optional field that is present must be a number too (prices > 0)
+      '{"close":1,"high":"x"}', '{"close":1,"low":0}', '{"close":1,"high":-1}', '{"close":1,"timestamp":"now"}', '{"close":1,"close_time":"later"}']) {
       expect(parseCandleMember(bad), bad).toBeNull();
     }
   });
@@ -121,7 +149,7 @@ describe.each(HARNESSES)('readCandles: $name', ({ create }) => {
     expect(read).toEqual({
       ok: false,
       reason: 'insufficient_data',
-      detail: 'no candle key for DOGEUSDT (tried candles:DOGEUSDT:1m, quantum:candles:DOGEUSDT, klines:DOGEUSDT:1m)',
+      detail: 'no candle key for DOGEUSDT (tried quantum:history:ohlcv:DOGEUSDT:1m, candles:DOGEUSDT:1m, quantum:candles:DOGEUSDT, klines:DOGEUSDT:1m)',
     });
   });
 

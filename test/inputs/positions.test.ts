@@ -1,12 +1,18 @@
 // Position sources, run against both stores.
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
+  DEFAULT_MAX_POSITION_AGE_SEC,
   EXECUTION_RESULT_STREAM,
   LEGACY_POSITIONS_KEY,
   createPositionSource,
   eventFields,
+  kernelPosition,
+  positionFromFields,
+  snapshotFromFields,
   syntheticPositionFromCloses,
   syntheticSide,
+  type PositionSnapshot,
+  type PositionSourceOptions,
 } from '../../src/inputs/positions.js';
 import type { Read } from '../../src/inputs/types.js';
 import type { Position } from '../../src/kernels/types.js';
@@ -38,9 +44,20 @@ const EXPECTED: Position = {
   current_tp: 130,
 };
 
-function position(read: Read<Position>): Position {
+function snapshot(read: Read<PositionSnapshot>): PositionSnapshot {
   if (!read.ok) throw new Error(`expected a position, got skip ${read.reason}: ${read.detail}`);
   return read.value;
+}
+
+/**
+ * The kernel's position from a source's snapshot with no position memory: peak/trough fall back
+ * to the current price and the age to 0 where the snapshot has none (what positionFromFields does).
+ */
+function position(read: Read<PositionSnapshot>): Position {
+  const s = snapshot(read);
+  const kernel = kernelPosition(s, { peak_price: s.current_price, trough_price: s.current_price, age_sec: 0 });
+  if (!kernel.ok) throw new Error(`expected a kernel position, got skip ${kernel.reason}: ${kernel.detail}`);
+  return kernel.value;
 }
 
 describe('pure helpers', () => {
@@ -78,13 +95,21 @@ describe.each(HARNESSES)('position sources: $name', ({ create }) => {
     h = harness();
   });
 
-  const read = (kind: 'auto' | 'redis_hash' | 'redis_stream' | 'synthetic', symbol = 'BTCUSDT', options = {}) =>
-    createPositionSource(kind, h.store, options).read(symbol);
+  const read = (kind: 'auto' | 'redis_hash' | 'redis_stream' | 'synthetic', symbol = 'BTCUSDT', options: PositionSourceOptions = {}, nowMs = Date.now()) =>
+    createPositionSource(kind, h.store, options).read(symbol, nowMs);
 
   describe('redis_hash', () => {
-    it('reads the canonical hash', async () => {
+    it('reads the canonical hash (v1 flat fields with explicit age_sec/peak_price/trough_price)', async () => {
       await h.seed.hset('quantum:state:positions:BTCUSDT', FULL);
       expect(position(await read('redis_hash'))).toEqual(EXPECTED);
+      expect(snapshot(await read('redis_hash'))).toEqual({
+        ...EXPECTED,
+        quantity: null,
+        created_at: null,
+        ts_epoch: null,
+        identity: 'LONG:100:-',
+        origin: 'quantum:state:positions:BTCUSDT',
+      });
     });
 
     it('falls back to the legacy hash with a JSON value (numbers or strings)', async () => {
@@ -105,10 +130,18 @@ describe.each(HARNESSES)('position sources: $name', ({ create }) => {
       expect(position(await read('redis_hash')).entry_price).toBe(100);
     });
 
-    it('missing peak/trough fall back to current_price; empty/absent current_sl/current_tp are unset', async () => {
+    it('missing peak/trough are left to the memory (null); empty/absent current_sl/current_tp are unset', async () => {
       const { peak_price: _p, trough_price: _t, current_tp: _tp, ...rest } = FULL;
       await h.seed.hset('quantum:state:positions:BTCUSDT', { ...rest, current_sl: '' });
+      expect(snapshot(await read('redis_hash'))).toMatchObject({ peak_price: null, trough_price: null, current_sl: null, current_tp: null });
       expect(position(await read('redis_hash'))).toMatchObject({ peak_price: 110, trough_price: 110, current_sl: null, current_tp: null });
+    });
+
+    // SPEC §4.1: for the optional stop/target, "0", "None" and "null" mean unset (the old rule
+    // refused "None" as bad_position; the apply layer writes "0" for "no stop").
+    it.each(['0', '0.0', 'None', 'null', ''])('a stop or target spelled %j is unset', async (spelling) => {
+      await h.seed.hset('quantum:state:positions:BTCUSDT', { ...FULL, current_sl: spelling, current_tp: spelling });
+      expect(snapshot(await read('redis_hash'))).toMatchObject({ current_sl: null, current_tp: null });
     });
 
     it('a missing symbol field is the key symbol; a different one is refused', async () => {
@@ -116,19 +149,27 @@ describe.each(HARNESSES)('position sources: $name', ({ create }) => {
       await h.seed.hset('quantum:state:positions:BTCUSDT', noSymbol);
       expect(position(await read('redis_hash')).symbol).toBe('BTCUSDT');
       await h.seed.hset('quantum:state:positions:BTCUSDT', { symbol: 'ETHUSDT' });
-      expect(await read('redis_hash')).toMatchObject({ ok: false, reason: 'bad_position', detail: expect.stringContaining('position.symbol') });
+      expect(await read('redis_hash')).toMatchObject({
+        ok: false,
+        reason: 'bad_position',
+        detail: 'quantum:state:positions:BTCUSDT: symbol "ETHUSDT" does not match the requested symbol "BTCUSDT"',
+      });
     });
 
+    // The detail names the key, the field and the value (SPEC §4.1 mapping: every number parsed strictly).
     const badCases: Array<[string, Record<string, string>, RegExp]> = [
-      ['a bad side', { side: 'long' }, /position\.side: must be LONG or SHORT \(got "long"\)/],
-      ['a NaN price', { current_price: 'NaN' }, /position\.current_price: must be a number \(got "NaN"\)/],
-      ['an Infinity price', { entry_price: 'Infinity' }, /position\.entry_price/],
-      ['a zero price', { entry_price: '0' }, /position\.entry_price: must be > 0/],
-      ['a missing entry', { entry_price: '' }, /position\.entry_price: missing required number/],
-      ['a negative age', { age_sec: '-1' }, /position\.age_sec: must be >= 0/],
-      ['a garbage pnl', { unrealized_pnl: '12abc' }, /position\.unrealized_pnl/],
-      ['a negative stop', { current_sl: '-5' }, /position\.current_sl/],
-      ['the Python None for a stop', { current_sl: 'None' }, /position\.current_sl/],
+      ['a bad side', { side: 'long' }, /: side must be LONG, SHORT or FLAT \(got "long"\)/],
+      ['a NaN price', { current_price: 'NaN' }, /: current_price must be a number \(got "NaN"\)/],
+      ['an Infinity price', { entry_price: 'Infinity' }, /: entry_price must be a number \(got "Infinity"\)/],
+      ['a zero price', { entry_price: '0' }, /: entry_price must be > 0 \(got 0\)/],
+      ['a missing entry', { entry_price: '' }, /: entry_price missing/],
+      ['a negative age', { age_sec: '-1' }, /: age_sec must be >= 0 \(got -1\)/],
+      ['a garbage pnl', { unrealized_pnl: '12abc' }, /: unrealized_pnl must be a number \(got "12abc"\)/],
+      ['a negative stop', { current_sl: '-5' }, /: current_sl must be > 0 \(got -5\)/],
+      ['a garbage target', { current_tp: '13O' }, /: current_tp must be a number \(got "13O"\)/],
+      ['a garbage peak', { peak_price: 'high' }, /: peak_price must be a number \(got "high"\)/],
+      // SPEC §4.1: "a required field spelled None is still bad_position".
+      ['the Python None for a required price', { current_price: 'None' }, /: current_price must be a number \(got "None"\)/],
     ];
     it.each(badCases)('%s → bad_position naming field and value', async (_name, override, pattern) => {
       await h.seed.hset('quantum:state:positions:BTCUSDT', { ...FULL, ...override });
@@ -136,7 +177,7 @@ describe.each(HARNESSES)('position sources: $name', ({ create }) => {
       expect(result).toMatchObject({ ok: false, reason: 'bad_position' });
       if (!result.ok) {
         expect(result.detail).toMatch(pattern);
-        expect(result.detail).toContain('quantum:state:positions:BTCUSDT');
+        expect(result.detail.startsWith('quantum:state:positions:BTCUSDT: ')).toBe(true);
       }
     });
 
@@ -145,7 +186,7 @@ describe.each(HARNESSES)('position sources: $name', ({ create }) => {
       expect(await read('redis_hash')).toMatchObject({
         ok: false,
         reason: 'bad_position',
-        detail: expect.stringMatching(/quantum:state:positions\[BTCUSDT\]: position\.entry_price: missing required number/),
+        detail: 'quantum:state:positions[BTCUSDT]: entry_price missing',
       });
     });
 
@@ -187,6 +228,13 @@ describe.each(HARNESSES)('position sources: $name', ({ create }) => {
       expect(position(await read('redis_stream')).entry_price).toBe(105);
     });
 
+    it('a stale ts_epoch in the newest event → stale_position', async () => {
+      const nowMs = Date.now();
+      await event({ ...FULL, event_type: 'POSITION_UPDATED', ts_epoch: String(Math.floor(nowMs / 1000) - 1000) });
+      expect(await read('redis_stream', 'BTCUSDT', {}, nowMs)).toMatchObject({ ok: false, reason: 'stale_position' });
+      expect(position(await read('redis_stream', 'BTCUSDT', { maxPositionAgeSec: null }, nowMs)).entry_price).toBe(100);
+    });
+
     it('reads events whose fields are in a JSON payload', async () => {
       await event({ event_type: 'POSITION_OPENED', payload: JSON.stringify({ ...EXPECTED, current_sl: null, current_tp: null }) });
       expect(position(await read('redis_stream'))).toEqual({ ...EXPECTED, current_sl: null, current_tp: null });
@@ -215,8 +263,19 @@ describe.each(HARNESSES)('position sources: $name', ({ create }) => {
 
     it('a bad hash position is not replaced by a stream event', async () => {
       await h.seed.xadd(EXECUTION_RESULT_STREAM, { ...FULL, event_type: 'POSITION_OPENED' });
+      await h.seed.hset('quantum:state:positions:BTCUSDT', { ...FULL, side: 'BUY' });
+      expect(await read('auto')).toMatchObject({ ok: false, reason: 'bad_position', detail: expect.stringContaining('quantum:state:positions:BTCUSDT') });
+    });
+
+    // SPEC §4.1: FLAT is now no position (it used to be a bad side) — and a closed hash still
+    // decides: the older stream event does not bring the position back.
+    it('a FLAT or stale hash is not replaced by a stream event either', async () => {
+      const nowMs = Date.now();
+      await h.seed.xadd(EXECUTION_RESULT_STREAM, { ...FULL, event_type: 'POSITION_OPENED' });
       await h.seed.hset('quantum:state:positions:BTCUSDT', { ...FULL, side: 'FLAT' });
-      expect(await read('auto')).toMatchObject({ ok: false, reason: 'bad_position' });
+      expect(await read('auto', 'BTCUSDT', {}, nowMs)).toMatchObject({ ok: false, reason: 'no_position', detail: 'quantum:state:positions:BTCUSDT: side FLAT' });
+      await h.seed.hset('quantum:state:positions:BTCUSDT', { ...FULL, ts_epoch: String(Math.floor(nowMs / 1000) - DEFAULT_MAX_POSITION_AGE_SEC - 60) });
+      expect(await read('auto', 'BTCUSDT', {}, nowMs)).toMatchObject({ ok: false, reason: 'stale_position' });
     });
 
     it('never synthetic: candles but no position anywhere → no_position', async () => {
@@ -253,5 +312,49 @@ describe('createPositionSource', () => {
     expect(() => createPositionSource('magic' as 'auto', store)).toThrow(/unknown position source "magic"/);
     expect(() => createPositionSource('redis_stream', store, { streamScanCount: 0 })).toThrow(/streamScanCount/);
     expect(createPositionSource('auto', store).kind).toBe('auto');
+  });
+});
+
+describe('snapshotFromFields / kernelPosition / positionFromFields (no memory)', () => {
+  const NOW_MS = Date.now();
+  const NOW_S = Math.floor(NOW_MS / 1000);
+  const at = { nowMs: NOW_MS, maxPositionAgeSec: DEFAULT_MAX_POSITION_AGE_SEC };
+  const LIVE = { symbol: 'BTCUSDT', side: 'SHORT', entry_price: '100', mark_price: '95', unrealized_pnl: '2.5', position_amt: '-0.5' };
+
+  it('positionFromFields: peak/trough = current price; age = age_sec, else now − created_at, else 0', () => {
+    expect(positionFromFields(LIVE, 'BTCUSDT', 'test', NOW_MS)).toEqual({
+      ok: true,
+      value: {
+        symbol: 'BTCUSDT', side: 'SHORT', entry_price: 100, current_price: 95, peak_price: 95, trough_price: 95,
+        age_sec: 0, unrealized_pnl: 2.5, current_sl: null, current_tp: null,
+      },
+    });
+    expect(positionFromFields({ ...LIVE, created_at: String(NOW_S - 120) }, 'BTCUSDT', 'test', NOW_S * 1000)).toMatchObject({ ok: true, value: { age_sec: 120 } });
+    expect(positionFromFields({ ...LIVE, created_at: String(NOW_S - 120), age_sec: '7' }, 'BTCUSDT', 'test', NOW_MS)).toMatchObject({ ok: true, value: { age_sec: 7 } });
+    // A created_at in the future (clock skew) is age 0, never negative (SPEC §4.1).
+    expect(positionFromFields({ ...LIVE, created_at: String(NOW_S + 600) }, 'BTCUSDT', 'test', NOW_MS)).toMatchObject({ ok: true, value: { age_sec: 0 } });
+    // Without nowMs there is no freshness check and no derived age.
+    expect(positionFromFields({ ...LIVE, ts_epoch: '1' }, 'BTCUSDT', 'test')).toMatchObject({ ok: true, value: { age_sec: 0 } });
+  });
+
+  it('quantity is `quantity`, else |position_amt|, else null; a negative quantity is bad', () => {
+    expect(snapshot(snapshotFromFields(LIVE, 'BTCUSDT', 'test', at)).quantity).toBe(0.5);
+    expect(snapshot(snapshotFromFields({ ...LIVE, quantity: '0.75' }, 'BTCUSDT', 'test', at)).quantity).toBe(0.75);
+    const { position_amt: _a, ...noAmount } = LIVE;
+    expect(snapshot(snapshotFromFields(noAmount, 'BTCUSDT', 'test', at)).quantity).toBeNull();
+    expect(snapshotFromFields({ ...noAmount, quantity: '-1' }, 'BTCUSDT', 'test', at)).toEqual({
+      ok: false, reason: 'bad_position', detail: 'test: quantity must be >= 0 (got -1)',
+    });
+  });
+
+  it('kernelPosition: the snapshot\'s own peak/trough/age win over the tracked ones', () => {
+    const s = snapshot(snapshotFromFields(LIVE, 'BTCUSDT', 'test', at));
+    expect(kernelPosition(s, { peak_price: 90, trough_price: 101, age_sec: 30 })).toMatchObject({ ok: true, value: { peak_price: 90, trough_price: 101, age_sec: 30 } });
+    const explicit = snapshot(snapshotFromFields({ ...LIVE, peak_price: '92', trough_price: '103', age_sec: '5' }, 'BTCUSDT', 'test', at));
+    expect(kernelPosition(explicit, { peak_price: 90, trough_price: 101, age_sec: 30 })).toMatchObject({ ok: true, value: { peak_price: 92, trough_price: 103, age_sec: 5 } });
+    // A tracked figure the kernel refuses is a bad_position naming the snapshot's origin.
+    expect(kernelPosition(s, { peak_price: 0, trough_price: 101, age_sec: 30 })).toMatchObject({
+      ok: false, reason: 'bad_position', detail: expect.stringMatching(/^test: position\.peak_price: must be > 0/),
+    });
   });
 });

@@ -4,21 +4,11 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { TestRedis } from '../helpers/redisServer.js';
 import { useTestRedis } from '../helpers/redisFixture.js';
-import { longPosition, prices, seedCandles, seedPosition } from '../helpers/seed.js';
+import { longPosition, prices, seedCandles, seedPosition, firstOpenTimeFor } from '../helpers/seed.js';
 import { runCli } from '../helpers/runCli.js';
 
-const MARKETSTATE_FIELDS = ['sigma', 'mu', 'ts', 'p_trend', 'p_mr', 'p_chop', 'dp', 'vr', 'spike_proxy', 'ts_timestamp', 'buffer_size'];
-const RISK_FIELDS = [
-  'proposed_sl', 'proposed_tp', 'stop_dist_pct', 'tp_dist_pct', 'trail_gap_pct', 'reason_codes', 'ts', 'sigma', 'p_trend',
-  'p_mr', 'p_chop', 'computed_at_utc', 'position_side', 'position_age_sec', 'position_current_price',
-  'position_entry_price', 'last_update_epoch',
-];
-const HARVEST_FIELDS = [
-  'harvest_action', 'new_sl_proposed', 'R_net', 'risk_unit', 'cost_est', 'kill_score', 'k_regime_flip', 'k_sigma_spike',
-  'k_ts_drop', 'k_age_penalty', 'reason_codes', 'sigma', 'ts', 'p_trend', 'p_mr', 'p_chop', 'computed_at_utc',
-  'position_side', 'position_age_sec', 'position_current_price', 'position_entry_price', 'position_unrealized_pnl',
-  'last_update_epoch',
-];
+import { HARVEST_FIELDS, MARKETSTATE_FIELDS, RISK_FIELDS } from '../helpers/contractFields.js';
+
 const DECIMAL = /^-?\d+(\.\d+)?$/;
 const ALLOWED_WRITES = /^(quantum:marketstate:|quantum:risk:proposal:|quantum:harvest:proposal:|quantum:calc:|quantum:stream:(marketstate|risk\.proposal|harvest\.proposal)$)/;
 
@@ -58,6 +48,9 @@ describe('run --once against Redis', () => {
     expect(written).toEqual([
       'quantum:calc:marketstate:BTCUSDT',
       'quantum:calc:marketstate:ETHUSDT',
+      // The position memory (SPEC §4.2): our own bookkeeping.
+      'quantum:calc:position:BTCUSDT',
+      'quantum:calc:position:ETHUSDT',
       'quantum:harvest:proposal:BTCUSDT',
       'quantum:harvest:proposal:ETHUSDT',
       'quantum:marketstate:BTCUSDT',
@@ -74,6 +67,9 @@ describe('run --once against Redis', () => {
     for (const f of ['ts', 'p_trend', 'p_mr', 'p_chop', 'dp', 'vr', 'spike_proxy']) expect(ms[f]).toMatch(/^-?\d+\.\d{6}$/);
     expect(ms.ts_timestamp).toMatch(/^\d{10}$/);
     expect(ms.buffer_size).toBe('300');
+    // The exit brain's JSON: the same 6-decimal probabilities as the flat fields.
+    expect(ms.regime_probs).toBe(`{"trend":${ms.p_trend},"mr":${ms.p_mr},"chop":${ms.p_chop}}`);
+    expect(JSON.parse(ms.regime_probs!)).toEqual({ trend: Number(ms.p_trend), mr: Number(ms.p_mr), chop: Number(ms.p_chop) });
     const ttl = await redis.ttl('quantum:marketstate:BTCUSDT');
     expect(ttl).toBeGreaterThan(590);
     expect(ttl).toBeLessThanOrEqual(600);
@@ -92,7 +88,8 @@ describe('run --once against Redis', () => {
     expect(Object.keys(harvest).sort()).toEqual([...HARVEST_FIELDS].sort());
     expect(harvest.harvest_action).toMatch(/^(NONE|PARTIAL_25|PARTIAL_50|PARTIAL_75|FULL_CLOSE_PROPOSED)$/);
     expect(harvest.new_sl_proposed === '' || DECIMAL.test(harvest.new_sl_proposed!)).toBe(true);
-    for (const value of [...Object.values(ms), ...Object.values(risk), ...Object.values(harvest)]) {
+    const { regime_probs: _json, ...flatMs } = ms;
+    for (const value of [...Object.values(flatMs), ...Object.values(risk), ...Object.values(harvest)]) {
       expect(value).not.toMatch(/^(NaN|nan|Infinity|-Infinity|inf|None|null|undefined)$/);
       expect(value).not.toMatch(/e[+-]?\d/);
     }
@@ -144,9 +141,9 @@ describe('run --once against Redis', () => {
 
   it('deduplicates candles by open time', async () => {
     const closes = prices('trend', 280, 100);
-    await seedCandles(redis, 'BTCUSDT', closes);
+    const first = firstOpenTimeFor(closes.length);
+    await seedCandles(redis, 'BTCUSDT', closes, { firstOpenTimeMs: first });
     // the same candles again under other member strings (a producer re-writing them)
-    const first = Date.UTC(2026, 10, 1);
     for (let i = 0; i < 50; i++) {
       const t = first + i * 60_000;
       await redis.zadd('candles:BTCUSDT:1m', t, JSON.stringify({ open_time: t, c: closes[i] }));

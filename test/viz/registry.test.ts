@@ -235,10 +235,10 @@ describe('VizRegistry on the real service', () => {
     const symbols = DEMO_SYMBOLS.slice(0, 2);
     const { config } = loadConfig({
       env: {},
-      flags: { store: 'memory', positionSource: 'synthetic', symbols: symbols.map((s) => s.symbol), logLevel: 'silent' },
+      flags: { store: 'memory', symbols: symbols.map((s) => s.symbol), logLevel: 'silent' },
     });
     const store = new MemoryStore();
-    new CandleFeed(store, symbols, Date.UTC(2026, 0, 1)).backfill(300);
+    new CandleFeed(store, symbols, 60_000).backfill(300);
     const reg = new VizRegistry();
     const handle = await startService({ config, logger: createLogger({ level: 'silent', destination: process.stderr }), store, once: true, inspect: reg.inspect });
     const output = await handle.done;

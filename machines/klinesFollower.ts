@@ -1,0 +1,169 @@
+// The klines follower: one long-lived actor under the supervisor that follows the market
+// publisher's stream of closed candles (SPEC §5) and tells the supervisor which symbols have a
+// new candle, so their marketstate cycles — and through the chain risk and harvest — run at once
+// instead of at the next interval.
+//
+//   locating → following ⟲ (one blocking read per turn) ; any I/O failure → failed → backoff → locating
+//
+// It reads with plain XREAD from the stream's end, never with a consumer group: other services
+// consume this stream, and nothing is acknowledged or deleted. `locating` takes the id of the
+// newest entry (the `$` of the moment) and every read continues after the last id seen, so no
+// entry that arrives between two blocking reads is missed. After an outage the follower starts
+// again from the end and asks the supervisor to RESYNC: every marketstate publisher re-reads its
+// sorted set, where the data sink has put the candles this follower did not see.
+//
+// Like the publisher, it knows no Redis: `locateEnd` and `readBatch` are injected promise actors
+// (src/inputs/klinesSteps.ts adapts them to a store), so the same definition runs against Redis,
+// the embedded store and test doubles.
+import { assign, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
+import { backoffDelayMs, type BackoffSettings } from './publisher.js';
+
+export interface KlinesFollowerInput {
+  backoff: BackoffSettings;
+}
+
+/** What one blocking read delivered. */
+export interface KlinesBatch {
+  /** The id to continue after (the last entry read, or the one given when nothing arrived). */
+  lastId: string;
+  /** Running symbols with a new closed candle in this batch, each once, in stream order. */
+  symbols: string[];
+}
+
+export interface KlinesFollowerContext {
+  backoff: BackoffSettings;
+  /** Continue after this id; null until located. */
+  lastId: string | null;
+  consecutiveFailures: number;
+  lastError: string | null;
+  /** Set after a failure: the next successful locate asks the supervisor to resync. */
+  resumed: boolean;
+  batches: number;
+}
+
+/** To the supervisor. */
+export type KlinesFollowerEvent =
+  | { type: 'KLINES.CANDLES'; symbols: string[] }
+  | { type: 'KLINES.RESYNC' }
+  | { type: 'KLINES.FAILED'; error: string; consecutiveFailures: number };
+
+type TimerCommand = { type: 'ARM'; ms: number } | { type: 'DISARM' };
+
+/** The one backoff timer; on the system clock so XState's SimulatedClock drives the tests. */
+const retryTimer = fromCallback<TimerCommand>(({ sendBack, receive, system }) => {
+  const clock = system._clock;
+  let handle: unknown = null;
+  const clear = (): void => {
+    if (handle !== null) clock.clearTimeout(handle);
+    handle = null;
+  };
+  receive((command) => {
+    clear();
+    if (command.type === 'ARM') {
+      handle = clock.setTimeout(() => {
+        handle = null;
+        sendBack({ type: 'RETRY' });
+      }, command.ms);
+    }
+  });
+  return clear;
+});
+
+function notProvided<T, I>(step: string) {
+  return fromPromise<T, I>(async () => {
+    throw new Error(`klines follower step '${step}' was not provided`);
+  });
+}
+
+export const klinesFollowerMachine = setup({
+  types: {
+    context: {} as KlinesFollowerContext,
+    input: {} as KlinesFollowerInput,
+    events: {} as { type: 'DRAIN' } | { type: 'RETRY' },
+  },
+  actors: {
+    locateEnd: notProvided<string, void>('locateEnd'),
+    readBatch: notProvided<KlinesBatch, { afterId: string }>('readBatch'),
+    retryTimer,
+  },
+  guards: {
+    isResume: ({ context }) => context.resumed,
+    hasNewCandles: ({ event }) => (event as unknown as { output: KlinesBatch }).output.symbols.length > 0,
+  },
+  actions: {
+    reportCandles: sendParent(({ event }) => ({
+      type: 'KLINES.CANDLES',
+      symbols: (event as unknown as { output: KlinesBatch }).output.symbols,
+    }) satisfies KlinesFollowerEvent),
+    reportResync: sendParent({ type: 'KLINES.RESYNC' } satisfies KlinesFollowerEvent),
+    reportFailure: sendParent(({ context }) => ({
+      type: 'KLINES.FAILED',
+      error: context.lastError ?? 'unknown error',
+      consecutiveFailures: context.consecutiveFailures,
+    }) satisfies KlinesFollowerEvent),
+  },
+}).createMachine({
+  id: 'klinesFollower',
+  context: ({ input }) => ({ backoff: input.backoff, lastId: null, consecutiveFailures: 0, lastError: null, resumed: false, batches: 0 }),
+  initial: 'locating',
+  invoke: { id: 'retryTimer', src: 'retryTimer' },
+  on: { DRAIN: '.stopped' },
+  states: {
+    locating: {
+      description: 'Take the id of the stream\'s newest entry: following starts after it (XREAD from $).',
+      invoke: {
+        src: 'locateEnd',
+        onDone: [
+          {
+            guard: 'isResume',
+            target: 'following',
+            actions: [assign(({ event }) => ({ lastId: event.output, resumed: false, consecutiveFailures: 0 })), 'reportResync'],
+          },
+          { target: 'following', actions: assign(({ event }) => ({ lastId: event.output, consecutiveFailures: 0 })) },
+        ],
+        onError: 'failed',
+      },
+    },
+    following: {
+      description: 'One blocking XREAD after the last id; closed candles of running symbols go to the supervisor.',
+      invoke: {
+        src: 'readBatch',
+        input: ({ context }) => ({ afterId: context.lastId ?? '$' }),
+        onDone: [
+          {
+            guard: 'hasNewCandles',
+            target: 'following',
+            reenter: true,
+            actions: [assign(({ context, event }) => ({ lastId: event.output.lastId, batches: context.batches + 1 })), 'reportCandles'],
+          },
+          { target: 'following', reenter: true, actions: assign(({ context, event }) => ({ lastId: event.output.lastId, batches: context.batches + 1 })) },
+        ],
+        onError: 'failed',
+      },
+    },
+    failed: {
+      description: 'A read failed (Redis away): report it, then back off and resume from the end.',
+      entry: [
+        assign(({ context, event }) => {
+          const error = (event as unknown as { error: unknown }).error;
+          return {
+            consecutiveFailures: context.consecutiveFailures + 1,
+            lastError: error instanceof Error ? error.message : String(error),
+            resumed: true,
+          };
+        }),
+        'reportFailure',
+      ],
+      always: 'backoff',
+    },
+    backoff: {
+      description: 'Wait min(cap, base·2^(failures−1)) with jitter, then locate the end again.',
+      entry: sendTo('retryTimer', ({ context }): TimerCommand => ({ type: 'ARM', ms: backoffDelayMs(context.consecutiveFailures, context.backoff) })),
+      exit: sendTo('retryTimer', { type: 'DISARM' } satisfies TimerCommand),
+      on: { RETRY: 'locating' },
+    },
+    stopped: { type: 'final' },
+  },
+});
+
+export type KlinesFollowerMachine = typeof klinesFollowerMachine;
