@@ -25,6 +25,9 @@ export const PHASE_ORDER: readonly PhaseName[] = ['marketstate', 'risk', 'harves
 
 export const SUPERVISOR_EXIT = { OK: 0, FAILURE: 1, ESCALATED: 3 } as const;
 
+/** The first polls of all publishers are spread over at most this long after start. */
+export const FIRST_POLL_WINDOW_MS = 1000;
+
 /** The actor key (and first id) of the klines follower, beside the `phase:symbol` publishers. */
 export const KLINES_FOLLOWER_KEY = 'follower:klines';
 
@@ -129,9 +132,12 @@ const defaultNow = (): number => performance.timeOrigin + performance.now();
 
 function publisherInput(context: SupervisorContext, phase: PhaseName, symbol: string, index = 0): PublisherInput {
   const intervalMs = context.intervalsMs[phase];
-  // Symbol i of n polls first at (i+1)/n of its interval: the load is spread evenly instead of
-  // every publisher reading in the same instant after start.
-  const firstDelayMs = Math.round((intervalMs * (index + 1)) / Math.max(1, context.symbols.length));
+  // Symbol i of n polls first at (i+1)/n of the stagger window — the interval, but at most
+  // FIRST_POLL_WINDOW_MS: the load is spread instead of every publisher reading in the same
+  // instant, and the service still shows its first results within a second of starting (spread
+  // over the whole 60 s interval, the first marketstate of three symbols came after 20/40/60 s).
+  const window = Math.min(intervalMs, FIRST_POLL_WINDOW_MS);
+  const firstDelayMs = Math.round((window * (index + 1)) / Math.max(1, context.symbols.length));
   return { phase, symbol, intervalMs, firstDelayMs, backoff: context.backoff, once: context.once };
 }
 

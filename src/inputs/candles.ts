@@ -320,12 +320,16 @@ function mergeLive(parsed: Array<Candle & { live: boolean }>, live: readonly Can
   if (live === undefined || live.length === 0) return;
   const newest = parsed[parsed.length - 1].openTime;
   if (newest === null || Math.abs(newest) < EPOCH_MS_THRESHOLD) return;
-  const held = new Map<number, number | null>();
-  for (const candle of parsed) if (candle.openTime !== null) held.set(candle.openTime, candle.publishedAt);
+  // The newest publish the key holds per open time (a republished candle is two members).
+  const held = new Map<number, number>();
+  for (const candle of parsed) {
+    if (candle.openTime === null) continue;
+    held.set(candle.openTime, Math.max(held.get(candle.openTime) ?? -Infinity, candle.publishedAt ?? -Infinity));
+  }
   for (const candle of live) {
     if (candle.openTime === null) continue;
     if (held.has(candle.openTime)) {
-      const heldAt = held.get(candle.openTime) ?? -Infinity;
+      const heldAt = held.get(candle.openTime) as number;
       // The key already has this candle, as new or newer: nothing to add.
       if ((candle.publishedAt ?? -Infinity) <= heldAt) continue;
     }
@@ -381,7 +385,11 @@ export async function readCandleExtremes(
     let rows: Array<{ candle: Candle | null; score: number | null }>;
     try {
       if (kind === 'zset') {
-        rows = (await store.zrangeFromScore(key, fromMs, EXTREMES_READ_LIMIT)).map(({ member, score }) => ({ candle: parseCandleMember(member), score }));
+        // Scores are open times in the key's own unit: the data sink's are ms, older layouts
+        // may use seconds — the newest member tells which.
+        const [newest] = await store.zrangeTailWithScores(key, 1);
+        const minScore = newest !== undefined && Math.abs(newest.score) < EPOCH_MS_THRESHOLD ? Math.floor(fromMs / 1000) : fromMs;
+        rows = (await store.zrangeFromScore(key, minScore, EXTREMES_READ_LIMIT)).map(({ member, score }) => ({ candle: parseCandleMember(member), score }));
       } else if (kind === 'list') {
         rows = (await store.lrangeTail(key, EXTREMES_READ_LIMIT)).map((member) => ({ candle: parseCandleMember(member), score: null }));
       } else return null;

@@ -157,12 +157,17 @@ function requiredNumber(fields: Record<string, unknown>, names: string[], check?
   return value;
 }
 
-/** An optional number: null when absent or absent-spelled (UNSET_OPTIONAL), else it must parse. */
+/**
+ * An optional number from the first of `names` that is present and non-empty (SPEC §4.1: that
+ * source wins, so `current_sl: "0"` means unset even beside a `stop_loss`). null when none is, or
+ * when it is spelled as unset (UNSET_OPTIONAL, or 0) and `unsetSpellings` allows that; else it
+ * must parse.
+ */
 function optionalNumber(fields: Record<string, unknown>, names: string[], unsetSpellings: boolean, check?: (v: number) => string | null): number | null {
   for (const name of names) {
     const raw = fields[name];
     if (isMissing(raw)) continue;
-    if (unsetSpellings && (UNSET_OPTIONAL.has(String(raw)) || parseFiniteNumber(raw) === 0)) continue;
+    if (unsetSpellings && (UNSET_OPTIONAL.has(String(raw)) || parseFiniteNumber(raw) === 0)) return null;
     const value = parseFiniteNumber(raw);
     if (value === null) throw new FieldProblem(`${name} must be a number (got ${abbreviate(String(raw))})`);
     const why = check?.(value) ?? null;

@@ -17,7 +17,8 @@ export async function readPublishedMarketState(
 ): Promise<Read<PublishedMarketState>> {
   const key = marketStateKey(symbol);
   const hash = await store.hgetall(key);
-  if (Object.keys(hash).length === 0) return skip('stale_marketstate', `${key} does not exist yet`);
+  // Missing is not stale (SPEC §6): nothing published yet, or its EXPIRE lapsed.
+  if (Object.keys(hash).length === 0) return skip('no_marketstate', `${key} does not exist (not published yet, or expired)`);
   const values: Partial<Record<(typeof MARKET_FIELDS)[number], number>> = {};
   const problems: string[] = [];
   for (const field of MARKET_FIELDS) {

@@ -12,6 +12,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { CycleDoneEvent, CycleOutcome, PhaseName } from '../../machines/publisher.js';
 import type { Escalation, RestartNotice } from '../../machines/supervisor.js';
 import { SKIP_REASONS } from '../inputs/types.js';
+import { KLINE_SKIP_REASONS } from '../inputs/klines.js';
+import type { KlinesBatchStats } from '../phases/klinesFollower.js';
 
 const OUTCOMES: readonly CycleOutcome[] = ['published', 'heartbeat', 'skipped', 'error'];
 
@@ -27,6 +29,13 @@ export const CHAIN_LATENCY_BUCKETS = [
   0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5,
   1, 2.5, 5, 10,
 ];
+
+/**
+ * Seconds from a candle's close_time to the marketstate publish that included it: the feed's
+ * latency through the klines stream (milliseconds), or through the sorted set and the interval
+ * when not following (up to the marketstate interval).
+ */
+export const CANDLE_LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 /** figures key (CycleDoneEvent.figures on a harvest publish) → the old exporter's gauge name. */
 const HARVEST_GAUGES = [
@@ -54,6 +63,7 @@ export interface ServiceMetrics {
     onCycle(event: CycleDoneEvent, nowMs: number): void;
     onRestart(notice: RestartNotice): void;
     onEscalate(escalation: Escalation): void;
+    onKlines(stats: KlinesBatchStats): void;
   };
   /**
    * Adds the `quantum_calc_redis_up` gauge, asking `probe` at scrape time (the health probe
@@ -111,6 +121,29 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
     name: 'quantum_calc_chain_latency_seconds',
     help: 'From a marketstate publish to the end of the harvest cycle it chained into (new candle -> harvest hash).',
     buckets: CHAIN_LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const klinesEntries = new Counter({
+    name: 'quantum_calc_klines_entries_total',
+    help: 'Entries read from the klines stream (every symbol of the stack).',
+    registers: [registry],
+  });
+  const klinesCandles = new Counter({
+    name: 'quantum_calc_klines_candles_total',
+    help: 'Closed 1m candles of running symbols taken from the klines stream (each runs its marketstate at once).',
+    registers: [registry],
+  });
+  const klinesSkipped = new Counter({
+    name: 'quantum_calc_klines_skipped_total',
+    help: 'Klines stream entries skipped, by reason (no_payload, bad_json, bad_candle, not_closed, not_1m, unknown_symbol).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const reason of KLINE_SKIP_REASONS) klinesSkipped.inc({ reason }, 0);
+  const candleLag = new Histogram({
+    name: 'quantum_calc_candle_lag_seconds',
+    help: "From a candle's close_time to the marketstate publish that first included it.",
+    buckets: CANDLE_LAG_BUCKETS,
     registers: [registry],
   });
   const inputAge = new Gauge({
@@ -181,6 +214,8 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
         chainLatency.observe((nowMs - e.chainStartedAt) / 1000);
       }
       const figures = e.outcome === 'published' ? e.figures : null;
+      // A marketstate publish for a new candle: how long after its close it got here.
+      if (figures && phase === 'marketstate' && e.reason !== 'max_age' && finite(figures.candle_lag_sec)) candleLag.observe(figures.candle_lag_sec);
       if (figures) {
         if (finite(figures.marketstate_age_sec)) inputAge.set({ phase, symbol }, figures.marketstate_age_sec);
         if (phase === 'harvest') {
@@ -196,6 +231,11 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
     },
     onEscalate() {
       // The process exits right after an escalation; nothing would be scraped.
+    },
+    onKlines(stats) {
+      klinesEntries.inc(stats.seen);
+      if (stats.candles.length > 0) klinesCandles.inc(stats.candles.length);
+      for (const [reason, skipped] of Object.entries(stats.skipped)) klinesSkipped.inc({ reason }, skipped.count);
     },
   };
 

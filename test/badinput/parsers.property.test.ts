@@ -7,7 +7,7 @@ import { CONFIG_KEYS, coerce, loadConfig } from '../../src/config/load.js';
 import { CliError } from '../../src/exitCodes.js';
 import { parseCandleMember } from '../../src/inputs/candles.js';
 import { parseFiniteNumber, parsePositiveNumber } from '../../src/inputs/parse.js';
-import { eventFields, positionFromFields } from '../../src/inputs/positions.js';
+import { eventFields, positionFromFields, snapshotFromFields } from '../../src/inputs/positions.js';
 import { readPublishedMarketState, readRiskProposal } from '../../src/inputs/publishedState.js';
 import { SKIP_REASONS } from '../../src/inputs/types.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
@@ -62,18 +62,24 @@ describe('parseFiniteNumber / parsePositiveNumber', () => {
 });
 
 describe('parseCandleMember', () => {
+  const finiteOrNull = (x: number | null): boolean => x === null || Number.isFinite(x);
+  const positiveOrNull = (x: number | null): boolean => x === null || (Number.isFinite(x) && x > 0);
   const isCandle = (c: ReturnType<typeof parseCandleMember>): boolean =>
-    c === null || (Number.isFinite(c.close) && c.close > 0 && (c.openTime === null || Number.isFinite(c.openTime)));
+    c === null ||
+    (Number.isFinite(c.close) && c.close > 0 && finiteOrNull(c.openTime) && finiteOrNull(c.publishedAt) && finiteOrNull(c.closeTime) &&
+      positiveOrNull(c.high) && positiveOrNull(c.low));
 
   it('arbitrary strings: a candle with a finite positive close, or null', () => {
     fc.assert(fc.property(fc.oneof(numberish, fc.string({ maxLength: 200 })), (raw) => isCandle(parseCandleMember(raw))), { numRuns: 3000 });
   });
 
-  it('arbitrary JSON (objects with close/c/t/open_time of any type): a candle or null, never a throw', () => {
+  it('arbitrary JSON (objects with close/c/t/open_time/high/low/close_time/timestamp of any type): a candle or null, never a throw', () => {
     const field = fc.oneof(fc.jsonValue(), numberish, fc.double(), fc.constant(null));
     const member = fc.oneof(
       fc.jsonValue().map((v) => JSON.stringify(v) ?? 'null'),
-      fc.record({ close: field, c: field, t: field, open_time: field }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
+      fc
+        .record({ close: field, c: field, t: field, open_time: field, high: field, low: field, close_time: field, timestamp: field }, { requiredKeys: [] })
+        .map((o) => JSON.stringify(o)),
     );
     fc.assert(
       fc.property(member, (raw) => {
@@ -87,23 +93,51 @@ describe('parseCandleMember', () => {
   it('a well-formed candle parses to exactly its numbers', () => {
     fc.assert(
       fc.property(fc.double({ min: 1e-9, max: 1e12, noNaN: true }), fc.integer({ min: 0, max: 2 ** 47 }), (close, t) => {
-        expect(parseCandleMember(JSON.stringify({ t, close }))).toEqual({ close, openTime: t });
-        expect(parseCandleMember(JSON.stringify({ open_time: String(t), c: String(close) }))).toEqual({ close, openTime: t });
+        const bare = { close, openTime: t, publishedAt: null, high: null, low: null, closeTime: null };
+        expect(parseCandleMember(JSON.stringify({ t, close }))).toEqual(bare);
+        expect(parseCandleMember(JSON.stringify({ open_time: String(t), c: String(close) }))).toEqual(bare);
       }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a data sink member (SPEC §5) parses to exactly its numbers', () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 1e-9, max: 1e12, noNaN: true }),
+        fc.double({ min: 1, max: 2, noNaN: true }),
+        fc.integer({ min: 1e12, max: 2 ** 47 }),
+        fc.double({ min: 0, max: 1e10, noNaN: true }),
+        (close, spread, openTime, timestamp) => {
+          const high = close * spread;
+          const low = close / spread;
+          const member = JSON.stringify({ symbol: 'BTCUSDT', interval: '1m', open: close, high, low, close, volume: 1, open_time: openTime, close_time: openTime + 59_999, is_closed: true, timestamp });
+          expect(parseCandleMember(member)).toEqual({ close, openTime, publishedAt: timestamp === 0 ? 0 : timestamp, high, low, closeTime: openTime + 59_999 });
+        },
+      ),
       { numRuns: 500 },
     );
   });
 });
 
-describe('positionFromFields / eventFields', () => {
-  const POSITION_FIELDS = ['symbol', 'side', 'entry_price', 'current_price', 'peak_price', 'trough_price', 'age_sec', 'unrealized_pnl', 'current_sl', 'current_tp'];
-  const value = fc.oneof(numberish, fc.constantFrom('LONG', 'SHORT', 'long', 'BTCUSDT', 'ETHUSDT'), fc.jsonValue(), fc.constant(undefined));
-  const fields = fc.dictionary(fc.constantFrom(...POSITION_FIELDS, 'extra', '__proto__', 'constructor'), value, { maxKeys: 12 });
+describe('positionFromFields / snapshotFromFields / eventFields', () => {
+  // The v1 flat fields and the live writers' fields (SPEC §4.1).
+  const POSITION_FIELDS = [
+    'symbol', 'side', 'entry_price', 'current_price', 'peak_price', 'trough_price', 'age_sec', 'unrealized_pnl', 'current_sl', 'current_tp',
+    'mark_price', 'position_amt', 'quantity', 'stop_loss', 'take_profit', 'created_at', 'plan_id', 'ts_epoch',
+  ];
+  const value = fc.oneof(numberish, fc.constantFrom('LONG', 'SHORT', 'FLAT', 'long', 'BTCUSDT', 'ETHUSDT'), fc.jsonValue(), fc.constant(undefined));
+  const fields = fc.dictionary(fc.constantFrom(...POSITION_FIELDS, 'extra', '__proto__', 'constructor'), value, { maxKeys: 14 });
+  /** A skip detail starts with the origin and names the field (or the kernel's path to it). */
+  const namesAField = (detail: string, origin: string): boolean => {
+    const m = new RegExp(`^${origin}: (?:position\\.)?(\\w+)`).exec(detail);
+    return m !== null && POSITION_FIELDS.includes(m[1]);
+  };
 
-  it('arbitrary fields: a valid position or a bad_position/no_position skip with a detail', () => {
+  it('arbitrary fields: a valid position, or a no_position/bad_position skip whose detail names the field', () => {
     fc.assert(
-      fc.property(fields, (raw) => {
-        const read = positionFromFields(raw, 'BTCUSDT', 'test');
+      fc.property(fields, fc.integer({ min: 0, max: 2 ** 42 }), (raw, nowMs) => {
+        const read = positionFromFields(raw, 'BTCUSDT', 'test', nowMs);
         if (read.ok) {
           const p = read.value;
           expect(allFinite(p)).toBe(true);
@@ -113,8 +147,30 @@ describe('positionFromFields / eventFields', () => {
           expect(p.age_sec).toBeGreaterThanOrEqual(0);
           for (const optional of [p.current_sl, p.current_tp]) expect(optional === null || optional > 0).toBe(true);
         } else {
-          expect(read.reason).toBe('bad_position');
-          expect(read.detail).toMatch(/^test: position\.\w+: /);
+          // No freshness check without a limit: never stale_position here.
+          expect(['bad_position', 'no_position']).toContain(read.reason);
+          expect(namesAField(read.detail, 'test'), read.detail).toBe(true);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('arbitrary fields with a freshness limit: a snapshot, or a no_position/stale_position/bad_position skip naming the field', () => {
+    fc.assert(
+      fc.property(fields, fc.integer({ min: 0, max: 2 ** 42 }), fc.option(fc.integer({ min: 0, max: 10_000 })), (raw, nowMs, maxPositionAgeSec) => {
+        const read = snapshotFromFields(raw, 'BTCUSDT', 'test', { nowMs, maxPositionAgeSec });
+        if (read.ok) {
+          const s = read.value;
+          expect(allFinite(s)).toBe(true);
+          expect(s.entry_price > 0 && s.current_price > 0).toBe(true);
+          expect(s.quantity === null || s.quantity > 0).toBe(true);
+          if (s.ts_epoch !== null && maxPositionAgeSec !== null) expect(nowMs / 1000 - s.ts_epoch).toBeLessThanOrEqual(maxPositionAgeSec);
+          expect(s.identity.length).toBeGreaterThan(0);
+        } else {
+          expect(['bad_position', 'no_position', 'stale_position']).toContain(read.reason);
+          if (read.reason === 'stale_position') expect(maxPositionAgeSec).not.toBeNull();
+          expect(namesAField(read.detail, 'test'), read.detail).toBe(true);
         }
       }),
       { numRuns: 3000 },
@@ -155,7 +211,7 @@ describe('positionFromFields / eventFields', () => {
         for (const [k, v] of Object.entries(f)) if (k !== 'payload' && k !== 'data' && k !== '__proto__') expect(merged[k]).toBe(v);
         // and the result feeds positionFromFields without throwing
         const read = positionFromFields(merged, 'BTCUSDT', 'stream');
-        expect(read.ok || read.reason === 'bad_position').toBe(true);
+        expect(read.ok || read.reason === 'bad_position' || read.reason === 'no_position').toBe(true);
       }),
       { numRuns: 2000 },
     );
@@ -181,7 +237,9 @@ describe('published-state readers', () => {
           expect(NOW_MS / 1000 - read.value.ts_timestamp).toBeLessThanOrEqual(181);
         } else {
           expect(SKIP_REASONS).toContain(read.reason);
-          expect(['bad_input', 'stale_marketstate']).toContain(read.reason);
+          // SPEC §6: a missing marketstate hash is no_marketstate (not stale_marketstate).
+          if (Object.keys(hash).length === 0) expect(read.reason).toBe('no_marketstate');
+          else expect(['bad_input', 'stale_marketstate']).toContain(read.reason);
           expect(read.detail).toMatch(/quantum:marketstate:BTCUSDT/);
         }
       }),

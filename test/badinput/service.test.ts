@@ -158,7 +158,7 @@ describe('bad candles end in a counted skip (marketstate)', () => {
     expect(r.counts['skip:marketstate:bad_input']).toBe(1);
     expect(r.skipDetail('marketstate')).toMatch(/candle key candles:BTCUSDT:1m is a hash/);
     // risk and harvest have no marketstate to work from
-    expect(r.counts['skip:risk:stale_marketstate']).toBe(1);
+    expect(r.counts['skip:risk:no_marketstate']).toBe(1);
     expect(r.changed).toEqual([]);
   });
 });

@@ -84,7 +84,7 @@ describe('Redis outages', () => {
     await until('a cycle of every actor on the empty server', () => everyActor((o) => o === 'skipped', back), 15_000).catch(explainWith(handle));
     const skips = watch.since(back).filter((c) => c.event.outcome === 'skipped');
     expect(new Set(skips.filter((c) => c.event.phase === 'marketstate').map((c) => c.event.reason))).toEqual(new Set(['insufficient_data']));
-    expect(new Set(skips.filter((c) => c.event.phase !== 'marketstate').map((c) => c.event.reason))).toEqual(new Set(['stale_marketstate']));
+    expect(new Set(skips.filter((c) => c.event.phase !== 'marketstate').map((c) => c.event.reason))).toEqual(new Set(['no_marketstate']));
     expect(await redis.keys('*')).toEqual([]);
 
     // Positions are back but candles are not: still nothing (no marketstate, so no proposal).

@@ -92,15 +92,24 @@ describe('supervisor', () => {
     expect(h.cycles[2]!.chainStartedAt).toBe(h.cycles[1]!.chainStartedAt);
   });
 
-  it('staggers the first interval cycle across symbols', async () => {
+  it('staggers the first interval cycle across symbols within the first second, whatever the interval', async () => {
     const { clock, h } = build({ phases: ['risk'], symbols: ['A', 'B'] });
     await flush();
-    clock.increment(5_000); // A at 1/2 of the 10 s interval
+    clock.increment(499);
+    await flush(20);
+    expect(h.cycles).toEqual([]);
+    clock.increment(1); // A at 1/2 of the 1 s window (the interval is 10 s)
     await flush(20);
     expect(h.cycles.map((c) => c.symbol)).toEqual(['A']);
-    clock.increment(5_000); // B at 2/2
+    clock.increment(500); // B at 2/2
     await flush(20);
     expect(h.cycles.map((c) => c.symbol)).toEqual(['A', 'B']);
+    clock.increment(9_499); // A's next cycle comes a whole interval after its first (at 10.5 s)
+    await flush(20);
+    expect(h.cycles.map((c) => c.symbol)).toEqual(['A', 'B']);
+    clock.increment(1);
+    await flush(20);
+    expect(h.cycles.map((c) => c.symbol)).toEqual(['A', 'B', 'A']);
   });
 
   it('a marketstate skip does not chain in run mode', async () => {
