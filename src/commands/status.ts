@@ -11,6 +11,9 @@ import { renderTable, type Column } from '../replay/table.js';
 import { harvestProposalKey, marketStateKey, riskProposalKey } from '../store/keyGuard.js';
 import { createRedisStore, type RedisStore } from '../store/redisStore.js';
 import type { Store } from '../store/types.js';
+import { readCandles } from '../inputs/candles.js';
+import { createPositionSource, type PositionSource } from '../inputs/positions.js';
+import { memoryFromFields, positionMemoryKey } from '../inputs/positionMemory.js';
 
 /** An output is stale when older than this many of its publisher's intervals. */
 export const STALE_INTERVALS = 3;
@@ -59,8 +62,37 @@ export interface HarvestStatus extends Freshness {
   new_sl_proposed: number | null;
 }
 
+/** The inputs as the service would read them now (the live layouts, SPEC §4.1, §5). */
+export interface InputsStatus {
+  candles: {
+    /** The key read (the first existing of the patterns); null when none exists. */
+    key: string | null;
+    count: number;
+    /** Seconds since the newest candle opened; null when unknown. */
+    newest_open_age_sec: number | null;
+    /** Older than maxCandleAge: the marketstate publisher skips it (stale_candles). */
+    stale: boolean;
+    /** Why it cannot be used (insufficient_data, bad_input, …), else null. */
+    problem: string | null;
+  };
+  position: {
+    /** open, or the skip reason the risk/harvest publishers would count (no_position, stale_position, bad_position). */
+    state: string;
+    side: string | null;
+    quantity: number | null;
+    entry_price: number | null;
+    current_price: number | null;
+    /** Seconds since the brain's ts_epoch; null without one. */
+    snapshot_age_sec: number | null;
+    detail: string | null;
+  };
+  /** This service's position memory (peak, trough, first seen); null when there is none. */
+  memory: { peak_price: number; trough_price: number; first_seen_epoch: number } | null;
+}
+
 export interface SymbolStatus {
   symbol: string;
+  inputs: InputsStatus;
   /** null: the hash does not exist. */
   marketstate: MarketStateStatus | null;
   risk: RiskStatus | null;
@@ -141,20 +173,69 @@ async function readHash(store: Pick<Store, 'hgetall'>, key: string, errors: stri
   }
 }
 
+export interface InputSettings {
+  positions: PositionSource;
+  candlePatterns: readonly string[];
+  windowSize: number;
+  maxCandleAge: number;
+}
+
+export async function readInputsStatus(store: Store, symbol: string, nowMs: number, settings: InputSettings, errors: string[]): Promise<InputsStatus> {
+  const inputs: InputsStatus = {
+    candles: { key: null, count: 0, newest_open_age_sec: null, stale: false, problem: null },
+    position: { state: 'unknown', side: null, quantity: null, entry_price: null, current_price: null, snapshot_age_sec: null, detail: null },
+    memory: null,
+  };
+  try {
+    const candles = await readCandles(store, symbol, { patterns: settings.candlePatterns, windowSize: settings.windowSize });
+    if (candles.ok) {
+      const opened = candles.value.lastOpenTimeMs;
+      const ageSec = opened === null ? null : (nowMs - opened) / 1000;
+      inputs.candles = { key: candles.value.key, count: candles.value.closes.length, newest_open_age_sec: ageSec, stale: ageSec !== null && ageSec > settings.maxCandleAge, problem: null };
+    } else inputs.candles.problem = `${candles.reason}: ${candles.detail}`;
+  } catch (err) {
+    errors.push(`candles: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  try {
+    const read = await settings.positions.read(symbol, nowMs);
+    if (read.ok) {
+      const p = read.value;
+      inputs.position = {
+        state: 'open',
+        side: p.side,
+        quantity: p.quantity,
+        entry_price: p.entry_price,
+        current_price: p.current_price,
+        snapshot_age_sec: p.ts_epoch === null ? null : nowMs / 1000 - p.ts_epoch,
+        detail: p.origin,
+      };
+    } else inputs.position = { ...inputs.position, state: read.reason, detail: read.detail };
+  } catch (err) {
+    errors.push(`position: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const memory = await readHash(store, positionMemoryKey(symbol), errors);
+  const parsed = memory === null ? null : memoryFromFields(memory);
+  if (parsed) inputs.memory = { peak_price: parsed.peak_price, trough_price: parsed.trough_price, first_seen_epoch: parsed.first_seen_epoch };
+  return inputs;
+}
+
 export async function readSymbolStatus(
-  store: Pick<Store, 'hgetall'>,
+  store: Store,
   symbol: string,
   nowMs: number,
   stale: StaleAfterSec,
+  settings: InputSettings,
 ): Promise<SymbolStatus> {
   const errors: string[] = [];
-  const [ms, risk, harvest] = await Promise.all([
+  const [ms, risk, harvest, inputs] = await Promise.all([
     readHash(store, marketStateKey(symbol), errors),
     readHash(store, riskProposalKey(symbol), errors),
     readHash(store, harvestProposalKey(symbol), errors),
+    readInputsStatus(store, symbol, nowMs, settings, errors),
   ]);
   return {
     symbol,
+    inputs,
     marketstate: ms && marketStateStatus(marketStateKey(symbol), ms, nowMs, stale.marketstate),
     risk: risk && riskStatus(riskProposalKey(symbol), risk, nowMs, stale.risk),
     harvest: harvest && harvestStatus(harvestProposalKey(symbol), harvest, nowMs, stale.harvest),
@@ -190,7 +271,23 @@ const COLUMNS: Column[] = [
   { header: 'K', align: 'right' },
   { header: 'NEW SL', align: 'right' },
   { header: 'HARVEST AGE', align: 'right' },
+  { header: 'CANDLES', align: 'right' },
+  { header: 'POSITION' },
 ];
+
+/** `300 @12s`, `300 @10m05s STALE`, or the reason they cannot be used. */
+function candlesCell(c: InputsStatus['candles']): string {
+  if (c.key === null) return c.problem === null ? DASH : c.problem.slice(0, c.problem.indexOf(':'));
+  return `${c.count} @${c.newest_open_age_sec === null ? '?' : formatAge(c.newest_open_age_sec)}${c.stale ? ' STALE' : ''}`;
+}
+
+/** `LONG 0.5 @67000 peak 67250` or the skip reason (no_position, stale_position, bad_position). */
+function positionCell(i: InputsStatus): string {
+  const p = i.position;
+  if (p.state !== 'open') return p.state;
+  const peak = i.memory === null ? '' : ` peak ${String(Number(i.memory.peak_price.toPrecision(6)))}`;
+  return `${p.side} ${p.quantity === null ? '?' : String(p.quantity)} @${show(p.entry_price)}${peak}`;
+}
 
 /** The human table: '-' = no such hash (or no new stop), '?' = a field missing or unreadable. */
 export function renderStatus(report: StatusReport): string {
@@ -211,6 +308,8 @@ export function renderStatus(report: StatusReport): string {
       h ? show(h.kill_score, 3) : DASH,
       h ? (h.new_sl_proposed === null ? DASH : String(h.new_sl_proposed)) : DASH,
       age(h),
+      candlesCell(s.inputs.candles),
+      positionCell(s.inputs),
     ];
   });
   const s = report.stale_after_sec;
@@ -244,6 +343,7 @@ export function registerStatus(program: Command): void {
       'after',
       `
 In the table, '-' means the hash does not exist (or no new stop is proposed), '?' a field that is missing or not a number.
+CANDLES: closes in the window and the age of the newest candle (STALE past maxCandleAge); POSITION: side, quantity, entry and the tracked peak, or why risk/harvest skip it.
 Exit codes: 0 report printed (stale rows included) · 1 Redis unreachable · 2 bad usage/config`,
     )
     .action(async (opts: Record<string, unknown>) => {
@@ -271,11 +371,19 @@ Exit codes: 0 report printed (stale rows included) · 1 Redis unreachable · 2 b
         }
         const nowMs = Date.now();
         const stale = staleAfterSec(config);
+        const settings: InputSettings = {
+          // The source the service runs with, so the column shows what its publishers see; synthetic
+          // positions exist only inside a demo, never in Redis.
+          positions: createPositionSource(config.positionSource === 'synthetic' ? 'auto' : config.positionSource, store, { maxPositionAgeSec: config.maxPositionAge }),
+          candlePatterns: config.candlePatterns,
+          windowSize: config.windowSize,
+          maxCandleAge: config.maxCandleAge,
+        };
         const report: StatusReport = {
           checked_at: new Date(nowMs).toISOString(),
           redis: shownUrl,
           stale_after_sec: stale,
-          symbols: await Promise.all(config.symbols.map((symbol) => readSymbolStatus(store, symbol, nowMs, stale))),
+          symbols: await Promise.all(config.symbols.map((symbol) => readSymbolStatus(store, symbol, nowMs, stale, settings))),
         };
         process.stdout.write(json === true ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
       } finally {

@@ -3,6 +3,8 @@
 import { z } from 'zod';
 import { DEFAULT_CANDLE_PATTERNS } from '../inputs/candles.js';
 import { marketStateMinRequired } from '../kernels/marketState.js';
+import { resolveTheta as resolveStopsTheta } from '../kernels/stops.js';
+import { resolveTheta as resolveHarvestTheta } from '../kernels/harvest.js';
 
 export const PHASES = ['marketstate', 'risk', 'harvest'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -104,6 +106,15 @@ export const configSchema = z
       minRequired = marketStateMinRequired(c.theta.marketstate as never);
     } catch (error) {
       ctx.addIssue({ code: 'custom', path: ['theta', 'marketstate'], message: (error as Error).message });
+    }
+    // Every theta override is checked by its kernel here, at start (exit 2), not once per cycle
+    // as a bad_input skip for ever.
+    for (const [name, resolve] of [['stops', resolveStopsTheta], ['harvest', resolveHarvestTheta]] as const) {
+      try {
+        resolve(c.theta[name] ?? null);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', path: ['theta', name], message: (error as Error).message });
+      }
     }
     if (minRequired !== null && c.windowSize < minRequired) {
       ctx.addIssue({

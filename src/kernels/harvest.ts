@@ -133,7 +133,7 @@ function profitLockStop(position: Position, theta: HarvestTheta): number | null 
  * The defaults (frozen, shared, already valid) when there is no override — the publishers' hot
  * path — else a validated deep-merged copy.
  */
-function resolveTheta(override: unknown): HarvestTheta {
+export function resolveTheta(override: unknown): HarvestTheta {
   if (override === undefined || override === null) return DEFAULT_HARVEST_THETA;
   const theta = mergeTheta<HarvestTheta>(DEFAULT_HARVEST_THETA, override as DeepPartial<HarvestTheta>);
   requireFiniteLeaves(theta, 'theta');

@@ -106,7 +106,7 @@ export function dominantRegime(p: RegimeProbs): keyof RegimeProbs {
  * The defaults (frozen, shared, already valid) when there is no override — the publishers' hot
  * path — else a validated deep-merged copy.
  */
-function resolveTheta(override: unknown): StopsTheta {
+export function resolveTheta(override: unknown): StopsTheta {
   if (override === undefined || override === null) return DEFAULT_STOPS_THETA;
   const theta = mergeTheta<StopsTheta>(DEFAULT_STOPS_THETA, override as DeepPartial<StopsTheta>);
   requireFiniteLeaves(theta, 'theta');

@@ -70,7 +70,7 @@ describe('quantum-calc status', () => {
     const lines = r.stdout.split('\n');
     expect(lines[0]).toMatch(/^Redis redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ at \S+Z; STALE = older than 3 intervals \(marketstate 180 s, risk 30 s, harvest 30 s\)$/);
     const header = lines.find((l) => l.startsWith('SYMBOL'))!;
-    expect(header.split(/\s{2,}/)).toEqual(['SYMBOL', 'REGIME', 'SIGMA', 'MS AGE', 'SL', 'TP', 'RISK AGE', 'ACTION', 'R_NET', 'K', 'NEW SL', 'HARVEST AGE']);
+    expect(header.split(/\s{2,}/)).toEqual(['SYMBOL', 'REGIME', 'SIGMA', 'MS AGE', 'SL', 'TP', 'RISK AGE', 'ACTION', 'R_NET', 'K', 'NEW SL', 'HARVEST AGE', 'CANDLES', 'POSITION']);
     const row = (symbol: string) => lines.find((l) => l.startsWith(`${symbol} `))!.split(/\s{2,}/);
 
     const btc = row('BTCUSDT');
@@ -91,8 +91,10 @@ describe('quantum-calc status', () => {
 
     const sol = row('SOLUSDT');
     expect(sol.slice(0, 3)).toEqual(['SOLUSDT', 'chop', '?']);
-    expect(sol.slice(4)).toEqual(['-', '-', '-', '-', '-', '-', '-', '-']);
-    expect(row('XRPUSDT')).toEqual(['XRPUSDT', ...Array<string>(11).fill('-')]);
+    expect(sol.slice(4, 12)).toEqual(['-', '-', '-', '-', '-', '-', '-', '-']);
+    // No candles, no position: the reasons the publishers would count.
+    expect(sol.slice(12)).toEqual(['insufficient_data', 'no_position']);
+    expect(row('XRPUSDT')).toEqual(['XRPUSDT', ...Array<string>(11).fill('-'), 'insufficient_data', 'no_position']);
     expect(r.stdout).toContain('Problems:\n  quantum:marketstate:SOLUSDT.sigma="nan" is not a number');
 
     expect(r.stdout).not.toContain(PASSWORD);
@@ -116,7 +118,10 @@ describe('quantum-calc status', () => {
     expect(eth.harvest!.age_sec).toBeGreaterThanOrEqual(3700);
     expect(sol.marketstate).toMatchObject({ regime: 'chop', sigma: null, problems: ['quantum:marketstate:SOLUSDT.sigma="nan" is not a number'] });
     expect(sol.risk).toBeNull();
-    expect(xrp).toEqual({ symbol: 'XRPUSDT', marketstate: null, risk: null, harvest: null, errors: [] });
+    expect(xrp).toMatchObject({ symbol: 'XRPUSDT', marketstate: null, risk: null, harvest: null, errors: [] });
+    // No candles and no position either: the reasons the publishers would count.
+    expect(xrp.inputs.candles).toMatchObject({ key: null, problem: expect.stringMatching(/^insufficient_data: no candle key for XRPUSDT/) });
+    expect(xrp.inputs.position.state).toBe('no_position');
     expect(r.stdout).not.toContain(PASSWORD);
   });
 
@@ -172,5 +177,35 @@ describe('status helpers', () => {
   it('treats a harvest hash without a timestamp as stale, and "" / "None" as no new stop', () => {
     const h = harvestStatus('k', { harvest_action: 'HOLD', R_net: '1', kill_score: '0.1', new_sl_proposed: '' }, 1_000_000, 30);
     expect(h).toMatchObject({ age_sec: null, stale: true, new_sl_proposed: null, problems: ['k.last_update_epoch missing'] });
+  });
+});
+
+describe('quantum-calc status: the inputs in the live layouts', () => {
+  it('shows the data sink candles (count, age, STALE) and the position as the brain and apply layer write it, with the tracked peak', async () => {
+    const { seedDataSink, brainFields, applyLayerFields, hsetPosition, lastClosedOpenTime, MINUTE_MS } = await import('../helpers/producers.js');
+    const closes = Array.from({ length: 300 }, (_, i) => 100 + Math.sin(i / 9));
+    await seedDataSink(redis, 'ADAUSDT', closes);
+    await seedDataSink(redis, 'DOTUSDT', closes, { lastOpenTimeMs: lastClosedOpenTime() - 20 * MINUTE_MS });
+    await hsetPosition(redis, applyLayerFields({ symbol: 'ADAUSDT', side: 'LONG', quantity: 250, entry: 99.5, createdAt: nowSec() - 600 }));
+    await hsetPosition(redis, brainFields({ symbol: 'ADAUSDT', positionAmt: 250, entry: 99.5, mark: 100.2, unrealizedPnl: 175 }));
+    await redis.hset('quantum:calc:position:ADAUSDT', {
+      identity: 'plan:x:LONG', side: 'LONG', first_seen_epoch: String(nowSec() - 500), peak_price: '101.25', trough_price: '99.1', candles_through_ms: '',
+    });
+    await hsetPosition(redis, brainFields({ symbol: 'DOTUSDT', positionAmt: 0, entry: 0, mark: 7, unrealizedPnl: 0 }));
+    const r = status(['--redis-url', url, '--symbols', 'ADAUSDT,DOTUSDT', '--json']);
+    expect(r.status).toBe(0);
+    const report = JSON.parse(r.stdout) as StatusReport;
+    const [ada, dot] = report.symbols;
+    expect(ada!.inputs.candles).toMatchObject({ key: 'quantum:history:ohlcv:ADAUSDT:1m', count: 300, stale: false, problem: null });
+    expect(ada!.inputs.candles.newest_open_age_sec).toBeLessThan(125);
+    expect(ada!.inputs.position).toMatchObject({ state: 'open', side: 'LONG', quantity: 250, entry_price: 99.5, current_price: 100.2 });
+    expect(ada!.inputs.memory).toMatchObject({ peak_price: 101.25, trough_price: 99.1 });
+    expect(dot!.inputs.candles.stale).toBe(true);
+    expect(dot!.inputs.position.state).toBe('no_position');
+
+    const table = status(['--redis-url', url, '--symbols', 'ADAUSDT,DOTUSDT']);
+    const rows = table.stdout.split('\n').filter((l) => /^(ADAUSDT|DOTUSDT) /.test(l));
+    expect(rows[0]).toMatch(/ 300 @\d+s +LONG 250 @99\.5 peak 101\.25$/);
+    expect(rows[1]).toMatch(/ 300 @2\dm\d\ds STALE +no_position$/);
   });
 });

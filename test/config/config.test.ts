@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig, maskUrl, redactConfig } from '../../src/config/load.js';
 import { maxInputAgeSec } from '../../src/config/schema.js';
 import { CliError } from '../../src/exitCodes.js';
+import { flagsToConfig } from '../../src/commands/runOptions.js';
 import { runCli } from '../helpers/runCli.js';
 
 function tempFile(name: string, content: string): string {
@@ -154,6 +155,45 @@ describe('quantum-calc config print', () => {
     expect(out.config.symbols).toEqual(['BTCUSDT']);
     expect(out.origins.symbols).toBe('flag --symbols');
     expect(r.stdout).not.toContain('topsecret');
+  });
+
+  it('a window below the kernel minimum is a configuration error naming both numbers (exit 2)', () => {
+    const r = runCli(['config', 'print', '--window-size', '100']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/windowSize from flag --window-size: must be at least the MarketState kernel's min_required 257 .*\(got 100\)/);
+    const run = runCli(['run', '--once', '--window-size', '256', '--redis-url', 'redis://127.0.0.1:1/0']);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/min_required 257.*\(got 256\)/);
+    // The minimum follows the theta: a shorter kernel window allows a shorter buffer.
+    const small = { marketstate: { vol: { window: 64 }, trend: { windows: [16, 32, 64] }, regime: { window: 64 } } };
+    expect(loadConfig({ env: {}, flags: { windowSize: 65, theta: small } }).config.windowSize).toBe(65);
+    expect(() => loadConfig({ env: {}, flags: { windowSize: 64, theta: small } })).toThrow(/min_required 65/);
+  });
+
+  it('a bad stops or harvest theta is refused at start, naming the key', () => {
+    expect(() => loadConfig({ env: {}, flags: { theta: { harvest: { T1_R: 'two' } } } })).toThrow(/theta\.harvest\b.*: theta\.T1_R: must be a number/);
+    expect(() => loadConfig({ env: {}, flags: { theta: { stops: { sl_min_pc: 0.01 } } } })).toThrow(/theta\.stops\b.*: theta\.sl_min_pc: unknown theta key/);
+  });
+
+  it('the live-data keys: defaults, flags, and --no-follow-klines only when given', () => {
+    const { config } = loadConfig({ env: {} });
+    expect(config).toMatchObject({
+      maxCandleAge: 180,
+      followKlines: true,
+      klinesStream: 'quantum:stream:market.klines',
+      maxPositionAge: 300,
+      rNetBasis: 'locked',
+    });
+    expect(config.candlePatterns[0]).toBe('quantum:history:ohlcv:{symbol}:1m');
+    const off = runCli(['config', 'print', '--no-follow-klines', '--r-net-basis', 'per_unit', '--max-candle-age', '90', '--origins']);
+    expect(off.status).toBe(0);
+    const out = JSON.parse(off.stdout) as { config: Record<string, unknown>; origins: Record<string, string> };
+    expect(out.config).toMatchObject({ followKlines: false, rNetBasis: 'per_unit', maxCandleAge: 90 });
+    // Not given: the file or the environment decides (commander's implicit true is not a setting).
+    const fromEnv = loadConfig({ env: { QUANTUM_CALC_FOLLOW_KLINES: 'false' }, flags: flagsToConfig({ followKlines: true }) });
+    expect(fromEnv.config.followKlines).toBe(false);
+    expect(fromEnv.origins.followKlines).toBe('env QUANTUM_CALC_FOLLOW_KLINES');
+    expect(runCli(['config', 'print', '--r-net-basis', 'total']).status).toBe(2);
   });
 
   it('exits 2 with the reason on a bad value', () => {

@@ -4,6 +4,7 @@
 // short_trail_from 'peak' trails it from the best price, trail_sl = peak·(1+gap), mirroring the
 // LONG. 'trough' is the default and must leave every result (and the parity vectors) unchanged.
 import fc from 'fast-check';
+import { loadConfig } from '../../src/config/load.js';
 import type { Redis } from 'ioredis';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { computeStops, DEFAULT_STOPS_THETA, type StopsInput } from '../../src/kernels/stops.js';
@@ -200,13 +201,7 @@ describe('service: theta.stops.short_trail_from in the config reaches the kernel
     expect(Number(risk.proposed_sl)).toBe(93 * (1 + Number(risk.stop_dist_pct)));
   });
 
-  it('an invalid short_trail_from in the config: risk skips as bad_input naming theta.short_trail_from', async () => {
-    const t0 = Date.now();
-    await seedDataSink(redis, S, prices('trend', 300, 100), { nowMs: t0 });
-    await hsetPosition(redis, brainFields({ symbol: S, positionAmt: -0.5, entry: 100, mark: 95, unrealizedPnl: 2.5, tsEpoch: Math.floor(t0 / 1000) }, t0));
-    const { counts, details } = await once(t0, { theta: { stops: { short_trail_from: 'lowest' } } });
-    expect(counts['skip:risk:bad_input']).toBe(1);
-    expect(details.join('\n')).toMatch(/theta\.short_trail_from/);
-    expect(await redis.exists(RISK)).toBe(0);
+  it('an invalid short_trail_from in the config is refused at start (exit 2), naming theta.short_trail_from', () => {
+    expect(() => loadConfig({ env: {}, flags: { theta: { stops: { short_trail_from: 'lowest' } } } })).toThrow(/theta\.stops\b.*: theta\.short_trail_from: must be one of trough, peak \(got "lowest"\)/);
   });
 });
