@@ -151,7 +151,7 @@ function requiredNumber(fields: Record<string, unknown>, names: string[], check?
   const found = firstPresent(fields, ...names);
   if (found === null) throw new FieldProblem(`${names.join(' or ')} missing`);
   const value = parseFiniteNumber(found.value);
-  if (value === null) throw new FieldProblem(`${found.name} must be a number (got ${abbreviate(String(found.value))})`);
+  if (value === null) throw new FieldProblem(`${found.name} must be a number (got ${abbreviate(asText(found.value))})`);
   const why = check?.(value) ?? null;
   if (why !== null) throw new FieldProblem(`${found.name} ${why} (got ${value})`);
   return value;
@@ -167,9 +167,9 @@ function optionalNumber(fields: Record<string, unknown>, names: string[], unsetS
   for (const name of names) {
     const raw = fields[name];
     if (isMissing(raw)) continue;
-    if (unsetSpellings && (UNSET_OPTIONAL.has(String(raw)) || parseFiniteNumber(raw) === 0)) return null;
+    if (unsetSpellings && (UNSET_OPTIONAL.has(asText(raw)) || parseFiniteNumber(raw) === 0)) return null;
     const value = parseFiniteNumber(raw);
-    if (value === null) throw new FieldProblem(`${name} must be a number (got ${abbreviate(String(raw))})`);
+    if (value === null) throw new FieldProblem(`${name} must be a number (got ${abbreviate(asText(raw))})`);
     const why = check?.(value) ?? null;
     if (why !== null) throw new FieldProblem(`${name} ${why} (got ${value})`);
     return value;
@@ -194,7 +194,7 @@ export function snapshotFromFields(
 ): Read<PositionSnapshot> {
   const bad = (why: string): Read<PositionSnapshot> => skip('bad_position', `${origin}: ${why}`);
   const named = isMissing(fields.symbol) ? symbol : fields.symbol;
-  if (named !== symbol) return bad(`symbol ${abbreviate(String(named))} does not match the requested symbol ${JSON.stringify(symbol)}`);
+  if (named !== symbol) return bad(`symbol ${abbreviate(asText(named))} does not match the requested symbol ${JSON.stringify(symbol)}`);
   try {
     const side = fields.side;
     if (side === 'FLAT') return skip('no_position', `${origin}: side FLAT`);
@@ -203,7 +203,7 @@ export function snapshotFromFields(
     const quantityField = optionalNumber(fields, ['quantity'], false);
     if (quantityField === 0) return skip('no_position', `${origin}: quantity 0`);
     if (side !== 'LONG' && side !== 'SHORT') {
-      return bad(`side must be LONG, SHORT or FLAT (got ${isMissing(side) ? 'nothing' : abbreviate(String(side))})`);
+      return bad(`side must be LONG, SHORT or FLAT (got ${isMissing(side) ? 'nothing' : abbreviate(asText(side))})`);
     }
     if (quantityField !== null && quantityField < 0) throw new FieldProblem(`quantity must be >= 0 (got ${quantityField})`);
     // The signed amount and the side are written by the same snapshot: disagreeing, one is wrong,
@@ -223,7 +223,7 @@ export function snapshotFromFields(
     const current = requiredNumber(fields, ['current_price', 'mark_price'], positive);
     const pnl = requiredNumber(fields, ['unrealized_pnl']);
     const createdAt = optionalNumber(fields, ['created_at'], true, nonNegative);
-    const planId = isMissing(fields.plan_id) || UNSET_OPTIONAL.has(String(fields.plan_id)) ? null : String(fields.plan_id);
+    const planId = isMissing(fields.plan_id) || UNSET_OPTIONAL.has(asText(fields.plan_id)) ? null : asText(fields.plan_id);
     return ok({
       symbol,
       side,
@@ -433,6 +433,20 @@ async function syntheticPosition(store: Store, symbol: string, patterns: readonl
     `synthetic position from ${candles.value.key}`,
     { nowMs, maxPositionAgeSec: null },
   );
+}
+
+/**
+ * A stored value as text for matching and messages. Values from a JSON layout can be anything,
+ * including objects without a usable toString (`{"toString": false}`): never throw on them.
+ */
+function asText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  try {
+    return JSON.stringify(value) ?? typeof value;
+  } catch {
+    return typeof value;
+  }
 }
 
 function abbreviate(text: string): string {

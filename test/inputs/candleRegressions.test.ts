@@ -52,3 +52,15 @@ describe('position field precedence (SPEC §4.1: the first present, non-empty so
     expect(read.ok && read.value.current_sl).toBe(95);
   });
 });
+
+describe('positions from a JSON layout with hostile values', () => {
+  it('an object without a usable toString is a bad_position, never a throw (found by the property test)', () => {
+    const hostile = { toString: false } as unknown;
+    for (const field of ['symbol', 'side', 'entry_price', 'plan_id', 'stop_loss']) {
+      const fields: Record<string, unknown> = { symbol: 'Y', side: 'LONG', entry_price: '100', current_price: '101', unrealized_pnl: '1', [field]: hostile };
+      const read = snapshotFromFields(fields, 'Y', 'legacy', { nowMs: 0, maxPositionAgeSec: null });
+      if (field === 'plan_id') expect(read.ok).toBe(true);
+      else expect(read, field).toMatchObject({ ok: false, reason: 'bad_position' });
+    }
+  });
+});
