@@ -11,6 +11,7 @@ import {
   computeMarketState,
   computeStops,
   KernelInputError,
+  marketStateMinRequired,
   requireObject,
   type HarvestInput,
   type StopsInput,
@@ -25,6 +26,58 @@ const INPUT_KEYS: Record<KernelName, readonly string[]> = {
   stops: ['market_state', 'position', 'theta'],
   harvest: ['position', 'market_state', 'p1_proposal', 'theta'],
 };
+
+/** How far the three regime probabilities may be from summing to 1. */
+export const PROBABILITY_SUM_TOLERANCE = 1e-6;
+/** position.symbol when neither the input nor --symbol names one. */
+export const DEFAULT_SYMBOL = 'SYMBOL';
+
+const FLAT_PROBS = { trend: 'p_trend', mr: 'p_mr', chop: 'p_chop' } as const;
+type Regime = keyof typeof FLAT_PROBS;
+
+/**
+ * The market state's regime probabilities, given either as the stops kernel's
+ * `regime_probs: {trend, mr, chop}` or as the harvest kernel's flat `p_trend, p_mr, p_chop` —
+ * both shapes are accepted by both commands. Both at once must agree; the three must sum to 1.
+ */
+function regimeProbabilities(ms: Record<string, unknown>): Record<Regime, unknown> {
+  const nested = ms.regime_probs === undefined ? null : requireObject(ms.regime_probs, 'input.market_state.regime_probs');
+  const flatGiven = Object.values(FLAT_PROBS).some((key) => ms[key] !== undefined);
+  if (nested === null && !flatGiven) {
+    throw new KernelInputError('input.market_state', ms, 'needs regime_probs {trend, mr, chop} or p_trend, p_mr, p_chop');
+  }
+  const probs = {} as Record<Regime, unknown>;
+  for (const regime of Object.keys(FLAT_PROBS) as Regime[]) {
+    const fromNested = nested?.[regime];
+    const fromFlat = ms[FLAT_PROBS[regime]];
+    if (nested !== null && flatGiven && fromNested !== fromFlat) {
+      throw new KernelInputError(`input.market_state.${FLAT_PROBS[regime]}`, fromFlat, `differs from regime_probs.${regime} (${JSON.stringify(fromNested)}): give one shape`);
+    }
+    probs[regime] = nested !== null ? fromNested : fromFlat;
+  }
+  const values = Object.values(probs);
+  if (values.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+    const sum = (values as number[]).reduce((a, b) => a + b, 0);
+    if (Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE) {
+      throw new KernelInputError('input.market_state', probs, `regime probabilities must sum to 1 (±${PROBABILITY_SUM_TOLERANCE}); they sum to ${sum}`);
+    }
+  }
+  return probs;
+}
+
+/** The input with the market state in the shape the kernel takes and position.symbol filled in. */
+function normalizeInput(kernel: 'stops' | 'harvest', root: Record<string, unknown>, symbol: string | undefined): Record<string, unknown> {
+  const ms = requireObject(root.market_state, 'input.market_state');
+  const probs = regimeProbabilities(ms);
+  const { regime_probs: _nested, p_trend: _t, p_mr: _m, p_chop: _c, ...rest } = ms;
+  const market_state = kernel === 'stops' ? { ...rest, regime_probs: probs } : { ...rest, p_trend: probs.trend, p_mr: probs.mr, p_chop: probs.chop };
+  const position = root.position;
+  const filled =
+    typeof position === 'object' && position !== null && !Array.isArray(position) && (position as Record<string, unknown>).symbol === undefined
+      ? { ...position, symbol: symbol ?? DEFAULT_SYMBOL }
+      : position;
+  return { ...root, market_state, position: filled };
+}
 
 export function isKernelName(value: string): value is KernelName {
   return (KERNEL_NAMES as readonly string[]).includes(value);
@@ -50,12 +103,12 @@ export function runKernel(kernel: KernelName, input: unknown, options: { symbol?
       break;
     }
     case 'stops': {
-      const r = computeStops(root as unknown as StopsInput, options.symbol);
+      const r = computeStops(normalizeInput('stops', root, options.symbol) as unknown as StopsInput, options.symbol);
       result = { proposed_sl: r.proposed_sl, proposed_tp: r.proposed_tp, reason_codes: r.reason_codes, intermediates: r.intermediates };
       break;
     }
     case 'harvest': {
-      const r = computeHarvest(root as unknown as HarvestInput);
+      const r = computeHarvest(normalizeInput('harvest', root, options.symbol) as unknown as HarvestInput);
       result = {
         harvest_action: r.harvest_action,
         new_sl_proposed: r.new_sl_proposed,
@@ -143,7 +196,14 @@ async function computeOne(kernel: KernelName, stream: Readable, opts: ComputeOpt
     if (err instanceof KernelInputError) throw new CliError(`compute ${kernel}: ${err.message}`, ExitCode.FAILURE);
     throw err;
   }
+  if (result === null) process.stderr.write(`compute ${kernel}: ${insufficientNote(input)}\n`);
   await writeLine(process.stdout, opts.compact ? JSON.stringify(result) : JSON.stringify(result, null, 2));
+}
+
+/** Why market-state printed `null`: the JSON stays `null` on stdout, the reason goes to stderr. */
+function insufficientNote(input: unknown): string {
+  const root = input as { prices: unknown[]; theta?: Parameters<typeof marketStateMinRequired>[0] };
+  return `insufficient data: ${root.prices.length} prices, the kernel needs at least ${marketStateMinRequired(root.theta)} (max(vol.window, max(trend.windows), regime.window) + 1); printing null`;
 }
 
 /**
@@ -165,7 +225,9 @@ async function computeBatch(kernel: KernelName, stream: Readable, opts: ComputeO
       } catch (err) {
         throw new Error(`invalid JSON: ${errorMessage(err)}`);
       }
-      output = JSON.stringify(runKernel(kernel, input, { symbol: opts.symbol }));
+      const result = runKernel(kernel, input, { symbol: opts.symbol });
+      if (result === null) process.stderr.write(`line ${lineNo}: ${insufficientNote(input)}\n`);
+      output = JSON.stringify(result);
     } catch (err) {
       failed++;
       output = JSON.stringify({ error: `line ${lineNo}: ${errorMessage(err)}` });
@@ -198,7 +260,7 @@ export function registerCompute(program: Command): void {
       'JSON Lines mode: one input per line, one output line per input line in the same order; a failing or blank ' +
         'line prints {"error": "line N: ..."} on its line, the others still run, and the exit status is 1',
     )
-    .option('-s, --symbol <symbol>', 'stops only: require position.symbol to equal SYMBOL (as the risk publisher does)')
+    .option('-s, --symbol <symbol>', `stops and harvest: position.symbol when the input has none (default ${DEFAULT_SYMBOL}); stops also requires an explicit position.symbol to equal it (as the risk publisher does)`)
     .option('-c, --compact', 'single-line JSON output (batch output is always one line per result)')
     .addHelpText(
       'after',
@@ -209,6 +271,16 @@ export function registerCompute(program: Command): void {
         '  1  invalid kernel input (with --batch: any line failed)',
         '  2  usage error: unknown kernel, unreadable --input, invalid JSON (outside --batch)',
         '',
+        'Input shapes (either market_state shape works for both stops and harvest; the three',
+        'probabilities must sum to 1 within 1e-6; position.symbol defaults to --symbol):',
+        '  market-state: {"prices": [100, 100.4, ...]}   (at least 257 closes with the default theta; fewer prints null, the reason on stderr)',
+        '  stops:   {"market_state": {"sigma": 0.01, "mu": 0.0002, "ts": 0.4, "regime_probs": {"trend": 0.6, "mr": 0.1, "chop": 0.3}},',
+        '            "position": {"side": "LONG", "entry_price": 100, "current_price": 104, "peak_price": 105, "trough_price": 99,',
+        '                         "age_sec": 3600, "unrealized_pnl": 4, "current_sl": 97}}',
+        '  harvest: {"market_state": {"sigma": 0.01, "ts": 0.4, "p_trend": 0.6, "p_mr": 0.1, "p_chop": 0.3},',
+        '            "position": {"side": "LONG", "entry_price": 100, "current_price": 104, "peak_price": 105, "trough_price": 99,',
+        '                         "age_sec": 3600, "unrealized_pnl": 4}, "p1_proposal": {"stop_dist_pct": 0.015}}',
+        '',
         'Examples:',
         "  echo '{\"prices\": [100, 101, ...]}' | quantum-calc compute market-state",
         '  quantum-calc compute harvest --batch --input cases.jsonl > results.jsonl',
@@ -217,7 +289,7 @@ export function registerCompute(program: Command): void {
     )
     .action(async (kernelArg: string | undefined, opts: ComputeOptions) => {
       const kernel = parseKernelName(kernelArg);
-      if (opts.symbol !== undefined && kernel !== 'stops') throw new CliError('compute: --symbol applies to the stops kernel only');
+      if (opts.symbol !== undefined && kernel === 'market-state') throw new CliError('compute: --symbol applies to the stops and harvest kernels only');
       const stream = openInput(opts.input);
       if (opts.batch) await computeBatch(kernel, stream, opts);
       else await computeOne(kernel, stream, opts);

@@ -12,7 +12,9 @@ describe.each(['stops', 'harvest', 'market_state'] as const)('compute %s --batch
   it(`${file.cases.length} cases, one output line each, within rel ${file.tolerance.rel} / abs ${file.tolerance.abs}`, () => {
     const jsonl = file.cases.map((c) => JSON.stringify(c.input)).join('\n') + '\n';
     const r = runCli(['compute', KERNEL_FOR[vector], '--batch'], jsonl);
-    expect(r.stderr).toBe('');
+    // The insufficient-data cases print null, with the reason on stderr (one line each).
+    const nulls = file.cases.flatMap((c, i) => (c.expected === null ? [i + 1] : []));
+    expect(r.stderr).toBe(nulls.map((n) => `line ${n}: insufficient data: ${(file.cases[n - 1]!.input as { prices: unknown[] }).prices.length} prices, the kernel needs at least 257 (max(vol.window, max(trend.windows), regime.window) + 1); printing null\n`).join(''));
     expect(r.status).toBe(0);
     const lines = r.stdout.split('\n');
     expect(lines.pop()).toBe(''); // trailing newline after the last line
@@ -100,10 +102,50 @@ describe('compute errors', () => {
     expect(r.stderr).toMatch(/position\.symbol/);
   });
 
-  it('market-state with too few prices prints null', () => {
+  it('market-state with too few prices prints null, and why on stderr', () => {
     const r = runCli(['compute', 'market-state', '--compact'], JSON.stringify({ prices: [1, 2, 3] }));
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('null\n');
+    expect(r.stderr).toBe('compute market-state: insufficient data: 3 prices, the kernel needs at least 257 (max(vol.window, max(trend.windows), regime.window) + 1); printing null\n');
+  });
+
+  describe('both market_state shapes in both kernels, the symbol defaulted, probabilities summing to 1', () => {
+    const position = { side: 'LONG', entry_price: 100, current_price: 104, peak_price: 105, trough_price: 99, age_sec: 3600, unrealized_pnl: 4 };
+    const nested = { sigma: 0.01, mu: 0.0002, ts: 0.4, regime_probs: { trend: 0.6, mr: 0.1, chop: 0.3 } };
+    const flat = { sigma: 0.01, mu: 0.0002, ts: 0.4, p_trend: 0.6, p_mr: 0.1, p_chop: 0.3 };
+    for (const kernel of ['stops', 'harvest'] as const) {
+      it(`${kernel}: the nested and the flat shape give the same result, without a position.symbol`, () => {
+        const extra = kernel === 'harvest' ? { p1_proposal: null } : {};
+        const a = runCli(['compute', kernel, '-c'], JSON.stringify({ market_state: nested, position, ...extra }));
+        const b = runCli(['compute', kernel, '-c'], JSON.stringify({ market_state: flat, position, ...extra }));
+        expect(a.stderr).toBe('');
+        expect(a.status).toBe(0);
+        expect(b.status).toBe(0);
+        expect(a.stdout).toBe(b.stdout);
+        const both = runCli(['compute', kernel, '-c'], JSON.stringify({ market_state: { ...flat, regime_probs: nested.regime_probs }, position, ...extra }));
+        expect(both.stdout).toBe(a.stdout);
+      });
+      it(`${kernel}: probabilities that do not sum to 1, or two shapes that disagree, are refused (exit 1) naming the sum`, () => {
+        const extra = kernel === 'harvest' ? { p1_proposal: null } : {};
+        const r = runCli(['compute', kernel], JSON.stringify({ market_state: { ...flat, p_chop: 0.2 }, position, ...extra }));
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/regime probabilities must sum to 1 \(±0\.000001\); they sum to 0\.899999/);
+        const clash = runCli(['compute', kernel], JSON.stringify({ market_state: { ...nested, p_trend: 0.5, p_mr: 0.2, p_chop: 0.3 }, position, ...extra }));
+        expect(clash.status).toBe(1);
+        expect(clash.stderr).toMatch(/input\.market_state\.p_trend: differs from regime_probs\.trend/);
+      });
+    }
+    it('stops: --symbol names the symbol when the position has none, and still guards an explicit one', () => {
+      const ok = runCli(['compute', 'stops', '--symbol', 'ETHUSDT', '-c'], JSON.stringify({ market_state: nested, position }));
+      expect(ok.status).toBe(0);
+      const clash = runCli(['compute', 'stops', '--symbol', 'ETHUSDT'], JSON.stringify({ market_state: nested, position: { ...position, symbol: 'BTCUSDT' } }));
+      expect(clash.status).toBe(1);
+      expect(clash.stderr).toMatch(/does not match the requested symbol "ETHUSDT"/);
+    });
+    it('--help shows an example input of each kernel', () => {
+      const help = runCli(['compute', '--help']).stdout;
+      for (const text of ['"prices"', '"regime_probs"', '"p_trend"', '"p1_proposal"', 'must sum to 1']) expect(help).toContain(text);
+    });
   });
 
   it('--help documents every option', () => {
