@@ -259,7 +259,11 @@ install_generated() {
   fi
   note "installing $what as $target"
   if [ "$DRY_RUN" -eq 1 ]; then
-    echo "[dry-run] (its content: $generator; it runs: $(grep -m1 -E '^(ExecStart=|exec )' "$generated"))"
+    # What would be installed, in the operator's terms: the target, its mode and the command it
+    # runs (`--print-unit` shows the whole unit) - not the temporary file it is generated into.
+    echo "[dry-run] install -m $mode <generated $what> $target"
+    echo "[dry-run]   it runs: $(grep -m1 -E '^(ExecStart=|exec )' "$generated" | sed -e 's/^ExecStart=//' -e 's/^exec //')"
+    return 0
   fi
   run install -m "$mode" "$generated" "$target"
 }
