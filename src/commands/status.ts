@@ -109,6 +109,14 @@ export interface StatusReport {
   symbols: SymbolStatus[];
 }
 
+/**
+ * Seconds from `thenMs` to `nowMs`, to the millisecond: the clock has no more resolution, and a
+ * float difference in seconds prints noise (`10.34500002861023`) in `--json`.
+ */
+export function ageSince(nowMs: number, thenMs: number): number {
+  return Math.round(nowMs - thenMs) / 1000;
+}
+
 /** Reads numeric fields strictly; anything missing or malformed becomes null plus a problem. */
 function numberReader(key: string, hash: Record<string, string>, problems: string[]) {
   return (field: string): number | null => {
@@ -121,7 +129,7 @@ function numberReader(key: string, hash: Record<string, string>, problems: strin
 
 function freshness(key: string, hash: Record<string, string>, field: string, nowMs: number, staleSec: number, problems: string[]): Freshness {
   const stamp = numberReader(key, hash, problems)(field);
-  const age = stamp === null ? null : nowMs / 1000 - stamp;
+  const age = stamp === null ? null : ageSince(nowMs, stamp * 1000);
   return { age_sec: age, stale: age === null || age > staleSec, problems };
 }
 
@@ -190,7 +198,7 @@ export async function readInputsStatus(store: Store, symbol: string, nowMs: numb
     const candles = await readCandles(store, symbol, { patterns: settings.candlePatterns, windowSize: settings.windowSize });
     if (candles.ok) {
       const opened = candles.value.lastOpenTimeMs;
-      const ageSec = opened === null ? null : (nowMs - opened) / 1000;
+      const ageSec = opened === null ? null : ageSince(nowMs, opened);
       inputs.candles = { key: candles.value.key, count: candles.value.closes.length, newest_open_age_sec: ageSec, stale: ageSec !== null && ageSec > settings.maxCandleAge, problem: null };
     } else inputs.candles.problem = `${candles.reason}: ${candles.detail}`;
   } catch (err) {
@@ -206,7 +214,7 @@ export async function readInputsStatus(store: Store, symbol: string, nowMs: numb
         quantity: p.quantity,
         entry_price: p.entry_price,
         current_price: p.current_price,
-        snapshot_age_sec: p.ts_epoch === null ? null : nowMs / 1000 - p.ts_epoch,
+        snapshot_age_sec: p.ts_epoch === null ? null : ageSince(nowMs, p.ts_epoch * 1000),
         detail: p.origin,
       };
     } else inputs.position = { ...inputs.position, state: read.reason, detail: read.detail };

@@ -209,3 +209,11 @@ describe('quantum-calc status: the inputs in the live layouts', () => {
     expect(rows[1]).toMatch(/ 300 @2\dm\d\ds STALE +no_position$/);
   });
 });
+
+describe('status ages', () => {
+  it('are whole milliseconds, never float noise', async () => {
+    const { ageSince } = await import('../../src/commands/status.js');
+    expect(ageSince(1_764_576_010_345, 1_764_576_000 * 1000)).toBe(10.345);
+    expect(String(ageSince(1_764_576_010_345.0001, 1_764_576_000_000))).toBe('10.345');
+  });
+});
