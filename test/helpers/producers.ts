@@ -194,3 +194,56 @@ export async function hsetPosition(redis: Redis, fields: Record<string, string>)
   await redis.hset(positionKey(fields.symbol), fields);
   await redis.expire(positionKey(fields.symbol), 3600);
 }
+
+/** harvest_params exactly as scripts/ai_universe_generator_v1.py writes them. */
+export const GENERATOR_HARVEST_PARAMS = {
+  T1_R: 1.8, T2_R: 3.5, T3_R: 5.8, lock_R: 1.2, be_plus_pct: 0.003, cost_bps: 12.0,
+  k_regime_flip: 0.8, k_sigma_spike: 0.6, k_ts_drop: 0.4, k_age_penalty: 0.2, kill_threshold: 0.55,
+} as const;
+/** kill_params exactly as the generator writes them (k_close_threshold is no harvest theta key). */
+export const GENERATOR_KILL_PARAMS = {
+  trend_min: 0.25, sigma_ref: 0.012, sigma_spike_cap: 1.8, ts_ref: 0.35, ts_drop_cap: 0.45, max_age_sec: 72000.0, k_close_threshold: 0.62,
+} as const;
+
+const POLICY_FLOATS = ['T1_R', 'T2_R', 'T3_R', 'lock_R', 'be_plus_pct', 'cost_bps', 'k_regime_flip', 'k_sigma_spike', 'k_ts_drop', 'k_age_penalty', 'kill_threshold', 'trend_min', 'sigma_ref', 'sigma_spike_cap', 'ts_ref', 'ts_drop_cap', 'max_age_sec', 'k_close_threshold', 'fallback_stop_pct'];
+
+/**
+ * quantum:policy:current as lib/policy_store.py save_policy writes it: json.dumps of the lists and
+ * dicts, str(time.time() + 300) for valid_until_epoch, and the descriptive fields. `harvest` and
+ * `kill` override single params (any value, to write broken policies too).
+ */
+export function generatorPolicy(options: {
+  nowMs?: number;
+  universe?: string[];
+  harvest?: Record<string, unknown>;
+  kill?: Record<string, unknown>;
+  version?: string;
+  validForSec?: number;
+} = {}): Record<string, string> {
+  const nowMs = options.nowMs ?? Date.now();
+  const universe = options.universe ?? ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'];
+  const params = (base: Record<string, unknown>, over: Record<string, unknown> = {}) => {
+    const merged = { ...base, ...over };
+    // json.dumps: floats keep their ".0"; other values as JSON.
+    return `{${Object.entries(merged).map(([k, v]) => `${JSON.stringify(k)}: ${typeof v === 'number' && POLICY_FLOATS.includes(k) && Number.isInteger(v) ? `${v}.0` : JSON.stringify(v)}`).join(', ')}}`;
+  };
+  return {
+    universe_symbols: `[${universe.map((s) => JSON.stringify(s)).join(', ')}]`,
+    leverage_by_symbol: `{${universe.map((s) => `${JSON.stringify(s)}: 10.0`).join(', ')}}`,
+    harvest_params: params(GENERATOR_HARVEST_PARAMS, options.harvest),
+    kill_params: params(GENERATOR_KILL_PARAMS, options.kill),
+    valid_until_epoch: String(nowMs / 1000 + (options.validForSec ?? 300)),
+    policy_version: options.version ?? '1.0.0-ai-v1',
+    generator: 'ai_universe_v1',
+    features_window: '15m,1h',
+    universe_hash: 'abc123',
+    market: 'futures',
+    stats_endpoint: 'fapi/v1/ticker/24hr',
+    venue: 'binance-futures',
+    exchange_info_endpoint: 'fapi/v1/exchangeInfo',
+    ticker_24h_endpoint: 'fapi/v1/ticker/24hr',
+    metadata_ok: '1',
+    missing_fields: '',
+    policy_hash: 'f00d',
+  };
+}
