@@ -1,0 +1,140 @@
+// The policy in force (SPEC §9): the last usable quantum:policy:current, re-read when it changes,
+// and the harvest theta it gives at a given moment. The harvest publishers ask it once per cycle,
+// so a new policy applies from the next cycle and an expiring one stops applying the moment it
+// expires — not at the next re-read.
+import { DEFAULT_HARVEST_THETA, type HarvestTheta } from '../kernels/harvest.js';
+import type { DeepPartial } from '../kernels/types.js';
+import { WrongTypeError, type Store } from '../store/types.js';
+import { parsePolicy, POLICY_KEY, type Policy, type PolicyRefusalReason } from './policy.js';
+
+export type ThetaSource = 'policy' | 'config';
+
+/** The harvest theta a cycle computes with, and why. */
+export interface ThetaInForce {
+  theta: DeepPartial<HarvestTheta>;
+  source: ThetaSource;
+  /** The policy_version whose theta this is; '' when the configured theta is used. */
+  version: string;
+  /** Why the configured theta is used (null when the policy's is). */
+  why: string | null;
+}
+
+/** What a re-read found, for logs and metrics. */
+export type PolicyEvent =
+  | { type: 'applied'; policy: Policy; previous: Policy | null }
+  | { type: 'refreshed'; policy: Policy }
+  | { type: 'refused'; reason: PolicyRefusalReason | 'wrong_type'; detail: string; keptPrevious: boolean }
+  | { type: 'unused_keys'; version: string; keys: string[] };
+
+export interface PolicyBookOptions {
+  store: Pick<Store, 'hgetall'>;
+  /** `policy` (default): defaults, then the configured theta, then the policy's. `config`: never the policy. */
+  source: ThetaSource;
+  /** The configured harvest theta (theta.harvest and fallbackStopPct), applied under the policy's. */
+  configured: DeepPartial<HarvestTheta>;
+  onEvent?: (event: PolicyEvent) => void;
+}
+
+export class PolicyBook {
+  private policy: Policy | null = null;
+  /** Why there is no usable policy (null while one is in force, or before the first read). */
+  private refusal: { reason: PolicyRefusalReason | 'wrong_type'; detail: string } | null = null;
+  private readonly unusedReported = new Set<string>();
+  private reads = 0;
+
+  constructor(private readonly options: PolicyBookOptions) {}
+
+  /**
+   * Re-reads the policy hash. A usable policy replaces the one in force; a refused one is
+   * reported and — when it is a different problem from the last — logged; the previous good policy
+   * stays in force until it expires (SPEC: the publishers keep running on the last good theta).
+   * I/O failures reject (the caller retries on its schedule).
+   */
+  async refresh(nowMs: number): Promise<void> {
+    if (this.options.source === 'config') return;
+    this.reads += 1;
+    let fields: Record<string, string>;
+    try {
+      fields = await this.options.store.hgetall(POLICY_KEY);
+    } catch (error) {
+      if (!(error instanceof WrongTypeError)) throw error;
+      this.refuse('wrong_type', error.message);
+      return;
+    }
+    const read = parsePolicy(fields, nowMs, this.options.configured as Partial<HarvestTheta>);
+    if (!read.ok) {
+      this.refuse(read.reason, read.detail);
+      return;
+    }
+    const previous = this.policy;
+    this.policy = read.policy;
+    this.refusal = null;
+    if (previous?.fingerprint === read.policy.fingerprint) this.emit({ type: 'refreshed', policy: read.policy });
+    else this.emit({ type: 'applied', policy: read.policy, previous });
+    const unused = read.policy.unusedKeys.filter((key) => !this.unusedReported.has(`${read.policy.version}:${key}`));
+    if (unused.length > 0) {
+      for (const key of unused) this.unusedReported.add(`${read.policy.version}:${key}`);
+      this.emit({ type: 'unused_keys', version: read.policy.version, keys: unused });
+    }
+  }
+
+  private refuse(reason: PolicyRefusalReason | 'wrong_type', detail: string): void {
+    const repeated = this.refusal?.reason === reason && this.refusal.detail === detail;
+    this.refusal = { reason, detail };
+    if (!repeated) this.emit({ type: 'refused', reason, detail, keptPrevious: this.policy !== null });
+  }
+
+  private emit(event: PolicyEvent): void {
+    try {
+      this.options.onEvent?.(event);
+    } catch {
+      // An observer must not break the policy handling.
+    }
+  }
+
+  /** The policy usable at `nowMs` (a kept policy that has expired meanwhile is not). */
+  usable(nowMs: number): Policy | null {
+    return this.policy !== null && this.policy.validUntilMs > nowMs ? this.policy : null;
+  }
+
+  /** The policy's universe at `nowMs`; null when no usable policy (then the configured symbols run). */
+  universe(nowMs: number): string[] | null {
+    return this.usable(nowMs)?.universe ?? null;
+  }
+
+  /** The theta a harvest cycle at `nowMs` computes with. */
+  thetaAt(nowMs: number): ThetaInForce {
+    const configured = this.options.configured;
+    if (this.options.source === 'config') return { theta: configured, source: 'config', version: '', why: 'harvestThetaSource is config' };
+    const policy = this.usable(nowMs);
+    if (policy === null) {
+      const why =
+        this.policy !== null
+          ? `policy ${this.policy.version} expired at ${new Date(this.policy.validUntilMs).toISOString()}`
+          : this.refusal !== null
+            ? `policy refused (${this.refusal.reason}): ${this.refusal.detail}`
+            : this.reads === 0
+              ? 'policy not read yet'
+              : 'no policy';
+      return { theta: configured, source: 'config', version: '', why };
+    }
+    return { theta: { ...configured, ...policy.theta }, source: 'policy', version: policy.version, why: null };
+  }
+
+  /** For status and /viz: what is in force and why, at `nowMs`. */
+  describe(nowMs: number): { source: ThetaSource; version: string; why: string | null; validUntilMs: number | null; refusal: string | null } {
+    const inForce = this.thetaAt(nowMs);
+    return {
+      source: inForce.source,
+      version: inForce.version,
+      why: inForce.why,
+      validUntilMs: this.usable(nowMs)?.validUntilMs ?? null,
+      refusal: this.refusal === null ? null : `${this.refusal.reason}: ${this.refusal.detail}`,
+    };
+  }
+}
+
+/** The full harvest theta in force, for tests and the README: the defaults with `theta` merged. */
+export function effectiveHarvestTheta(theta: DeepPartial<HarvestTheta>): HarvestTheta {
+  return { ...DEFAULT_HARVEST_THETA, ...(theta as Partial<HarvestTheta>) };
+}
