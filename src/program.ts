@@ -17,7 +17,6 @@ export function buildProgram(): Command {
       'Calc-only phases of the quantum trading stack (P0 MarketState, P1 stops, P2 harvest) for every symbol, published to Redis.',
     )
     .version(process.env.npm_package_version ?? '0.1.0')
-    .showHelpAfterError()
     .exitOverride();
   registerCompute(program);
   registerReplay(program);
@@ -26,7 +25,19 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerViz(program);
   registerStatus(program);
+  addUsageHints(program);
   return program;
+}
+
+/**
+ * After a usage error (unknown flag, missing argument) commander prints its one-line error; we
+ * add one line saying where the flags are, instead of the whole help, so the error stays visible.
+ */
+function addUsageHints(command: Command, path: string[] = []): void {
+  const name = [...path, command.name()];
+  const what = command.commands.length > 0 ? 'commands' : 'flags';
+  command.showHelpAfterError(`run \`${name.join(' ')} --help\` for the ${what}`);
+  for (const sub of command.commands) addUsageHints(sub, name);
 }
 
 export async function main(argv: string[]): Promise<number> {

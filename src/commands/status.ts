@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { dominantRegimeName } from '../contracts/fields.js';
 import { loadConfig, maskUrl } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { configOption } from './runOptions.js';
 import { CliError, ExitCode } from '../exitCodes.js';
 import { parseFiniteNumber } from '../inputs/parse.js';
 import { renderTable, type Column } from '../replay/table.js';
@@ -341,11 +342,11 @@ export function registerStatus(program: Command): void {
       'Show what is published in Redis per symbol (regime, sigma, SL/TP, harvest action, R_net, K) and how old it is. Reads Redis only, so it also works against the old Python services.',
     )
     .option('--config <file>', 'JSON config file (for redisUrl, symbols and the intervals that define "stale")')
-    .option('--redis-url <url>', 'redis://[user:password@]host:port[/db] (env REDIS_URL)')
-    .option('--symbols <list>', 'comma-separated symbols (default: the configured symbols)')
-    .option('--marketstate-interval <sec>', 'marketstate interval; stale past 3 intervals (default 60)')
-    .option('--risk-interval <sec>', 'risk interval; stale past 3 intervals (default 10)')
-    .option('--harvest-interval <sec>', 'harvest interval; stale past 3 intervals (default 10)')
+    .addOption(configOption('redisUrl'))
+    .addOption(configOption('symbols', 'comma-separated symbols to show'))
+    .addOption(configOption('marketstateInterval', `marketstate interval in seconds; stale past ${STALE_INTERVALS} intervals`))
+    .addOption(configOption('riskInterval', `risk interval in seconds; stale past ${STALE_INTERVALS} intervals`))
+    .addOption(configOption('harvestInterval', `harvest interval in seconds; stale past ${STALE_INTERVALS} intervals`))
     .option('--json', 'print the report as JSON')
     .addHelpText(
       'after',

@@ -5,49 +5,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configSchema, type Config } from './schema.js';
+import { redactRedisUrl } from '../store/redisUrl.js';
+import { envNameOf, flagOrigin, keyInfo, STRING_KEYS } from './keys.js';
 import { CliError, ExitCode } from '../exitCodes.js';
 import { parseFiniteNumber } from '../inputs/parse.js';
 
-type ValueKind = 'string' | 'number' | 'int' | 'boolean' | 'list' | 'nullableNumber';
-
-/** How a string (from a flag or an environment variable) becomes a typed config value. */
-const KEY_KINDS: Record<string, ValueKind> = {
-  redisUrl: 'string',
-  redisPassword: 'string',
-  redisPasswordFile: 'string',
-  store: 'string',
-  symbols: 'list',
-  positionSource: 'string',
-  phases: 'list',
-  marketstateInterval: 'number',
-  riskInterval: 'number',
-  harvestInterval: 'number',
-  maxPublishAge: 'number',
-  changeEpsPct: 'number',
-  fallbackStopPct: 'number',
-  enableStream: 'boolean',
-  windowSize: 'int',
-  candlePatterns: 'list',
-  maxCandleAge: 'number',
-  followKlines: 'boolean',
-  klinesStream: 'string',
-  maxPositionAge: 'number',
-  rNetBasis: 'string',
-  maxInputAge: 'nullableNumber',
-  commandTimeoutMs: 'int',
-  connectTimeoutMs: 'int',
-  backoffBaseMs: 'int',
-  backoffCapMs: 'int',
-  restartBudget: 'int',
-  restartWindowSec: 'number',
-  drainTimeoutMs: 'int',
-  httpHost: 'string',
-  httpPort: 'nullableNumber',
-  inspect: 'boolean',
-  logLevel: 'string',
-  watchdogSec: 'number',
-};
-export const CONFIG_KEYS = Object.keys(KEY_KINDS);
+/** The keys a flag or an environment variable can set (all but the file-only theta). */
+export const CONFIG_KEYS: readonly string[] = STRING_KEYS;
 
 /**
  * The old Python services' environment names, so their env files can be pointed at the new
@@ -85,20 +49,17 @@ export interface LoadOptions {
   configFile?: string;
 }
 
-function envName(key: string): string {
-  return `QUANTUM_CALC_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
-}
-
 /** Converts a flag/env string to the key's type; throws a message naming the source and value. */
 export function coerce(key: string, raw: unknown, origin: Origin): unknown {
   if (typeof raw !== 'string') return raw;
-  const kind = KEY_KINDS[key] ?? 'string';
+  const kind = keyInfo(key)?.kind ?? 'string';
   const text = raw.trim();
   const bad = (what: string): never => {
     throw new CliError(`${key} from ${origin}: ${what} (got ${JSON.stringify(raw)})`);
   };
   switch (kind) {
     case 'string':
+    case 'json': // file-only keys: a string is refused by the schema, naming the key
       return text;
     case 'number':
     case 'int':
@@ -157,8 +118,8 @@ function envLayer(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; or
   };
   // Our own names first: QUANTUM_CALC_HARVEST_INTERVAL beats the legacy PUBLISH_INTERVAL_SEC.
   for (const key of CONFIG_KEYS) {
-    const v = present(envName(key));
-    if (v !== undefined) set(key, v, `env ${envName(key)}`);
+    const v = present(envNameOf(key));
+    if (v !== undefined) set(key, v, `env ${envNameOf(key)}`);
   }
   for (const { env: name, key } of LEGACY_ENV) {
     const v = present(name);
@@ -215,9 +176,9 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   apply(fromEnv.values, (key) => fromEnv.origins[key] ?? 'env');
   const flags: Record<string, unknown> = {};
   for (const [key, raw] of Object.entries(options.flags ?? {})) {
-    if (raw !== undefined) flags[key] = coerce(key, raw, `flag --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+    if (raw !== undefined) flags[key] = coerce(key, raw, flagOrigin(key));
   }
-  apply(flags, (key) => `flag --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+  apply(flags, flagOrigin);
 
   // A URL's password and a separate password file are both "the password": read the file here
   // so the rest of the service sees one value.
@@ -228,14 +189,14 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
       merged.redisPassword = secret;
       origins.redisPassword = origins.redisPasswordFile ?? 'password file';
     } catch (err) {
-      throw new CliError(`redisPasswordFile ${merged.redisPasswordFile}: ${(err as Error).message}`);
+      const from = origins.redisPasswordFile ? ` from ${origins.redisPasswordFile}` : '';
+      throw new CliError(`redisPasswordFile${from}: ${(err as Error).message} (got ${JSON.stringify(merged.redisPasswordFile)})`);
     }
   }
 
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
-      const key = issue.path.length > 0 ? issue.path.join('.') : '(config)';
       const top = String(issue.path[0] ?? '');
       const origin = origins[top] ? ` from ${origins[top]}` : '';
       if (issue.code === 'unrecognized_keys') {
@@ -245,8 +206,16 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
         (v, p) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[p as PropertyKey] : undefined),
         merged,
       );
-      const shown = /password/i.test(key) ? '***' : key === 'redisUrl' ? maskUrl(String(value)) : describe(value);
-      return `${key}${origin}: ${issue.message} (got ${shown})`;
+      const secret = /password/i.test(top);
+      const shown = secret ? '***' : top === 'redisUrl' ? maskUrl(String(value)) : describe(value);
+      const message = issue.code === 'invalid_value' ? `must be one of ${issue.values.map(String).join(', ')}` : issue.message;
+      // A list item is named as an operator counts (item 2 of what they typed), never by zod's
+      // path (symbols.1); a nested file key keeps its dotted path (theta.harvest).
+      if (issue.path.length >= 2 && typeof issue.path[1] === 'number') {
+        return `${top} item ${issue.path[1] + 1} (${shown})${origin}: ${message}`;
+      }
+      const name = issue.path.length > 0 ? issue.path.map(String).join('.') : '(config)';
+      return `${name}${origin}: ${message} (got ${shown})`;
     });
     throw new CliError(`invalid configuration:\n  ${lines.join('\n  ')}`, ExitCode.USAGE);
   }
@@ -254,15 +223,13 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
 }
 
 /**
- * redis://user:secret@host → redis://user:***@host. The userinfo runs to the LAST '@': a password
- * pasted with a raw '@' (which the URL parser and ioredis accept) otherwise showed its tail in
- * `config print` and `status` (test/security/leastPrivilege.test.ts).
+ * redis://user:secret@host → redis://user:***@host, redis://secret@host → redis://***@host, for
+ * `config print`, `status` and config errors: the store's redaction (src/store/redisUrl.ts, the
+ * userinfo running to the LAST '@', test/security/leastPrivilege.test.ts). As before, only a
+ * redis:// or rediss:// URL is rewritten; any other text is shown as given.
  */
 export function maskUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/)(.*)@/, (_m, scheme: string, auth: string) => {
-    const colon = auth.indexOf(':');
-    return colon >= 0 ? `${scheme}${auth.slice(0, colon)}:***@` : `${scheme}***@`;
-  });
+  return /^rediss?:\/\//.test(url) ? redactRedisUrl(url, { bareSecret: '***' }) : url;
 }
 
 /** The config with every secret replaced, for `config print` and logs. */

@@ -1,5 +1,11 @@
 // The service configuration: one flat object whose keys mirror the `run` flags (camelCase),
 // validated with zod so that every error names the key and the bad value.
+//
+// CONFIG_SPEC below is the ONE declaration of every key: its zod type and default, its one-line
+// help, its flag and where it may be set. Everything else is generated from it
+// (src/config/keys.ts): the zod object below, how a flag/env string is coerced (from the zod
+// type), the environment name QUANTUM_CALC_<UPPER_SNAKE>, the commander options of `run` and
+// `config print` with their "(default: …)" text, and the origin a message names ("flag --only").
 import { z } from 'zod';
 import { DEFAULT_CANDLE_PATTERNS } from '../inputs/candles.js';
 import { marketStateMinRequired } from '../kernels/marketState.js';
@@ -18,71 +24,184 @@ export const R_NET_BASES = ['locked', 'per_unit'] as const;
 export type RNetBasis = (typeof R_NET_BASES)[number];
 export const DEFAULT_KLINES_STREAM = 'quantum:stream:market.klines';
 
+/**
+ * Where a key may be set. Every key may be set in the --config file; `flag` adds a flag shared
+ * by `run` and `config print` and `QUANTUM_CALC_<UPPER_SNAKE>` in the environment.
+ *  - 'flag': flag, environment and file (the rule)
+ *  - 'run-flag': as 'flag', but the flag belongs to `run` alone (declared there, e.g. --inspect)
+ *  - 'env': environment and file only (a secret: a flag would show it in `ps`)
+ *  - 'file': the file only (a JSON object)
+ */
+export type KeySource = 'flag' | 'run-flag' | 'env' | 'file';
+
+export interface KeySpec<S extends z.ZodType = z.ZodType> {
+  /** The type, its checks and its default (`.optional()` for no default). */
+  schema: S;
+  /** One line for `--help` and the README: what the key does. Defaults and choices are added. */
+  help: string;
+  /** Default 'flag'. */
+  source?: KeySource;
+  /** The flag's name when it is not the kebab-case key: 'only', 'no-follow-klines' (a switch that sets false). */
+  flag?: string;
+  /** The value placeholder in `--help` (`--risk-interval <sec>`); switches (booleans) take none. */
+  arg?: string;
+  /** How a default that is not a plain value reads (null = computed or off). */
+  defaultText?: string;
+}
+
+/** Checks the spec's shape while keeping its zod type for the inferred Config. */
+function key<S extends z.ZodType>(spec: KeySpec<S>): KeySpec<S> {
+  return spec;
+}
+
 const positiveSeconds = z.number().finite().positive();
 const symbol = z
   .string()
   .regex(/^[A-Za-z0-9._-]{1,40}$/, 'a symbol is 1-40 letters, digits, dot, dash or underscore');
 
-export const configSchema = z
-  .object({
-    /** redis://[user:password@]host:port[/db] or rediss:// for TLS. */
-    redisUrl: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379/0'),
-    /** Overrides the URL's password; filled from $CREDENTIALS_DIRECTORY/redis-password or REDIS_PASSWORD. */
-    redisPassword: z.string().min(1).optional(),
-    /** A file whose content (trimmed) is the Redis password. */
-    redisPasswordFile: z.string().min(1).optional(),
-    store: z.enum(['redis', 'memory']).default('redis'),
-    symbols: z.array(symbol).min(1).default(['BTCUSDT', 'ETHUSDT', 'SOLUSDT']),
-    positionSource: z.enum(POSITION_SOURCES).default('auto'),
-    /** Phases to run; `--only`. */
-    phases: z.array(z.enum(PHASES)).min(1).default([...PHASES]),
-    marketstateInterval: positiveSeconds.default(60),
-    riskInterval: positiveSeconds.default(10),
-    harvestInterval: positiveSeconds.default(10),
-    /** Publish at least this often even when nothing changed (s). */
-    maxPublishAge: positiveSeconds.default(60),
-    /** Relative change that counts as "changed" for the rate limit. */
-    changeEpsPct: z.number().finite().min(0).max(1).default(0.001),
-    /** Harvest risk unit when no fresh risk proposal exists (fraction of entry). */
-    fallbackStopPct: z.number().finite().positive().max(1).default(0.02),
-    /** Also XADD to the optional proposal streams (the marketstate stream is always written). */
-    enableStream: z.boolean().default(false),
-    /** Closes kept per symbol. */
-    windowSize: z.number().int().min(2).max(100_000).default(300),
-    candlePatterns: z
+export const CONFIG_SPEC = {
+  redisUrl: key({
+    schema: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379/0'),
+    arg: 'url',
+    help: 'redis://[user:password@]host:port[/db], or rediss:// for TLS',
+  }),
+  redisPassword: key({
+    schema: z.string().min(1).optional(),
+    source: 'env',
+    help: "the Redis password, overriding the URL's; also env REDIS_PASSWORD, or $CREDENTIALS_DIRECTORY/redis-password from systemd LoadCredential=",
+  }),
+  redisPasswordFile: key({
+    schema: z.string().min(1).optional(),
+    arg: 'file',
+    defaultText: 'none',
+    help: 'a file whose trimmed content is the Redis password',
+  }),
+  store: key({
+    schema: z.enum(['redis', 'memory']).default('redis'),
+    arg: 'kind',
+    help: 'the store; memory is embedded and empty, for trials',
+  }),
+  symbols: key({
+    schema: z.array(symbol).min(1).default(['BTCUSDT', 'ETHUSDT', 'SOLUSDT']),
+    arg: 'list',
+    help: 'comma-separated symbols to run',
+  }),
+  positionSource: key({
+    schema: z.enum(POSITION_SOURCES).default('auto'),
+    arg: 'kind',
+    help: 'where positions come from; auto reads the hash, then the stream, never synthetic',
+  }),
+  phases: key({
+    schema: z.array(z.enum(PHASES)).min(1).default([...PHASES]),
+    flag: 'only',
+    arg: 'phases',
+    help: 'comma-separated phases to run',
+  }),
+  marketstateInterval: key({ schema: positiveSeconds.default(60), arg: 'sec', help: 'marketstate polling interval in seconds' }),
+  riskInterval: key({ schema: positiveSeconds.default(10), arg: 'sec', help: 'risk polling interval in seconds' }),
+  harvestInterval: key({ schema: positiveSeconds.default(10), arg: 'sec', help: 'harvest polling interval in seconds' }),
+  maxPublishAge: key({
+    schema: positiveSeconds.default(60),
+    arg: 'sec',
+    help: 'publish at least this often, in seconds, even when nothing changed',
+  }),
+  changeEpsPct: key({
+    schema: z.number().finite().min(0).max(1).default(0.001),
+    arg: 'x',
+    help: 'relative change of SL/TP/new SL, absolute for K, that counts as a change for the rate limit',
+  }),
+  fallbackStopPct: key({
+    schema: z.number().finite().positive().max(1).default(0.02),
+    arg: 'x',
+    help: 'harvest risk unit, as a fraction of entry, without a fresh risk proposal',
+  }),
+  enableStream: key({
+    schema: z.boolean().default(false),
+    help: 'also XADD the risk and harvest proposal streams; the marketstate stream is always written',
+  }),
+  windowSize: key({
+    schema: z.number().int().min(2).max(100_000).default(300),
+    arg: 'n',
+    help: "closes kept per symbol, at least the MarketState kernel's min_required: 257 with the default theta",
+  }),
+  candlePatterns: key({
+    schema: z
       .array(z.string().includes('{symbol}', { message: 'a candle key pattern must contain {symbol}' }))
       .min(1)
       .default([...DEFAULT_CANDLE_PATTERNS]),
-    /** A series whose newest candle opened longer ago than this (s) is skipped as stale_candles. */
-    maxCandleAge: positiveSeconds.default(180),
-    /** Follow the klines stream in `run`: a closed candle runs its symbol's marketstate at once. */
-    followKlines: z.boolean().default(true),
-    /** The stream the market publisher appends closed candles to (read with XREAD, never a group). */
-    klinesStream: z.string().min(1).default(DEFAULT_KLINES_STREAM),
-    /** A position snapshot whose ts_epoch is older than this (s) is skipped as stale_position. */
-    maxPositionAge: positiveSeconds.default(300),
-    /** R_net from the position's total PnL (locked) or its PnL per unit (per_unit), SPEC §4.4. */
-    rNetBasis: z.enum(R_NET_BASES).default('locked'),
-    /** Marketstate older than this is refused (s); null = max(3 x marketstateInterval, maxPublishAge + marketstateInterval). */
-    maxInputAge: positiveSeconds.nullable().default(null),
-    commandTimeoutMs: z.number().int().positive().default(2000),
-    connectTimeoutMs: z.number().int().positive().default(5000),
-    backoffBaseMs: z.number().int().positive().default(1000),
-    backoffCapMs: z.number().int().positive().default(30_000),
-    /** One-for-one restarts allowed per actor within restartWindowSec before escalating. */
-    restartBudget: z.number().int().min(0).default(5),
-    restartWindowSec: positiveSeconds.default(60),
-    /** How long SIGTERM waits for in-flight publishes (ms). */
-    drainTimeoutMs: z.number().int().positive().max(60_000).default(8000),
-    httpHost: z.string().min(1).default('127.0.0.1'),
-    /** null = no HTTP server. */
-    httpPort: z.number().int().min(0).max(65535).nullable().default(null),
-    inspect: z.boolean().default(false),
-    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-    /** Exit when the event loop is blocked longer than this (s); 0 disables. */
-    watchdogSec: z.number().finite().min(0).default(30),
-    /** Theta overrides per kernel, deep-merged onto the defaults (validated by the kernels). */
-    theta: z
+    arg: 'list',
+    help: 'comma-separated candle key patterns with {symbol}; the first existing key is read',
+  }),
+  maxCandleAge: key({
+    schema: positiveSeconds.default(180),
+    arg: 'sec',
+    help: 'a series whose newest candle opened longer ago, in seconds, is skipped as stale_candles',
+  }),
+  followKlines: key({
+    schema: z.boolean().default(true),
+    flag: 'no-follow-klines',
+    help: "turn off following the klines stream, where a closed candle runs its symbol's marketstate at once; the intervals still run",
+  }),
+  klinesStream: key({
+    schema: z.string().min(1).default(DEFAULT_KLINES_STREAM),
+    arg: 'key',
+    help: 'the stream of closed candles, read with XREAD, never a group',
+  }),
+  maxPositionAge: key({
+    schema: positiveSeconds.default(300),
+    arg: 'sec',
+    help: 'a position snapshot whose ts_epoch is older, in seconds, is skipped as stale_position',
+  }),
+  rNetBasis: key({
+    schema: z.enum(R_NET_BASES).default('locked'),
+    arg: 'basis',
+    help: "R_net basis (SPEC §4.4): locked divides the position's total PnL, per_unit its PnL per unit of size, a true R multiple",
+  }),
+  maxInputAge: key({
+    schema: positiveSeconds.nullable().default(null),
+    arg: 'sec',
+    defaultText: 'max(3 x marketstateInterval, maxPublishAge + marketstateInterval)',
+    help: 'marketstate older than this, in seconds, is refused; an older risk proposal counts as absent',
+  }),
+  commandTimeoutMs: key({ schema: z.number().int().positive().default(2000), arg: 'ms', help: 'timeout of every Redis command in ms' }),
+  connectTimeoutMs: key({ schema: z.number().int().positive().default(5000), arg: 'ms', help: 'timeout of a Redis connection attempt in ms' }),
+  backoffBaseMs: key({ schema: z.number().int().positive().default(1000), arg: 'ms', help: 'first retry delay in ms of an actor after an I/O failure' }),
+  backoffCapMs: key({ schema: z.number().int().positive().default(30_000), arg: 'ms', help: 'longest retry delay in ms of an actor, at least backoffBaseMs' }),
+  restartBudget: key({
+    schema: z.number().int().min(0).default(5),
+    arg: 'n',
+    help: 'one-for-one restarts allowed per actor within restartWindowSec before exit 3',
+  }),
+  restartWindowSec: key({ schema: positiveSeconds.default(60), arg: 'sec', help: 'the window of restartBudget in seconds' }),
+  drainTimeoutMs: key({
+    schema: z.number().int().positive().max(60_000).default(8000),
+    arg: 'ms',
+    help: 'how long SIGTERM waits for in-flight publishes, in ms',
+  }),
+  httpHost: key({ schema: z.string().min(1).default('127.0.0.1'), arg: 'host', help: 'HTTP bind address for /metrics, /healthz, /viz' }),
+  httpPort: key({
+    schema: z.number().int().min(0).max(65535).nullable().default(null),
+    arg: 'port',
+    defaultText: 'off',
+    help: 'HTTP port for /metrics, /healthz, /viz; no HTTP server unless given',
+  }),
+  inspect: key({
+    schema: z.boolean().default(false),
+    source: 'run-flag',
+    help: 'serve the live state-machine visualizer at /viz; needs httpPort',
+  }),
+  logLevel: key({
+    schema: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    arg: 'level',
+    help: 'pino log level; JSON lines on stdout, pretty in a terminal',
+  }),
+  watchdogSec: key({
+    schema: z.number().finite().min(0).default(30),
+    arg: 'sec',
+    help: 'exit 4 when the event loop is blocked this long, in seconds; 0 disables',
+  }),
+  theta: key({
+    schema: z
       .object({
         marketstate: z.record(z.string(), z.unknown()).optional(),
         stops: z.record(z.string(), z.unknown()).optional(),
@@ -90,7 +209,18 @@ export const configSchema = z
       })
       .strict()
       .default({}),
-  })
+    source: 'file',
+    defaultText: '{}',
+    help: 'kernel overrides {"marketstate": {...}, "stops": {...}, "harvest": {...}}, deep-merged onto the defaults',
+  }),
+};
+
+export type ConfigKey = keyof typeof CONFIG_SPEC;
+type Shape = { [K in ConfigKey]: (typeof CONFIG_SPEC)[K]['schema'] };
+const shape = Object.fromEntries(Object.entries(CONFIG_SPEC).map(([name, spec]) => [name, spec.schema])) as Shape;
+
+export const configSchema = z
+  .object(shape)
   .strict()
   .superRefine((c, ctx) => {
     if (c.backoffCapMs < c.backoffBaseMs) {
