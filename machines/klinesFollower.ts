@@ -13,7 +13,7 @@
 // sorted set, where the data sink has put the candles this follower did not see.
 //
 // Like the publisher, it knows no Redis: `locateEnd` and `readBatch` are injected promise actors
-// (src/inputs/klinesSteps.ts adapts them to a store), so the same definition runs against Redis,
+// (src/phases/klinesFollower.ts adapts them to a store), so the same definition runs against Redis,
 // the embedded store and test doubles.
 import { assign, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
 import { backoffDelayMs, type BackoffSettings } from './publisher.js';
@@ -87,15 +87,23 @@ export const klinesFollowerMachine = setup({
     retryTimer,
   },
   guards: {
+    /** The locate follows a failure: the supervisor is to resync. */
     isResume: ({ context }) => context.resumed,
-    hasNewCandles: ({ event }) => (event as unknown as { output: KlinesBatch }).output.symbols.length > 0,
+    /** The batch just read (readBatch's output) has closed candles of running symbols. */
+    hasNewCandles: (_args, batch: KlinesBatch) => batch.symbols.length > 0,
   },
   actions: {
-    reportCandles: sendParent(({ event }) => ({
+    reportCandles: sendParent((_args, batch: KlinesBatch) => ({
       type: 'KLINES.CANDLES',
-      symbols: (event as unknown as { output: KlinesBatch }).output.symbols,
+      symbols: batch.symbols,
     }) satisfies KlinesFollowerEvent),
     reportResync: sendParent({ type: 'KLINES.RESYNC' } satisfies KlinesFollowerEvent),
+    /** A step failed (its error event's `error`): count it; `failed` reports it. */
+    recordFailure: assign(({ context }, params: { error: unknown }) => ({
+      consecutiveFailures: context.consecutiveFailures + 1,
+      lastError: params.error instanceof Error ? params.error.message : String(params.error),
+      resumed: true,
+    })),
     reportFailure: sendParent(({ context }) => ({
       type: 'KLINES.FAILED',
       error: context.lastError ?? 'unknown error',
@@ -121,7 +129,7 @@ export const klinesFollowerMachine = setup({
           },
           { target: 'following', actions: assign(({ event }) => ({ lastId: event.output, consecutiveFailures: 0 })) },
         ],
-        onError: 'failed',
+        onError: { target: 'failed', actions: { type: 'recordFailure', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     following: {
@@ -131,29 +139,23 @@ export const klinesFollowerMachine = setup({
         input: ({ context }) => ({ afterId: context.lastId ?? '$' }),
         onDone: [
           {
-            guard: 'hasNewCandles',
+            guard: { type: 'hasNewCandles', params: ({ event }) => event.output },
             target: 'following',
             reenter: true,
-            actions: [assign(({ context, event }) => ({ lastId: event.output.lastId, batches: context.batches + 1 })), 'reportCandles'],
+            actions: [
+              assign(({ context, event }) => ({ lastId: event.output.lastId, batches: context.batches + 1 })),
+              { type: 'reportCandles', params: ({ event }) => event.output },
+            ],
           },
           { target: 'following', reenter: true, actions: assign(({ context, event }) => ({ lastId: event.output.lastId, batches: context.batches + 1 })) },
         ],
-        onError: 'failed',
+        onError: { target: 'failed', actions: { type: 'recordFailure', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     failed: {
       description: 'A read failed (Redis away): report it, then back off and resume from the end.',
-      entry: [
-        assign(({ context, event }) => {
-          const error = (event as unknown as { error: unknown }).error;
-          return {
-            consecutiveFailures: context.consecutiveFailures + 1,
-            lastError: error instanceof Error ? error.message : String(error),
-            resumed: true,
-          };
-        }),
-        'reportFailure',
-      ],
+      // The failing step's transition recorded the error (recordFailure); entry reports it.
+      entry: 'reportFailure',
       always: 'backoff',
     },
     backoff: {

@@ -8,8 +8,14 @@
 // promise actors (`seedMemory`, `readInputs`, `publishResult`, `writeHeartbeat`), the pure ones
 // as actions (`computeResult`, `decidePublish`) — so the same definition runs against Redis,
 // the embedded store and test doubles. src/phases/steps.ts adapts a phase's steps to both.
+//
+// The step protocol is typed per phase: `createPublisherMachine<Memory, Inputs, Result>()` builds
+// the definition whose context and step inputs carry the phase's own types, so the adapter hands
+// the phase's values to its steps as they are — no cast at the boundary. `publisherMachine` is
+// the same definition over `unknown`: what the supervisor declares and the diagrams draw.
+// Imports go one way: src/phases → machines → src/inputs/types.ts (the shared `Read<T>`).
 import { assign, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
-import type { SkipReason } from '../src/inputs/types.js';
+import type { Read, SkipReason } from '../src/inputs/types.js';
 
 export type PhaseName = 'marketstate' | 'risk' | 'harvest';
 export type CycleOutcome = 'published' | 'heartbeat' | 'skipped' | 'error';
@@ -34,35 +40,43 @@ export interface PublisherInput {
   once?: boolean;
 }
 
-/** What a step actor gets to work with. `memory` is the phase's rate-limit memory. */
-export interface StepInput {
+/** Whom a step runs for: the input of the seed and read steps. */
+export interface StepTarget {
   phase: PhaseName;
   symbol: string;
-  memory: unknown;
-  inputs: unknown;
-  result: unknown;
+}
+/** The publish step's input: this cycle's clock reading, inputs and result. */
+export interface PublishInput<Inputs, Result> extends StepTarget {
+  nowMs: number;
+  inputs: Inputs;
+  result: Result;
+}
+/** The heartbeat step's input. */
+export interface HeartbeatInput extends StepTarget {
   nowMs: number;
 }
 
-export type StepOutput<T> = { ok: true; value: T } | { ok: false; reason: SkipReason; detail: string };
 /** A synchronous step's outcome: a value, a counted skip, or an unexpected error (a bug). */
 export type StepResult<T> =
   | { kind: 'ok'; value: T }
   | { kind: 'skip'; reason: SkipReason; detail: string }
   | { kind: 'error'; message: string };
 
-export interface ReadOutput {
+/** The read step's output. */
+export interface ReadOutput<Inputs> {
   /** The cycle's clock reading, taken by the step: decisions compare against it. */
   nowMs: number;
-  read: StepOutput<unknown>;
+  read: Read<Inputs>;
 }
 export interface Decision {
   publish: boolean;
   /** Why (e.g. `first_publish`, `sl_changed`, `rate_limited`): logged and shown in the visualizer. */
   why: string;
 }
-export interface PublishOutput {
-  memory: unknown;
+/** The publish step's output. */
+export interface PublishOutput<Memory> {
+  /** The rate-limit memory after this publish. */
+  memory: Memory;
   /** One human-readable line of the key figures, e.g. `PARTIAL_25 R=2.45 K=0.503 SL=100.2`. */
   summary: string;
   /** The key figures as numbers (metrics gauges, status). */
@@ -87,19 +101,21 @@ export interface CycleDoneEvent {
   consecutiveFailures: number;
 }
 
-export interface PublisherContext {
+/** `Memory`, `Inputs` and `Result` are the phase's types (unknown where the phase does not matter). */
+export interface PublisherContext<Memory = unknown, Inputs = unknown, Result = unknown> {
   phase: PhaseName;
   symbol: string;
   intervalMs: number;
   firstDelayMs: number;
   backoff: BackoffSettings;
   once: boolean;
-  memory: unknown;
+  /** The phase's rate-limit memory: what was last published (null: nothing yet). */
+  memory: Memory | null;
   memorySeeded: boolean;
-  inputs: unknown;
-  /** What computeResult made of the inputs; `result` is its value when ok. */
-  computed: StepResult<unknown> | null;
-  result: unknown;
+  /** This cycle's inputs, once read (null before: a phase's inputs are never null). */
+  inputs: Inputs | null;
+  /** What computeResult made of the inputs; its value is the cycle's result when ok. */
+  computed: StepResult<Result> | null;
   decision: Decision | null;
   cycleNowMs: number;
   consecutiveFailures: number;
@@ -174,313 +190,361 @@ function errorMessage(error: unknown): string {
 }
 
 /** Placeholder step: the machine is always run with `.provide({ actors })`. */
-function notProvided<T>(step: string) {
-  return fromPromise<T, StepInput>(async () => {
+function notProvided<Output, Input>(step: string) {
+  return fromPromise<Output, Input>(async () => {
     throw new Error(`publisher step '${step}' was not provided`);
   });
 }
 
-const stepInput = ({ context }: { context: PublisherContext }): StepInput => ({
+/** This cycle's inputs and result, once compute succeeded (deciding and publishing); else null. */
+export function computedCycle<Inputs, Result>(
+  context: Pick<PublisherContext<unknown, Inputs, Result>, 'inputs' | 'computed'>,
+): { inputs: Inputs; result: Result } | null {
+  const { inputs, computed } = context;
+  return inputs !== null && computed?.kind === 'ok' ? { inputs, result: computed.value } : null;
+}
+
+const stepTarget = ({ context }: { context: PublisherContext<unknown, unknown, unknown> }): StepTarget => ({
   phase: context.phase,
   symbol: context.symbol,
-  memory: context.memory,
-  inputs: context.inputs,
-  result: context.result,
+});
+
+const heartbeatInput = ({ context }: { context: PublisherContext<unknown, unknown, unknown> }): HeartbeatInput => ({
+  phase: context.phase,
+  symbol: context.symbol,
   nowMs: context.cycleNowMs,
 });
 
-export const publisherMachine = setup({
-  types: {
-    context: {} as PublisherContext,
-    events: {} as PublisherEvent,
-    input: {} as PublisherInput,
-  },
-  actors: {
-    seedMemory: notProvided<unknown>('seedMemory'),
-    readInputs: notProvided<ReadOutput>('readInputs'),
-    publishResult: notProvided<PublishOutput>('publishResult'),
-    writeHeartbeat: notProvided<void>('writeHeartbeat'),
-    timer,
-  },
-  guards: {
-    isOnce: ({ context }) => context.once,
-    isDraining: ({ context }) => context.draining,
-    hasPendingRun: ({ context }) => context.pendingRun,
-    memorySeeded: ({ context }) => context.memorySeeded,
-  },
-  actions: {
-    /** Provided per phase: assigns `computed` (and `result`) from `inputs` — pure, synchronous. */
-    computeResult: assign({ computed: (): StepResult<unknown> => ({ kind: 'error', message: "publisher step 'computeResult' was not provided" }) }),
-    /** Provided per phase: assigns `decision` from memory, inputs and result — pure, synchronous. */
-    decidePublish: assign({ decision: (): Decision | null => null }),
-    /** Overridden in tests that run a publisher without a parent. */
-    reportCycle: sendParent(
-      ({ context }): CycleDoneEvent => ({
-        type: 'CYCLE_DONE',
-        phase: context.phase,
-        symbol: context.symbol,
-        outcome: context.lastOutcome ?? 'error',
-        reason: context.lastOutcome === 'skipped' ? context.lastSkipReason : context.lastOutcome === 'error' ? 'error' : (context.decision?.why ?? null),
-        detail: context.lastOutcome === 'skipped' ? context.lastSkipDetail : context.lastOutcome === 'error' ? context.lastError : null,
-        summary: context.lastOutcome === 'published' ? context.lastSummary : null,
-        figures: context.lastOutcome === 'published' ? context.lastFigures : null,
-        chainStartedAt: context.chainStartedAt,
-        startedAtMs: context.cycleNowMs > 0 ? context.cycleNowMs : null,
-        consecutiveFailures: context.consecutiveFailures,
-      }),
-    ),
-    markPendingRun: assign(({ context, event }) => ({
-      pendingRun: true,
-      pendingChainStartedAt:
-        event.type === 'RUN' && event.chainStartedAt != null ? event.chainStartedAt : context.pendingChainStartedAt,
-    })),
-    markDraining: assign({ draining: true }),
-    startCycle: assign(({ context, event }) => ({
-      chainStartedAt:
-        event.type === 'RUN' && event.chainStartedAt != null ? event.chainStartedAt : context.pendingChainStartedAt,
-      pendingRun: false,
-      pendingChainStartedAt: null,
+/** A counted skip: the cycle ends without an error and without backoff. */
+const skipped = (reason: SkipReason, detail: string) =>
+  ({ lastOutcome: 'skipped', lastSkipReason: reason, lastSkipDetail: detail, consecutiveFailures: 0 }) as const;
+
+/**
+ * The publisher definition over a phase's types: the rate-limit memory, the inputs its read
+ * step delivers and the result its compute step makes of them. The steps are placeholders until
+ * `.provide()` (src/phases/steps.ts `publisherFor`); every guard is named, so the diagrams show
+ * why a branch is taken in words.
+ */
+export function createPublisherMachine<Memory = unknown, Inputs = unknown, Result = unknown>() {
+  type Context = PublisherContext<Memory, Inputs, Result>;
+
+  /**
+   * The publish step's input. Publishing is entered only from deciding, which is entered only
+   * after compute succeeded; XState does not narrow context by state, so this checks it.
+   */
+  const publishInput = ({ context }: { context: Context }): PublishInput<Inputs, Result> => {
+    const cycle = computedCycle(context);
+    if (cycle === null) throw new Error('publisher: publishing without a computed result');
+    return { phase: context.phase, symbol: context.symbol, nowMs: context.cycleNowMs, inputs: cycle.inputs, result: cycle.result };
+  };
+
+  return setup({
+    types: {
+      context: {} as Context,
+      events: {} as PublisherEvent,
+      input: {} as PublisherInput,
+    },
+    actors: {
+      seedMemory: notProvided<Memory | null, StepTarget>('seedMemory'),
+      readInputs: notProvided<ReadOutput<Inputs>, StepTarget>('readInputs'),
+      publishResult: notProvided<PublishOutput<Memory>, PublishInput<Inputs, Result>>('publishResult'),
+      writeHeartbeat: notProvided<void, HeartbeatInput>('writeHeartbeat'),
+      timer,
+    },
+    guards: {
+      isOnce: ({ context }) => context.once,
+      isDraining: ({ context }) => context.draining,
+      hasPendingRun: ({ context }) => context.pendingRun,
+      memorySeeded: ({ context }) => context.memorySeeded,
+      /** The read step found nothing to compute from (no position, stale input, …). */
+      readSkipped: (_args, output: ReadOutput<Inputs>) => !output.read.ok,
+      /** The kernel threw something other than an input error: a bug. */
+      computeFailed: ({ context }) => context.computed?.kind === 'error',
+      /** The kernel refused the inputs for a counted reason (insufficient data, bad input). */
+      computeSkipped: ({ context }) => context.computed?.kind === 'skip',
+      /** The decide step threw (or had no result to decide on). */
+      noDecision: ({ context }) => context.decision === null,
+      shouldPublish: ({ context }) => context.decision?.publish === true,
+    },
+    actions: {
+      /** Provided per phase: assigns `computed` from `inputs` — pure, synchronous. */
+      computeResult: assign({ computed: (): StepResult<Result> => ({ kind: 'error', message: "publisher step 'computeResult' was not provided" }) }),
+      /** Provided per phase: assigns `decision` from memory, inputs and result — pure, synchronous. */
+      decidePublish: assign({ decision: (): Decision | null => null }),
+      /** Overridden in tests that run a publisher without a parent. */
+      reportCycle: sendParent(
+        ({ context }): CycleDoneEvent => ({
+          type: 'CYCLE_DONE',
+          phase: context.phase,
+          symbol: context.symbol,
+          outcome: context.lastOutcome ?? 'error',
+          reason: context.lastOutcome === 'skipped' ? context.lastSkipReason : context.lastOutcome === 'error' ? 'error' : (context.decision?.why ?? null),
+          detail: context.lastOutcome === 'skipped' ? context.lastSkipDetail : context.lastOutcome === 'error' ? context.lastError : null,
+          summary: context.lastOutcome === 'published' ? context.lastSummary : null,
+          figures: context.lastOutcome === 'published' ? context.lastFigures : null,
+          chainStartedAt: context.chainStartedAt,
+          startedAtMs: context.cycleNowMs > 0 ? context.cycleNowMs : null,
+          consecutiveFailures: context.consecutiveFailures,
+        }),
+      ),
+      markPendingRun: assign(({ context, event }) => ({
+        pendingRun: true,
+        pendingChainStartedAt:
+          event.type === 'RUN' && event.chainStartedAt != null ? event.chainStartedAt : context.pendingChainStartedAt,
+      })),
+      markDraining: assign({ draining: true }),
+      startCycle: assign(({ context, event }) => ({
+        chainStartedAt:
+          event.type === 'RUN' && event.chainStartedAt != null ? event.chainStartedAt : context.pendingChainStartedAt,
+        pendingRun: false,
+        pendingChainStartedAt: null,
+        inputs: null,
+        computed: null,
+        decision: null,
+        cycleNowMs: 0,
+        cycles: context.cycles + 1,
+      })),
+      /** An I/O step failed (its error event's `error`): count it; `failed` reports it. */
+      recordFailure: assign(({ context }, params: { error: unknown }) => ({
+        lastOutcome: 'error' as const,
+        lastError: errorMessage(params.error),
+        consecutiveFailures: context.consecutiveFailures + 1,
+      })),
+    },
+  }).createMachine({
+    id: 'publisher',
+    context: ({ input }) => ({
+      phase: input.phase,
+      symbol: input.symbol,
+      intervalMs: input.intervalMs,
+      firstDelayMs: input.firstDelayMs ?? input.intervalMs,
+      backoff: input.backoff,
+      once: input.once ?? false,
+      memory: null,
+      memorySeeded: false,
       inputs: null,
       computed: null,
-      result: null,
       decision: null,
       cycleNowMs: 0,
-      cycles: context.cycles + 1,
-    })),
-  },
-}).createMachine({
-  id: 'publisher',
-  context: ({ input }) => ({
-    phase: input.phase,
-    symbol: input.symbol,
-    intervalMs: input.intervalMs,
-    firstDelayMs: input.firstDelayMs ?? input.intervalMs,
-    backoff: input.backoff,
-    once: input.once ?? false,
-    memory: null,
-    memorySeeded: false,
-    inputs: null,
-    computed: null,
-    result: null,
-    decision: null,
-    cycleNowMs: 0,
-    consecutiveFailures: 0,
-    lastOutcome: null,
-    lastError: null,
-    lastSkipReason: null,
-    lastSkipDetail: null,
-    lastSummary: null,
-    lastFigures: null,
-    lastPublishedAt: null,
-    pendingRun: false,
-    pendingChainStartedAt: null,
-    chainStartedAt: null,
-    draining: false,
-    cycles: 0,
-  }),
-  initial: 'seeding',
-  invoke: { id: 'timer', src: 'timer' },
-  // Outside idle a RUN never starts a second cycle: it is remembered and run right after.
-  on: {
-    RUN: { actions: 'markPendingRun' },
-    DRAIN: { actions: 'markDraining' },
-  },
-  states: {
-    seeding: {
-      description: 'Load the rate-limit memory from the output hash, so a restart does not cause a publish storm.',
-      invoke: {
-        src: 'seedMemory',
-        input: stepInput,
-        onDone: {
-          target: 'idle',
-          actions: assign(({ event }) => ({ memory: event.output, memorySeeded: true, consecutiveFailures: 0 })),
+      consecutiveFailures: 0,
+      lastOutcome: null,
+      lastError: null,
+      lastSkipReason: null,
+      lastSkipDetail: null,
+      lastSummary: null,
+      lastFigures: null,
+      lastPublishedAt: null,
+      pendingRun: false,
+      pendingChainStartedAt: null,
+      chainStartedAt: null,
+      draining: false,
+      cycles: 0,
+    }),
+    initial: 'seeding',
+    invoke: { id: 'timer', src: 'timer' },
+    // Outside idle a RUN never starts a second cycle: it is remembered and run right after.
+    on: {
+      RUN: { actions: 'markPendingRun' },
+      DRAIN: { actions: 'markDraining' },
+    },
+    states: {
+      seeding: {
+        description: 'Load the rate-limit memory from the output hash, so a restart does not cause a publish storm.',
+        invoke: {
+          src: 'seedMemory',
+          input: stepTarget,
+          onDone: {
+            target: 'idle',
+            actions: assign(({ event }) => ({ memory: event.output, memorySeeded: true, consecutiveFailures: 0 })),
+          },
+          onError: { target: '#publisher.failed', actions: { type: 'recordFailure', params: ({ event }) => ({ error: event.error }) } },
         },
-        onError: '#publisher.failed',
       },
-    },
-    idle: {
-      always: [
-        { guard: 'isDraining', target: 'stopped' },
-        { guard: 'hasPendingRun', target: 'reading', actions: 'startCycle' },
-      ],
-      entry: sendTo('timer', ({ context }): TimerCommand => ({
-        type: 'ARM',
-        ms: context.once ? Number.POSITIVE_INFINITY : context.cycles === 0 ? context.firstDelayMs : context.intervalMs,
-        event: 'INTERVAL',
-      })),
-      exit: sendTo('timer', { type: 'DISARM' } satisfies TimerCommand),
-      on: {
-        INTERVAL: { target: 'reading', actions: 'startCycle' },
-        RUN: { target: 'reading', actions: 'startCycle' },
-        DRAIN: { target: 'stopped', actions: 'markDraining' },
+      idle: {
+        always: [
+          { guard: 'isDraining', target: 'stopped' },
+          { guard: 'hasPendingRun', target: 'reading', actions: 'startCycle' },
+        ],
+        entry: sendTo('timer', ({ context }): TimerCommand => ({
+          type: 'ARM',
+          ms: context.once ? Number.POSITIVE_INFINITY : context.cycles === 0 ? context.firstDelayMs : context.intervalMs,
+          event: 'INTERVAL',
+        })),
+        exit: sendTo('timer', { type: 'DISARM' } satisfies TimerCommand),
+        on: {
+          INTERVAL: { target: 'reading', actions: 'startCycle' },
+          RUN: { target: 'reading', actions: 'startCycle' },
+          DRAIN: { target: 'stopped', actions: 'markDraining' },
+        },
       },
-    },
-    reading: {
-      description: 'Read this phase\'s inputs (candles; marketstate, position, risk proposal).',
-      invoke: {
-        src: 'readInputs',
-        input: stepInput,
-        onDone: [
+      reading: {
+        description: 'Read this phase\'s inputs (candles; marketstate, position, risk proposal).',
+        invoke: {
+          src: 'readInputs',
+          input: stepTarget,
+          onDone: [
+            {
+              guard: { type: 'readSkipped', params: ({ event }) => event.output },
+              target: 'idle',
+              actions: [
+                assign(({ event }) => {
+                  const { nowMs, read } = event.output;
+                  return read.ok ? { cycleNowMs: nowMs } : { cycleNowMs: nowMs, ...skipped(read.reason, read.detail) };
+                }),
+                'reportCycle',
+              ],
+            },
+            {
+              target: 'computing',
+              actions: assign(({ event }) => {
+                const { nowMs, read } = event.output;
+                return { cycleNowMs: nowMs, inputs: read.ok ? read.value : null };
+              }),
+            },
+          ],
+          onError: { target: '#publisher.failed', actions: { type: 'recordFailure', params: ({ event }) => ({ error: event.error }) } },
+        },
+      },
+      // computing and deciding are pure and synchronous: they run as injected actions on entry
+      // and leave by eventless transitions, so they cost no actor, timer or promise per cycle.
+      computing: {
+        description: 'Run the pure kernel on the inputs.',
+        entry: 'computeResult',
+        always: [
           {
-            guard: ({ event }) => !event.output.read.ok,
+            // A kernel that throws something other than an input error is a bug, not an outage:
+            // report it (it counts as an error) but do not hammer with backoff retries.
+            guard: 'computeFailed',
             target: 'idle',
             actions: [
-              assign(({ event }) => {
-                const read = event.output.read as Extract<StepOutput<unknown>, { ok: false }>;
-                return {
-                  cycleNowMs: event.output.nowMs,
-                  lastOutcome: 'skipped' as const,
-                  lastSkipReason: read.reason,
-                  lastSkipDetail: read.detail,
-                  consecutiveFailures: 0,
-                };
-              }),
+              assign(({ context }) => ({
+                lastOutcome: 'error' as const,
+                lastError: `compute: ${context.computed?.kind === 'error' ? context.computed.message : 'failed'}`,
+              })),
               'reportCycle',
             ],
           },
           {
-            target: 'computing',
-            actions: assign(({ event }) => ({
-              cycleNowMs: event.output.nowMs,
-              inputs: (event.output.read as Extract<StepOutput<unknown>, { ok: true }>).value,
-            })),
+            guard: 'computeSkipped',
+            target: 'idle',
+            actions: [
+              assign(({ context }) => (context.computed?.kind === 'skip' ? skipped(context.computed.reason, context.computed.detail) : {})),
+              'reportCycle',
+            ],
           },
+          { target: 'deciding' },
         ],
-        onError: '#publisher.failed',
       },
-    },
-    // computing and deciding are pure and synchronous: they run as injected actions on entry
-    // and leave by eventless transitions, so they cost no actor, timer or promise per cycle.
-    computing: {
-      description: 'Run the pure kernel on the inputs.',
-      entry: 'computeResult',
-      always: [
-        {
-          // A kernel that throws something other than an input error is a bug, not an outage:
-          // report it (it counts as an error) but do not hammer with backoff retries.
-          guard: ({ context }) => context.computed?.kind === 'error',
-          target: 'idle',
-          actions: [
-            assign(({ context }) => ({
-              lastOutcome: 'error' as const,
-              lastError: `compute: ${(context.computed as { message: string }).message}`,
-            })),
-            'reportCycle',
-          ],
-        },
-        {
-          guard: ({ context }) => context.computed?.kind === 'skip',
-          target: 'idle',
-          actions: [
-            assign(({ context }) => {
-              const out = context.computed as Extract<StepResult<unknown>, { kind: 'skip' }>;
-              return { lastOutcome: 'skipped' as const, lastSkipReason: out.reason, lastSkipDetail: out.detail, consecutiveFailures: 0 };
-            }),
-            'reportCycle',
-          ],
-        },
-        { target: 'deciding' },
-      ],
-    },
-    deciding: {
-      description: 'Rate limit: publish when something changed enough or the last publish is old; else heartbeat.',
-      entry: 'decidePublish',
-      always: [
-        {
-          guard: ({ context }) => context.decision === null,
-          target: 'idle',
-          actions: [assign({ lastOutcome: 'error' as const, lastError: 'decide: no decision' }), 'reportCycle'],
-        },
-        { guard: ({ context }) => context.decision?.publish === true, target: 'publishing' },
-        { target: 'heartbeating' },
-      ],
-    },
-    publishing: {
-      description: 'Write the output atomically (MULTI/EXEC).',
-      invoke: {
-        src: 'publishResult',
-        input: stepInput,
-        onDone: {
-          target: 'idle',
-          actions: [
-            assign(({ context, event }) => ({
-              memory: event.output.memory,
-              lastSummary: event.output.summary,
-              lastFigures: event.output.figures,
-              lastOutcome: 'published' as const,
-              lastPublishedAt: context.cycleNowMs,
-              lastSkipReason: null,
-              lastSkipDetail: null,
-              consecutiveFailures: 0,
-            })),
-            'reportCycle',
-          ],
-        },
-        // A failed publish has an unknown outcome: the reply may have been lost after Redis ran
-        // it. Forget the rate-limit memory so the retry re-reads the output hash first (seeding,
-        // then straight on to a cycle): if the publish did land, the same result is not published
-        // — and appended to the stream — a second time (test/faults/lostReply.test.ts).
-        onError: {
-          target: '#publisher.failed',
-          actions: assign(({ context }) => ({ memorySeeded: false, pendingRun: context.pendingRun || !context.once })),
+      deciding: {
+        description: 'Rate limit: publish when something changed enough or the last publish is old; else heartbeat.',
+        entry: 'decidePublish',
+        always: [
+          {
+            guard: 'noDecision',
+            target: 'idle',
+            actions: [assign({ lastOutcome: 'error' as const, lastError: 'decide: no decision' }), 'reportCycle'],
+          },
+          { guard: 'shouldPublish', target: 'publishing' },
+          { target: 'heartbeating' },
+        ],
+      },
+      publishing: {
+        description: 'Write the output atomically (MULTI/EXEC).',
+        invoke: {
+          src: 'publishResult',
+          input: publishInput,
+          onDone: {
+            target: 'idle',
+            actions: [
+              assign(({ context, event }) => ({
+                memory: event.output.memory,
+                lastSummary: event.output.summary,
+                lastFigures: event.output.figures,
+                lastOutcome: 'published' as const,
+                lastPublishedAt: context.cycleNowMs,
+                lastSkipReason: null,
+                lastSkipDetail: null,
+                consecutiveFailures: 0,
+              })),
+              'reportCycle',
+            ],
+          },
+          // A failed publish has an unknown outcome: the reply may have been lost after Redis ran
+          // it. Forget the rate-limit memory so the retry re-reads the output hash first (seeding,
+          // then straight on to a cycle): if the publish did land, the same result is not published
+          // — and appended to the stream — a second time (test/faults/lostReply.test.ts).
+          onError: {
+            target: '#publisher.failed',
+            actions: [
+              assign(({ context }) => ({ memorySeeded: false, pendingRun: context.pendingRun || !context.once })),
+              { type: 'recordFailure', params: ({ event }) => ({ error: event.error }) },
+            ],
+          },
         },
       },
-    },
-    heartbeating: {
-      description: 'Rate-limited: only refresh last_update_epoch so readers can tell quiet from dead.',
-      invoke: {
-        src: 'writeHeartbeat',
-        input: stepInput,
-        onDone: {
-          target: 'idle',
-          actions: [
-            assign({ lastOutcome: 'heartbeat' as const, lastSkipReason: null, lastSkipDetail: null, consecutiveFailures: 0 }),
-            'reportCycle',
-          ],
+      heartbeating: {
+        description: 'Rate-limited: only refresh last_update_epoch so readers can tell quiet from dead.',
+        invoke: {
+          src: 'writeHeartbeat',
+          input: heartbeatInput,
+          onDone: {
+            target: 'idle',
+            actions: [
+              assign({ lastOutcome: 'heartbeat' as const, lastSkipReason: null, lastSkipDetail: null, consecutiveFailures: 0 }),
+              'reportCycle',
+            ],
+          },
+          onError: { target: '#publisher.failed', actions: { type: 'recordFailure', params: ({ event }) => ({ error: event.error }) } },
         },
-        onError: '#publisher.failed',
       },
-    },
-    failed: {
-      id: 'failed',
-      description: 'An I/O step failed: count it, report it, then back off (or, with --once, give up).',
-      entry: [
-        assign(({ context, event }) => ({
-          lastOutcome: 'error' as const,
-          lastError: errorMessage((event as unknown as { error: unknown }).error),
-          consecutiveFailures: context.consecutiveFailures + 1,
+      failed: {
+        id: 'failed',
+        description: 'An I/O step failed: count it, report it, then back off (or, with --once, give up).',
+        // The failing step's transition recorded the error (recordFailure); entry reports it.
+        entry: 'reportCycle',
+        // --once: this failure is the cycle's outcome; a RUN that arrived meanwhile is consumed by it.
+        // Draining (SIGTERM): stop here. A retry after the backoff would start a new cycle — and
+        // possibly a publish — during shutdown (test/faults/sigterm.test.ts).
+        always: [
+          { guard: 'isOnce', target: 'idle', actions: assign({ pendingRun: false }) },
+          { guard: 'isDraining', target: 'stopped' },
+          { target: 'backoff' },
+        ],
+      },
+      backoff: {
+        description: 'Wait min(cap, base·2^(failures−1)) with jitter, then retry.',
+        entry: sendTo('timer', ({ context }): TimerCommand => ({
+          type: 'ARM',
+          ms: backoffDelayMs(context.consecutiveFailures, context.backoff),
+          event: 'RETRY',
         })),
-        'reportCycle',
-      ],
-      // --once: this failure is the cycle's outcome; a RUN that arrived meanwhile is consumed by it.
-      // Draining (SIGTERM): stop here. A retry after the backoff would start a new cycle — and
-      // possibly a publish — during shutdown (test/faults/sigterm.test.ts).
-      always: [
-        { guard: 'isOnce', target: 'idle', actions: assign({ pendingRun: false }) },
-        { guard: 'isDraining', target: 'stopped' },
-        { target: 'backoff' },
-      ],
-    },
-    backoff: {
-      description: 'Wait min(cap, base·2^(failures−1)) with jitter, then retry.',
-      entry: sendTo('timer', ({ context }): TimerCommand => ({
-        type: 'ARM',
-        ms: backoffDelayMs(context.consecutiveFailures, context.backoff),
-        event: 'RETRY',
-      })),
-      exit: sendTo('timer', { type: 'DISARM' } satisfies TimerCommand),
-      on: {
-        RETRY: [
-          { guard: 'memorySeeded', target: 'reading', actions: 'startCycle' },
-          { target: 'seeding' },
-        ],
-        DRAIN: { target: 'stopped', actions: 'markDraining' },
+        exit: sendTo('timer', { type: 'DISARM' } satisfies TimerCommand),
+        on: {
+          RETRY: [
+            { guard: 'memorySeeded', target: 'reading', actions: 'startCycle' },
+            { target: 'seeding' },
+          ],
+          DRAIN: { target: 'stopped', actions: 'markDraining' },
+        },
+      },
+      stopped: {
+        type: 'final',
       },
     },
-    stopped: {
-      type: 'final',
-    },
-  },
-});
+  });
+}
 
-export type PublisherMachine = typeof publisherMachine;
+/** The publisher machine over a phase's types, as `createPublisherMachine` builds it. */
+export type PublisherMachine<Memory = unknown, Inputs = unknown, Result = unknown> = ReturnType<
+  typeof createPublisherMachine<Memory, Inputs, Result>
+>;
+
+/**
+ * A publisher over some phase's types, as XState's own `AnyStateMachine` is a machine over some
+ * context: a machine's type is invariant in its context, so this is the one view under which the
+ * three phases' publishers are one kind of child (the supervisor's actors, the service's wrapper).
+ */
+export type AnyPublisherMachine = PublisherMachine<any, any, any>;
+
+/** The definition over `unknown`: what the supervisor declares, the diagrams draw and the visualizer names events by. */
+export const publisherMachine: PublisherMachine = createPublisherMachine();

@@ -153,13 +153,15 @@ export const supervisorMachine = setup({
     marketstatePublisher: publisherMachine,
     riskPublisher: publisherMachine,
     harvestPublisher: publisherMachine,
-    // Provided by the service with its store reads (src/inputs/klinesSteps.ts).
+    // Provided by the service with its store reads (src/phases/klinesFollower.ts).
     klinesFollower: klinesFollowerMachine,
   },
   delays: {
     drainTimeout: ({ context }) => context.drainTimeoutMs,
   },
   guards: {
+    /** A child exhausted its restart budget (restartOrEscalate recorded it). */
+    escalated: ({ context }) => context.escalation !== null,
     onceComplete: ({ context }) => context.once && context.onceRemaining <= 0,
     allDrained: ({ context }) => context.drainRemaining <= 0,
   },
@@ -226,8 +228,8 @@ export const supervisorMachine = setup({
       if (!context.once || event.type !== 'CYCLE_DONE') return {};
       return { onceRemaining: context.onceRemaining - 1, onceFailed: context.onceFailed || event.outcome === 'error' };
     }),
-    restartOrEscalate: enqueueActions(({ context, event, enqueue }) => {
-      const { actorId, error } = event as { actorId: string; error: unknown };
+    /** A child crashed (its `xstate.error.actor` event's actorId and error). */
+    restartOrEscalate: enqueueActions(({ context, enqueue }, { actorId, error }: { actorId: string; error: unknown }) => {
       enqueue.assign({ lastRestart: null });
       const key = context.keysById[actorId];
       if (key === undefined) return; // not one of ours (already replaced)
@@ -269,8 +271,8 @@ export const supervisorMachine = setup({
       for (const id of ids) enqueue.sendTo(id, { type: 'DRAIN' });
     }),
     // A live child stopped (drained, or crashed while draining): one fewer to wait for.
-    markDrained: assign(({ context, event }) =>
-      (event as { actorId?: string }).actorId! in context.keysById ? { drainRemaining: context.drainRemaining - 1 } : {},
+    markDrained: assign(({ context }, { actorId }: { actorId: string }) =>
+      actorId in context.keysById ? { drainRemaining: context.drainRemaining - 1 } : {},
     ),
   },
 }).createMachine({
@@ -301,7 +303,7 @@ export const supervisorMachine = setup({
     running: {
       entry: ['spawnAll', 'startOncePass'],
       always: [
-        { guard: ({ context }) => context.escalation !== null, target: 'escalated' },
+        { guard: 'escalated', target: 'escalated' },
         { guard: 'onceComplete', target: 'done' },
       ],
       on: {
@@ -309,7 +311,10 @@ export const supervisorMachine = setup({
           actions: [{ type: 'onCycleDone', params: ({ event }) => event }, 'countOnce', 'chain'],
         },
         'xstate.error.actor.*': {
-          actions: ['restartOrEscalate', { type: 'onRestart', params: ({ context }) => context.lastRestart }],
+          actions: [
+            { type: 'restartOrEscalate', params: ({ event }) => ({ actorId: event.actorId, error: event.error }) },
+            { type: 'onRestart', params: ({ context }) => context.lastRestart },
+          ],
         },
         'KLINES.CANDLES': { actions: [{ type: 'onKlines', params: ({ event }) => event }, 'runMarketStateFor'] },
         'KLINES.RESYNC': { actions: [{ type: 'onKlines', params: ({ event }) => event }, 'runEveryMarketState'] },
@@ -322,10 +327,10 @@ export const supervisorMachine = setup({
       entry: 'drainAll',
       always: { guard: 'allDrained', target: 'stopped' },
       on: {
-        'xstate.done.actor.*': { actions: 'markDrained' },
+        'xstate.done.actor.*': { actions: { type: 'markDrained', params: ({ event }) => ({ actorId: event.actorId }) } },
         CYCLE_DONE: { actions: [{ type: 'onCycleDone', params: ({ event }) => event }] },
         // A child that crashes while draining is simply gone.
-        'xstate.error.actor.*': { actions: 'markDrained' },
+        'xstate.error.actor.*': { actions: { type: 'markDrained', params: ({ event }) => ({ actorId: event.actorId }) } },
       },
       after: { drainTimeout: 'stopped' },
     },

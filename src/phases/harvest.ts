@@ -5,7 +5,7 @@ import type { DeepPartial, HarvestResult } from '../kernels/types.js';
 import type { TrackedPosition } from '../inputs/positionMemory.js';
 import { publishWithMemory, readTrackedPosition } from './positionInput.js';
 import type { Position } from '../kernels/types.js';
-import type { Read } from '../inputs/types.js';
+import { ok, type Read } from '../inputs/types.js';
 import type { RNetBasis } from '../config/schema.js';
 import { harvestProposalFields, heartbeatFields, withSymbol, type PublishedMarketState } from '../contracts/fields.js';
 import { readPublishedMarketState, readRiskProposal, type RiskProposalInput } from '../inputs/publishedState.js';
@@ -75,10 +75,7 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
         ]);
         if (!market.ok) return market;
         if (!position.ok) return position;
-        return {
-          ok: true as const,
-          value: { market: market.value, tracked: position.value, risk, outputPresent: stamp !== null },
-        };
+        return ok({ market: market.value, tracked: position.value, risk, outputPresent: stamp !== null });
       });
       return { nowMs, read };
     },

@@ -6,6 +6,7 @@ import type { DeepPartial, MarketState } from '../kernels/types.js';
 import { dominantRegimeName, marketStateFields, marketStateStreamFields } from '../contracts/fields.js';
 import { calcKey, marketStateKey, MARKETSTATE_STREAM } from '../store/keyGuard.js';
 import { parseFiniteNumber } from '../inputs/parse.js';
+import { ok, skip } from '../inputs/types.js';
 import { decideMarketState, type MarketStateMemory } from './rateLimit.js';
 import type { Config } from '../config/schema.js';
 import { computeGuarded, rateLimitSettings, readGuarded, readOwnHash, short, type PhaseDeps, type PhaseSteps } from './steps.js';
@@ -77,13 +78,12 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
         // open times (bare closes in a list, an older layout) cannot be checked.
         const opened = candles.value.lastOpenTimeMs;
         if (opened !== null && nowMs - opened > maxCandleAgeMs) {
-          return {
-            ok: false as const,
-            reason: 'stale_candles' as const,
-            detail: `newest candle in ${candles.value.key} opened ${Math.round((nowMs - opened) / 1000)} s ago (maxCandleAge ${config.maxCandleAge} s)`,
-          };
+          return skip(
+            'stale_candles',
+            `newest candle in ${candles.value.key} opened ${Math.round((nowMs - opened) / 1000)} s ago (maxCandleAge ${config.maxCandleAge} s)`,
+          );
         }
-        return { ok: true as const, value: { series: candles.value, outputPresent: stamp !== null } };
+        return ok({ series: candles.value, outputPresent: stamp !== null });
       });
       return { nowMs, read };
     },

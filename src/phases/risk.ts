@@ -6,6 +6,7 @@ import { publishWithMemory, readTrackedPosition } from './positionInput.js';
 import { heartbeatFields, riskProposalFields, withSymbol, type PublishedMarketState } from '../contracts/fields.js';
 import { readPublishedMarketState } from '../inputs/publishedState.js';
 import { parseFiniteNumber } from '../inputs/parse.js';
+import { ok } from '../inputs/types.js';
 import { riskProposalKey, RISK_PROPOSAL_STREAM } from '../store/keyGuard.js';
 import { decideRisk, type RiskMemory } from './rateLimit.js';
 import { STREAM_MAXLEN } from './marketstate.js';
@@ -43,7 +44,7 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
         ]);
         if (!market.ok) return market;
         if (!position.ok) return position;
-        return { ok: true as const, value: { market: market.value, tracked: position.value, outputPresent: stamp !== null } };
+        return ok({ market: market.value, tracked: position.value, outputPresent: stamp !== null });
       });
       return { nowMs, read };
     },

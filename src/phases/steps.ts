@@ -1,8 +1,21 @@
 // What a phase must provide to the publisher machine, and the adapter that turns those plain
-// async functions into the machine's injected step actors.
+// functions into the machine's injected steps: the I/O ones into promise actors, the pure ones
+// into assign actions. The machine is built over the phase's own types
+// (createPublisherMachine<Memory, Inputs, Result>), so the steps get their values as they are.
 import { assign, fromPromise } from 'xstate';
-import { publisherMachine } from '../../machines/publisher.js';
-import type { Decision, PublishOutput, ReadOutput, StepInput, StepOutput, StepResult } from '../../machines/publisher.js';
+import {
+  computedCycle,
+  createPublisherMachine,
+  type AnyPublisherMachine,
+  type Decision,
+  type HeartbeatInput,
+  type PublishInput,
+  type PublishOutput,
+  type ReadOutput,
+  type StepResult,
+  type StepTarget,
+} from '../../machines/publisher.js';
+import type { Read } from '../inputs/types.js';
 import type { Config } from '../config/schema.js';
 import type { PositionSource } from '../inputs/positions.js';
 import type { PositionBook } from '../inputs/positionMemory.js';
@@ -24,13 +37,21 @@ export interface PhaseDeps {
   now: () => number;
 }
 
-export interface PhaseSteps<TMemory, TInputs, TResult> {
+/**
+ * One phase's steps, typed by what flows between them: `Memory` (what was last published, for
+ * the rate limit), `Inputs` (what read delivers) and `Result` (what compute makes of them). One
+ * cycle is read → compute → decide → publish (or heartbeat). Read and compute answer with
+ * `Read<T>`: a value or a counted skip; an I/O failure is thrown.
+ */
+export interface PhaseSteps<Memory, Inputs, Result> {
   /** Rate-limit memory from the output hash (null: nothing published yet). */
-  seed(symbol: string): Promise<TMemory | null>;
-  read(symbol: string): Promise<{ nowMs: number; read: StepOutput<TInputs> }>;
-  compute(symbol: string, inputs: TInputs): StepOutput<TResult>;
-  decide(memory: TMemory | null, inputs: TInputs, result: TResult, nowMs: number): Decision;
-  publish(symbol: string, inputs: TInputs, result: TResult, nowMs: number): Promise<{ memory: TMemory; summary: string; figures: Record<string, number> }>;
+  seed(symbol: string): Promise<Memory | null>;
+  read(symbol: string): Promise<ReadOutput<Inputs>>;
+  /** Pure. A throw that is not an input error becomes the cycle's compute error. */
+  compute(symbol: string, inputs: Inputs): Read<Result>;
+  /** Pure. A throw becomes the cycle's `decide: no decision` error. */
+  decide(memory: Memory | null, inputs: Inputs, result: Result, nowMs: number): Decision;
+  publish(symbol: string, inputs: Inputs, result: Result, nowMs: number): Promise<PublishOutput<Memory>>;
   heartbeat(symbol: string, nowMs: number): Promise<void>;
 }
 
@@ -38,7 +59,7 @@ export interface PhaseSteps<TMemory, TInputs, TResult> {
  * Wrong-typed keys and bad values are data problems, not outages: they become a counted
  * `bad_input` skip. Anything else thrown by a read is I/O and sends the actor to backoff.
  */
-export async function readGuarded<T>(read: () => Promise<StepOutput<T>>): Promise<StepOutput<T>> {
+export async function readGuarded<T>(read: () => Promise<Read<T>>): Promise<Read<T>> {
   try {
     return await read();
   } catch (err) {
@@ -65,7 +86,7 @@ export async function readOwnHash(store: Store, key: string): Promise<Record<str
 }
 
 /** A kernel's input error is a counted `bad_input` skip; any other throw is a compute error. */
-export function computeGuarded<T>(compute: () => StepOutput<T>): StepOutput<T> {
+export function computeGuarded<T>(compute: () => Read<T>): Read<T> {
   try {
     return compute();
   } catch (err) {
@@ -75,7 +96,7 @@ export function computeGuarded<T>(compute: () => StepOutput<T>): StepOutput<T> {
 }
 
 /** Runs a pure step; an unexpected throw becomes an `error` result instead of crashing the actor. */
-export function runPureStep<T>(step: () => StepOutput<T>): StepResult<T> {
+export function runPureStep<T>(step: () => Read<T>): StepResult<T> {
   try {
     const out = step();
     return out.ok ? { kind: 'ok', value: out.value } : { kind: 'skip', reason: out.reason, detail: out.detail };
@@ -86,26 +107,33 @@ export function runPureStep<T>(step: () => StepOutput<T>): StepResult<T> {
 
 /**
  * The publisher machine provided with a phase's steps: the I/O steps become promise actors, the
- * pure ones (compute, decide) assign actions.
+ * pure ones (compute, decide) assign actions. Inside, the machine is typed by the phase's
+ * Memory, Inputs and Result; what it returns is a publisher of some phase (AnyPublisherMachine),
+ * the one type the supervisor spawns all three phases' publishers as.
  */
-export function publisherFor<M, I, R>(steps: PhaseSteps<M, I, R>) {
-  return publisherMachine.provide({
+export function publisherFor<Memory, Inputs, Result>(steps: PhaseSteps<Memory, Inputs, Result>): AnyPublisherMachine {
+  return createPublisherMachine<Memory, Inputs, Result>().provide({
     actors: {
-      seedMemory: fromPromise<unknown, StepInput>(({ input }) => steps.seed(input.symbol)),
-      readInputs: fromPromise<ReadOutput, StepInput>(({ input }) => steps.read(input.symbol)),
-      publishResult: fromPromise<PublishOutput, StepInput>(({ input }) =>
-        steps.publish(input.symbol, input.inputs as I, input.result as R, input.nowMs),
+      seedMemory: fromPromise<Memory | null, StepTarget>(({ input }) => steps.seed(input.symbol)),
+      readInputs: fromPromise<ReadOutput<Inputs>, StepTarget>(({ input }) => steps.read(input.symbol)),
+      publishResult: fromPromise<PublishOutput<Memory>, PublishInput<Inputs, Result>>(({ input }) =>
+        steps.publish(input.symbol, input.inputs, input.result, input.nowMs),
       ),
-      writeHeartbeat: fromPromise<void, StepInput>(({ input }) => steps.heartbeat(input.symbol, input.nowMs)),
+      writeHeartbeat: fromPromise<void, HeartbeatInput>(({ input }) => steps.heartbeat(input.symbol, input.nowMs)),
     },
     actions: {
       computeResult: assign(({ context }) => {
-        const computed = runPureStep(() => steps.compute(context.symbol, context.inputs as I));
-        return { computed, result: computed.kind === 'ok' ? computed.value : null };
+        // computing is entered only from a read that delivered inputs.
+        const { symbol, inputs } = context;
+        const computed: StepResult<Result> =
+          inputs === null ? { kind: 'error', message: 'no inputs read' } : runPureStep(() => steps.compute(symbol, inputs));
+        return { computed };
       }),
       decidePublish: assign(({ context }) => {
+        const cycle = computedCycle(context);
+        if (cycle === null) return { decision: null };
         try {
-          return { decision: steps.decide(context.memory as M | null, context.inputs as I, context.result as R, context.cycleNowMs) };
+          return { decision: steps.decide(context.memory, cycle.inputs, cycle.result, context.cycleNowMs) };
         } catch {
           return { decision: null };
         }

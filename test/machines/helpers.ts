@@ -1,9 +1,9 @@
-// Test doubles for publisher steps: each step is a controllable fake, so machine tests decide
-// exactly when an I/O step resolves or fails, and the clock is XState's SimulatedClock.
-import { assign, fromPromise } from 'xstate';
-import { publisherMachine } from '../../machines/publisher.js';
-import type { Decision, PublishOutput, ReadOutput, StepInput, StepOutput } from '../../machines/publisher.js';
-import { runPureStep } from '../../src/phases/steps.js';
+// Scripted phase steps for the machine tests: each step is a controllable fake (return a value,
+// throw, or wait on a deferred), counted per call, and run through the real adapter —
+// `publisherFor` from src/phases/steps.ts, as the service runs every phase — so the tests cover
+// the machine and the adapter together. The clock is XState's SimulatedClock.
+import type { AnyPublisherMachine } from '../../machines/publisher.js';
+import { publisherFor, type PhaseSteps } from '../../src/phases/steps.js';
 
 export interface Deferred<T> {
   promise: Promise<T>;
@@ -23,61 +23,44 @@ export async function flush(times = 10): Promise<void> {
   for (let i = 0; i < times; i++) await new Promise<void>((r) => setImmediate(r));
 }
 
-export interface ScriptedSteps {
-  calls: Record<string, number>;
-  /** Override per step: return a value, or throw to fail the step. */
-  read: (input: StepInput) => Promise<ReadOutput>;
-  compute: (input: StepInput) => StepOutput<unknown>;
-  decide: (input: StepInput) => Decision;
-  publish: (input: StepInput) => Promise<PublishOutput>;
-  heartbeat: (input: StepInput) => Promise<void>;
-  seed: (input: StepInput) => Promise<unknown>;
+/** The test phase's steps: any memory, inputs and result. */
+export type TestSteps = PhaseSteps<unknown, unknown, unknown>;
+export type StepName = keyof TestSteps;
+
+/** Per step: what it does instead of the default (return a value, or throw to fail the step). */
+export type StepScript = Partial<TestSteps>;
+
+export interface ScriptedSteps extends TestSteps {
+  /** How often each step ran. */
+  calls: Record<StepName, number>;
 }
 
-export function scriptedSteps(overrides: Partial<ScriptedSteps> = {}): ScriptedSteps {
-  const calls: Record<string, number> = { seed: 0, read: 0, compute: 0, decide: 0, publish: 0, heartbeat: 0 };
-  return {
-    calls,
+/** A phase whose every step succeeds (and publishes) unless `script` says otherwise. */
+export function scriptedSteps(script: StepScript = {}): ScriptedSteps {
+  const calls: Record<StepName, number> = { seed: 0, read: 0, compute: 0, decide: 0, publish: 0, heartbeat: 0 };
+  const steps: TestSteps = {
     seed: async () => null,
     read: async () => ({ nowMs: 0, read: { ok: true, value: { x: 1 } } }),
     compute: () => ({ ok: true, value: { y: 2 } }),
     decide: () => ({ publish: true, why: 'first_publish' }),
     publish: async () => ({ memory: { published: true }, summary: 'ok', figures: {} }),
     heartbeat: async () => undefined,
-    ...overrides,
+    ...script,
+  };
+  return {
+    calls,
+    seed: (...args) => { calls.seed++; return steps.seed(...args); },
+    read: (...args) => { calls.read++; return steps.read(...args); },
+    compute: (...args) => { calls.compute++; return steps.compute(...args); },
+    decide: (...args) => { calls.decide++; return steps.decide(...args); },
+    publish: (...args) => { calls.publish++; return steps.publish(...args); },
+    heartbeat: (...args) => { calls.heartbeat++; return steps.heartbeat(...args); },
   };
 }
 
-type PublisherActions = NonNullable<Parameters<typeof publisherMachine.provide>[0]['actions']>;
+export type PublisherActions = NonNullable<Parameters<AnyPublisherMachine['provide']>[0]['actions']>;
 
-/** The publisher machine with scripted steps (and optional action overrides). */
-export function scriptedPublisher(steps: ScriptedSteps, actions: PublisherActions = {}) {
-  const counted = <O>(name: string, fn: (input: StepInput) => Promise<O>) =>
-    fromPromise<O, StepInput>(({ input }) => {
-      steps.calls[name] = (steps.calls[name] ?? 0) + 1;
-      return fn(input);
-    });
-  const input = (context: { symbol: string; phase: StepInput['phase']; memory: unknown; inputs: unknown; result: unknown; cycleNowMs: number }): StepInput => ({
-    phase: context.phase, symbol: context.symbol, memory: context.memory, inputs: context.inputs, result: context.result, nowMs: context.cycleNowMs,
-  });
-  return publisherMachine.provide({
-    actors: {
-      seedMemory: counted('seed', (i) => steps.seed(i)),
-      readInputs: counted('read', (i) => steps.read(i)),
-      publishResult: counted('publish', (i) => steps.publish(i)),
-      writeHeartbeat: counted('heartbeat', (i) => steps.heartbeat(i)),
-    },
-    actions: {
-      computeResult: assign(({ context }) => {
-        steps.calls.compute = (steps.calls.compute ?? 0) + 1;
-        const computed = runPureStep(() => steps.compute(input(context)));
-        return { computed, result: computed.kind === 'ok' ? computed.value : null };
-      }),
-      decidePublish: assign(({ context }) => {
-        steps.calls.decide = (steps.calls.decide ?? 0) + 1;
-        return { decision: steps.decide(input(context)) };
-      }),
-      ...actions,
-    },
-  });
+/** The real adapter over scripted steps (and optional action overrides, e.g. reportCycle). */
+export function scriptedPublisher(steps: ScriptedSteps, actions: PublisherActions = {}): AnyPublisherMachine {
+  return publisherFor(steps).provide({ actions });
 }

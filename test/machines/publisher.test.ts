@@ -24,7 +24,7 @@ function start(steps: ScriptedSteps, opts: { once?: boolean; intervalMs?: number
   const note = (value: unknown): void => { if (states[states.length - 1] !== value) states.push(String(value)); };
   actor.system.inspect((ev) => {
     if ((ev.type === '@xstate.microstep' || ev.type === '@xstate.snapshot') && ev.actorRef === actor) {
-      note((ev.snapshot as unknown as { value: unknown }).value);
+      if ('value' in ev.snapshot) note(ev.snapshot.value);
     }
   });
   actor.start();

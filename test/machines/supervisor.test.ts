@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, SimulatedClock } from 'xstate';
 import type { CycleDoneEvent, PhaseName } from '../../machines/publisher.js';
 import { nextPhase, supervisorMachine, type Escalation, type RestartNotice } from '../../machines/supervisor.js';
-import { flush, scriptedPublisher, scriptedSteps, type ScriptedSteps } from './helpers.js';
+import { flush, scriptedPublisher, scriptedSteps, type PublisherActions, type ScriptedSteps, type StepScript } from './helpers.js';
 
 interface Harness {
   steps: Record<PhaseName, ScriptedSteps>;
@@ -11,13 +11,11 @@ interface Harness {
   escalations: Escalation[];
 }
 
-type PublisherActions = Parameters<typeof scriptedPublisher>[1];
-
 function build(opts: {
   once?: boolean;
   phases?: PhaseName[];
   symbols?: string[];
-  overrides?: Partial<Record<PhaseName, Partial<ScriptedSteps>>>;
+  overrides?: Partial<Record<PhaseName, StepScript>>;
   /** Action overrides for the risk publisher (e.g. one that throws, to crash it). */
   riskActions?: PublisherActions;
   now?: () => number;
