@@ -81,6 +81,8 @@ export interface PublishOutput<Memory> {
   summary: string;
   /** The key figures as numbers (metrics gauges, status). */
   figures: Record<string, number>;
+  /** The key facts that are words (e.g. the harvest action, the policy version), for metrics labels. */
+  labels?: Record<string, string>;
 }
 
 /** Sent to the parent (supervisor) at the end of every cycle. */
@@ -94,6 +96,8 @@ export interface CycleDoneEvent {
   summary: string | null;
   /** Key figures of a publish (e.g. kill_score, R_net), null otherwise. */
   figures: Record<string, number> | null;
+  /** Key words of a publish (e.g. harvest_action), null otherwise. */
+  labels: Record<string, string> | null;
   /** When the chain that triggered this cycle started (marketstate publish), for latency. */
   chainStartedAt: number | null;
   /** The cycle's clock reading from its read step (null when it failed before reading). */
@@ -125,6 +129,7 @@ export interface PublisherContext<Memory = unknown, Inputs = unknown, Result = u
   lastSkipDetail: string | null;
   lastSummary: string | null;
   lastFigures: Record<string, number> | null;
+  lastLabels: Record<string, string> | null;
   lastPublishedAt: number | null;
   /** A RUN arrived while a cycle was under way: run again as soon as it ends. */
   pendingRun: boolean;
@@ -282,6 +287,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
           detail: context.lastOutcome === 'skipped' ? context.lastSkipDetail : context.lastOutcome === 'error' ? context.lastError : null,
           summary: context.lastOutcome === 'published' ? context.lastSummary : null,
           figures: context.lastOutcome === 'published' ? context.lastFigures : null,
+          labels: context.lastOutcome === 'published' ? context.lastLabels : null,
           chainStartedAt: context.chainStartedAt,
           startedAtMs: context.cycleNowMs > 0 ? context.cycleNowMs : null,
           consecutiveFailures: context.consecutiveFailures,
@@ -333,6 +339,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
       lastSkipDetail: null,
       lastSummary: null,
       lastFigures: null,
+      lastLabels: null,
       lastPublishedAt: null,
       pendingRun: false,
       pendingChainStartedAt: null,
@@ -460,6 +467,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
                 memory: event.output.memory,
                 lastSummary: event.output.summary,
                 lastFigures: event.output.figures,
+                lastLabels: event.output.labels ?? null,
                 lastOutcome: 'published' as const,
                 lastPublishedAt: context.cycleNowMs,
                 lastSkipReason: null,

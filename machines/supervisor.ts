@@ -83,12 +83,27 @@ export interface SupervisorContext {
   /** While draining: children that have not stopped yet. */
   drainRemaining: number;
   escalation: Escalation | null;
+  /** Ids of publishers of removed symbols, finishing their cycle before they stop. */
+  retiring: Record<string, true>;
+  /** Publishers spawned after the start (a new symbol): keeps their ids unique. */
+  spawnSeq: number;
+  /** The last change of the running symbols (for the onSymbols hook), null otherwise. */
+  lastSymbolChange: SymbolChange | null;
+}
+
+/** The running symbols changed (SYMBOLS.SET): who came, who goes. */
+export interface SymbolChange {
+  running: string[];
+  added: string[];
+  removed: string[];
 }
 
 export type SupervisorEvent =
   | CycleDoneEvent
   | KlinesFollowerEvent
   | { type: 'SHUTDOWN' }
+  /** The symbols to run from now on (the policy universe plus open positions, SPEC §9). */
+  | { type: 'SYMBOLS.SET'; symbols: string[] }
   | { type: 'xstate.error.actor.*'; error: unknown; actorId: string }
   | { type: `xstate.error.actor.${string}`; error: unknown; actorId: string }
   | { type: `xstate.done.actor.${string}`; actorId: string };
@@ -171,6 +186,62 @@ export const supervisorMachine = setup({
     onRestart: (_args, _params: RestartNotice | null) => {},
     onEscalate: (_args, _params: Escalation) => {},
     onKlines: (_args, _params: KlinesFollowerEvent) => {},
+    onSymbols: (_args, _params: SymbolChange | null) => {},
+    // The running set changes live: publishers for a new symbol are spawned (their first polls
+    // spread over the first second), those of a removed one get DRAIN — they finish the cycle
+    // under way and stop. Nothing is restarted; the other symbols are not touched.
+    applySymbols: enqueueActions(({ context, enqueue }, { symbols }: { symbols: string[] }) => {
+      enqueue.assign({ lastSymbolChange: null });
+      if (context.once) return;
+      const wanted = [...new Set(symbols)];
+      const current = new Set(context.symbols);
+      const next = new Set(wanted);
+      const added = wanted.filter((symbol) => !current.has(symbol));
+      const removed = context.symbols.filter((symbol) => !next.has(symbol));
+      if (added.length === 0 && removed.length === 0) return;
+      const actorIds = { ...context.actorIds };
+      const keysById = { ...context.keysById };
+      const retiring = { ...context.retiring };
+      let spawnSeq = context.spawnSeq;
+      for (const symbol of removed) {
+        for (const phase of enabledInOrder(context.phases)) {
+          const key = actorKey(phase, symbol);
+          const id = actorIds[key];
+          if (id === undefined) continue;
+          delete actorIds[key];
+          retiring[id] = true;
+          enqueue.sendTo(id, { type: 'DRAIN' });
+        }
+      }
+      const staggerContext = { ...context, symbols: added };
+      added.forEach((symbol, index) => {
+        for (const phase of enabledInOrder(context.phases)) {
+          const key = actorKey(phase, symbol);
+          // A symbol back before its old publisher finished draining gets a fresh id.
+          const id = key in keysById ? `${key}~${++spawnSeq}` : key;
+          actorIds[key] = id;
+          keysById[id] = key;
+          enqueue.spawnChild(`${phase}Publisher`, { id, input: publisherInput(staggerContext, phase, symbol, index) });
+        }
+      });
+      enqueue.assign({
+        symbols: context.symbols.filter((symbol) => next.has(symbol)).concat(added),
+        actorIds,
+        keysById,
+        retiring,
+        spawnSeq,
+        lastSymbolChange: { running: context.symbols.filter((symbol) => next.has(symbol)).concat(added), added, removed },
+      });
+    }),
+    /** A retired publisher stopped: forget it. */
+    forgetRetired: enqueueActions(({ context, enqueue }, { actorId }: { actorId: string }) => {
+      if (!(actorId in context.retiring)) return;
+      const { [actorId]: _gone, ...retiring } = context.retiring;
+      const { [actorId]: _key, ...keysById } = context.keysById;
+      // A final child stays in the children map until its parent stops it.
+      enqueue.stopChild(actorId);
+      enqueue.assign({ retiring, keysById });
+    }),
     // All children are spawned in one assign: XState copies the children map once per spawn
     // action, so spawning 3,000 publishers one action at a time was quadratic (12 s at start).
     spawnAll: assign(({ context, spawn }) => {
@@ -233,6 +304,13 @@ export const supervisorMachine = setup({
       enqueue.assign({ lastRestart: null });
       const key = context.keysById[actorId];
       if (key === undefined) return; // not one of ours (already replaced)
+      if (actorId in context.retiring) {
+        // Its symbol was removed: a crash on the way out is simply the end of it.
+        const { [actorId]: _gone, ...retiring } = context.retiring;
+        const { [actorId]: _key, ...keysById } = context.keysById;
+        enqueue.assign({ retiring, keysById });
+        return;
+      }
       if (context.once) {
         // --once has nothing to restart for: the crash is this symbol's error outcome.
         enqueue.assign({ onceRemaining: context.onceRemaining - 1, onceFailed: true });
@@ -272,7 +350,7 @@ export const supervisorMachine = setup({
     }),
     // A live child stopped (drained, or crashed while draining): one fewer to wait for.
     markDrained: assign(({ context }, { actorId }: { actorId: string }) =>
-      actorId in context.keysById ? { drainRemaining: context.drainRemaining - 1 } : {},
+      actorId in context.keysById && !(actorId in context.retiring) ? { drainRemaining: context.drainRemaining - 1 } : {},
     ),
   },
 }).createMachine({
@@ -297,6 +375,9 @@ export const supervisorMachine = setup({
     onceFailed: false,
     drainRemaining: 0,
     escalation: null,
+    retiring: {},
+    spawnSeq: 0,
+    lastSymbolChange: null,
   }),
   initial: 'running',
   states: {
@@ -319,6 +400,13 @@ export const supervisorMachine = setup({
         'KLINES.CANDLES': { actions: [{ type: 'onKlines', params: ({ event }) => event }, 'runMarketStateFor'] },
         'KLINES.RESYNC': { actions: [{ type: 'onKlines', params: ({ event }) => event }, 'runEveryMarketState'] },
         'KLINES.FAILED': { actions: [{ type: 'onKlines', params: ({ event }) => event }] },
+        'SYMBOLS.SET': {
+          actions: [
+            { type: 'applySymbols', params: ({ event }) => ({ symbols: event.symbols }) },
+            { type: 'onSymbols', params: ({ context }) => context.lastSymbolChange },
+          ],
+        },
+        'xstate.done.actor.*': { actions: { type: 'forgetRetired', params: ({ event }) => ({ actorId: event.actorId }) } },
         SHUTDOWN: { target: 'draining' },
       },
     },

@@ -91,7 +91,8 @@ export function riskProposalFields(r: StopsResult, ms: PublishedMarketState, p: 
   };
 }
 
-export function harvestProposalFields(h: HarvestResult, ms: PublishedMarketState, p: Position, nowMs: number): Fields {
+/** `policyVersion`: the policy whose theta computed it, '' for the configured theta (SPEC §9). */
+export function harvestProposalFields(h: HarvestResult, ms: PublishedMarketState, p: Position, nowMs: number, policyVersion: string): Fields {
   return {
     harvest_action: h.harvest_action,
     new_sl_proposed: h.new_sl_proposed === null ? '' : formatDecimal(h.new_sl_proposed, 'new_sl_proposed'),
@@ -108,6 +109,7 @@ export function harvestProposalFields(h: HarvestResult, ms: PublishedMarketState
     computed_at_utc: formatIsoUtc(nowMs),
     ...positionFields(p),
     position_unrealized_pnl: formatDecimal(p.unrealized_pnl, 'position_unrealized_pnl'),
+    policy_version: policyVersion,
     last_update_epoch: formatEpochSeconds(nowMs),
   };
 }

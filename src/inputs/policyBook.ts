@@ -37,6 +37,8 @@ export interface PolicyBookOptions {
 
 export class PolicyBook {
   private policy: Policy | null = null;
+  /** When the policy in force was first applied (a refresh with the same content keeps it). */
+  private appliedAtMs: number | null = null;
   /** Why there is no usable policy (null while one is in force, or before the first read). */
   private refusal: { reason: PolicyRefusalReason | 'wrong_type'; detail: string } | null = null;
   private readonly unusedReported = new Set<string>();
@@ -69,6 +71,7 @@ export class PolicyBook {
     const previous = this.policy;
     this.policy = read.policy;
     this.refusal = null;
+    if (previous?.fingerprint !== read.policy.fingerprint) this.appliedAtMs = nowMs;
     if (previous?.fingerprint === read.policy.fingerprint) this.emit({ type: 'refreshed', policy: read.policy });
     else this.emit({ type: 'applied', policy: read.policy, previous });
     const unused = read.policy.unusedKeys.filter((key) => !this.unusedReported.has(`${read.policy.version}:${key}`));
@@ -122,16 +125,30 @@ export class PolicyBook {
   }
 
   /** For status and /viz: what is in force and why, at `nowMs`. */
-  describe(nowMs: number): { source: ThetaSource; version: string; why: string | null; validUntilMs: number | null; refusal: string | null } {
+  describe(nowMs: number): PolicyDescription {
     const inForce = this.thetaAt(nowMs);
+    const usable = this.usable(nowMs);
     return {
       source: inForce.source,
       version: inForce.version,
       why: inForce.why,
-      validUntilMs: this.usable(nowMs)?.validUntilMs ?? null,
+      validUntilMs: usable?.validUntilMs ?? null,
+      appliedAtMs: usable === null ? null : this.appliedAtMs,
       refusal: this.refusal === null ? null : `${this.refusal.reason}: ${this.refusal.detail}`,
     };
   }
+}
+
+export interface PolicyDescription {
+  source: ThetaSource;
+  version: string;
+  /** Why the configured theta is in force; null under the policy. */
+  why: string | null;
+  /** The policy in force's expiry and when it was applied; null without one. */
+  validUntilMs: number | null;
+  appliedAtMs: number | null;
+  /** The latest refusal (reason: detail), null when the latest read was usable. */
+  refusal: string | null;
 }
 
 /** The full harvest theta in force, for tests and the README: the defaults with `theta` merged. */

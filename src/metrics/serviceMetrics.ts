@@ -14,6 +14,11 @@ import type { Escalation, RestartNotice } from '../../machines/supervisor.js';
 import { SKIP_REASONS } from '../inputs/types.js';
 import { KLINE_SKIP_REASONS } from '../inputs/klines.js';
 import type { KlinesBatchStats } from '../phases/klinesFollower.js';
+import { POLICY_REFUSAL_REASONS } from '../inputs/policy.js';
+import type { PolicyDescription, PolicyEvent } from '../inputs/policyBook.js';
+
+/** The old exporter's one-hot actions (quantum_harvest_action{symbol,action}). */
+export const HARVEST_ACTIONS = ['NONE', 'PARTIAL_25', 'PARTIAL_50', 'PARTIAL_75', 'FULL_CLOSE_PROPOSED'] as const;
 
 const OUTCOMES: readonly CycleOutcome[] = ['published', 'heartbeat', 'skipped', 'error'];
 
@@ -45,6 +50,7 @@ const HARVEST_GAUGES = [
   ['k_ts_drop', 'quantum_harvest_k_ts_drop', 'Trend-strength-drop component of K in the latest harvest proposal.'],
   ['k_age_penalty', 'quantum_harvest_k_age_penalty', 'Age-penalty component of K in the latest harvest proposal.'],
   ['R_net', 'quantum_harvest_r_net', 'Net R multiple (after costs) of the latest harvest proposal.'],
+  ['new_sl', 'quantum_harvest_new_sl', 'Proposed new stop loss of the latest harvest proposal (0 when none is proposed, as the exporter).'],
 ] as const;
 
 export interface ServiceMetricsOptions {
@@ -64,7 +70,11 @@ export interface ServiceMetrics {
     onRestart(notice: RestartNotice): void;
     onEscalate(escalation: Escalation): void;
     onKlines(stats: KlinesBatchStats): void;
+    onPolicy(event: PolicyEvent): void;
+    onSymbols(change: { running: readonly string[]; added: readonly string[]; removed: readonly string[] }): void;
   };
+  /** Adds the quantum_calc_policy_* gauges read at scrape time from `probe`. Call at most once. */
+  setPolicyProbe(probe: () => PolicyDescription): void;
   /**
    * Adds the `quantum_calc_redis_up` gauge, asking `probe` at scrape time (the health probe
    * caches its PING). Until then the gauge is absent rather than guessed. Call at most once.
@@ -146,6 +156,44 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
     buckets: CANDLE_LAG_BUCKETS,
     registers: [registry],
   });
+  const harvestAction = new Gauge({
+    name: 'quantum_harvest_action',
+    help: 'Harvest action of the latest harvest proposal, one-hot over NONE, PARTIAL_25, PARTIAL_50, PARTIAL_75, FULL_CLOSE_PROPOSED.',
+    labelNames: ['symbol', 'action'] as const,
+    registers: [registry],
+  });
+  const harvestLastUpdate = new Gauge({
+    name: 'quantum_harvest_last_update_epoch',
+    help: 'last_update_epoch of the harvest hash (epoch s): refreshed by every publish and every heartbeat.',
+    labelNames: ['symbol'] as const,
+    registers: [registry],
+  });
+  const policyRefusals = new Counter({
+    name: 'quantum_calc_policy_refusals_total',
+    help: 'Reads of quantum:policy:current that were refused, by reason (the configured theta, or the last good policy, stays in force).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const reason of [...POLICY_REFUSAL_REASONS, 'wrong_type']) policyRefusals.inc({ reason }, 0);
+  const policyChanges = new Counter({
+    name: 'quantum_calc_policy_applied_total',
+    help: 'Policies applied (a new version or new content of quantum:policy:current).',
+    registers: [registry],
+  });
+  const symbolsRunning = new Gauge({
+    name: 'quantum_calc_symbols_running',
+    help: 'Symbols with publishers running (the configured symbols, or the policy universe plus open positions).',
+    registers: [registry],
+  });
+  symbolsRunning.set(options.symbols.length);
+  const symbolChanges = new Counter({
+    name: 'quantum_calc_symbol_changes_total',
+    help: 'Symbols added to or removed from the running set, by change.',
+    labelNames: ['change'] as const,
+    registers: [registry],
+  });
+  symbolChanges.inc({ change: 'added' }, 0);
+  symbolChanges.inc({ change: 'removed' }, 0);
   const inputAge = new Gauge({
     name: 'quantum_calc_input_age_seconds',
     help: 'Age of the marketstate input (now - its ts_timestamp) used by the latest risk/harvest publish.',
@@ -198,6 +246,7 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
           break;
         case 'heartbeat':
           lastAlive.set(`${phase}\0${symbol}`, nowMs);
+          if (phase === 'harvest') harvestLastUpdate.set({ symbol }, Math.floor(nowMs / 1000));
           break;
         case 'skipped':
           // The machine always sets a reason on a skip; 'unknown' would point at a machine bug.
@@ -223,6 +272,9 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
             const value = figures[field];
             if (finite(value)) gauge.set({ symbol }, value);
           }
+          harvestLastUpdate.set({ symbol }, Math.floor(nowMs / 1000));
+          const action = e.labels?.harvest_action;
+          if (action !== undefined) for (const a of HARVEST_ACTIONS) harvestAction.set({ symbol, action: a }, a === action ? 1 : 0);
         }
       }
     },
@@ -231,6 +283,26 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
     },
     onEscalate() {
       // The process exits right after an escalation; nothing would be scraped.
+    },
+    onPolicy(event) {
+      if (event.type === 'refused') policyRefusals.inc({ reason: event.reason });
+      else if (event.type === 'applied') policyChanges.inc();
+    },
+    onSymbols(change) {
+      symbolsRunning.set(change.running.length);
+      if (change.added.length > 0) symbolChanges.inc({ change: 'added' }, change.added.length);
+      if (change.removed.length > 0) symbolChanges.inc({ change: 'removed' }, change.removed.length);
+      // Staleness is reported for the running symbols: a new one counts from now, a removed one
+      // leaves (its last harvest gauges stay, as the exporter's did for a symbol it stopped reading).
+      const removed = new Set(change.removed);
+      for (let i = pairs.length - 1; i >= 0; i--) if (removed.has(pairs[i]!.symbol)) pairs.splice(i, 1);
+      const at = now();
+      for (const symbol of change.added) {
+        for (const phase of options.phases) {
+          pairs.push({ phase, symbol });
+          lastAlive.set(`${phase}\0${symbol}`, at);
+        }
+      }
     },
     onKlines(stats) {
       klinesEntries.inc(stats.seen);
@@ -252,6 +324,40 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
         registers: [registry],
         async collect() {
           this.set((await probe()) ? 1 : 0);
+        },
+      });
+    },
+    setPolicyProbe(probe) {
+      if (registry.getSingleMetric('quantum_calc_policy_in_force')) throw new Error('metrics: the policy probe is already set');
+      new Gauge({
+        name: 'quantum_calc_policy_in_force',
+        help: 'The harvest theta in force: 1 for {source="policy",version=…} or {source="config",version=""}.',
+        labelNames: ['source', 'version'] as const,
+        registers: [registry],
+        collect() {
+          const d = probe();
+          this.reset();
+          this.set({ source: d.source, version: d.version }, 1);
+        },
+      });
+      new Gauge({
+        name: 'quantum_calc_policy_age_seconds',
+        help: 'Seconds since the policy in force was applied (absent while the configured theta is in force).',
+        registers: [registry],
+        collect() {
+          const d = probe();
+          this.reset();
+          if (d.appliedAtMs !== null) this.set(Math.max(0, (now() - d.appliedAtMs) / 1000));
+        },
+      });
+      new Gauge({
+        name: 'quantum_calc_policy_valid_for_seconds',
+        help: 'Seconds until the policy in force expires (absent while the configured theta is in force).',
+        registers: [registry],
+        collect() {
+          const d = probe();
+          this.reset();
+          if (d.validUntilMs !== null) this.set((d.validUntilMs - now()) / 1000);
         },
       });
     },

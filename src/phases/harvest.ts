@@ -13,13 +13,25 @@ import { parseFiniteNumber } from '../inputs/parse.js';
 import { harvestProposalKey, HARVEST_PROPOSAL_STREAM } from '../store/keyGuard.js';
 import { decideHarvest, type HarvestMemory } from './rateLimit.js';
 import { STREAM_MAXLEN } from './marketstate.js';
-import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, readOwnHash, short, type PhaseDeps, type PhaseSteps } from './steps.js';
+import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, readOwnHash, type PhaseDeps, type PhaseSteps } from './steps.js';
+import type { Config } from '../config/schema.js';
+import type { ThetaInForce } from '../inputs/policyBook.js';
 
 export interface HarvestInputs {
   market: PublishedMarketState;
   tracked: TrackedPosition;
   risk: RiskProposalInput;
+  /** The theta this cycle computes with: the policy's or the configured one (SPEC §9). */
+  theta: ThetaInForce;
   outputPresent: boolean;
+}
+
+/**
+ * The configured harvest theta: the config's fallbackStopPct (FALLBACK_STOP_PCT) is the kernel's
+ * fallback_stop_pct unless theta.harvest names it; a policy's values go on top of this.
+ */
+export function configuredHarvestTheta(config: Pick<Config, 'fallbackStopPct' | 'theta'>): DeepPartial<HarvestTheta> {
+  return { fallback_stop_pct: config.fallbackStopPct, ...((config.theta.harvest ?? {}) as DeepPartial<HarvestTheta>) };
 }
 
 /**
@@ -43,12 +55,8 @@ export function kernelPositionFor(tracked: TrackedPosition, basis: RNetBasis): R
 
 export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, HarvestInputs, HarvestResult> {
   const { store, config } = deps;
-  // The config's fallbackStopPct (FALLBACK_STOP_PCT) is the kernel's fallback_stop_pct unless
-  // the theta override names it explicitly.
-  const theta = {
-    fallback_stop_pct: config.fallbackStopPct,
-    ...((config.theta.harvest ?? {}) as DeepPartial<HarvestTheta>),
-  } as DeepPartial<HarvestTheta>;
+  const configured = configuredHarvestTheta(config);
+  const configuredOnly: ThetaInForce = { theta: configured, source: 'config', version: '', why: 'no policy book' };
   const settings = rateLimitSettings(config);
   const maxAge = maxInputAgeSec(config);
 
@@ -61,7 +69,8 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
       if (!action || killScore === null || !Number.isFinite(at)) return null;
       const rawSl = hash.new_sl_proposed;
       const newSl = rawSl === undefined || rawSl === '' || rawSl === 'None' ? null : parseFiniteNumber(rawSl);
-      return { action, newSl, killScore, publishedAtMs: at };
+      // Absent (an older publisher) reads as the configured theta's "".
+      return { action, newSl, killScore, publishedAtMs: at, policyVersion: hash.policy_version ?? '' };
     },
 
     async read(symbol) {
@@ -75,12 +84,14 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
         ]);
         if (!market.ok) return market;
         if (!position.ok) return position;
-        return ok({ market: market.value, tracked: position.value, risk, outputPresent: stamp !== null });
+        // Asked per cycle: a new policy applies from the next cycle, an expired one stops at once.
+        const theta = deps.policy?.thetaAt(nowMs) ?? configuredOnly;
+        return ok({ market: market.value, tracked: position.value, risk, theta, outputPresent: stamp !== null });
       });
       return { nowMs, read };
     },
 
-    compute(_symbol, { market, tracked, risk }) {
+    compute(_symbol, { market, tracked, risk, theta }) {
       const position = kernelPositionFor(tracked, config.rNetBasis);
       if (!position.ok) return position;
       return computeGuarded(() => ({
@@ -89,7 +100,7 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
           position: position.value,
           market_state: { sigma: market.sigma, ts: market.ts, p_trend: market.p_trend, p_mr: market.p_mr, p_chop: market.p_chop },
           p1_proposal: risk.proposal,
-          theta,
+          theta: theta.theta,
         }),
       }));
     },
@@ -98,25 +109,24 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
       if (!inputs.outputPresent) return { publish: true, why: memory === null ? 'first_publish' : 'output_missing' };
       return decideHarvest(
         memory,
-        { action: result.harvest_action, newSl: result.new_sl_proposed, killScore: result.kill_score },
+        { action: result.harvest_action, newSl: result.new_sl_proposed, killScore: result.kill_score, policyVersion: inputs.theta.version },
         nowMs,
         settings,
       );
     },
 
-    async publish(symbol, { market, tracked }, result, nowMs) {
+    async publish(symbol, { market, tracked, theta }, result, nowMs) {
       const position = kernelPositionFor(tracked, config.rNetBasis);
       if (!position.ok) throw new Error(`harvest ${symbol}: ${position.detail}`);
-      const fields = harvestProposalFields(result, market, position.value, nowMs);
+      const fields = harvestProposalFields(result, market, position.value, nowMs, theta.version);
       await publishWithMemory(deps, symbol, nowMs, {
         hashes: [{ key: harvestProposalKey(symbol), fields }],
         streams: config.enableStream
           ? [{ key: HARVEST_PROPOSAL_STREAM, fields: withSymbol(symbol, fields), maxLen: STREAM_MAXLEN }]
           : [],
       });
-      const sl = result.new_sl_proposed === null ? '-' : short(result.new_sl_proposed);
       return {
-        memory: { action: result.harvest_action, newSl: result.new_sl_proposed, killScore: result.kill_score, publishedAtMs: nowMs },
+        memory: { action: result.harvest_action, newSl: result.new_sl_proposed, killScore: result.kill_score, publishedAtMs: nowMs, policyVersion: theta.version },
         figures: {
           kill_score: result.kill_score,
           k_regime_flip: result.k_components.regime_flip,
@@ -124,9 +134,13 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
           k_ts_drop: result.k_components.ts_drop,
           k_age_penalty: result.k_components.age_penalty,
           R_net: result.R_net,
+          // The old exporter's quantum_harvest_new_sl: 0 when no new stop is proposed.
+          new_sl: result.new_sl_proposed ?? 0,
           marketstate_age_sec: nowMs / 1000 - market.ts_timestamp,
         },
-        summary: `${result.harvest_action} R=${result.R_net.toFixed(2)} K=${result.kill_score.toFixed(3)} SL=${sl}`,
+        labels: { harvest_action: result.harvest_action, theta_source: theta.source, policy_version: theta.version },
+        // The same spellings as the hash: a log line and `redis-cli hgetall` never disagree.
+        summary: `${fields.harvest_action} R=${fields.R_net} K=${fields.kill_score} SL=${fields.new_sl_proposed === '' ? '-' : fields.new_sl_proposed}${theta.source === 'policy' ? ` policy=${theta.version}` : ''}`,
       };
     },
 

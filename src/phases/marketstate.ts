@@ -9,7 +9,7 @@ import { parseFiniteNumber } from '../inputs/parse.js';
 import { ok, skip } from '../inputs/types.js';
 import { decideMarketState, type MarketStateMemory } from './rateLimit.js';
 import type { Config } from '../config/schema.js';
-import { computeGuarded, rateLimitSettings, readGuarded, readOwnHash, short, type PhaseDeps, type PhaseSteps } from './steps.js';
+import { computeGuarded, rateLimitSettings, readGuarded, readOwnHash, type PhaseDeps, type PhaseSteps } from './steps.js';
 
 export interface MarketStateInputs {
   series: CandleSeries;
@@ -108,9 +108,10 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
     },
 
     async publish(symbol, inputs, result, nowMs) {
+      const fields = marketStateFields(result, nowMs, inputs.series.closes.length);
       await store.publish({
         hashes: [
-          { key: marketStateKey(symbol), fields: marketStateFields(result, nowMs, inputs.series.closes.length), ttlSec },
+          { key: marketStateKey(symbol), fields, ttlSec },
           {
             key: marketStateBookkeepingKey(symbol),
             fields: { candle_fingerprint: inputs.series.fingerprint, published_at_ms: String(Math.round(nowMs)) },
@@ -128,7 +129,8 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
           // From the newest candle's close to this publish: the feed-to-marketstate lag.
           ...(inputs.series.lastCloseTimeMs !== null ? { candle_lag_sec: Math.max(0, nowMs - inputs.series.lastCloseTimeMs) / 1000 } : {}),
         },
-        summary: `${dominantRegimeName(p)} sigma=${short(result.sigma)} mu=${short(result.mu)} ts=${short(result.ts)} p=${p.trend.toFixed(2)}/${p.mr.toFixed(2)}/${p.chop.toFixed(2)}${candleNotes(inputs.series)}`,
+        // The same spellings as the hash: a log line and `redis-cli hgetall` never disagree.
+        summary: `${dominantRegimeName(p)} sigma=${fields.sigma} mu=${fields.mu} ts=${fields.ts} p=${fields.p_trend}/${fields.p_mr}/${fields.p_chop}${candleNotes(inputs.series)}`,
       };
     },
 

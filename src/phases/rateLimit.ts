@@ -27,6 +27,8 @@ export interface HarvestMemory {
   newSl: number | null;
   killScore: number;
   publishedAtMs: number;
+  /** policy_version of the theta the last publish computed with ('' = the configured theta). */
+  policyVersion: string;
 }
 
 const publish = (why: string): Decision => ({ publish: true, why });
@@ -63,12 +65,15 @@ export function decideRisk(memory: RiskMemory | null, next: { sl: number; tp: nu
 
 export function decideHarvest(
   memory: HarvestMemory | null,
-  next: { action: string; newSl: number | null; killScore: number },
+  next: { action: string; newSl: number | null; killScore: number; policyVersion: string },
   nowMs: number,
   s: RateLimitSettings,
 ): Decision {
   if (memory === null) return publish('first_publish');
   if (memory.action !== next.action) return publish('action_changed');
+  // The hash must say which theta computed it: a switch of theta is published even when the
+  // proposal came out the same.
+  if (memory.policyVersion !== next.policyVersion) return publish('theta_changed');
   if ((memory.newSl === null) !== (next.newSl === null)) return publish('new_sl_set_changed');
   if (memory.newSl !== null && next.newSl !== null) {
     const relative = Math.abs(next.newSl - memory.newSl) / Math.max(Math.abs(memory.newSl), Number.MIN_VALUE);

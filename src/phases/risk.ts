@@ -10,7 +10,7 @@ import { ok } from '../inputs/types.js';
 import { riskProposalKey, RISK_PROPOSAL_STREAM } from '../store/keyGuard.js';
 import { decideRisk, type RiskMemory } from './rateLimit.js';
 import { STREAM_MAXLEN } from './marketstate.js';
-import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, readOwnHash, short, type PhaseDeps, type PhaseSteps } from './steps.js';
+import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, readOwnHash, type PhaseDeps, type PhaseSteps } from './steps.js';
 
 export interface RiskInputs {
   market: PublishedMarketState;
@@ -84,7 +84,8 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
       return {
         memory: { sl: result.proposed_sl, tp: result.proposed_tp, publishedAtMs: nowMs },
         figures: { proposed_sl: result.proposed_sl, proposed_tp: result.proposed_tp, stop_dist_pct: result.intermediates.stop_dist_pct, marketstate_age_sec: nowMs / 1000 - market.ts_timestamp },
-        summary: `${position.side} SL=${short(result.proposed_sl)} TP=${short(result.proposed_tp)} [${result.reason_codes.join(',')}]`,
+        // The same spellings as the hash: a log line and `redis-cli hgetall` never disagree.
+        summary: `${position.side} SL=${fields.proposed_sl} TP=${fields.proposed_tp} [${fields.reason_codes}]`,
       };
     },
 

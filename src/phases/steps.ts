@@ -20,6 +20,7 @@ import type { Config } from '../config/schema.js';
 import type { PositionSource } from '../inputs/positions.js';
 import type { PositionBook } from '../inputs/positionMemory.js';
 import type { LiveCandles } from '../inputs/klines.js';
+import type { PolicyBook } from '../inputs/policyBook.js';
 import type { Store } from '../store/types.js';
 import { WrongTypeError } from '../store/types.js';
 import { KernelInputError } from '../kernels/types.js';
@@ -32,6 +33,8 @@ export interface PhaseDeps {
   book: PositionBook;
   /** Closed candles from the klines stream not yet in the sorted set (empty without following). */
   live: LiveCandles;
+  /** The AI policy in force (SPEC §9); without one the configured harvest theta is used. */
+  policy?: PolicyBook;
   config: Config;
   /** Wall clock, ms since epoch. */
   now: () => number;
@@ -148,7 +151,3 @@ export function rateLimitSettings(config: Config) {
 
 export { maxInputAgeSec };
 
-/** Short number for one-line summaries: 5 significant digits. */
-export function short(x: number): string {
-  return Number.isFinite(x) ? String(Number(x.toPrecision(5))) : String(x);
-}

@@ -9,7 +9,7 @@ export const HARVEST_FIELDS = [
   'harvest_action', 'new_sl_proposed', 'R_net', 'risk_unit', 'cost_est', 'kill_score', 'k_regime_flip', 'k_sigma_spike',
   'k_ts_drop', 'k_age_penalty', 'reason_codes', 'sigma', 'ts', 'p_trend', 'p_mr', 'p_chop', 'computed_at_utc',
   'position_side', 'position_age_sec', 'position_current_price', 'position_entry_price', 'position_unrealized_pnl',
-  'last_update_epoch',
+  'policy_version', 'last_update_epoch',
 ] as const;
 
 /** Output hash key prefix → its contract fields. */

@@ -10,7 +10,7 @@ function start(steps: ScriptedSteps, opts: { once?: boolean; intervalMs?: number
       reportCycle: ({ context }) => {
         reports.push({
           type: 'CYCLE_DONE', phase: context.phase, symbol: context.symbol, outcome: context.lastOutcome ?? 'error',
-          reason: context.lastSkipReason, detail: context.lastError, summary: context.lastSummary, figures: context.lastFigures,
+          reason: context.lastSkipReason, detail: context.lastError, summary: context.lastSummary, figures: context.lastFigures, labels: context.lastLabels,
           chainStartedAt: context.chainStartedAt, startedAtMs: null, consecutiveFailures: context.consecutiveFailures,
         });
       },

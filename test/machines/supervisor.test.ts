@@ -216,3 +216,83 @@ describe('supervisor', () => {
     expect(actor.getSnapshot().status).toBe('done');
   });
 });
+
+describe('the running symbols change live (SYMBOLS.SET)', () => {
+  it('spawns publishers for a new symbol and drains those of a removed one; the others run on untouched', async () => {
+    const { actor, clock, h } = build({ symbols: ['A', 'B'] });
+    await flush();
+    clock.increment(1000);
+    await flush(30);
+    const before = actor.getSnapshot().children;
+    const aRisk = before['risk:A'];
+    actor.send({ type: 'SYMBOLS.SET', symbols: ['A', 'C'] });
+    await flush(30);
+    const ctx = actor.getSnapshot().context;
+    expect(Object.keys(ctx.actorIds).sort()).toEqual(['harvest:A', 'harvest:C', 'marketstate:A', 'marketstate:C', 'risk:A', 'risk:C']);
+    expect(ctx.symbols).toEqual(['A', 'C']);
+    // B's publishers were idle: they stop at once and are forgotten.
+    const children = actor.getSnapshot().children;
+    expect(children['risk:B']).toBeUndefined();
+    expect(Object.keys(ctx.retiring)).toEqual([]);
+    expect(children['risk:A']).toBe(aRisk);
+    // C's first polls come within the next second.
+    const cyclesBefore = h.cycles.filter((c) => c.symbol === 'C').length;
+    expect(cyclesBefore).toBe(0);
+    clock.increment(1000);
+    await flush(30);
+    expect([...new Set(h.cycles.filter((c) => c.symbol === 'C').map((c) => c.phase))].sort()).toEqual(['harvest', 'marketstate', 'risk']);
+  });
+
+  it('a removed symbol whose publisher is mid-cycle finishes that cycle first', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { actor, h } = build({
+      symbols: ['A', 'B'],
+      phases: ['risk'],
+      overrides: { risk: { read: async () => { await gate; return { nowMs: 1, read: { ok: true, value: {} } }; } } },
+    });
+    await flush();
+    actor.getSnapshot().children['risk:B']!.send({ type: 'RUN' });
+    await flush(10);
+    actor.send({ type: 'SYMBOLS.SET', symbols: ['A'] });
+    await flush(10);
+    expect(Object.keys(actor.getSnapshot().context.retiring)).toEqual(['risk:B']);
+    expect(actor.getSnapshot().children['risk:B']).toBeDefined();
+    release();
+    await flush(40);
+    expect(h.cycles.filter((c) => c.symbol === 'B').map((c) => c.outcome)).toEqual(['published']);
+    expect(actor.getSnapshot().children['risk:B']).toBeUndefined();
+    expect(actor.getSnapshot().context.retiring).toEqual({});
+    expect(actor.getSnapshot().context.keysById['risk:B']).toBeUndefined();
+  });
+
+  it('a symbol re-added while its old publisher still drains gets a fresh id; shutdown waits for the live ones only', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { actor } = build({
+      symbols: ['A'],
+      phases: ['risk'],
+      overrides: { risk: { read: async () => { await gate; return { nowMs: 1, read: { ok: true, value: {} } }; } } },
+    });
+    await flush();
+    actor.getSnapshot().children['risk:A']!.send({ type: 'RUN' });
+    await flush(10);
+    actor.send({ type: 'SYMBOLS.SET', symbols: [] });
+    actor.send({ type: 'SYMBOLS.SET', symbols: ['A'] });
+    await flush(10);
+    const ids = actor.getSnapshot().context.actorIds;
+    expect(ids['risk:A']).toMatch(/^risk:A~\d+$/);
+    release();
+    await flush(40);
+    actor.send({ type: 'SHUTDOWN' });
+    await flush(40);
+    expect(actor.getSnapshot().status).toBe('done');
+  });
+
+  it('--once ignores it', async () => {
+    const { actor } = build({ once: true, symbols: ['A'] });
+    actor.send({ type: 'SYMBOLS.SET', symbols: ['A', 'B'] });
+    await flush(40);
+    expect(actor.getSnapshot().context.symbols).toEqual(['A']);
+  });
+});

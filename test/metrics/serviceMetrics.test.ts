@@ -13,6 +13,7 @@ function cycle(over: Partial<CycleDoneEvent>): CycleDoneEvent {
     detail: null,
     summary: null,
     figures: null,
+    labels: null,
     chainStartedAt: null,
     startedAtMs: null,
     consecutiveFailures: 0,

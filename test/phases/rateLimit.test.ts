@@ -31,17 +31,23 @@ describe('risk rate limit', () => {
 });
 
 describe('harvest rate limit', () => {
-  const memory = { action: 'NONE', newSl: null, killScore: 0.5, publishedAtMs: 0 };
+  const memory = { action: 'NONE', newSl: null, killScore: 0.5, publishedAtMs: 0, policyVersion: '' };
   it('publishes on action change, SL set/unset or change, K change, or max age', () => {
-    expect(decideHarvest(null, { action: 'NONE', newSl: null, killScore: 0.5 }, 0, s).why).toBe('first_publish');
-    expect(decideHarvest(memory, { action: 'PARTIAL_25', newSl: null, killScore: 0.5 }, 1, s).why).toBe('action_changed');
-    expect(decideHarvest(memory, { action: 'NONE', newSl: 100, killScore: 0.5 }, 1, s).why).toBe('new_sl_set_changed');
+    expect(decideHarvest(null, { action: 'NONE', newSl: null, killScore: 0.5, policyVersion: '' }, 0, s).why).toBe('first_publish');
+    expect(decideHarvest(memory, { action: 'PARTIAL_25', newSl: null, killScore: 0.5, policyVersion: '' }, 1, s).why).toBe('action_changed');
+    expect(decideHarvest(memory, { action: 'NONE', newSl: 100, killScore: 0.5, policyVersion: '' }, 1, s).why).toBe('new_sl_set_changed');
     const withSl = { ...memory, newSl: 100 };
-    expect(decideHarvest(withSl, { action: 'NONE', newSl: null, killScore: 0.5 }, 1, s).why).toBe('new_sl_set_changed');
-    expect(decideHarvest(withSl, { action: 'NONE', newSl: 100.05, killScore: 0.5 }, 1, s).publish).toBe(false);
-    expect(decideHarvest(withSl, { action: 'NONE', newSl: 100.2, killScore: 0.5 }, 1, s).why).toBe('new_sl_changed');
-    expect(decideHarvest(memory, { action: 'NONE', newSl: null, killScore: 0.5009 }, 1, s).publish).toBe(false);
-    expect(decideHarvest(memory, { action: 'NONE', newSl: null, killScore: 0.5011 }, 1, s).why).toBe('kill_score_changed');
-    expect(decideHarvest(memory, { action: 'NONE', newSl: null, killScore: 0.5 }, 60_000, s).why).toBe('max_age');
+    expect(decideHarvest(withSl, { action: 'NONE', newSl: null, killScore: 0.5, policyVersion: '' }, 1, s).why).toBe('new_sl_set_changed');
+    expect(decideHarvest(withSl, { action: 'NONE', newSl: 100.05, killScore: 0.5, policyVersion: '' }, 1, s).publish).toBe(false);
+    expect(decideHarvest(withSl, { action: 'NONE', newSl: 100.2, killScore: 0.5, policyVersion: '' }, 1, s).why).toBe('new_sl_changed');
+    expect(decideHarvest(memory, { action: 'NONE', newSl: null, killScore: 0.5009, policyVersion: '' }, 1, s).publish).toBe(false);
+    expect(decideHarvest(memory, { action: 'NONE', newSl: null, killScore: 0.5011, policyVersion: '' }, 1, s).why).toBe('kill_score_changed');
+    expect(decideHarvest(memory, { action: 'NONE', newSl: null, killScore: 0.5, policyVersion: '' }, 60_000, s).why).toBe('max_age');
+  });
+  it('publishes when the theta in force changes (policy applied, changed or expired), even with the same proposal', () => {
+    expect(decideHarvest(memory, { action: 'NONE', newSl: null, killScore: 0.5, policyVersion: '1.0.0-ai-v1' }, 1, s).why).toBe('theta_changed');
+    const underPolicy = { ...memory, policyVersion: '1.0.0-ai-v1' };
+    expect(decideHarvest(underPolicy, { action: 'NONE', newSl: null, killScore: 0.5, policyVersion: '' }, 1, s).why).toBe('theta_changed');
+    expect(decideHarvest(underPolicy, { action: 'NONE', newSl: null, killScore: 0.5, policyVersion: '1.0.0-ai-v1' }, 1, s).publish).toBe(false);
   });
 });
