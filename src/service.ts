@@ -1,6 +1,7 @@
 // The service shell: builds the store, the position source and the three phases' steps,
-// provides them to the supervisor machine, and turns what the actors report into logs and
-// counters. Everything with I/O is created here; the machines and kernels stay pure.
+// provides them to the supervisor machine, turns what the actors report into logs and counters,
+// and owns the teardown (ServiceHandle.close). Everything with I/O is created here; the machines
+// and kernels stay pure. The store factory is storeFactory.ts; cycle stats and logs serviceLog.ts.
 import { createActor, type InspectionEvent } from 'xstate';
 import type { CycleDoneEvent, PhaseName } from '../machines/publisher.js';
 import {
@@ -18,12 +19,13 @@ import { LiveCandles } from './inputs/klines.js';
 import { klinesBlockMs, klinesFollowerFor, KLINES_READ_COUNT, type KlinesBatchStats } from './phases/klinesFollower.js';
 import type { KlinesFollowerEvent } from '../machines/klinesFollower.js';
 import type { Logger } from './log.js';
+import { CycleStats, cycleLogger, isLoudRepeat, logKlinesEvent } from './serviceLog.js';
+import { closeStore, createStoreFromConfig, isRedisStore } from './storeFactory.js';
 import { harvestSteps } from './phases/harvest.js';
 import { marketStateSteps } from './phases/marketstate.js';
 import { riskSteps } from './phases/risk.js';
 import { publisherFor, type PhaseDeps } from './phases/steps.js';
-import { MemoryStore } from './store/memoryStore.js';
-import { createRedisStore, REDIS_STORE_DEFAULTS, type RedisStore } from './store/redisStore.js';
+import type { RedisStore } from './store/redisStore.js';
 import type { Store } from './store/types.js';
 import { ExitCode } from './exitCodes.js';
 
@@ -53,6 +55,11 @@ export interface ServiceOptions {
    * `m.provide({ actions: … })` to inject a fault in a test, or extra logging when debugging.
    */
   wrapPublisher?: (phase: PhaseName, machine: PublisherLogic) => PublisherLogic;
+  /**
+   * Bounds of close()'s steps (ms). Defaults: drain drainTimeoutMs + CLOSE_STEP_TIMEOUT_MS (the
+   * supervisor bounds the drain itself by drainTimeoutMs), every other step CLOSE_STEP_TIMEOUT_MS.
+   */
+  closeTimeoutsMs?: Partial<Record<CloseStep, number>>;
 }
 
 /** The publisher machine as provided with a phase's steps. */
@@ -75,24 +82,42 @@ function aborted(signal: AbortSignal | undefined): Promise<never> {
   });
 }
 
-/** Per-run counters: what `--once` prints at the end and what /metrics is built from. */
-export class CycleStats {
-  readonly outcomes = new Map<string, number>();
-  readonly skips = new Map<string, number>();
-  restarts = 0;
+// Moved to files of their own (issue 13); re-exported for the importers of this module.
+export { CycleStats } from './serviceLog.js';
+export { closeStore, createStoreFromConfig } from './storeFactory.js';
 
-  record(e: CycleDoneEvent): void {
-    const k = `${e.phase}:${e.outcome}`;
-    this.outcomes.set(k, (this.outcomes.get(k) ?? 0) + 1);
-    if (e.outcome === 'skipped' && e.reason) {
-      const s = `${e.phase}:${e.reason}`;
-      this.skips.set(s, (this.skips.get(s) ?? 0) + 1);
-    }
-  }
+/** The steps of ServiceHandle.close(), in the order it takes them. */
+export const CLOSE_STEPS = ['drain', 'http', 'watchdog', 'store', 'klines store'] as const;
+export type CloseStep = (typeof CLOSE_STEPS)[number];
 
-  summary(): Record<string, number> {
-    return Object.fromEntries([...this.outcomes, ...[...this.skips].map(([k, v]) => [`skip:${k}`, v] as const)]);
-  }
+/** Default bound of each close() step but the drain (whose default is drainTimeoutMs + this). */
+export const CLOSE_STEP_TIMEOUT_MS = 2000;
+
+export interface CloseStepReport {
+  step: CloseStep;
+  /**
+   * done · skipped: nothing to tear down (no HTTP server adopted, no follower connection) ·
+   * failed: it threw or rejected (`error`), and was logged · timed out: still running after its
+   * bound, logged and left behind. Neither of the last two stops the later steps.
+   */
+  outcome: 'done' | 'skipped' | 'failed' | 'timed out';
+  error?: string;
+}
+
+export interface CloseReport {
+  /** How the supervisor ended; null when the drain failed or timed out. */
+  output: SupervisorOutput | null;
+  /** One report per step, in CLOSE_STEPS order. */
+  steps: CloseStepReport[];
+}
+
+/**
+ * What the caller starts next to the service (after startService, since they need the handle)
+ * and hands to it, so close() tears it down in its place in the order.
+ */
+export interface AdoptedResources {
+  http?: { close(): Promise<void> } | null;
+  watchdog?: { stop(): Promise<void> } | null;
 }
 
 export interface ServiceHandle {
@@ -101,78 +126,24 @@ export interface ServiceHandle {
   stats: CycleStats;
   /** Resolves when the supervisor ends (once complete, shut down, or escalated). */
   done: Promise<SupervisorOutput>;
-  /** Stop scheduling, let in-flight publishes finish (bounded), then end. */
+  /** Stop scheduling, let in-flight publishes finish (bounded), then end. Closes nothing else. */
   shutdown(): void;
+  /**
+   * Hands the HTTP server and/or the watchdog to the service: close() tears them down. One
+   * adopted after close() has passed its step is torn down at once (guarded and bounded too).
+   */
+  adopt(resources: AdoptedResources): void;
+  /**
+   * Tears the whole service down, in order: drain (SHUTDOWN, then the supervisor's end) → HTTP
+   * server → watchdog → store → the klines follower's own connection. Each step is guarded (a
+   * failure is logged and recorded, and the next step runs) and bounded (ServiceOptions
+   * closeTimeoutsMs). Idempotent and memoized: every call returns the same promise, which never
+   * rejects. The store is closed even when it was passed in as `options.store`.
+   */
+  close(): Promise<CloseReport>;
 }
 
 export const wallClock = (): number => performance.timeOrigin + performance.now();
-
-export function createStoreFromConfig(config: Config, logger: Logger, reconnect = true, connectionName?: string): Store {
-  if (config.store === 'memory') return new MemoryStore();
-  let outage = false;
-  let lastError = '';
-  return createRedisStore({
-    url: config.redisUrl,
-    password: config.redisPassword,
-    commandTimeoutMs: config.commandTimeoutMs,
-    connectTimeoutMs: config.connectTimeoutMs,
-    // The reconnect backoff never outgrows the publishers' own: with the store's fixed 5 s cap,
-    // a service configured to retry every 300 ms still waited up to 5 s for the socket after
-    // Redis came back (test/faults/outage.test.ts). Defaults are unchanged (100 ms … 5 s).
-    reconnectBaseMs: Math.min(REDIS_STORE_DEFAULTS.reconnectBaseMs, config.backoffBaseMs),
-    reconnectCapMs: Math.min(REDIS_STORE_DEFAULTS.reconnectCapMs, config.backoffCapMs),
-    reconnect,
-    ...(connectionName !== undefined ? { connectionName } : {}),
-    onEvent: (e) => {
-      // One line per change of state, not per retry: an outage is announced once (and each new
-      // kind of error once), every attempt goes to debug, and 'ready' ends the outage.
-      if (e.type === 'ready') {
-        logger.info({ redis: e.type }, 'redis ready');
-        outage = false;
-        lastError = '';
-      } else if (e.type === 'reconnecting') {
-        (outage ? logger.debug : logger.warn).call(logger, { redis: e.type, delayMs: e.delayMs }, 'redis unreachable; reconnecting with backoff');
-        outage = true;
-      } else if (e.type === 'error') {
-        (e.message === lastError ? logger.debug : logger.warn).call(logger, { redis: e.type, err: e.message }, 'redis connection error');
-        lastError = e.message ?? '';
-      } else logger.debug({ redis: e.type }, `redis ${e.type}`);
-    },
-  });
-}
-
-function isRedisStore(store: Store): store is RedisStore {
-  return store.kind === 'redis' && typeof (store as RedisStore).waitReady === 'function';
-}
-
-/** Logs a cycle outcome at a level an operator can live with at 1,000 symbols. */
-function logCycle(logger: Logger, e: CycleDoneEvent, previousReason: string | undefined): void {
-  const base = { phase: e.phase, symbol: e.symbol };
-  switch (e.outcome) {
-    case 'published':
-      logger.info({ ...base, why: e.reason }, `${e.phase} ${e.symbol} published: ${e.summary ?? ''}`);
-      return;
-    case 'heartbeat':
-      logger.debug(base, `${e.phase} ${e.symbol} unchanged (heartbeat)`);
-      return;
-    case 'skipped':
-      // A skip that repeats every cycle is news only the first time.
-      (previousReason === e.reason ? logger.debug : logger.info).call(
-        logger,
-        { ...base, reason: e.reason, detail: e.detail },
-        `${e.phase} ${e.symbol} skipped: ${e.reason}`,
-      );
-      return;
-    case 'error': {
-      const n = e.consecutiveFailures;
-      (n <= 1 || isLoudRepeat(n) ? logger.warn : logger.debug).call(
-        logger,
-        { ...base, err: e.detail, consecutiveFailures: n },
-        `${e.phase} ${e.symbol} failed; backing off`,
-      );
-    }
-  }
-}
 
 /**
  * --once must fail in bounded time, with a message naming the server, when Redis is away. The
@@ -193,9 +164,6 @@ async function waitForRedis(store: RedisStore, config: Config, once: boolean, lo
     throw err;
   }
 }
-
-/** True for the 1st, 2nd, 4th, 8th … occurrence: repeated trouble stays visible without a line per event. */
-const isLoudRepeat = (n: number): boolean => n >= 1 && (n & (n - 1)) === 0;
 
 export async function startService(options: ServiceOptions): Promise<ServiceHandle> {
   const { config, logger } = options;
@@ -240,7 +208,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   };
   const inspect = options.inspect;
   const wrap = (phase: PhaseName, machine: PublisherLogic): PublisherLogic => options.wrapPublisher?.(phase, machine) ?? machine;
-  const lastReason = new Map<string, string | undefined>();
+  const logCycle = cycleLogger(logger);
   const runningSymbols = new Set(config.symbols);
 
   const provided = supervisorMachine.provide({
@@ -271,9 +239,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     actions: {
       onCycleDone: (_args, e: CycleDoneEvent) => {
         stats.record(e);
-        const key = `${e.phase}:${e.symbol}`;
-        logCycle(logger, e, lastReason.get(key));
-        lastReason.set(key, e.outcome === 'skipped' ? (e.reason ?? undefined) : undefined);
+        logCycle(e);
         guarded('onCycle', () => options.hooks?.onCycle?.(e, now()));
       },
       onRestart: (_args, notice: RestartNotice | null) => {
@@ -282,18 +248,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
         logger.error({ actor: notice.oldId, newActor: notice.newId, err: notice.error, restartsInWindow: notice.restartsInWindow }, `actor ${notice.oldId} crashed; restarted as ${notice.newId}`);
         guarded('onRestart', () => options.hooks?.onRestart?.(notice));
       },
-      onKlines: (_args, event: KlinesFollowerEvent) => {
-        if (event.type === 'KLINES.FAILED') {
-          const n = event.consecutiveFailures;
-          (n <= 1 || isLoudRepeat(n) ? logger.warn : logger.debug).call(
-            logger,
-            { err: event.error, consecutiveFailures: n, stream: config.klinesStream },
-            'klines follower: read failed; backing off (intervals keep running)',
-          );
-        } else if (event.type === 'KLINES.RESYNC') {
-          logger.info({ stream: config.klinesStream }, 'klines follower resumed from the stream end; every marketstate re-reads its candles');
-        }
-      },
+      onKlines: (_args, event: KlinesFollowerEvent) => logKlinesEvent(logger, event, config.klinesStream),
       onEscalate: (_args, escalation: Escalation) => {
         logger.fatal(
           { actor: escalation.actorId, restarts: escalation.restarts, windowMs: escalation.windowMs, err: escalation.error, exitCode: ExitCode.ESCALATED },
@@ -333,25 +288,109 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       error: reject,
     });
   });
-  // The follower's own connection is the service's to close, once the supervisor has ended.
-  const done = followerStore === null || followerStore === store ? supervised : supervised.finally(() => closeStore(followerStore));
+  // The follower's own connection is the service's to close, once the supervisor has ended
+  // (close() awaits the same promise as its last step).
+  let followerClosing: Promise<void> | null = null;
+  const closeFollower = followerStore === null || followerStore === store ? null : (): Promise<void> => (followerClosing ??= followerStore.close());
+  const done = closeFollower === null ? supervised : supervised.finally(() => closeStore({ close: closeFollower }));
   actor.start();
   logger.info(
     { symbols: config.symbols.length, phases, store: store.kind, once, positionSource: config.positionSource },
     `quantum-calc started: ${phases.join(', ')} for ${config.symbols.length} symbol(s) on the ${store.kind} store${once ? ' (--once)' : ''}`,
   );
-  return { actor, store, stats, done, shutdown: () => actor.send({ type: 'SHUTDOWN' }) };
+
+  const timeouts: Record<CloseStep, number> = {
+    drain: config.drainTimeoutMs + CLOSE_STEP_TIMEOUT_MS,
+    http: CLOSE_STEP_TIMEOUT_MS,
+    watchdog: CLOSE_STEP_TIMEOUT_MS,
+    store: CLOSE_STEP_TIMEOUT_MS,
+    'klines store': CLOSE_STEP_TIMEOUT_MS,
+    ...options.closeTimeoutsMs,
+  };
+  const closeStep = (step: CloseStep, teardown: (() => Promise<unknown>) | null, onTimeout?: () => void): Promise<CloseStepReport> =>
+    boundedStep(step, timeouts[step], logger, teardown, onTimeout);
+  const adopted: { http?: () => Promise<unknown>; watchdog?: () => Promise<unknown> } = {};
+  /** The steps close() has begun: a resource adopted after its step is torn down at once. */
+  const begun = new Set<CloseStep>();
+  const begin = (step: CloseStep): CloseStep => {
+    begun.add(step);
+    return step;
+  };
+  const adopt = (resources: AdoptedResources): void => {
+    const { http, watchdog } = resources;
+    const given: Array<['http' | 'watchdog', () => Promise<unknown>]> = [];
+    if (http) given.push(['http', () => http.close()]);
+    if (watchdog) given.push(['watchdog', () => watchdog.stop()]);
+    for (const [step, teardown] of given) {
+      if (begun.has(step)) void closeStep(step, teardown);
+      else adopted[step] = teardown;
+    }
+  };
+
+  let output: SupervisorOutput | null = null;
+  const drain = async (): Promise<void> => {
+    if (actor.getSnapshot().status === 'active') actor.send({ type: 'SHUTDOWN' });
+    output = await supervised;
+  };
+  // A drain past its bound: stop the actors, so no cycle runs on the store about to close.
+  const stopActors = (): void => {
+    try {
+      actor.stop();
+    } catch {
+      // Already stopped.
+    }
+  };
+  const closeAll = async (): Promise<CloseReport> => {
+    const steps: CloseStepReport[] = [];
+    steps.push(await closeStep(begin('drain'), drain, stopActors));
+    steps.push(await closeStep(begin('http'), adopted.http ?? null));
+    steps.push(await closeStep(begin('watchdog'), adopted.watchdog ?? null));
+    steps.push(await closeStep(begin('store'), () => store.close()));
+    steps.push(await closeStep(begin('klines store'), closeFollower));
+    return { output, steps };
+  };
+  let closing: Promise<CloseReport> | null = null;
+
+  return {
+    actor,
+    store,
+    stats,
+    done,
+    shutdown: () => actor.send({ type: 'SHUTDOWN' }),
+    adopt,
+    close: () => (closing ??= closeAll()),
+  };
 }
 
-/** Closes the store, but never waits longer than `timeoutMs` for it. */
-export async function closeStore(store: Store, timeoutMs = 2000): Promise<void> {
+/**
+ * One step of close(): `teardown` raced against `timeoutMs`. Never rejects: a failure or a
+ * timeout is logged (warn) and reported, and the caller goes on with the next step.
+ */
+async function boundedStep(
+  step: CloseStep,
+  timeoutMs: number,
+  logger: Logger,
+  teardown: (() => Promise<unknown>) | null,
+  onTimeout?: () => void,
+): Promise<CloseStepReport> {
+  if (teardown === null) return { step, outcome: 'skipped' };
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    store.close().catch(() => undefined),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-      timer.unref();
-    }),
-  ]);
-  if (timer) clearTimeout(timer);
+  const expired = new Promise<'timed out'>((resolve) => {
+    timer = setTimeout(() => resolve('timed out'), timeoutMs);
+  });
+  try {
+    // Promise.resolve().then: a teardown that throws synchronously is a failed step too.
+    const outcome = await Promise.race([Promise.resolve().then(teardown).then(() => 'done' as const), expired]);
+    if (outcome === 'timed out') {
+      logger.warn({ step, timeoutMs }, `shutdown: ${step} did not finish within ${timeoutMs} ms; going on`);
+      onTimeout?.();
+    }
+    return { step, outcome };
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    logger.warn({ step, err: error }, `shutdown: ${step} failed; going on`);
+    return { step, outcome: 'failed', error };
+  } finally {
+    clearTimeout(timer);
+  }
 }

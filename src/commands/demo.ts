@@ -44,12 +44,13 @@ export function registerDemo(program: Command): void {
           },
         },
       });
-      const stop = (): void => demo.stop();
+      const stop = (): void => void demo.stop();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       const timer = duration === null ? null : setTimeout(stop, duration * 1000);
       const output = await demo.service.done;
       if (timer) clearTimeout(timer);
+      await demo.stop();
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       process.stdout.write(`demo stopped (${output.reason}).\n`);

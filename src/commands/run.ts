@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { CliError, ExitCode } from '../exitCodes.js';
 import { createLogger } from '../log.js';
-import { closeStore, startService, StartAbortedError, wallClock, type ServiceHandle } from '../service.js';
+import { startService, StartAbortedError, wallClock, type ServiceHandle } from '../service.js';
 import { createServiceMetrics } from '../metrics/serviceMetrics.js';
 import { operatorRoutes } from '../http/operatorRoutes.js';
-import { startHttpServer, type HttpServerHandle, type Route } from '../http/server.js';
+import { startHttpServer, type Route } from '../http/server.js';
 import { startWatchdog } from '../watchdog/watchdog.js';
 import { VizRegistry } from '../viz/registry.js';
 import { vizRoutes } from '../viz/routes.js';
@@ -76,24 +76,20 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       const service = handle;
       const routes: Route[] = metrics ? operatorRoutes({ handle: service, metrics, now: wallClock }).routes : [];
       if (viz) routes.push(...vizRoutes(viz));
-      let http: HttpServerHandle | null = null;
       if (config.httpPort !== null) {
         try {
-          http = await startHttpServer({ host: config.httpHost, port: config.httpPort, routes, logger });
+          service.adopt({ http: await startHttpServer({ host: config.httpHost, port: config.httpPort, routes, logger }) });
         } catch (err) {
           // Exit 1, not 2: the port may be held by a process still shutting down; systemd retries.
-          service.shutdown();
-          await service.done;
-          await closeStore(service.store);
+          await service.close();
           throw new CliError(`cannot serve HTTP on ${config.httpHost}:${config.httpPort}: ${(err as Error).message}`, ExitCode.FAILURE);
         }
       }
       // --once ends on its own; the watchdog is for the long-running service.
-      const watchdog = once ? null : startWatchdog({ thresholdSec: config.watchdogSec, logger });
+      if (!once) service.adopt({ watchdog: startWatchdog({ thresholdSec: config.watchdogSec, logger }) });
       const output = await service.done;
-      await watchdog?.stop();
-      await http?.close();
-      await closeStore(service.store);
+      // The supervisor has ended (SIGTERM, --once finished, or escalation): HTTP, watchdog, store.
+      await service.close();
       if (once) logger.info({ counts: service.stats.summary(), exitCode: output.exitCode }, `--once finished: ${output.reason}`);
       else logger.info({ exitCode: output.exitCode }, output.reason);
       process.off('SIGTERM', onSignal);

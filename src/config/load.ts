@@ -229,7 +229,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
  * redis:// or rediss:// URL is rewritten; any other text is shown as given.
  */
 export function maskUrl(url: string): string {
-  return /^rediss?:\/\//.test(url) ? redactRedisUrl(url, { bareSecret: '***' }) : url;
+  // Any scheme: a URL refused for its scheme (`http://u:secret@h`) is shown in the error too.
+  return redactRedisUrl(url, { bareSecret: '***' });
 }
 
 /** The config with every secret replaced, for `config print` and logs. */

@@ -21,6 +21,8 @@ export type PositionSourceKind = (typeof POSITION_SOURCES)[number];
 export { DEFAULT_CANDLE_PATTERNS };
 
 export const R_NET_BASES = ['locked', 'per_unit'] as const;
+export const THETA_SOURCES = ['policy', 'config'] as const;
+export const SYMBOLS_SOURCES = ['config', 'policy'] as const;
 export type RNetBasis = (typeof R_NET_BASES)[number];
 export const DEFAULT_KLINES_STREAM = 'quantum:stream:market.klines';
 
@@ -156,6 +158,16 @@ export const CONFIG_SPEC = {
     schema: z.enum(R_NET_BASES).default('locked'),
     arg: 'basis',
     help: "R_net basis (SPEC §4.4): locked divides the position's total PnL, per_unit its PnL per unit of size, a true R multiple",
+  }),
+  harvestThetaSource: key({
+    schema: z.enum(THETA_SOURCES).default('policy'),
+    arg: 'source',
+    help: 'harvest theta: policy applies quantum:policy:current (harvest_params, kill_params) over theta.harvest while it is valid; config never reads it',
+  }),
+  symbolsSource: key({
+    schema: z.enum(SYMBOLS_SOURCES).default('config'),
+    arg: 'source',
+    help: "running symbols: config uses symbols; policy the policy's universe_symbols plus every symbol with an open position, followed live (symbols when no policy is usable)",
   }),
   maxInputAge: key({
     schema: positiveSeconds.nullable().default(null),

@@ -6,7 +6,7 @@ import type { InspectionEvent } from 'xstate';
 import { loadConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { MemoryStore } from '../store/memoryStore.js';
-import { startService, type ServiceHandle, type ServiceHooks } from '../service.js';
+import { startService, type CloseReport, type ServiceHandle, type ServiceHooks } from '../service.js';
 import { CandleFeed, DEMO_SYMBOLS } from './feed.js';
 
 export interface DemoOptions {
@@ -20,8 +20,11 @@ export interface DemoOptions {
 export interface DemoHandle {
   service: ServiceHandle;
   store: MemoryStore;
-  /** Stops the candle feed and shuts the supervisor down (await `service.done`). */
-  stop(): void;
+  /**
+   * Stops the candle feed and closes the service (drain, then the store): `service.done`
+   * resolves once the supervisor has ended, the returned promise once all is closed. Memoized.
+   */
+  stop(): Promise<CloseReport>;
 }
 
 export async function startDemo(options: DemoOptions): Promise<DemoHandle> {
@@ -52,7 +55,7 @@ export async function startDemo(options: DemoOptions): Promise<DemoHandle> {
     store,
     stop: () => {
       clearInterval(ticker);
-      service.shutdown();
+      return service.close();
     },
   };
 }

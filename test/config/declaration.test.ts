@@ -27,6 +27,8 @@ const FORMER_KINDS: Record<string, string> = {
   harvestInterval: 'number', maxPublishAge: 'number', changeEpsPct: 'number', fallbackStopPct: 'number',
   enableStream: 'boolean', windowSize: 'int', candlePatterns: 'list', maxCandleAge: 'number',
   followKlines: 'boolean', klinesStream: 'string', maxPositionAge: 'number', rNetBasis: 'string',
+  // Added with the AI policy (issue 9).
+  harvestThetaSource: 'string', symbolsSource: 'string',
   maxInputAge: 'nullableNumber', commandTimeoutMs: 'int', connectTimeoutMs: 'int', backoffBaseMs: 'int',
   backoffCapMs: 'int', restartBudget: 'int', restartWindowSec: 'number', drainTimeoutMs: 'int',
   httpHost: 'string', httpPort: 'nullableNumber', inspect: 'boolean', logLevel: 'string', watchdogSec: 'number',
@@ -60,6 +62,8 @@ describe('the config declaration', () => {
       klinesStream: 'quantum:stream:market.klines',
       maxPositionAge: 300,
       rNetBasis: 'locked',
+      harvestThetaSource: 'policy',
+      symbolsSource: 'config',
       maxInputAge: null,
       commandTimeoutMs: 2000,
       connectTimeoutMs: 5000,

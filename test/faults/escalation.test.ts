@@ -10,7 +10,7 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/exitCodes.js';
-import { closeStore, startService } from '../../src/service.js';
+import { startService } from '../../src/service.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 import { longPosition, prices, redisClient, seedCandles, seedPosition } from '../helpers/seed.js';
@@ -61,7 +61,7 @@ describe('a crashing actor', () => {
         setTimeout(() => reject(new Error(`the supervisor did not end within 15 s (crashes: ${crashes.join(', ')})`)), 15_000),
       ),
     ]);
-    await closeStore(handle.store);
+    await handle.close();
 
     expect(output.exitCode).toBe(ExitCode.ESCALATED);
     expect(output.escalation).toMatchObject({ actorId: 'risk:BTCUSDT#3', restarts: 3, error: 'injected crash in risk:BTCUSDT#3' });

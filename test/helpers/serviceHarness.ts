@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import { closeStore, type ServiceHandle } from '../../src/service.js';
+import type { ServiceHandle } from '../../src/service.js';
 import { cliPath, repoRoot } from './runCli.js';
 
 /** Polls until `check` returns a truthy value, or fails after `timeoutMs` naming `what`. */
@@ -136,12 +136,9 @@ export function explainWith(handle: ServiceHandle): (error: unknown) => never {
   };
 }
 
-/** Shuts an in-process service down (drain) and closes its store; a no-op for undefined. */
+/** Closes an in-process service (drain, then its stores: ServiceHandle.close); a no-op for undefined. */
 export async function stopService(handle: ServiceHandle | undefined): Promise<void> {
-  if (!handle) return;
-  handle.shutdown();
-  await handle.done;
-  await closeStore(handle.store);
+  await handle?.close();
 }
 
 export interface CliProcess {

@@ -10,7 +10,8 @@ import { createServiceMetrics } from '../../src/metrics/serviceMetrics.js';
 import { operatorRoutes } from '../../src/http/operatorRoutes.js';
 import { startHttpServer, type HttpServerHandle } from '../../src/http/server.js';
 import type { HealthReport } from '../../src/http/health.js';
-import { closeStore, createStoreFromConfig, startService, wallClock, type ServiceHandle } from '../../src/service.js';
+import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
+import { createStoreFromConfig } from '../../src/storeFactory.js';
 import type { RedisStore } from '../../src/store/redisStore.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 import { longPosition, prices, redisClient, seedCandles, seedPosition } from '../helpers/seed.js';
@@ -73,15 +74,12 @@ beforeAll(async () => {
   service = await startService({ config, logger, store, hooks: metrics.hooks });
   const { routes } = operatorRoutes({ handle: service, metrics, now: wallClock });
   http = await startHttpServer({ host: '127.0.0.1', port: 0, routes, logger });
+  // As `run` does: the service tears the server down in its close() (drain, HTTP, store).
+  service.adopt({ http });
 });
 
 afterAll(async () => {
-  await http?.close();
-  if (service) {
-    service.shutdown();
-    await service.done;
-    await closeStore(service.store);
-  }
+  await service?.close();
   redis?.disconnect();
   await server?.close();
 });

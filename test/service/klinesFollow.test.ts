@@ -235,7 +235,7 @@ describe('stale market data', () => {
     const handle = await startService({ config: config({ symbols: [S] }), logger: log.logger, once: true });
     service = undefined;
     const output = await handle.done;
-    await stopService({ ...handle, shutdown: () => undefined });
+    await handle.close();
     expect(output.exitCode).toBe(0);
     const counts = handle.stats.summary();
     expect(counts['skip:marketstate:stale_candles']).toBe(1);
@@ -249,7 +249,7 @@ describe('stale market data', () => {
     await seedDataSink(redis, S, prices('trend', 300, 100, 5), { lastOpenTimeMs: lastClosedOpenTime() - 9 * MINUTE_MS });
     const handle = await startService({ config: config({ symbols: [S], maxCandleAge: 900, phases: ['marketstate'] }), logger: captureLogger('warn').logger, once: true });
     await handle.done;
-    await stopService({ ...handle, shutdown: () => undefined });
+    await handle.close();
     expect(handle.stats.summary()['marketstate:published']).toBe(1);
   });
 });

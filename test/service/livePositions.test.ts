@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PhaseName } from '../../machines/publisher.js';
 import { computeHarvest } from '../../src/kernels/harvest.js';
-import { closeStore, startService } from '../../src/service.js';
+import { startService } from '../../src/service.js';
 import {
   applyLayerFields,
   brainFields,
@@ -50,7 +50,7 @@ async function once(nowMs: number, flags: Record<string, unknown> = {}): Promise
   const config = serviceConfig({ redisUrl: server.url, symbols: [S], ...flags });
   const handle = await startService({ config, logger: log.logger, once: true, now: () => nowMs });
   const output = await handle.done;
-  await closeStore(handle.store);
+  await handle.close();
   const lines = log.lines();
   return {
     exitCode: output.exitCode,

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { marketStateTtlSec } from '../../src/phases/marketstate.js';
-import { closeStore, startService } from '../../src/service.js';
+import { startService } from '../../src/service.js';
 import { seedDataSink } from '../helpers/producers.js';
 import type { TestRedis } from '../helpers/redisServer.js';
 import { useTestRedis } from '../helpers/redisFixture.js';
@@ -34,7 +34,7 @@ async function once(flags: Record<string, unknown>): Promise<Record<string, numb
   const config = serviceConfig({ redisUrl: server.url, symbols: [S], phases: ['marketstate'], ...flags });
   const handle = await startService({ config, logger: log.logger, once: true });
   const output = await handle.done;
-  await closeStore(handle.store);
+  await handle.close();
   expect(output.exitCode).toBe(0);
   return handle.stats.summary();
 }

@@ -4,7 +4,7 @@
 // them (test/helpers/producers.ts); each pass runs at an injected clock value, no sleeping.
 import type { Redis } from 'ioredis';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { closeStore, startService } from '../../src/service.js';
+import { startService } from '../../src/service.js';
 import {
   MINUTE_MS,
   applyLayerFields,
@@ -41,7 +41,7 @@ async function once(nowMs: number, flags: Record<string, unknown> = {}): Promise
   const config = serviceConfig({ redisUrl: server.url, symbols: [S], ...flags });
   const handle = await startService({ config, logger: log.logger, once: true, now: () => nowMs });
   const output = await handle.done;
-  await closeStore(handle.store);
+  await handle.close();
   expect(output.exitCode).toBe(0);
   return handle.stats.summary();
 }

@@ -11,6 +11,8 @@ import {
   type RedisStore,
   type RedisStoreEvent,
 } from '../../src/store/redisStore.js';
+import { redactRedisUrl as sharedRedact, redisTarget } from '../../src/store/redisUrl.js';
+import { maskUrl } from '../../src/config/load.js';
 import { freePort, startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 
 const PASSWORD = 's3cr3t-p@ss/word';
@@ -52,6 +54,17 @@ describe('parseRedisUrl / redactRedisUrl', () => {
     expect(redactRedisUrl('redis://hunter2@h')).toBe('redis://:***@h');
     expect(redactRedisUrl('redis://u:hun@ter/2@h')).toBe('redis://u:***@h');
     expect(redactRedisUrl('redis://h:1')).toBe('redis://h:1');
+  });
+
+  it("is one redaction: the store's, and config's maskUrl, which shows a bare secret as ***", () => {
+    expect(redactRedisUrl).toBe(sharedRedact);
+    for (const url of ['redis://u:hunter2@h:1/0', 'rediss://:hunter2@h', 'redis://u:hun@ter/2@h', 'redis://h:1', 'rediss://u:a:b@h/2']) {
+      expect(maskUrl(url)).toBe(redactRedisUrl(url));
+    }
+    expect(maskUrl('redis://hunter2@h')).toBe('redis://***@h');
+    expect(redactRedisUrl('redis://hunter2@h', { bareSecret: '***' })).toBe('redis://***@h');
+    expect(redisTarget({ host: '::1', port: 7000, db: 3 })).toBe('[::1]:7000/3');
+    expect(redisTarget(parseRedisUrl('redis://u:pw@10.0.0.5:6380/2'))).toBe('10.0.0.5:6380/2');
   });
 
   it('reconnect delay doubles from the base up to the cap', () => {

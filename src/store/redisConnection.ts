@@ -1,0 +1,399 @@
+// The store's Redis connection: the ioredis client and its options, the handshake gate
+// (AUTH, SELECT, PING, CLIENT SETNAME before any command may run), waitReady, status, close, and
+// the translation of ioredis' errors into messages that name the server. The commands themselves
+// are in redisStore.ts; they go through `run`, which refuses them while the gate is closed.
+// (As bullmq keeps its RedisConnection apart from its Worker.)
+//
+// The client discipline is the store's (see redisStore.ts): commands fail fast and are never
+// queued or resent, because a late or duplicated write is worse than none.
+import { EventEmitter } from 'node:events';
+import { Redis, type RedisOptions } from 'ioredis';
+import { parseRedisUrl, redisTarget } from './redisUrl.js';
+import { WrongTypeError } from './types.js';
+
+export interface RedisStoreEvent {
+  type: 'connect' | 'ready' | 'error' | 'close' | 'reconnecting' | 'end';
+  /** Error text (password scrubbed) for 'error'. */
+  message?: string;
+  /** Delay before the next connection attempt, for 'reconnecting'. */
+  delayMs?: number;
+}
+
+export interface RedisConnectionOptions {
+  /**
+   * redis://[user:password@]host[:port][/db] — `rediss://` for TLS (certificate verified),
+   * `user:password@` for an ACL user (`:password@` for the default user), db number as the path.
+   */
+  url: string;
+  /** Overrides the URL's password, e.g. for a credential read from a file. */
+  password?: string;
+  /** Every command rejects after this long without a reply. Default 2000. */
+  commandTimeoutMs?: number;
+  /** A connection attempt is abandoned after this long. Default 5000. */
+  connectTimeoutMs?: number;
+  /** First reconnect delay; doubles per failed attempt up to reconnectCapMs. Default 100. */
+  reconnectBaseMs?: number;
+  /** Upper bound of the reconnect delay. Default 5000. */
+  reconnectCapMs?: number;
+  /**
+   * Reconnect after a lost connection (forever, with the capped backoff). Default true, for the
+   * long-running service; one-shot commands pass false so a dead server ends them promptly.
+   */
+  reconnect?: boolean;
+  /** CLIENT SETNAME, so an operator can find us in CLIENT LIST. Default 'quantum-calc'. */
+  connectionName?: string;
+  /** Connection lifecycle events, for the service log. Must not throw (exceptions are swallowed). */
+  onEvent?: (event: RedisStoreEvent) => void;
+}
+
+export const REDIS_STORE_DEFAULTS = {
+  commandTimeoutMs: 2000,
+  connectTimeoutMs: 5000,
+  reconnectBaseMs: 100,
+  reconnectCapMs: 5000,
+  connectionName: 'quantum-calc',
+} as const;
+
+export interface RedisConnection {
+  /** The ioredis client. Commands go through `run`, never straight to it. */
+  readonly client: Redis;
+  /** `host:port/db` of the server, safe to log (never contains credentials). */
+  readonly target: string;
+  readonly commandTimeoutMs: number;
+  /** The current connection has passed the handshake: commands may use it. */
+  usable(): boolean;
+  /** The ioredis status, but 'connect' until the handshake has answered and 'end' once closed. */
+  status(): string;
+  /**
+   * Resolves once the connection is up and a PING succeeds; rejects after `timeoutMs` with a
+   * message naming host:port (never the password) and the last connection error.
+   */
+  waitReady(timeoutMs: number): Promise<void>;
+  /** QUIT when connected (the server finishes what it received), else disconnect; bounded. */
+  close(): Promise<void>;
+  /**
+   * Runs one command if the gate is open, failing at once (nothing is queued) if it is not;
+   * a failure is translated (`translate`).
+   */
+  run<T>(operation: string, key: string, expected: string | undefined, command: () => Promise<T>): Promise<T>;
+  /** Maps a command failure to WrongTypeError or to an error naming the server and operation. */
+  translate(error: unknown, operation: string, key: string, expected?: string): Promise<Error>;
+  /** The error of a command refused because the gate is closed. */
+  notConnected(operation: string, key: string): Error;
+  /** The text with the password (and its URL-encoded form) replaced by `***`. */
+  scrub(text: string): string;
+}
+
+/** Capped exponential backoff: base, 2·base, 4·base, … never above cap. `attempt` counts from 1. */
+export function reconnectDelayMs(attempt: number, baseMs: number, capMs: number): number {
+  const exponent = Math.min(Math.max(attempt - 1, 0), 30);
+  return Math.min(capMs, baseMs * 2 ** exponent);
+}
+
+export function createRedisConnection(options: RedisConnectionOptions): RedisConnection {
+  const url = parseRedisUrl(options.url);
+  const password = options.password ?? url.password;
+  const commandTimeoutMs = options.commandTimeoutMs ?? REDIS_STORE_DEFAULTS.commandTimeoutMs;
+  const connectTimeoutMs = options.connectTimeoutMs ?? REDIS_STORE_DEFAULTS.connectTimeoutMs;
+  const reconnectBaseMs = options.reconnectBaseMs ?? REDIS_STORE_DEFAULTS.reconnectBaseMs;
+  const reconnectCapMs = options.reconnectCapMs ?? REDIS_STORE_DEFAULTS.reconnectCapMs;
+  for (const [name, value] of Object.entries({ commandTimeoutMs, connectTimeoutMs, reconnectBaseMs, reconnectCapMs })) {
+    if (!(Number.isFinite(value) && value > 0)) throw new Error(`redis store: ${name} must be a positive number (got ${String(value)})`);
+  }
+  const target = redisTarget(url);
+
+  // Never let the password reach a log line or an error message, whatever ioredis puts in one.
+  const secrets = password ? [password, encodeURIComponent(password)] : [];
+  const scrub = (text: string): string => secrets.reduce((out, secret) => out.split(secret).join('***'), text);
+
+  const clientOptions: RedisOptions = {
+    host: url.host,
+    port: url.port,
+    // No db, user, password or name for ioredis: the connection runs that handshake itself (see
+    // `handshake` below). ioredis awaits its own handshake (CLIENT SETNAME, CLIENT SETINFO)
+    // before declaring the connection ready, and when the socket dies during it, it still marks
+    // the dead connection 'ready' afterwards, which cancels the pending reconnect: the client then
+    // refuses every command ("stream isn't writeable") for ever. Seen in
+    // test/faults/unresponsive.test.ts when a silent path made the socket time out mid-handshake.
+    // Without a handshake ioredis is ready at once; the gate stays closed until AUTH (and SELECT)
+    // have answered, so no command can run as the wrong user or in the wrong db.
+    disableClientInfo: true,
+    tls: url.tls ? { servername: isIpAddress(url.host) ? undefined : url.host } : undefined,
+    // A reply that never comes must not hold a publisher forever; it rejects and the publisher
+    // backs off. (The server may still execute it; callers assume nothing after a rejection.)
+    commandTimeout: commandTimeoutMs,
+    // commandTimeout alone only rejects the promise: the command stays on the socket, and a
+    // server that was paused or stalled (CLIENT PAUSE WRITE, a proxy holding the bytes) executes
+    // it when it resumes — a publish we reported as failed lands seconds later, after newer
+    // data. Measured against redis-server 7.0: with commandTimeout only, a MULTI/EXEC that timed
+    // out under CLIENT PAUSE WRITE was applied when the pause ended. So when no reply arrives
+    // within the same bound, the socket is destroyed: Redis frees the client and discards the
+    // commands it had not run yet. A timed-out write has therefore either run before we gave up
+    // or never runs (test/faults/unresponsive.test.ts). The reconnect uses the capped backoff.
+    socketTimeout: commandTimeoutMs,
+    connectTimeout: connectTimeoutMs,
+    // No offline queue at all (stricter than "once connected"): a command issued while the
+    // connection is down fails at once instead of waiting in an unbounded queue and landing
+    // late, computed from inputs that are stale by then. Before the first connection, the
+    // service calls waitReady() instead of relying on a queue.
+    enableOfflineQueue: false,
+    // A command whose reply was lost with the connection is not resent on reconnect: resending
+    // an XADD or a whole MULTI that the server may already have executed duplicates it.
+    autoResendUnfulfilledCommands: false,
+    // 0: commands in flight when the connection drops are rejected right away, not held for a
+    // later attempt.
+    maxRetriesPerRequest: 0,
+    // Many symbols read and publish in the same tick; batching them saves round trips.
+    enableAutoPipelining: true,
+    // ioredis' ready check runs INFO, which a restricted ACL user may not be allowed; waitReady()
+    // uses PING instead.
+    enableReadyCheck: false,
+    // Nothing here subscribes; reconnecting on error replies would only hide them.
+    reconnectOnError: null,
+    retryStrategy: (attempt: number) =>
+      options.reconnect === false ? null : reconnectDelayMs(attempt, reconnectBaseMs, reconnectCapMs),
+  };
+
+  const client = new Redis(clientOptions);
+  let lastError: string | undefined;
+  let closed = false;
+  /** The current connection has passed the handshake: commands may use it. */
+  let usable = false;
+  /** Counts connections, so a late handshake answer never opens the gate of a newer one. */
+  let connectionEpoch = 0;
+  let handshakeFailures = 0;
+  const gate = new EventEmitter();
+  gate.setMaxListeners(0);
+
+  const emit = (event: RedisStoreEvent): void => {
+    if (!options.onEvent) return;
+    try {
+      options.onEvent(event);
+    } catch {
+      // A failing logger must not break the connection handling.
+    }
+  };
+  // An 'error' listener must always exist: without one ioredis prints to the console.
+  client.on('error', (error: Error) => {
+    lastError = scrub(error.message);
+    emit({ type: 'error', message: lastError });
+  });
+  client.on('connect', () => emit({ type: 'connect' }));
+  const connectionName = options.connectionName ?? REDIS_STORE_DEFAULTS.connectionName;
+
+  /**
+   * AUTH, SELECT, PING, CLIENT SETNAME on a new connection, each awaited in turn, before the gate
+   * opens. A failed AUTH, SELECT or PING drops the connection (the reconnect backoff retries; with
+   * reconnect: false the store ends) — its error is kept for waitReady's message, reworded when
+   * the server refused us (NOAUTH, WRONGPASS, NOPERM) so the operator sees what to fix.
+   */
+  const handshake = async (epoch: number): Promise<void> => {
+    let step = 'AUTH';
+    try {
+      if (password !== undefined) {
+        await (url.username !== undefined ? client.call('AUTH', url.username, password) : client.call('AUTH', password));
+      }
+      step = 'SELECT';
+      if (url.db !== 0) await client.call('SELECT', String(url.db));
+      // Without a password nothing above has asked the server anything: one that requires a
+      // password would answer NOAUTH to every command after the gate opened, and 'ready' would
+      // have been announced for a connection that cannot do anything. PING proves the
+      // connection usable as the user we are (SETNAME below swallows its errors).
+      step = 'PING';
+      await client.call('PING');
+      // Best effort: an operator finds us by this name in CLIENT LIST. A user not allowed CLIENT
+      // SETNAME works the same.
+      await client.call('CLIENT', 'SETNAME', connectionName).catch(() => undefined);
+      if (epoch !== connectionEpoch || client.status !== 'ready') return;
+      usable = true;
+      gate.emit('usable');
+      emit({ type: 'ready' });
+    } catch (error) {
+      if (epoch !== connectionEpoch) return;
+      const reply = scrub(error instanceof Error ? error.message : String(error));
+      lastError = describeAuthFailure(reply, step, password !== undefined, url.username) ?? reply;
+      emit({ type: 'error', message: lastError });
+      // ioredis resets its attempt counter on every connection, so a server that keeps refusing
+      // the password would be redialled every reconnectBaseMs; this backoff caps that too.
+      handshakeFailures++;
+      const delayMs = options.reconnect === false ? 0 : reconnectDelayMs(handshakeFailures, reconnectBaseMs, reconnectCapMs);
+      setTimeout(() => {
+        if (epoch === connectionEpoch && !closed) client.disconnect(true);
+      }, delayMs).unref();
+      return;
+    }
+    handshakeFailures = 0;
+  };
+  client.on('ready', () => {
+    connectionEpoch++;
+    usable = false;
+    void handshake(connectionEpoch);
+  });
+  client.on('close', () => {
+    connectionEpoch++;
+    usable = false;
+    emit({ type: 'close' });
+  });
+  client.on('reconnecting', (delayMs: number) => emit({ type: 'reconnecting', delayMs }));
+  client.on('end', () => {
+    gate.emit('end');
+    emit({ type: 'end' });
+  });
+
+  const translate = async (error: unknown, operation: string, key: string, expected?: string): Promise<Error> => {
+    const message = scrub(error instanceof Error ? error.message : String(error));
+    const what = key === '' ? operation : `${operation} ${key}`;
+    if (expected && message.startsWith('WRONGTYPE')) {
+      let actual: string | undefined;
+      try {
+        actual = await client.type(key);
+      } catch {
+        // Best effort: the type is only for the message.
+      }
+      return new WrongTypeError(key, expected, actual);
+    }
+    if (message.includes('enableOfflineQueue')) {
+      return new Error(`redis ${target}: ${what} failed: not connected (status ${client.status})`);
+    }
+    // With maxRetriesPerRequest 0 a command in flight when the socket closes (socket timeout,
+    // CLIENT KILL, server gone) is rejected with ioredis' "max retries per request" text, which
+    // reads like a retry policy. Say what it means: the reply was lost; the server may or may not
+    // have run the command, and nothing resends it.
+    if (message === 'Command timed out') {
+      return new Error(`redis ${target}: ${what} failed: no reply within ${commandTimeoutMs} ms (outcome unknown; the connection is dropped so it cannot run later, and it is not resent)`);
+    }
+    if (/max retries per request|Connection is closed|Command aborted due to connection close/i.test(message)) {
+      return new Error(`redis ${target}: ${what} failed: connection lost before the reply (outcome unknown, not resent)`);
+    }
+    return new Error(`redis ${target}: ${what} failed: ${message}`);
+  };
+
+  // 'ready' only once the handshake has answered; until then the connection is 'connect'.
+  const status = (): string => (closed ? 'end' : client.status === 'ready' && !usable ? 'connect' : client.status);
+
+  const notConnected = (operation: string, key: string): Error =>
+    new Error(`redis ${target}: ${key === '' ? operation : `${operation} ${key}`} failed: not connected (status ${status()})`);
+
+  return {
+    client,
+    target,
+    commandTimeoutMs,
+    usable: () => usable,
+    status,
+    scrub,
+    translate,
+    notConnected,
+
+    async run<T>(operation: string, key: string, expected: string | undefined, command: () => Promise<T>): Promise<T> {
+      // Nothing is queued: before the handshake has answered, a command fails at once, like one
+      // issued while the connection is down.
+      if (!usable) throw notConnected(operation, key);
+      try {
+        return await command();
+      } catch (error) {
+        throw await translate(error, operation, key, expected);
+      }
+    },
+
+    async waitReady(timeoutMs: number): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) {
+          throw new Error(`redis ${target} not ready after ${timeoutMs} ms (status ${status()}${lastError ? `; last error: ${lastError}` : ''})`);
+        }
+        if (closed || client.status === 'end') {
+          throw new Error(`redis ${target}: connection closed and not reconnecting${lastError ? ` (last error: ${lastError})` : ''}`);
+        }
+        if (usable) {
+          try {
+            await withTimeout(client.ping(), remaining, 'PING');
+            return;
+          } catch (error) {
+            // e.g. LOADING while the server reads its dataset: try again until the deadline.
+            lastError = scrub(error instanceof Error ? error.message : String(error));
+            await delay(Math.min(50, Math.max(deadline - Date.now(), 0)));
+          }
+        } else {
+          await nextEvent(gate, ['usable', 'end'], remaining);
+        }
+      }
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+      // Wake anything waiting for the connection (waitReady): it sees `closed` and gives up.
+      gate.emit('end');
+      if (client.status === 'end') return;
+      if (client.status === 'ready') {
+        try {
+          // QUIT lets the server finish what it already received; the socket then closes.
+          await client.quit();
+          if ((client.status as string) !== 'end') await nextEvent(client, ['end'], commandTimeoutMs);
+        } catch {
+          // Fall through to a hard disconnect.
+        }
+      }
+      const current = client.status as string;
+      if (current === 'end') return;
+      // Between attempts ('reconnecting', 'close') there is no socket: disconnect() only cancels
+      // the pending attempt and ioredis emits no 'end'. With a socket, wait for it to close.
+      const hasSocket = current === 'connecting' || current === 'connect' || current === 'ready';
+      const ended = hasSocket ? nextEvent(client, ['end'], commandTimeoutMs) : Promise.resolve();
+      client.disconnect(false);
+      await ended;
+    },
+  };
+}
+
+/**
+ * The operator's version of a handshake error that means "the server will not let us in": no
+ * password given where one is required (NOAUTH), a wrong one (WRONGPASS; "invalid password" on
+ * Redis < 6), or an ACL user without a command it needs (NOPERM). undefined for other errors.
+ * `reply` is already scrubbed.
+ */
+function describeAuthFailure(reply: string, step: string, hasPassword: boolean, username: string | undefined): string | undefined {
+  if (/^NOAUTH\b|Authentication required/i.test(reply)) {
+    return hasPassword
+      ? `authentication failed: the server still requires authentication after AUTH (${reply}) — check redisPassword / REDIS_PASSWORD`
+      : 'authentication failed: the server requires a password (NOAUTH) — set redisPassword / REDIS_PASSWORD';
+  }
+  if (/^WRONGPASS\b|invalid (username-)?password/i.test(reply)) {
+    const who = username !== undefined ? `user ${username}` : 'the default user';
+    return `authentication failed: the server refused the password for ${who} (${reply}) — check redisPassword / REDIS_PASSWORD`;
+  }
+  if (/^NOPERM\b/.test(reply)) {
+    const who = username !== undefined ? `user ${username}` : 'the default user';
+    return `authentication failed: ${who} is not allowed to run ${step} (${reply}) — check the user's ACL`;
+  }
+  return undefined;
+}
+
+function isIpAddress(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Resolves on the first of `events` or after `timeoutMs`, whichever comes first. */
+function nextEvent(emitter: Pick<EventEmitter, 'once' | 'off'>, events: string[], timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      for (const event of events) emitter.off(event, done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    for (const event of events) emitter.once(event, done);
+  });
+}

@@ -1,0 +1,65 @@
+// The store the config asks for, and its log policy: the memory store, or a Redis store whose
+// connection events become log lines — one per change of state, not one per retry. Also the
+// bounded close every owner of a store uses.
+import type { Config } from './config/schema.js';
+import type { Logger } from './log.js';
+import { MemoryStore } from './store/memoryStore.js';
+import { createRedisStore, REDIS_STORE_DEFAULTS, type RedisStore, type RedisStoreEvent } from './store/redisStore.js';
+import type { Store } from './store/types.js';
+
+export function createStoreFromConfig(config: Config, logger: Logger, reconnect = true, connectionName?: string): Store {
+  if (config.store === 'memory') return new MemoryStore();
+  return createRedisStore({
+    url: config.redisUrl,
+    password: config.redisPassword,
+    commandTimeoutMs: config.commandTimeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    // The reconnect backoff never outgrows the publishers' own: with the store's fixed 5 s cap,
+    // a service configured to retry every 300 ms still waited up to 5 s for the socket after
+    // Redis came back (test/faults/outage.test.ts). Defaults are unchanged (100 ms … 5 s).
+    reconnectBaseMs: Math.min(REDIS_STORE_DEFAULTS.reconnectBaseMs, config.backoffBaseMs),
+    reconnectCapMs: Math.min(REDIS_STORE_DEFAULTS.reconnectCapMs, config.backoffCapMs),
+    reconnect,
+    ...(connectionName !== undefined ? { connectionName } : {}),
+    onEvent: redisEventLogger(logger),
+  });
+}
+
+/**
+ * One line per change of state, not per retry: an outage is announced once (and each new kind of
+ * error once), every attempt goes to debug, and 'ready' ends the outage.
+ */
+export function redisEventLogger(logger: Logger): (e: RedisStoreEvent) => void {
+  let outage = false;
+  let lastError = '';
+  return (e) => {
+    if (e.type === 'ready') {
+      logger.info({ redis: e.type }, 'redis ready');
+      outage = false;
+      lastError = '';
+    } else if (e.type === 'reconnecting') {
+      (outage ? logger.debug : logger.warn).call(logger, { redis: e.type, delayMs: e.delayMs }, 'redis unreachable; reconnecting with backoff');
+      outage = true;
+    } else if (e.type === 'error') {
+      (e.message === lastError ? logger.debug : logger.warn).call(logger, { redis: e.type, err: e.message }, 'redis connection error');
+      lastError = e.message ?? '';
+    } else logger.debug({ redis: e.type }, `redis ${e.type}`);
+  };
+}
+
+export function isRedisStore(store: Store): store is RedisStore {
+  return store.kind === 'redis' && typeof (store as RedisStore).waitReady === 'function';
+}
+
+/** Closes the store, but never waits longer than `timeoutMs` for it. */
+export async function closeStore(store: Pick<Store, 'close'>, timeoutMs = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    store.close().catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+    }),
+  ]);
+  if (timer) clearTimeout(timer);
+}
