@@ -1,13 +1,17 @@
-// Per-call cost of the three kernels (`npm run bench`). Each row warms its kernel up (so the
-// optimising compiler has done its work), then times several rounds of many calls with
-// process.hrtime.bigint and reports the median round: on a shared machine the median is steadier
-// than the mean, and the spread between rounds is printed so a noisy run is visible as such.
+// Per-call cost of the three kernels (`npm run bench`), timed by tinybench: each row warms its
+// kernel up (so the optimising compiler has done its work), then samples it for a fixed time.
+// One sample is a batch of calls — one per input path, repeated — timed as a whole and reported
+// per call (tinybench's `overriddenDuration`), so even a 0.25 µs kernel is measured well above
+// the timer's resolution. The figure is the median sample: on a shared machine the median is
+// steadier than the mean; the spread (fastest sample to p99) and tinybench's relative margin of
+// error are printed so a noisy run is visible as such.
 //
 // Market-state inputs are 300 closes (the service's default window_size) from seeded synthetic
 // paths of every regime; calls cycle through several paths so the figures are not those of one
 // memorised input. The SPEC reference implementation needs about 7.6 ms per market-state call on
 // 300 closes with the default theta; the last column is the speed-up against that.
 import { cpus, loadavg } from 'node:os';
+import { Bench, type FnReturnedObject } from 'tinybench';
 import { computeHarvest } from '../src/kernels/harvest.js';
 import { computeMarketState } from '../src/kernels/marketState.js';
 import { computeStops } from '../src/kernels/stops.js';
@@ -16,15 +20,18 @@ import { REGIMES, syntheticPrices } from '../src/synthetic/prices.js';
 
 const REFERENCE_MARKET_STATE_MS = 7.6;
 const WARMUP_MS = 300;
-const ROUNDS = 7;
-const ROUND_MS = 250;
+const TIME_MS = 1750;
 
 interface Row {
   kernel: string;
   input: string;
+  /** Calls per sample. */
+  batch: number;
   medianUs: number;
   minUs: number;
-  maxUs: number;
+  p99Us: number;
+  rmePct: number;
+  samples: number;
   reference: boolean;
 }
 
@@ -35,36 +42,35 @@ function consume(value: unknown): void {
   sink += value === null ? 0 : 1;
 }
 
-/** Times `call(i)` for i = 0, 1, 2, …; returns per-call microseconds of each round. */
-function measure(call: (i: number) => unknown): number[] {
-  const warmEnd = process.hrtime.bigint() + BigInt(WARMUP_MS * 1e6);
-  let i = 0;
-  let calibration = 0;
-  while (process.hrtime.bigint() < warmEnd) {
-    for (let k = 0; k < 50; k++) consume(call(i++));
-    calibration += 50;
-  }
-  // Calls per round so that a round lasts about ROUND_MS.
-  const perRound = Math.max(50, Math.round((calibration * ROUND_MS) / WARMUP_MS));
-  const rounds: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const start = process.hrtime.bigint();
-    for (let k = 0; k < perRound; k++) consume(call(i++));
-    rounds.push(Number(process.hrtime.bigint() - start) / 1000 / perRound);
-  }
-  return rounds;
-}
+const bench = new Bench({
+  timestampProvider: 'hrtimeNow',
+  warmup: true,
+  warmupTime: WARMUP_MS,
+  warmupIterations: 1,
+  time: TIME_MS,
+  iterations: 7,
+  throws: true,
+});
 
-function row(kernel: string, input: string, call: (i: number) => unknown, reference = false): Row {
-  const rounds = measure(call).sort((a, b) => a - b);
-  return {
-    kernel,
-    input,
-    medianUs: rounds[Math.floor(rounds.length / 2)],
-    minUs: rounds[0],
-    maxUs: rounds[rounds.length - 1],
-    reference,
-  };
+interface RowSpec {
+  kernel: string;
+  input: string;
+  batch: number;
+  call: (i: number) => unknown;
+  reference?: boolean;
+}
+const specs: RowSpec[] = [];
+
+/** A row: `batch` calls of `call(i)` (i = 0, 1, 2, …) per sample, reported per call. */
+function row(kernel: string, input: string, batch: number, call: (i: number) => unknown, reference = false): void {
+  specs.push({ kernel, input, batch, call, reference });
+  let i = 0;
+  bench.add(`${kernel} ${input}`, (): FnReturnedObject => {
+    const start = bench.now();
+    for (let k = 0; k < batch; k++) consume(call(i++));
+    const elapsed = bench.now() - start;
+    return { overriddenDuration: elapsed / batch, overriddenIterationCost: elapsed };
+  });
 }
 
 function requireState(state: MarketState | null): MarketState {
@@ -102,33 +108,51 @@ const stopsProposals = paths.map((_, k) => computeStops({ market_state: states[k
 // --- run -------------------------------------------------------------------------------------
 
 const n = paths.length;
-const rows: Row[] = [
-  row('market-state', `theil_sen, 300 closes (${n} paths)`, (i) => computeMarketState(paths[i % n]), true),
-  // The reference's 7.6 ms is for theil_sen; comparing the ols row with it would flatter it.
-  row('market-state', `ols, 300 closes (${n} paths)`, (i) => computeMarketState(paths[i % n], OLS)),
-  row('market-state', 'theil_sen, 300 constant closes (all slopes tie)', () => computeMarketState(constant), true),
-  row('stops', `${n} positions`, (i) => computeStops({ market_state: states[i % n], position: positions[i % n] }, 'BTCUSDT')),
-  row('harvest', `${n} positions, with P1 proposal`, (i) =>
-    computeHarvest({
-      position: positions[i % n],
-      market_state: {
-        sigma: states[i % n].sigma,
-        ts: states[i % n].ts,
-        p_trend: states[i % n].regime_probs.trend,
-        p_mr: states[i % n].regime_probs.mr,
-        p_chop: states[i % n].regime_probs.chop,
-      },
-      p1_proposal: { stop_dist_pct: stopsProposals[i % n].intermediates.stop_dist_pct },
-    }),
-  ),
-];
+// A sample: one call per path (market-state, ~0.1 ms each) or 100 per path (stops, harvest: < 1 µs).
+row('market-state', `theil_sen, 300 closes (${n} paths)`, n, (i) => computeMarketState(paths[i % n]), true);
+// The reference's 7.6 ms is for theil_sen; comparing the ols row with it would flatter it.
+row('market-state', `ols, 300 closes (${n} paths)`, n, (i) => computeMarketState(paths[i % n], OLS));
+row('market-state', 'theil_sen, 300 constant closes (all slopes tie)', n, () => computeMarketState(constant), true);
+row('stops', `${n} positions`, 100 * n, (i) => computeStops({ market_state: states[i % n], position: positions[i % n] }, 'BTCUSDT'));
+row('harvest', `${n} positions, with P1 proposal`, 100 * n, (i) =>
+  computeHarvest({
+    position: positions[i % n],
+    market_state: {
+      sigma: states[i % n].sigma,
+      ts: states[i % n].ts,
+      p_trend: states[i % n].regime_probs.trend,
+      p_mr: states[i % n].regime_probs.mr,
+      p_chop: states[i % n].regime_probs.chop,
+    },
+    p1_proposal: { stop_dist_pct: stopsProposals[i % n].intermediates.stop_dist_pct },
+  }),
+);
+
+bench.runSync();
+const rows: Row[] = bench.tasks.map((task, k) => {
+  const result = task.result;
+  if (result.state !== 'completed') throw new Error(`${task.name}: ${result.state === 'errored' ? result.error.message : result.state}`);
+  const { latency } = result;
+  return {
+    ...specs[k],
+    // tinybench's latencies are in ms.
+    medianUs: latency.p50 * 1000,
+    minUs: latency.min * 1000,
+    p99Us: latency.p99 * 1000,
+    rmePct: latency.rme,
+    samples: latency.samplesCount,
+    reference: specs[k].reference ?? false,
+  };
+});
 
 const fmt = (x: number, digits: number) => x.toFixed(digits);
 const table = rows.map((r) => ({
   kernel: r.kernel,
   input: r.input,
   'µs/call': fmt(r.medianUs, r.medianUs < 10 ? 2 : 1),
-  'rounds min–max µs': `${fmt(r.minUs, r.minUs < 10 ? 2 : 1)}–${fmt(r.maxUs, r.maxUs < 10 ? 2 : 1)}`,
+  'samples min–p99 µs': `${fmt(r.minUs, r.minUs < 10 ? 2 : 1)}–${fmt(r.p99Us, r.p99Us < 10 ? 2 : 1)}`,
+  '±rme': `${fmt(r.rmePct, 1)}%`,
+  samples: `${r.samples} × ${r.batch}`,
   'calls/s': Math.round(1e6 / r.medianUs).toLocaleString('en-US'),
   'vs reference 7.6 ms': r.reference ? `${Math.round((REFERENCE_MARKET_STATE_MS * 1000) / r.medianUs)}×` : '',
 }));
@@ -139,7 +163,7 @@ const line = (cells: string[]) => `| ${cells.map((c, k) => c.padEnd(widths[k])).
 const cpu = cpus();
 console.log(
   `Kernel benchmark — Node ${process.version}, ${process.platform}/${process.arch}, ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ` +
-    `load average ${loadavg()[0].toFixed(2)}; median of ${ROUNDS} rounds of ~${ROUND_MS} ms after ${WARMUP_MS} ms warm-up`,
+    `load average ${loadavg()[0].toFixed(2)}; tinybench, median sample over ~${TIME_MS} ms after ${WARMUP_MS} ms warm-up (samples × calls per sample)`,
 );
 console.log(line(headers));
 console.log(line(widths.map((w) => '-'.repeat(w))));

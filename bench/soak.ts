@@ -11,10 +11,12 @@
 // RSS is sampled (after a full GC) every 10 s. It moves by ±10 % from one sample to the next
 // (allocator arenas, V8's young generation), so single samples would decide the goal by chance:
 // "start" is the median of the first minute of samples after the warm-up (--warmup-sec, faults
-// already running, V8 grown to its working size) and "end" the median of the last minute.
+// already running, V8 grown to its working size) and "end" the median of the last minute (each
+// a perf_hooks histogram of the samples, in KiB to 4 significant digits).
 //
 //   node --expose-gc dist/bench/soak.js [--minutes 5] [--symbols 200] [--fault-every-sec 30] [--pause-ms 3000] [--warmup-sec 60]
 import { mkdtempSync, rmSync, createWriteStream } from 'node:fs';
+import { createHistogram } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -63,6 +65,14 @@ interface Recovery {
 }
 
 const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MB`;
+
+/** Median of byte counts, through a perf_hooks histogram (KiB, 4 significant digits: ±0.01 %). */
+function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const histogram = createHistogram({ lowest: 1, highest: 2 ** 32, figures: 4 });
+  for (const v of values) histogram.record(Math.max(1, Math.round(v / 1024)));
+  return histogram.percentile(50) * 1024;
+}
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** RSS after a full GC when the process runs with --expose-gc (steadier than a raw sample). */
@@ -74,7 +84,9 @@ function memory(): { rss: number; heap: number } {
 
 class Market {
   private readonly walks: Array<() => number>;
-  private openTime = Date.UTC(2026, 0, 1);
+  // The history ends now: the service skips a symbol whose newest candle is older than
+  // maxCandleAge (later candles run ahead of the clock, which no check minds).
+  private openTime = Math.floor(Date.now() / CANDLE_MS) * CANDLE_MS - HISTORY * CANDLE_MS;
   readonly last: number[];
 
   constructor(readonly symbols: string[]) {
@@ -270,7 +282,6 @@ async function main(): Promise<number> {
   const last = memory();
   samples.push({ sec: elapsedSec(), ...last });
   const afterWarmup = samples.filter((x) => x.sec * 1000 >= warmupEnd - started);
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
   const window = Math.min(6, Math.max(1, Math.floor(afterWarmup.length / 2)));
   const start = { rss: median(afterWarmup.slice(0, window).map((x) => x.rss)), heap: median(afterWarmup.slice(0, window).map((x) => x.heap)) };
   const end = { rss: median(afterWarmup.slice(-window).map((x) => x.rss)), heap: median(afterWarmup.slice(-window).map((x) => x.heap)) };

@@ -2,12 +2,14 @@
 // at 1 s intervals, a new candle for every symbol every second, against a private local
 // redis-server and against the embedded store. Reports cycles per second, CPU per 1,000
 // symbol-cycles, Redis commands and round trips (socket writes) per cycle, and the chain
-// latency (marketstate publish → harvest done) p50/p99.
+// latency (marketstate publish → harvest done) p50/p99, recorded in a perf_hooks histogram (HDR,
+// microsecond resolution).
 //
 //   node dist/bench/supervisor.js [--symbols 1000] [--seconds 20] [--warmup 5] [--store both|redis|memory]
 //                                 [--candle-every 1]   (seconds between new candles: 1 = worst case, 60 = 1m candles)
 import net from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
@@ -48,7 +50,9 @@ const HISTORY = 300;
 /** One candle source per symbol; `next(i)` gives symbol i's next close. */
 function makeFeed(symbols: string[]) {
   const walks = symbols.map((_, i) => createPriceWalk(REGIMES[i % REGIMES.length]!, 1000 + i, 100 + (i % 50)));
-  let openTime = Date.UTC(2026, 0, 1);
+  // The history ends now: the service skips a symbol whose newest candle is older than
+  // maxCandleAge (later candles run ahead of the clock, which no check minds).
+  let openTime = Math.floor(Date.now() / CANDLE_MS) * CANDLE_MS - HISTORY * CANDLE_MS;
   const lastClose = new Array<number>(symbols.length).fill(0);
   return {
     /** Calls `write(symbolIndex, key, openTime, member)` for one new candle per symbol. */
@@ -79,9 +83,14 @@ function positionFields(symbol: string, current: number): Record<string, string>
   };
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+/** A latency histogram in whole microseconds (HDR: 3 significant digits). */
+function latencyHistogram(): RecordableHistogram {
+  return createHistogram({ lowest: 1, highest: 3_600_000_000, figures: 3 });
+}
+
+/** The p-th percentile in ms; NaN when nothing was recorded. */
+function percentileMs(histogram: RecordableHistogram, p: number): number {
+  return histogram.count === 0 ? Number.NaN : histogram.percentile(p) / 1000;
 }
 
 /** CPU seconds used so far by another process (Linux /proc). */
@@ -164,7 +173,7 @@ async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
   let publishes = 0;
   let errors = 0;
   const perPhase: Record<string, number> = {};
-  const chain: number[] = [];
+  const chain = latencyHistogram();
   const onCycle = (e: CycleDoneEvent, nowMs: number): void => {
     if (!measuring) return;
     cycles++;
@@ -172,7 +181,7 @@ async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
     perPhase[k] = (perPhase[k] ?? 0) + 1;
     if (e.outcome === 'published') publishes++;
     if (e.outcome === 'error') errors++;
-    if (e.phase === 'harvest' && e.chainStartedAt !== null) chain.push(nowMs - e.chainStartedAt);
+    if (e.phase === 'harvest' && e.chainStartedAt !== null) chain.record(Math.max(1, Math.round((nowMs - e.chainStartedAt) * 1000)));
   };
 
   // Count request batches to Redis: each socket write is one round trip's worth of commands.
@@ -216,7 +225,6 @@ async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
   seedClient?.disconnect();
   await redisServer?.close();
 
-  chain.sort((a, b) => a - b);
   const cpuMs = (cpu.user + cpu.system) / 1000;
   return {
     store: kind,
@@ -229,9 +237,9 @@ async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
     redisCpuCoreShare: redisServer ? redisCpu / elapsed : null,
     commandsPerCycle: seedClient ? (commandsAfter - commandsBefore - seedCommands) / cycles : null,
     roundTripsPerCycle: redisPort !== undefined ? socketWrites / cycles : null,
-    chainP50Ms: percentile(chain, 50),
-    chainP99Ms: percentile(chain, 99),
-    chainSamples: chain.length,
+    chainP50Ms: percentileMs(chain, 50),
+    chainP99Ms: percentileMs(chain, 99),
+    chainSamples: chain.count,
     errors,
     rssMb: process.memoryUsage().rss / 2 ** 20,
     startMs,

@@ -11,7 +11,7 @@ export function registerViz(program: Command): void {
     )
     .addOption(new Option('--machine <name>', 'which machine').choices(Object.keys(MACHINES)).default('publisher'))
     .addOption(
-      new Option('--format <format>', 'mermaid (stateDiagram-v2) | dot (Graphviz) | json (the machine\'s toJSON) | svg (the /viz drawing)')
+      new Option('--format <format>', 'mermaid (stateDiagram-v2) | dot (Graphviz) | json (the machine\'s toJSON) | svg (the /viz drawing, laid out by ELK)')
         .choices([...FORMATS])
         .default('mermaid'),
     )
@@ -21,10 +21,11 @@ export function registerViz(program: Command): void {
       `
 Examples:
   quantum-calc viz --format mermaid > publisher.mmd
-  quantum-calc viz --machine supervisor --format dot | dot -Tsvg > supervisor.svg`,
+  quantum-calc viz --machine supervisor --format dot | dot -Tsvg > supervisor.svg
+  quantum-calc viz --machine klinesFollower --format svg --out klinesFollower.svg`,
     )
-    .action((opts: { machine: MachineName; format: DiagramFormat; out?: string }) => {
-      const text = renderDiagram(opts.machine, opts.format);
+    .action(async (opts: { machine: MachineName; format: DiagramFormat; out?: string }) => {
+      const text = await renderDiagram(opts.machine, opts.format);
       if (opts.out === undefined) {
         process.stdout.write(text);
         return;

@@ -2,15 +2,17 @@
 // own toJSON — all generated from the machine definition (see machineModel.ts), for
 // `quantum-calc viz` and for pasting into runbooks and pull requests.
 import type { AnyStateMachine } from 'xstate';
+import { klinesFollowerMachine } from '../../machines/klinesFollower.js';
 import { publisherMachine } from '../../machines/publisher.js';
 import { supervisorMachine } from '../../machines/supervisor.js';
-import { internalHandlers, machineModel, mergeEdges, type MachineModel, type ModelState } from './machineModel.js';
+import { drawnTransitions, internalHandlers, machineModel, mergeEdges, type MachineModel, type ModelState } from './machineModel.js';
 import { layoutMachine } from './layout.js';
 import { renderSvg } from './svg.js';
 
 export const MACHINES = {
   publisher: publisherMachine,
   supervisor: supervisorMachine,
+  klinesFollower: klinesFollowerMachine,
 } as const satisfies Record<string, AnyStateMachine>;
 export type MachineName = keyof typeof MACHINES;
 
@@ -21,6 +23,7 @@ export type DiagramFormat = (typeof FORMATS)[number];
 const SOURCE_FILE: Record<MachineName, string> = {
   publisher: 'machines/publisher.ts',
   supervisor: 'machines/supervisor.ts',
+  klinesFollower: 'machines/klinesFollower.ts',
 };
 
 // ---- Mermaid -------------------------------------------------------------------------------
@@ -59,7 +62,7 @@ export function toMermaid(model: MachineModel, source = 'its definition'): strin
 
   const children = new Map<string | null, ModelState[]>();
   for (const s of model.states) children.set(s.parent, [...(children.get(s.parent) ?? []), s]);
-  const edges = mergeEdges(model.transitions);
+  const edges = mergeEdges(drawnTransitions(model));
 
   const emitScope = (parent: string | null, initial: string, indent: string): void => {
     const scoped = children.get(parent) ?? [];
@@ -131,7 +134,7 @@ export function toDot(model: MachineModel, source = 'its definition'): string {
   };
   emitNodes(null, '  ');
   out.push(`  "__initial" -> ${dotString(model.initial)};`);
-  for (const e of mergeEdges(model.transitions)) {
+  for (const e of mergeEdges(drawnTransitions(model))) {
     out.push(`  ${dotString(e.source)} -> ${dotString(e.target)} [label=${dotString(e.labels.join('\n'))}];`);
   }
   for (const [state, handled] of internal) {
@@ -145,7 +148,8 @@ export function toDot(model: MachineModel, source = 'its definition'): string {
 
 // ---- Entry point for the command -----------------------------------------------------------
 
-export function renderDiagram(name: MachineName, format: DiagramFormat): string {
+/** The text of one diagram (svg is laid out by ELK, hence async). */
+export async function renderDiagram(name: MachineName, format: DiagramFormat): Promise<string> {
   const machine = MACHINES[name];
   if (format === 'json') return `${JSON.stringify(machine.toJSON(), null, 2)}\n`;
   const model = machineModel(machine);
@@ -155,6 +159,6 @@ export function renderDiagram(name: MachineName, format: DiagramFormat): string 
     case 'dot':
       return toDot(model, SOURCE_FILE[name]);
     case 'svg':
-      return `${renderSvg(layoutMachine(model), { standalone: true })}\n`;
+      return `${renderSvg(await layoutMachine(model), { standalone: true })}\n`;
   }
 }

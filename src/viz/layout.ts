@@ -1,318 +1,281 @@
-// A small layered layout for state diagrams, computed from the machine model so the /viz page
-// can draw the machine without a diagram library (air-gapped VPS: no CDN, no mermaid bundle).
+// The layout of a state diagram, computed in Node by ELK (elkjs — the Eclipse Layout Kernel,
+// what Stately's own visualizer uses) from the machine model, so the /viz page and
+// `quantum-calc viz --format svg` draw the machine without a diagram library in the browser
+// (air-gapped VPS: no CDN, no bundle shipped to the page).
 //
-// Ranks top to bottom by longest path from the initial state, back edges (cycles) found by a
-// depth-first walk and left out of the ranking. Edges between neighbouring ranks are drawn
-// directly; every other edge — back to an earlier state, or skipping ranks — is routed around
-// the nodes through a vertical lane on the left or right, one lane per (side, target), so the
-// many "… → idle" edges of the publisher merge into one readable bus instead of crossing nodes.
-import { mergeEdges, type MachineModel, type ModelTransition } from './machineModel.js';
+// ELK's layered algorithm ranks the states top to bottom, breaks cycles, orders states within a
+// rank to cut crossings, routes every edge orthogonally around the boxes, and places each edge's
+// label (event and guard name) in a gap of its own. Compound states are laid out with their
+// children inside (hierarchy handled in one pass). Every coordinate comes back absolute
+// (`elk.json.*Coords: ROOT`), so the SVG writer needs no transforms.
+//
+// ELK is loaded on first use: the CLI commands that draw nothing never pay for it.
+import type { ELK, ElkExtendedEdge, ElkNode, ElkPoint } from 'elkjs/lib/elk-api.js';
+import { drawnTransitions, mergeEdges, type MachineModel, type ModelTransition } from './machineModel.js';
 
 export interface LayoutNode {
   id: string;
   label: string;
-  rank: number;
+  /** Parent state's id; null for top-level states. */
+  parent: string | null;
   /** Centre. */
   x: number;
   y: number;
   width: number;
   height: number;
   final: boolean;
+  /** A compound state: drawn as a container around its children, its label at the top. */
+  compound: boolean;
   description: string | null;
 }
 
 export interface LayoutEdge {
   source: string;
   target: string;
-  /** Short visible label (event names), and the full one with guards for a tooltip. */
+  /** What the edge shows, one line per transition: `event [guard]`. */
+  lines: string[];
+  /** The lines joined, for a tooltip-less reader (JSON consumers). */
   label: string;
+  /** Tooltip: source → target and every transition with its actions. */
   title: string;
   /** SVG path data. */
   path: string;
+  /** Centre of the label's first line's box top, as ELK placed it. */
   labelX: number;
   labelY: number;
   labelAnchor: 'start' | 'middle' | 'end';
-  routed: 'direct' | 'left' | 'right' | 'self';
+}
+
+/** The initial-state marker of the machine (scope null) or of a compound state. */
+export interface LayoutInitial {
+  scope: string | null;
+  /** Centre of the dot. */
+  x: number;
+  y: number;
+  /** The arrow from the dot to the initial state. */
+  path: string;
 }
 
 export interface MachineLayout {
   machineId: string;
   width: number;
   height: number;
-  initial: { x: number; y: number };
+  /** The root's marker first. */
+  initials: LayoutInitial[];
+  /** Every state, in document order (a parent before its children). */
   nodes: LayoutNode[];
   edges: LayoutEdge[];
 }
 
 const NODE_HEIGHT = 32;
-const RANK_GAP = 58;
-const NODE_GAP = 36;
-const MARGIN = 16;
-const TOP = 40; // room for the initial marker
-const LANE_GAP = 14;
 const NODE_CHAR_PX = 7.4; // 13px sans-serif, average glyph
-export const LABEL_CHAR_PX = 5.8; // 10px sans-serif
+export const LABEL_CHAR_PX = 6; // 10px sans-serif, average glyph (guard names have capitals)
+export const LABEL_LINE_PX = 12;
+const INITIAL_SIZE = 10;
+const CORNER = 6;
 
 const textWidth = (text: string, charPx: number): number => Math.ceil(text.length * charPx);
+const fmt = (n: number): string => String(Math.round(n * 10) / 10);
 
-/** Short, visible label: what happened, not why (the guard is in the tooltip). */
-function shortLabel(transitions: ModelTransition[]): string {
-  const names: string[] = [];
-  for (const t of transitions) {
-    const name = t.kind === 'done' ? 'done' : t.kind === 'error' ? 'error' : t.event;
-    if (!names.includes(name)) names.push(name);
-  }
-  return names.join(', ');
+type ElkConstructor = new () => ELK;
+let elk: Promise<ELK> | null = null;
+
+/** One ELK instance for the process (the bundled build: pure JS, no worker thread). */
+function engine(): Promise<ELK> {
+  elk ??= import('elkjs/lib/elk.bundled.js').then((mod) => {
+    // A CommonJS module: Node's default export is its module.exports, the constructor itself.
+    const exported = mod.default as unknown as ElkConstructor | { default: ElkConstructor };
+    const ELKConstructor = typeof exported === 'function' ? exported : exported.default;
+    return new ELKConstructor();
+  });
+  return elk;
 }
 
-export function layoutMachine(model: MachineModel): MachineLayout {
-  const ids = model.states.map((s) => s.id);
-  const merged = mergeEdges(model.transitions);
-  const between = (a: string, b: string): ModelTransition[] =>
-    model.transitions.filter((t) => t.source === a && t.target === b);
+const ROOT_OPTIONS: Record<string, string> = {
+  'elk.algorithm': 'layered',
+  'elk.direction': 'DOWN',
+  'elk.hierarchyHandling': 'INCLUDE_CHILDREN',
+  'elk.edgeRouting': 'ORTHOGONAL',
+  // Cycles are broken against the definition's order (an edge back to an earlier state is the
+  // back edge), and that order is kept where it costs no crossings: the diagram reads like the
+  // code, from the initial state down.
+  'elk.layered.cycleBreaking.strategy': 'MODEL_ORDER',
+  'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
+  'elk.layered.nodePlacement.strategy': 'NETWORK_SIMPLEX',
+  'elk.layered.spacing.nodeNodeBetweenLayers': '28',
+  'elk.layered.spacing.edgeNodeBetweenLayers': '14',
+  'elk.layered.spacing.edgeEdgeBetweenLayers': '10',
+  'elk.spacing.nodeNode': '20',
+  'elk.spacing.edgeNode': '10',
+  'elk.spacing.edgeEdge': '8',
+  'elk.spacing.edgeLabel': '3',
+  'elk.edgeLabels.placement': 'CENTER',
+  'elk.padding': '[top=16,left=16,bottom=16,right=16]',
+  'elk.json.edgeCoords': 'ROOT',
+  'elk.json.shapeCoords': 'ROOT',
+};
 
-  // 1. Back edges: depth-first from the initial state, then from any state not reached.
-  const out = new Map<string, string[]>(ids.map((id) => [id, []]));
-  for (const e of merged) if (e.source !== e.target) out.get(e.source)?.push(e.target);
-  const back = new Set<string>();
-  const visited = new Set<string>();
-  const onStack = new Set<string>();
-  const finishOrder: string[] = [];
-  const dfs = (id: string): void => {
-    visited.add(id);
-    onStack.add(id);
-    for (const next of out.get(id) ?? []) {
-      if (onStack.has(next)) back.add(`${id}\u0000${next}`);
-      else if (!visited.has(next)) dfs(next);
+const COMPOUND_OPTIONS: Record<string, string> = {
+  'elk.padding': '[top=30,left=14,bottom=14,right=14]',
+};
+
+const INITIAL_OPTIONS: Record<string, string> = {
+  'elk.layered.layering.layerConstraint': 'FIRST_SEPARATE',
+};
+
+const initialId = (scope: string | null): string => `__initial__${scope ?? ''}`;
+
+/** Orthogonal polyline with rounded corners, as SVG path data. */
+function roundedPath(points: ElkPoint[]): string {
+  if (points.length === 0) return '';
+  const out = [`M${fmt(points[0].x)},${fmt(points[0].y)}`];
+  for (let i = 1; i < points.length - 1; i++) {
+    const [a, b, c] = [points[i - 1], points[i], points[i + 1]];
+    const inLen = Math.hypot(b.x - a.x, b.y - a.y);
+    const outLen = Math.hypot(c.x - b.x, c.y - b.y);
+    const r = Math.min(CORNER, inLen / 2, outLen / 2);
+    if (r < 0.5) {
+      out.push(`L${fmt(b.x)},${fmt(b.y)}`);
+      continue;
     }
-    onStack.delete(id);
-    finishOrder.push(id);
-  };
-  if (ids.includes(model.initial)) dfs(model.initial);
-  for (const id of ids) if (!visited.has(id)) dfs(id);
-  const isBack = (a: string, b: string): boolean => back.has(`${a}\u0000${b}`);
+    const p1 = { x: b.x - ((b.x - a.x) / inLen) * r, y: b.y - ((b.y - a.y) / inLen) * r };
+    const p2 = { x: b.x + ((c.x - b.x) / outLen) * r, y: b.y + ((c.y - b.y) / outLen) * r };
+    out.push(`L${fmt(p1.x)},${fmt(p1.y)} Q${fmt(b.x)},${fmt(b.y)} ${fmt(p2.x)},${fmt(p2.y)}`);
+  }
+  const last = points[points.length - 1];
+  out.push(`L${fmt(last.x)},${fmt(last.y)}`);
+  return out.join(' ');
+}
 
-  // 2. Longest-path ranks over the forward edges (reverse finishing order is topological).
-  const rank = new Map<string, number>(ids.map((id) => [id, 0]));
-  for (const id of [...finishOrder].reverse()) {
-    for (const next of out.get(id) ?? []) {
-      if (!isBack(id, next)) rank.set(next, Math.max(rank.get(next) ?? 0, (rank.get(id) ?? 0) + 1));
+function edgePoints(edge: ElkExtendedEdge): ElkPoint[] {
+  const points: ElkPoint[] = [];
+  for (const section of edge.sections ?? []) {
+    for (const p of [section.startPoint, ...(section.bendPoints ?? []), section.endPoint]) {
+      const prev = points[points.length - 1];
+      if (!prev || Math.abs(prev.x - p.x) > 0.01 || Math.abs(prev.y - p.y) > 0.01) points.push(p);
     }
   }
-  const rankCount = Math.max(0, ...rank.values()) + 1;
-  const byRank: string[][] = Array.from({ length: rankCount }, () => []);
-  for (const id of ids) byRank[rank.get(id) ?? 0].push(id);
+  return points;
+}
 
-  // 3. Order within ranks: a few barycentre sweeps over neighbouring-rank edges.
-  const position = new Map<string, number>();
-  const reindex = (): void => byRank.forEach((row) => row.forEach((id, i) => position.set(id, i)));
-  reindex();
-  const neighbours = (id: string, dir: -1 | 1): string[] =>
-    merged
-      .filter((e) => (dir === -1 ? e.target === id : e.source === id))
-      .map((e) => (dir === -1 ? e.source : e.target))
-      .filter((other) => (rank.get(other) ?? 0) === (rank.get(id) ?? 0) + dir);
-  for (let sweep = 0; sweep < 4; sweep++) {
-    const dir: -1 | 1 = sweep % 2 === 0 ? -1 : 1;
-    const rows = dir === -1 ? byRank.slice(1) : byRank.slice(0, -1).reverse();
-    for (const row of rows) {
-      const centre = new Map<string, number>();
-      for (const id of row) {
-        const ns = neighbours(id, dir);
-        centre.set(id, ns.length > 0 ? ns.reduce((s, n) => s + (position.get(n) ?? 0), 0) / ns.length : (position.get(id) ?? 0));
-      }
-      row.sort((a, b) => (centre.get(a) ?? 0) - (centre.get(b) ?? 0) || ids.indexOf(a) - ids.indexOf(b));
-      reindex();
-    }
-  }
+/**
+ * What an edge shows for one transition: the event and the guard's name. An invoked step's
+ * result is `done`/`error` (the state says which step; the tooltip names it), to keep the
+ * drawing narrow.
+ */
+export function edgeLine(t: ModelTransition): string {
+  const event = t.kind === 'done' && t.eventType.startsWith('xstate.done.actor.') ? 'done' : t.kind === 'error' ? 'error' : t.event;
+  return t.guard === null ? event : `${event} [${t.guard}]`;
+}
 
-  // 4. Node sizes and positions (centred rows).
+/** Lays the machine out with ELK. The result is plain data (the SVG writer draws it). */
+export async function layoutMachine(model: MachineModel): Promise<MachineLayout> {
   const stateById = new Map(model.states.map((s) => [s.id, s]));
-  const widthOf = (id: string): number => Math.max(86, textWidth(stateById.get(id)?.key ?? id, NODE_CHAR_PX) + 28);
-  const rowWidth = (row: string[]): number => row.reduce((w, id) => w + widthOf(id), 0) + NODE_GAP * Math.max(0, row.length - 1);
-  const coreWidth = Math.max(...byRank.map(rowWidth), 0);
+  const drawn = drawnTransitions(model);
+  const visible = mergeEdges(drawn).map((e) => ({
+    ...e,
+    labels: [...new Set(drawn.filter((t) => t.source === e.source && t.target === e.target).map(edgeLine))],
+  }));
+  const detailed = new Map(mergeEdges(drawn, true).map((e) => [`${e.source}\u0000${e.target}`, e.labels]));
 
-  // Which edges need a lane, and on which side.
-  const nodes = new Map<string, LayoutNode>();
-  const placeRows = (left: number): void => {
-    byRank.forEach((row, r) => {
-      let x = left + (coreWidth - rowWidth(row)) / 2;
-      for (const id of row) {
-        const w = widthOf(id);
-        const state = stateById.get(id);
-        nodes.set(id, {
-          id,
-          label: state?.key ?? id,
-          rank: r,
-          x: x + w / 2,
-          y: TOP + r * (NODE_HEIGHT + RANK_GAP) + NODE_HEIGHT / 2,
-          width: w,
-          height: NODE_HEIGHT,
-          final: state?.type === 'final',
-          description: state?.description ?? null,
-        });
-        x += w + NODE_GAP;
-      }
-    });
+  // The ELK graph: states nested as in the machine, an initial dot in each scope.
+  const elkNodes = new Map<string, ElkNode>();
+  const scopeChildren = (scope: string | null): ElkNode[] => {
+    if (scope === null) return root.children!;
+    const parent = elkNodes.get(scope)!;
+    parent.children ??= [];
+    return parent.children;
   };
-  placeRows(0);
-  const coreCentre = coreWidth / 2;
-
-  interface Routed {
-    source: string;
-    target: string;
-    label: string;
-    title: string;
-    side: 'left' | 'right';
+  const root: ElkNode = { id: '__root__', layoutOptions: ROOT_OPTIONS, children: [], edges: [] };
+  for (const s of model.states) {
+    const compound = s.type === 'compound' || s.type === 'parallel';
+    const node: ElkNode = compound
+      ? { id: s.id, layoutOptions: COMPOUND_OPTIONS, children: [] }
+      : { id: s.id, width: Math.max(86, textWidth(s.key, NODE_CHAR_PX) + 28), height: NODE_HEIGHT };
+    elkNodes.set(s.id, node);
+    scopeChildren(s.parent).push(node);
   }
-  const routed: Routed[] = [];
-  const laneCount = { left: 0, right: 0 };
-  const direct: Array<{ source: string; target: string; label: string; title: string }> = [];
-  const selfLoops: Array<{ id: string; label: string; title: string }> = [];
-  for (const e of merged) {
-    const ts = between(e.source, e.target);
-    const label = shortLabel(ts);
-    const title = `${e.source} → ${e.target}: ${e.labels.join(' · ')}`;
-    if (e.source === e.target) {
-      selfLoops.push({ id: e.source, label, title });
-      continue;
+  const scopes: Array<{ scope: string | null; initial: string }> = [];
+  if (stateById.has(model.initial)) scopes.push({ scope: null, initial: model.initial });
+  for (const s of model.states) if (s.initial !== null && stateById.has(s.initial)) scopes.push({ scope: s.id, initial: s.initial });
+  for (const { scope, initial } of scopes) {
+    scopeChildren(scope).unshift({ id: initialId(scope), width: INITIAL_SIZE, height: INITIAL_SIZE, layoutOptions: INITIAL_OPTIONS });
+    root.edges!.push({ id: `init:${scope ?? ''}`, sources: [initialId(scope)], targets: [initial] });
+  }
+  visible.forEach((e, i) => {
+    const lines = e.labels;
+    root.edges!.push({
+      id: `e${i}`,
+      sources: [e.source],
+      targets: [e.target],
+      labels: [{ text: lines.join('\n'), width: Math.max(...lines.map((l) => textWidth(l, LABEL_CHAR_PX))) + 4, height: lines.length * LABEL_LINE_PX + 2 }],
+    });
+  });
+
+  const laid = await (await engine()).layout(root);
+
+  // Read back: absolute boxes of every node, the path and label box of every edge.
+  const boxes = new Map<string, { x: number; y: number; width: number; height: number }>();
+  const collect = (node: ElkNode): void => {
+    for (const child of node.children ?? []) {
+      boxes.set(child.id, { x: child.x ?? 0, y: child.y ?? 0, width: child.width ?? 0, height: child.height ?? 0 });
+      collect(child);
     }
-    const span = (rank.get(e.target) ?? 0) - (rank.get(e.source) ?? 0);
-    if (span === 1 && !isBack(e.source, e.target)) {
-      direct.push({ source: e.source, target: e.target, label, title });
-      continue;
-    }
-    const src = nodes.get(e.source);
-    const rowSize = byRank[rank.get(e.source) ?? 0].length;
-    let side: 'left' | 'right';
-    if (src && rowSize > 1 && Math.abs(src.x - coreCentre) > 1) side = src.x < coreCentre ? 'left' : 'right';
-    else side = laneCount.left < laneCount.right ? 'left' : 'right';
-    laneCount[side]++;
-    routed.push({ source: e.source, target: e.target, label, title, side });
-  }
-
-  // Lanes: one per (side, target); the label gutter between the nodes and the lanes fits the
-  // longest routed label on that side.
-  // Shorter lanes sit closer to the nodes, so long ones do not cut through their ends.
-  const lanes = { left: new Map<string, number>(), right: new Map<string, number>() };
-  for (const side of ['left', 'right'] as const) {
-    const extent = new Map<string, { top: number; bottom: number }>();
-    for (const r of routed) {
-      if (r.side !== side) continue;
-      const ys = [rank.get(r.source) ?? 0, rank.get(r.target) ?? 0];
-      const e = extent.get(r.target) ?? { top: Infinity, bottom: -Infinity };
-      extent.set(r.target, { top: Math.min(e.top, ...ys), bottom: Math.max(e.bottom, ...ys) });
-    }
-    [...extent.entries()]
-      .sort(([a, ea], [b, eb]) => ea.bottom - ea.top - (eb.bottom - eb.top) || ids.indexOf(a) - ids.indexOf(b))
-      .forEach(([target], i) => lanes[side].set(target, i));
-  }
-  const gutter = (side: 'left' | 'right'): number =>
-    Math.max(24, ...routed.filter((r) => r.side === side).map((r) => textWidth(r.label, LABEL_CHAR_PX) + 12));
-  const leftGutter = lanes.left.size > 0 ? gutter('left') : 0;
-  const rightGutter = lanes.right.size > 0 ? gutter('right') : 0;
-  const leftLanesWidth = lanes.left.size * LANE_GAP;
-  const rightLanesWidth = lanes.right.size * LANE_GAP;
-  const selfLoopWidth = selfLoops.length > 0 ? Math.max(...selfLoops.map((s) => textWidth(s.label, LABEL_CHAR_PX))) + 40 : 0;
-  const coreLeft = MARGIN + leftLanesWidth + leftGutter;
-  placeRows(coreLeft);
-  const coreRight = coreLeft + coreWidth;
-
-  const edges: LayoutEdge[] = [];
-  const fmt = (n: number): string => String(Math.round(n * 10) / 10);
-
-  // Direct edges: spread the ports of nodes with several edges along their bottom/top sides.
-  const outPorts = new Map<string, string[]>();
-  const inPorts = new Map<string, string[]>();
-  for (const d of direct) {
-    outPorts.set(d.source, [...(outPorts.get(d.source) ?? []), d.target]);
-    inPorts.set(d.target, [...(inPorts.get(d.target) ?? []), d.source]);
-  }
-  const portX = (node: LayoutNode, list: string[], other: string): number => {
-    const sorted = [...list].sort((a, b) => (nodes.get(a)?.x ?? 0) - (nodes.get(b)?.x ?? 0));
-    const i = sorted.indexOf(other);
-    return node.x + ((i + 1) / (sorted.length + 1) - 0.5) * node.width * 0.8;
   };
-  for (const d of direct) {
-    const a = nodes.get(d.source);
-    const b = nodes.get(d.target);
-    if (!a || !b) continue;
-    const x1 = portX(a, outPorts.get(d.source) ?? [], d.target);
-    const y1 = a.y + a.height / 2;
-    const x2 = portX(b, inPorts.get(d.target) ?? [], d.source);
-    const y2 = b.y - b.height / 2;
-    const my = (y1 + y2) / 2;
-    edges.push({
-      source: d.source,
-      target: d.target,
-      label: d.label,
-      title: d.title,
-      path: `M${fmt(x1)},${fmt(y1)} C${fmt(x1)},${fmt(my)} ${fmt(x2)},${fmt(my)} ${fmt(x2)},${fmt(y2)}`,
-      labelX: (x1 + x2) / 2 + 6,
-      labelY: my + 3,
-      labelAnchor: 'start',
-      routed: 'direct',
-    });
-  }
+  collect(laid);
+  const laidEdges = new Map<string, ElkExtendedEdge>();
+  const collectEdges = (node: ElkNode): void => {
+    for (const edge of node.edges ?? []) laidEdges.set(edge.id, edge);
+    for (const child of node.children ?? []) collectEdges(child);
+  };
+  collectEdges(laid);
 
-  // Routed edges: out of the source's side, along the lane, into the target's side. Ports are
-  // offset vertically so an edge leaving and one arriving at the same side do not overlap.
-  for (const r of routed) {
-    const a = nodes.get(r.source);
-    const b = nodes.get(r.target);
-    if (!a || !b) continue;
-    const lane = lanes[r.side].get(r.target) ?? 0;
-    const sign = r.side === 'left' ? -1 : 1;
-    const laneX =
-      r.side === 'left' ? coreLeft - leftGutter - lane * LANE_GAP - LANE_GAP / 2 : coreRight + rightGutter + lane * LANE_GAP + LANE_GAP / 2;
-    const x1 = a.x + sign * (a.width / 2);
-    const y1 = a.y + 6;
-    const x2 = b.x + sign * (b.width / 2);
-    const y2 = b.y - 6;
-    const radius = 6;
-    const down = y2 > y1 ? 1 : -1;
-    const path =
-      `M${fmt(x1)},${fmt(y1)} H${fmt(laneX - sign * radius)} Q${fmt(laneX)},${fmt(y1)} ${fmt(laneX)},${fmt(y1 + down * radius)} ` +
-      `V${fmt(y2 - down * radius)} Q${fmt(laneX)},${fmt(y2)} ${fmt(laneX - sign * radius)},${fmt(y2)} H${fmt(x2)}`;
-    edges.push({
-      source: r.source,
-      target: r.target,
-      label: r.label,
-      title: r.title,
-      path,
-      labelX: x1 + sign * 5,
-      labelY: y1 - 4,
-      labelAnchor: r.side === 'left' ? 'end' : 'start',
-      routed: r.side,
-    });
-  }
+  const nodes: LayoutNode[] = model.states.map((s) => {
+    const box = boxes.get(s.id) ?? { x: 0, y: 0, width: 0, height: 0 };
+    return {
+      id: s.id,
+      label: s.key,
+      parent: s.parent,
+      x: box.x + box.width / 2,
+      y: box.y + box.height / 2,
+      width: box.width,
+      height: box.height,
+      final: s.type === 'final',
+      compound: s.type === 'compound' || s.type === 'parallel',
+      description: s.description,
+    };
+  });
 
-  for (const s of selfLoops) {
-    const n = nodes.get(s.id);
-    if (!n) continue;
-    const x = n.x + n.width / 2;
-    edges.push({
-      source: s.id,
-      target: s.id,
-      label: s.label,
-      title: s.title,
-      path: `M${fmt(x)},${fmt(n.y - 8)} C${fmt(x + 30)},${fmt(n.y - 22)} ${fmt(x + 30)},${fmt(n.y + 22)} ${fmt(x)},${fmt(n.y + 8)}`,
-      labelX: x + 28,
-      labelY: n.y + 3,
-      labelAnchor: 'start',
-      routed: 'self',
-    });
-  }
+  const edges: LayoutEdge[] = visible.map((e, i) => {
+    const laidEdge = laidEdges.get(`e${i}`);
+    const label = laidEdge?.labels?.[0];
+    const points = laidEdge ? edgePoints(laidEdge) : [];
+    const mid = points[Math.floor(points.length / 2)] ?? { x: 0, y: 0 };
+    return {
+      source: e.source,
+      target: e.target,
+      lines: e.labels,
+      label: e.labels.join(' · '),
+      title: `${e.source} → ${e.target}: ${(detailed.get(`${e.source}\u0000${e.target}`) ?? e.labels).join(' · ')}`,
+      path: roundedPath(points),
+      labelX: label ? (label.x ?? 0) + (label.width ?? 0) / 2 : mid.x,
+      labelY: label ? (label.y ?? 0) + 1 : mid.y,
+      labelAnchor: 'middle',
+    };
+  });
 
-  const initialNode = nodes.get(model.initial);
-  const width = Math.ceil(coreRight + rightGutter + rightLanesWidth + selfLoopWidth + MARGIN);
-  const height = Math.ceil(TOP + rankCount * (NODE_HEIGHT + RANK_GAP) - RANK_GAP + MARGIN);
+  const initials: LayoutInitial[] = scopes.map(({ scope }) => {
+    const dot = boxes.get(initialId(scope)) ?? { x: 0, y: 0, width: INITIAL_SIZE, height: INITIAL_SIZE };
+    const edge = laidEdges.get(`init:${scope ?? ''}`);
+    return { scope, x: dot.x + dot.width / 2, y: dot.y + dot.height / 2, path: edge ? roundedPath(edgePoints(edge)) : '' };
+  });
+
   return {
     machineId: model.machineId,
-    width,
-    height,
-    initial: initialNode ? { x: initialNode.x, y: initialNode.y - initialNode.height / 2 - 24 } : { x: MARGIN, y: MARGIN },
-    nodes: ids.map((id) => nodes.get(id)).filter((n): n is LayoutNode => n !== undefined),
+    width: Math.ceil(laid.width ?? 0),
+    height: Math.ceil(laid.height ?? 0),
+    initials,
+    nodes,
     edges,
   };
 }

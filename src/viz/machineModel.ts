@@ -1,12 +1,17 @@
 // The diagram model of an XState machine, read from the machine's own state nodes — never written
 // by hand — so the mermaid/dot/SVG diagrams cannot drift from machines/*.ts: add a state or a
-// transition there and every diagram follows.
+// transition there and every diagram follows. The walk is XState's own (`toDirectedGraph` from
+// `xstate/graph`: the state tree and an edge per transition target); this module adds what that
+// walk leaves out — eventless (`always`) transitions, which it does not list, and transitions
+// without a target (actions only), which it draws as self-loops — and the reader's names.
 //
 // XState turns `onDone`, `onError`, `after` and `always` into transitions on internal event types
 // (`xstate.done.actor.0.publisher.reading`, `xstate.after.interval.publisher.idle`, …). This
 // module names them the way a reader thinks of them (`readInputs.done`, `after interval`,
-// `always`), and names guards, including inline ones, so a diagram shows why a branch is taken.
-import type { AnyStateMachine, AnyStateNode } from 'xstate';
+// `always`), and names guards, so a diagram shows why a branch is taken — by the guard's name
+// only: an inline guard's source code is never printed (it shows as `inline guard`).
+import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xstate';
+import { toDirectedGraph, type DirectedGraphNode } from 'xstate/graph';
 
 export type TransitionKind = 'event' | 'done' | 'error' | 'after' | 'always';
 
@@ -64,10 +69,14 @@ export function allStateNodes(machine: AnyStateMachine): AnyStateNode[] {
 
 const stateIdOf = (node: AnyStateNode): string => node.path.join('.');
 
-/** Longest inline-guard expression shown verbatim; longer ones show as `guard`. */
-const MAX_INLINE_GUARD = 48;
+/** What an anonymous guard function shows as: its source is code, not a name. */
+export const INLINE_GUARD = 'inline guard';
 
-/** A guard in words. Inline guards show their expression when it is a short arrow body. */
+/**
+ * A guard by name: a named guard (`isOnce`, `{ type: 'isOnce', params }`), xstate's higher-order
+ * guards over their operands' names (`not(isOnce)`, `and(a, b)`, `stateIn("x")`), a named
+ * function by its name; an anonymous one as `inline guard` — never its source code.
+ */
 export function describeGuard(guard: unknown): string | null {
   if (guard === undefined || guard === null) return null;
   if (typeof guard === 'string') return guard;
@@ -76,21 +85,16 @@ export function describeGuard(guard: unknown): string | null {
     // xstate's built-in guards (and/or/not, stateIn) are functions named after their kind that
     // carry a `check` and their operands.
     if (typeof fn.check === 'function') {
-      if (Array.isArray(fn.guards)) return `${fn.name ?? 'guard'}(${fn.guards.map((g) => describeGuard(g) ?? '?').join(', ')})`;
-      if (fn.stateValue !== undefined) return `${fn.name ?? 'stateIn'}(${JSON.stringify(fn.stateValue)})`;
+      if (Array.isArray(fn.guards)) return `${fn.name || 'guard'}(${fn.guards.map((g) => describeGuard(g) ?? '?').join(', ')})`;
+      if (fn.stateValue !== undefined) return `${fn.name || 'stateIn'}(${JSON.stringify(fn.stateValue)})`;
     }
-    const source = Function.prototype.toString.call(guard);
-    const arrow = /=>\s*([^{\s][\s\S]*)$/.exec(source);
-    if (arrow) {
-      const body = arrow[1].replace(/\s+/g, ' ').trim();
-      if (body.length <= MAX_INLINE_GUARD) return body;
-    }
-    return fn.name && fn.name !== 'guard' ? fn.name : 'guard';
+    // `guard: ({ context }) => …` is named `guard` after its property: that is no name.
+    return fn.name && fn.name !== 'guard' ? fn.name : INLINE_GUARD;
   }
   if (typeof guard === 'object' && typeof (guard as { type?: unknown }).type === 'string') {
     return (guard as { type: string }).type;
   }
-  return 'guard';
+  return INLINE_GUARD;
 }
 
 /** Named actions; built-ins (assign, raise, sendTo, …) and inline functions are left out. */
@@ -148,44 +152,54 @@ export function createEventNamer(machine: AnyStateMachine): (eventType: string, 
   };
 }
 
-/** The diagram model of a machine, from its state nodes. */
+/** The diagram model of a machine: XState's directed graph of it, named for a reader. */
 export function machineModel(machine: AnyStateMachine): MachineModel {
   const nameEvent = createEventNamer(machine);
-  const nodes = allStateNodes(machine);
-  const states: ModelState[] = nodes.map((node) => ({
-    id: stateIdOf(node),
-    key: node.key,
-    parent: node.parent && node.parent !== machine.root ? stateIdOf(node.parent) : null,
-    type: node.type,
-    description: node.description ?? null,
-    invokes: node.invoke.map((inv) => (typeof inv.src === 'string' ? inv.src : inv.id)),
-    initial: node.type === 'compound' && node.initial.target.length > 0 ? stateIdOf(node.initial.target[0]) : null,
-  }));
-
+  const states: ModelState[] = [];
   const transitions: ModelTransition[] = [];
-  for (const node of [machine.root, ...nodes]) {
-    const source = node === machine.root ? '' : stateIdOf(node);
-    const delays = new Map<string, unknown>(node.after.map((t) => [t.eventType, t.delay]));
-    const groups: Array<[string, readonly { target?: readonly AnyStateNode[]; guard?: unknown; actions: readonly unknown[] }[]]> = [
-      ...node.transitions.entries(),
-    ];
-    if (node.always && node.always.length > 0) groups.push(['', node.always]);
-    for (const [eventType, list] of groups) {
-      const name = nameEvent(eventType, delays.get(eventType));
-      list.forEach((t, i) => {
-        const guarded = list.slice(0, i).some((prev) => prev.guard !== undefined);
-        const guard = describeGuard(t.guard) ?? (guarded ? 'else' : null);
-        const targets = t.target ?? [];
-        const actions = describeActions(t.actions);
-        if (targets.length === 0) {
-          transitions.push({ source, target: null, kind: name.kind, eventType, event: name.label, guard, actions });
-        }
-        for (const target of targets) {
-          transitions.push({ source, target: stateIdOf(target), kind: name.kind, eventType, event: name.label, guard, actions });
-        }
+
+  const add = (node: AnyStateNode, source: string, t: AnyTransitionDefinition, targets: readonly AnyStateNode[], delay: unknown): void => {
+    const name = nameEvent(t.eventType, delay);
+    // Branches of one event are tried in order: a branch after a guarded one is its `else`.
+    const branches: readonly AnyTransitionDefinition[] = t.eventType === '' ? (node.always ?? []) : (node.transitions.get(t.eventType) ?? []);
+    const index = branches.indexOf(t);
+    const guarded = branches.slice(0, index < 0 ? 0 : index).some((prev) => prev.guard !== undefined);
+    const guard = describeGuard(t.guard) ?? (guarded ? 'else' : null);
+    const actions = describeActions(t.actions);
+    if (targets.length === 0) transitions.push({ source, target: null, kind: name.kind, eventType: t.eventType, event: name.label, guard, actions });
+    for (const target of targets) {
+      transitions.push({ source, target: stateIdOf(target), kind: name.kind, eventType: t.eventType, event: name.label, guard, actions });
+    }
+  };
+
+  const visit = (graph: DirectedGraphNode, isRoot: boolean): void => {
+    const node = graph.stateNode;
+    const source = isRoot ? '' : stateIdOf(node);
+    if (!isRoot) {
+      states.push({
+        id: source,
+        key: node.key,
+        parent: node.parent && node.parent !== machine.root ? stateIdOf(node.parent) : null,
+        type: node.type,
+        description: node.description ?? null,
+        invokes: node.invoke.map((inv) => (typeof inv.src === 'string' ? inv.src : inv.id)),
+        initial: node.type === 'compound' && node.initial.target.length > 0 ? stateIdOf(node.initial.target[0]) : null,
       });
     }
-  }
+    const delays = new Map<string, unknown>(node.after.map((t) => [t.eventType, t.delay]));
+    // One graph edge per (transition, target); a transition without a target is drawn by the
+    // walk as an edge back to its own node: here it is a handler that changes no state.
+    const seen = new Set<AnyTransitionDefinition>();
+    for (const edge of graph.edges) {
+      const t = edge.transition;
+      if (seen.has(t)) continue;
+      seen.add(t);
+      add(node, source, t, t.target ?? [], delays.get(t.eventType));
+    }
+    for (const t of node.always ?? []) add(node, source, t, t.target ?? [], undefined);
+    for (const child of graph.children) visit(child, false);
+  };
+  visit(toDirectedGraph(machine), true);
 
   const initialTarget = machine.root.initial.target[0];
   return {
@@ -202,6 +216,26 @@ export function transitionLabel(t: ModelTransition, withActions = false): string
   if (t.guard !== null) label += ` [${t.guard}]`;
   if (withActions && t.actions.length > 0) label += ` / ${t.actions.join(', ')}`;
   return label;
+}
+
+/**
+ * The transitions a diagram draws as arrows: every one with a target, and a root handler with a
+ * target (`on: { DRAIN: '.stopped' }` on the machine itself, taken in any state) once from each
+ * top-level state that is not final and does not handle that event itself.
+ */
+export function drawnTransitions(model: MachineModel): ModelTransition[] {
+  const handled = new Set(model.transitions.map((t) => `${t.source}\u0000${t.eventType}`));
+  const top = model.states.filter((s) => s.parent === null && s.type !== 'final');
+  const out: ModelTransition[] = [];
+  for (const t of model.transitions) {
+    if (t.target === null) continue;
+    if (t.source !== '') {
+      out.push(t);
+      continue;
+    }
+    for (const s of top) if (!handled.has(`${s.id}\u0000${t.eventType}`)) out.push({ ...t, source: s.id });
+  }
+  return out;
 }
 
 /** Transitions with the same source, target and kind of handling, drawn as one edge. */

@@ -1,40 +1,93 @@
 // The live visualizer's HTTP routes, mounted on the service's HTTP server by `run --inspect`:
 //   GET /viz               the page (self-contained; see page.ts)
-//   GET /viz/machine.json  the publisher machine: toJSON, the diagram model and its layout
-//   GET /viz/machine.svg   the diagram alone
-//   GET /viz/actors        every actor's summary and the supervisor's state (JSON)
-//   GET /viz/actor?key=risk:BTCUSDT   one actor's summary and recent transitions
+//   GET /viz/machine.json  a machine (?machine=publisher|supervisor|klinesFollower, default
+//                          publisher): toJSON, the diagram model and its layout
+//   GET /viz/machine.svg   that diagram alone
+//   GET /viz/actors        every actor's summary, the supervisor's state and the system actors (JSON)
+//   GET /viz/actor?key=risk:BTCUSDT   one actor's summary, recent transitions and context
+//                          (also key=supervisor, key=follower:klines)
+//   GET /viz/timeline      the system-wide timeline, newest first
 //   GET /viz/events        Server-Sent Events: `init`, then throttled `delta`s
 import { randomBytes } from 'node:crypto';
-import { publisherMachine } from '../../machines/publisher.js';
 import { sendJson, sendText, type Route } from '../http/server.js';
-import { layoutMachine } from './layout.js';
-import { machineModel } from './machineModel.js';
-import { contentSecurityPolicy, vizPageTemplate } from './page.js';
+import { MACHINES, type MachineName } from './diagram.js';
+import { layoutMachine, type MachineLayout } from './layout.js';
+import { machineModel, type MachineModel } from './machineModel.js';
+import { contentSecurityPolicy, vizPageTemplate, type PageDiagram } from './page.js';
 import type { VizRegistry } from './registry.js';
 import { VizStream, type VizStreamOptions } from './stream.js';
 import { renderSvg } from './svg.js';
 
 export type VizRoutesOptions = VizStreamOptions;
 
+/** The page's diagrams, in the order drawn. */
+export const PAGE_MACHINES: readonly MachineName[] = ['publisher', 'supervisor', 'klinesFollower'];
+
+interface Drawn {
+  name: MachineName;
+  model: MachineModel;
+  layout: MachineLayout;
+  machineJson: unknown;
+  standaloneSvg: string;
+}
+
+// The machines do not change while the process runs: lay each out once (ELK, asynchronously),
+// the first time a visualizer is mounted.
+let drawings: Promise<Map<MachineName, Drawn>> | null = null;
+
+function drawAll(): Promise<Map<MachineName, Drawn>> {
+  drawings ??= Promise.all(
+    PAGE_MACHINES.map(async (name): Promise<Drawn> => {
+      const machine = MACHINES[name];
+      const model = machineModel(machine);
+      const layout = await layoutMachine(model);
+      return {
+        name,
+        model,
+        layout,
+        machineJson: { machine: machine.toJSON(), model, layout },
+        standaloneSvg: renderSvg(layout, { standalone: true }),
+      };
+    }),
+  ).then((list) => new Map(list.map((d) => [d.name, d])));
+  return drawings;
+}
+
+const machineParam = (url: URL): MachineName | null => {
+  const name = url.searchParams.get('machine') ?? 'publisher';
+  return (PAGE_MACHINES as readonly string[]).includes(name) ? (name as MachineName) : null;
+};
+
 export function vizRoutes(source: VizRegistry, options: VizRoutesOptions = {}): Route[] {
-  // The machine does not change while the process runs: draw it once.
-  const model = machineModel(publisherMachine);
-  const layout = layoutMachine(model);
-  const machineJson = { machine: publisherMachine.toJSON(), model, layout };
-  const standaloneSvg = renderSvg(layout, { standalone: true });
-  const template = vizPageTemplate({
-    title: 'quantum-calc · live state machines',
-    machineId: model.machineId,
-    svg: renderSvg(layout, { counts: true }),
-  });
+  const ready = drawAll();
+  const page = ready.then((drawn) =>
+    vizPageTemplate({
+      title: 'quantum-calc · live state machines',
+      diagrams: PAGE_MACHINES.map((name): PageDiagram => {
+        const d = drawn.get(name)!;
+        return { name, machineId: d.model.machineId, svg: renderSvg(d.layout, { counts: true, idPrefix: `viz-${name}` }) };
+      }),
+    }),
+  );
+  // A failed layout is reported by the routes that need it (500), not as an unhandled rejection.
+  page.catch(() => undefined);
   const stream = new VizStream(source, options);
+
+  const drawing = async (url: URL, res: Parameters<Route['handler']>[1]): Promise<Drawn | null> => {
+    const name = machineParam(url);
+    if (name === null) {
+      sendJson(res, 400, { error: `unknown machine; one of ${PAGE_MACHINES.join(', ')}`, machine: url.searchParams.get('machine') });
+      return null;
+    }
+    return (await ready).get(name)!;
+  };
 
   return [
     {
       method: 'GET',
       path: '/viz',
-      handler(_req, res) {
+      async handler(_req, res) {
+        const template = await page;
         const nonce = randomBytes(16).toString('base64');
         res.setHeader('Content-Security-Policy', contentSecurityPolicy(nonce));
         res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -45,22 +98,24 @@ export function vizRoutes(source: VizRegistry, options: VizRoutesOptions = {}): 
     {
       method: 'GET',
       path: '/viz/machine.json',
-      handler(_req, res) {
-        sendJson(res, 200, machineJson);
+      async handler(_req, res, url) {
+        const d = await drawing(url, res);
+        if (d) sendJson(res, 200, d.machineJson);
       },
     },
     {
       method: 'GET',
       path: '/viz/machine.svg',
-      handler(_req, res) {
-        sendText(res, 200, standaloneSvg, 'image/svg+xml; charset=utf-8');
+      async handler(_req, res, url) {
+        const d = await drawing(url, res);
+        if (d) sendText(res, 200, d.standaloneSvg, 'image/svg+xml; charset=utf-8');
       },
     },
     {
       method: 'GET',
       path: '/viz/actors',
       handler(_req, res) {
-        sendJson(res, 200, { supervisor: source.supervisor(), actors: source.actors() });
+        sendJson(res, 200, { supervisor: source.supervisor(), actors: source.actors(), system: source.system() });
       },
     },
     {
@@ -72,12 +127,19 @@ export function vizRoutes(source: VizRegistry, options: VizRoutesOptions = {}): 
           sendJson(res, 400, { error: 'query parameter key is required, e.g. /viz/actor?key=risk:BTCUSDT' });
           return;
         }
-        const actor = source.actor(key);
+        const actor = source.detail(key);
         if (actor === null) {
           sendJson(res, 404, { error: 'no such actor', key });
           return;
         }
         sendJson(res, 200, actor);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/viz/timeline',
+      handler(_req, res) {
+        sendJson(res, 200, { timeline: source.timeline().reverse() });
       },
     },
     {

@@ -1,12 +1,13 @@
 // Server-Sent Events for /viz/events: the full table on connect (`init`), then at most one
-// `delta` per interval carrying only the rows that changed since the last one.
+// `delta` per interval carrying only the rows that changed since the last one, and the
+// timeline's records since the last delta (numbered: a page that has one already drops it).
 //
 // Why throttled deltas and not one message per inspection event: at 1,000 symbols × 3 phases a
 // busy second has tens of thousands of snapshots; the browser needs the latest row state a few
 // times a second, not every step. A client that cannot keep up (its unsent buffer passes
 // `maxBufferedBytes`) is cut off; EventSource reconnects and starts again from a fresh `init`.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ActorSummary, RegistryChange, SupervisorSummary, VizRegistry } from './registry.js';
+import type { ActorSummary, RegistryChange, SupervisorSummary, SystemActorSummary, TimelineEntry, VizRegistry } from './registry.js';
 
 export interface VizStreamOptions {
   /** Minimum time between two deltas. */
@@ -19,12 +20,19 @@ export interface VizStreamOptions {
 export interface InitMessage {
   supervisor: SupervisorSummary;
   actors: ActorSummary[];
+  /** The supervisor and the klines follower. */
+  system: SystemActorSummary[];
+  /** The system-wide timeline, oldest first. */
+  timeline: TimelineEntry[];
   intervalMs: number;
 }
 
 export interface DeltaMessage {
   supervisor?: SupervisorSummary;
   actors: ActorSummary[];
+  system?: SystemActorSummary[];
+  /** Timeline records since the last delta, oldest first. */
+  timeline?: TimelineEntry[];
 }
 
 export function sseMessage(event: string, data: unknown): string {
@@ -38,6 +46,9 @@ export class VizStream {
   private readonly clients = new Set<ServerResponse>();
   private readonly dirty = new Set<string>();
   private supervisorDirty = false;
+  private systemDirty = false;
+  /** The newest timeline record already sent to every client. */
+  private sentSeq = 0;
   private unsubscribe: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private quietTicks = 0;
@@ -65,7 +76,13 @@ export class VizStream {
     });
     if (this.clients.size === 0) this.start();
     this.clients.add(res);
-    const init: InitMessage = { supervisor: this.registry.supervisor(), actors: this.registry.actors(), intervalMs: this.intervalMs };
+    const init: InitMessage = {
+      supervisor: this.registry.supervisor(),
+      actors: this.registry.actors(),
+      system: this.registry.system(),
+      timeline: this.registry.timeline(),
+      intervalMs: this.intervalMs,
+    };
     res.write(`retry: 2000\n${sseMessage('init', init)}`);
     const drop = (): void => this.remove(res);
     req.once('close', drop);
@@ -74,7 +91,8 @@ export class VizStream {
 
   /** Sends one delta of everything changed since the last one (called by the timer; tests call it directly). */
   flush(): void {
-    if (this.dirty.size === 0 && !this.supervisorDirty) {
+    const timelineNews = this.registry.timelineSeq > this.sentSeq;
+    if (this.dirty.size === 0 && !this.supervisorDirty && !this.systemDirty && !timelineNews) {
       if (++this.quietTicks * this.intervalMs >= this.keepAliveMs) {
         this.quietTicks = 0;
         this.broadcast(': keep-alive\n\n');
@@ -90,7 +108,13 @@ export class VizStream {
     this.dirty.clear();
     const delta: DeltaMessage = { actors };
     if (this.supervisorDirty) delta.supervisor = this.registry.supervisor();
+    if (this.supervisorDirty || this.systemDirty) delta.system = this.registry.system();
+    if (timelineNews) {
+      delta.timeline = this.registry.timelineSince(this.sentSeq);
+      this.sentSeq = this.registry.timelineSeq;
+    }
     this.supervisorDirty = false;
+    this.systemDirty = false;
     this.broadcast(sseMessage('delta', delta));
   }
 
@@ -116,8 +140,11 @@ export class VizStream {
   private start(): void {
     this.unsubscribe = this.registry.subscribe((change: RegistryChange) => {
       if (change.kind === 'actor') this.dirty.add(change.key);
-      else this.supervisorDirty = true;
+      else if (change.kind === 'supervisor') this.supervisorDirty = true;
+      else this.systemDirty = true;
     });
+    // Records before the first client arrive in its `init`.
+    this.sentSeq = this.registry.timelineSeq;
     this.timer = setInterval(() => this.flush(), this.intervalMs);
     this.timer.unref();
   }
@@ -132,5 +159,6 @@ export class VizStream {
     this.timer = null;
     this.dirty.clear();
     this.supervisorDirty = false;
+    this.systemDirty = false;
   }
 }

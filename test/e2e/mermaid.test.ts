@@ -38,7 +38,7 @@ describe.skipIf(!hasChromium)(title, () => {
       try {
         await page.setContent('<!doctype html><html><body></body></html>');
         await page.addScriptTag({ path: mermaidBundle });
-        const text = renderDiagram(name, 'mermaid');
+        const text = await renderDiagram(name, 'mermaid');
         const svg = await page.evaluate(async (source: string) => {
           const m = (globalThis as unknown as { mermaid: { initialize(o: object): void; render(id: string, text: string): Promise<{ svg: string }> } }).mermaid;
           m.initialize({ startOnLoad: false });

@@ -1,10 +1,15 @@
 // End to end in a real headless Chromium (Debian's /usr/bin/chromium driven by playwright-core;
 // never a browser download): the service runs on the embedded store with synthetic candles, the
 // /viz routes are served on the HTTP server, and the page must show every actor, follow its
-// state changes live, and highlight the clicked actor's state in the diagram. Requests that
-// leave 127.0.0.1 are blocked and counted: the page must need none.
+// state changes live, draw the publisher, supervisor and klines-follower diagrams with guard
+// names on their edges, highlight the clicked actor's state in its diagram and show its context,
+// and list a system-wide timeline, newest first. Checked as a person would: what is visible.
+// Requests that leave 127.0.0.1 are blocked and counted: the page must need none.
 //
-// Screenshot: test-results/viz.png (gitignored) — look at it after changing the page.
+// Screenshots (test-results/ is gitignored) — look at them after changing the page:
+//   viz.png             a publisher clicked: its state highlighted, its context and events
+//   viz-supervisor.png  the supervisor clicked: its diagram highlighted, its context
+//   viz-1000.png        3,000 actors
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,11 +17,15 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { InspectionEvent } from 'xstate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { klinesFollowerMachine } from '../../machines/klinesFollower.js';
+import { publisherMachine } from '../../machines/publisher.js';
+import { supervisorMachine } from '../../machines/supervisor.js';
 import { DEMO_SYMBOLS } from '../../src/demo/feed.js';
 import { startDemo, type DemoHandle } from '../../src/demo/startDemo.js';
 import { startHttpServer, type HttpServerHandle } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
 import { wallClock } from '../../src/service.js';
+import { INLINE_GUARD, machineModel } from '../../src/viz/machineModel.js';
 import { VizRegistry } from '../../src/viz/registry.js';
 import { vizRoutes } from '../../src/viz/routes.js';
 
@@ -30,7 +39,25 @@ interface PageDocument {
   querySelector(selector: string): PageElement | null;
   querySelectorAll(selector: string): ArrayLike<PageElement>;
 }
-type PageGlobal = { document: PageDocument };
+type PageGlobal = { document: PageDocument; scrollTo(x: number, y: number): void };
+
+/** A full-page screenshot from the top (a sticky header would otherwise sit mid-page). */
+async function screenshot(page: Page, path: string): Promise<void> {
+  await page.evaluate(() => (globalThis as unknown as PageGlobal).scrollTo(0, 0));
+  await page.screenshot({ path, fullPage: true, timeout: WAIT_MS });
+}
+
+/** Guard names on a machine's edges (not `else`, not an unnamed inline guard). */
+function guardNames(machine: Parameters<typeof machineModel>[0]): string[] {
+  const names = new Set<string>();
+  for (const t of machineModel(machine).transitions) {
+    if (t.target !== null && t.guard !== null && t.guard !== 'else' && t.guard !== INLINE_GUARD) names.add(t.guard);
+  }
+  return [...names];
+}
+
+/** What source code on an edge would look like. */
+const CODE = /=>|\bcontext\b|\bevent\.|[!=]==|\?\./;
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
@@ -135,7 +162,7 @@ describe.skipIf(!hasChromium)(title, () => {
       () => {
         const doc = (globalThis as unknown as PageGlobal).document;
         const row = doc.querySelector('#actors tr[data-key="risk:ETHUSDT"]');
-        const current = doc.querySelectorAll('#diagram .state.current');
+        const current = doc.querySelectorAll('#diagram-publisher .state.current');
         return row !== null && current.length === 1 && current[0].dataset.state === row.dataset.state;
       },
       undefined,
@@ -143,12 +170,21 @@ describe.skipIf(!hasChromium)(title, () => {
     );
     await page.waitForSelector('#detail:not([hidden]) #recent tbody tr', { timeout: WAIT_MS });
     expect(await page.textContent('#detail-title')).toContain('risk:ETHUSDT');
+    // Its context, as the actor holds it (a bounded copy), is shown.
+    const contextBox = page.locator('#detail-context');
+    expect(await contextBox.isVisible()).toBe(true);
+    await page.waitForFunction(
+      () => /"symbol": "ETHUSDT"/.test((globalThis as unknown as PageGlobal).document.querySelector('#detail-context')?.textContent ?? ''),
+      undefined,
+      { timeout: WAIT_MS },
+    );
+    expect(await contextBox.textContent()).toContain('"phase": "risk"');
     // The last transition is drawn in the highlight colour too.
-    await page.waitForSelector('#diagram .edge.last', { timeout: WAIT_MS });
+    await page.waitForSelector('#diagram-publisher .edge.last', { timeout: WAIT_MS });
 
     // The per-state badges add up to the number of actors.
     const counted = await page.evaluate(() =>
-      Array.from((globalThis as unknown as PageGlobal).document.querySelectorAll('#diagram .state .count')).reduce(
+      Array.from((globalThis as unknown as PageGlobal).document.querySelectorAll('#diagram-publisher .state .count')).reduce(
         (sum, el) => sum + Number(el.textContent || 0),
         0,
       ),
@@ -165,11 +201,82 @@ describe.skipIf(!hasChromium)(title, () => {
     await page.fill('#filter', '');
 
     mkdirSync(resultsDir, { recursive: true });
-    await page.screenshot({ path: join(resultsDir, 'viz.png'), fullPage: true, timeout: WAIT_MS });
+    await screenshot(page, join(resultsDir, 'viz.png'));
 
     expect(external).toEqual([]);
     expect(pageErrors).toEqual([]);
   }, 90_000);
+
+  it('draws the supervisor and the klines follower too, with guard names on the edges, never code', async () => {
+    await page.goto(`http://127.0.0.1:${server.port}/viz`);
+    await page.waitForSelector('body[data-live="true"]', { timeout: WAIT_MS });
+    for (const [name, machine] of [['publisher', publisherMachine], ['supervisor', supervisorMachine], ['klinesFollower', klinesFollowerMachine]] as const) {
+      const figure = page.locator(`#diagram-${name}`);
+      expect(await figure.locator('svg').isVisible(), `${name} diagram visible`).toBe(true);
+      for (const state of Object.keys(machine.root.states)) {
+        const box = figure.locator(`.state[data-state="${state}"] rect`).first();
+        expect(await box.isVisible(), `${name}: state ${state} drawn`).toBe(true);
+        expect(await figure.locator(`.state[data-state="${state}"] > text`).first().textContent()).toBe(state);
+      }
+      // Every named guard is on a visible edge label, in words.
+      for (const guard of guardNames(machine)) {
+        const label = figure.locator('.edge text.label', { hasText: `[${guard}]` }).first();
+        expect(await label.isVisible(), `${name}: guard ${guard} on an edge`).toBe(true);
+      }
+      for (const text of await figure.locator('.edge text.label').allTextContents()) expect(text, `${name} edge label`).not.toMatch(CODE);
+    }
+    expect(guardNames(supervisorMachine).length).toBeGreaterThan(0);
+    // The supervisor runs: its state has the badge, and it has a row beside the follower's.
+    await page.waitForFunction(
+      () => (globalThis as unknown as PageGlobal).document.querySelector('#diagram-supervisor .state[data-state="running"] .count')?.textContent === '1',
+      undefined,
+      { timeout: WAIT_MS },
+    );
+    await page.waitForSelector('#system tr[data-key="supervisor"]', { timeout: WAIT_MS });
+    await page.waitForSelector('#system tr[data-key="follower:klines"][data-state="following"]', { timeout: WAIT_MS });
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+
+  it("clicking the supervisor highlights it in its diagram and shows its context; the timeline fills, newest first", async () => {
+    // The timeline: entries of several actors, newest first, more arriving while we watch.
+    await page.waitForSelector('#timeline tbody tr', { timeout: WAIT_MS });
+    const seqs = (): number[] =>
+      Array.from((globalThis as unknown as PageGlobal).document.querySelectorAll('#timeline tbody tr')).map((tr) => Number(tr.dataset.seq));
+    const first = await page.evaluate(seqs);
+    await page.waitForFunction((top: number) => {
+      const row = (globalThis as unknown as PageGlobal).document.querySelector('#timeline tbody tr');
+      return row !== null && Number(row.dataset.seq) > top;
+    }, first[0], { timeout: WAIT_MS });
+    const later = await page.evaluate(seqs);
+    expect(later).toEqual([...later].sort((a, b) => b - a));
+    expect(later.length).toBeLessThanOrEqual(150);
+    const actors = new Set(
+      await page.evaluate(() => Array.from((globalThis as unknown as PageGlobal).document.querySelectorAll('#timeline tbody tr')).map((tr) => tr.dataset.key)),
+    );
+    expect(actors.size).toBeGreaterThan(1);
+    expect(await page.locator('#timeline tbody tr').first().isVisible()).toBe(true);
+    // The supervisor hears of every closed candle from the follower: it is on the timeline too.
+    await page.waitForSelector('#timeline tbody tr[data-key="supervisor"]', { timeout: WAIT_MS });
+
+    await page.click('#system tr[data-key="supervisor"]');
+    await page.waitForSelector('#system tr[data-key="supervisor"].selected', { timeout: WAIT_MS });
+    await page.waitForSelector('#diagram-supervisor .state.current[data-state="running"]', { timeout: WAIT_MS });
+    expect(await page.locator('#diagram-publisher .state.current').count()).toBe(0);
+    await page.waitForFunction(
+      () => ((globalThis as unknown as PageGlobal).document.querySelector('#detail-title')?.textContent ?? '').startsWith('supervisor'),
+      undefined,
+      { timeout: WAIT_MS },
+    );
+    const context = (await page.textContent('#detail-context')) ?? '';
+    expect(context).toContain('"symbols"');
+    expect(context).toContain('"restartTotal": 0');
+    for (const s of DEMO_SYMBOLS) expect(context).toContain(s.symbol);
+    expect(await page.locator('#detail-context').isVisible()).toBe(true);
+    expect(await page.locator('#timeline tbody tr.mine').count()).toBeGreaterThan(0);
+    await screenshot(page, join(resultsDir, 'viz-supervisor.png'));
+    expect(external).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
 
   it('1,000 symbols: 3,000 rows, a restarted actor stays one row with its restart count, bursts arrive as deltas', async () => {
     // A registry fed synthetic inspection events: exact control over restarts and volume.
@@ -211,7 +318,7 @@ describe.skipIf(!hasChromium)(title, () => {
         }
       }
       await bigPage.waitForFunction(
-        () => (globalThis as unknown as PageGlobal).document.querySelector('#diagram .state[data-state="reading"] .count')?.textContent === '3000',
+        () => (globalThis as unknown as PageGlobal).document.querySelector('#diagram-publisher .state[data-state="reading"] .count')?.textContent === '3000',
         undefined,
         { timeout: WAIT_MS },
       );

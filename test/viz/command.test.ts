@@ -36,7 +36,7 @@ describe('quantum-calc viz', () => {
   it('prints the publisher as mermaid by default', async () => {
     const r = await run(['viz']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(renderDiagram('publisher', 'mermaid'));
+    expect(r.stdout).toBe(await renderDiagram('publisher', 'mermaid'));
     expect(r.stdout.startsWith('stateDiagram-v2\n')).toBe(true);
   });
 
@@ -44,6 +44,9 @@ describe('quantum-calc viz', () => {
     ['supervisor', 'dot', 'digraph "supervisor"'],
     ['supervisor', 'json', '"id": "supervisor"'],
     ['publisher', 'svg', '<svg xmlns='],
+    ['supervisor', 'svg', 'data-state="draining"'],
+    ['klinesFollower', 'svg', 'data-state="following"'],
+    ['klinesFollower', 'mermaid', 'stateDiagram-v2'],
   ])('--machine %s --format %s', async (machine, format, marker) => {
     const r = await run(['viz', '--machine', machine, '--format', format]);
     expect(r.code).toBe(0);
@@ -57,7 +60,7 @@ describe('quantum-calc viz', () => {
     const r = await run(['viz', '--format', 'dot', '--out', file]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('');
-    expect(readFileSync(file, 'utf8')).toBe(renderDiagram('publisher', 'dot'));
+    expect(readFileSync(file, 'utf8')).toBe(await renderDiagram('publisher', 'dot'));
   });
 
   it('an unwritable --out is a failure with the path named', async () => {

@@ -8,6 +8,7 @@ import { CandleFeed, DEMO_SYMBOLS } from '../../src/demo/feed.js';
 import { createLogger } from '../../src/log.js';
 import { startService } from '../../src/service.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
+import { previewValue } from '../../src/viz/preview.js';
 import { RingBuffer } from '../../src/viz/ringBuffer.js';
 import { VizRegistry, stateValueText, type RegistryChange } from '../../src/viz/registry.js';
 
@@ -48,8 +49,11 @@ function actorEvent(id: string): InspectionEvent {
 function cycleDone(id: string, fields: Record<string, unknown>): InspectionEvent {
   return { type: '@xstate.event', rootId: ROOT, actorRef: ref('supervisor'), sourceRef: ref(id), event: { type: 'CYCLE_DONE', ...fields } } as unknown as InspectionEvent;
 }
-function supervisorSnapshot(value: string, restartTotal = 0, status = 'active'): InspectionEvent {
-  return { type: '@xstate.snapshot', rootId: ROOT, actorRef: ref('supervisor'), event: { type: 'CYCLE_DONE' }, snapshot: { value, status, context: { restartTotal } } } as unknown as InspectionEvent;
+function supervisorSnapshot(value: string, restartTotal = 0, status = 'active', context: Record<string, unknown> = {}): InspectionEvent {
+  return { type: '@xstate.snapshot', rootId: ROOT, actorRef: ref('supervisor'), event: { type: 'CYCLE_DONE' }, snapshot: { value, status, context: { restartTotal, ...context } } } as unknown as InspectionEvent;
+}
+function sentToSupervisor(from: string, event: AnyEventObject): InspectionEvent {
+  return { type: '@xstate.event', rootId: ROOT, actorRef: ref('supervisor'), sourceRef: ref(from), event } as unknown as InspectionEvent;
 }
 
 function clock(start = 1_000) {
@@ -230,6 +234,139 @@ describe('VizRegistry from inspection events', () => {
   });
 });
 
+describe('previewValue', () => {
+  it('copies a context within bounds and names what JSON cannot carry', () => {
+    const cyclic: Record<string, unknown> = { name: 'loop' };
+    cyclic.self = cyclic;
+    const shared = { x: 1 };
+    const preview = previewValue(
+      {
+        closes: Array.from({ length: 300 }, (_, i) => i),
+        nested: { a: { b: { c: { d: { e: { f: 1 } } } } } },
+        now: Date.now,
+        big: 12n,
+        inf: Number.POSITIVE_INFINITY,
+        missing: undefined,
+        when: new Date(0),
+        error: new Error('boom'),
+        ids: new Map([['risk:A', 'risk:A#2']]),
+        set: new Set(['x']),
+        long: 'y'.repeat(300),
+        cyclic,
+        twice: [shared, shared],
+      },
+      { depth: 4, items: 3, keys: 20, chars: 10 },
+    ) as Record<string, unknown>;
+    expect(preview.closes).toEqual([0, 1, 2, '… 297 more']);
+    expect(preview.nested).toEqual({ a: { b: { c: '[object]' } } });
+    expect(preview).toMatchObject({
+      now: '[function now]',
+      big: '12n',
+      inf: 'Infinity',
+      missing: '[undefined]',
+      when: '1970-01-01T00:00:00.000Z',
+      error: { error: 'boom' },
+      ids: { 'risk:A': 'risk:A#2' },
+      set: ['x'],
+      long: 'yyyyyyyyyy… (300 chars)',
+      cyclic: { name: 'loop', self: '[circular]' },
+      twice: [{ x: 1 }, { x: 1 }],
+    });
+    expect(() => JSON.stringify(preview)).not.toThrow();
+    const many = previewValue(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, i])), { depth: 3, items: 3, keys: 2, chars: 10 });
+    expect(many).toEqual({ k0: 0, k1: 1, '…': '48 more keys' });
+  });
+});
+
+describe('VizRegistry: contexts, system actors and the timeline', () => {
+  it('keeps each actor\'s last context and hands out a bounded copy of it', () => {
+    const reg = new VizRegistry();
+    const inputs = { closes: Array.from({ length: 300 }, (_, i) => i) };
+    reg.inspect(snapshot('risk:BTCUSDT', 'computing', ctx({ phase: 'risk', symbol: 'BTCUSDT', inputs, cycles: 3 })));
+    const detail = reg.detail('risk:BTCUSDT');
+    expect(detail).toMatchObject({ kind: 'publisher', summary: { key: 'risk:BTCUSDT', state: 'computing' }, context: { phase: 'risk', symbol: 'BTCUSDT', cycles: 3 } });
+    const closes = ((detail?.context as { inputs: { closes: unknown[] } }).inputs.closes);
+    expect(closes).toHaveLength(13);
+    expect(closes[12]).toBe('… 288 more');
+    expect(reg.detail('risk:NOPE')).toBeNull();
+  });
+
+  it('one timeline across actors: numbered, in order, newest kept, the same records as each actor\'s ring', () => {
+    const c = clock(0);
+    const reg = new VizRegistry({ now: c.now, timelineSize: 5 });
+    expect(reg.timelineSeq).toBe(0);
+    expect(reg.timeline()).toEqual([]);
+    reg.inspect(snapshot('risk:A', 'idle'));
+    c.advance(1);
+    reg.inspect(snapshot('harvest:A', 'idle'));
+    c.advance(1);
+    reg.inspect(microstep('risk:A', 'reading', 'RUN'));
+    expect(reg.timeline().map((t) => [t.seq, t.at, t.key, t.machine, t.event, t.to])).toEqual([
+      [1, 0, 'risk:A', 'publisher', 'init', 'idle'],
+      [2, 1, 'harvest:A', 'publisher', 'init', 'idle'],
+      [3, 2, 'risk:A', 'publisher', 'RUN', 'reading'],
+    ]);
+    expect(reg.timelineSince(1).map((t) => t.seq)).toEqual([2, 3]);
+    expect(reg.timelineSince(3)).toEqual([]);
+    for (let i = 0; i < 10; i++) reg.inspect(microstep('harvest:A', i % 2 === 0 ? 'reading' : 'idle', 'RUN'));
+    expect(reg.timelineSeq).toBe(13);
+    expect(reg.timeline().map((t) => t.seq)).toEqual([9, 10, 11, 12, 13]);
+    // Older than the ring holds: what is left.
+    expect(reg.timelineSince(2).map((t) => t.seq)).toEqual([9, 10, 11, 12, 13]);
+    expect(reg.actor('risk:A')?.recent.map((r) => r.event)).toEqual(['init', 'RUN']);
+  });
+
+  it('the supervisor: its transitions, the events it receives and its context', () => {
+    const reg = new VizRegistry();
+    expect(reg.system()).toMatchObject([{ key: 'supervisor', machine: 'supervisor', actorId: null, state: null }]);
+    expect(reg.detail('supervisor')).toBeNull();
+    reg.inspect(supervisorSnapshot('running', 0, 'active', { symbols: ['BTCUSDT'] }));
+    reg.inspect(sentToSupervisor('follower:klines', { type: 'KLINES.CANDLES', symbols: ['BTCUSDT', 'ETHUSDT'] }));
+    reg.inspect(sentToSupervisor('follower:klines', { type: 'KLINES.FAILED', error: 'ECONNREFUSED', consecutiveFailures: 1 }));
+    // XState's own events and the cycle reports are not the supervisor's news.
+    reg.inspect(sentToSupervisor('risk:BTCUSDT', { type: 'xstate.done.actor.risk:BTCUSDT' }));
+    reg.inspect(microstep('supervisor', 'draining', 'SHUTDOWN'));
+    reg.inspect(supervisorSnapshot('draining', 0, 'active', { symbols: ['BTCUSDT'], drainRemaining: 3 }));
+    reg.inspect(supervisorSnapshot('stopped', 0, 'done'));
+    const detail = reg.detail('supervisor');
+    expect(detail).toMatchObject({ kind: 'system', summary: { key: 'supervisor', state: 'stopped', status: 'done', actorId: 'supervisor' } });
+    expect(detail?.recent.map((r) => [r.event, r.from, r.to, r.detail])).toEqual([
+      ['CYCLE_DONE', null, 'running', null],
+      ['KLINES.CANDLES', 'running', 'running', 'from follower:klines; 2 symbols: BTCUSDT, ETHUSDT'],
+      ['KLINES.FAILED', 'running', 'running', 'from follower:klines; ECONNREFUSED'],
+      ['SHUTDOWN', 'running', 'draining', null],
+      ['CYCLE_DONE', 'draining', 'stopped', null],
+      ['done', 'stopped', 'stopped', null],
+    ]);
+    expect(reg.timeline().every((t) => t.key === 'supervisor' && t.machine === 'supervisor')).toBe(true);
+  });
+
+  it('the klines follower: one row across restarts, its transitions, its context', () => {
+    const reg = new VizRegistry();
+    const changes: RegistryChange[] = [];
+    reg.subscribe((c) => changes.push(c));
+    reg.inspect(actorEvent('follower:klines'));
+    reg.inspect(snapshot('follower:klines', 'locating', { lastId: null, consecutiveFailures: 0 }));
+    reg.inspect(microstep('follower:klines', 'following', 'xstate.done.actor.0.klinesFollower.locating'));
+    reg.inspect(snapshot('follower:klines', 'following', { lastId: '1-0', consecutiveFailures: 0 }));
+    expect(reg.system().map((s) => s.key)).toEqual(['supervisor', 'follower:klines']);
+    expect(reg.detail('follower:klines')).toMatchObject({
+      kind: 'system',
+      summary: { machine: 'klinesFollower', state: 'following', restarts: 0 },
+      context: { lastId: '1-0' },
+    });
+    reg.inspect(snapshot('follower:klines#4', 'locating', { lastId: null }));
+    reg.inspect(snapshot('follower:klines', 'stopped', {}, { type: 'xstate.stop' }, 'stopped'));
+    const detail = reg.detail('follower:klines');
+    expect(detail?.summary).toMatchObject({ actorId: 'follower:klines#4', state: 'locating', status: 'active', restarts: 1 });
+    expect(detail?.recent.map((r) => r.event)).toEqual(['init', 'locateEnd.done', 'restart', 'init']);
+    expect(changes.every((c) => c.kind === 'system')).toBe(true);
+    expect(changes.length).toBeGreaterThanOrEqual(3);
+    // Not a publisher row.
+    expect(reg.actors()).toEqual([]);
+  });
+});
+
 describe('VizRegistry on the real service', () => {
   it('a --once pass on the embedded store fills a row per phase and symbol', async () => {
     const symbols = DEMO_SYMBOLS.slice(0, 2);
@@ -255,5 +392,16 @@ describe('VizRegistry on the real service', () => {
       expect(recent.some((r) => r.event === 'cycle: published')).toBe(true);
     }
     expect(reg.supervisor()).toMatchObject({ status: 'done', restartTotal: 0 });
+    // The supervisor's row and context, and a timeline of every actor.
+    const sup = reg.detail('supervisor');
+    expect(sup).toMatchObject({ kind: 'system', summary: { state: 'done', status: 'done' } });
+    expect((sup?.context as { symbols: string[] }).symbols).toEqual(symbols.map((s) => s.symbol));
+    const keys = new Set(reg.timeline().map((t) => t.key));
+    expect(keys.has('supervisor')).toBe(true);
+    for (const row of rows) expect(keys.has(row.key), row.key).toBe(true);
+    const seqs = reg.timeline().map((t) => t.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    const risk = reg.detail(rows[1].key);
+    expect(risk?.context).toMatchObject({ phase: 'risk', symbol: symbols[0].symbol });
   });
 });

@@ -3,7 +3,9 @@ import { EventEmitter } from 'node:events';
 import { get, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { InspectionEvent } from 'xstate';
 import { afterEach, describe, expect, it } from 'vitest';
+import { klinesFollowerMachine } from '../../machines/klinesFollower.js';
 import { publisherMachine } from '../../machines/publisher.js';
+import { supervisorMachine } from '../../machines/supervisor.js';
 import { startHttpServer, type HttpServerHandle } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
 import { VizRegistry } from '../../src/viz/registry.js';
@@ -90,7 +92,7 @@ describe('/viz routes', () => {
     return `http://127.0.0.1:${server.port}`;
   }
 
-  it('/viz is one self-contained page: inline diagram of every state, nonce CSP, nothing external', async () => {
+  it('/viz is one self-contained page: inline diagrams of the three machines, nonce CSP, nothing external', async () => {
     const base = await serve(new VizRegistry());
     const res = await fetch(`${base}/viz`);
     expect(res.status).toBe(200);
@@ -103,7 +105,13 @@ describe('/viz routes', () => {
     const html = await res.text();
     expect(html).toContain(`<script nonce="${nonce}">`);
     expect(html).toContain(`<style nonce="${nonce}">`);
-    for (const state of Object.keys(publisherMachine.root.states)) expect(html).toContain(`data-state="${state}"`);
+    for (const [name, machine] of [['publisher', publisherMachine], ['supervisor', supervisorMachine], ['klinesFollower', klinesFollowerMachine]] as const) {
+      const figure = new RegExp(`<figure [^>]*id="diagram-${name}"[^>]*>([\\s\\S]*?)</figure>`).exec(html)?.[1] ?? '';
+      expect(figure, `${name} diagram`).toContain('<svg');
+      for (const state of Object.keys(machine.root.states)) expect(figure).toContain(`data-state="${state}"`);
+    }
+    // Guards by name on the edges.
+    expect(html).toContain('[isDraining]');
     expect(html).not.toMatch(/https?:\/\//);
     expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)="(?!data:)/);
     expect(html).not.toContain('__NONCE__');
@@ -127,6 +135,12 @@ describe('/viz routes', () => {
     const svg = await fetch(`${base}/viz/machine.svg`);
     expect(svg.headers.get('content-type')).toBe('image/svg+xml; charset=utf-8');
     expect(await svg.text()).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    const sup = (await (await fetch(`${base}/viz/machine.json?machine=supervisor`)).json()) as { machine: { id: string }; layout: { nodes: Array<{ id: string }> } };
+    expect(sup.machine.id).toBe('supervisor');
+    expect(sup.layout.nodes.map((n) => n.id)).toEqual(Object.keys(supervisorMachine.root.states));
+    expect(await (await fetch(`${base}/viz/machine.svg?machine=klinesFollower`)).text()).toContain('data-state="following"');
+    const bad = await fetch(`${base}/viz/machine.json?machine=nope`);
+    expect(bad.status).toBe(400);
   });
 
   it('/viz/actors and /viz/actor?key= report the registry', async () => {
@@ -137,12 +151,32 @@ describe('/viz routes', () => {
     expect(all.actors).toMatchObject([{ key: 'risk:BTCUSDT', lastPublishedAt: 42 }]);
     const one = await fetch(`${base}/viz/actor?key=${encodeURIComponent('risk:BTCUSDT')}`);
     expect(one.status).toBe(200);
-    expect(await one.json()).toMatchObject({ summary: { key: 'risk:BTCUSDT' }, recent: [{ event: 'init', to: 'idle' }] });
+    expect(await one.json()).toMatchObject({
+      kind: 'publisher',
+      summary: { key: 'risk:BTCUSDT' },
+      recent: [{ event: 'init', to: 'idle' }],
+      context: { lastOutcome: 'published', lastPublishedAt: 42 },
+    });
     const missing = await fetch(`${base}/viz/actor?key=risk:NOPE`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ error: 'no such actor', key: 'risk:NOPE' });
     const noKey = await fetch(`${base}/viz/actor`);
     expect(noKey.status).toBe(400);
+    // The supervisor answers once seen; the timeline lists every actor's records, newest first.
+    expect((await fetch(`${base}/viz/actor?key=supervisor`)).status).toBe(404);
+    reg.inspect({
+      type: '@xstate.snapshot',
+      rootId: 'root',
+      actorRef: { id: 'supervisor', sessionId: 'root' },
+      event: { type: 'xstate.init' },
+      snapshot: { value: 'running', status: 'active', context: { restartTotal: 0, symbols: ['BTCUSDT'], now: Date.now } },
+    } as unknown as InspectionEvent);
+    const sup = (await (await fetch(`${base}/viz/actor?key=supervisor`)).json()) as { kind: string; summary: { state: string }; context: Record<string, unknown> };
+    expect(sup).toMatchObject({ kind: 'system', summary: { key: 'supervisor', machine: 'supervisor', state: 'running' } });
+    expect(sup.context).toEqual({ restartTotal: 0, symbols: ['BTCUSDT'], now: '[function now]' });
+    const timeline = (await (await fetch(`${base}/viz/timeline`)).json()) as { timeline: Array<{ key: string; seq: number }> };
+    expect(timeline.timeline.map((t) => t.key)).toEqual(['supervisor', 'risk:BTCUSDT']);
+    expect(all).toMatchObject({ actors: [{ key: 'risk:BTCUSDT' }] });
   });
 
   it('/viz/events: init with every row, then deltas of the changed rows only', async () => {
@@ -154,13 +188,29 @@ describe('/viz routes', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
     const sse = sseReader(res);
-    const init = (await sse.next('init')).data as { actors: Array<{ key: string }>; supervisor: unknown; intervalMs: number };
+    const init = (await sse.next('init')).data as {
+      actors: Array<{ key: string }>;
+      supervisor: unknown;
+      system: Array<{ key: string }>;
+      timeline: Array<{ seq: number; key: string; to: string }>;
+      intervalMs: number;
+    };
     expect(init.actors.map((a) => a.key)).toEqual(['marketstate:BTCUSDT', 'risk:BTCUSDT']);
+    expect(init.system.map((a) => a.key)).toEqual(['supervisor']);
+    expect(init.timeline.map((t) => [t.seq, t.key, t.to])).toEqual([
+      [1, 'marketstate:BTCUSDT', 'idle'],
+      [2, 'risk:BTCUSDT', 'idle'],
+    ]);
     expect(init.intervalMs).toBe(30);
     reg.inspect(snap('risk:BTCUSDT', 'reading'));
     reg.inspect(snap('risk:BTCUSDT', 'computing'));
-    const delta = (await sse.next('delta')).data as { actors: Array<{ key: string; state: string }> };
+    const delta = (await sse.next('delta')).data as { actors: Array<{ key: string; state: string }>; timeline: Array<{ seq: number; from: string; to: string }> };
     expect(delta.actors).toEqual([expect.objectContaining({ key: 'risk:BTCUSDT', state: 'computing' })]);
+    // Only the records since the last message.
+    expect(delta.timeline.map((t) => [t.seq, t.from, t.to])).toEqual([
+      [3, 'idle', 'reading'],
+      [4, 'reading', 'computing'],
+    ]);
     res.destroy();
   });
 });
