@@ -28,6 +28,10 @@ import { publisherFor, type PhaseDeps } from './phases/steps.js';
 import type { RedisStore } from './store/redisStore.js';
 import type { Store } from './store/types.js';
 import { ExitCode } from './exitCodes.js';
+import { PolicyBook, type PolicyEvent } from './inputs/policyBook.js';
+import { configuredHarvestTheta } from './phases/harvest.js';
+import { logPolicyEvent, PolicyWatch } from './policyWatch.js';
+import type { SymbolChange } from '../machines/supervisor.js';
 
 export interface ServiceHooks {
   onCycle?(event: CycleDoneEvent, nowMs: number): void;
@@ -35,6 +39,10 @@ export interface ServiceHooks {
   onKlines?(stats: KlinesBatchStats): void;
   onRestart?(notice: RestartNotice): void;
   onEscalate?(escalation: Escalation): void;
+  /** What a policy re-read found (applied, refreshed, refused, unused keys). */
+  onPolicy?(event: PolicyEvent): void;
+  /** The running symbols changed (symbolsSource: policy). */
+  onSymbols?(change: SymbolChange): void;
 }
 
 export interface ServiceOptions {
@@ -124,6 +132,8 @@ export interface ServiceHandle {
   actor: SupervisorActor;
   store: Store;
   stats: CycleStats;
+  /** The AI policy in force (status, /metrics, /viz). */
+  policy: PolicyBook;
   /** Resolves when the supervisor ends (once complete, shut down, or escalated). */
   done: Promise<SupervisorOutput>;
   /** Stop scheduling, let in-flight publishes finish (bounded), then end. Closes nothing else. */
@@ -180,19 +190,6 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   const positions = options.positions ?? createPositionSource(config.positionSource, store, { maxPositionAgeSec: config.maxPositionAge });
   const book = new PositionBook(store, (symbol, fromMs) => readCandleExtremes(store, symbol, config.candlePatterns, fromMs));
   const live = new LiveCandles();
-  const deps: PhaseDeps = { store, positions, book, live, config, now };
-  // The follower's blocking reads hold their connection: on Redis it gets one of its own (its
-  // connection events go to debug: the main connection already reports every outage).
-  const followKlines = config.followKlines && !once;
-  const followerStore = !followKlines ? null : store.kind === 'memory' ? store : createStoreFromConfig(config, logger.child({ connection: 'klines' }), true, 'quantum-calc-klines');
-  // The main connection is up; give the follower's a moment too, so a normal start does not open
-  // with a failed read. If it is slow the follower simply backs off and retries.
-  if (followerStore !== null && followerStore !== store && isRedisStore(followerStore)) {
-    await Promise.race([followerStore.waitReady(Math.min(config.connectTimeoutMs, 2000)).catch(() => undefined), aborted(options.signal)]).catch(async (err) => {
-      await closeStore(followerStore);
-      throw err;
-    });
-  }
   const stats = new CycleStats();
   // Observers (metrics, the visualizer, the demo's lines) must never take the supervisor down:
   // an exception thrown in an XState action or inspector would crash the actor that ran it.
@@ -206,10 +203,35 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       if (isLoudRepeat(n)) logger.error({ hook: what, err: (err as Error).message, failures: n }, `observer ${what} threw; ignored`);
     }
   };
+  // The AI policy (SPEC §9): read before the first cycles, so they already compute with it.
+  const policy = new PolicyBook({
+    store,
+    source: config.harvestThetaSource,
+    configured: configuredHarvestTheta(config),
+    onEvent: (event) => {
+      logPolicyEvent(logger, event);
+      guarded('onPolicy', () => options.hooks?.onPolicy?.(event));
+    },
+  });
+  const policyWatch = new PolicyWatch({ store, book: policy, config, logger, now });
+  const initialSymbols = await policyWatch.start();
+  const deps: PhaseDeps = { store, positions, book, live, policy, config, now };
+  // The follower's blocking reads hold their connection: on Redis it gets one of its own (its
+  // connection events go to debug: the main connection already reports every outage).
+  const followKlines = config.followKlines && !once;
+  const followerStore = !followKlines ? null : store.kind === 'memory' ? store : createStoreFromConfig(config, logger.child({ connection: 'klines' }), true, 'quantum-calc-klines');
+  // The main connection is up; give the follower's a moment too, so a normal start does not open
+  // with a failed read. If it is slow the follower simply backs off and retries.
+  if (followerStore !== null && followerStore !== store && isRedisStore(followerStore)) {
+    await Promise.race([followerStore.waitReady(Math.min(config.connectTimeoutMs, 2000)).catch(() => undefined), aborted(options.signal)]).catch(async (err) => {
+      await closeStore(followerStore);
+      throw err;
+    });
+  }
   const inspect = options.inspect;
   const wrap = (phase: PhaseName, machine: PublisherLogic): PublisherLogic => options.wrapPublisher?.(phase, machine) ?? machine;
   const logCycle = cycleLogger(logger);
-  const runningSymbols = new Set(config.symbols);
+  let runningSymbols = new Set(initialSymbols);
 
   const provided = supervisorMachine.provide({
     actors: {
@@ -249,6 +271,14 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
         guarded('onRestart', () => options.hooks?.onRestart?.(notice));
       },
       onKlines: (_args, event: KlinesFollowerEvent) => logKlinesEvent(logger, event, config.klinesStream),
+      onSymbols: (_args, change: SymbolChange | null) => {
+        if (change === null) return;
+        logger.info(
+          { added: change.added, removed: change.removed, running: change.running.length },
+          `symbols changed: ${change.running.length} running${change.added.length > 0 ? `; added ${change.added.join(', ')}` : ''}${change.removed.length > 0 ? `; removed ${change.removed.join(', ')} (their publishers finish the cycle under way)` : ''}`,
+        );
+        guarded('onSymbols', () => options.hooks?.onSymbols?.(change));
+      },
       onEscalate: (_args, escalation: Escalation) => {
         logger.fatal(
           { actor: escalation.actorId, restarts: escalation.restarts, windowMs: escalation.windowMs, err: escalation.error, exitCode: ExitCode.ESCALATED },
@@ -262,7 +292,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   const phases = config.phases as PhaseName[];
   const actor = createActor(provided, {
     input: {
-      symbols: config.symbols,
+      symbols: initialSymbols,
       phases,
       intervalsMs: {
         marketstate: config.marketstateInterval * 1000,
@@ -294,10 +324,32 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   const closeFollower = followerStore === null || followerStore === store ? null : (): Promise<void> => (followerClosing ??= followerStore.close());
   const done = closeFollower === null ? supervised : supervised.finally(() => closeStore({ close: closeFollower }));
   actor.start();
+  // One line with everything an operator needs to know about what runs.
+  const intervals = phases.map((p) => `${p} ${config[`${p}Interval` as const]} s`).join(', ');
+  const theta = policy.describe(now());
   logger.info(
-    { symbols: config.symbols.length, phases, store: store.kind, once, positionSource: config.positionSource },
-    `quantum-calc started: ${phases.join(', ')} for ${config.symbols.length} symbol(s) on the ${store.kind} store${once ? ' (--once)' : ''}`,
+    {
+      symbols: initialSymbols,
+      phases,
+      intervalsSec: Object.fromEntries(phases.map((p) => [p, config[`${p}Interval` as const]])),
+      store: store.kind,
+      once,
+      positionSource: config.positionSource,
+      candles: config.candlePatterns[0],
+      klines: followerStore === null ? null : config.klinesStream,
+      symbolsSource: config.symbolsSource,
+      theta: theta.source === 'policy' ? `policy ${theta.version}` : 'config',
+    },
+    `quantum-calc started: ${phases.join(', ')} for ${initialSymbols.length} symbol(s) (${initialSymbols.slice(0, 10).join(', ')}${initialSymbols.length > 10 ? ', …' : ''}) on the ${store.kind} store${once ? ' (--once)' : ''}; ` +
+      `every ${intervals}${followerStore === null ? '' : `, and on every closed candle of ${config.klinesStream}`}; positions ${config.positionSource}; ` +
+      `symbols from ${config.symbolsSource}; harvest theta ${theta.source === 'policy' ? `from policy ${theta.version}` : `configured (${theta.why ?? ''})`}`,
   );
+  // Followed until the drain begins: a new universe spawns and stops publishers live.
+  policyWatch.follow((symbols) => {
+    runningSymbols = new Set(symbols);
+    actor.send({ type: 'SYMBOLS.SET', symbols });
+  });
+  void supervised.finally(() => policyWatch.stop()).catch(() => undefined);
 
   const timeouts: Record<CloseStep, number> = {
     drain: config.drainTimeoutMs + CLOSE_STEP_TIMEOUT_MS,
@@ -329,6 +381,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
 
   let output: SupervisorOutput | null = null;
   const drain = async (): Promise<void> => {
+    policyWatch.stop();
     if (actor.getSnapshot().status === 'active') actor.send({ type: 'SHUTDOWN' });
     output = await supervised;
   };
@@ -355,8 +408,12 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     actor,
     store,
     stats,
+    policy,
     done,
-    shutdown: () => actor.send({ type: 'SHUTDOWN' }),
+    shutdown: () => {
+      policyWatch.stop();
+      actor.send({ type: 'SHUTDOWN' });
+    },
     adopt,
     close: () => (closing ??= closeAll()),
   };

@@ -30,15 +30,19 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
     )
     .action(async (opts: Record<string, unknown>) => {
       const { config } = loadConfig({ flags: flagsToConfig(opts), configFile: opts.config as string | undefined });
-      if (config.inspect && config.httpPort === null) {
+      if (config.inspect && config.httpPort === null && opts.once !== true) {
         throw new CliError('--inspect needs --http-port (config httpPort): the visualizer is served at http://<http-host>:<http-port>/viz', ExitCode.USAGE);
       }
       // The live visualizer's registry, fed by XState inspection of the supervisor and its children.
-      const viz = config.inspect ? new VizRegistry({ now: wallClock }) : null;
       const logger = createLogger({ level: config.logLevel });
       const once = opts.once === true;
+      const viz = config.inspect && !once ? new VizRegistry({ now: wallClock }) : null;
+      // --once serves no HTTP: it runs beside the installed service, whose port is taken, and ends
+      // within seconds — nothing would scrape it.
+      const serveHttp = config.httpPort !== null && !once;
+      if (once && config.inspect) logger.warn('--once serves no HTTP: the visualizer (inspect) is off for this pass');
       // /metrics is fed by the service hooks, so it exists only when the HTTP server will.
-      const metrics = config.httpPort !== null ? createServiceMetrics({ phases: config.phases, symbols: config.symbols, now: wallClock }) : null;
+      const metrics = serveHttp ? createServiceMetrics({ phases: config.phases, symbols: config.symbols, now: wallClock }) : null;
       // Signals are handled from the start: a SIGTERM while the first connection is still being
       // made (up to connectTimeoutMs) must also end in a clean exit 0, not death by signal.
       let handle: ServiceHandle | null = null;
@@ -76,7 +80,7 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       const service = handle;
       const routes: Route[] = metrics ? operatorRoutes({ handle: service, metrics, now: wallClock }).routes : [];
       if (viz) routes.push(...vizRoutes(viz));
-      if (config.httpPort !== null) {
+      if (serveHttp && config.httpPort !== null) {
         try {
           service.adopt({ http: await startHttpServer({ host: config.httpHost, port: config.httpPort, routes, logger }) });
         } catch (err) {

@@ -16,10 +16,10 @@ export function metricsRoute(metrics: ServiceMetrics): Route {
   };
 }
 
-export function healthRoute(health: HealthChecker): Route {
+export function healthRoute(health: HealthChecker, path = '/healthz'): Route {
   return {
     method: 'GET',
-    path: '/healthz',
+    path,
     async handler(_req, res) {
       const report = await health.check();
       sendJson(res, report.status === 'ok' ? 200 : 503, report);
@@ -37,6 +37,7 @@ export function operatorRoutes(deps: { handle: ServiceHandle; metrics: ServiceMe
 } {
   const probe = createStoreProbe(deps.handle.store);
   deps.metrics.setRedisProbe(async () => (await probe.check()).up);
+  deps.metrics.setPolicyProbe(() => deps.handle.policy.describe(deps.now()));
   const health = createHealthChecker({
     supervisor: deps.handle.actor,
     storeKind: deps.handle.store.kind,
@@ -44,5 +45,6 @@ export function operatorRoutes(deps: { handle: ServiceHandle; metrics: ServiceMe
     startedAtMs: deps.now(),
     now: deps.now,
   });
-  return { routes: [metricsRoute(deps.metrics), healthRoute(health)], health };
+  // /health: the retired harvest exporter's path, so its checks keep working against our port.
+  return { routes: [metricsRoute(deps.metrics), healthRoute(health), healthRoute(health, '/health')], health };
 }

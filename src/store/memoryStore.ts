@@ -173,6 +173,12 @@ export class MemoryStore implements Store {
     });
   }
 
+  async scanKeys(pattern: string, limit: number): Promise<string[]> {
+    this.assertOpen();
+    assertCount('scanKeys', limit);
+    return this.keys(pattern).slice(0, limit);
+  }
+
   async publish(batch: PublishBatch): Promise<void> {
     this.assertOpen();
     assertPublishable(batch);

@@ -78,6 +78,21 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       return raw.map(toStreamEntry);
     },
 
+    async scanKeys(pattern: string, limit: number): Promise<string[]> {
+      assertCount('scanKeys', limit);
+      const keys = new Set<string>();
+      let cursor = '0';
+      do {
+        const [next, batch] = await run('SCAN', pattern, undefined, () => client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
+        for (const key of batch) {
+          if (keys.size >= limit) return [...keys];
+          keys.add(key); // SCAN may return a key twice
+        }
+        cursor = next;
+      } while (cursor !== '0');
+      return [...keys];
+    },
+
     async zrangeFromScore(key: string, minScore: number, count: number): Promise<ScoredMember[]> {
       assertMinScore('zrangeFromScore', minScore);
       assertCount('zrangeFromScore', count);

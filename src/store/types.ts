@@ -82,6 +82,11 @@ export interface Store {
    * on a store dedicated to it.
    */
   xreadAfter(key: string, afterId: string, count: number, blockMs: number): Promise<StreamEntry[]>;
+  /**
+   * Keys matching a glob pattern, by SCAN — never KEYS, which blocks the server and which the
+   * least-privilege ACL user may not run — at most `limit` of them (the scan stops there).
+   */
+  scanKeys(pattern: string, limit: number): Promise<string[]>;
   /** Atomic publish (MULTI/EXEC on Redis). Rejects on I/O failure; then nothing may be assumed. */
   publish(batch: PublishBatch): Promise<void>;
   /** Resolves when the store answers; rejects otherwise. */
