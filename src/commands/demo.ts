@@ -18,7 +18,7 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'The whole supervisor on the embedded store with synthetic candles (BTCUSDT trending, ETHUSDT mean-reverting, SOLUSDT choppy) and synthetic positions. No Redis needed. Ctrl-C to stop.',
+      'The whole supervisor on the embedded store with synthetic candles and positions laid out as the live stack writes them (BTCUSDT trending, ETHUSDT mean-reverting, SOLUSDT choppy): the data sink\'s sorted set, the klines stream, the position hashes. No Redis needed. Ctrl-C to stop.',
     )
     .option('--candle-ms <ms>', 'a new candle per symbol every this many ms', '2000')
     .option('--duration-sec <sec>', 'stop by itself after this long (default: run until Ctrl-C)')

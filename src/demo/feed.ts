@@ -26,7 +26,7 @@ export const DEMO_SYMBOLS: DemoSymbol[] = [
   // A long riding the trend (partials, profit lock), a long in a swinging market (regime flips
   // raise the kill score), a short in chop.
   { symbol: 'BTCUSDT', regime: 'trend', side: 'LONG', start: 60_000, seed: 11, quantity: 0.05 },
-  { symbol: 'ETHUSDT', regime: 'mean_revert', side: 'LONG', start: 3_000, seed: 22, quantity: 1.5 },
+  { symbol: 'ETHUSDT', regime: 'mr', side: 'LONG', start: 3_000, seed: 22, quantity: 1.5 },
   { symbol: 'SOLUSDT', regime: 'chop', side: 'SHORT', start: 150, seed: 33, quantity: 40 },
 ];
 

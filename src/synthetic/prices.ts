@@ -3,12 +3,12 @@
 //
 // The three regimes are shaped for the SPEC §1 regime scores, which is what the demo shows:
 // - trend:       steady log drift about as large as the noise, so ts ≈ 1 and returns share a sign.
-// - mean_revert: the price swings around a fixed level (a slow oscillation plus small noise).
+// - mr: the price swings around a fixed level (a slow oscillation plus small noise).
 //                Within a swing returns keep their sign, so the variance ratio is far from 1,
 //                while the long-window slope stays near 0 — the SPEC's mean-reversion signature.
 // - chop:        driftless random walk: dp ≈ 0.5, vr ≈ 1, ts ≈ 0.
 
-export const REGIMES = ['trend', 'mean_revert', 'chop'] as const;
+export const REGIMES = ['trend', 'mr', 'chop'] as const;
 export type SyntheticRegime = (typeof REGIMES)[number];
 
 export function isSyntheticRegime(value: string): value is SyntheticRegime {
@@ -27,7 +27,7 @@ export interface SyntheticOptions {
 /** Per-step parameters of each regime (log-return units). */
 const SHAPES: Record<SyntheticRegime, { drift: number; noise: number; swing: number; period: number }> = {
   trend: { drift: 0.001, noise: 0.001, swing: 0, period: 1 },
-  mean_revert: { drift: 0, noise: 0.0005, swing: 0.02, period: 48 },
+  mr: { drift: 0, noise: 0.0005, swing: 0.02, period: 48 },
   chop: { drift: 0, noise: 0.002, swing: 0, period: 1 },
 };
 

@@ -56,7 +56,7 @@ async function seedVaried(): Promise<void> {
   const markets: Array<[string, number[]]> = [
     ['BTCUSDT', prices('trend', 300, 60_000, 1)],
     ['ETHUSDT', prices('chop', 300, 3000, 2)],
-    ['SOLUSDT', prices('mean_revert', 300, 150, 3)],
+    ['SOLUSDT', prices('mr', 300, 150, 3)],
     ['FLATUSDT', flat],
     ['TINYUSDT', tiny],
     ['LEGACYUSDT', prices('trend', 300, 2, 4)],

@@ -135,7 +135,7 @@ describe('bad candles end in a counted skip (marketstate)', () => {
   });
 
   it('out-of-order members (a list pushed out of order) are put in time order: the same result as in order', async () => {
-    const closes = prices('mean_revert', 300, 100, 3);
+    const closes = prices('mr', 300, 100, 3);
     const members = closes.map((close, i) => candleMember(i, close));
     await redis.rpush(`klines:${S}:1m`, ...members);
     const inOrder = await once({ phases: ['marketstate'] });

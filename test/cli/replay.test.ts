@@ -135,7 +135,7 @@ describe('replay stops', () => {
 describe('replay market-state', () => {
   it.each([
     ['trend', 'trend'],
-    ['mean_revert', 'mr'],
+    ['mr', 'mr'],
     ['chop', 'chop'],
   ])('--regime %s gives a %s-dominant market state', (regime, dominant) => {
     const r = runCli(['replay', 'market-state', '--regime', regime]);
@@ -220,9 +220,9 @@ describe('synthetic prices', () => {
   it('is deterministic per seed and the stepwise walk matches the batch path', () => {
     expect(syntheticPrices('chop', { seed: 9, length: 50 })).toEqual(syntheticPrices('chop', { seed: 9, length: 50 }));
     expect(syntheticPrices('chop', { seed: 9, length: 50 })).not.toEqual(syntheticPrices('chop', { seed: 10, length: 50 }));
-    const walk = createPriceWalk('mean_revert', 4, 250);
+    const walk = createPriceWalk('mr', 4, 250);
     const stepwise = Array.from({ length: 80 }, () => walk());
-    expect(stepwise).toEqual(syntheticPrices('mean_revert', { seed: 4, start: 250, length: 80 }));
+    expect(stepwise).toEqual(syntheticPrices('mr', { seed: 4, start: 250, length: 80 }));
     expect(stepwise[0]).toBe(250);
     expect(stepwise.every((p) => Number.isFinite(p) && p > 0)).toBe(true);
   });

@@ -33,7 +33,7 @@ async function seedLiveStack(): Promise<{ lastOpen: number; closes: Record<strin
   const nowSec = Math.floor(Date.now() / 1000);
   const closes: Record<string, number> = {};
   let lastOpen = 0;
-  for (const [symbol, regime, start] of [['BTCUSDT', 'trend', 67_000], ['ETHUSDT', 'mean_revert', 3_000], ['SOLUSDT', 'chop', 150]] as const) {
+  for (const [symbol, regime, start] of [['BTCUSDT', 'trend', 67_000], ['ETHUSDT', 'mr', 3_000], ['SOLUSDT', 'chop', 150]] as const) {
     const series = prices(regime, 300, start, 9);
     ({ lastOpenTimeMs: lastOpen } = await seedDataSink(redis, symbol, series));
     closes[symbol] = series[series.length - 1]!;

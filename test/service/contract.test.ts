@@ -26,7 +26,7 @@ function once(...args: string[]) {
   return runCli(['run', '--once', '--redis-url', server.url, '--log-level', 'warn', ...args]);
 }
 
-async function seedMarket(symbol: string, regime: 'trend' | 'mean_revert' | 'chop' = 'trend'): Promise<number> {
+async function seedMarket(symbol: string, regime: 'trend' | 'mr' | 'chop' = 'trend'): Promise<number> {
   const closes = prices(regime, 300, 100);
   await seedCandles(redis, symbol, closes);
   return closes[closes.length - 1]!;
