@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import type { ServiceHandle } from '../../src/service.js';
+import { startService, type ServiceHandle, type ServiceHooks } from '../../src/service.js';
 import { cliPath, repoRoot } from './runCli.js';
 
 /** Polls until `check` returns a truthy value, or fails after `timeoutMs` naming `what`. */
@@ -160,4 +160,47 @@ export function startCli(args: string[], env: Record<string, string> = {}, optio
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   return { child, output: () => out, exit };
+}
+
+export interface OncePass {
+  exitCode: number;
+  /** handle.stats.summary(): `phase:outcome` and `skip:phase:reason` counts. */
+  counts: Record<string, number>;
+  /** `reason: detail` of the logged skip of `phase` (for `symbol`, default the first symbol). */
+  skipDetail(phase: string, symbol?: string): string | undefined;
+  /** Every skip detail logged, in order. */
+  details: string[];
+  lines: LogLine[];
+  logText: string;
+}
+
+/**
+ * One pass like `run --once`, in-process against `redisUrl`, closed afterwards: the config is
+ * `flags` over the defaults (plus the URL and symbols), the clock `now` when given.
+ */
+export async function oncePass(options: {
+  redisUrl: string;
+  symbols: string[];
+  flags?: Record<string, unknown>;
+  now?: () => number;
+  hooks?: ServiceHooks;
+}): Promise<OncePass> {
+  const log = captureLogger('info');
+  const config = serviceConfig({ redisUrl: options.redisUrl, symbols: options.symbols, ...options.flags });
+  const handle = await startService({ config, logger: log.logger, once: true, now: options.now, hooks: options.hooks });
+  const output = await handle.done;
+  await handle.close();
+  const lines = log.lines();
+  const skips = lines.filter((l) => typeof l.reason === 'string' && /skipped/.test(l.msg));
+  return {
+    exitCode: output.exitCode,
+    counts: handle.stats.summary(),
+    skipDetail: (phase, symbol = options.symbols[0]) => {
+      const line = skips.find((l) => l.phase === phase && l.symbol === symbol);
+      return line === undefined ? undefined : `${String(line.reason)}: ${String(line.detail)}`;
+    },
+    details: skips.map((l) => String(l.detail)),
+    lines,
+    logText: log.text(),
+  };
 }

@@ -9,13 +9,12 @@ import type { Redis } from 'ioredis';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { computeStops, DEFAULT_STOPS_THETA, type StopsInput } from '../../src/kernels/stops.js';
 import { KernelInputError, type Position } from '../../src/kernels/types.js';
-import { closeStore, startService } from '../../src/service.js';
 import { loadParity, parityDiff } from '../helpers/parity.js';
 import { brainFields, hsetPosition, seedDataSink } from '../helpers/producers.js';
 import type { TestRedis } from '../helpers/redisServer.js';
 import { useTestRedis } from '../helpers/redisFixture.js';
 import { prices } from '../helpers/seed.js';
-import { captureLogger, serviceConfig } from '../helpers/serviceHarness.js';
+import { oncePass } from '../helpers/serviceHarness.js';
 
 /** A SHORT entered at 100 that fell to 95; its best (lowest) price was 92, its worst (highest) 101. */
 const fellShort: Position = {
@@ -162,14 +161,9 @@ describe('service: theta.stops.short_trail_from in the config reaches the kernel
   });
 
   async function once(nowMs: number, flags: Record<string, unknown>): Promise<{ counts: Record<string, number>; details: string[] }> {
-    const log = captureLogger('info');
-    const config = serviceConfig({ redisUrl: server.url, symbols: [S], ...flags });
-    const handle = await startService({ config, logger: log.logger, once: true, now: () => nowMs });
-    const output = await handle.done;
-    await closeStore(handle.store);
-    expect(output.exitCode).toBe(0);
-    const details = log.lines().filter((l) => l.phase === 'risk' && typeof l.reason === 'string').map((l) => `${String(l.reason)}: ${String(l.detail)}`);
-    return { counts: handle.stats.summary(), details };
+    const pass = await oncePass({ redisUrl: server.url, symbols: [S], flags, now: () => nowMs });
+    expect(pass.exitCode).toBe(0);
+    return pass;
   }
 
   /**

@@ -5,9 +5,7 @@
 // also injected as the service's `now`, so a "later" pass needs no sleep.
 import type { Redis } from 'ioredis';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PhaseName } from '../../machines/publisher.js';
 import { computeHarvest } from '../../src/kernels/harvest.js';
-import { startService } from '../../src/service.js';
 import {
   applyLayerFields,
   brainFields,
@@ -20,7 +18,7 @@ import {
 import type { TestRedis } from '../helpers/redisServer.js';
 import { useTestRedis } from '../helpers/redisFixture.js';
 import { longPosition, prices, seedPosition } from '../helpers/seed.js';
-import { captureLogger, serviceConfig } from '../helpers/serviceHarness.js';
+import { oncePass } from '../helpers/serviceHarness.js';
 
 const S = 'BTCUSDT';
 const RISK = `quantum:risk:proposal:${S}`;
@@ -37,30 +35,8 @@ beforeEach(async () => {
   await redis.flushall();
 });
 
-interface OnceResult {
-  exitCode: number;
-  /** handle.stats.summary(): `phase:outcome` and `skip:phase:reason` counts. */
-  counts: Record<string, number>;
-  skipDetail: (phase: PhaseName) => string | undefined;
-}
-
-/** One `run --once` pass in-process at the clock value `nowMs`; returns the counts and the logged skip details. */
-async function once(nowMs: number, flags: Record<string, unknown> = {}): Promise<OnceResult> {
-  const log = captureLogger('info');
-  const config = serviceConfig({ redisUrl: server.url, symbols: [S], ...flags });
-  const handle = await startService({ config, logger: log.logger, once: true, now: () => nowMs });
-  const output = await handle.done;
-  await handle.close();
-  const lines = log.lines();
-  return {
-    exitCode: output.exitCode,
-    counts: handle.stats.summary(),
-    skipDetail: (phase) => {
-      const line = lines.find((l) => l.phase === phase && l.symbol === S && typeof l.reason === 'string' && /skipped/.test(l.msg));
-      return line === undefined ? undefined : `${String(line.reason)}: ${String(line.detail)}`;
-    },
-  };
-}
+/** One `run --once` pass in-process at the clock value `nowMs`. */
+const once = (nowMs: number, flags: Record<string, unknown> = {}) => oncePass({ redisUrl: server.url, symbols: [S], flags, now: () => nowMs });
 
 /** 300 fresh data-sink candles; returns the newest close rounded to a cent (the mark price used below). */
 async function market(nowMs: number): Promise<number> {

@@ -7,12 +7,11 @@ import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { marketStateTtlSec } from '../../src/phases/marketstate.js';
-import { startService } from '../../src/service.js';
 import { seedDataSink } from '../helpers/producers.js';
 import type { TestRedis } from '../helpers/redisServer.js';
 import { useTestRedis } from '../helpers/redisFixture.js';
 import { prices } from '../helpers/seed.js';
-import { captureLogger, serviceConfig } from '../helpers/serviceHarness.js';
+import { oncePass } from '../helpers/serviceHarness.js';
 
 const S = 'SOLUSDT';
 const KEY = `quantum:marketstate:${S}`;
@@ -30,13 +29,9 @@ beforeEach(async () => {
 
 /** One marketstate-only `run --once` pass in-process; returns handle.stats.summary(). */
 async function once(flags: Record<string, unknown>): Promise<Record<string, number>> {
-  const log = captureLogger('info');
-  const config = serviceConfig({ redisUrl: server.url, symbols: [S], phases: ['marketstate'], ...flags });
-  const handle = await startService({ config, logger: log.logger, once: true });
-  const output = await handle.done;
-  await handle.close();
-  expect(output.exitCode).toBe(0);
-  return handle.stats.summary();
+  const pass = await oncePass({ redisUrl: server.url, symbols: [S], flags: { phases: ['marketstate'], ...flags } });
+  expect(pass.exitCode).toBe(0);
+  return pass.counts;
 }
 
 describe('the marketstate hash TTL after a publish (redis-server)', () => {

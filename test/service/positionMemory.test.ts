@@ -4,7 +4,6 @@
 // them (test/helpers/producers.ts); each pass runs at an injected clock value, no sleeping.
 import type { Redis } from 'ioredis';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startService } from '../../src/service.js';
 import {
   MINUTE_MS,
   applyLayerFields,
@@ -16,7 +15,7 @@ import {
 import type { TestRedis } from '../helpers/redisServer.js';
 import { useTestRedis } from '../helpers/redisFixture.js';
 import { prices } from '../helpers/seed.js';
-import { captureLogger, serviceConfig } from '../helpers/serviceHarness.js';
+import { oncePass } from '../helpers/serviceHarness.js';
 
 const S = 'ETHUSDT';
 const MEMORY = `quantum:calc:position:${S}`;
@@ -37,13 +36,9 @@ beforeEach(async () => {
 
 /** One `run --once` pass in-process at the clock value `nowMs`; returns handle.stats.summary(). */
 async function once(nowMs: number, flags: Record<string, unknown> = {}): Promise<Record<string, number>> {
-  const log = captureLogger('info');
-  const config = serviceConfig({ redisUrl: server.url, symbols: [S], ...flags });
-  const handle = await startService({ config, logger: log.logger, once: true, now: () => nowMs });
-  const output = await handle.done;
-  await handle.close();
-  expect(output.exitCode).toBe(0);
-  return handle.stats.summary();
+  const pass = await oncePass({ redisUrl: server.url, symbols: [S], flags, now: () => nowMs });
+  expect(pass.exitCode).toBe(0);
+  return pass.counts;
 }
 
 /** The position brain's snapshot of a position entered at ENTRY, now at `price`. */
