@@ -1,0 +1,123 @@
+// The live feed's minute boundary (`npm run bench:burst -- --symbols 400`): N symbols in the live
+// stack's layouts (data-sink sorted sets, position-brain hashes) on a private redis-server, the
+// production intervals (60 / 10 / 10 s) and defaults, the klines follower on. Then the market
+// publisher closes every symbol's 1m candle at the same instant: a burst of N entries on
+// quantum:stream:market.klines. Per symbol: the time from the burst to the end of the harvest
+// cycle it chained into (its harvest hash write: a publish or a heartbeat), and the CPU time the
+// process spent on the burst.
+//
+//   node dist/bench/burst.js [--symbols 400] [--bursts 3]
+//
+// Goals (issue 12): p99 ≤ 100 ms and every symbol ≤ 250 ms, at 400 symbols (and at 1,000).
+import { createHistogram } from 'node:perf_hooks';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../src/config/load.js';
+import { createLogger } from '../src/log.js';
+import { startService, wallClock } from '../src/service.js';
+import { createPriceWalk, REGIMES } from '../src/synthetic/prices.js';
+import type { CycleDoneEvent } from '../machines/publisher.js';
+import { startTestRedis } from '../test/helpers/redisServer.js';
+
+const MINUTE_MS = 60_000;
+const HISTORY = 300;
+
+function parseArgs(argv: string[]): { symbols: number; bursts: number } {
+  const args = { symbols: 400, bursts: 3 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i], Number(argv[i + 1])];
+    if (flag === '--symbols') args.symbols = value;
+    else if (flag === '--bursts') args.bursts = value;
+    else throw new Error(`unknown argument ${flag}`);
+    if (!(Number.isInteger(value) && value > 0)) throw new Error(`${flag} must be a positive integer`);
+  }
+  return args;
+}
+
+/** json.dumps of a closed candle, as the market publisher and the data sink write it. */
+function candle(symbol: string, openTime: number, close: number): string {
+  return JSON.stringify({
+    symbol, interval: '1m', open: close, high: close * 1.001, low: close * 0.999, close, volume: 12.5,
+    open_time: openTime, close_time: openTime + MINUTE_MS - 1, is_closed: true, timestamp: (openTime + MINUTE_MS) / 1000,
+  });
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const server = await startTestRedis();
+  const redis = new Redis(server.url);
+  const symbols = Array.from({ length: args.symbols }, (_, i) => `S${String(i).padStart(4, '0')}USDT`);
+  const walks = symbols.map((_, i) => createPriceWalk(REGIMES[i % REGIMES.length]!, 500 + i, 100 + (i % 50)));
+  const last = new Array<number>(symbols.length).fill(0);
+  let openTime = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - HISTORY * MINUTE_MS;
+  // History: the data sink's sorted sets, HISTORY candles per symbol; positions from the brain.
+  for (let k = 0; k < HISTORY; k++, openTime += MINUTE_MS) {
+    const pipe = redis.pipeline();
+    symbols.forEach((s, i) => {
+      last[i] = Number(walks[i]!().toPrecision(10));
+      pipe.zadd(`quantum:history:ohlcv:${s}:1m`, openTime, candle(s, openTime, last[i]!));
+    });
+    await pipe.exec();
+  }
+  const nowSec = Math.floor(Date.now() / 1000);
+  const pipe = redis.pipeline();
+  symbols.forEach((s, i) => {
+    const entry = last[i]! * 0.98;
+    pipe.hset(`quantum:state:positions:${s}`, {
+      symbol: s, position_amt: '0.5', side: 'LONG', quantity: '0.5', entry_price: String(entry), mark_price: String(last[i]),
+      current_price: String(last[i]), unrealized_pnl: String((last[i]! - entry) * 0.5), leverage: '10', ts_epoch: String(nowSec), source: 'position_state_brain',
+    });
+  });
+  await pipe.exec();
+
+  const { config } = loadConfig({ env: {}, flags: { redisUrl: server.url, symbols, logLevel: 'silent', maxPositionAge: 3600 } });
+  const harvestDone: Array<{ symbol: string; atMs: number; chainStartedAt: number | null }> = [];
+  const onCycle = (e: CycleDoneEvent, nowMs: number): void => {
+    if (e.phase === 'harvest' && (e.outcome === 'published' || e.outcome === 'heartbeat')) harvestDone.push({ symbol: e.symbol, atMs: nowMs, chainStartedAt: e.chainStartedAt });
+  };
+  const handle = await startService({ config, logger: createLogger({ level: 'silent' }), hooks: { onCycle }, now: wallClock });
+  // Let the first (staggered, within a second) cycles and their chains settle.
+  await new Promise((r) => setTimeout(r, 4000));
+
+  const all: number[] = [];
+  for (let b = 0; b < args.bursts; b++) {
+    harvestDone.length = 0;
+    const burst = redis.pipeline();
+    symbols.forEach((s, i) => {
+      last[i] = Number(walks[i]!().toPrecision(10));
+      burst.xadd('quantum:stream:market.klines', 'MAXLEN', '~', '10000', '*', 'event_type', 'market.klines', 'payload', candle(s, openTime, last[i]!), 'correlation_id', `b${b}-${i}`, 'timestamp', new Date().toISOString(), 'source', 'market-publisher', 'trace_id', '');
+    });
+    openTime += MINUTE_MS;
+    const cpu0 = process.cpuUsage();
+    const t0 = wallClock();
+    await burst.exec();
+    const deadline = t0 + 15_000;
+    const seen = new Map<string, number>();
+    while (seen.size < symbols.length && wallClock() < deadline) {
+      for (const d of harvestDone) if (d.chainStartedAt !== null && d.chainStartedAt >= t0 && !seen.has(d.symbol)) seen.set(d.symbol, d.atMs - t0);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const cpu = process.cpuUsage(cpu0);
+    const hist = createHistogram();
+    for (const ms of seen.values()) hist.record(Math.max(1, Math.round(ms * 1000)));
+    const lat = [...seen.values()];
+    all.push(...lat);
+    const p = (q: number) => (hist.percentile(q) / 1000).toFixed(1);
+    console.log(
+      `burst ${b + 1}: ${seen.size}/${symbols.length} symbols reached harvest; burst → harvest write p50 ${p(50)} ms, p99 ${p(99)} ms, max ${Math.max(...lat).toFixed(1)} ms; ` +
+        `CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms (user ${(cpu.user / 1000).toFixed(0)}, system ${(cpu.system / 1000).toFixed(0)})`,
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  const sorted = all.sort((a, b) => a - b);
+  const q = (x: number) => sorted[Math.min(sorted.length - 1, Math.floor(x * sorted.length))]!;
+  console.log(`all bursts: p50 ${q(0.5).toFixed(1)} ms, p99 ${q(0.99).toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms (goals: p99 ≤ 100 ms, max ≤ 250 ms) — ${process.version}, ${args.symbols} symbols`);
+  console.log(`RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`);
+  await handle.close();
+  redis.disconnect();
+  await server.close();
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
