@@ -15,6 +15,8 @@ import type { Store } from '../store/types.js';
 import { readCandles } from '../inputs/candles.js';
 import { createPositionSource, type PositionSource } from '../inputs/positions.js';
 import { memoryFromFields, positionMemoryKey } from '../inputs/positionMemory.js';
+import { parsePolicy, POLICY_KEY } from '../inputs/policy.js';
+import { configuredHarvestTheta } from '../phases/harvest.js';
 
 /** An output is stale when older than this many of its publisher's intervals. */
 export const STALE_INTERVALS = 3;
@@ -107,7 +109,40 @@ export interface StatusReport {
   /** The Redis URL with any password masked. */
   redis: string;
   stale_after_sec: StaleAfterSec;
+  /** The harvest theta the service would use now (SPEC §9), read from quantum:policy:current. */
+  theta: ThetaStatus;
   symbols: SymbolStatus[];
+}
+
+export interface ThetaStatus {
+  source: 'policy' | 'config';
+  /** policy_version in force; '' for the configured theta. */
+  version: string;
+  /** Seconds until the policy in force expires; null under the configured theta. */
+  valid_for_sec: number | null;
+  /** Why the configured theta is used (the refusal, expiry, or harvestThetaSource config). */
+  why: string | null;
+  universe_symbols: number | null;
+}
+
+/** The theta in force as the service's PolicyBook would decide it now, from the hash alone. */
+export async function readThetaStatus(store: Store, config: Config, nowMs: number): Promise<ThetaStatus> {
+  if (config.harvestThetaSource === 'config') return { source: 'config', version: '', valid_for_sec: null, why: 'harvestThetaSource is config', universe_symbols: null };
+  let fields: Record<string, string>;
+  try {
+    fields = await store.hgetall(POLICY_KEY);
+  } catch (err) {
+    return { source: 'config', version: '', valid_for_sec: null, why: `policy unreadable: ${err instanceof Error ? err.message : String(err)}`, universe_symbols: null };
+  }
+  const read = parsePolicy(fields, nowMs, configuredHarvestTheta(config) as Record<string, number>);
+  if (!read.ok) return { source: 'config', version: '', valid_for_sec: null, why: `policy refused (${read.reason}): ${read.detail}`, universe_symbols: null };
+  return { source: 'policy', version: read.policy.version, valid_for_sec: ageSince(read.policy.validUntilMs, nowMs), why: null, universe_symbols: read.policy.universe.length };
+}
+
+function thetaLine(t: ThetaStatus): string {
+  return t.source === 'policy'
+    ? `Harvest theta: policy ${t.version} (valid ${formatAge(t.valid_for_sec ?? 0)} more; ${t.universe_symbols ?? 0} universe symbols)`
+    : `Harvest theta: configured — ${t.why ?? ''}`;
 }
 
 /**
@@ -328,6 +363,7 @@ export function renderStatus(report: StatusReport): string {
   ]);
   return [
     `Redis ${report.redis} at ${report.checked_at}; STALE = older than ${STALE_INTERVALS} intervals (marketstate ${s.marketstate} s, risk ${s.risk} s, harvest ${s.harvest} s)`,
+    thetaLine(report.theta),
     '',
     renderTable(COLUMNS, rows),
     ...(notes.length > 0 ? ['', 'Problems:', ...notes.map((n) => `  ${n}`)] : []),
@@ -392,6 +428,7 @@ Exit codes: 0 report printed (stale rows included) · 1 Redis unreachable · 2 b
           checked_at: new Date(nowMs).toISOString(),
           redis: shownUrl,
           stale_after_sec: stale,
+          theta: await readThetaStatus(store, config, nowMs),
           symbols: await Promise.all(config.symbols.map((symbol) => readSymbolStatus(store, symbol, nowMs, stale, settings))),
         };
         process.stdout.write(json === true ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));

@@ -218,3 +218,18 @@ describe('status ages', () => {
     expect(String(ageSince(1_764_576_010_345.0001, 1_764_576_000_000))).toBe('10.345');
   });
 });
+
+describe('status: the harvest theta in force', () => {
+  it('names the policy in force, or why the configured theta is used', async () => {
+    const { generatorPolicy } = await import('../helpers/producers.js');
+    await redis.del('quantum:policy:current');
+    const none = JSON.parse(status(['--redis-url', url, '--symbols', 'BTCUSDT', '--json']).stdout) as StatusReport;
+    expect(none.theta).toMatchObject({ source: 'config', version: '', why: expect.stringMatching(/^policy refused \(missing\): quantum:policy:current does not exist/) });
+    await redis.hset('quantum:policy:current', generatorPolicy());
+    const table = status(['--redis-url', url, '--symbols', 'BTCUSDT']);
+    expect(table.stdout.split('\n')[1]).toMatch(/^Harvest theta: policy 1\.0\.0-ai-v1 \(valid [45]m\d\ds more; 3 universe symbols\)$/);
+    await redis.hset('quantum:policy:current', 'valid_until_epoch', String(Date.now() / 1000 - 10));
+    const expired = JSON.parse(status(['--redis-url', url, '--symbols', 'BTCUSDT', '--json']).stdout) as StatusReport;
+    expect(expired.theta).toMatchObject({ source: 'config', why: expect.stringMatching(/^policy refused \(expired\): policy 1\.0\.0-ai-v1 expired 1\d s ago/) });
+  });
+});
