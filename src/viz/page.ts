@@ -370,6 +370,8 @@ const CLIENT_JS = String.raw`
   function showSupervisor(s) {
     var text = s.state === null ? 'not started' : s.state + (s.status !== 'active' ? ' (' + s.status + ')' : '') + ' · restarts ' + s.restartTotal;
     setText(document.getElementById('sup'), 'supervisor: ' + text);
+    var t = s.theta;
+    setText(document.getElementById('theta'), !t ? '' : t.source === 'policy' ? 'harvest theta: policy ' + t.version : 'harvest theta: configured' + (t.why ? ' (' + t.why + ')' : ''));
   }
   function setConn(live) {
     var el = document.getElementById('conn');
@@ -459,6 +461,7 @@ export function vizPageTemplate(options: { title: string; diagrams: PageDiagram[
 <header>
   <h1>${options.title}</h1>
   <span id="sup" class="muted">supervisor: …</span>
+  <span id="theta" class="muted"></span>
   <span class="muted">times in UTC</span>
   <span id="conn" class="down">○ connecting…</span>
 </header>

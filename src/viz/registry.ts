@@ -96,6 +96,8 @@ export interface SupervisorSummary {
   status: ActorStatus | null;
   restartTotal: number;
   updatedAt: number | null;
+  /** The harvest theta in force and why (SPEC §9), when the service gave a policy probe. */
+  theta?: { source: 'policy' | 'config'; version: string; why: string | null } | null;
 }
 
 export type RegistryChange = { kind: 'actor'; key: string } | { kind: 'supervisor' } | { kind: 'system'; key: string };
@@ -212,7 +214,21 @@ export class VizRegistry {
   }
 
   supervisor(): SupervisorSummary {
-    return { ...this.sup };
+    let theta: SupervisorSummary['theta'] = null;
+    try {
+      const d = this.policyProbe?.();
+      if (d) theta = { source: d.source, version: d.version, why: d.why };
+    } catch {
+      // A probe must not break the page.
+    }
+    return { ...this.sup, theta };
+  }
+
+  private policyProbe: (() => { source: 'policy' | 'config'; version: string; why: string | null }) | null = null;
+
+  /** Where the page's header reads which harvest theta is in force (the service's PolicyBook). */
+  setPolicyProbe(probe: () => { source: 'policy' | 'config'; version: string; why: string | null }): void {
+    this.policyProbe = probe;
   }
 
   /** The supervisor, then the klines follower once it has been seen. */

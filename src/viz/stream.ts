@@ -107,7 +107,8 @@ export class VizStream {
     }
     this.dirty.clear();
     const delta: DeltaMessage = { actors };
-    if (this.supervisorDirty) delta.supervisor = this.registry.supervisor();
+    // Always: it also carries the theta in force, which changes without a supervisor transition.
+    delta.supervisor = this.registry.supervisor();
     if (this.supervisorDirty || this.systemDirty) delta.system = this.registry.system();
     if (timelineNews) {
       delta.timeline = this.registry.timelineSince(this.sentSeq);
