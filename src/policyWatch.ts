@@ -28,19 +28,27 @@ export interface PolicyWatchOptions {
   now: () => number;
 }
 
+/** An epoch-ms instant for a log line; never throws (a Date out of range has no ISO form). */
+function isoOrNumber(ms: number): string | number {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? ms : date.toISOString();
+}
+
 /** Logs what the policy book reports, at a level an operator can live with. */
 export function logPolicyEvent(logger: Logger, event: PolicyEvent): void {
   switch (event.type) {
     case 'applied': {
       const p = event.policy;
-      logger.info(
-        { policyVersion: p.version, theta: p.theta, universe: p.universe.length, validUntil: new Date(p.validUntilMs).toISOString() },
-        `policy ${p.version} in force: harvest theta ${Object.keys(p.theta).join(', ') || '(none)'}; ${p.universe.length} universe symbols`,
-      );
+      const fields = { policyVersion: p.version, theta: p.theta, universe: p.universe.length, validUntil: isoOrNumber(p.validUntilMs) };
+      if (event.thetaApplies === false) {
+        logger.info(fields, `policy ${p.version} read for its ${p.universe.length} universe symbols; its harvest theta is not used (harvestThetaSource config)`);
+        return;
+      }
+      logger.info(fields, `policy ${p.version} in force: harvest theta ${Object.keys(p.theta).join(', ') || '(none)'}; ${p.universe.length} universe symbols`);
       return;
     }
     case 'refreshed':
-      logger.debug({ policyVersion: event.policy.version, validUntil: new Date(event.policy.validUntilMs).toISOString() }, 'policy refreshed (unchanged)');
+      logger.debug({ policyVersion: event.policy.version, validUntil: isoOrNumber(event.policy.validUntilMs) }, 'policy refreshed (unchanged)');
       return;
     case 'refused':
       logger.warn(
@@ -56,12 +64,16 @@ export function logPolicyEvent(logger: Logger, event: PolicyEvent): void {
 export class PolicyWatch {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
-  private lastUpdateId: string | null = null;
+  /** The newest id of the update stream at the last look (null: empty or absent); undefined before the first look. */
+  private lastUpdateId: string | null | undefined = undefined;
+  /** The usable policy's fingerprint the running set was last worked out with (null: none was usable). */
+  private universeFingerprint: string | null = null;
   private lastRefreshMs = -Infinity;
   private lastUniverseMs = -Infinity;
   private usableVersion: string | null = null;
   private running: string[];
-  private failing = false;
+  /** What is failing now (the update stream, the policy, the universe): each is logged once per outage. */
+  private readonly failing = new Set<string>();
   private readonly hashPositions;
 
   constructor(private readonly options: PolicyWatchOptions) {
@@ -82,7 +94,16 @@ export class PolicyWatch {
   async start(): Promise<string[]> {
     if (!this.followsPolicy) return this.running;
     const bound = 2 * this.options.config.commandTimeoutMs;
-    await this.bounded(this.refresh(), bound, 'policy');
+    // The update stream's newest id first: an update announced from now on is seen by the first tick.
+    await this.bounded(
+      (async () => {
+        await this.readUpdateId();
+        await this.refresh();
+      })(),
+      bound,
+      'policy',
+    );
+    this.usableVersion = this.options.book.usable(this.options.now())?.version ?? null;
     if (this.options.config.symbolsSource === 'policy') {
       const symbols = await this.bounded(this.computeSymbols(), 2 * bound, 'universe').catch((error) => this.ioFailed('universe', error, null));
       if (symbols) this.running = symbols;
@@ -118,6 +139,9 @@ export class PolicyWatch {
       if (this.stopped) return;
       try {
         await this.tick(onSymbols);
+      } catch (error) {
+        // Never an unhandled rejection (that would end the process): log it, tick again.
+        this.ioFailed('policy tick', error, undefined);
       } finally {
         if (!this.stopped) {
           this.timer = setTimeout(() => void tick(), POLICY_TICK_MS);
@@ -138,25 +162,20 @@ export class PolicyWatch {
   private async tick(onSymbols: (symbols: string[]) => void): Promise<void> {
     const nowMs = this.options.now();
     const { book } = this.options;
-    let announced = false;
-    try {
-      const [newest] = await this.options.store.xrevrange(POLICY_UPDATE_STREAM, 1);
-      const id = newest?.id ?? null;
-      announced = id !== this.lastUpdateId && this.lastUpdateId !== null;
-      this.lastUpdateId = id;
-    } catch (error) {
-      // Not a stream (or I/O): the interval re-read still applies.
-      this.ioFailed('policy update stream', error, undefined);
-    }
-    const before = book.usable(nowMs)?.fingerprint ?? null;
+    // A new newest entry (the first one of a stream that was empty or absent included) is an
+    // announcement; so is any entry when the stream could not be looked at before (one re-read).
+    const announced = await this.readUpdateId();
     if (announced || nowMs - this.lastRefreshMs >= this.options.config.harvestInterval * 1000) await this.refresh();
     const usable = book.usable(this.options.now());
     if (this.usableVersion !== null && usable === null) {
-      this.options.logger.warn({ policyVersion: this.usableVersion }, `policy ${this.usableVersion} expired; the configured theta is used until a valid policy is written`);
+      const fallback = this.options.config.symbolsSource === 'policy' ? 'the configured theta and symbols are used' : 'the configured theta is used';
+      this.options.logger.warn({ policyVersion: this.usableVersion }, `policy ${this.usableVersion} expired; ${fallback} until a valid policy is written`);
     }
     this.usableVersion = usable?.version ?? null;
     if (this.options.config.symbolsSource !== 'policy') return;
-    const changed = (usable?.fingerprint ?? null) !== before;
+    // Compared with the policy the running set was worked out with, so an expiry (which no re-read
+    // reports) changes the set at once too.
+    const changed = (usable?.fingerprint ?? null) !== this.universeFingerprint;
     if (!changed && nowMs - this.lastUniverseMs < UNIVERSE_RECHECK_MS) return;
     const next = await this.computeSymbols().catch((error) => this.ioFailed('universe', error, null));
     if (next === null) return;
@@ -165,12 +184,28 @@ export class PolicyWatch {
     if (!same && !this.stopped) onSymbols(next);
   }
 
+  /** Looks at the update stream's newest id; true when it differs from the last look. */
+  private async readUpdateId(): Promise<boolean> {
+    try {
+      const [newest] = await this.options.store.xrevrange(POLICY_UPDATE_STREAM, 1);
+      const id = newest?.id ?? null;
+      const announced = this.lastUpdateId !== id;
+      this.lastUpdateId = id;
+      this.recovered('policy update stream');
+      return announced;
+    } catch (error) {
+      // Not a stream (or I/O): the interval re-read still applies.
+      this.ioFailed('policy update stream', error, undefined);
+      return false;
+    }
+  }
+
   private async refresh(): Promise<void> {
     try {
-      await this.options.book.refresh(this.options.now());
+      // With harvestThetaSource config the book reads the policy only for its universe.
+      await this.options.book.refresh(this.options.now(), { universe: this.options.config.symbolsSource === 'policy' });
       this.lastRefreshMs = this.options.now();
-      this.usableVersion = this.options.book.usable(this.options.now())?.version ?? null;
-      this.recovered();
+      this.recovered('policy');
     } catch (error) {
       this.ioFailed('policy', error, undefined);
     }
@@ -179,28 +214,32 @@ export class PolicyWatch {
   /** The policy's universe (else the configured symbols) plus every symbol with an open position. */
   private async computeSymbols(): Promise<string[]> {
     const nowMs = this.options.now();
-    const universe = this.options.book.universe(nowMs) ?? this.options.config.symbols;
+    const policy = this.options.book.usable(nowMs);
+    const universe = policy?.universe ?? this.options.config.symbols;
+    const inUniverse = new Set(universe);
     const keys = await this.options.store.scanKeys(`${CANONICAL_POSITION_PREFIX}*`, MAX_POSITION_KEYS);
-    const candidates = keys.map((key) => key.slice(CANONICAL_POSITION_PREFIX.length)).filter((s) => UNIVERSE_SYMBOL.test(s) && !universe.includes(s));
+    const candidates = keys.map((key) => key.slice(CANONICAL_POSITION_PREFIX.length)).filter((s) => UNIVERSE_SYMBOL.test(s) && !inUniverse.has(s));
     const open: string[] = [];
     for (const symbol of candidates.sort()) {
       const read = await this.hashPositions.read(symbol, nowMs);
       if (read.ok || read.reason !== 'no_position') open.push(symbol);
     }
     this.lastUniverseMs = nowMs;
-    this.recovered();
+    this.universeFingerprint = policy?.fingerprint ?? null;
+    this.recovered('universe');
     return [...universe, ...open];
   }
 
   private ioFailed<T>(what: string, error: unknown, fallback: T): T {
-    if (!this.failing) {
+    if (!this.failing.has(what)) {
       this.options.logger.warn({ err: error instanceof Error ? error.message : String(error) }, `policy watch: reading the ${what} failed; retrying every second, the last good policy and symbols stay`);
     }
-    this.failing = true;
+    this.failing.add(what);
     return fallback;
   }
 
-  private recovered(): void {
-    this.failing = false;
+  /** `what` answered again: its next failure is a new outage (logged again). */
+  private recovered(what: string): void {
+    this.failing.delete(what);
   }
 }

@@ -86,9 +86,30 @@ export interface Policy {
   universe: string[];
 }
 
-export type PolicyRead = { ok: true; policy: Policy } | { ok: false; reason: PolicyRefusalReason; detail: string };
+export type PolicyRead =
+  | { ok: true; policy: Policy }
+  | {
+      ok: false;
+      reason: PolicyRefusalReason;
+      detail: string;
+      /**
+       * What makes two refusals the same problem, when the detail varies from read to read (an
+       * expired policy's "expired N s ago"); absent: the detail itself.
+       */
+      identity?: string;
+    };
 
-const refuse = (reason: PolicyRefusalReason, detail: string): PolicyRead => ({ ok: false, reason, detail });
+const refuse = (reason: PolicyRefusalReason, detail: string, identity?: string): PolicyRead =>
+  identity === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, identity };
+
+/**
+ * valid_until_epoch at or above this is not epoch seconds (1e11 s is the year 5138; the current
+ * epoch in milliseconds is above 1e12): a policy stamped in milliseconds would never expire.
+ */
+export const MAX_VALID_UNTIL_EPOCH = 1e11;
+
+/** K = sigmoid(a weighted sum of components >= 0, weights >= 0) is never below this. */
+export const MIN_KILL_SCORE = 0.5;
 
 function jsonField(fields: Record<string, string>, name: string): { ok: true; value: unknown } | { ok: false; read: PolicyRead } {
   const text = fields[name];
@@ -124,9 +145,16 @@ export function parsePolicy(fields: Record<string, string>, nowMs: number, base:
 
   const validUntil = parseFiniteNumber(fields.valid_until_epoch);
   if (validUntil === null) return refuse('bad_value', `${POLICY_KEY}.valid_until_epoch must be epoch seconds (got ${JSON.stringify(String(fields.valid_until_epoch ?? '').slice(0, 40))})`);
+  if (validUntil >= MAX_VALID_UNTIL_EPOCH) {
+    return refuse('bad_value', `${POLICY_KEY}.valid_until_epoch must be epoch seconds (got ${validUntil}: milliseconds?)`);
+  }
   const validUntilMs = validUntil * 1000;
   if (validUntilMs <= nowMs) {
-    return refuse('expired', `policy ${version} expired ${Math.round((nowMs - validUntilMs) / 1000)} s ago (valid_until_epoch ${validUntil})`);
+    return refuse(
+      'expired',
+      `policy ${version} expired ${Math.round((nowMs - validUntilMs) / 1000)} s ago (valid_until_epoch ${validUntil})`,
+      `expired ${JSON.stringify(version)} ${validUntil}`,
+    );
   }
 
   const theta: Partial<Record<PolicyThetaKey, number>> = {};
@@ -159,6 +187,15 @@ export function parsePolicy(fields: Record<string, string>, nowMs: number, base:
   const merged = { ...DEFAULT_HARVEST_THETA, ...base, ...theta };
   if (!(merged.T1_R < merged.T2_R && merged.T2_R < merged.T3_R)) {
     return refuse('bad_value', `${POLICY_KEY}: the R thresholds must ascend, T1_R < T2_R < T3_R (got ${merged.T1_R}, ${merged.T2_R}, ${merged.T3_R})`);
+  }
+  // With weights >= 0 the kill score is sigmoid(x >= 0) >= 0.5: a threshold at or below 0.5 would
+  // propose a FULL_CLOSE of every open position on every cycle.
+  const weights = [merged.k_regime_flip, merged.k_sigma_spike, merged.k_ts_drop, merged.k_age_penalty];
+  if (theta.kill_threshold !== undefined && theta.kill_threshold <= MIN_KILL_SCORE && weights.every((w) => w >= 0)) {
+    return refuse(
+      'bad_value',
+      `${POLICY_KEY}: kill_threshold ${theta.kill_threshold} is at or below ${MIN_KILL_SCORE}, the lowest kill score there is: every position would get FULL_CLOSE_PROPOSED`,
+    );
   }
 
   const universeField = jsonField(fields, 'universe_symbols');

@@ -21,7 +21,12 @@ export interface ThetaInForce {
 
 /** What a re-read found, for logs and metrics. */
 export type PolicyEvent =
-  | { type: 'applied'; policy: Policy; previous: Policy | null }
+  /**
+   * A policy came into force: new content, or a policy again after none was usable (expired,
+   * refused, not read yet). `thetaApplies` false: harvestThetaSource is config, so only its
+   * universe is used (symbolsSource policy).
+   */
+  | { type: 'applied'; policy: Policy; previous: Policy | null; thetaApplies?: boolean }
   | { type: 'refreshed'; policy: Policy }
   | { type: 'refused'; reason: PolicyRefusalReason | 'wrong_type'; detail: string; keptPrevious: boolean }
   | { type: 'unused_keys'; version: string; keys: string[] };
@@ -40,7 +45,7 @@ export class PolicyBook {
   /** When the policy in force was first applied (a refresh with the same content keeps it). */
   private appliedAtMs: number | null = null;
   /** Why there is no usable policy (null while one is in force, or before the first read). */
-  private refusal: { reason: PolicyRefusalReason | 'wrong_type'; detail: string } | null = null;
+  private refusal: { reason: PolicyRefusalReason | 'wrong_type'; detail: string; identity: string } | null = null;
   private readonly unusedReported = new Set<string>();
   private reads = 0;
 
@@ -51,29 +56,40 @@ export class PolicyBook {
    * reported and — when it is a different problem from the last — logged; the previous good policy
    * stays in force until it expires (SPEC: the publishers keep running on the last good theta).
    * I/O failures reject (the caller retries on its schedule).
+   *
+   * With harvestThetaSource config the policy is not read — unless `universe` asks for it
+   * (symbolsSource policy needs its universe_symbols; its theta still never applies).
    */
-  async refresh(nowMs: number): Promise<void> {
-    if (this.options.source === 'config') return;
+  async refresh(nowMs: number, options: { universe?: boolean } = {}): Promise<void> {
+    if (this.options.source === 'config' && options.universe !== true) return;
     this.reads += 1;
     let fields: Record<string, string>;
     try {
       fields = await this.options.store.hgetall(POLICY_KEY);
     } catch (error) {
       if (!(error instanceof WrongTypeError)) throw error;
-      this.refuse('wrong_type', error.message);
+      this.refuse(nowMs, 'wrong_type', error.message);
       return;
     }
     const read = parsePolicy(fields, nowMs, this.options.configured as Partial<HarvestTheta>);
     if (!read.ok) {
-      this.refuse(read.reason, read.detail);
+      this.refuse(nowMs, read.reason, read.detail, read.identity);
       return;
     }
     const previous = this.policy;
+    // The same content re-issued is a refresh only while the previous one is still in force: after
+    // it expired, the policy comes back into force (logged, counted, its age from now).
+    const refreshed = previous !== null && previous.validUntilMs > nowMs && previous.fingerprint === read.policy.fingerprint;
     this.policy = read.policy;
     this.refusal = null;
-    if (previous?.fingerprint !== read.policy.fingerprint) this.appliedAtMs = nowMs;
-    if (previous?.fingerprint === read.policy.fingerprint) this.emit({ type: 'refreshed', policy: read.policy });
-    else this.emit({ type: 'applied', policy: read.policy, previous });
+    if (refreshed) {
+      this.emit({ type: 'refreshed', policy: read.policy });
+    } else {
+      this.appliedAtMs = nowMs;
+      this.emit({ type: 'applied', policy: read.policy, previous, thetaApplies: this.options.source === 'policy' });
+    }
+    // Unused theta keys matter only where the theta is used.
+    if (this.options.source !== 'policy') return;
     const unused = read.policy.unusedKeys.filter((key) => !this.unusedReported.has(`${read.policy.version}:${key}`));
     if (unused.length > 0) {
       for (const key of unused) this.unusedReported.add(`${read.policy.version}:${key}`);
@@ -81,10 +97,12 @@ export class PolicyBook {
     }
   }
 
-  private refuse(reason: PolicyRefusalReason | 'wrong_type', detail: string): void {
-    const repeated = this.refusal?.reason === reason && this.refusal.detail === detail;
-    this.refusal = { reason, detail };
-    if (!repeated) this.emit({ type: 'refused', reason, detail, keptPrevious: this.policy !== null });
+  private refuse(nowMs: number, reason: PolicyRefusalReason | 'wrong_type', detail: string, identity: string = detail): void {
+    // The same problem again (say, the same expired policy on every re-read) is not logged again.
+    const repeated = this.refusal?.reason === reason && this.refusal.identity === identity;
+    this.refusal = { reason, detail, identity };
+    // Kept: a previous policy still in force (not one that has expired meanwhile).
+    if (!repeated) this.emit({ type: 'refused', reason, detail, keptPrevious: this.usable(nowMs) !== null });
   }
 
   private emit(event: PolicyEvent): void {
@@ -127,7 +145,8 @@ export class PolicyBook {
   /** For status and /viz: what is in force and why, at `nowMs`. */
   describe(nowMs: number): PolicyDescription {
     const inForce = this.thetaAt(nowMs);
-    const usable = this.usable(nowMs);
+    // The expiry and age are those of the policy whose theta is in force (none under the configured theta).
+    const usable = inForce.source === 'policy' ? this.usable(nowMs) : null;
     return {
       source: inForce.source,
       version: inForce.version,
