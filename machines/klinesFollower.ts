@@ -12,11 +12,15 @@
 // again from the end and asks the supervisor to RESYNC: every marketstate publisher re-reads its
 // sorted set, where the data sink has put the candles this follower did not see.
 //
+// WAKE (from the supervisor, when the follower's connection is ready again after an outage) cuts
+// a long backoff short, as in the publisher: the retry timer is re-armed with a random delay
+// below WAKE_SPREAD_MS. A WAKE during a locate or a read is remembered in case that step fails.
+//
 // Like the publisher, it knows no Redis: `locateEnd` and `readBatch` are injected promise actors
 // (src/phases/klinesFollower.ts adapts them to a store), so the same definition runs against Redis,
 // the embedded store and test doubles.
-import { assign, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
-import { backoffDelayMs, type BackoffSettings } from './publisher.js';
+import { assign, enqueueActions, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
+import { backoffDelayMs, wakeDelayMs, WAKE_SPREAD_MS, type BackoffSettings } from './publisher.js';
 
 export interface KlinesFollowerInput {
   backoff: BackoffSettings;
@@ -39,6 +43,14 @@ export interface KlinesFollowerContext {
   /** Set after a failure: the next successful locate asks the supervisor to resync. */
   resumed: boolean;
   batches: number;
+  /** The delay the retry timer was armed with (ms); null outside backoff. */
+  retryDelayMs: number | null;
+  /** The backoff under way is the short wake delay. */
+  woken: boolean;
+  /** A WAKE arrived during the step under way: if it fails, retry after the wake delay. */
+  wakePending: boolean;
+  /** What ended the last backoff: its own delay (retry) or a WAKE; null before any. */
+  lastRetry: 'retry' | 'wake' | null;
 }
 
 /** To the supervisor. */
@@ -79,7 +91,7 @@ export const klinesFollowerMachine = setup({
   types: {
     context: {} as KlinesFollowerContext,
     input: {} as KlinesFollowerInput,
-    events: {} as { type: 'DRAIN' } | { type: 'RETRY' },
+    events: {} as { type: 'DRAIN' } | { type: 'RETRY' } | { type: 'WAKE' },
   },
   actors: {
     locateEnd: notProvided<string, void>('locateEnd'),
@@ -91,6 +103,10 @@ export const klinesFollowerMachine = setup({
     isResume: ({ context }) => context.resumed,
     /** The batch just read (readBatch's output) has closed candles of running symbols. */
     hasNewCandles: (_args, batch: KlinesBatch) => batch.symbols.length > 0,
+    /** The connection came back while the failed step ran: the failure may be the old connection's. */
+    wokenDuringStep: ({ context }) => context.wakePending,
+    /** Not woken yet, and the backoff is longer than the wake delay could be. */
+    wakeShortensBackoff: ({ context }) => !context.woken && (context.retryDelayMs ?? 0) > WAKE_SPREAD_MS,
   },
   actions: {
     reportCandles: sendParent((_args, batch: KlinesBatch) => ({
@@ -104,6 +120,14 @@ export const klinesFollowerMachine = setup({
       lastError: params.error instanceof Error ? params.error.message : String(params.error),
       resumed: true,
     })),
+    markWakePending: assign({ wakePending: true }),
+    markWoken: assign({ woken: true, wakePending: false }),
+    /** Arm the retry timer: the wake delay when woken, else the capped exponential backoff. */
+    armRetry: enqueueActions(({ context, enqueue }) => {
+      const ms = context.woken ? wakeDelayMs() : backoffDelayMs(context.consecutiveFailures, context.backoff);
+      enqueue.assign({ retryDelayMs: ms });
+      enqueue.sendTo('retryTimer', { type: 'ARM', ms } satisfies TimerCommand);
+    }),
     reportFailure: sendParent(({ context }) => ({
       type: 'KLINES.FAILED',
       error: context.lastError ?? 'unknown error',
@@ -112,12 +136,26 @@ export const klinesFollowerMachine = setup({
   },
 }).createMachine({
   id: 'klinesFollower',
-  context: ({ input }) => ({ backoff: input.backoff, lastId: null, consecutiveFailures: 0, lastError: null, resumed: false, batches: 0 }),
+  context: ({ input }) => ({
+    backoff: input.backoff,
+    lastId: null,
+    consecutiveFailures: 0,
+    lastError: null,
+    resumed: false,
+    batches: 0,
+    retryDelayMs: null,
+    woken: false,
+    wakePending: false,
+    lastRetry: null,
+  }),
   initial: 'locating',
   invoke: { id: 'retryTimer', src: 'retryTimer' },
-  on: { DRAIN: '.stopped' },
+  // A WAKE outside backoff is remembered for the step under way (backoff handles its own).
+  on: { DRAIN: '.stopped', WAKE: { actions: 'markWakePending' } },
   states: {
     locating: {
+      // A new attempt: a WAKE from before it is moot.
+      entry: assign({ wakePending: false }),
       description: 'Take the id of the stream\'s newest entry: following starts after it (XREAD from $).',
       invoke: {
         src: 'locateEnd',
@@ -134,6 +172,8 @@ export const klinesFollowerMachine = setup({
     },
     following: {
       description: 'One blocking XREAD after the last id; closed candles of running symbols go to the supervisor.',
+      // Re-entered per read: a WAKE during the read before is moot once it succeeded.
+      entry: assign({ wakePending: false }),
       invoke: {
         src: 'readBatch',
         input: ({ context }) => ({ afterId: context.lastId ?? '$' }),
@@ -156,13 +196,17 @@ export const klinesFollowerMachine = setup({
       description: 'A read failed (Redis away): report it, then back off and resume from the end.',
       // The failing step's transition recorded the error (recordFailure); entry reports it.
       entry: 'reportFailure',
-      always: 'backoff',
+      always: [{ guard: 'wokenDuringStep', target: 'backoff', actions: 'markWoken' }, { target: 'backoff' }],
     },
     backoff: {
-      description: 'Wait min(cap, base·2^(failures−1)) with jitter, then locate the end again.',
-      entry: sendTo('retryTimer', ({ context }): TimerCommand => ({ type: 'ARM', ms: backoffDelayMs(context.consecutiveFailures, context.backoff) })),
-      exit: sendTo('retryTimer', { type: 'DISARM' } satisfies TimerCommand),
-      on: { RETRY: 'locating' },
+      description: 'Wait min(cap, base·2^(failures−1)) with jitter, then locate the end again; WAKE (the connection is back) cuts it to < 250 ms.',
+      entry: 'armRetry',
+      exit: [sendTo('retryTimer', { type: 'DISARM' } satisfies TimerCommand), assign({ retryDelayMs: null })],
+      on: {
+        RETRY: { target: 'locating', actions: assign(({ context }) => ({ lastRetry: context.woken ? ('wake' as const) : ('retry' as const), woken: false })) },
+        // Re-entered: the exit disarms the backoff timer, the entry arms the wake delay.
+        WAKE: { guard: 'wakeShortensBackoff', target: 'backoff', reenter: true, actions: 'markWoken' },
+      },
     },
     stopped: { type: 'final' },
   },

@@ -4,6 +4,13 @@
 // success) before trying again. A counted skip (no position, stale input, …) is not a failure:
 // it goes straight back to idle.
 //
+// WAKE (from the supervisor, when the store is ready again after an outage) cuts a long backoff
+// short: the timer is re-armed with a random delay below WAKE_SPREAD_MS, so every publisher
+// retries within a quarter second of Redis answering — a thousand of them spread over that
+// quarter second, not in one instant — instead of waiting out a backoff of up to backoffCapMs.
+// A WAKE that arrives while a cycle is under way is remembered: if that cycle fails (it may have
+// failed on the connection that just came back), its retry is the short wake delay too.
+//
 // The machine knows nothing about Redis or kernels: every step is injected — the I/O steps as
 // promise actors (`seedMemory`, `readInputs`, `publishResult`, `writeHeartbeat`), the pure ones
 // as actions (`computeResult`, `decidePublish`) — so the same definition runs against Redis,
@@ -14,11 +21,19 @@
 // the phase's values to its steps as they are — no cast at the boundary. `publisherMachine` is
 // the same definition over `unknown`: what the supervisor declares and the diagrams draw.
 // Imports go one way: src/phases → machines → src/inputs/types.ts (the shared `Read<T>`).
-import { assign, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
+import { assign, enqueueActions, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
 import type { Read, SkipReason } from '../src/inputs/types.js';
 
 export type PhaseName = 'marketstate' | 'risk' | 'harvest';
 export type CycleOutcome = 'published' | 'heartbeat' | 'skipped' | 'error';
+/**
+ * What started a cycle: its polling interval, a RUN (chaining, the klines follower, the first
+ * cycle after a re-seed), the end of a backoff (RETRY), or a WAKE that cut the backoff short.
+ */
+export type CycleTrigger = 'interval' | 'run' | 'retry' | 'wake';
+
+/** After a WAKE, each publisher in backoff retries after a random delay in [0, WAKE_SPREAD_MS). */
+export const WAKE_SPREAD_MS = 250;
 
 export interface BackoffSettings {
   baseMs: number;
@@ -103,6 +118,12 @@ export interface CycleDoneEvent {
   /** The cycle's clock reading from its read step (null when it failed before reading). */
   startedAtMs: number | null;
   consecutiveFailures: number;
+  /**
+   * What started the cycle — or the retry whose re-seed failed; null when the first seeding
+   * failed. Always set by the publisher; optional so that events made by hand (tests, replays)
+   * need not name it.
+   */
+  trigger?: CycleTrigger | null;
 }
 
 /** `Memory`, `Inputs` and `Result` are the phase's types (unknown where the phase does not matter). */
@@ -138,6 +159,16 @@ export interface PublisherContext<Memory = unknown, Inputs = unknown, Result = u
   /** DRAIN arrived: finish the cycle under way, then stop. */
   draining: boolean;
   cycles: number;
+  /** What started the cycle under way (or the last one); null before the first. */
+  trigger: CycleTrigger | null;
+  /** What the cycle run right after a re-seed (`pendingRun`) was asked by. */
+  pendingTrigger: CycleTrigger | null;
+  /** The delay the backoff timer was armed with (ms); null outside backoff. */
+  retryDelayMs: number | null;
+  /** The backoff under way is the short wake delay: its retry is a 'wake' cycle. */
+  woken: boolean;
+  /** A WAKE arrived during the cycle under way: if it fails, retry after the wake delay. */
+  wakePending: boolean;
 }
 
 export type PublisherEvent =
@@ -146,7 +177,9 @@ export type PublisherEvent =
   /** From the timer actor: the polling interval elapsed. */
   | { type: 'INTERVAL' }
   /** From the timer actor: the backoff delay elapsed. */
-  | { type: 'RETRY' };
+  | { type: 'RETRY' }
+  /** From the supervisor: the store is ready again after an outage; retry soon. */
+  | { type: 'WAKE' };
 
 export type TimerCommand = { type: 'ARM'; ms: number; event: 'INTERVAL' | 'RETRY' } | { type: 'DISARM' };
 
@@ -188,6 +221,11 @@ export function backoffDelayMs(failures: number, settings: BackoffSettings, rand
   const exponent = Math.min(Math.max(failures, 1) - 1, 30);
   const ceiling = Math.min(settings.capMs, settings.baseMs * 2 ** exponent);
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+/** The retry delay after a WAKE: uniform in [0, spreadMs), so woken actors do not stampede. */
+export function wakeDelayMs(spreadMs: number = WAKE_SPREAD_MS, random: () => number = Math.random): number {
+  return Math.min(Math.max(Math.floor(random() * spreadMs), 0), Math.max(spreadMs - 1, 0));
 }
 
 function errorMessage(error: unknown): string {
@@ -270,6 +308,10 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
       /** The decide step threw (or had no result to decide on). */
       noDecision: ({ context }) => context.decision === null,
       shouldPublish: ({ context }) => context.decision?.publish === true,
+      /** The store came back while this cycle ran: the failure may be the old connection's. */
+      wokenDuringCycle: ({ context }) => context.wakePending,
+      /** Not woken yet, and the backoff is longer than the wake delay could be. */
+      wakeShortensBackoff: ({ context }) => !context.woken && (context.retryDelayMs ?? 0) > WAKE_SPREAD_MS,
     },
     actions: {
       /** Provided per phase: assigns `computed` from `inputs` — pure, synchronous. */
@@ -291,25 +333,42 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
           chainStartedAt: context.chainStartedAt,
           startedAtMs: context.cycleNowMs > 0 ? context.cycleNowMs : null,
           consecutiveFailures: context.consecutiveFailures,
+          trigger: context.trigger,
         }),
       ),
       markPendingRun: assign(({ context, event }) => ({
         pendingRun: true,
         pendingChainStartedAt:
           event.type === 'RUN' && event.chainStartedAt != null ? event.chainStartedAt : context.pendingChainStartedAt,
+        pendingTrigger: context.pendingTrigger ?? 'run',
       })),
       markDraining: assign({ draining: true }),
       startCycle: assign(({ context, event }) => ({
         chainStartedAt:
           event.type === 'RUN' && event.chainStartedAt != null ? event.chainStartedAt : context.pendingChainStartedAt,
+        trigger:
+          event.type === 'INTERVAL' ? 'interval' : event.type === 'RUN' ? 'run' : event.type === 'RETRY' ? (context.woken ? 'wake' : 'retry') : (context.pendingTrigger ?? 'run'),
         pendingRun: false,
         pendingChainStartedAt: null,
+        pendingTrigger: null,
         inputs: null,
         computed: null,
         decision: null,
         cycleNowMs: 0,
         cycles: context.cycles + 1,
+        woken: false,
+        wakePending: false,
       })),
+      /** A WAKE outside backoff: remembered for the cycle under way (cleared when the next starts). */
+      markWakePending: assign({ wakePending: true }),
+      /** The backoff's retry becomes the wake delay (backoff is re-entered, re-arming its timer). */
+      markWoken: assign({ woken: true, wakePending: false }),
+      /** Arm the backoff timer: the wake delay when woken, else the capped exponential backoff. */
+      armRetry: enqueueActions(({ context, enqueue }) => {
+        const ms = context.woken ? wakeDelayMs() : backoffDelayMs(context.consecutiveFailures, context.backoff);
+        enqueue.assign({ retryDelayMs: ms });
+        enqueue.sendTo('timer', { type: 'ARM', ms, event: 'RETRY' } satisfies TimerCommand);
+      }),
       /** An I/O step failed (its error event's `error`): count it; `failed` reports it. */
       recordFailure: assign(({ context }, params: { error: unknown }) => ({
         lastOutcome: 'error' as const,
@@ -346,13 +405,20 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
       chainStartedAt: null,
       draining: false,
       cycles: 0,
+      trigger: null,
+      pendingTrigger: null,
+      retryDelayMs: null,
+      woken: false,
+      wakePending: false,
     }),
     initial: 'seeding',
     invoke: { id: 'timer', src: 'timer' },
     // Outside idle a RUN never starts a second cycle: it is remembered and run right after.
+    // A WAKE outside backoff is remembered for the cycle under way (backoff handles its own).
     on: {
       RUN: { actions: 'markPendingRun' },
       DRAIN: { actions: 'markDraining' },
+      WAKE: { actions: 'markWakePending' },
     },
     states: {
       seeding: {
@@ -372,11 +438,15 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
           { guard: 'isDraining', target: 'stopped' },
           { guard: 'hasPendingRun', target: 'reading', actions: 'startCycle' },
         ],
-        entry: sendTo('timer', ({ context }): TimerCommand => ({
-          type: 'ARM',
-          ms: context.once ? Number.POSITIVE_INFINITY : context.cycles === 0 ? context.firstDelayMs : context.intervalMs,
-          event: 'INTERVAL',
-        })),
+        entry: [
+          // The cycle (or the seeding) ended without a failure: a WAKE during it is moot.
+          assign({ wakePending: false }),
+          sendTo('timer', ({ context }): TimerCommand => ({
+            type: 'ARM',
+            ms: context.once ? Number.POSITIVE_INFINITY : context.cycles === 0 ? context.firstDelayMs : context.intervalMs,
+            event: 'INTERVAL',
+          })),
+        ],
         exit: sendTo('timer', { type: 'DISARM' } satisfies TimerCommand),
         on: {
           INTERVAL: { target: 'reading', actions: 'startCycle' },
@@ -513,25 +583,33 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
         // --once: this failure is the cycle's outcome; a RUN that arrived meanwhile is consumed by it.
         // Draining (SIGTERM): stop here. A retry after the backoff would start a new cycle — and
         // possibly a publish — during shutdown (test/faults/sigterm.test.ts).
+        // A WAKE during the failed cycle: the store is back, retry after the short wake delay.
         always: [
           { guard: 'isOnce', target: 'idle', actions: assign({ pendingRun: false }) },
           { guard: 'isDraining', target: 'stopped' },
+          { guard: 'wokenDuringCycle', target: 'backoff', actions: 'markWoken' },
           { target: 'backoff' },
         ],
       },
       backoff: {
-        description: 'Wait min(cap, base·2^(failures−1)) with jitter, then retry.',
-        entry: sendTo('timer', ({ context }): TimerCommand => ({
-          type: 'ARM',
-          ms: backoffDelayMs(context.consecutiveFailures, context.backoff),
-          event: 'RETRY',
-        })),
-        exit: sendTo('timer', { type: 'DISARM' } satisfies TimerCommand),
+        description: 'Wait min(cap, base·2^(failures−1)) with jitter, then retry; WAKE (the store is back) cuts it to < 250 ms.',
+        entry: 'armRetry',
+        exit: [sendTo('timer', { type: 'DISARM' } satisfies TimerCommand), assign({ retryDelayMs: null })],
         on: {
           RETRY: [
             { guard: 'memorySeeded', target: 'reading', actions: 'startCycle' },
-            { target: 'seeding' },
+            {
+              target: 'seeding',
+              // The re-seed is part of the retry: a failure in it reports this trigger, and the
+              // cycle run right after it (a failed publish left pendingRun) carries it too.
+              actions: assign(({ context }) => {
+                const trigger: CycleTrigger = context.woken ? 'wake' : 'retry';
+                return { trigger, pendingTrigger: context.pendingRun ? trigger : context.pendingTrigger, woken: false, wakePending: false };
+              }),
+            },
           ],
+          // Re-entered: the exit disarms the backoff timer, the entry arms the wake delay.
+          WAKE: { guard: 'wakeShortensBackoff', target: 'backoff', reenter: true, actions: 'markWoken' },
           DRAIN: { target: 'stopped', actions: 'markDraining' },
         },
       },

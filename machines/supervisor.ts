@@ -11,6 +11,11 @@
 // Intervals stay as the fallback. With `once`, every enabled phase runs exactly one cycle per
 // symbol, in dependency order, whatever the previous phase's outcome, and the supervisor ends
 // with exit code 0 (all published or skipped for a counted reason) or 1 (an error occurred).
+//
+// Wake on reconnect: the service sends STORE.READY when a store connection is ready again after
+// an outage; the supervisor passes it on as WAKE — the main connection's to every publisher, the
+// klines connection's to the follower — and each actor waiting in backoff retries within
+// WAKE_SPREAD_MS (a random delay per actor) instead of waiting out its backoff.
 import { assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
 import { klinesFollowerMachine, type KlinesFollowerEvent } from './klinesFollower.js';
 import {
@@ -89,6 +94,8 @@ export interface SupervisorContext {
   spawnSeq: number;
   /** The last change of the running symbols (for the onSymbols hook), null otherwise. */
   lastSymbolChange: SymbolChange | null;
+  /** The last STORE.READY's wake (for the onWake hook), null otherwise. */
+  lastWake: WakeNotice | null;
 }
 
 /** The running symbols changed (SYMBOLS.SET): who came, who goes. */
@@ -104,9 +111,25 @@ export type SupervisorEvent =
   | { type: 'SHUTDOWN' }
   /** The symbols to run from now on (the policy universe plus open positions, SPEC §9). */
   | { type: 'SYMBOLS.SET'; symbols: string[] }
+  /**
+   * A store connection is ready again after an outage: 'main' (the publishers' store) wakes every
+   * publisher, 'klines' (the follower's own connection) the klines follower.
+   */
+  | StoreReadyEvent
   | { type: 'xstate.error.actor.*'; error: unknown; actorId: string }
   | { type: `xstate.error.actor.${string}`; error: unknown; actorId: string }
   | { type: `xstate.done.actor.${string}`; actorId: string };
+
+export interface StoreReadyEvent {
+  type: 'STORE.READY';
+  connection: 'main' | 'klines';
+}
+
+/** Whom a STORE.READY woke (for the onWake hook). */
+export interface WakeNotice {
+  connection: StoreReadyEvent['connection'];
+  actors: number;
+}
 
 export interface SupervisorOutput {
   exitCode: number;
@@ -187,6 +210,19 @@ export const supervisorMachine = setup({
     onEscalate: (_args, _params: Escalation) => {},
     onKlines: (_args, _params: KlinesFollowerEvent) => {},
     onSymbols: (_args, _params: SymbolChange | null) => {},
+    onWake: (_args, _params: WakeNotice | null) => {},
+    // A store connection is back: WAKE the actors that use it. Those in backoff retry within
+    // WAKE_SPREAD_MS, each after its own random delay; the others remember it for the cycle under
+    // way (it may fail on the old connection). The retiring are draining: nothing to wake.
+    wakeActors: enqueueActions(({ context, enqueue }, { connection }: { connection: StoreReadyEvent['connection'] }) => {
+      let actors = 0;
+      for (const [key, id] of Object.entries(context.actorIds)) {
+        if ((key === KLINES_FOLLOWER_KEY) !== (connection === 'klines')) continue;
+        enqueue.sendTo(id, { type: 'WAKE' });
+        actors++;
+      }
+      enqueue.assign({ lastWake: { connection, actors } });
+    }),
     // The running set changes live: publishers for a new symbol are spawned (their first polls
     // spread over the first second), those of a removed one get DRAIN — they finish the cycle
     // under way and stop. Nothing is restarted; the other symbols are not touched.
@@ -378,6 +414,7 @@ export const supervisorMachine = setup({
     retiring: {},
     spawnSeq: 0,
     lastSymbolChange: null,
+    lastWake: null,
   }),
   initial: 'running',
   states: {
@@ -404,6 +441,12 @@ export const supervisorMachine = setup({
           actions: [
             { type: 'applySymbols', params: ({ event }) => ({ symbols: event.symbols }) },
             { type: 'onSymbols', params: ({ context }) => context.lastSymbolChange },
+          ],
+        },
+        'STORE.READY': {
+          actions: [
+            { type: 'wakeActors', params: ({ event }) => ({ connection: event.connection }) },
+            { type: 'onWake', params: ({ context }) => context.lastWake },
           ],
         },
         'xstate.done.actor.*': { actions: { type: 'forgetRetired', params: ({ event }) => ({ actorId: event.actorId }) } },

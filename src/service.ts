@@ -24,14 +24,17 @@ import { closeStore, createStoreFromConfig, isRedisStore } from './storeFactory.
 import { harvestSteps } from './phases/harvest.js';
 import { marketStateSteps } from './phases/marketstate.js';
 import { riskSteps } from './phases/risk.js';
-import { publisherFor, type PhaseDeps } from './phases/steps.js';
+import { publisherFor, type PhaseDeps, type PhaseSteps } from './phases/steps.js';
 import type { RedisStore } from './store/redisStore.js';
 import type { Store } from './store/types.js';
+import { ShadowStore } from './store/shadowStore.js';
+import { shadowCompareSteps, type ShadowReport } from './shadow.js';
 import { ExitCode } from './exitCodes.js';
 import { PolicyBook, type PolicyEvent } from './inputs/policyBook.js';
 import { configuredHarvestTheta } from './phases/harvest.js';
 import { logPolicyEvent, PolicyWatch } from './policyWatch.js';
-import type { SymbolChange } from '../machines/supervisor.js';
+import type { SymbolChange, WakeNotice } from '../machines/supervisor.js';
+import { createSystemdNotifier, type SystemdNotifier } from './systemd/notify.js';
 
 export interface ServiceHooks {
   onCycle?(event: CycleDoneEvent, nowMs: number): void;
@@ -59,6 +62,12 @@ export interface ServiceOptions {
   /** Aborting it during start-up (the wait for Redis) rejects with StartAbortedError. */
   signal?: AbortSignal;
   /**
+   * sd_notify (src/systemd/notify.ts): READY=1 after the first successful store connection,
+   * WATCHDOG=1 pings. Default: from the environment (nothing without NOTIFY_SOCKET); null: none.
+   * Never with `once`.
+   */
+  systemd?: SystemdNotifier | null;
+  /**
    * Wraps a phase's provided publisher machine before the supervisor spawns it — e.g.
    * `m.provide({ actions: … })` to inject a fault in a test, or extra logging when debugging.
    */
@@ -68,6 +77,12 @@ export interface ServiceOptions {
    * supervisor bounds the drain itself by drainTimeoutMs), every other step CLOSE_STEP_TIMEOUT_MS.
    */
   closeTimeoutsMs?: Partial<Record<CloseStep, number>>;
+  /**
+   * Shadow mode (`run --shadow`): the store is wrapped in a ShadowStore (src/store/shadowStore.ts)
+   * that sends no write to Redis and hands every proposal to this report to compare with the hash
+   * there now (src/shadow.ts). Nothing is written, so no lease is needed or taken.
+   */
+  shadow?: ShadowReport;
 }
 
 /** The publisher machine as provided with a phase's steps. */
@@ -179,8 +194,13 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   const { config, logger } = options;
   const once = options.once ?? false;
   const now = options.now ?? wallClock;
-  const store = options.store ?? createStoreFromConfig(config, logger, !once);
-  if (isRedisStore(store)) await waitForRedis(store, config, once, logger, options.signal);
+  const realStore = options.store ?? createStoreFromConfig(config, logger, !once);
+  if (isRedisStore(realStore)) await waitForRedis(realStore, config, once, logger, options.signal);
+  // Shadow mode: everything below reads and "writes" through the write wall (and its overlay).
+  const shadowStore = options.shadow ? new ShadowStore(realStore, options.shadow) : null;
+  const store: Store = shadowStore ?? realStore;
+  const phaseSteps = <M, I, R>(phase: PhaseName, steps: PhaseSteps<M, I, R>): PhaseSteps<M, I, R> =>
+    shadowStore === null ? steps : shadowCompareSteps(phase, steps, shadowStore, options.shadow);
   if (config.maxInputAge !== null && config.maxInputAge < config.maxPublishAge) {
     logger.warn(
       { maxInputAge: config.maxInputAge, maxPublishAge: config.maxPublishAge },
@@ -235,14 +255,15 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
 
   const provided = supervisorMachine.provide({
     actors: {
-      marketstatePublisher: wrap('marketstate', publisherFor(marketStateSteps(deps))),
-      riskPublisher: wrap('risk', publisherFor(riskSteps(deps))),
-      harvestPublisher: wrap('harvest', publisherFor(harvestSteps(deps))),
+      marketstatePublisher: wrap('marketstate', publisherFor(phaseSteps('marketstate', marketStateSteps(deps)))),
+      riskPublisher: wrap('risk', publisherFor(phaseSteps('risk', riskSteps(deps)))),
+      harvestPublisher: wrap('harvest', publisherFor(phaseSteps('harvest', harvestSteps(deps)))),
       ...(followerStore === null
         ? {}
         : {
             klinesFollower: klinesFollowerFor({
-              store: followerStore,
+              // Its own connection only reads (XREAD); in shadow mode it is behind a wall too.
+              store: shadowStore === null || followerStore === store ? followerStore : new ShadowStore(followerStore),
               stream: config.klinesStream,
               live,
               isRunning: (symbol) => runningSymbols.has(symbol),
@@ -286,6 +307,13 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
         );
         guarded('onEscalate', () => options.hooks?.onEscalate?.(escalation));
       },
+      onWake: (_args, notice: WakeNotice | null) => {
+        if (notice === null || notice.actors === 0) return;
+        logger.info(
+          { connection: notice.connection, actors: notice.actors },
+          `redis ready again: woke ${notice.actors} ${notice.connection === 'klines' ? 'klines follower' : 'publisher(s)'} (each retries within 250 ms)`,
+        );
+      },
     },
   });
 
@@ -324,6 +352,18 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   const closeFollower = followerStore === null || followerStore === store ? null : (): Promise<void> => (followerClosing ??= followerStore.close());
   const done = closeFollower === null ? supervised : supervised.finally(() => closeStore({ close: closeFollower }));
   actor.start();
+  // Wake on reconnect (issue 10): a connection ready again after an outage wakes the actors that
+  // use it. sd_notify: READY=1 once the publishers' store is first ready; WATCHDOG=1 pings.
+  const notifier = once ? null : options.systemd === undefined ? createSystemdNotifier({ logger }) : options.systemd;
+  const readyStatus = `publishing ${phases.join(', ')} for ${initialSymbols.length} symbol(s) to the ${realStore.kind} store`;
+  const wakeOnReady = (connection: 'main' | 'klines') => (): void => {
+    if (actor.getSnapshot().status === 'active') actor.send({ type: 'STORE.READY', connection });
+  };
+  const readiness = [
+    followReadiness(realStore, wakeOnReady('main'), () => notifier?.ready(readyStatus)),
+    ...(followerStore !== null && followerStore !== store ? [followReadiness(followerStore, wakeOnReady('klines'))] : []),
+  ];
+  notifier?.startWatchdog();
   // One line with everything an operator needs to know about what runs.
   const intervals = phases.map((p) => `${p} ${config[`${p}Interval` as const]} s`).join(', ');
   const theta = policy.describe(now());
@@ -334,13 +374,14 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       intervalsSec: Object.fromEntries(phases.map((p) => [p, config[`${p}Interval` as const]])),
       store: store.kind,
       once,
+      shadow: shadowStore !== null,
       positionSource: config.positionSource,
       candles: config.candlePatterns[0],
       klines: followerStore === null ? null : config.klinesStream,
       symbolsSource: config.symbolsSource,
       theta: theta.source === 'policy' ? `policy ${theta.version}` : 'config',
     },
-    `quantum-calc started: ${phases.join(', ')} for ${initialSymbols.length} symbol(s) (${initialSymbols.slice(0, 10).join(', ')}${initialSymbols.length > 10 ? ', …' : ''}) on the ${store.kind} store${once ? ' (--once)' : ''}; ` +
+    `quantum-calc started: ${phases.join(', ')} for ${initialSymbols.length} symbol(s) (${initialSymbols.slice(0, 10).join(', ')}${initialSymbols.length > 10 ? ', …' : ''}) on the ${store.kind} store${once ? ' (--once)' : ''}${shadowStore === null ? '' : ' in SHADOW mode: nothing is written to Redis'}; ` +
       `every ${intervals}${followerStore === null ? '' : `, and on every closed candle of ${config.klinesStream}`}; positions ${config.positionSource}; ` +
       `symbols from ${config.symbolsSource}; harvest theta ${theta.source === 'policy' ? `from policy ${theta.version}` : `configured (${theta.why ?? ''})`}`,
   );
@@ -400,6 +441,8 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     steps.push(await closeStep(begin('watchdog'), adopted.watchdog ?? null));
     steps.push(await closeStep(begin('store'), () => store.close()));
     steps.push(await closeStep(begin('klines store'), closeFollower));
+    for (const stop of readiness) stop();
+    notifier?.close();
     return { output, steps };
   };
   let closing: Promise<CloseReport> | null = null;
@@ -417,6 +460,31 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     adopt,
     close: () => (closing ??= closeAll()),
   };
+}
+
+/**
+ * Follows a store connection's readiness: `onReady` on every 'ready', `onReadyAgain` on a 'ready'
+ * that ends an outage (the connection was closed, or not up when this began). Stores without
+ * connection events (the memory store) are ready at once. Returns the unsubscription.
+ */
+function followReadiness(store: Store, onReadyAgain: () => void, onReady?: () => void): () => void {
+  const redis = store as Partial<RedisStore>;
+  if (!isRedisStore(store) || typeof redis.onConnectionEvent !== 'function') {
+    onReady?.();
+    return () => undefined;
+  }
+  let down = store.status() !== 'ready';
+  if (!down) onReady?.();
+  return redis.onConnectionEvent((event) => {
+    if (event.type === 'close' || event.type === 'reconnecting' || event.type === 'end') down = true;
+    else if (event.type === 'ready') {
+      onReady?.();
+      if (down) {
+        down = false;
+        onReadyAgain();
+      }
+    }
+  });
 }
 
 /**

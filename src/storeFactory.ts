@@ -4,21 +4,37 @@
 import type { Config } from './config/schema.js';
 import type { Logger } from './log.js';
 import { MemoryStore } from './store/memoryStore.js';
-import { createRedisStore, REDIS_STORE_DEFAULTS, type RedisStore, type RedisStoreEvent } from './store/redisStore.js';
+import { createRedisStore, parseSentinelAddress, REDIS_STORE_DEFAULTS, type RedisStore, type RedisStoreEvent } from './store/redisStore.js';
 import type { Store } from './store/types.js';
+
+/**
+ * The service's reconnect delay never exceeds this (ms). After an outage the publishers are woken
+ * as soon as the connection is ready again (STORE.READY), and every heartbeat is to be fresh
+ * within 3 s of Redis answering: with the store's default 5 s cap the socket alone could take 5 s
+ * to come back. One connection attempt a second per connection (two: the publishers' and the
+ * klines follower's) costs a refused SYN while Redis is down.
+ */
+export const SERVICE_RECONNECT_CAP_MS = 1000;
 
 export function createStoreFromConfig(config: Config, logger: Logger, reconnect = true, connectionName?: string): Store {
   if (config.store === 'memory') return new MemoryStore();
   return createRedisStore({
     url: config.redisUrl,
     password: config.redisPassword,
+    ...(config.sentinels !== undefined
+      ? {
+          sentinels: config.sentinels.map(parseSentinelAddress),
+          sentinelName: config.sentinelName,
+          ...(config.sentinelPassword !== undefined ? { sentinelPassword: config.sentinelPassword } : {}),
+        }
+      : {}),
     commandTimeoutMs: config.commandTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
     // The reconnect backoff never outgrows the publishers' own: with the store's fixed 5 s cap,
     // a service configured to retry every 300 ms still waited up to 5 s for the socket after
-    // Redis came back (test/faults/outage.test.ts). Defaults are unchanged (100 ms … 5 s).
+    // Redis came back (test/faults/outage.test.ts). Nor SERVICE_RECONNECT_CAP_MS (above).
     reconnectBaseMs: Math.min(REDIS_STORE_DEFAULTS.reconnectBaseMs, config.backoffBaseMs),
-    reconnectCapMs: Math.min(REDIS_STORE_DEFAULTS.reconnectCapMs, config.backoffCapMs),
+    reconnectCapMs: Math.min(SERVICE_RECONNECT_CAP_MS, config.backoffCapMs),
     reconnect,
     ...(connectionName !== undefined ? { connectionName } : {}),
     onEvent: redisEventLogger(logger),
@@ -32,11 +48,16 @@ export function createStoreFromConfig(config: Config, logger: Logger, reconnect 
 export function redisEventLogger(logger: Logger): (e: RedisStoreEvent) => void {
   let outage = false;
   let lastError = '';
+  let lastSentinelError = '';
   return (e) => {
     if (e.type === 'ready') {
-      logger.info({ redis: e.type }, 'redis ready');
+      logger.info({ redis: e.type, ...(e.address !== undefined ? { address: e.address } : {}) }, e.address !== undefined ? `redis ready (${e.address})` : 'redis ready');
       outage = false;
       lastError = '';
+    } else if (e.type === 'sentinel') {
+      // A sentinel that cannot be asked: the others are; news once per kind of message.
+      (e.message === lastSentinelError ? logger.debug : logger.warn).call(logger, { redis: e.type, err: e.message }, 'redis sentinel unavailable');
+      lastSentinelError = e.message ?? '';
     } else if (e.type === 'reconnecting') {
       (outage ? logger.debug : logger.warn).call(logger, { redis: e.type, delayMs: e.delayMs }, 'redis unreachable; reconnecting with backoff');
       outage = true;

@@ -10,6 +10,8 @@ import { startWatchdog } from '../watchdog/watchdog.js';
 import { VizRegistry } from '../viz/registry.js';
 import { vizRoutes } from '../viz/routes.js';
 import { addConfigOptions, flagsToConfig } from './runOptions.js';
+import { ShadowReport } from '../shadow.js';
+import type { ServiceHooks } from '../service.js';
 
 /** SIGTERM must end the process within this long (systemd's TimeoutStopSec is a bit above). */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -19,12 +21,17 @@ export function registerRun(program: Command): void {
     program
       .command('run')
       .description('Run the supervisor: marketstate, risk and harvest publishers for every symbol, until SIGTERM.')
-      .option('--once', 'one chained pass per symbol, then exit: 0 all published/skipped, 1 an I/O or compute error, 2 bad usage'),
+      .option('--once', 'one chained pass per symbol, then exit: 0 all published/skipped, 1 an I/O or compute error, 2 bad usage')
+      .option(
+        '--shadow',
+        'compute every phase from the live inputs but write NOTHING to Redis (no HSET, DEL, EXPIRE, XADD, no lease); log every field that differs from the hash there now (old → new); with --once a summary table at the end (stderr), in run the quantum_calc_shadow_* metrics (with --http-port)',
+      ),
   )
     .option('--inspect', 'serve the live state-machine visualizer at /viz (needs --http-port)')
     .addHelpText(
       'after',
       `
+Shadow mode (the switch-over's first step, deploy/MIGRATION.md): \`run --once --shadow --config /etc/quantum/quantum-calc.json\` beside the old services, then \`run --shadow\` for a while; numbers compare as numbers (1800.0 = 1800, 2.48386e-05 = 0.0000248386), None = "", timestamps are not compared.
 Exit codes: 0 ok · 1 I/O or compute error (--once), or the HTTP port cannot be bound · 2 bad usage/config · 3 restart budget exhausted · 4 event loop blocked (watchdog; SIGKILL instead when stuck in a native call)
 Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_INTERVAL_SEC, …; see README).`,
     )
@@ -33,16 +40,33 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       if (config.inspect && config.httpPort === null && opts.once !== true) {
         throw new CliError('--inspect needs --http-port (config httpPort): the visualizer is served at http://<http-host>:<http-port>/viz', ExitCode.USAGE);
       }
-      // The live visualizer's registry, fed by XState inspection of the supervisor and its children.
-      const logger = createLogger({ level: config.logLevel });
       const once = opts.once === true;
+      const shadowMode = opts.shadow === true;
+      // In shadow mode every line says so: a journal read later cannot take it for the real service.
+      const rootLogger = createLogger({ level: config.logLevel });
+      const logger = shadowMode ? rootLogger.child({ mode: 'shadow' }) : rootLogger;
+      // The live visualizer's registry, fed by XState inspection of the supervisor and its children.
       const viz = config.inspect && !once ? new VizRegistry({ now: wallClock }) : null;
       // --once serves no HTTP: it runs beside the installed service, whose port is taken, and ends
       // within seconds — nothing would scrape it.
       const serveHttp = config.httpPort !== null && !once;
       if (once && config.inspect) logger.warn('--once serves no HTTP: the visualizer (inspect) is off for this pass');
       // /metrics is fed by the service hooks, so it exists only when the HTTP server will.
-      const metrics = serveHttp ? createServiceMetrics({ phases: config.phases, symbols: config.symbols, now: wallClock }) : null;
+      const metrics = serveHttp ? createServiceMetrics({ phases: config.phases, symbols: config.symbols, now: wallClock, shadow: shadowMode }) : null;
+      // Shadow mode: the report compares every proposal with Redis (src/shadow.ts); it learns from
+      // the cycles why a key was not compared (a skip), for the --once table.
+      const shadow = shadowMode ? new ShadowReport({ logger }) : null;
+      if (shadow && metrics) shadow.onComparison((comparison) => metrics.hooks.onShadow(comparison));
+      const hooks: ServiceHooks | undefined =
+        shadow === null
+          ? metrics?.hooks
+          : {
+              ...metrics?.hooks,
+              onCycle: (event, nowMs) => {
+                shadow.noteCycle(event);
+                metrics?.hooks.onCycle(event, nowMs);
+              },
+            };
       // Signals are handled from the start: a SIGTERM while the first connection is still being
       // made (up to connectTimeoutMs) must also end in a clean exit 0, not death by signal.
       let handle: ServiceHandle | null = null;
@@ -65,7 +89,7 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
       try {
-        handle = await startService({ config, logger, once, hooks: metrics?.hooks, inspect: viz?.inspect, signal: starting.signal });
+        handle = await startService({ config, logger, once, hooks, inspect: viz?.inspect, signal: starting.signal, ...(shadow ? { shadow } : {}) });
       } catch (err) {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
@@ -79,7 +103,10 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       }
       const service = handle;
       const routes: Route[] = metrics ? operatorRoutes({ handle: service, metrics, now: wallClock }).routes : [];
-      if (viz) routes.push(...vizRoutes(viz));
+      if (viz) {
+        viz.setPolicyProbe(() => service.policy.describe(wallClock()));
+        routes.push(...vizRoutes(viz));
+      }
       if (serveHttp && config.httpPort !== null) {
         try {
           service.adopt({ http: await startHttpServer({ host: config.httpHost, port: config.httpPort, routes, logger }) });
@@ -94,6 +121,11 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       const output = await service.done;
       // The supervisor has ended (SIGTERM, --once finished, or escalation): HTTP, watchdog, store.
       await service.close();
+      if (shadow) {
+        logger.info({ shadowSummary: shadow.summary(), totals: shadow.totals() }, `shadow: ${shadow.headline()}`);
+        // The table is for the operator at the terminal: stderr, so stdout stays JSON lines.
+        if (once) process.stderr.write(shadow.table());
+      }
       if (once) logger.info({ counts: service.stats.summary(), exitCode: output.exitCode }, `--once finished: ${output.reason}`);
       else logger.info({ exitCode: output.exitCode }, output.reason);
       process.off('SIGTERM', onSignal);

@@ -239,5 +239,6 @@ export function redactConfig(config: Config): Record<string, unknown> {
     ...config,
     redisUrl: maskUrl(config.redisUrl),
     ...(config.redisPassword !== undefined ? { redisPassword: '***' } : {}),
+    ...(config.sentinelPassword !== undefined ? { sentinelPassword: '***' } : {}),
   };
 }

@@ -78,6 +78,26 @@ export const CONFIG_SPEC = {
     defaultText: 'none',
     help: 'a file whose trimmed content is the Redis password',
   }),
+  sentinels: key({
+    schema: z
+      .array(z.string().regex(/^(?:\[[0-9A-Fa-f:.]+\]|[^\s:/[\]]+):\d{1,5}$/, 'a sentinel is host:port'))
+      .min(1)
+      .optional(),
+    arg: 'list',
+    defaultText: 'none',
+    help: "comma-separated host:port of Redis Sentinels: the primary of sentinelName is asked of them on every connection (redisUrl's host:port unused; its user, password and db apply)",
+  }),
+  sentinelName: key({
+    schema: z.string().min(1).optional(),
+    arg: 'name',
+    defaultText: 'none',
+    help: 'the name the sentinels monitor the primary under (sentinel monitor <name> ...); needed with sentinels',
+  }),
+  sentinelPassword: key({
+    schema: z.string().min(1).optional(),
+    source: 'env',
+    help: "the sentinels' own password (their requirepass), if any",
+  }),
   store: key({
     schema: z.enum(['redis', 'memory']).default('redis'),
     arg: 'kind',
@@ -237,6 +257,12 @@ export const configSchema = z
   .superRefine((c, ctx) => {
     if (c.backoffCapMs < c.backoffBaseMs) {
       ctx.addIssue({ code: 'custom', path: ['backoffCapMs'], message: `must be >= backoffBaseMs (${c.backoffBaseMs})` });
+    }
+    if (c.sentinels !== undefined && c.sentinelName === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['sentinelName'], message: 'is needed with sentinels: the name they monitor the primary under' });
+    }
+    if (c.sentinels !== undefined && c.redisUrl.startsWith('rediss://')) {
+      ctx.addIssue({ code: 'custom', path: ['sentinels'], message: 'cannot be combined with a rediss:// (TLS) redisUrl yet' });
     }
     if (new Set(c.symbols).size !== c.symbols.length) {
       ctx.addIssue({ code: 'custom', path: ['symbols'], message: 'lists a symbol twice' });

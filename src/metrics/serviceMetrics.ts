@@ -16,6 +16,7 @@ import { KLINE_SKIP_REASONS } from '../inputs/klines.js';
 import type { KlinesBatchStats } from '../phases/klinesFollower.js';
 import { POLICY_REFUSAL_REASONS } from '../inputs/policy.js';
 import type { PolicyDescription, PolicyEvent } from '../inputs/policyBook.js';
+import type { ShadowComparison } from '../shadow.js';
 
 /** The old exporter's one-hot actions (quantum_harvest_action{symbol,action}). */
 export const HARVEST_ACTIONS = ['NONE', 'PARTIAL_25', 'PARTIAL_50', 'PARTIAL_75', 'FULL_CLOSE_PROPOSED'] as const;
@@ -60,6 +61,8 @@ export interface ServiceMetricsOptions {
   now: () => number;
   /** Process metrics (CPU, memory, event-loop lag, GC, handles). Default true. */
   defaultMetrics?: boolean;
+  /** Shadow mode (`run --shadow`): add the quantum_calc_shadow_* metrics, fed by `onShadow`. Default false. */
+  shadow?: boolean;
 }
 
 export interface ServiceMetrics {
@@ -72,6 +75,8 @@ export interface ServiceMetrics {
     onKlines(stats: KlinesBatchStats): void;
     onPolicy(event: PolicyEvent): void;
     onSymbols(change: { running: readonly string[]; added: readonly string[]; removed: readonly string[] }): void;
+    /** Shadow mode: one comparison of a proposal with the hash in Redis (ShadowReport.onComparison). */
+    onShadow(comparison: ShadowComparison): void;
   };
   /** Adds the quantum_calc_policy_* gauges read at scrape time from `probe`. Call at most once. */
   setPolicyProbe(probe: () => PolicyDescription): void;
@@ -233,6 +238,43 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
     restarts.inc({ phase }, 0);
   }
 
+  // Shadow mode (`run --shadow`, src/shadow.ts): registered only then, so a normal run's /metrics
+  // does not carry series that can never move.
+  const shadow = options.shadow
+    ? {
+        compared: new Counter({
+          name: 'quantum_calc_shadow_compared_total',
+          help: 'Shadow mode: proposals compared with the hash in Redis now (nothing is written), by phase.',
+          labelNames: ['phase'] as const,
+          registers: [registry],
+        }),
+        differences: new Counter({
+          name: 'quantum_calc_shadow_differences_total',
+          help: 'Shadow mode: fields of a proposal that differ from the hash in Redis, by phase and field (one per field per comparison).',
+          labelNames: ['phase', 'field'] as const,
+          registers: [registry],
+        }),
+        missing: new Counter({
+          name: 'quantum_calc_shadow_missing_total',
+          help: 'Shadow mode: proposals for a key Redis does not hold at all (a real run would create it), by phase.',
+          labelNames: ['phase'] as const,
+          registers: [registry],
+        }),
+        differing: new Gauge({
+          name: 'quantum_calc_shadow_differing_fields',
+          help: "Shadow mode: fields that differed in the latest comparison of each phase's key of a symbol (0: it agrees).",
+          labelNames: ['phase', 'symbol'] as const,
+          registers: [registry],
+        }),
+      }
+    : null;
+  if (shadow) {
+    for (const phase of options.phases) {
+      shadow.compared.inc({ phase }, 0);
+      shadow.missing.inc({ phase }, 0);
+    }
+  }
+
   const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
   const hooks: ServiceMetrics['hooks'] = {
@@ -303,6 +345,17 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
           lastAlive.set(`${phase}\0${symbol}`, at);
         }
       }
+    },
+    onShadow(comparison) {
+      if (shadow === null) return;
+      const { phase, symbol } = comparison;
+      shadow.compared.inc({ phase });
+      if (comparison.absent) {
+        shadow.missing.inc({ phase });
+        return;
+      }
+      for (const d of comparison.differences) shadow.differences.inc({ phase, field: d.field });
+      shadow.differing.set({ phase, symbol }, comparison.differences.length);
     },
     onKlines(stats) {
       klinesEntries.inc(stats.seen);

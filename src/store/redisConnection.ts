@@ -6,17 +6,35 @@
 //
 // The client discipline is the store's (see redisStore.ts): commands fail fast and are never
 // queued or resent, because a late or duplicated write is worse than none.
+//
+// Redis Sentinel (`sentinels`, `sentinelName`): ioredis's own Sentinel support asks the sentinels
+// for the primary on every (re)connection, with the same discipline, and its failover detector
+// (a +switch-master subscription on the sentinels) drops the connection the moment a failover is
+// announced, so the next connection asks again. Our handshake adds a role check (HELLO): a
+// connection that reaches a replica — a sentinel that has not heard of the failover yet, a
+// demoted primary — never opens the gate. And a READONLY reply (a primary demoted under an open
+// connection) is an I/O failure that closes the gate at once and reconnects: nothing more is
+// sent to the demoted node, and the reconnection asks the sentinels again.
 import { EventEmitter } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
 import { parseRedisUrl, redisTarget } from './redisUrl.js';
 import { WrongTypeError } from './types.js';
 
 export interface RedisStoreEvent {
-  type: 'connect' | 'ready' | 'error' | 'close' | 'reconnecting' | 'end';
-  /** Error text (password scrubbed) for 'error'. */
+  /** 'sentinel': a sentinel could not be asked (ioredis tries the next; the store keeps working). */
+  type: 'connect' | 'ready' | 'error' | 'close' | 'reconnecting' | 'end' | 'sentinel';
+  /** Error text (password scrubbed) for 'error' and 'sentinel'. */
   message?: string;
   /** Delay before the next connection attempt, for 'reconnecting'. */
   delayMs?: number;
+  /** `host:port` of the server the connection reached, for 'ready' (with Sentinel: the primary). */
+  address?: string;
+}
+
+/** A sentinel's address. */
+export interface SentinelAddress {
+  host: string;
+  port: number;
 }
 
 export interface RedisConnectionOptions {
@@ -42,6 +60,15 @@ export interface RedisConnectionOptions {
   reconnect?: boolean;
   /** CLIENT SETNAME, so an operator can find us in CLIENT LIST. Default 'quantum-calc'. */
   connectionName?: string;
+  /**
+   * Redis Sentinel: ask these sentinels for the primary of `sentinelName` instead of connecting to
+   * the URL's host and port (the URL's user, password and db still apply to the primary).
+   */
+  sentinels?: SentinelAddress[];
+  /** The name the sentinels monitor the primary under (`sentinel monitor <name> …`). */
+  sentinelName?: string;
+  /** The sentinels' own password (their requirepass), if they have one. */
+  sentinelPassword?: string;
   /** Connection lifecycle events, for the service log. Must not throw (exceptions are swallowed). */
   onEvent?: (event: RedisStoreEvent) => void;
 }
@@ -57,8 +84,15 @@ export const REDIS_STORE_DEFAULTS = {
 export interface RedisConnection {
   /** The ioredis client. Commands go through `run`, never straight to it. */
   readonly client: Redis;
-  /** `host:port/db` of the server, safe to log (never contains credentials). */
+  /**
+   * `host:port/db` of the server, safe to log (never contains credentials); with Sentinel
+   * `sentinel:<name>/db` (the primary's address is in the 'ready' event).
+   */
   readonly target: string;
+  /** `host:port` of the server the current connection reached (with Sentinel: the primary), or null. */
+  address(): string | null;
+  /** Adds a listener of the connection events (as `onEvent`); returns its removal. Must not throw. */
+  onEvent(listener: (event: RedisStoreEvent) => void): () => void;
   readonly commandTimeoutMs: number;
   /** The current connection has passed the handshake: commands may use it. */
   usable(): boolean;
@@ -90,8 +124,27 @@ export function reconnectDelayMs(attempt: number, baseMs: number, capMs: number)
   return Math.min(capMs, baseMs * 2 ** exponent);
 }
 
+/** `host:port` (IPv6 in brackets) → a sentinel address; throws naming the item. */
+export function parseSentinelAddress(text: string): SentinelAddress {
+  const m = /^(?:\[([^\]]+)\]|([^\s:/\[\]]+)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port > 0 && port < 65536)) throw new Error(`invalid sentinel address ${JSON.stringify(text)}: expected host:port`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/** A READONLY error reply (a replica refused a write), also inside an aborted MULTI/EXEC. */
+export function isReadOnlyError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (/^READONLY\b/.test(error.message)) return true;
+  const previous = (error as Error & { previousErrors?: unknown[] }).previousErrors;
+  return Array.isArray(previous) && previous.some((e) => e instanceof Error && /^READONLY\b/.test(e.message));
+}
+
 export function createRedisConnection(options: RedisConnectionOptions): RedisConnection {
   const url = parseRedisUrl(options.url);
+  const sentinels = options.sentinels !== undefined && options.sentinels.length > 0 ? options.sentinels : null;
+  if (sentinels !== null && !options.sentinelName) throw new Error('redis store: sentinels need sentinelName, the name they monitor the primary under');
+  if (sentinels !== null && url.tls) throw new Error('redis store: rediss:// (TLS) with sentinels is not supported');
   const password = options.password ?? url.password;
   const commandTimeoutMs = options.commandTimeoutMs ?? REDIS_STORE_DEFAULTS.commandTimeoutMs;
   const connectTimeoutMs = options.connectTimeoutMs ?? REDIS_STORE_DEFAULTS.connectTimeoutMs;
@@ -100,15 +153,33 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
   for (const [name, value] of Object.entries({ commandTimeoutMs, connectTimeoutMs, reconnectBaseMs, reconnectCapMs })) {
     if (!(Number.isFinite(value) && value > 0)) throw new Error(`redis store: ${name} must be a positive number (got ${String(value)})`);
   }
-  const target = redisTarget(url);
+  const target = sentinels === null ? redisTarget(url) : `sentinel:${options.sentinelName}/${url.db}`;
 
   // Never let the password reach a log line or an error message, whatever ioredis puts in one.
-  const secrets = password ? [password, encodeURIComponent(password)] : [];
+  const secrets = [password, options.sentinelPassword].flatMap((secret) => (secret ? [secret, encodeURIComponent(secret)] : []));
   const scrub = (text: string): string => secrets.reduce((out, secret) => out.split(secret).join('***'), text);
 
+  const retryDelay = (attempt: number): number | null =>
+    options.reconnect === false ? null : reconnectDelayMs(attempt, reconnectBaseMs, reconnectCapMs);
   const clientOptions: RedisOptions = {
-    host: url.host,
-    port: url.port,
+    ...(sentinels === null
+      ? { host: url.host, port: url.port }
+      : {
+          // ioredis asks the sentinels for the primary on every connection attempt (role master).
+          sentinels,
+          name: options.sentinelName,
+          role: 'master' as const,
+          ...(options.sentinelPassword !== undefined ? { sentinelPassword: options.sentinelPassword } : {}),
+          // All sentinels unreachable: try them all again after the reconnect backoff (or, with
+          // reconnect: false, give up at once and end the store).
+          sentinelRetryStrategy: retryDelay,
+          // A sentinel that does not answer must not hold the connection attempt.
+          sentinelCommandTimeout: commandTimeoutMs,
+          // Subscribe to +switch-master on the sentinels and drop the connection when a failover
+          // is announced: the demoted primary keeps accepting writes until Sentinel reconfigures
+          // it, 8-20 s later (measured: 10.9 s), all of them lost when it resyncs as a replica.
+          failoverDetector: true,
+        }),
     // No db, user, password or name for ioredis: the connection runs that handshake itself (see
     // `handshake` below). ioredis awaits its own handshake (CLIENT SETNAME, CLIENT SETINFO)
     // before declaring the connection ready, and when the socket dies during it, it still marks
@@ -150,13 +221,13 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
     enableReadyCheck: false,
     // Nothing here subscribes; reconnecting on error replies would only hide them.
     reconnectOnError: null,
-    retryStrategy: (attempt: number) =>
-      options.reconnect === false ? null : reconnectDelayMs(attempt, reconnectBaseMs, reconnectCapMs),
+    retryStrategy: retryDelay,
   };
 
   const client = new Redis(clientOptions);
   let lastError: string | undefined;
   let closed = false;
+  let readonlyStrikes = 0;
   /** The current connection has passed the handshake: commands may use it. */
   let usable = false;
   /** Counts connections, so a late handshake answer never opens the gate of a newer one. */
@@ -165,20 +236,54 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
   const gate = new EventEmitter();
   gate.setMaxListeners(0);
 
+  const listeners = new Set<(event: RedisStoreEvent) => void>();
+  if (options.onEvent) listeners.add(options.onEvent);
   const emit = (event: RedisStoreEvent): void => {
-    if (!options.onEvent) return;
-    try {
-      options.onEvent(event);
-    } catch {
-      // A failing logger must not break the connection handling.
+    for (const listener of listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A failing logger must not break the connection handling.
+      }
     }
+  };
+  /** `host:port` of the current socket's peer (with Sentinel: the primary it resolved). */
+  const address = (): string | null => {
+    const stream = (client as unknown as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
+    if (!stream?.remoteAddress || stream.remotePort === undefined) return null;
+    return `${stream.remoteAddress.includes(':') ? `[${stream.remoteAddress}]` : stream.remoteAddress}:${stream.remotePort}`;
   };
   // An 'error' listener must always exist: without one ioredis prints to the console.
   client.on('error', (error: Error) => {
     lastError = scrub(error.message);
     emit({ type: 'error', message: lastError });
   });
-  client.on('connect', () => emit({ type: 'connect' }));
+  client.on('connect', () => {
+    emit({ type: 'connect' });
+    if (sentinels !== null) quietFailoverDetector();
+  });
+  // A sentinel that could not be asked (down, wrong name, wrong password): ioredis goes on with
+  // the next one; without a listener it would drop the message silently.
+  client.on('sentinelError', (error: Error) => emit({ type: 'sentinel', message: scrub(error.message) }));
+
+  /**
+   * ioredis's failover detector opens a subscriber connection per sentinel without an 'error'
+   * listener, so while a sentinel is down ioredis prints "[ioredis] Unhandled error event" with a
+   * stack to stderr once a minute. Its clients exist once the connection is up ('connect' fires
+   * after the detector was set up on the same socket event): give each our listener, which turns
+   * the error into a 'sentinel' event. Reaches into ioredis internals (pinned 5.9.2, checked by
+   * test/sentinel/failover.test.ts); if they move, the only effect is the stderr line again.
+   */
+  const quietFailoverDetector = (): void => {
+    const detector = (client as unknown as { connector?: { failoverDetector?: { sentinels?: Array<{ client?: Redis }> } } }).connector
+      ?.failoverDetector;
+    for (const sentinel of detector?.sentinels ?? []) {
+      const subscriber = sentinel.client as (Redis & { qcQuiet?: true }) | undefined;
+      if (!subscriber || subscriber.qcQuiet) continue;
+      subscriber.qcQuiet = true;
+      subscriber.on('error', (error: Error) => emit({ type: 'sentinel', message: `failover detector: ${scrub(error.message)}` }));
+    }
+  };
   const connectionName = options.connectionName ?? REDIS_STORE_DEFAULTS.connectionName;
 
   /**
@@ -201,13 +306,24 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       // connection usable as the user we are (SETNAME below swallows its errors).
       step = 'PING';
       await client.call('PING');
+      // With Sentinel, only the primary may open the gate: a sentinel that has not heard of a
+      // failover yet names the demoted primary, now a replica. Reconnecting (after the handshake
+      // backoff) asks the sentinels again.
+      step = 'HELLO';
+      if (sentinels !== null) {
+        const role = await serverRole();
+        if (role !== null && role !== 'master') {
+          throw new Error(`${address() ?? 'the server'} is a ${role}, not the primary of ${options.sentinelName}; asking the sentinels again`);
+        }
+        if (role === 'master') readonlyStrikes = 0;
+      }
       // Best effort: an operator finds us by this name in CLIENT LIST. A user not allowed CLIENT
       // SETNAME works the same.
       await client.call('CLIENT', 'SETNAME', connectionName).catch(() => undefined);
       if (epoch !== connectionEpoch || client.status !== 'ready') return;
       usable = true;
       gate.emit('usable');
-      emit({ type: 'ready' });
+      emit({ type: 'ready', ...(address() !== null ? { address: address()! } : {}) });
     } catch (error) {
       if (epoch !== connectionEpoch) return;
       const reply = scrub(error instanceof Error ? error.message : String(error));
@@ -224,6 +340,46 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
     }
     handshakeFailures = 0;
   };
+  /**
+   * The server's role (master, replica, sentinel): HELLO without arguments (the protocol stays
+   * RESP2) tells it and is in @connection, which the least-privilege ACL grants; ROLE (@dangerous)
+   * is the fallback for Redis < 6. null when neither may be asked: the READONLY rule below still
+   * keeps writes off a replica.
+   */
+  const serverRole = async (): Promise<string | null> => {
+    try {
+      const reply = (await client.call('HELLO')) as unknown[];
+      const i = reply.indexOf('role');
+      if (i >= 0 && typeof reply[i + 1] === 'string') return reply[i + 1] as string;
+    } catch {
+      // Fall back to ROLE.
+    }
+    try {
+      const reply = (await client.call('ROLE')) as unknown[];
+      return reply[0] === 'slave' ? 'replica' : typeof reply[0] === 'string' ? reply[0] : null;
+    } catch {
+      return null;
+    }
+  };
+
+  /**
+   * A READONLY reply: the server we write to has become a replica (a primary demoted under an
+   * open connection). Close the gate at once — no other command reaches it — and, with Sentinel,
+   * drop the connection so the reconnection asks the sentinels for the new primary. Without
+   * Sentinel a reconnection reaches the same server: READONLY is an I/O failure like any other.
+   * Repeated demotions back off like failed handshakes (reset once a primary is confirmed).
+   */
+  const demoted = (epoch: number, operation: string): void => {
+    if (sentinels === null || epoch !== connectionEpoch || closed || !usable) return;
+    usable = false;
+    readonlyStrikes++;
+    lastError = `${address() ?? target} answered READONLY to ${operation}: it is a replica now; reconnecting to ask the sentinels for the primary`;
+    emit({ type: 'error', message: lastError });
+    setTimeout(() => {
+      if (epoch === connectionEpoch && !closed) client.disconnect(true);
+    }, reconnectDelayMs(readonlyStrikes, reconnectBaseMs, reconnectCapMs) - reconnectBaseMs).unref();
+  };
+
   client.on('ready', () => {
     connectionEpoch++;
     usable = false;
@@ -243,6 +399,13 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
   const translate = async (error: unknown, operation: string, key: string, expected?: string): Promise<Error> => {
     const message = scrub(error instanceof Error ? error.message : String(error));
     const what = key === '' ? operation : `${operation} ${key}`;
+    if (isReadOnlyError(error)) {
+      demoted(connectionEpoch, operation);
+      return new Error(
+        `redis ${target}: ${what} failed: READONLY — ${address() ?? 'the server'} is a read-only replica, not the primary (nothing was written)` +
+          (sentinels !== null ? '; reconnecting to ask the sentinels for the primary' : ''),
+      );
+    }
     if (expected && message.startsWith('WRONGTYPE')) {
       let actual: string | undefined;
       try {
@@ -274,9 +437,39 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
   const notConnected = (operation: string, key: string): Error =>
     new Error(`redis ${target}: ${key === '' ? operation : `${operation} ${key}`} failed: not connected (status ${status()})`);
 
+  /** QUIT when connected (the server finishes what it received), else disconnect; bounded. */
+  const closeClient = async (): Promise<void> => {
+    closed = true;
+    // Wake anything waiting for the connection (waitReady): it sees `closed` and gives up.
+    gate.emit('end');
+    if (client.status === 'end') return;
+    if (client.status === 'ready') {
+      try {
+        // QUIT lets the server finish what it already received; the socket then closes.
+        await client.quit();
+        if ((client.status as string) !== 'end') await nextEvent(client, ['end'], commandTimeoutMs);
+      } catch {
+        // Fall through to a hard disconnect.
+      }
+    }
+    const current = client.status as string;
+    if (current === 'end') return;
+    // Between attempts ('reconnecting', 'close') there is no socket: disconnect() only cancels
+    // the pending attempt and ioredis emits no 'end'. With a socket, wait for it to close.
+    const hasSocket = current === 'connecting' || current === 'connect' || current === 'ready';
+    const ended = hasSocket ? nextEvent(client, ['end'], commandTimeoutMs) : Promise.resolve();
+    client.disconnect(false);
+    await ended;
+  };
+
   return {
     client,
     target,
+    address,
+    onEvent(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     commandTimeoutMs,
     usable: () => usable,
     status,
@@ -321,27 +514,13 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
     },
 
     async close(): Promise<void> {
-      closed = true;
-      // Wake anything waiting for the connection (waitReady): it sees `closed` and gives up.
-      gate.emit('end');
-      if (client.status === 'end') return;
-      if (client.status === 'ready') {
-        try {
-          // QUIT lets the server finish what it already received; the socket then closes.
-          await client.quit();
-          if ((client.status as string) !== 'end') await nextEvent(client, ['end'], commandTimeoutMs);
-        } catch {
-          // Fall through to a hard disconnect.
-        }
+      try {
+        await closeClient();
+      } finally {
+        // With Sentinel the failover detector holds a subscriber connection per sentinel, which
+        // only the connector's disconnect ends (QUIT ends the primary's socket alone).
+        if (sentinels !== null) client.disconnect(false);
       }
-      const current = client.status as string;
-      if (current === 'end') return;
-      // Between attempts ('reconnecting', 'close') there is no socket: disconnect() only cancels
-      // the pending attempt and ioredis emits no 'end'. With a socket, wait for it to close.
-      const hasSocket = current === 'connecting' || current === 'connect' || current === 'ready';
-      const ended = hasSocket ? nextEvent(client, ['end'], commandTimeoutMs) : Promise.resolve();
-      client.disconnect(false);
-      await ended;
     },
   };
 }

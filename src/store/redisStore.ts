@@ -7,10 +7,10 @@
 // This file holds the commands. The connection — client options, the handshake gate, waitReady,
 // close, error translation — is redisConnection.ts; URL parsing and redaction are redisUrl.ts.
 import { assertBlockMs, assertCount, assertDeletable, assertMinScore, assertPublishable, parseStreamId } from './keyGuard.js';
-import { createRedisConnection, type RedisConnectionOptions } from './redisConnection.js';
+import { createRedisConnection, type RedisConnectionOptions, type RedisStoreEvent } from './redisConnection.js';
 import { WrongTypeError, type KeyKind, type PublishBatch, type ScoredMember, type Store, type StreamEntry } from './types.js';
 
-export { REDIS_STORE_DEFAULTS, reconnectDelayMs, type RedisStoreEvent } from './redisConnection.js';
+export { REDIS_STORE_DEFAULTS, reconnectDelayMs, parseSentinelAddress, type RedisStoreEvent, type SentinelAddress } from './redisConnection.js';
 export { parseRedisUrl, redactRedisUrl, type ParsedRedisUrl } from './redisUrl.js';
 
 export type RedisStoreOptions = RedisConnectionOptions;
@@ -26,6 +26,13 @@ export interface RedisStore extends Store {
   waitReady(timeoutMs: number): Promise<void>;
   /** The ioredis connection status: wait, connecting, connect, ready, close, reconnecting, end. */
   status(): string;
+  /** `host:port` the connection reached (with Sentinel: the current primary), or null when down. */
+  address(): string | null;
+  /**
+   * Adds a listener of the connection events (connect, ready, close, …; the service wakes its
+   * actors on 'ready' after an outage); returns its removal. A listener must not throw.
+   */
+  onConnectionEvent(listener: (event: RedisStoreEvent) => void): () => void;
 }
 
 const KEY_KINDS: ReadonlySet<string> = new Set(['string', 'hash', 'zset', 'list', 'set', 'stream', 'none']);
@@ -39,6 +46,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     target,
 
     status: () => connection.status(),
+    address: () => connection.address(),
+    onConnectionEvent: (listener) => connection.onEvent(listener),
     waitReady: (timeoutMs: number) => connection.waitReady(timeoutMs),
 
     async keyKind(key: string): Promise<KeyKind> {

@@ -1,6 +1,6 @@
 // The operator's view of the config flags (issue 11, item 7): --help shows every default once in
 // one style, a usage error is the error plus one hint line, a config error names the real flag
-// and a list item by place and value, and every key but two has a flag.
+// and a list item by place and value, and every key but three (two secrets and theta) has a flag.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ describe('quantum-calc run --help', () => {
     for (const flag of ['--only <phases>', '--no-follow-klines', '--command-timeout-ms <ms>', '--connect-timeout-ms <ms>', '--backoff-base-ms <ms>', '--backoff-cap-ms <ms>', '--restart-budget <n>', '--restart-window-sec <sec>', '--drain-timeout-ms <ms>', '--redis-password-file <file>', '--candle-patterns <list>', '--inspect', '--once']) {
       expect(help).toContain(flag);
     }
-    expect(help).toContain('No flag: redisPassword (environment or file), theta (file only).');
+    expect(help).toContain('No flag: redisPassword (environment or file), sentinelPassword (environment or file), theta (file only).');
   });
 
   it('status takes its shared flags from the same declaration', () => {

@@ -23,6 +23,8 @@ function errorOf(fn: () => unknown): CliError {
 /** The hand-written coercion table this declaration replaced (src/config/load.ts KEY_KINDS). */
 const FORMER_KINDS: Record<string, string> = {
   redisUrl: 'string', redisPassword: 'string', redisPasswordFile: 'string', store: 'string', symbols: 'list',
+  // Added with Redis Sentinel (issue 10).
+  sentinels: 'list', sentinelName: 'string', sentinelPassword: 'string',
   positionSource: 'string', phases: 'list', marketstateInterval: 'number', riskInterval: 'number',
   harvestInterval: 'number', maxPublishAge: 'number', changeEpsPct: 'number', fallbackStopPct: 'number',
   enableStream: 'boolean', windowSize: 'int', candlePatterns: 'list', maxCandleAge: 'number',
@@ -81,9 +83,12 @@ describe('the config declaration', () => {
     });
   });
 
-  it('every key but the secret and the theta object has a flag; those two are env/file and file only', () => {
+  it('every key but the secrets and the theta object has a flag; those are env/file and file only', () => {
     const without = KEY_INFO.filter((k) => k.flag === null).map((k) => `${k.key}:${k.source}`);
-    expect(without).toEqual(['redisPassword:env', 'theta:file']);
+    expect(without).toEqual(['redisPassword:env', 'sentinelPassword:env', 'theta:file']);
+    expect(keyInfo('sentinels')).toMatchObject({ flag: 'sentinels', flagSpec: '--sentinels <list>', kind: 'list', env: 'QUANTUM_CALC_SENTINELS' });
+    expect(keyInfo('sentinelName')).toMatchObject({ flag: 'sentinel-name', flagSpec: '--sentinel-name <name>' });
+    expect(keyInfo('sentinelPassword')).toMatchObject({ flag: null, env: 'QUANTUM_CALC_SENTINEL_PASSWORD' });
     expect(keyInfo('phases')?.flag).toBe('only');
     expect(keyInfo('followKlines')).toMatchObject({ flag: 'no-follow-klines', negated: true, flagSpec: '--no-follow-klines' });
     expect(keyInfo('inspect')).toMatchObject({ flag: 'inspect', source: 'run-flag' });

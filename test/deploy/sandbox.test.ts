@@ -9,7 +9,7 @@
 // so the probes reach a private redis-server started here on a free port. Nothing outside the
 // namespaces changes; killing the nested PID 1 ends all of it.
 //
-// Opt-in because it needs root, unshare, overlayfs and a systemd binary, takes ~20 s, and runs
+// Opt-in because it needs root, unshare, overlayfs and a systemd binary, takes ~65 s, and runs
 // `npm ci --omit=dev` into the nested /opt (the npm cache or registry).
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -134,9 +134,12 @@ describe.skipIf(skipReason !== null)('the unit under a real systemd (nested, opt
     const bootLog = existsSync(join(base, 'boot.log')) ? readFileSync(join(base, 'boot.log'), 'utf8') : '';
     throw new Error(`timed out waiting for ${what}${bootLog ? `\nboot.log:\n${bootLog}` : ''}`);
   }
-  /** Replace ExecStart (and add lines) through a drop-in; clear the unit's failed state. */
+  /**
+   * Replace ExecStart (and add lines) through a drop-in; clear the unit's failed state. The
+   * probes do not speak sd_notify: Type=simple for them (the unit itself is Type=notify).
+   */
   function dropIn(execStart: string, extra: string[] = []): void {
-    const body = ['[Service]', 'ExecStart=', `ExecStart=${execStart}`, ...extra, ''].join('\n');
+    const body = ['[Service]', 'Type=simple', 'WatchdogSec=0', 'ExecStart=', `ExecStart=${execStart}`, ...extra, ''].join('\n');
     sh('mkdir -p /etc/systemd/system/quantum-calc.service.d && cat > /etc/systemd/system/quantum-calc.service.d/sandbox.conf', body);
     sh('systemctl daemon-reload; systemctl stop quantum-calc; systemctl reset-failed quantum-calc 2>/dev/null; true');
   }
@@ -276,7 +279,11 @@ describe.skipIf(skipReason !== null)('the unit under a real systemd (nested, opt
         symbol: 'BTCUSDT', side: 'LONG', entry_price: String(close * 0.98), current_price: String(close),
         peak_price: String(close * 1.01), trough_price: String(close * 0.97), age_sec: '3600', unrealized_pnl: String(close * 0.02),
       });
+      // Type=notify: `systemctl start` returns once the service has sent READY=1 (first Redis
+      // connection made), and the unit is active at once, saying what it publishes.
       sh('systemctl start quantum-calc');
+      expect(show(['ActiveState', 'Type', 'NotifyAccess', 'WatchdogUSec'])).toEqual({ ActiveState: 'active', Type: 'notify', NotifyAccess: 'all', WatchdogUSec: '1min' });
+      expect(show(['StatusText']).StatusText).toBe('publishing marketstate, risk, harvest for 1 symbol(s) to the redis store');
       const deadline = Date.now() + 30_000;
       while ((await admin.exists('quantum:harvest:proposal:BTCUSDT')) === 0) {
         if (Date.now() > deadline) throw new Error(`no harvest proposal from the unit:\n${journal()}`);
@@ -292,4 +299,59 @@ describe.skipIf(skipReason !== null)('the unit under a real systemd (nested, opt
       admin.disconnect();
     }
   }, 90_000);
+
+  /** A drop-in of [Service] lines over the unit as installed (ExecStart unchanged). */
+  function tune(lines: string[]): void {
+    sh('mkdir -p /etc/systemd/system/quantum-calc.service.d && cat > /etc/systemd/system/quantum-calc.service.d/sandbox.conf', ['[Service]', ...lines, ''].join('\n'));
+    sh('systemctl daemon-reload; systemctl stop quantum-calc; systemctl reset-failed quantum-calc 2>/dev/null; true');
+  }
+
+  it('Type=notify: activating while Redis is away, active once it answers (READY=1 after the first connection)', async () => {
+    tune([]);
+    await redis.stop();
+    try {
+      sh('systemctl start --no-block quantum-calc');
+      await until('the main process to run', () => Number(show(['MainPID']).MainPID) > 0);
+      // Three seconds with Redis away: running, retrying, and still not started.
+      const from = Date.now();
+      await until('3 s of activating', () => {
+        const { ActiveState } = show(['ActiveState']);
+        if (ActiveState !== 'activating') throw new Error(`unit ${ActiveState} before Redis answered`);
+        return Date.now() - from > 3000;
+      });
+    } finally {
+      await redis.start();
+    }
+    await until('the unit to become active once Redis answers', () => show(['ActiveState']).ActiveState === 'active', 15_000);
+    expect(show(['StatusText']).StatusText).toMatch(/^publishing /);
+    sh('systemctl stop quantum-calc');
+  }, 60_000);
+
+  it('WATCHDOG=1 pings are accepted; a frozen process is killed by the watchdog and restarted', async () => {
+    tune(['WatchdogSec=3', 'TimeoutAbortSec=2']);
+    sh('systemctl start quantum-calc');
+    const pid = show(['MainPID']).MainPID;
+    // Three watchdog periods: alive and the same process, so the pings (every 1.5 s) arrive.
+    const from = Date.now();
+    await until('9 s of pings', () => {
+      const now = show(['ActiveState', 'MainPID', 'NRestarts']);
+      if (now.ActiveState !== 'active' || now.MainPID !== pid) throw new Error(`restarted while pinging: ${JSON.stringify(now)}\n${journal()}`);
+      return Date.now() - from > 9000;
+    }, 20_000);
+    // Frozen (as a wedged event loop looks from outside): no ping, so systemd aborts it.
+    sh(`kill -STOP ${pid}`);
+    await until('the watchdog to restart it', () => Number(show(['NRestarts']).NRestarts) >= 1 && show(['ActiveState']).ActiveState === 'active', 40_000);
+    expect(journal()).toMatch(/[Ww]atchdog timeout/);
+    expect(show(['MainPID']).MainPID).not.toBe(pid);
+    sh('systemctl stop quantum-calc');
+  }, 90_000);
+
+  it('NotifyAccess=main would drop the messages (systemd-notify is a child): the unit never becomes active', async () => {
+    tune(['NotifyAccess=main', 'TimeoutStartSec=6']);
+    const r = inside('systemctl start quantum-calc');
+    expect(r.status).not.toBe(0);
+    expect(show(['Result']).Result).toBe('timeout');
+    expect(journal()).toMatch(/reception only permitted for main PID/);
+    sh('rm -rf /etc/systemd/system/quantum-calc.service.d && systemctl daemon-reload; systemctl reset-failed quantum-calc 2>/dev/null; true');
+  }, 60_000);
 });

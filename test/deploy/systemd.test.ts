@@ -102,9 +102,19 @@ describe('quantum-calc.service, as written', () => {
     expect(one('ExecStart')).toBe(
       '/usr/bin/node /opt/quantum-calc/dist/src/cli.js run --config /etc/quantum/quantum-calc.json',
     );
-    expect(one('Type')).toBe('simple');
     expect(one('User')).toBe('quantum-calc');
     expect(one('Group')).toBe('quantum-calc');
+  });
+
+  it('is Type=notify with a watchdog, accepting the notifications of systemd-notify (a child: NotifyAccess=all)', () => {
+    expect(one('Type')).toBe('notify');
+    expect(one('NotifyAccess')).toBe('all');
+    // The in-process watchdog (watchdogSec, default 30 s) acts first: systemd's is longer.
+    expect(Number(one('WatchdogSec'))).toBeGreaterThanOrEqual(60);
+    expect(Number(one('TimeoutStartSec'))).toBeGreaterThan(0);
+    // The comments say why each is needed.
+    expect(unitText).toMatch(/systemd-notify/);
+    expect(unitText).toMatch(/--no-block/);
   });
 
   it('does not set MemoryDenyWriteExecute (V8 JIT needs writable+executable memory)', () => {

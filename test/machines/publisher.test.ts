@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, SimulatedClock } from 'xstate';
-import { backoffDelayMs, type CycleDoneEvent } from '../../machines/publisher.js';
+import { backoffDelayMs, wakeDelayMs, WAKE_SPREAD_MS, type CycleDoneEvent } from '../../machines/publisher.js';
 import { deferred, flush, scriptedPublisher, scriptedSteps, type ScriptedSteps } from './helpers.js';
 
-function start(steps: ScriptedSteps, opts: { once?: boolean; intervalMs?: number } = {}) {
+function start(steps: ScriptedSteps, opts: { once?: boolean; intervalMs?: number; baseMs?: number } = {}) {
   const clock = new SimulatedClock();
   const reports: CycleDoneEvent[] = [];
   const machine = scriptedPublisher(steps, {
@@ -17,7 +17,7 @@ function start(steps: ScriptedSteps, opts: { once?: boolean; intervalMs?: number
   });
   const actor = createActor(machine, {
     clock,
-    input: { phase: 'risk', symbol: 'BTCUSDT', intervalMs: opts.intervalMs ?? 10_000, backoff: { baseMs: 1000, capMs: 8000 }, once: opts.once },
+    input: { phase: 'risk', symbol: 'BTCUSDT', intervalMs: opts.intervalMs ?? 10_000, backoff: { baseMs: opts.baseMs ?? 1000, capMs: 8000 }, once: opts.once },
   });
   // Every state entered, including the transient computing/deciding (seen as microsteps).
   const states: string[] = [];
@@ -214,5 +214,175 @@ describe('publisher machine, --once seeding failure', () => {
     expect(reports.map((r) => r.outcome)).toEqual(['error']);
     expect(steps.calls.read).toBe(0);
     expect(actor.getSnapshot().value).toBe('idle');
+  });
+});
+
+describe('wakeDelayMs', () => {
+  it('is uniform in [0, WAKE_SPREAD_MS)', () => {
+    expect(WAKE_SPREAD_MS).toBe(250);
+    expect(wakeDelayMs(250, () => 0)).toBe(0);
+    expect(wakeDelayMs(250, () => 0.5)).toBe(125);
+    expect(wakeDelayMs(250, () => 0.999_999)).toBe(249);
+    expect(wakeDelayMs(250, () => 1)).toBe(249);
+    for (let i = 0; i < 1000; i++) {
+      const ms = wakeDelayMs();
+      expect(ms).toBeGreaterThanOrEqual(0);
+      expect(ms).toBeLessThan(WAKE_SPREAD_MS);
+    }
+  });
+});
+
+describe('publisher machine, WAKE (the store is ready again)', () => {
+  /** A publisher whose reads fail while `down.value`; after `failures` failures it sits in backoff. */
+  async function inLongBackoff(failures: number) {
+    const down = { value: true };
+    const steps = scriptedSteps({
+      read: async () => {
+        if (down.value) throw new Error('not connected');
+        return { nowMs: 1, read: { ok: true, value: 1 } };
+      },
+    });
+    const run = start(steps);
+    await flush();
+    run.actor.send({ type: 'RUN' });
+    await flush();
+    while (run.actor.getSnapshot().context.consecutiveFailures < failures) {
+      run.clock.increment(run.actor.getSnapshot().context.retryDelayMs ?? 0);
+      await flush();
+    }
+    return { ...run, steps, down };
+  }
+
+  it('cuts a long backoff short: the retry comes within WAKE_SPREAD_MS, as a wake cycle', async () => {
+    const { actor, clock, steps, down, reports } = await inLongBackoff(4);
+    const snapshot = actor.getSnapshot();
+    expect(snapshot.value).toBe('backoff');
+    // Failure 4: a delay in [4000, 8000] ms; the retry would come seconds from now.
+    expect(snapshot.context.retryDelayMs).toBeGreaterThanOrEqual(4000);
+    const reads = steps.calls.read;
+    down.value = false;
+    actor.send({ type: 'WAKE' });
+    expect(actor.getSnapshot().value).toBe('backoff');
+    expect(actor.getSnapshot().context.woken).toBe(true);
+    expect(actor.getSnapshot().context.retryDelayMs).toBeLessThan(WAKE_SPREAD_MS);
+    clock.increment(WAKE_SPREAD_MS - 1);
+    await flush();
+    expect(steps.calls.read).toBe(reads + 1);
+    expect(actor.getSnapshot().value).toBe('idle');
+    expect(actor.getSnapshot().context).toMatchObject({ trigger: 'wake', consecutiveFailures: 0, woken: false, wakePending: false });
+    expect(reports.at(-1)?.outcome).toBe('published');
+  });
+
+  it('a second WAKE does not re-arm (the retry is never pushed later), nor does one into a short backoff', async () => {
+    const { actor, clock, steps } = await inLongBackoff(3);
+    actor.send({ type: 'WAKE' });
+    const armed = actor.getSnapshot().context.retryDelayMs;
+    actor.send({ type: 'WAKE' });
+    expect(actor.getSnapshot().context.retryDelayMs).toBe(armed);
+    const reads = steps.calls.read;
+    clock.increment(armed ?? 0);
+    await flush();
+    expect(steps.calls.read).toBe(reads + 1);
+
+    // Base 100 ms: the first backoff is 50–100 ms, shorter than any wake delay could be.
+    const short = start(scriptedSteps({ read: async () => { throw new Error('down'); } }), { baseMs: 100 });
+    await flush();
+    short.actor.send({ type: 'RUN' });
+    await flush();
+    const before = short.actor.getSnapshot().context;
+    expect(before.retryDelayMs).toBeLessThanOrEqual(100);
+    short.actor.send({ type: 'WAKE' });
+    expect(short.actor.getSnapshot().context.retryDelayMs).toBe(before.retryDelayMs);
+    expect(short.actor.getSnapshot().context.woken).toBe(false);
+  });
+
+  it('a WAKE during a cycle that then fails makes its retry the wake delay', async () => {
+    const gate = deferred<never>();
+    let calls = 0;
+    const steps = scriptedSteps({
+      read: async () => {
+        calls++;
+        if (calls === 1) return await gate.promise;
+        return { nowMs: 1, read: { ok: true, value: 1 } };
+      },
+    });
+    const { actor, clock } = start(steps);
+    await flush();
+    actor.send({ type: 'RUN' });
+    await flush();
+    expect(actor.getSnapshot().value).toBe('reading');
+    actor.send({ type: 'WAKE' });
+    expect(actor.getSnapshot().context.wakePending).toBe(true);
+    gate.reject(new Error('not connected'));
+    await flush();
+    expect(actor.getSnapshot().value).toBe('backoff');
+    expect(actor.getSnapshot().context.woken).toBe(true);
+    expect(actor.getSnapshot().context.retryDelayMs).toBeLessThan(WAKE_SPREAD_MS);
+    clock.increment(WAKE_SPREAD_MS);
+    await flush();
+    expect(actor.getSnapshot().context).toMatchObject({ trigger: 'wake', lastOutcome: 'published' });
+  });
+
+  it('a WAKE during a cycle that succeeds is forgotten: a later failure backs off as usual', async () => {
+    const gate = deferred<{ nowMs: number; read: { ok: true; value: number } }>();
+    let calls = 0;
+    const steps = scriptedSteps({
+      read: async () => {
+        calls++;
+        if (calls === 1) return await gate.promise;
+        throw new Error('down again');
+      },
+    });
+    const { actor } = start(steps);
+    await flush();
+    actor.send({ type: 'RUN' });
+    await flush();
+    actor.send({ type: 'WAKE' });
+    gate.resolve({ nowMs: 1, read: { ok: true, value: 1 } });
+    await flush();
+    expect(actor.getSnapshot().value).toBe('idle');
+    expect(actor.getSnapshot().context.wakePending).toBe(false);
+    // A WAKE while idle is forgotten as the next cycle starts.
+    actor.send({ type: 'WAKE' });
+    actor.send({ type: 'RUN' });
+    await flush();
+    expect(actor.getSnapshot().value).toBe('backoff');
+    expect(actor.getSnapshot().context.woken).toBe(false);
+    expect(actor.getSnapshot().context.retryDelayMs).toBeGreaterThanOrEqual(500);
+  });
+
+  it('after a failed publish the wake retry re-seeds, then runs the cycle at once, as a wake cycle', async () => {
+    let failing = true;
+    const steps = scriptedSteps({
+      publish: async () => {
+        if (failing) throw new Error('connection lost before the reply');
+        return { memory: { published: true }, summary: 'ok', figures: {} };
+      },
+    });
+    const { actor, clock } = start(steps);
+    await flush();
+    actor.send({ type: 'RUN' });
+    await flush();
+    expect(actor.getSnapshot().value).toBe('backoff');
+    expect(actor.getSnapshot().context.memorySeeded).toBe(false);
+    failing = false;
+    actor.send({ type: 'WAKE' });
+    clock.increment(WAKE_SPREAD_MS);
+    await flush();
+    expect(steps.calls.seed).toBe(2);
+    expect(steps.calls.publish).toBe(2);
+    expect(actor.getSnapshot().context).toMatchObject({ trigger: 'wake', lastOutcome: 'published', memorySeeded: true });
+  });
+
+  it('reports what started each cycle', async () => {
+    const steps = scriptedSteps();
+    const { actor, clock } = start(steps);
+    await flush();
+    clock.increment(10_000);
+    await flush();
+    expect(actor.getSnapshot().context.trigger).toBe('interval');
+    actor.send({ type: 'RUN' });
+    await flush();
+    expect(actor.getSnapshot().context.trigger).toBe('run');
   });
 });

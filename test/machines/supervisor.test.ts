@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, SimulatedClock } from 'xstate';
-import type { CycleDoneEvent, PhaseName } from '../../machines/publisher.js';
-import { nextPhase, supervisorMachine, type Escalation, type RestartNotice } from '../../machines/supervisor.js';
+import { createActor, fromPromise, SimulatedClock } from 'xstate';
+import { klinesFollowerMachine, type KlinesBatch } from '../../machines/klinesFollower.js';
+import { WAKE_SPREAD_MS, type CycleDoneEvent, type PhaseName } from '../../machines/publisher.js';
+import { KLINES_FOLLOWER_KEY, nextPhase, supervisorMachine, type Escalation, type RestartNotice } from '../../machines/supervisor.js';
 import { flush, scriptedPublisher, scriptedSteps, type PublisherActions, type ScriptedSteps, type StepScript } from './helpers.js';
 
 interface Harness {
@@ -294,5 +295,85 @@ describe('the running symbols change live (SYMBOLS.SET)', () => {
     actor.send({ type: 'SYMBOLS.SET', symbols: ['A', 'B'] });
     await flush(40);
     expect(actor.getSnapshot().context.symbols).toEqual(['A']);
+  });
+});
+
+describe('supervisor, STORE.READY (wake on reconnect)', () => {
+  it('wakes every publisher in backoff (main) or the klines follower (klines): each retries within WAKE_SPREAD_MS', async () => {
+    const down = { value: true };
+    const read = async () => {
+      if (down.value) throw new Error('not connected');
+      return { nowMs: 1, read: { ok: true as const, value: 1 } };
+    };
+    let locates = 0;
+    const machine = supervisorMachine.provide({
+      actors: {
+        marketstatePublisher: scriptedPublisher(scriptedSteps({ read })),
+        riskPublisher: scriptedPublisher(scriptedSteps({ read })),
+        harvestPublisher: scriptedPublisher(scriptedSteps({ read })),
+        klinesFollower: klinesFollowerMachine.provide({
+          actors: {
+            locateEnd: fromPromise(async () => {
+              locates++;
+              if (down.value) throw new Error('not connected');
+              return '0-0';
+            }),
+            readBatch: fromPromise<KlinesBatch, { afterId: string }>(() => new Promise(() => undefined)),
+          },
+        }),
+      },
+    });
+    const cycles: CycleDoneEvent[] = [];
+    const clock = new SimulatedClock();
+    const actor = createActor(machine.provide({ actions: { onCycleDone: (_a, e) => { cycles.push(e); } } }), {
+      clock,
+      input: {
+        symbols: ['BTCUSDT', 'ETHUSDT'],
+        phases: ['marketstate', 'risk', 'harvest'],
+        intervalsMs: { marketstate: 60_000, risk: 10_000, harvest: 10_000 },
+        backoff: { baseMs: 1000, capMs: 30_000 },
+        restartBudget: 5,
+        restartWindowMs: 60_000,
+        drainTimeoutMs: 5000,
+        followKlines: true,
+      },
+    });
+    actor.start();
+    await flush(20);
+    // The outage: every actor fails again and again, its backoff growing towards the cap.
+    for (let t = 0; t < 60_000; t += 500) {
+      clock.increment(500);
+      await flush(5);
+    }
+    const children = () => actor.getSnapshot().children as unknown as Record<string, { getSnapshot(): { value: unknown; context: Record<string, unknown> } }>;
+    const publisherIds = Object.keys(children()).filter((id) => id !== KLINES_FOLLOWER_KEY);
+    expect(publisherIds).toHaveLength(6);
+    for (const id of [...publisherIds, KLINES_FOLLOWER_KEY]) {
+      expect(children()[id]!.getSnapshot().value, id).toBe('backoff');
+      expect(children()[id]!.getSnapshot().context.retryDelayMs, id).toBeGreaterThan(2000);
+    }
+    down.value = false;
+    const before = cycles.length;
+    const locatesBefore = locates;
+    actor.send({ type: 'STORE.READY', connection: 'main' });
+    expect(actor.getSnapshot().context.lastWake).toEqual({ connection: 'main', actors: 6 });
+    clock.increment(WAKE_SPREAD_MS);
+    await flush(20);
+    const after = cycles.slice(before);
+    expect(new Set(after.map((c) => `${c.phase}:${c.symbol}`)).size).toBe(6);
+    // Each publisher's first cycle after the wake was started by it (the chain then runs more).
+    const first = new Map<string, CycleDoneEvent>();
+    for (const c of after) if (!first.has(`${c.phase}:${c.symbol}`)) first.set(`${c.phase}:${c.symbol}`, c);
+    expect([...first.values()].map((c) => [c.outcome, c.trigger])).toEqual([...first.values()].map(() => ['published', 'wake']));
+    // The follower uses a connection of its own: only its own STORE.READY wakes it.
+    expect(locates).toBe(locatesBefore);
+    expect(children()[KLINES_FOLLOWER_KEY]!.getSnapshot().value).toBe('backoff');
+    actor.send({ type: 'STORE.READY', connection: 'klines' });
+    expect(actor.getSnapshot().context.lastWake).toEqual({ connection: 'klines', actors: 1 });
+    clock.increment(WAKE_SPREAD_MS);
+    await flush(20);
+    expect(locates).toBe(locatesBefore + 1);
+    expect(children()[KLINES_FOLLOWER_KEY]!.getSnapshot()).toMatchObject({ value: 'following', context: { lastRetry: 'wake', consecutiveFailures: 0 } });
+    actor.stop();
   });
 });
