@@ -186,9 +186,11 @@ build() {
 
 install_code() {
   note "installing the code into $PREFIX"
-  run install -d -m 0755 "$PREFIX" "$PREFIX/deploy" "$PREFIX/config"
+  run install -d -m 0755 "$PREFIX" "$PREFIX/deploy" "$PREFIX/deploy/prometheus" "$PREFIX/config"
   run install -m 0644 "$CHECKOUT/package.json" "$CHECKOUT/package-lock.json" "$PREFIX/"
   run install -m 0644 "$CHECKOUT/deploy/MIGRATION.md" "$PREFIX/deploy/"
+  # The harvest alert rules (deploy/MIGRATION.md step 5 installs them into Prometheus).
+  run install -m 0644 "$CHECKOUT/deploy/prometheus/quantum-harvest-alerts.yml" "$PREFIX/deploy/prometheus/"
   run install -m 0644 "$CHECKOUT/config/quantum-calc.example.json" "$PREFIX/config/"
   # Copy beside, then swap: files removed from dist/ in this version do not linger, and the
   # installed tree is never half old, half new.

@@ -21,6 +21,7 @@
 // the embedded store and test doubles.
 import { assign, enqueueActions, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
 import { backoffDelayMs, wakeDelayMs, WAKE_SPREAD_MS, type BackoffSettings } from './publisher.js';
+import { errorMessage } from '../src/core/errors.js';
 
 export interface KlinesFollowerInput {
   backoff: BackoffSettings;
@@ -117,7 +118,7 @@ export const klinesFollowerMachine = setup({
     /** A step failed (its error event's `error`): count it; `failed` reports it. */
     recordFailure: assign(({ context }, params: { error: unknown }) => ({
       consecutiveFailures: context.consecutiveFailures + 1,
-      lastError: params.error instanceof Error ? params.error.message : String(params.error),
+      lastError: errorMessage(params.error),
       resumed: true,
     })),
     markWakePending: assign({ wakePending: true }),

@@ -23,8 +23,11 @@
 // Imports go one way: src/phases → machines → src/inputs/types.ts (the shared `Read<T>`).
 import { assign, enqueueActions, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
 import type { Read, SkipReason } from '../src/inputs/types.js';
+import { errorMessage } from '../src/core/errors.js';
 
-export type PhaseName = 'marketstate' | 'risk' | 'harvest';
+export type { PhaseName } from '../src/core/phases.js';
+import type { PhaseName } from '../src/core/phases.js';
+import { cappedExponentialMs, equalJitterMs } from '../src/core/backoff.js';
 export type CycleOutcome = 'published' | 'heartbeat' | 'skipped' | 'error';
 /**
  * What started a cycle: its polling interval, a RUN (chaining, the klines follower, the first
@@ -218,9 +221,7 @@ const timer = fromCallback<TimerCommand>(({ sendBack, receive, system }) => {
  * (Redis went away) do not retry in lockstep, yet the delay never collapses to zero.
  */
 export function backoffDelayMs(failures: number, settings: BackoffSettings, random: () => number = Math.random): number {
-  const exponent = Math.min(Math.max(failures, 1) - 1, 30);
-  const ceiling = Math.min(settings.capMs, settings.baseMs * 2 ** exponent);
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+  return equalJitterMs(cappedExponentialMs(Math.max(failures, 1), settings.baseMs, settings.capMs), random);
 }
 
 /** The retry delay after a WAKE: uniform in [0, spreadMs), so woken actors do not stampede. */
@@ -228,9 +229,6 @@ export function wakeDelayMs(spreadMs: number = WAKE_SPREAD_MS, random: () => num
   return Math.min(Math.max(Math.floor(random() * spreadMs), 0), Math.max(spreadMs - 1, 0));
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** Placeholder step: the machine is always run with `.provide({ actors })`. */
 function notProvided<Output, Input>(step: string) {

@@ -25,8 +25,12 @@ import {
   type PhaseName,
   type PublisherInput,
 } from './publisher.js';
+import { errorMessage } from '../src/core/errors.js';
+import { wallClock as defaultNow } from '../src/core/clock.js';
+import { PHASE_NAMES } from '../src/core/phases.js';
 
-export const PHASE_ORDER: readonly PhaseName[] = ['marketstate', 'risk', 'harvest'];
+/** The phases in dependency order (the registry's order). */
+export const PHASE_ORDER: readonly PhaseName[] = PHASE_NAMES;
 
 export const SUPERVISOR_EXIT = { OK: 0, FAILURE: 1, ESCALATED: 3 } as const;
 
@@ -103,6 +107,8 @@ export interface SymbolChange {
   running: string[];
   added: string[];
   removed: string[];
+  /** The set the service started with, told to observers built for the configured symbols: not a change. */
+  initial?: boolean;
 }
 
 export type SupervisorEvent =
@@ -162,11 +168,7 @@ export function nextPhase(phases: PhaseName[], phase: PhaseName): PhaseName | nu
   return i >= 0 && i + 1 < order.length ? order[i + 1] : null;
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
-const defaultNow = (): number => performance.timeOrigin + performance.now();
 
 function publisherInput(context: SupervisorContext, phase: PhaseName, symbol: string, index = 0): PublisherInput {
   const intervalMs = context.intervalsMs[phase];
@@ -356,7 +358,7 @@ export const supervisorMachine = setup({
       const recent = (context.restarts[key] ?? []).filter((t) => now - t < context.restartWindowMs);
       if (recent.length >= context.restartBudget) {
         enqueue.assign({
-          escalation: { actorId, restarts: recent.length, windowMs: context.restartWindowMs, error: errorText(error) },
+          escalation: { actorId, restarts: recent.length, windowMs: context.restartWindowMs, error: errorMessage(error) },
         });
         return;
       }
@@ -376,7 +378,7 @@ export const supervisorMachine = setup({
         restartTotal: context.restartTotal + 1,
       });
       enqueue.assign({
-        lastRestart: { key, oldId: actorId, newId, error: errorText(error), restartsInWindow: recent.length + 1 },
+        lastRestart: { key, oldId: actorId, newId, error: errorMessage(error), restartsInWindow: recent.length + 1 },
       });
     }),
     drainAll: enqueueActions(({ context, enqueue }) => {

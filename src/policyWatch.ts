@@ -12,6 +12,7 @@ import { POLICY_UPDATE_STREAM, UNIVERSE_SYMBOL } from './inputs/policy.js';
 import type { PolicyBook, PolicyEvent } from './inputs/policyBook.js';
 import type { Logger } from './log.js';
 import type { Store } from './store/types.js';
+import { errorMessage } from './core/errors.js';
 
 /** How often the update stream and the expiry are checked. */
 export const POLICY_TICK_MS = 1000;
@@ -232,7 +233,7 @@ export class PolicyWatch {
 
   private ioFailed<T>(what: string, error: unknown, fallback: T): T {
     if (!this.failing.has(what)) {
-      this.options.logger.warn({ err: error instanceof Error ? error.message : String(error) }, `policy watch: reading the ${what} failed; retrying every second, the last good policy and symbols stay`);
+      this.options.logger.warn({ err: errorMessage(error) }, `policy watch: reading the ${what} failed; retrying every second, the last good policy and symbols stay`);
     }
     this.failing.add(what);
     return fallback;

@@ -35,6 +35,9 @@ import { configuredHarvestTheta } from './phases/harvest.js';
 import { logPolicyEvent, PolicyWatch } from './policyWatch.js';
 import type { SymbolChange, WakeNotice } from '../machines/supervisor.js';
 import { createSystemdNotifier, type SystemdNotifier } from './systemd/notify.js';
+import { errorMessage } from './core/errors.js';
+import { wallClock } from './core/clock.js';
+import { PHASE_NAMES, PHASE_REGISTRY } from './core/phases.js';
 
 export interface ServiceHooks {
   onCycle?(event: CycleDoneEvent, nowMs: number): void;
@@ -168,7 +171,7 @@ export interface ServiceHandle {
   close(): Promise<CloseReport>;
 }
 
-export const wallClock = (): number => performance.timeOrigin + performance.now();
+export { wallClock } from './core/clock.js';
 
 /**
  * --once must fail in bounded time, with a message naming the server, when Redis is away. The
@@ -322,11 +325,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     input: {
       symbols: initialSymbols,
       phases,
-      intervalsMs: {
-        marketstate: config.marketstateInterval * 1000,
-        risk: config.riskInterval * 1000,
-        harvest: config.harvestInterval * 1000,
-      },
+      intervalsMs: Object.fromEntries(PHASE_NAMES.map((p) => [p, config[PHASE_REGISTRY[p].intervalKey] * 1000])) as Record<PhaseName, number>,
       backoff: { baseMs: config.backoffBaseMs, capMs: config.backoffCapMs },
       once,
       restartBudget: config.restartBudget,
@@ -385,6 +384,14 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       `every ${intervals}${followerStore === null ? '' : `, and on every closed candle of ${config.klinesStream}`}; positions ${config.positionSource}; ` +
       `symbols from ${config.symbolsSource}; harvest theta ${theta.source === 'policy' ? `from policy ${theta.version}` : `configured (${theta.why ?? ''})`}`,
   );
+  // The observers (metrics) were built for the configured symbols: tell them the set that runs.
+  const configured = new Set(config.symbols);
+  const startedWith = new Set(initialSymbols);
+  if (initialSymbols.some((s) => !configured.has(s)) || config.symbols.some((s) => !startedWith.has(s))) {
+    guarded('onSymbols', () =>
+      options.hooks?.onSymbols?.({ running: [...initialSymbols], added: initialSymbols.filter((s) => !configured.has(s)), removed: config.symbols.filter((s) => !startedWith.has(s)), initial: true }),
+    );
+  }
   // Followed until the drain begins: a new universe spawns and stops publishers live.
   policyWatch.follow((symbols) => {
     runningSymbols = new Set(symbols);
@@ -512,7 +519,7 @@ async function boundedStep(
     }
     return { step, outcome };
   } catch (err) {
-    const error = err instanceof Error ? err.message : String(err);
+    const error = errorMessage(err);
     logger.warn({ step, err: error }, `shutdown: ${step} failed; going on`);
     return { step, outcome: 'failed', error };
   } finally {

@@ -31,6 +31,7 @@ import { parseFiniteNumber } from './inputs/parse.js';
 import type { PhaseSteps } from './phases/steps.js';
 import { HARVEST_PROPOSAL_HASH_PREFIX, MARKETSTATE_HASH_PREFIX, RISK_PROPOSAL_HASH_PREFIX } from './store/keyGuard.js';
 import type { ShadowSink, ShadowStore, StoppedProposal, StoppedWrites } from './store/shadowStore.js';
+import { errorMessage } from './core/errors.js';
 
 /** Relative tolerance of a numeric comparison: below one part per million is no difference. */
 export const REL_TOLERANCE = 1e-6;
@@ -317,7 +318,7 @@ export class ShadowReport implements ShadowSink {
     this.compareFailures += 1;
     const n = this.compareFailures;
     (n & (n - 1)) === 0
-      ? this.logger.warn({ phase, symbol, err: error instanceof Error ? error.message : String(error), failures: n }, `shadow ${phase} ${symbol}: comparison failed`)
+      ? this.logger.warn({ phase, symbol, err: errorMessage(error), failures: n }, `shadow ${phase} ${symbol}: comparison failed`)
       : this.logger.debug({ phase, symbol, err: String(error) }, `shadow ${phase} ${symbol}: comparison failed`);
   }
 

@@ -16,6 +16,7 @@ import {
   type HarvestInput,
   type StopsInput,
 } from '../kernels/index.js';
+import { errorMessage } from '../core/errors.js';
 
 export const KERNEL_NAMES = ['market-state', 'stops', 'harvest'] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
@@ -176,9 +177,6 @@ async function writeLine(out: Writable, line: string): Promise<void> {
   if (!out.write(`${line}\n`)) await new Promise<void>((resolve) => out.once('drain', resolve));
 }
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 async function computeOne(kernel: KernelName, stream: Readable, opts: ComputeOptions): Promise<void> {
   const text = await readAll(stream);

@@ -17,6 +17,7 @@ import { createPositionSource, type PositionSource } from '../inputs/positions.j
 import { memoryFromFields, positionMemoryKey } from '../inputs/positionMemory.js';
 import { parsePolicy, POLICY_KEY } from '../inputs/policy.js';
 import { configuredHarvestTheta } from '../phases/harvest.js';
+import { errorMessage } from '../core/errors.js';
 
 /** An output is stale when older than this many of its publisher's intervals. */
 export const STALE_INTERVALS = 3;
@@ -132,7 +133,7 @@ export async function readThetaStatus(store: Store, config: Config, nowMs: numbe
   try {
     fields = await store.hgetall(POLICY_KEY);
   } catch (err) {
-    return { source: 'config', version: '', valid_for_sec: null, why: `policy unreadable: ${err instanceof Error ? err.message : String(err)}`, universe_symbols: null };
+    return { source: 'config', version: '', valid_for_sec: null, why: `policy unreadable: ${errorMessage(err)}`, universe_symbols: null };
   }
   const read = parsePolicy(fields, nowMs, configuredHarvestTheta(config) as Record<string, number>);
   if (!read.ok) return { source: 'config', version: '', valid_for_sec: null, why: `policy refused (${read.reason}): ${read.detail}`, universe_symbols: null };
@@ -212,7 +213,7 @@ async function readHash(store: Pick<Store, 'hgetall'>, key: string, errors: stri
     const hash = await store.hgetall(key);
     return Object.keys(hash).length === 0 ? null : hash;
   } catch (err) {
-    errors.push(err instanceof Error ? err.message : String(err));
+    errors.push(errorMessage(err));
     return null;
   }
 }
@@ -238,7 +239,7 @@ export async function readInputsStatus(store: Store, symbol: string, nowMs: numb
       inputs.candles = { key: candles.value.key, count: candles.value.closes.length, newest_open_age_sec: ageSec, stale: ageSec !== null && ageSec > settings.maxCandleAge, problem: null };
     } else inputs.candles.problem = `${candles.reason}: ${candles.detail}`;
   } catch (err) {
-    errors.push(`candles: ${err instanceof Error ? err.message : String(err)}`);
+    errors.push(`candles: ${errorMessage(err)}`);
   }
   try {
     const read = await settings.positions.read(symbol, nowMs);
@@ -255,7 +256,7 @@ export async function readInputsStatus(store: Store, symbol: string, nowMs: numb
       };
     } else inputs.position = { ...inputs.position, state: read.reason, detail: read.detail };
   } catch (err) {
-    errors.push(`position: ${err instanceof Error ? err.message : String(err)}`);
+    errors.push(`position: ${errorMessage(err)}`);
   }
   const memory = await readHash(store, positionMemoryKey(symbol), errors);
   const parsed = memory === null ? null : memoryFromFields(memory);

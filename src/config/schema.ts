@@ -12,8 +12,8 @@ import { marketStateMinRequired } from '../kernels/marketState.js';
 import { resolveTheta as resolveStopsTheta } from '../kernels/stops.js';
 import { resolveTheta as resolveHarvestTheta } from '../kernels/harvest.js';
 
-export const PHASES = ['marketstate', 'risk', 'harvest'] as const;
-export type Phase = (typeof PHASES)[number];
+export { PHASE_NAMES as PHASES, type PhaseName as Phase } from '../core/phases.js';
+import { PHASE_NAMES as PHASES } from '../core/phases.js';
 
 export const POSITION_SOURCES = ['auto', 'redis_hash', 'redis_stream', 'synthetic'] as const;
 export type PositionSourceKind = (typeof POSITION_SOURCES)[number];
@@ -24,7 +24,8 @@ export const R_NET_BASES = ['locked', 'per_unit'] as const;
 export const THETA_SOURCES = ['policy', 'config'] as const;
 export const SYMBOLS_SOURCES = ['config', 'policy'] as const;
 export type RNetBasis = (typeof R_NET_BASES)[number];
-export const DEFAULT_KLINES_STREAM = 'quantum:stream:market.klines';
+export { KLINES_STREAM as DEFAULT_KLINES_STREAM } from '../contracts/streams.js';
+import { KLINES_STREAM as DEFAULT_KLINES_STREAM } from '../contracts/streams.js';
 
 /**
  * Where a key may be set. Every key may be set in the --config file; `flag` adds a flag shared

@@ -30,7 +30,8 @@ export const DEMO_SYMBOLS: DemoSymbol[] = [
   { symbol: 'SOLUSDT', regime: 'chop', side: 'SHORT', start: 150, seed: 33, quantity: 40 },
 ];
 
-export const DEMO_KLINES_STREAM = 'quantum:stream:market.klines';
+export { KLINES_STREAM as DEMO_KLINES_STREAM } from '../contracts/streams.js';
+import { KLINES_STREAM as DEMO_KLINES_STREAM } from '../contracts/streams.js';
 /** The positions are opened this many candles before the end of the backfill. */
 const ENTRY_CANDLES_BACK = 60;
 

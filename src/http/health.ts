@@ -10,6 +10,7 @@
 import type { PublisherContext } from '../../machines/publisher.js';
 import type { SupervisorActor } from '../../machines/supervisor.js';
 import type { Store } from '../store/types.js';
+import { errorMessage } from '../core/errors.js';
 
 export const STORE_PING_TIMEOUT_MS = 1000;
 export const STORE_PING_CACHE_MS = 1000;
@@ -49,7 +50,7 @@ export function createStoreProbe(
       ]);
       return { up: true, error: null };
     } catch (err) {
-      return { up: false, error: err instanceof Error ? err.message : String(err) };
+      return { up: false, error: errorMessage(err) };
     } finally {
       if (timer) clearTimeout(timer);
     }

@@ -18,7 +18,7 @@ import { DEFAULT_HARVEST_THETA, type HarvestTheta } from '../kernels/harvest.js'
 import { parseFiniteNumber } from './parse.js';
 
 export const POLICY_KEY = 'quantum:policy:current';
-export const POLICY_UPDATE_STREAM = 'quantum:stream:policy.update';
+export { POLICY_UPDATE_STREAM } from '../contracts/streams.js';
 
 export const POLICY_REFUSAL_REASONS = ['missing', 'bad_json', 'bad_value', 'bad_universe', 'expired', 'too_large'] as const;
 export type PolicyRefusalReason = (typeof POLICY_REFUSAL_REASONS)[number];

@@ -20,7 +20,8 @@ export type PositionSourceKind = (typeof POSITION_SOURCE_KINDS)[number];
 
 export const CANONICAL_POSITION_PREFIX = 'quantum:state:positions:';
 export const LEGACY_POSITIONS_KEY = 'quantum:state:positions';
-export const EXECUTION_RESULT_STREAM = 'quantum:stream:execution.result';
+import { EXECUTION_RESULT_STREAM } from '../contracts/streams.js';
+export { EXECUTION_RESULT_STREAM };
 export const DEFAULT_STREAM_SCAN_COUNT = 1000;
 /** Stream fields that may carry the event as a JSON object instead of (or besides) flat fields. */
 export const EVENT_PAYLOAD_FIELDS = ['payload', 'data'] as const;

@@ -74,7 +74,7 @@ export interface ServiceMetrics {
     onEscalate(escalation: Escalation): void;
     onKlines(stats: KlinesBatchStats): void;
     onPolicy(event: PolicyEvent): void;
-    onSymbols(change: { running: readonly string[]; added: readonly string[]; removed: readonly string[] }): void;
+    onSymbols(change: { running: readonly string[]; added: readonly string[]; removed: readonly string[]; initial?: boolean }): void;
     /** Shadow mode: one comparison of a proposal with the hash in Redis (ShadowReport.onComparison). */
     onShadow(comparison: ShadowComparison): void;
   };
@@ -332,8 +332,9 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
     },
     onSymbols(change) {
       symbolsRunning.set(change.running.length);
-      if (change.added.length > 0) symbolChanges.inc({ change: 'added' }, change.added.length);
-      if (change.removed.length > 0) symbolChanges.inc({ change: 'removed' }, change.removed.length);
+      // The set the service started with is not a change of it.
+      if (!change.initial && change.added.length > 0) symbolChanges.inc({ change: 'added' }, change.added.length);
+      if (!change.initial && change.removed.length > 0) symbolChanges.inc({ change: 'removed' }, change.removed.length);
       // Staleness is reported for the running symbols: a new one counts from now, a removed one
       // leaves (its last harvest gauges stay, as the exporter's did for a symbol it stopped reading).
       const removed = new Set(change.removed);

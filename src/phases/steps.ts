@@ -25,6 +25,7 @@ import type { Store } from '../store/types.js';
 import { WrongTypeError } from '../store/types.js';
 import { KernelInputError } from '../kernels/types.js';
 import { maxInputAgeSec } from '../config/schema.js';
+import { errorMessage } from '../core/errors.js';
 
 export interface PhaseDeps {
   store: Store;
@@ -104,7 +105,7 @@ export function runPureStep<T>(step: () => Read<T>): StepResult<T> {
     const out = step();
     return out.ok ? { kind: 'ok', value: out.value } : { kind: 'skip', reason: out.reason, detail: out.detail };
   } catch (err) {
-    return { kind: 'error', message: err instanceof Error ? err.message : String(err) };
+    return { kind: 'error', message: errorMessage(err) };
   }
 }
 

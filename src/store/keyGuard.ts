@@ -10,9 +10,8 @@ export const MARKETSTATE_HASH_PREFIX = 'quantum:marketstate:';
 export const RISK_PROPOSAL_HASH_PREFIX = 'quantum:risk:proposal:';
 export const HARVEST_PROPOSAL_HASH_PREFIX = 'quantum:harvest:proposal:';
 
-export const MARKETSTATE_STREAM = 'quantum:stream:marketstate';
-export const RISK_PROPOSAL_STREAM = 'quantum:stream:risk.proposal';
-export const HARVEST_PROPOSAL_STREAM = 'quantum:stream:harvest.proposal';
+import { HARVEST_PROPOSAL_STREAM, MARKETSTATE_STREAM, RISK_PROPOSAL_STREAM } from '../contracts/streams.js';
+export { HARVEST_PROPOSAL_STREAM, MARKETSTATE_STREAM, RISK_PROPOSAL_STREAM };
 
 /** Our own bookkeeping (hashes or streams); nothing outside this service reads it. */
 export const CALC_PREFIX = 'quantum:calc:';

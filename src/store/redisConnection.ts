@@ -19,6 +19,8 @@ import { EventEmitter } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
 import { parseRedisUrl, redisTarget } from './redisUrl.js';
 import { WrongTypeError } from './types.js';
+import { errorMessage } from '../core/errors.js';
+import { cappedExponentialMs } from '../core/backoff.js';
 
 export interface RedisStoreEvent {
   /** 'sentinel': a sentinel could not be asked (ioredis tries the next; the store keeps working). */
@@ -120,8 +122,7 @@ export interface RedisConnection {
 
 /** Capped exponential backoff: base, 2·base, 4·base, … never above cap. `attempt` counts from 1. */
 export function reconnectDelayMs(attempt: number, baseMs: number, capMs: number): number {
-  const exponent = Math.min(Math.max(attempt - 1, 0), 30);
-  return Math.min(capMs, baseMs * 2 ** exponent);
+  return cappedExponentialMs(attempt, baseMs, capMs);
 }
 
 /** `host:port` (IPv6 in brackets) → a sentinel address; throws naming the item. */
@@ -326,7 +327,7 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       emit({ type: 'ready', ...(address() !== null ? { address: address()! } : {}) });
     } catch (error) {
       if (epoch !== connectionEpoch) return;
-      const reply = scrub(error instanceof Error ? error.message : String(error));
+      const reply = scrub(errorMessage(error));
       lastError = describeAuthFailure(reply, step, password !== undefined, url.username) ?? reply;
       emit({ type: 'error', message: lastError });
       // ioredis resets its attempt counter on every connection, so a server that keeps refusing
@@ -397,7 +398,7 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
   });
 
   const translate = async (error: unknown, operation: string, key: string, expected?: string): Promise<Error> => {
-    const message = scrub(error instanceof Error ? error.message : String(error));
+    const message = scrub(errorMessage(error));
     const what = key === '' ? operation : `${operation} ${key}`;
     if (isReadOnlyError(error)) {
       demoted(connectionEpoch, operation);
@@ -504,7 +505,7 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
             return;
           } catch (error) {
             // e.g. LOADING while the server reads its dataset: try again until the deadline.
-            lastError = scrub(error instanceof Error ? error.message : String(error));
+            lastError = scrub(errorMessage(error));
             await delay(Math.min(50, Math.max(deadline - Date.now(), 0)));
           }
         } else {

@@ -16,6 +16,7 @@
 // round trip of a session is an explicit pipeline or MULTI (written to the socket as one block,
 // in order) or a single awaited command.
 import { createRedisConnection, REDIS_STORE_DEFAULTS, type RedisConnectionOptions } from './redisConnection.js';
+import { errorMessage } from '../core/errors.js';
 
 /** One command of a transaction: name and arguments, e.g. ['hset', key, 'f', 'v']. */
 export type TxCommand = readonly [name: string, ...args: Array<string | number>];
@@ -130,8 +131,8 @@ export function createWriterConnection(options: RedisConnectionOptions): WriterC
             // in previousErrors.
             const previous = (error as { previousErrors?: unknown[] }).previousErrors;
             if (Array.isArray(previous) && previous.length > 0) {
-              const why = [...new Set(previous.map((e) => scrub(e instanceof Error ? e.message : String(e))))].join('; ');
-              throw new Error(`${error instanceof Error ? error.message : String(error)} (${why}); nothing was applied`);
+              const why = [...new Set(previous.map((e) => scrub(errorMessage(e))))].join('; ');
+              throw new Error(`${errorMessage(error)} (${why}); nothing was applied`);
             }
             throw error;
           }

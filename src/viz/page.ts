@@ -11,6 +11,7 @@
 // actor, newest first, bounded. Text from the service (symbols, errors, context) only ever
 // reaches the page through textContent.
 import { diagramCss } from './svg.js';
+import { PHASE_NAMES } from '../core/phases.js';
 
 const PAGE_CSS = `
 :root { color-scheme: light; --fg: #1d2733; --muted: #6b7785; --line: #dde3ea; --accent: #c27c00; }
@@ -78,7 +79,7 @@ td.skip, td.outcome { max-width: 180px; overflow: hidden; text-overflow: ellipsi
 const CLIENT_JS = String.raw`
 (function () {
   'use strict';
-  var PHASES = ['marketstate', 'risk', 'harvest'];
+  var PHASES = ${JSON.stringify(PHASE_NAMES)};
   var TIMELINE_MAX = 150;
   var rows = new Map();
   var system = new Map();

@@ -21,6 +21,7 @@ import type { MachineName } from './diagram.js';
 import { createEventNamer, type EventName } from './machineModel.js';
 import { previewValue } from './preview.js';
 import { RingBuffer } from './ringBuffer.js';
+import { errorMessage } from '../core/errors.js';
 
 export type ActorStatus = 'active' | 'done' | 'error' | 'stopped';
 
@@ -163,9 +164,6 @@ const idOf = (ref: unknown): string => {
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 export class VizRegistry {
   private readonly now: () => number;
@@ -424,8 +422,8 @@ export class VizRegistry {
     }
     const status: ActorStatus = snap.status === 'done' || snap.status === 'error' || snap.status === 'stopped' ? snap.status : 'active';
     if (status === 'error' && s.status !== 'error') {
-      s.lastError = `crashed: ${errorText(snap.error)}`;
-      this.record(entry.recent, parsed.key, 'publisher', { at, actorId, event: 'crash', from: value, to: value, detail: errorText(snap.error) });
+      s.lastError = `crashed: ${errorMessage(snap.error)}`;
+      this.record(entry.recent, parsed.key, 'publisher', { at, actorId, event: 'crash', from: value, to: value, detail: errorMessage(snap.error) });
     }
     s.state = value;
     s.status = status;

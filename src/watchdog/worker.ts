@@ -17,6 +17,7 @@
 import { writeSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 import type { WatchdogWorkerData } from './watchdog.js';
+import { errorMessage } from '../core/errors.js';
 
 const data = workerData as WatchdogWorkerData;
 const heartbeat = new Int32Array(data.heartbeat);
@@ -56,7 +57,7 @@ async function fire(blockedMs: number): Promise<void> {
     });
   } catch (err) {
     clearTimeout(fallback);
-    killHard(`cannot reach the main thread (${err instanceof Error ? err.message : String(err)})`);
+    killHard(`cannot reach the main thread (${errorMessage(err)})`);
   }
 }
 
