@@ -19,9 +19,10 @@
 // Like the publisher, it knows no Redis: `locateEnd` and `readBatch` are injected promise actors
 // (src/phases/klinesFollower.ts adapts them to a store), so the same definition runs against Redis,
 // the embedded store and test doubles.
-import { assign, enqueueActions, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
+import { assign, enqueueActions, fromPromise, sendParent, sendTo, setup } from 'xstate';
 import { backoffDelayMs, wakeDelayMs, WAKE_SPREAD_MS, type BackoffSettings } from './publisher.js';
 import { errorMessage } from '../src/core/errors.js';
+import { timerActor, type TimerCommand as TimerCommandOf } from './timer.js';
 
 export interface KlinesFollowerInput {
   backoff: BackoffSettings;
@@ -60,27 +61,10 @@ export type KlinesFollowerEvent =
   | { type: 'KLINES.RESYNC' }
   | { type: 'KLINES.FAILED'; error: string; consecutiveFailures: number };
 
-type TimerCommand = { type: 'ARM'; ms: number } | { type: 'DISARM' };
+type TimerCommand = TimerCommandOf<'RETRY'>;
 
-/** The one backoff timer; on the system clock so XState's SimulatedClock drives the tests. */
-const retryTimer = fromCallback<TimerCommand>(({ sendBack, receive, system }) => {
-  const clock = system._clock;
-  let handle: unknown = null;
-  const clear = (): void => {
-    if (handle !== null) clock.clearTimeout(handle);
-    handle = null;
-  };
-  receive((command) => {
-    clear();
-    if (command.type === 'ARM') {
-      handle = clock.setTimeout(() => {
-        handle = null;
-        sendBack({ type: 'RETRY' });
-      }, command.ms);
-    }
-  });
-  return clear;
-});
+/** The one backoff timer (machines/timer.ts). */
+const retryTimer = timerActor<'RETRY'>();
 
 function notProvided<T, I>(step: string) {
   return fromPromise<T, I>(async () => {
@@ -127,7 +111,7 @@ export const klinesFollowerMachine = setup({
     armRetry: enqueueActions(({ context, enqueue }) => {
       const ms = context.woken ? wakeDelayMs() : backoffDelayMs(context.consecutiveFailures, context.backoff);
       enqueue.assign({ retryDelayMs: ms });
-      enqueue.sendTo('retryTimer', { type: 'ARM', ms } satisfies TimerCommand);
+      enqueue.sendTo('retryTimer', { type: 'ARM', ms, event: 'RETRY' } satisfies TimerCommand);
     }),
     reportFailure: sendParent(({ context }) => ({
       type: 'KLINES.FAILED',

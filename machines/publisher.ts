@@ -21,13 +21,14 @@
 // the phase's values to its steps as they are — no cast at the boundary. `publisherMachine` is
 // the same definition over `unknown`: what the supervisor declares and the diagrams draw.
 // Imports go one way: src/phases → machines → src/inputs/types.ts (the shared `Read<T>`).
-import { assign, enqueueActions, fromCallback, fromPromise, sendParent, sendTo, setup } from 'xstate';
+import { assign, enqueueActions, fromPromise, sendParent, sendTo, setup } from 'xstate';
 import type { Read, SkipReason } from '../src/inputs/types.js';
 import { errorMessage } from '../src/core/errors.js';
 
 export type { PhaseName } from '../src/core/phases.js';
 import type { PhaseName } from '../src/core/phases.js';
 import { cappedExponentialMs, equalJitterMs } from '../src/core/backoff.js';
+import { timerActor, type TimerCommand as TimerCommandOf } from './timer.js';
 export type CycleOutcome = 'published' | 'heartbeat' | 'skipped' | 'error';
 /**
  * What started a cycle: its polling interval, a RUN (chaining, the klines follower, the first
@@ -184,36 +185,10 @@ export type PublisherEvent =
   /** From the supervisor: the store is ready again after an outage; retry soon. */
   | { type: 'WAKE' };
 
-export type TimerCommand = { type: 'ARM'; ms: number; event: 'INTERVAL' | 'RETRY' } | { type: 'DISARM' };
+export type TimerCommand = TimerCommandOf<'INTERVAL' | 'RETRY'>;
 
-/**
- * The publisher's one timer, alive as long as the publisher: `ARM` (re)starts it, `DISARM`
- * clears it. Why not XState's `after`: delayed transitions live in one table shared by the whole
- * actor system, and every actor that stops (each invoked step, every cycle) scans that table —
- * with 3,000 publishers each holding an interval timer, that is O(actors) work per step,
- * quadratic overall, and it dominated the CPU profile. Why one long-lived actor rather than one
- * per wait: spawning and stopping an actor per cycle was the next largest cost. It uses the
- * system clock, so XState's SimulatedClock still drives the tests.
- */
-const timer = fromCallback<TimerCommand>(({ sendBack, receive, system }) => {
-  const clock = system._clock;
-  let handle: unknown = null;
-  const clear = (): void => {
-    if (handle !== null) clock.clearTimeout(handle);
-    handle = null;
-  };
-  receive((command) => {
-    clear();
-    if (command.type === 'ARM' && Number.isFinite(command.ms)) {
-      const { event } = command;
-      handle = clock.setTimeout(() => {
-        handle = null;
-        sendBack({ type: event });
-      }, command.ms);
-    }
-  });
-  return clear;
-});
+/** The publisher's one timer (machines/timer.ts): the interval and the backoff. */
+const timer = timerActor<'INTERVAL' | 'RETRY'>();
 
 /**
  * Backoff before retry number `failures` (1-based): min(cap, base·2^(failures−1)), with "equal

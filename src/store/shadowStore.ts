@@ -36,6 +36,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { assertCount, assertDeletable, assertPublishable, CALC_PREFIX, OUTPUT_HASH_PREFIXES } from './keyGuard.js';
 import { WrongTypeError, type HashWrite, type KeyKind, type PublishBatch, type ScoredMember, type Store, type StreamEntry } from './types.js';
+import { globToRegExp } from './glob.js';
 
 /** A write of an output hash that shadow mode stopped, and what Redis holds there now. */
 export interface StoppedProposal {
@@ -298,30 +299,3 @@ export function isShadowStore(store: Store): store is ShadowStore {
   return (store as Partial<ShadowStore>).shadow === true;
 }
 
-/** Redis glob syntax (`*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`), as SCAN MATCH reads it. */
-function globToRegExp(pattern: string): RegExp {
-  let source = '';
-  for (let i = 0; i < pattern.length; i += 1) {
-    const c = pattern[i];
-    if (c === '*') source += '.*';
-    else if (c === '?') source += '.';
-    else if (c === '\\' && i + 1 < pattern.length) source += escapeRegExp(pattern[++i]);
-    else if (c === '[') {
-      const end = pattern.indexOf(']', i + 1);
-      if (end === -1) {
-        source += '\\[';
-        continue;
-      }
-      let body = pattern.slice(i + 1, end);
-      const negate = body.startsWith('^');
-      if (negate) body = body.slice(1);
-      source += `[${negate ? '^' : ''}${body.replace(/[\\\]]/g, '\\$&')}]`;
-      i = end;
-    } else source += escapeRegExp(c);
-  }
-  return new RegExp(`^${source}$`, 's');
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}

@@ -7,29 +7,18 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { LeaseManager, type LeaseOptions } from '../../src/store/lease.js';
 import { createWriterConnection, type WriterConnection, type WriterSession } from '../../src/store/writerConnection.js';
+import { until as pollUntil } from '../helpers/serviceHarness.js';
 
 export const LEASE_KEY = 'quantum:calc:leader';
 
-/** Polls until `check` returns a truthy value, or fails after `timeoutMs` naming `what`. */
-export async function until<T>(
+/** The shared poll (test/helpers/serviceHarness.ts), checking every 5 ms: lease handovers are fast. */
+export function until<T>(
   what: string,
   check: () => Promise<T | null | undefined | false> | T | null | undefined | false,
   timeoutMs = 15_000,
   intervalMs = 5,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-      last = value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
+  return pollUntil(what, check, timeoutMs, intervalMs);
 }
 
 export function rawClient(url: string): Redis {
