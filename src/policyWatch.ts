@@ -52,7 +52,9 @@ export function logPolicyEvent(logger: Logger, event: PolicyEvent): void {
       logger.debug({ policyVersion: event.policy.version, validUntil: isoOrNumber(event.policy.validUntilMs) }, 'policy refreshed (unchanged)');
       return;
     case 'refused':
-      logger.warn(
+      // No policy at all is a state, not a fault (a stack without the generator): say it once, calmly.
+      (event.reason === 'missing' && event.detail.endsWith('does not exist') ? logger.info : logger.warn).call(
+        logger,
         { reason: event.reason, detail: event.detail, keptPrevious: event.keptPrevious },
         `policy refused (${event.reason}): ${event.detail}; ${event.keptPrevious ? 'the last good policy stays in force until it expires' : 'the configured theta is used'}`,
       );

@@ -35,6 +35,8 @@ export async function startDemo(options: DemoOptions): Promise<DemoHandle> {
       store: 'memory',
       // The demo's sizes are realistic, so R_net is computed per unit (SPEC §4.4).
       rNetBasis: 'per_unit',
+      // The embedded store has no universe generator: the configured theta, without a refusal line.
+      harvestThetaSource: 'config',
       symbols: DEMO_SYMBOLS.map((s) => s.symbol),
       marketstateInterval: seconds,
       riskInterval: seconds * 2,
