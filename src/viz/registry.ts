@@ -383,15 +383,7 @@ export class VizRegistry {
     }
     if (entry.summary.actorId === actorId) return entry;
     if (entry.ids.has(actorId)) return null; // a replaced incarnation's late event
-    entry.ids.add(actorId);
-    this.record(entry.recent, parsed.key, 'publisher', { at, actorId, event: 'restart', from: entry.lastValue, to: 'starting', detail: `${entry.summary.actorId} replaced by ${actorId}` });
-    entry.summary.actorId = actorId;
-    entry.summary.restarts++;
-    entry.summary.state = 'starting';
-    entry.summary.status = 'active';
-    entry.summary.updatedAt = at;
-    entry.lastValue = null;
-    entry.context = null;
+    this.restarted(entry, parsed.key, 'publisher', actorId, at);
     this.notify({ kind: 'actor', key: parsed.key });
     return entry;
   }
@@ -583,15 +575,15 @@ export class VizRegistry {
     if (entry.summary.actorId === actorId) return entry;
     if (entry.ids.has(actorId)) return null;
     const at = this.now();
+    this.restarted(entry, KLINES_FOLLOWER_KEY, 'klinesFollower', actorId, at);
+    this.notify({ kind: 'system', key: KLINES_FOLLOWER_KEY });
+    return entry;
+  }
+
+  /** A row's actor was replaced (a supervisor restart): a new incarnation, starting afresh. */
+  private restarted(entry: Entry | SystemEntry, key: string, machine: MachineName, actorId: string, at: number): void {
     entry.ids.add(actorId);
-    this.record(entry.recent, KLINES_FOLLOWER_KEY, 'klinesFollower', {
-      at,
-      actorId,
-      event: 'restart',
-      from: entry.lastValue,
-      to: 'starting',
-      detail: `${entry.summary.actorId} replaced by ${actorId}`,
-    });
+    this.record(entry.recent, key, machine, { at, actorId, event: 'restart', from: entry.lastValue, to: 'starting', detail: `${entry.summary.actorId} replaced by ${actorId}` });
     entry.summary.actorId = actorId;
     entry.summary.restarts++;
     entry.summary.state = 'starting';
@@ -599,8 +591,6 @@ export class VizRegistry {
     entry.summary.updatedAt = at;
     entry.lastValue = null;
     entry.context = null;
-    this.notify({ kind: 'system', key: KLINES_FOLLOWER_KEY });
-    return entry;
   }
 
   /** One record, in the actor's ring and the system-wide timeline (the same object). */

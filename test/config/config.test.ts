@@ -8,6 +8,7 @@ import { maxInputAgeSec } from '../../src/config/schema.js';
 import { CliError } from '../../src/exitCodes.js';
 import { flagsToConfig } from '../../src/commands/runOptions.js';
 import { runCli } from '../helpers/runCli.js';
+import { thrown } from '../helpers/thrown.js';
 
 function tempFile(name: string, content: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'qc-config-'));
@@ -16,15 +17,7 @@ function tempFile(name: string, content: string): string {
   return path;
 }
 
-function errorOf(fn: () => unknown): CliError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof CliError) return err;
-    throw err;
-  }
-  throw new Error('expected a CliError');
-}
+const errorOf = (fn: () => unknown): CliError => thrown(CliError, fn);
 
 describe('config layers', () => {
   it('has the documented defaults', () => {

@@ -9,16 +9,9 @@ import { CONFIG_SPEC, configSchema } from '../../src/config/schema.js';
 import { KEY_INFO, envNameOf, flagOrigin, keyInfo } from '../../src/config/keys.js';
 import { addConfigOptions, flagsToConfig } from '../../src/commands/runOptions.js';
 import { CliError } from '../../src/exitCodes.js';
+import { thrown } from '../helpers/thrown.js';
 
-function errorOf(fn: () => unknown): CliError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof CliError) return err;
-    throw err;
-  }
-  throw new Error('expected a CliError');
-}
+const errorOf = (fn: () => unknown): CliError => thrown(CliError, fn);
 
 /** The hand-written coercion table this declaration replaced (src/config/load.ts KEY_KINDS). */
 const FORMER_KINDS: Record<string, string> = {

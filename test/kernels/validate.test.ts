@@ -7,6 +7,7 @@ import {
   validatePosition,
 } from '../../src/kernels/validate.js';
 import { KernelInputError } from '../../src/kernels/types.js';
+import { thrown } from '../helpers/thrown.js';
 
 const good = {
   symbol: 'ETHUSDT',
@@ -21,15 +22,7 @@ const good = {
   current_tp: undefined,
 };
 
-function errorOf(fn: () => unknown): KernelInputError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof KernelInputError) return err;
-    throw err;
-  }
-  throw new Error('expected a KernelInputError');
-}
+const errorOf = (fn: () => unknown): KernelInputError => thrown(KernelInputError, fn);
 
 describe('validatePosition', () => {
   it('returns a clean copy with unset stops as null', () => {

@@ -8,6 +8,9 @@ import { Redis } from 'ioredis';
 import { LeaseManager, type LeaseOptions } from '../../src/store/lease.js';
 import { createWriterConnection, type WriterConnection, type WriterSession } from '../../src/store/writerConnection.js';
 import { until as pollUntil } from '../helpers/serviceHarness.js';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { createRedisStore, type RedisStore } from '../../src/store/redisStore.js';
+import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 
 export const LEASE_KEY = 'quantum:calc:leader';
 
@@ -185,5 +188,46 @@ export function startChild(env: Record<string, string>): Child {
     next: (event, match = () => true, timeoutMs = 15_000, from = 0) =>
       until(`child line ${event} (stderr: ${err.slice(-2000)})`, () => lines.slice(from).find((l) => l.event === event && match(l)), timeoutMs),
     exited,
+  };
+}
+
+export interface LeaseRedis {
+  readonly server: TestRedis;
+  /** A plain ioredis client standing in for other services and for raw checks. */
+  readonly raw: Redis;
+  /** The normal store (reads) beside the fenced writer. */
+  readonly inner: RedisStore;
+}
+
+/**
+ * One private redis-server for a lease test file, with a raw client and the plain store beside
+ * it; flushed before each test. Registers the vitest hooks.
+ */
+export function useLeaseRedis(): LeaseRedis {
+  let server: TestRedis | undefined;
+  let raw: Redis | undefined;
+  let inner: RedisStore | undefined;
+  beforeAll(async () => {
+    server = await startTestRedis();
+    raw = rawClient(server.url);
+    inner = createRedisStore({ url: server.url, reconnectBaseMs: 20, reconnectCapMs: 200 });
+    await inner.waitReady(5000);
+  });
+  afterAll(async () => {
+    await inner?.close();
+    raw?.disconnect();
+    await server?.close();
+  });
+  beforeEach(async () => {
+    await raw!.flushall();
+  });
+  const need = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the lease test Redis is only available inside tests');
+    return value;
+  };
+  return {
+    get server() { return need(server); },
+    get raw() { return need(raw); },
+    get inner() { return need(inner); },
   };
 }

@@ -4,11 +4,11 @@
 // figures for kill -9 and SIGTERM with the default TTL.
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createFencedStore } from '../../src/store/fencedStore.js';
-import { createRedisStore, type RedisStore } from '../../src/store/redisStore.js';
-import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
-import { cmd, Instances, LEASE_KEY, rawClient, startChild, startMonitor, until, type Child, type MonitorLine } from './helpers.js';
+import type { RedisStore } from '../../src/store/redisStore.js';
+import type { TestRedis } from '../helpers/redisServer.js';
+import { cmd, Instances, LEASE_KEY, startChild, startMonitor, until, useLeaseRedis, type Child, type MonitorLine } from './helpers.js';
 
 let server: TestRedis;
 let raw: Redis;
@@ -16,19 +16,9 @@ let inner: RedisStore;
 const instances = new Instances();
 const children: Child[] = [];
 
-beforeAll(async () => {
-  server = await startTestRedis();
-  raw = rawClient(server.url);
-  inner = createRedisStore({ url: server.url, reconnectBaseMs: 20, reconnectCapMs: 200 });
-  await inner.waitReady(5000);
-});
-afterAll(async () => {
-  await inner?.close();
-  raw?.disconnect();
-  await server?.close();
-});
-beforeEach(async () => {
-  await raw.flushall();
+const env = useLeaseRedis();
+beforeAll(() => {
+  ({ server, raw, inner } = env);
 });
 afterEach(async () => {
   for (const child of children.splice(0)) {
