@@ -171,6 +171,14 @@ export class PositionBook {
     private readonly readExtremes: ExtremesReader,
   ) {}
 
+  /**
+   * Forgets every in-process copy, so each symbol's memory is read from Redis again at its next
+   * use: after a standby period another instance has been writing the stored memory.
+   */
+  forgetAll(): void {
+    this.entries.clear();
+  }
+
   private async entry(symbol: string): Promise<Entry> {
     let entry = this.entries.get(symbol);
     if (entry === undefined) {
