@@ -16,6 +16,11 @@
 // an outage; the supervisor passes it on as WAKE — the main connection's to every publisher, the
 // klines connection's to the follower — and each actor waiting in backoff retries within
 // WAKE_SPREAD_MS (a random delay per actor) instead of waiting out its backoff.
+//
+// The single-writer lease (src/store/lease.ts): an instance that does not hold it stands by —
+// no publisher or follower runs, so it neither writes nor loads Redis with reads — and runs them
+// all when the lease becomes its own (LEASE.ACQUIRED). A leader that loses the lease stops every
+// child at once (LEASE.LOST); the fenced store has already refused their writes by then.
 import { assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
 import { klinesFollowerMachine, type KlinesFollowerEvent } from './klinesFollower.js';
 import {
@@ -57,6 +62,8 @@ export interface SupervisorInput {
   followKlines?: boolean;
   /** Clock for restart windows and chain timestamps (ms since epoch). */
   now?: () => number;
+  /** Start as a standby: another instance holds the single-writer lease. Never with `once`. */
+  standby?: boolean;
 }
 
 export interface Escalation {
@@ -100,6 +107,8 @@ export interface SupervisorContext {
   lastSymbolChange: SymbolChange | null;
   /** The last STORE.READY's wake (for the onWake hook), null otherwise. */
   lastWake: WakeNotice | null;
+  /** Standing by (another instance holds the lease): nothing is spawned until LEASE.ACQUIRED. */
+  standby: boolean;
 }
 
 /** The running symbols changed (SYMBOLS.SET): who came, who goes. */
@@ -122,6 +131,10 @@ export type SupervisorEvent =
    * publisher, 'klines' (the follower's own connection) the klines follower.
    */
   | StoreReadyEvent
+  /** The single-writer lease is ours now: run every publisher. */
+  | { type: 'LEASE.ACQUIRED' }
+  /** The lease is not ours any more (or never was): stop every child at once and stand by. */
+  | { type: 'LEASE.LOST'; reason: string; holder: string | null }
   | { type: 'xstate.error.actor.*'; error: unknown; actorId: string }
   | { type: `xstate.error.actor.${string}`; error: unknown; actorId: string }
   | { type: `xstate.done.actor.${string}`; actorId: string };
@@ -204,6 +217,8 @@ export const supervisorMachine = setup({
     escalated: ({ context }) => context.escalation !== null,
     onceComplete: ({ context }) => context.once && context.onceRemaining <= 0,
     allDrained: ({ context }) => context.drainRemaining <= 0,
+    /** Started without the lease (another instance writes). */
+    startsAsStandby: ({ context }) => context.standby && !context.once,
   },
   actions: {
     // Observation hooks; the service overrides them (logs, metrics, demo output).
@@ -381,6 +396,25 @@ export const supervisorMachine = setup({
         lastRestart: { key, oldId: actorId, newId, error: errorMessage(error), restartsInWindow: recent.length + 1 },
       });
     }),
+    // Standing by: every child stops now — publishers mid-cycle included (the fenced store refuses
+    // their writes already), the retiring and the follower — and is forgotten; the symbols stay.
+    stopAll: enqueueActions(({ context, enqueue }) => {
+      const ids = new Set([...Object.values(context.actorIds), ...Object.keys(context.retiring)]);
+      for (const id of ids) enqueue.stopChild(id);
+      enqueue.assign({ actorIds: {}, keysById: {}, retiring: {}, drainRemaining: 0, standby: true });
+    }),
+    markLeader: assign({ standby: false }),
+    // A standby follows the universe too, so it starts the right publishers when it takes over.
+    rememberSymbols: assign(({ context }, { symbols }: { symbols: string[] }) => {
+      const wanted = [...new Set(symbols)];
+      const current = new Set(context.symbols);
+      const next = new Set(wanted);
+      const added = wanted.filter((symbol) => !current.has(symbol));
+      const removed = context.symbols.filter((symbol) => !next.has(symbol));
+      if (added.length === 0 && removed.length === 0) return { lastSymbolChange: null };
+      const running = context.symbols.filter((symbol) => next.has(symbol)).concat(added);
+      return { symbols: running, lastSymbolChange: { running, added, removed } };
+    }),
     drainAll: enqueueActions(({ context, enqueue }) => {
       const ids = Object.values(context.actorIds);
       enqueue.assign({ drainRemaining: ids.length });
@@ -417,9 +451,28 @@ export const supervisorMachine = setup({
     spawnSeq: 0,
     lastSymbolChange: null,
     lastWake: null,
+    standby: input.standby ?? false,
   }),
-  initial: 'running',
+  initial: 'starting',
   states: {
+    starting: {
+      description: 'Holding the single-writer lease (or running without one): run. Another instance holds it: stand by.',
+      always: [{ guard: 'startsAsStandby', target: 'standby' }, { target: 'running' }],
+    },
+    standby: {
+      description: 'Another instance holds the single-writer lease: no publisher runs; the lease is polled for.',
+      entry: 'stopAll',
+      on: {
+        'LEASE.ACQUIRED': { target: 'running', actions: 'markLeader' },
+        'SYMBOLS.SET': {
+          actions: [
+            { type: 'rememberSymbols', params: ({ event }) => ({ symbols: event.symbols }) },
+            { type: 'onSymbols', params: ({ context }) => context.lastSymbolChange },
+          ],
+        },
+        SHUTDOWN: { target: 'stopped' },
+      },
+    },
     running: {
       entry: ['spawnAll', 'startOncePass'],
       always: [
@@ -452,6 +505,7 @@ export const supervisorMachine = setup({
           ],
         },
         'xstate.done.actor.*': { actions: { type: 'forgetRetired', params: ({ event }) => ({ actorId: event.actorId }) } },
+        'LEASE.LOST': { target: 'standby' },
         SHUTDOWN: { target: 'draining' },
       },
     },

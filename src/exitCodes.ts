@@ -11,6 +11,8 @@ export const ExitCode = {
   ESCALATED: 3,
   /** The event-loop watchdog saw the loop blocked past its threshold. */
   WATCHDOG: 4,
+  /** `run --once`: another instance holds the single-writer lease (it is named); nothing was run. */
+  LEASE_HELD: 5,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

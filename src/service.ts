@@ -38,6 +38,9 @@ import { createSystemdNotifier, type SystemdNotifier } from './systemd/notify.js
 import { errorMessage } from './core/errors.js';
 import { wallClock } from './core/clock.js';
 import { PHASE_NAMES, PHASE_REGISTRY } from './core/phases.js';
+import { createServiceLease, LeaseHeldError, logLeaseEvents, noLeaseRole, whyNoLease, type RoleDescription, type ServiceLease } from './serviceLease.js';
+import type { LeaseManager, LeaseState } from './store/lease.js';
+import type { WriterConnection } from './store/writerConnection.js';
 
 export interface ServiceHooks {
   onCycle?(event: CycleDoneEvent, nowMs: number): void;
@@ -49,6 +52,8 @@ export interface ServiceHooks {
   onPolicy?(event: PolicyEvent): void;
   /** The running symbols changed (symbolsSource: policy). */
   onSymbols?(change: SymbolChange): void;
+  /** The role changed under the single-writer lease (leader ⇄ standby). */
+  onRole?(role: RoleDescription): void;
 }
 
 export interface ServiceOptions {
@@ -86,6 +91,12 @@ export interface ServiceOptions {
    * there now (src/shadow.ts). Nothing is written, so no lease is needed or taken.
    */
   shadow?: ShadowReport;
+  /**
+   * The lease's writer connection when `store` is given (tests): with it the service takes the
+   * single-writer lease (config lease, leaseKey, leaseTtlMs) as it does on a store it builds
+   * itself; without it a given store runs without a lease.
+   */
+  writer?: WriterConnection;
 }
 
 /** The publisher machine as provided with a phase's steps. */
@@ -113,7 +124,7 @@ export { CycleStats } from './serviceLog.js';
 export { closeStore, createStoreFromConfig } from './storeFactory.js';
 
 /** The steps of ServiceHandle.close(), in the order it takes them. */
-export const CLOSE_STEPS = ['drain', 'http', 'watchdog', 'store', 'klines store'] as const;
+export const CLOSE_STEPS = ['drain', 'lease', 'http', 'watchdog', 'store', 'writer', 'klines store'] as const;
 export type CloseStep = (typeof CLOSE_STEPS)[number];
 
 /** Default bound of each close() step but the drain (whose default is drainTimeoutMs + this). */
@@ -152,6 +163,10 @@ export interface ServiceHandle {
   stats: CycleStats;
   /** The AI policy in force (status, /metrics, /viz). */
   policy: PolicyBook;
+  /** The single-writer lease, null when none is used (lease off, memory store, shadow mode). */
+  lease: LeaseManager | null;
+  /** leader / standby / no-lease, and who holds the lease (/healthz, /metrics, /viz, logs). */
+  role(): RoleDescription;
   /** Resolves when the supervisor ends (once complete, shut down, or escalated). */
   done: Promise<SupervisorOutput>;
   /** Stop scheduling, let in-flight publishes finish (bounded), then end. Closes nothing else. */
@@ -162,8 +177,9 @@ export interface ServiceHandle {
    */
   adopt(resources: AdoptedResources): void;
   /**
-   * Tears the whole service down, in order: drain (SHUTDOWN, then the supervisor's end) → HTTP
-   * server → watchdog → store → the klines follower's own connection. Each step is guarded (a
+   * Tears the whole service down, in order: drain (SHUTDOWN, then the supervisor's end) → the
+   * lease released (so a standby takes over at once) → HTTP server → watchdog → store → the
+   * lease's writer connection → the klines follower's own connection. Each step is guarded (a
    * failure is logged and recorded, and the next step runs) and bounded (ServiceOptions
    * closeTimeoutsMs). Idempotent and memoized: every call returns the same promise, which never
    * rejects. The store is closed even when it was passed in as `options.store`.
@@ -199,9 +215,20 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   const now = options.now ?? wallClock;
   const realStore = options.store ?? createStoreFromConfig(config, logger, !once);
   if (isRedisStore(realStore)) await waitForRedis(realStore, config, once, logger, options.signal);
+  // The single-writer lease (src/serviceLease.ts): --once takes it for its pass or ends here
+  // naming the holder; the service starts as leader or standby and follows the lease.
+  const noLease =
+    whyNoLease(config, realStore.kind, options.shadow !== undefined) ??
+    (options.store !== undefined && options.writer === undefined ? 'the store was given without a writer connection' : null);
+  const leased = noLease === null ? createServiceLease({ config, logger, inner: realStore, writer: options.writer, reconnect: !once }) : null;
+  const stopLeaseLog = leased === null ? () => undefined : logLeaseEvents(leased.lease, logger);
+  const leaseState = leased === null ? null : await takeLease(leased, realStore, config, once, options.signal).catch((err: unknown) => {
+    stopLeaseLog();
+    throw err;
+  });
   // Shadow mode: everything below reads and "writes" through the write wall (and its overlay).
   const shadowStore = options.shadow ? new ShadowStore(realStore, options.shadow) : null;
-  const store: Store = shadowStore ?? realStore;
+  const store: Store = shadowStore ?? leased?.store ?? realStore;
   const phaseSteps = <M, I, R>(phase: PhaseName, steps: PhaseSteps<M, I, R>): PhaseSteps<M, I, R> =>
     shadowStore === null ? steps : shadowCompareSteps(phase, steps, shadowStore, options.shadow);
   if (config.maxInputAge !== null && config.maxInputAge < config.maxPublishAge) {
@@ -333,6 +360,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       drainTimeoutMs: config.drainTimeoutMs,
       followKlines: followerStore !== null,
       now,
+      standby: leaseState !== null && leaseState.role !== 'leader',
     },
     inspect: inspect === undefined ? undefined : (event: InspectionEvent) => guarded('inspect', () => inspect(event)),
   });
@@ -354,15 +382,29 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   // Wake on reconnect (issue 10): a connection ready again after an outage wakes the actors that
   // use it. sd_notify: READY=1 once the publishers' store is first ready; WATCHDOG=1 pings.
   const notifier = once ? null : options.systemd === undefined ? createSystemdNotifier({ logger }) : options.systemd;
-  const readyStatus = `publishing ${phases.join(', ')} for ${initialSymbols.length} symbol(s) to the ${realStore.kind} store`;
+  const role = (): RoleDescription => leased?.describe() ?? noLeaseRole(noLease ?? '');
+  const publishingStatus = `publishing ${phases.join(', ')} for ${initialSymbols.length} symbol(s) to the ${realStore.kind} store`;
+  const readyStatus = (): string => {
+    const now = role();
+    return now.role === 'standby' ? `standing by: the single-writer lease ${now.leaseKey ?? ''} is held by ${now.holder ?? 'nobody yet'}` : publishingStatus;
+  };
   const wakeOnReady = (connection: 'main' | 'klines') => (): void => {
     if (actor.getSnapshot().status === 'active') actor.send({ type: 'STORE.READY', connection });
   };
   const readiness = [
-    followReadiness(realStore, wakeOnReady('main'), () => notifier?.ready(readyStatus)),
+    followReadiness(realStore, wakeOnReady('main'), () => notifier?.ready(readyStatus())),
     ...(followerStore !== null && followerStore !== store ? [followReadiness(followerStore, wakeOnReady('klines'))] : []),
   ];
   notifier?.startWatchdog();
+  // The lease decides whether the supervisor runs its publishers: taken → LEASE.ACQUIRED (from
+  // standby), lost → LEASE.LOST (stop every child now; the fence already refuses their writes).
+  const stopLeaseFollow =
+    leased === null
+      ? () => undefined
+      : followLease(leased, actor, book, () => {
+          notifier?.status(readyStatus());
+          guarded('onRole', () => options.hooks?.onRole?.(role()));
+        });
   // One line with everything an operator needs to know about what runs.
   const intervals = phases.map((p) => `${p} ${config[`${p}Interval` as const]} s`).join(', ');
   const theta = policy.describe(now());
@@ -374,6 +416,8 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       store: store.kind,
       once,
       shadow: shadowStore !== null,
+      role: role().role,
+      ...(leased === null ? {} : { lease: config.leaseKey, holder: role().holder }),
       positionSource: config.positionSource,
       candles: config.candlePatterns[0],
       klines: followerStore === null ? null : config.klinesStream,
@@ -382,7 +426,8 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     },
     `quantum-calc started: ${phases.join(', ')} for ${initialSymbols.length} symbol(s) (${initialSymbols.slice(0, 10).join(', ')}${initialSymbols.length > 10 ? ', …' : ''}) on the ${store.kind} store${once ? ' (--once)' : ''}${shadowStore === null ? '' : ' in SHADOW mode: nothing is written to Redis'}; ` +
       `every ${intervals}${followerStore === null ? '' : `, and on every closed candle of ${config.klinesStream}`}; positions ${config.positionSource}; ` +
-      `symbols from ${config.symbolsSource}; harvest theta ${theta.source === 'policy' ? `from policy ${theta.version}` : `configured (${theta.why ?? ''})`}`,
+      `symbols from ${config.symbolsSource}; harvest theta ${theta.source === 'policy' ? `from policy ${theta.version}` : `configured (${theta.why ?? ''})`}; ` +
+      roleText(role()),
   );
   // The observers (metrics) were built for the configured symbols: tell them the set that runs.
   const configured = new Set(config.symbols);
@@ -401,6 +446,8 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
 
   const timeouts: Record<CloseStep, number> = {
     drain: config.drainTimeoutMs + CLOSE_STEP_TIMEOUT_MS,
+    lease: CLOSE_STEP_TIMEOUT_MS,
+    writer: CLOSE_STEP_TIMEOUT_MS,
     http: CLOSE_STEP_TIMEOUT_MS,
     watchdog: CLOSE_STEP_TIMEOUT_MS,
     store: CLOSE_STEP_TIMEOUT_MS,
@@ -444,10 +491,22 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   const closeAll = async (): Promise<CloseReport> => {
     const steps: CloseStepReport[] = [];
     steps.push(await closeStep(begin('drain'), drain, stopActors));
+    // After the drain (the last publishes needed the lease), before anything slower: a standby
+    // polling every 500 ms takes over as soon as the key is gone.
+    steps.push(
+      await closeStep(begin('lease'), leased === null ? null : () => {
+        // The release is told in one line of its own, not as "the lease is free" news.
+        stopLeaseLog();
+        return releaseLease(leased, logger);
+      }),
+    );
     steps.push(await closeStep(begin('http'), adopted.http ?? null));
     steps.push(await closeStep(begin('watchdog'), adopted.watchdog ?? null));
     steps.push(await closeStep(begin('store'), () => store.close()));
+    steps.push(await closeStep(begin('writer'), leased === null ? null : () => leased.close()));
     steps.push(await closeStep(begin('klines store'), closeFollower));
+    stopLeaseFollow();
+    stopLeaseLog();
     for (const stop of readiness) stop();
     notifier?.close();
     return { output, steps };
@@ -459,6 +518,8 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     store,
     stats,
     policy,
+    lease: leased?.lease ?? null,
+    role,
     done,
     shutdown: () => {
       policyWatch.stop();
@@ -467,6 +528,71 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     adopt,
     close: () => (closing ??= closeAll()),
   };
+}
+
+/**
+ * Takes the lease before anything runs. --once: one attempt — held by another instance is
+ * LeaseHeldError (exit 5, naming the holder), Redis unreachable an I/O error (exit 1). The
+ * service: the first attempt, then renewals or polls; it starts as leader or standby. The writer
+ * connection gets the same start-up wait as the store. On failure everything opened is closed.
+ */
+async function takeLease(leased: ServiceLease, realStore: Store, config: Config, once: boolean, signal?: AbortSignal): Promise<LeaseState> {
+  try {
+    await Promise.race([
+      leased.writer.waitReady(once ? config.connectTimeoutMs : Math.min(config.connectTimeoutMs, 2000)).catch(() => undefined),
+      aborted(signal),
+    ]);
+    if (!once) return await leased.lease.start();
+    const taken = await leased.lease.acquireOnce();
+    if (taken.acquired) return leased.lease.state();
+    if (taken.error !== null) throw new Error(`cannot take the single-writer lease ${leased.lease.leaseKey} on ${leased.writer.target}: ${taken.error}`);
+    throw new LeaseHeldError(leased.lease.leaseKey, taken.holder);
+  } catch (err) {
+    await leased.lease.stop();
+    await closeStore(leased);
+    await closeStore(realStore);
+    throw err;
+  }
+}
+
+/** Connects the lease to the supervisor; returns the unsubscription. */
+function followLease(leased: ServiceLease, actor: SupervisorActor, book: PositionBook, onChange: () => void): () => void {
+  const active = (): boolean => actor.getSnapshot().status === 'active';
+  const onRole = (state: LeaseState): void => {
+    onChange();
+    if (state.role !== 'leader' || !active() || !actor.getSnapshot().matches('standby')) return;
+    // Another instance may have written the position memories meanwhile: read them again.
+    book.forgetAll();
+    actor.send({ type: 'LEASE.ACQUIRED' });
+  };
+  const onLost = (reason: string, holder: string | null): void => {
+    if (active()) actor.send({ type: 'LEASE.LOST', reason, holder });
+  };
+  leased.lease.on('role', onRole);
+  leased.lease.on('lost', onLost);
+  // The lease may have changed between its first attempt and this subscription.
+  const now = leased.lease.state();
+  if (now.role === 'leader') onRole(now);
+  else if (!actor.getSnapshot().matches('standby')) onLost(now.lastLost ?? 'the lease is not ours', now.holder);
+  return () => {
+    leased.lease.off('role', onRole);
+    leased.lease.off('lost', onLost);
+  };
+}
+
+/** Releases the lease on shutdown (after the drain) and says so. */
+async function releaseLease(leased: ServiceLease, logger: Logger): Promise<void> {
+  const wasLeader = leased.lease.state().role === 'leader';
+  const released = await leased.lease.release();
+  if (released) logger.info({ lease: leased.lease.leaseKey }, `single-writer lease ${leased.lease.leaseKey} released: a standby takes over now`);
+  else if (wasLeader) logger.warn({ lease: leased.lease.leaseKey, err: leased.lease.state().lastError }, `single-writer lease ${leased.lease.leaseKey} could not be released; it expires within ${leased.lease.ttlMs} ms`);
+}
+
+/** The role in the start line. */
+function roleText(role: RoleDescription): string {
+  if (role.role === 'leader') return `writing as the holder of the single-writer lease ${role.leaseKey ?? ''} (${role.self ?? ''})`;
+  if (role.role === 'standby') return `STANDING BY: the single-writer lease ${role.leaseKey ?? ''} is held by ${role.holder ?? 'nobody yet'}; nothing is written until it is free`;
+  return `no single-writer lease (${role.why ?? ''})`;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Logger } from './log.js';
 import { MemoryStore } from './store/memoryStore.js';
 import { createRedisStore, parseSentinelAddress, REDIS_STORE_DEFAULTS, type RedisStore, type RedisStoreEvent } from './store/redisStore.js';
 import type { Store } from './store/types.js';
+import type { RedisConnectionOptions } from './store/redisConnection.js';
 
 /**
  * The service's reconnect delay never exceeds this (ms). After an outage the publishers are woken
@@ -18,7 +19,15 @@ export const SERVICE_RECONNECT_CAP_MS = 1000;
 
 export function createStoreFromConfig(config: Config, logger: Logger, reconnect = true, connectionName?: string): Store {
   if (config.store === 'memory') return new MemoryStore();
-  return createRedisStore({
+  return createRedisStore(redisConnectionOptions(config, logger, reconnect, connectionName));
+}
+
+/**
+ * The options of every Redis connection the service opens (the publishers', the klines
+ * follower's, the lease writer's): the same server, credentials, timeouts and reconnect policy.
+ */
+export function redisConnectionOptions(config: Config, logger: Logger, reconnect = true, connectionName?: string): RedisConnectionOptions {
+  return {
     url: config.redisUrl,
     password: config.redisPassword,
     ...(config.sentinels !== undefined
@@ -38,7 +47,7 @@ export function createStoreFromConfig(config: Config, logger: Logger, reconnect 
     reconnect,
     ...(connectionName !== undefined ? { connectionName } : {}),
     onEvent: redisEventLogger(logger),
-  });
+  };
 }
 
 /**

@@ -12,6 +12,7 @@ import { vizRoutes } from '../viz/routes.js';
 import { addConfigOptions, flagsToConfig } from './runOptions.js';
 import { ShadowReport } from '../shadow.js';
 import type { ServiceHooks } from '../service.js';
+import { LeaseHeldError } from '../serviceLease.js';
 
 /** SIGTERM must end the process within this long (systemd's TimeoutStopSec is a bit above). */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -21,7 +22,7 @@ export function registerRun(program: Command): void {
     program
       .command('run')
       .description('Run the supervisor: marketstate, risk and harvest publishers for every symbol, until SIGTERM.')
-      .option('--once', 'one chained pass per symbol, then exit: 0 all published/skipped, 1 an I/O or compute error, 2 bad usage')
+      .option('--once', 'one chained pass per symbol, then exit: 0 all published/skipped, 1 an I/O or compute error, 2 bad usage, 5 another instance holds the single-writer lease')
       .option(
         '--shadow',
         'compute every phase from the live inputs but write NOTHING to Redis (no HSET, DEL, EXPIRE, XADD, no lease); log every field that differs from the hash there now (old → new); with --once a summary table at the end (stderr), in run the quantum_calc_shadow_* metrics (with --http-port)',
@@ -32,7 +33,7 @@ export function registerRun(program: Command): void {
       'after',
       `
 Shadow mode (the switch-over's first step, deploy/MIGRATION.md): \`run --once --shadow --config /etc/quantum/quantum-calc.json\` beside the old services, then \`run --shadow\` for a while; numbers compare as numbers (1800.0 = 1800, 2.48386e-05 = 0.0000248386), None = "", timestamps are not compared.
-Exit codes: 0 ok · 1 I/O or compute error (--once), or the HTTP port cannot be bound · 2 bad usage/config · 3 restart budget exhausted · 4 event loop blocked (watchdog; SIGKILL instead when stuck in a native call)
+Exit codes: 0 ok · 1 I/O or compute error (--once), or the HTTP port cannot be bound · 2 bad usage/config · 3 restart budget exhausted · 4 event loop blocked (watchdog; SIGKILL instead when stuck in a native call) · 5 --once: another instance holds the single-writer lease (named on stderr); nothing was run
 Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_INTERVAL_SEC, …; see README).`,
     )
     .action(async (opts: Record<string, unknown>) => {
@@ -99,12 +100,13 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
           return;
         }
         logger.flush?.();
-        throw new CliError((err as Error).message, ExitCode.FAILURE);
+        throw new CliError((err as Error).message, err instanceof LeaseHeldError ? ExitCode.LEASE_HELD : ExitCode.FAILURE);
       }
       const service = handle;
       const routes: Route[] = metrics ? operatorRoutes({ handle: service, metrics, now: wallClock }).routes : [];
       if (viz) {
         viz.setPolicyProbe(() => service.policy.describe(wallClock()));
+        viz.setRoleProbe(() => service.role());
         routes.push(...vizRoutes(viz));
       }
       if (serveHttp && config.httpPort !== null) {

@@ -18,6 +18,11 @@ import { memoryFromFields, positionMemoryKey } from '../inputs/positionMemory.js
 import { parsePolicy, POLICY_KEY } from '../inputs/policy.js';
 import { configuredHarvestTheta } from '../phases/harvest.js';
 import { errorMessage } from '../core/errors.js';
+import { formatHolder } from '../store/lease.js';
+import { redisConnectionOptions } from '../storeFactory.js';
+import { createLogger } from '../log.js';
+
+const silentLogger = createLogger({ level: 'silent' });
 
 /** An output is stale when older than this many of its publisher's intervals. */
 export const STALE_INTERVALS = 3;
@@ -112,7 +117,23 @@ export interface StatusReport {
   stale_after_sec: StaleAfterSec;
   /** The harvest theta the service would use now (SPEC §9), read from quantum:policy:current. */
   theta: ThetaStatus;
+  /** The single-writer lease: which instance writes now. */
+  lease: LeaseStatus;
   symbols: SymbolStatus[];
+}
+
+export interface LeaseStatus {
+  key: string;
+  /** Who holds it (host:pid:uuid8), null when free: no instance (with the lease on) is writing. */
+  holder: string | null;
+  /** Remaining TTL (ms) as Redis reports it; null when free. */
+  ttl_ms: number | null;
+}
+
+export function leaseLine(lease: LeaseStatus): string {
+  return lease.holder === null
+    ? `Writer: the single-writer lease ${lease.key} is free: no instance holds it (none running, or all with the lease off)`
+    : `Writer: ${lease.holder} holds the single-writer lease ${lease.key} (expires in ${lease.ttl_ms === null ? '?' : (lease.ttl_ms / 1000).toFixed(1)} s unless renewed); any other instance stands by`;
 }
 
 export interface ThetaStatus {
@@ -365,11 +386,18 @@ export function renderStatus(report: StatusReport): string {
   return [
     `Redis ${report.redis} at ${report.checked_at}; STALE = older than ${STALE_INTERVALS} intervals (marketstate ${s.marketstate} s, risk ${s.risk} s, harvest ${s.harvest} s)`,
     thetaLine(report.theta),
+    leaseLine(report.lease),
     '',
     renderTable(COLUMNS, rows),
     ...(notes.length > 0 ? ['', 'Problems:', ...notes.map((n) => `  ${n}`)] : []),
     '',
   ].join('\n');
+}
+
+/** The lease key's holder and TTL; a key of another type is shown as such, not as free. */
+export async function readLeaseStatus(store: Pick<RedisStore, 'readLease'>, key: string): Promise<LeaseStatus> {
+  const { value, ttlMs } = await store.readLease(key);
+  return { key, holder: formatHolder(value), ttl_ms: ttlMs };
 }
 
 export function registerStatus(program: Command): void {
@@ -380,6 +408,9 @@ export function registerStatus(program: Command): void {
     )
     .option('--config <file>', 'JSON config file (for redisUrl, symbols and the intervals that define "stale")')
     .addOption(configOption('redisUrl'))
+    .addOption(configOption('sentinels'))
+    .addOption(configOption('sentinelName'))
+    .addOption(configOption('leaseKey'))
     .addOption(configOption('symbols', 'comma-separated symbols to show'))
     .addOption(configOption('marketstateInterval', `marketstate interval in seconds; stale past ${STALE_INTERVALS} intervals`))
     .addOption(configOption('riskInterval', `risk interval in seconds; stale past ${STALE_INTERVALS} intervals`))
@@ -398,14 +429,8 @@ Exit codes: 0 report printed (stale rows included) · 1 Redis unreachable · 2 b
       const shownUrl = maskUrl(config.redisUrl);
       let store: RedisStore;
       try {
-        store = createRedisStore({
-          url: config.redisUrl,
-          password: config.redisPassword,
-          commandTimeoutMs: config.commandTimeoutMs,
-          connectTimeoutMs: config.connectTimeoutMs,
-          reconnect: false,
-          connectionName: 'quantum-calc-status',
-        });
+        // The service's own connection options (Sentinel included), without its event log lines.
+        store = createRedisStore({ ...redisConnectionOptions(config, silentLogger, false, 'quantum-calc-status'), onEvent: undefined });
       } catch (err) {
         throw new CliError(`redisUrl ${shownUrl}: ${(err as Error).message}`, ExitCode.USAGE);
       }
@@ -430,6 +455,7 @@ Exit codes: 0 report printed (stale rows included) · 1 Redis unreachable · 2 b
           redis: shownUrl,
           stale_after_sec: stale,
           theta: await readThetaStatus(store, config, nowMs),
+          lease: await readLeaseStatus(store, config.leaseKey),
           symbols: await Promise.all(config.symbols.map((symbol) => readSymbolStatus(store, symbol, nowMs, stale, settings))),
         };
         process.stdout.write(json === true ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));

@@ -211,6 +211,24 @@ export const CONFIG_SPEC = {
     arg: 'ms',
     help: 'how long SIGTERM waits for in-flight publishes, in ms',
   }),
+  lease: key({
+    schema: z.boolean().default(true),
+    flag: 'no-lease',
+    help: 'write only while holding the single-writer lease (leaseKey in Redis): a second instance stands by and takes over when the writer stops; the flag turns it off (the memory store and --shadow never take it)',
+  }),
+  leaseKey: key({
+    schema: z
+      .string()
+      .regex(/^quantum:calc:[^\s*?[\]]+$/, 'must be one of our own keys, quantum:calc:<name> (the least-privilege ACL user may write only there), without spaces or glob characters')
+      .default('quantum:calc:leader'),
+    arg: 'key',
+    help: 'the Redis key of the single-writer lease, under quantum:calc:',
+  }),
+  leaseTtlMs: key({
+    schema: z.number().int().min(300).max(60_000).default(5000),
+    arg: 'ms',
+    help: 'how long the lease lasts without a renewal, in ms (renewed every ttl/3; a standby polls every min(ttl/3, 500 ms)): a writer that died is replaced within about this long',
+  }),
   httpHost: key({ schema: z.string().min(1).default('127.0.0.1'), arg: 'host', help: 'HTTP bind address for /metrics, /healthz, /viz' }),
   httpPort: key({
     schema: z.number().int().min(0).max(65535).nullable().default(null),

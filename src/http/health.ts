@@ -7,10 +7,15 @@
 // does not back off). It stops failing at its next successful cycle (published, heartbeat or a
 // counted skip), so after a Redis outage /healthz returns to 200 once the PING answers and each
 // actor's next retry has succeeded — at most one backoff delay (backoffCapMs) later.
+//
+// A standby (another instance holds the single-writer lease) runs no actor: it is healthy when
+// the store answers and its supervisor is standing by; the body names its role and the holder.
+// A standby is ready to take over, which is what a health check of the second host asks.
 import type { PublisherContext } from '../../machines/publisher.js';
 import type { SupervisorActor } from '../../machines/supervisor.js';
 import type { Store } from '../store/types.js';
 import { errorMessage } from '../core/errors.js';
+import type { RoleDescription, ServiceRole } from '../serviceLease.js';
 
 export const STORE_PING_TIMEOUT_MS = 1000;
 export const STORE_PING_CACHE_MS = 1000;
@@ -112,6 +117,10 @@ export interface HealthReport {
   redis: 'up' | 'down' | 'not used';
   supervisor: string;
   actors: { total: number; failing: number };
+  /** leader (writes), standby (another instance holds the lease) or no-lease. */
+  role: ServiceRole;
+  /** Who holds the single-writer lease (host:pid:uuid8), null when nobody or without a lease. */
+  holder: string | null;
   uptimeSec: number;
   /** Empty when healthy; capped at MAX_REASONS entries plus one "… and N more". */
   reasons: string[];
@@ -127,6 +136,8 @@ export function createHealthChecker(deps: {
   probe: StoreProbe;
   startedAtMs: number;
   now: () => number;
+  /** The service's role (ServiceHandle.role); without it, no lease. */
+  role?: () => RoleDescription;
 }): HealthChecker {
   return {
     async check() {
@@ -134,7 +145,11 @@ export function createHealthChecker(deps: {
       const ping = await deps.probe.check();
       if (!ping.up) reasons.push(`${deps.storeKind === 'redis' ? 'redis' : 'store'} unreachable: ${ping.error ?? 'unknown error'}`);
       const state = String(deps.supervisor.getSnapshot().value);
-      if (state !== 'running') reasons.push(`supervisor ${state}`);
+      const role = deps.role?.() ?? null;
+      // Standing by is healthy only while the lease says so: a supervisor left in standby by a
+      // leader is not.
+      const healthyState = role?.role === 'standby' ? 'standby' : 'running';
+      if (state !== healthyState) reasons.push(`supervisor ${state}${role?.role === 'leader' && state === 'standby' ? ' although this instance holds the lease' : ''}`);
       const actors = actorHealth(deps.supervisor);
       reasons.push(...actors.reasons);
       const shown = reasons.length > MAX_REASONS ? [...reasons.slice(0, MAX_REASONS), `… and ${reasons.length - MAX_REASONS} more`] : reasons;
@@ -144,6 +159,8 @@ export function createHealthChecker(deps: {
         redis: deps.storeKind === 'redis' ? (ping.up ? 'up' : 'down') : 'not used',
         supervisor: state,
         actors: { total: actors.total, failing: actors.failing },
+        role: role?.role ?? 'no-lease',
+        holder: role?.holder ?? null,
         uptimeSec: Math.round((deps.now() - deps.startedAtMs) / 1000),
         reasons: shown,
       };

@@ -38,12 +38,14 @@ export function operatorRoutes(deps: { handle: ServiceHandle; metrics: ServiceMe
   const probe = createStoreProbe(deps.handle.store);
   deps.metrics.setRedisProbe(async () => (await probe.check()).up);
   deps.metrics.setPolicyProbe(() => deps.handle.policy.describe(deps.now()));
+  deps.metrics.setRoleProbe(() => deps.handle.role());
   const health = createHealthChecker({
     supervisor: deps.handle.actor,
     storeKind: deps.handle.store.kind,
     probe,
     startedAtMs: deps.now(),
     now: deps.now,
+    role: () => deps.handle.role(),
   });
   // /health: the retired harvest exporter's path, so its checks keep working against our port.
   return { routes: [metricsRoute(deps.metrics), healthRoute(health), healthRoute(health, '/health')], health };

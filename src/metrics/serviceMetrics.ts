@@ -17,6 +17,7 @@ import type { KlinesBatchStats } from '../phases/klinesFollower.js';
 import { POLICY_REFUSAL_REASONS } from '../inputs/policy.js';
 import type { PolicyDescription, PolicyEvent } from '../inputs/policyBook.js';
 import type { ShadowComparison } from '../shadow.js';
+import type { RoleDescription } from '../serviceLease.js';
 
 /** The old exporter's one-hot actions (quantum_harvest_action{symbol,action}). */
 export const HARVEST_ACTIONS = ['NONE', 'PARTIAL_25', 'PARTIAL_50', 'PARTIAL_75', 'FULL_CLOSE_PROPOSED'] as const;
@@ -77,9 +78,17 @@ export interface ServiceMetrics {
     onSymbols(change: { running: readonly string[]; added: readonly string[]; removed: readonly string[]; initial?: boolean }): void;
     /** Shadow mode: one comparison of a proposal with the hash in Redis (ShadowReport.onComparison). */
     onShadow(comparison: ShadowComparison): void;
+    /** The role changed (leader ⇄ standby): counted in quantum_calc_lease_changes_total. */
+    onRole(role: RoleDescription): void;
   };
   /** Adds the quantum_calc_policy_* gauges read at scrape time from `probe`. Call at most once. */
   setPolicyProbe(probe: () => PolicyDescription): void;
+  /**
+   * Adds `quantum_calc_role` (1 for {role, holder, self}) and `quantum_calc_lease_leader` (1 while
+   * this instance holds the single-writer lease, 0 standing by; absent without a lease), read at
+   * scrape time from `probe` (ServiceHandle.role). Call at most once.
+   */
+  setRoleProbe(probe: () => RoleDescription): void;
   /**
    * Adds the `quantum_calc_redis_up` gauge, asking `probe` at scrape time (the health probe
    * caches its PING). Until then the gauge is absent rather than guessed. Call at most once.
@@ -185,6 +194,13 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
     help: 'Policies applied (a new version or new content of quantum:policy:current).',
     registers: [registry],
   });
+  const leaseChanges = new Counter({
+    name: 'quantum_calc_lease_changes_total',
+    help: 'Changes of role under the single-writer lease: to="leader" (acquired, took over), to="standby" (lost, or released at shutdown).',
+    labelNames: ['to'] as const,
+    registers: [registry],
+  });
+  for (const to of ['leader', 'standby']) leaseChanges.inc({ to }, 0);
   const symbolsRunning = new Gauge({
     name: 'quantum_calc_symbols_running',
     help: 'Symbols with publishers running (the configured symbols, or the policy universe plus open positions).',
@@ -347,6 +363,9 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
         }
       }
     },
+    onRole(role) {
+      if (role.role !== 'no-lease') leaseChanges.inc({ to: role.role });
+    },
     onShadow(comparison) {
       if (shadow === null) return;
       const { phase, symbol } = comparison;
@@ -378,6 +397,30 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
         registers: [registry],
         async collect() {
           this.set((await probe()) ? 1 : 0);
+        },
+      });
+    },
+    setRoleProbe(probe) {
+      if (registry.getSingleMetric('quantum_calc_role')) throw new Error('metrics: the role probe is already set');
+      new Gauge({
+        name: 'quantum_calc_role',
+        help: 'The role of this instance: 1 for {role="leader|standby|no-lease", holder=<who holds the single-writer lease>, self=<this instance>}.',
+        labelNames: ['role', 'holder', 'self'] as const,
+        registers: [registry],
+        collect() {
+          const r = probe();
+          this.reset();
+          this.set({ role: r.role, holder: r.holder ?? '', self: r.self ?? '' }, 1);
+        },
+      });
+      new Gauge({
+        name: 'quantum_calc_lease_leader',
+        help: '1 while this instance holds the single-writer lease and writes, 0 while it stands by (absent without a lease). Across instances the sum should be 1.',
+        registers: [registry],
+        collect() {
+          const r = probe();
+          this.reset();
+          if (r.role !== 'no-lease') this.set(r.role === 'leader' ? 1 : 0);
         },
       });
     },

@@ -272,6 +272,18 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     return released;
   }
 
+  /**
+   * Tries now instead of at the next poll or renewal (service mode): the writer connection is
+   * ready again after an outage, so a free lease is taken — or ours renewed — without waiting out
+   * the poll interval. Nothing happens while an attempt is in flight or when stopped.
+   */
+  pollNow(): void {
+    if (this.mode !== 'service' || this.inFlight) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    void this.attempt().then(() => this.schedule());
+  }
+
   /** Stops renewing/polling without releasing (the lease then expires after its TTL). */
   async stop(): Promise<void> {
     this.halt();

@@ -33,6 +33,11 @@ export interface RedisStore extends Store {
    * actors on 'ready' after an outage); returns its removal. A listener must not throw.
    */
   onConnectionEvent(listener: (event: RedisStoreEvent) => void): () => void;
+  /**
+   * The single-writer lease as `status` shows it: the key's value (who holds it; null when free)
+   * and its remaining TTL in ms (null when free). GET and PTTL — read-only, never WATCH.
+   */
+  readLease(key: string): Promise<{ value: string | null; ttlMs: number | null }>;
 }
 
 const KEY_KINDS: ReadonlySet<string> = new Set(['string', 'hash', 'zset', 'list', 'set', 'stream', 'none']);
@@ -57,6 +62,14 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
 
     async hgetall(key: string): Promise<Record<string, string>> {
       return await run('HGETALL', key, 'hash', () => client.hgetall(key));
+    },
+
+    async readLease(key: string): Promise<{ value: string | null; ttlMs: number | null }> {
+      const [value, pttl] = await Promise.all([
+        run('GET', key, 'string', () => client.get(key)),
+        run('PTTL', key, undefined, () => client.pttl(key)),
+      ]);
+      return { value, ttlMs: value === null || pttl < 0 ? null : pttl };
     },
 
     async hget(key: string, field: string): Promise<string | null> {

@@ -20,6 +20,7 @@ body { margin: 0; font: 13px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, "
 header { display: flex; gap: 18px; align-items: baseline; padding: 10px 16px; border-bottom: 1px solid var(--line); background: #fff; position: sticky; top: 0; z-index: 2; }
 header h1 { font-size: 15px; margin: 0; }
 header .muted, .muted { color: var(--muted); }
+header .standby { color: var(--accent); font-weight: 600; }
 #conn { margin-left: auto; font-weight: 600; }
 #conn.live { color: #2b8a3e; }
 #conn.down { color: #c92a2a; }
@@ -373,6 +374,10 @@ const CLIENT_JS = String.raw`
     setText(document.getElementById('sup'), 'supervisor: ' + text);
     var t = s.theta;
     setText(document.getElementById('theta'), !t ? '' : t.source === 'policy' ? 'harvest theta: policy ' + t.version : 'harvest theta: configured' + (t.why ? ' (' + t.why + ')' : ''));
+    var r = s.role;
+    var roleEl = document.getElementById('role');
+    roleEl.className = r && r.role === 'standby' ? 'standby' : 'muted';
+    setText(roleEl, !r ? '' : r.role === 'leader' ? 'role: leader (writes; lease held by ' + r.self + ')' : r.role === 'standby' ? 'role: STANDBY (writes nothing; lease held by ' + (r.holder || 'nobody yet') + ')' : 'role: no lease');
   }
   function setConn(live) {
     var el = document.getElementById('conn');
@@ -463,6 +468,7 @@ export function vizPageTemplate(options: { title: string; diagrams: PageDiagram[
   <h1>${options.title}</h1>
   <span id="sup" class="muted">supervisor: …</span>
   <span id="theta" class="muted"></span>
+  <span id="role" class="muted"></span>
   <span class="muted">times in UTC</span>
   <span id="conn" class="down">○ connecting…</span>
 </header>

@@ -99,6 +99,8 @@ export interface SupervisorSummary {
   updatedAt: number | null;
   /** The harvest theta in force and why (SPEC §9), when the service gave a policy probe. */
   theta?: { source: 'policy' | 'config'; version: string; why: string | null } | null;
+  /** The role under the single-writer lease and who holds it, when the service gave a role probe. */
+  role?: { role: string; holder: string | null; self: string | null } | null;
 }
 
 export type RegistryChange = { kind: 'actor'; key: string } | { kind: 'supervisor' } | { kind: 'system'; key: string };
@@ -219,7 +221,21 @@ export class VizRegistry {
     } catch {
       // A probe must not break the page.
     }
-    return { ...this.sup, theta };
+    let role: SupervisorSummary['role'] = null;
+    try {
+      const r = this.roleProbe?.();
+      if (r) role = { role: r.role, holder: r.holder, self: r.self };
+    } catch {
+      // A probe must not break the page.
+    }
+    return { ...this.sup, theta, role };
+  }
+
+  private roleProbe: (() => { role: string; holder: string | null; self: string | null }) | null = null;
+
+  /** Where the page's header reads the role (leader / standby) and the lease holder (ServiceHandle.role). */
+  setRoleProbe(probe: () => { role: string; holder: string | null; self: string | null }): void {
+    this.roleProbe = probe;
   }
 
   private policyProbe: (() => { source: 'policy' | 'config'; version: string; why: string | null }) | null = null;

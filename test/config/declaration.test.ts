@@ -27,6 +27,8 @@ const FORMER_KINDS: Record<string, string> = {
   maxInputAge: 'nullableNumber', commandTimeoutMs: 'int', connectTimeoutMs: 'int', backoffBaseMs: 'int',
   backoffCapMs: 'int', restartBudget: 'int', restartWindowSec: 'number', drainTimeoutMs: 'int',
   httpHost: 'string', httpPort: 'nullableNumber', inspect: 'boolean', logLevel: 'string', watchdogSec: 'number',
+  // Added with the single-writer lease (issue 10).
+  lease: 'boolean', leaseKey: 'string', leaseTtlMs: 'int',
 };
 
 describe('the config declaration', () => {
@@ -55,6 +57,9 @@ describe('the config declaration', () => {
       maxCandleAge: 180,
       followKlines: true,
       klinesStream: 'quantum:stream:market.klines',
+      lease: true,
+      leaseKey: 'quantum:calc:leader',
+      leaseTtlMs: 5000,
       maxPositionAge: 300,
       rNetBasis: 'locked',
       harvestThetaSource: 'policy',

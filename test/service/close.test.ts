@@ -7,7 +7,6 @@ import type { Redis } from 'ioredis';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE_STEPS, startService, type CloseStep, type ServiceHandle, type ServiceOptions } from '../../src/service.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
-import type { RedisStore } from '../../src/store/redisStore.js';
 import type { Store } from '../../src/store/types.js';
 import { useTestRedis } from '../helpers/redisFixture.js';
 import { captureLogger, serviceConfig, until, type CapturedLogger } from '../helpers/serviceHarness.js';
@@ -105,7 +104,7 @@ describe('ServiceHandle.close()', () => {
     expect(d.supervisorAtHttp).toBe('done');
     expect(report.steps.map((s) => s.step)).toEqual([...CLOSE_STEPS]);
     // On the memory store the follower shares the service's store: no connection of its own.
-    expect(outcomes(report.steps)).toEqual({ drain: 'done', http: 'done', watchdog: 'done', store: 'done', 'klines store': 'skipped' });
+    expect(outcomes(report.steps)).toEqual({ drain: 'done', lease: 'skipped', http: 'done', watchdog: 'done', store: 'done', writer: 'skipped', 'klines store': 'skipped' });
     expect(handle.actor.getSnapshot().status).toBe('done');
     // The store is closed.
     await expect(store.hgetall('quantum:marketstate:BTCUSDT')).rejects.toThrow(/closed/);
@@ -119,7 +118,7 @@ describe('ServiceHandle.close()', () => {
     const output = await handle.done;
     const report = await handle.close();
     expect(report.output).toBe(output);
-    expect(outcomes(report.steps)).toEqual({ drain: 'done', http: 'skipped', watchdog: 'skipped', store: 'done', 'klines store': 'skipped' });
+    expect(outcomes(report.steps)).toEqual({ drain: 'done', lease: 'skipped', http: 'skipped', watchdog: 'skipped', store: 'done', writer: 'skipped', 'klines store': 'skipped' });
     expect(order).toEqual(['store']);
   });
 
@@ -136,7 +135,7 @@ describe('ServiceHandle.close()', () => {
 
     const report = await handle.close();
     expect(order).toEqual(['http', 'watchdog', 'store']);
-    expect(outcomes(report.steps)).toEqual({ drain: 'done', http: 'failed', watchdog: 'timed out', store: 'done', 'klines store': 'skipped' });
+    expect(outcomes(report.steps)).toEqual({ drain: 'done', lease: 'skipped', http: 'failed', watchdog: 'timed out', store: 'done', writer: 'skipped', 'klines store': 'skipped' });
     expect(report.steps.find((s) => s.step === 'http')?.error).toBe('injected http close failure');
     await expect(store.hgetall('x')).rejects.toThrow(/closed/);
 
@@ -190,7 +189,7 @@ describe('ServiceHandle.close()', () => {
     await aRead;
 
     const report = await handle.close();
-    expect(outcomes(report.steps)).toEqual({ drain: 'timed out', http: 'done', watchdog: 'done', store: 'done', 'klines store': 'skipped' });
+    expect(outcomes(report.steps)).toEqual({ drain: 'timed out', lease: 'skipped', http: 'done', watchdog: 'done', store: 'done', writer: 'skipped', 'klines store': 'skipped' });
     expect(report.output).toBeNull();
     expect(order).toEqual(['http', 'watchdog', 'store']);
     expect(handle.actor.getSnapshot().status).toBe('stopped');
@@ -229,16 +228,18 @@ describe('ServiceHandle.close() on Redis (redis-server)', () => {
       .filter((name) => name.startsWith('quantum-calc'))
       .sort();
 
-  it('closes the store and the klines follower connection', async () => {
+  it('closes the store, the lease writer and the klines follower connection; the lease is released first', async () => {
     const config = serviceConfig({ redisUrl: fixture.server.url, symbols: ['BTCUSDT'], marketstateInterval: 0.2, riskInterval: 0.2, harvestInterval: 0.2 });
     const handle = await startService({ config, logger: captureLogger().logger });
-    await until('both connections named', async () => (await serviceClients()).length === 2);
-    expect(await serviceClients()).toEqual(['quantum-calc', 'quantum-calc-klines']);
+    await until('three connections named', async () => (await serviceClients()).length === 3);
+    expect(await serviceClients()).toEqual(['quantum-calc', 'quantum-calc-klines', 'quantum-calc-writer']);
+    expect(handle.role()).toMatchObject({ role: 'leader', leaseKey: 'quantum:calc:leader' });
+    expect(await redis.get('quantum:calc:leader')).toBe(handle.lease!.token);
 
     const report = await handle.close();
-    expect(outcomes(report.steps)).toEqual({ drain: 'done', http: 'skipped', watchdog: 'skipped', store: 'done', 'klines store': 'done' });
-    expect((handle.store as RedisStore).status()).toBe('end');
-    await until('the server to drop both connections', async () => (await serviceClients()).length === 0, 5000);
+    expect(outcomes(report.steps)).toEqual({ drain: 'done', lease: 'done', http: 'skipped', watchdog: 'skipped', store: 'done', writer: 'done', 'klines store': 'done' });
+    expect(await redis.exists('quantum:calc:leader')).toBe(0);
+    await until('the server to drop every connection', async () => (await serviceClients()).length === 0, 5000);
     // `done` (which closes the follower's connection too) has settled as well.
     await expect(handle.done).resolves.toMatchObject({ exitCode: 0 });
   });

@@ -1,0 +1,153 @@
+// The single-writer lease in the service (issue 10, part 2): the writer connection, the lease
+// manager and the fenced store the publishers write through, built from the config, and what the
+// service tells operators about its role.
+//
+// Who takes the lease: the long-running service and `run --once` on Redis, unless `lease` is off.
+// Never the memory store (one process by construction) and never shadow mode (it writes nothing).
+//
+// The pieces are in src/store: lease.ts (SET NX PX, renewals, polls, release), fencedStore.ts
+// (every publish WATCHes the lease key, so Redis refuses a write from a writer that lost it) and
+// writerConnection.ts (the connection those run on, one session at a time).
+import type { Config } from './config/schema.js';
+import type { Logger } from './log.js';
+import { createFencedStore, type FencedStore } from './store/fencedStore.js';
+import { LeaseManager, type LeaseState } from './store/lease.js';
+import type { Store } from './store/types.js';
+import { createWriterConnection, type WriterConnection } from './store/writerConnection.js';
+import { redisConnectionOptions } from './storeFactory.js';
+import type { RedisStoreEvent } from './store/redisConnection.js';
+
+/**
+ * leader: this instance holds the lease and writes · standby: another instance (or nobody yet,
+ * while Redis cannot be asked) holds it: nothing is written · no-lease: the lease is not used
+ * (`lease: false`, the memory store, shadow mode) and this instance writes (or, in shadow mode,
+ * compares) without one.
+ */
+export type ServiceRole = 'leader' | 'standby' | 'no-lease';
+
+export interface RoleDescription {
+  role: ServiceRole;
+  /** Who holds the lease as last seen (host:pid:uuid8); null when nobody, or without a lease. */
+  holder: string | null;
+  /** This instance as shown in the lease (host:pid:uuid8); null without a lease. */
+  self: string | null;
+  leaseKey: string | null;
+  ttlMs: number | null;
+  /** Why there is no lease (no-lease), or why it was last lost. */
+  why: string | null;
+  /** The last I/O error of the lease's commands (standby while Redis cannot be asked). */
+  lastError: string | null;
+}
+
+/** `run --once` found the lease held by another instance: nothing was run or written. */
+export class LeaseHeldError extends Error {
+  readonly holder: string | null;
+  readonly leaseKey: string;
+  constructor(leaseKey: string, holder: string | null) {
+    super(
+      `another instance is writing: the single-writer lease ${leaseKey} is held by ${holder ?? 'another instance'}; nothing was run. ` +
+        'Stop that instance first, or run --once --shadow to compare without writing',
+    );
+    this.name = 'LeaseHeldError';
+    this.holder = holder;
+    this.leaseKey = leaseKey;
+  }
+}
+
+export interface ServiceLease {
+  lease: LeaseManager;
+  writer: WriterConnection;
+  /** The store the publishers use: the inner store's reads, fenced writes. */
+  store: FencedStore;
+  describe(): RoleDescription;
+  /** Closes the writer connection (after the lease was released and the store closed). */
+  close(): Promise<void>;
+}
+
+/** Why the lease is not used, or null when it is. */
+export function whyNoLease(config: Config, storeKind: Store['kind'], shadow: boolean): string | null {
+  if (shadow) return 'shadow mode writes nothing';
+  if (storeKind !== 'redis') return 'the memory store has one writer by construction';
+  if (!config.lease) return 'lease is off (--no-lease)';
+  return null;
+}
+
+export function noLeaseRole(why: string): RoleDescription {
+  return { role: 'no-lease', holder: null, self: null, leaseKey: null, ttlMs: null, why, lastError: null };
+}
+
+export function roleFromLease(state: LeaseState): RoleDescription {
+  return {
+    role: state.role,
+    holder: state.holder,
+    self: state.self,
+    leaseKey: state.leaseKey,
+    ttlMs: state.ttlMs,
+    why: state.lastLost,
+    lastError: state.lastError,
+  };
+}
+
+/**
+ * The writer connection (`quantum-calc-writer` in CLIENT LIST) to the same server as the store,
+ * the lease on it, and the store fenced by it. `writer` may be given (tests); otherwise it is
+ * opened from the config. When the writer connection is ready again after an outage, the lease
+ * is tried at once rather than at the next poll.
+ */
+export function createServiceLease(options: { config: Config; logger: Logger; inner: Store; writer?: WriterConnection; reconnect?: boolean }): ServiceLease {
+  const { config, logger, inner } = options;
+  let lease: LeaseManager | null = null;
+  const onEvent = (event: RedisStoreEvent): void => {
+    if (event.type === 'ready') lease?.pollNow();
+    // The publishers' connection already reports every outage: the writer's goes to debug.
+    logger.debug({ connection: 'writer', redis: event.type, ...(event.message !== undefined ? { err: event.message } : {}) }, `writer connection: ${event.type}`);
+  };
+  const writer =
+    options.writer ??
+    createWriterConnection({ ...redisConnectionOptions(config, logger, options.reconnect ?? true, 'quantum-calc-writer'), onEvent });
+  lease = new LeaseManager(writer, { leaseKey: config.leaseKey, leaseTtlMs: config.leaseTtlMs });
+  const store = createFencedStore(inner, writer, lease);
+  return {
+    lease,
+    writer,
+    store,
+    describe: () => roleFromLease((lease as LeaseManager).state()),
+    close: () => writer.close(),
+  };
+}
+
+/** Logs what the lease does: one line per change of role or holder; I/O errors once per kind. */
+export function logLeaseEvents(lease: LeaseManager, logger: Logger): () => void {
+  let lastError = '';
+  const onRole = (state: LeaseState): void => {
+    if (state.role === 'leader') {
+      logger.info({ lease: state.leaseKey, role: state.role, self: state.self, ttlMs: state.ttlMs }, `single-writer lease ${state.leaseKey} acquired: this instance (${state.self}) writes`);
+    }
+  };
+  const onHolder = (holder: string | null, state: LeaseState): void => {
+    if (state.role === 'leader' || holder === state.self) return;
+    logger.info(
+      { lease: state.leaseKey, role: state.role, holder },
+      holder === null
+        ? `single-writer lease ${state.leaseKey} is free: taking it over`
+        : `standing by: the single-writer lease ${state.leaseKey} is held by ${holder}; taking over when it is free (polled every ${lease.pollEveryMs} ms)`,
+    );
+  };
+  const onLost = (reason: string, holder: string | null): void => {
+    logger.error({ lease: lease.leaseKey, role: 'standby', holder, reason }, `single-writer lease lost (${reason}): stopped publishing; standing by`);
+  };
+  const onIoError = (error: Error): void => {
+    (error.message === lastError ? logger.debug : logger.warn).call(logger, { lease: lease.leaseKey, err: error.message }, 'single-writer lease: Redis could not be asked; retrying');
+    lastError = error.message;
+  };
+  lease.on('role', onRole);
+  lease.on('holder', onHolder);
+  lease.on('lost', onLost);
+  lease.on('ioError', onIoError);
+  return () => {
+    lease.off('role', onRole);
+    lease.off('holder', onHolder);
+    lease.off('lost', onLost);
+    lease.off('ioError', onIoError);
+  };
+}
