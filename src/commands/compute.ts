@@ -2,7 +2,6 @@
 // the result as JSON. `--batch` runs one input per line (JSON Lines) and prints one output line per
 // input line, so parity vectors and ad-hoc checks can be driven from scripts without Redis.
 import { accessSync, constants, createReadStream, statSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { CliError, ExitCode } from '../exitCodes.js';
@@ -204,34 +203,115 @@ function insufficientNote(input: unknown): string {
   return `insufficient data: ${root.prices.length} prices, the kernel needs at least ${marketStateMinRequired(root.theta)} (max(vol.window, max(trend.windows), regime.window) + 1); printing null`;
 }
 
+/** One batch line's outcome: its output line, and the stderr note when market-state printed null. */
+export interface BatchLineResult {
+  output: string;
+  failed: boolean;
+  note: string | null;
+}
+
+/**
+ * One JSON Lines input → its output line: the result's JSON, or `{"error": "line N: ..."}` for a
+ * blank line, bad JSON or invalid input. The unit `--batch` runs per line (and the benchmark times).
+ */
+export function computeBatchLine(kernel: KernelName, line: string, lineNo: number, opts: { symbol?: string } = {}): BatchLineResult {
+  try {
+    if (line.trim() === '') throw new Error('blank line (expected one JSON input per line)');
+    let input: unknown;
+    try {
+      input = JSON.parse(line);
+    } catch (err) {
+      throw new Error(`invalid JSON: ${errorMessage(err)}`);
+    }
+    const result = runKernel(kernel, input, { symbol: opts.symbol });
+    return { output: JSON.stringify(result), failed: false, note: result === null ? `line ${lineNo}: ${insufficientNote(input)}` : null };
+  } catch (err) {
+    return { output: JSON.stringify({ error: `line ${lineNo}: ${errorMessage(err)}` }), failed: true, note: null };
+  }
+}
+
+/**
+ * Splits a text stream into lines as readline does with crlfDelay Infinity — `\n`, `\r\n` and a
+ * lone `\r` each end a line; a final line without a line break still counts; an empty input has no
+ * lines — but a chunk at a time, so a batch's lines cost no per-line promise or regular expression.
+ */
+export class LineSplitter {
+  private rest = '';
+
+  /** The complete lines in `chunk` (after what was left from the previous chunk). */
+  push(chunk: string): string[] {
+    let text = this.rest + chunk;
+    // A trailing \r may be the first half of a \r\n split across chunks: keep it for the next one.
+    const hold = text.endsWith('\r') ? 1 : 0;
+    const lastBreak = Math.max(text.lastIndexOf('\n'), text.lastIndexOf('\r', text.length - 1 - hold));
+    if (lastBreak < 0) {
+      this.rest = text;
+      return [];
+    }
+    this.rest = text.slice(lastBreak + 1);
+    text = text.slice(0, lastBreak + 1);
+    return splitComplete(text);
+  }
+
+  /** The last line, when the input did not end with a line break. */
+  end(): string[] {
+    const rest = this.rest;
+    this.rest = '';
+    if (rest === '') return [];
+    return rest.endsWith('\r') ? splitComplete(rest) : [...splitComplete(`${rest}\n`)];
+  }
+}
+
+/** Lines of `text`, which ends with a line break (\n or \r). */
+function splitComplete(text: string): string[] {
+  const lines: string[] = [];
+  let start = 0;
+  for (;;) {
+    const nl = text.indexOf('\n', start);
+    const end = nl < 0 ? text.length : nl;
+    const piece = text.slice(start, end);
+    if (piece.indexOf('\r') < 0) {
+      if (nl >= 0) lines.push(piece);
+    } else {
+      // \r\n is one break; every other \r ends a line of its own.
+      const body = nl >= 0 && piece.endsWith('\r') ? piece.slice(0, -1) : piece;
+      const parts = body.split('\r');
+      if (nl < 0) {
+        // No \n after this piece: it ends with \r, so its last part is empty and not a line.
+        parts.pop();
+      }
+      for (const part of parts) lines.push(part);
+    }
+    if (nl < 0) break;
+    start = nl + 1;
+    if (start >= text.length) break;
+  }
+  return lines;
+}
+
 /**
  * One output line per input line, in order. A line that fails (blank, bad JSON, invalid input)
  * yields `{"error": "line N: ..."}` on its line and the rest still run; the exit status is then 1.
+ * The input is read a chunk at a time and each chunk's output lines are written in one write.
  */
 async function computeBatch(kernel: KernelName, stream: Readable, opts: ComputeOptions): Promise<void> {
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  const splitter = new LineSplitter();
   let lineNo = 0;
   let failed = 0;
-  for await (const line of lines) {
-    lineNo++;
-    let output: string;
-    try {
-      if (line.trim() === '') throw new Error('blank line (expected one JSON input per line)');
-      let input: unknown;
-      try {
-        input = JSON.parse(line);
-      } catch (err) {
-        throw new Error(`invalid JSON: ${errorMessage(err)}`);
-      }
-      const result = runKernel(kernel, input, { symbol: opts.symbol });
-      if (result === null) process.stderr.write(`line ${lineNo}: ${insufficientNote(input)}\n`);
-      output = JSON.stringify(result);
-    } catch (err) {
-      failed++;
-      output = JSON.stringify({ error: `line ${lineNo}: ${errorMessage(err)}` });
+  const run = async (lines: readonly string[]): Promise<void> => {
+    if (lines.length === 0) return;
+    const outputs = new Array<string>(lines.length);
+    for (let k = 0; k < lines.length; k++) {
+      lineNo++;
+      const r = computeBatchLine(kernel, lines[k], lineNo, opts);
+      if (r.failed) failed++;
+      if (r.note !== null) process.stderr.write(`${r.note}\n`);
+      outputs[k] = r.output;
     }
-    await writeLine(process.stdout, output);
-  }
+    await writeLine(process.stdout, outputs.join('\n'));
+  };
+  for await (const chunk of stream) await run(splitter.push(chunk as string));
+  await run(splitter.end());
   if (failed > 0) throw new CliError(`compute --batch: ${failed} of ${lineNo} lines failed`, ExitCode.FAILURE);
 }
 

@@ -6,7 +6,7 @@
 // result. The scratch never carries information from one call to the next (every buffer is
 // written before it is read), so the kernel behaves as a pure function.
 import { clip, sigmoid, softmax } from './math.js';
-import { ensureCapacity, populationVariance, quantileOfSorted } from './stats.js';
+import { ensureCapacity, interpolateQuantile, populationVariance, quantileRanks, selectRankPair } from './stats.js';
 import { mergeTheta } from './theta.js';
 import { olsSlope, theilSenSlope } from './theilSen.js';
 import { KernelInputError, type DeepPartial, type MarketState } from './types.js';
@@ -166,9 +166,6 @@ export function marketStateMinRequired(theta?: DeepPartial<MarketStateTheta>): n
 
 let logPrices = new Float64Array(512);
 let returns = new Float64Array(512);
-let sortScratch = new Float64Array(512);
-/** TypedArray#sort sorts a whole array, so the volatility window is sorted through a view of its exact length, kept while the length repeats. */
-let sortScratchView = sortScratch.subarray(0, 0);
 let sumScratch = new Float64Array(512);
 let clippedScratch = new Float64Array(512);
 
@@ -240,13 +237,13 @@ function volatility(r: Float64Array, returnCount: number, th: MarketStateTheta):
   const count = Math.min(vol.window, returnCount);
   const from = returnCount - count;
 
-  const sorted = sortView(count);
-  for (let i = 0; i < count; i++) sorted[i] = r[from + i];
-  sorted.sort();
-  const qLo = quantileOfSorted(sorted, count, vol.winsor_q_low);
-  const qHi = quantileOfSorted(sorted, count, vol.winsor_q_high);
-  // Clipping is monotone, so clipping the sorted window gives the sorted clipped window (rwc).
-  for (let i = 0; i < count; i++) sorted[i] = clip(sorted[i], qLo, qHi);
+  // The two winsorising quantiles need four order statistics; with the default q (0.01, 0.99)
+  // they lie next to the extremes, where one pass keeping the few smallest and largest finds them.
+  const low = quantileRanks(count, vol.winsor_q_low);
+  const high = quantileRanks(count, vol.winsor_q_high);
+  orderStatistics(r, from, count, low.lower, low.upper, high.lower, high.upper, quantileStats);
+  const qLo = interpolateQuantile(quantileStats[0], quantileStats[1], low.fraction);
+  const qHi = interpolateQuantile(quantileStats[2], quantileStats[3], high.fraction);
 
   // EWMA over rwc in time order, seeded with the population variance of its first min(10, N)
   // values, then updated with every value including those ten.
@@ -258,55 +255,90 @@ function volatility(r: Float64Array, returnCount: number, th: MarketStateTheta):
   for (let i = 0; i < count; i++) v = lambda * v + (1 - lambda) * (rwc[i] * rwc[i]);
   const sigmaEwma = Math.sqrt(v);
 
-  const sigmaMad = MAD_TO_SIGMA * medianAbsoluteDeviationOfSorted(sorted, count);
+  const sigmaMad = MAD_TO_SIGMA * medianAbsoluteDeviation(rwc, count);
   const spikeProxy = clip(sigmaMad / (sigmaEwma + th.eps), 0, vol.spike_proxy_cap);
   const w = sigmoid((spikeProxy - vol.spike_center) / vol.spike_scale);
   const sigma = Math.max(vol.sigma_floor, (1 - w) * sigmaEwma + w * sigmaMad);
   return { sigma, spikeProxy };
 }
 
-function sortView(count: number): Float64Array {
-  if (sortScratchView.length !== count) {
-    sortScratch = ensureCapacity(sortScratch, count);
-    sortScratchView = sortScratch.subarray(0, count);
-  }
-  return sortScratchView;
-}
+const quantileStats = new Float64Array(4);
+const rankOut = new Float64Array(2);
+/** Order statistics this close to either end are found by one pass keeping the extremes. */
+const EXTREME_RANKS = 8;
+const smallest = new Float64Array(EXTREME_RANKS);
+const largest = new Float64Array(EXTREME_RANKS);
 
 /**
- * median(|x − median(x)|) of the ascending `sorted[0..n)`, in O(n) without another sort: the
- * deviations of the values below the median, read right to left, ascend, and so do those of the
- * values from the median up, read left to right; merging the two ascending runs from their
- * starts yields the deviations in order, and the merge stops at the middle.
+ * The values of ranks r0 ≤ r1 and r2 ≤ r3 (0-based, ascending) of a[from..from+n) into out[0..4).
+ * Near the ends: one pass that keeps the few smallest and largest values in sorted order (each
+ * value is compared with the current boundary, rarely passing it). Otherwise by selection.
  */
-function medianAbsoluteDeviationOfSorted(sorted: Float64Array, n: number): number {
-  const mid = n >> 1;
-  const median = n % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  let split = 0; // first index whose value is ≥ median
-  while (split < n && sorted[split] < median) split++;
-  let left = split - 1;
-  let right = split;
-  const lowerRank = (n - 1) >> 1;
-  let previous = 0;
-  for (let rank = 0; ; rank++) {
-    // abs(x − m) for x < m equals m − x exactly (IEEE subtraction is sign-symmetric).
-    const leftDev = left >= 0 ? median - sorted[left] : Infinity;
-    const rightDev = right < n ? sorted[right] - median : Infinity;
-    let dev: number;
-    if (leftDev <= rightDev) {
-      dev = leftDev;
-      left--;
-    } else {
-      dev = rightDev;
-      right++;
+function orderStatistics(a: Float64Array, from: number, n: number, r0: number, r1: number, r2: number, r3: number, out: Float64Array): void {
+  const k = r1 + 1; // the k smallest hold ranks r0 and r1
+  const kk = n - r2; // the kk largest hold ranks r2 and r3
+  if (k <= EXTREME_RANKS && kk <= EXTREME_RANKS) {
+    smallest.fill(Infinity, 0, k);
+    largest.fill(-Infinity, 0, kk);
+    for (let i = from; i < from + n; i++) {
+      const x = a[i];
+      if (x < smallest[k - 1]) {
+        let m = k - 1;
+        while (m > 0 && smallest[m - 1] > x) {
+          smallest[m] = smallest[m - 1];
+          m--;
+        }
+        smallest[m] = x;
+      }
+      if (x > largest[kk - 1]) {
+        let m = kk - 1;
+        while (m > 0 && largest[m - 1] < x) {
+          largest[m] = largest[m - 1];
+          m--;
+        }
+        largest[m] = x;
+      }
     }
-    if (rank === lowerRank) {
-      if (n % 2 === 1) return dev;
-      previous = dev;
-    } else if (rank === lowerRank + 1) {
-      return (previous + dev) / 2;
-    }
+    out[0] = smallest[r0];
+    out[1] = smallest[r1];
+    out[2] = largest[n - 1 - r2];
+    out[3] = largest[n - 1 - r3];
+    return;
   }
+  selectionScratch = ensureCapacity(selectionScratch, n);
+  const copy = selectionScratch;
+  copy.set(a.subarray(from, from + n));
+  selectRankPair(copy, n, r0, r1, rankOut);
+  out[0] = rankOut[0];
+  out[1] = rankOut[1];
+  copy.set(a.subarray(from, from + n));
+  selectRankPair(copy, n, r2, r3, rankOut);
+  out[2] = rankOut[0];
+  out[3] = rankOut[1];
+}
+
+let selectionScratch = new Float64Array(512);
+let deviationScratch = new Float64Array(512);
+
+/**
+ * median(|x − median(x)|) of a[0..n), by selection: the median's two middle ranks, then the
+ * deviations' (for x below the median |x − m| is exactly m − x: IEEE subtraction is
+ * sign-symmetric, so these are the deviations a sorted pass would compute).
+ */
+function medianAbsoluteDeviation(a: Float64Array, n: number): number {
+  const mid = n >> 1;
+  const odd = n % 2 === 1;
+  selectionScratch = ensureCapacity(selectionScratch, n);
+  const copy = selectionScratch;
+  copy.set(a.subarray(0, n));
+  selectRankPair(copy, n, odd ? mid : mid - 1, mid, rankOut);
+  const median = odd ? rankOut[1] : (rankOut[0] + rankOut[1]) / 2;
+  deviationScratch = ensureCapacity(deviationScratch, n);
+  const dev = deviationScratch;
+  for (let i = 0; i < n; i++) dev[i] = Math.abs(a[i] - median);
+  const lowerRank = (n - 1) >> 1;
+  selectRankPair(dev, n, lowerRank, odd ? lowerRank : lowerRank + 1, rankOut);
+  return odd ? rankOut[0] : (rankOut[0] + rankOut[1]) / 2;
 }
 
 /** SPEC §1 step 4: weighted sum of per-window slopes of the log prices, weights normalised to 1. */

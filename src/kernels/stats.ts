@@ -214,11 +214,23 @@ function selectedAbove(a: Float64Array, k: number, count: number, rank: number):
  * not in floating point, and parity depends on using the same one.
  */
 export function quantileOfSorted(sorted: Float64Array, n: number, q: number): number {
+  const { lower, upper, fraction } = quantileRanks(n, q);
+  return interpolateQuantile(sorted[lower], sorted[upper], fraction);
+}
+
+/**
+ * The ranks quantileOfSorted reads for the q-quantile of n values (h = q·(n−1): ⌊h⌋ and the next
+ * one, clamped to n−1) and the fraction t = h − ⌊h⌋, for callers that select those two values
+ * instead of sorting.
+ */
+export function quantileRanks(n: number, q: number): { lower: number; upper: number; fraction: number } {
   const h = q * (n - 1);
-  const lo = Math.floor(h);
-  const t = h - lo;
-  const a = sorted[lo];
-  const b = sorted[lo + 1 < n ? lo + 1 : n - 1];
+  const lower = Math.floor(h);
+  return { lower, upper: lower + 1 < n ? lower + 1 : n - 1, fraction: h - lower };
+}
+
+/** The interpolation of quantileOfSorted between the values a (rank ⌊h⌋) and b (the next rank). */
+export function interpolateQuantile(a: number, b: number, t: number): number {
   const diff = b - a;
   return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
 }

@@ -3,22 +3,25 @@
 // Theil–Sen is the median of the m = len·(len−1)/2 pairwise slopes s_ij = (y_j − y_i)/(j − i).
 // The reference materialises and sorts all of them (32,640 for a 256-point window). Here, for
 // large windows, the median is found without computing most slopes at all:
-//   1. A fixed pseudo-random sample of about m^(2/3) pairs gives two slopes lo ≤ hi whose ranks
-//      bracket the median's rank with high probability (3 standard deviations each side).
+//   1. A fixed pseudo-random sample of about m^(2/3) pairs, binned in a histogram, gives an
+//      estimate A of the median slope.
 //   2. Counting pairs below a slope t needs no division: s_ij < t ⟺ y_j − t·j < y_i − t·i, so the
 //      pairs below t are the inversions of z(t) = y − t·x, counted by a merge sort in O(len·log len).
-//      Pairs whose order flips between z(lo) and z(hi) are exactly those with a slope in [lo, hi];
-//      a second merge sort lists them in O(len·log len + their number) — about 3·m^(2/3).
-//   3. The two middle slopes are selected among the listed ones.
-// Exactness: floating-point z values can misorder pairs whose slope is within rounding of lo or
-// hi, so step 2 uses lo and hi widened by a proven rounding bound (see guardBand). A pair counted
-// below the widened lo is then certainly below lo as a float slope, and one above the widened hi
-// certainly above hi; everything between is listed and its slope computed as the reference does,
+//      That exact count says on which side of A the median lies and how many pairs away; the
+//      sample's histogram then names a second slope B far enough on that side.
+//   3. Pairs whose order differs between z(A) and z(B) are exactly those with a slope between; a
+//      stable insertion sort from the first order to z(B) passes each of them once and lists it
+//      (O(len + their number), typically ~3% of the pairs), and the middle slopes are selected
+//      among the listed ones.
+// Exactness: floating-point z values can misorder pairs whose slope is within rounding of A or
+// B, so steps 2–3 use thresholds widened by a proven rounding bound (see guardBand). A pair that
+// keeps its order in both sorts is then certainly below the bracket (inverted) or above it (in
+// order); every pair that changes order is listed and its slope computed as the reference does,
 // (y_j − y_i) / (j − i) with a true division, and compared exactly. The median is therefore
 // bit-identical to sorting all slopes; the sample only decides how much work that takes. If the
-// bracket misses (probability ≈ 0.3%) the kernel falls back to selecting among all slopes, which
-// is slower but just as exact; heavy ties (e.g. constant prices) list every pair, equally exact.
-import { ensureCapacity, selectRankPair } from './stats.js';
+// bracket misses (≈ 0.3% of windows) the kernel falls back to selecting among all slopes, which
+// is slower but just as exact; heavy ties (e.g. constant prices) take that path too.
+import { ensureCapacity, selectInPlace, selectRankPair } from './stats.js';
 
 /** Below this many pairs the bracketing overhead costs more than it saves: select among all slopes. */
 const BRACKET_MIN_PAIRS = 1000;
@@ -32,7 +35,11 @@ const BRACKET_SIGMAS = 3;
 const UNIT_ROUNDOFF = Number.EPSILON / 2;
 
 let slopeScratch = new Float64Array(4096);
-let sampleScratch = new Float64Array(1024);
+/** Pilot pairs that set the sample histogram's range, and that histogram's bins inside the range. */
+const PILOT = 32;
+const SAMPLE_BINS = 512;
+const pilotScratch = new Float64Array(PILOT);
+const sampleBins = new Int32Array(SAMPLE_BINS + 2);
 let keyScratch = new Float64Array(256);
 let keyTemp = new Float64Array(256);
 let indexScratch = new Int32Array(256);
@@ -89,7 +96,76 @@ function guardBand(yAbsMax: number, tAbsMax: number, len: number): number {
   return 16 * UNIT_ROUNDOFF * (yAbsMax + (tAbsMax + 1) * len);
 }
 
-/** The steps of the header comment; null when the bracket missed (the caller falls back). */
+/** A fixed pseudo-random sample of pairs for one window length: i < j, with 1/(j − i). */
+interface PairSample {
+  size: number;
+  lo: Int32Array;
+  hi: Int32Array;
+  inverseGap: Float64Array;
+}
+
+/** Sample tables by window length (a theta has a few trend windows; the table is ~16 bytes a pair). */
+const pairSamples = new Map<number, PairSample>();
+const PAIR_SAMPLE_CACHE_MAX = 16;
+
+/**
+ * The sample for `len` points: about m^(2/3) pairs drawn uniformly (i ≠ j independently; a slope is
+ * symmetric in i and j) by a fixed-seed xorshift, so the kernel is deterministic. Only the speed
+ * depends on it: the sample picks the bracket, the exact counting decides the result.
+ */
+function pairSample(len: number, pairs: number): PairSample {
+  let sample = pairSamples.get(len);
+  if (sample !== undefined) return sample;
+  const size = Math.ceil(Math.pow(pairs, 2 / 3));
+  const lo = new Int32Array(size);
+  const hi = new Int32Array(size);
+  const inverseGap = new Float64Array(size);
+  let state = 0x9e3779b9 | 0;
+  for (let s = 0; s < size; ) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    const a = (state >>> 1) % len;
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    const b = (state >>> 1) % len;
+    if (a === b) continue;
+    lo[s] = a < b ? a : b;
+    hi[s] = a < b ? b : a;
+    inverseGap[s] = 1 / (hi[s] - lo[s]);
+    s++;
+  }
+  if (pairSamples.size >= PAIR_SAMPLE_CACHE_MAX) pairSamples.clear();
+  sample = { size, lo, hi, inverseGap };
+  pairSamples.set(len, sample);
+  return sample;
+}
+
+/**
+ * How many sample slopes past the estimate to go so that the pairs between hold at least `need`
+ * pairs with high probability: the sample count between two slopes is binomial, so take the
+ * expected count plus `sigmas` standard deviations (and a small constant for tiny counts).
+ */
+function sampleSteps(need: number, sampleSize: number, pairs: number, sigmas: number): number {
+  const expected = (Math.max(need, 0) * sampleSize) / pairs;
+  return Math.ceil(expected + sigmas * Math.sqrt(expected + 1) + sigmas);
+}
+
+/**
+ * Theil–Sen by an estimate and one exact count (the steps of the header comment, one-sided):
+ *   1. A = the sample's median slope, the estimate.
+ *   2. Sort the points by z(A − band) (merge sort): its inversions I0 are pairs certainly below A.
+ *      I0 against the median's rank says on which side of A the median lies, and how many pairs
+ *      away; the sample names a second slope B far enough on that side.
+ *   3. From that order, a stable insertion sort by z(B ± band) passes exactly the pairs whose order
+ *      differs between the two sorts: those are listed, each slope computed as the reference does
+ *      and counted below, inside or above the bracket [L, H] ([A, B] or [B, A − 2·band]).
+ * Every pair not listed keeps its order in both sorts, which proves it below L (inverted) or above H
+ * (in order) — see the guard band. So `below` and the listed slopes in [L, H] are exact, and when
+ * the median's ranks fall among the latter the result is the reference's. null when they do not
+ * (the sample misled, ≈ 0.3% at 3σ; the caller falls back).
+ */
 function bracketedMedian(
   y: Float64Array,
   from: number,
@@ -99,38 +175,45 @@ function bracketedMedian(
   upperRank: number,
   bracketSigmas: number,
 ): number | null {
-  // 1. Sample pairs uniformly (i ≠ j drawn independently; a slope is symmetric in i and j). A
-  //    fixed-seed xorshift keeps the kernel deterministic.
-  const sampleSize = Math.ceil(Math.pow(pairs, 2 / 3));
-  sampleScratch = ensureCapacity(sampleScratch, sampleSize);
-  const sample = sampleScratch;
-  let state = 0x9e3779b9 | 0;
-  for (let s = 0; s < sampleSize; ) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    const a = (state >>> 1) % len; // >>> 1 keeps it a small integer (fast int modulo)
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    const b = (state >>> 1) % len; // >>> 1 keeps it a small integer (fast int modulo)
-    if (a === b) continue;
-    const i = a < b ? a : b;
-    const j = a < b ? b : a;
-    sample[s++] = (y[from + j] - y[from + i]) / (j - i);
+  // 1. The sample's slopes, binned. They only steer: products with 1/(j − i) are close enough,
+  //    and their order statistics are read off a histogram rather than selected.
+  const table = pairSample(len, pairs);
+  const sampleSize = table.size;
+  const sLo = table.lo;
+  const sHi = table.hi;
+  const sInv = table.inverseGap;
+  // A pilot of the first PILOT pairs sets the histogram's range: its median ± its interquartile range.
+  const pilot = pilotScratch;
+  for (let s = 0; s < PILOT; s++) pilot[s] = (y[from + sHi[s]] - y[from + sLo[s]]) * sInv[s];
+  selectInPlace(pilot, 0, PILOT - 1, PILOT >> 1);
+  const pilotMedian = pilot[PILOT >> 1];
+  selectInPlace(pilot, 0, (PILOT >> 1) - 1, PILOT >> 2);
+  selectInPlace(pilot, (PILOT >> 1) + 1, PILOT - 1, (3 * PILOT) >> 2);
+  const spread = pilot[(3 * PILOT) >> 2] - pilot[PILOT >> 2];
+  if (!(spread > 0 && spread < Infinity)) return null; // heavy ties: the exhaustive path
+  const rangeLow = pilotMedian - spread;
+  const scale = SAMPLE_BINS / (2 * spread);
+  if (!(scale > 0 && scale < Infinity)) return null;
+  // Bin 0 holds the slopes below the range, SAMPLE_BINS + 1 those above it.
+  const bins = sampleBins;
+  bins.fill(0);
+  for (let s = 0; s < sampleSize; s++) {
+    const slope = (y[from + sHi[s]] - y[from + sLo[s]]) * sInv[s];
+    bins[Math.min(Math.max((slope - rangeLow) * scale + 1, 0), SAMPLE_BINS + 1.5) | 0]++;
   }
-  const halfWidth = bracketSigmas * Math.sqrt(sampleSize / 4);
-  const loIndex = Math.max(0, Math.floor((lowerRank / pairs) * sampleSize - halfWidth));
-  const hiIndex = Math.min(sampleSize - 1, Math.ceil((upperRank / pairs) * sampleSize + halfWidth));
-  selectRankPair(sample, sampleSize, loIndex, hiIndex, rankPair);
-  const lo = rankPair[0];
-  const hi = rankPair[1];
+  // The estimate A: the lower edge of the bin holding the sample's median rank.
+  const estimateRank = Math.floor(((lowerRank + 0.5) / pairs) * sampleSize);
+  let binA = 0;
+  let belowA = 0;
+  while (belowA + bins[binA] <= estimateRank) belowA += bins[binA++];
+  if (binA === 0 || binA > SAMPLE_BINS) return null;
+  const binEdge = (bin: number): number => rangeLow + (bin - 1) / scale;
+  const a = binEdge(binA);
 
   let yAbsMax = 0;
   for (let i = 0; i < len; i++) yAbsMax = Math.max(yAbsMax, Math.abs(y[from + i]));
-  const band = guardBand(yAbsMax, Math.max(Math.abs(lo), Math.abs(hi)), len);
-  const tLow = lo - band;
-  const tHigh = hi + band;
+  // Every threshold used below is a bin edge (within the range) moved by at most 2·band (≪ 1).
+  const band = guardBand(yAbsMax, Math.max(Math.abs(rangeLow), Math.abs(rangeLow + 2 * spread)) + 1, len);
 
   if (keyScratch.length < len) {
     keyScratch = new Float64Array(len);
@@ -141,74 +224,74 @@ function bracketedMedian(
   const keys = keyScratch;
   const order = indexScratch;
 
-  // 2a. Sort the points by z(tLow); every inversion is a pair certainly below lo.
+  // 2. Sort by z(A − band): each inversion is a pair whose slope is certainly below A.
+  const tFirst = a - band;
   for (let i = 0; i < len; i++) {
-    keys[i] = y[from + i] - tLow * i;
+    keys[i] = y[from + i] - tFirst * i;
     order[i] = i;
   }
-  let below = sortCountingInversions(len);
+  const inversions = sortCountingInversions(len);
 
-  // 2b. In that order, sort by z(tHigh). A pair i < j still in index order in 2a (not certainly
-  //     below) that z(tHigh) does not put in order either is not certainly above hi: list it.
-  //     Pairs already counted in 2a can show up here too (when rounding is close); they are skipped.
-  for (let k = 0; k < len; k++) keys[k] = y[from + order[k]] - tHigh * order[k];
+  let low: number;
+  let high: number;
+  let tSecond: number;
+  if (inversions <= lowerRank) {
+    // The median is at or above A: L = A, H = B, the upper edge of the bin where enough sample
+    // slopes lie between.
+    const steps = sampleSteps(upperRank + 1 - inversions, sampleSize, pairs, bracketSigmas);
+    let bin = binA;
+    let between = bins[bin];
+    while (between < steps && bin < SAMPLE_BINS) between += bins[++bin];
+    if (between < steps) return null;
+    low = a;
+    high = binEdge(bin + 1);
+    tSecond = high + band;
+  } else {
+    // Certainly below A: L = B, the lower edge of the bin where enough sample slopes lie between,
+    // H = A − 2·band (so that z(H + band) is the first sort).
+    const steps = sampleSteps(inversions - lowerRank, sampleSize, pairs, bracketSigmas);
+    let bin = binA - 1;
+    let between = bins[bin];
+    while (between < steps && bin > 1) between += bins[--bin];
+    if (between < steps || bin < 1) return null;
+    low = binEdge(bin);
+    high = a - 2 * band;
+    if (!(low < high)) return null;
+    tSecond = low - band;
+  }
+
+  // 3. Insertion sort by z(tSecond), starting from the first sort's order; list every pass.
+  for (let k = 0; k < len; k++) keys[k] = y[from + order[k]] - tSecond * order[k];
   slopeScratch = ensureCapacity(slopeScratch, pairs);
   const kept = slopeScratch;
   let count = 0;
-  let srcKeys = keys;
-  let srcOrder = order;
-  let dstKeys = keyTemp;
-  let dstOrder = indexTemp;
-  for (let width = 1; width < len; width *= 2) {
-    for (let start = 0; start < len; start += 2 * width) {
-      const mid = Math.min(start + width, len);
-      const end = Math.min(start + 2 * width, len);
-      let l = start;
-      let r = mid;
-      let o = start;
-      while (l < mid && r < end) {
-        if (srcKeys[l] < srcKeys[r]) {
-          dstKeys[o] = srcKeys[l];
-          dstOrder[o++] = srcOrder[l++];
-        } else {
-          // Every left element still waiting has a key ≥ this right one: each pair is listed.
-          const q = srcOrder[r];
-          const yq = y[from + q];
-          for (let m = l; m < mid; m++) {
-            const p = srcOrder[m];
-            if (p > q) continue; // counted in 2a
-            const slope = (yq - y[from + p]) / (q - p);
-            // Nearly every listed slope lies in [lo, hi] (only the guard band's few do not), so
-            // these tests are well predicted; the store is unconditional, the cursor is not.
-            kept[count] = slope;
-            below += slope < lo ? 1 : 0;
-            count += slope >= lo && slope <= hi ? 1 : 0;
-          }
-          dstKeys[o] = srcKeys[r];
-          dstOrder[o++] = srcOrder[r++];
-        }
-      }
-      while (l < mid) {
-        dstKeys[o] = srcKeys[l];
-        dstOrder[o++] = srcOrder[l++];
-      }
-      while (r < end) {
-        dstKeys[o] = srcKeys[r];
-        dstOrder[o++] = srcOrder[r++];
-      }
-    }
-    const tk = srcKeys;
-    srcKeys = dstKeys;
-    dstKeys = tk;
-    const to = srcOrder;
-    srcOrder = dstOrder;
-    dstOrder = to;
+  let below = inversions;
+  for (let k = 1; k < len; k++) {
+    const key = keys[k];
+    let m = k - 1;
+    if (!(keys[m] > key)) continue;
+    const q = order[k];
+    const yq = y[from + q];
+    do {
+      const p = order[m];
+      // The reference's slope of the pair, (y_j − y_i) / (j − i) with i < j.
+      const slope = p < q ? (yq - y[from + p]) / (q - p) : (y[from + p] - yq) / (p - q);
+      // A pair inverted in the first sort was counted in `inversions`; it is classified here instead.
+      below += (slope < low ? 1 : 0) - (p > q ? 1 : 0);
+      kept[count] = slope;
+      count += slope >= low && slope <= high ? 1 : 0;
+      keys[m + 1] = keys[m];
+      order[m + 1] = p;
+      m--;
+    } while (m >= 0 && keys[m] > key);
+    keys[m + 1] = key;
+    order[m + 1] = q;
   }
 
-  // 3. Both middle ranks must lie among the listed slopes in [lo, hi].
+  // Both middle ranks must lie among the listed slopes in [L, H].
   if (below > lowerRank || below + count <= upperRank) return null;
-  // Every kept slope lies in [lo, hi], which spares the selection its range pass.
-  return middleOf(kept, count, lowerRank - below, upperRank - below, lo, hi);
+  // Every kept slope lies in [L, H], which spares the selection its range pass.
+  return middleOf(kept, count, lowerRank - below, upperRank - below, low, high);
 }
 
 /**
