@@ -377,7 +377,27 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   // (close() awaits the same promise as its last step).
   let followerClosing: Promise<void> | null = null;
   const closeFollower = followerStore === null || followerStore === store ? null : (): Promise<void> => (followerClosing ??= followerStore.close());
-  const done = closeFollower === null ? supervised : supervised.finally(() => closeStore({ close: closeFollower }));
+  // The lease is released once, then its connection closed once (memoized: close() and --once's
+  // end share them). --once releases it as soon as its pass is over, so the next pass (or the
+  // unit) can take it even when the caller only closes the store.
+  let leaseReleasing: Promise<void> | null = null;
+  const finishLease =
+    leased === null
+      ? null
+      : (): Promise<void> =>
+          (leaseReleasing ??= (async () => {
+            // The release is told in one line of its own, not as "the lease is free" news.
+            stopLeaseLog();
+            await releaseLease(leased, logger);
+          })());
+  let writerClosing: Promise<void> | null = null;
+  const closeWriter = leased === null ? null : (): Promise<void> => (writerClosing ??= leased.close());
+  const onceLeaseEnd = once && finishLease !== null && closeWriter !== null ? () => finishLease().then(() => closeStore({ close: closeWriter })) : null;
+  const followerEnd = closeFollower === null ? null : () => closeStore({ close: closeFollower });
+  const done = onceLeaseEnd === null && followerEnd === null ? supervised : supervised.finally(async () => {
+    await onceLeaseEnd?.();
+    await followerEnd?.();
+  });
   actor.start();
   // Wake on reconnect (issue 10): a connection ready again after an outage wakes the actors that
   // use it. sd_notify: READY=1 once the publishers' store is first ready; WATCHDOG=1 pings.
@@ -493,17 +513,11 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     steps.push(await closeStep(begin('drain'), drain, stopActors));
     // After the drain (the last publishes needed the lease), before anything slower: a standby
     // polling every 500 ms takes over as soon as the key is gone.
-    steps.push(
-      await closeStep(begin('lease'), leased === null ? null : () => {
-        // The release is told in one line of its own, not as "the lease is free" news.
-        stopLeaseLog();
-        return releaseLease(leased, logger);
-      }),
-    );
+    steps.push(await closeStep(begin('lease'), finishLease));
     steps.push(await closeStep(begin('http'), adopted.http ?? null));
     steps.push(await closeStep(begin('watchdog'), adopted.watchdog ?? null));
     steps.push(await closeStep(begin('store'), () => store.close()));
-    steps.push(await closeStep(begin('writer'), leased === null ? null : () => leased.close()));
+    steps.push(await closeStep(begin('writer'), closeWriter));
     steps.push(await closeStep(begin('klines store'), closeFollower));
     stopLeaseFollow();
     stopLeaseLog();
