@@ -6,10 +6,16 @@
 // cycle it chained into (its harvest hash write: a publish or a heartbeat), and the CPU time the
 // process spent on the burst.
 //
-//   node dist/bench/burst.js [--symbols 400] [--bursts 3]
+//   node dist/bench/burst.js [--symbols 400] [--bursts 3] [--cpu-prof DIR]
+//
+// --cpu-prof DIR writes one .cpuprofile per burst (node:inspector, the burst's window only — not
+// the seeding, start-up or shutdown that `node --cpu-prof` would mix in).
 //
 // Goals (issue 12): p99 ≤ 100 ms and every symbol ≤ 250 ms, at 400 symbols (and at 1,000).
 import { createHistogram } from 'node:perf_hooks';
+import { Session } from 'node:inspector/promises';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
@@ -21,9 +27,20 @@ import { startTestRedis } from '../test/helpers/redisServer.js';
 const MINUTE_MS = 60_000;
 const HISTORY = 300;
 
-function parseArgs(argv: string[]): { symbols: number; bursts: number } {
-  const args = { symbols: 400, bursts: 3 };
+interface Args {
+  symbols: number;
+  bursts: number;
+  cpuProf: string | null;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { symbols: 400, bursts: 3, cpuProf: null };
   for (let i = 0; i < argv.length; i += 2) {
+    if (argv[i] === '--cpu-prof') {
+      args.cpuProf = argv[i + 1] ?? '';
+      if (args.cpuProf === '') throw new Error('--cpu-prof needs a directory');
+      continue;
+    }
     const [flag, value] = [argv[i], Number(argv[i + 1])];
     if (flag === '--symbols') args.symbols = value;
     else if (flag === '--bursts') args.bursts = value;
@@ -78,6 +95,13 @@ async function main(): Promise<void> {
   // Let the first (staggered, within a second) cycles and their chains settle.
   await new Promise((r) => setTimeout(r, 4000));
 
+  const profiler = args.cpuProf === null ? null : new Session();
+  if (profiler !== null && args.cpuProf !== null) {
+    mkdirSync(args.cpuProf, { recursive: true });
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+  }
   const all: number[] = [];
   for (let b = 0; b < args.bursts; b++) {
     harvestDone.length = 0;
@@ -87,6 +111,7 @@ async function main(): Promise<void> {
       burst.xadd('quantum:stream:market.klines', 'MAXLEN', '~', '10000', '*', 'event_type', 'market.klines', 'payload', candle(s, openTime, last[i]!), 'correlation_id', `b${b}-${i}`, 'timestamp', new Date().toISOString(), 'source', 'market-publisher', 'trace_id', '');
     });
     openTime += MINUTE_MS;
+    if (profiler !== null) await profiler.post('Profiler.start');
     const cpu0 = process.cpuUsage();
     const t0 = wallClock();
     await burst.exec();
@@ -97,6 +122,10 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 5));
     }
     const cpu = process.cpuUsage(cpu0);
+    if (profiler !== null && args.cpuProf !== null) {
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(join(args.cpuProf, `burst-${b + 1}.cpuprofile`), JSON.stringify(profile));
+    }
     const hist = createHistogram();
     for (const ms of seen.values()) hist.record(Math.max(1, Math.round(ms * 1000)));
     const lat = [...seen.values()];

@@ -21,7 +21,8 @@
 // the phase's values to its steps as they are — no cast at the boundary. `publisherMachine` is
 // the same definition over `unknown`: what the supervisor declares and the diagrams draw.
 // Imports go one way: src/phases → machines → src/inputs/types.ts (the shared `Read<T>`).
-import { assign, enqueueActions, fromPromise, sendParent, sendTo, setup } from 'xstate';
+import { enqueueActions, fromPromise, sendParent, sendTo, setup } from 'xstate';
+import { fastAssign as assign } from './fastAssign.js';
 import type { Read, SkipReason } from '../src/inputs/types.js';
 import { errorMessage } from '../src/core/errors.js';
 

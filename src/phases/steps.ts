@@ -2,7 +2,8 @@
 // functions into the machine's injected steps: the I/O ones into promise actors, the pure ones
 // into assign actions. The machine is built over the phase's own types
 // (createPublisherMachine<Memory, Inputs, Result>), so the steps get their values as they are.
-import { assign, fromPromise } from 'xstate';
+import { fromPromise } from 'xstate';
+import { fastAssign as assign } from '../../machines/fastAssign.js';
 import {
   computedCycle,
   createPublisherMachine,
