@@ -60,6 +60,10 @@ export function theilSenSlope(y: Float64Array, from: number, len: number, bracke
     const median = bracketedMedian(y, from, len, pairs, lowerRank, upperRank, bracketSigmas);
     if (median !== null) return median;
   }
+  // A constant window (a frozen or illiquid feed) has every slope (y − y)/d = +0.
+  let constant = true;
+  for (let i = 1; i < len && constant; i++) constant = y[from + i] === y[from];
+  if (constant) return 0;
   slopeScratch = ensureCapacity(slopeScratch, pairs);
   const slopes = slopeScratch;
   let c = 0;
@@ -274,12 +278,14 @@ function bracketedMedian(
     const yq = y[from + q];
     do {
       const p = order[m];
-      // The reference's slope of the pair, (y_j − y_i) / (j − i) with i < j.
-      const slope = p < q ? (yq - y[from + p]) / (q - p) : (y[from + p] - yq) / (p - q);
+      // The reference's slope of the pair, (y_j − y_i) / (j − i) with i < j: the same quotient
+      // with both signs flipped is the same number, except that 0 / −d is −0 where the reference
+      // has +0; adding +0 turns −0 into +0 and changes nothing else. No branch on p < q.
+      const slope = (yq - y[from + p]) / (q - p) + 0;
       // A pair inverted in the first sort was counted in `inversions`; it is classified here instead.
-      below += (slope < low ? 1 : 0) - (p > q ? 1 : 0);
+      below += +(slope < low) - +(p > q);
       kept[count] = slope;
-      count += slope >= low && slope <= high ? 1 : 0;
+      count += +(slope >= low) & +(slope <= high);
       keys[m + 1] = keys[m];
       order[m + 1] = p;
       m--;
@@ -299,13 +305,34 @@ function bracketedMedian(
  * the number of inversions — pairs whose later element has a strictly smaller key. Leaves the
  * sorted result in keyScratch / indexScratch.
  */
+const INSERTION_RUN = 16;
+
 function sortCountingInversions(n: number): number {
+  let inversions = 0;
+  // Runs of INSERTION_RUN by insertion sort (each shift passes one inversion), then merges.
+  const runKeys = keyScratch;
+  const runOrder = indexScratch;
+  for (let start = 0; start < n; start += INSERTION_RUN) {
+    const end = Math.min(start + INSERTION_RUN, n);
+    for (let k = start + 1; k < end; k++) {
+      const key = runKeys[k];
+      const index = runOrder[k];
+      let m = k - 1;
+      while (m >= start && runKeys[m] > key) {
+        runKeys[m + 1] = runKeys[m];
+        runOrder[m + 1] = runOrder[m];
+        m--;
+      }
+      inversions += k - 1 - m;
+      runKeys[m + 1] = key;
+      runOrder[m + 1] = index;
+    }
+  }
   let srcKeys = keyScratch;
   let srcOrder = indexScratch;
   let dstKeys = keyTemp;
   let dstOrder = indexTemp;
-  let inversions = 0;
-  for (let width = 1; width < n; width *= 2) {
+  for (let width = INSERTION_RUN; width < n; width *= 2) {
     for (let start = 0; start < n; start += 2 * width) {
       const mid = Math.min(start + width, n);
       const end = Math.min(start + 2 * width, n);
