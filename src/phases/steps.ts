@@ -2,7 +2,7 @@
 // functions into the machine's injected steps: the I/O ones into promise actors, the pure ones
 // into assign actions. The machine is built over the phase's own types
 // (createPublisherMachine<Memory, Inputs, Result>), so the steps get their values as they are.
-import { fromPromise } from 'xstate';
+import { fromStep } from '../../machines/stepActor.js';
 import { fastAssign as assign } from '../../machines/fastAssign.js';
 import {
   computedCycle,
@@ -119,12 +119,12 @@ export function runPureStep<T>(step: () => Read<T>): StepResult<T> {
 export function publisherFor<Memory, Inputs, Result>(steps: PhaseSteps<Memory, Inputs, Result>): AnyPublisherMachine {
   return createPublisherMachine<Memory, Inputs, Result>().provide({
     actors: {
-      seedMemory: fromPromise<Memory | null, StepTarget>(({ input }) => steps.seed(input.symbol)),
-      readInputs: fromPromise<ReadOutput<Inputs>, StepTarget>(({ input }) => steps.read(input.symbol)),
-      publishResult: fromPromise<PublishOutput<Memory>, PublishInput<Inputs, Result>>(({ input }) =>
+      seedMemory: fromStep<Memory | null, StepTarget>((input) => steps.seed(input.symbol)),
+      readInputs: fromStep<ReadOutput<Inputs>, StepTarget>((input) => steps.read(input.symbol)),
+      publishResult: fromStep<PublishOutput<Memory>, PublishInput<Inputs, Result>>((input) =>
         steps.publish(input.symbol, input.inputs, input.result, input.nowMs),
       ),
-      writeHeartbeat: fromPromise<void, HeartbeatInput>(({ input }) => steps.heartbeat(input.symbol, input.nowMs)),
+      writeHeartbeat: fromStep<void, HeartbeatInput>((input) => steps.heartbeat(input.symbol, input.nowMs)),
     },
     actions: {
       computeResult: assign(({ context }) => {
