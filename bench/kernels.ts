@@ -10,15 +10,29 @@
 // paths of every regime; calls cycle through several paths so the figures are not those of one
 // memorised input. The SPEC reference implementation needs about 7.6 ms per market-state call on
 // 300 closes with the default theta; the last column is the speed-up against that.
-import { cpus, loadavg } from 'node:os';
+//
+// Then the batch path (issue 12's goal: ≥ 50× the reference through `compute market-state
+// --batch` on the same JSON lines, where the reference takes ~3.8–5.3 ms a call): random walks of
+// 300 closes as JSON lines, timed per line in process (JSON.parse + kernel + JSON.stringify, what
+// `--batch` does per line) and end to end through the CLI, where the steady-state figure is the
+// difference between a long and a short run divided by the extra lines (start-up cancels out).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Bench, type FnReturnedObject } from 'tinybench';
 import { computeHarvest } from '../src/kernels/harvest.js';
 import { computeMarketState } from '../src/kernels/marketState.js';
 import { computeStops } from '../src/kernels/stops.js';
 import type { MarketState, Position } from '../src/kernels/types.js';
-import { REGIMES, syntheticPrices } from '../src/synthetic/prices.js';
+import { computeBatchLine } from '../src/commands/compute.js';
+import { mulberry32, REGIMES, syntheticPrices } from '../src/synthetic/prices.js';
 
 const REFERENCE_MARKET_STATE_MS = 7.6;
+/** The reference through the batch path on the same JSON lines (issue 12): ~3.8–5.3 ms a call. */
+const REFERENCE_BATCH_MS = [3.8, 5.3] as const;
+const BATCH_GOAL_SPEEDUP = 50;
 const WARMUP_MS = 300;
 const TIME_MS = 1750;
 
@@ -128,6 +142,26 @@ row('harvest', `${n} positions, with P1 proposal`, 100 * n, (i) =>
   }),
 );
 
+// The batch path, per line: 64 random walks of 300 closes (Gaussian log steps, tick-rounded to
+// 0.01 as exchange closes are), one JSON line each.
+function randomWalkLines(count: number, seed: number): string[] {
+  const uniform = mulberry32(seed);
+  return Array.from({ length: count }, () => {
+    let price = 100 + uniform() * 50_000;
+    const prices: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const u1 = 1 - uniform();
+      const u2 = uniform();
+      price *= Math.exp(0.002 * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2));
+      prices.push(Math.round(price * 100) / 100);
+    }
+    return JSON.stringify({ prices });
+  });
+}
+const batchLines = randomWalkLines(64, 7);
+const BATCH_ROW = `batch line: JSON.parse + kernel + JSON.stringify (${batchLines.length} random walks)`;
+row('market-state', BATCH_ROW, batchLines.length, (i) => computeBatchLine('market-state', batchLines[i % batchLines.length], i + 1).output);
+
 bench.runSync();
 const rows: Row[] = bench.tasks.map((task, k) => {
   const result = task.result;
@@ -168,4 +202,46 @@ console.log(
 console.log(line(headers));
 console.log(line(widths.map((w) => '-'.repeat(w))));
 for (const t of table) console.log(line(headers.map((h) => String(t[h]))));
+
+// --- the batch path against issue 12's goal ----------------------------------------------------
+
+const [refLow, refHigh] = REFERENCE_BATCH_MS;
+const goalUs = (refLow * 1000) / BATCH_GOAL_SPEEDUP;
+const verdict = (us: number) =>
+  `${(us / 1000).toFixed(3)} ms/line = ${Math.round((refLow * 1000) / us)}–${Math.round((refHigh * 1000) / us)}× the reference (${refLow}–${refHigh} ms); ` +
+  `goal ≥ ${BATCH_GOAL_SPEEDUP}× (≤ ${goalUs.toFixed(0)} µs/line): ${us <= goalUs ? 'met' : 'NOT met'}`;
+const batchRow = rows.find((r) => r.input === BATCH_ROW);
+console.log('');
+if (batchRow !== undefined) console.log(`compute market-state --batch, in process (median sample): ${verdict(batchRow.medianUs)}`);
+
+/** Wall time of `compute market-state --batch` over `lines` lines (best of `runs`), in ms. */
+function cliBatchMs(file: string, runs: number): number {
+  const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+  let best = Infinity;
+  for (let k = 0; k < runs; k++) {
+    const start = process.hrtime.bigint();
+    execFileSync(process.execPath, [cli, 'compute', 'market-state', '--batch', '--input', file], { stdio: ['ignore', 'ignore', 'inherit'], maxBuffer: 1 << 30 });
+    best = Math.min(best, Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  return best;
+}
+const dir = mkdtempSync(join(tmpdir(), 'quantum-calc-bench-'));
+try {
+  const SHORT = 1_000;
+  const LONG = 6_000;
+  const lines = randomWalkLines(LONG, 11);
+  const shortFile = join(dir, 'short.jsonl');
+  const longFile = join(dir, 'long.jsonl');
+  writeFileSync(shortFile, `${lines.slice(0, SHORT).join('\n')}\n`);
+  writeFileSync(longFile, `${lines.join('\n')}\n`);
+  const shortMs = cliBatchMs(shortFile, 3);
+  const longMs = cliBatchMs(longFile, 3);
+  const perLineUs = ((longMs - shortMs) * 1000) / (LONG - SHORT);
+  console.log(
+    `compute market-state --batch, end to end through the CLI: ${SHORT} lines ${shortMs.toFixed(0)} ms, ${LONG} lines ${longMs.toFixed(0)} ms (best of 3); ` +
+      `steady state ${verdict(perLineUs)}`,
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
 if (sink < 0) console.log(sink); // never true; reading sink keeps it observable
