@@ -6,10 +6,15 @@
 // cycle it chained into (its harvest hash write: a publish or a heartbeat), and the CPU time the
 // process spent on the burst.
 //
-//   node dist/bench/burst.js [--symbols 400] [--bursts 3] [--cpu-prof DIR]
+//   node dist/bench/burst.js [--symbols 400] [--bursts 3] [--cpu-prof DIR] [--alloc-prof DIR]
+//                           [--members live|compact]
 //
+// --members compact stores the history as {"t","close"} members (~40 bytes, bench:supervisor's)
+// instead of the data sink's json.dumps (~230 bytes): it shows how much of the burst's CPU is
+// the candle window's bytes (transfer, reply parsing, the parse cache's string keys).
 // --cpu-prof DIR writes one .cpuprofile per burst (node:inspector, the burst's window only — not
-// the seeding, start-up or shutdown that `node --cpu-prof` would mix in).
+// the seeding, start-up or shutdown that `node --cpu-prof` would mix in); --alloc-prof DIR one
+// sampling heap profile per burst of everything it allocated, collected again or not.
 //
 // Goals (issue 12): p99 ≤ 100 ms and every symbol ≤ 250 ms, at 400 symbols (and at 1,000).
 import { createHistogram } from 'node:perf_hooks';
@@ -31,14 +36,24 @@ interface Args {
   symbols: number;
   bursts: number;
   cpuProf: string | null;
+  allocProf: string | null;
+  members: 'live' | 'compact';
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { symbols: 400, bursts: 3, cpuProf: null };
+  const args: Args = { symbols: 400, bursts: 3, cpuProf: null, allocProf: null, members: 'live' };
   for (let i = 0; i < argv.length; i += 2) {
-    if (argv[i] === '--cpu-prof') {
-      args.cpuProf = argv[i + 1] ?? '';
-      if (args.cpuProf === '') throw new Error('--cpu-prof needs a directory');
+    if (argv[i] === '--cpu-prof' || argv[i] === '--alloc-prof') {
+      const dir = argv[i + 1] ?? '';
+      if (dir === '') throw new Error(`${argv[i]} needs a directory`);
+      if (argv[i] === '--cpu-prof') args.cpuProf = dir;
+      else args.allocProf = dir;
+      continue;
+    }
+    if (argv[i] === '--members') {
+      const kind = argv[i + 1];
+      if (kind !== 'live' && kind !== 'compact') throw new Error('--members is live or compact');
+      args.members = kind;
       continue;
     }
     const [flag, value] = [argv[i], Number(argv[i + 1])];
@@ -71,7 +86,8 @@ async function main(): Promise<void> {
     const pipe = redis.pipeline();
     symbols.forEach((s, i) => {
       last[i] = Number(walks[i]!().toPrecision(10));
-      pipe.zadd(`quantum:history:ohlcv:${s}:1m`, openTime, candle(s, openTime, last[i]!));
+      const member = args.members === 'live' ? candle(s, openTime, last[i]!) : JSON.stringify({ t: openTime, close: last[i] });
+      pipe.zadd(`quantum:history:ohlcv:${s}:1m`, openTime, member);
     });
     await pipe.exec();
   }
@@ -95,12 +111,14 @@ async function main(): Promise<void> {
   // Let the first (staggered, within a second) cycles and their chains settle.
   await new Promise((r) => setTimeout(r, 4000));
 
-  const profiler = args.cpuProf === null ? null : new Session();
-  if (profiler !== null && args.cpuProf !== null) {
-    mkdirSync(args.cpuProf, { recursive: true });
+  const profiler = args.cpuProf === null && args.allocProf === null ? null : new Session();
+  if (profiler !== null) {
+    for (const dir of [args.cpuProf, args.allocProf]) if (dir !== null) mkdirSync(dir, { recursive: true });
     profiler.connect();
-    await profiler.post('Profiler.enable');
-    await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+    if (args.cpuProf !== null) {
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+    }
   }
   const all: number[] = [];
   for (let b = 0; b < args.bursts; b++) {
@@ -111,7 +129,10 @@ async function main(): Promise<void> {
       burst.xadd('quantum:stream:market.klines', 'MAXLEN', '~', '10000', '*', 'event_type', 'market.klines', 'payload', candle(s, openTime, last[i]!), 'correlation_id', `b${b}-${i}`, 'timestamp', new Date().toISOString(), 'source', 'market-publisher', 'trace_id', '');
     });
     openTime += MINUTE_MS;
-    if (profiler !== null) await profiler.post('Profiler.start');
+    if (profiler !== null && args.cpuProf !== null) await profiler.post('Profiler.start');
+    if (profiler !== null && args.allocProf !== null) {
+      await profiler.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+    }
     const cpu0 = process.cpuUsage();
     const t0 = wallClock();
     await burst.exec();
@@ -125,6 +146,10 @@ async function main(): Promise<void> {
     if (profiler !== null && args.cpuProf !== null) {
       const { profile } = await profiler.post('Profiler.stop');
       writeFileSync(join(args.cpuProf, `burst-${b + 1}.cpuprofile`), JSON.stringify(profile));
+    }
+    if (profiler !== null && args.allocProf !== null) {
+      const { profile } = await profiler.post('HeapProfiler.stopSampling');
+      writeFileSync(join(args.allocProf, `burst-${b + 1}.heapprofile`), JSON.stringify(profile));
     }
     const hist = createHistogram();
     for (const ms of seen.values()) hist.record(Math.max(1, Math.round(ms * 1000)));
