@@ -159,7 +159,10 @@ export interface AdoptedResources {
 
 export interface ServiceHandle {
   actor: SupervisorActor;
+  /** The store the publishers use: fenced by the single-writer lease when there is one. */
   store: Store;
+  /** The store inputs are read from (with a lease, the Redis store behind the fence). */
+  readStore: Store;
   stats: CycleStats;
   /** The AI policy in force (status, /metrics, /viz). */
   policy: PolicyBook;
@@ -530,6 +533,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   return {
     actor,
     store,
+    readStore: realStore,
     stats,
     policy,
     lease: leased?.lease ?? null,

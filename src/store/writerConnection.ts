@@ -15,7 +15,7 @@
 // autopipelining on; that is harmless here because only one session runs at a time, and each
 // round trip of a session is an explicit pipeline or MULTI (written to the socket as one block,
 // in order) or a single awaited command.
-import { createRedisConnection, REDIS_STORE_DEFAULTS, type RedisConnectionOptions } from './redisConnection.js';
+import { createRedisConnection, isReadOnlyError, REDIS_STORE_DEFAULTS, type RedisConnectionOptions } from './redisConnection.js';
 import { errorMessage } from '../core/errors.js';
 
 /** One command of a transaction: name and arguments, e.g. ['hset', key, 'f', 'v']. */
@@ -129,8 +129,13 @@ export function createWriterConnection(options: RedisConnectionOptions): WriterC
             // EXECABORT: Redis refused to queue a command, so it discarded the whole transaction.
             // Say which refusal (READONLY from a demoted primary, NOPERM, …): ioredis keeps them
             // in previousErrors.
+            // Only for EXECABORT: a timed-out MULTI/EXEC also carries previousErrors (each queued
+            // command's "Command timed out"), and its outcome is unknown — the server may have
+            // run it — so it must go to the timeout translation below, never "nothing applied".
             const previous = (error as { previousErrors?: unknown[] }).previousErrors;
-            if (Array.isArray(previous) && previous.length > 0) {
+            // READONLY (a demoted primary) is rethrown as it is: the translation recognises it in
+            // previousErrors, closes the gate and (with Sentinel) reconnects to ask for the primary.
+            if (/EXECABORT/i.test(errorMessage(error)) && Array.isArray(previous) && previous.length > 0 && !isReadOnlyError(error)) {
               const why = [...new Set(previous.map((e) => scrub(errorMessage(e))))].join('; ');
               throw new Error(`${errorMessage(error)} (${why}); nothing was applied`);
             }

@@ -153,7 +153,9 @@ describe('the service and sd_notify', () => {
         isReady: () => sent.some((s) => s.startsWith('ready')),
       };
       const log = captureLogger('debug');
-      const config = serviceConfig(fastFlags(server.url, ['BTCUSDT'], { connectTimeoutMs: 300, followKlines: false }));
+      // Without the lease: READY's status text would race the lease's first acquire (standing by
+      // or publishing); READY's timing is what this test is about.
+      const config = serviceConfig(fastFlags(server.url, ['BTCUSDT'], { connectTimeoutMs: 300, followKlines: false, lease: false }));
       service = await startService({ config, logger: log.logger, systemd: fake });
       // Started without Redis: running and retrying, not ready.
       expect(sent).toEqual(['watchdog']);

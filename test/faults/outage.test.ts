@@ -1,7 +1,9 @@
 // Redis away: absent when the service starts, and restarted mid-run coming back empty. The
 // service must start anyway and keep retrying with capped backoff, publish within one backoff
 // step of Redis appearing, and — when Redis comes back empty — write nothing at all until inputs
-// exist again: no proposal from remembered state, no invented positions.
+// exist again: no proposal from remembered state, no invented positions. The first two tests
+// are about the publishers' own retries, so they run without the single-writer lease (which
+// would stand the service by while Redis cannot be asked); the third is the default, with it.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
@@ -48,7 +50,7 @@ afterAll(async () => {
 describe('Redis outages', () => {
   it('down at start: the service starts, retries with capped backoff, and publishes within one backoff step of Redis appearing', async () => {
     await server.stop();
-    const config = serviceConfig(fastFlags(server.url, SYMBOLS, { backoffCapMs: BACKOFF_CAP_MS }));
+    const config = serviceConfig(fastFlags(server.url, SYMBOLS, { backoffCapMs: BACKOFF_CAP_MS, lease: false }));
     const started = wallClock();
     service = await startService({ config, logger: log.logger, hooks: watch.hooks });
     const handle = service;
@@ -103,5 +105,31 @@ describe('Redis outages', () => {
       expect(await redis.exists(`quantum:marketstate:${symbol}`, `quantum:risk:proposal:${symbol}`, `quantum:harvest:proposal:${symbol}`)).toBe(3);
     }
     expect(handle.stats.restarts).toBe(0);
+  });
+
+  it('with the lease (the default): down at start it stands by; once Redis answers it takes the lease and every phase publishes within 3 s', async () => {
+    await stopService(service);
+    service = undefined;
+    await server.stop();
+    const config = serviceConfig(fastFlags(server.url, SYMBOLS, { backoffCapMs: 30_000 }));
+    service = await startService({ config, logger: log.logger, hooks: watch.hooks });
+    const handle = service;
+    // Nobody can be asked for the lease: standing by, no publisher runs (nothing fails either).
+    expect(handle.role()).toMatchObject({ role: 'standby', holder: null, leaseKey: 'quantum:calc:leader' });
+    expect(handle.role().lastError).not.toBeNull();
+    expect(String(handle.actor.getSnapshot().value)).toBe('standby');
+    await until('2 s of outage', () => false, 2000, 100).catch(() => undefined);
+    expect(handle.actor.getSnapshot().status).toBe('active');
+
+    await server.start();
+    const up = wallClock();
+    await seed();
+    await until('every actor to publish', () => everyActor((o) => o === 'published', up), 15_000).catch(explainWith(handle));
+    const last = Math.max(...[...new Set(SYMBOLS.flatMap((s) => ['marketstate', 'risk', 'harvest'].map((p) => `${p}:${s}`)))].map((key) =>
+      Math.min(...watch.since(up).filter((c) => `${c.event.phase}:${c.event.symbol}` === key && c.event.outcome === 'published').map((c) => c.atMs)),
+    ));
+    expect(handle.role().role).toBe('leader');
+    expect(last - up).toBeLessThan(3000);
+    expect(log.text()).toContain('single-writer lease quantum:calc:leader acquired');
   });
 });

@@ -6,6 +6,11 @@
 //
 // Redis comes back with its data (SAVE before the kill; the restarted server loads the RDB), as a
 // real Redis with persistence does: the cycles after the restart have inputs, and succeed.
+//
+// The first test is the wake itself, so it runs without the single-writer lease: with it (the
+// default) an outage longer than the lease's TTL stands the service by — every actor stopped —
+// and Redis answering again means taking the lease and starting the publishers afresh. The
+// second test holds the same 3 s goal on that path.
 import type { Redis } from 'ioredis';
 import type { InspectionEvent } from 'xstate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,6 +80,7 @@ describe('wake on reconnect', () => {
         // The market state published before the outage is still good after it (the default
         // bound is 180 s); this test is about the wake, not staleness.
         maxInputAge: 600,
+        lease: false,
       }),
     );
     const started = wallClock();
@@ -167,6 +173,61 @@ describe('wake on reconnect', () => {
     expect(freshAfterMs).toBeLessThan(FRESH_WITHIN_MS);
     expect(resync.atMs - up).toBeLessThan(FRESH_WITHIN_MS);
     expect(log.lines().some((l) => /redis ready again: woke 6 publisher\(s\)/.test(l.msg))).toBe(true);
+    expect(handle.stats.restarts).toBe(0);
+  }, 120_000);
+
+  it(`with the lease (the default): an outage longer than its TTL stands the service by; when Redis answers it takes the lease again and every heartbeat is fresh within ${FRESH_WITHIN_MS / 1000} s`, async () => {
+    await stopService(service);
+    service = undefined;
+    const config = serviceConfig(
+      fastFlags(server.url, SYMBOLS, {
+        backoffBaseMs: BACKOFF_BASE_MS,
+        backoffCapMs: BACKOFF_CAP_MS,
+        marketstateInterval: 2,
+        riskInterval: 2,
+        harvestInterval: 2,
+        commandTimeoutMs: 1000,
+        maxInputAge: 600,
+      }),
+    );
+    const started = wallClock();
+    service = await startService({ config, logger: log.logger, hooks: watch.hooks, systemd: null });
+    const handle = service;
+    await until(
+      'every actor to publish or heartbeat',
+      () => new Set(watch.since(started).filter((c) => c.event.outcome === 'published' || c.event.outcome === 'heartbeat').map((c) => `${c.event.phase}:${c.event.symbol}`)).size === publisherIds.length,
+      15_000,
+    ).catch(explainWith(handle));
+    expect(handle.role().role).toBe('leader');
+
+    await redis.save();
+    await server.stop();
+    // Past the TTL (5 s) without a renewal: the lease is given up by our clock, every actor stopped.
+    await until('the lease lost and the service standing by', () => handle.role().role === 'standby' && String(handle.actor.getSnapshot().value) === 'standby', 15_000, 50).catch(
+      explainWith(handle),
+    );
+    expect(Object.keys(children(handle))).toEqual([]);
+    expect(log.text()).toMatch(/single-writer lease lost \(no renewal succeeded within the lease TTL \(5000 ms\)/);
+    await until('8 s of outage', () => false, 2000, 100).catch(() => undefined);
+
+    await server.start();
+    const up = wallClock();
+    await until(
+      'every risk and harvest heartbeat newer than the restart',
+      async () => {
+        for (const symbol of SYMBOLS) {
+          for (const key of [`quantum:risk:proposal:${symbol}`, `quantum:harvest:proposal:${symbol}`]) {
+            if (Number(await redis.hget(key, 'last_update_epoch')) < Math.floor(up / 1000)) return false;
+          }
+        }
+        return true;
+      },
+      15_000,
+    ).catch(explainWith(handle));
+    const freshAfterMs = wallClock() - up;
+    console.info(`wake.test (lease on): after Redis answered, leader again and every heartbeat fresh ${Math.round(freshAfterMs)} ms`);
+    expect(handle.role().role).toBe('leader');
+    expect(freshAfterMs).toBeLessThan(FRESH_WITHIN_MS);
     expect(handle.stats.restarts).toBe(0);
   }, 120_000);
 });
