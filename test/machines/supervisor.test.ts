@@ -21,6 +21,7 @@ function build(opts: {
   riskActions?: PublisherActions;
   now?: () => number;
   restartBudget?: number;
+  standby?: boolean;
 } = {}) {
   const h: Harness = {
     steps: {
@@ -57,6 +58,7 @@ function build(opts: {
       restartWindowMs: 60_000,
       drainTimeoutMs: 5000,
       now: opts.now,
+      standby: opts.standby,
     },
   });
   actor.start();
@@ -375,5 +377,76 @@ describe('supervisor, STORE.READY (wake on reconnect)', () => {
     expect(locates).toBe(locatesBefore + 1);
     expect(children()[KLINES_FOLLOWER_KEY]!.getSnapshot()).toMatchObject({ value: 'following', context: { lastRetry: 'wake', consecutiveFailures: 0 } });
     actor.stop();
+  });
+});
+
+describe('the single-writer lease (standby, LEASE.ACQUIRED, LEASE.LOST)', () => {
+  it('a standby runs no publisher; it follows SYMBOLS.SET and runs them all once the lease is its own', async () => {
+    const { actor, clock, h } = build({ symbols: ['A'], standby: true });
+    await flush();
+    expect(actor.getSnapshot().value).toBe('standby');
+    expect(actor.getSnapshot().children).toEqual({});
+    clock.increment(60_000);
+    await flush(30);
+    expect(h.cycles).toEqual([]);
+    actor.send({ type: 'SYMBOLS.SET', symbols: ['A', 'B'] });
+    await flush();
+    expect(actor.getSnapshot().context.symbols).toEqual(['A', 'B']);
+    expect(actor.getSnapshot().children).toEqual({});
+
+    actor.send({ type: 'LEASE.ACQUIRED' });
+    await flush();
+    expect(actor.getSnapshot().value).toBe('running');
+    expect(Object.keys(actor.getSnapshot().context.actorIds).sort()).toEqual(['harvest:A', 'harvest:B', 'marketstate:A', 'marketstate:B', 'risk:A', 'risk:B']);
+    clock.increment(1000);
+    await flush(30);
+    expect(new Set(h.cycles.map((c) => `${c.phase}:${c.symbol}`)).size).toBe(6);
+  });
+
+  it('LEASE.LOST stops every publisher at once, mid-cycle included; nothing more is reported until the lease is back', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let reads = 0;
+    const { actor, clock, h } = build({
+      symbols: ['A', 'B'],
+      phases: ['risk'],
+      overrides: { risk: { read: async () => { if (++reads === 1) await gate; return { nowMs: 1, read: { ok: true, value: {} } }; } } },
+    });
+    await flush();
+    actor.getSnapshot().children['risk:A']!.send({ type: 'RUN' });
+    await flush(10);
+    actor.send({ type: 'LEASE.LOST', reason: 'the lease was taken over by h:1:abcdef12', holder: 'h:1:abcdef12' });
+    await flush(10);
+    expect(actor.getSnapshot().value).toBe('standby');
+    expect(actor.getSnapshot().children).toEqual({});
+    expect(actor.getSnapshot().context.actorIds).toEqual({});
+    const before = h.cycles.length;
+    release();
+    clock.increment(60_000);
+    await flush(40);
+    // The cycle that was under way never reports (its publish would have been refused by the fence).
+    expect(h.cycles.length).toBe(before);
+
+    actor.send({ type: 'LEASE.ACQUIRED' });
+    await flush();
+    clock.increment(1000);
+    await flush(30);
+    expect(new Set(h.cycles.slice(before).map((c) => c.symbol))).toEqual(new Set(['A', 'B']));
+    expect(h.restarts).toEqual([]);
+  });
+
+  it('SHUTDOWN of a standby ends at once with exit 0', async () => {
+    const { actor } = build({ standby: true });
+    await flush();
+    actor.send({ type: 'SHUTDOWN' });
+    await flush();
+    expect(actor.getSnapshot().status).toBe('done');
+    expect(actor.getSnapshot().output).toMatchObject({ exitCode: 0, reason: 'shut down' });
+  });
+
+  it('--once never stands by (it takes the lease before the supervisor starts, or does not run)', async () => {
+    const { actor } = build({ once: true, standby: true });
+    await flush();
+    expect(actor.getSnapshot().value).not.toBe('standby');
   });
 });
