@@ -142,13 +142,15 @@ function envLayer(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; or
   // systemd LoadCredential=redis-password:… puts the secret in a file, never in the environment.
   // The unit falls back to an empty credential (SetCredential=) when no password file exists,
   // so an empty credential means "no password", unlike an explicit redisPasswordFile.
+  // The same for the sentinels' own password (LoadCredential=sentinel-password:…).
   const credDir = present('CREDENTIALS_DIRECTORY');
-  const credential = credDir === undefined ? undefined : join(credDir, 'redis-password');
-  if (credential !== undefined && !('redisPassword' in values) && existsSync(credential)) {
+  for (const [key, name] of [['redisPassword', 'redis-password'], ['sentinelPassword', 'sentinel-password']] as const) {
+    const credential = credDir === undefined ? undefined : join(credDir, name);
+    if (credential === undefined || key in values || !existsSync(credential)) continue;
     const secret = readFileSync(credential, 'utf8').trim();
     if (secret.length > 0) {
-      values.redisPassword = secret;
-      origins.redisPassword = 'systemd credential redis-password';
+      values[key] = secret;
+      origins[key] = `systemd credential ${name}`;
     }
   }
   return { values, origins };

@@ -97,7 +97,7 @@ export const CONFIG_SPEC = {
   sentinelPassword: key({
     schema: z.string().min(1).optional(),
     source: 'env',
-    help: "the sentinels' own password (their requirepass), if any",
+    help: "the sentinels' own password (their requirepass), if any; also $CREDENTIALS_DIRECTORY/sentinel-password from systemd LoadCredential=",
   }),
   store: key({
     schema: z.enum(['redis', 'memory']).default('redis'),

@@ -118,6 +118,16 @@ describe('config layers', () => {
     expect(maskUrl('redis://user:pw@host:1/0')).toBe('redis://user:***@host:1/0');
     expect(maskUrl('rediss://:pw@host')).toBe('rediss://:***@host');
   });
+
+  it("reads the sentinels' password from the systemd credential sentinel-password; the environment wins", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qc-cred-'));
+    writeFileSync(join(dir, 'sentinel-password'), 'sentinel-pw\n');
+    const { config, origins } = loadConfig({ env: { CREDENTIALS_DIRECTORY: dir } });
+    expect(config.sentinelPassword).toBe('sentinel-pw');
+    expect(origins.sentinelPassword).toBe('systemd credential sentinel-password');
+    expect(JSON.stringify(redactConfig(config))).not.toContain('sentinel-pw');
+    expect(loadConfig({ env: { CREDENTIALS_DIRECTORY: dir, QUANTUM_CALC_SENTINEL_PASSWORD: 'from-env' } }).config.sentinelPassword).toBe('from-env');
+  });
 });
 
 describe('the shipped example config', () => {
