@@ -13,7 +13,7 @@
 //    "is_closed", "timestamp"}
 // where `timestamp` is the market publisher's time.time() when it published the candle. A candle
 // published twice is two members with the same score: the newest `timestamp` wins.
-import { WrongTypeError, type Store } from '../store/types.js';
+import { WrongTypeError, type ScoredMember, type Store } from '../store/types.js';
 import { parseFiniteNumber, parsePositiveNumber } from './parse.js';
 import { ok, skip, type Read } from './types.js';
 
@@ -69,6 +69,11 @@ export interface ReadCandlesOptions {
   windowSize: number;
   /** Parsed members of the previous read, reused when a member string is read again. */
   cache?: CandleParseCache;
+  /**
+   * The parsed tail of each sorted set from the previous read: with it, a read fetches only the
+   * newest few scores (see CandleWindowCache) instead of the whole tail. The series is the same.
+   */
+  window?: CandleWindowCache;
   /**
    * Closed candles seen on the klines stream that the key may not hold yet (the data sink writes
    * it from the same stream, possibly later). They are merged in, deduplicated like members,
@@ -195,7 +200,15 @@ export async function readCandles(store: Store, symbol: string, options: ReadCan
   if (patterns.length === 0) throw new Error('readCandles: no candle key patterns configured');
 
   const keys = candleKeys(symbol, patterns);
-  for (const key of keys) {
+  const window = options.window;
+  if (window !== undefined) {
+    // The window of the first pattern's key (the data sink's, on the live stack) is read
+    // incrementally: no earlier key can appear that the full read would prefer.
+    const incremental = await window.readIncremental(store, keys[0], windowSize, options.live);
+    if (incremental !== null) return incremental;
+  }
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k];
     const kind = await store.keyKind(key);
     if (kind === 'none') continue;
     if (kind !== 'zset' && kind !== 'list') {
@@ -204,11 +217,20 @@ export async function readCandles(store: Store, symbol: string, options: ReadCan
       return skip('bad_input', `candle key ${key} is a ${kind}; expected a sorted set or a list`);
     }
     try {
-      const first = await readSeries(store, key, kind, windowSize, candleFirstTailCount(windowSize), options);
+      // The window keeps the rows of its key itself: the parse cache would hold them twice.
+      const windowed = window !== undefined && k === 0 && kind === 'zset';
+      const readOptions = windowed ? { ...options, cache: undefined } : options;
+      const firstTail = candleFirstTailCount(windowSize);
+      const first = await readSeries(store, key, kind, windowSize, firstTail, readOptions);
       const short = !first.result.ok || first.result.value.closes.length < windowSize;
-      if (!short || first.rawCount < candleFirstTailCount(windowSize)) return first.result;
+      if (!short || first.rows.length < firstTail) {
+        if (windowed) window.remember(key, first.rows, firstTail);
+        return first.result;
+      }
       // The key holds more than we read and the window came out short: read the full margin.
-      return (await readSeries(store, key, kind, windowSize, candleTailCount(windowSize), options)).result;
+      const full = await readSeries(store, key, kind, windowSize, candleTailCount(windowSize), readOptions);
+      if (windowed) window.remember(key, full.rows, candleTailCount(windowSize));
+      return full.result;
     } catch (error) {
       // The key changed type between TYPE and the read.
       if (error instanceof WrongTypeError) return skip('bad_input', `candle key ${key}: ${error.message}`);
@@ -218,6 +240,25 @@ export async function readCandles(store: Store, symbol: string, options: ReadCan
   return skip('insufficient_data', `no candle key for ${symbol} (tried ${keys.join(', ')})`);
 }
 
+/** One member as read: its raw score, and its candle with the open time resolved (null: malformed). */
+interface CandleRow {
+  /** '' once `stripped`. */
+  member: string;
+  /** The row let go of its member string (it is below the re-read band). */
+  stripped: boolean;
+  /** The sorted-set score as Redis gives it (NaN for a list element). */
+  score: number;
+  candle: WindowCandle | null;
+}
+
+type WindowCandle = Candle & { live: boolean };
+
+/** The row of a member: parsed once; the member's own open time wins, else the zset score. */
+function candleRow(member: string, score: number, parsed: Candle | null): CandleRow {
+  const openFromScore = Number.isFinite(score) ? score : null;
+  return { member, stripped: false, score, candle: parsed === null ? null : { ...parsed, openTime: parsed.openTime ?? openFromScore, live: false } };
+}
+
 async function readSeries(
   store: Store,
   key: string,
@@ -225,33 +266,34 @@ async function readSeries(
   windowSize: number,
   tail: number,
   options: ReadCandlesOptions,
-): Promise<{ result: Read<CandleSeries>; rawCount: number }> {
-  const raw: Array<{ member: string; score: number | null }> =
+): Promise<{ result: Read<CandleSeries>; rows: CandleRow[] }> {
+  const raw: ScoredMember[] =
     kind === 'zset'
-      ? (await store.zrangeTailWithScores(key, tail)).map(({ member, score }) => ({ member, score: Number.isFinite(score) ? score : null }))
-      : (await store.lrangeTail(key, tail)).map((member) => ({ member, score: null }));
-
-  const done = (result: Read<CandleSeries>) => ({ result, rawCount: raw.length });
-  if (raw.length === 0) return done(skip('insufficient_data', `candle key ${key} is empty`));
-
-  let malformed = 0;
-  const parsed: Array<Candle & { live: boolean }> = [];
+      ? await store.zrangeTailWithScores(key, tail)
+      : (await store.lrangeTail(key, tail)).map((member) => ({ member, score: Number.NaN }));
   const cache = options.cache;
   const candles = cache ? cache.parseAll(key, raw.map((r) => r.member)) : raw.map((r) => parseCandleMember(r.member));
-  for (let i = 0; i < raw.length; i++) {
-    const candle = candles[i];
-    const score = raw[i].score;
-    if (candle === null) {
-      malformed += 1;
-      continue;
-    }
-    // The member's own open time wins; a sorted set's score is the open time otherwise.
-    parsed.push({ ...candle, openTime: candle.openTime ?? score, live: false });
+  const rows = raw.map((r, i) => candleRow(r.member, r.score, candles[i]));
+  return { result: seriesFromRows(key, rows, windowSize, options.live), rows };
+}
+
+/**
+ * The series from the rows of one read (a key's tail, oldest first) — the one definition both the
+ * full read and the incremental window use.
+ */
+function seriesFromRows(key: string, rows: readonly CandleRow[], windowSize: number, live: readonly Candle[] | undefined): Read<CandleSeries> {
+  if (rows.length === 0) return skip('insufficient_data', `candle key ${key} is empty`);
+
+  let malformed = 0;
+  const parsed: WindowCandle[] = [];
+  for (const row of rows) {
+    if (row.candle === null) malformed += 1;
+    else parsed.push(row.candle);
   }
   if (parsed.length === 0) {
-    return done(skip('bad_input', `all ${raw.length} members read from candle key ${key} are malformed`));
+    return skip('bad_input', `all ${rows.length} members read from candle key ${key} are malformed`);
   }
-  mergeLive(parsed, options.live);
+  mergeLive(parsed, live);
 
   // The common case — strictly increasing open times — has nothing to dedupe or sort.
   let increasing = true;
@@ -296,27 +338,179 @@ async function readSeries(
   const last = window[window.length - 1];
   const fingerprint = `${last.openTime ?? 'none'}:${last.close}:${closes.length}:${seriesHash(key, window)}`;
 
-  return done(
-    ok({
-      key,
-      closes,
-      lastOpenTime: last.openTime,
-      lastOpenTimeMs: last.openTime === null ? null : openTimeMs(last.openTime),
-      lastCloseTimeMs: last.closeTime === null ? null : openTimeMs(last.closeTime),
-      liveOnly: window.filter((c) => c.live).length,
-      fingerprint,
-      malformed,
-      duplicates,
-    }),
-  );
+  return ok({
+    key,
+    closes,
+    lastOpenTime: last.openTime,
+    lastOpenTimeMs: last.openTime === null ? null : openTimeMs(last.openTime),
+    lastCloseTimeMs: last.closeTime === null ? null : openTimeMs(last.closeTime),
+    liveOnly: window.filter((c) => c.live).length,
+    fingerprint,
+    malformed,
+    duplicates,
+  });
 }
 
+
+/** Re-read on every incremental read: the members of the window's newest this-many open times, and every newer one. */
+export const CANDLE_REREAD_BAND = 16;
+/** Every this-many reads of a key the window is read whole again (see CandleWindowCache). */
+export const CANDLE_FULL_READ_EVERY = 10;
+
+/**
+ * The index of the first row of the re-read band: the rows of the newest CANDLE_REREAD_BAND
+ * scores (open times), however many members each has. 0 when the rows hold no more scores.
+ */
+function bandStart(rows: readonly CandleRow[]): number {
+  let cut = rows.length;
+  for (let distinct = 0; cut > 0 && distinct < CANDLE_REREAD_BAND; distinct++) {
+    const score = rows[cut - 1].score;
+    while (cut > 0 && rows[cut - 1].score === score) cut--;
+  }
+  return cut;
+}
+
+/**
+ * Only members that can be re-read are matched by their string: the rows below the band (and a
+ * band's worth of members more, for the scores the next candles push down) let go of theirs —
+ * ~230 bytes each on the live stack, most of a window's memory. A re-read that would need one of
+ * them finds no match and reads in full.
+ */
+function keepMembersOfBand(rows: CandleRow[]): void {
+  const end = bandStart(rows) - CANDLE_REREAD_BAND;
+  for (let i = end - 1; i >= 0 && !rows[i].stripped; i--) rows[i] = { ...rows[i], member: '', stripped: true };
+}
+
+interface WindowState {
+  /** The key's tail as of the last read, oldest first: `depth` members, or fewer when that was the whole key. */
+  rows: CandleRow[];
+  depth: number;
+}
+
+/** A key's place in the full-read rotation, so that not every symbol reads in full in the same minute. */
+function fullReadPhase(key: string): number {
+  let h = 0;
+  for (let i = 0; i < key.length; i++) h = (Math.imul(h, 31) + key.charCodeAt(i)) | 0;
+  return (h >>> 0) % CANDLE_FULL_READ_EVERY;
+}
+
+/**
+ * The incremental candle window (issue 12): per sorted-set key the parsed tail of the last read,
+ * so that a read fetches only `ZRANGEBYSCORE key <score of the window's 16th newest member> +inf`
+ * — the newest few members, republished and corrected ones among them, and every new candle —
+ * instead of ~320 members, and parses only members it has not seen. The rows below that score are
+ * kept from the previous read, the re-read ones replace the rest, and the series is built from the
+ * same rows by the same code (seriesFromRows) as a full read's: so it is the same series whenever
+ * nothing below that score changed — which is how the data sink writes (a new candle, a republish
+ * of a recent one, the oldest trimmed off at 500 members). A rewrite further back is seen by the
+ * next full read: one in CANDLE_FULL_READ_EVERY reads is one, and so is every read after anything
+ * unexpected (the key gone, empty or of another type, a re-read member missing, a longer re-read
+ * than one call returns, a non-finite score, a list key, a short window that needs the full margin).
+ */
+export class CandleWindowCache {
+  private readonly byKey = new Map<string, WindowState>();
+  /** Reads of each key so far: every CANDLE_FULL_READ_EVERY-th (at the key's own phase) is full. */
+  private readonly reads = new Map<string, number>();
+  /** How many reads were full and how many incremental (tests and benchmarks read them). */
+  readonly counts = { full: 0, incremental: 0 };
+
+  /** Forgets every key (the next read of each is a full one). */
+  clear(): void {
+    this.byKey.clear();
+    this.reads.clear();
+  }
+
+  forget(key: string): void {
+    this.byKey.delete(key);
+    this.reads.delete(key);
+  }
+
+  /** After a full read of a sorted set: its rows, `depth` being the tail count asked for. */
+  remember(key: string, rows: CandleRow[], depth: number): void {
+    this.counts.full += 1;
+    if (rows.length === 0 || !rows.every((row) => Number.isFinite(row.score))) {
+      this.byKey.delete(key);
+      return;
+    }
+    keepMembersOfBand(rows);
+    this.byKey.set(key, { rows, depth });
+  }
+
+  /**
+   * The series from the newest members and the remembered rows, or null when a full read is due
+   * (nothing remembered, the periodic full read, or anything unexpected; the state is dropped).
+   */
+  async readIncremental(store: Store, key: string, windowSize: number, live: readonly Candle[] | undefined): Promise<Read<CandleSeries> | null> {
+    const reads = (this.reads.get(key) ?? 0) + 1;
+    this.reads.set(key, reads);
+    const state = this.byKey.get(key);
+    if (state === undefined) return null;
+    // Dropped now: put back only when this read succeeds.
+    this.byKey.delete(key);
+    if (reads % CANDLE_FULL_READ_EVERY === fullReadPhase(key)) return null;
+    const firstTail = candleFirstTailCount(windowSize);
+    const fullTail = candleTailCount(windowSize);
+    const { rows, depth } = state;
+    if (depth !== firstTail && depth !== fullTail) return null; // another window size
+    // Every member from the band's oldest score on is read again; a key that is all band (fewer
+    // open times than the band, held whole) is read whole.
+    const cut = bandStart(rows);
+    if (cut === 0 && rows.length >= depth) return null; // a tail of few scores: what lies below is unknown
+    const fromScore = cut === 0 ? -Infinity : rows[cut].score;
+    let fresh: ScoredMember[];
+    try {
+      fresh = await store.zrangeFromScore(key, fromScore, depth);
+    } catch (error) {
+      if (error instanceof WrongTypeError) return null;
+      throw error;
+    }
+    // Empty: the key is gone or emptied. As long as one call returns: more may be waiting.
+    if (fresh.length === 0 || fresh.length >= depth) return null;
+    // The re-read members must all still be there (the writer only adds, and trims the oldest).
+    const known = new Map<string, CandleRow>();
+    for (let i = cut; i < rows.length; i++) {
+      if (rows[i].stripped) return null; // a run of one score longer than the band's margin
+      known.set(rows[i].member, rows[i]);
+    }
+    let kept = 0;
+    const added: CandleRow[] = new Array<CandleRow>(fresh.length);
+    for (let i = 0; i < fresh.length; i++) {
+      const { member, score } = fresh[i];
+      if (!Number.isFinite(score)) return null;
+      const row = known.get(member);
+      if (row !== undefined && row.score === score) {
+        kept++;
+        added[i] = row;
+      } else {
+        added[i] = candleRow(member, score, parseCandleMember(member));
+      }
+    }
+    if (kept !== rows.length - cut) return null;
+    // The key's tail: the rows below the re-read score, then the re-read members, cut to `depth`.
+    const all = cut === 0 ? added : rows.slice(0, cut).concat(added);
+    const next = all.length > depth ? all.slice(all.length - depth) : all;
+    // The same decision as the full read: the first tail unless its window came out short while
+    // the key holds more, then the full margin (which only rows kept that deep can answer).
+    const firstRows = next.length > firstTail ? next.slice(next.length - firstTail) : next;
+    const first = seriesFromRows(key, firstRows, windowSize, live);
+    const short = !first.ok || first.value.closes.length < windowSize;
+    let result = first;
+    if (short && firstRows.length >= firstTail) {
+      if (depth < fullTail) return null;
+      result = seriesFromRows(key, next, windowSize, live);
+    }
+    this.counts.incremental += 1;
+    keepMembersOfBand(next);
+    this.byKey.set(key, { rows: next, depth });
+    return result;
+  }
+}
 /**
  * Appends the live candles the key does not hold (or holds in an older version) after the read
  * members. Only when the key's open times are epoch ms, as the stream's are: merging them into a
  * key kept in seconds, or without open times, would put them out of order.
  */
-function mergeLive(parsed: Array<Candle & { live: boolean }>, live: readonly Candle[] | undefined): void {
+function mergeLive(parsed: WindowCandle[], live: readonly Candle[] | undefined): void {
   if (live === undefined || live.length === 0) return;
   const newest = parsed[parsed.length - 1].openTime;
   if (newest === null || Math.abs(newest) < EPOCH_MS_THRESHOLD) return;

@@ -1,6 +1,6 @@
 // P0 MarketState publisher steps: candles → kernel → quantum:marketstate:{sym} (+ stream).
 import type { CandleSeries } from '../inputs/candles.js';
-import { CandleParseCache, readCandles } from '../inputs/candles.js';
+import { CandleParseCache, CandleWindowCache, readCandles } from '../inputs/candles.js';
 import { computeMarketState, marketStateMinRequired, type MarketStateTheta } from '../kernels/marketState.js';
 import type { DeepPartial, MarketState } from '../kernels/types.js';
 import { dominantRegimeName, marketStateFields, marketStateStreamFields } from '../contracts/fields.js';
@@ -53,6 +53,9 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
   const settings = rateLimitSettings(config);
   const ttlSec = marketStateTtlSec(config);
   const maxCandleAgeMs = config.maxCandleAge * 1000;
+  // The parsed tail of each symbol's data-sink key, read incrementally (src/inputs/candles.ts);
+  // the parse cache serves the older layouts' keys.
+  const window = new CandleWindowCache();
   const parseCache = new CandleParseCache();
 
   return {
@@ -70,7 +73,7 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
       const nowMs = deps.now();
       const read = await readGuarded<MarketStateInputs>(async () => {
         const [candles, stamp] = await Promise.all([
-          readCandles(store, symbol, { patterns: config.candlePatterns, windowSize: config.windowSize, cache: parseCache, live: deps.live.get(symbol) }),
+          readCandles(store, symbol, { patterns: config.candlePatterns, windowSize: config.windowSize, cache: parseCache, window, live: deps.live.get(symbol) }),
           store.hget(marketStateKey(symbol), 'ts_timestamp'),
         ]);
         if (!candles.ok) return candles;
