@@ -232,9 +232,16 @@ const heartbeatInput = ({ context }: { context: PublisherContext<unknown, unknow
   nowMs: context.cycleNowMs,
 });
 
+/**
+ * Every transition into idle carries this: the cycle (or the seeding) ended without a failure, so
+ * a WAKE during it is moot. (It was an assign of its own on idle's entry: one more copy of the
+ * context per cycle.)
+ */
+const ENDED_WITHOUT_FAILURE = { wakePending: false } as const;
+
 /** A counted skip: the cycle ends without an error and without backoff. */
 const skipped = (reason: SkipReason, detail: string) =>
-  ({ lastOutcome: 'skipped', lastSkipReason: reason, lastSkipDetail: detail, consecutiveFailures: 0 }) as const;
+  ({ lastOutcome: 'skipped', lastSkipReason: reason, lastSkipDetail: detail, consecutiveFailures: 0, ...ENDED_WITHOUT_FAILURE }) as const;
 
 /**
  * The publisher definition over a phase's types: the rate-limit memory, the inputs its read
@@ -402,7 +409,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
           input: stepTarget,
           onDone: {
             target: 'idle',
-            actions: assign(({ event }) => ({ memory: event.output, memorySeeded: true, consecutiveFailures: 0 })),
+            actions: assign(({ event }) => ({ memory: event.output, memorySeeded: true, consecutiveFailures: 0, ...ENDED_WITHOUT_FAILURE })),
           },
           onError: { target: '#publisher.failed', actions: { type: 'recordFailure', params: ({ event }) => ({ error: event.error }) } },
         },
@@ -413,8 +420,6 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
           { guard: 'hasPendingRun', target: 'reading', actions: 'startCycle' },
         ],
         entry: [
-          // The cycle (or the seeding) ended without a failure: a WAKE during it is moot.
-          assign({ wakePending: false }),
           sendTo('timer', ({ context }): TimerCommand => ({
             type: 'ARM',
             ms: context.once ? Number.POSITIVE_INFINITY : context.cycles === 0 ? context.firstDelayMs : context.intervalMs,
@@ -440,7 +445,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
               actions: [
                 assign(({ event }) => {
                   const { nowMs, read } = event.output;
-                  return read.ok ? { cycleNowMs: nowMs } : { cycleNowMs: nowMs, ...skipped(read.reason, read.detail) };
+                  return read.ok ? { cycleNowMs: nowMs, ...ENDED_WITHOUT_FAILURE } : { cycleNowMs: nowMs, ...skipped(read.reason, read.detail) };
                 }),
                 'reportCycle',
               ],
@@ -471,6 +476,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
               assign(({ context }) => ({
                 lastOutcome: 'error' as const,
                 lastError: `compute: ${context.computed?.kind === 'error' ? context.computed.message : 'failed'}`,
+                ...ENDED_WITHOUT_FAILURE,
               })),
               'reportCycle',
             ],
@@ -479,7 +485,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
             guard: 'computeSkipped',
             target: 'idle',
             actions: [
-              assign(({ context }) => (context.computed?.kind === 'skip' ? skipped(context.computed.reason, context.computed.detail) : {})),
+              assign(({ context }) => (context.computed?.kind === 'skip' ? skipped(context.computed.reason, context.computed.detail) : ENDED_WITHOUT_FAILURE)),
               'reportCycle',
             ],
           },
@@ -493,7 +499,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
           {
             guard: 'noDecision',
             target: 'idle',
-            actions: [assign({ lastOutcome: 'error' as const, lastError: 'decide: no decision' }), 'reportCycle'],
+            actions: [assign({ lastOutcome: 'error' as const, lastError: 'decide: no decision', ...ENDED_WITHOUT_FAILURE }), 'reportCycle'],
           },
           { guard: 'shouldPublish', target: 'publishing' },
           { target: 'heartbeating' },
@@ -517,6 +523,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
                 lastSkipReason: null,
                 lastSkipDetail: null,
                 consecutiveFailures: 0,
+                ...ENDED_WITHOUT_FAILURE,
               })),
               'reportCycle',
             ],
@@ -542,7 +549,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
           onDone: {
             target: 'idle',
             actions: [
-              assign({ lastOutcome: 'heartbeat' as const, lastSkipReason: null, lastSkipDetail: null, consecutiveFailures: 0 }),
+              assign({ lastOutcome: 'heartbeat' as const, lastSkipReason: null, lastSkipDetail: null, consecutiveFailures: 0, ...ENDED_WITHOUT_FAILURE }),
               'reportCycle',
             ],
           },
@@ -559,7 +566,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
         // possibly a publish — during shutdown (test/faults/sigterm.test.ts).
         // A WAKE during the failed cycle: the store is back, retry after the short wake delay.
         always: [
-          { guard: 'isOnce', target: 'idle', actions: assign({ pendingRun: false }) },
+          { guard: 'isOnce', target: 'idle', actions: assign({ pendingRun: false, ...ENDED_WITHOUT_FAILURE }) },
           { guard: 'isDraining', target: 'stopped' },
           { guard: 'wokenDuringCycle', target: 'backoff', actions: 'markWoken' },
           { target: 'backoff' },
