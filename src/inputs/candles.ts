@@ -322,7 +322,7 @@ function seriesFromRows(key: string, rows: readonly CandleRow[], windowSize: num
     ? parsed
     : parsed.filter((candle, i) => candle.openTime === null || keptIndexByTime.get(candle.openTime) === i);
   // Stored members dropped for a newer version of the same candle (live candles do not count).
-  const duplicates = parsed.filter((c) => !c.live).length - unique.filter((c) => !c.live).length;
+  const duplicates = unique === parsed ? 0 : countStored(parsed) - countStored(unique);
 
   // Out-of-order members (a list pushed out of order) are put in time order — but only when every
   // candle has an open time; otherwise the list order is the only order there is.
@@ -344,7 +344,7 @@ function seriesFromRows(key: string, rows: readonly CandleRow[], windowSize: num
     lastOpenTime: last.openTime,
     lastOpenTimeMs: last.openTime === null ? null : openTimeMs(last.openTime),
     lastCloseTimeMs: last.closeTime === null ? null : openTimeMs(last.closeTime),
-    liveOnly: window.filter((c) => c.live).length,
+    liveOnly: window.length - countStored(window),
     fingerprint,
     malformed,
     duplicates,
@@ -505,6 +505,13 @@ export class CandleWindowCache {
     return result;
   }
 }
+/** How many of `candles` come from the key (not from the klines stream). */
+function countStored(candles: readonly WindowCandle[]): number {
+  let n = 0;
+  for (const candle of candles) if (!candle.live) n++;
+  return n;
+}
+
 /**
  * Appends the live candles the key does not hold (or holds in an older version) after the read
  * members. Only when the key's open times are epoch ms, as the stream's are: merging them into a
@@ -514,19 +521,34 @@ function mergeLive(parsed: WindowCandle[], live: readonly Candle[] | undefined):
   if (live === undefined || live.length === 0) return;
   const newest = parsed[parsed.length - 1].openTime;
   if (newest === null || Math.abs(newest) < EPOCH_MS_THRESHOLD) return;
-  // The newest publish the key holds per open time (a republished candle is two members).
-  const held = new Map<number, number>();
-  for (const candle of parsed) {
-    if (candle.openTime === null) continue;
-    held.set(candle.openTime, Math.max(held.get(candle.openTime) ?? -Infinity, candle.publishedAt ?? -Infinity));
-  }
+  // The newest publish the key holds at each live candle's open time (a republished candle is two
+  // members): one pass over the parsed candles, comparing with the few live open times.
+  const count = live.length;
+  const found = new Array<boolean>(count).fill(false);
+  const heldAt = new Array<number>(count).fill(-Infinity);
+  let minTime = Infinity;
+  let maxTime = -Infinity;
   for (const candle of live) {
     if (candle.openTime === null) continue;
-    if (held.has(candle.openTime)) {
-      const heldAt = held.get(candle.openTime) as number;
-      // The key already has this candle, as new or newer: nothing to add.
-      if ((candle.publishedAt ?? -Infinity) <= heldAt) continue;
+    minTime = Math.min(minTime, candle.openTime);
+    maxTime = Math.max(maxTime, candle.openTime);
+  }
+  for (const candle of parsed) {
+    const t = candle.openTime;
+    if (t === null || t < minTime || t > maxTime) continue;
+    const at = candle.publishedAt ?? -Infinity;
+    for (let k = 0; k < count; k++) {
+      if (live[k].openTime === t) {
+        found[k] = true;
+        if (at > heldAt[k]) heldAt[k] = at;
+      }
     }
+  }
+  for (let k = 0; k < count; k++) {
+    const candle = live[k];
+    if (candle.openTime === null) continue;
+    // The key already has this candle, as new or newer: nothing to add.
+    if (found[k] && (candle.publishedAt ?? -Infinity) <= heldAt[k]) continue;
     parsed.push({ ...candle, live: true });
   }
 }
@@ -566,6 +588,13 @@ export const EXTREMES_READ_LIMIT = 500;
  * at or after `fromMs`, from the first existing candle key — the position memory's input (SPEC
  * §4.2). null when there are none, or when the key is unusable (the marketstate publisher reports
  * that; the position falls back to the prices it observes).
+ *
+ * Every risk and harvest cycle asks, usually for the candles since the last one folded in — none
+ * or one. After one full answer (TYPE, the newest member for the key's unit, ZRANGEBYSCORE from
+ * fromMs) of a data-sink layout key (the first pattern's, scores in ms), the next ask is one
+ * ZRANGEBYSCORE from the newest score seen then: its answer proves the key still exists as a
+ * sorted set in ms (it holds at least that member), and holds every member from fromMs on, so the
+ * same candles are folded as by the full answer. Anything else takes the full path.
  */
 export async function readCandleExtremes(
   store: Store,
@@ -573,36 +602,97 @@ export async function readCandleExtremes(
   patterns: readonly string[],
   fromMs: number,
 ): Promise<{ high: number; low: number; throughMs: number } | null> {
-  for (const key of candleKeys(symbol, patterns)) {
+  const keys = candleKeys(symbol, patterns);
+  const seen = newestSeen(store);
+  const newest = seen.get(keys[0]);
+  if (newest !== undefined) {
+    const quick = await extremesSinceSeen(store, keys[0], newest, fromMs, seen);
+    if (quick !== undefined) return quick;
+  }
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k];
     const kind = await store.keyKind(key);
     if (kind === 'none') continue;
-    let rows: Array<{ candle: Candle | null; score: number | null }>;
+    let rows: ScoredMember[];
     try {
       if (kind === 'zset') {
         // Scores are open times in the key's own unit: the data sink's are ms, older layouts
         // may use seconds — the newest member tells which.
-        const [newest] = await store.zrangeTailWithScores(key, 1);
-        const minScore = newest !== undefined && Math.abs(newest.score) < EPOCH_MS_THRESHOLD ? Math.floor(fromMs / 1000) : fromMs;
-        rows = (await store.zrangeFromScore(key, minScore, EXTREMES_READ_LIMIT)).map(({ member, score }) => ({ candle: parseCandleMember(member), score }));
+        const [newestMember] = await store.zrangeTailWithScores(key, 1);
+        const inSeconds = newestMember !== undefined && Math.abs(newestMember.score) < EPOCH_MS_THRESHOLD;
+        const minScore = inSeconds ? Math.floor(fromMs / 1000) : fromMs;
+        rows = await store.zrangeFromScore(key, minScore, EXTREMES_READ_LIMIT);
+        if (k === 0 && newestMember !== undefined && !inSeconds && Number.isFinite(newestMember.score)) seen.set(key, newestMember.score);
       } else if (kind === 'list') {
-        rows = (await store.lrangeTail(key, EXTREMES_READ_LIMIT)).map((member) => ({ candle: parseCandleMember(member), score: null }));
+        rows = (await store.lrangeTail(key, EXTREMES_READ_LIMIT)).map((member) => ({ member, score: Number.NaN }));
       } else return null;
     } catch (error) {
       if (error instanceof WrongTypeError) return null;
       throw error;
     }
-    let high = -Infinity;
-    let low = Infinity;
-    let through = -Infinity;
-    for (const { candle, score } of rows) {
-      if (candle === null) continue;
-      const open = candle.openTime ?? score;
-      if (open === null || openTimeMs(open) < fromMs) continue;
-      high = Math.max(high, candle.high ?? candle.close);
-      low = Math.min(low, candle.low ?? candle.close);
-      through = Math.max(through, openTimeMs(open));
-    }
-    return Number.isFinite(through) ? { high, low, throughMs: through } : null;
+    return foldExtremes(rows, fromMs);
   }
   return null;
+}
+
+/** Per store (tests run several side by side): each data-sink key's newest score at the last full answer. */
+const newestSeenByStore = new WeakMap<Store, Map<string, number>>();
+
+function newestSeen(store: Store): Map<string, number> {
+  let seen = newestSeenByStore.get(store);
+  if (seen === undefined) {
+    seen = new Map();
+    newestSeenByStore.set(store, seen);
+  }
+  return seen;
+}
+
+/** The quick path of readCandleExtremes; undefined when it cannot answer exactly as the full path would. */
+async function extremesSinceSeen(
+  store: Store,
+  key: string,
+  newest: number,
+  fromMs: number,
+  seen: Map<string, number>,
+): Promise<{ high: number; low: number; throughMs: number } | null | undefined> {
+  // Everything from the lower of the two: room for the members before fromMs that come along.
+  const margin = 32;
+  let rows: ScoredMember[];
+  try {
+    rows = await store.zrangeFromScore(key, Math.min(newest, fromMs), EXTREMES_READ_LIMIT + margin);
+  } catch (error) {
+    if (error instanceof WrongTypeError) {
+      seen.delete(key);
+      return undefined;
+    }
+    throw error;
+  }
+  // Empty: the key is gone (or lost the member). As long as the limit: more may be waiting.
+  const last = rows[rows.length - 1];
+  if (last === undefined || rows.length >= EXTREMES_READ_LIMIT + margin || !(Math.abs(last.score) >= EPOCH_MS_THRESHOLD) || !Number.isFinite(last.score)) {
+    seen.delete(key);
+    return undefined;
+  }
+  seen.set(key, last.score);
+  // The full path's rows: the first EXTREMES_READ_LIMIT members scored from fromMs on.
+  let first = 0;
+  while (first < rows.length && !(rows[first].score >= fromMs)) first++;
+  return foldExtremes(rows.slice(first, first + EXTREMES_READ_LIMIT), fromMs);
+}
+
+/** The extremes of the rows' candles that opened at or after fromMs (see readCandleExtremes). */
+function foldExtremes(rows: readonly ScoredMember[], fromMs: number): { high: number; low: number; throughMs: number } | null {
+  let high = -Infinity;
+  let low = Infinity;
+  let through = -Infinity;
+  for (const { member, score } of rows) {
+    const candle = parseCandleMember(member);
+    if (candle === null) continue;
+    const open = candle.openTime ?? (Number.isNaN(score) ? null : score);
+    if (open === null || openTimeMs(open) < fromMs) continue;
+    high = Math.max(high, candle.high ?? candle.close);
+    low = Math.min(low, candle.low ?? candle.close);
+    through = Math.max(through, openTimeMs(open));
+  }
+  return Number.isFinite(through) ? { high, low, throughMs: through } : null;
 }
