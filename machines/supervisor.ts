@@ -219,6 +219,11 @@ export const supervisorMachine = setup({
     allDrained: ({ context }) => context.drainRemaining <= 0,
     /** Started without the lease (another instance writes). */
     startsAsStandby: ({ context }) => context.standby && !context.once,
+    /**
+     * The long-running service stands by when it loses the lease. --once does not: its remaining
+     * publishes are refused by the fence, and the pass ends with exit 1.
+     */
+    standsByOnLoss: ({ context }) => !context.once,
   },
   actions: {
     // Observation hooks; the service overrides them (logs, metrics, demo output).
@@ -505,7 +510,7 @@ export const supervisorMachine = setup({
           ],
         },
         'xstate.done.actor.*': { actions: { type: 'forgetRetired', params: ({ event }) => ({ actorId: event.actorId }) } },
-        'LEASE.LOST': { target: 'standby' },
+        'LEASE.LOST': { guard: 'standsByOnLoss', target: 'standby' },
         SHUTDOWN: { target: 'draining' },
       },
     },

@@ -444,9 +444,16 @@ describe('the single-writer lease (standby, LEASE.ACQUIRED, LEASE.LOST)', () => 
     expect(actor.getSnapshot().output).toMatchObject({ exitCode: 0, reason: 'shut down' });
   });
 
-  it('--once never stands by (it takes the lease before the supervisor starts, or does not run)', async () => {
+  it('--once never stands by (it takes the lease before the supervisor starts, or does not run); a loss mid-pass leaves it to the fence', async () => {
     const { actor } = build({ once: true, standby: true });
     await flush();
     expect(actor.getSnapshot().value).not.toBe('standby');
+    const lost = build({ once: true, phases: ['risk'], symbols: ['A', 'B'] });
+    await flush();
+    lost.actor.send({ type: 'LEASE.LOST', reason: 'taken over', holder: 'h:1:abcdef12' });
+    await flush(40);
+    // The pass goes on (its writes would be refused by the fence) and ends: no hang in standby.
+    expect(lost.actor.getSnapshot().status).toBe('done');
+    expect(lost.h.cycles.map((c) => c.symbol).sort()).toEqual(['A', 'B']);
   });
 });
