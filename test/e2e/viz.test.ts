@@ -82,6 +82,9 @@ describe.skipIf(!hasChromium)(title, () => {
   beforeAll(async () => {
     const logger = createLogger({ level: 'silent', destination: process.stderr });
     const registry = new VizRegistry({ now: wallClock });
+    // The embedded store takes no lease; a probe as a leader's service would answer (run.ts
+    // gives the registry ServiceHandle.role), to see the header draw it.
+    registry.setRoleProbe(() => ({ role: 'leader', holder: 'hostB:42:9f8e7d6c', self: 'hostB:42:9f8e7d6c' }));
     demo = await startDemo({ candleMs: CANDLE_MS, logger, inspect: registry.inspect });
     server = await startHttpServer({ host: '127.0.0.1', port: 0, routes: vizRoutes(registry, { intervalMs: 200 }), logger });
 
@@ -170,6 +173,7 @@ describe.skipIf(!hasChromium)(title, () => {
     );
     await page.waitForSelector('#detail:not([hidden]) #recent tbody tr', { timeout: WAIT_MS });
     expect(await page.textContent('#detail-title')).toContain('risk:ETHUSDT');
+    expect(await page.textContent('#role')).toBe('role: leader (writes; lease held by hostB:42:9f8e7d6c)');
     // Its context, as the actor holds it (a bounded copy), is shown.
     const contextBox = page.locator('#detail-context');
     expect(await contextBox.isVisible()).toBe(true);
