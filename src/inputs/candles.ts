@@ -354,36 +354,248 @@ function seriesFromRows(key: string, rows: readonly CandleRow[], windowSize: num
 
 /** Re-read on every incremental read: the members of the window's newest this-many open times, and every newer one. */
 export const CANDLE_REREAD_BAND = 16;
+/** Rows of room above a window's rows (a read with more new members than fit reads in full). */
+const WINDOW_ROOM = 64;
 /** Every this-many reads of a key the window is read whole again (see CandleWindowCache). */
 export const CANDLE_FULL_READ_EVERY = 10;
 
 /**
- * The index of the first row of the re-read band: the rows of the newest CANDLE_REREAD_BAND
- * scores (open times), however many members each has. 0 when the rows hold no more scores.
+ * The remembered tail of one key, column by column: walking ~320 candle objects scattered over
+ * the heap once per pass cost more than everything else in a read (a cache miss per candle, for
+ * every symbol, every cycle); these arrays are read front to back. NaN stands for null.
  */
-function bandStart(rows: readonly CandleRow[]): number {
-  let cut = rows.length;
-  for (let distinct = 0; cut > 0 && distinct < CANDLE_REREAD_BAND; distinct++) {
-    const score = rows[cut - 1].score;
-    while (cut > 0 && rows[cut - 1].score === score) cut--;
+class WindowColumns {
+  /** The rows are [lo, hi): the oldest are dropped by moving lo, and the rest moved down only now and then. */
+  lo = 0;
+  hi = 0;
+  score: Float64Array;
+  open: Float64Array;
+  close: Float64Array;
+  published: Float64Array;
+  closeTime: Float64Array;
+  /** 1: a candle, 0: a malformed member. */
+  valid: Uint8Array;
+  /** Member strings of the rows that can be re-read; null below the band (let go of: ~230 bytes each). */
+  members: Array<string | null>;
+
+  constructor(capacity: number) {
+    this.score = new Float64Array(capacity);
+    this.open = new Float64Array(capacity);
+    this.close = new Float64Array(capacity);
+    this.published = new Float64Array(capacity);
+    this.closeTime = new Float64Array(capacity);
+    this.valid = new Uint8Array(capacity);
+    this.members = new Array<string | null>(capacity).fill(null);
   }
-  return cut;
+
+  get capacity(): number {
+    return this.score.length;
+  }
+
+  static fromRows(rows: readonly CandleRow[], capacity: number): WindowColumns {
+    const columns = new WindowColumns(Math.max(capacity, rows.length));
+    for (let i = 0; i < rows.length; i++) columns.setRow(i, rows[i].member, rows[i].score, rows[i].candle);
+    columns.hi = rows.length;
+    return columns;
+  }
+
+  setRow(i: number, member: string, score: number, candle: WindowCandle | null): void {
+    this.members[i] = member;
+    this.score[i] = score;
+    if (candle === null) {
+      this.valid[i] = 0;
+      return;
+    }
+    this.valid[i] = 1;
+    this.open[i] = candle.openTime ?? Number.NaN;
+    this.close[i] = candle.close;
+    this.published[i] = candle.publishedAt ?? Number.NaN;
+    this.closeTime[i] = candle.closeTime ?? Number.NaN;
+  }
+
+  /** Row `from` to row `to` (each column; the member too). */
+  copyRow(from: number, to: number): void {
+    this.members[to] = this.members[from];
+    this.score[to] = this.score[from];
+    this.valid[to] = this.valid[from];
+    this.open[to] = this.open[from];
+    this.close[to] = this.close[from];
+    this.published[to] = this.published[from];
+    this.closeTime[to] = this.closeTime[from];
+  }
+
+  /** Moves the rows down to index 0 when fewer than `room` free rows are left above them. */
+  makeRoom(room: number): void {
+    if (this.hi + room <= this.capacity || this.lo === 0) return;
+    const { lo, hi } = this;
+    this.score.copyWithin(0, lo, hi);
+    this.open.copyWithin(0, lo, hi);
+    this.close.copyWithin(0, lo, hi);
+    this.published.copyWithin(0, lo, hi);
+    this.closeTime.copyWithin(0, lo, hi);
+    this.valid.copyWithin(0, lo, hi);
+    this.members.copyWithin(0, lo, hi);
+    this.members.fill(null, hi - lo, hi);
+    this.lo = 0;
+    this.hi = hi - lo;
+  }
+
+  /** The rows [from, to) as objects, for the general path (seriesFromRows). */
+  rows(from: number, to: number): CandleRow[] {
+    const rows: CandleRow[] = [];
+    const orNull = (x: number): number | null => (Number.isNaN(x) ? null : x);
+    for (let i = from; i < to; i++) {
+      const candle: WindowCandle | null =
+        this.valid[i] === 0
+          ? null
+          : { close: this.close[i], openTime: orNull(this.open[i]), publishedAt: orNull(this.published[i]), high: null, low: null, closeTime: orNull(this.closeTime[i]), live: false };
+      rows.push({ member: this.members[i] ?? '', stripped: this.members[i] === null, score: this.score[i], candle });
+    }
+    return rows;
+  }
+
+  /**
+   * The index of the first row of the re-read band: the rows of the newest CANDLE_REREAD_BAND
+   * scores (open times), however many members each has. lo when the rows hold no more scores.
+   */
+  bandStart(): number {
+    let cut = this.hi;
+    for (let distinct = 0; cut > this.lo && distinct < CANDLE_REREAD_BAND; distinct++) {
+      const score = this.score[cut - 1];
+      while (cut > this.lo && this.score[cut - 1] === score) cut--;
+    }
+    return cut;
+  }
+
+  /**
+   * Only members that can be re-read are matched by their string: the rows below the band (and a
+   * band's worth of members more, for the scores the next candles push down) let go of theirs. A
+   * re-read that would need one of them finds no match and reads in full.
+   */
+  releaseMembersBelowBand(): void {
+    const end = this.bandStart() - CANDLE_REREAD_BAND;
+    for (let i = end - 1; i >= this.lo && this.members[i] !== null; i--) this.members[i] = null;
+  }
 }
 
 /**
- * Only members that can be re-read are matched by their string: the rows below the band (and a
- * band's worth of members more, for the scores the next candles push down) let go of theirs —
- * ~230 bytes each on the live stack, most of a window's memory. A re-read that would need one of
- * them finds no match and reads in full.
+ * seriesFromRows for rows [from, to) of the columns, in the common case only: every candle with an
+ * open time, strictly increasing (with the live candles merged), so nothing is deduplicated or
+ * sorted — the case where seriesFromRows takes the same shortcut. null otherwise (the caller
+ * then runs seriesFromRows itself). The result is the one seriesFromRows gives, field for field.
  */
-function keepMembersOfBand(rows: CandleRow[]): void {
-  const end = bandStart(rows) - CANDLE_REREAD_BAND;
-  for (let i = end - 1; i >= 0 && !rows[i].stripped; i--) rows[i] = { ...rows[i], member: '', stripped: true };
+function seriesFromColumns(key: string, c: WindowColumns, from: number, to: number, windowSize: number, live: readonly Candle[] | undefined): Read<CandleSeries> | null {
+  const { open, close, valid } = c;
+  let candles = 0;
+  let previous = -Infinity;
+  let lastRow = -1;
+  for (let i = from; i < to; i++) {
+    if (valid[i] === 0) continue;
+    const t = open[i];
+    // NaN (no open time) fails this test too.
+    if (!(t > previous)) return null;
+    previous = t;
+    candles++;
+    lastRow = i;
+  }
+  if (candles === 0) return null;
+  const malformed = to - from - candles;
+
+  // mergeLive: the live candles the key does not hold (or holds in an older version), in order.
+  let accepted: Candle[] | null = null;
+  if (live !== undefined && live.length > 0 && Math.abs(previous) >= EPOCH_MS_THRESHOLD) {
+    for (const candle of live) {
+      const t = candle.openTime;
+      if (t === null) continue;
+      let heldAt: number | undefined;
+      // Open times strictly increase: at most one stored candle has t; live ones are recent.
+      for (let i = lastRow; i >= from; i--) {
+        if (valid[i] === 0) continue;
+        if (open[i] < t) break;
+        if (open[i] === t) {
+          const at = c.published[i];
+          heldAt = Number.isNaN(at) ? -Infinity : at;
+          break;
+        }
+      }
+      if (heldAt !== undefined && (candle.publishedAt ?? -Infinity) <= heldAt) continue;
+      (accepted ??= []).push(candle);
+    }
+  }
+  const liveCount = accepted === null ? 0 : accepted.length;
+  if (accepted !== null) {
+    for (const candle of accepted) {
+      const t = candle.openTime as number;
+      if (!(t > previous)) return null; // out of order: seriesFromRows deduplicates and sorts
+      previous = t;
+    }
+  }
+
+  // The window: the newest windowSize of the stored candles, then the live ones.
+  const total = candles + liveCount;
+  const size = Math.min(total, windowSize);
+  const closes = new Array<number>(size);
+  let skipStored = total - size; // stored candles before the window
+  let k = 0;
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193 ^ key.length;
+  const mix = (word: number): void => {
+    h1 = Math.imul(h1 ^ word, 0x01000193);
+    h2 = Math.imul(h2 ^ word, 0x5bd1e995) ^ (h2 >>> 15);
+  };
+  for (let i = 0; i < key.length; i++) mix(key.charCodeAt(i));
+  const add = (openTime: number, price: number): void => {
+    closes[k++] = price;
+    hashBits[0] = openTime;
+    mix(hashWords[0]);
+    mix(hashWords[1]);
+    hashBits[0] = price;
+    mix(hashWords[0]);
+    mix(hashWords[1]);
+  };
+  for (let i = from; i < to; i++) {
+    if (valid[i] === 0) continue;
+    if (skipStored > 0) {
+      skipStored--;
+      continue;
+    }
+    add(open[i], close[i]);
+  }
+  let lastOpen: number;
+  let lastClose: number;
+  let lastCloseTime: number | null;
+  let liveInWindow = 0;
+  if (accepted !== null && liveCount > 0) {
+    // Live candles past the window's start (all of them unless the window is all live).
+    const firstLive = Math.max(0, liveCount - size);
+    for (let j = firstLive; j < liveCount; j++) add(accepted[j].openTime as number, accepted[j].close);
+    liveInWindow = liveCount - firstLive;
+    const last = accepted[liveCount - 1];
+    lastOpen = last.openTime as number;
+    lastClose = last.close;
+    lastCloseTime = last.closeTime;
+  } else {
+    lastOpen = open[lastRow];
+    lastClose = close[lastRow];
+    lastCloseTime = Number.isNaN(c.closeTime[lastRow]) ? null : c.closeTime[lastRow];
+  }
+  const hash = (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+  return ok({
+    key,
+    closes,
+    lastOpenTime: lastOpen,
+    lastOpenTimeMs: openTimeMs(lastOpen),
+    lastCloseTimeMs: lastCloseTime === null ? null : openTimeMs(lastCloseTime),
+    liveOnly: liveInWindow,
+    fingerprint: `${lastOpen}:${lastClose}:${size}:${hash}`,
+    malformed,
+    duplicates: 0,
+  });
 }
 
 interface WindowState {
   /** The key's tail as of the last read, oldest first: `depth` members, or fewer when that was the whole key. */
-  rows: CandleRow[];
+  columns: WindowColumns;
   depth: number;
 }
 
@@ -396,16 +608,19 @@ function fullReadPhase(key: string): number {
 
 /**
  * The incremental candle window (issue 12): per sorted-set key the parsed tail of the last read,
- * so that a read fetches only `ZRANGEBYSCORE key <score of the window's 16th newest member> +inf`
- * — the newest few members, republished and corrected ones among them, and every new candle —
- * instead of ~320 members, and parses only members it has not seen. The rows below that score are
- * kept from the previous read, the re-read ones replace the rest, and the series is built from the
- * same rows by the same code (seriesFromRows) as a full read's: so it is the same series whenever
- * nothing below that score changed — which is how the data sink writes (a new candle, a republish
- * of a recent one, the oldest trimmed off at 500 members). A rewrite further back is seen by the
- * next full read: one in CANDLE_FULL_READ_EVERY reads is one, and so is every read after anything
- * unexpected (the key gone, empty or of another type, a re-read member missing, a longer re-read
- * than one call returns, a non-finite score, a list key, a short window that needs the full margin).
+ * so that a read fetches only `ZRANGEBYSCORE key <the window's 16th newest open time> +inf` — the
+ * members of the newest 16 open times, republished and corrected ones among them, and every new
+ * candle — instead of ~320 members, and parses only members it has not seen. The rows below that
+ * score are kept from the previous read, the re-read ones replace the rest, and the series is
+ * built from those rows as a full read builds it from its own (seriesFromColumns, else
+ * seriesFromRows): so it is the same series whenever nothing below that score changed — which is
+ * how the data sink writes (a new candle, a republish of a recent one, the oldest trimmed off at
+ * 500 members). A rewrite further back is seen by the next full read: one in
+ * CANDLE_FULL_READ_EVERY reads of a key is one (at a phase of its own, so the symbols take turns),
+ * and so is every read after anything unexpected (the key gone, empty or of another type, a
+ * re-read member missing, more new members than one call returns, a non-finite score, another
+ * window size, a short window that needs the full margin). Keys of the older layouts, and lists,
+ * are read in full as before.
  */
 export class CandleWindowCache {
   private readonly byKey = new Map<string, WindowState>();
@@ -432,8 +647,10 @@ export class CandleWindowCache {
       this.byKey.delete(key);
       return;
     }
-    keepMembersOfBand(rows);
-    this.byKey.set(key, { rows, depth });
+    // Room above the rows for a few dozen reads' new members before the rows are moved down.
+    const columns = WindowColumns.fromRows(rows, depth + WINDOW_ROOM);
+    columns.releaseMembersBelowBand();
+    this.byKey.set(key, { columns, depth });
   }
 
   /**
@@ -450,13 +667,15 @@ export class CandleWindowCache {
     if (reads % CANDLE_FULL_READ_EVERY === fullReadPhase(key)) return null;
     const firstTail = candleFirstTailCount(windowSize);
     const fullTail = candleTailCount(windowSize);
-    const { rows, depth } = state;
+    const { columns, depth } = state;
     if (depth !== firstTail && depth !== fullTail) return null; // another window size
+    columns.makeRoom(WINDOW_ROOM);
     // Every member from the band's oldest score on is read again; a key that is all band (fewer
     // open times than the band, held whole) is read whole.
-    const cut = bandStart(rows);
-    if (cut === 0 && rows.length >= depth) return null; // a tail of few scores: what lies below is unknown
-    const fromScore = cut === 0 ? -Infinity : rows[cut].score;
+    const { lo, hi } = columns;
+    const cut = columns.bandStart();
+    if (cut === lo && hi - lo >= depth) return null; // a tail of few scores: what lies below is unknown
+    const fromScore = cut === lo ? -Infinity : columns.score[cut];
     let fresh: ScoredMember[];
     try {
       fresh = await store.zrangeFromScore(key, fromScore, depth);
@@ -465,46 +684,55 @@ export class CandleWindowCache {
       throw error;
     }
     // Empty: the key is gone or emptied. As long as one call returns: more may be waiting.
-    if (fresh.length === 0 || fresh.length >= depth) return null;
+    if (fresh.length === 0 || fresh.length >= depth || cut + fresh.length > columns.capacity) return null;
     // The re-read members must all still be there (the writer only adds, and trims the oldest).
-    const known = new Map<string, CandleRow>();
-    for (let i = cut; i < rows.length; i++) {
-      if (rows[i].stripped) return null; // a run of one score longer than the band's margin
-      known.set(rows[i].member, rows[i]);
+    const known = new Map<string, number>();
+    for (let i = cut; i < hi; i++) {
+      const member = columns.members[i];
+      if (member === null) return null; // a run of one score longer than the band's margin
+      known.set(member, i);
     }
+    const reused = new Int32Array(fresh.length).fill(-1);
     let kept = 0;
-    const added: CandleRow[] = new Array<CandleRow>(fresh.length);
     for (let i = 0; i < fresh.length; i++) {
       const { member, score } = fresh[i];
       if (!Number.isFinite(score)) return null;
-      const row = known.get(member);
-      if (row !== undefined && row.score === score) {
+      const at = known.get(member);
+      if (at !== undefined && columns.score[at] === score) {
         kept++;
-        added[i] = row;
-      } else {
-        added[i] = candleRow(member, score, parseCandleMember(member));
+        reused[i] = at;
       }
     }
-    if (kept !== rows.length - cut) return null;
-    // The key's tail: the rows below the re-read score, then the re-read members, cut to `depth`.
-    const all = cut === 0 ? added : rows.slice(0, cut).concat(added);
-    const next = all.length > depth ? all.slice(all.length - depth) : all;
+    if (kept !== hi - cut) return null;
+    // The key's tail: the rows below the re-read score, then the re-read members (written from
+    // the last: a kept row only ever moves up), cut to `depth`.
+    for (let i = fresh.length - 1; i >= 0; i--) {
+      if (reused[i] >= 0) columns.copyRow(reused[i], cut + i);
+      else {
+        const { member, score } = fresh[i];
+        columns.setRow(cut + i, member, score, candleRow(member, score, parseCandleMember(member)).candle);
+      }
+    }
+    columns.hi = cut + fresh.length;
+    columns.lo = Math.max(lo, columns.hi - depth);
     // The same decision as the full read: the first tail unless its window came out short while
     // the key holds more, then the full margin (which only rows kept that deep can answer).
-    const firstRows = next.length > firstTail ? next.slice(next.length - firstTail) : next;
-    const first = seriesFromRows(key, firstRows, windowSize, live);
+    const top = columns.hi;
+    const firstFrom = Math.max(columns.lo, top - firstTail);
+    const first = seriesFromColumns(key, columns, firstFrom, top, windowSize, live) ?? seriesFromRows(key, columns.rows(firstFrom, top), windowSize, live);
     const short = !first.ok || first.value.closes.length < windowSize;
     let result = first;
-    if (short && firstRows.length >= firstTail) {
+    if (short && top - firstFrom >= firstTail) {
       if (depth < fullTail) return null;
-      result = seriesFromRows(key, next, windowSize, live);
+      result = seriesFromColumns(key, columns, columns.lo, top, windowSize, live) ?? seriesFromRows(key, columns.rows(columns.lo, top), windowSize, live);
     }
     this.counts.incremental += 1;
-    keepMembersOfBand(next);
-    this.byKey.set(key, { rows: next, depth });
+    columns.releaseMembersBelowBand();
+    this.byKey.set(key, { columns, depth });
     return result;
   }
 }
+
 /** How many of `candles` come from the key (not from the klines stream). */
 function countStored(candles: readonly WindowCandle[]): number {
   let n = 0;
