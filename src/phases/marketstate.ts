@@ -72,10 +72,19 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
     async read(symbol) {
       const nowMs = deps.now();
       const read = await readGuarded<MarketStateInputs>(async () => {
-        const [candles, stamp] = await Promise.all([
-          readCandles(store, symbol, { patterns: config.candlePatterns, windowSize: config.windowSize, cache: parseCache, window, live: deps.live.get(symbol) }),
-          store.hget(marketStateKey(symbol), 'ts_timestamp'),
-        ]);
+        let candles: Awaited<ReturnType<typeof readCandles>>;
+        let stamp: string | null;
+        try {
+          [candles, stamp] = await Promise.all([
+            readCandles(store, symbol, { patterns: config.candlePatterns, windowSize: config.windowSize, cache: parseCache, window, live: deps.live.get(symbol) }),
+            store.hget(marketStateKey(symbol), 'ts_timestamp'),
+          ]);
+        } catch (error) {
+          // A failed read (Redis gone, as before a klines RESYNC): every symbol's next read is a
+          // full one, so nothing written meanwhile, however far back, is missed.
+          window.clear();
+          throw error;
+        }
         if (!candles.ok) return candles;
         // A frozen feed must not produce fresh-looking market states (SPEC §5). A series without
         // open times (bare closes in a list, an older layout) cannot be checked.
