@@ -21,16 +21,15 @@ import { createHistogram } from 'node:perf_hooks';
 import { Session } from 'node:inspector/promises';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import os from 'node:os';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
 import { startService, wallClock } from '../src/service.js';
-import { createPriceWalk, REGIMES } from '../src/synthetic/prices.js';
+import { benchSymbols, liveFeed } from './liveLayouts.js';
 import type { CycleDoneEvent } from '../machines/publisher.js';
 import { startTestRedis } from '../test/helpers/redisServer.js';
 
-const MINUTE_MS = 60_000;
-const HISTORY = 300;
 
 interface Args {
   symbols: number;
@@ -65,42 +64,16 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-/** json.dumps of a closed candle, as the market publisher and the data sink write it. */
-function candle(symbol: string, openTime: number, close: number): string {
-  return JSON.stringify({
-    symbol, interval: '1m', open: close, high: close * 1.001, low: close * 0.999, close, volume: 12.5,
-    open_time: openTime, close_time: openTime + MINUTE_MS - 1, is_closed: true, timestamp: (openTime + MINUTE_MS) / 1000,
-  });
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  // Other processes on the machine share its cores: the latency, not the CPU time, depends on it.
+  const loadAtStart = os.loadavg().map((x) => x.toFixed(2)).join(' ');
   const server = await startTestRedis();
   const redis = new Redis(server.url);
-  const symbols = Array.from({ length: args.symbols }, (_, i) => `S${String(i).padStart(4, '0')}USDT`);
-  const walks = symbols.map((_, i) => createPriceWalk(REGIMES[i % REGIMES.length]!, 500 + i, 100 + (i % 50)));
-  const last = new Array<number>(symbols.length).fill(0);
-  let openTime = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - HISTORY * MINUTE_MS;
+  const symbols = benchSymbols(args.symbols);
+  const feed = liveFeed(redis, symbols, args.members);
   // History: the data sink's sorted sets, HISTORY candles per symbol; positions from the brain.
-  for (let k = 0; k < HISTORY; k++, openTime += MINUTE_MS) {
-    const pipe = redis.pipeline();
-    symbols.forEach((s, i) => {
-      last[i] = Number(walks[i]!().toPrecision(10));
-      const member = args.members === 'live' ? candle(s, openTime, last[i]!) : JSON.stringify({ t: openTime, close: last[i] });
-      pipe.zadd(`quantum:history:ohlcv:${s}:1m`, openTime, member);
-    });
-    await pipe.exec();
-  }
-  const nowSec = Math.floor(Date.now() / 1000);
-  const pipe = redis.pipeline();
-  symbols.forEach((s, i) => {
-    const entry = last[i]! * 0.98;
-    pipe.hset(`quantum:state:positions:${s}`, {
-      symbol: s, position_amt: '0.5', side: 'LONG', quantity: '0.5', entry_price: String(entry), mark_price: String(last[i]),
-      current_price: String(last[i]), unrealized_pnl: String((last[i]! - entry) * 0.5), leverage: '10', ts_epoch: String(nowSec), source: 'position_state_brain',
-    });
-  });
-  await pipe.exec();
+  await feed.seed();
 
   const { config } = loadConfig({ env: {}, flags: { redisUrl: server.url, symbols, logLevel: 'silent', maxPositionAge: 3600 } });
   const harvestDone: Array<{ symbol: string; atMs: number; chainStartedAt: number | null }> = [];
@@ -121,21 +94,17 @@ async function main(): Promise<void> {
     }
   }
   const all: number[] = [];
+  const cpuPerBurst: number[] = [];
   for (let b = 0; b < args.bursts; b++) {
     harvestDone.length = 0;
-    const burst = redis.pipeline();
-    symbols.forEach((s, i) => {
-      last[i] = Number(walks[i]!().toPrecision(10));
-      burst.xadd('quantum:stream:market.klines', 'MAXLEN', '~', '10000', '*', 'event_type', 'market.klines', 'payload', candle(s, openTime, last[i]!), 'correlation_id', `b${b}-${i}`, 'timestamp', new Date().toISOString(), 'source', 'market-publisher', 'trace_id', '');
-    });
-    openTime += MINUTE_MS;
     if (profiler !== null && args.cpuProf !== null) await profiler.post('Profiler.start');
     if (profiler !== null && args.allocProf !== null) {
       await profiler.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
     }
+    const send = feed.prepareBurst(`b${b}`);
     const cpu0 = process.cpuUsage();
     const t0 = wallClock();
-    await burst.exec();
+    await send();
     const deadline = t0 + 15_000;
     const seen = new Map<string, number>();
     while (seen.size < symbols.length && wallClock() < deadline) {
@@ -155,6 +124,7 @@ async function main(): Promise<void> {
     for (const ms of seen.values()) hist.record(Math.max(1, Math.round(ms * 1000)));
     const lat = [...seen.values()];
     all.push(...lat);
+    cpuPerBurst.push((cpu.user + cpu.system) / 1000);
     const p = (q: number) => (hist.percentile(q) / 1000).toFixed(1);
     console.log(
       `burst ${b + 1}: ${seen.size}/${symbols.length} symbols reached harvest; burst → harvest write p50 ${p(50)} ms, p99 ${p(99)} ms, max ${Math.max(...lat).toFixed(1)} ms; ` +
@@ -164,8 +134,18 @@ async function main(): Promise<void> {
   }
   const sorted = all.sort((a, b) => a - b);
   const q = (x: number) => sorted[Math.min(sorted.length - 1, Math.floor(x * sorted.length))]!;
-  console.log(`all bursts: p50 ${q(0.5).toFixed(1)} ms, p99 ${q(0.99).toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms (goals: p99 ≤ 100 ms, max ≤ 250 ms) — ${process.version}, ${args.symbols} symbols`);
-  console.log(`RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`);
+  const p99 = q(0.99);
+  const max = sorted.at(-1)!;
+  const cpuSorted = [...cpuPerBurst].sort((a, b) => a - b);
+  const cpuMedian = cpuSorted[Math.floor(cpuSorted.length / 2)]!;
+  const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT met');
+  console.log(
+    `all bursts: p50 ${q(0.5).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms (goal ≤ 100 ms: ${verdict(p99 <= 100)}), max ${max.toFixed(1)} ms (goal ≤ 250 ms: ${verdict(max <= 250)}); ` +
+      `CPU per burst median ${cpuMedian.toFixed(0)} ms = ${((cpuMedian * 1000) / symbols.length).toFixed(0)} µs per symbol chain`,
+  );
+  console.log(
+    `RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB — ${process.version}, ${args.symbols} symbols, ${os.cpus().length} cores, load average at start ${loadAtStart}`,
+  );
   await handle.close();
   redis.disconnect();
   await server.close();
