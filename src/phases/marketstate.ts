@@ -22,6 +22,17 @@ export const marketStateBookkeepingKey = (symbol: string): string => calcKey('ma
 
 export const STREAM_MAXLEN = 10_000;
 
+function sameCloses(a: Float64Array, b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A copy that shares nothing with `s` (the cached result is never handed out itself). */
+function copyMarketState(s: MarketState): MarketState {
+  return { ...s, regime_probs: { ...s.regime_probs }, features: { ...s.features } };
+}
+
 /**
  * EXPIRE of the marketstate hash (SPEC §5): 10 × the interval, and never shorter than the time to
  * the next forced publish plus one interval. An unchanged market state is republished when its
@@ -57,6 +68,18 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
   // the parse cache serves the older layouts' keys.
   const window = new CandleWindowCache();
   const parseCache = new CandleParseCache();
+
+  // The kernel is a pure function of the closes (theta is fixed for these steps): a cycle whose
+  // window holds exactly the closes of the symbol's previous cycle (an interval cycle before the
+  // next candle) gets the previous result, compared close by close — never by a hash.
+  const lastComputed = new Map<string, { closes: Float64Array; result: MarketState | null }>();
+  const computeCached = (symbol: string, closes: readonly number[]): MarketState | null => {
+    const last = lastComputed.get(symbol);
+    if (last !== undefined && sameCloses(last.closes, closes)) return last.result === null ? null : copyMarketState(last.result);
+    const result = computeMarketState(closes, theta);
+    lastComputed.set(symbol, { closes: Float64Array.from(closes), result: result === null ? null : copyMarketState(result) });
+    return result;
+  };
 
   return {
     async seed(symbol) {
@@ -100,9 +123,9 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
       return { nowMs, read };
     },
 
-    compute(_symbol, inputs) {
+    compute(symbol, inputs) {
       return computeGuarded(() => {
-        const result = computeMarketState(inputs.series.closes, theta);
+        const result = computeCached(symbol, inputs.series.closes);
         if (result === null) {
           return {
             ok: false,

@@ -3,6 +3,7 @@
 // klines RESYNC) makes the next read of every symbol a full one — so even a rewrite far back in
 // the window, which an incremental read does not look at, is seen right after an outage.
 import { describe, expect, it } from 'vitest';
+import { computeMarketState } from '../../src/kernels/marketState.js';
 import { loadConfig } from '../../src/config/load.js';
 import { LiveCandles } from '../../src/inputs/klines.js';
 import { marketStateSteps } from '../../src/phases/marketstate.js';
@@ -90,5 +91,23 @@ describe('marketstate read step with the incremental candle window', () => {
     expect(other.closes).toContain(4321);
     expect(other).toEqual(await seriesOf(marketStateSteps(s.deps()), OTHER));
     expect(await seriesOf(steps)).toEqual(await seriesOf(marketStateSteps(s.deps())));
+  });
+
+  it('compute: the same closes as the previous cycle give the kernel result again (a copy), other closes a new one', async () => {
+    const s = setup();
+    const steps = marketStateSteps(s.deps());
+    const series = await seriesOf(steps);
+    const inputs = { series, outputPresent: true };
+    const first = steps.compute(SYMBOL, inputs);
+    const again = steps.compute(SYMBOL, { series: { ...series, closes: [...series.closes] }, outputPresent: true });
+    expect(first).toEqual({ ok: true, value: computeMarketState(series.closes) });
+    expect(again).toEqual(first);
+    if (!first.ok || !again.ok) throw new Error('expected results');
+    expect(again.value).not.toBe(first.value);
+    again.value.regime_probs.trend = -1;
+    expect(steps.compute(SYMBOL, inputs)).toEqual({ ok: true, value: computeMarketState(series.closes) });
+    const changed = [...series.closes];
+    changed[17] *= 1.001;
+    expect(steps.compute(SYMBOL, { series: { ...series, closes: changed }, outputPresent: true })).toEqual({ ok: true, value: computeMarketState(changed) });
   });
 });
