@@ -3,9 +3,10 @@
 // so the reader is lenient about shape and strict about values: every member is parsed on its
 // own, a bad one is skipped and counted, and nothing is ever defaulted.
 //
-// Each read re-reads a bounded tail of the key and rebuilds the series from it, deduplicated by
-// open time. There is no buffer that new reads append to, so reading the same candles again can
-// never duplicate them (the Python service appended every poll to a deque).
+// Each read rebuilds the series from a bounded tail of the key, deduplicated by open time, so
+// reading the same candles again can never duplicate them (the Python service appended every poll
+// to a deque). The marketstate publisher keeps that tail between reads (CandleWindowCache) and
+// re-reads only its newest open times and what is new; the series is built by the same rules.
 //
 // The live stack's layout (SPEC §5) is the data sink's sorted set quantum:history:ohlcv:{S}:1m:
 // score = open time in ms, each member `json.dumps` of a closed candle
@@ -242,10 +243,7 @@ export async function readCandles(store: Store, symbol: string, options: ReadCan
 
 /** One member as read: its raw score, and its candle with the open time resolved (null: malformed). */
 interface CandleRow {
-  /** '' once `stripped`. */
   member: string;
-  /** The row let go of its member string (it is below the re-read band). */
-  stripped: boolean;
   /** The sorted-set score as Redis gives it (NaN for a list element). */
   score: number;
   candle: WindowCandle | null;
@@ -256,7 +254,7 @@ type WindowCandle = Candle & { live: boolean };
 /** The row of a member: parsed once; the member's own open time wins, else the zset score. */
 function candleRow(member: string, score: number, parsed: Candle | null): CandleRow {
   const openFromScore = Number.isFinite(score) ? score : null;
-  return { member, stripped: false, score, candle: parsed === null ? null : { ...parsed, openTime: parsed.openTime ?? openFromScore, live: false } };
+  return { member, score, candle: parsed === null ? null : { ...parsed, openTime: parsed.openTime ?? openFromScore, live: false } };
 }
 
 async function readSeries(
@@ -449,7 +447,7 @@ class WindowColumns {
         this.valid[i] === 0
           ? null
           : { close: this.close[i], openTime: orNull(this.open[i]), publishedAt: orNull(this.published[i]), high: null, low: null, closeTime: orNull(this.closeTime[i]), live: false };
-      rows.push({ member: this.members[i] ?? '', stripped: this.members[i] === null, score: this.score[i], candle });
+      rows.push({ member: this.members[i] ?? '', score: this.score[i], candle });
     }
     return rows;
   }
