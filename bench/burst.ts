@@ -7,7 +7,10 @@
 // process spent on the burst.
 //
 //   node dist/bench/burst.js [--symbols 400] [--bursts 3] [--cpu-prof DIR] [--alloc-prof DIR]
-//                           [--members live|compact]
+//                           [--members live|compact] [--step-concurrency N]
+//
+// --step-concurrency N bounds the publisher steps under way at once (default STEP_CONCURRENCY,
+// src/phases/stepGate.ts); 0 = unbounded, as before the gate.
 //
 // --members compact stores the history as {"t","close"} members (~40 bytes, bench:supervisor's)
 // instead of the data sink's json.dumps (~230 bytes): it shows how much of the burst's CPU is
@@ -27,6 +30,7 @@ import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
 import { startService, wallClock } from '../src/service.js';
 import { benchSymbols, liveFeed } from './liveLayouts.js';
+import { stepGate, STEP_CONCURRENCY } from '../src/phases/stepGate.js';
 import type { CycleDoneEvent } from '../machines/publisher.js';
 import { startTestRedis } from '../test/helpers/redisServer.js';
 
@@ -37,10 +41,12 @@ interface Args {
   cpuProf: string | null;
   allocProf: string | null;
   members: 'live' | 'compact';
+  /** The step gate's bound (src/phases/stepGate.ts); 0 = unbounded. */
+  stepConcurrency: number | null;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { symbols: 400, bursts: 3, cpuProf: null, allocProf: null, members: 'live' };
+  const args: Args = { symbols: 400, bursts: 3, cpuProf: null, allocProf: null, members: 'live', stepConcurrency: null };
   for (let i = 0; i < argv.length; i += 2) {
     if (argv[i] === '--cpu-prof' || argv[i] === '--alloc-prof') {
       const dir = argv[i + 1] ?? '';
@@ -58,7 +64,10 @@ function parseArgs(argv: string[]): Args {
     const [flag, value] = [argv[i], Number(argv[i + 1])];
     if (flag === '--symbols') args.symbols = value;
     else if (flag === '--bursts') args.bursts = value;
-    else throw new Error(`unknown argument ${flag}`);
+    else if (flag === '--step-concurrency') {
+      args.stepConcurrency = value;
+      if (value === 0) continue;
+    } else throw new Error(`unknown argument ${flag}`);
     if (!(Number.isInteger(value) && value > 0)) throw new Error(`${flag} must be a positive integer`);
   }
   return args;
@@ -80,6 +89,7 @@ async function main(): Promise<void> {
   const onCycle = (e: CycleDoneEvent, nowMs: number): void => {
     if (e.phase === 'harvest' && (e.outcome === 'published' || e.outcome === 'heartbeat')) harvestDone.push({ symbol: e.symbol, atMs: nowMs, chainStartedAt: e.chainStartedAt });
   };
+  if (args.stepConcurrency !== null) stepGate.setLimit(args.stepConcurrency === 0 ? Number.POSITIVE_INFINITY : args.stepConcurrency);
   const handle = await startService({ config, logger: createLogger({ level: 'silent' }), hooks: { onCycle }, now: wallClock });
   // Let the first (staggered, within a second) cycles and their chains settle.
   await new Promise((r) => setTimeout(r, 4000));
@@ -144,7 +154,7 @@ async function main(): Promise<void> {
       `CPU per burst median ${cpuMedian.toFixed(0)} ms = ${((cpuMedian * 1000) / symbols.length).toFixed(0)} µs per symbol chain`,
   );
   console.log(
-    `RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB — ${process.version}, ${args.symbols} symbols, ${os.cpus().length} cores, load average at start ${loadAtStart}`,
+    `RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB — ${process.version}, ${args.symbols} symbols, step concurrency ${args.stepConcurrency === null ? STEP_CONCURRENCY : args.stepConcurrency === 0 ? 'unbounded' : args.stepConcurrency}, ${os.cpus().length} cores, load average at start ${loadAtStart}`,
   );
   await handle.close();
   redis.disconnect();

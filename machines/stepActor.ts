@@ -21,8 +21,11 @@ interface Relay {
   _relay?: (source: AnyActorRef, target: AnyActorRef, event: unknown) => void;
 }
 
-/** A promise actor over `run(input)`, as fromPromise builds it, minus the abort signal. */
-export function fromStep<Output, Input>(run: (input: Input) => PromiseLike<Output>): PromiseActorLogic<Output, Input> {
+/**
+ * A promise actor over `run(input, alive)`, as fromPromise builds it, minus the abort signal;
+ * `alive()` tells whether the actor is still running (a step that waits before its I/O asks it).
+ */
+export function fromStep<Output, Input>(run: (input: Input, alive: () => boolean) => PromiseLike<Output>): PromiseActorLogic<Output, Input> {
   const logic = {
     config: run,
     transition: (state: PromiseSnapshot<Output, Input>, event: StepEvent<Output>): PromiseSnapshot<Output, Input> => {
@@ -45,7 +48,8 @@ export function fromStep<Output, Input>(run: (input: Input) => PromiseLike<Outpu
         if (typeof system._relay === 'function') system._relay(self, self, event);
         else self.send(event);
       };
-      Promise.resolve(run(state.input as Input)).then(
+      const alive = (): boolean => self.getSnapshot().status === 'active';
+      Promise.resolve(run(state.input as Input, alive)).then(
         (data) => relay({ type: RESOLVE, data }),
         (data: unknown) => relay({ type: REJECT, data }),
       );

@@ -3,6 +3,7 @@
 // into assign actions. The machine is built over the phase's own types
 // (createPublisherMachine<Memory, Inputs, Result>), so the steps get their values as they are.
 import { fromStep } from '../../machines/stepActor.js';
+import { stepGate, stepPriority } from './stepGate.js';
 import { fastAssign as assign } from '../../machines/fastAssign.js';
 import {
   computedCycle,
@@ -119,12 +120,20 @@ export function runPureStep<T>(step: () => Read<T>): StepResult<T> {
 export function publisherFor<Memory, Inputs, Result>(steps: PhaseSteps<Memory, Inputs, Result>): AnyPublisherMachine {
   return createPublisherMachine<Memory, Inputs, Result>().provide({
     actors: {
-      seedMemory: fromStep<Memory | null, StepTarget>((input) => steps.seed(input.symbol)),
-      readInputs: fromStep<ReadOutput<Inputs>, StepTarget>((input) => steps.read(input.symbol)),
-      publishResult: fromStep<PublishOutput<Memory>, PublishInput<Inputs, Result>>((input) =>
-        steps.publish(input.symbol, input.inputs, input.result, input.nowMs),
+      // Through the process's step gate (src/phases/stepGate.ts): a bounded number under way,
+      // a chain's later steps first.
+      seedMemory: fromStep<Memory | null, StepTarget>((input, alive) =>
+        stepGate.run(stepPriority(input.phase, 'read'), alive, () => steps.seed(input.symbol)),
       ),
-      writeHeartbeat: fromStep<void, HeartbeatInput>((input) => steps.heartbeat(input.symbol, input.nowMs)),
+      readInputs: fromStep<ReadOutput<Inputs>, StepTarget>((input, alive) =>
+        stepGate.run(stepPriority(input.phase, 'read'), alive, () => steps.read(input.symbol)),
+      ),
+      publishResult: fromStep<PublishOutput<Memory>, PublishInput<Inputs, Result>>((input, alive) =>
+        stepGate.run(stepPriority(input.phase, 'write'), alive, () => steps.publish(input.symbol, input.inputs, input.result, input.nowMs)),
+      ),
+      writeHeartbeat: fromStep<void, HeartbeatInput>((input, alive) =>
+        stepGate.run(stepPriority(input.phase, 'write'), alive, () => steps.heartbeat(input.symbol, input.nowMs)),
+      ),
     },
     actions: {
       computeResult: assign(({ context }) => {
