@@ -21,7 +21,7 @@
 // no publisher or follower runs, so it neither writes nor loads Redis with reads — and runs them
 // all when the lease becomes its own (LEASE.ACQUIRED). A leader that loses the lease stops every
 // child at once (LEASE.LOST); the fenced store has already refused their writes by then.
-import { assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
+import { assign, enqueueActions, fromPromise, setup, type ActorRefFrom } from 'xstate';
 import { klinesFollowerMachine, type KlinesFollowerEvent } from './klinesFollower.js';
 import {
   publisherMachine,
@@ -208,6 +208,11 @@ export const supervisorMachine = setup({
     harvestPublisher: publisherMachine,
     // Provided by the service with its store reads (src/phases/klinesFollower.ts).
     klinesFollower: klinesFollowerMachine,
+    // After the drain, before the children are torn down: the service releases the single-writer
+    // lease here (nothing of ours writes any more), so a standby takes over at once. Tearing 3,000
+    // children down is quadratic in XState (each stop copies the children map: ~3 s at 1,000
+    // symbols) and must not delay the handover. Default: nothing to hand over.
+    handOver: fromPromise<void>(async () => undefined),
   },
   delays: {
     drainTimeout: ({ context }) => context.drainTimeoutMs,
@@ -520,7 +525,7 @@ export const supervisorMachine = setup({
     draining: {
       description: 'SIGTERM: no new cycles; let the ones under way finish, bounded by drainTimeoutMs.',
       entry: 'drainAll',
-      always: { guard: 'allDrained', target: 'stopped' },
+      always: { guard: 'allDrained', target: 'handingOver' },
       on: {
         'xstate.done.actor.*': { actions: { type: 'markDrained', params: ({ event }) => ({ actorId: event.actorId }) } },
         CYCLE_DONE: { actions: [{ type: 'onCycleDone', params: ({ event }) => event }] },
@@ -528,6 +533,10 @@ export const supervisorMachine = setup({
         'xstate.error.actor.*': { actions: { type: 'markDrained', params: ({ event }) => ({ actorId: event.actorId }) } },
       },
       after: { drainTimeout: 'stopped' },
+    },
+    handingOver: {
+      description: 'Every publisher has stopped: the single-writer lease is released before the children are torn down, so a standby takes over at once.',
+      invoke: { src: 'handOver', onDone: 'stopped', onError: 'stopped' },
     },
     escalated: {
       type: 'final',

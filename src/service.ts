@@ -2,7 +2,7 @@
 // provides them to the supervisor machine, turns what the actors report into logs and counters,
 // and owns the teardown (ServiceHandle.close). Everything with I/O is created here; the machines
 // and kernels stay pure. The store factory is storeFactory.ts; cycle stats and logs serviceLog.ts.
-import { createActor, type InspectionEvent } from 'xstate';
+import { createActor, fromPromise, type InspectionEvent } from 'xstate';
 import type { CycleDoneEvent, PhaseName } from '../machines/publisher.js';
 import {
   supervisorMachine,
@@ -286,8 +286,12 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   const logCycle = cycleLogger(logger);
   let runningSymbols = new Set(initialSymbols);
 
+  // Declared here, defined below with the lease's teardown: the supervisor's handingOver state
+  // calls it once every publisher has stopped.
+  let handOver: () => Promise<void> = () => Promise.resolve();
   const provided = supervisorMachine.provide({
     actors: {
+      handOver: fromPromise<void>(() => handOver()),
       marketstatePublisher: wrap('marketstate', publisherFor(phaseSteps('marketstate', marketStateSteps(deps)))),
       riskPublisher: wrap('risk', publisherFor(phaseSteps('risk', riskSteps(deps)))),
       harvestPublisher: wrap('harvest', publisherFor(phaseSteps('harvest', harvestSteps(deps)))),
@@ -395,6 +399,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
           })());
   let writerClosing: Promise<void> | null = null;
   const closeWriter = leased === null ? null : (): Promise<void> => (writerClosing ??= leased.close());
+  if (finishLease !== null) handOver = finishLease;
   const onceLeaseEnd = once && finishLease !== null && closeWriter !== null ? () => finishLease().then(() => closeStore({ close: closeWriter })) : null;
   const followerEnd = closeFollower === null ? null : () => closeStore({ close: closeFollower });
   const done = onceLeaseEnd === null && followerEnd === null ? supervised : supervised.finally(async () => {

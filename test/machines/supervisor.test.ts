@@ -22,6 +22,8 @@ function build(opts: {
   now?: () => number;
   restartBudget?: number;
   standby?: boolean;
+  /** The service's hand-over after the drain (the lease's release). */
+  handOver?: () => Promise<void>;
 } = {}) {
   const h: Harness = {
     steps: {
@@ -38,6 +40,7 @@ function build(opts: {
       marketstatePublisher: scriptedPublisher(h.steps.marketstate),
       riskPublisher: scriptedPublisher(h.steps.risk, opts.riskActions),
       harvestPublisher: scriptedPublisher(h.steps.harvest),
+      ...(opts.handOver ? { handOver: fromPromise<void>(opts.handOver) } : {}),
     },
     actions: {
       onCycleDone: (_a, e) => { h.cycles.push(e); },
@@ -433,6 +436,32 @@ describe('the single-writer lease (standby, LEASE.ACQUIRED, LEASE.LOST)', () => 
     await flush(30);
     expect(new Set(h.cycles.slice(before).map((c) => c.symbol))).toEqual(new Set(['A', 'B']));
     expect(h.restarts).toEqual([]);
+  });
+
+  it('after the drain the lease is handed over first, while the drained children are still there; then they are torn down', async () => {
+    let release!: () => void;
+    const handed = new Promise<void>((resolve) => (release = resolve));
+    const seen: Array<{ state: string; children: number }> = [];
+    let supervisor: { getSnapshot(): { value: unknown; children: Record<string, unknown> } } | null = null;
+    const { actor } = build({
+      symbols: ['A', 'B'],
+      handOver: async () => {
+        // The publishers (phase:symbol), beside the invoked hand-over itself.
+        seen.push({ state: String(supervisor!.getSnapshot().value), children: Object.keys(supervisor!.getSnapshot().children).filter((id) => id.includes(':')).length });
+        await handed;
+      },
+    });
+    supervisor = actor;
+    await flush();
+    actor.send({ type: 'SHUTDOWN' });
+    await flush(20);
+    expect(actor.getSnapshot().value).toBe('handingOver');
+    expect(seen).toEqual([{ state: 'handingOver', children: 6 }]);
+    expect(actor.getSnapshot().status).toBe('active');
+    release();
+    await flush(20);
+    expect(actor.getSnapshot().status).toBe('done');
+    expect(actor.getSnapshot().output).toMatchObject({ exitCode: 0, reason: 'shut down' });
   });
 
   it('SHUTDOWN of a standby ends at once with exit 0', async () => {
