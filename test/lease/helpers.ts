@@ -92,7 +92,7 @@ export async function startMonitor(url: string): Promise<{ lines: MonitorLine[];
   const client = rawClient(url);
   const monitor = await client.monitor();
   // Under a heavy load ioredis has been seen to report "Command queue state error" on a MONITOR
-  // connection (a reply it cannot match; the lines keep coming). Recorded, not thrown: the
+  // connection (a reply it cannot match; the lines keep coming). Ignored, not thrown: the
   // assertions on the recorded lines decide.
   monitor.on('error', () => undefined);
   const lines: MonitorLine[] = [];
