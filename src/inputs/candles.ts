@@ -535,21 +535,11 @@ function seriesFromColumns(key: string, c: WindowColumns, from: number, to: numb
   const closes = new Array<number>(size);
   let skipStored = total - size; // stored candles before the window
   let k = 0;
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193 ^ key.length;
-  const mix = (word: number): void => {
-    h1 = Math.imul(h1 ^ word, 0x01000193);
-    h2 = Math.imul(h2 ^ word, 0x5bd1e995) ^ (h2 >>> 15);
-  };
-  for (let i = 0; i < key.length; i++) mix(key.charCodeAt(i));
+  // The same fingerprint as seriesFromRows' (seriesHash), folded in as the window is filled.
+  const hasher = new SeriesHash(key);
   const add = (openTime: number, price: number): void => {
     closes[k++] = price;
-    hashBits[0] = openTime;
-    mix(hashWords[0]);
-    mix(hashWords[1]);
-    hashBits[0] = price;
-    mix(hashWords[0]);
-    mix(hashWords[1]);
+    hasher.add(openTime, price);
   };
   for (let i = from; i < to; i++) {
     if (valid[i] === 0) continue;
@@ -577,7 +567,7 @@ function seriesFromColumns(key: string, c: WindowColumns, from: number, to: numb
     lastClose = close[lastRow];
     lastCloseTime = Number.isNaN(c.closeTime[lastRow]) ? null : c.closeTime[lastRow];
   }
-  const hash = (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+  const hash = hasher.digest();
   return ok({
     key,
     closes,
@@ -785,25 +775,42 @@ const hashWords = new Uint32Array(hashBits.buffer);
 /**
  * Two independent 32-bit FNV-1a-style hashes over the key and the exact bits of every open time
  * and close (64 bits in all): any changed candle changes it, at a fraction of a crypto digest's
- * cost. It is a change detector, not a security measure.
+ * cost. It is a change detector, not a security measure. One definition for both ways a series is
+ * built (from rows, and the columnar fast path), so their fingerprints agree.
  */
-function seriesHash(key: string, window: readonly Candle[]): string {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193 ^ key.length;
-  const mix = (word: number): void => {
-    h1 = Math.imul(h1 ^ word, 0x01000193);
-    h2 = Math.imul(h2 ^ word, 0x5bd1e995) ^ (h2 >>> 15);
-  };
-  for (let i = 0; i < key.length; i++) mix(key.charCodeAt(i));
-  for (const candle of window) {
-    hashBits[0] = candle.openTime ?? Number.NaN;
-    mix(hashWords[0]);
-    mix(hashWords[1]);
-    hashBits[0] = candle.close;
-    mix(hashWords[0]);
-    mix(hashWords[1]);
+class SeriesHash {
+  private h1 = 0x811c9dc5;
+  private h2: number;
+
+  constructor(key: string) {
+    this.h2 = 0x01000193 ^ key.length;
+    for (let i = 0; i < key.length; i++) this.mix(key.charCodeAt(i));
   }
-  return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+
+  /** Folds in one candle: its open time (NaN when it has none) and close, by their exact bits. */
+  add(openTime: number, close: number): void {
+    hashBits[0] = openTime;
+    this.mix(hashWords[0]);
+    this.mix(hashWords[1]);
+    hashBits[0] = close;
+    this.mix(hashWords[0]);
+    this.mix(hashWords[1]);
+  }
+
+  digest(): string {
+    return (this.h1 >>> 0).toString(16).padStart(8, '0') + (this.h2 >>> 0).toString(16).padStart(8, '0');
+  }
+
+  private mix(word: number): void {
+    this.h1 = Math.imul(this.h1 ^ word, 0x01000193);
+    this.h2 = Math.imul(this.h2 ^ word, 0x5bd1e995) ^ (this.h2 >>> 15);
+  }
+}
+
+function seriesHash(key: string, window: readonly Candle[]): string {
+  const hasher = new SeriesHash(key);
+  for (const candle of window) hasher.add(candle.openTime ?? Number.NaN, candle.close);
+  return hasher.digest();
 }
 
 /** At most this many candles are folded into a position memory per read (8 h of 1m candles). */
