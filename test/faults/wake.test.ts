@@ -51,6 +51,40 @@ function children(handle: ServiceHandle): Record<string, Child> {
 }
 const publisherIds = SYMBOLS.flatMap((symbol) => PHASES.map((phase) => `${phase}:${symbol}`));
 
+/** Both tests' service: 2 s intervals, backoffs that grow to 30 s. */
+function wakeConfig(extra: Record<string, unknown> = {}): ReturnType<typeof serviceConfig> {
+  return serviceConfig(
+    fastFlags(server.url, SYMBOLS, {
+      backoffBaseMs: BACKOFF_BASE_MS,
+      backoffCapMs: BACKOFF_CAP_MS,
+      marketstateInterval: 2,
+      riskInterval: 2,
+      harvestInterval: 2,
+      commandTimeoutMs: 1000,
+      // The market state published before the outage is still good after it (the default
+      // bound is 180 s); these tests are about the wake, not staleness.
+      maxInputAge: 600,
+      ...extra,
+    }),
+  );
+}
+
+/** Resolves once every risk and harvest heartbeat in Redis is newer than `sinceMs` (last_update_epoch is in seconds). */
+function heartbeatsNewerThan(sinceMs: number): Promise<boolean> {
+  return until(
+    'every risk and harvest heartbeat newer than the restart',
+    async () => {
+      for (const symbol of SYMBOLS) {
+        for (const key of [`quantum:risk:proposal:${symbol}`, `quantum:harvest:proposal:${symbol}`]) {
+          if (Number(await redis.hget(key, 'last_update_epoch')) < Math.floor(sinceMs / 1000)) return false;
+        }
+      }
+      return true;
+    },
+    15_000,
+  );
+}
+
 beforeAll(async () => {
   server = await startTestRedis();
   redis = redisClient(server.url);
@@ -69,20 +103,7 @@ afterAll(async () => {
 
 describe('wake on reconnect', () => {
   it(`after an outage longer than backoffCapMs every actor retries on WAKE, and every heartbeat is fresh within ${FRESH_WITHIN_MS / 1000} s of Redis answering`, async () => {
-    const config = serviceConfig(
-      fastFlags(server.url, SYMBOLS, {
-        backoffBaseMs: BACKOFF_BASE_MS,
-        backoffCapMs: BACKOFF_CAP_MS,
-        marketstateInterval: 2,
-        riskInterval: 2,
-        harvestInterval: 2,
-        commandTimeoutMs: 1000,
-        // The market state published before the outage is still good after it (the default
-        // bound is 180 s); this test is about the wake, not staleness.
-        maxInputAge: 600,
-        lease: false,
-      }),
-    );
+    const config = wakeConfig({ lease: false });
     const started = wallClock();
     service = await startService({ config, logger: log.logger, hooks: watch.hooks, inspect, systemd: null });
     const handle = service;
@@ -132,19 +153,8 @@ describe('wake on reconnect', () => {
       },
       15_000,
     ).catch(explainWith(handle));
-    // …and every heartbeat in Redis is newer than the restart (last_update_epoch is in seconds).
-    await until(
-      'every risk and harvest heartbeat newer than the restart',
-      async () => {
-        for (const symbol of SYMBOLS) {
-          for (const key of [`quantum:risk:proposal:${symbol}`, `quantum:harvest:proposal:${symbol}`]) {
-            if (Number(await redis.hget(key, 'last_update_epoch')) < Math.floor(up / 1000)) return false;
-          }
-        }
-        return true;
-      },
-      15_000,
-    ).catch(explainWith(handle));
+    // …and every heartbeat in Redis is newer than the restart.
+    await heartbeatsNewerThan(up).catch(explainWith(handle));
     const freshAfterMs = wallClock() - up;
     const resync = await until('the klines follower to resume', () => events.find((e) => e.type === 'KLINES.RESYNC' && e.atMs >= up), 15_000);
 
@@ -179,17 +189,7 @@ describe('wake on reconnect', () => {
   it(`with the lease (the default): an outage longer than its TTL stands the service by; when Redis answers it takes the lease again and every heartbeat is fresh within ${FRESH_WITHIN_MS / 1000} s`, async () => {
     await stopService(service);
     service = undefined;
-    const config = serviceConfig(
-      fastFlags(server.url, SYMBOLS, {
-        backoffBaseMs: BACKOFF_BASE_MS,
-        backoffCapMs: BACKOFF_CAP_MS,
-        marketstateInterval: 2,
-        riskInterval: 2,
-        harvestInterval: 2,
-        commandTimeoutMs: 1000,
-        maxInputAge: 600,
-      }),
-    );
+    const config = wakeConfig();
     const started = wallClock();
     service = await startService({ config, logger: log.logger, hooks: watch.hooks, systemd: null });
     const handle = service;
@@ -212,18 +212,7 @@ describe('wake on reconnect', () => {
 
     await server.start();
     const up = wallClock();
-    await until(
-      'every risk and harvest heartbeat newer than the restart',
-      async () => {
-        for (const symbol of SYMBOLS) {
-          for (const key of [`quantum:risk:proposal:${symbol}`, `quantum:harvest:proposal:${symbol}`]) {
-            if (Number(await redis.hget(key, 'last_update_epoch')) < Math.floor(up / 1000)) return false;
-          }
-        }
-        return true;
-      },
-      15_000,
-    ).catch(explainWith(handle));
+    await heartbeatsNewerThan(up).catch(explainWith(handle));
     const freshAfterMs = wallClock() - up;
     console.info(`wake.test (lease on): after Redis answered, leader again and every heartbeat fresh ${Math.round(freshAfterMs)} ms`);
     expect(handle.role().role).toBe('leader');
