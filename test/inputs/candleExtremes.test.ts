@@ -3,13 +3,13 @@
 // ZRANGEBYSCORE from fromMs) folds: checked against a fresh full answer after random writes and
 // asks, on redis-server, and for the cases that must leave the quick path.
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CANDLE_PATTERNS, EXTREMES_READ_LIMIT, readCandleExtremes } from '../../src/inputs/candles.js';
-import { createRedisStore, type RedisStore } from '../../src/store/redisStore.js';
+import type { RedisStore } from '../../src/store/redisStore.js';
 import type { Store } from '../../src/store/types.js';
 import { candlePayload, dataSinkKey, MINUTE_MS } from '../helpers/producers.js';
-import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
+import { useTestRedis } from '../helpers/redisFixture.js';
 
 const SYMBOL = 'ETHUSDT';
 const KEY = dataSinkKey(SYMBOL);
@@ -42,19 +42,11 @@ function counted(store: Store): { store: Store; calls: string[] } {
 }
 
 describe('readCandleExtremes: the quick path folds what the full path folds', () => {
-  let server: TestRedis;
+  const fixture = useTestRedis({ store: true });
   let raw: Redis;
   let store: RedisStore;
-  beforeAll(async () => {
-    server = await startTestRedis();
-    raw = new Redis(server.url, { maxRetriesPerRequest: 1 });
-    store = createRedisStore({ url: server.url, reconnectBaseMs: 20, reconnectCapMs: 200 });
-    await store.waitReady(5000);
-  });
-  afterAll(async () => {
-    await store.close();
-    raw.disconnect();
-    await server.close();
+  beforeAll(() => {
+    ({ redis: raw, store } = fixture);
   });
 
   const candle = (i: number, close: number, at = 0) =>

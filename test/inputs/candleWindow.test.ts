@@ -7,8 +7,8 @@
 // a full read: a rewrite below the re-read band (seen at the next full read), the key gone, another
 // type, another window size.
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   CANDLE_FULL_READ_EVERY,
   CANDLE_REREAD_BAND,
@@ -18,10 +18,10 @@ import {
   type Candle,
 } from '../../src/inputs/candles.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
-import { createRedisStore, type RedisStore } from '../../src/store/redisStore.js';
+import type { RedisStore } from '../../src/store/redisStore.js';
 import type { Store } from '../../src/store/types.js';
 import { candlePayload, dataSinkKey, MINUTE_MS } from '../helpers/producers.js';
-import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
+import { useTestRedis } from '../helpers/redisFixture.js';
 
 const SYMBOL = 'BTCUSDT';
 const KEY = dataSinkKey(SYMBOL);
@@ -102,19 +102,11 @@ async function checkSequence(store: Store, writer: Writer, ops: Op[], initial: n
 }
 
 describe('CandleWindowCache on redis-server: the incremental read equals a full read', () => {
-  let server: TestRedis;
+  const fixture = useTestRedis({ store: true });
   let raw: Redis;
   let store: RedisStore;
-  beforeAll(async () => {
-    server = await startTestRedis();
-    raw = new Redis(server.url, { maxRetriesPerRequest: 1 });
-    store = createRedisStore({ url: server.url, reconnectBaseMs: 20, reconnectCapMs: 200 });
-    await store.waitReady(5000);
-  });
-  afterAll(async () => {
-    await store.close();
-    raw.disconnect();
-    await server.close();
+  beforeAll(() => {
+    ({ redis: raw, store } = fixture);
   });
   const writer: Writer = {
     zadd: async (score, member) => void (await raw.zadd(KEY, score, member)),
