@@ -96,6 +96,7 @@ export function roleFromLease(state: LeaseState): RoleDescription {
  */
 export function createServiceLease(options: { config: Config; logger: Logger; inner: Store; writer?: WriterConnection; reconnect?: boolean }): ServiceLease {
   const { config, logger, inner } = options;
+  // The writer's events are wired before the lease on it exists; they arrive only once it does.
   let lease: LeaseManager | null = null;
   const onEvent = (event: RedisStoreEvent): void => {
     if (event.type === 'ready') lease?.pollNow();
@@ -105,13 +106,14 @@ export function createServiceLease(options: { config: Config; logger: Logger; in
   const writer =
     options.writer ??
     createWriterConnection({ ...redisConnectionOptions(config, logger, options.reconnect ?? true, 'quantum-calc-writer'), onEvent });
-  lease = new LeaseManager(writer, { leaseKey: config.leaseKey, leaseTtlMs: config.leaseTtlMs });
-  const store = createFencedStore(inner, writer, lease);
+  const manager = new LeaseManager(writer, { leaseKey: config.leaseKey, leaseTtlMs: config.leaseTtlMs });
+  lease = manager;
+  const store = createFencedStore(inner, writer, manager);
   return {
-    lease,
+    lease: manager,
     writer,
     store,
-    describe: () => roleFromLease((lease as LeaseManager).state()),
+    describe: () => roleFromLease(manager.state()),
     close: () => writer.close(),
   };
 }

@@ -162,6 +162,20 @@ describe('two instances', () => {
     expect(a.lease.state()).toMatchObject({ role: 'standby', holder: null });
   });
 
+  it('pollNow() tries at once instead of at the next poll (the service calls it when the writer connection is ready again)', async () => {
+    const a = await instances.create(server.url);
+    // A standby whose next poll is 20 s away.
+    const b = await instances.create(server.url, { leaseTtlMs: 60_000, pollEveryMs: 20_000 });
+    expect((await a.lease.start()).role).toBe('leader');
+    expect((await b.lease.start()).role).toBe('standby');
+    expect(await a.lease.release()).toBe(true);
+    const t0 = performance.now();
+    b.lease.pollNow();
+    await until('the standby to take over', () => b.lease.isLeader(), 3000, 1);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(await raw.get(LEASE_KEY)).toBe(b.lease.token);
+  });
+
   it('a holder that dies without releasing (no renewals, no DEL) → takeover within TTL + poll', async () => {
     const a = await instances.create(server.url, { leaseTtlMs: 1500 });
     const b = await instances.create(server.url, { leaseTtlMs: 1500 });
