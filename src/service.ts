@@ -286,12 +286,25 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   const logCycle = cycleLogger(logger);
   let runningSymbols = new Set(initialSymbols);
 
-  // Declared here, defined below with the lease's teardown: the supervisor's handingOver state
-  // calls it once every publisher has stopped.
-  let handOver: () => Promise<void> = () => Promise.resolve();
+  // The lease is released once, then its connection closed once (memoized: the supervisor's
+  // handingOver state, close() and --once's end share them). --once releases it as soon as its pass is over, so the next pass (or the
+  // unit) can take it even when the caller only closes the store.
+  let leaseReleasing: Promise<void> | null = null;
+  const finishLease =
+    leased === null
+      ? null
+      : (): Promise<void> =>
+          (leaseReleasing ??= (async () => {
+            // The release is told in one line of its own, not as "the lease is free" news.
+            stopLeaseLog();
+            await releaseLease(leased, logger);
+          })());
+  let writerClosing: Promise<void> | null = null;
+  const closeWriter = leased === null ? null : (): Promise<void> => (writerClosing ??= leased.close());
   const provided = supervisorMachine.provide({
     actors: {
-      handOver: fromPromise<void>(() => handOver()),
+      // Once every publisher has stopped, before their teardown: a standby takes over at once.
+      handOver: fromPromise<void>(() => finishLease?.() ?? Promise.resolve()),
       marketstatePublisher: wrap('marketstate', publisherFor(phaseSteps('marketstate', marketStateSteps(deps)))),
       riskPublisher: wrap('risk', publisherFor(phaseSteps('risk', riskSteps(deps)))),
       harvestPublisher: wrap('harvest', publisherFor(phaseSteps('harvest', harvestSteps(deps)))),
@@ -384,22 +397,6 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   // (close() awaits the same promise as its last step).
   let followerClosing: Promise<void> | null = null;
   const closeFollower = followerStore === null || followerStore === store ? null : (): Promise<void> => (followerClosing ??= followerStore.close());
-  // The lease is released once, then its connection closed once (memoized: close() and --once's
-  // end share them). --once releases it as soon as its pass is over, so the next pass (or the
-  // unit) can take it even when the caller only closes the store.
-  let leaseReleasing: Promise<void> | null = null;
-  const finishLease =
-    leased === null
-      ? null
-      : (): Promise<void> =>
-          (leaseReleasing ??= (async () => {
-            // The release is told in one line of its own, not as "the lease is free" news.
-            stopLeaseLog();
-            await releaseLease(leased, logger);
-          })());
-  let writerClosing: Promise<void> | null = null;
-  const closeWriter = leased === null ? null : (): Promise<void> => (writerClosing ??= leased.close());
-  if (finishLease !== null) handOver = finishLease;
   const onceLeaseEnd = once && finishLease !== null && closeWriter !== null ? () => finishLease().then(() => closeStore({ close: closeWriter })) : null;
   const followerEnd = closeFollower === null ? null : () => closeStore({ close: closeFollower });
   const done = onceLeaseEnd === null && followerEnd === null ? supervised : supervised.finally(async () => {
