@@ -131,12 +131,18 @@ describe('a writer frozen past its lease (SIGSTOP … SIGCONT)', () => {
 });
 
 describe('handover with the default TTL (5000 ms)', () => {
-  it('kill -9 of the writer: the standby takes over within TTL + poll', async () => {
+  /** A writer child publishing every 50 ms, and an in-process standby that sees it as the holder. */
+  async function writerChildAndStandby(): Promise<{ child: Child; b: Awaited<ReturnType<Instances['create']>> }> {
     const child = spawnWriter({ LEASE_MODE: 'loop', PUBLISH_EVERY_MS: '50' });
     const childLeader = await child.next('leader', undefined, CHILD_BOOT_MS);
     await child.next('published');
     const b = await instances.create(server.url, {}, 'taker-writer');
     expect((await b.lease.start()).holder).toBe(childLeader.self);
+    return { child, b };
+  }
+
+  it('kill -9 of the writer: the standby takes over within TTL + poll', async () => {
+    const { child, b } = await writerChildAndStandby();
     const t0 = performance.now();
     child.proc.kill('SIGKILL');
     await child.exited;
@@ -148,11 +154,7 @@ describe('handover with the default TTL (5000 ms)', () => {
   });
 
   it('SIGTERM of the writer (it releases): the standby takes over within ~0.5 s', async () => {
-    const child = spawnWriter({ LEASE_MODE: 'loop', PUBLISH_EVERY_MS: '50' });
-    const childLeader = await child.next('leader', undefined, CHILD_BOOT_MS);
-    await child.next('published');
-    const b = await instances.create(server.url, {}, 'taker-writer');
-    expect((await b.lease.start()).holder).toBe(childLeader.self);
+    const { child, b } = await writerChildAndStandby();
     const t0 = performance.now();
     child.proc.kill('SIGTERM');
     await until('the takeover', () => b.lease.isLeader(), 5000, 1);
