@@ -233,3 +233,20 @@ describe('status: the harvest theta in force', () => {
     expect(expired.theta).toMatchObject({ source: 'config', why: expect.stringMatching(/^policy refused \(expired\): policy 1\.0\.0-ai-v1 expired 1\d s ago/) });
   });
 });
+
+describe('status: the single-writer lease', () => {
+  it('says who writes (holder and TTL), or that nobody holds the lease; --lease-key names another key', async () => {
+    await redis.del('quantum:calc:leader');
+    const free = status(['--redis-url', url, '--symbols', 'BTCUSDT']);
+    expect(free.stdout.split('\n')[2]).toBe('Writer: the single-writer lease quantum:calc:leader is free: no instance holds it (none running, or all with the lease off)');
+    await redis.set('quantum:calc:leader', 'hostA:4242:0b7c1d2e-1111-4222-8333-944455556666', 'PX', 4000);
+    const held = JSON.parse(status(['--redis-url', url, '--symbols', 'BTCUSDT', '--json']).stdout) as StatusReport;
+    expect(held.lease).toMatchObject({ key: 'quantum:calc:leader', holder: 'hostA:4242:0b7c1d2e' });
+    expect(held.lease.ttl_ms).toBeGreaterThan(3000);
+    expect(held.lease.ttl_ms).toBeLessThanOrEqual(4000);
+    expect(status(['--redis-url', url, '--symbols', 'BTCUSDT']).stdout).toMatch(/^Writer: hostA:4242:0b7c1d2e holds the single-writer lease quantum:calc:leader \(expires in [34]\.\d s unless renewed\); any other instance stands by$/m);
+    const other = JSON.parse(status(['--redis-url', url, '--symbols', 'BTCUSDT', '--json', '--lease-key', 'quantum:calc:leader-b']).stdout) as StatusReport;
+    expect(other.lease).toEqual({ key: 'quantum:calc:leader-b', holder: null, ttl_ms: null });
+    await redis.del('quantum:calc:leader');
+  });
+});
