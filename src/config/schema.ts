@@ -175,6 +175,42 @@ export const CONFIG_SPEC = {
     arg: 'sec',
     help: 'a position snapshot whose ts_epoch is older, in seconds, is skipped as stale_position',
   }),
+  maxClockSkew: key({
+    schema: positiveSeconds.max(3600).default(5),
+    arg: 'sec',
+    help: 'how far, in seconds, an input timestamp may lie in the future: a later candle is skipped as future_candle, a later position stamp is bad_position',
+  }),
+  minCandlePrice: key({
+    schema: z.number().finite().positive().default(1e-12),
+    arg: 'price',
+    help: 'a candle with an open, high, low or close below this is malformed (skipped and counted)',
+  }),
+  maxCandlePrice: key({
+    schema: z.number().finite().positive().default(1e12),
+    arg: 'price',
+    help: 'a candle with an open, high, low or close above this is malformed (skipped and counted)',
+  }),
+  maxCandleGap: key({
+    schema: z.number().int().min(0).nullable().default(null),
+    arg: 'min',
+    defaultText: 'off',
+    help: 'minutes missing between the window\'s candles above which marketstate skips as gapped_candles; off computes on and reports the gap',
+  }),
+  maxCandleKeyBytes: key({
+    schema: z.number().int().min(65_536).default(8_388_608),
+    arg: 'bytes',
+    help: 'a candle key larger than this (MEMORY USAGE) is not read: its symbol skips as bad_input, the others are not held up',
+  }),
+  maxPriceRatio: key({
+    schema: z.number().finite().gt(1).default(10),
+    arg: 'x',
+    help: 'a proposed price (SL, TP, new SL, risk unit, position prices) more than this factor from the current price is implausible_result: nothing of the cycle is written',
+  }),
+  maxStopDistPct: key({
+    schema: z.number().finite().positive().max(1).default(0.5),
+    arg: 'x',
+    help: 'a stop distance (stop_dist_pct) at or above this fraction of the price is implausible_result: nothing of the cycle is written',
+  }),
   rNetBasis: key({
     schema: z.enum(R_NET_BASES).default('locked'),
     arg: 'basis',
@@ -189,6 +225,21 @@ export const CONFIG_SPEC = {
     schema: z.enum(SYMBOLS_SOURCES).default('config'),
     arg: 'source',
     help: "running symbols: config uses symbols; policy the policy's universe_symbols plus every symbol with an open position, followed live (symbols when no policy is usable)",
+  }),
+  maxPolicyValidity: key({
+    schema: positiveSeconds.default(86_400),
+    arg: 'sec',
+    help: 'a policy whose valid_until_epoch lies further ahead than this, in seconds, is refused like an expired one',
+  }),
+  maxSymbols: key({
+    schema: z.number().int().min(1).max(100_000).default(2000),
+    arg: 'n',
+    help: "with symbolsSource policy: at most this many symbols, universe and open positions together; a larger universe is refused, open-position keys beyond it are not read (one warning)",
+  }),
+  universeApplyInterval: key({
+    schema: z.number().finite().min(0).max(3600).default(5),
+    arg: 'sec',
+    help: 'a changing universe is applied at most once per this many seconds, spawning and stopping publishers in batches that yield to the event loop',
   }),
   maxInputAge: key({
     schema: positiveSeconds.nullable().default(null),

@@ -10,6 +10,10 @@ export const SKIP_REASONS = [
   'stale_position',
   'bad_position',
   'bad_input',
+  // SPEC-deliberate safety rules (CONTRACT.md, "Plausibility"): a window with more missing minutes
+  // than maxCandleGap, and a result that cannot be meant (a price far from the market, …).
+  'gapped_candles',
+  'implausible_result',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 

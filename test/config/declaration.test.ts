@@ -29,6 +29,10 @@ const FORMER_KINDS: Record<string, string> = {
   httpHost: 'string', httpPort: 'nullableNumber', inspect: 'boolean', logLevel: 'string', watchdogSec: 'number',
   // Added with the single-writer lease (issue 10).
   lease: 'boolean', leaseKey: 'string', leaseTtlMs: 'int',
+  // Added with the plausibility rules (issue 21).
+  maxClockSkew: 'number', minCandlePrice: 'number', maxCandlePrice: 'number', maxCandleGap: 'nullableNumber',
+  maxCandleKeyBytes: 'int', maxPriceRatio: 'number', maxStopDistPct: 'number', maxPolicyValidity: 'number',
+  maxSymbols: 'int', universeApplyInterval: 'number',
 };
 
 describe('the config declaration', () => {
@@ -61,9 +65,19 @@ describe('the config declaration', () => {
       leaseKey: 'quantum:calc:leader',
       leaseTtlMs: 5000,
       maxPositionAge: 300,
+      maxClockSkew: 5,
+      minCandlePrice: 1e-12,
+      maxCandlePrice: 1e12,
+      maxCandleGap: null,
+      maxCandleKeyBytes: 8_388_608,
+      maxPriceRatio: 10,
+      maxStopDistPct: 0.5,
       rNetBasis: 'locked',
       harvestThetaSource: 'policy',
       symbolsSource: 'config',
+      maxPolicyValidity: 86_400,
+      maxSymbols: 2000,
+      universeApplyInterval: 5,
       maxInputAge: null,
       commandTimeoutMs: 2000,
       connectTimeoutMs: 5000,
