@@ -171,8 +171,9 @@ describe('two instances', () => {
     expect(await a.lease.release()).toBe(true);
     const t0 = performance.now();
     b.lease.pollNow();
-    await until('the standby to take over', () => b.lease.isLeader(), 3000, 1);
-    expect(performance.now() - t0).toBeLessThan(1000);
+    await until('the standby to take over', () => b.lease.isLeader(), 15_000, 1);
+    // Far below the 20 s poll it would otherwise wait for, with room for a loaded machine.
+    expect(performance.now() - t0).toBeLessThan(10_000);
     expect(await raw.get(LEASE_KEY)).toBe(b.lease.token);
   });
 
