@@ -9,6 +9,7 @@ import { redactRedisUrl } from '../store/redisUrl.js';
 import { envNameOf, flagOrigin, keyInfo, STRING_KEYS } from './keys.js';
 import { CliError, ExitCode } from '../exitCodes.js';
 import { parseFiniteNumber } from '../inputs/parse.js';
+import { similarNames } from './suggest.js';
 
 /** The keys a flag or an environment variable can set (all but the file-only theta). */
 export const CONFIG_KEYS: readonly string[] = STRING_KEYS;
@@ -104,6 +105,42 @@ function fileLayer(path: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
+/** Our prefix: every variable under it must be one we read, like every flag and file key. */
+export const ENV_PREFIX = 'QUANTUM_CALC_';
+/** The environment names we read under the prefix: one per string-settable key, and the config file. */
+export const KNOWN_ENV: readonly string[] = [...CONFIG_KEYS.map(envNameOf), `${ENV_PREFIX}CONFIG`];
+
+/**
+ * A misspelled QUANTUM_CALC_* variable (in a systemd EnvironmentFile, say) would otherwise be
+ * ignored without a word and the service run on a default the operator meant to change: it is
+ * refused (exit 2) as an unknown flag or file key is, with the names it may have meant. A file-only
+ * key's name (QUANTUM_CALC_THETA) is refused too, saying where that key is set.
+ */
+function refuseUnknownEnv(env: NodeJS.ProcessEnv): void {
+  const known = new Set(KNOWN_ENV);
+  const unknown = Object.keys(env)
+    .filter((name) => name.startsWith(ENV_PREFIX) && !known.has(name))
+    .sort();
+  if (unknown.length === 0) return;
+  const lines = unknown.map((name) => {
+    const fileOnly = keyInfo(fileKeyOf(name) ?? '');
+    if (fileOnly !== undefined) return `env ${name}: ${fileOnly.key} can be set only in the --config file`;
+    const similar = similarNames(name, KNOWN_ENV, ENV_PREFIX);
+    return `unknown environment variable ${name}${similar.length > 0 ? ` (did you mean ${similar.join(' or ')}?)` : ''}`;
+  });
+  throw new CliError(`invalid configuration:\n  ${lines.join('\n  ')}`, ExitCode.USAGE);
+}
+
+/** QUANTUM_CALC_THETA → theta when that is a file-only key; else undefined. */
+function fileKeyOf(name: string): string | undefined {
+  const key = name
+    .slice(ENV_PREFIX.length)
+    .toLowerCase()
+    .replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  const info = keyInfo(key);
+  return info !== undefined && info.env === null ? key : undefined;
+}
+
 function envLayer(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; origins: Record<string, Origin> } {
   const values: Record<string, unknown> = {};
   const origins: Record<string, Origin> = {};
@@ -116,6 +153,7 @@ function envLayer(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; or
     const v = env[name];
     return v === undefined || v === '' ? undefined : v;
   };
+  refuseUnknownEnv(env);
   // Our own names first: QUANTUM_CALC_HARVEST_INTERVAL beats the legacy PUBLISH_INTERVAL_SEC.
   for (const key of CONFIG_KEYS) {
     const v = present(envNameOf(key));

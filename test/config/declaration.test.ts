@@ -112,10 +112,26 @@ describe('the config declaration', () => {
   it('every string-settable key is read from QUANTUM_CALC_<UPPER_SNAKE>, and the origin names it', () => {
     expect(envNameOf('drainTimeoutMs')).toBe('QUANTUM_CALC_DRAIN_TIMEOUT_MS');
     expect(keyInfo('theta')?.env).toBeNull();
-    const { config, origins } = loadConfig({ env: { QUANTUM_CALC_DRAIN_TIMEOUT_MS: '4000', QUANTUM_CALC_REDIS_PASSWORD: 'pw', QUANTUM_CALC_THETA: '{}' } });
+    const { config, origins } = loadConfig({ env: { QUANTUM_CALC_DRAIN_TIMEOUT_MS: '4000', QUANTUM_CALC_REDIS_PASSWORD: 'pw' } });
     expect(config.drainTimeoutMs).toBe(4000);
     expect(config.redisPassword).toBe('pw');
     expect(origins).toEqual({ drainTimeoutMs: 'env QUANTUM_CALC_DRAIN_TIMEOUT_MS', redisPassword: 'env QUANTUM_CALC_REDIS_PASSWORD' });
+  });
+
+  it('a QUANTUM_CALC_* variable that names no key is refused (exit 2) with the names it may have meant, as a flag is', () => {
+    const typo = errorOf(() => loadConfig({ env: { QUANTUM_CALC_SYMBOL: 'BTCUSDT', QUANTUM_CALC_RISKINTERVAL: '5' } }));
+    expect(typo.exitCode).toBe(2);
+    expect(typo.message).toBe(
+      'invalid configuration:\n' +
+        '  unknown environment variable QUANTUM_CALC_RISKINTERVAL (did you mean QUANTUM_CALC_RISK_INTERVAL?)\n' +
+        '  unknown environment variable QUANTUM_CALC_SYMBOL (did you mean QUANTUM_CALC_SYMBOLS?)',
+    );
+    expect(errorOf(() => loadConfig({ env: { QUANTUM_CALC_NOTHING_LIKE_IT: '1' } })).message).toMatch(/unknown environment variable QUANTUM_CALC_NOTHING_LIKE_IT$/m);
+    // A file-only key says where it belongs.
+    expect(errorOf(() => loadConfig({ env: { QUANTUM_CALC_THETA: '{}' } })).message).toContain('env QUANTUM_CALC_THETA: theta can be set only in the --config file');
+    // Every name we read is accepted: the keys' names and the config file's.
+    const every = Object.fromEntries(KEY_INFO.filter((k) => k.env !== null).map((k) => [k.env!, '']));
+    expect(() => loadConfig({ env: { ...every, QUANTUM_CALC_CONFIG: '' } })).not.toThrow();
   });
 
   it('a message names the flag the operator typed, never a derived one', () => {
