@@ -11,6 +11,7 @@ import { DEFAULT_CANDLE_PATTERNS } from '../inputs/candles.js';
 import { marketStateMinRequired } from '../kernels/marketState.js';
 import { resolveTheta as resolveStopsTheta } from '../kernels/stops.js';
 import { resolveTheta as resolveHarvestTheta } from '../kernels/harvest.js';
+import { parseRedisUrl } from '../store/redisUrl.js';
 
 export { PHASE_NAMES as PHASES, type PhaseName as Phase } from '../core/phases.js';
 import { PHASE_NAMES as PHASES } from '../core/phases.js';
@@ -325,6 +326,13 @@ export const configSchema = z
   .object(shape)
   .strict()
   .superRefine((c, ctx) => {
+    // A URL that cannot be connected to is a configuration error (exit 2), named with its
+    // origin, not a connection failure at start (exit 1: "retry" to systemd, a restart loop).
+    try {
+      parseRedisUrl(c.redisUrl);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', path: ['redisUrl'], message: (error as Error).message.replace(/^invalid Redis URL \S+: /, '').replace(/ \(got [^)]*\)$/, '') });
+    }
     if (c.backoffCapMs < c.backoffBaseMs) {
       ctx.addIssue({ code: 'custom', path: ['backoffCapMs'], message: `must be >= backoffBaseMs (${c.backoffBaseMs})` });
     }

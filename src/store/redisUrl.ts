@@ -46,6 +46,10 @@ export function parseRedisUrl(url: string): ParsedRedisUrl {
   try {
     parsed = new URL(url);
   } catch {
+    // The URL parser says only "Invalid URL"; a port out of range is the common typo: name it.
+    const authority = url.slice(Math.max(url.lastIndexOf('@') + 1, url.indexOf('//') + 2)).split('/')[0];
+    const port = /:(\d+)$/.exec(authority)?.[1];
+    if (port !== undefined && Number(port) > 65535) throw new Error(`invalid Redis URL ${shown}: the port must be 1-65535 (got ${port})`);
     throw new Error(`invalid Redis URL ${shown}: expected redis://[user:password@]host[:port][/db]`);
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
@@ -54,6 +58,7 @@ export function parseRedisUrl(url: string): ParsedRedisUrl {
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
   if (host.length === 0) throw new Error(`invalid Redis URL ${shown}: no host`);
   const port = parsed.port === '' ? 6379 : Number(parsed.port);
+  if (port === 0) throw new Error(`invalid Redis URL ${shown}: the port must be 1-65535 (got 0)`);
   const dbText = parsed.pathname.replace(/^\//, '');
   if (dbText !== '' && !/^\d+$/.test(dbText)) {
     throw new Error(`invalid Redis URL ${shown}: the path must be a database number (got /${dbText})`);

@@ -161,6 +161,21 @@ describe('the config declaration', () => {
     expect(() => loadConfig({ env: {}, flags: { theta: { harvest: { T1_R: 'two' } } } })).toThrow(/theta\.harvest from option theta: /);
   });
 
+  it('a Redis URL that cannot be connected to is a configuration error (exit 2) naming the key and origin, not a failed start (exit 1)', () => {
+    for (const [url, why] of [
+      ['redis://127.0.0.1:99999/0', 'the port must be 1-65535'],
+      ['redis://127.0.0.1:6379/abc', 'the path must be a database number'],
+      ['redis://h:0/1', 'the port must be 1-65535'],
+    ]) {
+      const err = errorOf(() => loadConfig({ env: {}, flags: flagsToConfig({ redisUrl: url }) }));
+      expect(err.exitCode).toBe(2);
+      expect(err.message).toBe(`invalid configuration:\n  redisUrl from flag --redis-url: ${why} (got ${url})`);
+    }
+    expect(errorOf(() => loadConfig({ env: { REDIS_URL: 'redis://u:secret@h:70000' } })).message).toBe(
+      'invalid configuration:\n  redisUrl from env REDIS_URL: the port must be 1-65535 (got redis://u:***@h:70000)',
+    );
+  });
+
   it('a password file that cannot be read is named with its origin, exit 2', () => {
     const err = errorOf(() => loadConfig({ env: {}, flags: flagsToConfig({ redisPasswordFile: '/nonexistent/pw' }) }));
     expect(err.exitCode).toBe(2);
