@@ -31,6 +31,7 @@ import { ShadowStore } from './store/shadowStore.js';
 import { shadowCompareSteps, type ShadowReport } from './shadow.js';
 import { ExitCode } from './exitCodes.js';
 import { PolicyBook, type PolicyEvent } from './inputs/policyBook.js';
+import { policyLimitsFrom } from './inputs/policy.js';
 import { configuredHarvestTheta } from './phases/harvest.js';
 import { logPolicyEvent, PolicyWatch } from './policyWatch.js';
 import type { SymbolChange, WakeNotice } from '../machines/supervisor.js';
@@ -240,7 +241,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       'maxInputAge is shorter than maxPublishAge: an unchanged market state will be refused as stale between its publishes',
     );
   }
-  const positions = options.positions ?? createPositionSource(config.positionSource, store, { maxPositionAgeSec: config.maxPositionAge });
+  const positions = options.positions ?? createPositionSource(config.positionSource, store, { maxPositionAgeSec: config.maxPositionAge, maxClockSkewSec: config.maxClockSkew });
   const book = new PositionBook(store, (symbol, fromMs) => readCandleExtremes(store, symbol, config.candlePatterns, fromMs));
   const live = new LiveCandles();
   const stats = new CycleStats();
@@ -261,6 +262,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     store,
     source: config.harvestThetaSource,
     configured: configuredHarvestTheta(config),
+    limits: policyLimitsFrom(config),
     onEvent: (event) => {
       logPolicyEvent(logger, event);
       guarded('onPolicy', () => options.hooks?.onPolicy?.(event));

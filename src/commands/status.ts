@@ -15,7 +15,7 @@ import type { Store } from '../store/types.js';
 import { readCandles } from '../inputs/candles.js';
 import { createPositionSource, type PositionSource } from '../inputs/positions.js';
 import { memoryFromFields, positionMemoryKey } from '../inputs/positionMemory.js';
-import { parsePolicy, POLICY_KEY } from '../inputs/policy.js';
+import { parsePolicy, POLICY_KEY, policyLimitsFrom } from '../inputs/policy.js';
 import { configuredHarvestTheta } from '../phases/harvest.js';
 import { errorMessage } from '../core/errors.js';
 import { formatHolder } from '../store/lease.js';
@@ -156,7 +156,7 @@ export async function readThetaStatus(store: Store, config: Config, nowMs: numbe
   } catch (err) {
     return { source: 'config', version: '', valid_for_sec: null, why: `policy unreadable: ${errorMessage(err)}`, universe_symbols: null };
   }
-  const read = parsePolicy(fields, nowMs, configuredHarvestTheta(config) as Record<string, number>);
+  const read = parsePolicy(fields, nowMs, configuredHarvestTheta(config) as Record<string, number>, policyLimitsFrom(config));
   if (!read.ok) return { source: 'config', version: '', valid_for_sec: null, why: `policy refused (${read.reason}): ${read.detail}`, universe_symbols: null };
   return { source: 'policy', version: read.policy.version, valid_for_sec: ageSince(read.policy.validUntilMs, nowMs), why: null, universe_symbols: read.policy.universe.length };
 }
@@ -445,7 +445,7 @@ Exit codes: 0 report printed (stale rows included) · 1 Redis unreachable · 2 b
         const settings: InputSettings = {
           // The source the service runs with, so the column shows what its publishers see; synthetic
           // positions exist only inside a demo, never in Redis.
-          positions: createPositionSource(config.positionSource === 'synthetic' ? 'auto' : config.positionSource, store, { maxPositionAgeSec: config.maxPositionAge }),
+          positions: createPositionSource(config.positionSource === 'synthetic' ? 'auto' : config.positionSource, store, { maxPositionAgeSec: config.maxPositionAge, maxClockSkewSec: config.maxClockSkew }),
           candlePatterns: config.candlePatterns,
           windowSize: config.windowSize,
           maxCandleAge: config.maxCandleAge,

@@ -4,10 +4,12 @@
 
 export class NonFiniteValueError extends Error {
   readonly field: string;
+  readonly value: unknown;
   constructor(field: string, value: unknown) {
     super(`refusing to write ${field}=${String(value)}: not a finite number`);
     this.name = 'NonFiniteValueError';
     this.field = field;
+    this.value = value;
   }
 }
 

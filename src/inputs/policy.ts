@@ -15,18 +15,45 @@
 // This module is pure: fields in, a usable policy or the reason it is refused out. The whole
 // policy is refused on any problem — a half-applied theta is a theta nobody chose.
 import { DEFAULT_HARVEST_THETA, type HarvestTheta } from '../kernels/harvest.js';
+import { firstUnsafeCharacter, jsonForLog, quoteForLog } from '../contracts/safeText.js';
 import { parseFiniteNumber } from './parse.js';
 
 export const POLICY_KEY = 'quantum:policy:current';
 export { POLICY_UPDATE_STREAM } from '../contracts/streams.js';
 
-export const POLICY_REFUSAL_REASONS = ['missing', 'bad_json', 'bad_value', 'bad_universe', 'expired', 'too_large'] as const;
+export const POLICY_REFUSAL_REASONS = ['missing', 'bad_json', 'bad_value', 'bad_universe', 'expired', 'too_far_ahead', 'too_large'] as const;
 export type PolicyRefusalReason = (typeof POLICY_REFUSAL_REASONS)[number];
 
 /** A symbol as the universe may name it. */
 export const UNIVERSE_SYMBOL = /^[A-Z0-9]{2,30}$/;
-/** More symbols than this is not a universe, it is a bug upstream (and a spawn storm here). */
+/**
+ * More symbols than this is not a universe, it is a bug upstream (and a spawn storm here). The
+ * default of the config key maxSymbols, which decides (PolicyLimits).
+ */
 export const MAX_UNIVERSE_SYMBOLS = 2000;
+/**
+ * The default of the config key maxPolicyValidity (s): the generator stamps its policy 300 s
+ * ahead; one valid for more than a day would outlive the generator by a day if it died.
+ */
+export const DEFAULT_MAX_POLICY_VALIDITY_SEC = 86_400;
+/**
+ * The generator writes "1.0.0-ai-v1"; the version goes into every harvest hash, log line and a
+ * metric label, so it is kept to what a version can be.
+ */
+export const MAX_POLICY_VERSION_CHARS = 64;
+
+/** The configured limits a policy is checked against (config maxPolicyValidity, maxSymbols). */
+export interface PolicyLimits {
+  /** valid_until_epoch further ahead than this (s) is refused as too_far_ahead; null: no limit. */
+  maxValiditySec?: number | null;
+  /** A universe of more symbols is refused as too_large. */
+  maxSymbols?: number;
+}
+
+/** The limits from the configuration. */
+export function policyLimitsFrom(config: { maxPolicyValidity: number; maxSymbols: number }): PolicyLimits {
+  return { maxValiditySec: config.maxPolicyValidity, maxSymbols: config.maxSymbols };
+}
 /** No field of a sane policy comes near this; a 1 MB field is refused before JSON.parse. */
 export const MAX_POLICY_FIELD_CHARS = 256 * 1024;
 
@@ -120,7 +147,7 @@ function jsonField(fields: Record<string, string>, name: string): { ok: true; va
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch {
-    return { ok: false, read: refuse('bad_json', `${POLICY_KEY}.${name} is not valid JSON (${JSON.stringify(text.slice(0, 60))})`) };
+    return { ok: false, read: refuse('bad_json', `${POLICY_KEY}.${name} is not valid JSON (${quoteForLog(text)})`) };
   }
 }
 
@@ -134,17 +161,31 @@ function inRange(value: number, r: Range): boolean {
  * The policy from its hash fields at `nowMs`, or why it cannot be used: a field missing, not
  * valid JSON or too large; a theta value that is not a finite number in its key's range, or R
  * thresholds that are not ascending once merged onto `base` (the configured theta); a universe
- * that is not a list of `[A-Z0-9]{2,30}` symbols (at most MAX_UNIVERSE_SYMBOLS); or an expired
- * `valid_until_epoch`.
+ * that is not a list of `[A-Z0-9]{2,30}` symbols (at most `limits.maxSymbols`); a
+ * `policy_version` longer than MAX_POLICY_VERSION_CHARS or holding a control or bidi/invisible
+ * format character; or a `valid_until_epoch` that has passed or lies more than
+ * `limits.maxValiditySec` ahead.
  */
-export function parsePolicy(fields: Record<string, string>, nowMs: number, base: Partial<HarvestTheta> = {}): PolicyRead {
+export function parsePolicy(fields: Record<string, string>, nowMs: number, base: Partial<HarvestTheta> = {}, limits: PolicyLimits = {}): PolicyRead {
+  const maxValiditySec = limits.maxValiditySec === undefined ? DEFAULT_MAX_POLICY_VALIDITY_SEC : limits.maxValiditySec;
+  const maxSymbols = limits.maxSymbols ?? MAX_UNIVERSE_SYMBOLS;
   if (Object.keys(fields).length === 0) return refuse('missing', `${POLICY_KEY} does not exist`);
   const version = fields.policy_version;
   if (version === undefined || version === '') return refuse('missing', `${POLICY_KEY}.policy_version is missing`);
-  if (version.length > 200) return refuse('too_large', `${POLICY_KEY}.policy_version is ${version.length} characters`);
+  if (version.length > MAX_POLICY_VERSION_CHARS) {
+    return refuse('too_large', `${POLICY_KEY}.policy_version is ${version.length} characters (at most ${MAX_POLICY_VERSION_CHARS}): ${quoteForLog(version, 40)}`);
+  }
+  // Checked before the version appears in any other detail: those quote it as it is.
+  const unsafe = firstUnsafeCharacter(version);
+  if (unsafe !== null) {
+    return refuse(
+      'bad_value',
+      `${POLICY_KEY}.policy_version holds ${unsafe.codePoint} (a control or bidirectional/invisible format character) at index ${unsafe.index}: ${quoteForLog(version)}`,
+    );
+  }
 
   const validUntil = parseFiniteNumber(fields.valid_until_epoch);
-  if (validUntil === null) return refuse('bad_value', `${POLICY_KEY}.valid_until_epoch must be epoch seconds (got ${JSON.stringify(String(fields.valid_until_epoch ?? '').slice(0, 40))})`);
+  if (validUntil === null) return refuse('bad_value', `${POLICY_KEY}.valid_until_epoch must be epoch seconds (got ${quoteForLog(String(fields.valid_until_epoch ?? ''), 40)})`);
   if (validUntil >= MAX_VALID_UNTIL_EPOCH) {
     return refuse('bad_value', `${POLICY_KEY}.valid_until_epoch must be epoch seconds (got ${validUntil}: milliseconds?)`);
   }
@@ -154,6 +195,16 @@ export function parsePolicy(fields: Record<string, string>, nowMs: number, base:
       'expired',
       `policy ${version} expired ${Math.round((nowMs - validUntilMs) / 1000)} s ago (valid_until_epoch ${validUntil})`,
       `expired ${JSON.stringify(version)} ${validUntil}`,
+    );
+  }
+  // Refused like an expired one (CONTRACT.md, "Plausibility"): a policy stamped a year ahead
+  // would stay in force a year after its generator stopped refreshing it.
+  const aheadSec = (validUntilMs - nowMs) / 1000;
+  if (maxValiditySec !== null && aheadSec > maxValiditySec) {
+    return refuse(
+      'too_far_ahead',
+      `policy ${version} is valid until ${validUntil}, ${Math.round(aheadSec)} s ahead (maxPolicyValidity ${maxValiditySec} s)`,
+      `too_far_ahead ${JSON.stringify(version)} ${validUntil}`,
     );
   }
 
@@ -168,12 +219,13 @@ export function parsePolicy(fields: Record<string, string>, nowMs: number, base:
     if (entries.length > 200) return refuse('too_large', `${POLICY_KEY}.${name} has ${entries.length} keys`);
     for (const [key, raw] of entries) {
       if (key === 'fallback_stop_pct' || !THETA_KEYS.has(key)) {
-        unusedKeys.push(`${name}.${key}`);
+        // Reported in a log line: a key name is another service's string too.
+        unusedKeys.push(`${name}.${key.length <= 64 && firstUnsafeCharacter(key) === null ? key : quoteForLog(key, 64)}`);
         continue;
       }
       const range = POLICY_THETA_RANGES[key as PolicyThetaKey];
       if (typeof raw !== 'number' || !Number.isFinite(raw) || !inRange(raw, range)) {
-        return refuse('bad_value', `${POLICY_KEY}.${name}.${key} must be ${range.why} (got ${JSON.stringify(raw)?.slice(0, 40) ?? String(raw)})`);
+        return refuse('bad_value', `${POLICY_KEY}.${name}.${key} must be ${range.why} (got ${jsonForLog(raw)})`);
       }
       // The same key in both objects: the kill parameters decide (they are the later, more
       // specific field); but they must agree to be unambiguous.
@@ -202,12 +254,12 @@ export function parsePolicy(fields: Record<string, string>, nowMs: number, base:
   if (!universeField.ok) return universeField.read;
   const list = universeField.value;
   if (!Array.isArray(list)) return refuse('bad_universe', `${POLICY_KEY}.universe_symbols must be a JSON list`);
-  if (list.length > MAX_UNIVERSE_SYMBOLS) return refuse('too_large', `${POLICY_KEY}.universe_symbols lists ${list.length} symbols (at most ${MAX_UNIVERSE_SYMBOLS})`);
+  if (list.length > maxSymbols) return refuse('too_large', `${POLICY_KEY}.universe_symbols lists ${list.length} symbols (at most ${maxSymbols}: maxSymbols)`);
   const universe: string[] = [];
   const seen = new Set<string>();
   for (const [i, symbol] of list.entries()) {
     if (typeof symbol !== 'string' || !UNIVERSE_SYMBOL.test(symbol)) {
-      return refuse('bad_universe', `${POLICY_KEY}.universe_symbols[${i}] is not a symbol of 2-30 capital letters and digits (got ${JSON.stringify(symbol)?.slice(0, 40)})`);
+      return refuse('bad_universe', `${POLICY_KEY}.universe_symbols[${i}] is not a symbol of 2-30 capital letters and digits (got ${jsonForLog(symbol)})`);
     }
     if (!seen.has(symbol)) universe.push(symbol);
     seen.add(symbol);

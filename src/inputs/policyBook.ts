@@ -5,7 +5,7 @@
 import { DEFAULT_HARVEST_THETA, type HarvestTheta } from '../kernels/harvest.js';
 import type { DeepPartial } from '../kernels/types.js';
 import { WrongTypeError, type Store } from '../store/types.js';
-import { parsePolicy, POLICY_KEY, type Policy, type PolicyRefusalReason } from './policy.js';
+import { parsePolicy, POLICY_KEY, type Policy, type PolicyLimits, type PolicyRefusalReason } from './policy.js';
 
 export type ThetaSource = 'policy' | 'config';
 
@@ -37,6 +37,8 @@ export interface PolicyBookOptions {
   source: ThetaSource;
   /** The configured harvest theta (theta.harvest and fallbackStopPct), applied under the policy's. */
   configured: DeepPartial<HarvestTheta>;
+  /** maxPolicyValidity and maxSymbols (policyLimitsFrom(config)); absent: their defaults. */
+  limits?: PolicyLimits;
   onEvent?: (event: PolicyEvent) => void;
 }
 
@@ -71,7 +73,7 @@ export class PolicyBook {
       this.refuse(nowMs, 'wrong_type', error.message);
       return;
     }
-    const read = parsePolicy(fields, nowMs, this.options.configured as Partial<HarvestTheta>);
+    const read = parsePolicy(fields, nowMs, this.options.configured as Partial<HarvestTheta>, this.options.limits);
     if (!read.ok) {
       this.refuse(nowMs, read.reason, read.detail, read.identity);
       return;

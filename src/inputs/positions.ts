@@ -45,9 +45,22 @@ export interface PositionSourceOptions {
   syntheticSides?: Readonly<Record<string, Side>>;
   /** A snapshot whose ts_epoch is older than this (s) is skipped as stale_position. Default 300. */
   maxPositionAgeSec?: number | null;
+  /**
+   * How far (s) `ts_epoch` or `created_at` may lie in the future before the snapshot is
+   * bad_position (config maxClockSkew). Default 5; null: no check (one-off uses without a clock).
+   */
+  maxClockSkewSec?: number | null;
 }
 
 export const DEFAULT_MAX_POSITION_AGE_SEC = 300;
+/** The config key maxClockSkew's default: a writer's clock may run this far (s) ahead of ours. */
+export const DEFAULT_MAX_CLOCK_SKEW_SEC = 5;
+/**
+ * An epoch stamp at or above this is not seconds: 1e11 s is the year 5138, while the epoch in
+ * milliseconds has been above 1e12 since 2001. A position stamped in milliseconds would look
+ * fresh for ever (its ts_epoch never ages) and its created_at would give it age 0 for ever.
+ */
+export const MAX_EPOCH_SECONDS = 1e11;
 
 export function canonicalPositionKey(symbol: string): string {
   return CANONICAL_POSITION_PREFIX + symbol;
@@ -64,7 +77,8 @@ export function createPositionSource(
   }
   const patterns = options.candlePatterns ?? DEFAULT_CANDLE_PATTERNS;
   const maxPositionAgeSec = options.maxPositionAgeSec === undefined ? DEFAULT_MAX_POSITION_AGE_SEC : options.maxPositionAgeSec;
-  const at = (nowMs: number): SnapshotOptions => ({ nowMs, maxPositionAgeSec });
+  const maxClockSkewSec = options.maxClockSkewSec === undefined ? DEFAULT_MAX_CLOCK_SKEW_SEC : options.maxClockSkewSec;
+  const at = (nowMs: number): SnapshotOptions => ({ nowMs, maxPositionAgeSec, maxClockSkewSec });
   switch (kind) {
     case 'redis_hash':
       return { kind, read: (symbol, nowMs) => readFromHash(store, symbol, at(nowMs)) };
@@ -130,6 +144,12 @@ export interface SnapshotOptions {
   nowMs: number;
   /** A snapshot whose ts_epoch is older than this (s) is stale; null = no check. */
   maxPositionAgeSec: number | null;
+  /**
+   * How far (s) ts_epoch/created_at may lie ahead of nowMs; further is bad_position. Absent:
+   * DEFAULT_MAX_CLOCK_SKEW_SEC; null: no check (no meaningful clock). Milliseconds are refused
+   * either way.
+   */
+  maxClockSkewSec?: number | null;
 }
 
 /** Optional fields: these spellings mean "not set" (Python writers produce None; the apply layer "0"). */
@@ -178,6 +198,21 @@ function optionalNumber(fields: Record<string, unknown>, names: string[], unsetS
   return null;
 }
 
+/**
+ * An epoch-seconds stamp of a writer (CONTRACT.md, "Plausibility"): milliseconds (≥ 1e11), or
+ * later than now + maxClockSkew, is a FieldProblem naming the field and the value. Python writes
+ * time.time() (seconds); a stamp in the future is a writer's clock or unit gone wrong, and a
+ * position whose age or freshness is built on it would be judged on a number nobody meant.
+ */
+function checkEpochStamp(name: string, value: number, nowMs: number, maxSkewSec: number | null): void {
+  if (value >= MAX_EPOCH_SECONDS) throw new FieldProblem(`${name} ${value} is in milliseconds (epoch seconds expected)`);
+  if (maxSkewSec === null) return;
+  const aheadSec = value - nowMs / 1000;
+  if (aheadSec > maxSkewSec) {
+    throw new FieldProblem(`${name} ${value} is ${Math.round(aheadSec)} s in the future (maxClockSkew ${maxSkewSec} s)`);
+  }
+}
+
 const positive = (v: number): string | null => (v > 0 ? null : 'must be > 0');
 const nonNegative = (v: number): string | null => (v >= 0 ? null : 'must be >= 0');
 
@@ -213,7 +248,10 @@ export function snapshotFromFields(
       throw new FieldProblem(`side ${side} disagrees with position_amt ${amount}`);
     }
 
+    const maxSkewSec = options.maxClockSkewSec === undefined ? DEFAULT_MAX_CLOCK_SKEW_SEC : options.maxClockSkewSec;
     const tsEpoch = optionalNumber(fields, ['ts_epoch'], false, nonNegative);
+    // Before the freshness check: a stamp from the future (or in milliseconds) is never "fresh".
+    if (tsEpoch !== null) checkEpochStamp('ts_epoch', tsEpoch, options.nowMs, maxSkewSec);
     if (tsEpoch !== null && options.maxPositionAgeSec !== null) {
       const ageSec = options.nowMs / 1000 - tsEpoch;
       if (ageSec > options.maxPositionAgeSec) {
@@ -224,6 +262,7 @@ export function snapshotFromFields(
     const current = requiredNumber(fields, ['current_price', 'mark_price'], positive);
     const pnl = requiredNumber(fields, ['unrealized_pnl']);
     const createdAt = optionalNumber(fields, ['created_at'], true, nonNegative);
+    if (createdAt !== null) checkEpochStamp('created_at', createdAt, options.nowMs, maxSkewSec);
     const planId = isMissing(fields.plan_id) || UNSET_OPTIONAL.has(asText(fields.plan_id)) ? null : asText(fields.plan_id);
     return ok({
       symbol,
@@ -282,7 +321,8 @@ export function kernelPosition(
  * the publishers go through the position memory instead (src/inputs/positionMemory.ts).
  */
 export function positionFromFields(fields: Record<string, unknown>, symbol: string, origin: string, nowMs = 0): Read<Position> {
-  const snapshot = snapshotFromFields(fields, symbol, origin, { nowMs, maxPositionAgeSec: null });
+  // No clock here (nowMs defaults to 0): only the milliseconds rule applies, not the future one.
+  const snapshot = snapshotFromFields(fields, symbol, origin, { nowMs, maxPositionAgeSec: null, maxClockSkewSec: null });
   if (!snapshot.ok) return snapshot;
   const s = snapshot.value;
   const age = s.created_at === null ? 0 : Math.max(0, nowMs / 1000 - s.created_at);
@@ -432,7 +472,7 @@ async function syntheticPosition(store: Store, symbol: string, patterns: readonl
     { ...syntheticPositionFromCloses(symbol, candles.value.closes, side) },
     symbol,
     `synthetic position from ${candles.value.key}`,
-    { nowMs, maxPositionAgeSec: null },
+    { nowMs, maxPositionAgeSec: null, maxClockSkewSec: null },
   );
 }
 

@@ -12,6 +12,7 @@ import { readPublishedMarketState, readRiskProposal, type RiskProposalInput } fr
 import { parseFiniteNumber } from '../inputs/parse.js';
 import { harvestProposalKey, HARVEST_PROPOSAL_STREAM } from '../store/keyGuard.js';
 import { decideHarvest, type HarvestMemory } from './rateLimit.js';
+import { guardHarvestResult, outputLimitsFrom } from './outputGuard.js';
 import { STREAM_MAXLEN } from './marketstate.js';
 import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, readOwnHash, type PhaseDeps, type PhaseSteps } from './steps.js';
 import type { Config } from '../config/schema.js';
@@ -59,6 +60,7 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
   const configuredOnly: ThetaInForce = { theta: configured, source: 'config', version: '', why: 'no policy book' };
   const settings = rateLimitSettings(config);
   const maxAge = maxInputAgeSec(config);
+  const limits = outputLimitsFrom(config);
 
   return {
     async seed(symbol) {
@@ -94,15 +96,18 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
     compute(_symbol, { market, tracked, risk, theta }) {
       const position = kernelPositionFor(tracked, config.rNetBasis);
       if (!position.ok) return position;
-      return computeGuarded(() => ({
-        ok: true,
-        value: computeHarvest({
+      return computeGuarded(() => {
+        const result = computeHarvest({
           position: position.value,
           market_state: { sigma: market.sigma, ts: market.ts, p_trend: market.p_trend, p_mr: market.p_mr, p_chop: market.p_chop },
           p1_proposal: risk.proposal,
           theta: theta.theta,
-        }),
-      }));
+        });
+        // The output guard last (CONTRACT.md, "Plausibility"): an implausible result skips the
+        // cycle here, in compute, so nothing of it is written — no hash, no heartbeat, no memory.
+        // The position checked is the one publish writes (kernelPositionFor, as above).
+        return guardHarvestResult(result, market, position.value, limits);
+      });
     },
 
     decide(memory, inputs, result, nowMs) {

@@ -8,6 +8,7 @@ import { calcKey, marketStateKey, MARKETSTATE_STREAM } from '../store/keyGuard.j
 import { parseFiniteNumber } from '../inputs/parse.js';
 import { ok, skip } from '../inputs/types.js';
 import { decideMarketState, type MarketStateMemory } from './rateLimit.js';
+import { guardMarketState } from './outputGuard.js';
 import type { Config } from '../config/schema.js';
 import { computeGuarded, rateLimitSettings, readGuarded, readOwnHash, type PhaseDeps, type PhaseSteps } from './steps.js';
 
@@ -133,7 +134,9 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
             detail: `${inputs.series.closes.length} closes in ${inputs.series.key}${candleNotes(inputs.series)}, ${minRequired} needed`,
           };
         }
-        return { ok: true, value: result };
+        // The output guard (CONTRACT.md, "Plausibility"): a figure that is not finite or would be
+        // written longer than 32 characters skips the cycle here, so nothing of it is written.
+        return guardMarketState(result, inputs.series.closes.length);
       });
     },
 

@@ -9,6 +9,7 @@ import { parseFiniteNumber } from '../inputs/parse.js';
 import { ok } from '../inputs/types.js';
 import { riskProposalKey, RISK_PROPOSAL_STREAM } from '../store/keyGuard.js';
 import { decideRisk, type RiskMemory } from './rateLimit.js';
+import { guardRiskResult, outputLimitsFrom } from './outputGuard.js';
 import { STREAM_MAXLEN } from './marketstate.js';
 import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, readOwnHash, type PhaseDeps, type PhaseSteps } from './steps.js';
 
@@ -23,6 +24,7 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
   const theta = config.theta.stops as DeepPartial<StopsTheta> | undefined;
   const settings = rateLimitSettings(config);
   const maxAge = maxInputAgeSec(config);
+  const limits = outputLimitsFrom(config);
 
   return {
     async seed(symbol) {
@@ -50,9 +52,8 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
     },
 
     compute(symbol, { market, tracked }) {
-      return computeGuarded(() => ({
-        ok: true,
-        value: computeStops(
+      return computeGuarded(() => {
+        const result = computeStops(
           {
             market_state: {
               sigma: market.sigma,
@@ -65,8 +66,11 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
             theta,
           },
           symbol,
-        ),
-      }));
+        );
+        // The output guard last (CONTRACT.md, "Plausibility"): an implausible result skips the
+        // cycle here, in compute, so nothing of it is written — no hash, no heartbeat, no memory.
+        return guardRiskResult(result, market, tracked.position, limits);
+      });
     },
 
     decide(memory, inputs, result, nowMs) {

@@ -139,7 +139,8 @@ describe('trackedFigures / candlesNeededFromMs', () => {
     expect(trackedFigures(brainOnly, firstSeen, NOW_MS).age_sec).toBe(0);
     expect(trackedFigures(brainOnly, firstSeen, NOW_MS + 90_500).age_sec).toBe(90);
 
-    const future = snap({ mark: 100, createdAt: NOW_S + 120 });
+    // Within maxClockSkew (further ahead is bad_position: test/inputs/positions.test.ts).
+    const future = snap({ mark: 100, createdAt: NOW_S + 4 });
     expect(trackedFigures(future, advanceMemory(null, future, null, NOW_MS), NOW_MS).age_sec).toBe(0);
     // A clock that stepped back behind first seen: still 0.
     expect(trackedFigures(brainOnly, firstSeen, NOW_MS - 60_000).age_sec).toBe(0);
@@ -252,7 +253,7 @@ describe('PositionBook over the memory store', () => {
     expect(first.position.age_sec).toBe(0);
     expect((await observe(book, snap({ mark: 100 }), NOW_MS + 95_000)).position.age_sec).toBe(95);
     expect((await observe(book, snap({ mark: 100 }), NOW_MS - 30_000)).position.age_sec).toBe(0);
-    const future = await observe(new PositionBook(store, extremesFrom(store)), snap({ mark: 100, createdAt: NOW_S + 300 }), NOW_MS);
+    const future = await observe(new PositionBook(store, extremesFrom(store)), snap({ mark: 100, createdAt: NOW_S + 4 }), NOW_MS); // within maxClockSkew
     expect(future.position.age_sec).toBe(0);
   });
 

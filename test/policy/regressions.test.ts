@@ -83,7 +83,9 @@ describe('parsePolicy', () => {
   it('refuses valid_until_epoch in milliseconds (it would never expire)', () => {
     const read = parsePolicy({ ...generatorPolicy({ nowMs: T0 }), valid_until_epoch: String(T0 + 300_000) }, T0);
     expect(read).toMatchObject({ ok: false, reason: 'bad_value', detail: expect.stringMatching(/must be epoch seconds .*milliseconds\?/) });
-    expect(parsePolicy({ ...generatorPolicy({ nowMs: T0 }), valid_until_epoch: '4102444800.5' }, T0).ok).toBe(true); // 2100-01-01
+    // 2100-01-01 in seconds is seconds (no milliseconds guess), but further ahead than maxPolicyValidity.
+    expect(parsePolicy({ ...generatorPolicy({ nowMs: T0 }), valid_until_epoch: '4102444800.5' }, T0)).toMatchObject({ ok: false, reason: 'too_far_ahead' });
+    expect(parsePolicy({ ...generatorPolicy({ nowMs: T0 }), valid_until_epoch: '4102444800.5' }, T0, {}, { maxValiditySec: null }).ok).toBe(true);
   });
 });
 

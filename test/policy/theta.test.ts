@@ -231,7 +231,7 @@ describe('a policy that cannot be used is refused whole: the configured theta, a
     {
       name: '10,000 universe symbols',
       reason: 'too_large',
-      detail: /universe_symbols lists 10000 symbols \(at most 2000\)/,
+      detail: /universe_symbols lists 10000 symbols \(at most 2000: maxSymbols\)/,
       write: async (t0) =>
         void (await redis.hset(POLICY_KEY, generatorPolicy({ nowMs: t0, universe: Array.from({ length: 10_000 }, (_, i) => `S${String(i).padStart(5, '0')}USDT`) }))),
     },
