@@ -1,5 +1,5 @@
 // A command whose reader goes away (`quantum-calc replay harvest | head -1`) ends quietly with
-// exit 0; it crashed with an EPIPE stack trace and exit 1 (src/stdoutClosed.ts).
+// exit 0; it crashed with an EPIPE stack trace and exit 1 (src/commands/closedStdout.ts).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
