@@ -242,7 +242,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     );
   }
   const positions = options.positions ?? createPositionSource(config.positionSource, store, { maxPositionAgeSec: config.maxPositionAge, maxClockSkewSec: config.maxClockSkew });
-  const book = new PositionBook(store, (symbol, fromMs) => readCandleExtremes(store, symbol, config.candlePatterns, fromMs));
+  const book = new PositionBook(store, (symbol, fromMs) => readCandleExtremes(store, symbol, config.candlePatterns, fromMs), { maxPriceRatio: config.maxPriceRatio });
   const live = new LiveCandles();
   const stats = new CycleStats();
   // Observers (metrics, the visualizer, the demo's lines) must never take the supervisor down:

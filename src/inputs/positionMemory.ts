@@ -159,17 +159,42 @@ export interface TrackedPosition {
   memory: PositionMemory;
 }
 
+export interface PositionBookOptions {
+  /**
+   * config maxPriceRatio: an observation whose current price is more than this factor from its
+   * entry price is not remembered (see PositionBook.observe). Default 10, the key's default.
+   */
+  maxPriceRatio?: number;
+}
+
+/** The default of the config key maxPriceRatio. */
+export const DEFAULT_MAX_PRICE_RATIO = 10;
+
+/**
+ * Whether an observation may go into the memory: its current price within maxPriceRatio of its
+ * entry price (both ends included), the same bound the output guard holds the written position
+ * prices to (src/phases/outputGuard.ts).
+ */
+export function rememberable(snapshot: Pick<PositionSnapshot, 'entry_price' | 'current_price'>, maxPriceRatio: number): boolean {
+  const { entry_price: entry, current_price: current } = snapshot;
+  return current >= entry / maxPriceRatio && current <= entry * maxPriceRatio;
+}
+
 /**
  * The service's position memories, one per symbol, loaded from the store on first use and shared
  * by the risk and harvest publishers.
  */
 export class PositionBook {
   private readonly entries = new Map<string, Entry>();
+  private readonly maxPriceRatio: number;
 
   constructor(
     private readonly store: Store,
     private readonly readExtremes: ExtremesReader,
-  ) {}
+    options: PositionBookOptions = {},
+  ) {
+    this.maxPriceRatio = options.maxPriceRatio ?? DEFAULT_MAX_PRICE_RATIO;
+  }
 
   /**
    * Forgets every in-process copy, so each symbol's memory is read from Redis again at its next
@@ -196,7 +221,15 @@ export class PositionBook {
     return entry;
   }
 
-  /** Folds one observation of an open position into its memory and returns the kernel's position. */
+  /**
+   * Folds one observation of an open position into its memory and returns the kernel's position.
+   *
+   * An implausible observation (rememberable: a current price more than maxPriceRatio from the
+   * entry, a unit or feed glitch) is computed with but not remembered: the output guard skips its
+   * cycle as implausible_result (nothing written), and a peak taken from it would otherwise stay
+   * in the memory and drag a LONG's trailing stop far above the market for the rest of the
+   * position's life, written by the next good cycle.
+   */
   async observe(snapshot: PositionSnapshot, nowMs: number): Promise<Read<TrackedPosition>> {
     const entry = await this.entry(snapshot.symbol);
     const fromMs = candlesNeededFromMs(snapshot, entry.memory ?? null);
@@ -205,6 +238,11 @@ export class PositionBook {
     // folded its own observation in meanwhile, and this one goes on top of it (max/min are
     // idempotent, so candles folded twice change nothing).
     const final = advanceMemory(entry.memory ?? null, snapshot, extremes, nowMs);
+    if (!rememberable(snapshot, this.maxPriceRatio)) {
+      const position = kernelPosition(snapshot, trackedFigures(snapshot, final, nowMs));
+      if (!position.ok) return position;
+      return { ok: true, value: { position: position.value, snapshot, memory: final } };
+    }
     if (!entry.memory || !sameMemory(entry.memory, final)) {
       entry.memory = final;
       entry.version += 1;
