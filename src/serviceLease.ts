@@ -16,6 +16,7 @@ import type { Store } from './store/types.js';
 import { createWriterConnection, type WriterConnection } from './store/writerConnection.js';
 import { redisConnectionOptions } from './storeFactory.js';
 import type { RedisStoreEvent } from './store/redisConnection.js';
+import type { WriteOutcomes } from './store/writeHealth.js';
 
 /**
  * leader: this instance holds the lease and writes · standby: another instance (or nobody yet,
@@ -37,6 +38,39 @@ export interface RoleDescription {
   why: string | null;
   /** The last I/O error of the lease's commands (standby while Redis cannot be asked). */
   lastError: string | null;
+  /**
+   * Why this instance cannot write although it should (health.ts turns each into a reason and a
+   * 503): the lease free but not taken for over FREE_LEASE_UNTAKEN_TTLS × leaseTtlMs, or writes
+   * refused (OOM, NOPERM, …) for over writeFailingAfterMs(). Empty (or absent) when fine; a
+   * standby while another instance holds the lease has none.
+   */
+  writeProblems?: WriteProblem[];
+}
+
+export interface WriteProblem {
+  /** The Redis refusal (OOM, NOPERM, READONLY, …), or LEASE_NOT_TAKEN when none explains it. */
+  code: string;
+  /** One line for /healthz, `status` and the log, naming the refusal. */
+  reason: string;
+  /** How long it has lasted. */
+  forMs: number;
+}
+
+/**
+ * A free lease (nobody holds it) this instance has not taken for this many TTLs is a failure: a
+ * healthy instance takes a free lease at its next poll (at most ttl/3 later), so two TTLs leave
+ * room for a slow Redis and a takeover after a crash (ttl + a poll) without a false alarm.
+ */
+export const FREE_LEASE_UNTAKEN_TTLS = 2;
+
+/**
+ * Writes refused for longer than this are a failure: max(3 s, leaseTtlMs). One refusal can be a
+ * blip (a failover's READONLY until the Sentinel reconnect, a moment at maxmemory); a TTL is the
+ * time scale on which the lease itself declares a silent writer dead, and 3 s keeps a short test
+ * TTL from turning every blip into an alarm.
+ */
+export function writeFailingAfterMs(leaseTtlMs: number): number {
+  return Math.max(3000, leaseTtlMs);
 }
 
 /** `run --once` found the lease held by another instance: nothing was run or written. */
@@ -73,10 +107,43 @@ export function whyNoLease(config: Config, storeKind: Store['kind'], shadow: boo
 }
 
 export function noLeaseRole(why: string): RoleDescription {
-  return { role: 'no-lease', holder: null, self: null, leaseKey: null, ttlMs: null, why, lastError: null };
+  return { role: 'no-lease', holder: null, self: null, leaseKey: null, ttlMs: null, why, lastError: null, writeProblems: [] };
 }
 
-export function roleFromLease(state: LeaseState): RoleDescription {
+const seconds = (ms: number): string => String(Math.round(ms / 1000));
+
+/**
+ * What keeps this instance from writing (see RoleDescription.writeProblems): the lease free but
+ * not taken — the refusal of its SET named when Redis gave one — and, while leader, writes
+ * refused for too long. A standby's refused SET while another instance holds the lease is not a
+ * problem of this instance's role (it stands by either way); nor are a standby's old publish
+ * refusals.
+ */
+export function writeProblems(state: LeaseState, writes: WriteOutcomes | undefined): WriteProblem[] {
+  const problems: WriteProblem[] = [];
+  if (state.freeForMs > FREE_LEASE_UNTAKEN_TTLS * state.ttlMs) {
+    const refusal = writes?.refusal('lease') ?? null;
+    problems.push(
+      refusal !== null
+        ? { code: refusal.code, reason: `lease key not writable: ${refusal.message} (the single-writer lease ${state.leaseKey} has been free for ${seconds(state.freeForMs)} s and nobody writes)`, forMs: state.freeForMs }
+        : {
+            code: 'LEASE_NOT_TAKEN',
+            reason: `the single-writer lease ${state.leaseKey} has been free for ${seconds(state.freeForMs)} s and this instance could not take it${state.lastError === null ? '' : `: ${state.lastError}`}; nobody writes`,
+            forMs: state.freeForMs,
+          },
+    );
+  }
+  if (state.role === 'leader') {
+    const after = writeFailingAfterMs(state.ttlMs);
+    for (const failing of writes?.failing() ?? []) {
+      if (failing.forMs <= after) continue;
+      problems.push({ code: failing.code, reason: `${failing.kind === 'lease' ? 'lease renewals' : 'writes'} failing for ${seconds(failing.forMs)} s: ${failing.message}`, forMs: failing.forMs });
+    }
+  }
+  return problems;
+}
+
+export function roleFromLease(state: LeaseState, writes?: WriteOutcomes): RoleDescription {
   return {
     role: state.role,
     holder: state.holder,
@@ -85,6 +152,7 @@ export function roleFromLease(state: LeaseState): RoleDescription {
     ttlMs: state.ttlMs,
     why: state.lastLost,
     lastError: state.lastError,
+    writeProblems: writeProblems(state, writes),
   };
 }
 
@@ -113,7 +181,7 @@ export function createServiceLease(options: { config: Config; logger: Logger; in
     lease: manager,
     writer,
     store,
-    describe: () => roleFromLease(manager.state()),
+    describe: () => roleFromLease(manager.state(), writer.writes),
     close: () => writer.close(),
   };
 }
@@ -152,4 +220,23 @@ export function logLeaseEvents(lease: LeaseManager, logger: Logger): () => void 
     lease.off('lost', onLost);
     lease.off('ioError', onIoError);
   };
+}
+
+/**
+ * Logs the write problems of `describe()` as they come and go (checked every `everyMs`): one
+ * error line when one appears (its reason), one info line when they are over. Returns the stop.
+ */
+export function logWriteProblems(describe: () => RoleDescription, logger: Logger, everyMs = 1000): () => void {
+  let shown = '';
+  const check = (): void => {
+    const problems = describe().writeProblems ?? [];
+    const codes = problems.map((p) => p.code).join(',');
+    if (codes === shown) return;
+    if (problems.length > 0) logger.error({ writeProblems: problems.map((p) => p.code), reasons: problems.map((p) => p.reason) }, `cannot write: ${problems.map((p) => p.reason).join('; ')} (/healthz 503)`);
+    else logger.info({ was: shown.split(',') }, 'writes accepted again: the write problems are over');
+    shown = codes;
+  };
+  const timer = setInterval(check, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -4,8 +4,11 @@ import { CliError, ExitCode } from '../exitCodes.js';
 import { createLogger } from '../log.js';
 import { startService, StartAbortedError, wallClock, type ServiceHandle } from '../service.js';
 import { createServiceMetrics } from '../metrics/serviceMetrics.js';
-import { operatorRoutes } from '../http/operatorRoutes.js';
-import { startHttpServer, type Route } from '../http/server.js';
+import { metricsRoute, operatorRoutes } from '../http/operatorRoutes.js';
+import { registerWriteHealthMetrics } from '../http/health.js';
+import { startupHealth } from '../http/startupRoutes.js';
+import { startHttpServer, type HttpServerHandle, type Route } from '../http/server.js';
+import { reloadOnHangup } from '../reload.js';
 import { startWatchdog } from '../watchdog/watchdog.js';
 import { VizRegistry } from '../viz/registry.js';
 import { vizRoutes } from '../viz/routes.js';
@@ -37,7 +40,8 @@ Exit codes: 0 ok · 1 I/O or compute error (--once), or the HTTP port cannot be 
 Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_INTERVAL_SEC, …; see README).`,
     )
     .action(async (opts: Record<string, unknown>) => {
-      const { config } = loadConfig({ flags: flagsToConfig(opts), configFile: opts.config as string | undefined });
+      const configFile = opts.config as string | undefined;
+      const { config } = loadConfig({ flags: flagsToConfig(opts), configFile });
       if (config.inspect && config.httpPort === null && opts.once !== true) {
         throw new CliError('--inspect needs --http-port (config httpPort): the visualizer is served at http://<http-host>:<http-port>/viz', ExitCode.USAGE);
       }
@@ -73,6 +77,31 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       let handle: ServiceHandle | null = null;
       const starting = new AbortController();
       let signals = 0;
+      // SIGHUP (src/reload.ts): never a death (Node's default). The policy is re-read now and the
+      // config file validated; config changes apply on restart. Installed first and never removed.
+      let reloading = false;
+      const onHangup = (): void => {
+        const service = handle;
+        if (service === null || signals > 0) {
+          logger.info({ signal: 'SIGHUP' }, `SIGHUP ignored: the service is ${signals > 0 ? 'shutting down' : 'starting (it reads the config and the policy now)'}`);
+          return;
+        }
+        if (reloading) {
+          logger.info({ signal: 'SIGHUP' }, 'SIGHUP ignored: the previous one is still being handled');
+          return;
+        }
+        reloading = true;
+        void reloadOnHangup({
+          running: config,
+          reread: () => loadConfig({ flags: flagsToConfig(opts), configFile }).config,
+          configFile,
+          reloadPolicy: () => service.reloadPolicy(),
+          logger,
+        }).finally(() => {
+          reloading = false;
+        });
+      };
+      process.on('SIGHUP', onHangup);
       const onSignal = (signal: NodeJS.Signals): void => {
         signals++;
         if (signals > 1) {
@@ -89,35 +118,60 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
+      // HTTP first (not with --once): /healthz and /metrics answer from the start — 503 `starting`
+      // naming what start-up waits for — rather than refusing connections during a slow start.
+      const startupHttp = serveHttp ? startupHealth({ now: wallClock, startedAtMs: wallClock() }) : null;
+      const writeMetrics = metrics ? registerWriteHealthMetrics(metrics.registry) : null;
+      let http: HttpServerHandle | null = null;
+      if (serveHttp && config.httpPort !== null && startupHttp !== null && metrics !== null) {
+        const routes: Route[] = [metricsRoute(metrics), ...startupHttp.routes, ...(viz ? vizRoutes(viz) : [])];
+        try {
+          http = await startHttpServer({ host: config.httpHost, port: config.httpPort, routes, logger });
+        } catch (err) {
+          // Exit 1, not 2: the port may be held by a process still shutting down; systemd retries.
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+          throw new CliError(`cannot serve HTTP on ${config.httpHost}:${config.httpPort}: ${(err as Error).message}`, ExitCode.FAILURE);
+        }
+      }
       try {
-        handle = await startService({ config, logger, once, hooks, inspect: viz?.inspect, signal: starting.signal, ...(shadow ? { shadow } : {}) });
+        handle = await startService({
+          config,
+          logger,
+          once,
+          hooks,
+          inspect: viz?.inspect,
+          signal: starting.signal,
+          onStartup: (what) => startupHttp?.waitingFor(what),
+          ...(shadow ? { shadow } : {}),
+        });
       } catch (err) {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
+        await http?.close();
         if (err instanceof StartAbortedError) {
           logger.info('stopped before the service started');
           process.exitCode = ExitCode.OK;
+          // Nothing of the service runs; a connection still closing must not hold the exit.
+          setTimeout(() => process.exit(ExitCode.OK), 1000).unref();
           return;
         }
         logger.flush?.();
         throw new CliError((err as Error).message, err instanceof LeaseHeldError ? ExitCode.LEASE_HELD : ExitCode.FAILURE);
       }
       const service = handle;
-      const routes: Route[] = metrics ? operatorRoutes({ handle: service, metrics, now: wallClock }).routes : [];
+      // A signal after start-up's last check, before the handle was ours: shut down now.
+      if (starting.signal.aborted) service.shutdown();
+      if (metrics && startupHttp) {
+        // The same probes and checker operatorRoutes gives a started service; its routes are ours.
+        startupHttp.started(operatorRoutes({ handle: service, metrics, now: wallClock }).health);
+        writeMetrics?.setRoleProbe(() => service.role());
+      }
       if (viz) {
         viz.setPolicyProbe(() => service.policy.describe(wallClock()));
         viz.setRoleProbe(() => service.role());
-        routes.push(...vizRoutes(viz));
       }
-      if (serveHttp && config.httpPort !== null) {
-        try {
-          service.adopt({ http: await startHttpServer({ host: config.httpHost, port: config.httpPort, routes, logger }) });
-        } catch (err) {
-          // Exit 1, not 2: the port may be held by a process still shutting down; systemd retries.
-          await service.close();
-          throw new CliError(`cannot serve HTTP on ${config.httpHost}:${config.httpPort}: ${(err as Error).message}`, ExitCode.FAILURE);
-        }
-      }
+      if (http !== null) service.adopt({ http });
       // --once ends on its own; the watchdog is for the long-running service.
       if (!once) service.adopt({ watchdog: startWatchdog({ thresholdSec: config.watchdogSec, logger }) });
       const output = await service.done;

@@ -11,11 +11,22 @@
 // A standby (another instance holds the single-writer lease) runs no actor: it is healthy when
 // the store answers and its supervisor is standing by; the body names its role and the holder.
 // A standby is ready to take over, which is what a health check of the second host asks.
+//
+// Truthful about writing (issue 21): the PING answering and no actor failing is not enough. Not
+// healthy either when this instance has seen the single-writer lease free (nobody holds it) for
+// over 2 × leaseTtlMs without taking it — e.g. an ACL user that may not write the lease key
+// (NOPERM), Redis at maxmemory with noeviction (OOM) — or, as the leader, when Redis has refused
+// its writes for over max(3 s, leaseTtlMs). The reason names the refusal (serviceLease.ts
+// writeProblems); `quantum_calc_write_failing` says the same to Prometheus.
+//
+// Before the service has started (waiting for Redis, the lease's first attempt, the first policy
+// read) the HTTP server already answers: 503 `starting`, naming what it waits for.
 import type { PublisherContext } from '../../machines/publisher.js';
 import type { SupervisorActor } from '../../machines/supervisor.js';
 import type { Store } from '../store/types.js';
 import { errorMessage } from '../core/errors.js';
-import type { RoleDescription, ServiceRole } from '../serviceLease.js';
+import { Gauge, type Registry } from 'prom-client';
+import type { RoleDescription, ServiceRole, WriteProblem } from '../serviceLease.js';
 
 export const STORE_PING_TIMEOUT_MS = 1000;
 export const STORE_PING_CACHE_MS = 1000;
@@ -122,8 +133,23 @@ export interface HealthReport {
   /** Who holds the single-writer lease (host:pid:uuid8), null when nobody or without a lease. */
   holder: string | null;
   uptimeSec: number;
+  /** Why this instance cannot write although it should (empty when fine): also in `reasons`. */
+  writeProblems: WriteProblem[];
   /** Empty when healthy; capped at MAX_REASONS entries plus one "… and N more". */
   reasons: string[];
+}
+
+/** /healthz before the service has started: what it is waiting for. */
+export interface StartingReport {
+  status: 'starting';
+  /** e.g. "connecting to Redis at 127.0.0.1:6379/0". */
+  waitingFor: string;
+  uptimeSec: number;
+  reasons: string[];
+}
+
+export function startingReport(waitingFor: string, uptimeSec: number): StartingReport {
+  return { status: 'starting', waitingFor, uptimeSec, reasons: [`starting: ${waitingFor}`] };
 }
 
 export interface HealthChecker {
@@ -150,6 +176,9 @@ export function createHealthChecker(deps: {
       // leader is not.
       const healthyState = role?.role === 'standby' ? 'standby' : 'running';
       if (state !== healthyState) reasons.push(`supervisor ${state}${role?.role === 'leader' && state === 'standby' ? ' although this instance holds the lease' : ''}`);
+      const writeProblems = role?.writeProblems ?? [];
+      // First: one line that says why nothing is written beats twenty failing actors.
+      reasons.unshift(...writeProblems.map((p) => p.reason));
       const actors = actorHealth(deps.supervisor);
       reasons.push(...actors.reasons);
       const shown = reasons.length > MAX_REASONS ? [...reasons.slice(0, MAX_REASONS), `… and ${reasons.length - MAX_REASONS} more`] : reasons;
@@ -162,8 +191,48 @@ export function createHealthChecker(deps: {
         role: role?.role ?? 'no-lease',
         holder: role?.holder ?? null,
         uptimeSec: Math.round((deps.now() - deps.startedAtMs) / 1000),
+        writeProblems,
         reasons: shown,
       };
+    },
+  };
+}
+
+/**
+ * `quantum_calc_write_failing{code}`: 1 while a write problem with that code keeps this instance
+ * from writing (the /healthz reason), and `quantum_calc_write_failing_seconds`: how long the
+ * longest has lasted (0 when none). Read at scrape time from `role` (ServiceHandle.role); before
+ * it is set (start-up) nothing is failing to write yet. The codes are the Redis refusals
+ * (OOM, NOPERM, READONLY, MISCONF, …) and LEASE_NOT_TAKEN, a short fixed set.
+ */
+export function registerWriteHealthMetrics(registry: Registry): { setRoleProbe(probe: () => RoleDescription): void } {
+  let probe: (() => RoleDescription) | null = null;
+  const seen = new Set<string>();
+  new Gauge({
+    name: 'quantum_calc_write_failing',
+    help: 'Writes of this instance are failing (1) by reason code: a Redis refusal (OOM, NOPERM, READONLY, …) for over max(3 s, leaseTtlMs), or LEASE_NOT_TAKEN/the refusal when the lease stayed free over 2 x leaseTtlMs. /healthz names the reason.',
+    labelNames: ['code'] as const,
+    registers: [registry],
+    collect() {
+      const problems = probe?.().writeProblems ?? [];
+      const now = new Set(problems.map((p) => p.code));
+      // A code once reported goes back to 0 rather than vanishing, so a recovery is a sample too.
+      for (const code of now) seen.add(code);
+      for (const code of seen) this.set({ code }, now.has(code) ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'quantum_calc_write_failing_seconds',
+    help: 'How long the longest write problem of this instance has lasted (0 when none).',
+    registers: [registry],
+    collect() {
+      const problems = probe?.().writeProblems ?? [];
+      this.set(problems.reduce((max, p) => Math.max(max, p.forMs / 1000), 0));
+    },
+  });
+  return {
+    setRoleProbe(next) {
+      probe = next;
     },
   };
 }

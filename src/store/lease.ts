@@ -27,7 +27,7 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { assertDeletable, calcKey } from './keyGuard.js';
-import type { WriterConnection } from './writerConnection.js';
+import { SetRefusedError, type WriterConnection } from './writerConnection.js';
 
 export const LEASE_DEFAULTS = {
   leaseKey: calcKey('leader'),
@@ -73,6 +73,12 @@ export interface LeaseState {
   lastError: string | null;
   /** Why the lease was last lost, if ever. */
   lastLost: string | null;
+  /**
+   * Standing by (service mode) with the lease free as last seen — nobody holds it — for this
+   * long without taking it; 0 otherwise. A healthy standby sees another holder; a free lease that
+   * stays untaken means this instance cannot write it (/healthz, serviceLease.ts).
+   */
+  freeForMs: number;
 }
 
 export interface LeaseEvents {
@@ -138,6 +144,8 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
   private inFlight: Promise<void> | undefined;
   /** Bumped on every role change: an attempt that started in another epoch does not act on its result. */
   private epoch = 0;
+  /** Since when (by `now`) this standby has seen the lease free without taking it; null otherwise. */
+  private freeSince: number | null = null;
 
   constructor(client: LeaseClient, options: LeaseOptions = {}) {
     super();
@@ -177,6 +185,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
       ioFailures: this.ioFailures,
       lastError: this.lastError,
       lastLost: this.lastLost,
+      freeForMs: this.freeSince === null ? 0 : Math.max(0, Math.round(this.now() - this.freeSince)),
     };
   }
 
@@ -205,6 +214,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
   async start(): Promise<LeaseState> {
     if (this.mode !== 'stopped') throw new Error('lease: already started');
     this.mode = 'service';
+    this.trackFree();
     this.emit('role', this.state());
     await this.attempt();
     this.schedule();
@@ -264,7 +274,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
         if (replies === null) return false;
         this.setHolder(null);
         return replies[0]?.[0] === null && replies[0]?.[1] === 1;
-      });
+      }, 'lease');
     } catch (error) {
       this.noteIoError(error);
     }
@@ -294,6 +304,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
 
   private halt(): void {
     this.mode = 'stopped';
+    this.freeSince = null;
     clearTimeout(this.timer);
     clearTimeout(this.expiryTimer);
     this.timer = undefined;
@@ -333,7 +344,15 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     const epoch = this.epoch;
     await this.client.exclusive(async (s) => {
       const sentAt = this.now();
-      const { set, value } = await s.setNxPxGet(this.leaseKey, this.token, this.ttlMs);
+      let answer: { set: boolean; value: string | null };
+      try {
+        answer = await s.setNxPxGet(this.leaseKey, this.token, this.ttlMs);
+      } catch (error) {
+        // Refused (OOM, NOPERM, …) but the GET answered: who holds the lease is still known.
+        if (error instanceof SetRefusedError && epoch === this.epoch && this.mode !== 'stopped') this.setHolder(error.current);
+        throw error;
+      }
+      const { set, value } = answer;
       if (epoch !== this.epoch || this.mode === 'stopped') {
         // Stopped (release/stop) meanwhile: a lease we just took is handed back by release().
         if (set) this.holderToken = value;
@@ -362,7 +381,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
         return;
       }
       this.setHolder(value);
-    });
+    }, 'lease');
   }
 
   private async renew(): Promise<void> {
@@ -401,7 +420,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
       }
       this.ioSucceeded();
       this.extend(sentAt);
-    });
+    }, 'lease');
   }
 
   private becomeLeader(sentAt: number): void {
@@ -410,6 +429,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     this.role = 'leader';
     this.extend(sentAt);
     this.setHolder(this.token);
+    this.trackFree();
     if (was !== 'leader') this.emit('role', this.state());
   }
 
@@ -451,6 +471,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     this.expiryTimer = undefined;
     // Not ours any more as far as we know; the next poll tells who holds it.
     if (this.holderToken === this.token) this.holderToken = null;
+    this.trackFree();
     this.emit('lost', reason, this.holder());
     this.emit('role', this.state());
     // In service mode, poll (on the poll interval) from now on; in once mode, stop.
@@ -458,9 +479,17 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     else if (this.mode === 'service' && !this.inFlight) this.schedule();
   }
 
+  /** Starts or ends the "free but not taken" span (freeForMs) after a change of role or holder. */
+  private trackFree(): void {
+    const free = this.mode === 'service' && this.role !== 'leader' && this.holderToken === null;
+    if (!free) this.freeSince = null;
+    else this.freeSince ??= this.now();
+  }
+
   private setHolder(value: string | null): void {
     if (value === this.holderToken) return;
     this.holderToken = value;
+    this.trackFree();
     this.emit('holder', formatHolder(value), this.state());
   }
 

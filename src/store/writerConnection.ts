@@ -17,6 +17,21 @@
 // in order) or a single awaited command.
 import { createRedisConnection, isReadOnlyError, REDIS_STORE_DEFAULTS, type RedisConnectionOptions } from './redisConnection.js';
 import { errorMessage } from '../core/errors.js';
+import { WriteOutcomes, type WriteKind } from './writeHealth.js';
+
+/**
+ * SET NX of the lease refused by Redis (OOM, NOPERM, …) while the GET of the same round trip
+ * answered: `current` is what the key holds, so a standby still knows whether another instance
+ * holds the lease (then it is a healthy standby) or nobody does (then it is failing to take it).
+ */
+export class SetRefusedError extends Error {
+  readonly current: string | null;
+  constructor(message: string, current: string | null) {
+    super(message);
+    this.name = 'SetRefusedError';
+    this.current = current;
+  }
+}
 
 /** One command of a transaction: name and arguments, e.g. ['hset', key, 'f', 'v']. */
 export type TxCommand = readonly [name: string, ...args: Array<string | number>];
@@ -61,9 +76,15 @@ export interface WriterConnection {
   waitReady(timeoutMs: number): Promise<void>;
   /**
    * Runs `fn` with the connection to itself: sessions run one at a time, in call order. Every
-   * WATCH … EXEC sequence must run inside one session.
+   * WATCH … EXEC sequence must run inside one session. `kind` says whose writes the session
+   * makes (the lease's or publishes, the default), for `writes`.
    */
-  exclusive<T>(fn: (session: WriterSession) => Promise<T>): Promise<T>;
+  exclusive<T>(fn: (session: WriterSession) => Promise<T>, kind?: WriteKind): Promise<T>;
+  /**
+   * What Redis answered to the writes of the sessions (SET NX, MULTI/EXEC): accepted, or refused
+   * (OOM, NOPERM, READONLY, …) since when — the truthful part of /healthz (writeHealth.ts).
+   */
+  readonly writes?: WriteOutcomes;
   /** Waits (bounded) for the running session, then closes the connection (QUIT). */
   close(): Promise<void>;
 }
@@ -75,6 +96,7 @@ export function createWriterConnection(options: RedisConnectionOptions): WriterC
   const connection = createRedisConnection({ ...options, connectionName: options.connectionName ?? WRITER_CONNECTION_NAME });
   const { client, run, scrub } = connection;
   let tail: Promise<void> = Promise.resolve();
+  const writes = new WriteOutcomes();
 
   /** The replies of an explicit pipeline, throwing the first command error (translated by `run`). */
   const replies = (results: Array<[Error | null, unknown]> | null): unknown[] => {
@@ -83,7 +105,7 @@ export function createWriterConnection(options: RedisConnectionOptions): WriterC
     return results.map(([, value]) => value);
   };
 
-  const openSession = (): { session: WriterSession; end: () => Promise<void> } => {
+  const openSession = (kind: WriteKind): { session: WriterSession; end: () => Promise<void> } => {
     let open = true;
     /** A WATCH may be open on the server: sent and neither EXEC nor UNWATCH answered since. */
     let watching = false;
@@ -93,9 +115,23 @@ export function createWriterConnection(options: RedisConnectionOptions): WriterC
     const session: WriterSession = {
       async setNxPxGet(key, value, ttlMs) {
         live('SET NX');
-        const [setReply, current] = await run('SET NX PX + GET', key, undefined, async () =>
-          replies(await client.pipeline().set(key, value, 'PX', ttlMs, 'NX').get(key).exec()),
-        );
+        // The GET's answer when Redis refused the SET but answered the GET (see SetRefusedError).
+        let seen: { value: string | null } | undefined;
+        let setReply: unknown;
+        let current: unknown;
+        try {
+          [setReply, current] = await run('SET NX PX + GET', key, undefined, async () => {
+            const results = await client.pipeline().set(key, value, 'PX', ttlMs, 'NX').get(key).exec();
+            const get = results?.[1];
+            if (results?.[0]?.[0] && get && get[0] === null) seen = { value: (get[1] as string | null) ?? null };
+            return replies(results);
+          });
+        } catch (error) {
+          writes.failed(kind, error);
+          if (seen !== undefined) throw new SetRefusedError(errorMessage(error), seen.value);
+          throw error;
+        }
+        writes.accepted(kind);
         return { set: setReply === 'OK', value: (current as string | null) ?? null };
       },
       async get(key) {
@@ -122,7 +158,7 @@ export function createWriterConnection(options: RedisConnectionOptions): WriterC
         const keysShown = [...new Set(commands.map((c) => String(c[1] ?? '')))].join(', ');
         // EXEC ends the WATCH whatever its outcome; a connection that dies takes it along.
         watching = false;
-        return await run('MULTI/EXEC of', keysShown, undefined, async () => {
+        const outcome = run('MULTI/EXEC of', keysShown, undefined, async () => {
           try {
             return (await client.multi(commands.map((command) => [...command])).exec()) as TxReply[] | null;
           } catch (error) {
@@ -142,6 +178,20 @@ export function createWriterConnection(options: RedisConnectionOptions): WriterC
             throw error;
           }
         });
+        let result: TxReply[] | null;
+        try {
+          result = await outcome;
+        } catch (error) {
+          writes.failed(kind, error);
+          throw error;
+        }
+        // A null EXEC (the WATCH refused it) says nothing about whether writes are accepted.
+        if (result !== null) {
+          const refused = result.find(([error]) => error !== null)?.[0];
+          if (refused) writes.failed(kind, refused);
+          else writes.accepted(kind);
+        }
+        return result;
       },
     };
     const end = async (): Promise<void> => {
@@ -162,10 +212,11 @@ export function createWriterConnection(options: RedisConnectionOptions): WriterC
     usable: () => connection.usable(),
     status: () => connection.status(),
     waitReady: (timeoutMs) => connection.waitReady(timeoutMs),
+    writes,
 
-    exclusive<T>(fn: (session: WriterSession) => Promise<T>): Promise<T> {
+    exclusive<T>(fn: (session: WriterSession) => Promise<T>, kind: WriteKind = 'publish'): Promise<T> {
       const result = tail.then(async () => {
-        const { session, end } = openSession();
+        const { session, end } = openSession(kind);
         try {
           return await fn(session);
         } finally {

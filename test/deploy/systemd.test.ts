@@ -155,6 +155,12 @@ describe('quantum-calc.service, as written', () => {
     expect(Number(one('TimeoutStopSec'))).toBeGreaterThan(10);
   });
 
+  it('reloads with SIGHUP, which the service handles (policy re-read, config validated; never a death)', () => {
+    expect(one('ExecReload')).toBe('/bin/kill -HUP $MAINPID');
+    // The comment above it says what a reload does, so an operator reading the unit knows.
+    expect(unitText).toMatch(/SIGHUP[\s\S]*never stops the service[\s\S]*ExecReload=/);
+  });
+
   it('orders itself after Redis and the network', () => {
     const after = (unit.get('Unit')?.get('After') ?? []).join(' ').split(/\s+/);
     expect(after).toEqual(expect.arrayContaining(['network-online.target', 'redis-server.service', 'redis.service']));
