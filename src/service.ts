@@ -39,7 +39,7 @@ import { createSystemdNotifier, type SystemdNotifier } from './systemd/notify.js
 import { errorMessage } from './core/errors.js';
 import { wallClock } from './core/clock.js';
 import { PHASE_NAMES, PHASE_REGISTRY } from './core/phases.js';
-import { createServiceLease, LeaseHeldError, logLeaseEvents, noLeaseRole, whyNoLease, type RoleDescription, type ServiceLease } from './serviceLease.js';
+import { createServiceLease, LeaseHeldError, logLeaseEvents, logWriteProblems, noLeaseRole, whyNoLease, type RoleDescription, type ServiceLease } from './serviceLease.js';
 import type { LeaseManager, LeaseState } from './store/lease.js';
 import type { WriterConnection } from './store/writerConnection.js';
 
@@ -68,8 +68,14 @@ export interface ServiceOptions {
   /** XState inspection (the live visualizer). */
   inspect?: (event: InspectionEvent) => void;
   now?: () => number;
-  /** Aborting it during start-up (the wait for Redis) rejects with StartAbortedError. */
+  /**
+   * Aborting it during start-up rejects with StartAbortedError at once, whatever start-up waits
+   * for (Redis, the lease's first attempt, the first policy read, the follower's connection):
+   * what was opened is closed, a lease already taken released.
+   */
   signal?: AbortSignal;
+  /** Start-up progress: what it waits for now (the HTTP server's 503 `starting` names it). */
+  onStartup?: (waitingFor: string) => void;
   /**
    * sd_notify (src/systemd/notify.ts): READY=1 after the first successful store connection,
    * WATCHDOG=1 pings. Default: from the environment (nothing without NOTIFY_SOCKET); null: none.
@@ -173,6 +179,12 @@ export interface ServiceHandle {
   role(): RoleDescription;
   /** Resolves when the supervisor ends (once complete, shut down, or escalated). */
   done: Promise<SupervisorOutput>;
+  /**
+   * SIGHUP (src/reload.ts): re-reads the AI policy now instead of at the next tick (the running
+   * symbols follow within a policy tick). Resolves with what is in force, for the log line;
+   * rejects when Redis could not be asked (the policy in force stays).
+   */
+  reloadPolicy(): Promise<string>;
   /** Stop scheduling, let in-flight publishes finish (bounded), then end. Closes nothing else. */
   shutdown(): void;
   /**
@@ -218,7 +230,11 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   const once = options.once ?? false;
   const now = options.now ?? wallClock;
   const realStore = options.store ?? createStoreFromConfig(config, logger, !once);
-  if (isRedisStore(realStore)) await waitForRedis(realStore, config, once, logger, options.signal);
+  const startupStep = (what: string): void => options.onStartup?.(what);
+  if (isRedisStore(realStore)) {
+    startupStep(`connecting to Redis at ${realStore.target}`);
+    await waitForRedis(realStore, config, once, logger, options.signal);
+  }
   // The single-writer lease (src/serviceLease.ts): --once takes it for its pass or ends here
   // naming the holder; the service starts as leader or standby and follows the lease.
   const noLease =
@@ -226,6 +242,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     (options.store !== undefined && options.writer === undefined ? 'the store was given without a writer connection' : null);
   const leased = noLease === null ? createServiceLease({ config, logger, inner: realStore, writer: options.writer, reconnect: !once }) : null;
   const stopLeaseLog = leased === null ? () => undefined : logLeaseEvents(leased.lease, logger);
+  if (leased !== null) startupStep(`taking the single-writer lease ${config.leaseKey} (first attempt)`);
   const leaseState = leased === null ? null : await takeLease(leased, realStore, config, once, options.signal).catch((err: unknown) => {
     stopLeaseLog();
     throw err;
@@ -269,7 +286,31 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     },
   });
   const policyWatch = new PolicyWatch({ store, book: policy, config, logger, now });
-  const initialSymbols = await policyWatch.start();
+  // ---- start-up abort (H4): from here on a SIGTERM during start-up closes what is open ----
+  /** Start-up was aborted after the lease: release it (a standby takes over now), close the connections. */
+  const abandonStart = async (): Promise<void> => {
+    policyWatch.stop();
+    if (leased !== null) {
+      await leased.lease.release().catch(() => false);
+      stopLeaseLog();
+      await closeStore(leased);
+    }
+    await closeStore(realStore);
+  };
+  /** `work` raced against the abort: on abort, everything opened is closed and StartAbortedError thrown. */
+  const orAbort = async <T>(work: Promise<T>): Promise<T> => {
+    try {
+      const result = await Promise.race([work, aborted(options.signal)]);
+      if (options.signal?.aborted) throw new StartAbortedError();
+      return result;
+    } catch (err) {
+      if (options.signal?.aborted) await abandonStart();
+      throw err;
+    }
+  };
+  startupStep(config.symbolsSource === 'policy' ? 'reading the policy and the running symbols' : 'reading the policy');
+  const initialSymbols = await orAbort(policyWatch.start());
+  // ---- end start-up abort ----
   const deps: PhaseDeps = { store, positions, book, live, policy, config, now };
   // The follower's blocking reads hold their connection: on Redis it gets one of its own (its
   // connection events go to debug: the main connection already reports every outage).
@@ -278,10 +319,17 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   // The main connection is up; give the follower's a moment too, so a normal start does not open
   // with a failed read. If it is slow the follower simply backs off and retries.
   if (followerStore !== null && followerStore !== store && isRedisStore(followerStore)) {
-    await Promise.race([followerStore.waitReady(Math.min(config.connectTimeoutMs, 2000)).catch(() => undefined), aborted(options.signal)]).catch(async (err) => {
+    startupStep('connecting the klines follower');
+    await orAbort(followerStore.waitReady(Math.min(config.connectTimeoutMs, 2000)).catch(() => undefined)).catch(async (err) => {
       await closeStore(followerStore);
       throw err;
     });
+  }
+  // A signal between the steps (or during a step that does not wait) still ends start-up here.
+  if (options.signal?.aborted) {
+    if (followerStore !== null && followerStore !== store) await closeStore(followerStore);
+    await abandonStart();
+    throw new StartAbortedError();
   }
   const inspect = options.inspect;
   const wrap = (phase: PhaseName, machine: PublisherLogic): PublisherLogic => options.wrapPublisher?.(phase, machine) ?? machine;
@@ -423,6 +471,8 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     ...(followerStore !== null && followerStore !== store ? [followReadiness(followerStore, wakeOnReady('klines'))] : []),
   ];
   notifier?.startWatchdog();
+  // Writes refused (OOM, NOPERM, …) or a free lease not taken: logged as they come and go.
+  const stopWriteProblemLog = once || leased === null ? () => undefined : logWriteProblems(role, logger);
   // The lease decides whether the supervisor runs its publishers: taken → LEASE.ACQUIRED (from
   // standby), lost → LEASE.LOST (stop every child now; the fence already refuses their writes).
   const stopLeaseFollow =
@@ -528,6 +578,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     steps.push(await closeStep(begin('klines store'), closeFollower));
     stopLeaseFollow();
     stopLeaseLog();
+    stopWriteProblemLog();
     for (const stop of readiness) stop();
     notifier?.close();
     return { output, steps };
@@ -543,6 +594,12 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     lease: leased?.lease ?? null,
     role,
     done,
+    reloadPolicy: async () => {
+      if (config.harvestThetaSource !== 'policy' && config.symbolsSource !== 'policy') return 'the policy is not followed (harvestThetaSource and symbolsSource are config)';
+      await policy.refresh(now(), { universe: config.symbolsSource === 'policy' });
+      const inForce = policy.describe(now());
+      return inForce.source === 'policy' ? `policy ${inForce.version} in force` : `the configured theta is in force (${inForce.why ?? 'no usable policy'})`;
+    },
     shutdown: () => {
       policyWatch.stop();
       actor.send({ type: 'SHUTDOWN' });
@@ -564,13 +621,17 @@ async function takeLease(leased: ServiceLease, realStore: Store, config: Config,
       leased.writer.waitReady(once ? config.connectTimeoutMs : Math.min(config.connectTimeoutMs, 2000)).catch(() => undefined),
       aborted(signal),
     ]);
-    if (!once) return await leased.lease.start();
-    const taken = await leased.lease.acquireOnce();
+    // The first attempt is bounded by the command timeout; a SIGTERM does not wait for it.
+    if (!once) return await Promise.race([leased.lease.start(), aborted(signal)]);
+    const taken = await Promise.race([leased.lease.acquireOnce(), aborted(signal)]);
     if (taken.acquired) return leased.lease.state();
     if (taken.error !== null) throw new Error(`cannot take the single-writer lease ${leased.lease.leaseKey} on ${leased.writer.target}: ${taken.error}`);
     throw new LeaseHeldError(leased.lease.leaseKey, taken.holder);
   } catch (err) {
-    await leased.lease.stop();
+    // Aborted: the attempt in flight may still take the lease; release() waits for it and hands
+    // back a lease that is ours (never another's), so a standby does not wait out the TTL.
+    if (signal?.aborted) await leased.lease.release().catch(() => false);
+    else await leased.lease.stop();
     await closeStore(leased);
     await closeStore(realStore);
     throw err;
