@@ -42,6 +42,12 @@ function addUsageHints(command: Command, path: string[] = []): void {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  if (argv.length <= 2) {
+    // No command is a usage error (exit 2), not a success: a unit or script that lost its
+    // arguments must not look as if it ran.
+    program.outputHelp({ error: true });
+    return ExitCode.USAGE;
+  }
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.OK;

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig, redactConfig } from '../config/load.js';
+import { maxInputAgeSec } from '../config/schema.js';
 import { addConfigOptions, flagsToConfig } from './runOptions.js';
 
 export function registerConfig(program: Command): void {
@@ -12,7 +13,10 @@ export function registerConfig(program: Command): void {
   ).action((opts: Record<string, unknown>) => {
     const { origins: showOrigins, ...rest } = opts;
     const loaded = loadConfig({ flags: flagsToConfig(rest), configFile: opts.config as string | undefined });
-    const out = showOrigins ? { config: redactConfig(loaded.config), origins: loaded.origins } : redactConfig(loaded.config);
+    // The effective value of a computed default (maxInputAge: null means "derived from the
+    // intervals"), so what is printed is what the service will use.
+    const effective = { ...redactConfig(loaded.config), maxInputAge: maxInputAgeSec(loaded.config) };
+    const out = showOrigins ? { config: effective, origins: loaded.origins } : effective;
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   });
 }

@@ -158,6 +158,16 @@ describe('quantum-calc config print', () => {
     expect(out.config.symbols).toEqual(['BTCUSDT']);
     expect(out.origins.symbols).toBe('flag --symbols');
     expect(r.stdout).not.toContain('topsecret');
+    // A computed default is printed as the value in use, not as null.
+    expect(out.config.maxInputAge).toBe(180);
+    expect(JSON.parse(runCli(['config', 'print', '--marketstate-interval', '120']).stdout).maxInputAge).toBe(360);
+  });
+
+  it('no command at all is a usage error: the help on stderr, exit 2', () => {
+    const r = runCli([]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^Usage: quantum-calc /);
   });
 
   it('a window below the kernel minimum is a configuration error naming both numbers (exit 2)', () => {
