@@ -266,7 +266,7 @@ export const CONFIG_SPEC = {
   lease: key({
     schema: z.boolean().default(true),
     flag: 'no-lease',
-    help: 'write only while holding the single-writer lease (leaseKey in Redis): a second instance stands by and takes over when the writer stops; the flag turns it off (the memory store and --shadow never take it)',
+    help: 'turn off the single-writer lease: write without holding leaseKey, so run only one instance (by default an instance writes only while it holds the lease, and a second one stands by and takes over when the writer stops; the memory store and --shadow never take it)',
   }),
   leaseKey: key({
     schema: z
