@@ -121,7 +121,11 @@ const seconds = (ms: number): string => String(Math.round(ms / 1000));
  */
 export function writeProblems(state: LeaseState, writes: WriteOutcomes | undefined): WriteProblem[] {
   const problems: WriteProblem[] = [];
-  if (state.freeForMs > FREE_LEASE_UNTAKEN_TTLS * state.ttlMs) {
+  const after = writeFailingAfterMs(state.ttlMs);
+  const leaseRefused = writes?.failing().find((f) => f.kind === 'lease') ?? null;
+  // Free and untaken for 2 TTLs — or at once when Redis has refused the lease's writes for as long
+  // as any write may be refused (a leader whose renewals were refused lost the lease that way).
+  if (state.freeForMs > FREE_LEASE_UNTAKEN_TTLS * state.ttlMs || (state.freeForMs > 0 && leaseRefused !== null && leaseRefused.forMs > after)) {
     const refusal = writes?.refusal('lease') ?? null;
     problems.push(
       refusal !== null
@@ -134,7 +138,6 @@ export function writeProblems(state: LeaseState, writes: WriteOutcomes | undefin
     );
   }
   if (state.role === 'leader') {
-    const after = writeFailingAfterMs(state.ttlMs);
     for (const failing of writes?.failing() ?? []) {
       if (failing.forMs <= after) continue;
       problems.push({ code: failing.code, reason: `${failing.kind === 'lease' ? 'lease renewals' : 'writes'} failing for ${seconds(failing.forMs)} s: ${failing.message}`, forMs: failing.forMs });
