@@ -17,6 +17,7 @@
 import { WrongTypeError, type ScoredMember, type Store } from '../store/types.js';
 import { parseFiniteNumber, parsePositiveNumber } from './parse.js';
 import { ok, skip, type Read } from './types.js';
+import type { Config } from '../config/schema.js';
 
 /** The data sink's key first (the only one the live stack writes), then the older layouts. */
 export const DEFAULT_CANDLE_PATTERNS: readonly string[] = [
@@ -61,9 +62,117 @@ export interface CandleSeries {
   malformed: number;
   /** Members of the tail dropped because a newer member had the same open time. */
   duplicates: number;
+  /**
+   * Members of the tail skipped because their score, open_time or close_time is later than now +
+   * maxClockSkew (future_candle): they count neither in the window nor toward freshness.
+   */
+  future: number;
+  /**
+   * Minutes missing between consecutive candles of the window (open times more than a minute
+   * apart), reported, not refused, unless maxCandleGap says so; null when the window's candles
+   * have no open times (bare closes), where a gap cannot be seen.
+   */
+  gapMinutes: number | null;
 }
 
-export interface ReadCandlesOptions {
+/**
+ * The plausibility and clock rules of a candle read (CONTRACT.md, "Plausibility"). Every field is
+ * optional: the defaults are the configuration's, and without `nowMs` no candle is taken to be in
+ * the future (a reader without a clock of its own, e.g. a one-off synthetic entry price).
+ */
+export interface CandleGuards {
+  /** The reader's clock, epoch ms: a candle dated later than nowMs + maxClockSkewMs is skipped. */
+  nowMs?: number;
+  maxClockSkewMs?: number;
+  /** A price (close, high, low) outside [minPrice, maxPrice] makes its candle malformed. */
+  minPrice?: number;
+  maxPrice?: number;
+  /** A candle key larger than this (MEMORY USAGE) is not read: the symbol skips as bad_input. */
+  maxKeyBytes?: number;
+}
+
+/** The configuration's defaults (src/config/schema.ts). */
+export const DEFAULT_CANDLE_GUARDS = {
+  maxClockSkewMs: 5_000,
+  minPrice: 1e-12,
+  maxPrice: 1e12,
+  maxKeyBytes: 8_388_608,
+} as const satisfies Required<Omit<CandleGuards, 'nowMs'>>;
+
+/** The guards of a read at `nowMs` with the configured limits. */
+export function candleGuardsFromConfig(
+  config: Pick<Config, 'maxClockSkew' | 'minCandlePrice' | 'maxCandlePrice' | 'maxCandleKeyBytes'>,
+  nowMs: number,
+): Required<CandleGuards> {
+  return {
+    nowMs,
+    maxClockSkewMs: config.maxClockSkew * 1000,
+    minPrice: config.minCandlePrice,
+    maxPrice: config.maxCandlePrice,
+    maxKeyBytes: config.maxCandleKeyBytes,
+  };
+}
+
+/** The guards with the defaults filled in; `futureAfterMs` is +Infinity without a clock. */
+interface ResolvedGuards {
+  futureAfterMs: number;
+  minPrice: number;
+  maxPrice: number;
+  maxKeyBytes: number;
+}
+
+function resolveGuards(guards: CandleGuards): ResolvedGuards {
+  const skew = guards.maxClockSkewMs ?? DEFAULT_CANDLE_GUARDS.maxClockSkewMs;
+  return {
+    futureAfterMs: guards.nowMs === undefined ? Infinity : guards.nowMs + skew,
+    minPrice: guards.minPrice ?? DEFAULT_CANDLE_GUARDS.minPrice,
+    maxPrice: guards.maxPrice ?? DEFAULT_CANDLE_GUARDS.maxPrice,
+    maxKeyBytes: guards.maxKeyBytes ?? DEFAULT_CANDLE_GUARDS.maxKeyBytes,
+  };
+}
+
+/**
+ * The first price of the candle (close, high, low) outside [minPrice, maxPrice], named, or null.
+ * The open is not kept; where the layout has high and low it lies between them (parse checks it),
+ * so it is in range with them.
+ */
+export function priceOutOfRange(candle: Pick<Candle, 'close' | 'high' | 'low'>, minPrice: number, maxPrice: number): string | null {
+  const out = (x: number): boolean => !(x >= minPrice && x <= maxPrice);
+  if (out(candle.close)) return `close ${candle.close}`;
+  if (candle.high !== null && out(candle.high)) return `high ${candle.high}`;
+  if (candle.low !== null && out(candle.low)) return `low ${candle.low}`;
+  return null;
+}
+
+/**
+ * Whether a member is dated later than `afterMs` by its score (the open time of a sorted set's
+ * member; NaN for a list element), its open time or its close time (each in the key's unit). A
+ * closed 1m candle's close_time cannot be after now: such a member is a clock or writer fault.
+ */
+function datedAfter(afterMs: number, score: number, openTime: number | null, closeTime: number | null): boolean {
+  if (afterMs === Infinity) return false;
+  return (
+    (!Number.isNaN(score) && openTimeMs(score) > afterMs) ||
+    (openTime !== null && openTimeMs(openTime) > afterMs) ||
+    (closeTime !== null && openTimeMs(closeTime) > afterMs)
+  );
+}
+
+const MINUTE_MS = 60_000;
+
+/** Minutes missing between two consecutive candles opened at these epoch-ms times. */
+function missingMinutes(previousMs: number, nextMs: number): number {
+  const gap = Math.ceil((nextMs - previousMs) / MINUTE_MS) - 1;
+  return gap > 0 ? gap : 0;
+}
+
+/** A skip for a key too large to read, or null. */
+function oversizedKey(key: string, bytes: number | null, maxKeyBytes: number): Read<never> | null {
+  if (bytes === null || bytes <= maxKeyBytes) return null;
+  return skip('bad_input', `candle key ${key} holds ${bytes} bytes (MEMORY USAGE), above maxCandleKeyBytes ${maxKeyBytes}: not read`);
+}
+
+export interface ReadCandlesOptions extends CandleGuards {
   /** Key patterns with `{symbol}`; the first key that exists is used. */
   patterns: readonly string[];
   /** Keep the newest this-many closes. */
@@ -155,20 +264,33 @@ function optionalNumber(raw: unknown, positive: boolean): number | null | undefi
 }
 
 /**
- * One candle from a JSON object: `close` (or `c`) required, `open_time` (or `t`), `high`/`low`,
- * `close_time` and `timestamp` optional — but each present one must be a number (prices > 0), else
- * the whole candle is refused (null). Used for set members and for klines stream payloads.
+ * One candle from a JSON object: `close` (or `c`) required, `open`, `open_time` (or `t`),
+ * `high`/`low`, `close_time` and `timestamp` optional — but each present one must be a number
+ * (prices > 0), and the prices present must be in order, low ≤ min(open, close) ≤ max(open, close)
+ * ≤ high (CONTRACT.md, "Plausibility"), else the whole candle is refused (null). Used for set
+ * members and for klines stream payloads. The price range is the reader's (priceOutOfRange): it is
+ * configuration, and a parse is remembered per member string.
  */
 export function candleFromRecord(record: Record<string, unknown>): Candle | null {
   const close = parsePositiveNumber(record.close !== undefined ? record.close : record.c);
   if (close === null) return null;
   const openTime = optionalNumber(record.t !== undefined ? record.t : record.open_time, false);
   const publishedAt = optionalNumber(record.timestamp, false);
+  const open = optionalNumber(record.open, true);
   const high = optionalNumber(record.high, true);
   const low = optionalNumber(record.low, true);
   const closeTime = optionalNumber(record.close_time, false);
-  if (openTime === undefined || publishedAt === undefined || high === undefined || low === undefined || closeTime === undefined) return null;
+  if (openTime === undefined || publishedAt === undefined || open === undefined || high === undefined || low === undefined || closeTime === undefined) return null;
+  if (!pricesInOrder(open, high, low, close)) return null;
   return { close, openTime, publishedAt, high, low, closeTime };
+}
+
+/** low ≤ min(open, close) ≤ max(open, close) ≤ high, for the prices the candle has. */
+function pricesInOrder(open: number | null, high: number | null, low: number | null, close: number): boolean {
+  const top = high ?? Infinity;
+  const bottom = low ?? -Infinity;
+  if (!(bottom <= close && close <= top)) return false;
+  return open === null || (bottom <= open && open <= top);
 }
 
 /**
@@ -201,36 +323,42 @@ export async function readCandles(store: Store, symbol: string, options: ReadCan
   if (patterns.length === 0) throw new Error('readCandles: no candle key patterns configured');
 
   const keys = candleKeys(symbol, patterns);
+  const guards = resolveGuards(options);
   const window = options.window;
   if (window !== undefined) {
     // The window of the first pattern's key (the data sink's, on the live stack) is read
     // incrementally: no earlier key can appear that the full read would prefer.
-    const incremental = await window.readIncremental(store, keys[0], windowSize, options.live);
+    const incremental = await window.readIncremental(store, keys[0], windowSize, options.live, guards);
     if (incremental !== null) return incremental;
   }
   for (let k = 0; k < keys.length; k++) {
     const key = keys[k];
-    const kind = await store.keyKind(key);
+    // The key's size in the same round trip as its type (auto-pipelined): a key grown huge (a
+    // writer gone wrong) is refused before its members are asked for, so its reply never holds up
+    // — or, past the command timeout, drops — the connection every symbol shares.
+    const [kind, bytes] = await Promise.all([store.keyKind(key), store.memoryUsage(key)]);
     if (kind === 'none') continue;
     if (kind !== 'zset' && kind !== 'list') {
       // The first existing key decides, even when unusable: silently falling through to another
       // pattern would compute from a source nobody configured for this symbol.
       return skip('bad_input', `candle key ${key} is a ${kind}; expected a sorted set or a list`);
     }
+    const oversized = oversizedKey(key, bytes, guards.maxKeyBytes);
+    if (oversized !== null) return oversized;
     try {
       // The window keeps the rows of its key itself: the parse cache would hold them twice.
       const windowed = window !== undefined && k === 0 && kind === 'zset';
       const readOptions = windowed ? { ...options, cache: undefined } : options;
       const firstTail = candleFirstTailCount(windowSize);
-      const first = await readSeries(store, key, kind, windowSize, firstTail, readOptions);
+      const first = await readSeries(store, key, kind, windowSize, firstTail, readOptions, guards);
       const short = !first.result.ok || first.result.value.closes.length < windowSize;
       if (!short || first.rows.length < firstTail) {
-        if (windowed) window.remember(key, first.rows, firstTail);
+        if (windowed) window.remember(key, first.rows, firstTail, guards);
         return first.result;
       }
       // The key holds more than we read and the window came out short: read the full margin.
-      const full = await readSeries(store, key, kind, windowSize, candleTailCount(windowSize), readOptions);
-      if (windowed) window.remember(key, full.rows, candleTailCount(windowSize));
+      const full = await readSeries(store, key, kind, windowSize, candleTailCount(windowSize), readOptions, guards);
+      if (windowed) window.remember(key, full.rows, candleTailCount(windowSize), guards);
       return full.result;
     } catch (error) {
       // The key changed type between TYPE and the read.
@@ -251,10 +379,14 @@ interface CandleRow {
 
 type WindowCandle = Candle & { live: boolean };
 
-/** The row of a member: parsed once; the member's own open time wins, else the zset score. */
-function candleRow(member: string, score: number, parsed: Candle | null): CandleRow {
+/**
+ * The row of a member: parsed once; the member's own open time wins, else the zset score. A
+ * candle with a price outside the configured range is malformed like one that does not parse.
+ */
+function candleRow(member: string, score: number, parsed: Candle | null, guards: ResolvedGuards): CandleRow {
   const openFromScore = Number.isFinite(score) ? score : null;
-  return { member, score, candle: parsed === null ? null : { ...parsed, openTime: parsed.openTime ?? openFromScore, live: false } };
+  const plausible = parsed !== null && priceOutOfRange(parsed, guards.minPrice, guards.maxPrice) === null;
+  return { member, score, candle: plausible ? { ...parsed, openTime: parsed.openTime ?? openFromScore, live: false } : null };
 }
 
 async function readSeries(
@@ -264,6 +396,7 @@ async function readSeries(
   windowSize: number,
   tail: number,
   options: ReadCandlesOptions,
+  guards: ResolvedGuards,
 ): Promise<{ result: Read<CandleSeries>; rows: CandleRow[] }> {
   const raw: ScoredMember[] =
     kind === 'zset'
@@ -271,25 +404,38 @@ async function readSeries(
       : (await store.lrangeTail(key, tail)).map((member) => ({ member, score: Number.NaN }));
   const cache = options.cache;
   const candles = cache ? cache.parseAll(key, raw.map((r) => r.member)) : raw.map((r) => parseCandleMember(r.member));
-  const rows = raw.map((r, i) => candleRow(r.member, r.score, candles[i]));
-  return { result: seriesFromRows(key, rows, windowSize, options.live), rows };
+  const rows = raw.map((r, i) => candleRow(r.member, r.score, candles[i], guards));
+  return { result: seriesFromRows(key, rows, windowSize, options.live, guards.futureAfterMs), rows };
 }
 
 /**
  * The series from the rows of one read (a key's tail, oldest first) — the one definition both the
  * full read and the incremental window use.
  */
-function seriesFromRows(key: string, rows: readonly CandleRow[], windowSize: number, live: readonly Candle[] | undefined): Read<CandleSeries> {
+function seriesFromRows(
+  key: string,
+  rows: readonly CandleRow[],
+  windowSize: number,
+  live: readonly Candle[] | undefined,
+  futureAfterMs: number,
+): Read<CandleSeries> {
   if (rows.length === 0) return skip('insufficient_data', `candle key ${key} is empty`);
 
   let malformed = 0;
+  let future = 0;
   const parsed: WindowCandle[] = [];
   for (const row of rows) {
-    if (row.candle === null) malformed += 1;
-    else parsed.push(row.candle);
+    const candle = row.candle;
+    if (candle === null) malformed += 1;
+    else if (datedAfter(futureAfterMs, row.score, candle.openTime, candle.closeTime)) future += 1;
+    else parsed.push(candle);
   }
   if (parsed.length === 0) {
-    return skip('bad_input', `all ${rows.length} members read from candle key ${key} are malformed`);
+    if (future === 0) return skip('bad_input', `all ${rows.length} members read from candle key ${key} are malformed`);
+    return skip(
+      'bad_input',
+      `all ${rows.length} members read from candle key ${key} are malformed (${malformed}) or dated after now + maxClockSkew (${future} future_candle)`,
+    );
   }
   mergeLive(parsed, live);
 
@@ -335,6 +481,12 @@ function seriesFromRows(key: string, rows: readonly CandleRow[], windowSize: num
   const closes = window.map((candle) => candle.close);
   const last = window[window.length - 1];
   const fingerprint = `${last.openTime ?? 'none'}:${last.close}:${closes.length}:${seriesHash(key, window)}`;
+  let gapMinutes: number | null = 0;
+  for (let i = 0; i < window.length && gapMinutes !== null; i++) {
+    const t = window[i].openTime;
+    if (t === null) gapMinutes = null;
+    else if (i > 0) gapMinutes += missingMinutes(openTimeMs(window[i - 1].openTime as number), openTimeMs(t));
+  }
 
   return ok({
     key,
@@ -346,6 +498,8 @@ function seriesFromRows(key: string, rows: readonly CandleRow[], windowSize: num
     fingerprint,
     malformed,
     duplicates,
+    future,
+    gapMinutes,
   });
 }
 
@@ -482,13 +636,32 @@ class WindowColumns {
  * sorted — the case where seriesFromRows takes the same shortcut. null otherwise (the caller
  * then runs seriesFromRows itself). The result is the one seriesFromRows gives, field for field.
  */
-function seriesFromColumns(key: string, c: WindowColumns, from: number, to: number, windowSize: number, live: readonly Candle[] | undefined): Read<CandleSeries> | null {
+function seriesFromColumns(
+  key: string,
+  c: WindowColumns,
+  from: number,
+  to: number,
+  windowSize: number,
+  live: readonly Candle[] | undefined,
+  futureAfterMs: number,
+): Read<CandleSeries> | null {
   const { open, close, valid } = c;
+  // Rows dated in the future are left out as seriesFromRows leaves them out: first of all.
+  const isFuture = (i: number): boolean => {
+    if (futureAfterMs === Infinity) return false;
+    const closeTime = c.closeTime[i];
+    return datedAfter(futureAfterMs, c.score[i], open[i], Number.isNaN(closeTime) ? null : closeTime);
+  };
   let candles = 0;
+  let future = 0;
   let previous = -Infinity;
   let lastRow = -1;
   for (let i = from; i < to; i++) {
     if (valid[i] === 0) continue;
+    if (isFuture(i)) {
+      future++;
+      continue;
+    }
     const t = open[i];
     // NaN (no open time) fails this test too.
     if (!(t > previous)) return null;
@@ -497,7 +670,7 @@ function seriesFromColumns(key: string, c: WindowColumns, from: number, to: numb
     lastRow = i;
   }
   if (candles === 0) return null;
-  const malformed = to - from - candles;
+  const malformed = to - from - candles - future;
 
   // mergeLive: the live candles the key does not hold (or holds in an older version), in order.
   let accepted: Candle[] | null = null;
@@ -508,7 +681,7 @@ function seriesFromColumns(key: string, c: WindowColumns, from: number, to: numb
       let heldAt: number | undefined;
       // Open times strictly increase: at most one stored candle has t; live ones are recent.
       for (let i = lastRow; i >= from; i--) {
-        if (valid[i] === 0) continue;
+        if (valid[i] === 0 || isFuture(i)) continue;
         if (open[i] < t) break;
         if (open[i] === t) {
           const at = c.published[i];
@@ -537,12 +710,17 @@ function seriesFromColumns(key: string, c: WindowColumns, from: number, to: numb
   let k = 0;
   // The same fingerprint as seriesFromRows' (seriesHash), folded in as the window is filled.
   const hasher = new SeriesHash(key);
+  let gapMinutes = 0;
+  let previousMs = Number.NaN;
   const add = (openTime: number, price: number): void => {
     closes[k++] = price;
     hasher.add(openTime, price);
+    const ms = openTimeMs(openTime);
+    if (!Number.isNaN(previousMs)) gapMinutes += missingMinutes(previousMs, ms);
+    previousMs = ms;
   };
   for (let i = from; i < to; i++) {
-    if (valid[i] === 0) continue;
+    if (valid[i] === 0 || isFuture(i)) continue;
     if (skipStored > 0) {
       skipStored--;
       continue;
@@ -578,6 +756,8 @@ function seriesFromColumns(key: string, c: WindowColumns, from: number, to: numb
     fingerprint: `${lastOpen}:${lastClose}:${size}:${hash}`,
     malformed,
     duplicates: 0,
+    future,
+    gapMinutes,
   });
 }
 
@@ -585,6 +765,12 @@ interface WindowState {
   /** The key's tail as of the last read, oldest first: `depth` members, or fewer when that was the whole key. */
   columns: WindowColumns;
   depth: number;
+  /** The price range the rows were judged by (priceRangeOf). */
+  priceRange: string;
+}
+
+function priceRangeOf(guards: ResolvedGuards): string {
+  return `${guards.minPrice}:${guards.maxPrice}`;
 }
 
 /** A key's place in the full-read rotation, so that not every symbol reads in full in the same minute. */
@@ -629,7 +815,7 @@ export class CandleWindowCache {
   }
 
   /** After a full read of a sorted set: its rows, `depth` being the tail count asked for. */
-  remember(key: string, rows: CandleRow[], depth: number): void {
+  remember(key: string, rows: CandleRow[], depth: number, guards: ResolvedGuards): void {
     this.counts.full += 1;
     if (rows.length === 0 || !rows.every((row) => Number.isFinite(row.score))) {
       this.byKey.delete(key);
@@ -638,14 +824,20 @@ export class CandleWindowCache {
     // Room above the rows for a few dozen reads' new members before the rows are moved down.
     const columns = WindowColumns.fromRows(rows, depth + WINDOW_ROOM);
     columns.releaseMembersBelowBand();
-    this.byKey.set(key, { columns, depth });
+    this.byKey.set(key, { columns, depth, priceRange: priceRangeOf(guards) });
   }
 
   /**
    * The series from the newest members and the remembered rows, or null when a full read is due
    * (nothing remembered, the periodic full read, or anything unexpected; the state is dropped).
    */
-  async readIncremental(store: Store, key: string, windowSize: number, live: readonly Candle[] | undefined): Promise<Read<CandleSeries> | null> {
+  async readIncremental(
+    store: Store,
+    key: string,
+    windowSize: number,
+    live: readonly Candle[] | undefined,
+    guards: ResolvedGuards,
+  ): Promise<Read<CandleSeries> | null> {
     const reads = (this.reads.get(key) ?? 0) + 1;
     this.reads.set(key, reads);
     const state = this.byKey.get(key);
@@ -657,6 +849,8 @@ export class CandleWindowCache {
     const fullTail = candleTailCount(windowSize);
     const { columns, depth } = state;
     if (depth !== firstTail && depth !== fullTail) return null; // another window size
+    // The rows' plausibility was judged with this price range: another one reads in full.
+    if (state.priceRange !== priceRangeOf(guards)) return null;
     columns.makeRoom(WINDOW_ROOM);
     // Every member from the band's oldest score on is read again; a key that is all band (fewer
     // open times than the band, held whole) is read whole.
@@ -664,6 +858,12 @@ export class CandleWindowCache {
     const cut = columns.bandStart();
     if (cut === lo && hi - lo >= depth) return null; // a tail of few scores: what lies below is unknown
     const fromScore = cut === lo ? -Infinity : columns.score[cut];
+    // The key's size before its members, as on the full read (one huge new member is enough to
+    // make the reply huge). Gone: the full read decides what now stands there.
+    const bytes = await store.memoryUsage(key);
+    if (bytes === null) return null;
+    const oversized = oversizedKey(key, bytes, guards.maxKeyBytes);
+    if (oversized !== null) return oversized;
     let fresh: ScoredMember[];
     try {
       fresh = await store.zrangeFromScore(key, fromScore, depth);
@@ -698,7 +898,7 @@ export class CandleWindowCache {
       if (reused[i] >= 0) columns.copyRow(reused[i], cut + i);
       else {
         const { member, score } = fresh[i];
-        columns.setRow(cut + i, member, score, candleRow(member, score, parseCandleMember(member)).candle);
+        columns.setRow(cut + i, member, score, candleRow(member, score, parseCandleMember(member), guards).candle);
       }
     }
     columns.hi = cut + fresh.length;
@@ -707,16 +907,20 @@ export class CandleWindowCache {
     // the key holds more, then the full margin (which only rows kept that deep can answer).
     const top = columns.hi;
     const firstFrom = Math.max(columns.lo, top - firstTail);
-    const first = seriesFromColumns(key, columns, firstFrom, top, windowSize, live) ?? seriesFromRows(key, columns.rows(firstFrom, top), windowSize, live);
+    const after = guards.futureAfterMs;
+    const first =
+      seriesFromColumns(key, columns, firstFrom, top, windowSize, live, after) ?? seriesFromRows(key, columns.rows(firstFrom, top), windowSize, live, after);
     const short = !first.ok || first.value.closes.length < windowSize;
     let result = first;
     if (short && top - firstFrom >= firstTail) {
       if (depth < fullTail) return null;
-      result = seriesFromColumns(key, columns, columns.lo, top, windowSize, live) ?? seriesFromRows(key, columns.rows(columns.lo, top), windowSize, live);
+      result =
+        seriesFromColumns(key, columns, columns.lo, top, windowSize, live, after) ??
+        seriesFromRows(key, columns.rows(columns.lo, top), windowSize, live, after);
     }
     this.counts.incremental += 1;
     columns.releaseMembersBelowBand();
-    this.byKey.set(key, { columns, depth });
+    this.byKey.set(key, { columns, depth, priceRange: state.priceRange });
     return result;
   }
 }
@@ -834,18 +1038,22 @@ export async function readCandleExtremes(
   symbol: string,
   patterns: readonly string[],
   fromMs: number,
+  candleGuards: CandleGuards = {},
 ): Promise<{ high: number; low: number; throughMs: number } | null> {
   const keys = candleKeys(symbol, patterns);
+  const guards = resolveGuards(candleGuards);
   const seen = newestSeen(store);
   const newest = seen.get(keys[0]);
   if (newest !== undefined) {
-    const quick = await extremesSinceSeen(store, keys[0], newest, fromMs, seen);
+    const quick = await extremesSinceSeen(store, keys[0], newest, fromMs, seen, guards);
     if (quick !== undefined) return quick;
   }
   for (let k = 0; k < keys.length; k++) {
     const key = keys[k];
-    const kind = await store.keyKind(key);
+    // As readCandles: the size with the type, and a key too large to read is not read.
+    const [kind, bytes] = await Promise.all([store.keyKind(key), store.memoryUsage(key)]);
     if (kind === 'none') continue;
+    if (oversizedKey(key, bytes, guards.maxKeyBytes) !== null) return null;
     let rows: ScoredMember[];
     try {
       if (kind === 'zset') {
@@ -863,7 +1071,7 @@ export async function readCandleExtremes(
       if (error instanceof WrongTypeError) return null;
       throw error;
     }
-    return foldExtremes(rows, fromMs);
+    return foldExtremes(rows, fromMs, guards);
   }
   return null;
 }
@@ -887,10 +1095,18 @@ async function extremesSinceSeen(
   newest: number,
   fromMs: number,
   seen: Map<string, number>,
+  guards: ResolvedGuards,
 ): Promise<{ high: number; low: number; throughMs: number } | null | undefined> {
   // Everything from the lower of the two: room for the members before fromMs that come along.
   const margin = 32;
   let rows: ScoredMember[];
+  // The key's size first, as on every candle read: a huge member is not asked for. Gone or too
+  // large: the full path answers (and refuses it there).
+  const bytes = await store.memoryUsage(key);
+  if (bytes === null || bytes > guards.maxKeyBytes) {
+    seen.delete(key);
+    return undefined;
+  }
   try {
     rows = await store.zrangeFromScore(key, Math.min(newest, fromMs), EXTREMES_READ_LIMIT + margin);
   } catch (error) {
@@ -910,18 +1126,24 @@ async function extremesSinceSeen(
   // The full path's rows: the first EXTREMES_READ_LIMIT members scored from fromMs on.
   let first = 0;
   while (first < rows.length && !(rows[first].score >= fromMs)) first++;
-  return foldExtremes(rows.slice(first, first + EXTREMES_READ_LIMIT), fromMs);
+  return foldExtremes(rows.slice(first, first + EXTREMES_READ_LIMIT), fromMs, guards);
 }
 
-/** The extremes of the rows' candles that opened at or after fromMs (see readCandleExtremes). */
-function foldExtremes(rows: readonly ScoredMember[], fromMs: number): { high: number; low: number; throughMs: number } | null {
+/**
+ * The extremes of the rows' candles that opened at or after fromMs (see readCandleExtremes).
+ * Implausible candles and candles dated in the future are left out as the marketstate window
+ * leaves them out: a peak of 1e308, or a "through" time in the future that would hide every real
+ * candle until then, must not reach the position memory.
+ */
+function foldExtremes(rows: readonly ScoredMember[], fromMs: number, guards: ResolvedGuards): { high: number; low: number; throughMs: number } | null {
   let high = -Infinity;
   let low = Infinity;
   let through = -Infinity;
   for (const { member, score } of rows) {
     const candle = parseCandleMember(member);
-    if (candle === null) continue;
+    if (candle === null || priceOutOfRange(candle, guards.minPrice, guards.maxPrice) !== null) continue;
     const open = candle.openTime ?? (Number.isNaN(score) ? null : score);
+    if (datedAfter(guards.futureAfterMs, score, open, candle.closeTime)) continue;
     if (open === null || openTimeMs(open) < fromMs) continue;
     high = Math.max(high, candle.high ?? candle.close);
     low = Math.min(low, candle.low ?? candle.close);

@@ -7,9 +7,9 @@
 // candle or a counted skip, and the small per-symbol buffer of live candles the marketstate
 // read merges into its window until the data sink's sorted set holds them.
 import type { StreamEntry } from '../store/types.js';
-import { candleFromRecord, type Candle } from './candles.js';
+import { candleFromRecord, DEFAULT_CANDLE_GUARDS, openTimeMs, priceOutOfRange, type Candle, type CandleGuards } from './candles.js';
 
-export const KLINE_SKIP_REASONS = ['no_payload', 'bad_json', 'bad_candle', 'not_closed', 'not_1m', 'unknown_symbol'] as const;
+export const KLINE_SKIP_REASONS = ['no_payload', 'bad_json', 'bad_candle', 'not_closed', 'not_1m', 'unknown_symbol', 'future_candle'] as const;
 export type KlineSkipReason = (typeof KLINE_SKIP_REASONS)[number];
 
 export interface LiveCandle extends Candle {
@@ -28,10 +28,13 @@ const skipped = (reason: KlineSkipReason, entry: StreamEntry, why: string): Klin
 
 /**
  * One stream entry → a closed 1m candle of a running symbol, or the reason it is skipped: no
- * payload, payload not JSON (or not an object), a candle without a positive close or with
- * non-numeric fields, not closed, another interval, or a symbol this service does not run.
+ * payload, payload not JSON (or not an object), a candle without a positive close, with
+ * non-numeric fields, prices out of order or out of [minPrice, maxPrice] (bad_candle), an open or
+ * close time later than now + maxClockSkew (future_candle: it must not run a cycle nor count as
+ * fresh), not closed, another interval, or a symbol this service does not run. Without
+ * `guards.nowMs` nothing is taken to be in the future.
  */
-export function parseKlineEntry(entry: StreamEntry, isRunning: (symbol: string) => boolean): KlineRead {
+export function parseKlineEntry(entry: StreamEntry, isRunning: (symbol: string) => boolean, guards: CandleGuards = {}): KlineRead {
   const text = entry.fields.payload;
   if (text === undefined || text === '') return skipped('no_payload', entry, 'no payload field');
   let payload: unknown;
@@ -49,6 +52,18 @@ export function parseKlineEntry(entry: StreamEntry, isRunning: (symbol: string) 
   const candle = candleFromRecord(record);
   if (candle === null) return skipped('bad_candle', entry, `${symbol}: close must be a number > 0 and open_time/high/low/close_time/timestamp numbers`);
   if (candle.openTime === null) return skipped('bad_candle', entry, `${symbol}: no open_time`);
+  const minPrice = guards.minPrice ?? DEFAULT_CANDLE_GUARDS.minPrice;
+  const maxPrice = guards.maxPrice ?? DEFAULT_CANDLE_GUARDS.maxPrice;
+  const outOfRange = priceOutOfRange(candle, minPrice, maxPrice);
+  if (outOfRange !== null) return skipped('bad_candle', entry, `${symbol}: ${outOfRange} outside [minCandlePrice ${minPrice}, maxCandlePrice ${maxPrice}]`);
+  if (guards.nowMs !== undefined) {
+    const skewMs = guards.maxClockSkewMs ?? DEFAULT_CANDLE_GUARDS.maxClockSkewMs;
+    const latest = Math.max(openTimeMs(candle.openTime), candle.closeTime === null ? -Infinity : openTimeMs(candle.closeTime));
+    if (latest > guards.nowMs + skewMs) {
+      const field = candle.closeTime !== null && openTimeMs(candle.closeTime) === latest ? `close_time ${candle.closeTime}` : `open_time ${candle.openTime}`;
+      return skipped('future_candle', entry, `${symbol}: ${field} is ${Math.round((latest - guards.nowMs) / 1000)} s after now (maxClockSkew ${skewMs / 1000} s)`);
+    }
+  }
   if (record.is_closed !== true) return skipped('not_closed', entry, `${symbol}: is_closed is ${JSON.stringify(record.is_closed ?? null)}`);
   if (record.interval !== undefined && record.interval !== '1m') {
     return skipped('not_1m', entry, `${symbol}: interval ${JSON.stringify(record.interval)}`);

@@ -159,7 +159,7 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
   });
   const klinesSkipped = new Counter({
     name: 'quantum_calc_klines_skipped_total',
-    help: 'Klines stream entries skipped, by reason (no_payload, bad_json, bad_candle, not_closed, not_1m, unknown_symbol).',
+    help: 'Klines stream entries skipped, by reason (no_payload, bad_json, bad_candle, not_closed, not_1m, unknown_symbol, future_candle).',
     labelNames: ['reason'] as const,
     registers: [registry],
   });
@@ -168,6 +168,12 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
     name: 'quantum_calc_candle_lag_seconds',
     help: "From a candle's close_time to the marketstate publish that first included it.",
     buckets: CANDLE_LAG_BUCKETS,
+    registers: [registry],
+  });
+  const candleGap = new Gauge({
+    name: 'quantum_calc_candle_gap_minutes',
+    help: 'Minutes missing between the candles of the window of the latest marketstate publish, per symbol (computed on; above maxCandleGap, when set, the cycle skips as gapped_candles).',
+    labelNames: ['symbol'] as const,
     registers: [registry],
   });
   const harvestAction = new Gauge({
@@ -323,6 +329,7 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
       const figures = e.outcome === 'published' ? e.figures : null;
       // A marketstate publish for a new candle: how long after its close it got here.
       if (figures && phase === 'marketstate' && e.reason !== 'max_age' && finite(figures.candle_lag_sec)) candleLag.observe(figures.candle_lag_sec);
+      if (figures && phase === 'marketstate' && finite(figures.candle_gap_minutes)) candleGap.set({ symbol }, figures.candle_gap_minutes);
       if (figures) {
         if (finite(figures.marketstate_age_sec)) inputAge.set({ phase, symbol }, figures.marketstate_age_sec);
         if (phase === 'harvest') {

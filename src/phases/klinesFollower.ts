@@ -4,6 +4,7 @@
 import { fromPromise } from 'xstate';
 import { klinesFollowerMachine, type KlinesBatch } from '../../machines/klinesFollower.js';
 import { parseKlineEntry, type KlineSkipReason, type LiveCandle, type LiveCandles } from '../inputs/klines.js';
+import type { CandleGuards } from '../inputs/candles.js';
 import type { Store } from '../store/types.js';
 
 /** What one read saw, for metrics and logs. */
@@ -27,6 +28,10 @@ export interface KlinesFollowerDeps {
   /** Entries per read at most (a minute's burst is one per symbol). */
   count: number;
   onBatch?(stats: KlinesBatchStats): void;
+  /** Wall clock, ms since epoch: a candle dated after now + maxClockSkew is future_candle. Default Date.now. */
+  now?: () => number;
+  /** The price range and clock skew (candleGuardsFromConfig); default the configuration's defaults. */
+  guards?: Omit<CandleGuards, 'nowMs' | 'maxKeyBytes'>;
 }
 
 /**
@@ -51,8 +56,10 @@ export function klinesFollowerFor(deps: KlinesFollowerDeps) {
         const entries = await deps.store.xreadAfter(deps.stream, input.afterId, deps.count, deps.blockMs);
         const stats: KlinesBatchStats = { seen: entries.length, candles: [], skipped: {} };
         const symbols = new Set<string>();
+        // One clock reading per batch: the entries arrived together.
+        const guards: CandleGuards = { ...deps.guards, nowMs: (deps.now ?? Date.now)() };
         for (const entry of entries) {
-          const read = parseKlineEntry(entry, deps.isRunning);
+          const read = parseKlineEntry(entry, deps.isRunning, guards);
           if (!read.ok) {
             const seen = stats.skipped[read.reason];
             stats.skipped[read.reason] = { count: (seen?.count ?? 0) + 1, detail: seen?.detail ?? read.detail };

@@ -1,6 +1,6 @@
 // P0 MarketState publisher steps: candles → kernel → quantum:marketstate:{sym} (+ stream).
 import type { CandleSeries } from '../inputs/candles.js';
-import { CandleParseCache, CandleWindowCache, readCandles } from '../inputs/candles.js';
+import { CandleParseCache, CandleWindowCache, candleGuardsFromConfig, readCandles } from '../inputs/candles.js';
 import { computeMarketState, marketStateMinRequired, type MarketStateTheta } from '../kernels/marketState.js';
 import type { DeepPartial, MarketState } from '../kernels/types.js';
 import { dominantRegimeName, marketStateFields, marketStateStreamFields } from '../contracts/fields.js';
@@ -55,6 +55,8 @@ function candleNotes(series: CandleSeries): string {
   const notes: string[] = [];
   if (series.malformed > 0) notes.push(`${series.malformed} malformed candle members skipped`);
   if (series.duplicates > 0) notes.push(`${series.duplicates} duplicate open times dropped`);
+  if (series.future > 0) notes.push(`${series.future} members dated after now + maxClockSkew skipped (future_candle)`);
+  if (series.gapMinutes !== null && series.gapMinutes > 0) notes.push(`${series.gapMinutes} minutes missing in the window`);
   return notes.length === 0 ? '' : ` (${notes.join(', ')})`;
 }
 
@@ -100,7 +102,15 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
         let stamp: string | null;
         try {
           [candles, stamp] = await Promise.all([
-            readCandles(store, symbol, { patterns: config.candlePatterns, windowSize: config.windowSize, cache: parseCache, window, live: deps.live.get(symbol) }),
+            readCandles(store, symbol, {
+              patterns: config.candlePatterns,
+              windowSize: config.windowSize,
+              cache: parseCache,
+              window,
+              live: deps.live.get(symbol),
+              // The cycle's clock: a candle dated after it (+ maxClockSkew) is future_candle.
+              ...candleGuardsFromConfig(config, nowMs),
+            }),
             store.hget(marketStateKey(symbol), 'ts_timestamp'),
           ]);
         } catch (error) {
@@ -116,8 +126,15 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
         if (opened !== null && nowMs - opened > maxCandleAgeMs) {
           return skip(
             'stale_candles',
-            `newest candle in ${candles.value.key} opened ${Math.round((nowMs - opened) / 1000)} s ago (maxCandleAge ${config.maxCandleAge} s)`,
+            `newest candle in ${candles.value.key} opened ${Math.round((nowMs - opened) / 1000)} s ago (maxCandleAge ${config.maxCandleAge} s)${candleNotes(candles.value)}`,
           );
+        }
+        // Missing minutes are reported (figures, status, the gap gauge) and computed on: the
+        // winsorized returns and the MAD clip bound the one return across a gap, and Theil–Sen is a
+        // median. maxCandleGap (off by default) refuses a window with more (README, "Candles").
+        const gap = candles.value.gapMinutes;
+        if (config.maxCandleGap !== null && gap !== null && gap > config.maxCandleGap) {
+          return skip('gapped_candles', `${gap} minutes missing between the candles of the window in ${candles.value.key} (maxCandleGap ${config.maxCandleGap})`);
         }
         return ok({ series: candles.value, outputPresent: stamp !== null });
       });
@@ -164,6 +181,8 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
         figures: {
           sigma: result.sigma, mu: result.mu, ts: result.ts, p_trend: p.trend, p_mr: p.mr, p_chop: p.chop, buffer_size: inputs.series.closes.length,
           candles_malformed: inputs.series.malformed, candles_duplicate: inputs.series.duplicates, candles_live_only: inputs.series.liveOnly,
+          candles_future: inputs.series.future,
+          ...(inputs.series.gapMinutes !== null ? { candle_gap_minutes: inputs.series.gapMinutes } : {}),
           // From the newest candle's close to this publish: the feed-to-marketstate lag.
           ...(inputs.series.lastCloseTimeMs !== null ? { candle_lag_sec: Math.max(0, nowMs - inputs.series.lastCloseTimeMs) / 1000 } : {}),
         },

@@ -199,6 +199,7 @@ export function createFencedStore(inner: Store, writer: WriterConnection, lease:
     lrangeTail: (key, count) => inner.lrangeTail(key, count),
     xrevrange: (key, count) => inner.xrevrange(key, count),
     zrangeFromScore: (key, minScore, count) => inner.zrangeFromScore(key, minScore, count),
+    memoryUsage: (key) => inner.memoryUsage(key),
     /**
      * Fenced like publish (WATCH, token check, MULTI DEL EXEC), in a session of its own: a paused
      * ex-leader must not delete the bookkeeping (position memory) the new leader keeps.

@@ -121,6 +121,18 @@ export class MemoryStore implements Store {
       .slice(0, count);
   }
 
+  /**
+   * An honest estimate of what Redis's MEMORY USAGE would say: the bytes of the key name and of
+   * every member, field, value and score, plus a small per-entry overhead (Redis's is larger, so
+   * this never overstates). Enough for tests to exercise the size limits on candle keys.
+   */
+  async memoryUsage(key: string): Promise<number | null> {
+    this.assertOpen();
+    const slot = this.live(key);
+    if (!slot) return null;
+    return KEY_OVERHEAD_BYTES + Buffer.byteLength(key) + valueBytes(slot);
+  }
+
   async deleteOwn(keys: string[]): Promise<number> {
     this.assertOpen();
     if (!Array.isArray(keys)) throw new TypeError('deleteOwn: keys must be an array of key names');
@@ -364,6 +376,35 @@ export class MemoryStore implements Store {
     const value = create();
     this.slots.set(key, { type, value });
     return value;
+  }
+}
+
+/** Per key and per entry (a member, a field, a list element), roughly what Redis keeps beside the bytes. */
+const KEY_OVERHEAD_BYTES = 48;
+const ENTRY_OVERHEAD_BYTES = 16;
+
+function valueBytes(slot: Slot): number {
+  const bytes = (s: string): number => Buffer.byteLength(s);
+  let total = 0;
+  switch (slot.type) {
+    case 'string':
+      return bytes(slot.value as string);
+    case 'hash':
+      for (const [field, value] of slot.value as Map<string, string>) total += bytes(field) + bytes(value) + ENTRY_OVERHEAD_BYTES;
+      return total;
+    case 'zset':
+      // The member and its 8-byte score.
+      for (const member of (slot.value as Map<string, number>).keys()) total += bytes(member) + 8 + ENTRY_OVERHEAD_BYTES;
+      return total;
+    case 'list':
+      for (const element of slot.value as string[]) total += bytes(element) + ENTRY_OVERHEAD_BYTES;
+      return total;
+    case 'stream':
+      for (const entry of (slot.value as StreamValue).entries) {
+        total += bytes(entry.id) + ENTRY_OVERHEAD_BYTES;
+        for (const [field, value] of Object.entries(entry.fields)) total += bytes(field) + bytes(value);
+      }
+      return total;
   }
 }
 

@@ -126,6 +126,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       return members;
     },
 
+    async memoryUsage(key: string): Promise<number | null> {
+      return await run('MEMORY USAGE', key, undefined, () => client.memory('USAGE', key, 'SAMPLES', 0));
+    },
+
     async deleteOwn(keys: string[]): Promise<number> {
       if (!Array.isArray(keys)) throw new TypeError('deleteOwn: keys must be an array of key names');
       // Every key is checked before anything is sent: a refused call deletes nothing.

@@ -8,7 +8,7 @@
 //
 // Enforced here, not by convention: this class holds the real store privately and its only
 // calls into it are the read methods (keyKind, hgetall, hget, zrange*, lrangeTail, xrevrange,
-// xreadAfter, scanKeys), ping and close. A write method added to the Store interface makes this
+// xreadAfter, scanKeys, memoryUsage), ping and close. A write method added to the Store interface makes this
 // class fail to compile until it is decided here what shadow mode does with it (a lease, too:
 // shadow mode needs none, because it never writes). test/shadow/monitor.test.ts records every
 // command our connections send with MONITOR and finds no write among them.
@@ -182,6 +182,11 @@ export class ShadowStore implements Store {
 
   xreadAfter(key: string, afterId: string, count: number, blockMs: number): Promise<StreamEntry[]> {
     return this.#base.xreadAfter(key, afterId, count, blockMs);
+  }
+
+  /** Redis's answer: it is asked of input keys (candles), which shadow mode never writes. */
+  memoryUsage(key: string): Promise<number | null> {
+    return this.#base.memoryUsage(key);
   }
 
   /** Redis's keys, with the overlay's written keys added and its deleted ones taken out. */

@@ -87,6 +87,13 @@ export interface Store {
    * least-privilege ACL user may not run — at most `limit` of them (the scan stops there).
    */
   scanKeys(pattern: string, limit: number): Promise<string[]>;
+  /**
+   * How many bytes the key and its value take in the server's memory (MEMORY USAGE key SAMPLES 0:
+   * every member counted, none sampled); null when the key does not exist. Asked before reading a
+   * key other services can grow without bound, so a huge one is refused before its reply is
+   * requested. @read on Redis, so the least-privilege user may run it.
+   */
+  memoryUsage(key: string): Promise<number | null>;
   /** Atomic publish (MULTI/EXEC on Redis). Rejects on I/O failure; then nothing may be assumed. */
   publish(batch: PublishBatch): Promise<void>;
   /** Resolves when the store answers; rejects otherwise. */

@@ -225,7 +225,7 @@ describe('CandleWindowCache on the embedded store', () => {
     );
   });
 
-  it('reads only the newest members: one ZRANGEBYSCORE from the band, no TYPE, no tail read', async () => {
+  it('reads only the newest members: the key\'s size, then one ZRANGEBYSCORE from the band, no TYPE, no tail read', async () => {
     for (let i = 0; i < 300; i++) memory.zadd(KEY, BASE + i * MINUTE_MS, candlePayload({ symbol: SYMBOL, open_time: BASE + i * MINUTE_MS, close: 100 + i }));
     const window = new CandleWindowCache();
     const options = { patterns: DEFAULT_CANDLE_PATTERNS, windowSize: 300, window };
@@ -246,7 +246,8 @@ describe('CandleWindowCache on the embedded store', () => {
     const read = await readCandles(spy, SYMBOL, options);
     expect(read.ok && read.value.closes.at(-1)).toBe(999);
     const fullPhase = calls.length === 0 || calls.some((c) => c.startsWith('keyKind'));
-    if (!fullPhase) expect(calls).toEqual([`zrangeFromScore(${JSON.stringify(KEY)}, ${BASE + (300 - CANDLE_REREAD_BAND) * MINUTE_MS}, 319)`]);
+    // MEMORY USAGE first: a key grown too large is refused before its members are asked for.
+    if (!fullPhase) expect(calls).toEqual([`memoryUsage(${JSON.stringify(KEY)})`, `zrangeFromScore(${JSON.stringify(KEY)}, ${BASE + (300 - CANDLE_REREAD_BAND) * MINUTE_MS}, 319)`]);
     expect(window.counts.incremental + window.counts.full).toBe(2);
   });
 });

@@ -82,11 +82,18 @@ describe('parseKlineEntry', () => {
     }, /BTCUSDT: is_closed is null/],
     ['not_1m', 'a 5m candle', () => klinesEnvelope({ ...good, interval: '5m' }), /BTCUSDT: interval "5m"/],
     ['unknown_symbol', 'a symbol this service does not run', () => klinesEnvelope({ ...good, symbol: 'DOGEUSDT' }), /DOGEUSDT is not a running symbol/],
+    // Plausibility (CONTRACT.md): prices in order and in range, no time after now + maxClockSkew.
+    ['bad_candle', 'a low above the close', () => withPayload(good, pyJson({ ...payloadRecord(good), low: 103 })), /BTCUSDT: close must be/],
+    ['bad_candle', 'an open above the high', () => withPayload(good, pyJson({ ...payloadRecord(good), open: 102.5 })), /BTCUSDT: close must be/],
+    ['bad_candle', 'a high of 1e308', () => withPayload(good, pyJson({ ...payloadRecord(good), high: 1e308 })), /BTCUSDT: high 1e\+308 outside \[minCandlePrice 1e-12, maxCandlePrice 1000000000000\]/],
+    ['future_candle', 'a candle opened a day ahead', () => klinesEnvelope({ ...good, open_time: openTime + 1440 * MINUTE_MS }), /BTCUSDT: close_time \d+ is 864\d\d s after now \(maxClockSkew 5 s\)/],
+    ['future_candle', 'a close_time 10 s ahead', () => withPayload(good, pyJson({ ...payloadRecord(good), close_time: openTime + MINUTE_MS + 10_000 })), /BTCUSDT: close_time \d+ is 10 s after now/],
   ];
 
   it.each(cases)('%s: %s', (reason, _name, fields, pattern) => {
     const id = `${openTime + MINUTE_MS}-7`;
-    const skipped = skipOf(parseKlineEntry(entry(fields(), id), isRunning));
+    // Read the moment the candle closed (the publisher's pace).
+    const skipped = skipOf(parseKlineEntry(entry(fields(), id), isRunning, { nowMs: openTime + MINUTE_MS }));
     expect(skipped.reason).toBe(reason);
     expect(skipped.detail).toMatch(pattern);
     expect(skipped.detail.startsWith(`klines entry ${id}: `)).toBe(true);

@@ -78,8 +78,13 @@ describe('the defaults on the live layouts', () => {
     await until('the follower connection', async () => /name=quantum-calc-klines /.test((await redis.call('CLIENT', 'LIST')) as string));
     const before = await redis.hget('quantum:marketstate:BTCUSDT', 'ts_timestamp');
     const beforeSigma = await redis.hget('quantum:marketstate:BTCUSDT', 'sigma');
-    // The 60 s marketstate interval has not come round: only the live candle can publish now.
-    await xaddKline(redis, { symbol: 'BTCUSDT', open_time: lastOpen + MINUTE_MS, close: closes.BTCUSDT! * 1.01, high: closes.BTCUSDT! * 1.012, low: closes.BTCUSDT! });
+    // The 60 s marketstate interval has not come round: only the live candle can publish now. It
+    // is the newest closed minute published again, corrected (a newer `timestamp` wins): the next
+    // minute has not closed yet, and a candle whose close_time is after now is future_candle.
+    await xaddKline(redis, {
+      symbol: 'BTCUSDT', open_time: lastOpen, close: closes.BTCUSDT! * 1.01, high: closes.BTCUSDT! * 1.012, low: closes.BTCUSDT!,
+      timestamp: (lastOpen + MINUTE_MS) / 1000 + 5,
+    });
     await until('the live candle publish', async () => (await redis.hget('quantum:marketstate:BTCUSDT', 'sigma')) !== beforeSigma, 10_000);
     expect(Number(await redis.hget('quantum:marketstate:BTCUSDT', 'ts_timestamp'))).toBeGreaterThanOrEqual(Number(before));
     // The chain carried it on: the risk proposal follows the new price (heartbeat or publish).

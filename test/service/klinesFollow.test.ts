@@ -41,10 +41,14 @@ afterEach(async () => {
   service = undefined;
 });
 
-/** 300 data-sink candles ending at the last closed minute, and a LONG from the brain and the apply layer. */
+/**
+ * 300 data-sink candles ending two minutes before the last closed one, and a LONG from the brain
+ * and the apply layer: the tests' "next" candles (lastOpen + 1 and + 2 minutes) have closed, as a
+ * candle on the stream must have (a close_time after now + maxClockSkew is future_candle).
+ */
 async function seedMarket(symbol = S): Promise<{ lastOpen: number; lastClose: number }> {
   const closes = prices('trend', 300, 100, 5);
-  const { lastOpenTimeMs } = await seedDataSink(redis, symbol, closes);
+  const { lastOpenTimeMs } = await seedDataSink(redis, symbol, closes, { lastOpenTimeMs: lastClosedOpenTime() - 2 * MINUTE_MS });
   const last = closes[closes.length - 1]!;
   const nowSec = Math.floor(Date.now() / 1000);
   await hsetPosition(redis, applyLayerFields({ symbol, side: 'LONG', quantity: 0.5, entry: last * 0.98, createdAt: nowSec - 3600 }));
@@ -68,7 +72,9 @@ function config(extra: Record<string, unknown> = {}) {
 
 async function start(watch: CycleWatch, extra: Record<string, unknown> = {}, hooks: Partial<ReturnType<typeof createServiceMetrics>['hooks']> = {}) {
   const log = captureLogger('debug');
-  service = await startService({ config: config(extra), logger: log.logger, hooks: { ...watch.hooks, ...hooks, onCycle: (e, t) => { watch.hooks.onCycle?.(e, t); hooks.onCycle?.(e, t); } }, inspect: watch.inspect });
+  // The seeded candles end two minutes back (seedMarket): well within this maxCandleAge however
+  // long the test runs.
+  service = await startService({ config: config({ maxCandleAge: 600, ...extra }), logger: log.logger, hooks: { ...watch.hooks, ...hooks, onCycle: (e, t) => { watch.hooks.onCycle?.(e, t); hooks.onCycle?.(e, t); } }, inspect: watch.inspect });
   // The first (staggered, within a second) cycles publish from the sorted set.
   await until('the first cycles to settle', () => settled(watch)).catch(explainWith(service!));
   return log;
