@@ -12,7 +12,7 @@ import { renderTable, type Column } from '../replay/table.js';
 import { harvestProposalKey, marketStateKey, riskProposalKey } from '../store/keyGuard.js';
 import { createRedisStore, type RedisStore } from '../store/redisStore.js';
 import type { Store } from '../store/types.js';
-import { readCandles } from '../inputs/candles.js';
+import { candleGuardsFromConfig, readCandles } from '../inputs/candles.js';
 import { createPositionSource, type PositionSource } from '../inputs/positions.js';
 import { memoryFromFields, positionMemoryKey } from '../inputs/positionMemory.js';
 import { parsePolicy, POLICY_KEY, policyLimitsFrom } from '../inputs/policy.js';
@@ -81,6 +81,13 @@ export interface InputsStatus {
     newest_open_age_sec: number | null;
     /** Older than maxCandleAge: the marketstate publisher skips it (stale_candles). */
     stale: boolean;
+    /** Minutes missing between the window's candles; null when unknown (no open times, or no key). */
+    gap_minutes: number | null;
+    /** More missing minutes than maxCandleGap (when set): the marketstate publisher skips it (gapped_candles). */
+    gapped: boolean;
+    /** Members skipped as malformed (unparsable or implausible prices) and as dated in the future. */
+    malformed: number;
+    future: number;
     /** Why it cannot be used (insufficient_data, bad_input, …), else null. */
     problem: string | null;
   };
@@ -244,20 +251,40 @@ export interface InputSettings {
   candlePatterns: readonly string[];
   windowSize: number;
   maxCandleAge: number;
+  /** null: off (a gap is only reported). */
+  maxCandleGap: number | null;
+  /** The candle plausibility limits (candleGuardsFromConfig). */
+  candleLimits: Pick<Config, 'maxClockSkew' | 'minCandlePrice' | 'maxCandlePrice' | 'maxCandleKeyBytes'>;
 }
 
 export async function readInputsStatus(store: Store, symbol: string, nowMs: number, settings: InputSettings, errors: string[]): Promise<InputsStatus> {
   const inputs: InputsStatus = {
-    candles: { key: null, count: 0, newest_open_age_sec: null, stale: false, problem: null },
+    candles: { key: null, count: 0, newest_open_age_sec: null, stale: false, gap_minutes: null, gapped: false, malformed: 0, future: 0, problem: null },
     position: { state: 'unknown', side: null, quantity: null, entry_price: null, current_price: null, snapshot_age_sec: null, detail: null },
     memory: null,
   };
   try {
-    const candles = await readCandles(store, symbol, { patterns: settings.candlePatterns, windowSize: settings.windowSize });
+    // The rules the marketstate publisher reads by: the same window, plausibility and clock.
+    const candles = await readCandles(store, symbol, {
+      patterns: settings.candlePatterns,
+      windowSize: settings.windowSize,
+      ...candleGuardsFromConfig(settings.candleLimits, nowMs),
+    });
     if (candles.ok) {
-      const opened = candles.value.lastOpenTimeMs;
+      const c = candles.value;
+      const opened = c.lastOpenTimeMs;
       const ageSec = opened === null ? null : ageSince(nowMs, opened);
-      inputs.candles = { key: candles.value.key, count: candles.value.closes.length, newest_open_age_sec: ageSec, stale: ageSec !== null && ageSec > settings.maxCandleAge, problem: null };
+      inputs.candles = {
+        key: c.key,
+        count: c.closes.length,
+        newest_open_age_sec: ageSec,
+        stale: ageSec !== null && ageSec > settings.maxCandleAge,
+        gap_minutes: c.gapMinutes,
+        gapped: settings.maxCandleGap !== null && c.gapMinutes !== null && c.gapMinutes > settings.maxCandleGap,
+        malformed: c.malformed,
+        future: c.future,
+        problem: null,
+      };
     } else inputs.candles.problem = `${candles.reason}: ${candles.detail}`;
   } catch (err) {
     errors.push(`candles: ${errorMessage(err)}`);
@@ -341,10 +368,16 @@ const COLUMNS: Column[] = [
   { header: 'POSITION' },
 ];
 
-/** `300 @12s`, `300 @10m05s STALE`, or the reason they cannot be used. */
+/**
+ * `300 @12s`, `300 @10m05s STALE`, `300 @12s gap 7m` (minutes missing in the window; GAPPED past
+ * maxCandleGap), with `1 future` when members dated in the future were skipped; or the reason the
+ * candles cannot be used.
+ */
 function candlesCell(c: InputsStatus['candles']): string {
   if (c.key === null) return c.problem === null ? DASH : c.problem.slice(0, c.problem.indexOf(':'));
-  return `${c.count} @${c.newest_open_age_sec === null ? '?' : formatAge(c.newest_open_age_sec)}${c.stale ? ' STALE' : ''}`;
+  const gap = c.gap_minutes !== null && c.gap_minutes > 0 ? ` gap ${c.gap_minutes}m${c.gapped ? ' GAPPED' : ''}` : '';
+  const future = c.future > 0 ? ` ${c.future} future` : '';
+  return `${c.count} @${c.newest_open_age_sec === null ? '?' : formatAge(c.newest_open_age_sec)}${c.stale ? ' STALE' : ''}${gap}${future}`;
 }
 
 /** `LONG 0.5 @67000 peak 67250` or the skip reason (no_position, stale_position, bad_position). */
@@ -420,7 +453,7 @@ export function registerStatus(program: Command): void {
       'after',
       `
 In the table, '-' means the hash does not exist (or no new stop is proposed), '?' a field that is missing or not a number.
-CANDLES: closes in the window and the age of the newest candle (STALE past maxCandleAge); POSITION: side, quantity, entry and the tracked peak, or why risk/harvest skip it.
+CANDLES: closes in the window, the age of the newest candle (STALE past maxCandleAge), the minutes missing in the window (gap; GAPPED past maxCandleGap) and members dated in the future (skipped); POSITION: side, quantity, entry and the tracked peak, or why risk/harvest skip it.
 Exit codes: 0 report printed (stale rows included) · 1 Redis unreachable · 2 bad usage/config`,
     )
     .action(async (opts: Record<string, unknown>) => {
@@ -449,6 +482,8 @@ Exit codes: 0 report printed (stale rows included) · 1 Redis unreachable · 2 b
           candlePatterns: config.candlePatterns,
           windowSize: config.windowSize,
           maxCandleAge: config.maxCandleAge,
+          maxCandleGap: config.maxCandleGap,
+          candleLimits: config,
         };
         const report: StatusReport = {
           checked_at: new Date(nowMs).toISOString(),
