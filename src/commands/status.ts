@@ -21,6 +21,7 @@ import { errorMessage } from '../core/errors.js';
 import { formatHolder } from '../store/lease.js';
 import { redisConnectionOptions } from '../storeFactory.js';
 import { createLogger } from '../log.js';
+import { get as httpGet } from 'node:http';
 
 const silentLogger = createLogger({ level: 'silent' });
 
@@ -126,6 +127,8 @@ export interface StatusReport {
   theta: ThetaStatus;
   /** The single-writer lease: which instance writes now. */
   lease: LeaseStatus;
+  /** This host's service's own /healthz (httpHost:httpPort); null when no httpPort is configured. */
+  health?: ServiceHealthStatus | null;
   symbols: SymbolStatus[];
 }
 
@@ -141,6 +144,53 @@ export function leaseLine(lease: LeaseStatus): string {
   return lease.holder === null
     ? `Writer: the single-writer lease ${lease.key} is free: no instance holds it (none running, or all with the lease off)`
     : `Writer: ${lease.holder} holds the single-writer lease ${lease.key} (expires in ${lease.ttl_ms === null ? '?' : (lease.ttl_ms / 1000).toFixed(1)} s unless renewed); any other instance stands by`;
+}
+
+/** What the service on this host says of itself (its /healthz): the why behind a free lease. */
+export interface ServiceHealthStatus {
+  url: string;
+  /** The HTTP status; null when nothing answered. */
+  http_status: number | null;
+  /** ok · failing · starting (the body's status); null when nothing (readable) answered. */
+  status: string | null;
+  role: string | null;
+  /** The body's reasons: e.g. "lease key not writable: NOPERM …", "writes failing for 12 s: OOM …". */
+  reasons: string[];
+  /** Why nothing answered (connection refused, timeout). */
+  error: string | null;
+}
+
+/** GET http://host:port/healthz, bounded by timeoutMs; never rejects. */
+export function readServiceHealth(host: string, port: number, timeoutMs = 1500): Promise<ServiceHealthStatus> {
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/healthz`;
+  const none = (error: string): ServiceHealthStatus => ({ url, http_status: null, status: null, role: null, reasons: [], error });
+  return new Promise((resolve) => {
+    const req = httpGet(url, { agent: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (body.length < 65_536) body += chunk;
+      });
+      res.on('end', () => {
+        try {
+          const parsed = JSON.parse(body) as { status?: unknown; role?: unknown; reasons?: unknown };
+          const reasons = Array.isArray(parsed.reasons) ? parsed.reasons.map(String) : [];
+          resolve({ url, http_status: res.statusCode ?? null, status: typeof parsed.status === 'string' ? parsed.status : null, role: typeof parsed.role === 'string' ? parsed.role : null, reasons, error: null });
+        } catch {
+          resolve({ url, http_status: res.statusCode ?? null, status: null, role: null, reasons: [], error: 'the answer is not a /healthz report' });
+        }
+      });
+      res.on('error', (err) => resolve(none(err.message)));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', (err) => resolve(none(errorMessage(err))));
+  });
+}
+
+export function healthLine(health: ServiceHealthStatus): string {
+  if (health.http_status === null) return `Health: the service at ${health.url} does not answer (${health.error ?? 'no answer'}): not running on this host, or on another port`;
+  const what = `${health.http_status} ${health.status ?? '?'}${health.role === null ? '' : ` (${health.role})`}`;
+  return `Health: the service at ${health.url} says ${what}${health.reasons.length === 0 ? '' : `: ${health.reasons.join('; ')}`}`;
 }
 
 export interface ThetaStatus {
@@ -420,6 +470,7 @@ export function renderStatus(report: StatusReport): string {
     `Redis ${report.redis} at ${report.checked_at}; STALE = older than ${STALE_INTERVALS} intervals (marketstate ${s.marketstate} s, risk ${s.risk} s, harvest ${s.harvest} s)`,
     thetaLine(report.theta),
     leaseLine(report.lease),
+    ...(report.health ? [healthLine(report.health)] : []),
     '',
     renderTable(COLUMNS, rows),
     ...(notes.length > 0 ? ['', 'Problems:', ...notes.map((n) => `  ${n}`)] : []),
@@ -444,6 +495,8 @@ export function registerStatus(program: Command): void {
     .addOption(configOption('sentinels'))
     .addOption(configOption('sentinelName'))
     .addOption(configOption('leaseKey'))
+    .addOption(configOption('httpHost', "this host's service's HTTP address: its /healthz is shown (why it writes or not)"))
+    .addOption(configOption('httpPort', "this host's service's HTTP port: its /healthz is shown (why it writes or not)"))
     .addOption(configOption('symbols', 'comma-separated symbols to show'))
     .addOption(configOption('marketstateInterval', `marketstate interval in seconds; stale past ${STALE_INTERVALS} intervals`))
     .addOption(configOption('riskInterval', `risk interval in seconds; stale past ${STALE_INTERVALS} intervals`))
@@ -491,6 +544,7 @@ Exit codes: 0 report printed (stale rows included) · 1 Redis unreachable · 2 b
           stale_after_sec: stale,
           theta: await readThetaStatus(store, config, nowMs),
           lease: await readLeaseStatus(store, config.leaseKey),
+          health: config.httpPort === null ? null : await readServiceHealth(config.httpHost, config.httpPort),
           symbols: await Promise.all(config.symbols.map((symbol) => readSymbolStatus(store, symbol, nowMs, stale, settings))),
         };
         process.stdout.write(json === true ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
