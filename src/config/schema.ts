@@ -362,6 +362,16 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['theta', name], message: (error as Error).message });
       }
     }
+    // The stop distance is at least sl_min_pct: at or above maxStopDistPct every risk cycle would
+    // be refused as implausible_result for ever.
+    const slMinPct = (c.theta.stops as Record<string, unknown> | undefined)?.sl_min_pct ?? resolveStopsThetaSafe()?.sl_min_pct;
+    if (typeof slMinPct === 'number' && slMinPct >= c.maxStopDistPct) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxStopDistPct'],
+        message: `must be above theta.stops.sl_min_pct (${slMinPct}): every stop would be implausible_result`,
+      });
+    }
     if (minRequired !== null && c.windowSize < minRequired) {
       ctx.addIssue({
         code: 'custom',
@@ -370,6 +380,15 @@ export const configSchema = z
       });
     }
   });
+
+/** The default stops theta (for the cross-checks above); null if it cannot be resolved. */
+function resolveStopsThetaSafe(): { sl_min_pct: number } | null {
+  try {
+    return resolveStopsTheta(null) as unknown as { sl_min_pct: number };
+  } catch {
+    return null;
+  }
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -176,6 +176,14 @@ describe('the config declaration', () => {
     );
   });
 
+  it('maxStopDistPct at or below the stop floor theta.stops.sl_min_pct is refused: every stop would be implausible_result', () => {
+    expect(errorOf(() => loadConfig({ env: {}, flags: flagsToConfig({ maxStopDistPct: '0.004' }) })).message).toBe(
+      'invalid configuration:\n  maxStopDistPct from flag --max-stop-dist-pct: must be above theta.stops.sl_min_pct (0.005): every stop would be implausible_result (got 0.004)',
+    );
+    expect(() => loadConfig({ env: {}, flags: { maxStopDistPct: '0.004', theta: { stops: { sl_min_pct: 0.001 } } } })).not.toThrow();
+    expect(errorOf(() => loadConfig({ env: {}, flags: { theta: { stops: { sl_min_pct: 0.6 } } } })).message).toContain('must be above theta.stops.sl_min_pct (0.6)');
+  });
+
   it('a password file that cannot be read is named with its origin, exit 2', () => {
     const err = errorOf(() => loadConfig({ env: {}, flags: flagsToConfig({ redisPasswordFile: '/nonexistent/pw' }) }));
     expect(err.exitCode).toBe(2);

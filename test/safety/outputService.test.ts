@@ -74,13 +74,18 @@ describe('implausible_result writes nothing of its cycle', () => {
   it('maxStopDistPct below the stop the kernel computes: risk skips naming stop_dist_pct, its hash unchanged; harvest goes on', async () => {
     const t0 = Date.now();
     await market(t0);
-    await once(t0);
+    // A floor far below the volatility-driven stop, so maxStopDistPct can be set between the two
+    // (the config refuses a maxStopDistPct at or below sl_min_pct).
+    const theta = { stops: { sl_min_pct: 1e-6 } };
+    await once(t0, { theta });
     const before = await redis.hgetall(RISK);
+    const stop = Number(before.stop_dist_pct);
+    expect(stop).toBeGreaterThan(2e-6);
     const t1 = t0 + 5000;
-    // theta.stops.sl_min_pct is 0.005: every stop distance is at least that.
-    const r = await once(t1, { maxStopDistPct: 0.004 });
+    const limit = stop / 2;
+    const r = await once(t1, { theta, maxStopDistPct: limit });
     expect(r.counts['skip:risk:implausible_result']).toBe(1);
-    expect(r.skipDetail('risk')).toMatch(/^implausible_result: stop_dist_pct=0\.\d+ is not below maxStopDistPct 0\.004$/);
+    expect(r.skipDetail('risk')).toBe(`implausible_result: stop_dist_pct=${before.stop_dist_pct} is not below maxStopDistPct ${limit}`);
     expect(await redis.hgetall(RISK)).toEqual(before);
     expect(r.counts['skip:harvest:implausible_result']).toBeUndefined();
     expect((await redis.hgetall(HARVEST)).last_update_epoch).toBe(String(Math.floor(t1 / 1000)));
