@@ -114,7 +114,9 @@ async function ourCommands(from: number): Promise<{ total: number; byCommand: Re
     connections.add(source);
     const name = args[0]!.toLowerCase();
     byCommand[name] = (byCommand[name] ?? 0) + 1;
-    const flags = await commandFlags(name);
+    // A container command (MEMORY USAGE: the candle key's size) has no flags of its own: its subcommand's count.
+    let flags = await commandFlags(name);
+    if (flags.length === 0 && args[1] !== undefined) flags = await commandFlags(`${name}|${args[1].toLowerCase()}`);
     const readOnly = flags.includes('readonly') && !flags.includes('write');
     if (NEVER.has(name) || flags.includes('write') || (!readOnly && !HANDSHAKE.has(name))) notReadOnly.push(`${source} ${args.slice(0, 3).join(' ')} [${flags.join(',')}]`);
   }
