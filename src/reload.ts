@@ -57,7 +57,7 @@ export async function reloadOnHangup(options: ReloadOptions): Promise<ReloadOutc
     config = { valid: true, differs: configDifferences(options.running, options.reread()) };
   } catch (error) {
     // One line: the loader lists its complaints one per line.
-    config = { valid: false, error: errorMessage(error).replace(/\s*\n\s*/g, '; ') };
+    config = { valid: false, error: errorMessage(error).replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ') };
   }
   const file = options.configFile === undefined ? 'the config (no --config file: flags and environment)' : `config file ${options.configFile}`;
   const configText = !config.valid
