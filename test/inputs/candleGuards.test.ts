@@ -6,8 +6,11 @@
 // window (CandleWindowCache) gives exactly what a full read gives with such members about.
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
 import {
+  candleGuardsFromConfig,
   CandleWindowCache,
+  DEFAULT_CANDLE_GUARDS,
   DEFAULT_CANDLE_PATTERNS,
   parseCandleMember,
   readCandleExtremes,
@@ -38,6 +41,14 @@ function sinkMembers(count: number, lastOpen: number, close = (i: number) => 100
   }
   return args;
 }
+
+describe('the guards', () => {
+  it('default to the configuration\'s defaults, and are read from it in its units', () => {
+    const config = loadConfig({ env: {} }).config;
+    expect(candleGuardsFromConfig(config, 1234)).toEqual({ nowMs: 1234, ...DEFAULT_CANDLE_GUARDS });
+    expect(candleGuardsFromConfig({ ...config, maxClockSkew: 2.5 }, 0).maxClockSkewMs).toBe(2500);
+  });
+});
 
 describe('parseCandleMember: prices in order (low ≤ min(open, close) ≤ max(open, close) ≤ high)', () => {
   const t = 1_764_576_000_000;
