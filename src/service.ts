@@ -14,7 +14,7 @@ import {
 import type { Config } from './config/schema.js';
 import { createPositionSource, type PositionSource } from './inputs/positions.js';
 import { PositionBook } from './inputs/positionMemory.js';
-import { readCandleExtremes } from './inputs/candles.js';
+import { candleGuardsFromConfig, readCandleExtremes } from './inputs/candles.js';
 import { LiveCandles } from './inputs/klines.js';
 import { klinesBlockMs, klinesFollowerFor, KLINES_READ_COUNT, type KlinesBatchStats } from './phases/klinesFollower.js';
 import type { KlinesFollowerEvent } from '../machines/klinesFollower.js';
@@ -259,7 +259,12 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     );
   }
   const positions = options.positions ?? createPositionSource(config.positionSource, store, { maxPositionAgeSec: config.maxPositionAge, maxClockSkewSec: config.maxClockSkew });
-  const book = new PositionBook(store, (symbol, fromMs) => readCandleExtremes(store, symbol, config.candlePatterns, fromMs), { maxPriceRatio: config.maxPriceRatio });
+  // The peak/trough candles obey the same plausibility rules as the window (CONTRACT.md, Candles).
+  const book = new PositionBook(
+    store,
+    (symbol, fromMs) => readCandleExtremes(store, symbol, config.candlePatterns, fromMs, candleGuardsFromConfig(config, now())),
+    { maxPriceRatio: config.maxPriceRatio },
+  );
   const live = new LiveCandles();
   const stats = new CycleStats();
   // Observers (metrics, the visualizer, the demo's lines) must never take the supervisor down:
@@ -369,6 +374,9 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
               isRunning: (symbol) => runningSymbols.has(symbol),
               blockMs: klinesBlockMs(config.commandTimeoutMs),
               count: KLINES_READ_COUNT,
+              // A live candle obeys the window's rules: dated in the future or implausible, it runs no cycle.
+              now,
+              guards: { maxClockSkewMs: config.maxClockSkew * 1000, minPrice: config.minCandlePrice, maxPrice: config.maxCandlePrice },
               onBatch: (stats) => {
                 for (const [reason, skipped] of Object.entries(stats.skipped)) {
                   if (reason === 'unknown_symbol') continue; // the stream carries every symbol of the stack

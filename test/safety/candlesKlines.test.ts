@@ -81,4 +81,37 @@ describe('future_candle on the klines stream', () => {
     expect(published.event.figures).toMatchObject({ candles_live_only: 1, candles_future: 0, candle_gap_minutes: 0 });
     expect(value('quantum_calc_candle_gap_minutes{symbol="BTCUSDT"}')).toBe(0);
   });
+
+  it('follows the configured price range and skew (the service passes them to the follower)', async () => {
+    const closes = prices('trend', 300, 100, 5);
+    const { lastOpenTimeMs: lastOpen } = await seedDataSink(redis, S, closes, { lastOpenTimeMs: lastClosedOpenTime() - 2 * MINUTE_MS });
+    const last = closes[closes.length - 1]!;
+    const watch = new CycleWatch();
+    const metrics = createServiceMetrics({ phases: ['marketstate'], symbols: [S], now: wallClock, defaultMetrics: false });
+    const config = serviceConfig({
+      redisUrl: fixture.server.url, symbols: [S], phases: ['marketstate'], marketstateInterval: 600, maxPublishAge: 600, maxCandleAge: 600, commandTimeoutMs: 1000,
+      // The sink's closes (about 100) are inside; a live candle at twice the price is not.
+      maxCandlePrice: last * 1.5,
+      // An hour of skew: a candle whose close_time is 30 min ahead is accepted (the default 5 s refuses it).
+      maxClockSkew: 3600,
+    });
+    service = await startService({
+      config,
+      logger: captureLogger('debug').logger,
+      hooks: { ...watch.hooks, ...metrics.hooks, onCycle: (e, t) => { watch.hooks.onCycle?.(e, t); metrics.hooks.onCycle(e, t); } },
+      inspect: watch.inspect,
+    });
+    await until('the first publish', () => watch.of('marketstate', 'published', S).length === 1).catch(explainWith(service));
+    await until('the follower', async () => /name=quantum-calc-klines /.test((await redis.call('CLIENT', 'LIST')) as string));
+    const next = lastOpen + MINUTE_MS;
+    const record = JSON.parse(candlePayload({ symbol: S, open_time: next, close: last * 1.003 })) as Record<string, string | number | boolean>;
+    const envelope = (payload: string) => ({ ...klinesEnvelope({ symbol: S, open_time: next, close: last }), payload });
+    await redis.xadd(STREAM, '*', ...Object.entries(klinesEnvelope({ symbol: S, open_time: next, close: last * 2 })).flat());
+    await redis.xadd(STREAM, '*', ...Object.entries(envelope(pyJson({ ...record, close_time: Date.now() + 1800_000 }))).flat());
+    await until('the skewed candle to publish', () => watch.of('marketstate', 'published', S).length === 2).catch(explainWith(service));
+    const text = (await metrics.render()).body;
+    expect(text).toMatch(/^quantum_calc_klines_skipped_total\{reason="bad_candle"\} 1$/m);
+    expect(text).toMatch(/^quantum_calc_klines_skipped_total\{reason="future_candle"\} 0$/m);
+    expect(text).toMatch(/^quantum_calc_klines_candles_total 1$/m);
+  });
 });
