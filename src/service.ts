@@ -180,7 +180,7 @@ export interface ServiceHandle {
   /** Resolves when the supervisor ends (once complete, shut down, or escalated). */
   done: Promise<SupervisorOutput>;
   /**
-   * SIGHUP (src/reload.ts): re-reads the AI policy now instead of at the next tick (the running
+   * SIGHUP (src/commands/sighup.ts): re-reads the AI policy now instead of at the next tick (the running
    * symbols follow within a policy tick). Resolves with what is in force, for the log line;
    * rejects when Redis could not be asked (the policy in force stays).
    */

@@ -8,7 +8,7 @@ import { metricsRoute, operatorRoutes } from '../http/operatorRoutes.js';
 import { registerWriteHealthMetrics } from '../http/health.js';
 import { startupHealth } from '../http/startupRoutes.js';
 import { startHttpServer, type HttpServerHandle, type Route } from '../http/server.js';
-import { reloadOnHangup } from '../reload.js';
+import { reloadOnHangup } from './sighup.js';
 import { startWatchdog } from '../watchdog/watchdog.js';
 import { VizRegistry } from '../viz/registry.js';
 import { vizRoutes } from '../viz/routes.js';
@@ -77,7 +77,7 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       let handle: ServiceHandle | null = null;
       const starting = new AbortController();
       let signals = 0;
-      // SIGHUP (src/reload.ts): never a death (Node's default). The policy is re-read now and the
+      // SIGHUP (src/commands/sighup.ts): never a death (Node's default). The policy is re-read now and the
       // config file validated; config changes apply on restart. Installed first and never removed.
       let reloading = false;
       const onHangup = (): void => {

@@ -1,8 +1,8 @@
-// What one SIGHUP does (src/reload.ts), without a process: the policy re-read, the config on disk
+// What one SIGHUP does (src/commands/sighup.ts), without a process: the policy re-read, the config on disk
 // compared key by key (names only), an invalid file or a failed policy read reported in one line.
 // The same through the built CLI: test/safety/sighup.test.ts.
 import { describe, expect, it } from 'vitest';
-import { configDifferences, reloadOnHangup } from '../../src/reload.js';
+import { configDifferences, reloadOnHangup } from '../../src/commands/sighup.js';
 import { captureLogger, serviceConfig } from '../helpers/serviceHarness.js';
 
 const running = serviceConfig({ store: 'memory', symbols: ['BTCUSDT'], redisPassword: 'old-secret' });

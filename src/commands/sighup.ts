@@ -10,9 +10,9 @@
 // valid, which keys differ on disk (names only, never values: a password may be among them) and
 // that they apply on restart; an invalid file is reported with its error while the running
 // config stays.
-import type { Config } from './config/schema.js';
-import { errorMessage } from './core/errors.js';
-import type { Logger } from './log.js';
+import type { Config } from '../config/schema.js';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../log.js';
 
 /** The config keys whose values differ between the running config and the one on disk, sorted. */
 export function configDifferences(running: Config, onDisk: Config): string[] {
