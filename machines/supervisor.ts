@@ -17,6 +17,12 @@
 // klines connection's to the follower — and each actor waiting in backoff retries within
 // WAKE_SPREAD_MS (a random delay per actor) instead of waiting out its backoff.
 //
+// A changed symbol set (SYMBOLS.SET) is applied in batches of SYMBOL_BATCH symbols — their
+// publishers spawned in one assign (one copy of the children map), those of removed symbols sent
+// DRAIN — with a pause between batches (the self-sent SYMBOLS.BATCH) that lets the event loop run
+// the lease renewal, HTTP and every cycle: a 300-symbol universe swapped at once blocked the loop
+// for seconds. A newer set replaces the wanted one; the batches go on towards the newest.
+//
 // The single-writer lease (src/store/lease.ts): an instance that does not hold it stands by —
 // no publisher or follower runs, so it neither writes nor loads Redis with reads — and runs them
 // all when the lease becomes its own (LEASE.ACQUIRED). A leader that loses the lease stops every
@@ -41,6 +47,9 @@ export const SUPERVISOR_EXIT = { OK: 0, FAILURE: 1, ESCALATED: 3 } as const;
 
 /** The first polls of all publishers are spread over at most this long after start. */
 export const FIRST_POLL_WINDOW_MS = 1000;
+
+/** Symbols whose publishers are spawned (or drained) in one batch of a symbol-set change. */
+export const SYMBOL_BATCH = 50;
 
 /** The actor key (and first id) of the klines follower, beside the `phase:symbol` publishers. */
 export const KLINES_FOLLOWER_KEY = 'follower:klines';
@@ -103,8 +112,12 @@ export interface SupervisorContext {
   retiring: Record<string, true>;
   /** Publishers spawned after the start (a new symbol): keeps their ids unique. */
   spawnSeq: number;
-  /** The last change of the running symbols (for the onSymbols hook), null otherwise. */
+  /** The last change of the running symbols (for the onSymbols hook; the batch just applied), null otherwise. */
   lastSymbolChange: SymbolChange | null;
+  /** The newest SYMBOLS.SET while its batches are being applied; null once `symbols` equals it. */
+  wantedSymbols: string[] | null;
+  /** A SYMBOLS.BATCH is on its way (at most one is). */
+  symbolBatchScheduled: boolean;
   /** The last STORE.READY's wake (for the onWake hook), null otherwise. */
   lastWake: WakeNotice | null;
   /** Standing by (another instance holds the lease): nothing is spawned until LEASE.ACQUIRED. */
@@ -118,6 +131,8 @@ export interface SymbolChange {
   removed: string[];
   /** The set the service started with, told to observers built for the configured symbols: not a change. */
   initial?: boolean;
+  /** Symbols still to add or remove in later batches (0 or absent: the set asked for runs). */
+  pending?: number;
 }
 
 export type SupervisorEvent =
@@ -126,6 +141,8 @@ export type SupervisorEvent =
   | { type: 'SHUTDOWN' }
   /** The symbols to run from now on (the policy universe plus open positions, SPEC §9). */
   | { type: 'SYMBOLS.SET'; symbols: string[] }
+  /** Sent to itself between the batches of a symbol-set change (after a pause for the event loop). */
+  | { type: 'SYMBOLS.BATCH' }
   /**
    * A store connection is ready again after an outage: 'main' (the publishers' store) wakes every
    * publisher, 'klines' (the follower's own connection) the klines follower.
@@ -183,6 +200,19 @@ export function nextPhase(phases: PhaseName[], phase: PhaseName): PhaseName | nu
 
 
 
+/** What the batch after `context` changes: up to SYMBOL_BATCH symbols removed and added on the way to `wanted`. */
+function nextSymbolBatch(context: SupervisorContext, wanted: readonly string[]): { running: string[]; added: string[]; removed: string[]; pending: number } {
+  const current = new Set(context.symbols);
+  const next = new Set(wanted);
+  const allRemoved = context.symbols.filter((symbol) => !next.has(symbol));
+  const allAdded = wanted.filter((symbol) => !current.has(symbol));
+  const removed = allRemoved.slice(0, SYMBOL_BATCH);
+  const added = allAdded.slice(0, SYMBOL_BATCH);
+  const gone = new Set(removed);
+  const pending = allRemoved.length - removed.length + allAdded.length - added.length;
+  return { running: context.symbols.filter((symbol) => !gone.has(symbol)).concat(added), added, removed, pending };
+}
+
 function publisherInput(context: SupervisorContext, phase: PhaseName, symbol: string, index = 0): PublisherInput {
   const intervalMs = context.intervalsMs[phase];
   // Symbol i of n polls first at (i+1)/n of the stagger window — the interval, but at most
@@ -216,6 +246,8 @@ export const supervisorMachine = setup({
   },
   delays: {
     drainTimeout: ({ context }) => context.drainTimeoutMs,
+    // A timer, not a microtask: the I/O of the lease renewal, HTTP and the cycles runs in between.
+    symbolBatchPause: 0,
   },
   guards: {
     /** A child exhausted its restart budget (restartOrEscalate recorded it). */
@@ -250,23 +282,28 @@ export const supervisorMachine = setup({
       }
       enqueue.assign({ lastWake: { connection, actors } });
     }),
-    // The running set changes live: publishers for a new symbol are spawned (their first polls
-    // spread over the first second), those of a removed one get DRAIN — they finish the cycle
-    // under way and stop. Nothing is restarted; the other symbols are not touched.
-    applySymbols: enqueueActions(({ context, enqueue }, { symbols }: { symbols: string[] }) => {
-      enqueue.assign({ lastSymbolChange: null });
-      if (context.once) return;
-      const wanted = [...new Set(symbols)];
-      const current = new Set(context.symbols);
-      const next = new Set(wanted);
-      const added = wanted.filter((symbol) => !current.has(symbol));
-      const removed = context.symbols.filter((symbol) => !next.has(symbol));
-      if (added.length === 0 && removed.length === 0) return;
+    // The running set changes live, one batch at a time (SYMBOL_BATCH): publishers for a new
+    // symbol are spawned (their first polls spread over the first second), those of a removed one
+    // get DRAIN — they finish the cycle under way and stop. Nothing is restarted; the other
+    // symbols are not touched. The newest SYMBOLS.SET wins: it replaces the set being worked towards.
+    wantSymbols: assign(({ context }, { symbols }: { symbols: string[] }) => (context.once ? {} : { wantedSymbols: [...new Set(symbols)] })),
+    /**
+     * The next batch towards wantedSymbols: who comes and goes (lastSymbolChange); the publishers
+     * of the symbols that go get DRAIN (they finish the cycle under way and stop).
+     */
+    planSymbolBatch: enqueueActions(({ context, enqueue }) => {
+      if (context.wantedSymbols === null) {
+        enqueue.assign({ lastSymbolChange: null });
+        return;
+      }
+      const batch = nextSymbolBatch(context, context.wantedSymbols);
+      if (batch.added.length === 0 && batch.removed.length === 0) {
+        enqueue.assign({ wantedSymbols: null, lastSymbolChange: null });
+        return;
+      }
       const actorIds = { ...context.actorIds };
-      const keysById = { ...context.keysById };
       const retiring = { ...context.retiring };
-      let spawnSeq = context.spawnSeq;
-      for (const symbol of removed) {
+      for (const symbol of batch.removed) {
         for (const phase of enabledInOrder(context.phases)) {
           const key = actorKey(phase, symbol);
           const id = actorIds[key];
@@ -276,6 +313,22 @@ export const supervisorMachine = setup({
           enqueue.sendTo(id, { type: 'DRAIN' });
         }
       }
+      enqueue.assign({
+        symbols: batch.running,
+        actorIds,
+        retiring,
+        wantedSymbols: batch.pending > 0 ? context.wantedSymbols : null,
+        lastSymbolChange: { running: batch.running, added: batch.added, removed: batch.removed, ...(batch.pending > 0 ? { pending: batch.pending } : {}) },
+      });
+    }),
+    // The batch's new publishers, spawned in one assign: one copy of the children map per batch
+    // (XState copies it once per spawn action).
+    spawnAddedBatch: assign(({ context, spawn }) => {
+      const added = context.lastSymbolChange?.added ?? [];
+      if (added.length === 0) return {};
+      const actorIds = { ...context.actorIds };
+      const keysById = { ...context.keysById };
+      let spawnSeq = context.spawnSeq;
       const staggerContext = { ...context, symbols: added };
       added.forEach((symbol, index) => {
         for (const phase of enabledInOrder(context.phases)) {
@@ -284,18 +337,18 @@ export const supervisorMachine = setup({
           const id = key in keysById ? `${key}~${++spawnSeq}` : key;
           actorIds[key] = id;
           keysById[id] = key;
-          enqueue.spawnChild(`${phase}Publisher`, { id, input: publisherInput(staggerContext, phase, symbol, index) });
+          spawn(`${phase}Publisher`, { id, input: publisherInput(staggerContext, phase, symbol, index) });
         }
       });
-      enqueue.assign({
-        symbols: context.symbols.filter((symbol) => next.has(symbol)).concat(added),
-        actorIds,
-        keysById,
-        retiring,
-        spawnSeq,
-        lastSymbolChange: { running: context.symbols.filter((symbol) => next.has(symbol)).concat(added), added, removed },
-      });
+      return { actorIds, keysById, spawnSeq };
     }),
+    /** More batches to go: the next one after a pause (at most one on its way). */
+    scheduleSymbolBatch: enqueueActions(({ context, enqueue }) => {
+      if (context.wantedSymbols === null || context.symbolBatchScheduled) return;
+      enqueue.assign({ symbolBatchScheduled: true });
+      enqueue.raise({ type: 'SYMBOLS.BATCH' }, { delay: 'symbolBatchPause' });
+    }),
+    symbolBatchArrived: assign({ symbolBatchScheduled: false }),
     /** A retired publisher stopped: forget it. */
     forgetRetired: enqueueActions(({ context, enqueue }, { actorId }: { actorId: string }) => {
       if (!(actorId in context.retiring)) return;
@@ -410,11 +463,21 @@ export const supervisorMachine = setup({
       });
     }),
     // Standing by: every child stops now — publishers mid-cycle included (the fenced store refuses
-    // their writes already), the retiring and the follower — and is forgotten; the symbols stay.
+    // their writes already), the retiring and the follower — and is forgotten; the symbols stay
+    // (a set still being applied in batches is simply the set now: nothing runs to spawn).
     stopAll: enqueueActions(({ context, enqueue }) => {
       const ids = new Set([...Object.values(context.actorIds), ...Object.keys(context.retiring)]);
       for (const id of ids) enqueue.stopChild(id);
-      enqueue.assign({ actorIds: {}, keysById: {}, retiring: {}, drainRemaining: 0, standby: true });
+      enqueue.assign({
+        actorIds: {},
+        keysById: {},
+        retiring: {},
+        drainRemaining: 0,
+        standby: true,
+        symbols: context.wantedSymbols ?? context.symbols,
+        wantedSymbols: null,
+        symbolBatchScheduled: false,
+      });
     }),
     markLeader: assign({ standby: false }),
     // A standby follows the universe too, so it starts the right publishers when it takes over.
@@ -463,6 +526,8 @@ export const supervisorMachine = setup({
     retiring: {},
     spawnSeq: 0,
     lastSymbolChange: null,
+    wantedSymbols: null,
+    symbolBatchScheduled: false,
     lastWake: null,
     standby: input.standby ?? false,
   }),
@@ -507,8 +572,20 @@ export const supervisorMachine = setup({
         'KLINES.FAILED': { actions: [{ type: 'onKlines', params: ({ event }) => event }] },
         'SYMBOLS.SET': {
           actions: [
-            { type: 'applySymbols', params: ({ event }) => ({ symbols: event.symbols }) },
+            { type: 'wantSymbols', params: ({ event }) => ({ symbols: event.symbols }) },
+            'planSymbolBatch',
+            'spawnAddedBatch',
             { type: 'onSymbols', params: ({ context }) => context.lastSymbolChange },
+            'scheduleSymbolBatch',
+          ],
+        },
+        'SYMBOLS.BATCH': {
+          actions: [
+            'symbolBatchArrived',
+            'planSymbolBatch',
+            'spawnAddedBatch',
+            { type: 'onSymbols', params: ({ context }) => context.lastSymbolChange },
+            'scheduleSymbolBatch',
           ],
         },
         'STORE.READY': {

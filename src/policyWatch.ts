@@ -6,6 +6,14 @@
 // at least every minute. A flapping policy costs at most one re-read a second; I/O failures are
 // logged once per outage and retried on the next tick, the last good policy and set staying in
 // force meanwhile.
+//
+// Scale (CONTRACT.md, "Scale"): other services can grow the position keys without bound, so
+// they are read in bounded pieces — the SCAN stops once maxSymbols (universe and open positions
+// together) could be filled, positions are read POSITION_READ_BATCH at a time, and start-up waits
+// for that at most a short bound (it then starts on the universe and adds the open positions when
+// the scan ends). A changing running set is handed on at most once per universeApplyInterval,
+// the newest set winning: each hand-over spawns and stops publishers, which a policy flapping
+// every few milliseconds must not turn into a spawn storm that starves the lease renewal.
 import type { Config } from './config/schema.js';
 import { CANONICAL_POSITION_PREFIX, createPositionSource } from './inputs/positions.js';
 import { POLICY_UPDATE_STREAM, UNIVERSE_SYMBOL } from './inputs/policy.js';
@@ -18,13 +26,15 @@ import { errorMessage } from './core/errors.js';
 export const POLICY_TICK_MS = 1000;
 /** The running set is rechecked at least this often (open positions come and go). */
 export const UNIVERSE_RECHECK_MS = 60_000;
-/** At most this many position keys are looked at (SCAN stops there). */
-export const MAX_POSITION_KEYS = 10_000;
+/** Position hashes read at once (bounded concurrency: one batch at a time, the event loop free between). */
+export const POSITION_READ_BATCH = 50;
+/** Start-up waits at most this long (and 2 x commandTimeoutMs) for the open positions; then they follow. */
+export const START_SCAN_WAIT_MS = 2000;
 
 export interface PolicyWatchOptions {
   store: Store;
   book: PolicyBook;
-  config: Pick<Config, 'symbolsSource' | 'symbols' | 'harvestInterval' | 'harvestThetaSource' | 'commandTimeoutMs'>;
+  config: Pick<Config, 'symbolsSource' | 'symbols' | 'harvestInterval' | 'harvestThetaSource' | 'commandTimeoutMs' | 'maxSymbols' | 'universeApplyInterval'>;
   logger: Logger;
   now: () => number;
 }
@@ -64,6 +74,21 @@ export function logPolicyEvent(logger: Logger, event: PolicyEvent): void {
   }
 }
 
+/** What the last look at the position keys left out because of maxSymbols (null: nothing). */
+export interface PositionCap {
+  maxSymbols: number;
+  /** Symbols of the universe (or the configured ones), which always run. */
+  universe: number;
+  /** Open positions outside the universe that run. */
+  running: number;
+  /** The SCAN stopped with position keys it did not look at (their count is not known). */
+  keysNotRead: boolean;
+  /** Position keys found but not read: the running set was full. */
+  candidatesNotRead: number;
+}
+
+const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((s, i) => s === b[i]);
+
 export class PolicyWatch {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -73,8 +98,18 @@ export class PolicyWatch {
   private universeFingerprint: string | null = null;
   private lastRefreshMs = -Infinity;
   private lastUniverseMs = -Infinity;
+  /** When a changed running set was last handed on (damped by universeApplyInterval). */
+  private lastHandedMs = -Infinity;
   private usableVersion: string | null = null;
+  /** The newest running set worked out. */
   private running: string[];
+  /** The set the supervisor runs: returned by start(), then every set handed to the listener; null before start() returned. */
+  private handed: string[] | null = null;
+  private listener: ((symbols: string[]) => void) | null = null;
+  /** The running set being worked out (one at a time); null when none is. */
+  private computing: Promise<void> | null = null;
+  /** What maxSymbols left out at the last look (logged when it changes from nothing to something and back). */
+  private cap: PositionCap | null = null;
   /** What is failing now (the update stream, the policy, the universe): each is logged once per outage. */
   private readonly failing = new Set<string>();
   private readonly hashPositions;
@@ -92,7 +127,9 @@ export class PolicyWatch {
   /**
    * The first read, before the publishers start: the first cycles already use the policy. It is
    * bounded: a store that does not answer delays the start by at most a few command timeouts,
-   * then the service starts on the configured theta and symbols and the ticks keep trying.
+   * then the service starts on the configured theta and symbols and the ticks keep trying. The
+   * open positions get at most START_SCAN_WAIT_MS (and 2 x commandTimeoutMs) more: when their
+   * scan takes longer the service starts on the universe and the scan's result follows (follow()).
    */
   async start(): Promise<string[]> {
     if (!this.followsPolicy) return this.running;
@@ -107,11 +144,20 @@ export class PolicyWatch {
       'policy',
     );
     this.usableVersion = this.options.book.usable(this.options.now())?.version ?? null;
-    if (this.options.config.symbolsSource === 'policy') {
-      const symbols = await this.bounded(this.computeSymbols(), 2 * bound, 'universe').catch((error) => this.ioFailed('universe', error, null));
-      if (symbols) this.running = symbols;
+    if (this.options.config.symbolsSource === 'policy' && !this.stopped) {
+      this.running = this.universeNow(this.options.now()).universe;
+      const scan = this.recompute();
+      const waitMs = Math.min(bound, START_SCAN_WAIT_MS);
+      const finished = await Promise.race([scan.then(() => true), delay(waitMs).then(() => false)]);
+      if (!finished && !this.stopped) {
+        this.options.logger.info(
+          { waitedMs: waitMs, universe: this.running.length },
+          `the open positions (${CANONICAL_POSITION_PREFIX}*) are still being read after ${waitMs} ms: starting on the ${this.running.length} universe symbol(s); the symbols with an open position are added when the scan ends`,
+        );
+      }
     }
-    return this.running;
+    this.handed = [...this.running];
+    return this.handed;
   }
 
   private async bounded<T>(work: Promise<T>, ms: number, what: string): Promise<T | null> {
@@ -135,13 +181,21 @@ export class PolicyWatch {
     return this.running;
   }
 
+  /** What maxSymbols left out at the last look at the position keys (null: nothing). */
+  positionCap(): PositionCap | null {
+    return this.cap;
+  }
+
   /** Starts following: `onSymbols` gets every new running set (symbolsSource: policy). */
   follow(onSymbols: (symbols: string[]) => void): void {
     if (!this.followsPolicy || this.stopped) return;
+    this.listener = onSymbols;
+    // The start-up scan may have ended (or be still under way): its result is handed on now or when it ends.
+    this.handOn();
     const tick = async (): Promise<void> => {
       if (this.stopped) return;
       try {
-        await this.tick(onSymbols);
+        await this.tick();
       } catch (error) {
         // Never an unhandled rejection (that would end the process): log it, tick again.
         this.ioFailed('policy tick', error, undefined);
@@ -156,13 +210,15 @@ export class PolicyWatch {
     this.timer.unref();
   }
 
+  /** Stops the ticks; a scan under way ends at its next piece and hands nothing on. */
   stop(): void {
     this.stopped = true;
+    this.listener = null;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
   }
 
-  private async tick(onSymbols: (symbols: string[]) => void): Promise<void> {
+  private async tick(): Promise<void> {
     const nowMs = this.options.now();
     const { book } = this.options;
     // A new newest entry (the first one of a stream that was empty or absent included) is an
@@ -180,11 +236,35 @@ export class PolicyWatch {
     // reports) changes the set at once too.
     const changed = (usable?.fingerprint ?? null) !== this.universeFingerprint;
     if (!changed && nowMs - this.lastUniverseMs < UNIVERSE_RECHECK_MS) return;
-    const next = await this.computeSymbols().catch((error) => this.ioFailed('universe', error, null));
-    if (next === null) return;
-    const same = next.length === this.running.length && next.every((s, i) => s === this.running[i]);
-    this.running = next;
-    if (!same && !this.stopped) onSymbols(next);
+    // Damped: a set was handed on less than universeApplyInterval ago. The next tick looks again,
+    // with the newest policy then (the sets in between are never applied).
+    if (nowMs - this.lastHandedMs < this.options.config.universeApplyInterval * 1000) return;
+    // The start-up scan still under way: it hands its set on itself.
+    if (this.computing !== null) return;
+    await this.recompute();
+  }
+
+  /** Works the running set out (one computation at a time) and hands it on when it changed. */
+  private recompute(): Promise<void> {
+    this.computing ??= (async () => {
+      try {
+        const next = await this.computeSymbols().catch((error) => this.ioFailed('universe', error, null));
+        if (next === null || this.stopped) return;
+        this.running = next;
+        this.handOn();
+      } finally {
+        this.computing = null;
+      }
+    })();
+    return this.computing;
+  }
+
+  /** Hands the newest running set to the listener when it differs from the one the supervisor runs. */
+  private handOn(): void {
+    if (this.listener === null || this.stopped || this.handed === null || sameList(this.running, this.handed)) return;
+    this.handed = this.running;
+    this.lastHandedMs = this.options.now();
+    this.listener(this.running);
   }
 
   /** Looks at the update stream's newest id; true when it differs from the last look. */
@@ -214,23 +294,67 @@ export class PolicyWatch {
     }
   }
 
-  /** The policy's universe (else the configured symbols) plus every symbol with an open position. */
-  private async computeSymbols(): Promise<string[]> {
-    const nowMs = this.options.now();
+  /** The policy's universe, else the configured symbols (they always run), and the policy it came from. */
+  private universeNow(nowMs: number): { universe: string[]; fingerprint: string | null } {
     const policy = this.options.book.usable(nowMs);
-    const universe = policy?.universe ?? this.options.config.symbols;
+    return { universe: [...(policy?.universe ?? this.options.config.symbols)], fingerprint: policy?.fingerprint ?? null };
+  }
+
+  /**
+   * The universe plus every symbol with an open position, at most maxSymbols together. The SCAN
+   * stops once it has found as many position keys as could still run (beside the universe's own
+   * keys), plus one to know whether there are more; those it never returns are not read.
+   */
+  private async computeSymbols(): Promise<string[] | null> {
+    const nowMs = this.options.now();
+    const { universe, fingerprint } = this.universeNow(nowMs);
     const inUniverse = new Set(universe);
-    const keys = await this.options.store.scanKeys(`${CANONICAL_POSITION_PREFIX}*`, MAX_POSITION_KEYS);
-    const candidates = keys.map((key) => key.slice(CANONICAL_POSITION_PREFIX.length)).filter((s) => UNIVERSE_SYMBOL.test(s) && !inUniverse.has(s));
+    const capacity = Math.max(0, this.options.config.maxSymbols - universe.length);
+    const limit = universe.length + capacity + 1;
+    const keys = await this.options.store.scanKeys(`${CANONICAL_POSITION_PREFIX}*`, limit);
+    if (this.stopped) return null;
+    const keysNotRead = keys.length >= limit;
+    const candidates = keys
+      .slice(0, limit - 1)
+      .map((key) => key.slice(CANONICAL_POSITION_PREFIX.length))
+      .filter((s) => UNIVERSE_SYMBOL.test(s) && !inUniverse.has(s))
+      .sort();
     const open: string[] = [];
-    for (const symbol of candidates.sort()) {
-      const read = await this.hashPositions.read(symbol, nowMs);
-      if (read.ok || read.reason !== 'no_position') open.push(symbol);
+    let read = 0;
+    while (read < candidates.length && open.length < capacity) {
+      const batch = candidates.slice(read, read + Math.min(POSITION_READ_BATCH, capacity - open.length));
+      read += batch.length;
+      const reads = await Promise.all(batch.map((symbol) => this.hashPositions.read(symbol, nowMs)));
+      if (this.stopped) return null;
+      reads.forEach((r, i) => {
+        if (r.ok || r.reason !== 'no_position') open.push(batch[i]!);
+      });
     }
     this.lastUniverseMs = nowMs;
-    this.universeFingerprint = policy?.fingerprint ?? null;
+    this.universeFingerprint = fingerprint;
     this.recovered('universe');
+    this.reportCap(
+      keysNotRead || read < candidates.length
+        ? { maxSymbols: this.options.config.maxSymbols, universe: universe.length, running: open.length, keysNotRead, candidatesNotRead: candidates.length - read }
+        : null,
+    );
     return [...universe, ...open];
+  }
+
+  /** One warning when maxSymbols starts leaving position keys out, one line when it stops. */
+  private reportCap(cap: PositionCap | null): void {
+    const was = this.cap;
+    this.cap = cap;
+    if (cap !== null && was === null) {
+      const unread = cap.keysNotRead ? `more position keys than that (the SCAN stopped there; the rest were neither read nor counted)` : `${cap.candidatesNotRead} more position key(s) not read`;
+      this.options.logger.warn(
+        { ...cap },
+        `maxSymbols ${cap.maxSymbols} reached: ${cap.universe} universe symbol(s) and ${cap.running} open position(s) run; ${unread}. ` +
+          `Symbols with an open position beyond maxSymbols get no proposals: raise maxSymbols or find out why ${CANONICAL_POSITION_PREFIX}* holds so many keys. Said once until it changes`,
+      );
+    } else if (cap === null && was !== null) {
+      this.options.logger.info({ maxSymbols: was.maxSymbols }, `every open position fits within maxSymbols ${was.maxSymbols} again`);
+    }
   }
 
   private ioFailed<T>(what: string, error: unknown, fallback: T): T {
@@ -245,4 +369,9 @@ export class PolicyWatch {
   private recovered(what: string): void {
     this.failing.delete(what);
   }
+}
+
+/** Resolves after `ms` without holding the process open. */
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -234,7 +234,13 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
 
   // Last publish-or-heartbeat per `phase\0symbol`. A pair that has not had one yet counts from
   // service start, so "never published" shows up as growing staleness instead of a missing series.
+  // Only the running symbols' pairs are kept: a removed symbol is forgotten (onSymbols), and the
+  // last cycle of its draining publisher does not bring it back.
   const lastAlive = new Map<string, number>();
+  const aliveSymbols = new Set(options.symbols);
+  const markAlive = (phase: PhaseName, symbol: string, atMs: number): void => {
+    if (aliveSymbols.has(symbol)) lastAlive.set(`${phase}\0${symbol}`, atMs);
+  };
   const pairs: Array<{ phase: PhaseName; symbol: string }> = [];
   for (const phase of options.phases) for (const symbol of options.symbols) pairs.push({ phase, symbol });
   new Gauge({
@@ -244,6 +250,8 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
     registers: [registry],
     collect() {
       const t = now();
+      // The series of a removed symbol leaves with it.
+      this.reset();
       for (const { phase, symbol } of pairs) {
         const since = lastAlive.get(`${phase}\0${symbol}`) ?? startedAtMs;
         this.set({ phase, symbol }, Math.max(0, (t - since) / 1000));
@@ -306,10 +314,10 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
       switch (e.outcome) {
         case 'published':
           publishes.inc({ phase });
-          lastAlive.set(`${phase}\0${symbol}`, nowMs);
+          markAlive(phase, symbol, nowMs);
           break;
         case 'heartbeat':
-          lastAlive.set(`${phase}\0${symbol}`, nowMs);
+          markAlive(phase, symbol, nowMs);
           if (phase === 'harvest') harvestLastUpdate.set({ symbol }, Math.floor(nowMs / 1000));
           break;
         case 'skipped':
@@ -362,8 +370,14 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
       // leaves (its last harvest gauges stay, as the exporter's did for a symbol it stopped reading).
       const removed = new Set(change.removed);
       for (let i = pairs.length - 1; i >= 0; i--) if (removed.has(pairs[i]!.symbol)) pairs.splice(i, 1);
+      // …and is forgotten: a churning universe must not grow lastAlive without bound.
+      for (const symbol of change.removed) {
+        aliveSymbols.delete(symbol);
+        for (const phase of options.phases) lastAlive.delete(`${phase}\0${symbol}`);
+      }
       const at = now();
       for (const symbol of change.added) {
+        aliveSymbols.add(symbol);
         for (const phase of options.phases) {
           pairs.push({ phase, symbol });
           lastAlive.set(`${phase}\0${symbol}`, at);

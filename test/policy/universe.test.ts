@@ -157,7 +157,8 @@ describe('symbolsSource policy', () => {
 
   it('without a usable policy: the configured symbols (plus open positions); a policy that expires while running gives them back at once', async () => {
     await open('SOLUSDT');
-    const { handle: h, changes } = await startLive();
+    // Undamped: the expiry comes 2 s after the previous change, within the default universeApplyInterval.
+    const { handle: h, changes } = await startLive({ universeApplyInterval: 0 });
     expect(running(h)).toEqual(['DOGEUSDT', 'SOLUSDT']);
 
     const validUntilSec = Math.floor(Date.now() / 1000) + 3;
