@@ -28,6 +28,24 @@ afterEach(async () => {
   service = undefined;
 });
 
+/** The service on BTCUSDT with slow intervals, its cycles watched and its metrics kept; resolves after the first publish, once the follower reads. */
+async function startWatched(flags: Record<string, unknown>): Promise<{ watch: CycleWatch; metrics: ReturnType<typeof createServiceMetrics> }> {
+  const watch = new CycleWatch();
+  const config = serviceConfig({
+    redisUrl: fixture.server.url, symbols: [S], marketstateInterval: 600, maxPublishAge: 600, maxCandleAge: 600, commandTimeoutMs: 1000, ...flags,
+  });
+  const metrics = createServiceMetrics({ phases: config.phases, symbols: [S], now: wallClock, defaultMetrics: false });
+  service = await startService({
+    config,
+    logger: captureLogger('debug').logger,
+    hooks: { ...watch.hooks, ...metrics.hooks, onCycle: (e, t) => { watch.hooks.onCycle?.(e, t); metrics.hooks.onCycle(e, t); } },
+    inspect: watch.inspect,
+  });
+  await until('the first publish', () => watch.of('marketstate', 'published', S).length === 1).catch(explainWith(service));
+  await until('the follower', async () => /name=quantum-calc-klines /.test((await redis.call('CLIENT', 'LIST')) as string));
+  return { watch, metrics };
+}
+
 describe('future_candle on the klines stream', () => {
   it('is counted and runs no cycle; bad prices are bad_candle; a good candle after them publishes', async () => {
     // The sink's candles end two minutes back, so the "next" candle has closed (maxCandleAge 600).
@@ -38,19 +56,7 @@ describe('future_candle on the klines stream', () => {
     await hsetPosition(redis, applyLayerFields({ symbol: S, side: 'LONG', quantity: 0.5, entry: last * 0.98, createdAt: nowSec - 3600 }));
     await hsetPosition(redis, brainFields({ symbol: S, positionAmt: 0.5, entry: last * 0.98, mark: last, unrealizedPnl: 0.5 * last * 0.02 }));
 
-    const watch = new CycleWatch();
-    const metrics = createServiceMetrics({ phases: ['marketstate', 'risk', 'harvest'], symbols: [S], now: wallClock, defaultMetrics: false });
-    const config = serviceConfig({
-      redisUrl: fixture.server.url, symbols: [S], marketstateInterval: 600, riskInterval: 600, harvestInterval: 600, maxPublishAge: 600, maxCandleAge: 600, commandTimeoutMs: 1000,
-    });
-    service = await startService({
-      config,
-      logger: captureLogger('debug').logger,
-      hooks: { ...watch.hooks, ...metrics.hooks, onCycle: (e, t) => { watch.hooks.onCycle?.(e, t); metrics.hooks.onCycle(e, t); } },
-      inspect: watch.inspect,
-    });
-    await until('the first publish', () => watch.of('marketstate', 'published', S).length === 1).catch(explainWith(service));
-    await until('the follower', async () => /name=quantum-calc-klines /.test((await redis.call('CLIENT', 'LIST')) as string));
+    const { watch, metrics } = await startWatched({ riskInterval: 600, harvestInterval: 600 });
     const cyclesBefore = watch.of('marketstate', undefined, S).length;
 
     const next = lastOpen + MINUTE_MS;
@@ -86,23 +92,13 @@ describe('future_candle on the klines stream', () => {
     const closes = prices('trend', 300, 100, 5);
     const { lastOpenTimeMs: lastOpen } = await seedDataSink(redis, S, closes, { lastOpenTimeMs: lastClosedOpenTime() - 2 * MINUTE_MS });
     const last = closes[closes.length - 1]!;
-    const watch = new CycleWatch();
-    const metrics = createServiceMetrics({ phases: ['marketstate'], symbols: [S], now: wallClock, defaultMetrics: false });
-    const config = serviceConfig({
-      redisUrl: fixture.server.url, symbols: [S], phases: ['marketstate'], marketstateInterval: 600, maxPublishAge: 600, maxCandleAge: 600, commandTimeoutMs: 1000,
+    const { watch, metrics } = await startWatched({
+      phases: ['marketstate'],
       // The sink's closes (about 100) are inside; a live candle at twice the price is not.
       maxCandlePrice: last * 1.5,
       // An hour of skew: a candle whose close_time is 30 min ahead is accepted (the default 5 s refuses it).
       maxClockSkew: 3600,
     });
-    service = await startService({
-      config,
-      logger: captureLogger('debug').logger,
-      hooks: { ...watch.hooks, ...metrics.hooks, onCycle: (e, t) => { watch.hooks.onCycle?.(e, t); metrics.hooks.onCycle(e, t); } },
-      inspect: watch.inspect,
-    });
-    await until('the first publish', () => watch.of('marketstate', 'published', S).length === 1).catch(explainWith(service));
-    await until('the follower', async () => /name=quantum-calc-klines /.test((await redis.call('CLIENT', 'LIST')) as string));
     const next = lastOpen + MINUTE_MS;
     const record = JSON.parse(candlePayload({ symbol: S, open_time: next, close: last * 1.003 })) as Record<string, string | number | boolean>;
     const envelope = (payload: string) => ({ ...klinesEnvelope({ symbol: S, open_time: next, close: last }), payload });
