@@ -41,7 +41,7 @@ async function startWatched(flags: Record<string, unknown>): Promise<{ watch: Cy
     hooks: { ...watch.hooks, ...metrics.hooks, onCycle: (e, t) => { watch.hooks.onCycle?.(e, t); metrics.hooks.onCycle(e, t); } },
     inspect: watch.inspect,
   });
-  await until('the first publish', () => watch.of('marketstate', 'published', S).length === 1).catch(explainWith(service));
+  await until('the first publish', () => watch.of('marketstate', 'published', S).length === 1).catch(explainWith(service!));
   await until('the follower', async () => /name=quantum-calc-klines /.test((await redis.call('CLIENT', 'LIST')) as string));
   return { watch, metrics };
 }
@@ -74,7 +74,7 @@ describe('future_candle on the klines stream', () => {
     ];
     for (const fields of entries) await redis.xadd(STREAM, '*', ...Object.entries(fields).flat());
     await xaddKline(redis, { symbol: S, open_time: next, close: last * 1.003 });
-    await until('the good candle to publish', () => watch.of('marketstate', 'published', S).length === 2).catch(explainWith(service));
+    await until('the good candle to publish', () => watch.of('marketstate', 'published', S).length === 2).catch(explainWith(service!));
 
     const text = (await metrics.render()).body;
     const value = (name: string) => Number(new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1]);
@@ -104,7 +104,7 @@ describe('future_candle on the klines stream', () => {
     const envelope = (payload: string) => ({ ...klinesEnvelope({ symbol: S, open_time: next, close: last }), payload });
     await redis.xadd(STREAM, '*', ...Object.entries(klinesEnvelope({ symbol: S, open_time: next, close: last * 2 })).flat());
     await redis.xadd(STREAM, '*', ...Object.entries(envelope(pyJson({ ...record, close_time: Date.now() + 1800_000 }))).flat());
-    await until('the skewed candle to publish', () => watch.of('marketstate', 'published', S).length === 2).catch(explainWith(service));
+    await until('the skewed candle to publish', () => watch.of('marketstate', 'published', S).length === 2).catch(explainWith(service!));
     const text = (await metrics.render()).body;
     expect(text).toMatch(/^quantum_calc_klines_skipped_total\{reason="bad_candle"\} 1$/m);
     expect(text).toMatch(/^quantum_calc_klines_skipped_total\{reason="future_candle"\} 0$/m);
