@@ -403,8 +403,10 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       onSymbols: (_args, change: SymbolChange | null) => {
         if (change === null) return;
         logger.info(
-          { added: change.added, removed: change.removed, running: change.running.length },
-          `symbols changed: ${change.running.length} running${change.added.length > 0 ? `; added ${change.added.join(', ')}` : ''}${change.removed.length > 0 ? `; removed ${change.removed.join(', ')} (their publishers finish the cycle under way)` : ''}`,
+          { added: change.added, removed: change.removed, running: change.running.length, pending: change.pending ?? 0 },
+          `symbols changed: ${change.running.length} running${change.added.length > 0 ? `; added ${change.added.join(', ')}` : ''}${change.removed.length > 0 ? `; removed ${change.removed.join(', ')} (their publishers finish the cycle under way)` : ''}` +
+            // A large change is applied in batches (machines/supervisor.ts SYMBOL_BATCH).
+            (change.pending ? `; ${change.pending} more symbol change(s) follow in the next batches` : ''),
         );
         guarded('onSymbols', () => options.hooks?.onSymbols?.(change));
       },
