@@ -113,9 +113,11 @@ describe('a flapping policy beside a live symbol', () => {
         expect(handle.role().role).toBe('leader');
         expect(log.lines().some((l) => /single-writer lease lost/.test(l.msg))).toBe(false);
         expect(lag.max / 1e6).toBeLessThan(LEASE_TTL_MS / 2);
-        // marketstate republishes every 1-2 s here (maxPublishAge 1, interval 1); a gap of the lease
-        // TTL would be a stall (before: 7.7 s).
-        expect(maxGap).toBeLessThan(LEASE_TTL_MS);
+        // marketstate republishes every 1-2 s here (maxPublishAge 1, interval 1); on a loaded 2-core
+        // machine 900 churned publishers slow it down (60 s ad hoc: max gap 4.2 s). Generous bounds
+        // that still catch a stall (before: 1 publish in 12 s, 7.7 s gaps in the 120 s).
+        expect(during.length).toBeGreaterThanOrEqual(Math.floor(FLAP_SECONDS / 4));
+        expect(maxGap).toBeLessThan(2 * LEASE_TTL_MS);
       } finally {
         await handle?.close();
       }
