@@ -4,14 +4,13 @@
 // tunnel. A Content-Security-Policy with a per-response nonce makes "no external resource"
 // enforced by the browser, not just a promise.
 //
-// The script keeps one table row per actor and per system actor, fed by /viz/events (`init`,
-// then `delta`s of changed rows and new timeline records). A click on an actor highlights its
-// current state (and its last transition) in its machine's diagram, and shows its fields, its
-// context and its recent events from /viz/actor. The timeline lists the newest records of every
-// actor, newest first, bounded. Text from the service (symbols, errors, context) only ever
-// reaches the page through textContent.
+// The script is client/page.ts, a typed browser module (tsconfig.client.json) that `npm run build`
+// compiles to dist/src/viz/client/page.js; it is read from there once, when the page is first
+// built, and inlined. Text from the service (symbols, errors, context) only ever reaches the page
+// through textContent.
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { diagramCss } from './svg.js';
-import { PHASE_NAMES } from '../core/phases.js';
 
 const PAGE_CSS = `
 :root { color-scheme: light; --fg: #1d2733; --muted: #6b7785; --line: #dde3ea; --accent: #c27c00; }
@@ -77,354 +76,28 @@ td.skip, td.outcome { max-width: 180px; overflow: hidden; text-overflow: ellipsi
 #timeline td.r-actor { font-weight: 600; }
 `;
 
-const CLIENT_JS = String.raw`
-(function () {
-  'use strict';
-  var PHASES = ${JSON.stringify(PHASE_NAMES)};
-  var TIMELINE_MAX = 150;
-  var rows = new Map();
-  var system = new Map();
-  var selected = null;
-  var detailBusy = false;
-  var detailAgain = false;
-  var tbody = document.querySelector('#actors tbody');
-  var systemBody = document.querySelector('#system tbody');
-  var timelineBody = document.querySelector('#timeline tbody');
-  var filterInput = document.getElementById('filter');
-  var diagrams = document.getElementById('diagrams');
-  var timelineSeq = 0;
+/**
+ * The compiled page script. Beside this module's own output in dist; when this module runs from
+ * its TypeScript source (the tests), the build's copy in dist, so run `npm run build` first.
+ */
+export function clientScriptPath(moduleUrl: string = import.meta.url): string {
+  const fromSource = moduleUrl.endsWith('.ts');
+  return fileURLToPath(new URL(fromSource ? '../../dist/src/viz/client/page.js' : './client/page.js', moduleUrl));
+}
 
-  function diagramOf(machine) { return document.getElementById('diagram-' + machine); }
-  function pad(n) { return n < 10 ? '0' + n : String(n); }
-  function clock(ms) {
-    if (ms === null || ms === undefined) return '—';
-    var d = new Date(ms);
-    return pad(d.getUTCHours()) + ':' + pad(d.getUTCMinutes()) + ':' + pad(d.getUTCSeconds());
-  }
-  function order(a, b) {
-    if (a.symbol !== b.symbol) return a.symbol < b.symbol ? -1 : 1;
-    return PHASES.indexOf(a.phase) - PHASES.indexOf(b.phase);
-  }
-  function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
-  function cell(tr, className, text) {
-    var td = document.createElement('td');
-    td.className = className;
-    td.textContent = text;
-    tr.appendChild(td);
-    return td;
-  }
-  function stateChange(r) { return r.from === null ? '→ ' + r.to : r.from === r.to ? r.to : r.from + ' → ' + r.to; }
+let script: string | null = null;
 
-  // ---- publishers ------------------------------------------------------------------------
-  var COLUMNS = ['phase', 'symbol', 'state', 'outcome', 'published', 'skip', 'failures', 'restarts'];
-  function makeRow(key) {
-    var tr = document.createElement('tr');
-    tr.dataset.key = key;
-    COLUMNS.forEach(function (c) {
-      var td = document.createElement('td');
-      td.className = c;
-      tr.appendChild(td);
-    });
-    tr.addEventListener('click', function () { select(key); });
-    return tr;
-  }
-  function matches(s) {
-    var words = filterInput.value.toLowerCase().split(/\s+/).filter(Boolean);
-    if (words.length === 0) return true;
-    var hay = (s.key + ' ' + s.state + ' ' + (s.lastOutcome || '') + ' ' + (s.lastSkipReason || '')).toLowerCase();
-    return words.every(function (w) { return hay.indexOf(w) >= 0; });
-  }
-  function fill(tr, s) {
-    var c = tr.children;
-    setText(c[0], s.phase);
-    setText(c[1], s.symbol);
-    setText(c[2], s.status === 'active' ? s.state : s.state + ' (' + s.status + ')');
-    setText(c[3], s.lastOutcome || '—');
-    c[3].title = s.lastReason || '';
-    setText(c[4], clock(s.lastPublishedAt));
-    c[4].title = s.lastPublishedAt ? new Date(s.lastPublishedAt).toISOString() : '';
-    setText(c[5], s.lastSkipReason || (s.lastError ? 'error: ' + s.lastError : '—'));
-    c[5].title = s.lastSkipDetail || s.lastError || '';
-    setText(c[6], String(s.consecutiveFailures));
-    setText(c[7], String(s.restarts));
-    tr.dataset.state = s.state;
-    tr.className = 'st-' + s.state + ' out-' + (s.lastOutcome || 'none') +
-      (s.status !== 'active' ? ' status-' + s.status : '') +
-      (s.consecutiveFailures > 0 ? ' failing' : '') +
-      (selected === s.key ? ' selected' : '');
-    tr.hidden = !matches(s);
-  }
-  function insertSorted(row) {
-    // Rows arrive sorted (init) or rarely (a new actor): scan from the end.
-    var next = null;
-    for (var el = tbody.lastElementChild; el; el = el.previousElementSibling) {
-      var other = rows.get(el.dataset.key);
-      if (other && order(other.summary, row.summary) > 0) next = el; else break;
-    }
-    tbody.insertBefore(row.tr, next);
-  }
-  function upsert(s) {
-    var row = rows.get(s.key);
-    if (!row) {
-      row = { tr: makeRow(s.key), summary: s };
-      rows.set(s.key, row);
-      insertSorted(row);
-    }
-    row.summary = s;
-    fill(row.tr, s);
-  }
-
-  // ---- system actors (the supervisor, the klines follower) -------------------------------
-  function upsertSystem(s) {
-    var row = system.get(s.key);
-    if (!row) {
-      var tr = document.createElement('tr');
-      tr.dataset.key = s.key;
-      ['actor', 'machine', 'state', 'restarts', 'updated'].forEach(function (c) { cell(tr, c, ''); });
-      tr.addEventListener('click', function () { select(s.key); });
-      systemBody.appendChild(tr);
-      row = { tr: tr, summary: s };
-      system.set(s.key, row);
-    }
-    row.summary = s;
-    var c = row.tr.children;
-    setText(c[0], s.key);
-    setText(c[1], s.machine);
-    setText(c[2], s.state === null ? 'not started' : s.state + (s.status && s.status !== 'active' ? ' (' + s.status + ')' : ''));
-    setText(c[3], String(s.restarts));
-    setText(c[4], clock(s.updatedAt));
-    row.tr.dataset.state = s.state || '';
-    row.tr.classList.toggle('selected', selected === s.key);
-  }
-
-  function updateCounts() {
-    var counts = {};
-    var shown = 0;
-    rows.forEach(function (r) {
-      counts[r.summary.state] = (counts[r.summary.state] || 0) + 1;
-      if (!r.tr.hidden) shown++;
-    });
-    var badges = { publisher: counts };
-    system.forEach(function (r) {
-      var m = badges[r.summary.machine] || (badges[r.summary.machine] = {});
-      if (r.summary.state !== null) m[r.summary.state] = (m[r.summary.state] || 0) + 1;
-    });
-    diagrams.querySelectorAll('figure.diagram').forEach(function (fig) {
-      var byState = badges[fig.dataset.machine] || {};
-      fig.querySelectorAll('.state').forEach(function (g) {
-        var badge = g.querySelector('.count');
-        if (badge) setText(badge, byState[g.dataset.state] ? String(byState[g.dataset.state]) : '');
-      });
-    });
-    setText(document.getElementById('count'), rows.size + ' actors' + (shown !== rows.size ? ' (' + shown + ' shown)' : ''));
-  }
-
-  // ---- selection: highlight, detail ------------------------------------------------------
-  function selectedRow() {
-    if (!selected) return null;
-    var r = rows.get(selected);
-    if (r) return { machine: 'publisher', summary: r.summary };
-    var s = system.get(selected);
-    return s ? { machine: s.summary.machine, summary: s.summary } : null;
-  }
-  function highlight(recent) {
-    diagrams.querySelectorAll('.state.current, .edge.last').forEach(function (el) { el.classList.remove('current', 'last'); });
-    var row = selectedRow();
-    if (!row || row.summary.state === null) return;
-    var fig = diagramOf(row.machine);
-    if (!fig) return;
-    var node = fig.querySelector('.state[data-state="' + CSS.escape(row.summary.state) + '"]');
-    if (node) node.classList.add('current');
-    if (!recent) return;
-    for (var i = recent.length - 1; i >= 0; i--) {
-      var r = recent[i];
-      if (r.from !== null && r.from !== r.to) {
-        var edge = fig.querySelector('.edge[data-from="' + CSS.escape(r.from) + '"][data-to="' + CSS.escape(r.to) + '"]');
-        if (edge) edge.classList.add('last');
-        break;
-      }
-    }
-  }
-
-  var lastRecent = null;
-  function renderDetail(d) {
-    var panel = document.getElementById('detail');
-    document.getElementById('detail-hint').hidden = true;
-    panel.hidden = false;
-    panel.dataset.key = d.summary.key;
-    var s = d.summary;
-    setText(document.getElementById('detail-title'), s.key + (s.actorId && s.actorId !== s.key ? '  (' + s.actorId + ')' : ''));
-    var fields;
-    if (d.kind === 'publisher') {
-      fields = [
-        ['state', s.state + (s.status !== 'active' ? ' (' + s.status + ')' : '')],
-        ['last outcome', (s.lastOutcome || '—') + (s.lastReason ? ' — ' + s.lastReason : '')],
-        ['last publish', s.lastPublishedAt ? new Date(s.lastPublishedAt).toISOString() : '—'],
-        ['last summary', s.lastSummary || '—'],
-        ['last skip', s.lastSkipReason ? s.lastSkipReason + (s.lastSkipDetail ? ': ' + s.lastSkipDetail : '') : '—'],
-        ['last error', s.lastError || '—'],
-        ['failures in a row', String(s.consecutiveFailures)],
-        ['cycles', String(s.cycles)],
-        ['restarts', String(s.restarts)]
-      ];
-    } else {
-      fields = [
-        ['machine', s.machine],
-        ['state', (s.state || '—') + (s.status && s.status !== 'active' ? ' (' + s.status + ')' : '')],
-        ['actor id', s.actorId || '—'],
-        [s.machine === 'supervisor' ? 'children restarted' : 'restarts', String(s.restarts)],
-        ['updated', s.updatedAt ? new Date(s.updatedAt).toISOString() : '—']
-      ];
-    }
-    var dl = document.getElementById('detail-fields');
-    dl.textContent = '';
-    fields.forEach(function (f) {
-      var dt = document.createElement('dt');
-      dt.textContent = f[0];
-      var dd = document.createElement('dd');
-      dd.textContent = f[1];
-      dl.appendChild(dt);
-      dl.appendChild(dd);
-    });
-    setText(document.getElementById('detail-context'), JSON.stringify(d.context, null, 2));
-    var body = document.querySelector('#recent tbody');
-    body.textContent = '';
-    d.recent.slice().reverse().forEach(function (r) {
-      var tr = document.createElement('tr');
-      cell(tr, 'r-time', new Date(r.at).toISOString().slice(11, 23));
-      var what = cell(tr, 'r-event', '');
-      var name = document.createElement('div');
-      name.textContent = r.event;
-      what.appendChild(name);
-      if (r.detail) {
-        var more = document.createElement('div');
-        more.className = 'r-detail';
-        more.textContent = r.detail;
-        what.appendChild(more);
-      }
-      cell(tr, 'r-state', stateChange(r));
-      body.appendChild(tr);
-    });
-    lastRecent = d.recent;
-    highlight(lastRecent);
-  }
-  function loadDetail() {
-    if (!selected) return;
-    if (detailBusy) { detailAgain = true; return; }
-    detailBusy = true;
-    var key = selected;
-    fetch('/viz/actor?key=' + encodeURIComponent(key), { cache: 'no-store' })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (d) { if (d && key === selected) renderDetail(d); })
-      .catch(function () {})
-      .then(function () {
-        detailBusy = false;
-        if (detailAgain) { detailAgain = false; loadDetail(); }
-      });
-  }
-  function select(key) {
-    selected = key;
-    rows.forEach(function (r, k) { r.tr.classList.toggle('selected', k === key); });
-    system.forEach(function (r, k) { r.tr.classList.toggle('selected', k === key); });
-    timelineBody.querySelectorAll('tr').forEach(function (tr) { tr.classList.toggle('mine', tr.dataset.key === key); });
-    document.body.dataset.selected = key;
-    lastRecent = null;
-    highlight(null);
-    loadDetail();
-  }
-
-  // ---- the system-wide timeline ----------------------------------------------------------
-  function timelineRow(r) {
-    var tr = document.createElement('tr');
-    tr.dataset.seq = String(r.seq);
-    tr.dataset.key = r.key;
-    if (r.key === selected) tr.className = 'mine';
-    cell(tr, 'r-time', new Date(r.at).toISOString().slice(11, 23));
-    cell(tr, 'r-actor', r.key);
-    var what = cell(tr, 'r-event', r.event);
-    if (r.detail) {
-      var more = document.createElement('div');
-      more.className = 'r-detail';
-      more.textContent = r.detail;
-      what.appendChild(more);
-    }
-    cell(tr, 'r-state', stateChange(r));
-    tr.addEventListener('click', function () { select(r.key); });
-    return tr;
-  }
-  /** Records oldest first; those already shown are dropped (a new client's init overlaps). */
-  function addTimeline(records) {
-    var fresh = records.filter(function (r) { return r.seq > timelineSeq; });
-    if (fresh.length === 0) return false;
-    var frag = document.createDocumentFragment();
-    var mine = false;
-    for (var i = fresh.length - 1; i >= 0 && frag.childNodes.length < TIMELINE_MAX; i--) {
-      frag.appendChild(timelineRow(fresh[i]));
-      if (fresh[i].key === selected) mine = true;
-    }
-    timelineSeq = fresh[fresh.length - 1].seq;
-    timelineBody.insertBefore(frag, timelineBody.firstChild);
-    while (timelineBody.childElementCount > TIMELINE_MAX) timelineBody.removeChild(timelineBody.lastElementChild);
-    setText(document.getElementById('timeline-count'), timelineBody.childElementCount + ' newest records');
-    return mine;
-  }
-
-  function showSupervisor(s) {
-    var text = s.state === null ? 'not started' : s.state + (s.status !== 'active' ? ' (' + s.status + ')' : '') + ' · restarts ' + s.restartTotal;
-    setText(document.getElementById('sup'), 'supervisor: ' + text);
-    var t = s.theta;
-    setText(document.getElementById('theta'), !t ? '' : t.source === 'policy' ? 'harvest theta: policy ' + t.version : 'harvest theta: configured' + (t.why ? ' (' + t.why + ')' : ''));
-    var r = s.role;
-    var roleEl = document.getElementById('role');
-    roleEl.className = r && r.role === 'standby' ? 'standby' : 'muted';
-    setText(roleEl, !r ? '' : r.role === 'leader' ? 'role: leader (writes; lease held by ' + r.self + ')' : r.role === 'standby' ? 'role: STANDBY (writes nothing; lease held by ' + (r.holder || 'nobody yet') + ')' : 'role: no lease');
-  }
-  function setConn(live) {
-    var el = document.getElementById('conn');
-    el.className = live ? 'live' : 'down';
-    setText(el, live ? '● live' : '○ reconnecting…');
-    document.body.dataset.live = live ? 'true' : 'false';
-  }
-
-  filterInput.addEventListener('input', function () {
-    rows.forEach(function (r) { r.tr.hidden = !matches(r.summary); });
-    updateCounts();
-  });
-  document.getElementById('fit').addEventListener('change', function (e) {
-    diagrams.classList.toggle('fit', e.target.checked);
-  });
-  diagrams.querySelectorAll('figure.diagram.system').forEach(function (fig) {
-    fig.addEventListener('click', function () { if (fig.dataset.key && system.has(fig.dataset.key)) select(fig.dataset.key); });
-  });
-
-  var deltas = 0;
-  var es = new EventSource('/viz/events');
-  es.addEventListener('init', function (e) {
-    var m = JSON.parse(e.data);
-    rows.clear();
-    tbody.textContent = '';
-    m.actors.forEach(upsert);
-    m.system.forEach(upsertSystem);
-    addTimeline(m.timeline);
-    showSupervisor(m.supervisor);
-    updateCounts();
-    setConn(true);
-    if (selected) { highlight(lastRecent); loadDetail(); }
-  });
-  es.addEventListener('delta', function (e) {
-    var m = JSON.parse(e.data);
-    var touched = false;
-    m.actors.forEach(function (s) { upsert(s); if (s.key === selected) touched = true; });
-    if (m.system) m.system.forEach(function (s) { upsertSystem(s); if (s.key === selected) touched = true; });
-    if (m.supervisor) showSupervisor(m.supervisor);
-    if (m.timeline && addTimeline(m.timeline)) touched = true;
-    updateCounts();
-    document.body.dataset.deltas = String(++deltas);
-    if (touched) { highlight(lastRecent); loadDetail(); }
-  });
-  es.onerror = function () { setConn(false); };
-})();
-`;
+/** The script as the page inlines it: read once; without its source-map comment (no map is served). */
+function clientScript(): string {
+  if (script !== null) return script;
+  const path = clientScriptPath();
+  if (!existsSync(path)) throw new Error(`the /viz page script ${path} is missing: run \`npm run build\``);
+  const text = readFileSync(path, 'utf8').replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n');
+  // Inline, "</script" would end the element early; tsc never writes it, this says so if it did.
+  if (/<\/script/i.test(text)) throw new Error(`the /viz page script ${path} contains "</script": it cannot be inlined`);
+  script = text;
+  return script;
+}
 
 /** One diagram on the page: the machine's name (element ids) and its server-drawn SVG. */
 export interface PageDiagram {
@@ -526,7 +199,7 @@ export function vizPageTemplate(options: { title: string; diagrams: PageDiagram[
     </section>
   </div>
 </main>
-<script nonce="__NONCE__">${CLIENT_JS}</script>
+<script nonce="__NONCE__">${clientScript()}</script>
 </body>
 </html>
 `;

@@ -22,6 +22,8 @@ describe('the role on the visualizer', () => {
   it('the page has a place for it in the header and draws a standby so it stands out', () => {
     const page = vizPageTemplate({ title: 't', diagrams: [] });
     expect(page).toContain('<span id="role"');
-    expect(page).toContain("r.role === 'standby' ? 'role: STANDBY (writes nothing; lease held by '");
+    // The page's script (src/viz/client/page.ts, as built): the text, and the class that colours it.
+    expect(page).toContain('role: STANDBY (writes nothing; lease held by ');
+    expect(page).toContain("=== 'standby' ? 'standby' : 'muted'");
   });
 });
