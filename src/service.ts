@@ -14,7 +14,7 @@ import {
 import type { Config } from './config/schema.js';
 import { createPositionSource, type PositionSource } from './inputs/positions.js';
 import { PositionBook } from './inputs/positionMemory.js';
-import { candleGuardsFromConfig, readCandleExtremes } from './inputs/candles.js';
+import { candleGuardsFromConfig, readCandleExtremes } from './candles/index.js';
 import { LiveCandles } from './inputs/klines.js';
 import { klinesBlockMs, klinesFollowerFor, KLINES_READ_COUNT, type KlinesBatchStats } from './phases/klinesFollower.js';
 import type { KlinesFollowerEvent } from '../machines/klinesFollower.js';

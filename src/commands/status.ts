@@ -12,7 +12,7 @@ import { renderTable, type Column } from '../replay/table.js';
 import { harvestProposalKey, marketStateKey, riskProposalKey } from '../store/keyGuard.js';
 import { createRedisStore, type RedisStore } from '../store/redisStore.js';
 import type { Store } from '../store/types.js';
-import { candleGuardsFromConfig, readCandles } from '../inputs/candles.js';
+import { candleGuardsFromConfig, readCandles } from '../candles/index.js';
 import { createPositionSource, type PositionSource } from '../inputs/positions.js';
 import { memoryFromFields, positionMemoryKey } from '../inputs/positionMemory.js';
 import { parsePolicy, POLICY_KEY, policyLimitsFrom } from '../inputs/policy.js';

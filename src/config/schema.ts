@@ -7,7 +7,7 @@
 // type), the environment name QUANTUM_CALC_<UPPER_SNAKE>, the commander options of `run` and
 // `config print` with their "(default: …)" text, and the origin a message names ("flag --only").
 import { z } from 'zod';
-import { DEFAULT_CANDLE_PATTERNS } from '../inputs/candles.js';
+import { DEFAULT_CANDLE_PATTERNS } from '../candles/index.js';
 import { marketStateMinRequired } from '../kernels/marketState.js';
 import { resolveTheta as resolveStopsTheta } from '../kernels/stops.js';
 import { resolveTheta as resolveHarvestTheta } from '../kernels/harvest.js';

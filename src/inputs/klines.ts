@@ -7,7 +7,7 @@
 // candle or a counted skip, and the small per-symbol buffer of live candles the marketstate
 // read merges into its window until the data sink's sorted set holds them.
 import type { StreamEntry } from '../store/types.js';
-import { candleFromRecord, DEFAULT_CANDLE_GUARDS, openTimeMs, priceOutOfRange, type Candle, type CandleGuards } from './candles.js';
+import { candleFromRecord, DEFAULT_CANDLE_GUARDS, openTimeMs, priceOutOfRange, type Candle, type CandleGuards } from '../candles/index.js';
 
 export const KLINE_SKIP_REASONS = ['no_payload', 'bad_json', 'bad_candle', 'not_closed', 'not_1m', 'unknown_symbol', 'future_candle'] as const;
 export type KlineSkipReason = (typeof KLINE_SKIP_REASONS)[number];
@@ -75,7 +75,7 @@ export function parseKlineEntry(entry: StreamEntry, isRunning: (symbol: string) 
 /**
  * The newest few live candles per symbol. The data sink usually writes a candle into the sorted
  * set within milliseconds of the stream; a handful covers it lagging for minutes. Candles the set
- * already holds are dropped by the merge (src/inputs/candles.ts), so keeping a few is harmless.
+ * already holds are dropped by the merge (src/candles/series.ts), so keeping a few is harmless.
  */
 export class LiveCandles {
   private readonly bySymbol = new Map<string, LiveCandle[]>();

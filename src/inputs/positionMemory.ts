@@ -141,7 +141,7 @@ function sameMemory(a: PositionMemory, b: PositionMemory): boolean {
   );
 }
 
-/** Candle extremes since `fromMs` for a symbol (I/O, injected: src/inputs/candles.ts readCandleExtremes). */
+/** Candle extremes since `fromMs` for a symbol (I/O, injected: src/candles/extremes.ts readCandleExtremes). */
 export type ExtremesReader = (symbol: string, fromMs: number) => Promise<CandleExtremes | null>;
 
 interface Entry {

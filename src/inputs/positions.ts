@@ -11,7 +11,7 @@
 import { KernelInputError, type Position, type Side } from '../kernels/types.js';
 import { validatePosition } from '../kernels/validate.js';
 import { WrongTypeError, type Store } from '../store/types.js';
-import { DEFAULT_CANDLE_PATTERNS, readCandles } from './candles.js';
+import { DEFAULT_CANDLE_PATTERNS, readCandles } from '../candles/index.js';
 import { parseFiniteNumber } from './parse.js';
 import { ok, skip, type Read } from './types.js';
 

@@ -4,7 +4,7 @@
 import { fromPromise } from 'xstate';
 import { klinesFollowerMachine, type KlinesBatch } from '../../machines/klinesFollower.js';
 import { parseKlineEntry, type KlineSkipReason, type LiveCandle, type LiveCandles } from '../inputs/klines.js';
-import type { CandleGuards } from '../inputs/candles.js';
+import type { CandleGuards } from '../candles/index.js';
 import type { Store } from '../store/types.js';
 
 /** What one read saw, for metrics and logs. */

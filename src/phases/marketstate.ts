@@ -1,6 +1,6 @@
 // P0 MarketState publisher steps: candles → kernel → quantum:marketstate:{sym} (+ stream).
-import type { CandleSeries } from '../inputs/candles.js';
-import { CandleParseCache, CandleWindowCache, candleGuardsFromConfig, readCandles } from '../inputs/candles.js';
+import type { CandleSeries } from '../candles/index.js';
+import { CandleParseCache, CandleWindowCache, candleGuardsFromConfig, readCandles } from '../candles/index.js';
 import { computeMarketState, marketStateMinRequired, type MarketStateTheta } from '../kernels/marketState.js';
 import type { DeepPartial, MarketState } from '../kernels/types.js';
 import { dominantRegimeName, marketStateFields, marketStateStreamFields } from '../contracts/fields.js';
@@ -67,7 +67,7 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
   const settings = rateLimitSettings(config);
   const ttlSec = marketStateTtlSec(config);
   const maxCandleAgeMs = config.maxCandleAge * 1000;
-  // The parsed tail of each symbol's data-sink key, read incrementally (src/inputs/candles.ts);
+  // The parsed tail of each symbol's data-sink key, read incrementally (src/candles/window.ts);
   // the parse cache serves the older layouts' keys.
   const window = new CandleWindowCache();
   const parseCache = new CandleParseCache();

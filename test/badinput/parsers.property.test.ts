@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_KEYS, coerce, loadConfig } from '../../src/config/load.js';
 import { CliError } from '../../src/exitCodes.js';
-import { parseCandleMember } from '../../src/inputs/candles.js';
+import { parseCandleMember } from '../../src/candles/index.js';
 import { parseFiniteNumber, parsePositiveNumber } from '../../src/inputs/parse.js';
 import { eventFields, positionFromFields, snapshotFromFields } from '../../src/inputs/positions.js';
 import { readPublishedMarketState, readRiskProposal } from '../../src/inputs/publishedState.js';

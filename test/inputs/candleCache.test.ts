@@ -1,7 +1,7 @@
 // The parse cache must never change what a read returns: same series with and without it, and a
 // changed candle (same open time, new close) is seen at once.
 import { describe, expect, it } from 'vitest';
-import { CandleParseCache, readCandles } from '../../src/inputs/candles.js';
+import { CandleParseCache, readCandles } from '../../src/candles/index.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
 import { MINUTE_MS, candlePayload, dataSinkKey, lastClosedOpenTime } from '../helpers/producers.js';
 

@@ -1,11 +1,11 @@
 // readCandleExtremes answers a repeated ask with one ZRANGEBYSCORE from the newest score it saw
-// (src/inputs/candles.ts). It must fold exactly the candles the full path (TYPE, newest member,
+// (src/candles/extremes.ts). It must fold exactly the candles the full path (TYPE, newest member,
 // ZRANGEBYSCORE from fromMs) folds: checked against a fresh full answer after random writes and
 // asks, on redis-server, and for the cases that must leave the quick path.
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CANDLE_PATTERNS, EXTREMES_READ_LIMIT, readCandleExtremes } from '../../src/inputs/candles.js';
+import { DEFAULT_CANDLE_PATTERNS, EXTREMES_READ_LIMIT, readCandleExtremes } from '../../src/candles/index.js';
 import type { RedisStore } from '../../src/store/redisStore.js';
 import type { Store } from '../../src/store/types.js';
 import { candlePayload, dataSinkKey, MINUTE_MS } from '../helpers/producers.js';

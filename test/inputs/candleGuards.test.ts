@@ -16,7 +16,7 @@ import {
   readCandleExtremes,
   readCandles,
   type CandleSeries,
-} from '../../src/inputs/candles.js';
+} from '../../src/candles/index.js';
 import type { Read } from '../../src/inputs/types.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
 import { candlePayload, dataSinkKey, lastClosedOpenTime, MINUTE_MS } from '../helpers/producers.js';

@@ -1,6 +1,6 @@
 // Two input-layer edge cases found in review, pinned.
 import { describe, expect, it } from 'vitest';
-import { readCandleExtremes, readCandles } from '../../src/inputs/candles.js';
+import { readCandleExtremes, readCandles } from '../../src/candles/index.js';
 import { snapshotFromFields } from '../../src/inputs/positions.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
 

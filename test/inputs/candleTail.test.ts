@@ -1,7 +1,7 @@
 // The reader first reads the window plus a small margin; when duplicates or malformed members
 // leave the window short, it reads the full margin, so a dirty tail never shrinks the window.
 import { describe, expect, it } from 'vitest';
-import { candleFirstTailCount, readCandles } from '../../src/inputs/candles.js';
+import { candleFirstTailCount, readCandles } from '../../src/candles/index.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
 import { MINUTE_MS, candlePayload, dataSinkKey, lastClosedOpenTime } from '../helpers/producers.js';
 

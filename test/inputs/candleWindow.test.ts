@@ -16,7 +16,7 @@ import {
   DEFAULT_CANDLE_PATTERNS,
   readCandles,
   type Candle,
-} from '../../src/inputs/candles.js';
+} from '../../src/candles/index.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
 import type { RedisStore } from '../../src/store/redisStore.js';
 import type { Store } from '../../src/store/types.js';

@@ -9,7 +9,7 @@ import {
   readCandles,
   type Candle,
   type CandleSeries,
-} from '../../src/inputs/candles.js';
+} from '../../src/candles/index.js';
 import { parseKlineEntry, type LiveCandle } from '../../src/inputs/klines.js';
 import type { Read } from '../../src/inputs/types.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';

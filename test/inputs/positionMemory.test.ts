@@ -3,7 +3,7 @@
 // memory store, then persistence across a "restart" (a new PositionBook) on a real redis-server.
 // Snapshots are built from the producers' fixtures with an injected clock.
 import { describe, expect, it, vi } from 'vitest';
-import { DEFAULT_CANDLE_PATTERNS, readCandleExtremes } from '../../src/inputs/candles.js';
+import { DEFAULT_CANDLE_PATTERNS, readCandleExtremes } from '../../src/candles/index.js';
 import {
   POSITION_MEMORY_TTL_SEC,
   PositionBook,
