@@ -53,10 +53,11 @@ export function marketStateTtlSec(config: Pick<Config, 'marketstateInterval' | '
  */
 function candleNotes(series: CandleSeries): string {
   const notes: string[] = [];
-  if (series.malformed > 0) notes.push(`${series.malformed} malformed candle members skipped`);
-  if (series.duplicates > 0) notes.push(`${series.duplicates} duplicate open times dropped`);
-  if (series.future > 0) notes.push(`${series.future} members dated after now + maxClockSkew skipped (future_candle)`);
-  if (series.gapMinutes !== null && series.gapMinutes > 0) notes.push(`${series.gapMinutes} minutes missing in the window`);
+  const n = (count: number, one: string, many: string): string => `${count} ${count === 1 ? one : many}`;
+  if (series.malformed > 0) notes.push(`${n(series.malformed, 'malformed candle member', 'malformed candle members')} skipped`);
+  if (series.duplicates > 0) notes.push(`${n(series.duplicates, 'duplicate open time', 'duplicate open times')} dropped`);
+  if (series.future > 0) notes.push(`${n(series.future, 'member', 'members')} dated after now + maxClockSkew skipped (future_candle)`);
+  if (series.gapMinutes !== null && series.gapMinutes > 0) notes.push(`${n(series.gapMinutes, 'minute', 'minutes')} missing in the window`);
   return notes.length === 0 ? '' : ` (${notes.join(', ')})`;
 }
 
