@@ -10,6 +10,7 @@ import { CycleWatch } from '../helpers/cycleWatch.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 import { MINUTE_MS, longPosition, prices, redisClient, seedCandles, seedPosition, firstOpenTimeFor } from '../helpers/seed.js';
 import { captureLogger, explainWith, fastFlags, serviceConfig, until } from '../helpers/serviceHarness.js';
+import { monitorOf } from '../helpers/monitor.js';
 
 // Case matters: harvest_action's "NONE" is a contract value; Python's None is not.
 const FORBIDDEN = /^(NaN|nan|NAN|[+-]?Infinity|[+-]?inf|[+-]?INF|None|null|undefined)$/;
@@ -24,7 +25,7 @@ const writes: string[][] = [];
 beforeAll(async () => {
   server = await startTestRedis();
   redis = redisClient(server.url);
-  monitor = await redisClient(server.url).monitor();
+  monitor = await monitorOf(redisClient(server.url));
   monitor.on('monitor', (_time: string, args: string[]) => {
     const command = String(args[0]).toLowerCase();
     if (command === 'hset' || command === 'xadd' || command === 'hmset' || command === 'set') writes.push(args.map(String));

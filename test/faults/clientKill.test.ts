@@ -12,7 +12,11 @@ import { captureLogger, explainWith, fastFlags, fieldsOf, serviceConfig, until, 
 
 const SYMBOLS = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'];
 // From the clock: the service refuses candles older than maxCandleAge.
-const FIRST_OPEN = firstOpenTimeFor(300);
+// The feeder below adds a minute of candles every 150 ms, far faster than the clock: seeded to end
+// a day back (with maxCandleAge above that), its candles stay in the past for the whole test. Ending
+// now, they would be dated in the future within a second and skipped as future_candle.
+const BACKLOG_MINUTES = 24 * 60;
+const FIRST_OPEN = firstOpenTimeFor(300 + BACKLOG_MINUTES);
 
 let server: TestRedis;
 let redis: Redis;
@@ -61,7 +65,7 @@ describe('CLIENT KILL of our connection', () => {
 
     const watch = new CycleWatch();
     const { logger } = captureLogger('debug');
-    const config = serviceConfig(fastFlags(server.url, SYMBOLS, { enableStream: true, maxPublishAge: 60 }));
+    const config = serviceConfig(fastFlags(server.url, SYMBOLS, { enableStream: true, maxPublishAge: 60, maxCandleAge: 2 * BACKLOG_MINUTES * 60 }));
     const handle = await startService({ config, logger, hooks: watch.hooks, inspect: watch.inspect });
     service = handle;
     await until('every symbol to publish a harvest proposal', () => new Set(watch.of('harvest', 'published').map((c) => c.event.symbol)).size === 3).catch(

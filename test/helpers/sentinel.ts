@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './redisServer.js';
+import { monitorOf } from './monitor.js';
 
 export interface SentinelOptions {
   /** The monitored master's name. Default 'mymaster'. */
@@ -211,8 +212,7 @@ export async function startSentinelDeployment(options: SentinelOptions = {}): Pr
     sentinelClient,
     async monitor(port) {
       const lines: MonitorLine[] = [];
-      const m = await client(port).monitor();
-      m.on('error', () => undefined);
+      const m = await monitorOf(client(port));
       m.on('monitor', (time: string, args: string[], source: string) => {
         lines.push({ serverMs: Number(time) * 1000, args: [String(args[0]).toLowerCase(), ...args.slice(1)], source });
       });

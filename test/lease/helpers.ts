@@ -11,6 +11,7 @@ import { until as pollUntil } from '../helpers/serviceHarness.js';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { createRedisStore, type RedisStore } from '../../src/store/redisStore.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
+import { monitorOf } from '../helpers/monitor.js';
 
 export const LEASE_KEY = 'quantum:calc:leader';
 
@@ -90,16 +91,7 @@ export interface MonitorLine {
 /** Records every command the server runs (MONITOR), from now on. */
 export async function startMonitor(url: string): Promise<{ lines: MonitorLine[]; sync(): Promise<void>; stop(): void }> {
   const client = rawClient(url);
-  // Not client.monitor(): ioredis switches a connection to monitoring one microtask after
-  // MONITOR's OK, so lines that arrive in the same socket read as the OK are taken for replies
-  // to no command and emitted as "Command queue state error" — and client.monitor() attaches only
-  // a once('error') listener until it resolves, so a second such error had no listener and
-  // surfaced as an unhandled error failing whichever test ran (seen under load). Our listener is
-  // on the connection before it sends MONITOR; those few lines are lost, not thrown: the
-  // assertions on the recorded lines (after sync()'s marker) decide.
-  const monitor = client.duplicate({ monitor: true, lazyConnect: false });
-  monitor.on('error', () => undefined);
-  await new Promise<void>((resolve) => monitor.once('monitoring', () => resolve()));
+  const monitor = await monitorOf(client);
   const lines: MonitorLine[] = [];
   monitor.on('monitor', (time: string, args: string[], source: string) => lines.push({ time: Number(time), args, source }));
   let n = 0;

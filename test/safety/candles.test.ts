@@ -21,6 +21,7 @@ import type { CycleDoneEvent } from '../../machines/publisher.js';
 import { ACL_RULES } from '../helpers/acl.js';
 import { candlePayload, dataSinkKey, lastClosedOpenTime, MINUTE_MS } from '../helpers/producers.js';
 import { useTestRedis } from '../helpers/redisFixture.js';
+import { monitorOf } from '../helpers/monitor.js';
 
 const fixture = useTestRedis({ store: true });
 let redis: Redis;
@@ -222,8 +223,7 @@ describe('an oversized candle key', () => {
     // A writer gone wrong appends huge members at the newest open times (they are in the re-read band).
     await inflate('BTCUSDT', 3, last);
     const commands: string[] = [];
-    const monitor = await redis.monitor();
-    monitor.on('error', () => undefined);
+    const monitor = await monitorOf(redis);
     monitor.on('monitor', (_time: string, args: string[]) => commands.push(args[0]!.toLowerCase()));
     try {
       const { result, events } = await watchingConnection(store, () => cycle(s, 'BTCUSDT'));

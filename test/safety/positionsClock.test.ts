@@ -141,7 +141,8 @@ describe('through the service (redis-server, --once, the producers\' layouts)', 
   });
 
   it('an apply-layer created_at an hour ahead is bad_position with the configured maxClockSkew; a larger skew lets it through', async () => {
-    const t0 = Date.now();
+    // On a whole second: created_at is whole seconds, so "3600 s ahead" is exact, not 3599.x.
+    const t0 = Math.floor(Date.now() / 1000) * 1000;
     await seedDataSink(redis, S, prices('trend', 300, 100), { nowMs: t0 });
     const createdAt = Math.floor(t0 / 1000) + 3600;
     await hsetPosition(redis, applyLayerFields({ symbol: S, side: 'LONG', quantity: 0.5, entry: 100, createdAt }));

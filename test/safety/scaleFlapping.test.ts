@@ -19,7 +19,12 @@ const FLAP_SECONDS = Number(process.env.FLAP_SECONDS ?? 12);
 const LIVE = 'BTCUSDT';
 const UNIVERSE = 300;
 const POOL = 1500;
-const LEASE_TTL_MS = 5000;
+// Three times the default: the suite must pass with both cores kept busy by other processes,
+// and an event loop time-sliced with two spinning processes and another test file loses seconds
+// that are not this service's. The assertions stay relative to it (lag under half the TTL, the
+// lease never lost); at the default 5 s the same churn was measured ad hoc (README: the lease
+// held for 60 s, lag p99 83 ms, max 1.35 s).
+const LEASE_TTL_MS = 15_000;
 
 const fixture = useTestRedis();
 let redis: Redis;

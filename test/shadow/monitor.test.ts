@@ -25,6 +25,7 @@ import { cliPath, repoRoot } from '../helpers/runCli.js';
 import { prices, redisClient } from '../helpers/seed.js';
 import { getText, oncePass, until } from '../helpers/serviceHarness.js';
 import { asPythonWrote, pyFloat, writeOldHash } from './oldServices.js';
+import { monitorOf } from '../helpers/monitor.js';
 
 const SYMBOLS = ['BTCUSDT', 'ETHUSDT', 'PEPEUSDT', 'SOLUSDT', 'DOGEUSDT'] as const;
 const ms = (s: string): string => `quantum:marketstate:${s}`;
@@ -129,7 +130,7 @@ beforeAll(async () => {
   server = await startTestRedis();
   redis = redisClient(server.url);
   own.add(/addr=(\S+)/.exec(String(await redis.client('INFO')))![1]!);
-  monitor = await redisClient(server.url).monitor();
+  monitor = await monitorOf(redisClient(server.url));
   monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, args: args.map(String) }));
 
   // The inputs, as the live stack's producers lay them out.
