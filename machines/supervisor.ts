@@ -23,6 +23,12 @@
 // the lease renewal, HTTP and every cycle: a 300-symbol universe swapped at once blocked the loop
 // for seconds. A newer set replaces the wanted one; the batches go on towards the newest.
 //
+// Teardown (SIGTERM): once the drain is over and the lease handed over, the children are
+// forgotten TEARDOWN_BUDGET-sized batches at a time, a pause (the self-sent TEARDOWN.BATCH) between
+// batches, before the final state. XState copies the whole children map for every child it stops
+// (and stops them all in one go on reaching a final state): 6,000 publishers (2,000 symbols) took
+// 16 s in one block of the event loop, so the shutdown deadline's timer could not fire.
+//
 // The single-writer lease (src/store/lease.ts): an instance that does not hold it stands by —
 // no publisher or follower runs, so it neither writes nor loads Redis with reads — and runs them
 // all when the lease becomes its own (LEASE.ACQUIRED). A leader that loses the lease stops every
@@ -50,6 +56,13 @@ export const FIRST_POLL_WINDOW_MS = 1000;
 
 /** Symbols whose publishers are spawned (or drained) in one batch of a symbol-set change. */
 export const SYMBOL_BATCH = 50;
+
+/**
+ * Children-map entries XState may copy in one turn of the event loop while tearing down: it copies
+ * the map for each child it stops, so a batch stops about this many entries / children left
+ * (at least one; all still running at once). About 10–30 ms a turn.
+ */
+export const TEARDOWN_BUDGET = 30_000;
 
 /** The actor key (and first id) of the klines follower, beside the `phase:symbol` publishers. */
 export const KLINES_FOLLOWER_KEY = 'follower:klines';
@@ -122,6 +135,10 @@ export interface SupervisorContext {
   lastWake: WakeNotice | null;
   /** Standing by (another instance holds the lease): nothing is spawned until LEASE.ACQUIRED. */
   standby: boolean;
+  /** Tearing down: the children to stop, in order (the running first), how many were running, how many are stopped. */
+  teardownIds: string[];
+  teardownRunning: number;
+  teardownDone: number;
 }
 
 /** The running symbols changed (SYMBOLS.SET): who came, who goes. */
@@ -143,6 +160,8 @@ export type SupervisorEvent =
   | { type: 'SYMBOLS.SET'; symbols: string[] }
   /** Sent to itself between the batches of a symbol-set change (after a pause for the event loop). */
   | { type: 'SYMBOLS.BATCH' }
+  /** Sent to itself between the batches of the teardown (after a pause for the event loop). */
+  | { type: 'TEARDOWN.BATCH' }
   /**
    * A store connection is ready again after an outage: 'main' (the publishers' store) wakes every
    * publisher, 'klines' (the follower's own connection) the klines follower.
@@ -180,6 +199,23 @@ export interface RestartNotice {
   newId: string;
   error: string;
   restartsInWindow: number;
+}
+
+/** The supervisor's result, from its context: its final output, and what the service reports once it tears down. */
+export function supervisorOutput(context: SupervisorContext): SupervisorOutput {
+  if (context.escalation !== null) {
+    return {
+      exitCode: SUPERVISOR_EXIT.ESCALATED,
+      reason: `restart budget exhausted: ${context.escalation.actorId} failed ${context.escalation.restarts + 1} times within ${context.escalation.windowMs} ms (${context.escalation.error})`,
+      escalation: context.escalation,
+    };
+  }
+  if (context.once) {
+    return context.onceFailed
+      ? { exitCode: SUPERVISOR_EXIT.FAILURE, reason: 'an I/O or compute error occurred', escalation: null }
+      : { exitCode: SUPERVISOR_EXIT.OK, reason: 'every symbol published or was skipped for a counted reason', escalation: null };
+  }
+  return { exitCode: SUPERVISOR_EXIT.OK, reason: 'shut down', escalation: null };
 }
 
 export const actorKey = (phase: PhaseName, symbol: string): string => `${phase}:${symbol}`;
@@ -248,12 +284,15 @@ export const supervisorMachine = setup({
     drainTimeout: ({ context }) => context.drainTimeoutMs,
     // A timer, not a microtask: the I/O of the lease renewal, HTTP and the cycles runs in between.
     symbolBatchPause: 0,
+    // The same between teardown batches: the close's other steps, HTTP and the deadline timer run.
+    teardownPause: 0,
   },
   guards: {
     /** A child exhausted its restart budget (restartOrEscalate recorded it). */
     escalated: ({ context }) => context.escalation !== null,
     onceComplete: ({ context }) => context.once && context.onceRemaining <= 0,
     allDrained: ({ context }) => context.drainRemaining <= 0,
+    tornDown: ({ context }) => context.teardownDone >= context.teardownIds.length,
     /** Started without the lease (another instance writes). */
     startsAsStandby: ({ context }) => context.standby && !context.once,
     /**
@@ -496,6 +535,32 @@ export const supervisorMachine = setup({
       enqueue.assign({ drainRemaining: ids.length });
       for (const id of ids) enqueue.sendTo(id, { type: 'DRAIN' });
     }),
+    /**
+     * The children to tear down: those still running first (a retiring publisher mid-cycle, on a
+     * drain past its deadline every busy one), so that the first batch stops them all — nothing
+     * of ours runs on after the handover — then the stopped ones, which only need forgetting.
+     */
+    planTeardown: assign(({ self }) => {
+      const running: string[] = [];
+      const ended: string[] = [];
+      for (const [id, child] of Object.entries(self.getSnapshot().children)) {
+        (child?.getSnapshot().status === 'active' ? running : ended).push(id);
+      }
+      return { teardownIds: running.concat(ended), teardownDone: 0, teardownRunning: running.length };
+    }),
+    /** The next batch: at least every child still running, else about TEARDOWN_BUDGET map entries copied. */
+    stopChildBatch: enqueueActions(({ context, enqueue }) => {
+      const left = context.teardownIds.length - context.teardownDone;
+      if (left <= 0) return;
+      const size = Math.max(context.teardownDone === 0 ? context.teardownRunning : 1, Math.floor(TEARDOWN_BUDGET / left), 1);
+      const end = Math.min(context.teardownIds.length, context.teardownDone + size);
+      for (let i = context.teardownDone; i < end; i++) enqueue.stopChild(context.teardownIds[i]!);
+      enqueue.assign({ teardownDone: end });
+    }),
+    /** More children to go: the next batch after a pause (one raise per batch). */
+    scheduleTeardownBatch: enqueueActions(({ context, enqueue }) => {
+      if (context.teardownDone < context.teardownIds.length) enqueue.raise({ type: 'TEARDOWN.BATCH' }, { delay: 'teardownPause' });
+    }),
     // A live child stopped (drained, or crashed while draining): one fewer to wait for.
     markDrained: assign(({ context }, { actorId }: { actorId: string }) =>
       actorId in context.keysById && !(actorId in context.retiring) ? { drainRemaining: context.drainRemaining - 1 } : {},
@@ -530,6 +595,9 @@ export const supervisorMachine = setup({
     symbolBatchScheduled: false,
     lastWake: null,
     standby: input.standby ?? false,
+    teardownIds: [],
+    teardownRunning: 0,
+    teardownDone: 0,
   }),
   initial: 'starting',
   states: {
@@ -609,11 +677,18 @@ export const supervisorMachine = setup({
         // A child that crashes while draining is simply gone.
         'xstate.error.actor.*': { actions: { type: 'markDrained', params: ({ event }) => ({ actorId: event.actorId }) } },
       },
-      after: { drainTimeout: 'stopped' },
+      // Past the deadline: the busy publishers are stopped at once (the first teardown batch).
+      after: { drainTimeout: 'tearingDown' },
     },
     handingOver: {
       description: 'Every publisher has stopped: the single-writer lease is released before the children are torn down, so a standby takes over at once.',
-      invoke: { src: 'handOver', onDone: 'stopped', onError: 'stopped' },
+      invoke: { src: 'handOver', onDone: 'tearingDown', onError: 'tearingDown' },
+    },
+    tearingDown: {
+      description: 'The children are stopped a batch per turn of the event loop (the running ones in the first), then the supervisor ends.',
+      entry: ['planTeardown', 'stopChildBatch', 'scheduleTeardownBatch'],
+      always: { guard: 'tornDown', target: 'stopped' },
+      on: { 'TEARDOWN.BATCH': { actions: ['stopChildBatch', 'scheduleTeardownBatch'] } },
     },
     escalated: {
       type: 'final',
@@ -622,21 +697,7 @@ export const supervisorMachine = setup({
     done: { type: 'final' },
     stopped: { type: 'final' },
   },
-  output: ({ context }): SupervisorOutput => {
-    if (context.escalation !== null) {
-      return {
-        exitCode: SUPERVISOR_EXIT.ESCALATED,
-        reason: `restart budget exhausted: ${context.escalation.actorId} failed ${context.escalation.restarts + 1} times within ${context.escalation.windowMs} ms (${context.escalation.error})`,
-        escalation: context.escalation,
-      };
-    }
-    if (context.once) {
-      return context.onceFailed
-        ? { exitCode: SUPERVISOR_EXIT.FAILURE, reason: 'an I/O or compute error occurred', escalation: null }
-        : { exitCode: SUPERVISOR_EXIT.OK, reason: 'every symbol published or was skipped for a counted reason', escalation: null };
-    }
-    return { exitCode: SUPERVISOR_EXIT.OK, reason: 'shut down', escalation: null };
-  },
+  output: ({ context }): SupervisorOutput => supervisorOutput(context),
 });
 
 export type SupervisorMachine = typeof supervisorMachine;

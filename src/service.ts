@@ -6,6 +6,7 @@ import { createActor, fromPromise, type InspectionEvent } from 'xstate';
 import type { CycleDoneEvent, PhaseName } from '../machines/publisher.js';
 import {
   supervisorMachine,
+  supervisorOutput,
   type Escalation,
   type RestartNotice,
   type SupervisorActor,
@@ -177,7 +178,11 @@ export interface ServiceHandle {
   lease: LeaseManager | null;
   /** leader / standby / no-lease, and who holds the lease (/healthz, /metrics, /viz, logs). */
   role(): RoleDescription;
-  /** Resolves when the supervisor ends (once complete, shut down, or escalated). */
+  /**
+   * Resolves when the supervisor ends (once complete, shut down, or escalated), or as soon as it
+   * tears down (every publisher stopped, the lease handed over): the stopped children are then
+   * forgotten in batches a few turns of the event loop later (`actor` reaches status done then).
+   */
   done: Promise<SupervisorOutput>;
   /**
    * SIGHUP (src/commands/sighup.ts): re-reads the AI policy now instead of at the next tick (the running
@@ -449,6 +454,10 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     actor.subscribe({
       next: (snapshot) => {
         if (snapshot.status === 'done' && snapshot.output) resolve(snapshot.output);
+        // Tearing down (machines/supervisor.ts): every publisher has stopped and the lease is
+        // handed over, so the outcome is known; forgetting thousands of stopped children takes a
+        // few turns of the event loop more, which neither close() nor the exit waits for.
+        else if (snapshot.value === 'tearingDown') resolve(supervisorOutput(snapshot.context));
       },
       error: reject,
     });
