@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import {
+  CANDLE_REREAD_BAND,
   candleGuardsFromConfig,
   CandleWindowCache,
   DEFAULT_CANDLE_GUARDS,
@@ -15,6 +16,7 @@ import {
   parseCandleMember,
   readCandleExtremes,
   readCandles,
+  type Candle,
   type CandleSeries,
 } from '../../src/candles/index.js';
 import type { Read } from '../../src/inputs/types.js';
@@ -177,13 +179,15 @@ describe.each(HARNESSES)('candle guards: $name', ({ create }) => {
   });
 });
 
-describe('the incremental window and a full read agree with future and implausible members about', () => {
+describe('the incremental window and a full read (one series builder) agree with future, implausible, republished and live candles about', () => {
   /** What a writer (the sink, or one gone wrong) adds to the key between two reads. */
   type Op =
     | { kind: 'append'; count: number }
     | { kind: 'future'; aheadMs: number; via: 'open' | 'close' | 'score' }
     | { kind: 'implausible'; back: number; how: 'disorder' | 'huge' | 'tiny' }
-    | { kind: 'tick'; ms: number };
+    | { kind: 'tick'; ms: number }
+    | { kind: 'republish'; back: number; stale: boolean }
+    | { kind: 'live'; ahead: number; stale: boolean };
   const op: fc.Arbitrary<Op> = fc.oneof(
     { weight: 5, arbitrary: fc.record({ kind: fc.constant('append' as const), count: fc.integer({ min: 1, max: 3 }) }) },
     {
@@ -204,11 +208,22 @@ describe('the incremental window and a full read agree with future and implausib
     },
     // The clock moves on: members that were in the future may no longer be.
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 1_000, max: 90_000 }) }) },
+    // A second member for a recent open time (dedupe: the newest `timestamp` wins, or loses when
+    // stale) — within the re-read band (the key's newest CANDLE_REREAD_BAND scores, future ones
+    // among them): a rewrite further back waits for the next full read, by design (CandleWindowCache).
+    {
+      weight: 2,
+      arbitrary: fc.record({ kind: fc.constant('republish' as const), back: fc.integer({ min: 0, max: CANDLE_REREAD_BAND - 1 }), stale: fc.boolean() }),
+    },
+    // A candle from the klines stream, merged into both reads (the key's newest, or one it lacks).
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('live' as const), ahead: fc.integer({ min: -2, max: 2 }), stale: fc.boolean() }) },
   );
 
   it('read after read (fast-check, the embedded store)', async () => {
     const BASE = 1_764_576_000_000;
     let incremental = 0;
+    let deduplicated = 0;
+    let merged = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 40 }), fc.integer({ min: 1, max: 120 }), async (ops, initial) => {
         const memory = new MemoryStore();
@@ -218,10 +233,14 @@ describe('the incremental window and a full read agree with future and implausib
         let stamp = 0;
         const add = (score: number, member: string) => memory.zadd(KEY, score, member);
         const candle = (t: number, close: number) => candlePayload({ symbol: S, open_time: t, close, timestamp: t / 1000 + 60 + stamp++ / 1000 });
+        let live: Candle[] = [];
         const compare = async (label: string) => {
-          const options = { patterns: DEFAULT_CANDLE_PATTERNS, windowSize: 40, nowMs };
+          const options = { patterns: DEFAULT_CANDLE_PATTERNS, windowSize: 40, nowMs, live };
           const windowed = await readCandles(memory, S, { ...options, window });
           expect(windowed, label).toEqual(await readCandles(memory, S, options));
+          // The builder's general paths (dedupe, live merge) are reached, not only its common one.
+          if (windowed.ok && windowed.value.duplicates > 0) deduplicated++;
+          if (windowed.ok && windowed.value.liveOnly > 0) merged++;
         };
         for (let i = 0; i < initial; i++) {
           newest += MINUTE_MS;
@@ -251,6 +270,16 @@ describe('the incremental window and a full read agree with future and implausib
                   ? candlePayload({ symbol: S, open_time: t, close: 1e300, high: 1e300, low: 1e300, ...later })
                   : candlePayload({ symbol: S, open_time: t, close: 1e-300, high: 1e-300, low: 1e-300, ...later });
             add(t, member);
+          } else if (o.kind === 'republish') {
+            const t = newest - o.back * MINUTE_MS;
+            const scoresFromT = new Set((await memory.zrangeFromScore(KEY, t, 10_000)).map((m) => m.score));
+            if (scoresFromT.size > CANDLE_REREAD_BAND) continue;
+            const timestamp = o.stale ? t / 1000 : t / 1000 + 120 + stamp++;
+            add(t, candlePayload({ symbol: S, open_time: t, close: 150 + o.back, timestamp }));
+          } else if (o.kind === 'live') {
+            const t = newest + o.ahead * MINUTE_MS;
+            const publishedAt = o.stale ? t / 1000 : t / 1000 + 180 + stamp++;
+            live = [...live, { close: 300 + o.ahead, openTime: t, publishedAt, high: null, low: null, closeTime: t + MINUTE_MS - 1 }].slice(-3);
           } else {
             nowMs += o.ms;
           }
@@ -261,5 +290,7 @@ describe('the incremental window and a full read agree with future and implausib
       { numRuns: 60 },
     );
     expect(incremental).toBeGreaterThan(300);
+    expect(deduplicated).toBeGreaterThan(20);
+    expect(merged).toBeGreaterThan(20);
   });
 });
