@@ -29,7 +29,7 @@ import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
 import { startService, wallClock } from '../src/service.js';
-import { benchSymbols, liveFeed } from './liveLayouts.js';
+import { benchCandleAgeSec, benchSymbols, LIVE_FEED_AHEAD, liveFeed } from './liveLayouts.js';
 import { stepGate, STEP_CONCURRENCY } from '../src/phases/stepGate.js';
 import type { CycleDoneEvent } from '../machines/publisher.js';
 import { startTestRedis } from '../test/helpers/redisServer.js';
@@ -80,11 +80,12 @@ async function main(): Promise<void> {
   const server = await startTestRedis();
   const redis = new Redis(server.url);
   const symbols = benchSymbols(args.symbols);
+  if (args.bursts > LIVE_FEED_AHEAD) throw new Error(`--bursts ${args.bursts}: at most ${LIVE_FEED_AHEAD} (the history is laid back by that many minutes)`);
   const feed = liveFeed(redis, symbols, args.members);
   // History: the data sink's sorted sets, HISTORY candles per symbol; positions from the brain.
   await feed.seed();
 
-  const { config } = loadConfig({ env: {}, flags: { redisUrl: server.url, symbols, logLevel: 'silent', maxPositionAge: 3600 } });
+  const { config } = loadConfig({ env: {}, flags: { redisUrl: server.url, symbols, logLevel: 'silent', maxPositionAge: 3600, maxCandleAge: benchCandleAgeSec(LIVE_FEED_AHEAD) } });
   const harvestDone: Array<{ symbol: string; atMs: number; chainStartedAt: number | null }> = [];
   const onCycle = (e: CycleDoneEvent, nowMs: number): void => {
     if (e.phase === 'harvest' && (e.outcome === 'published' || e.outcome === 'heartbeat')) harvestDone.push({ symbol: e.symbol, atMs: nowMs, chainStartedAt: e.chainStartedAt });

@@ -1,5 +1,5 @@
 // N symbols in the live stack's layouts on a Redis, for bench:burst and bench:memory: the data
-// sink's sorted sets (HISTORY closed 1m candles each, ending now), the position brain's hashes,
+// sink's sorted sets (HISTORY closed 1m candles each, laid back by LIVE_FEED_AHEAD minutes), the position brain's hashes,
 // and the market publisher's minute burst of closed candles on quantum:stream:market.klines.
 import type { Redis } from 'ioredis';
 import { createPriceWalk, REGIMES } from '../src/synthetic/prices.js';
@@ -14,6 +14,25 @@ export function liveCandle(symbol: string, openTime: number, close: number): str
     open_time: openTime, close_time: openTime + MINUTE_MS - 1, is_closed: true, timestamp: (openTime + MINUTE_MS) / 1000,
   });
 }
+
+/**
+ * Where a bench's candle history starts so that every candle the run will write lies in the past.
+ * The service skips a candle dated after now + maxClockSkew (future_candle: CONTRACT.md,
+ * Plausibility), and a bench feed writes a minute of candles per burst or per second, far ahead of
+ * the clock. So the history is laid back by the candles the run will add, and the service's
+ * maxCandleAge is raised to match (benchCandleAgeSec) so the laid-back history is not stale.
+ */
+export function benchHistoryStart(historyCandles: number, candlesAhead: number, nowMs = Date.now()): number {
+  return Math.floor(nowMs / MINUTE_MS) * MINUTE_MS - (historyCandles + candlesAhead) * MINUTE_MS;
+}
+
+/** maxCandleAge (s) for a history laid back by `candlesAhead` minutes (benchHistoryStart). */
+export function benchCandleAgeSec(candlesAhead: number): number {
+  return (candlesAhead + 10) * 60;
+}
+
+/** The minute bursts bench:burst and bench:memory may send (their histories are laid back by as many). */
+export const LIVE_FEED_AHEAD = 120;
 
 export function benchSymbols(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `S${String(i).padStart(4, '0')}USDT`);
@@ -39,7 +58,7 @@ export interface LiveFeed {
 export function liveFeed(redis: Redis, symbols: string[], members: 'live' | 'compact' = 'live'): LiveFeed {
   const walks = symbols.map((_, i) => createPriceWalk(REGIMES[i % REGIMES.length]!, 500 + i, 100 + (i % 50)));
   const last = new Array<number>(symbols.length).fill(0);
-  let openTime = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - HISTORY * MINUTE_MS;
+  let openTime = benchHistoryStart(HISTORY, LIVE_FEED_AHEAD);
   return {
     symbols,
     skipHistory() {

@@ -20,7 +20,7 @@ import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
 import { startService, wallClock } from '../src/service.js';
 import { startTestRedis } from '../test/helpers/redisServer.js';
-import { benchSymbols, liveFeed } from './liveLayouts.js';
+import { benchCandleAgeSec, benchSymbols, LIVE_FEED_AHEAD, liveFeed } from './liveLayouts.js';
 
 interface Args {
   symbols: number;
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
   feed.skipHistory();
   gc();
   const before = process.memoryUsage();
-  const { config } = loadConfig({ env: {}, flags: { redisUrl: server.url, symbols, logLevel: 'silent', maxPositionAge: 3600 } });
+  const { config } = loadConfig({ env: {}, flags: { redisUrl: server.url, symbols, logLevel: 'silent', maxPositionAge: 3600, maxCandleAge: benchCandleAgeSec(LIVE_FEED_AHEAD) } });
   const handle = await startService({ config, logger: createLogger({ level: 'silent' }), now: wallClock });
   await sleep(4000);
   for (let b = 0; b < 2; b++) {

@@ -68,6 +68,7 @@ import { startService, wallClock, type CloseReport, type ServiceHandle } from '.
 import { createPriceWalk, REGIMES } from '../src/synthetic/prices.js';
 import { startTestRedis, type TestRedis } from '../test/helpers/redisServer.js';
 import { startSentinelDeployment, type ManagedProcess, type SentinelDeployment } from '../test/helpers/sentinel.js';
+import { benchCandleAgeSec, benchHistoryStart } from './liveLayouts.js';
 
 const SINGLE_FAULTS = ['restart', 'kill', 'pause', 'handover', 'handover-kill'] as const;
 const SENTINEL_FAULTS = ['crash', 'kill', 'pause', 'failover', 'handover', 'handover-kill'] as const;
@@ -172,12 +173,14 @@ async function until<T>(what: string, check: () => Promise<T | null | undefined 
 
 class Market {
   private readonly walks: Array<() => number>;
-  // The history ends now: the service skips a symbol whose newest candle is older than
-  // maxCandleAge (later candles run ahead of the clock, which no check minds).
-  private openTime = Math.floor(Date.now() / CANDLE_MS) * CANDLE_MS - HISTORY * CANDLE_MS;
+  // A candle a second runs a minute ahead of the clock each: the history is laid back by the
+  // candles the run will add, so none is dated in the future (future_candle), and maxCandleAge is
+  // raised to match (benchCandleAgeSec).
+  private openTime: number;
   readonly last: number[];
 
-  constructor(readonly symbols: string[]) {
+  constructor(readonly symbols: string[], ahead: number) {
+    this.openTime = benchHistoryStart(HISTORY, ahead);
     this.walks = symbols.map((_, i) => createPriceWalk(REGIMES[i % REGIMES.length]!, 500 + i, 20 + (i % 80)));
     this.last = symbols.map(() => 0);
   }
@@ -368,7 +371,11 @@ async function main(): Promise<number> {
   const single = args.sentinel ? null : await singleTarget();
   const sentinel = args.sentinel ? await sentinelTarget(args.pauseMs) : null;
   const target: Target = (single ?? sentinel)!;
-  const market = new Market(symbols);
+  // One candle a second for the whole soak (and its warm-up), plus a history's worth per
+  // reseed after a restart of the empty server (at most one fault per faultEverySec), with a margin.
+  const soakSec = args.minutes * 60 + (args.warmupSec ?? 600) + 120;
+  const candlesAhead = Math.ceil(soakSec + Math.ceil(soakSec / args.faultEverySec) * HISTORY);
+  const market = new Market(symbols, candlesAhead);
   await market.seed(target.feeder());
   if (sentinel) await target.feeder().call('WAIT', '1', '5000');
 
@@ -385,6 +392,7 @@ async function main(): Promise<number> {
       // A 1 s service: retry within about a second of recovery (the 30 s default cap is for 60 s intervals).
       backoffBaseMs: 250,
       backoffCapMs: 2000,
+      maxCandleAge: benchCandleAgeSec(candlesAhead),
       logLevel: 'warn',
     },
   });

@@ -18,6 +18,7 @@ import { MemoryStore } from '../src/store/memoryStore.js';
 import { createPriceWalk, REGIMES } from '../src/synthetic/prices.js';
 import type { CycleDoneEvent } from '../machines/publisher.js';
 import { startTestRedis } from '../test/helpers/redisServer.js';
+import { benchCandleAgeSec, benchHistoryStart } from './liveLayouts.js';
 
 interface Args {
   symbols: number;
@@ -47,12 +48,12 @@ function parseArgs(argv: string[]): Args {
 const CANDLE_MS = 60_000;
 const HISTORY = 300;
 
-/** One candle source per symbol; `next(i)` gives symbol i's next close. */
-function makeFeed(symbols: string[]) {
+/** One candle source per symbol; `next(i)` gives symbol i's next close. `ahead`: the candles the run will add after its history. */
+function makeFeed(symbols: string[], ahead: number) {
   const walks = symbols.map((_, i) => createPriceWalk(REGIMES[i % REGIMES.length]!, 1000 + i, 100 + (i % 50)));
-  // The history ends now: the service skips a symbol whose newest candle is older than
-  // maxCandleAge (later candles run ahead of the clock, which no check minds).
-  let openTime = Math.floor(Date.now() / CANDLE_MS) * CANDLE_MS - HISTORY * CANDLE_MS;
+  // A candle a tick runs ahead of the clock: the history is laid back by the candles the run will
+  // add, so none is dated in the future (future_candle), and maxCandleAge is raised to match.
+  let openTime = benchHistoryStart(HISTORY, ahead);
   const lastClose = new Array<number>(symbols.length).fill(0);
   return {
     /** Calls `write(symbolIndex, key, openTime, member)` for one new candle per symbol. */
@@ -126,7 +127,9 @@ interface Result {
 
 async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
   const symbols = Array.from({ length: args.symbols }, (_, i) => `SYM${String(i).padStart(4, '0')}USDT`);
-  const feed = makeFeed(symbols);
+  // One candle per candleEvery seconds over warm-up, measurement and the shutdown, with a margin.
+  const ahead = Math.ceil((args.warmup + args.seconds + 30) / args.candleEvery);
+  const feed = makeFeed(symbols, ahead);
   const logger = createLogger({ level: 'silent', pretty: false });
 
   let redisServer: Awaited<ReturnType<typeof startTestRedis>> | null = null;
@@ -164,6 +167,7 @@ async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
       marketstateInterval: 1,
       riskInterval: 1,
       harvestInterval: 1,
+      maxCandleAge: benchCandleAgeSec(ahead),
       logLevel: 'silent',
     },
   });
