@@ -29,7 +29,7 @@
 // (and stops them all in one go on reaching a final state): 6,000 publishers (2,000 symbols) took
 // 16 s in one block of the event loop, so the shutdown deadline's timer could not fire.
 //
-// The single-writer lease (src/store/lease.ts): an instance that does not hold it stands by —
+// The single-writer lease (src/lease/lease.ts): an instance that does not hold it stands by —
 // no publisher or follower runs, so it neither writes nor loads Redis with reads — and runs them
 // all when the lease becomes its own (LEASE.ACQUIRED). A leader that loses the lease stops every
 // child at once (LEASE.LOST); the fenced store has already refused their writes by then.

@@ -40,9 +40,7 @@ import { createSystemdNotifier, type SystemdNotifier } from './systemd/notify.js
 import { errorMessage } from './core/errors.js';
 import { wallClock } from './core/clock.js';
 import { PHASE_NAMES, PHASE_REGISTRY } from './core/phases.js';
-import { createServiceLease, LeaseHeldError, logLeaseEvents, logWriteProblems, noLeaseRole, whyNoLease, type RoleDescription, type ServiceLease } from './serviceLease.js';
-import type { LeaseManager, LeaseState } from './store/lease.js';
-import type { WriterConnection } from './store/writerConnection.js';
+import { createServiceLease, LeaseHeldError, logLeaseEvents, logWriteProblems, noLeaseRole, whyNoLease, type LeaseManager, type LeaseState, type RoleDescription, type ServiceLease, type WriterConnection } from './lease/index.js';
 
 export interface ServiceHooks {
   onCycle?(event: CycleDoneEvent, nowMs: number): void;
@@ -240,7 +238,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     startupStep(`connecting to Redis at ${realStore.target}`);
     await waitForRedis(realStore, config, once, logger, options.signal);
   }
-  // The single-writer lease (src/serviceLease.ts): --once takes it for its pass or ends here
+  // The single-writer lease (src/lease/serviceLease.ts): --once takes it for its pass or ends here
   // naming the holder; the service starts as leader or standby and follows the lease.
   const noLease =
     whyNoLease(config, realStore.kind, options.shadow !== undefined) ??

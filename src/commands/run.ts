@@ -15,7 +15,7 @@ import { vizRoutes } from '../viz/routes.js';
 import { addConfigOptions, flagsToConfig } from './runOptions.js';
 import { ShadowReport } from '../shadow.js';
 import type { ServiceHooks } from '../service.js';
-import { LeaseHeldError } from '../serviceLease.js';
+import { LeaseHeldError } from '../lease/index.js';
 
 /** SIGTERM must end the process within this long (systemd's TimeoutStopSec is a bit above). */
 const SHUTDOWN_DEADLINE_MS = 10_000;

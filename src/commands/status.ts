@@ -18,7 +18,7 @@ import { memoryFromFields, positionMemoryKey } from '../inputs/positionMemory.js
 import { parsePolicy, POLICY_KEY, policyLimitsFrom } from '../inputs/policy.js';
 import { configuredHarvestTheta } from '../phases/harvest.js';
 import { errorMessage } from '../core/errors.js';
-import { formatHolder } from '../store/lease.js';
+import { formatHolder } from '../lease/index.js';
 import { redisConnectionOptions } from '../storeFactory.js';
 import { createLogger } from '../log.js';
 import { get as httpGet } from 'node:http';

@@ -26,7 +26,7 @@ import type { SupervisorActor } from '../../machines/supervisor.js';
 import type { Store } from '../store/types.js';
 import { errorMessage } from '../core/errors.js';
 import { Gauge, type Registry } from 'prom-client';
-import type { RoleDescription, ServiceRole, WriteProblem } from '../serviceLease.js';
+import type { RoleDescription, ServiceRole, WriteProblem } from '../lease/index.js';
 
 export const STORE_PING_TIMEOUT_MS = 1000;
 export const STORE_PING_CACHE_MS = 1000;

@@ -17,7 +17,7 @@ import type { KlinesBatchStats } from '../phases/klinesFollower.js';
 import { POLICY_REFUSAL_REASONS } from '../inputs/policy.js';
 import type { PolicyDescription, PolicyEvent } from '../inputs/policyBook.js';
 import type { ShadowComparison } from '../shadow.js';
-import type { RoleDescription } from '../serviceLease.js';
+import type { RoleDescription } from '../lease/index.js';
 
 /** The old exporter's one-hot actions (quantum_harvest_action{symbol,action}). */
 export const HARVEST_ACTIONS = ['NONE', 'PARTIAL_25', 'PARTIAL_50', 'PARTIAL_75', 'FULL_CLOSE_PROPOSED'] as const;

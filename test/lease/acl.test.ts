@@ -3,9 +3,9 @@
 // TYPE and the fenced writes — and Redis still refuses the user anything off its key patterns.
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createFencedStore } from '../../src/store/fencedStore.js';
+import { createFencedStore } from '../../src/lease/fencedStore.js';
 import { ForbiddenKeyError } from '../../src/store/keyGuard.js';
-import { formatHolder, LeaseLostError, LeaseManager, makeLeaseToken } from '../../src/store/lease.js';
+import { formatHolder, LeaseLostError, LeaseManager, makeLeaseToken } from '../../src/lease/lease.js';
 import { createRedisStore, type RedisStore } from '../../src/store/redisStore.js';
 import { ACL_RULES } from '../helpers/acl.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';

@@ -6,9 +6,9 @@
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createFencedStore, type LeaseFence } from '../../src/store/fencedStore.js';
+import { createFencedStore, type LeaseFence } from '../../src/lease/fencedStore.js';
 import { ForbiddenKeyError, InvalidWriteError } from '../../src/store/keyGuard.js';
-import { formatHolder, LeaseLostError, makeLeaseToken } from '../../src/store/lease.js';
+import { formatHolder, LeaseLostError, makeLeaseToken } from '../../src/lease/lease.js';
 import { createRedisStore, type RedisStore } from '../../src/store/redisStore.js';
 import { WrongTypeError, type PublishBatch } from '../../src/store/types.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';

@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { formatHolder, LEASE_DEFAULTS, LeaseLostError, LeaseManager, makeLeaseToken, type LeaseState } from '../../src/store/lease.js';
+import { formatHolder, LEASE_DEFAULTS, LeaseLostError, LeaseManager, makeLeaseToken, type LeaseState } from '../../src/lease/lease.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 import { cmd, Instances, LEASE_KEY, rawClient, startMonitor, until } from './helpers.js';
 

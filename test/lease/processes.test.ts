@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createFencedStore } from '../../src/store/fencedStore.js';
+import { createFencedStore } from '../../src/lease/fencedStore.js';
 import type { RedisStore } from '../../src/store/redisStore.js';
 import type { TestRedis } from '../helpers/redisServer.js';
 import { cmd, Instances, LEASE_KEY, startChild, startMonitor, until, useLeaseRedis, type Child, type MonitorLine } from './helpers.js';

@@ -3,9 +3,9 @@
 // untaken — becomes a reason for 503. The same against a real redis-server: test/safety/health.test.ts.
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { WriteOutcomes, writeRefusal } from '../../src/store/writeHealth.js';
-import { FREE_LEASE_UNTAKEN_TTLS, writeFailingAfterMs, writeProblems, type RoleDescription } from '../../src/serviceLease.js';
-import type { LeaseState } from '../../src/store/lease.js';
+import { WriteOutcomes, writeRefusal } from '../../src/lease/writeHealth.js';
+import { FREE_LEASE_UNTAKEN_TTLS, writeFailingAfterMs, writeProblems, type RoleDescription } from '../../src/lease/serviceLease.js';
+import type { LeaseState } from '../../src/lease/lease.js';
 import { registerWriteHealthMetrics } from '../../src/http/health.js';
 
 const OOM = "redis 127.0.0.1:6379/0: MULTI/EXEC of quantum:marketstate:BTCUSDT failed: EXECABORT Transaction discarded because of previous errors. (OOM command not allowed when used memory > 'maxmemory'.); nothing was applied";

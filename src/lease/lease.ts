@@ -26,7 +26,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { assertDeletable, calcKey } from './keyGuard.js';
+import { assertDeletable, calcKey } from '../store/keyGuard.js';
 import { SetRefusedError, type WriterConnection } from './writerConnection.js';
 
 export const LEASE_DEFAULTS = {

@@ -15,7 +15,7 @@
 // autopipelining on; that is harmless here because only one session runs at a time, and each
 // round trip of a session is an explicit pipeline or MULTI (written to the socket as one block,
 // in order) or a single awaited command.
-import { createRedisConnection, isReadOnlyError, REDIS_STORE_DEFAULTS, type RedisConnectionOptions } from './redisConnection.js';
+import { createRedisConnection, isReadOnlyError, REDIS_STORE_DEFAULTS, type RedisConnectionOptions } from '../store/redisConnection.js';
 import { errorMessage } from '../core/errors.js';
 import { WriteOutcomes, type WriteKind } from './writeHealth.js';
 

@@ -23,9 +23,9 @@
 //
 // deleteOwn (our bookkeeping, e.g. position memory) is fenced the same way, in a session of its own.
 // Reads are the inner store's (its own connection, autopipelined as before).
-import { assertDeletable, assertPublishable, ForbiddenKeyError } from './keyGuard.js';
+import { assertDeletable, assertPublishable, ForbiddenKeyError } from '../store/keyGuard.js';
 import { LeaseLostError } from './lease.js';
-import { WrongTypeError, type PublishBatch, type Store } from './types.js';
+import { WrongTypeError, type PublishBatch, type Store } from '../store/types.js';
 import type { TxCommand, TxReply, WriterConnection } from './writerConnection.js';
 
 /** What the fenced store needs of the lease (LeaseManager implements it). */

@@ -5,18 +5,18 @@
 // Who takes the lease: the long-running service and `run --once` on Redis, unless `lease` is off.
 // Never the memory store (one process by construction) and never shadow mode (it writes nothing).
 //
-// The pieces are in src/store: lease.ts (SET NX PX, renewals, polls, release), fencedStore.ts
+// The pieces are in src/lease: lease.ts (SET NX PX, renewals, polls, release), fencedStore.ts
 // (every publish WATCHes the lease key, so Redis refuses a write from a writer that lost it) and
 // writerConnection.ts (the connection those run on, one session at a time).
-import type { Config } from './config/schema.js';
-import type { Logger } from './log.js';
-import { createFencedStore, type FencedStore } from './store/fencedStore.js';
-import { LeaseManager, type LeaseState } from './store/lease.js';
-import type { Store } from './store/types.js';
-import { createWriterConnection, type WriterConnection } from './store/writerConnection.js';
-import { redisConnectionOptions } from './storeFactory.js';
-import type { RedisStoreEvent } from './store/redisConnection.js';
-import type { WriteOutcomes } from './store/writeHealth.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { createFencedStore, type FencedStore } from './fencedStore.js';
+import { LeaseManager, type LeaseState } from './lease.js';
+import type { Store } from '../store/types.js';
+import { createWriterConnection, type WriterConnection } from './writerConnection.js';
+import { redisConnectionOptions } from '../storeFactory.js';
+import type { RedisStoreEvent } from '../store/redisConnection.js';
+import type { WriteOutcomes } from './writeHealth.js';
 
 /**
  * leader: this instance holds the lease and writes · standby: another instance (or nobody yet,

@@ -1,0 +1,19 @@
+// The single-writer lease as the rest of the service sees it (README "Code map", CONTRACT.md):
+// the service takes it through createServiceLease, reports its role and write problems, and
+// names the holder. The pieces behind it — the lease manager (lease.ts), the fenced publishes
+// (fencedStore.ts), their writer connection (writerConnection.ts) and what Redis answered to
+// each write (writeHealth.ts) — are imported directly only by this folder and its tests.
+export {
+  createServiceLease,
+  LeaseHeldError,
+  logLeaseEvents,
+  logWriteProblems,
+  noLeaseRole,
+  whyNoLease,
+  type RoleDescription,
+  type ServiceLease,
+  type ServiceRole,
+  type WriteProblem,
+} from './serviceLease.js';
+export { formatHolder, type LeaseManager, type LeaseState } from './lease.js';
+export type { WriterConnection } from './writerConnection.js';
