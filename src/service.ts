@@ -28,8 +28,8 @@ import { riskSteps } from './phases/risk.js';
 import { publisherFor, type PhaseDeps, type PhaseSteps } from './phases/steps.js';
 import type { RedisStore } from './store/redisStore.js';
 import type { Store } from './store/types.js';
-import { ShadowStore } from './store/shadowStore.js';
-import { shadowCompareSteps, type ShadowReport } from './shadow.js';
+import { ShadowStore } from './shadow/shadowStore.js';
+import { shadowCompareSteps, type ShadowReport } from './shadow/shadow.js';
 import { ExitCode } from './exitCodes.js';
 import { PolicyBook, type PolicyEvent } from './inputs/policyBook.js';
 import { policyLimitsFrom } from './inputs/policy.js';
@@ -92,9 +92,9 @@ export interface ServiceOptions {
    */
   closeTimeoutsMs?: Partial<Record<CloseStep, number>>;
   /**
-   * Shadow mode (`run --shadow`): the store is wrapped in a ShadowStore (src/store/shadowStore.ts)
+   * Shadow mode (`run --shadow`): the store is wrapped in a ShadowStore (src/shadow/shadowStore.ts)
    * that sends no write to Redis and hands every proposal to this report to compare with the hash
-   * there now (src/shadow.ts). Nothing is written, so no lease is needed or taken.
+   * there now (src/shadow/shadow.ts). Nothing is written, so no lease is needed or taken.
    */
   shadow?: ShadowReport;
   /**

@@ -13,7 +13,7 @@ import { startWatchdog } from '../watchdog/watchdog.js';
 import { VizRegistry } from '../viz/registry.js';
 import { vizRoutes } from '../viz/routes.js';
 import { addConfigOptions, flagsToConfig } from './runOptions.js';
-import { ShadowReport } from '../shadow.js';
+import { ShadowReport } from '../shadow/shadow.js';
 import type { ServiceHooks } from '../service.js';
 import { LeaseHeldError } from '../lease/index.js';
 
@@ -58,7 +58,7 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       if (once && config.inspect) logger.warn('--once serves no HTTP: the visualizer (inspect) is off for this pass');
       // /metrics is fed by the service hooks, so it exists only when the HTTP server will.
       const metrics = serveHttp ? createServiceMetrics({ phases: config.phases, symbols: config.symbols, now: wallClock, shadow: shadowMode }) : null;
-      // Shadow mode: the report compares every proposal with Redis (src/shadow.ts); it learns from
+      // Shadow mode: the report compares every proposal with Redis (src/shadow/shadow.ts); it learns from
       // the cycles why a key was not compared (a skip), for the --once table.
       const shadow = shadowMode ? new ShadowReport({ logger }) : null;
       if (shadow && metrics) shadow.onComparison((comparison) => metrics.hooks.onShadow(comparison));

@@ -16,7 +16,7 @@ import { KLINE_SKIP_REASONS } from '../inputs/klines.js';
 import type { KlinesBatchStats } from '../phases/klinesFollower.js';
 import { POLICY_REFUSAL_REASONS } from '../inputs/policy.js';
 import type { PolicyDescription, PolicyEvent } from '../inputs/policyBook.js';
-import type { ShadowComparison } from '../shadow.js';
+import type { ShadowComparison } from '../shadow/shadow.js';
 import type { RoleDescription } from '../lease/index.js';
 
 /** The old exporter's one-hot actions (quantum_harvest_action{symbol,action}). */
@@ -268,7 +268,7 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
     restarts.inc({ phase }, 0);
   }
 
-  // Shadow mode (`run --shadow`, src/shadow.ts): registered only then, so a normal run's /metrics
+  // Shadow mode (`run --shadow`, src/shadow/shadow.ts): registered only then, so a normal run's /metrics
   // does not carry series that can never move.
   const shadow = options.shadow
     ? {

@@ -4,9 +4,9 @@
 // reaches the report — here all "no hash in Redis", since nothing had been published before.
 import { describe, expect, it } from 'vitest';
 import { startService } from '../../src/service.js';
-import { ShadowReport } from '../../src/shadow.js';
+import { ShadowReport } from '../../src/shadow/shadow.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
-import { isShadowStore } from '../../src/store/shadowStore.js';
+import { isShadowStore } from '../../src/shadow/shadowStore.js';
 import { brainFields, candlePayload, dataSinkKey, lastClosedOpenTime, MINUTE_MS, positionKey } from '../helpers/producers.js';
 import { prices } from '../helpers/seed.js';
 import { captureLogger, serviceConfig } from '../helpers/serviceHarness.js';

@@ -1,9 +1,9 @@
-// The comparison rules of shadow mode (src/shadow.ts): the old services' spellings of the same
+// The comparison rules of shadow mode (src/shadow/shadow.ts): the old services' spellings of the same
 // value are no difference, real differences are, timestamps and our own fields are not compared;
 // and the report: one line per differing field, a repeat at debug, "now agrees", the table.
 import { describe, expect, it } from 'vitest';
 import type { PhaseSteps } from '../../src/phases/steps.js';
-import { diffProposal, IGNORED_FIELDS, parseUtcMs, sameValue, shadowCompareSteps, ShadowReport, type ShadowComparison } from '../../src/shadow.js';
+import { diffProposal, IGNORED_FIELDS, parseUtcMs, sameValue, shadowCompareSteps, ShadowReport, type ShadowComparison } from '../../src/shadow/shadow.js';
 import { captureLogger } from '../helpers/serviceHarness.js';
 
 describe('sameValue', () => {

@@ -1,11 +1,11 @@
-// The write wall of shadow mode (src/store/shadowStore.ts) over a memory store whose every call is
+// The write wall of shadow mode (src/shadow/shadowStore.ts) over a memory store whose every call is
 // recorded: no write method of the real store is ever called, writes are validated as the real
 // store validates them, and the overlay serves our keys (the output hashes, quantum:calc:*) as an
 // HSET / DEL / EXPIRE would have left them, while the comparison always sees Redis's own hash.
 import { describe, expect, it } from 'vitest';
 import { ForbiddenKeyError, InvalidWriteError } from '../../src/store/keyGuard.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
-import { isShadowStore, ShadowStore, type StoppedProposal, type StoppedWrites } from '../../src/store/shadowStore.js';
+import { isShadowStore, ShadowStore, type StoppedProposal, type StoppedWrites } from '../../src/shadow/shadowStore.js';
 import { WrongTypeError, type PublishBatch, type Store } from '../../src/store/types.js';
 
 const READS = new Set(['keyKind', 'hgetall', 'hget', 'zrangeTail', 'zrangeTailWithScores', 'lrangeTail', 'xrevrange', 'zrangeFromScore', 'xreadAfter', 'scanKeys', 'ping', 'close']);

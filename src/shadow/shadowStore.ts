@@ -31,12 +31,12 @@
 //
 // Each stopped write of an output hash is handed to the sink with the hash Redis holds now —
 // read from Redis, never from the overlay — so it can report how the proposal differs
-// (src/shadow.ts). `compareOnly()` runs a publish that only compares (the rate-limited cycles of
+// (src/shadow/shadow.ts). `compareOnly()` runs a publish that only compares (the rate-limited cycles of
 // shadow mode, whose real counterpart writes only a heartbeat).
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { assertCount, assertDeletable, assertPublishable, CALC_PREFIX, OUTPUT_HASH_PREFIXES } from './keyGuard.js';
-import { WrongTypeError, type HashWrite, type KeyKind, type PublishBatch, type ScoredMember, type Store, type StreamEntry } from './types.js';
-import { globToRegExp } from './glob.js';
+import { assertCount, assertDeletable, assertPublishable, CALC_PREFIX, OUTPUT_HASH_PREFIXES } from '../store/keyGuard.js';
+import { WrongTypeError, type HashWrite, type KeyKind, type PublishBatch, type ScoredMember, type Store, type StreamEntry } from '../store/types.js';
+import { globToRegExp } from '../store/glob.js';
 
 /** A write of an output hash that shadow mode stopped, and what Redis holds there now. */
 export interface StoppedProposal {

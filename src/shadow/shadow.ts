@@ -1,6 +1,6 @@
 // Shadow mode's report: how each proposal the shadow run computed differs from the hash in Redis
 // now (during a switch-over, written by the old Python services). The write wall and the overlay
-// are src/store/shadowStore.ts; this file holds the comparison rules (diffProposal), the report
+// are src/shadow/shadowStore.ts; this file holds the comparison rules (diffProposal), the report
 // that logs one line per differing field, counts for /metrics and builds the `--once` summary
 // table (ShadowReport), and the step wrapper that also compares the rate-limited cycles.
 //
@@ -25,13 +25,13 @@
 //     '["a","b"]', "a|b") and order.
 //   - JSON objects (regime_probs) compare key by key, numbers as numbers.
 //   - Everything else compares as text, after trimming surrounding whitespace.
-import type { CycleDoneEvent, PhaseName } from '../machines/publisher.js';
-import type { Logger } from './log.js';
-import { parseFiniteNumber } from './inputs/parse.js';
-import type { PhaseSteps } from './phases/steps.js';
-import { HARVEST_PROPOSAL_HASH_PREFIX, MARKETSTATE_HASH_PREFIX, RISK_PROPOSAL_HASH_PREFIX } from './store/keyGuard.js';
-import type { ShadowSink, ShadowStore, StoppedProposal, StoppedWrites } from './store/shadowStore.js';
-import { errorMessage } from './core/errors.js';
+import type { CycleDoneEvent, PhaseName } from '../../machines/publisher.js';
+import type { Logger } from '../log.js';
+import { parseFiniteNumber } from '../inputs/parse.js';
+import type { PhaseSteps } from '../phases/steps.js';
+import { HARVEST_PROPOSAL_HASH_PREFIX, MARKETSTATE_HASH_PREFIX, RISK_PROPOSAL_HASH_PREFIX } from '../store/keyGuard.js';
+import type { ShadowSink, ShadowStore, StoppedProposal, StoppedWrites } from './shadowStore.js';
+import { errorMessage } from '../core/errors.js';
 
 /** Relative tolerance of a numeric comparison: below one part per million is no difference. */
 export const REL_TOLERANCE = 1e-6;
