@@ -15,7 +15,7 @@ import type { Store } from '../store/types.js';
 import { candleGuardsFromConfig, readCandles } from '../candles/index.js';
 import { createPositionSource, type PositionSource } from '../inputs/positions.js';
 import { memoryFromFields, positionMemoryKey } from '../inputs/positionMemory.js';
-import { parsePolicy, POLICY_KEY, policyLimitsFrom } from '../inputs/policy.js';
+import { parsePolicy, POLICY_KEY, policyLimitsFrom } from '../policy/policy.js';
 import { configuredHarvestTheta } from '../phases/harvest.js';
 import { errorMessage } from '../core/errors.js';
 import { formatHolder } from '../lease/index.js';

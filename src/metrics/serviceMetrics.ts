@@ -14,8 +14,8 @@ import type { Escalation, RestartNotice } from '../../machines/supervisor.js';
 import { SKIP_REASONS } from '../inputs/types.js';
 import { KLINE_SKIP_REASONS } from '../inputs/klines.js';
 import type { KlinesBatchStats } from '../phases/klinesFollower.js';
-import { POLICY_REFUSAL_REASONS } from '../inputs/policy.js';
-import type { PolicyDescription, PolicyEvent } from '../inputs/policyBook.js';
+import { POLICY_REFUSAL_REASONS } from '../policy/policy.js';
+import type { PolicyDescription, PolicyEvent } from '../policy/policyBook.js';
 import type { ShadowComparison } from '../shadow/shadow.js';
 import type { RoleDescription } from '../lease/index.js';
 

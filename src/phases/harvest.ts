@@ -16,7 +16,7 @@ import { guardHarvestResult, outputLimitsFrom } from './outputGuard.js';
 import { STREAM_MAXLEN } from './marketstate.js';
 import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, readOwnHash, type PhaseDeps, type PhaseSteps } from './steps.js';
 import type { Config } from '../config/schema.js';
-import type { ThetaInForce } from '../inputs/policyBook.js';
+import type { ThetaInForce } from '../policy/policyBook.js';
 
 export interface HarvestInputs {
   market: PublishedMarketState;

@@ -29,7 +29,7 @@ export const MAX_NUMBER_CHARS = 32;
 
 /**
  * Fields of our hashes that are text, not numbers, and so are not held to MAX_NUMBER_CHARS (the
- * policy version is bounded where it is read: src/inputs/policy.ts).
+ * policy version is bounded where it is read: src/policy/policy.ts).
  */
 const TEXT_FIELDS: ReadonlySet<string> = new Set([
   'reason_codes',

@@ -22,7 +22,7 @@ import type { Config } from '../config/schema.js';
 import type { PositionSource } from '../inputs/positions.js';
 import type { PositionBook } from '../inputs/positionMemory.js';
 import type { LiveCandles } from '../inputs/klines.js';
-import type { PolicyBook } from '../inputs/policyBook.js';
+import type { PolicyBook } from '../policy/policyBook.js';
 import type { Store } from '../store/types.js';
 import { WrongTypeError } from '../store/types.js';
 import { KernelInputError } from '../kernels/types.js';

@@ -1,8 +1,8 @@
 // The policy in force over time: applied, refreshed, refused (keeping the last good one until it
 // expires), expiring while running, and the configured theta underneath.
 import { describe, expect, it } from 'vitest';
-import { PolicyBook, type PolicyEvent } from '../../src/inputs/policyBook.js';
-import { POLICY_KEY } from '../../src/inputs/policy.js';
+import { PolicyBook, type PolicyEvent } from '../../src/policy/policyBook.js';
+import { POLICY_KEY } from '../../src/policy/policy.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
 import { generatorPolicy } from '../helpers/producers.js';
 

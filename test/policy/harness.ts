@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { computeHarvest, DEFAULT_HARVEST_THETA, type HarvestTheta } from '../../src/kernels/harvest.js';
 import type { HarvestResult } from '../../src/kernels/types.js';
-import { POLICY_KEY, POLICY_UPDATE_STREAM } from '../../src/inputs/policy.js';
+import { POLICY_KEY, POLICY_UPDATE_STREAM } from '../../src/policy/policy.js';
 import { applyLayerFields, brainFields, GENERATOR_HARVEST_PARAMS, GENERATOR_KILL_PARAMS, hsetPosition, seedDataSink } from '../helpers/producers.js';
 import { prices } from '../helpers/seed.js';
 import type { SyntheticRegime } from '../../src/synthetic/prices.js';

@@ -4,8 +4,8 @@
 // about one re-read a second while the publishers keep running. Everything waits by polling.
 import type { Redis } from 'ioredis';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { POLICY_KEY, POLICY_UPDATE_STREAM } from '../../src/inputs/policy.js';
-import type { PolicyEvent } from '../../src/inputs/policyBook.js';
+import { POLICY_KEY, POLICY_UPDATE_STREAM } from '../../src/policy/policy.js';
+import type { PolicyEvent } from '../../src/policy/policyBook.js';
 import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
 import { generatorPolicy } from '../helpers/producers.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';

@@ -1,6 +1,6 @@
 // How policy events are logged: no policy at all is information; a refused one is a warning.
 import { describe, expect, it } from 'vitest';
-import { logPolicyEvent } from '../../src/policyWatch.js';
+import { logPolicyEvent } from '../../src/policy/policyWatch.js';
 import { captureLogger } from '../helpers/serviceHarness.js';
 
 describe('logPolicyEvent', () => {

@@ -1,9 +1,9 @@
 // Regressions of the policy code found while testing it end to end (issue 9), pinned at unit level
 // with the memory store and an injected clock.
 import { describe, expect, it } from 'vitest';
-import { PolicyBook, type PolicyEvent } from '../../src/inputs/policyBook.js';
-import { parsePolicy, POLICY_KEY } from '../../src/inputs/policy.js';
-import { logPolicyEvent } from '../../src/policyWatch.js';
+import { PolicyBook, type PolicyEvent } from '../../src/policy/policyBook.js';
+import { parsePolicy, POLICY_KEY } from '../../src/policy/policy.js';
+import { logPolicyEvent } from '../../src/policy/policyWatch.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
 import { generatorPolicy } from '../helpers/producers.js';
 import { captureLogger } from '../helpers/serviceHarness.js';

@@ -4,7 +4,7 @@
 // force; every refusal falls back to the configured theta, logged and counted.
 import type { Redis } from 'ioredis';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MAX_POLICY_FIELD_CHARS, POLICY_KEY } from '../../src/inputs/policy.js';
+import { MAX_POLICY_FIELD_CHARS, POLICY_KEY } from '../../src/policy/policy.js';
 import type { HarvestTheta } from '../../src/kernels/harvest.js';
 import { createServiceMetrics } from '../../src/metrics/serviceMetrics.js';
 import { startService } from '../../src/service.js';

@@ -14,8 +14,8 @@ import {
   POLICY_REFUSAL_REASONS,
   policyLimitsFrom,
   type PolicyRead,
-} from '../../src/inputs/policy.js';
-import { PolicyBook, type PolicyEvent } from '../../src/inputs/policyBook.js';
+} from '../../src/policy/policy.js';
+import { PolicyBook, type PolicyEvent } from '../../src/policy/policyBook.js';
 import { escapeUnsafe, firstUnsafeCharacter, quoteForLog } from '../../src/contracts/safeText.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
 import { generatorPolicy } from '../helpers/producers.js';

@@ -16,7 +16,7 @@
 // policy is refused on any problem — a half-applied theta is a theta nobody chose.
 import { DEFAULT_HARVEST_THETA, type HarvestTheta } from '../kernels/harvest.js';
 import { firstUnsafeCharacter, jsonForLog, quoteForLog } from '../contracts/safeText.js';
-import { parseFiniteNumber } from './parse.js';
+import { parseFiniteNumber } from '../inputs/parse.js';
 
 export const POLICY_KEY = 'quantum:policy:current';
 export { POLICY_UPDATE_STREAM } from '../contracts/streams.js';

@@ -14,13 +14,13 @@
 // the scan ends). A changing running set is handed on at most once per universeApplyInterval,
 // the newest set winning: each hand-over spawns and stops publishers, which a policy flapping
 // every few milliseconds must not turn into a spawn storm that starves the lease renewal.
-import type { Config } from './config/schema.js';
-import { CANONICAL_POSITION_PREFIX, createPositionSource } from './inputs/positions.js';
-import { POLICY_UPDATE_STREAM, UNIVERSE_SYMBOL } from './inputs/policy.js';
-import type { PolicyBook, PolicyEvent } from './inputs/policyBook.js';
-import type { Logger } from './log.js';
-import type { Store } from './store/types.js';
-import { errorMessage } from './core/errors.js';
+import type { Config } from '../config/schema.js';
+import { CANONICAL_POSITION_PREFIX, createPositionSource } from '../inputs/positions.js';
+import { POLICY_UPDATE_STREAM, UNIVERSE_SYMBOL } from './policy.js';
+import type { PolicyBook, PolicyEvent } from './policyBook.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/types.js';
+import { errorMessage } from '../core/errors.js';
 
 /** How often the update stream and the expiry are checked. */
 export const POLICY_TICK_MS = 1000;
