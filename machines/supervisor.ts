@@ -113,8 +113,6 @@ export interface SupervisorContext {
   /** `phase:symbol` → timestamps of its restarts inside the window. */
   restarts: Record<string, number[]>;
   restartTotal: number;
-  /** The restart just made (for the onRestart hook), null otherwise. */
-  lastRestart: RestartNotice | null;
   /** `--once`: cycles still to come, and whether any ended in an error. */
   onceRemaining: number;
   onceFailed: boolean;
@@ -125,14 +123,10 @@ export interface SupervisorContext {
   retiring: Record<string, true>;
   /** Publishers spawned after the start (a new symbol): keeps their ids unique. */
   spawnSeq: number;
-  /** The last change of the running symbols (for the onSymbols hook; the batch just applied), null otherwise. */
-  lastSymbolChange: SymbolChange | null;
   /** The newest SYMBOLS.SET while its batches are being applied; null once `symbols` equals it. */
   wantedSymbols: string[] | null;
   /** A SYMBOLS.BATCH is on its way (at most one is). */
   symbolBatchScheduled: boolean;
-  /** The last STORE.READY's wake (for the onWake hook), null otherwise. */
-  lastWake: WakeNotice | null;
   /** Standing by (another instance holds the lease): nothing is spawned until LEASE.ACQUIRED. */
   standby: boolean;
   /** Tearing down: the children to stop, in order (the running first), how many were running, how many are stopped. */
@@ -260,6 +254,14 @@ function publisherInput(context: SupervisorContext, phase: PhaseName, symbol: st
   return { phase, symbol, intervalMs, firstDelayMs, backoff: context.backoff, once: context.once };
 }
 
+/** The params of the actions that enqueue a hook call (the `.extend` below). */
+type HookCallingActions = {
+  wakeActors: { connection: StoreReadyEvent['connection'] };
+  planSymbolBatch: undefined;
+  restartOrEscalate: { actorId: string; error: unknown };
+  rememberSymbols: { symbols: string[] };
+};
+
 export const supervisorMachine = setup({
   types: {
     context: {} as SupervisorContext,
@@ -302,68 +304,23 @@ export const supervisorMachine = setup({
     standsByOnLoss: ({ context }) => !context.once,
   },
   actions: {
-    // Observation hooks; the service overrides them (logs, metrics, demo output).
+    // Observation hooks; the service overrides them (logs, metrics, demo output). Each gets what
+    // happened as its params — from the event, or enqueued by the action that made it happen
+    // (a restart, a symbol batch, a wake) — and is called only when something did happen.
     onCycleDone: (_args, _params: CycleDoneEvent) => {},
-    onRestart: (_args, _params: RestartNotice | null) => {},
+    onRestart: (_args, _params: RestartNotice) => {},
     onEscalate: (_args, _params: Escalation) => {},
     onKlines: (_args, _params: KlinesFollowerEvent) => {},
-    onSymbols: (_args, _params: SymbolChange | null) => {},
-    onWake: (_args, _params: WakeNotice | null) => {},
-    // A store connection is back: WAKE the actors that use it. Those in backoff retry within
-    // WAKE_SPREAD_MS, each after its own random delay; the others remember it for the cycle under
-    // way (it may fail on the old connection). The retiring are draining: nothing to wake.
-    wakeActors: enqueueActions(({ context, enqueue }, { connection }: { connection: StoreReadyEvent['connection'] }) => {
-      let actors = 0;
-      for (const [key, id] of Object.entries(context.actorIds)) {
-        if ((key === KLINES_FOLLOWER_KEY) !== (connection === 'klines')) continue;
-        enqueue.sendTo(id, { type: 'WAKE' });
-        actors++;
-      }
-      enqueue.assign({ lastWake: { connection, actors } });
-    }),
+    onSymbols: (_args, _params: SymbolChange) => {},
+    onWake: (_args, _params: WakeNotice) => {},
     // The running set changes live, one batch at a time (SYMBOL_BATCH): publishers for a new
     // symbol are spawned (their first polls spread over the first second), those of a removed one
     // get DRAIN — they finish the cycle under way and stop. Nothing is restarted; the other
     // symbols are not touched. The newest SYMBOLS.SET wins: it replaces the set being worked towards.
     wantSymbols: assign(({ context }, { symbols }: { symbols: string[] }) => (context.once ? {} : { wantedSymbols: [...new Set(symbols)] })),
-    /**
-     * The next batch towards wantedSymbols: who comes and goes (lastSymbolChange); the publishers
-     * of the symbols that go get DRAIN (they finish the cycle under way and stop).
-     */
-    planSymbolBatch: enqueueActions(({ context, enqueue }) => {
-      if (context.wantedSymbols === null) {
-        enqueue.assign({ lastSymbolChange: null });
-        return;
-      }
-      const batch = nextSymbolBatch(context, context.wantedSymbols);
-      if (batch.added.length === 0 && batch.removed.length === 0) {
-        enqueue.assign({ wantedSymbols: null, lastSymbolChange: null });
-        return;
-      }
-      const actorIds = { ...context.actorIds };
-      const retiring = { ...context.retiring };
-      for (const symbol of batch.removed) {
-        for (const phase of enabledInOrder(context.phases)) {
-          const key = actorKey(phase, symbol);
-          const id = actorIds[key];
-          if (id === undefined) continue;
-          delete actorIds[key];
-          retiring[id] = true;
-          enqueue.sendTo(id, { type: 'DRAIN' });
-        }
-      }
-      enqueue.assign({
-        symbols: batch.running,
-        actorIds,
-        retiring,
-        wantedSymbols: batch.pending > 0 ? context.wantedSymbols : null,
-        lastSymbolChange: { running: batch.running, added: batch.added, removed: batch.removed, ...(batch.pending > 0 ? { pending: batch.pending } : {}) },
-      });
-    }),
     // The batch's new publishers, spawned in one assign: one copy of the children map per batch
     // (XState copies it once per spawn action).
-    spawnAddedBatch: assign(({ context, spawn }) => {
-      const added = context.lastSymbolChange?.added ?? [];
+    spawnAddedBatch: assign(({ context, spawn }, { added }: { added: string[] }) => {
       if (added.length === 0) return {};
       const actorIds = { ...context.actorIds };
       const keysById = { ...context.keysById };
@@ -457,9 +414,113 @@ export const supervisorMachine = setup({
       if (!context.once || event.type !== 'CYCLE_DONE') return;
       enqueue.assign({ onceRemaining: context.onceRemaining - 1, onceFailed: context.onceFailed || event.outcome === 'error' });
     }),
+    // Standing by: every child stops now — publishers mid-cycle included (the fenced store refuses
+    // their writes already), the retiring and the follower — and is forgotten; the symbols stay
+    // (a set still being applied in batches is simply the set now: nothing runs to spawn).
+    stopAll: enqueueActions(({ context, enqueue }) => {
+      const ids = new Set([...Object.values(context.actorIds), ...Object.keys(context.retiring)]);
+      for (const id of ids) enqueue.stopChild(id);
+      enqueue.assign({
+        actorIds: {},
+        keysById: {},
+        retiring: {},
+        drainRemaining: 0,
+        standby: true,
+        symbols: context.wantedSymbols ?? context.symbols,
+        wantedSymbols: null,
+        symbolBatchScheduled: false,
+      });
+    }),
+    markLeader: assign({ standby: false }),
+    drainAll: enqueueActions(({ context, enqueue }) => {
+      const ids = Object.values(context.actorIds);
+      enqueue.assign({ drainRemaining: ids.length });
+      for (const id of ids) enqueue.sendTo(id, { type: 'DRAIN' });
+    }),
+    /**
+     * The children to tear down: those still running first (a retiring publisher mid-cycle, on a
+     * drain past its deadline every busy one), so that the first batch stops them all — nothing
+     * of ours runs on after the handover — then the stopped ones, which only need forgetting.
+     */
+    planTeardown: assign(({ self }) => {
+      const running: string[] = [];
+      const ended: string[] = [];
+      for (const [id, child] of Object.entries(self.getSnapshot().children)) {
+        (child?.getSnapshot().status === 'active' ? running : ended).push(id);
+      }
+      return { teardownIds: running.concat(ended), teardownDone: 0, teardownRunning: running.length };
+    }),
+    /** The next batch: at least every child still running, else about TEARDOWN_BUDGET map entries copied. */
+    stopChildBatch: enqueueActions(({ context, enqueue }) => {
+      const left = context.teardownIds.length - context.teardownDone;
+      if (left <= 0) return;
+      const size = Math.max(context.teardownDone === 0 ? context.teardownRunning : 1, Math.floor(TEARDOWN_BUDGET / left), 1);
+      const end = Math.min(context.teardownIds.length, context.teardownDone + size);
+      for (let i = context.teardownDone; i < end; i++) enqueue.stopChild(context.teardownIds[i]!);
+      enqueue.assign({ teardownDone: end });
+    }),
+    /** More children to go: the next batch after a pause (one raise per batch). */
+    scheduleTeardownBatch: enqueueActions(({ context, enqueue }) => {
+      if (context.teardownDone < context.teardownIds.length) enqueue.raise({ type: 'TEARDOWN.BATCH' }, { delay: 'teardownPause' });
+    }),
+    // A live child stopped (drained, or crashed while draining): one fewer to wait for.
+    markDrained: assign(({ context }, { actorId }: { actorId: string }) =>
+      actorId in context.keysById && !(actorId in context.retiring) ? { drainRemaining: context.drainRemaining - 1 } : {},
+    ),
+  },
+}).extend<HookCallingActions>({
+  // The actions that call a hook (or spawnAddedBatch) with what they did as its params: declared
+  // in an extension, their params spelled out, so that enqueue() knows the actions above.
+  actions: {
+    // A store connection is back: WAKE the actors that use it. Those in backoff retry within
+    // WAKE_SPREAD_MS, each after its own random delay; the others remember it for the cycle under
+    // way (it may fail on the old connection). The retiring are draining: nothing to wake.
+    wakeActors: enqueueActions(({ context, enqueue }, { connection }: { connection: StoreReadyEvent['connection'] }) => {
+      let actors = 0;
+      for (const [key, id] of Object.entries(context.actorIds)) {
+        if ((key === KLINES_FOLLOWER_KEY) !== (connection === 'klines')) continue;
+        enqueue.sendTo(id, { type: 'WAKE' });
+        actors++;
+      }
+      const notice: WakeNotice = { connection, actors };
+      enqueue({ type: 'onWake', params: notice });
+    }),
+    /**
+     * The next batch towards wantedSymbols: who comes and goes; the publishers of the symbols that
+     * go get DRAIN (they finish the cycle under way and stop), those of the symbols that come are
+     * spawned (spawnAddedBatch), then the onSymbols hook is told the change.
+     */
+    planSymbolBatch: enqueueActions(({ context, enqueue }) => {
+      if (context.wantedSymbols === null) return;
+      const batch = nextSymbolBatch(context, context.wantedSymbols);
+      if (batch.added.length === 0 && batch.removed.length === 0) {
+        enqueue.assign({ wantedSymbols: null });
+        return;
+      }
+      const actorIds = { ...context.actorIds };
+      const retiring = { ...context.retiring };
+      for (const symbol of batch.removed) {
+        for (const phase of enabledInOrder(context.phases)) {
+          const key = actorKey(phase, symbol);
+          const id = actorIds[key];
+          if (id === undefined) continue;
+          delete actorIds[key];
+          retiring[id] = true;
+          enqueue.sendTo(id, { type: 'DRAIN' });
+        }
+      }
+      enqueue.assign({
+        symbols: batch.running,
+        actorIds,
+        retiring,
+        wantedSymbols: batch.pending > 0 ? context.wantedSymbols : null,
+      });
+      if (batch.added.length > 0) enqueue({ type: 'spawnAddedBatch', params: { added: batch.added } });
+      const change: SymbolChange = { running: batch.running, added: batch.added, removed: batch.removed, ...(batch.pending > 0 ? { pending: batch.pending } : {}) };
+      enqueue({ type: 'onSymbols', params: change });
+    }),
     /** A child crashed (its `xstate.error.actor` event's actorId and error). */
     restartOrEscalate: enqueueActions(({ context, enqueue }, { actorId, error }: { actorId: string; error: unknown }) => {
-      enqueue.assign({ lastRestart: null });
       const key = context.keysById[actorId];
       if (key === undefined) return; // not one of ours (already replaced)
       if (actorId in context.retiring) {
@@ -497,74 +558,22 @@ export const supervisorMachine = setup({
         restarts: { ...context.restarts, [key]: [...recent, now] },
         restartTotal: context.restartTotal + 1,
       });
-      enqueue.assign({
-        lastRestart: { key, oldId: actorId, newId, error: errorMessage(error), restartsInWindow: recent.length + 1 },
-      });
+      const notice: RestartNotice = { key, oldId: actorId, newId, error: errorMessage(error), restartsInWindow: recent.length + 1 };
+      enqueue({ type: 'onRestart', params: notice });
     }),
-    // Standing by: every child stops now — publishers mid-cycle included (the fenced store refuses
-    // their writes already), the retiring and the follower — and is forgotten; the symbols stay
-    // (a set still being applied in batches is simply the set now: nothing runs to spawn).
-    stopAll: enqueueActions(({ context, enqueue }) => {
-      const ids = new Set([...Object.values(context.actorIds), ...Object.keys(context.retiring)]);
-      for (const id of ids) enqueue.stopChild(id);
-      enqueue.assign({
-        actorIds: {},
-        keysById: {},
-        retiring: {},
-        drainRemaining: 0,
-        standby: true,
-        symbols: context.wantedSymbols ?? context.symbols,
-        wantedSymbols: null,
-        symbolBatchScheduled: false,
-      });
-    }),
-    markLeader: assign({ standby: false }),
     // A standby follows the universe too, so it starts the right publishers when it takes over.
-    rememberSymbols: assign(({ context }, { symbols }: { symbols: string[] }) => {
+    rememberSymbols: enqueueActions(({ context, enqueue }, { symbols }: { symbols: string[] }) => {
       const wanted = [...new Set(symbols)];
       const current = new Set(context.symbols);
       const next = new Set(wanted);
       const added = wanted.filter((symbol) => !current.has(symbol));
       const removed = context.symbols.filter((symbol) => !next.has(symbol));
-      if (added.length === 0 && removed.length === 0) return { lastSymbolChange: null };
+      if (added.length === 0 && removed.length === 0) return;
       const running = context.symbols.filter((symbol) => next.has(symbol)).concat(added);
-      return { symbols: running, lastSymbolChange: { running, added, removed } };
+      enqueue.assign({ symbols: running });
+      const change: SymbolChange = { running, added, removed };
+      enqueue({ type: 'onSymbols', params: change });
     }),
-    drainAll: enqueueActions(({ context, enqueue }) => {
-      const ids = Object.values(context.actorIds);
-      enqueue.assign({ drainRemaining: ids.length });
-      for (const id of ids) enqueue.sendTo(id, { type: 'DRAIN' });
-    }),
-    /**
-     * The children to tear down: those still running first (a retiring publisher mid-cycle, on a
-     * drain past its deadline every busy one), so that the first batch stops them all — nothing
-     * of ours runs on after the handover — then the stopped ones, which only need forgetting.
-     */
-    planTeardown: assign(({ self }) => {
-      const running: string[] = [];
-      const ended: string[] = [];
-      for (const [id, child] of Object.entries(self.getSnapshot().children)) {
-        (child?.getSnapshot().status === 'active' ? running : ended).push(id);
-      }
-      return { teardownIds: running.concat(ended), teardownDone: 0, teardownRunning: running.length };
-    }),
-    /** The next batch: at least every child still running, else about TEARDOWN_BUDGET map entries copied. */
-    stopChildBatch: enqueueActions(({ context, enqueue }) => {
-      const left = context.teardownIds.length - context.teardownDone;
-      if (left <= 0) return;
-      const size = Math.max(context.teardownDone === 0 ? context.teardownRunning : 1, Math.floor(TEARDOWN_BUDGET / left), 1);
-      const end = Math.min(context.teardownIds.length, context.teardownDone + size);
-      for (let i = context.teardownDone; i < end; i++) enqueue.stopChild(context.teardownIds[i]!);
-      enqueue.assign({ teardownDone: end });
-    }),
-    /** More children to go: the next batch after a pause (one raise per batch). */
-    scheduleTeardownBatch: enqueueActions(({ context, enqueue }) => {
-      if (context.teardownDone < context.teardownIds.length) enqueue.raise({ type: 'TEARDOWN.BATCH' }, { delay: 'teardownPause' });
-    }),
-    // A live child stopped (drained, or crashed while draining): one fewer to wait for.
-    markDrained: assign(({ context }, { actorId }: { actorId: string }) =>
-      actorId in context.keysById && !(actorId in context.retiring) ? { drainRemaining: context.drainRemaining - 1 } : {},
-    ),
   },
 }).createMachine({
   id: 'supervisor',
@@ -583,17 +592,14 @@ export const supervisorMachine = setup({
     keysById: {},
     restarts: {},
     restartTotal: 0,
-    lastRestart: null,
     onceRemaining: input.symbols.length * enabledInOrder(input.phases).length,
     onceFailed: false,
     drainRemaining: 0,
     escalation: null,
     retiring: {},
     spawnSeq: 0,
-    lastSymbolChange: null,
     wantedSymbols: null,
     symbolBatchScheduled: false,
-    lastWake: null,
     standby: input.standby ?? false,
     teardownIds: [],
     teardownRunning: 0,
@@ -610,12 +616,7 @@ export const supervisorMachine = setup({
       entry: 'stopAll',
       on: {
         'LEASE.ACQUIRED': { target: 'running', actions: 'markLeader' },
-        'SYMBOLS.SET': {
-          actions: [
-            { type: 'rememberSymbols', params: ({ event }) => ({ symbols: event.symbols }) },
-            { type: 'onSymbols', params: ({ context }) => context.lastSymbolChange },
-          ],
-        },
+        'SYMBOLS.SET': { actions: { type: 'rememberSymbols', params: ({ event }) => ({ symbols: event.symbols }) } },
         SHUTDOWN: { target: 'stopped' },
       },
     },
@@ -630,10 +631,7 @@ export const supervisorMachine = setup({
           actions: [{ type: 'onCycleDone', params: ({ event }) => event }, 'countOnce', 'chain'],
         },
         'xstate.error.actor.*': {
-          actions: [
-            { type: 'restartOrEscalate', params: ({ event }) => ({ actorId: event.actorId, error: event.error }) },
-            { type: 'onRestart', params: ({ context }) => context.lastRestart },
-          ],
+          actions: { type: 'restartOrEscalate', params: ({ event }) => ({ actorId: event.actorId, error: event.error }) },
         },
         'KLINES.CANDLES': { actions: [{ type: 'onKlines', params: ({ event }) => event }, 'runMarketStateFor'] },
         'KLINES.RESYNC': { actions: [{ type: 'onKlines', params: ({ event }) => event }, 'runEveryMarketState'] },
@@ -642,8 +640,6 @@ export const supervisorMachine = setup({
           actions: [
             { type: 'wantSymbols', params: ({ event }) => ({ symbols: event.symbols }) },
             'planSymbolBatch',
-            'spawnAddedBatch',
-            { type: 'onSymbols', params: ({ context }) => context.lastSymbolChange },
             'scheduleSymbolBatch',
           ],
         },
@@ -651,16 +647,11 @@ export const supervisorMachine = setup({
           actions: [
             'symbolBatchArrived',
             'planSymbolBatch',
-            'spawnAddedBatch',
-            { type: 'onSymbols', params: ({ context }) => context.lastSymbolChange },
             'scheduleSymbolBatch',
           ],
         },
         'STORE.READY': {
-          actions: [
-            { type: 'wakeActors', params: ({ event }) => ({ connection: event.connection }) },
-            { type: 'onWake', params: ({ context }) => context.lastWake },
-          ],
+          actions: { type: 'wakeActors', params: ({ event }) => ({ connection: event.connection }) },
         },
         'xstate.done.actor.*': { actions: { type: 'forgetRetired', params: ({ event }) => ({ actorId: event.actorId }) } },
         'LEASE.LOST': { guard: 'standsByOnLoss', target: 'standby' },

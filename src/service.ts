@@ -396,15 +396,13 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
         logCycle(e);
         guarded('onCycle', () => options.hooks?.onCycle?.(e, now()));
       },
-      onRestart: (_args, notice: RestartNotice | null) => {
-        if (notice === null) return;
+      onRestart: (_args, notice: RestartNotice) => {
         stats.restarts++;
         logger.error({ actor: notice.oldId, newActor: notice.newId, err: notice.error, restartsInWindow: notice.restartsInWindow }, `actor ${notice.oldId} crashed; restarted as ${notice.newId}`);
         guarded('onRestart', () => options.hooks?.onRestart?.(notice));
       },
       onKlines: (_args, event: KlinesFollowerEvent) => logKlinesEvent(logger, event, config.klinesStream),
-      onSymbols: (_args, change: SymbolChange | null) => {
-        if (change === null) return;
+      onSymbols: (_args, change: SymbolChange) => {
         logger.info(
           { added: change.added, removed: change.removed, running: change.running.length, pending: change.pending ?? 0 },
           `symbols changed: ${change.running.length} running${change.added.length > 0 ? `; added ${change.added.join(', ')}` : ''}${change.removed.length > 0 ? `; removed ${change.removed.join(', ')} (their publishers finish the cycle under way)` : ''}` +
@@ -420,8 +418,8 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
         );
         guarded('onEscalate', () => options.hooks?.onEscalate?.(escalation));
       },
-      onWake: (_args, notice: WakeNotice | null) => {
-        if (notice === null || notice.actors === 0) return;
+      onWake: (_args, notice: WakeNotice) => {
+        if (notice.actors === 0) return;
         logger.info(
           { connection: notice.connection, actors: notice.actors },
           `redis ready again: woke ${notice.actors} ${notice.connection === 'klines' ? 'klines follower' : 'publisher(s)'} (each retries within 250 ms)`,

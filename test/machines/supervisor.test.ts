@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock } from 'xstate';
 import { klinesFollowerMachine, type KlinesBatch } from '../../machines/klinesFollower.js';
 import { WAKE_SPREAD_MS, type CycleDoneEvent, type PhaseName } from '../../machines/publisher.js';
-import { KLINES_FOLLOWER_KEY, nextPhase, supervisorMachine, type Escalation, type RestartNotice } from '../../machines/supervisor.js';
+import { KLINES_FOLLOWER_KEY, nextPhase, supervisorMachine, type Escalation, type RestartNotice, type SymbolChange, type WakeNotice } from '../../machines/supervisor.js';
 import { flush, scriptedPublisher, scriptedSteps, type PublisherActions, type ScriptedSteps, type StepScript } from './helpers.js';
 
 interface Harness {
@@ -10,6 +10,8 @@ interface Harness {
   cycles: CycleDoneEvent[];
   restarts: RestartNotice[];
   escalations: Escalation[];
+  /** What the onSymbols hook was given (its params). */
+  symbolChanges: SymbolChange[];
 }
 
 function build(opts: {
@@ -34,6 +36,7 @@ function build(opts: {
     cycles: [],
     restarts: [],
     escalations: [],
+    symbolChanges: [],
   };
   const machine = supervisorMachine.provide({
     actors: {
@@ -44,8 +47,9 @@ function build(opts: {
     },
     actions: {
       onCycleDone: (_a, e) => { h.cycles.push(e); },
-      onRestart: (_a, r) => { if (r) h.restarts.push(r); },
+      onRestart: (_a, r) => { h.restarts.push(r); },
       onEscalate: (_a, e) => { h.escalations.push(e); },
+      onSymbols: (_a, change) => { h.symbolChanges.push(change); },
     },
   });
   const clock = new SimulatedClock();
@@ -241,6 +245,8 @@ describe('the running symbols change live (SYMBOLS.SET)', () => {
     expect(children['risk:B']).toBeUndefined();
     expect(Object.keys(ctx.retiring)).toEqual([]);
     expect(children['risk:A']).toBe(aRisk);
+    // The onSymbols hook got the change as its params, once.
+    expect(h.symbolChanges).toEqual([{ running: ['A', 'C'], added: ['C'], removed: ['B'] }]);
     // C's first polls come within the next second.
     const cyclesBefore = h.cycles.filter((c) => c.symbol === 'C').length;
     expect(cyclesBefore).toBe(0);
@@ -296,10 +302,11 @@ describe('the running symbols change live (SYMBOLS.SET)', () => {
   });
 
   it('--once ignores it', async () => {
-    const { actor } = build({ once: true, symbols: ['A'] });
+    const { actor, h } = build({ once: true, symbols: ['A'] });
     actor.send({ type: 'SYMBOLS.SET', symbols: ['A', 'B'] });
     await flush(40);
     expect(actor.getSnapshot().context.symbols).toEqual(['A']);
+    expect(h.symbolChanges).toEqual([]);
   });
 });
 
@@ -329,8 +336,9 @@ describe('supervisor, STORE.READY (wake on reconnect)', () => {
       },
     });
     const cycles: CycleDoneEvent[] = [];
+    const wakes: WakeNotice[] = [];
     const clock = new SimulatedClock();
-    const actor = createActor(machine.provide({ actions: { onCycleDone: (_a, e) => { cycles.push(e); } } }), {
+    const actor = createActor(machine.provide({ actions: { onCycleDone: (_a, e) => { cycles.push(e); }, onWake: (_a, w) => { wakes.push(w); } } }), {
       clock,
       input: {
         symbols: ['BTCUSDT', 'ETHUSDT'],
@@ -361,7 +369,7 @@ describe('supervisor, STORE.READY (wake on reconnect)', () => {
     const before = cycles.length;
     const locatesBefore = locates;
     actor.send({ type: 'STORE.READY', connection: 'main' });
-    expect(actor.getSnapshot().context.lastWake).toEqual({ connection: 'main', actors: 6 });
+    expect(wakes).toEqual([{ connection: 'main', actors: 6 }]);
     clock.increment(WAKE_SPREAD_MS);
     await flush(20);
     const after = cycles.slice(before);
@@ -374,7 +382,7 @@ describe('supervisor, STORE.READY (wake on reconnect)', () => {
     expect(locates).toBe(locatesBefore);
     expect(children()[KLINES_FOLLOWER_KEY]!.getSnapshot().value).toBe('backoff');
     actor.send({ type: 'STORE.READY', connection: 'klines' });
-    expect(actor.getSnapshot().context.lastWake).toEqual({ connection: 'klines', actors: 1 });
+    expect(wakes).toEqual([{ connection: 'main', actors: 6 }, { connection: 'klines', actors: 1 }]);
     clock.increment(WAKE_SPREAD_MS);
     await flush(20);
     expect(locates).toBe(locatesBefore + 1);
@@ -396,6 +404,11 @@ describe('the single-writer lease (standby, LEASE.ACQUIRED, LEASE.LOST)', () => 
     await flush();
     expect(actor.getSnapshot().context.symbols).toEqual(['A', 'B']);
     expect(actor.getSnapshot().children).toEqual({});
+    expect(h.symbolChanges).toEqual([{ running: ['A', 'B'], added: ['B'], removed: [] }]);
+    // The same set again is no change: the hook is not called.
+    actor.send({ type: 'SYMBOLS.SET', symbols: ['B', 'A'] });
+    await flush();
+    expect(h.symbolChanges).toHaveLength(1);
 
     actor.send({ type: 'LEASE.ACQUIRED' });
     await flush();

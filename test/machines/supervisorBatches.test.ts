@@ -18,7 +18,7 @@ function build(symbols: string[]) {
     },
     actions: {
       onSymbols: (_a, change) => {
-        if (change) changes.push(change);
+        changes.push(change);
       },
     },
   });
