@@ -28,7 +28,7 @@ import os from 'node:os';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
-import { startService, wallClock } from '../src/service.js';
+import { startService, wallClock } from '../src/service/service.js';
 import { benchCandleAgeSec, benchSymbols, LIVE_FEED_AHEAD, liveFeed } from './liveLayouts.js';
 import { stepGate, STEP_CONCURRENCY } from '../src/phases/stepGate.js';
 import type { CycleDoneEvent } from '../machines/publisher.js';

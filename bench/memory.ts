@@ -18,7 +18,7 @@ import v8 from 'node:v8';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
-import { startService, wallClock } from '../src/service.js';
+import { startService, wallClock } from '../src/service/service.js';
 import { startTestRedis } from '../test/helpers/redisServer.js';
 import { benchCandleAgeSec, benchSymbols, LIVE_FEED_AHEAD, liveFeed } from './liveLayouts.js';
 

@@ -64,7 +64,7 @@ import type { CycleDoneEvent } from '../machines/publisher.js';
 import { loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import { createLogger, type Logger } from '../src/log.js';
-import { startService, wallClock, type CloseReport, type ServiceHandle } from '../src/service.js';
+import { startService, wallClock, type CloseReport, type ServiceHandle } from '../src/service/service.js';
 import { createPriceWalk, REGIMES } from '../src/synthetic/prices.js';
 import { startTestRedis, type TestRedis } from '../test/helpers/redisServer.js';
 import { startSentinelDeployment, type ManagedProcess, type SentinelDeployment } from '../test/helpers/sentinel.js';

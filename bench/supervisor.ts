@@ -13,7 +13,7 @@ import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
-import { startService, closeStore, wallClock } from '../src/service.js';
+import { startService, closeStore, wallClock } from '../src/service/service.js';
 import { MemoryStore } from '../src/store/memoryStore.js';
 import { createPriceWalk, REGIMES } from '../src/synthetic/prices.js';
 import type { CycleDoneEvent } from '../machines/publisher.js';

@@ -7,7 +7,7 @@
 //   node dist/bench/teardown.js [--symbols 1000,2000] [--settle 2]
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
-import { startService, wallClock } from '../src/service.js';
+import { startService, wallClock } from '../src/service/service.js';
 import { MemoryStore } from '../src/store/memoryStore.js';
 
 interface Args {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { CliError, ExitCode } from '../exitCodes.js';
 import { createLogger } from '../log.js';
-import { startService, StartAbortedError, wallClock, type ServiceHandle } from '../service.js';
+import { startService, StartAbortedError, wallClock, type ServiceHandle } from '../service/service.js';
 import { createServiceMetrics } from '../metrics/serviceMetrics.js';
 import { metricsRoute, operatorRoutes } from '../http/operatorRoutes.js';
 import { registerWriteHealthMetrics } from '../http/health.js';
@@ -14,7 +14,7 @@ import { VizRegistry } from '../viz/registry.js';
 import { vizRoutes } from '../viz/routes.js';
 import { addConfigOptions, flagsToConfig } from './runOptions.js';
 import { ShadowReport } from '../shadow/shadow.js';
-import type { ServiceHooks } from '../service.js';
+import type { ServiceHooks } from '../service/service.js';
 import { LeaseHeldError } from '../lease/index.js';
 
 /** SIGTERM must end the process within this long (systemd's TimeoutStopSec is a bit above). */

@@ -19,7 +19,7 @@ import { parsePolicy, POLICY_KEY, policyLimitsFrom } from '../policy/policy.js';
 import { configuredHarvestTheta } from '../phases/harvest.js';
 import { errorMessage } from '../core/errors.js';
 import { formatHolder } from '../lease/index.js';
-import { redisConnectionOptions } from '../storeFactory.js';
+import { redisConnectionOptions } from '../service/storeFactory.js';
 import { createLogger } from '../log.js';
 import { get as httpGet } from 'node:http';
 

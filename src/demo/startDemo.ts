@@ -6,7 +6,7 @@ import type { InspectionEvent } from 'xstate';
 import { loadConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { MemoryStore } from '../store/memoryStore.js';
-import { startService, type CloseReport, type ServiceHandle, type ServiceHooks } from '../service.js';
+import { startService, type CloseReport, type ServiceHandle, type ServiceHooks } from '../service/service.js';
 import { CandleFeed, DEMO_SYMBOLS } from './feed.js';
 
 export interface DemoOptions {

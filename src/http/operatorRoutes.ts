@@ -1,6 +1,6 @@
 // The operator endpoints of a running service: GET /metrics (Prometheus text) and GET /healthz
 // (200/503 + JSON). Other parts (the visualizer) add their own routes next to these.
-import type { ServiceHandle } from '../service.js';
+import type { ServiceHandle } from '../service/service.js';
 import type { ServiceMetrics } from '../metrics/serviceMetrics.js';
 import { createHealthChecker, createStoreProbe, type HealthChecker } from './health.js';
 import { sendJson, sendText, type Route } from './server.js';

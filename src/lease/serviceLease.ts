@@ -14,7 +14,7 @@ import { createFencedStore, type FencedStore } from './fencedStore.js';
 import { LeaseManager, type LeaseState } from './lease.js';
 import type { Store } from '../store/types.js';
 import { createWriterConnection, type WriterConnection } from './writerConnection.js';
-import { redisConnectionOptions } from '../storeFactory.js';
+import { redisConnectionOptions } from '../service/storeFactory.js';
 import type { RedisStoreEvent } from '../store/redisConnection.js';
 import type { WriteOutcomes } from './writeHealth.js';
 

@@ -5,7 +5,7 @@
 // HSET and XADD that reached Redis is checked, then every hash and stream left behind.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeStore, startService } from '../../src/service.js';
+import { closeStore, startService } from '../../src/service/service.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 import { MINUTE_MS, longPosition, prices, redisClient, seedCandles, seedPosition, firstOpenTimeFor } from '../helpers/seed.js';

@@ -5,7 +5,7 @@
 import type { Redis } from 'ioredis';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PhaseName } from '../../machines/publisher.js';
-import { closeStore, startService } from '../../src/service.js';
+import { closeStore, startService } from '../../src/service/service.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { type TestRedis } from '../helpers/redisServer.js';
 import { useTestRedis } from '../helpers/redisFixture.js';

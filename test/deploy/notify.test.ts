@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startService, type ServiceHandle } from '../../src/service.js';
+import { startService, type ServiceHandle } from '../../src/service/service.js';
 import { createSystemdNotifier, watchdogIntervalMs, type SystemdNotifier } from '../../src/systemd/notify.js';
 import { startTestRedis } from '../helpers/redisServer.js';
 import { captureLogger, fastFlags, serviceConfig, stopService, until } from '../helpers/serviceHarness.js';

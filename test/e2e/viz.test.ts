@@ -24,7 +24,7 @@ import { DEMO_SYMBOLS } from '../../src/demo/feed.js';
 import { startDemo, type DemoHandle } from '../../src/demo/startDemo.js';
 import { startHttpServer, type HttpServerHandle } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
-import { wallClock } from '../../src/service.js';
+import { wallClock } from '../../src/service/service.js';
 import { INLINE_GUARD, machineModel } from '../../src/viz/machineModel.js';
 import { VizRegistry } from '../../src/viz/registry.js';
 import { vizRoutes } from '../../src/viz/routes.js';

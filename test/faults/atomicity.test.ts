@@ -4,7 +4,7 @@
 // always come from the same publish.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type ServiceHandle } from '../../src/service.js';
+import { startService, type ServiceHandle } from '../../src/service/service.js';
 import { OUTPUT_HASHES } from '../helpers/contractFields.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';

@@ -4,7 +4,7 @@
 // ever written twice.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
+import { startService, wallClock, type ServiceHandle } from '../../src/service/service.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 import { MINUTE_MS, longPosition, prices, redisClient, seedCandles, seedPosition, firstOpenTimeFor } from '../helpers/seed.js';

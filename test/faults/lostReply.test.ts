@@ -5,7 +5,7 @@
 // otherwise the same market state is appended to the stream twice.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type ServiceHandle } from '../../src/service.js';
+import { startService, type ServiceHandle } from '../../src/service/service.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
 import { MINUTE_MS, firstOpenTimeFor, prices, redisClient, seedCandles } from '../helpers/seed.js';

@@ -2,7 +2,7 @@
 // how many I/O steps each publisher has running at once (one at most: cycles never overlap).
 import type { InspectionEvent } from 'xstate';
 import type { CycleDoneEvent } from '../../machines/publisher.js';
-import type { ServiceHooks } from '../../src/service.js';
+import type { ServiceHooks } from '../../src/service/service.js';
 
 const STEP_ACTORS = new Set(['seedMemory', 'readInputs', 'publishResult', 'writeHeartbeat']);
 

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import { startService, type ServiceHandle, type ServiceHooks } from '../../src/service.js';
+import { startService, type ServiceHandle, type ServiceHooks } from '../../src/service/service.js';
 import { cliPath, repoRoot } from './runCli.js';
 
 /** Polls until `check` returns a truthy value, or fails after `timeoutMs` naming `what`. */

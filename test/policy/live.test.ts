@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { POLICY_KEY, POLICY_UPDATE_STREAM } from '../../src/policy/policy.js';
 import type { PolicyEvent } from '../../src/policy/policyBook.js';
-import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
+import { startService, wallClock, type ServiceHandle } from '../../src/service/service.js';
 import { generatorPolicy } from '../helpers/producers.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import type { TestRedis } from '../helpers/redisServer.js';

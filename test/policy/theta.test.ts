@@ -7,7 +7,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_POLICY_FIELD_CHARS, POLICY_KEY } from '../../src/policy/policy.js';
 import type { HarvestTheta } from '../../src/kernels/harvest.js';
 import { createServiceMetrics } from '../../src/metrics/serviceMetrics.js';
-import { startService } from '../../src/service.js';
+import { startService } from '../../src/service/service.js';
 import { GENERATOR_HARVEST_PARAMS, GENERATOR_KILL_PARAMS, generatorPolicy } from '../helpers/producers.js';
 import type { TestRedis } from '../helpers/redisServer.js';
 import { useTestRedis } from '../helpers/redisFixture.js';

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SymbolChange } from '../../machines/supervisor.js';
 import { createServiceMetrics } from '../../src/metrics/serviceMetrics.js';
-import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
+import { startService, wallClock, type ServiceHandle } from '../../src/service/service.js';
 import { ACL_RULES } from '../helpers/acl.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { generatorPolicy, positionKey } from '../helpers/producers.js';

@@ -5,7 +5,7 @@
 import type { Redis } from 'ioredis';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createServiceMetrics } from '../../src/metrics/serviceMetrics.js';
-import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
+import { startService, wallClock, type ServiceHandle } from '../../src/service/service.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { applyLayerFields, brainFields, candlePayload, hsetPosition, klinesEnvelope, lastClosedOpenTime, MINUTE_MS, pyJson, seedDataSink, xaddKline } from '../helpers/producers.js';
 import { useTestRedis } from '../helpers/redisFixture.js';

@@ -7,7 +7,7 @@ import { ACL_RULES } from '../helpers/acl.js';
 import { useTestRedis } from '../helpers/redisFixture.js';
 import { longPosition, prices, seedCandles, seedPosition } from '../helpers/seed.js';
 import { captureLogger, explainWith, fastFlags, serviceConfig, until } from '../helpers/serviceHarness.js';
-import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
+import { startService, wallClock, type ServiceHandle } from '../../src/service/service.js';
 import { createServiceMetrics } from '../../src/metrics/serviceMetrics.js';
 import { operatorRoutes } from '../../src/http/operatorRoutes.js';
 import { registerWriteHealthMetrics, type HealthChecker, type HealthReport } from '../../src/http/health.js';

@@ -9,7 +9,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
+import { startService, wallClock, type ServiceHandle } from '../../src/service/service.js';
 import { generatorPolicy } from '../helpers/producers.js';
 import { useTestRedis } from '../helpers/redisFixture.js';
 import { captureLogger, fastFlags, serviceConfig } from '../helpers/serviceHarness.js';

@@ -8,7 +8,7 @@
 import type { Redis } from 'ioredis';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CANONICAL_POSITION_PREFIX } from '../../src/inputs/positions.js';
-import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
+import { startService, wallClock, type ServiceHandle } from '../../src/service/service.js';
 import { createRedisStore } from '../../src/store/redisStore.js';
 import type { Store } from '../../src/store/types.js';
 import { brainFields, generatorPolicy, positionKey } from '../helpers/producers.js';

@@ -9,7 +9,7 @@
 //    role check: the READONLY count does not grow), and writes to the primary they name next.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startService, wallClock, type ServiceHandle } from '../../src/service.js';
+import { startService, wallClock, type ServiceHandle } from '../../src/service/service.js';
 import type { RedisStore } from '../../src/store/redisStore.js';
 import { CycleWatch } from '../helpers/cycleWatch.js';
 import { startSentinelDeployment, WRITE_COMMANDS, type MonitorLine, type NodeMonitor, type SentinelDeployment } from '../helpers/sentinel.js';

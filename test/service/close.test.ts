@@ -5,7 +5,7 @@
 // settle, so every outcome is decided by the code under test, not by a race of sleeps.
 import type { Redis } from 'ioredis';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CLOSE_STEPS, startService, type CloseStep, type ServiceHandle, type ServiceOptions } from '../../src/service.js';
+import { CLOSE_STEPS, startService, type CloseStep, type ServiceHandle, type ServiceOptions } from '../../src/service/service.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
 import type { Store } from '../../src/store/types.js';
 import { useTestRedis } from '../helpers/redisFixture.js';

@@ -5,7 +5,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/store/memoryStore.js';
 import type { Store } from '../../src/store/types.js';
-import { startService, StartAbortedError } from '../../src/service.js';
+import { startService, StartAbortedError } from '../../src/service/service.js';
 import { captureLogger, getText, serviceConfig, startCli, until } from '../helpers/serviceHarness.js';
 
 /** A TCP server that accepts connections and never answers: a Redis that hangs. */

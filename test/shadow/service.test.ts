@@ -3,7 +3,7 @@
 // still computes and "publishes" (so the cycle counts are those of a real pass), and each proposal
 // reaches the report — here all "no hash in Redis", since nothing had been published before.
 import { describe, expect, it } from 'vitest';
-import { startService } from '../../src/service.js';
+import { startService } from '../../src/service/service.js';
 import { ShadowReport } from '../../src/shadow/shadow.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
 import { isShadowStore } from '../../src/shadow/shadowStore.js';

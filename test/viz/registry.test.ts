@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { CandleFeed, DEMO_SYMBOLS } from '../../src/demo/feed.js';
 import { createLogger } from '../../src/log.js';
-import { startService } from '../../src/service.js';
+import { startService } from '../../src/service/service.js';
 import { MemoryStore } from '../../src/store/memoryStore.js';
 import { previewValue } from '../../src/viz/preview.js';
 import { RingBuffer } from '../../src/viz/ringBuffer.js';

@@ -3,7 +3,7 @@
 // and owns the teardown (ServiceHandle.close). Everything with I/O is created here; the machines
 // and kernels stay pure. The store factory is storeFactory.ts; cycle stats and logs serviceLog.ts.
 import { createActor, fromPromise, type InspectionEvent } from 'xstate';
-import type { CycleDoneEvent, PhaseName } from '../machines/publisher.js';
+import type { CycleDoneEvent, PhaseName } from '../../machines/publisher.js';
 import {
   supervisorMachine,
   supervisorOutput,
@@ -11,36 +11,36 @@ import {
   type RestartNotice,
   type SupervisorActor,
   type SupervisorOutput,
-} from '../machines/supervisor.js';
-import type { Config } from './config/schema.js';
-import { createPositionSource, type PositionSource } from './inputs/positions.js';
-import { PositionBook } from './inputs/positionMemory.js';
-import { candleGuardsFromConfig, readCandleExtremes } from './candles/index.js';
-import { LiveCandles } from './inputs/klines.js';
-import { klinesBlockMs, klinesFollowerFor, KLINES_READ_COUNT, type KlinesBatchStats } from './phases/klinesFollower.js';
-import type { KlinesFollowerEvent } from '../machines/klinesFollower.js';
-import type { Logger } from './log.js';
+} from '../../machines/supervisor.js';
+import type { Config } from '../config/schema.js';
+import { createPositionSource, type PositionSource } from '../inputs/positions.js';
+import { PositionBook } from '../inputs/positionMemory.js';
+import { candleGuardsFromConfig, readCandleExtremes } from '../candles/index.js';
+import { LiveCandles } from '../inputs/klines.js';
+import { klinesBlockMs, klinesFollowerFor, KLINES_READ_COUNT, type KlinesBatchStats } from '../phases/klinesFollower.js';
+import type { KlinesFollowerEvent } from '../../machines/klinesFollower.js';
+import type { Logger } from '../log.js';
 import { CycleStats, cycleLogger, isLoudRepeat, logKlinesEvent } from './serviceLog.js';
 import { closeStore, createStoreFromConfig, isRedisStore } from './storeFactory.js';
-import { harvestSteps } from './phases/harvest.js';
-import { marketStateSteps } from './phases/marketstate.js';
-import { riskSteps } from './phases/risk.js';
-import { publisherFor, type PhaseDeps, type PhaseSteps } from './phases/steps.js';
-import type { RedisStore } from './store/redisStore.js';
-import type { Store } from './store/types.js';
-import { ShadowStore } from './shadow/shadowStore.js';
-import { shadowCompareSteps, type ShadowReport } from './shadow/shadow.js';
-import { ExitCode } from './exitCodes.js';
-import { PolicyBook, type PolicyEvent } from './policy/policyBook.js';
-import { policyLimitsFrom } from './policy/policy.js';
-import { configuredHarvestTheta } from './phases/harvest.js';
-import { logPolicyEvent, PolicyWatch } from './policy/policyWatch.js';
-import type { SymbolChange, WakeNotice } from '../machines/supervisor.js';
-import { createSystemdNotifier, type SystemdNotifier } from './systemd/notify.js';
-import { errorMessage } from './core/errors.js';
-import { wallClock } from './core/clock.js';
-import { PHASE_NAMES, PHASE_REGISTRY } from './core/phases.js';
-import { createServiceLease, LeaseHeldError, logLeaseEvents, logWriteProblems, noLeaseRole, whyNoLease, type LeaseManager, type LeaseState, type RoleDescription, type ServiceLease, type WriterConnection } from './lease/index.js';
+import { harvestSteps } from '../phases/harvest.js';
+import { marketStateSteps } from '../phases/marketstate.js';
+import { riskSteps } from '../phases/risk.js';
+import { publisherFor, type PhaseDeps, type PhaseSteps } from '../phases/steps.js';
+import type { RedisStore } from '../store/redisStore.js';
+import type { Store } from '../store/types.js';
+import { ShadowStore } from '../shadow/shadowStore.js';
+import { shadowCompareSteps, type ShadowReport } from '../shadow/shadow.js';
+import { ExitCode } from '../exitCodes.js';
+import { PolicyBook, type PolicyEvent } from '../policy/policyBook.js';
+import { policyLimitsFrom } from '../policy/policy.js';
+import { configuredHarvestTheta } from '../phases/harvest.js';
+import { logPolicyEvent, PolicyWatch } from '../policy/policyWatch.js';
+import type { SymbolChange, WakeNotice } from '../../machines/supervisor.js';
+import { createSystemdNotifier, type SystemdNotifier } from '../systemd/notify.js';
+import { errorMessage } from '../core/errors.js';
+import { wallClock } from '../core/clock.js';
+import { PHASE_NAMES, PHASE_REGISTRY } from '../core/phases.js';
+import { createServiceLease, LeaseHeldError, logLeaseEvents, logWriteProblems, noLeaseRole, whyNoLease, type LeaseManager, type LeaseState, type RoleDescription, type ServiceLease, type WriterConnection } from '../lease/index.js';
 
 export interface ServiceHooks {
   onCycle?(event: CycleDoneEvent, nowMs: number): void;
@@ -206,7 +206,7 @@ export interface ServiceHandle {
   close(): Promise<CloseReport>;
 }
 
-export { wallClock } from './core/clock.js';
+export { wallClock } from '../core/clock.js';
 
 /**
  * --once must fail in bounded time, with a message naming the server, when Redis is away. The

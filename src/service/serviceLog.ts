@@ -1,9 +1,9 @@
 // What the service counts and logs per cycle: the per-run counters (CycleStats: what `--once`
 // prints at the end and /metrics is built from), the log level of each cycle outcome, and the
 // repeat rule that keeps repeated trouble visible without a line per event.
-import type { CycleDoneEvent } from '../machines/publisher.js';
-import type { KlinesFollowerEvent } from '../machines/klinesFollower.js';
-import type { Logger } from './log.js';
+import type { CycleDoneEvent } from '../../machines/publisher.js';
+import type { KlinesFollowerEvent } from '../../machines/klinesFollower.js';
+import type { Logger } from '../log.js';
 
 /** Per-run counters: what `--once` prints at the end and what /metrics is built from. */
 export class CycleStats {

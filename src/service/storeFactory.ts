@@ -1,12 +1,12 @@
 // The store the config asks for, and its log policy: the memory store, or a Redis store whose
 // connection events become log lines — one per change of state, not one per retry. Also the
 // bounded close every owner of a store uses.
-import type { Config } from './config/schema.js';
-import type { Logger } from './log.js';
-import { MemoryStore } from './store/memoryStore.js';
-import { createRedisStore, parseSentinelAddress, REDIS_STORE_DEFAULTS, type RedisStore, type RedisStoreEvent } from './store/redisStore.js';
-import type { Store } from './store/types.js';
-import type { RedisConnectionOptions } from './store/redisConnection.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { MemoryStore } from '../store/memoryStore.js';
+import { createRedisStore, parseSentinelAddress, REDIS_STORE_DEFAULTS, type RedisStore, type RedisStoreEvent } from '../store/redisStore.js';
+import type { Store } from '../store/types.js';
+import type { RedisConnectionOptions } from '../store/redisConnection.js';
 
 /**
  * The service's reconnect delay never exceeds this (ms). After an outage the publishers are woken
