@@ -112,7 +112,9 @@ describe('a flapping policy beside a live symbol', () => {
             `lease lost ${lost}x; ${LIVE} marketstate publishes/heartbeats ${during.length}, max gap ${Math.round(maxGap)} ms; ` +
             `${changes} symbol batches applied, up to ${applied} symbols running; RSS ${Math.round(rssBefore / 1e6)} → peak ${Math.round(rssPeak / 1e6)} MB`,
         );
-        expect(version).toBeGreaterThan(FLAP_SECONDS * 10);
+        // The flapper runs in this process too: under load it writes fewer versions than one per
+        // 10 ms (92 in 12 s was seen beside two spinning processes); it must still have flapped.
+        expect(version).toBeGreaterThan(FLAP_SECONDS * 2);
         expect(changes).toBeGreaterThan(0);
         expect(lost).toBe(0);
         expect(handle.role().role).toBe('leader');
