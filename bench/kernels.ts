@@ -16,18 +16,18 @@
 // 300 closes as JSON lines, timed per line in process (JSON.parse + kernel + JSON.stringify, what
 // `--batch` does per line) and end to end through the CLI, where the steady-state figure is the
 // difference between a long and a short run divided by the extra lines (start-up cancels out).
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Bench, type FnReturnedObject } from 'tinybench';
-import { computeHarvest } from '../src/kernels/harvest.js';
-import { computeMarketState } from '../src/kernels/marketState.js';
-import { computeStops } from '../src/kernels/stops.js';
-import type { MarketState, Position } from '../src/kernels/types.js';
-import { computeBatchLine } from '../src/commands/compute.js';
-import { mulberry32, REGIMES, syntheticPrices } from '../src/synthetic/prices.js';
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Bench, type FnReturnedObject } from "tinybench";
+import { computeHarvest } from "../src/kernels/harvest.js";
+import { computeMarketState } from "../src/kernels/marketState.js";
+import { computeStops } from "../src/kernels/stops.js";
+import type { MarketState, Position } from "../src/kernels/types.js";
+import { computeBatchLine } from "../src/commands/compute.js";
+import { mulberry32, REGIMES, syntheticPrices } from "../src/synthetic/prices.js";
 
 const REFERENCE_MARKET_STATE_MS = 7.6;
 /** The reference through the batch path on the same JSON lines (issue 12): ~3.8–5.3 ms a call. */
@@ -57,7 +57,7 @@ function consume(value: unknown): void {
 }
 
 const bench = new Bench({
-  timestampProvider: 'hrtimeNow',
+  timestampProvider: "hrtimeNow",
   warmup: true,
   warmupTime: WARMUP_MS,
   warmupIterations: 1,
@@ -76,7 +76,13 @@ interface RowSpec {
 const specs: RowSpec[] = [];
 
 /** A row: `batch` calls of `call(i)` (i = 0, 1, 2, …) per sample, reported per call. */
-function row(kernel: string, input: string, batch: number, call: (i: number) => unknown, reference = false): void {
+function row(
+  kernel: string,
+  input: string,
+  batch: number,
+  call: (i: number) => unknown,
+  reference = false,
+): void {
   specs.push({ kernel, input, batch, call, reference });
   let i = 0;
   bench.add(`${kernel} ${input}`, (): FnReturnedObject => {
@@ -88,16 +94,18 @@ function row(kernel: string, input: string, batch: number, call: (i: number) => 
 }
 
 function requireState(state: MarketState | null): MarketState {
-  if (state === null) throw new Error('benchmark input is shorter than the kernel needs');
+  if (state === null) throw new Error("benchmark input is shorter than the kernel needs");
   return state;
 }
 
 // --- inputs ----------------------------------------------------------------------------------
 
 const SEEDS = [1, 2, 3, 4];
-const paths = REGIMES.flatMap((regime) => SEEDS.map((seed) => syntheticPrices(regime, { length: 300, seed, start: 45000 })));
+const paths = REGIMES.flatMap((regime) =>
+  SEEDS.map((seed) => syntheticPrices(regime, { length: 300, seed, start: 45000 })),
+);
 const constant = new Array<number>(300).fill(45000);
-const OLS = { trend: { method: 'ols' as const } };
+const OLS = { trend: { method: "ols" as const } };
 
 const states = paths.map((prices) => requireState(computeMarketState(prices)));
 const positions: Position[] = paths.map((prices, k) => {
@@ -105,8 +113,8 @@ const positions: Position[] = paths.map((prices, k) => {
   const long = k % 2 === 0;
   const entry = price * (long ? 0.97 : 1.03);
   return {
-    symbol: 'BTCUSDT',
-    side: long ? 'LONG' : 'SHORT',
+    symbol: "BTCUSDT",
+    side: long ? "LONG" : "SHORT",
     entry_price: entry,
     current_price: price,
     peak_price: long ? Math.max(...prices) : Math.min(...prices),
@@ -117,18 +125,36 @@ const positions: Position[] = paths.map((prices, k) => {
     current_tp: null,
   };
 });
-const stopsProposals = paths.map((_, k) => computeStops({ market_state: states[k], position: positions[k] }, 'BTCUSDT'));
+const stopsProposals = paths.map((_, k) =>
+  computeStops({ market_state: states[k], position: positions[k] }, "BTCUSDT"),
+);
 
 // --- run -------------------------------------------------------------------------------------
 
 const n = paths.length;
 // A sample: one call per path (market-state, ~0.1 ms each) or 100 per path (stops, harvest: < 1 µs).
-row('market-state', `theil_sen, 300 closes (${n} paths)`, n, (i) => computeMarketState(paths[i % n]), true);
+row(
+  "market-state",
+  `theil_sen, 300 closes (${n} paths)`,
+  n,
+  (i) => computeMarketState(paths[i % n]),
+  true,
+);
 // The reference's 7.6 ms is for theil_sen; comparing the ols row with it would flatter it.
-row('market-state', `ols, 300 closes (${n} paths)`, n, (i) => computeMarketState(paths[i % n], OLS));
-row('market-state', 'theil_sen, 300 constant closes (all slopes tie)', n, () => computeMarketState(constant), true);
-row('stops', `${n} positions`, 100 * n, (i) => computeStops({ market_state: states[i % n], position: positions[i % n] }, 'BTCUSDT'));
-row('harvest', `${n} positions, with P1 proposal`, 100 * n, (i) =>
+row("market-state", `ols, 300 closes (${n} paths)`, n, (i) =>
+  computeMarketState(paths[i % n], OLS),
+);
+row(
+  "market-state",
+  "theil_sen, 300 constant closes (all slopes tie)",
+  n,
+  () => computeMarketState(constant),
+  true,
+);
+row("stops", `${n} positions`, 100 * n, (i) =>
+  computeStops({ market_state: states[i % n], position: positions[i % n] }, "BTCUSDT"),
+);
+row("harvest", `${n} positions, with P1 proposal`, 100 * n, (i) =>
   computeHarvest({
     position: positions[i % n],
     market_state: {
@@ -160,12 +186,20 @@ function randomWalkLines(count: number, seed: number): string[] {
 }
 const batchLines = randomWalkLines(64, 7);
 const BATCH_ROW = `batch line: JSON.parse + kernel + JSON.stringify (${batchLines.length} random walks)`;
-row('market-state', BATCH_ROW, batchLines.length, (i) => computeBatchLine('market-state', batchLines[i % batchLines.length], i + 1).output);
+row(
+  "market-state",
+  BATCH_ROW,
+  batchLines.length,
+  (i) => computeBatchLine("market-state", batchLines[i % batchLines.length], i + 1).output,
+);
 
 bench.runSync();
 const rows: Row[] = bench.tasks.map((task, k) => {
   const result = task.result;
-  if (result.state !== 'completed') throw new Error(`${task.name}: ${result.state === 'errored' ? result.error.message : result.state}`);
+  if (result.state !== "completed")
+    throw new Error(
+      `${task.name}: ${result.state === "errored" ? result.error.message : result.state}`,
+    );
   const { latency } = result;
   return {
     ...specs[k],
@@ -183,24 +217,26 @@ const fmt = (x: number, digits: number) => x.toFixed(digits);
 const table = rows.map((r) => ({
   kernel: r.kernel,
   input: r.input,
-  'µs/call': fmt(r.medianUs, r.medianUs < 10 ? 2 : 1),
-  'samples min–p99 µs': `${fmt(r.minUs, r.minUs < 10 ? 2 : 1)}–${fmt(r.p99Us, r.p99Us < 10 ? 2 : 1)}`,
-  '±rme': `${fmt(r.rmePct, 1)}%`,
+  "µs/call": fmt(r.medianUs, r.medianUs < 10 ? 2 : 1),
+  "samples min–p99 µs": `${fmt(r.minUs, r.minUs < 10 ? 2 : 1)}–${fmt(r.p99Us, r.p99Us < 10 ? 2 : 1)}`,
+  "±rme": `${fmt(r.rmePct, 1)}%`,
   samples: `${r.samples} × ${r.batch}`,
-  'calls/s': Math.round(1e6 / r.medianUs).toLocaleString('en-US'),
-  'vs reference 7.6 ms': r.reference ? `${Math.round((REFERENCE_MARKET_STATE_MS * 1000) / r.medianUs)}×` : '',
+  "calls/s": Math.round(1e6 / r.medianUs).toLocaleString("en-US"),
+  "vs reference 7.6 ms": r.reference
+    ? `${Math.round((REFERENCE_MARKET_STATE_MS * 1000) / r.medianUs)}×`
+    : "",
 }));
 
 const headers = Object.keys(table[0]) as (keyof (typeof table)[number])[];
 const widths = headers.map((h) => Math.max(h.length, ...table.map((t) => String(t[h]).length)));
-const line = (cells: string[]) => `| ${cells.map((c, k) => c.padEnd(widths[k])).join(' | ')} |`;
+const line = (cells: string[]) => `| ${cells.map((c, k) => c.padEnd(widths[k])).join(" | ")} |`;
 const cpu = cpus();
 console.log(
-  `Kernel benchmark — Node ${process.version}, ${process.platform}/${process.arch}, ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ` +
+  `Kernel benchmark — Node ${process.version}, ${process.platform}/${process.arch}, ${cpu.length} × ${cpu[0]?.model ?? "unknown CPU"}, ` +
     `load average ${loadavg()[0].toFixed(2)}; tinybench, median sample over ~${TIME_MS} ms after ${WARMUP_MS} ms warm-up (samples × calls per sample)`,
 );
 console.log(line(headers));
-console.log(line(widths.map((w) => '-'.repeat(w))));
+console.log(line(widths.map((w) => "-".repeat(w))));
 for (const t of table) console.log(line(headers.map((h) => String(t[h]))));
 
 // --- the batch path against issue 12's goal ----------------------------------------------------
@@ -209,31 +245,37 @@ const [refLow, refHigh] = REFERENCE_BATCH_MS;
 const goalUs = (refLow * 1000) / BATCH_GOAL_SPEEDUP;
 const verdict = (us: number) =>
   `${(us / 1000).toFixed(3)} ms/line = ${Math.round((refLow * 1000) / us)}–${Math.round((refHigh * 1000) / us)}× the reference (${refLow}–${refHigh} ms); ` +
-  `goal ≥ ${BATCH_GOAL_SPEEDUP}× (≤ ${goalUs.toFixed(0)} µs/line): ${us <= goalUs ? 'met' : 'NOT met'}`;
+  `goal ≥ ${BATCH_GOAL_SPEEDUP}× (≤ ${goalUs.toFixed(0)} µs/line): ${us <= goalUs ? "met" : "NOT met"}`;
 const batchRow = rows.find((r) => r.input === BATCH_ROW);
-console.log('');
-if (batchRow !== undefined) console.log(`compute market-state --batch, in process (median sample): ${verdict(batchRow.medianUs)}`);
+console.log("");
+if (batchRow !== undefined)
+  console.log(
+    `compute market-state --batch, in process (median sample): ${verdict(batchRow.medianUs)}`,
+  );
 
 /** Wall time of `compute market-state --batch` over `lines` lines (best of `runs`), in ms. */
 function cliBatchMs(file: string, runs: number): number {
-  const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+  const cli = fileURLToPath(new URL("../src/cli.js", import.meta.url));
   let best = Infinity;
   for (let k = 0; k < runs; k++) {
     const start = process.hrtime.bigint();
-    execFileSync(process.execPath, [cli, 'compute', 'market-state', '--batch', '--input', file], { stdio: ['ignore', 'ignore', 'inherit'], maxBuffer: 1 << 30 });
+    execFileSync(process.execPath, [cli, "compute", "market-state", "--batch", "--input", file], {
+      stdio: ["ignore", "ignore", "inherit"],
+      maxBuffer: 1 << 30,
+    });
     best = Math.min(best, Number(process.hrtime.bigint() - start) / 1e6);
   }
   return best;
 }
-const dir = mkdtempSync(join(tmpdir(), 'quantum-calc-bench-'));
+const dir = mkdtempSync(join(tmpdir(), "quantum-calc-bench-"));
 try {
   const SHORT = 1_000;
   const LONG = 6_000;
   const lines = randomWalkLines(LONG, 11);
-  const shortFile = join(dir, 'short.jsonl');
-  const longFile = join(dir, 'long.jsonl');
-  writeFileSync(shortFile, `${lines.slice(0, SHORT).join('\n')}\n`);
-  writeFileSync(longFile, `${lines.join('\n')}\n`);
+  const shortFile = join(dir, "short.jsonl");
+  const longFile = join(dir, "long.jsonl");
+  writeFileSync(shortFile, `${lines.slice(0, SHORT).join("\n")}\n`);
+  writeFileSync(longFile, `${lines.join("\n")}\n`);
   const shortMs = cliBatchMs(shortFile, 3);
   const longMs = cliBatchMs(longFile, 3);
   const perLineUs = ((longMs - shortMs) * 1000) / (LONG - SHORT);

@@ -54,24 +54,40 @@
 //
 //   node --expose-gc dist/bench/soak.js [--minutes 5] [--symbols 200] [--fault-every-sec 30] [--pause-ms 3000] [--warmup-sec S]
 //        [--sentinel] [--faults restart,kill,pause,handover,handover-kill | crash,kill,pause,failover,handover,handover-kill]
-import { mkdtempSync, readFileSync, rmSync, createWriteStream } from 'node:fs';
-import { createHistogram } from 'node:perf_hooks';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { writeHeapSnapshot } from 'node:v8';
-import { Redis } from 'ioredis';
-import type { CycleDoneEvent } from '../machines/publisher.js';
-import { loadConfig } from '../src/config/load.js';
-import type { Config } from '../src/config/schema.js';
-import { createLogger, type Logger } from '../src/log.js';
-import { startService, wallClock, type CloseReport, type ServiceHandle } from '../src/service/service.js';
-import { createPriceWalk, REGIMES } from '../src/synthetic/prices.js';
-import { startTestRedis, type TestRedis } from '../test/helpers/redisServer.js';
-import { startSentinelDeployment, type ManagedProcess, type SentinelDeployment } from '../test/helpers/sentinel.js';
-import { benchCandleAgeSec, benchHistoryStart } from './liveLayouts.js';
+import { mkdtempSync, readFileSync, rmSync, createWriteStream } from "node:fs";
+import { createHistogram } from "node:perf_hooks";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeHeapSnapshot } from "node:v8";
+import { Redis } from "ioredis";
+import type { CycleDoneEvent } from "../machines/publisher.js";
+import { loadConfig } from "../src/config/load.js";
+import type { Config } from "../src/config/schema.js";
+import { createLogger, type Logger } from "../src/log.js";
+import {
+  startService,
+  wallClock,
+  type CloseReport,
+  type ServiceHandle,
+} from "../src/service/service.js";
+import { createPriceWalk, REGIMES } from "../src/synthetic/prices.js";
+import { startTestRedis, type TestRedis } from "../test/helpers/redisServer.js";
+import {
+  startSentinelDeployment,
+  type ManagedProcess,
+  type SentinelDeployment,
+} from "../test/helpers/sentinel.js";
+import { benchCandleAgeSec, benchHistoryStart } from "./liveLayouts.js";
 
-const SINGLE_FAULTS = ['restart', 'kill', 'pause', 'handover', 'handover-kill'] as const;
-const SENTINEL_FAULTS = ['crash', 'kill', 'pause', 'failover', 'handover', 'handover-kill'] as const;
+const SINGLE_FAULTS = ["restart", "kill", "pause", "handover", "handover-kill"] as const;
+const SENTINEL_FAULTS = [
+  "crash",
+  "kill",
+  "pause",
+  "failover",
+  "handover",
+  "handover-kill",
+] as const;
 type FaultKind = (typeof SINGLE_FAULTS)[number] | (typeof SENTINEL_FAULTS)[number];
 
 interface Args {
@@ -86,32 +102,51 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { minutes: 5, symbols: 200, faultEverySec: 30, pauseMs: 3000, warmupSec: null, sentinel: false, faults: null };
-  const names: Record<string, 'minutes' | 'symbols' | 'faultEverySec' | 'pauseMs' | 'warmupSec'> = {
-    '--minutes': 'minutes', '--symbols': 'symbols', '--fault-every-sec': 'faultEverySec', '--pause-ms': 'pauseMs', '--warmup-sec': 'warmupSec',
+  const args: Args = {
+    minutes: 5,
+    symbols: 200,
+    faultEverySec: 30,
+    pauseMs: 3000,
+    warmupSec: null,
+    sentinel: false,
+    faults: null,
+  };
+  const names: Record<string, "minutes" | "symbols" | "faultEverySec" | "pauseMs" | "warmupSec"> = {
+    "--minutes": "minutes",
+    "--symbols": "symbols",
+    "--fault-every-sec": "faultEverySec",
+    "--pause-ms": "pauseMs",
+    "--warmup-sec": "warmupSec",
   };
   let faults: string | null = null;
   for (let i = 0; i < argv.length; i += 2) {
-    if (argv[i] === '--sentinel') {
+    if (argv[i] === "--sentinel") {
       args.sentinel = true;
       i--;
       continue;
     }
-    if (argv[i] === '--faults') {
-      faults = argv[i + 1] ?? '';
+    if (argv[i] === "--faults") {
+      faults = argv[i + 1] ?? "";
       continue;
     }
-    const key = names[argv[i]!];
-    if (key === undefined) throw new Error(`unknown argument ${argv[i]} (expected ${[...Object.keys(names), '--sentinel', '--faults'].join(', ')})`);
+    const key = names[argv[i]];
+    if (key === undefined)
+      throw new Error(
+        `unknown argument ${argv[i]} (expected ${[...Object.keys(names), "--sentinel", "--faults"].join(", ")})`,
+      );
     const value = Number(argv[i + 1]);
     args[key] = value;
-    if (!(Number.isFinite(value) && value > 0)) throw new Error(`${argv[i]} must be a positive number (got ${argv[i + 1]})`);
+    if (!(Number.isFinite(value) && value > 0))
+      throw new Error(`${argv[i]} must be a positive number (got ${argv[i + 1]})`);
   }
   if (faults !== null) {
     const allowed: readonly string[] = args.sentinel ? SENTINEL_FAULTS : SINGLE_FAULTS;
-    const list = faults.split(',').filter((f) => f !== '');
+    const list = faults.split(",").filter((f) => f !== "");
     const wrong = list.filter((f) => !allowed.includes(f));
-    if (list.length === 0 || wrong.length > 0) throw new Error(`--faults: ${wrong.join(',') || '(none)'} not among ${allowed.join(',')}${args.sentinel ? ' (with --sentinel)' : ''}`);
+    if (list.length === 0 || wrong.length > 0)
+      throw new Error(
+        `--faults: ${wrong.join(",") || "(none)"} not among ${allowed.join(",")}${args.sentinel ? " (with --sentinel)" : ""}`,
+      );
     args.faults = list as FaultKind[];
   }
   return args;
@@ -127,7 +162,7 @@ const RSS_GOAL = 0.1;
 const HANDOVER_WRITE_GOAL_MS = 3000;
 const KILL_WRITE_SLACK_MS = 2000;
 const FAILOVER_GOAL_MS = 15_000;
-const LEASE_KEY = 'quantum:calc:leader';
+const LEASE_KEY = "quantum:calc:leader";
 
 interface Recovery {
   fault: FaultKind;
@@ -143,7 +178,7 @@ interface Recovery {
 }
 
 const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MB`;
-const sec = (ms: number | null): string => (ms === null ? 'never' : `${(ms / 1000).toFixed(2)} s`);
+const sec = (ms: number | null): string => (ms === null ? "never" : `${(ms / 1000).toFixed(2)} s`);
 
 /** Median of byte counts, through a perf_hooks histogram (KiB, 4 significant digits: ±0.01 %). */
 function median(values: number[]): number {
@@ -161,12 +196,18 @@ function memory(): { rss: number; heap: number } {
   return { rss: usage.rss, heap: usage.heapUsed };
 }
 
-async function until<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs: number, everyMs = 50): Promise<T> {
+async function until<T>(
+  what: string,
+  check: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<T> {
   const deadline = wallClock() + timeoutMs;
   for (;;) {
     const value = await Promise.resolve(check()).catch(() => null);
     if (value) return value;
-    if (wallClock() > deadline) throw new Error(`soak: timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (wallClock() > deadline)
+      throw new Error(`soak: timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
 }
@@ -179,9 +220,14 @@ class Market {
   private openTime: number;
   readonly last: number[];
 
-  constructor(readonly symbols: string[], ahead: number) {
+  constructor(
+    readonly symbols: string[],
+    ahead: number,
+  ) {
     this.openTime = benchHistoryStart(HISTORY, ahead);
-    this.walks = symbols.map((_, i) => createPriceWalk(REGIMES[i % REGIMES.length]!, 500 + i, 20 + (i % 80)));
+    this.walks = symbols.map((_, i) =>
+      createPriceWalk(REGIMES[i % REGIMES.length], 500 + i, 20 + (i % 80)),
+    );
     this.last = symbols.map(() => 0);
   }
 
@@ -189,7 +235,7 @@ class Market {
   async tick(redis: Redis): Promise<void> {
     const pipe = redis.pipeline();
     this.symbols.forEach((symbol, i) => {
-      const close = Number(this.walks[i]!().toPrecision(10));
+      const close = Number(this.walks[i]().toPrecision(10));
       this.last[i] = close;
       const key = `candles:${symbol}:1m`;
       pipe.zadd(key, this.openTime, JSON.stringify({ t: this.openTime, close }));
@@ -206,15 +252,15 @@ class Market {
     for (let h = 0; h < HISTORY; h++) await this.tick(redis);
     const pipe = redis.pipeline();
     this.symbols.forEach((symbol, i) => {
-      const current = this.last[i]!;
+      const current = this.last[i];
       const long = i % 2 === 0;
       const entry = long ? current * 0.98 : current * 1.02;
       pipe.hset(`quantum:state:positions:${symbol}`, {
         symbol,
-        side: long ? 'LONG' : 'SHORT',
+        side: long ? "LONG" : "SHORT",
         entry_price: String(entry),
         current_price: String(current),
-        age_sec: '3600',
+        age_sec: "3600",
         unrealized_pnl: String(long ? current - entry : entry - current),
       });
     });
@@ -231,7 +277,7 @@ interface NodeStats {
 function parseNodeStats(info: string): NodeStats {
   const num = (re: RegExp): number => Number(re.exec(info)?.[1] ?? 0);
   return {
-    role: /^role:(\w+)/m.exec(info)?.[1] ?? 'unknown',
+    role: /^role:(\w+)/m.exec(info)?.[1] ?? "unknown",
     exec: num(/^cmdstat_exec:calls=(\d+)/m),
     readonly: num(/^errorstat_READONLY:count=(\d+)/m),
   };
@@ -251,18 +297,24 @@ interface Target {
   close(): Promise<void>;
 }
 
-const clientOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 100, connectTimeout: 1000, commandTimeout: 3000 } as const;
+const clientOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  retryStrategy: () => 100,
+  connectTimeout: 1000,
+  commandTimeout: 3000,
+} as const;
 
 async function ready(client: Redis, timeoutMs = 15_000): Promise<void> {
-  await until('a soak client to connect', () => client.status === 'ready', timeoutMs, 20);
+  await until("a soak client to connect", () => client.status === "ready", timeoutMs, 20);
 }
 
 async function singleTarget(): Promise<Target & { server: TestRedis }> {
   const server = await startTestRedis();
-  const feeder = new Redis({ port: server.port, host: '127.0.0.1', ...clientOptions });
-  feeder.on('error', () => undefined);
-  const admin = new Redis({ port: server.port, host: '127.0.0.1', ...clientOptions });
-  admin.on('error', () => undefined);
+  const feeder = new Redis({ port: server.port, host: "127.0.0.1", ...clientOptions });
+  feeder.on("error", () => undefined);
+  const admin = new Redis({ port: server.port, host: "127.0.0.1", ...clientOptions });
+  admin.on("error", () => undefined);
   await Promise.all([ready(feeder), ready(admin)]);
   return {
     label: `a private redis-server on :${server.port}`,
@@ -294,7 +346,10 @@ async function sentinelTarget(pauseMs: number): Promise<SentinelTarget> {
   const { first, second } = deployment.nodes;
   const newFeeder = (): Redis => {
     const client = new Redis({
-      sentinels: deployment.sentinelAddresses.map((a) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) })),
+      sentinels: deployment.sentinelAddresses.map((a) => ({
+        host: "127.0.0.1",
+        port: Number(a.split(":")[1]),
+      })),
       name: deployment.masterName,
       ...clientOptions,
       sentinelRetryStrategy: () => 100,
@@ -302,7 +357,7 @@ async function sentinelTarget(pauseMs: number): Promise<SentinelTarget> {
       // A demoted primary answers READONLY: ask the sentinels again.
       reconnectOnError: (error) => (/^READONLY/.test(error.message) ? 1 : false),
     });
-    client.on('error', () => undefined);
+    client.on("error", () => undefined);
     return client;
   };
   let feeder = newFeeder();
@@ -317,14 +372,18 @@ async function sentinelTarget(pauseMs: number): Promise<SentinelTarget> {
     return c;
   };
   const target: SentinelTarget = {
-    label: `Redis Sentinel (primary :${first.port}, replica :${second.port}, sentinels ${deployment.sentinels.map((s) => `:${s.port}`).join(' ')}, quorum 2, down-after ${downAfterMs} ms)`,
+    label: `Redis Sentinel (primary :${first.port}, replica :${second.port}, sentinels ${deployment.sentinels.map((s) => `:${s.port}`).join(" ")}, quorum 2, down-after ${downAfterMs} ms)`,
     deployment,
     primaryPort: first.port,
-    flags: { redisUrl: 'redis://unused.invalid:1/0', sentinels: deployment.sentinelAddresses.join(','), sentinelName: deployment.masterName },
+    flags: {
+      redisUrl: "redis://unused.invalid:1/0",
+      sentinels: deployment.sentinelAddresses.join(","),
+      sentinelName: deployment.masterName,
+    },
     // ioredis's Sentinel client sometimes gives up after a crash of the primary (status 'end',
     // "Connection is closed."): the feeder is then replaced (counted in feederRenewals).
     feeder: () => {
-      if (feeder.status === 'end') {
+      if (feeder.status === "end") {
         feeder = newFeeder();
         target.feederRenewals++;
       }
@@ -334,7 +393,8 @@ async function sentinelTarget(pauseMs: number): Promise<SentinelTarget> {
     admin: () => clientOf(target.primaryPort),
     node: (port) => (port === first.port ? first : second),
     other: (port) => (port === first.port ? second : first),
-    stats: async (port) => parseNodeStats(await clientOf(port).info('replication', 'commandstats', 'errorstats')),
+    stats: async (port) =>
+      parseNodeStats(await clientOf(port).info("replication", "commandstats", "errorstats")),
     async close() {
       feeder.disconnect();
       await deployment.close();
@@ -355,18 +415,24 @@ interface Instance {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  const symbols = Array.from({ length: args.symbols }, (_, i) => `SOAK${String(i).padStart(3, '0')}USDT`);
-  const dir = mkdtempSync(join(tmpdir(), 'qc-soak-'));
-  const logPath = join(dir, 'service.log');
+  const symbols = Array.from(
+    { length: args.symbols },
+    (_, i) => `SOAK${String(i).padStart(3, "0")}USDT`,
+  );
+  const dir = mkdtempSync(join(tmpdir(), "qc-soak-"));
+  const logPath = join(dir, "service.log");
 
   let unhandled = 0;
   const unhandledSamples: string[] = [];
   const countUnhandled = (error: unknown): void => {
     unhandled++;
-    if (unhandledSamples.length < 5) unhandledSamples.push(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    if (unhandledSamples.length < 5)
+      unhandledSamples.push(
+        error instanceof Error ? (error.stack ?? error.message) : String(error),
+      );
   };
-  process.on('unhandledRejection', countUnhandled);
-  process.on('uncaughtException', countUnhandled);
+  process.on("unhandledRejection", countUnhandled);
+  process.on("uncaughtException", countUnhandled);
 
   const single = args.sentinel ? null : await singleTarget();
   const sentinel = args.sentinel ? await sentinelTarget(args.pauseMs) : null;
@@ -377,9 +443,17 @@ async function main(): Promise<number> {
   const candlesAhead = Math.ceil(soakSec + Math.ceil(soakSec / args.faultEverySec) * HISTORY);
   const market = new Market(symbols, candlesAhead);
   await market.seed(target.feeder());
-  if (sentinel) await target.feeder().call('WAIT', '1', '5000');
+  if (sentinel) await target.feeder().call("WAIT", "1", "5000");
 
-  const counts = { cycles: 0, published: 0, heartbeat: 0, skipped: 0, error: 0, restarts: 0, instances: 0 };
+  const counts = {
+    cycles: 0,
+    published: 0,
+    heartbeat: 0,
+    skipped: 0,
+    error: 0,
+    restarts: 0,
+    instances: 0,
+  };
   const skipReasons = new Map<string, number>();
   const { config }: { config: Config } = loadConfig({
     env: {},
@@ -393,17 +467,22 @@ async function main(): Promise<number> {
       backoffBaseMs: 250,
       backoffCapMs: 2000,
       maxCandleAge: benchCandleAgeSec(candlesAhead),
-      logLevel: 'warn',
+      logLevel: "warn",
     },
   });
   const logFile = createWriteStream(logPath);
-  const rootLogger: Logger = createLogger({ level: 'warn', destination: logFile });
+  const rootLogger: Logger = createLogger({ level: "warn", destination: logFile });
 
   const instances: Instance[] = [];
   let nextId = 1;
   const startInstance = async (): Promise<Instance> => {
     const id = nextId++;
-    const instance: Instance = { id, handle: undefined as unknown as ServiceHandle, leaderSince: null, firstWriteAt: null };
+    const instance: Instance = {
+      id,
+      handle: undefined as unknown as ServiceHandle,
+      leaderSince: null,
+      firstWriteAt: null,
+    };
     const handle = await startService({
       config,
       logger: rootLogger.child({ instance: id }),
@@ -412,12 +491,21 @@ async function main(): Promise<number> {
         onCycle: (e: CycleDoneEvent) => {
           counts.cycles++;
           counts[e.outcome]++;
-          if (e.outcome === 'skipped') skipReasons.set(`${e.phase}:${e.reason}`, (skipReasons.get(`${e.phase}:${e.reason}`) ?? 0) + 1);
-          if ((e.outcome === 'published' || e.outcome === 'heartbeat') && instance.firstWriteAt === null && instance.leaderSince !== null) instance.firstWriteAt = wallClock();
+          if (e.outcome === "skipped")
+            skipReasons.set(
+              `${e.phase}:${e.reason}`,
+              (skipReasons.get(`${e.phase}:${e.reason}`) ?? 0) + 1,
+            );
+          if (
+            (e.outcome === "published" || e.outcome === "heartbeat") &&
+            instance.firstWriteAt === null &&
+            instance.leaderSince !== null
+          )
+            instance.firstWriteAt = wallClock();
         },
         onRestart: () => counts.restarts++,
         onRole: (role) => {
-          if (role.role === 'leader') {
+          if (role.role === "leader") {
             instance.leaderSince = wallClock();
             instance.firstWriteAt = null;
           } else {
@@ -427,31 +515,40 @@ async function main(): Promise<number> {
       },
     });
     instance.handle = handle;
-    if (handle.role().role === 'leader' && instance.leaderSince === null) instance.leaderSince = wallClock();
+    if (handle.role().role === "leader" && instance.leaderSince === null)
+      instance.leaderSince = wallClock();
     counts.instances++;
     instances.push(instance);
     return instance;
   };
-  const leaderNow = (): Instance | undefined => instances.find((i) => i.handle.role().role === 'leader');
+  const leaderNow = (): Instance | undefined =>
+    instances.find((i) => i.handle.role().role === "leader");
   /** Dead leaders being closed in the background (their drain waits out its bound: the actors were stopped). */
   const closing: Array<Promise<CloseReport>> = [];
   const closeProblems: string[] = [];
   const closeSteps = (id: number, report: CloseReport): string[] =>
-    report.steps.filter((s) => s.outcome === 'failed' || (s.outcome === 'timed out' && s.step !== 'drain')).map((s) => `#${id} ${s.step} ${s.outcome}${s.error ? ` (${s.error})` : ''}`);
+    report.steps
+      .filter((s) => s.outcome === "failed" || (s.outcome === "timed out" && s.step !== "drain"))
+      .map((s) => `#${id} ${s.step} ${s.outcome}${s.error ? ` (${s.error})` : ""}`);
 
   const first = await startInstance();
   const second = await startInstance();
-  process.stdout.write(`instances: #${first.id} ${first.handle.role().role}, #${second.id} ${second.handle.role().role} (holder ${first.handle.role().holder ?? '?'})\n`);
+  process.stdout.write(
+    `instances: #${first.id} ${first.handle.role().role}, #${second.id} ${second.handle.role().role} (holder ${first.handle.role().holder ?? "?"})\n`,
+  );
 
   /** True when every symbol's risk and harvest hash on the current primary was heartbeated after `sinceSec`. */
   const allFresh = async (sinceSec: number): Promise<boolean> => {
     const pipe = target.admin().pipeline();
     for (const symbol of symbols) {
-      pipe.hget(`quantum:risk:proposal:${symbol}`, 'last_update_epoch');
-      pipe.hget(`quantum:harvest:proposal:${symbol}`, 'last_update_epoch');
+      pipe.hget(`quantum:risk:proposal:${symbol}`, "last_update_epoch");
+      pipe.hget(`quantum:harvest:proposal:${symbol}`, "last_update_epoch");
     }
     const replies = (await pipe.exec()) ?? [];
-    return replies.length === 2 * symbols.length && replies.every(([error, value]) => error === null && Number(value) > sinceSec);
+    return (
+      replies.length === 2 * symbols.length &&
+      replies.every(([error, value]) => error === null && Number(value) > sinceSec)
+    );
   };
   /**
    * The wall-clock time at which every heartbeat was seen newer than the second of `newerThanMs`
@@ -465,10 +562,11 @@ async function main(): Promise<number> {
     }
     return null;
   };
-  const since = (at: number | null, fromMs: number): number | null => (at === null ? null : at - fromMs);
+  const since = (at: number | null, fromMs: number): number | null =>
+    at === null ? null : at - fromMs;
 
   // A candle per symbol per second (skipped while Redis is away or paused).
-  const feed = { ok: 0, failed: 0, lastError: '' };
+  const feed = { ok: 0, failed: 0, lastError: "" };
   let feeding = true;
   let reseeding = false;
   const feedLoop = (async () => {
@@ -492,49 +590,60 @@ async function main(): Promise<number> {
   const elapsedSec = (): number => Math.round((wallClock() - started) / 1000);
   const faults: FaultKind[] = args.faults ?? [...(sentinel ? SENTINEL_FAULTS : SINGLE_FAULTS)];
   process.stdout.write(
-    `soak: ${symbols.length} symbols, 1 s intervals, ${args.minutes} min, a fault every ~${args.faultEverySec} s (${faults.join(', ')}); ${target.label}; ` +
+    `soak: ${symbols.length} symbols, 1 s intervals, ${args.minutes} min, a fault every ~${args.faultEverySec} s (${faults.join(", ")}); ${target.label}; ` +
       `lease TTL ${config.leaseTtlMs} ms; service log ${logPath}\n`,
   );
 
   const warm = since(await freshAt(started), started);
-  process.stdout.write(`start: every heartbeat fresh after ${warm === null ? 'NEVER' : sec(warm)}; RSS ${mb(memory().rss)}\n`);
+  process.stdout.write(
+    `start: every heartbeat fresh after ${warm === null ? "NEVER" : sec(warm)}; RSS ${mb(memory().rss)}\n`,
+  );
   // By default the warm-up lasts until every fault kind has run once, plus 30 s (at least 60 s,
   // at most half the run): the working set (V8's heap, the candle caches, instances that have
   // led and handed over) is reached only then — in a 15-min Sentinel run the JS heap stepped
   // from 34 to 52 to 65 MB over the first SIGTERM and kill-like handovers, then stayed at 65–78 MB.
   const halfRun = started + (endAt - started) / 2;
-  let warmupEnd = args.warmupSec === null ? halfRun : Math.min(started + args.warmupSec * 1000, halfRun);
+  let warmupEnd =
+    args.warmupSec === null ? halfRun : Math.min(started + args.warmupSec * 1000, halfRun);
   let baseline: { rss: number; heap: number } | null = null;
   const samples: Array<{ sec: number; rss: number; heap: number }> = [];
 
   /** CLIENT KILL of every connection of ours (publishers', lease writer's, followers'; every instance). */
   const killOurs = async (): Promise<number> => {
     const admin = target.admin();
-    const list = String(await admin.call('CLIENT', 'LIST'));
-    const ids = list.split('\n').filter((l) => / name=quantum-calc\S* /.test(l)).map((l) => /(?:^|\s)id=(\d+)/.exec(l)![1]!);
-    for (const id of ids) await admin.call('CLIENT', 'KILL', 'ID', id).catch(() => undefined);
+    const list = String(await admin.call("CLIENT", "LIST"));
+    const ids = list
+      .split("\n")
+      .filter((l) => / name=quantum-calc\S* /.test(l))
+      .map((l) => /(?:^|\s)id=(\d+)/.exec(l)![1]);
+    for (const id of ids) await admin.call("CLIENT", "KILL", "ID", id).catch(() => undefined);
     return ids.length;
   };
 
   /** A handover: the leader goes (SIGTERM-like or kill-like), the standby takes over, a fresh standby is started. */
-  const handover = async (kind: 'handover' | 'handover-kill'): Promise<Omit<Recovery, 'fault' | 'atSec'>> => {
-    const leader = await until('a leader', () => leaderNow(), 20_000, 50);
+  const handover = async (
+    kind: "handover" | "handover-kill",
+  ): Promise<Omit<Recovery, "fault" | "atSec">> => {
+    const leader = await until("a leader", () => leaderNow(), 20_000, 50);
     const standbys = instances.filter((i) => i !== leader);
     const notes: string[] = [];
     let failed: string | null = null;
     const t0 = wallClock();
     let recoveryAt: number;
     let newerThan: number;
-    if (kind === 'handover') {
+    if (kind === "handover") {
       const report = await leader.handle.close(); // SIGTERM: drain, release, close
       const t1 = wallClock();
       instances.splice(instances.indexOf(leader), 1);
       notes.push(`close ${sec(t1 - t0)}`);
       const problems = closeSteps(leader.id, report);
-      if (report.steps.some((s) => s.step === 'drain' && s.outcome !== 'done')) problems.push(`#${leader.id} drain ${report.steps.find((s) => s.step === 'drain')!.outcome}`);
+      if (report.steps.some((s) => s.step === "drain" && s.outcome !== "done"))
+        problems.push(
+          `#${leader.id} drain ${report.steps.find((s) => s.step === "drain")!.outcome}`,
+        );
       if (problems.length > 0) {
         closeProblems.push(...problems);
-        failed = problems.join('; ');
+        failed = problems.join("; ");
       }
       recoveryAt = t0;
       newerThan = t1;
@@ -542,10 +651,14 @@ async function main(): Promise<number> {
       // Kill-like: nothing more is written and the lease is no longer renewed, nothing released.
       leader.handle.actor.stop();
       await leader.handle.lease!.stop();
-      const [holder, pttl] = await Promise.all([target.admin().get(LEASE_KEY), target.admin().pttl(LEASE_KEY)]);
+      const [holder, pttl] = await Promise.all([
+        target.admin().get(LEASE_KEY),
+        target.admin().pttl(LEASE_KEY),
+      ]);
       const expiresAt = wallClock() + Math.max(0, pttl);
       notes.push(`lease expired ${sec(expiresAt - t0)} after the kill`);
-      if (holder !== leader.handle.lease!.token) notes.push(`lease key held ${holder === null ? 'nothing' : 'another token'} at the kill`);
+      if (holder !== leader.handle.lease!.token)
+        notes.push(`lease key held ${holder === null ? "nothing" : "another token"} at the kill`);
       instances.splice(instances.indexOf(leader), 1);
       recoveryAt = expiresAt;
       newerThan = t0;
@@ -553,45 +666,66 @@ async function main(): Promise<number> {
     const fresh = await freshAt(recoveryAt, newerThan);
     const freshMs = since(fresh, recoveryAt);
     const taker = standbys.find((i) => i.leaderSince !== null && i.leaderSince >= t0);
-    if (taker === undefined) failed = `${failed ? `${failed}; ` : ''}no standby took over`;
+    if (taker === undefined) failed = `${failed ? `${failed}; ` : ""}no standby took over`;
     else notes.push(`#${taker.id} leader after ${sec(taker.leaderSince! - t0)}`);
     const firstWrite = taker?.firstWriteAt ?? null;
-    if (kind === 'handover-kill') {
+    if (kind === "handover-kill") {
       // The dead leader is closed now: its release finds the new holder's token and deletes nothing.
-      const holderBefore = await target.admin().get(LEASE_KEY).catch(() => null);
+      const holderBefore = await target
+        .admin()
+        .get(LEASE_KEY)
+        .catch(() => null);
       closing.push(
         leader.handle.close().then(async (report) => {
-          const after = await target.admin().get(LEASE_KEY).catch(() => 'unknown');
+          const after = await target
+            .admin()
+            .get(LEASE_KEY)
+            .catch(() => "unknown");
           const problems = closeSteps(leader.id, report);
           // Its release saw (and kept) another holder's token, or deleted the key (holder null).
-          if (holderBefore !== null && after === null && leader.handle.lease!.holder() === null) problems.push(`#${leader.id}'s close deleted the new holder's lease`);
+          if (holderBefore !== null && after === null && leader.handle.lease!.holder() === null)
+            problems.push(`#${leader.id}'s close deleted the new holder's lease`);
           closeProblems.push(...problems);
           return report;
         }),
       );
     }
     const fresh2 = await startInstance();
-    if (fresh2.handle.role().role !== 'standby') failed = `${failed ? `${failed}; ` : ''}fresh instance #${fresh2.id} is ${fresh2.handle.role().role}`;
+    if (fresh2.handle.role().role !== "standby")
+      failed = `${failed ? `${failed}; ` : ""}fresh instance #${fresh2.id} is ${fresh2.handle.role().role}`;
     notes.push(`#${fresh2.id} started as ${fresh2.handle.role().role}`);
     return {
       freshMs,
       second:
-        kind === 'handover'
-          ? { label: 'first write after SIGTERM', ms: since(firstWrite, t0), goalMs: HANDOVER_WRITE_GOAL_MS }
-          : { label: 'first write after the kill', ms: since(firstWrite, t0), goalMs: config.leaseTtlMs + KILL_WRITE_SLACK_MS },
+        kind === "handover"
+          ? {
+              label: "first write after SIGTERM",
+              ms: since(firstWrite, t0),
+              goalMs: HANDOVER_WRITE_GOAL_MS,
+            }
+          : {
+              label: "first write after the kill",
+              ms: since(firstWrite, t0),
+              goalMs: config.leaseTtlMs + KILL_WRITE_SLACK_MS,
+            },
       notes,
       failed,
     };
   };
 
   /** Sentinel: the primary crashes (SIGKILL); the sentinels fail over; the node comes back empty as a replica. */
-  const crash = async (s: SentinelTarget): Promise<Omit<Recovery, 'fault' | 'atSec'>> => {
+  const crash = async (s: SentinelTarget): Promise<Omit<Recovery, "fault" | "atSec">> => {
     await s.deployment.waitForTopology(30_000);
     const old = s.node(s.primaryPort);
     const next = s.other(s.primaryPort);
     const t0 = wallClock();
     await old.kill();
-    const promotedAt = await until('the sentinels to name the replica', async () => ((await s.deployment.agreedPrimaryPort()) === next.port ? wallClock() : null), 60_000, 100);
+    const promotedAt = await until(
+      "the sentinels to name the replica",
+      async () => ((await s.deployment.agreedPrimaryPort()) === next.port ? wallClock() : null),
+      60_000,
+      100,
+    );
     s.primaryPort = next.port;
     const fresh = await freshAt(promotedAt);
     await old.start(); // empty: the sentinels make it a replica of the new primary
@@ -600,35 +734,59 @@ async function main(): Promise<number> {
     // While the restarted node is still an (empty) primary nobody names, nothing of ours may go
     // there: its EXEC count (a fresh process: from 0) until the sentinels make it a replica.
     let execAsPrimary = 0;
-    const converted = await until('the restarted node to become a replica', async () => {
-      const st = await s.stats(old.port);
-      if (st.role === 'master') execAsPrimary = st.exec;
-      return st.role === 'slave' ? wallClock() : null;
-    }, 40_000, 100).catch(() => null);
+    const converted = await until(
+      "the restarted node to become a replica",
+      async () => {
+        const st = await s.stats(old.port);
+        if (st.role === "master") execAsPrimary = st.exec;
+        return st.role === "slave" ? wallClock() : null;
+      },
+      40_000,
+      100,
+    ).catch(() => null);
     if (converted === null) failed = `:${old.port} did not become a replica within 40 s`;
-    else notes.push(`restarted empty, a replica ${sec(converted - t0)} after the crash; ${execAsPrimary} EXEC on it meanwhile`);
-    if (execAsPrimary > 0) failed = `${failed ? `${failed}; ` : ''}${execAsPrimary} EXEC on the restarted (unnamed) primary :${old.port}`;
-    return { freshMs: since(fresh, promotedAt), second: { label: 'fresh after the crash', ms: since(fresh, t0), goalMs: FAILOVER_GOAL_MS }, notes, failed };
+    else
+      notes.push(
+        `restarted empty, a replica ${sec(converted - t0)} after the crash; ${execAsPrimary} EXEC on it meanwhile`,
+      );
+    if (execAsPrimary > 0)
+      failed = `${failed ? `${failed}; ` : ""}${execAsPrimary} EXEC on the restarted (unnamed) primary :${old.port}`;
+    return {
+      freshMs: since(fresh, promotedAt),
+      second: { label: "fresh after the crash", ms: since(fresh, t0), goalMs: FAILOVER_GOAL_MS },
+      notes,
+      failed,
+    };
   };
 
   /** Sentinel: SENTINEL FAILOVER; every heartbeat fresh on the new primary; nothing written to the demoted one. */
-  const failover = async (s: SentinelTarget): Promise<Omit<Recovery, 'fault' | 'atSec'>> => {
+  const failover = async (s: SentinelTarget): Promise<Omit<Recovery, "fault" | "atSec">> => {
     await s.deployment.waitForTopology(30_000);
     const old = s.primaryPort;
     const next = s.other(old).port;
     const before = await s.stats(old);
     const t0 = wallClock();
     await s.deployment.failover();
-    const promotedAt = await until('the replica to be promoted', async () => ((await s.stats(next)).role === 'master' ? wallClock() : null), 20_000, 20);
+    const promotedAt = await until(
+      "the replica to be promoted",
+      async () => ((await s.stats(next)).role === "master" ? wallClock() : null),
+      20_000,
+      20,
+    );
     const atPromotion = await s.stats(old).catch(() => null);
     s.primaryPort = next;
     // The old primary stays a primary until the sentinels reconfigure it: watch its EXEC count until then.
     let lastAsPrimary = atPromotion;
-    const demotion = until('the old primary to be demoted', async () => {
-      const st = await s.stats(old);
-      if (st.role === 'master') lastAsPrimary = st;
-      return st.role === 'slave' ? wallClock() : null;
-    }, 60_000, 100).catch(() => null);
+    const demotion = until(
+      "the old primary to be demoted",
+      async () => {
+        const st = await s.stats(old);
+        if (st.role === "master") lastAsPrimary = st;
+        return st.role === "slave" ? wallClock() : null;
+      },
+      60_000,
+      100,
+    ).catch(() => null);
     const fresh = await freshAt(promotedAt);
     const demotedAt = await demotion;
     const notes = [`promoted ${sec(promotedAt - t0)} after the command`];
@@ -636,36 +794,50 @@ async function main(): Promise<number> {
     if (demotedAt === null) failed = `:${old} not demoted within 60 s`;
     else notes.push(`old primary demoted ${sec(demotedAt - t0)} after`);
     const lost = atPromotion && lastAsPrimary ? lastAsPrimary.exec - atPromotion.exec : null;
-    notes.push(`${lost ?? '?'} EXEC on the old primary after the promotion`);
+    notes.push(`${lost ?? "?"} EXEC on the old primary after the promotion`);
     // A write sent to it once it is a replica would be answered READONLY.
     await sleep(2000);
     const after = await s.stats(old).catch(() => null);
     const readonly = after === null ? null : after.readonly - before.readonly;
-    notes.push(`READONLY on it: ${readonly ?? '?'}`);
-    if (readonly !== 0) failed = `${failed ? `${failed}; ` : ''}${readonly ?? 'unknown'} READONLY on the demoted primary :${old}`;
-    return { freshMs: since(fresh, promotedAt), second: { label: 'fresh after the command', ms: since(fresh, t0), goalMs: FAILOVER_GOAL_MS }, notes, failed };
+    notes.push(`READONLY on it: ${readonly ?? "?"}`);
+    if (readonly !== 0)
+      failed = `${failed ? `${failed}; ` : ""}${readonly ?? "unknown"} READONLY on the demoted primary :${old}`;
+    return {
+      freshMs: since(fresh, promotedAt),
+      second: { label: "fresh after the command", ms: since(fresh, t0), goalMs: FAILOVER_GOAL_MS },
+      notes,
+      failed,
+    };
   };
 
   const recoveries: Recovery[] = [];
   let nextFault = wallClock() + args.faultEverySec * 1000;
   let progressAt = wallClock() + 10_000;
   // Faults that may take long (a failover waits for the demotion) are not begun near the end.
-  const tail = (fault: FaultKind): number => (fault === 'failover' || fault === 'crash' ? 45_000 : 20_000);
-  for (let n = 0; wallClock() < endAt; ) {
+  const tail = (fault: FaultKind): number =>
+    fault === "failover" || fault === "crash" ? 45_000 : 20_000;
+  for (let n = 0; wallClock() < endAt;) {
     if (baseline === null && wallClock() >= warmupEnd) {
       baseline = memory();
-      process.stdout.write(`  t=${elapsedSec()} s warm-up over: baseline RSS ${mb(baseline.rss)}, heap ${mb(baseline.heap)}\n`);
+      process.stdout.write(
+        `  t=${elapsedSec()} s warm-up over: baseline RSS ${mb(baseline.rss)}, heap ${mb(baseline.heap)}\n`,
+      );
     }
     if (wallClock() >= progressAt) {
       const m = memory();
       samples.push({ sec: elapsedSec(), ...m });
-      if (process.env.SOAK_HEAP_SNAPSHOTS) writeHeapSnapshot(join(process.env.SOAK_HEAP_SNAPSHOTS, `soak-${elapsedSec()}.heapsnapshot`));
+      if (process.env.SOAK_HEAP_SNAPSHOTS)
+        writeHeapSnapshot(
+          join(process.env.SOAK_HEAP_SNAPSHOTS, `soak-${elapsedSec()}.heapsnapshot`),
+        );
       if (samples.length % 3 === 0) {
-        process.stdout.write(`  t=${elapsedSec()} s cycles=${counts.cycles} published=${counts.published} errors=${counts.error} candles ok/failed ${feed.ok}/${feed.failed}${target.feederRenewals ? ` (feeder renewed ${target.feederRenewals}×)` : ''} instances ${instances.length} RSS ${mb(m.rss)} heap ${mb(m.heap)}\n`);
+        process.stdout.write(
+          `  t=${elapsedSec()} s cycles=${counts.cycles} published=${counts.published} errors=${counts.error} candles ok/failed ${feed.ok}/${feed.failed}${target.feederRenewals ? ` (feeder renewed ${target.feederRenewals}×)` : ""} instances ${instances.length} RSS ${mb(m.rss)} heap ${mb(m.heap)}\n`,
+        );
       }
       progressAt += 10_000;
     }
-    const fault = faults[n % faults.length]!;
+    const fault = faults[n % faults.length];
     if (wallClock() < nextFault || wallClock() + tail(fault) > endAt) {
       await sleep(200);
       continue;
@@ -676,56 +848,89 @@ async function main(): Promise<number> {
     const at = elapsedSec();
     const before = { ...counts };
     const skipsBefore = new Map(skipReasons);
-    let result: Omit<Recovery, 'fault' | 'atSec'>;
+    let result: Omit<Recovery, "fault" | "atSec">;
     try {
-      if (fault === 'restart') {
+      if (fault === "restart") {
         reseeding = true;
         await single!.server.restart(); // SIGKILL; comes back empty
         await ready(target.feeder());
         await market.seed(target.feeder());
         reseeding = false;
         const recoveredAt = wallClock();
-        result = { freshMs: since(await freshAt(recoveredAt), recoveredAt), second: null, notes: [], failed: null };
-      } else if (fault === 'kill') {
+        result = {
+          freshMs: since(await freshAt(recoveredAt), recoveredAt),
+          second: null,
+          notes: [],
+          failed: null,
+        };
+      } else if (fault === "kill") {
         const killed = await killOurs();
         const recoveredAt = wallClock();
-        result = { freshMs: since(await freshAt(recoveredAt), recoveredAt), second: null, notes: [`${killed} connections`], failed: null };
-      } else if (fault === 'pause') {
-        await target.admin().call('CLIENT', 'PAUSE', String(args.pauseMs), 'ALL');
+        result = {
+          freshMs: since(await freshAt(recoveredAt), recoveredAt),
+          second: null,
+          notes: [`${killed} connections`],
+          failed: null,
+        };
+      } else if (fault === "pause") {
+        await target.admin().call("CLIENT", "PAUSE", String(args.pauseMs), "ALL");
         const recoveredAt = wallClock() + args.pauseMs;
         await sleep(args.pauseMs);
-        result = { freshMs: since(await freshAt(recoveredAt), recoveredAt), second: null, notes: [], failed: null };
-      } else if (fault === 'handover' || fault === 'handover-kill') {
+        result = {
+          freshMs: since(await freshAt(recoveredAt), recoveredAt),
+          second: null,
+          notes: [],
+          failed: null,
+        };
+      } else if (fault === "handover" || fault === "handover-kill") {
         result = await handover(fault);
-      } else if (fault === 'crash') {
+      } else if (fault === "crash") {
         result = await crash(sentinel!);
       } else {
         result = await failover(sentinel!);
       }
     } catch (error) {
       reseeding = false;
-      result = { freshMs: null, second: null, notes: [], failed: `the fault itself failed: ${error instanceof Error ? error.message : String(error)}` };
+      result = {
+        freshMs: null,
+        second: null,
+        notes: [],
+        failed: `the fault itself failed: ${error instanceof Error ? error.message : String(error)}`,
+      };
     }
     // What the cycles saw from the fault to every heartbeat fresh (errors: I/O failures; skips by reason).
-    const skipsNow = [...skipReasons].map(([k, v]) => [k, v - (skipsBefore.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
-    result.notes.push(`errors ${counts.error - before.error}, skips ${counts.skipped - before.skipped}${skipsNow.length ? ` (${skipsNow.map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}`);
+    const skipsNow = [...skipReasons]
+      .map(([k, v]) => [k, v - (skipsBefore.get(k) ?? 0)] as const)
+      .filter(([, v]) => v > 0);
+    result.notes.push(
+      `errors ${counts.error - before.error}, skips ${counts.skipped - before.skipped}${skipsNow.length ? ` (${skipsNow.map(([k, v]) => `${k}=${v}`).join(" ")})` : ""}`,
+    );
     const recovery: Recovery = { fault, atSec: at, ...result };
     recoveries.push(recovery);
-    const secondText = recovery.second ? `; ${recovery.second.label} ${sec(recovery.second.ms)} (goal ≤ ${recovery.second.goalMs / 1000} s)` : '';
+    const secondText = recovery.second
+      ? `; ${recovery.second.label} ${sec(recovery.second.ms)} (goal ≤ ${recovery.second.goalMs / 1000} s)`
+      : "";
     process.stdout.write(
-      `  t=${at} s ${fault}: every heartbeat fresh ${recovery.freshMs === null ? 'NOT within 60 s' : `after ${sec(recovery.freshMs)}`}${secondText}` +
-        `${recovery.notes.length ? ` [${recovery.notes.join('; ')}]` : ''}${recovery.failed ? ` FAILED: ${recovery.failed}` : ''}\n`,
+      `  t=${at} s ${fault}: every heartbeat fresh ${recovery.freshMs === null ? "NOT within 60 s" : `after ${sec(recovery.freshMs)}`}${secondText}` +
+        `${recovery.notes.length ? ` [${recovery.notes.join("; ")}]` : ""}${recovery.failed ? ` FAILED: ${recovery.failed}` : ""}\n`,
     );
     nextFault = wallClock() + args.faultEverySec * 1000;
-    if (args.warmupSec === null && n === faults.length && baseline === null) warmupEnd = Math.min(Math.max(wallClock() + 30_000, started + 60_000), halfRun);
+    if (args.warmupSec === null && n === faults.length && baseline === null)
+      warmupEnd = Math.min(Math.max(wallClock() + 30_000, started + 60_000), halfRun);
   }
 
   const last = memory();
   samples.push({ sec: elapsedSec(), ...last });
   const afterWarmup = samples.filter((x) => x.sec * 1000 >= warmupEnd - started);
   const window = Math.min(6, Math.max(1, Math.floor(afterWarmup.length / 2)));
-  const start = { rss: median(afterWarmup.slice(0, window).map((x) => x.rss)), heap: median(afterWarmup.slice(0, window).map((x) => x.heap)) };
-  const end = { rss: median(afterWarmup.slice(-window).map((x) => x.rss)), heap: median(afterWarmup.slice(-window).map((x) => x.heap)) };
+  const start = {
+    rss: median(afterWarmup.slice(0, window).map((x) => x.rss)),
+    heap: median(afterWarmup.slice(0, window).map((x) => x.heap)),
+  };
+  const end = {
+    rss: median(afterWarmup.slice(-window).map((x) => x.rss)),
+    heap: median(afterWarmup.slice(-window).map((x) => x.heap)),
+  };
   const peakRss = Math.max(...afterWarmup.map((x) => x.rss));
   const leaderAtEnd = leaderNow();
   feeding = false;
@@ -735,26 +940,38 @@ async function main(): Promise<number> {
   for (const instance of instances.splice(0)) {
     const report = await instance.handle.close();
     closeProblems.push(...closeSteps(instance.id, report));
-    exits.push(`#${instance.id} ${report.output === null ? 'no output' : `exit ${report.output.exitCode} (${report.output.reason})`}`);
+    exits.push(
+      `#${instance.id} ${report.output === null ? "no output" : `exit ${report.output.exitCode} (${report.output.reason})`}`,
+    );
   }
   await target.close();
   await new Promise<void>((resolve) => logFile.end(resolve));
   // The service's warnings and errors, by level and message (numbers masked), for the report.
   const logged = new Map<string, number>();
-  for (const line of readFileSync(logPath, 'utf8').split('\n')) {
-    if (line === '') continue;
+  for (const line of readFileSync(logPath, "utf8").split("\n")) {
+    if (line === "") continue;
     try {
       const entry = JSON.parse(line) as { level: number; msg?: string };
-      const key = `${entry.level >= 50 ? 'error' : 'warn'}: ${String(entry.msg ?? '').replace(/\d+(\.\d+)?/g, 'N').slice(0, 110)}`;
+      const key = `${entry.level >= 50 ? "error" : "warn"}: ${String(entry.msg ?? "")
+        .replace(/\d+(\.\d+)?/g, "N")
+        .slice(0, 110)}`;
       logged.set(key, (logged.get(key) ?? 0) + 1);
     } catch {
-      logged.set(`unparsed: ${line.slice(0, 80)}`, (logged.get(`unparsed: ${line.slice(0, 80)}`) ?? 0) + 1);
+      logged.set(
+        `unparsed: ${line.slice(0, 80)}`,
+        (logged.get(`unparsed: ${line.slice(0, 80)}`) ?? 0) + 1,
+      );
     }
   }
 
   const growth = (end.rss - start.rss) / start.rss;
-  const worst = recoveries.reduce<number | null>((w, r) => (r.freshMs === null || w === null ? null : Math.max(w, r.freshMs)), 0);
-  const secondMissed = recoveries.filter((r) => r.second !== null && (r.second.ms === null || r.second.ms > r.second.goalMs));
+  const worst = recoveries.reduce<number | null>(
+    (w, r) => (r.freshMs === null || w === null ? null : Math.max(w, r.freshMs)),
+    0,
+  );
+  const secondMissed = recoveries.filter(
+    (r) => r.second !== null && (r.second.ms === null || r.second.ms > r.second.goalMs),
+  );
   const failedRecoveries = recoveries.filter((r) => r.failed !== null);
   const goals = {
     rss: growth < RSS_GOAL,
@@ -766,35 +983,44 @@ async function main(): Promise<number> {
   const range = (values: Array<number | null>): string => {
     if (values.some((v) => v === null)) return `${values.filter((v) => v === null).length} never`;
     const ms = values as number[];
-    return ms.length === 0 ? '-' : `${(Math.min(...ms) / 1000).toFixed(2)}–${(Math.max(...ms) / 1000).toFixed(2)} s`;
+    return ms.length === 0
+      ? "-"
+      : `${(Math.min(...ms) / 1000).toFixed(2)}–${(Math.max(...ms) / 1000).toFixed(2)} s`;
   };
   const perKind = faults
     .filter((f, i) => faults.indexOf(f) === i)
     .map((f) => {
       const rs = recoveries.filter((r) => r.fault === f);
       const second = rs[0]?.second;
-      return `    ${f.padEnd(14)} ${String(rs.length).padStart(3)}×  fresh ${range(rs.map((r) => r.freshMs))}${second ? `;  ${second.label} ${range(rs.map((r) => r.second?.ms ?? null))} (goal ≤ ${second.goalMs / 1000} s)` : ''}`;
+      return `    ${f.padEnd(14)} ${String(rs.length).padStart(3)}×  fresh ${range(rs.map((r) => r.freshMs))}${second ? `;  ${second.label} ${range(rs.map((r) => r.second?.ms ?? null))} (goal ≤ ${second.goalMs / 1000} s)` : ""}`;
     });
   const lines = [
-    '',
-    `soak result (${args.minutes} min, ${symbols.length} symbols, 1 s intervals, ${sentinel ? 'Redis Sentinel' : 'single redis-server'}; ${recoveries.length} faults; ${counts.instances} service instances started)`,
+    "",
+    `soak result (${args.minutes} min, ${symbols.length} symbols, 1 s intervals, ${sentinel ? "Redis Sentinel" : "single redis-server"}; ${recoveries.length} faults; ${counts.instances} service instances started)`,
     `  cycles ${counts.cycles}  published ${counts.published}  heartbeats ${counts.heartbeat}  skipped ${counts.skipped}  errors ${counts.error}  actor restarts ${counts.restarts}`,
-    `  skips by reason: ${[...skipReasons].map(([k, v]) => `${k}=${v}`).join(' ') || 'none'}`,
+    `  skips by reason: ${[...skipReasons].map(([k, v]) => `${k}=${v}`).join(" ") || "none"}`,
     `  RSS start ${mb(start.rss)}  end ${mb(end.rss)}  (medians of ${window} samples, 10 s apart, after a ${Math.round((warmupEnd - started) / 1000)} s warm-up / at the end)  peak ${mb(peakRss)}`,
     `  RSS growth ${(growth * 100).toFixed(1)} % (goal < ${RSS_GOAL * 100} %); JS heap ${mb(start.heap)} -> ${mb(end.heap)}; last sample RSS ${mb(last.rss)}`,
-    `  unhandled errors ${unhandled}${unhandledSamples.length ? `: ${unhandledSamples.join(' | ')}` : ''}`,
+    `  unhandled errors ${unhandled}${unhandledSamples.length ? `: ${unhandledSamples.join(" | ")}` : ""}`,
     `  per fault kind (count, every heartbeat fresh after the recovery point min–max; the kind's own goal):`,
     ...perKind,
-    `  heartbeats fresh after recovery: ${recoveries.map((r) => `${r.fault}@${r.atSec}s ${sec(r.freshMs)}`).join(', ')}`,
-    `  worst ${worst === null ? 'never' : sec(worst)} (goal <= ${FRESH_GOAL_MS / 1000} s); leader at the end #${leaderAtEnd?.id ?? 'none'}; ${exits.join(', ')}`,
-    ...(failedRecoveries.length ? [`  failed checks: ${failedRecoveries.map((r) => `${r.fault}@${r.atSec}s: ${r.failed}`).join(' | ')}`] : []),
-    ...(closeProblems.length ? [`  close problems: ${closeProblems.join(' | ')}`] : []),
-    `  service log (warn and above, by message): ${logged.size === 0 ? 'nothing' : ''}`,
-    ...[...logged].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `    ${String(v).padStart(6)}  ${k}`),
-    `  goals: RSS ${goals.rss ? 'met' : 'MISSED'}, unhandled ${goals.unhandled ? 'met' : 'MISSED'}, freshness ${goals.fresh ? 'met' : 'MISSED'}, per-kind ${goals.perKind ? 'met' : 'MISSED'}, checks ${goals.checks ? 'met' : 'MISSED'}`,
-    '',
+    `  heartbeats fresh after recovery: ${recoveries.map((r) => `${r.fault}@${r.atSec}s ${sec(r.freshMs)}`).join(", ")}`,
+    `  worst ${worst === null ? "never" : sec(worst)} (goal <= ${FRESH_GOAL_MS / 1000} s); leader at the end #${leaderAtEnd?.id ?? "none"}; ${exits.join(", ")}`,
+    ...(failedRecoveries.length
+      ? [
+          `  failed checks: ${failedRecoveries.map((r) => `${r.fault}@${r.atSec}s: ${r.failed}`).join(" | ")}`,
+        ]
+      : []),
+    ...(closeProblems.length ? [`  close problems: ${closeProblems.join(" | ")}`] : []),
+    `  service log (warn and above, by message): ${logged.size === 0 ? "nothing" : ""}`,
+    ...[...logged]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 12)
+      .map(([k, v]) => `    ${String(v).padStart(6)}  ${k}`),
+    `  goals: RSS ${goals.rss ? "met" : "MISSED"}, unhandled ${goals.unhandled ? "met" : "MISSED"}, freshness ${goals.fresh ? "met" : "MISSED"}, per-kind ${goals.perKind ? "met" : "MISSED"}, checks ${goals.checks ? "met" : "MISSED"}`,
+    "",
   ];
-  process.stdout.write(lines.join('\n'));
+  process.stdout.write(lines.join("\n"));
   if (Object.values(goals).every(Boolean)) rmSync(dir, { recursive: true, force: true });
   else process.stdout.write(`service log kept: ${logPath}\n`);
   return Object.values(goals).every(Boolean) ? 0 : 1;
@@ -807,7 +1033,9 @@ main().then(
     setTimeout(() => process.exit(code), 2000).unref();
   },
   (error: unknown) => {
-    process.stderr.write(`soak failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `soak failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exit(2);
   },
 );

@@ -7,40 +7,42 @@
 //
 //   node dist/bench/supervisor.js [--symbols 1000] [--seconds 20] [--warmup 5] [--store both|redis|memory]
 //                                 [--candle-every 1]   (seconds between new candles: 1 = worst case, 60 = 1m candles)
-import net from 'node:net';
-import { readdirSync, readFileSync } from 'node:fs';
-import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import { Redis } from 'ioredis';
-import { loadConfig } from '../src/config/load.js';
-import { createLogger } from '../src/log.js';
-import { startService, closeStore, wallClock } from '../src/service/service.js';
-import { MemoryStore } from '../src/store/memoryStore.js';
-import { createPriceWalk, REGIMES } from '../src/synthetic/prices.js';
-import type { CycleDoneEvent } from '../machines/publisher.js';
-import { startTestRedis } from '../test/helpers/redisServer.js';
-import { benchCandleAgeSec, benchHistoryStart } from './liveLayouts.js';
+import net from "node:net";
+import { readdirSync, readFileSync } from "node:fs";
+import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
+import { Redis } from "ioredis";
+import { loadConfig } from "../src/config/load.js";
+import { createLogger } from "../src/log.js";
+import { startService, closeStore, wallClock } from "../src/service/service.js";
+import { MemoryStore } from "../src/store/memoryStore.js";
+import { createPriceWalk, REGIMES } from "../src/synthetic/prices.js";
+import type { CycleDoneEvent } from "../machines/publisher.js";
+import { startTestRedis } from "../test/helpers/redisServer.js";
+import { benchCandleAgeSec, benchHistoryStart } from "./liveLayouts.js";
 
 interface Args {
   symbols: number;
   seconds: number;
   warmup: number;
   candleEvery: number;
-  store: 'both' | 'redis' | 'memory';
+  store: "both" | "redis" | "memory";
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { symbols: 1000, seconds: 20, warmup: 5, candleEvery: 1, store: 'both' };
+  const args: Args = { symbols: 1000, seconds: 20, warmup: 5, candleEvery: 1, store: "both" };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
-    if (flag === '--symbols') args.symbols = Number(value);
-    else if (flag === '--seconds') args.seconds = Number(value);
-    else if (flag === '--warmup') args.warmup = Number(value);
-    else if (flag === '--candle-every') args.candleEvery = Number(value);
-    else if (flag === '--store' && (value === 'both' || value === 'redis' || value === 'memory')) args.store = value;
-    else throw new Error(`unknown argument ${flag} ${value ?? ''}`);
+    if (flag === "--symbols") args.symbols = Number(value);
+    else if (flag === "--seconds") args.seconds = Number(value);
+    else if (flag === "--warmup") args.warmup = Number(value);
+    else if (flag === "--candle-every") args.candleEvery = Number(value);
+    else if (flag === "--store" && (value === "both" || value === "redis" || value === "memory"))
+      args.store = value;
+    else throw new Error(`unknown argument ${flag} ${value ?? ""}`);
   }
-  for (const k of ['symbols', 'seconds', 'warmup', 'candleEvery'] as const) {
-    if (!(Number.isFinite(args[k]) && args[k] > 0)) throw new Error(`--${k} must be a positive number`);
+  for (const k of ["symbols", "seconds", "warmup", "candleEvery"] as const) {
+    if (!(Number.isFinite(args[k]) && args[k] > 0))
+      throw new Error(`--${k} must be a positive number`);
   }
   return args;
 }
@@ -50,7 +52,9 @@ const HISTORY = 300;
 
 /** One candle source per symbol; `next(i)` gives symbol i's next close. `ahead`: the candles the run will add after its history. */
 function makeFeed(symbols: string[], ahead: number) {
-  const walks = symbols.map((_, i) => createPriceWalk(REGIMES[i % REGIMES.length]!, 1000 + i, 100 + (i % 50)));
+  const walks = symbols.map((_, i) =>
+    createPriceWalk(REGIMES[i % REGIMES.length], 1000 + i, 100 + (i % 50)),
+  );
   // A candle a tick runs ahead of the clock: the history is laid back by the candles the run will
   // add, so none is dated in the future (future_candle), and maxCandleAge is raised to match.
   let openTime = benchHistoryStart(HISTORY, ahead);
@@ -59,7 +63,7 @@ function makeFeed(symbols: string[], ahead: number) {
     /** Calls `write(symbolIndex, key, openTime, member)` for one new candle per symbol. */
     tick(write: (i: number, key: string, score: number, member: string) => void): void {
       symbols.forEach((s, i) => {
-        const close = Number(walks[i]!().toPrecision(10));
+        const close = Number(walks[i]().toPrecision(10));
         lastClose[i] = close;
         write(i, `candles:${s}:1m`, openTime, JSON.stringify({ t: openTime, close }));
       });
@@ -73,12 +77,12 @@ function positionFields(symbol: string, current: number): Record<string, string>
   const entry = current * 0.98;
   return {
     symbol,
-    side: 'LONG',
+    side: "LONG",
     entry_price: String(entry),
     current_price: String(current),
     peak_price: String(current * 1.01),
     trough_price: String(entry * 0.99),
-    age_sec: '7200',
+    age_sec: "7200",
     unrealized_pnl: String(current - entry),
     current_sl: String(entry * 0.97),
   };
@@ -97,7 +101,7 @@ function percentileMs(histogram: RecordableHistogram, p: number): number {
 /** CPU seconds used so far by another process (Linux /proc). */
 function processCpuSeconds(pid: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks (USER_HZ 100)
   } catch {
     return Number.NaN;
@@ -125,19 +129,22 @@ interface Result {
   shutdownMs: number;
 }
 
-async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
-  const symbols = Array.from({ length: args.symbols }, (_, i) => `SYM${String(i).padStart(4, '0')}USDT`);
+async function runOnce(kind: "redis" | "memory", args: Args): Promise<Result> {
+  const symbols = Array.from(
+    { length: args.symbols },
+    (_, i) => `SYM${String(i).padStart(4, "0")}USDT`,
+  );
   // One candle per candleEvery seconds over warm-up, measurement and the shutdown, with a margin.
   const ahead = Math.ceil((args.warmup + args.seconds + 30) / args.candleEvery);
   const feed = makeFeed(symbols, ahead);
-  const logger = createLogger({ level: 'silent', pretty: false });
+  const logger = createLogger({ level: "silent", pretty: false });
 
   let redisServer: Awaited<ReturnType<typeof startTestRedis>> | null = null;
   let seedClient: Redis | null = null;
   let memory: MemoryStore | null = null;
   let tick: () => Promise<void>;
 
-  if (kind === 'redis') {
+  if (kind === "redis") {
     redisServer = await startTestRedis();
     seedClient = new Redis(redisServer.url);
     const client = seedClient;
@@ -148,27 +155,31 @@ async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
     };
     for (let h = 0; h < HISTORY; h++) await tick();
     const pipe = client.pipeline();
-    symbols.forEach((s, i) => pipe.hset(`quantum:state:positions:${s}`, positionFields(s, feed.lastClose[i]!)));
+    symbols.forEach((s, i) =>
+      pipe.hset(`quantum:state:positions:${s}`, positionFields(s, feed.lastClose[i])),
+    );
     await pipe.exec();
   } else {
     memory = new MemoryStore();
     const store = memory;
     tick = async () => feed.tick((_i, key, score, member) => store.zadd(key, score, member));
     for (let h = 0; h < HISTORY; h++) await tick();
-    symbols.forEach((s, i) => store.hset(`quantum:state:positions:${s}`, positionFields(s, feed.lastClose[i]!)));
+    symbols.forEach((s, i) =>
+      store.hset(`quantum:state:positions:${s}`, positionFields(s, feed.lastClose[i])),
+    );
   }
 
   const { config } = loadConfig({
     env: {},
     flags: {
       store: kind,
-      redisUrl: redisServer?.url ?? 'redis://127.0.0.1:6379',
+      redisUrl: redisServer?.url ?? "redis://127.0.0.1:6379",
       symbols,
       marketstateInterval: 1,
       riskInterval: 1,
       harvestInterval: 1,
       maxCandleAge: benchCandleAgeSec(ahead),
-      logLevel: 'silent',
+      logLevel: "silent",
     },
   });
 
@@ -183,9 +194,10 @@ async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
     cycles++;
     const k = `${e.phase}:${e.outcome}`;
     perPhase[k] = (perPhase[k] ?? 0) + 1;
-    if (e.outcome === 'published') publishes++;
-    if (e.outcome === 'error') errors++;
-    if (e.phase === 'harvest' && e.chainStartedAt !== null) chain.record(Math.max(1, Math.round((nowMs - e.chainStartedAt) * 1000)));
+    if (e.outcome === "published") publishes++;
+    if (e.outcome === "error") errors++;
+    if (e.phase === "harvest" && e.chainStartedAt !== null)
+      chain.record(Math.max(1, Math.round((nowMs - e.chainStartedAt) * 1000)));
   };
 
   // Count request batches to Redis: each socket write is one round trip's worth of commands.
@@ -194,18 +206,31 @@ async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
   const redisPort = redisServer?.port;
   if (redisPort !== undefined) {
     net.Socket.prototype.write = function patched(this: net.Socket, ...rest: unknown[]) {
-      if (measuring && this.remotePort === redisPort && this !== (seedClient as unknown as { stream?: net.Socket })?.stream) socketWrites++;
+      if (
+        measuring &&
+        this.remotePort === redisPort &&
+        this !== (seedClient as unknown as { stream?: net.Socket })?.stream
+      )
+        socketWrites++;
       return (originalWrite as (...a: unknown[]) => boolean).apply(this, rest);
-    } as typeof net.Socket.prototype.write;
+    };
   }
 
   const startedAt = performance.now();
-  const handle = await startService({ config, logger, store: memory ?? undefined, hooks: { onCycle }, now: wallClock });
+  const handle = await startService({
+    config,
+    logger,
+    store: memory ?? undefined,
+    hooks: { onCycle },
+    now: wallClock,
+  });
   const startMs = performance.now() - startedAt;
   const ticker = setInterval(() => void tick(), args.candleEvery * 1000);
   await new Promise((r) => setTimeout(r, args.warmup * 1000));
 
-  const commandsBefore = seedClient ? Number(/total_commands_processed:(\d+)/.exec(await seedClient.info('stats'))![1]) : 0;
+  const commandsBefore = seedClient
+    ? Number(/total_commands_processed:(\d+)/.exec(await seedClient.info("stats"))![1])
+    : 0;
   const redisCpuBefore = redisServer ? processCpuSeconds(redisPid(redisServer.port)) : Number.NaN;
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
@@ -214,9 +239,13 @@ async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
   measuring = false;
   const elapsed = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
-  const redisCpu = redisServer ? processCpuSeconds(redisPid(redisServer.port)) - redisCpuBefore : Number.NaN;
+  const redisCpu = redisServer
+    ? processCpuSeconds(redisPid(redisServer.port)) - redisCpuBefore
+    : Number.NaN;
   // The seeding client's own commands (ticks, INFO) are subtracted: one ZADD per symbol per second.
-  const commandsAfter = seedClient ? Number(/total_commands_processed:(\d+)/.exec(await seedClient.info('stats'))![1]) : 0;
+  const commandsAfter = seedClient
+    ? Number(/total_commands_processed:(\d+)/.exec(await seedClient.info("stats"))![1])
+    : 0;
   const seedCommands = seedClient ? Math.round(elapsed / args.candleEvery) * args.symbols + 2 : 0;
 
   clearInterval(ticker);
@@ -248,17 +277,19 @@ async function runOnce(kind: 'redis' | 'memory', args: Args): Promise<Result> {
     rssMb: process.memoryUsage().rss / 2 ** 20,
     startMs,
     shutdownMs,
-    perPhase: Object.fromEntries(Object.entries(perPhase).map(([k, v]) => [k, Math.round(v / elapsed)])),
+    perPhase: Object.fromEntries(
+      Object.entries(perPhase).map(([k, v]) => [k, Math.round(v / elapsed)]),
+    ),
   };
 }
 
 function redisPid(port: number): number {
   // Our private redis-server is the one listening on `port`; find it in /proc.
-  for (const entry of readdirSafe('/proc')) {
+  for (const entry of readdirSafe("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.startsWith('redis-server') && cmd.includes(`${port}`)) return Number(entry);
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (cmd.startsWith("redis-server") && cmd.includes(`${port}`)) return Number(entry);
     } catch {
       // process went away
     }
@@ -275,33 +306,63 @@ function readdirSafe(dir: string): string[] {
 }
 
 function fmt(x: number | null, digits = 1): string {
-  return x === null || !Number.isFinite(x) ? '-' : x.toFixed(digits);
+  return x === null || !Number.isFinite(x) ? "-" : x.toFixed(digits);
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const kinds: Array<'redis' | 'memory'> = args.store === 'both' ? ['redis', 'memory'] : [args.store];
+  const kinds: Array<"redis" | "memory"> =
+    args.store === "both" ? ["redis", "memory"] : [args.store];
   const results: Result[] = [];
   for (const kind of kinds) {
-    process.stdout.write(`running ${args.symbols} symbols x 3 phases at 1 s on the ${kind} store: ${args.warmup} s warm-up + ${args.seconds} s measured…\n`);
+    process.stdout.write(
+      `running ${args.symbols} symbols x 3 phases at 1 s on the ${kind} store: ${args.warmup} s warm-up + ${args.seconds} s measured…\n`,
+    );
     results.push(await runOnce(kind, args));
   }
   process.stdout.write(
     `\nNode ${process.version}, ${args.symbols} symbols, all phases at 1 s intervals, a new candle per symbol every ${args.candleEvery} s\n\n`,
   );
-  const header = ['store', 'cycles/s', 'publishes/s', 'CPU ms/1000 cycles', 'node CPU (cores)', 'redis CPU (cores)', 'cmds/cycle', 'round trips/cycle', 'chain p50 ms', 'chain p99 ms', 'errors', 'RSS MB', 'start ms', 'shutdown ms'];
+  const header = [
+    "store",
+    "cycles/s",
+    "publishes/s",
+    "CPU ms/1000 cycles",
+    "node CPU (cores)",
+    "redis CPU (cores)",
+    "cmds/cycle",
+    "round trips/cycle",
+    "chain p50 ms",
+    "chain p99 ms",
+    "errors",
+    "RSS MB",
+    "start ms",
+    "shutdown ms",
+  ];
   const rows = results.map((r) => [
-    r.store, fmt(r.cyclesPerSec, 0), fmt(r.publishesPerSec, 0), fmt(r.cpuMsPer1000, 1), fmt(r.cpuCoreShare, 2), fmt(r.redisCpuCoreShare, 2),
-    fmt(r.commandsPerCycle, 2), fmt(r.roundTripsPerCycle, 3), fmt(r.chainP50Ms, 2), fmt(r.chainP99Ms, 2), String(r.errors), fmt(r.rssMb, 0), fmt(r.startMs, 0), fmt(r.shutdownMs, 0),
+    r.store,
+    fmt(r.cyclesPerSec, 0),
+    fmt(r.publishesPerSec, 0),
+    fmt(r.cpuMsPer1000, 1),
+    fmt(r.cpuCoreShare, 2),
+    fmt(r.redisCpuCoreShare, 2),
+    fmt(r.commandsPerCycle, 2),
+    fmt(r.roundTripsPerCycle, 3),
+    fmt(r.chainP50Ms, 2),
+    fmt(r.chainP99Ms, 2),
+    String(r.errors),
+    fmt(r.rssMb, 0),
+    fmt(r.startMs, 0),
+    fmt(r.shutdownMs, 0),
   ]);
-  process.stdout.write(`| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|\n`);
-  for (const row of rows) process.stdout.write(`| ${row.join(' | ')} |\n`);
+  process.stdout.write(`| ${header.join(" | ")} |\n|${header.map(() => "---").join("|")}|\n`);
+  for (const row of rows) process.stdout.write(`| ${row.join(" | ")} |\n`);
   // Issue 12's sustained goal: 1,000 symbols x 3 phases at 1 s over Redis within one core, chain p99 <= 20 ms.
-  for (const r of results.filter((x) => x.store === 'redis')) {
-    const met = (ok: boolean): string => (ok ? 'met' : 'NOT met');
+  for (const r of results.filter((x) => x.store === "redis")) {
+    const met = (ok: boolean): string => (ok ? "met" : "NOT met");
     process.stdout.write(
       `\ngoal (1,000 symbols x 3 phases at 1 s over Redis): within one core: ${fmt(r.cpuCoreShare, 2)} cores, ${met(r.cpuCoreShare <= 1)}; ` +
-        `chain p99 <= 20 ms: ${fmt(r.chainP99Ms, 1)} ms, ${met(r.chainP99Ms <= 20)}${r.symbols < 1000 ? ` (measured at ${r.symbols} symbols)` : ''}\n`,
+        `chain p99 <= 20 ms: ${fmt(r.chainP99Ms, 1)} ms, ${met(r.chainP99Ms <= 20)}${r.symbols < 1000 ? ` (measured at ${r.symbols} symbols)` : ""}\n`,
     );
   }
   process.stdout.write(`\n${JSON.stringify(results)}\n`);

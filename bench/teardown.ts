@@ -5,10 +5,10 @@
 // matters: a blocked loop fires no shutdown-deadline timer, renews no lease, answers no HTTP.
 //
 //   node dist/bench/teardown.js [--symbols 1000,2000] [--settle 2]
-import { loadConfig } from '../src/config/load.js';
-import { createLogger } from '../src/log.js';
-import { startService, wallClock } from '../src/service/service.js';
-import { MemoryStore } from '../src/store/memoryStore.js';
+import { loadConfig } from "../src/config/load.js";
+import { createLogger } from "../src/log.js";
+import { startService, wallClock } from "../src/service/service.js";
+import { MemoryStore } from "../src/store/memoryStore.js";
 
 interface Args {
   symbols: number[];
@@ -19,12 +19,14 @@ function parseArgs(argv: string[]): Args {
   const args: Args = { symbols: [1000, 2000], settle: 2 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
-    if (flag === '--symbols') args.symbols = (value ?? '').split(',').map(Number);
-    else if (flag === '--settle') args.settle = Number(value);
-    else throw new Error(`unknown argument ${flag} ${value ?? ''}`);
+    if (flag === "--symbols") args.symbols = (value ?? "").split(",").map(Number);
+    else if (flag === "--settle") args.settle = Number(value);
+    else throw new Error(`unknown argument ${flag} ${value ?? ""}`);
   }
-  if (!args.symbols.every((n) => Number.isInteger(n) && n > 0)) throw new Error('--symbols must be positive integers, comma-separated');
-  if (!(Number.isFinite(args.settle) && args.settle >= 0)) throw new Error('--settle must be a number of seconds >= 0');
+  if (!args.symbols.every((n) => Number.isInteger(n) && n > 0))
+    throw new Error("--symbols must be positive integers, comma-separated");
+  if (!(Number.isFinite(args.settle) && args.settle >= 0))
+    throw new Error("--settle must be a number of seconds >= 0");
   return args;
 }
 
@@ -40,9 +42,12 @@ interface Result {
 }
 
 async function runOnce(count: number, settleSec: number): Promise<Result> {
-  const symbols = Array.from({ length: count }, (_, i) => `SYM${String(i).padStart(5, '0')}USDT`);
-  const { config } = loadConfig({ env: {}, flags: { store: 'memory', symbols, maxSymbols: Math.max(count, 1), logLevel: 'silent' } });
-  const logger = createLogger({ level: 'silent', pretty: false });
+  const symbols = Array.from({ length: count }, (_, i) => `SYM${String(i).padStart(5, "0")}USDT`);
+  const { config } = loadConfig({
+    env: {},
+    flags: { store: "memory", symbols, maxSymbols: Math.max(count, 1), logLevel: "silent" },
+  });
+  const logger = createLogger({ level: "silent", pretty: false });
   const startedAt = performance.now();
   const handle = await startService({ config, logger, store: new MemoryStore(), now: wallClock });
   const startMs = performance.now() - startedAt;
@@ -54,7 +59,7 @@ async function runOnce(count: number, settleSec: number): Promise<Result> {
   const closingAt = performance.now();
   const actorDone = new Promise<void>((resolve) => {
     handle.actor.subscribe({ complete: resolve, error: () => resolve() });
-    if (handle.actor.getSnapshot().status !== 'active') resolve();
+    if (handle.actor.getSnapshot().status !== "active") resolve();
   });
   await handle.close();
   const closeMs = performance.now() - closingAt;
@@ -62,7 +67,15 @@ async function runOnce(count: number, settleSec: number): Promise<Result> {
   const teardownMs = performance.now() - closingAt;
   const cpu = process.cpuUsage(cpuBefore);
   const maxBlockMs = await stall.stop();
-  return { symbols: count, actors, startMs, closeMs, teardownMs, closeCpuMs: (cpu.user + cpu.system) / 1000, maxBlockMs };
+  return {
+    symbols: count,
+    actors,
+    startMs,
+    closeMs,
+    teardownMs,
+    closeCpuMs: (cpu.user + cpu.system) / 1000,
+    maxBlockMs,
+  };
 }
 
 /**
@@ -92,10 +105,22 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const results: Result[] = [];
   for (const count of args.symbols) results.push(await runOnce(count, args.settle));
-  const header = ['symbols', 'actors', 'start ms', 'close() ms', 'actors torn down ms', 'CPU ms (close + teardown)', 'max loop block ms'];
-  process.stdout.write(`Node ${process.version}, memory store, all three phases\n\n| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|\n`);
+  const header = [
+    "symbols",
+    "actors",
+    "start ms",
+    "close() ms",
+    "actors torn down ms",
+    "CPU ms (close + teardown)",
+    "max loop block ms",
+  ];
+  process.stdout.write(
+    `Node ${process.version}, memory store, all three phases\n\n| ${header.join(" | ")} |\n|${header.map(() => "---").join("|")}|\n`,
+  );
   for (const r of results) {
-    process.stdout.write(`| ${[r.symbols, r.actors, r.startMs.toFixed(0), r.closeMs.toFixed(0), r.teardownMs.toFixed(0), r.closeCpuMs.toFixed(0), r.maxBlockMs.toFixed(0)].join(' | ')} |\n`);
+    process.stdout.write(
+      `| ${[r.symbols, r.actors, r.startMs.toFixed(0), r.closeMs.toFixed(0), r.teardownMs.toFixed(0), r.closeCpuMs.toFixed(0), r.maxBlockMs.toFixed(0)].join(" | ")} |\n`,
+    );
   }
   process.stdout.write(`\n${JSON.stringify(results)}\n`);
 }

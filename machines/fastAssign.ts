@@ -14,7 +14,7 @@
 // `resolve` as a built-in one (its assign is exactly that); the version is pinned in
 // package.json and test/machines/fastAssign.test.ts checks that both give the same snapshots.
 // Spawning inside this assign is not supported (no publisher action spawns): it throws.
-import { assign } from 'xstate';
+import { assign } from "xstate";
 
 interface Scope {
   self: unknown;
@@ -28,7 +28,7 @@ type Assignment =
   | Record<string, unknown>;
 
 function noSpawn(): never {
-  throw new Error('fastAssign: spawning inside this assign is not supported; use XState’s assign');
+  throw new Error("fastAssign: spawning inside this assign is not supported; use XState’s assign");
 }
 
 function resolveFastAssign(
@@ -39,16 +39,28 @@ function resolveFastAssign(
   { assignment }: { assignment: Assignment },
 ): [SnapshotLike, undefined, undefined] {
   const context = snapshot.context;
-  if (!context) throw new Error('Cannot assign to undefined `context`. Ensure that `context` is defined in the machine config.');
-  const args = { context, event: actionArgs.event, spawn: noSpawn, self: actorScope.self, system: actorScope.system };
+  if (!context)
+    throw new Error(
+      "Cannot assign to undefined `context`. Ensure that `context` is defined in the machine config.",
+    );
+  const args = {
+    context,
+    event: actionArgs.event,
+    spawn: noSpawn,
+    self: actorScope.self,
+    system: actorScope.system,
+  };
   let update: Record<string, unknown>;
-  if (typeof assignment === 'function') {
+  if (typeof assignment === "function") {
     update = assignment(args, actionParams);
   } else {
     update = {};
     for (const key of Object.keys(assignment)) {
       const value = assignment[key];
-      update[key] = typeof value === 'function' ? (value as (a: unknown, p: unknown) => unknown)(args, actionParams) : value;
+      update[key] =
+        typeof value === "function"
+          ? (value as (a: unknown, p: unknown) => unknown)(args, actionParams)
+          : value;
     }
   }
   return [{ ...snapshot, context: { ...context, ...update } }, undefined, undefined];
@@ -57,7 +69,7 @@ function resolveFastAssign(
 /** XState's `assign`, typed as it is, with a next context that stays a fast object. */
 export const fastAssign: typeof assign = ((assignment: Assignment) => {
   function assign(_args: unknown, _params: unknown): void {}
-  assign.type = 'xstate.assign';
+  assign.type = "xstate.assign";
   assign.assignment = assignment;
   assign.resolve = resolveFastAssign;
   return assign;

@@ -21,21 +21,21 @@
 // the phase's values to its steps as they are — no cast at the boundary. `publisherMachine` is
 // the same definition over `unknown`: what the supervisor declares and the diagrams draw.
 // Imports go one way: src/phases → machines → src/inputs/types.ts (the shared `Read<T>`).
-import { enqueueActions, fromPromise, sendParent, sendTo, setup } from 'xstate';
-import { fastAssign as assign } from './fastAssign.js';
-import type { Read, SkipReason } from '../src/inputs/types.js';
-import { errorMessage } from '../src/core/errors.js';
+import { enqueueActions, fromPromise, sendParent, sendTo, setup } from "xstate";
+import { fastAssign as assign } from "./fastAssign.js";
+import type { Read, SkipReason } from "../src/inputs/types.js";
+import { errorMessage } from "../src/core/errors.js";
 
-export type { PhaseName } from '../src/core/phases.js';
-import type { PhaseName } from '../src/core/phases.js';
-import { cappedExponentialMs, equalJitterMs } from '../src/core/backoff.js';
-import { timerActor, type TimerCommand as TimerCommandOf } from './timer.js';
-export type CycleOutcome = 'published' | 'heartbeat' | 'skipped' | 'error';
+export type { PhaseName } from "../src/core/phases.js";
+import type { PhaseName } from "../src/core/phases.js";
+import { cappedExponentialMs, equalJitterMs } from "../src/core/backoff.js";
+import { timerActor, type TimerCommand as TimerCommandOf } from "./timer.js";
+export type CycleOutcome = "published" | "heartbeat" | "skipped" | "error";
 /**
  * What started a cycle: its polling interval, a RUN (chaining, the klines follower, the first
  * cycle after a re-seed), the end of a backoff (RETRY), or a WAKE that cut the backoff short.
  */
-export type CycleTrigger = 'interval' | 'run' | 'retry' | 'wake';
+export type CycleTrigger = "interval" | "run" | "retry" | "wake";
 
 /** After a WAKE, each publisher in backoff retries after a random delay in [0, WAKE_SPREAD_MS). */
 export const WAKE_SPREAD_MS = 250;
@@ -78,9 +78,9 @@ export interface HeartbeatInput extends StepTarget {
 
 /** A synchronous step's outcome: a value, a counted skip, or an unexpected error (a bug). */
 export type StepResult<T> =
-  | { kind: 'ok'; value: T }
-  | { kind: 'skip'; reason: SkipReason; detail: string }
-  | { kind: 'error'; message: string };
+  | { kind: "ok"; value: T }
+  | { kind: "skip"; reason: SkipReason; detail: string }
+  | { kind: "error"; message: string };
 
 /** The read step's output. */
 export interface ReadOutput<Inputs> {
@@ -107,7 +107,7 @@ export interface PublishOutput<Memory> {
 
 /** Sent to the parent (supervisor) at the end of every cycle. */
 export interface CycleDoneEvent {
-  type: 'CYCLE_DONE';
+  type: "CYCLE_DONE";
   phase: PhaseName;
   symbol: string;
   outcome: CycleOutcome;
@@ -177,34 +177,43 @@ export interface PublisherContext<Memory = unknown, Inputs = unknown, Result = u
 }
 
 export type PublisherEvent =
-  | { type: 'RUN'; chainStartedAt?: number | null }
-  | { type: 'DRAIN' }
+  | { type: "RUN"; chainStartedAt?: number | null }
+  | { type: "DRAIN" }
   /** From the timer actor: the polling interval elapsed. */
-  | { type: 'INTERVAL' }
+  | { type: "INTERVAL" }
   /** From the timer actor: the backoff delay elapsed. */
-  | { type: 'RETRY' }
+  | { type: "RETRY" }
   /** From the supervisor: the store is ready again after an outage; retry soon. */
-  | { type: 'WAKE' };
+  | { type: "WAKE" };
 
-export type TimerCommand = TimerCommandOf<'INTERVAL' | 'RETRY'>;
+export type TimerCommand = TimerCommandOf<"INTERVAL" | "RETRY">;
 
 /** The publisher's one timer (machines/timer.ts): the interval and the backoff. */
-const timer = timerActor<'INTERVAL' | 'RETRY'>();
+const timer = timerActor<"INTERVAL" | "RETRY">();
 
 /**
  * Backoff before retry number `failures` (1-based): min(cap, base·2^(failures−1)), with "equal
  * jitter" — a uniformly random point in its upper half — so that many actors failing together
  * (Redis went away) do not retry in lockstep, yet the delay never collapses to zero.
  */
-export function backoffDelayMs(failures: number, settings: BackoffSettings, random: () => number = Math.random): number {
-  return equalJitterMs(cappedExponentialMs(Math.max(failures, 1), settings.baseMs, settings.capMs), random);
+export function backoffDelayMs(
+  failures: number,
+  settings: BackoffSettings,
+  random: () => number = Math.random,
+): number {
+  return equalJitterMs(
+    cappedExponentialMs(Math.max(failures, 1), settings.baseMs, settings.capMs),
+    random,
+  );
 }
 
 /** The retry delay after a WAKE: uniform in [0, spreadMs), so woken actors do not stampede. */
-export function wakeDelayMs(spreadMs: number = WAKE_SPREAD_MS, random: () => number = Math.random): number {
+export function wakeDelayMs(
+  spreadMs: number = WAKE_SPREAD_MS,
+  random: () => number = Math.random,
+): number {
   return Math.min(Math.max(Math.floor(random() * spreadMs), 0), Math.max(spreadMs - 1, 0));
 }
-
 
 /** Placeholder step: the machine is always run with `.provide({ actors })`. */
 function notProvided<Output, Input>(step: string) {
@@ -215,18 +224,26 @@ function notProvided<Output, Input>(step: string) {
 
 /** This cycle's inputs and result, once compute succeeded (deciding and publishing); else null. */
 export function computedCycle<Inputs, Result>(
-  context: Pick<PublisherContext<unknown, Inputs, Result>, 'inputs' | 'computed'>,
+  context: Pick<PublisherContext<unknown, Inputs, Result>, "inputs" | "computed">,
 ): { inputs: Inputs; result: Result } | null {
   const { inputs, computed } = context;
-  return inputs !== null && computed?.kind === 'ok' ? { inputs, result: computed.value } : null;
+  return inputs !== null && computed?.kind === "ok" ? { inputs, result: computed.value } : null;
 }
 
-const stepTarget = ({ context }: { context: PublisherContext<unknown, unknown, unknown> }): StepTarget => ({
+const stepTarget = ({
+  context,
+}: {
+  context: PublisherContext<unknown, unknown, unknown>;
+}): StepTarget => ({
   phase: context.phase,
   symbol: context.symbol,
 });
 
-const heartbeatInput = ({ context }: { context: PublisherContext<unknown, unknown, unknown> }): HeartbeatInput => ({
+const heartbeatInput = ({
+  context,
+}: {
+  context: PublisherContext<unknown, unknown, unknown>;
+}): HeartbeatInput => ({
   phase: context.phase,
   symbol: context.symbol,
   nowMs: context.cycleNowMs,
@@ -241,7 +258,13 @@ const ENDED_WITHOUT_FAILURE = { wakePending: false } as const;
 
 /** A counted skip: the cycle ends without an error and without backoff. */
 const skipped = (reason: SkipReason, detail: string) =>
-  ({ lastOutcome: 'skipped', lastSkipReason: reason, lastSkipDetail: detail, consecutiveFailures: 0, ...ENDED_WITHOUT_FAILURE }) as const;
+  ({
+    lastOutcome: "skipped",
+    lastSkipReason: reason,
+    lastSkipDetail: detail,
+    consecutiveFailures: 0,
+    ...ENDED_WITHOUT_FAILURE,
+  }) as const;
 
 /**
  * The publisher definition over a phase's types: the rate-limit memory, the inputs its read
@@ -258,8 +281,14 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
    */
   const publishInput = ({ context }: { context: Context }): PublishInput<Inputs, Result> => {
     const cycle = computedCycle(context);
-    if (cycle === null) throw new Error('publisher: publishing without a computed result');
-    return { phase: context.phase, symbol: context.symbol, nowMs: context.cycleNowMs, inputs: cycle.inputs, result: cycle.result };
+    if (cycle === null) throw new Error("publisher: publishing without a computed result");
+    return {
+      phase: context.phase,
+      symbol: context.symbol,
+      nowMs: context.cycleNowMs,
+      inputs: cycle.inputs,
+      result: cycle.result,
+    };
   };
 
   return setup({
@@ -269,10 +298,12 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
       input: {} as PublisherInput,
     },
     actors: {
-      seedMemory: notProvided<Memory | null, StepTarget>('seedMemory'),
-      readInputs: notProvided<ReadOutput<Inputs>, StepTarget>('readInputs'),
-      publishResult: notProvided<PublishOutput<Memory>, PublishInput<Inputs, Result>>('publishResult'),
-      writeHeartbeat: notProvided<void, HeartbeatInput>('writeHeartbeat'),
+      seedMemory: notProvided<Memory | null, StepTarget>("seedMemory"),
+      readInputs: notProvided<ReadOutput<Inputs>, StepTarget>("readInputs"),
+      publishResult: notProvided<PublishOutput<Memory>, PublishInput<Inputs, Result>>(
+        "publishResult",
+      ),
+      writeHeartbeat: notProvided<void, HeartbeatInput>("writeHeartbeat"),
       timer,
     },
     guards: {
@@ -283,52 +314,78 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
       /** The read step found nothing to compute from (no position, stale input, …). */
       readSkipped: (_args, output: ReadOutput<Inputs>) => !output.read.ok,
       /** The kernel threw something other than an input error: a bug. */
-      computeFailed: ({ context }) => context.computed?.kind === 'error',
+      computeFailed: ({ context }) => context.computed?.kind === "error",
       /** The kernel refused the inputs for a counted reason (insufficient data, bad input). */
-      computeSkipped: ({ context }) => context.computed?.kind === 'skip',
+      computeSkipped: ({ context }) => context.computed?.kind === "skip",
       /** The decide step threw (or had no result to decide on). */
       noDecision: ({ context }) => context.decision === null,
       shouldPublish: ({ context }) => context.decision?.publish === true,
       /** The store came back while this cycle ran: the failure may be the old connection's. */
       wokenDuringCycle: ({ context }) => context.wakePending,
       /** Not woken yet, and the backoff is longer than the wake delay could be. */
-      wakeShortensBackoff: ({ context }) => !context.woken && (context.retryDelayMs ?? 0) > WAKE_SPREAD_MS,
+      wakeShortensBackoff: ({ context }) =>
+        !context.woken && (context.retryDelayMs ?? 0) > WAKE_SPREAD_MS,
     },
     actions: {
       /** Provided per phase: assigns `computed` from `inputs` — pure, synchronous. */
-      computeResult: assign({ computed: (): StepResult<Result> => ({ kind: 'error', message: "publisher step 'computeResult' was not provided" }) }),
+      computeResult: assign({
+        computed: (): StepResult<Result> => ({
+          kind: "error",
+          message: "publisher step 'computeResult' was not provided",
+        }),
+      }),
       /** Provided per phase: assigns `decision` from memory, inputs and result — pure, synchronous. */
       decidePublish: assign({ decision: (): Decision | null => null }),
       /** Overridden in tests that run a publisher without a parent. */
-      reportCycle: sendParent(
-        ({ context }): CycleDoneEvent => ({
-          type: 'CYCLE_DONE',
-          phase: context.phase,
-          symbol: context.symbol,
-          outcome: context.lastOutcome ?? 'error',
-          reason: context.lastOutcome === 'skipped' ? context.lastSkipReason : context.lastOutcome === 'error' ? 'error' : (context.decision?.why ?? null),
-          detail: context.lastOutcome === 'skipped' ? context.lastSkipDetail : context.lastOutcome === 'error' ? context.lastError : null,
-          summary: context.lastOutcome === 'published' ? context.lastSummary : null,
-          figures: context.lastOutcome === 'published' ? context.lastFigures : null,
-          labels: context.lastOutcome === 'published' ? context.lastLabels : null,
-          chainStartedAt: context.chainStartedAt,
-          startedAtMs: context.cycleNowMs > 0 ? context.cycleNowMs : null,
-          consecutiveFailures: context.consecutiveFailures,
-          trigger: context.trigger,
-        }),
-      ),
+      reportCycle: sendParent(({ context }): CycleDoneEvent => ({
+        type: "CYCLE_DONE",
+        phase: context.phase,
+        symbol: context.symbol,
+        outcome: context.lastOutcome ?? "error",
+        reason:
+          context.lastOutcome === "skipped"
+            ? context.lastSkipReason
+            : context.lastOutcome === "error"
+              ? "error"
+              : (context.decision?.why ?? null),
+        detail:
+          context.lastOutcome === "skipped"
+            ? context.lastSkipDetail
+            : context.lastOutcome === "error"
+              ? context.lastError
+              : null,
+        summary: context.lastOutcome === "published" ? context.lastSummary : null,
+        figures: context.lastOutcome === "published" ? context.lastFigures : null,
+        labels: context.lastOutcome === "published" ? context.lastLabels : null,
+        chainStartedAt: context.chainStartedAt,
+        startedAtMs: context.cycleNowMs > 0 ? context.cycleNowMs : null,
+        consecutiveFailures: context.consecutiveFailures,
+        trigger: context.trigger,
+      })),
       markPendingRun: assign(({ context, event }) => ({
         pendingRun: true,
         pendingChainStartedAt:
-          event.type === 'RUN' && event.chainStartedAt != null ? event.chainStartedAt : context.pendingChainStartedAt,
-        pendingTrigger: context.pendingTrigger ?? 'run',
+          event.type === "RUN" && event.chainStartedAt != null
+            ? event.chainStartedAt
+            : context.pendingChainStartedAt,
+        pendingTrigger: context.pendingTrigger ?? "run",
       })),
       markDraining: assign({ draining: true }),
       startCycle: assign(({ context, event }) => ({
         chainStartedAt:
-          event.type === 'RUN' && event.chainStartedAt != null ? event.chainStartedAt : context.pendingChainStartedAt,
+          event.type === "RUN" && event.chainStartedAt != null
+            ? event.chainStartedAt
+            : context.pendingChainStartedAt,
         trigger:
-          event.type === 'INTERVAL' ? 'interval' : event.type === 'RUN' ? 'run' : event.type === 'RETRY' ? (context.woken ? 'wake' : 'retry') : (context.pendingTrigger ?? 'run'),
+          event.type === "INTERVAL"
+            ? "interval"
+            : event.type === "RUN"
+              ? "run"
+              : event.type === "RETRY"
+                ? context.woken
+                  ? "wake"
+                  : "retry"
+                : (context.pendingTrigger ?? "run"),
         pendingRun: false,
         pendingChainStartedAt: null,
         pendingTrigger: null,
@@ -346,19 +403,21 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
       markWoken: assign({ woken: true, wakePending: false }),
       /** Arm the backoff timer: the wake delay when woken, else the capped exponential backoff. */
       armRetry: enqueueActions(({ context, enqueue }) => {
-        const ms = context.woken ? wakeDelayMs() : backoffDelayMs(context.consecutiveFailures, context.backoff);
+        const ms = context.woken
+          ? wakeDelayMs()
+          : backoffDelayMs(context.consecutiveFailures, context.backoff);
         enqueue.assign({ retryDelayMs: ms });
-        enqueue.sendTo('timer', { type: 'ARM', ms, event: 'RETRY' } satisfies TimerCommand);
+        enqueue.sendTo("timer", { type: "ARM", ms, event: "RETRY" } satisfies TimerCommand);
       }),
       /** An I/O step failed (its error event's `error`): count it; `failed` reports it. */
       recordFailure: assign(({ context }, params: { error: unknown }) => ({
-        lastOutcome: 'error' as const,
+        lastOutcome: "error" as const,
         lastError: errorMessage(params.error),
         consecutiveFailures: context.consecutiveFailures + 1,
       })),
     },
   }).createMachine({
-    id: 'publisher',
+    id: "publisher",
     context: ({ input }) => ({
       phase: input.phase,
       symbol: input.symbol,
@@ -392,140 +451,170 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
       woken: false,
       wakePending: false,
     }),
-    initial: 'seeding',
-    invoke: { id: 'timer', src: 'timer' },
+    initial: "seeding",
+    invoke: { id: "timer", src: "timer" },
     // Outside idle a RUN never starts a second cycle: it is remembered and run right after.
     // A WAKE outside backoff is remembered for the cycle under way (backoff handles its own).
     on: {
-      RUN: { actions: 'markPendingRun' },
-      DRAIN: { actions: 'markDraining' },
-      WAKE: { actions: 'markWakePending' },
+      RUN: { actions: "markPendingRun" },
+      DRAIN: { actions: "markDraining" },
+      WAKE: { actions: "markWakePending" },
     },
     states: {
       seeding: {
-        description: 'Load the rate-limit memory from the output hash, so a restart does not cause a publish storm.',
+        description:
+          "Load the rate-limit memory from the output hash, so a restart does not cause a publish storm.",
         invoke: {
-          src: 'seedMemory',
+          src: "seedMemory",
           input: stepTarget,
           onDone: {
-            target: 'idle',
-            actions: assign(({ event }) => ({ memory: event.output, memorySeeded: true, consecutiveFailures: 0, ...ENDED_WITHOUT_FAILURE })),
+            target: "idle",
+            actions: assign(({ event }) => ({
+              memory: event.output,
+              memorySeeded: true,
+              consecutiveFailures: 0,
+              ...ENDED_WITHOUT_FAILURE,
+            })),
           },
-          onError: { target: '#publisher.failed', actions: { type: 'recordFailure', params: ({ event }) => ({ error: event.error }) } },
+          onError: {
+            target: "#publisher.failed",
+            actions: { type: "recordFailure", params: ({ event }) => ({ error: event.error }) },
+          },
         },
       },
       idle: {
         always: [
-          { guard: 'isDraining', target: 'stopped' },
-          { guard: 'hasPendingRun', target: 'reading', actions: 'startCycle' },
+          { guard: "isDraining", target: "stopped" },
+          { guard: "hasPendingRun", target: "reading", actions: "startCycle" },
         ],
         entry: [
-          sendTo('timer', ({ context }): TimerCommand => ({
-            type: 'ARM',
-            ms: context.once ? Number.POSITIVE_INFINITY : context.cycles === 0 ? context.firstDelayMs : context.intervalMs,
-            event: 'INTERVAL',
+          sendTo("timer", ({ context }): TimerCommand => ({
+            type: "ARM",
+            ms: context.once
+              ? Number.POSITIVE_INFINITY
+              : context.cycles === 0
+                ? context.firstDelayMs
+                : context.intervalMs,
+            event: "INTERVAL",
           })),
         ],
-        exit: sendTo('timer', { type: 'DISARM' } satisfies TimerCommand),
+        exit: sendTo("timer", { type: "DISARM" } satisfies TimerCommand),
         on: {
-          INTERVAL: { target: 'reading', actions: 'startCycle' },
-          RUN: { target: 'reading', actions: 'startCycle' },
-          DRAIN: { target: 'stopped', actions: 'markDraining' },
+          INTERVAL: { target: "reading", actions: "startCycle" },
+          RUN: { target: "reading", actions: "startCycle" },
+          DRAIN: { target: "stopped", actions: "markDraining" },
         },
       },
       reading: {
-        description: 'Read this phase\'s inputs (candles; marketstate, position, risk proposal).',
+        description: "Read this phase's inputs (candles; marketstate, position, risk proposal).",
         invoke: {
-          src: 'readInputs',
+          src: "readInputs",
           input: stepTarget,
           onDone: [
             {
-              guard: { type: 'readSkipped', params: ({ event }) => event.output },
-              target: 'idle',
+              guard: { type: "readSkipped", params: ({ event }) => event.output },
+              target: "idle",
               actions: [
                 assign(({ event }) => {
                   const { nowMs, read } = event.output;
-                  return read.ok ? { cycleNowMs: nowMs, ...ENDED_WITHOUT_FAILURE } : { cycleNowMs: nowMs, ...skipped(read.reason, read.detail) };
+                  return read.ok
+                    ? { cycleNowMs: nowMs, ...ENDED_WITHOUT_FAILURE }
+                    : { cycleNowMs: nowMs, ...skipped(read.reason, read.detail) };
                 }),
-                'reportCycle',
+                "reportCycle",
               ],
             },
             {
-              target: 'computing',
+              target: "computing",
               actions: assign(({ event }) => {
                 const { nowMs, read } = event.output;
                 return { cycleNowMs: nowMs, inputs: read.ok ? read.value : null };
               }),
             },
           ],
-          onError: { target: '#publisher.failed', actions: { type: 'recordFailure', params: ({ event }) => ({ error: event.error }) } },
+          onError: {
+            target: "#publisher.failed",
+            actions: { type: "recordFailure", params: ({ event }) => ({ error: event.error }) },
+          },
         },
       },
       // computing and deciding are pure and synchronous: they run as injected actions on entry
       // and leave by eventless transitions, so they cost no actor, timer or promise per cycle.
       computing: {
-        description: 'Run the pure kernel on the inputs.',
-        entry: 'computeResult',
+        description: "Run the pure kernel on the inputs.",
+        entry: "computeResult",
         always: [
           {
             // A kernel that throws something other than an input error is a bug, not an outage:
             // report it (it counts as an error) but do not hammer with backoff retries.
-            guard: 'computeFailed',
-            target: 'idle',
+            guard: "computeFailed",
+            target: "idle",
             actions: [
               assign(({ context }) => ({
-                lastOutcome: 'error' as const,
-                lastError: `compute: ${context.computed?.kind === 'error' ? context.computed.message : 'failed'}`,
+                lastOutcome: "error" as const,
+                lastError: `compute: ${context.computed?.kind === "error" ? context.computed.message : "failed"}`,
                 ...ENDED_WITHOUT_FAILURE,
               })),
-              'reportCycle',
+              "reportCycle",
             ],
           },
           {
-            guard: 'computeSkipped',
-            target: 'idle',
+            guard: "computeSkipped",
+            target: "idle",
             actions: [
-              assign(({ context }) => (context.computed?.kind === 'skip' ? skipped(context.computed.reason, context.computed.detail) : ENDED_WITHOUT_FAILURE)),
-              'reportCycle',
+              assign(({ context }) =>
+                context.computed?.kind === "skip"
+                  ? skipped(context.computed.reason, context.computed.detail)
+                  : ENDED_WITHOUT_FAILURE,
+              ),
+              "reportCycle",
             ],
           },
-          { target: 'deciding' },
+          { target: "deciding" },
         ],
       },
       deciding: {
-        description: 'Rate limit: publish when something changed enough or the last publish is old; else heartbeat.',
-        entry: 'decidePublish',
+        description:
+          "Rate limit: publish when something changed enough or the last publish is old; else heartbeat.",
+        entry: "decidePublish",
         always: [
           {
-            guard: 'noDecision',
-            target: 'idle',
-            actions: [assign({ lastOutcome: 'error' as const, lastError: 'decide: no decision', ...ENDED_WITHOUT_FAILURE }), 'reportCycle'],
+            guard: "noDecision",
+            target: "idle",
+            actions: [
+              assign({
+                lastOutcome: "error" as const,
+                lastError: "decide: no decision",
+                ...ENDED_WITHOUT_FAILURE,
+              }),
+              "reportCycle",
+            ],
           },
-          { guard: 'shouldPublish', target: 'publishing' },
-          { target: 'heartbeating' },
+          { guard: "shouldPublish", target: "publishing" },
+          { target: "heartbeating" },
         ],
       },
       publishing: {
-        description: 'Write the output atomically (MULTI/EXEC).',
+        description: "Write the output atomically (MULTI/EXEC).",
         invoke: {
-          src: 'publishResult',
+          src: "publishResult",
           input: publishInput,
           onDone: {
-            target: 'idle',
+            target: "idle",
             actions: [
               assign(({ context, event }) => ({
                 memory: event.output.memory,
                 lastSummary: event.output.summary,
                 lastFigures: event.output.figures,
                 lastLabels: event.output.labels ?? null,
-                lastOutcome: 'published' as const,
+                lastOutcome: "published" as const,
                 lastPublishedAt: context.cycleNowMs,
                 lastSkipReason: null,
                 lastSkipDetail: null,
                 consecutiveFailures: 0,
                 ...ENDED_WITHOUT_FAILURE,
               })),
-              'reportCycle',
+              "reportCycle",
             ],
           },
           // A failed publish has an unknown outcome: the reply may have been lost after Redis ran
@@ -533,69 +622,101 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
           // then straight on to a cycle): if the publish did land, the same result is not published
           // — and appended to the stream — a second time (test/faults/lostReply.test.ts).
           onError: {
-            target: '#publisher.failed',
+            target: "#publisher.failed",
             actions: [
-              assign(({ context }) => ({ memorySeeded: false, pendingRun: context.pendingRun || !context.once })),
-              { type: 'recordFailure', params: ({ event }) => ({ error: event.error }) },
+              assign(({ context }) => ({
+                memorySeeded: false,
+                pendingRun: context.pendingRun || !context.once,
+              })),
+              { type: "recordFailure", params: ({ event }) => ({ error: event.error }) },
             ],
           },
         },
       },
       heartbeating: {
-        description: 'Rate-limited: only refresh last_update_epoch so readers can tell quiet from dead.',
+        description:
+          "Rate-limited: only refresh last_update_epoch so readers can tell quiet from dead.",
         invoke: {
-          src: 'writeHeartbeat',
+          src: "writeHeartbeat",
           input: heartbeatInput,
           onDone: {
-            target: 'idle',
+            target: "idle",
             actions: [
-              assign({ lastOutcome: 'heartbeat' as const, lastSkipReason: null, lastSkipDetail: null, consecutiveFailures: 0, ...ENDED_WITHOUT_FAILURE }),
-              'reportCycle',
+              assign({
+                lastOutcome: "heartbeat" as const,
+                lastSkipReason: null,
+                lastSkipDetail: null,
+                consecutiveFailures: 0,
+                ...ENDED_WITHOUT_FAILURE,
+              }),
+              "reportCycle",
             ],
           },
-          onError: { target: '#publisher.failed', actions: { type: 'recordFailure', params: ({ event }) => ({ error: event.error }) } },
+          onError: {
+            target: "#publisher.failed",
+            actions: { type: "recordFailure", params: ({ event }) => ({ error: event.error }) },
+          },
         },
       },
       failed: {
-        id: 'failed',
-        description: 'An I/O step failed: count it, report it, then back off (or, with --once, give up).',
+        id: "failed",
+        description:
+          "An I/O step failed: count it, report it, then back off (or, with --once, give up).",
         // The failing step's transition recorded the error (recordFailure); entry reports it.
-        entry: 'reportCycle',
+        entry: "reportCycle",
         // --once: this failure is the cycle's outcome; a RUN that arrived meanwhile is consumed by it.
         // Draining (SIGTERM): stop here. A retry after the backoff would start a new cycle — and
         // possibly a publish — during shutdown (test/faults/sigterm.test.ts).
         // A WAKE during the failed cycle: the store is back, retry after the short wake delay.
         always: [
-          { guard: 'isOnce', target: 'idle', actions: assign({ pendingRun: false, ...ENDED_WITHOUT_FAILURE }) },
-          { guard: 'isDraining', target: 'stopped' },
-          { guard: 'wokenDuringCycle', target: 'backoff', actions: 'markWoken' },
-          { target: 'backoff' },
+          {
+            guard: "isOnce",
+            target: "idle",
+            actions: assign({ pendingRun: false, ...ENDED_WITHOUT_FAILURE }),
+          },
+          { guard: "isDraining", target: "stopped" },
+          { guard: "wokenDuringCycle", target: "backoff", actions: "markWoken" },
+          { target: "backoff" },
         ],
       },
       backoff: {
-        description: 'Wait min(cap, base·2^(failures−1)) with jitter, then retry; WAKE (the store is back) cuts it to < 250 ms.',
-        entry: 'armRetry',
-        exit: [sendTo('timer', { type: 'DISARM' } satisfies TimerCommand), assign({ retryDelayMs: null })],
+        description:
+          "Wait min(cap, base·2^(failures−1)) with jitter, then retry; WAKE (the store is back) cuts it to < 250 ms.",
+        entry: "armRetry",
+        exit: [
+          sendTo("timer", { type: "DISARM" } satisfies TimerCommand),
+          assign({ retryDelayMs: null }),
+        ],
         on: {
           RETRY: [
-            { guard: 'memorySeeded', target: 'reading', actions: 'startCycle' },
+            { guard: "memorySeeded", target: "reading", actions: "startCycle" },
             {
-              target: 'seeding',
+              target: "seeding",
               // The re-seed is part of the retry: a failure in it reports this trigger, and the
               // cycle run right after it (a failed publish left pendingRun) carries it too.
               actions: assign(({ context }) => {
-                const trigger: CycleTrigger = context.woken ? 'wake' : 'retry';
-                return { trigger, pendingTrigger: context.pendingRun ? trigger : context.pendingTrigger, woken: false, wakePending: false };
+                const trigger: CycleTrigger = context.woken ? "wake" : "retry";
+                return {
+                  trigger,
+                  pendingTrigger: context.pendingRun ? trigger : context.pendingTrigger,
+                  woken: false,
+                  wakePending: false,
+                };
               }),
             },
           ],
           // Re-entered: the exit disarms the backoff timer, the entry arms the wake delay.
-          WAKE: { guard: 'wakeShortensBackoff', target: 'backoff', reenter: true, actions: 'markWoken' },
-          DRAIN: { target: 'stopped', actions: 'markDraining' },
+          WAKE: {
+            guard: "wakeShortensBackoff",
+            target: "backoff",
+            reenter: true,
+            actions: "markWoken",
+          },
+          DRAIN: { target: "stopped", actions: "markDraining" },
         },
       },
       stopped: {
-        type: 'final',
+        type: "final",
       },
     },
   });

@@ -9,13 +9,16 @@
 // the same internal events, relayed the same way (so inspection sees the same event stream),
 // the same done/error events to the parent (`xstate.done.actor.<id>`), the promise's outcome
 // ignored once the actor has stopped.
-import type { AnyActorRef, PromiseActorLogic, PromiseSnapshot } from 'xstate';
+import type { AnyActorRef, PromiseActorLogic, PromiseSnapshot } from "xstate";
 
-const RESOLVE = 'xstate.promise.resolve';
-const REJECT = 'xstate.promise.reject';
-const STOP = 'xstate.stop';
+const RESOLVE = "xstate.promise.resolve";
+const REJECT = "xstate.promise.reject";
+const STOP = "xstate.stop";
 
-type StepEvent<Output> = { type: typeof RESOLVE; data: Output } | { type: typeof REJECT; data: unknown } | { type: string };
+type StepEvent<Output> =
+  | { type: typeof RESOLVE; data: Output }
+  | { type: typeof REJECT; data: unknown }
+  | { type: string };
 
 interface Relay {
   _relay?: (source: AnyActorRef, target: AnyActorRef, event: unknown) => void;
@@ -25,37 +28,59 @@ interface Relay {
  * A promise actor over `run(input, alive)`, as fromPromise builds it, minus the abort signal;
  * `alive()` tells whether the actor is still running (a step that waits before its I/O asks it).
  */
-export function fromStep<Output, Input>(run: (input: Input, alive: () => boolean) => PromiseLike<Output>): PromiseActorLogic<Output, Input> {
+export function fromStep<Output, Input>(
+  run: (input: Input, alive: () => boolean) => PromiseLike<Output>,
+): PromiseActorLogic<Output, Input> {
   const logic = {
     config: run,
-    transition: (state: PromiseSnapshot<Output, Input>, event: StepEvent<Output>): PromiseSnapshot<Output, Input> => {
-      if (state.status !== 'active') return state;
+    transition: (
+      state: PromiseSnapshot<Output, Input>,
+      event: StepEvent<Output>,
+    ): PromiseSnapshot<Output, Input> => {
+      if (state.status !== "active") return state;
       switch (event.type) {
         case RESOLVE:
-          return { ...state, status: 'done', output: (event as { data: Output }).data, input: undefined } as PromiseSnapshot<Output, Input>;
+          return {
+            ...state,
+            status: "done",
+            output: (event as { data: Output }).data,
+            input: undefined,
+          };
         case REJECT:
-          return { ...state, status: 'error', error: (event as { data: unknown }).data, input: undefined } as PromiseSnapshot<Output, Input>;
+          return {
+            ...state,
+            status: "error",
+            error: (event as { data: unknown }).data,
+            input: undefined,
+          };
         case STOP:
-          return { ...state, status: 'stopped', input: undefined } as PromiseSnapshot<Output, Input>;
+          return { ...state, status: "stopped", input: undefined };
         default:
           return state;
       }
     },
-    start: (state: PromiseSnapshot<Output, Input>, { self, system }: { self: AnyActorRef; system: Relay }) => {
-      if (state.status !== 'active') return;
+    start: (
+      state: PromiseSnapshot<Output, Input>,
+      { self, system }: { self: AnyActorRef; system: Relay },
+    ) => {
+      if (state.status !== "active") return;
       const relay = (event: StepEvent<Output>): void => {
-        if (self.getSnapshot().status !== 'active') return;
-        if (typeof system._relay === 'function') system._relay(self, self, event);
+        if (self.getSnapshot().status !== "active") return;
+        if (typeof system._relay === "function") system._relay(self, self, event);
         else self.send(event);
       };
-      const alive = (): boolean => self.getSnapshot().status === 'active';
+      const alive = (): boolean => self.getSnapshot().status === "active";
       Promise.resolve(run(state.input as Input, alive)).then(
         (data) => relay({ type: RESOLVE, data }),
         (data: unknown) => relay({ type: REJECT, data }),
       );
     },
-    getInitialSnapshot: (_scope: unknown, input: Input): PromiseSnapshot<Output, Input> =>
-      ({ status: 'active', output: undefined, error: undefined, input }) as PromiseSnapshot<Output, Input>,
+    getInitialSnapshot: (_scope: unknown, input: Input): PromiseSnapshot<Output, Input> => ({
+      status: "active",
+      output: undefined,
+      error: undefined,
+      input,
+    }),
     getPersistedSnapshot: (snapshot: PromiseSnapshot<Output, Input>) => snapshot,
     restoreSnapshot: (snapshot: PromiseSnapshot<Output, Input>) => snapshot,
   };

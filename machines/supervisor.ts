@@ -33,18 +33,18 @@
 // no publisher or follower runs, so it neither writes nor loads Redis with reads — and runs them
 // all when the lease becomes its own (LEASE.ACQUIRED). A leader that loses the lease stops every
 // child at once (LEASE.LOST); the fenced store has already refused their writes by then.
-import { assign, enqueueActions, fromPromise, setup, type ActorRefFrom } from 'xstate';
-import { klinesFollowerMachine, type KlinesFollowerEvent } from './klinesFollower.js';
+import { assign, enqueueActions, fromPromise, setup, type ActorRefFrom } from "xstate";
+import { klinesFollowerMachine, type KlinesFollowerEvent } from "./klinesFollower.js";
 import {
   publisherMachine,
   type BackoffSettings,
   type CycleDoneEvent,
   type PhaseName,
   type PublisherInput,
-} from './publisher.js';
-import { errorMessage } from '../src/core/errors.js';
-import { wallClock as defaultNow } from '../src/core/clock.js';
-import { PHASE_NAMES } from '../src/core/phases.js';
+} from "./publisher.js";
+import { errorMessage } from "../src/core/errors.js";
+import { wallClock as defaultNow } from "../src/core/clock.js";
+import { PHASE_NAMES } from "../src/core/phases.js";
 
 /** The phases in dependency order (the registry's order). */
 export const PHASE_ORDER: readonly PhaseName[] = PHASE_NAMES;
@@ -65,7 +65,7 @@ export const SYMBOL_BATCH = 50;
 export const TEARDOWN_BUDGET = 30_000;
 
 /** The actor key (and first id) of the klines follower, beside the `phase:symbol` publishers. */
-export const KLINES_FOLLOWER_KEY = 'follower:klines';
+export const KLINES_FOLLOWER_KEY = "follower:klines";
 
 export interface SupervisorInput {
   symbols: string[];
@@ -149,34 +149,34 @@ export interface SymbolChange {
 export type SupervisorEvent =
   | CycleDoneEvent
   | KlinesFollowerEvent
-  | { type: 'SHUTDOWN' }
+  | { type: "SHUTDOWN" }
   /** The symbols to run from now on (the policy universe plus open positions, SPEC §9). */
-  | { type: 'SYMBOLS.SET'; symbols: string[] }
+  | { type: "SYMBOLS.SET"; symbols: string[] }
   /** Sent to itself between the batches of a symbol-set change (after a pause for the event loop). */
-  | { type: 'SYMBOLS.BATCH' }
+  | { type: "SYMBOLS.BATCH" }
   /** Sent to itself between the batches of the teardown (after a pause for the event loop). */
-  | { type: 'TEARDOWN.BATCH' }
+  | { type: "TEARDOWN.BATCH" }
   /**
    * A store connection is ready again after an outage: 'main' (the publishers' store) wakes every
    * publisher, 'klines' (the follower's own connection) the klines follower.
    */
   | StoreReadyEvent
   /** The single-writer lease is ours now: run every publisher. */
-  | { type: 'LEASE.ACQUIRED' }
+  | { type: "LEASE.ACQUIRED" }
   /** The lease is not ours any more (or never was): stop every child at once and stand by. */
-  | { type: 'LEASE.LOST'; reason: string; holder: string | null }
-  | { type: 'xstate.error.actor.*'; error: unknown; actorId: string }
+  | { type: "LEASE.LOST"; reason: string; holder: string | null }
+  | { type: "xstate.error.actor.*"; error: unknown; actorId: string }
   | { type: `xstate.error.actor.${string}`; error: unknown; actorId: string }
   | { type: `xstate.done.actor.${string}`; actorId: string };
 
 export interface StoreReadyEvent {
-  type: 'STORE.READY';
-  connection: 'main' | 'klines';
+  type: "STORE.READY";
+  connection: "main" | "klines";
 }
 
 /** Whom a STORE.READY woke (for the onWake hook). */
 export interface WakeNotice {
-  connection: StoreReadyEvent['connection'];
+  connection: StoreReadyEvent["connection"];
   actors: number;
 }
 
@@ -206,16 +206,25 @@ export function supervisorOutput(context: SupervisorContext): SupervisorOutput {
   }
   if (context.once) {
     return context.onceFailed
-      ? { exitCode: SUPERVISOR_EXIT.FAILURE, reason: 'an I/O or compute error occurred', escalation: null }
-      : { exitCode: SUPERVISOR_EXIT.OK, reason: 'every symbol published or was skipped for a counted reason', escalation: null };
+      ? {
+          exitCode: SUPERVISOR_EXIT.FAILURE,
+          reason: "an I/O or compute error occurred",
+          escalation: null,
+        }
+      : {
+          exitCode: SUPERVISOR_EXIT.OK,
+          reason: "every symbol published or was skipped for a counted reason",
+          escalation: null,
+        };
   }
-  return { exitCode: SUPERVISOR_EXIT.OK, reason: 'shut down', escalation: null };
+  return { exitCode: SUPERVISOR_EXIT.OK, reason: "shut down", escalation: null };
 }
 
 export const actorKey = (phase: PhaseName, symbol: string): string => `${phase}:${symbol}`;
-const phaseOfKey = (key: string): PhaseName => key.slice(0, key.indexOf(':')) as PhaseName;
-const symbolOfKey = (key: string): string => key.slice(key.indexOf(':') + 1);
-const followsKlines = (context: SupervisorContext): boolean => context.followKlines && !context.once;
+const phaseOfKey = (key: string): PhaseName => key.slice(0, key.indexOf(":")) as PhaseName;
+const symbolOfKey = (key: string): string => key.slice(key.indexOf(":") + 1);
+const followsKlines = (context: SupervisorContext): boolean =>
+  context.followKlines && !context.once;
 
 function enabledInOrder(phases: PhaseName[]): PhaseName[] {
   return PHASE_ORDER.filter((p) => phases.includes(p));
@@ -228,10 +237,11 @@ export function nextPhase(phases: PhaseName[], phase: PhaseName): PhaseName | nu
   return i >= 0 && i + 1 < order.length ? order[i + 1] : null;
 }
 
-
-
 /** What the batch after `context` changes: up to SYMBOL_BATCH symbols removed and added on the way to `wanted`. */
-function nextSymbolBatch(context: SupervisorContext, wanted: readonly string[]): { running: string[]; added: string[]; removed: string[]; pending: number } {
+function nextSymbolBatch(
+  context: SupervisorContext,
+  wanted: readonly string[],
+): { running: string[]; added: string[]; removed: string[]; pending: number } {
   const current = new Set(context.symbols);
   const next = new Set(wanted);
   const allRemoved = context.symbols.filter((symbol) => !next.has(symbol));
@@ -240,10 +250,20 @@ function nextSymbolBatch(context: SupervisorContext, wanted: readonly string[]):
   const added = allAdded.slice(0, SYMBOL_BATCH);
   const gone = new Set(removed);
   const pending = allRemoved.length - removed.length + allAdded.length - added.length;
-  return { running: context.symbols.filter((symbol) => !gone.has(symbol)).concat(added), added, removed, pending };
+  return {
+    running: context.symbols.filter((symbol) => !gone.has(symbol)).concat(added),
+    added,
+    removed,
+    pending,
+  };
 }
 
-function publisherInput(context: SupervisorContext, phase: PhaseName, symbol: string, index = 0): PublisherInput {
+function publisherInput(
+  context: SupervisorContext,
+  phase: PhaseName,
+  symbol: string,
+  index = 0,
+): PublisherInput {
   const intervalMs = context.intervalsMs[phase];
   // Symbol i of n polls first at (i+1)/n of the stagger window — the interval, but at most
   // FIRST_POLL_WINDOW_MS: the load is spread instead of every publisher reading in the same
@@ -256,7 +276,7 @@ function publisherInput(context: SupervisorContext, phase: PhaseName, symbol: st
 
 /** The params of the actions that enqueue a hook call (the `.extend` below). */
 type HookCallingActions = {
-  wakeActors: { connection: StoreReadyEvent['connection'] };
+  wakeActors: { connection: StoreReadyEvent["connection"] };
   planSymbolBatch: undefined;
   restartOrEscalate: { actorId: string; error: unknown };
   rememberSymbols: { symbols: string[] };
@@ -317,7 +337,9 @@ export const supervisorMachine = setup({
     // symbol are spawned (their first polls spread over the first second), those of a removed one
     // get DRAIN — they finish the cycle under way and stop. Nothing is restarted; the other
     // symbols are not touched. The newest SYMBOLS.SET wins: it replaces the set being worked towards.
-    wantSymbols: assign(({ context }, { symbols }: { symbols: string[] }) => (context.once ? {} : { wantedSymbols: [...new Set(symbols)] })),
+    wantSymbols: assign(({ context }, { symbols }: { symbols: string[] }) =>
+      context.once ? {} : { wantedSymbols: [...new Set(symbols)] },
+    ),
     // The batch's new publishers, spawned in one assign: one copy of the children map per batch
     // (XState copies it once per spawn action).
     spawnAddedBatch: assign(({ context, spawn }, { added }: { added: string[] }) => {
@@ -333,7 +355,10 @@ export const supervisorMachine = setup({
           const id = key in keysById ? `${key}~${++spawnSeq}` : key;
           actorIds[key] = id;
           keysById[id] = key;
-          spawn(`${phase}Publisher`, { id, input: publisherInput(staggerContext, phase, symbol, index) });
+          spawn(`${phase}Publisher`, {
+            id,
+            input: publisherInput(staggerContext, phase, symbol, index),
+          });
         }
       });
       return { actorIds, keysById, spawnSeq };
@@ -342,7 +367,7 @@ export const supervisorMachine = setup({
     scheduleSymbolBatch: enqueueActions(({ context, enqueue }) => {
       if (context.wantedSymbols === null || context.symbolBatchScheduled) return;
       enqueue.assign({ symbolBatchScheduled: true });
-      enqueue.raise({ type: 'SYMBOLS.BATCH' }, { delay: 'symbolBatchPause' });
+      enqueue.raise({ type: "SYMBOLS.BATCH" }, { delay: "symbolBatchPause" });
     }),
     symbolBatchArrived: assign({ symbolBatchScheduled: false }),
     /** A retired publisher stopped: forget it. */
@@ -367,18 +392,18 @@ export const supervisorMachine = setup({
       });
       if (followsKlines(context)) {
         actorIds[KLINES_FOLLOWER_KEY] = KLINES_FOLLOWER_KEY;
-        spawn('klinesFollower', { id: KLINES_FOLLOWER_KEY, input: { backoff: context.backoff } });
+        spawn("klinesFollower", { id: KLINES_FOLLOWER_KEY, input: { backoff: context.backoff } });
       }
       return { actorIds, keysById: { ...actorIds } };
     }),
     // A new closed candle: its symbol's marketstate runs now (and so the chain). The chain clock
     // starts here, so the chain latency covers candle → marketstate → risk → harvest.
     runMarketStateFor: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'KLINES.CANDLES') return;
+      if (event.type !== "KLINES.CANDLES") return;
       const chainStartedAt = context.now();
       for (const symbol of event.symbols) {
-        const target = context.actorIds[actorKey('marketstate', symbol)];
-        if (target !== undefined) enqueue.sendTo(target, { type: 'RUN', chainStartedAt });
+        const target = context.actorIds[actorKey("marketstate", symbol)];
+        if (target !== undefined) enqueue.sendTo(target, { type: "RUN", chainStartedAt });
       }
     }),
     // The follower resumed after an outage: every marketstate re-reads its sorted set, which
@@ -386,33 +411,37 @@ export const supervisorMachine = setup({
     runEveryMarketState: enqueueActions(({ context, enqueue }) => {
       const chainStartedAt = context.now();
       for (const symbol of context.symbols) {
-        const target = context.actorIds[actorKey('marketstate', symbol)];
-        if (target !== undefined) enqueue.sendTo(target, { type: 'RUN', chainStartedAt });
+        const target = context.actorIds[actorKey("marketstate", symbol)];
+        if (target !== undefined) enqueue.sendTo(target, { type: "RUN", chainStartedAt });
       }
     }),
     startOncePass: enqueueActions(({ context, enqueue }) => {
       if (!context.once) return;
       const first = enabledInOrder(context.phases)[0];
-      for (const symbol of context.symbols) enqueue.sendTo(actorKey(first, symbol), { type: 'RUN' });
+      for (const symbol of context.symbols)
+        enqueue.sendTo(actorKey(first, symbol), { type: "RUN" });
     }),
     chain: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'CYCLE_DONE') return;
+      if (event.type !== "CYCLE_DONE") return;
       const next = nextPhase(context.phases, event.phase);
       if (next === null) return;
       // Run mode: a marketstate cycle chains only when it published (new market state);
       // risk chains to harvest whatever its outcome. Once mode: every cycle chains.
-      if (!context.once && event.phase === 'marketstate' && event.outcome !== 'published') return;
+      if (!context.once && event.phase === "marketstate" && event.outcome !== "published") return;
       const target = context.actorIds[actorKey(next, event.symbol)];
       if (target === undefined) return;
-      const chainStartedAt = event.phase === 'marketstate' ? context.now() : event.chainStartedAt;
-      enqueue.sendTo(target, { type: 'RUN', chainStartedAt });
+      const chainStartedAt = event.phase === "marketstate" ? context.now() : event.chainStartedAt;
+      enqueue.sendTo(target, { type: "RUN", chainStartedAt });
     }),
     // Assigns only in --once: an assign returning {} still copies the whole context (a slow
     // dictionary-mode object at 24 fields) on every cycle of the long-running service — 9–14 %
     // of a chain's CPU in bench/cycle.ts --supervised.
     countOnce: enqueueActions(({ context, event, enqueue }) => {
-      if (!context.once || event.type !== 'CYCLE_DONE') return;
-      enqueue.assign({ onceRemaining: context.onceRemaining - 1, onceFailed: context.onceFailed || event.outcome === 'error' });
+      if (!context.once || event.type !== "CYCLE_DONE") return;
+      enqueue.assign({
+        onceRemaining: context.onceRemaining - 1,
+        onceFailed: context.onceFailed || event.outcome === "error",
+      });
     }),
     // Standing by: every child stops now — publishers mid-cycle included (the fenced store refuses
     // their writes already), the retiring and the follower — and is forgotten; the symbols stay
@@ -435,7 +464,7 @@ export const supervisorMachine = setup({
     drainAll: enqueueActions(({ context, enqueue }) => {
       const ids = Object.values(context.actorIds);
       enqueue.assign({ drainRemaining: ids.length });
-      for (const id of ids) enqueue.sendTo(id, { type: 'DRAIN' });
+      for (const id of ids) enqueue.sendTo(id, { type: "DRAIN" });
     }),
     /**
      * The children to tear down: those still running first (a retiring publisher mid-cycle, on a
@@ -446,250 +475,316 @@ export const supervisorMachine = setup({
       const running: string[] = [];
       const ended: string[] = [];
       for (const [id, child] of Object.entries(self.getSnapshot().children)) {
-        (child?.getSnapshot().status === 'active' ? running : ended).push(id);
+        (child?.getSnapshot().status === "active" ? running : ended).push(id);
       }
-      return { teardownIds: running.concat(ended), teardownDone: 0, teardownRunning: running.length };
+      return {
+        teardownIds: running.concat(ended),
+        teardownDone: 0,
+        teardownRunning: running.length,
+      };
     }),
     /** The next batch: at least every child still running, else about TEARDOWN_BUDGET map entries copied. */
     stopChildBatch: enqueueActions(({ context, enqueue }) => {
       const left = context.teardownIds.length - context.teardownDone;
       if (left <= 0) return;
-      const size = Math.max(context.teardownDone === 0 ? context.teardownRunning : 1, Math.floor(TEARDOWN_BUDGET / left), 1);
+      const size = Math.max(
+        context.teardownDone === 0 ? context.teardownRunning : 1,
+        Math.floor(TEARDOWN_BUDGET / left),
+        1,
+      );
       const end = Math.min(context.teardownIds.length, context.teardownDone + size);
-      for (let i = context.teardownDone; i < end; i++) enqueue.stopChild(context.teardownIds[i]!);
+      for (let i = context.teardownDone; i < end; i++) enqueue.stopChild(context.teardownIds[i]);
       enqueue.assign({ teardownDone: end });
     }),
     /** More children to go: the next batch after a pause (one raise per batch). */
     scheduleTeardownBatch: enqueueActions(({ context, enqueue }) => {
-      if (context.teardownDone < context.teardownIds.length) enqueue.raise({ type: 'TEARDOWN.BATCH' }, { delay: 'teardownPause' });
+      if (context.teardownDone < context.teardownIds.length)
+        enqueue.raise({ type: "TEARDOWN.BATCH" }, { delay: "teardownPause" });
     }),
     // A live child stopped (drained, or crashed while draining): one fewer to wait for.
     markDrained: assign(({ context }, { actorId }: { actorId: string }) =>
-      actorId in context.keysById && !(actorId in context.retiring) ? { drainRemaining: context.drainRemaining - 1 } : {},
+      actorId in context.keysById && !(actorId in context.retiring)
+        ? { drainRemaining: context.drainRemaining - 1 }
+        : {},
     ),
   },
-}).extend<HookCallingActions>({
-  // The actions that call a hook (or spawnAddedBatch) with what they did as its params: declared
-  // in an extension, their params spelled out, so that enqueue() knows the actions above.
-  actions: {
-    // A store connection is back: WAKE the actors that use it. Those in backoff retry within
-    // WAKE_SPREAD_MS, each after its own random delay; the others remember it for the cycle under
-    // way (it may fail on the old connection). The retiring are draining: nothing to wake.
-    wakeActors: enqueueActions(({ context, enqueue }, { connection }: { connection: StoreReadyEvent['connection'] }) => {
-      let actors = 0;
-      for (const [key, id] of Object.entries(context.actorIds)) {
-        if ((key === KLINES_FOLLOWER_KEY) !== (connection === 'klines')) continue;
-        enqueue.sendTo(id, { type: 'WAKE' });
-        actors++;
-      }
-      const notice: WakeNotice = { connection, actors };
-      enqueue({ type: 'onWake', params: notice });
-    }),
-    /**
-     * The next batch towards wantedSymbols: who comes and goes; the publishers of the symbols that
-     * go get DRAIN (they finish the cycle under way and stop), those of the symbols that come are
-     * spawned (spawnAddedBatch), then the onSymbols hook is told the change.
-     */
-    planSymbolBatch: enqueueActions(({ context, enqueue }) => {
-      if (context.wantedSymbols === null) return;
-      const batch = nextSymbolBatch(context, context.wantedSymbols);
-      if (batch.added.length === 0 && batch.removed.length === 0) {
-        enqueue.assign({ wantedSymbols: null });
-        return;
-      }
-      const actorIds = { ...context.actorIds };
-      const retiring = { ...context.retiring };
-      for (const symbol of batch.removed) {
-        for (const phase of enabledInOrder(context.phases)) {
-          const key = actorKey(phase, symbol);
-          const id = actorIds[key];
-          if (id === undefined) continue;
-          delete actorIds[key];
-          retiring[id] = true;
-          enqueue.sendTo(id, { type: 'DRAIN' });
+})
+  .extend<HookCallingActions>({
+    // The actions that call a hook (or spawnAddedBatch) with what they did as its params: declared
+    // in an extension, their params spelled out, so that enqueue() knows the actions above.
+    actions: {
+      // A store connection is back: WAKE the actors that use it. Those in backoff retry within
+      // WAKE_SPREAD_MS, each after its own random delay; the others remember it for the cycle under
+      // way (it may fail on the old connection). The retiring are draining: nothing to wake.
+      wakeActors: enqueueActions(
+        ({ context, enqueue }, { connection }: { connection: StoreReadyEvent["connection"] }) => {
+          let actors = 0;
+          for (const [key, id] of Object.entries(context.actorIds)) {
+            if ((key === KLINES_FOLLOWER_KEY) !== (connection === "klines")) continue;
+            enqueue.sendTo(id, { type: "WAKE" });
+            actors++;
+          }
+          const notice: WakeNotice = { connection, actors };
+          enqueue({ type: "onWake", params: notice });
+        },
+      ),
+      /**
+       * The next batch towards wantedSymbols: who comes and goes; the publishers of the symbols that
+       * go get DRAIN (they finish the cycle under way and stop), those of the symbols that come are
+       * spawned (spawnAddedBatch), then the onSymbols hook is told the change.
+       */
+      planSymbolBatch: enqueueActions(({ context, enqueue }) => {
+        if (context.wantedSymbols === null) return;
+        const batch = nextSymbolBatch(context, context.wantedSymbols);
+        if (batch.added.length === 0 && batch.removed.length === 0) {
+          enqueue.assign({ wantedSymbols: null });
+          return;
         }
-      }
-      enqueue.assign({
-        symbols: batch.running,
-        actorIds,
-        retiring,
-        wantedSymbols: batch.pending > 0 ? context.wantedSymbols : null,
-      });
-      if (batch.added.length > 0) enqueue({ type: 'spawnAddedBatch', params: { added: batch.added } });
-      const change: SymbolChange = { running: batch.running, added: batch.added, removed: batch.removed, ...(batch.pending > 0 ? { pending: batch.pending } : {}) };
-      enqueue({ type: 'onSymbols', params: change });
-    }),
-    /** A child crashed (its `xstate.error.actor` event's actorId and error). */
-    restartOrEscalate: enqueueActions(({ context, enqueue }, { actorId, error }: { actorId: string; error: unknown }) => {
-      const key = context.keysById[actorId];
-      if (key === undefined) return; // not one of ours (already replaced)
-      if (actorId in context.retiring) {
-        // Its symbol was removed: a crash on the way out is simply the end of it.
-        const { [actorId]: _gone, ...retiring } = context.retiring;
-        const { [actorId]: _key, ...keysById } = context.keysById;
-        enqueue.assign({ retiring, keysById });
-        return;
-      }
-      if (context.once) {
-        // --once has nothing to restart for: the crash is this symbol's error outcome.
-        enqueue.assign({ onceRemaining: context.onceRemaining - 1, onceFailed: true });
-        return;
-      }
-      const now = context.now();
-      const recent = (context.restarts[key] ?? []).filter((t) => now - t < context.restartWindowMs);
-      if (recent.length >= context.restartBudget) {
+        const actorIds = { ...context.actorIds };
+        const retiring = { ...context.retiring };
+        for (const symbol of batch.removed) {
+          for (const phase of enabledInOrder(context.phases)) {
+            const key = actorKey(phase, symbol);
+            const id = actorIds[key];
+            if (id === undefined) continue;
+            delete actorIds[key];
+            retiring[id] = true;
+            enqueue.sendTo(id, { type: "DRAIN" });
+          }
+        }
         enqueue.assign({
-          escalation: { actorId, restarts: recent.length, windowMs: context.restartWindowMs, error: errorMessage(error) },
+          symbols: batch.running,
+          actorIds,
+          retiring,
+          wantedSymbols: batch.pending > 0 ? context.wantedSymbols : null,
         });
-        return;
-      }
-      const newId = `${key}#${context.restartTotal + 1}`;
-      enqueue.stopChild(actorId);
-      if (key === KLINES_FOLLOWER_KEY) {
-        enqueue.spawnChild('klinesFollower', { id: newId, input: { backoff: context.backoff } });
-      } else {
-        const phase = phaseOfKey(key);
-        enqueue.spawnChild(`${phase}Publisher`, { id: newId, input: publisherInput(context, phase, symbolOfKey(key)) });
-      }
-      const { [actorId]: _replaced, ...keysById } = context.keysById;
-      enqueue.assign({
-        actorIds: { ...context.actorIds, [key]: newId },
-        keysById: { ...keysById, [newId]: key },
-        restarts: { ...context.restarts, [key]: [...recent, now] },
-        restartTotal: context.restartTotal + 1,
-      });
-      const notice: RestartNotice = { key, oldId: actorId, newId, error: errorMessage(error), restartsInWindow: recent.length + 1 };
-      enqueue({ type: 'onRestart', params: notice });
+        if (batch.added.length > 0)
+          enqueue({ type: "spawnAddedBatch", params: { added: batch.added } });
+        const change: SymbolChange = {
+          running: batch.running,
+          added: batch.added,
+          removed: batch.removed,
+          ...(batch.pending > 0 ? { pending: batch.pending } : {}),
+        };
+        enqueue({ type: "onSymbols", params: change });
+      }),
+      /** A child crashed (its `xstate.error.actor` event's actorId and error). */
+      restartOrEscalate: enqueueActions(
+        ({ context, enqueue }, { actorId, error }: { actorId: string; error: unknown }) => {
+          const key = context.keysById[actorId];
+          if (key === undefined) return; // not one of ours (already replaced)
+          if (actorId in context.retiring) {
+            // Its symbol was removed: a crash on the way out is simply the end of it.
+            const { [actorId]: _gone, ...retiring } = context.retiring;
+            const { [actorId]: _key, ...keysById } = context.keysById;
+            enqueue.assign({ retiring, keysById });
+            return;
+          }
+          if (context.once) {
+            // --once has nothing to restart for: the crash is this symbol's error outcome.
+            enqueue.assign({ onceRemaining: context.onceRemaining - 1, onceFailed: true });
+            return;
+          }
+          const now = context.now();
+          const recent = (context.restarts[key] ?? []).filter(
+            (t) => now - t < context.restartWindowMs,
+          );
+          if (recent.length >= context.restartBudget) {
+            enqueue.assign({
+              escalation: {
+                actorId,
+                restarts: recent.length,
+                windowMs: context.restartWindowMs,
+                error: errorMessage(error),
+              },
+            });
+            return;
+          }
+          const newId = `${key}#${context.restartTotal + 1}`;
+          enqueue.stopChild(actorId);
+          if (key === KLINES_FOLLOWER_KEY) {
+            enqueue.spawnChild("klinesFollower", {
+              id: newId,
+              input: { backoff: context.backoff },
+            });
+          } else {
+            const phase = phaseOfKey(key);
+            enqueue.spawnChild(`${phase}Publisher`, {
+              id: newId,
+              input: publisherInput(context, phase, symbolOfKey(key)),
+            });
+          }
+          const { [actorId]: _replaced, ...keysById } = context.keysById;
+          enqueue.assign({
+            actorIds: { ...context.actorIds, [key]: newId },
+            keysById: { ...keysById, [newId]: key },
+            restarts: { ...context.restarts, [key]: [...recent, now] },
+            restartTotal: context.restartTotal + 1,
+          });
+          const notice: RestartNotice = {
+            key,
+            oldId: actorId,
+            newId,
+            error: errorMessage(error),
+            restartsInWindow: recent.length + 1,
+          };
+          enqueue({ type: "onRestart", params: notice });
+        },
+      ),
+      // A standby follows the universe too, so it starts the right publishers when it takes over.
+      rememberSymbols: enqueueActions(
+        ({ context, enqueue }, { symbols }: { symbols: string[] }) => {
+          const wanted = [...new Set(symbols)];
+          const current = new Set(context.symbols);
+          const next = new Set(wanted);
+          const added = wanted.filter((symbol) => !current.has(symbol));
+          const removed = context.symbols.filter((symbol) => !next.has(symbol));
+          if (added.length === 0 && removed.length === 0) return;
+          const running = context.symbols.filter((symbol) => next.has(symbol)).concat(added);
+          enqueue.assign({ symbols: running });
+          const change: SymbolChange = { running, added, removed };
+          enqueue({ type: "onSymbols", params: change });
+        },
+      ),
+    },
+  })
+  .createMachine({
+    id: "supervisor",
+    context: ({ input }) => ({
+      symbols: input.symbols,
+      phases: input.phases,
+      intervalsMs: input.intervalsMs,
+      backoff: input.backoff,
+      once: input.once ?? false,
+      restartBudget: input.restartBudget,
+      restartWindowMs: input.restartWindowMs,
+      drainTimeoutMs: input.drainTimeoutMs,
+      followKlines: input.followKlines ?? false,
+      now: input.now ?? defaultNow,
+      actorIds: {},
+      keysById: {},
+      restarts: {},
+      restartTotal: 0,
+      onceRemaining: input.symbols.length * enabledInOrder(input.phases).length,
+      onceFailed: false,
+      drainRemaining: 0,
+      escalation: null,
+      retiring: {},
+      spawnSeq: 0,
+      wantedSymbols: null,
+      symbolBatchScheduled: false,
+      standby: input.standby ?? false,
+      teardownIds: [],
+      teardownRunning: 0,
+      teardownDone: 0,
     }),
-    // A standby follows the universe too, so it starts the right publishers when it takes over.
-    rememberSymbols: enqueueActions(({ context, enqueue }, { symbols }: { symbols: string[] }) => {
-      const wanted = [...new Set(symbols)];
-      const current = new Set(context.symbols);
-      const next = new Set(wanted);
-      const added = wanted.filter((symbol) => !current.has(symbol));
-      const removed = context.symbols.filter((symbol) => !next.has(symbol));
-      if (added.length === 0 && removed.length === 0) return;
-      const running = context.symbols.filter((symbol) => next.has(symbol)).concat(added);
-      enqueue.assign({ symbols: running });
-      const change: SymbolChange = { running, added, removed };
-      enqueue({ type: 'onSymbols', params: change });
-    }),
-  },
-}).createMachine({
-  id: 'supervisor',
-  context: ({ input }) => ({
-    symbols: input.symbols,
-    phases: input.phases,
-    intervalsMs: input.intervalsMs,
-    backoff: input.backoff,
-    once: input.once ?? false,
-    restartBudget: input.restartBudget,
-    restartWindowMs: input.restartWindowMs,
-    drainTimeoutMs: input.drainTimeoutMs,
-    followKlines: input.followKlines ?? false,
-    now: input.now ?? defaultNow,
-    actorIds: {},
-    keysById: {},
-    restarts: {},
-    restartTotal: 0,
-    onceRemaining: input.symbols.length * enabledInOrder(input.phases).length,
-    onceFailed: false,
-    drainRemaining: 0,
-    escalation: null,
-    retiring: {},
-    spawnSeq: 0,
-    wantedSymbols: null,
-    symbolBatchScheduled: false,
-    standby: input.standby ?? false,
-    teardownIds: [],
-    teardownRunning: 0,
-    teardownDone: 0,
-  }),
-  initial: 'starting',
-  states: {
-    starting: {
-      description: 'Holding the single-writer lease (or running without one): run. Another instance holds it: stand by.',
-      always: [{ guard: 'startsAsStandby', target: 'standby' }, { target: 'running' }],
-    },
-    standby: {
-      description: 'Another instance holds the single-writer lease: no publisher runs; the lease is polled for.',
-      entry: 'stopAll',
-      on: {
-        'LEASE.ACQUIRED': { target: 'running', actions: 'markLeader' },
-        'SYMBOLS.SET': { actions: { type: 'rememberSymbols', params: ({ event }) => ({ symbols: event.symbols }) } },
-        SHUTDOWN: { target: 'stopped' },
+    initial: "starting",
+    states: {
+      starting: {
+        description:
+          "Holding the single-writer lease (or running without one): run. Another instance holds it: stand by.",
+        always: [{ guard: "startsAsStandby", target: "standby" }, { target: "running" }],
       },
-    },
-    running: {
-      entry: ['spawnAll', 'startOncePass'],
-      always: [
-        { guard: 'escalated', target: 'escalated' },
-        { guard: 'onceComplete', target: 'done' },
-      ],
-      on: {
-        CYCLE_DONE: {
-          actions: [{ type: 'onCycleDone', params: ({ event }) => event }, 'countOnce', 'chain'],
+      standby: {
+        description:
+          "Another instance holds the single-writer lease: no publisher runs; the lease is polled for.",
+        entry: "stopAll",
+        on: {
+          "LEASE.ACQUIRED": { target: "running", actions: "markLeader" },
+          "SYMBOLS.SET": {
+            actions: {
+              type: "rememberSymbols",
+              params: ({ event }) => ({ symbols: event.symbols }),
+            },
+          },
+          SHUTDOWN: { target: "stopped" },
         },
-        'xstate.error.actor.*': {
-          actions: { type: 'restartOrEscalate', params: ({ event }) => ({ actorId: event.actorId, error: event.error }) },
-        },
-        'KLINES.CANDLES': { actions: [{ type: 'onKlines', params: ({ event }) => event }, 'runMarketStateFor'] },
-        'KLINES.RESYNC': { actions: [{ type: 'onKlines', params: ({ event }) => event }, 'runEveryMarketState'] },
-        'KLINES.FAILED': { actions: [{ type: 'onKlines', params: ({ event }) => event }] },
-        'SYMBOLS.SET': {
-          actions: [
-            { type: 'wantSymbols', params: ({ event }) => ({ symbols: event.symbols }) },
-            'planSymbolBatch',
-            'scheduleSymbolBatch',
-          ],
-        },
-        'SYMBOLS.BATCH': {
-          actions: [
-            'symbolBatchArrived',
-            'planSymbolBatch',
-            'scheduleSymbolBatch',
-          ],
-        },
-        'STORE.READY': {
-          actions: { type: 'wakeActors', params: ({ event }) => ({ connection: event.connection }) },
-        },
-        'xstate.done.actor.*': { actions: { type: 'forgetRetired', params: ({ event }) => ({ actorId: event.actorId }) } },
-        'LEASE.LOST': { guard: 'standsByOnLoss', target: 'standby' },
-        SHUTDOWN: { target: 'draining' },
       },
-    },
-    draining: {
-      description: 'SIGTERM: no new cycles; let the ones under way finish, bounded by drainTimeoutMs.',
-      entry: 'drainAll',
-      always: { guard: 'allDrained', target: 'handingOver' },
-      on: {
-        'xstate.done.actor.*': { actions: { type: 'markDrained', params: ({ event }) => ({ actorId: event.actorId }) } },
-        CYCLE_DONE: { actions: [{ type: 'onCycleDone', params: ({ event }) => event }] },
-        // A child that crashes while draining is simply gone.
-        'xstate.error.actor.*': { actions: { type: 'markDrained', params: ({ event }) => ({ actorId: event.actorId }) } },
+      running: {
+        entry: ["spawnAll", "startOncePass"],
+        always: [
+          { guard: "escalated", target: "escalated" },
+          { guard: "onceComplete", target: "done" },
+        ],
+        on: {
+          CYCLE_DONE: {
+            actions: [{ type: "onCycleDone", params: ({ event }) => event }, "countOnce", "chain"],
+          },
+          "xstate.error.actor.*": {
+            actions: {
+              type: "restartOrEscalate",
+              params: ({ event }) => ({ actorId: event.actorId, error: event.error }),
+            },
+          },
+          "KLINES.CANDLES": {
+            actions: [{ type: "onKlines", params: ({ event }) => event }, "runMarketStateFor"],
+          },
+          "KLINES.RESYNC": {
+            actions: [{ type: "onKlines", params: ({ event }) => event }, "runEveryMarketState"],
+          },
+          "KLINES.FAILED": { actions: [{ type: "onKlines", params: ({ event }) => event }] },
+          "SYMBOLS.SET": {
+            actions: [
+              { type: "wantSymbols", params: ({ event }) => ({ symbols: event.symbols }) },
+              "planSymbolBatch",
+              "scheduleSymbolBatch",
+            ],
+          },
+          "SYMBOLS.BATCH": {
+            actions: ["symbolBatchArrived", "planSymbolBatch", "scheduleSymbolBatch"],
+          },
+          "STORE.READY": {
+            actions: {
+              type: "wakeActors",
+              params: ({ event }) => ({ connection: event.connection }),
+            },
+          },
+          "xstate.done.actor.*": {
+            actions: { type: "forgetRetired", params: ({ event }) => ({ actorId: event.actorId }) },
+          },
+          "LEASE.LOST": { guard: "standsByOnLoss", target: "standby" },
+          SHUTDOWN: { target: "draining" },
+        },
       },
-      // Past the deadline: the busy publishers are stopped at once (the first teardown batch).
-      after: { drainTimeout: 'tearingDown' },
+      draining: {
+        description:
+          "SIGTERM: no new cycles; let the ones under way finish, bounded by drainTimeoutMs.",
+        entry: "drainAll",
+        always: { guard: "allDrained", target: "handingOver" },
+        on: {
+          "xstate.done.actor.*": {
+            actions: { type: "markDrained", params: ({ event }) => ({ actorId: event.actorId }) },
+          },
+          CYCLE_DONE: { actions: [{ type: "onCycleDone", params: ({ event }) => event }] },
+          // A child that crashes while draining is simply gone.
+          "xstate.error.actor.*": {
+            actions: { type: "markDrained", params: ({ event }) => ({ actorId: event.actorId }) },
+          },
+        },
+        // Past the deadline: the busy publishers are stopped at once (the first teardown batch).
+        after: { drainTimeout: "tearingDown" },
+      },
+      handingOver: {
+        description:
+          "Every publisher has stopped: the single-writer lease is released before the children are torn down, so a standby takes over at once.",
+        invoke: { src: "handOver", onDone: "tearingDown", onError: "tearingDown" },
+      },
+      tearingDown: {
+        description:
+          "The children are stopped a batch per turn of the event loop (the running ones in the first), then the supervisor ends.",
+        entry: ["planTeardown", "stopChildBatch", "scheduleTeardownBatch"],
+        always: { guard: "tornDown", target: "stopped" },
+        on: { "TEARDOWN.BATCH": { actions: ["stopChildBatch", "scheduleTeardownBatch"] } },
+      },
+      escalated: {
+        type: "final",
+        entry: { type: "onEscalate", params: ({ context }) => context.escalation as Escalation },
+      },
+      done: { type: "final" },
+      stopped: { type: "final" },
     },
-    handingOver: {
-      description: 'Every publisher has stopped: the single-writer lease is released before the children are torn down, so a standby takes over at once.',
-      invoke: { src: 'handOver', onDone: 'tearingDown', onError: 'tearingDown' },
-    },
-    tearingDown: {
-      description: 'The children are stopped a batch per turn of the event loop (the running ones in the first), then the supervisor ends.',
-      entry: ['planTeardown', 'stopChildBatch', 'scheduleTeardownBatch'],
-      always: { guard: 'tornDown', target: 'stopped' },
-      on: { 'TEARDOWN.BATCH': { actions: ['stopChildBatch', 'scheduleTeardownBatch'] } },
-    },
-    escalated: {
-      type: 'final',
-      entry: { type: 'onEscalate', params: ({ context }) => context.escalation as Escalation },
-    },
-    done: { type: 'final' },
-    stopped: { type: 'final' },
-  },
-  output: ({ context }): SupervisorOutput => supervisorOutput(context),
-});
+    output: ({ context }): SupervisorOutput => supervisorOutput(context),
+  });
 
 export type SupervisorMachine = typeof supervisorMachine;
 export type SupervisorActor = ActorRefFrom<SupervisorMachine>;

@@ -6,9 +6,10 @@
 // per wait: spawning and stopping an actor per cycle was the next largest cost. It runs on the
 // system clock, so XState's SimulatedClock still drives the tests. A non-finite `ms` (Infinity:
 // `--once` never polls) arms nothing.
-import { fromCallback } from 'xstate';
+import { fromCallback } from "xstate";
 
-export type TimerCommand<E extends string> = { type: 'ARM'; ms: number; event: E } | { type: 'DISARM' };
+export type TimerCommand<E extends string> =
+  { type: "ARM"; ms: number; event: E } | { type: "DISARM" };
 
 export function timerActor<E extends string>() {
   return fromCallback<TimerCommand<E>>(({ sendBack, receive, system }) => {
@@ -20,7 +21,7 @@ export function timerActor<E extends string>() {
     };
     receive((command) => {
       clear();
-      if (command.type === 'ARM' && Number.isFinite(command.ms)) {
+      if (command.type === "ARM" && Number.isFinite(command.ms)) {
         const { event } = command;
         handle = clock.setTimeout(() => {
           handle = null;

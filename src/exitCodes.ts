@@ -21,7 +21,7 @@ export class CliError extends Error {
   readonly exitCode: ExitCode;
   constructor(message: string, exitCode: ExitCode = ExitCode.USAGE) {
     super(message);
-    this.name = 'CliError';
+    this.name = "CliError";
     this.exitCode = exitCode;
   }
 }

@@ -1,10 +1,16 @@
 // pino: JSON lines on stdout (journald keeps one entry per line), pretty in a terminal.
 // Secrets never reach a log line: the redaction list covers every place a password can sit.
-import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { pino, type Logger, type LevelWithSilent } from "pino";
 
 export type { Logger };
 
-export const REDACT_PATHS = ['password', 'redisPassword', '*.password', '*.redisPassword', 'config.redisPassword'];
+export const REDACT_PATHS = [
+  "password",
+  "redisPassword",
+  "*.password",
+  "*.redisPassword",
+  "config.redisPassword",
+];
 
 export interface LoggerOptions {
   level: LevelWithSilent;
@@ -17,8 +23,8 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const base = {
     level: options.level,
-    base: { service: 'quantum-calc' },
-    redact: { paths: REDACT_PATHS, censor: '***' },
+    base: { service: "quantum-calc" },
+    redact: { paths: REDACT_PATHS, censor: "***" },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (options.destination) return pino(base, options.destination as pino.DestinationStream);
@@ -26,7 +32,14 @@ export function createLogger(options: LoggerOptions): Logger {
   if (pretty) {
     return pino({
       ...base,
-      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } },
+      transport: {
+        target: "pino-pretty",
+        options: {
+          colorize: true,
+          translateTime: "SYS:HH:MM:ss.l",
+          ignore: "pid,hostname,service",
+        },
+      },
     });
   }
   // Synchronous writes: a crash or an escalation exit must not lose the lines explaining it.

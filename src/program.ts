@@ -1,22 +1,22 @@
 // quantum-calc command line. Each subcommand lives in src/commands/<name>.ts and registers
 // itself here; this file only wires them up and maps failures to exit codes. The executable
 // entry point is src/cli.ts, so tests can build and drive the program without spawning it.
-import { Command, CommanderError } from 'commander';
-import { CliError, ExitCode } from './exitCodes.js';
-import { registerCompute } from './commands/compute.js';
-import { registerReplay } from './commands/replay.js';
-import { registerRun } from './commands/run.js';
-import { registerDemo } from './commands/demo.js';
-import { registerConfig } from './commands/config.js';
-import { registerViz } from './commands/viz.js';
-import { registerStatus } from './commands/status.js';
+import { Command, CommanderError } from "commander";
+import { CliError, ExitCode } from "./exitCodes.js";
+import { registerCompute } from "./commands/compute.js";
+import { registerReplay } from "./commands/replay.js";
+import { registerRun } from "./commands/run.js";
+import { registerDemo } from "./commands/demo.js";
+import { registerConfig } from "./commands/config.js";
+import { registerViz } from "./commands/viz.js";
+import { registerStatus } from "./commands/status.js";
 
 export function buildProgram(): Command {
-  const program = new Command('quantum-calc')
+  const program = new Command("quantum-calc")
     .description(
-      'Calc-only phases of the quantum trading stack (P0 MarketState, P1 stops, P2 harvest) for every symbol, published to Redis.',
+      "Calc-only phases of the quantum trading stack (P0 MarketState, P1 stops, P2 harvest) for every symbol, published to Redis.",
     )
-    .version(process.env.npm_package_version ?? '0.1.0')
+    .version(process.env.npm_package_version ?? "0.1.0")
     .exitOverride();
   registerCompute(program);
   registerReplay(program);
@@ -35,8 +35,8 @@ export function buildProgram(): Command {
  */
 function addUsageHints(command: Command, path: string[] = []): void {
   const name = [...path, command.name()];
-  const what = command.commands.length > 0 ? 'commands' : 'flags';
-  command.showHelpAfterError(`run \`${name.join(' ')} --help\` for the ${what}`);
+  const what = command.commands.length > 0 ? "commands" : "flags";
+  command.showHelpAfterError(`run \`${name.join(" ")} --help\` for the ${what}`);
   for (const sub of command.commands) addUsageHints(sub, name);
 }
 
@@ -50,11 +50,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     await program.parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.OK;
+    return typeof process.exitCode === "number" ? process.exitCode : ExitCode.OK;
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version are "errors" to commander; they are not to the operator.
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
+      if (
+        err.code === "commander.helpDisplayed" ||
+        err.code === "commander.version" ||
+        err.code === "commander.help"
+      ) {
         return ExitCode.OK;
       }
       return ExitCode.USAGE;
@@ -63,7 +67,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`quantum-calc: ${err.message}\n`);
       return err.exitCode;
     }
-    process.stderr.write(`quantum-calc: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `quantum-calc: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     return ExitCode.FAILURE;
   }
 }

@@ -2,9 +2,9 @@
 // reads, and what the incremental window (window.ts) keeps between reads. Walking ~320 candle
 // objects scattered over the heap once per pass cost more than everything else in a read (a cache
 // miss per candle, for every symbol, every cycle); these arrays are read front to back.
-import type { ScoredMember } from '../store/types.js';
-import { priceOutOfRange, type ResolvedGuards } from './guards.js';
-import type { Candle } from './parse.js';
+import type { ScoredMember } from "../store/types.js";
+import { priceOutOfRange, type ResolvedGuards } from "./guards.js";
+import type { Candle } from "./parse.js";
 
 /** NaN stands for null in every number column. */
 export class CandleColumns {
@@ -38,9 +38,15 @@ export class CandleColumns {
   }
 
   /** The rows of members read in order (`parsed[i]` is the parse of `read[i]`), with room for `capacity`. */
-  static fromMembers(read: readonly ScoredMember[], parsed: ReadonlyArray<Candle | null>, capacity: number, guards: ResolvedGuards): CandleColumns {
+  static fromMembers(
+    read: readonly ScoredMember[],
+    parsed: ReadonlyArray<Candle | null>,
+    capacity: number,
+    guards: ResolvedGuards,
+  ): CandleColumns {
     const columns = new CandleColumns(Math.max(capacity, read.length));
-    for (let i = 0; i < read.length; i++) columns.setMember(i, read[i].member, read[i].score, parsed[i], guards);
+    for (let i = 0; i < read.length; i++)
+      columns.setMember(i, read[i].member, read[i].score, parsed[i], guards);
     columns.hi = read.length;
     return columns;
   }
@@ -49,7 +55,13 @@ export class CandleColumns {
    * Row i from a member and its parse: the member's own open time wins, else the zset score. A
    * candle with a price outside the configured range is malformed like one that does not parse.
    */
-  setMember(i: number, member: string, score: number, parsed: Candle | null, guards: ResolvedGuards): void {
+  setMember(
+    i: number,
+    member: string,
+    score: number,
+    parsed: Candle | null,
+    guards: ResolvedGuards,
+  ): void {
     this.members[i] = member;
     this.score[i] = score;
     if (parsed === null || priceOutOfRange(parsed, guards.minPrice, guards.maxPrice) !== null) {

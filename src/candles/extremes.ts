@@ -1,11 +1,17 @@
 // The position memory's input (README, "Position memory" under "Inputs"): the extremes of a
 // symbol's candles since a time, read with the same key lookup, plausibility and clock rules as the
 // series.
-import { WrongTypeError, type ScoredMember, type Store } from '../store/types.js';
-import { oversizedKey, priceOutOfRange, resolveGuards, type CandleGuards, type ResolvedGuards } from './guards.js';
-import { candleKeys } from './keys.js';
-import { parseCandleMember } from './parse.js';
-import { datedAfter, EPOCH_MS_THRESHOLD, openTimeMs } from './time.js';
+import { WrongTypeError, type ScoredMember, type Store } from "../store/types.js";
+import {
+  oversizedKey,
+  priceOutOfRange,
+  resolveGuards,
+  type CandleGuards,
+  type ResolvedGuards,
+} from "./guards.js";
+import { candleKeys } from "./keys.js";
+import { parseCandleMember } from "./parse.js";
+import { datedAfter, EPOCH_MS_THRESHOLD, openTimeMs } from "./time.js";
 
 /** At most this many candles are folded into a position memory per read (8 h of 1m candles). */
 export const EXTREMES_READ_LIMIT = 500;
@@ -42,20 +48,30 @@ export async function readCandleExtremes(
     const key = keys[k];
     // As readCandles: the size with the type, and a key too large to read is not read.
     const [kind, bytes] = await Promise.all([store.keyKind(key), store.memoryUsage(key)]);
-    if (kind === 'none') continue;
+    if (kind === "none") continue;
     if (oversizedKey(key, bytes, guards.maxKeyBytes) !== null) return null;
     let rows: ScoredMember[];
     try {
-      if (kind === 'zset') {
+      if (kind === "zset") {
         // Scores are open times in the key's own unit: the data sink's are ms, older layouts
         // may use seconds — the newest member tells which.
         const [newestMember] = await store.zrangeTailWithScores(key, 1);
-        const inSeconds = newestMember !== undefined && Math.abs(newestMember.score) < EPOCH_MS_THRESHOLD;
+        const inSeconds =
+          newestMember !== undefined && Math.abs(newestMember.score) < EPOCH_MS_THRESHOLD;
         const minScore = inSeconds ? Math.floor(fromMs / 1000) : fromMs;
         rows = await store.zrangeFromScore(key, minScore, EXTREMES_READ_LIMIT);
-        if (k === 0 && newestMember !== undefined && !inSeconds && Number.isFinite(newestMember.score)) seen.set(key, newestMember.score);
-      } else if (kind === 'list') {
-        rows = (await store.lrangeTail(key, EXTREMES_READ_LIMIT)).map((member) => ({ member, score: Number.NaN }));
+        if (
+          k === 0 &&
+          newestMember !== undefined &&
+          !inSeconds &&
+          Number.isFinite(newestMember.score)
+        )
+          seen.set(key, newestMember.score);
+      } else if (kind === "list") {
+        rows = (await store.lrangeTail(key, EXTREMES_READ_LIMIT)).map((member) => ({
+          member,
+          score: Number.NaN,
+        }));
       } else return null;
     } catch (error) {
       if (error instanceof WrongTypeError) return null;
@@ -108,7 +124,12 @@ async function extremesSinceSeen(
   }
   // Empty: the key is gone (or lost the member). As long as the limit: more may be waiting.
   const last = rows[rows.length - 1];
-  if (last === undefined || rows.length >= EXTREMES_READ_LIMIT + margin || !(Math.abs(last.score) >= EPOCH_MS_THRESHOLD) || !Number.isFinite(last.score)) {
+  if (
+    last === undefined ||
+    rows.length >= EXTREMES_READ_LIMIT + margin ||
+    !(Math.abs(last.score) >= EPOCH_MS_THRESHOLD) ||
+    !Number.isFinite(last.score)
+  ) {
     seen.delete(key);
     return undefined;
   }
@@ -125,13 +146,18 @@ async function extremesSinceSeen(
  * leaves them out: a peak of 1e308, or a "through" time in the future that would hide every real
  * candle until then, must not reach the position memory.
  */
-function foldExtremes(rows: readonly ScoredMember[], fromMs: number, guards: ResolvedGuards): { high: number; low: number; throughMs: number } | null {
+function foldExtremes(
+  rows: readonly ScoredMember[],
+  fromMs: number,
+  guards: ResolvedGuards,
+): { high: number; low: number; throughMs: number } | null {
   let high = -Infinity;
   let low = Infinity;
   let through = -Infinity;
   for (const { member, score } of rows) {
     const candle = parseCandleMember(member);
-    if (candle === null || priceOutOfRange(candle, guards.minPrice, guards.maxPrice) !== null) continue;
+    if (candle === null || priceOutOfRange(candle, guards.minPrice, guards.maxPrice) !== null)
+      continue;
     const open = candle.openTime ?? (Number.isNaN(score) ? null : score);
     if (datedAfter(guards.futureAfterMs, score, open, candle.closeTime)) continue;
     if (open === null || openTimeMs(open) < fromMs) continue;

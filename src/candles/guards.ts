@@ -1,8 +1,8 @@
 // The plausibility and clock limits of a candle read (CONTRACT.md, "Plausibility"): the
 // configuration's, resolved once per read.
-import type { Config } from '../config/schema.js';
-import { skip, type Read } from '../inputs/types.js';
-import type { Candle } from './parse.js';
+import type { Config } from "../config/schema.js";
+import { skip, type Read } from "../inputs/types.js";
+import type { Candle } from "./parse.js";
 
 /**
  * Every field is optional: the defaults are the configuration's, and without `nowMs` no candle is
@@ -26,11 +26,11 @@ export const DEFAULT_CANDLE_GUARDS = {
   minPrice: 1e-12,
   maxPrice: 1e12,
   maxKeyBytes: 8_388_608,
-} as const satisfies Required<Omit<CandleGuards, 'nowMs'>>;
+} as const satisfies Required<Omit<CandleGuards, "nowMs">>;
 
 /** The guards of a read at `nowMs` with the configured limits. */
 export function candleGuardsFromConfig(
-  config: Pick<Config, 'maxClockSkew' | 'minCandlePrice' | 'maxCandlePrice' | 'maxCandleKeyBytes'>,
+  config: Pick<Config, "maxClockSkew" | "minCandlePrice" | "maxCandlePrice" | "maxCandleKeyBytes">,
   nowMs: number,
 ): Required<CandleGuards> {
   return {
@@ -65,7 +65,11 @@ export function resolveGuards(guards: CandleGuards): ResolvedGuards {
  * The open is not kept; where the layout has high and low it lies between them (parse checks it),
  * so it is in range with them.
  */
-export function priceOutOfRange(candle: Pick<Candle, 'close' | 'high' | 'low'>, minPrice: number, maxPrice: number): string | null {
+export function priceOutOfRange(
+  candle: Pick<Candle, "close" | "high" | "low">,
+  minPrice: number,
+  maxPrice: number,
+): string | null {
   const out = (x: number): boolean => !(x >= minPrice && x <= maxPrice);
   if (out(candle.close)) return `close ${candle.close}`;
   if (candle.high !== null && out(candle.high)) return `high ${candle.high}`;
@@ -74,7 +78,14 @@ export function priceOutOfRange(candle: Pick<Candle, 'close' | 'high' | 'low'>, 
 }
 
 /** A skip for a key too large to read, or null. */
-export function oversizedKey(key: string, bytes: number | null, maxKeyBytes: number): Read<never> | null {
+export function oversizedKey(
+  key: string,
+  bytes: number | null,
+  maxKeyBytes: number,
+): Read<never> | null {
   if (bytes === null || bytes <= maxKeyBytes) return null;
-  return skip('bad_input', `candle key ${key} holds ${bytes} bytes (MEMORY USAGE), above maxCandleKeyBytes ${maxKeyBytes}: not read`);
+  return skip(
+    "bad_input",
+    `candle key ${key} holds ${bytes} bytes (MEMORY USAGE), above maxCandleKeyBytes ${maxKeyBytes}: not read`,
+  );
 }

@@ -4,16 +4,16 @@
 
 /** The data sink's key first (the only one the live stack writes), then the older layouts. */
 export const DEFAULT_CANDLE_PATTERNS: readonly string[] = [
-  'quantum:history:ohlcv:{symbol}:1m',
-  'candles:{symbol}:1m',
-  'quantum:candles:{symbol}',
-  'klines:{symbol}:1m',
+  "quantum:history:ohlcv:{symbol}:1m",
+  "candles:{symbol}:1m",
+  "quantum:candles:{symbol}",
+  "klines:{symbol}:1m",
 ];
 export const DEFAULT_CANDLE_WINDOW = 300;
 
 /** The keys tried for `symbol`, in order. */
 export function candleKeys(symbol: string, patterns: readonly string[]): string[] {
-  return patterns.map((pattern) => pattern.split('{symbol}').join(symbol));
+  return patterns.map((pattern) => pattern.split("{symbol}").join(symbol));
 }
 
 /**

@@ -9,7 +9,7 @@
 //    "is_closed", "timestamp"}
 // where `timestamp` is the market publisher's time.time() when it published the candle. A candle
 // published twice is two members with the same score: the newest `timestamp` wins.
-import { parseFiniteNumber, parsePositiveNumber } from '../inputs/parse.js';
+import { parseFiniteNumber, parsePositiveNumber } from "../inputs/parse.js";
 
 export interface Candle {
   close: number;
@@ -27,7 +27,14 @@ export interface Candle {
   closeTime: number | null;
 }
 
-const bareCandle = (close: number): Candle => ({ close, openTime: null, publishedAt: null, high: null, low: null, closeTime: null });
+const bareCandle = (close: number): Candle => ({
+  close,
+  openTime: null,
+  publishedAt: null,
+  high: null,
+  low: null,
+  closeTime: null,
+});
 
 /** An optional field: absent/null → null; present → a number, or undefined when it is not one. */
 function optionalNumber(raw: unknown, positive: boolean): number | null | undefined {
@@ -53,13 +60,26 @@ export function candleFromRecord(record: Record<string, unknown>): Candle | null
   const high = optionalNumber(record.high, true);
   const low = optionalNumber(record.low, true);
   const closeTime = optionalNumber(record.close_time, false);
-  if (openTime === undefined || publishedAt === undefined || open === undefined || high === undefined || low === undefined || closeTime === undefined) return null;
+  if (
+    openTime === undefined ||
+    publishedAt === undefined ||
+    open === undefined ||
+    high === undefined ||
+    low === undefined ||
+    closeTime === undefined
+  )
+    return null;
   if (!pricesInOrder(open, high, low, close)) return null;
   return { close, openTime, publishedAt, high, low, closeTime };
 }
 
 /** low ≤ min(open, close) ≤ max(open, close) ≤ high, for the prices the candle has. */
-function pricesInOrder(open: number | null, high: number | null, low: number | null, close: number): boolean {
+function pricesInOrder(
+  open: number | null,
+  high: number | null,
+  low: number | null,
+  close: number,
+): boolean {
   const top = high ?? Infinity;
   const bottom = low ?? -Infinity;
   if (!(bottom <= close && close <= top)) return false;
@@ -80,11 +100,11 @@ export function parseCandleMember(member: string): Candle | null {
   } catch {
     return null;
   }
-  if (typeof value === 'number') {
+  if (typeof value === "number") {
     const close = parsePositiveNumber(value);
     return close === null ? null : bareCandle(close);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return null;
   return candleFromRecord(value as Record<string, unknown>);
 }
 

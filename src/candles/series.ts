@@ -6,10 +6,10 @@
 // Each read rebuilds the series from a bounded tail of the key, deduplicated by open time, so
 // reading the same candles again can never duplicate them (the Python service appended every poll
 // to a deque).
-import { ok, skip, type Read } from '../inputs/types.js';
-import type { CandleColumns } from './columns.js';
-import type { Candle } from './parse.js';
-import { datedAfter, EPOCH_MS_THRESHOLD, missingMinutes, openTimeMs } from './time.js';
+import { ok, skip, type Read } from "../inputs/types.js";
+import type { CandleColumns } from "./columns.js";
+import type { Candle } from "./parse.js";
+import { datedAfter, EPOCH_MS_THRESHOLD, missingMinutes, openTimeMs } from "./time.js";
 
 export interface CandleSeries {
   /** The key the candles were read from. */
@@ -63,7 +63,7 @@ export function buildSeries(
   futureAfterMs: number,
 ): Read<CandleSeries> {
   const rowCount = to - from;
-  if (rowCount === 0) return skip('insufficient_data', `candle key ${key} is empty`);
+  if (rowCount === 0) return skip("insufficient_data", `candle key ${key} is empty`);
   const { open, close, published, closeTime, valid, score } = c;
   const liveCount = live === undefined ? 0 : live.length;
   const entries = new Int32Array(rowCount + liveCount);
@@ -88,9 +88,10 @@ export function buildSeries(
     entries[n++] = i;
   }
   if (n === 0) {
-    if (future === 0) return skip('bad_input', `all ${rowCount} members read from candle key ${key} are malformed`);
+    if (future === 0)
+      return skip("bad_input", `all ${rowCount} members read from candle key ${key} are malformed`);
     return skip(
-      'bad_input',
+      "bad_input",
       `all ${rowCount} members read from candle key ${key} are malformed (${malformed}) or dated after now + maxClockSkew (${future} future_candle)`,
     );
   }
@@ -110,7 +111,11 @@ export function buildSeries(
   let duplicates = 0;
   if (!increasing) {
     const deduplicated = deduplicateAndSort(Array.from(entries.subarray(0, n)), openAt, (e) =>
-      e >= 0 ? (Number.isNaN(published[e]) ? -Infinity : published[e]) : (live![~e].publishedAt ?? -Infinity),
+      e >= 0
+        ? Number.isNaN(published[e])
+          ? -Infinity
+          : published[e]
+        : (live![~e].publishedAt ?? -Infinity),
     );
     // Stored members dropped for a newer version of the same candle (live candles do not count).
     duplicates = storedCount - countStored(deduplicated);
@@ -135,13 +140,15 @@ export function buildSeries(
     hasher.add(Number.isNaN(t) ? Number.NaN : t, price);
     if (gapMinutes !== null) {
       if (Number.isNaN(t)) gapMinutes = null;
-      else if (p > start) gapMinutes += missingMinutes(openTimeMs(openAt(kept[p - 1])), openTimeMs(t));
+      else if (p > start)
+        gapMinutes += missingMinutes(openTimeMs(openAt(kept[p - 1])), openTimeMs(t));
     }
   }
   const last = kept[keptCount - 1];
   const lastOpen = openAt(last);
   const lastClose = closes[size - 1];
-  const lastCloseTime = last >= 0 ? (Number.isNaN(closeTime[last]) ? null : closeTime[last]) : live![~last].closeTime;
+  const lastCloseTime =
+    last >= 0 ? (Number.isNaN(closeTime[last]) ? null : closeTime[last]) : live![~last].closeTime;
   const lastOpenTime = Number.isNaN(lastOpen) ? null : lastOpen;
   return ok({
     key,
@@ -150,7 +157,7 @@ export function buildSeries(
     lastOpenTimeMs: lastOpenTime === null ? null : openTimeMs(lastOpenTime),
     lastCloseTimeMs: lastCloseTime === null ? null : openTimeMs(lastCloseTime),
     liveOnly,
-    fingerprint: `${lastOpenTime ?? 'none'}:${lastClose}:${size}:${hasher.digest()}`,
+    fingerprint: `${lastOpenTime ?? "none"}:${lastClose}:${size}:${hasher.digest()}`,
     malformed,
     duplicates,
     future,
@@ -164,7 +171,12 @@ export function buildSeries(
  * them into a key kept in seconds, or without open times, would put them out of order. Returns
  * the new entry count.
  */
-function mergeLive(c: CandleColumns, entries: Int32Array, n: number, live: readonly Candle[]): number {
+function mergeLive(
+  c: CandleColumns,
+  entries: Int32Array,
+  n: number,
+  live: readonly Candle[],
+): number {
   const newest = c.open[entries[n - 1]];
   if (Number.isNaN(newest) || Math.abs(newest) < EPOCH_MS_THRESHOLD) return n;
   // The newest publish the key holds at each live candle's open time (a republished candle is two
@@ -209,13 +221,18 @@ function mergeLive(c: CandleColumns, entries: Int32Array, n: number, live: reado
  * bytes). Then out-of-order members (a list pushed out of order) are put in time order — but only
  * when every candle has an open time; otherwise the list order is the only order there is.
  */
-function deduplicateAndSort(entries: number[], openAt: (e: number) => number, publishedAt: (e: number) => number): number[] {
+function deduplicateAndSort(
+  entries: number[],
+  openAt: (e: number) => number,
+  publishedAt: (e: number) => number,
+): number[] {
   const keptIndexByTime = new Map<number, number>();
   entries.forEach((e, i) => {
     const t = openAt(e);
     if (Number.isNaN(t)) return;
     const kept = keptIndexByTime.get(t);
-    if (kept === undefined || publishedAt(e) >= publishedAt(entries[kept])) keptIndexByTime.set(t, i);
+    if (kept === undefined || publishedAt(e) >= publishedAt(entries[kept]))
+      keptIndexByTime.set(t, i);
   });
   const unique = entries.filter((e, i) => {
     const t = openAt(e);
@@ -263,7 +280,9 @@ class SeriesHash {
   }
 
   digest(): string {
-    return (this.h1 >>> 0).toString(16).padStart(8, '0') + (this.h2 >>> 0).toString(16).padStart(8, '0');
+    return (
+      (this.h1 >>> 0).toString(16).padStart(8, "0") + (this.h2 >>> 0).toString(16).padStart(8, "0")
+    );
   }
 
   private mix(word: number): void {

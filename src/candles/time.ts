@@ -18,7 +18,12 @@ export function openTimeMs(openTime: number): number {
  * or null: none). A closed 1m candle's close_time cannot be after now: such a member is a clock
  * or writer fault.
  */
-export function datedAfter(afterMs: number, score: number, openTime: number | null, closeTime: number | null): boolean {
+export function datedAfter(
+  afterMs: number,
+  score: number,
+  openTime: number | null,
+  closeTime: number | null,
+): boolean {
   if (afterMs === Infinity) return false;
   return (
     (!Number.isNaN(score) && openTimeMs(score) > afterMs) ||

@@ -2,13 +2,13 @@
 // columns (columns.ts), so that a read fetches only the newest few open times and what is new, and
 // parses only members it has not seen. The series is built from the rows by the one builder
 // (series.ts), as a full read (read.ts) builds it from its own.
-import { WrongTypeError, type ScoredMember, type Store } from '../store/types.js';
-import type { Read } from '../inputs/types.js';
-import { CandleColumns } from './columns.js';
-import { oversizedKey, type ResolvedGuards } from './guards.js';
-import { candleFirstTailCount, candleTailCount } from './keys.js';
-import { parseCandleMember, type Candle } from './parse.js';
-import { buildSeries, type CandleSeries } from './series.js';
+import { WrongTypeError, type ScoredMember, type Store } from "../store/types.js";
+import type { Read } from "../inputs/types.js";
+import { CandleColumns } from "./columns.js";
+import { oversizedKey, type ResolvedGuards } from "./guards.js";
+import { candleFirstTailCount, candleTailCount } from "./keys.js";
+import { parseCandleMember, type Candle } from "./parse.js";
+import { buildSeries, type CandleSeries } from "./series.js";
 
 /** Re-read on every incremental read: the members of the window's newest this-many open times, and every newer one. */
 export const CANDLE_REREAD_BAND = 16;
@@ -105,7 +105,8 @@ export class CandleWindowCache {
   remember(key: string, columns: CandleColumns, depth: number, guards: ResolvedGuards): void {
     this.counts.full += 1;
     let finite = columns.hi > columns.lo;
-    for (let i = columns.lo; i < columns.hi && finite; i++) finite = Number.isFinite(columns.score[i]);
+    for (let i = columns.lo; i < columns.hi && finite; i++)
+      finite = Number.isFinite(columns.score[i]);
     if (!finite) {
       this.byKey.delete(key);
       return;
@@ -159,7 +160,8 @@ export class CandleWindowCache {
       throw error;
     }
     // Empty: the key is gone or emptied. As long as one call returns: more may be waiting.
-    if (fresh.length === 0 || fresh.length >= depth || cut + fresh.length > columns.capacity) return null;
+    if (fresh.length === 0 || fresh.length >= depth || cut + fresh.length > columns.capacity)
+      return null;
     // The re-read members must all still be there (the writer only adds, and trims the oldest).
     const known = new Map<string, number>();
     for (let i = cut; i < hi; i++) {

@@ -4,9 +4,13 @@
 // nobody reads it: it ends quietly with exit 0, as `head`'s other writers do. `run` is the
 // exception: its stdout is the log, and a closed log pipe must not skip the drain and the lease
 // release, so there the error is ignored (the lines are lost, the service goes on).
-export function handleClosedStdout(command: string | undefined, stream: NodeJS.WriteStream = process.stdout, exit: (code: number) => void = process.exit): void {
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-    if (command !== 'run') exit(0);
+export function handleClosedStdout(
+  command: string | undefined,
+  stream: NodeJS.WriteStream = process.stdout,
+  exit: (code: number) => void = process.exit,
+): void {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    if (command !== "run") exit(0);
   });
 }

@@ -1,21 +1,26 @@
-import type { Command } from 'commander';
-import { loadConfig } from '../config/load.js';
-import { CliError, ExitCode } from '../exitCodes.js';
-import { createLogger } from '../log.js';
-import { startService, StartAbortedError, wallClock, type ServiceHandle } from '../service/service.js';
-import { createServiceMetrics } from '../metrics/serviceMetrics.js';
-import { metricsRoute, operatorRoutes } from '../http/operatorRoutes.js';
-import { registerWriteHealthMetrics } from '../http/health.js';
-import { startupHealth } from '../http/startupRoutes.js';
-import { startHttpServer, type HttpServerHandle, type Route } from '../http/server.js';
-import { reloadOnHangup } from './sighup.js';
-import { startWatchdog } from '../watchdog/watchdog.js';
-import { VizRegistry } from '../viz/registry.js';
-import { vizRoutes } from '../viz/routes.js';
-import { addConfigOptions, flagsToConfig } from './runOptions.js';
-import { ShadowReport } from '../shadow/shadow.js';
-import type { ServiceHooks } from '../service/service.js';
-import { LeaseHeldError } from '../lease/index.js';
+import type { Command } from "commander";
+import { loadConfig } from "../config/load.js";
+import { CliError, ExitCode } from "../exitCodes.js";
+import { createLogger } from "../log.js";
+import {
+  startService,
+  StartAbortedError,
+  wallClock,
+  type ServiceHandle,
+} from "../service/service.js";
+import { createServiceMetrics } from "../metrics/serviceMetrics.js";
+import { metricsRoute, operatorRoutes } from "../http/operatorRoutes.js";
+import { registerWriteHealthMetrics } from "../http/health.js";
+import { startupHealth } from "../http/startupRoutes.js";
+import { startHttpServer, type HttpServerHandle, type Route } from "../http/server.js";
+import { reloadOnHangup } from "./sighup.js";
+import { startWatchdog } from "../watchdog/watchdog.js";
+import { VizRegistry } from "../viz/registry.js";
+import { vizRoutes } from "../viz/routes.js";
+import { addConfigOptions, flagsToConfig } from "./runOptions.js";
+import { ShadowReport } from "../shadow/shadow.js";
+import type { ServiceHooks } from "../service/service.js";
+import { LeaseHeldError } from "../lease/index.js";
 
 /** SIGTERM must end the process within this long (systemd's TimeoutStopSec is a bit above). */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -23,17 +28,22 @@ const SHUTDOWN_DEADLINE_MS = 10_000;
 export function registerRun(program: Command): void {
   addConfigOptions(
     program
-      .command('run')
-      .description('Run the supervisor: marketstate, risk and harvest publishers for every symbol, until SIGTERM.')
-      .option('--once', 'one chained pass per symbol, then exit: 0 all published/skipped, 1 an I/O or compute error, 2 bad usage, 5 another instance holds the single-writer lease')
+      .command("run")
+      .description(
+        "Run the supervisor: marketstate, risk and harvest publishers for every symbol, until SIGTERM.",
+      )
       .option(
-        '--shadow',
-        'compute every phase from the live inputs but write NOTHING to Redis (no HSET, DEL, EXPIRE, XADD, no lease); log every field that differs from the hash there now (old → new); with --once a summary table at the end (stderr), in run the quantum_calc_shadow_* metrics (with --http-port)',
+        "--once",
+        "one chained pass per symbol, then exit: 0 all published/skipped, 1 an I/O or compute error, 2 bad usage, 5 another instance holds the single-writer lease",
+      )
+      .option(
+        "--shadow",
+        "compute every phase from the live inputs but write NOTHING to Redis (no HSET, DEL, EXPIRE, XADD, no lease); log every field that differs from the hash there now (old → new); with --once a summary table at the end (stderr), in run the quantum_calc_shadow_* metrics (with --http-port)",
       ),
   )
-    .option('--inspect', 'serve the live state-machine visualizer at /viz (needs --http-port)')
+    .option("--inspect", "serve the live state-machine visualizer at /viz (needs --http-port)")
     .addHelpText(
-      'after',
+      "after",
       `
 Shadow mode (the switch-over's first step, deploy/MIGRATION.md): \`run --once --shadow --config /etc/quantum/quantum-calc.json\` beside the old services, then \`run --shadow\` for a while; numbers compare as numbers (1800.0 = 1800, 2.48386e-05 = 0.0000248386), None = "", timestamps are not compared.
 Exit codes: 0 ok · 1 I/O or compute error (--once), or the HTTP port cannot be bound · 2 bad usage/config · 3 restart budget exhausted · 4 event loop blocked (watchdog; SIGKILL instead when stuck in a native call) · 5 --once: another instance holds the single-writer lease (named on stderr); nothing was run
@@ -43,25 +53,37 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       const configFile = opts.config as string | undefined;
       const { config } = loadConfig({ flags: flagsToConfig(opts), configFile });
       if (config.inspect && config.httpPort === null && opts.once !== true) {
-        throw new CliError('--inspect needs --http-port (config httpPort): the visualizer is served at http://<http-host>:<http-port>/viz', ExitCode.USAGE);
+        throw new CliError(
+          "--inspect needs --http-port (config httpPort): the visualizer is served at http://<http-host>:<http-port>/viz",
+          ExitCode.USAGE,
+        );
       }
       const once = opts.once === true;
       const shadowMode = opts.shadow === true;
       // In shadow mode every line says so: a journal read later cannot take it for the real service.
       const rootLogger = createLogger({ level: config.logLevel });
-      const logger = shadowMode ? rootLogger.child({ mode: 'shadow' }) : rootLogger;
+      const logger = shadowMode ? rootLogger.child({ mode: "shadow" }) : rootLogger;
       // The live visualizer's registry, fed by XState inspection of the supervisor and its children.
       const viz = config.inspect && !once ? new VizRegistry({ now: wallClock }) : null;
       // --once serves no HTTP: it runs beside the installed service, whose port is taken, and ends
       // within seconds — nothing would scrape it.
       const serveHttp = config.httpPort !== null && !once;
-      if (once && config.inspect) logger.warn('--once serves no HTTP: the visualizer (inspect) is off for this pass');
+      if (once && config.inspect)
+        logger.warn("--once serves no HTTP: the visualizer (inspect) is off for this pass");
       // /metrics is fed by the service hooks, so it exists only when the HTTP server will.
-      const metrics = serveHttp ? createServiceMetrics({ phases: config.phases, symbols: config.symbols, now: wallClock, shadow: shadowMode }) : null;
+      const metrics = serveHttp
+        ? createServiceMetrics({
+            phases: config.phases,
+            symbols: config.symbols,
+            now: wallClock,
+            shadow: shadowMode,
+          })
+        : null;
       // Shadow mode: the report compares every proposal with Redis (src/shadow/shadow.ts); it learns from
       // the cycles why a key was not compared (a skip), for the --once table.
       const shadow = shadowMode ? new ShadowReport({ logger }) : null;
-      if (shadow && metrics) shadow.onComparison((comparison) => metrics.hooks.onShadow(comparison));
+      if (shadow && metrics)
+        shadow.onComparison((comparison) => metrics.hooks.onShadow(comparison));
       const hooks: ServiceHooks | undefined =
         shadow === null
           ? metrics?.hooks
@@ -83,11 +105,17 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       const onHangup = (): void => {
         const service = handle;
         if (service === null || signals > 0) {
-          logger.info({ signal: 'SIGHUP' }, `SIGHUP ignored: the service is ${signals > 0 ? 'shutting down' : 'starting (it reads the config and the policy now)'}`);
+          logger.info(
+            { signal: "SIGHUP" },
+            `SIGHUP ignored: the service is ${signals > 0 ? "shutting down" : "starting (it reads the config and the policy now)"}`,
+          );
           return;
         }
         if (reloading) {
-          logger.info({ signal: 'SIGHUP' }, 'SIGHUP ignored: the previous one is still being handled');
+          logger.info(
+            { signal: "SIGHUP" },
+            "SIGHUP ignored: the previous one is still being handled",
+          );
           return;
         }
         reloading = true;
@@ -101,37 +129,51 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
           reloading = false;
         });
       };
-      process.on('SIGHUP', onHangup);
+      process.on("SIGHUP", onHangup);
       const onSignal = (signal: NodeJS.Signals): void => {
         signals++;
         if (signals > 1) {
-          logger.warn({ signal }, 'second signal: exiting now');
+          logger.warn({ signal }, "second signal: exiting now");
           process.exit(ExitCode.OK);
         }
-        logger.info({ signal }, 'shutting down: finishing in-flight publishes');
+        logger.info({ signal }, "shutting down: finishing in-flight publishes");
         if (handle) handle.shutdown();
         else starting.abort();
         setTimeout(() => {
-          logger.error('shutdown deadline passed; exiting');
+          logger.error("shutdown deadline passed; exiting");
           process.exit(ExitCode.OK);
         }, SHUTDOWN_DEADLINE_MS).unref();
       };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
+      process.on("SIGTERM", onSignal);
+      process.on("SIGINT", onSignal);
       // HTTP first (not with --once): /healthz and /metrics answer from the start — 503 `starting`
       // naming what start-up waits for — rather than refusing connections during a slow start.
-      const startupHttp = serveHttp ? startupHealth({ now: wallClock, startedAtMs: wallClock() }) : null;
+      const startupHttp = serveHttp
+        ? startupHealth({ now: wallClock, startedAtMs: wallClock() })
+        : null;
       const writeMetrics = metrics ? registerWriteHealthMetrics(metrics.registry) : null;
       let http: HttpServerHandle | null = null;
       if (serveHttp && config.httpPort !== null && startupHttp !== null && metrics !== null) {
-        const routes: Route[] = [metricsRoute(metrics), ...startupHttp.routes, ...(viz ? vizRoutes(viz) : [])];
+        const routes: Route[] = [
+          metricsRoute(metrics),
+          ...startupHttp.routes,
+          ...(viz ? vizRoutes(viz) : []),
+        ];
         try {
-          http = await startHttpServer({ host: config.httpHost, port: config.httpPort, routes, logger });
+          http = await startHttpServer({
+            host: config.httpHost,
+            port: config.httpPort,
+            routes,
+            logger,
+          });
         } catch (err) {
           // Exit 1, not 2: the port may be held by a process still shutting down; systemd retries.
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-          throw new CliError(`cannot serve HTTP on ${config.httpHost}:${config.httpPort}: ${(err as Error).message}`, ExitCode.FAILURE);
+          process.off("SIGTERM", onSignal);
+          process.off("SIGINT", onSignal);
+          throw new CliError(
+            `cannot serve HTTP on ${config.httpHost}:${config.httpPort}: ${(err as Error).message}`,
+            ExitCode.FAILURE,
+          );
         }
       }
       try {
@@ -146,18 +188,21 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
           ...(shadow ? { shadow } : {}),
         });
       } catch (err) {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
+        process.off("SIGTERM", onSignal);
+        process.off("SIGINT", onSignal);
         await http?.close();
         if (err instanceof StartAbortedError) {
-          logger.info('stopped before the service started');
+          logger.info("stopped before the service started");
           process.exitCode = ExitCode.OK;
           // Nothing of the service runs; a connection still closing must not hold the exit.
           setTimeout(() => process.exit(ExitCode.OK), 1000).unref();
           return;
         }
         logger.flush?.();
-        throw new CliError((err as Error).message, err instanceof LeaseHeldError ? ExitCode.LEASE_HELD : ExitCode.FAILURE);
+        throw new CliError(
+          (err as Error).message,
+          err instanceof LeaseHeldError ? ExitCode.LEASE_HELD : ExitCode.FAILURE,
+        );
       }
       const service = handle;
       // A signal after start-up's last check, before the handle was ours: shut down now.
@@ -173,19 +218,27 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       }
       if (http !== null) service.adopt({ http });
       // --once ends on its own; the watchdog is for the long-running service.
-      if (!once) service.adopt({ watchdog: startWatchdog({ thresholdSec: config.watchdogSec, logger }) });
+      if (!once)
+        service.adopt({ watchdog: startWatchdog({ thresholdSec: config.watchdogSec, logger }) });
       const output = await service.done;
       // The supervisor has ended (SIGTERM, --once finished, or escalation): HTTP, watchdog, store.
       await service.close();
       if (shadow) {
-        logger.info({ shadowSummary: shadow.summary(), totals: shadow.totals() }, `shadow: ${shadow.headline()}`);
+        logger.info(
+          { shadowSummary: shadow.summary(), totals: shadow.totals() },
+          `shadow: ${shadow.headline()}`,
+        );
         // The table is for the operator at the terminal: stderr, so stdout stays JSON lines.
         if (once) process.stderr.write(shadow.table());
       }
-      if (once) logger.info({ counts: service.stats.summary(), exitCode: output.exitCode }, `--once finished: ${output.reason}`);
+      if (once)
+        logger.info(
+          { counts: service.stats.summary(), exitCode: output.exitCode },
+          `--once finished: ${output.reason}`,
+        );
       else logger.info({ exitCode: output.exitCode }, output.reason);
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
       process.exitCode = output.exitCode;
       // Nothing should be left running; if something is, do not let it hold the exit.
       setTimeout(() => process.exit(output.exitCode), 1000).unref();

@@ -10,9 +10,9 @@
 // valid, which keys differ on disk (names only, never values: a password may be among them) and
 // that they apply on restart; an invalid file is reported with its error while the running
 // config stays.
-import type { Config } from '../config/schema.js';
-import { errorMessage } from '../core/errors.js';
-import type { Logger } from '../log.js';
+import type { Config } from "../config/schema.js";
+import { errorMessage } from "../core/errors.js";
+import type { Logger } from "../log.js";
 
 /** The config keys whose values differ between the running config and the one on disk, sorted. */
 export function configDifferences(running: Config, onDisk: Config): string[] {
@@ -46,27 +46,43 @@ export interface ReloadOutcome {
 /** One SIGHUP: re-read the policy, validate the config on disk, log one line. Never rejects. */
 export async function reloadOnHangup(options: ReloadOptions): Promise<ReloadOutcome> {
   const { logger } = options;
-  let policy: ReloadOutcome['policy'];
+  let policy: ReloadOutcome["policy"];
   try {
     policy = { ok: true, text: await options.reloadPolicy() };
   } catch (error) {
-    policy = { ok: false, text: `re-reading it failed (${errorMessage(error)}); the policy in force stays` };
+    policy = {
+      ok: false,
+      text: `re-reading it failed (${errorMessage(error)}); the policy in force stays`,
+    };
   }
-  let config: ReloadOutcome['config'];
+  let config: ReloadOutcome["config"];
   try {
     config = { valid: true, differs: configDifferences(options.running, options.reread()) };
   } catch (error) {
     // One line: the loader lists its complaints one per line.
-    config = { valid: false, error: errorMessage(error).replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ') };
+    config = {
+      valid: false,
+      error: errorMessage(error)
+        .replace(/:\s*\n\s*/g, ": ")
+        .replace(/\s*\n\s*/g, "; "),
+    };
   }
-  const file = options.configFile === undefined ? 'the config (no --config file: flags and environment)' : `config file ${options.configFile}`;
+  const file =
+    options.configFile === undefined
+      ? "the config (no --config file: flags and environment)"
+      : `config file ${options.configFile}`;
   const configText = !config.valid
     ? `${file} is INVALID, the running config stays: ${config.error}`
     : config.differs.length === 0
       ? `${file} is valid and the same as the running config`
-      : `${file} is valid; ${config.differs.length} key(s) differ from the running config: ${config.differs.join(', ')} — config changes apply on restart (systemctl restart quantum-calc), the running config stays`;
+      : `${file} is valid; ${config.differs.length} key(s) differ from the running config: ${config.differs.join(", ")} — config changes apply on restart (systemctl restart quantum-calc), the running config stays`;
   const line = `SIGHUP: policy re-read: ${policy.text}; ${configText}`;
-  const fields = { signal: 'SIGHUP', policy: policy.text, configValid: config.valid, ...(config.valid ? { configDiffers: config.differs } : { configError: config.error }) };
+  const fields = {
+    signal: "SIGHUP",
+    policy: policy.text,
+    configValid: config.valid,
+    ...(config.valid ? { configDiffers: config.differs } : { configError: config.error }),
+  };
   (config.valid && policy.ok ? logger.info : logger.error).call(logger, fields, line);
   return { policy, config };
 }

@@ -1,29 +1,29 @@
 // `quantum-calc status`: what is published in Redis right now, one row per symbol. It reads the
 // three output hashes only — no process state, no HTTP — so it works the same against this
 // service and against the old Python services it replaces, and during a migration between them.
-import type { Command } from 'commander';
-import { dominantRegimeName } from '../contracts/fields.js';
-import { loadConfig, maskUrl } from '../config/load.js';
-import type { Config } from '../config/schema.js';
-import { configOption } from './runOptions.js';
-import { CliError, ExitCode } from '../exitCodes.js';
-import { parseFiniteNumber } from '../inputs/parse.js';
-import { renderTable, type Column } from '../replay/table.js';
-import { harvestProposalKey, marketStateKey, riskProposalKey } from '../store/keyGuard.js';
-import { createRedisStore, type RedisStore } from '../store/redisStore.js';
-import type { Store } from '../store/types.js';
-import { candleGuardsFromConfig, readCandles } from '../candles/index.js';
-import { createPositionSource, type PositionSource } from '../inputs/positions.js';
-import { memoryFromFields, positionMemoryKey } from '../inputs/positionMemory.js';
-import { parsePolicy, POLICY_KEY, policyLimitsFrom } from '../policy/policy.js';
-import { configuredHarvestTheta } from '../phases/harvest.js';
-import { errorMessage } from '../core/errors.js';
-import { formatHolder } from '../lease/index.js';
-import { redisConnectionOptions } from '../service/storeFactory.js';
-import { createLogger } from '../log.js';
-import { get as httpGet } from 'node:http';
+import type { Command } from "commander";
+import { dominantRegimeName } from "../contracts/fields.js";
+import { loadConfig, maskUrl } from "../config/load.js";
+import type { Config } from "../config/schema.js";
+import { configOption } from "./runOptions.js";
+import { CliError, ExitCode } from "../exitCodes.js";
+import { parseFiniteNumber } from "../inputs/parse.js";
+import { renderTable, type Column } from "../replay/table.js";
+import { harvestProposalKey, marketStateKey, riskProposalKey } from "../store/keyGuard.js";
+import { createRedisStore, type RedisStore } from "../store/redisStore.js";
+import type { Store } from "../store/types.js";
+import { candleGuardsFromConfig, readCandles } from "../candles/index.js";
+import { createPositionSource, type PositionSource } from "../inputs/positions.js";
+import { memoryFromFields, positionMemoryKey } from "../inputs/positionMemory.js";
+import { parsePolicy, POLICY_KEY, policyLimitsFrom } from "../policy/policy.js";
+import { configuredHarvestTheta } from "../phases/harvest.js";
+import { errorMessage } from "../core/errors.js";
+import { formatHolder } from "../lease/index.js";
+import { redisConnectionOptions } from "../service/storeFactory.js";
+import { createLogger } from "../log.js";
+import { get as httpGet } from "node:http";
 
-const silentLogger = createLogger({ level: 'silent' });
+const silentLogger = createLogger({ level: "silent" });
 
 /** An output is stale when older than this many of its publisher's intervals. */
 export const STALE_INTERVALS = 3;
@@ -34,7 +34,9 @@ export interface StaleAfterSec {
   harvest: number;
 }
 
-export function staleAfterSec(config: Pick<Config, 'marketstateInterval' | 'riskInterval' | 'harvestInterval'>): StaleAfterSec {
+export function staleAfterSec(
+  config: Pick<Config, "marketstateInterval" | "riskInterval" | "harvestInterval">,
+): StaleAfterSec {
   return {
     marketstate: STALE_INTERVALS * config.marketstateInterval,
     risk: STALE_INTERVALS * config.riskInterval,
@@ -52,7 +54,7 @@ interface Freshness {
 }
 
 export interface MarketStateStatus extends Freshness {
-  regime: 'trend' | 'mr' | 'chop' | null;
+  regime: "trend" | "mr" | "chop" | null;
   p_trend: number | null;
   p_mr: number | null;
   p_chop: number | null;
@@ -143,7 +145,7 @@ export interface LeaseStatus {
 export function leaseLine(lease: LeaseStatus): string {
   return lease.holder === null
     ? `Writer: the single-writer lease ${lease.key} is free: no instance holds it (none running, or all with the lease off)`
-    : `Writer: ${lease.holder} holds the single-writer lease ${lease.key} (expires in ${lease.ttl_ms === null ? '?' : (lease.ttl_ms / 1000).toFixed(1)} s unless renewed); any other instance stands by`;
+    : `Writer: ${lease.holder} holds the single-writer lease ${lease.key} (expires in ${lease.ttl_ms === null ? "?" : (lease.ttl_ms / 1000).toFixed(1)} s unless renewed); any other instance stands by`;
 }
 
 /** What the service on this host says of itself (its /healthz): the why behind a free lease. */
@@ -161,40 +163,70 @@ export interface ServiceHealthStatus {
 }
 
 /** GET http://host:port/healthz, bounded by timeoutMs; never rejects. */
-export function readServiceHealth(host: string, port: number, timeoutMs = 1500): Promise<ServiceHealthStatus> {
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/healthz`;
-  const none = (error: string): ServiceHealthStatus => ({ url, http_status: null, status: null, role: null, reasons: [], error });
+export function readServiceHealth(
+  host: string,
+  port: number,
+  timeoutMs = 1500,
+): Promise<ServiceHealthStatus> {
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/healthz`;
+  const none = (error: string): ServiceHealthStatus => ({
+    url,
+    http_status: null,
+    status: null,
+    role: null,
+    reasons: [],
+    error,
+  });
   return new Promise((resolve) => {
     const req = httpGet(url, { agent: false, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
         if (body.length < 65_536) body += chunk;
       });
-      res.on('end', () => {
+      res.on("end", () => {
         try {
-          const parsed = JSON.parse(body) as { status?: unknown; role?: unknown; reasons?: unknown };
+          const parsed = JSON.parse(body) as {
+            status?: unknown;
+            role?: unknown;
+            reasons?: unknown;
+          };
           const reasons = Array.isArray(parsed.reasons) ? parsed.reasons.map(String) : [];
-          resolve({ url, http_status: res.statusCode ?? null, status: typeof parsed.status === 'string' ? parsed.status : null, role: typeof parsed.role === 'string' ? parsed.role : null, reasons, error: null });
+          resolve({
+            url,
+            http_status: res.statusCode ?? null,
+            status: typeof parsed.status === "string" ? parsed.status : null,
+            role: typeof parsed.role === "string" ? parsed.role : null,
+            reasons,
+            error: null,
+          });
         } catch {
-          resolve({ url, http_status: res.statusCode ?? null, status: null, role: null, reasons: [], error: 'the answer is not a /healthz report' });
+          resolve({
+            url,
+            http_status: res.statusCode ?? null,
+            status: null,
+            role: null,
+            reasons: [],
+            error: "the answer is not a /healthz report",
+          });
         }
       });
-      res.on('error', (err) => resolve(none(err.message)));
+      res.on("error", (err) => resolve(none(err.message)));
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (err) => resolve(none(errorMessage(err))));
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on("error", (err) => resolve(none(errorMessage(err))));
   });
 }
 
 export function healthLine(health: ServiceHealthStatus): string {
-  if (health.http_status === null) return `Health: the service at ${health.url} does not answer (${health.error ?? 'no answer'}): not running on this host, or on another port`;
-  const what = `${health.http_status} ${health.status ?? '?'}${health.role === null ? '' : ` (${health.role})`}`;
-  return `Health: the service at ${health.url} says ${what}${health.reasons.length === 0 ? '' : `: ${health.reasons.join('; ')}`}`;
+  if (health.http_status === null)
+    return `Health: the service at ${health.url} does not answer (${health.error ?? "no answer"}): not running on this host, or on another port`;
+  const what = `${health.http_status} ${health.status ?? "?"}${health.role === null ? "" : ` (${health.role})`}`;
+  return `Health: the service at ${health.url} says ${what}${health.reasons.length === 0 ? "" : `: ${health.reasons.join("; ")}`}`;
 }
 
 export interface ThetaStatus {
-  source: 'policy' | 'config';
+  source: "policy" | "config";
   /** policy_version in force; '' for the configured theta. */
   version: string;
   /** Seconds until the policy in force expires; null under the configured theta. */
@@ -205,23 +237,53 @@ export interface ThetaStatus {
 }
 
 /** The theta in force as the service's PolicyBook would decide it now, from the hash alone. */
-export async function readThetaStatus(store: Store, config: Config, nowMs: number): Promise<ThetaStatus> {
-  if (config.harvestThetaSource === 'config') return { source: 'config', version: '', valid_for_sec: null, why: 'harvestThetaSource is config', universe_symbols: null };
+export async function readThetaStatus(
+  store: Store,
+  config: Config,
+  nowMs: number,
+): Promise<ThetaStatus> {
+  if (config.harvestThetaSource === "config")
+    return {
+      source: "config",
+      version: "",
+      valid_for_sec: null,
+      why: "harvestThetaSource is config",
+      universe_symbols: null,
+    };
   let fields: Record<string, string>;
   try {
     fields = await store.hgetall(POLICY_KEY);
   } catch (err) {
-    return { source: 'config', version: '', valid_for_sec: null, why: `policy unreadable: ${errorMessage(err)}`, universe_symbols: null };
+    return {
+      source: "config",
+      version: "",
+      valid_for_sec: null,
+      why: `policy unreadable: ${errorMessage(err)}`,
+      universe_symbols: null,
+    };
   }
-  const read = parsePolicy(fields, nowMs, configuredHarvestTheta(config) as Record<string, number>, policyLimitsFrom(config));
-  if (!read.ok) return { source: 'config', version: '', valid_for_sec: null, why: `policy refused (${read.reason}): ${read.detail}`, universe_symbols: null };
-  return { source: 'policy', version: read.policy.version, valid_for_sec: ageSince(read.policy.validUntilMs, nowMs), why: null, universe_symbols: read.policy.universe.length };
+  const read = parsePolicy(fields, nowMs, configuredHarvestTheta(config), policyLimitsFrom(config));
+  if (!read.ok)
+    return {
+      source: "config",
+      version: "",
+      valid_for_sec: null,
+      why: `policy refused (${read.reason}): ${read.detail}`,
+      universe_symbols: null,
+    };
+  return {
+    source: "policy",
+    version: read.policy.version,
+    valid_for_sec: ageSince(read.policy.validUntilMs, nowMs),
+    why: null,
+    universe_symbols: read.policy.universe.length,
+  };
 }
 
 function thetaLine(t: ThetaStatus): string {
-  return t.source === 'policy'
+  return t.source === "policy"
     ? `Harvest theta: policy ${t.version} (valid ${formatAge(t.valid_for_sec ?? 0)} more; ${t.universe_symbols ?? 0} universe symbols)`
-    : `Harvest theta: configured — ${t.why ?? ''}`;
+    : `Harvest theta: configured — ${t.why ?? ""}`;
 }
 
 /**
@@ -237,56 +299,101 @@ function numberReader(key: string, hash: Record<string, string>, problems: strin
   return (field: string): number | null => {
     const raw = hash[field];
     const value = parseFiniteNumber(raw);
-    if (value === null) problems.push(raw === undefined ? `${key}.${field} missing` : `${key}.${field}=${JSON.stringify(raw.slice(0, 40))} is not a number`);
+    if (value === null)
+      problems.push(
+        raw === undefined
+          ? `${key}.${field} missing`
+          : `${key}.${field}=${JSON.stringify(raw.slice(0, 40))} is not a number`,
+      );
     return value;
   };
 }
 
-function freshness(key: string, hash: Record<string, string>, field: string, nowMs: number, staleSec: number, problems: string[]): Freshness {
+function freshness(
+  key: string,
+  hash: Record<string, string>,
+  field: string,
+  nowMs: number,
+  staleSec: number,
+  problems: string[],
+): Freshness {
   const stamp = numberReader(key, hash, problems)(field);
   const age = stamp === null ? null : ageSince(nowMs, stamp * 1000);
   return { age_sec: age, stale: age === null || age > staleSec, problems };
 }
 
-export function marketStateStatus(key: string, hash: Record<string, string>, nowMs: number, staleSec: number): MarketStateStatus {
+export function marketStateStatus(
+  key: string,
+  hash: Record<string, string>,
+  nowMs: number,
+  staleSec: number,
+): MarketStateStatus {
   const problems: string[] = [];
   const num = numberReader(key, hash, problems);
-  const p_trend = num('p_trend');
-  const p_mr = num('p_mr');
-  const p_chop = num('p_chop');
-  const sigma = num('sigma');
-  const regime = p_trend !== null && p_mr !== null && p_chop !== null ? dominantRegimeName({ trend: p_trend, mr: p_mr, chop: p_chop }) : null;
-  return { regime, p_trend, p_mr, p_chop, sigma, ...freshness(key, hash, 'ts_timestamp', nowMs, staleSec, problems) };
-}
-
-export function riskStatus(key: string, hash: Record<string, string>, nowMs: number, staleSec: number): RiskStatus {
-  const problems: string[] = [];
-  const num = numberReader(key, hash, problems);
-  const proposed_sl = num('proposed_sl');
-  const proposed_tp = num('proposed_tp');
-  return { proposed_sl, proposed_tp, ...freshness(key, hash, 'last_update_epoch', nowMs, staleSec, problems) };
-}
-
-export function harvestStatus(key: string, hash: Record<string, string>, nowMs: number, staleSec: number): HarvestStatus {
-  const problems: string[] = [];
-  const num = numberReader(key, hash, problems);
-  const action = hash.harvest_action;
-  if (action === undefined || action === '') problems.push(`${key}.harvest_action missing`);
-  const R_net = num('R_net');
-  const kill_score = num('kill_score');
-  const rawSl = hash.new_sl_proposed;
-  const unset = rawSl === undefined || rawSl === '' || rawSl === 'None';
-  const new_sl_proposed = unset ? null : num('new_sl_proposed');
+  const p_trend = num("p_trend");
+  const p_mr = num("p_mr");
+  const p_chop = num("p_chop");
+  const sigma = num("sigma");
+  const regime =
+    p_trend !== null && p_mr !== null && p_chop !== null
+      ? dominantRegimeName({ trend: p_trend, mr: p_mr, chop: p_chop })
+      : null;
   return {
-    harvest_action: action === undefined || action === '' ? null : action,
-    R_net,
-    kill_score,
-    new_sl_proposed,
-    ...freshness(key, hash, 'last_update_epoch', nowMs, staleSec, problems),
+    regime,
+    p_trend,
+    p_mr,
+    p_chop,
+    sigma,
+    ...freshness(key, hash, "ts_timestamp", nowMs, staleSec, problems),
   };
 }
 
-async function readHash(store: Pick<Store, 'hgetall'>, key: string, errors: string[]): Promise<Record<string, string> | null> {
+export function riskStatus(
+  key: string,
+  hash: Record<string, string>,
+  nowMs: number,
+  staleSec: number,
+): RiskStatus {
+  const problems: string[] = [];
+  const num = numberReader(key, hash, problems);
+  const proposed_sl = num("proposed_sl");
+  const proposed_tp = num("proposed_tp");
+  return {
+    proposed_sl,
+    proposed_tp,
+    ...freshness(key, hash, "last_update_epoch", nowMs, staleSec, problems),
+  };
+}
+
+export function harvestStatus(
+  key: string,
+  hash: Record<string, string>,
+  nowMs: number,
+  staleSec: number,
+): HarvestStatus {
+  const problems: string[] = [];
+  const num = numberReader(key, hash, problems);
+  const action = hash.harvest_action;
+  if (action === undefined || action === "") problems.push(`${key}.harvest_action missing`);
+  const R_net = num("R_net");
+  const kill_score = num("kill_score");
+  const rawSl = hash.new_sl_proposed;
+  const unset = rawSl === undefined || rawSl === "" || rawSl === "None";
+  const new_sl_proposed = unset ? null : num("new_sl_proposed");
+  return {
+    harvest_action: action === undefined || action === "" ? null : action,
+    R_net,
+    kill_score,
+    new_sl_proposed,
+    ...freshness(key, hash, "last_update_epoch", nowMs, staleSec, problems),
+  };
+}
+
+async function readHash(
+  store: Pick<Store, "hgetall">,
+  key: string,
+  errors: string[],
+): Promise<Record<string, string> | null> {
   try {
     const hash = await store.hgetall(key);
     return Object.keys(hash).length === 0 ? null : hash;
@@ -304,13 +411,40 @@ export interface InputSettings {
   /** null: off (a gap is only reported). */
   maxCandleGap: number | null;
   /** The candle plausibility limits (candleGuardsFromConfig). */
-  candleLimits: Pick<Config, 'maxClockSkew' | 'minCandlePrice' | 'maxCandlePrice' | 'maxCandleKeyBytes'>;
+  candleLimits: Pick<
+    Config,
+    "maxClockSkew" | "minCandlePrice" | "maxCandlePrice" | "maxCandleKeyBytes"
+  >;
 }
 
-export async function readInputsStatus(store: Store, symbol: string, nowMs: number, settings: InputSettings, errors: string[]): Promise<InputsStatus> {
+export async function readInputsStatus(
+  store: Store,
+  symbol: string,
+  nowMs: number,
+  settings: InputSettings,
+  errors: string[],
+): Promise<InputsStatus> {
   const inputs: InputsStatus = {
-    candles: { key: null, count: 0, newest_open_age_sec: null, stale: false, gap_minutes: null, gapped: false, malformed: 0, future: 0, problem: null },
-    position: { state: 'unknown', side: null, quantity: null, entry_price: null, current_price: null, snapshot_age_sec: null, detail: null },
+    candles: {
+      key: null,
+      count: 0,
+      newest_open_age_sec: null,
+      stale: false,
+      gap_minutes: null,
+      gapped: false,
+      malformed: 0,
+      future: 0,
+      problem: null,
+    },
+    position: {
+      state: "unknown",
+      side: null,
+      quantity: null,
+      entry_price: null,
+      current_price: null,
+      snapshot_age_sec: null,
+      detail: null,
+    },
     memory: null,
   };
   try {
@@ -330,7 +464,10 @@ export async function readInputsStatus(store: Store, symbol: string, nowMs: numb
         newest_open_age_sec: ageSec,
         stale: ageSec !== null && ageSec > settings.maxCandleAge,
         gap_minutes: c.gapMinutes,
-        gapped: settings.maxCandleGap !== null && c.gapMinutes !== null && c.gapMinutes > settings.maxCandleGap,
+        gapped:
+          settings.maxCandleGap !== null &&
+          c.gapMinutes !== null &&
+          c.gapMinutes > settings.maxCandleGap,
         malformed: c.malformed,
         future: c.future,
         problem: null,
@@ -344,7 +481,7 @@ export async function readInputsStatus(store: Store, symbol: string, nowMs: numb
     if (read.ok) {
       const p = read.value;
       inputs.position = {
-        state: 'open',
+        state: "open",
         side: p.side,
         quantity: p.quantity,
         entry_price: p.entry_price,
@@ -358,7 +495,12 @@ export async function readInputsStatus(store: Store, symbol: string, nowMs: numb
   }
   const memory = await readHash(store, positionMemoryKey(symbol), errors);
   const parsed = memory === null ? null : memoryFromFields(memory);
-  if (parsed) inputs.memory = { peak_price: parsed.peak_price, trough_price: parsed.trough_price, first_seen_epoch: parsed.first_seen_epoch };
+  if (parsed)
+    inputs.memory = {
+      peak_price: parsed.peak_price,
+      trough_price: parsed.trough_price,
+      first_seen_epoch: parsed.first_seen_epoch,
+    };
   return inputs;
 }
 
@@ -388,34 +530,38 @@ export async function readSymbolStatus(
 
 /** 45s, 12m05s, 5h02m, 3d04h (seconds up to 2 minutes, days from 48 hours) — negative (a timestamp in the future: clock skew) keeps its sign. */
 export function formatAge(sec: number): string {
-  const sign = sec < 0 ? '-' : '';
+  const sign = sec < 0 ? "-" : "";
   const s = Math.floor(Math.abs(sec));
-  const pad = (n: number) => String(n).padStart(2, '0');
+  const pad = (n: number) => String(n).padStart(2, "0");
   if (s < 120) return `${sign}${s}s`;
   if (s < 3600) return `${sign}${Math.floor(s / 60)}m${pad(s % 60)}s`;
   if (s < 172_800) return `${sign}${Math.floor(s / 3600)}h${pad(Math.floor((s % 3600) / 60))}m`;
   return `${sign}${Math.floor(s / 86_400)}d${pad(Math.floor((s % 86_400) / 3600))}h`;
 }
 
-const DASH = '-';
-const show = (x: number | null, digits?: number): string => (x === null ? '?' : digits === undefined ? String(x) : x.toFixed(digits));
-const age = (f: Freshness | null): string => (f === null ? DASH : `${f.age_sec === null ? '?' : formatAge(f.age_sec)}${f.stale ? ' STALE' : ''}`);
+const DASH = "-";
+const show = (x: number | null, digits?: number): string =>
+  x === null ? "?" : digits === undefined ? String(x) : x.toFixed(digits);
+const age = (f: Freshness | null): string =>
+  f === null
+    ? DASH
+    : `${f.age_sec === null ? "?" : formatAge(f.age_sec)}${f.stale ? " STALE" : ""}`;
 
 const COLUMNS: Column[] = [
-  { header: 'SYMBOL' },
-  { header: 'REGIME' },
-  { header: 'SIGMA', align: 'right' },
-  { header: 'MS AGE', align: 'right' },
-  { header: 'SL', align: 'right' },
-  { header: 'TP', align: 'right' },
-  { header: 'RISK AGE', align: 'right' },
-  { header: 'ACTION' },
-  { header: 'R_NET', align: 'right' },
-  { header: 'K', align: 'right' },
-  { header: 'NEW SL', align: 'right' },
-  { header: 'HARVEST AGE', align: 'right' },
-  { header: 'CANDLES', align: 'right' },
-  { header: 'POSITION' },
+  { header: "SYMBOL" },
+  { header: "REGIME" },
+  { header: "SIGMA", align: "right" },
+  { header: "MS AGE", align: "right" },
+  { header: "SL", align: "right" },
+  { header: "TP", align: "right" },
+  { header: "RISK AGE", align: "right" },
+  { header: "ACTION" },
+  { header: "R_NET", align: "right" },
+  { header: "K", align: "right" },
+  { header: "NEW SL", align: "right" },
+  { header: "HARVEST AGE", align: "right" },
+  { header: "CANDLES", align: "right" },
+  { header: "POSITION" },
 ];
 
 /**
@@ -423,19 +569,23 @@ const COLUMNS: Column[] = [
  * maxCandleGap), with `1 future` when members dated in the future were skipped; or the reason the
  * candles cannot be used.
  */
-function candlesCell(c: InputsStatus['candles']): string {
-  if (c.key === null) return c.problem === null ? DASH : c.problem.slice(0, c.problem.indexOf(':'));
-  const gap = c.gap_minutes !== null && c.gap_minutes > 0 ? ` gap ${c.gap_minutes}m${c.gapped ? ' GAPPED' : ''}` : '';
-  const future = c.future > 0 ? ` ${c.future} future` : '';
-  return `${c.count} @${c.newest_open_age_sec === null ? '?' : formatAge(c.newest_open_age_sec)}${c.stale ? ' STALE' : ''}${gap}${future}`;
+function candlesCell(c: InputsStatus["candles"]): string {
+  if (c.key === null) return c.problem === null ? DASH : c.problem.slice(0, c.problem.indexOf(":"));
+  const gap =
+    c.gap_minutes !== null && c.gap_minutes > 0
+      ? ` gap ${c.gap_minutes}m${c.gapped ? " GAPPED" : ""}`
+      : "";
+  const future = c.future > 0 ? ` ${c.future} future` : "";
+  return `${c.count} @${c.newest_open_age_sec === null ? "?" : formatAge(c.newest_open_age_sec)}${c.stale ? " STALE" : ""}${gap}${future}`;
 }
 
 /** `LONG 0.5 @67000 peak 67250` or the skip reason (no_position, stale_position, bad_position). */
 function positionCell(i: InputsStatus): string {
   const p = i.position;
-  if (p.state !== 'open') return p.state;
-  const peak = i.memory === null ? '' : ` peak ${String(Number(i.memory.peak_price.toPrecision(6)))}`;
-  return `${p.side} ${p.quantity === null ? '?' : String(p.quantity)} @${show(p.entry_price)}${peak}`;
+  if (p.state !== "open") return p.state;
+  const peak =
+    i.memory === null ? "" : ` peak ${String(Number(i.memory.peak_price.toPrecision(6)))}`;
+  return `${p.side} ${p.quantity === null ? "?" : String(p.quantity)} @${show(p.entry_price)}${peak}`;
 }
 
 /** The human table: '-' = no such hash (or no new stop), '?' = a field missing or unreadable. */
@@ -446,13 +596,13 @@ export function renderStatus(report: StatusReport): string {
     const h = s.harvest;
     return [
       s.symbol,
-      m ? (m.regime ?? '?') : DASH,
-      m ? (m.sigma === null ? '?' : String(Number(m.sigma.toPrecision(4)))) : DASH,
+      m ? (m.regime ?? "?") : DASH,
+      m ? (m.sigma === null ? "?" : String(Number(m.sigma.toPrecision(4)))) : DASH,
       age(m),
       r ? show(r.proposed_sl) : DASH,
       r ? show(r.proposed_tp) : DASH,
       age(r),
-      h ? (h.harvest_action ?? '?') : DASH,
+      h ? (h.harvest_action ?? "?") : DASH,
       h ? show(h.R_net, 2) : DASH,
       h ? show(h.kill_score, 3) : DASH,
       h ? (h.new_sl_proposed === null ? DASH : String(h.new_sl_proposed)) : DASH,
@@ -471,39 +621,70 @@ export function renderStatus(report: StatusReport): string {
     thetaLine(report.theta),
     leaseLine(report.lease),
     ...(report.health ? [healthLine(report.health)] : []),
-    '',
+    "",
     renderTable(COLUMNS, rows),
-    ...(notes.length > 0 ? ['', 'Problems:', ...notes.map((n) => `  ${n}`)] : []),
-    '',
-  ].join('\n');
+    ...(notes.length > 0 ? ["", "Problems:", ...notes.map((n) => `  ${n}`)] : []),
+    "",
+  ].join("\n");
 }
 
 /** The lease key's holder and TTL; a key of another type is shown as such, not as free. */
-export async function readLeaseStatus(store: Pick<RedisStore, 'readLease'>, key: string): Promise<LeaseStatus> {
+export async function readLeaseStatus(
+  store: Pick<RedisStore, "readLease">,
+  key: string,
+): Promise<LeaseStatus> {
   const { value, ttlMs } = await store.readLease(key);
   return { key, holder: formatHolder(value), ttl_ms: ttlMs };
 }
 
 export function registerStatus(program: Command): void {
   program
-    .command('status')
+    .command("status")
     .description(
-      'Show what is published in Redis per symbol (regime, sigma, SL/TP, harvest action, R_net, K) and how old it is. Reads Redis only, so it also works against the old Python services.',
+      "Show what is published in Redis per symbol (regime, sigma, SL/TP, harvest action, R_net, K) and how old it is. Reads Redis only, so it also works against the old Python services.",
     )
-    .option('--config <file>', 'JSON config file (for redisUrl, symbols and the intervals that define "stale")')
-    .addOption(configOption('redisUrl'))
-    .addOption(configOption('sentinels'))
-    .addOption(configOption('sentinelName'))
-    .addOption(configOption('leaseKey'))
-    .addOption(configOption('httpHost', "this host's service's HTTP address: its /healthz is shown (why it writes or not)"))
-    .addOption(configOption('httpPort', "this host's service's HTTP port: its /healthz is shown (why it writes or not)"))
-    .addOption(configOption('symbols', 'comma-separated symbols to show'))
-    .addOption(configOption('marketstateInterval', `marketstate interval in seconds; stale past ${STALE_INTERVALS} intervals`))
-    .addOption(configOption('riskInterval', `risk interval in seconds; stale past ${STALE_INTERVALS} intervals`))
-    .addOption(configOption('harvestInterval', `harvest interval in seconds; stale past ${STALE_INTERVALS} intervals`))
-    .option('--json', 'print the report as JSON')
+    .option(
+      "--config <file>",
+      'JSON config file (for redisUrl, symbols and the intervals that define "stale")',
+    )
+    .addOption(configOption("redisUrl"))
+    .addOption(configOption("sentinels"))
+    .addOption(configOption("sentinelName"))
+    .addOption(configOption("leaseKey"))
+    .addOption(
+      configOption(
+        "httpHost",
+        "this host's service's HTTP address: its /healthz is shown (why it writes or not)",
+      ),
+    )
+    .addOption(
+      configOption(
+        "httpPort",
+        "this host's service's HTTP port: its /healthz is shown (why it writes or not)",
+      ),
+    )
+    .addOption(configOption("symbols", "comma-separated symbols to show"))
+    .addOption(
+      configOption(
+        "marketstateInterval",
+        `marketstate interval in seconds; stale past ${STALE_INTERVALS} intervals`,
+      ),
+    )
+    .addOption(
+      configOption(
+        "riskInterval",
+        `risk interval in seconds; stale past ${STALE_INTERVALS} intervals`,
+      ),
+    )
+    .addOption(
+      configOption(
+        "harvestInterval",
+        `harvest interval in seconds; stale past ${STALE_INTERVALS} intervals`,
+      ),
+    )
+    .option("--json", "print the report as JSON")
     .addHelpText(
-      'after',
+      "after",
       `
 In the table, '-' means the hash does not exist (or no new stop is proposed), '?' a field that is missing or not a number.
 CANDLES: closes in the window, the age of the newest candle (STALE past maxCandleAge), the minutes missing in the window (gap; GAPPED past maxCandleGap) and members dated in the future (skipped); POSITION: side, quantity, entry and the tracked peak, or why risk/harvest skip it.
@@ -516,7 +697,10 @@ Exit codes: 0 report printed (stale rows included) · 1 Redis unreachable · 2 b
       let store: RedisStore;
       try {
         // The service's own connection options (Sentinel included), without its event log lines.
-        store = createRedisStore({ ...redisConnectionOptions(config, silentLogger, false, 'quantum-calc-status'), onEvent: undefined });
+        store = createRedisStore({
+          ...redisConnectionOptions(config, silentLogger, false, "quantum-calc-status"),
+          onEvent: undefined,
+        });
       } catch (err) {
         throw new CliError(`redisUrl ${shownUrl}: ${(err as Error).message}`, ExitCode.USAGE);
       }
@@ -524,14 +708,21 @@ Exit codes: 0 report printed (stale rows included) · 1 Redis unreachable · 2 b
         try {
           await store.waitReady(config.connectTimeoutMs);
         } catch (err) {
-          throw new CliError(`cannot reach Redis at ${shownUrl}: ${(err as Error).message}`, ExitCode.FAILURE);
+          throw new CliError(
+            `cannot reach Redis at ${shownUrl}: ${(err as Error).message}`,
+            ExitCode.FAILURE,
+          );
         }
         const nowMs = Date.now();
         const stale = staleAfterSec(config);
         const settings: InputSettings = {
           // The source the service runs with, so the column shows what its publishers see; synthetic
           // positions exist only inside a demo, never in Redis.
-          positions: createPositionSource(config.positionSource === 'synthetic' ? 'auto' : config.positionSource, store, { maxPositionAgeSec: config.maxPositionAge, maxClockSkewSec: config.maxClockSkew }),
+          positions: createPositionSource(
+            config.positionSource === "synthetic" ? "auto" : config.positionSource,
+            store,
+            { maxPositionAgeSec: config.maxPositionAge, maxClockSkewSec: config.maxClockSkew },
+          ),
           candlePatterns: config.candlePatterns,
           windowSize: config.windowSize,
           maxCandleAge: config.maxCandleAge,
@@ -544,10 +735,17 @@ Exit codes: 0 report printed (stale rows included) · 1 Redis unreachable · 2 b
           stale_after_sec: stale,
           theta: await readThetaStatus(store, config, nowMs),
           lease: await readLeaseStatus(store, config.leaseKey),
-          health: config.httpPort === null ? null : await readServiceHealth(config.httpHost, config.httpPort),
-          symbols: await Promise.all(config.symbols.map((symbol) => readSymbolStatus(store, symbol, nowMs, stale, settings))),
+          health:
+            config.httpPort === null
+              ? null
+              : await readServiceHealth(config.httpHost, config.httpPort),
+          symbols: await Promise.all(
+            config.symbols.map((symbol) => readSymbolStatus(store, symbol, nowMs, stale, settings)),
+          ),
         };
-        process.stdout.write(json === true ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
+        process.stdout.write(
+          json === true ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report),
+        );
       } finally {
         await store.close().catch(() => undefined);
       }

@@ -1,23 +1,36 @@
-import { writeFileSync } from 'node:fs';
-import { Option, type Command } from 'commander';
-import { CliError, ExitCode } from '../exitCodes.js';
-import { FORMATS, MACHINES, renderDiagram, type DiagramFormat, type MachineName } from '../viz/diagram.js';
+import { writeFileSync } from "node:fs";
+import { Option, type Command } from "commander";
+import { CliError, ExitCode } from "../exitCodes.js";
+import {
+  FORMATS,
+  MACHINES,
+  renderDiagram,
+  type DiagramFormat,
+  type MachineName,
+} from "../viz/diagram.js";
 
 export function registerViz(program: Command): void {
   program
-    .command('viz')
+    .command("viz")
     .description(
-      'Print a state machine as a diagram, generated from its definition (machines/*.ts), so it always matches the code. For the live view of a running service see `run --inspect` (/viz).',
+      "Print a state machine as a diagram, generated from its definition (machines/*.ts), so it always matches the code. For the live view of a running service see `run --inspect` (/viz).",
     )
-    .addOption(new Option('--machine <name>', 'which machine').choices(Object.keys(MACHINES)).default('publisher'))
     .addOption(
-      new Option('--format <format>', 'mermaid (stateDiagram-v2) | dot (Graphviz) | json (the machine\'s toJSON) | svg (the /viz drawing, laid out by ELK)')
-        .choices([...FORMATS])
-        .default('mermaid'),
+      new Option("--machine <name>", "which machine")
+        .choices(Object.keys(MACHINES))
+        .default("publisher"),
     )
-    .option('--out <file>', 'write to this file instead of stdout')
+    .addOption(
+      new Option(
+        "--format <format>",
+        "mermaid (stateDiagram-v2) | dot (Graphviz) | json (the machine's toJSON) | svg (the /viz drawing, laid out by ELK)",
+      )
+        .choices([...FORMATS])
+        .default("mermaid"),
+    )
+    .option("--out <file>", "write to this file instead of stdout")
     .addHelpText(
-      'after',
+      "after",
       `
 Examples:
   quantum-calc viz --format mermaid > publisher.mmd
@@ -33,7 +46,10 @@ Examples:
       try {
         writeFileSync(opts.out, text);
       } catch (err) {
-        throw new CliError(`--out ${opts.out}: cannot write (${(err as Error).message})`, ExitCode.FAILURE);
+        throw new CliError(
+          `--out ${opts.out}: cannot write (${(err as Error).message})`,
+          ExitCode.FAILURE,
+        );
       }
     });
 }

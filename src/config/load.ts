@@ -2,14 +2,14 @@
 //   CLI flags  >  environment  >  --config FILE (JSON)  >  defaults
 // Every value remembers where it came from, so an error (and `config print`) can say
 // "harvestInterval from env PUBLISH_INTERVAL_SEC: must be > 0 (got -1)".
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { configSchema, type Config } from './schema.js';
-import { redactRedisUrl } from '../store/redisUrl.js';
-import { envNameOf, flagOrigin, keyInfo, STRING_KEYS } from './keys.js';
-import { CliError, ExitCode } from '../exitCodes.js';
-import { parseFiniteNumber } from '../inputs/parse.js';
-import { similarNames } from './suggest.js';
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { configSchema, type Config } from "./schema.js";
+import { redactRedisUrl } from "../store/redisUrl.js";
+import { envNameOf, flagOrigin, keyInfo, STRING_KEYS } from "./keys.js";
+import { CliError, ExitCode } from "../exitCodes.js";
+import { parseFiniteNumber } from "../inputs/parse.js";
+import { similarNames } from "./suggest.js";
 
 /** The keys a flag or an environment variable can set (all but the file-only theta). */
 export const CONFIG_KEYS: readonly string[] = STRING_KEYS;
@@ -19,19 +19,23 @@ export const CONFIG_KEYS: readonly string[] = STRING_KEYS;
  * unit. Order matters where two names feed one key: the first one set wins.
  */
 export const LEGACY_ENV: ReadonlyArray<{ env: string; key: string; note: string }> = [
-  { env: 'REDIS_URL', key: 'redisUrl', note: 'all three services' },
-  { env: 'REDIS_PASSWORD', key: 'redisPassword', note: 'password (overrides the URL\'s)' },
-  { env: 'SYMBOLS', key: 'symbols', note: 'risk/harvest symbol list (comma-separated)' },
-  { env: 'MARKETSTATE_SYMBOLS', key: 'symbols', note: 'used when SYMBOLS is not set' },
-  { env: 'PUBLISH_INTERVAL_SEC', key: 'riskInterval', note: 'risk/harvest interval: sets both' },
-  { env: 'PUBLISH_INTERVAL_SEC', key: 'harvestInterval', note: 'risk/harvest interval: sets both' },
-  { env: 'POSITION_SOURCE', key: 'positionSource', note: 'auto|redis_hash|redis_stream|synthetic' },
-  { env: 'ENABLE_STREAM', key: 'enableStream', note: 'true/false/1/0' },
-  { env: 'MAX_PUBLISH_AGE_SEC', key: 'maxPublishAge', note: 'harvest/risk max publish age' },
-  { env: 'CHANGE_EPS_PCT', key: 'changeEpsPct', note: 'rate-limit change threshold' },
-  { env: 'FALLBACK_STOP_PCT', key: 'fallbackStopPct', note: 'harvest fallback stop' },
-  { env: 'MARKETSTATE_PUBLISH_INTERVAL', key: 'marketstateInterval', note: 'marketstate interval (s)' },
-  { env: 'MARKETSTATE_WINDOW_SIZE', key: 'windowSize', note: 'closes per symbol' },
+  { env: "REDIS_URL", key: "redisUrl", note: "all three services" },
+  { env: "REDIS_PASSWORD", key: "redisPassword", note: "password (overrides the URL's)" },
+  { env: "SYMBOLS", key: "symbols", note: "risk/harvest symbol list (comma-separated)" },
+  { env: "MARKETSTATE_SYMBOLS", key: "symbols", note: "used when SYMBOLS is not set" },
+  { env: "PUBLISH_INTERVAL_SEC", key: "riskInterval", note: "risk/harvest interval: sets both" },
+  { env: "PUBLISH_INTERVAL_SEC", key: "harvestInterval", note: "risk/harvest interval: sets both" },
+  { env: "POSITION_SOURCE", key: "positionSource", note: "auto|redis_hash|redis_stream|synthetic" },
+  { env: "ENABLE_STREAM", key: "enableStream", note: "true/false/1/0" },
+  { env: "MAX_PUBLISH_AGE_SEC", key: "maxPublishAge", note: "harvest/risk max publish age" },
+  { env: "CHANGE_EPS_PCT", key: "changeEpsPct", note: "rate-limit change threshold" },
+  { env: "FALLBACK_STOP_PCT", key: "fallbackStopPct", note: "harvest fallback stop" },
+  {
+    env: "MARKETSTATE_PUBLISH_INTERVAL",
+    key: "marketstateInterval",
+    note: "marketstate interval (s)",
+  },
+  { env: "MARKETSTATE_WINDOW_SIZE", key: "windowSize", note: "closes per symbol" },
 ];
 // MARKETSTATE_REDIS_HOST / MARKETSTATE_REDIS_PORT build redisUrl when REDIS_URL is unset, and
 // MARKETSTATE_SOURCE must name the Redis candle source: handled in envLayer below.
@@ -52,35 +56,39 @@ export interface LoadOptions {
 
 /** Converts a flag/env string to the key's type; throws a message naming the source and value. */
 export function coerce(key: string, raw: unknown, origin: Origin): unknown {
-  if (typeof raw !== 'string') return raw;
-  const kind = keyInfo(key)?.kind ?? 'string';
+  if (typeof raw !== "string") return raw;
+  const kind = keyInfo(key)?.kind ?? "string";
   const text = raw.trim();
   const bad = (what: string): never => {
     throw new CliError(`${key} from ${origin}: ${what} (got ${JSON.stringify(raw)})`);
   };
   switch (kind) {
-    case 'string':
-    case 'json': // file-only keys: a string is refused by the schema, naming the key
+    case "string":
+    case "json": // file-only keys: a string is refused by the schema, naming the key
       return text;
-    case 'number':
-    case 'int':
-    case 'nullableNumber': {
-      if (kind === 'nullableNumber' && (text === '' || text === 'null' || text === 'off')) return null;
+    case "number":
+    case "int":
+    case "nullableNumber": {
+      if (kind === "nullableNumber" && (text === "" || text === "null" || text === "off"))
+        return null;
       // The same linear-time decimal grammar as every other outside input (src/inputs/parse.ts).
       const value = parseFiniteNumber(text);
-      if (value === null) bad('must be a finite number');
-      if (kind === 'int' && !Number.isInteger(value)) bad('must be a whole number');
+      if (value === null) bad("must be a finite number");
+      if (kind === "int" && !Number.isInteger(value)) bad("must be a whole number");
       return value;
     }
-    case 'boolean': {
+    case "boolean": {
       const lower = text.toLowerCase();
-      if (['1', 'true', 'yes', 'on'].includes(lower)) return true;
-      if (['0', 'false', 'no', 'off', ''].includes(lower)) return false;
-      return bad('must be true/false/1/0/yes/no');
+      if (["1", "true", "yes", "on"].includes(lower)) return true;
+      if (["0", "false", "no", "off", ""].includes(lower)) return false;
+      return bad("must be true/false/1/0/yes/no");
     }
-    case 'list': {
-      const items = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-      if (items.length === 0) bad('must list at least one item');
+    case "list": {
+      const items = text
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
+      if (items.length === 0) bad("must list at least one item");
       return items;
     }
   }
@@ -89,7 +97,7 @@ export function coerce(key: string, raw: unknown, origin: Origin): unknown {
 function fileLayer(path: string): Record<string, unknown> {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readFileSync(path, "utf8");
   } catch (err) {
     throw new CliError(`cannot read config file ${path}: ${(err as Error).message}`);
   }
@@ -99,14 +107,14 @@ function fileLayer(path: string): Record<string, unknown> {
   } catch (err) {
     throw new CliError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new CliError(`config file ${path} must hold a JSON object`);
   }
   return parsed as Record<string, unknown>;
 }
 
 /** Our prefix: every variable under it must be one we read, like every flag and file key. */
-export const ENV_PREFIX = 'QUANTUM_CALC_';
+export const ENV_PREFIX = "QUANTUM_CALC_";
 /** The environment names we read under the prefix: one per string-settable key, and the config file. */
 export const KNOWN_ENV: readonly string[] = [...CONFIG_KEYS.map(envNameOf), `${ENV_PREFIX}CONFIG`];
 
@@ -123,12 +131,13 @@ function refuseUnknownEnv(env: NodeJS.ProcessEnv): void {
     .sort();
   if (unknown.length === 0) return;
   const lines = unknown.map((name) => {
-    const fileOnly = keyInfo(fileKeyOf(name) ?? '');
-    if (fileOnly !== undefined) return `env ${name}: ${fileOnly.key} can be set only in the --config file`;
+    const fileOnly = keyInfo(fileKeyOf(name) ?? "");
+    if (fileOnly !== undefined)
+      return `env ${name}: ${fileOnly.key} can be set only in the --config file`;
     const similar = similarNames(name, KNOWN_ENV, ENV_PREFIX);
-    return `unknown environment variable ${name}${similar.length > 0 ? ` (did you mean ${similar.join(' or ')}?)` : ''}`;
+    return `unknown environment variable ${name}${similar.length > 0 ? ` (did you mean ${similar.join(" or ")}?)` : ""}`;
   });
-  throw new CliError(`invalid configuration:\n  ${lines.join('\n  ')}`, ExitCode.USAGE);
+  throw new CliError(`invalid configuration:\n  ${lines.join("\n  ")}`, ExitCode.USAGE);
 }
 
 /** QUANTUM_CALC_THETA → theta when that is a file-only key; else undefined. */
@@ -141,7 +150,10 @@ function fileKeyOf(name: string): string | undefined {
   return info !== undefined && info.env === null ? key : undefined;
 }
 
-function envLayer(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; origins: Record<string, Origin> } {
+function envLayer(env: NodeJS.ProcessEnv): {
+  values: Record<string, unknown>;
+  origins: Record<string, Origin>;
+} {
   const values: Record<string, unknown> = {};
   const origins: Record<string, Origin> = {};
   const set = (key: string, raw: string, origin: Origin): void => {
@@ -151,7 +163,7 @@ function envLayer(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; or
   };
   const present = (name: string): string | undefined => {
     const v = env[name];
-    return v === undefined || v === '' ? undefined : v;
+    return v === undefined || v === "" ? undefined : v;
   };
   refuseUnknownEnv(env);
   // Our own names first: QUANTUM_CALC_HARVEST_INTERVAL beats the legacy PUBLISH_INTERVAL_SEC.
@@ -163,16 +175,22 @@ function envLayer(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; or
     const v = present(name);
     if (v !== undefined) set(key, v, `env ${name}`);
   }
-  const host = present('MARKETSTATE_REDIS_HOST');
-  const port = present('MARKETSTATE_REDIS_PORT');
-  if ((host !== undefined || port !== undefined) && !('redisUrl' in values)) {
+  const host = present("MARKETSTATE_REDIS_HOST");
+  const port = present("MARKETSTATE_REDIS_PORT");
+  if ((host !== undefined || port !== undefined) && !("redisUrl" in values)) {
     if (port !== undefined && !/^\d{1,5}$/.test(port)) {
-      throw new CliError(`redisUrl from env MARKETSTATE_REDIS_PORT: must be a port number (got ${JSON.stringify(port)})`);
+      throw new CliError(
+        `redisUrl from env MARKETSTATE_REDIS_PORT: must be a port number (got ${JSON.stringify(port)})`,
+      );
     }
-    set('redisUrl', `redis://${host ?? '127.0.0.1'}:${port ?? '6379'}`, 'env MARKETSTATE_REDIS_HOST/PORT');
+    set(
+      "redisUrl",
+      `redis://${host ?? "127.0.0.1"}:${port ?? "6379"}`,
+      "env MARKETSTATE_REDIS_HOST/PORT",
+    );
   }
-  const source = present('MARKETSTATE_SOURCE');
-  if (source !== undefined && !['redis', 'candles'].includes(source.toLowerCase())) {
+  const source = present("MARKETSTATE_SOURCE");
+  if (source !== undefined && !["redis", "candles"].includes(source.toLowerCase())) {
     throw new CliError(
       `env MARKETSTATE_SOURCE: only the Redis candle source exists here (redis); synthetic candles run only in \`npm run demo\` (got ${JSON.stringify(source)})`,
     );
@@ -181,11 +199,14 @@ function envLayer(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; or
   // The unit falls back to an empty credential (SetCredential=) when no password file exists,
   // so an empty credential means "no password", unlike an explicit redisPasswordFile.
   // The same for the sentinels' own password (LoadCredential=sentinel-password:…).
-  const credDir = present('CREDENTIALS_DIRECTORY');
-  for (const [key, name] of [['redisPassword', 'redis-password'], ['sentinelPassword', 'sentinel-password']] as const) {
+  const credDir = present("CREDENTIALS_DIRECTORY");
+  for (const [key, name] of [
+    ["redisPassword", "redis-password"],
+    ["sentinelPassword", "sentinel-password"],
+  ] as const) {
     const credential = credDir === undefined ? undefined : join(credDir, name);
     if (credential === undefined || key in values || !existsSync(credential)) continue;
-    const secret = readFileSync(credential, 'utf8').trim();
+    const secret = readFileSync(credential, "utf8").trim();
     if (secret.length > 0) {
       values[key] = secret;
       origins[key] = `systemd credential ${name}`;
@@ -196,7 +217,7 @@ function envLayer(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; or
 
 function describe(value: unknown): string {
   const text = JSON.stringify(value);
-  return text === undefined ? 'nothing' : text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  return text === undefined ? "nothing" : text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
@@ -213,7 +234,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const configFile = options.configFile ?? env.QUANTUM_CALC_CONFIG;
   if (configFile) apply(fileLayer(configFile), () => `file ${configFile}`);
   const fromEnv = envLayer(env);
-  apply(fromEnv.values, (key) => fromEnv.origins[key] ?? 'env');
+  apply(fromEnv.values, (key) => fromEnv.origins[key] ?? "env");
   const flags: Record<string, unknown> = {};
   for (const [key, raw] of Object.entries(options.flags ?? {})) {
     if (raw !== undefined) flags[key] = coerce(key, raw, flagOrigin(key));
@@ -222,42 +243,48 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
 
   // A URL's password and a separate password file are both "the password": read the file here
   // so the rest of the service sees one value.
-  if (typeof merged.redisPasswordFile === 'string' && merged.redisPassword === undefined) {
+  if (typeof merged.redisPasswordFile === "string" && merged.redisPassword === undefined) {
     try {
-      const secret = readFileSync(merged.redisPasswordFile, 'utf8').trim();
-      if (secret.length === 0) throw new Error('the file is empty');
+      const secret = readFileSync(merged.redisPasswordFile, "utf8").trim();
+      if (secret.length === 0) throw new Error("the file is empty");
       merged.redisPassword = secret;
-      origins.redisPassword = origins.redisPasswordFile ?? 'password file';
+      origins.redisPassword = origins.redisPasswordFile ?? "password file";
     } catch (err) {
-      const from = origins.redisPasswordFile ? ` from ${origins.redisPasswordFile}` : '';
-      throw new CliError(`redisPasswordFile${from}: ${(err as Error).message} (got ${JSON.stringify(merged.redisPasswordFile)})`);
+      const from = origins.redisPasswordFile ? ` from ${origins.redisPasswordFile}` : "";
+      throw new CliError(
+        `redisPasswordFile${from}: ${(err as Error).message} (got ${JSON.stringify(merged.redisPasswordFile)})`,
+      );
     }
   }
 
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
-      const top = String(issue.path[0] ?? '');
-      const origin = origins[top] ? ` from ${origins[top]}` : '';
-      if (issue.code === 'unrecognized_keys') {
-        return `unknown config key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}${origin}`;
+      const top = String(issue.path[0] ?? "");
+      const origin = origins[top] ? ` from ${origins[top]}` : "";
+      if (issue.code === "unrecognized_keys") {
+        return `unknown config key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}${origin}`;
       }
       const value = issue.path.reduce<unknown>(
-        (v, p) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[p as PropertyKey] : undefined),
+        (v, p) =>
+          v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[p] : undefined,
         merged,
       );
       const secret = /password/i.test(top);
-      const shown = secret ? '***' : top === 'redisUrl' ? maskUrl(String(value)) : describe(value);
-      const message = issue.code === 'invalid_value' ? `must be one of ${issue.values.map(String).join(', ')}` : issue.message;
+      const shown = secret ? "***" : top === "redisUrl" ? maskUrl(String(value)) : describe(value);
+      const message =
+        issue.code === "invalid_value"
+          ? `must be one of ${issue.values.map(String).join(", ")}`
+          : issue.message;
       // A list item is named as an operator counts (item 2 of what they typed), never by zod's
       // path (symbols.1); a nested file key keeps its dotted path (theta.harvest).
-      if (issue.path.length >= 2 && typeof issue.path[1] === 'number') {
+      if (issue.path.length >= 2 && typeof issue.path[1] === "number") {
         return `${top} item ${issue.path[1] + 1} (${shown})${origin}: ${message}`;
       }
-      const name = issue.path.length > 0 ? issue.path.map(String).join('.') : '(config)';
+      const name = issue.path.length > 0 ? issue.path.map(String).join(".") : "(config)";
       return `${name}${origin}: ${message} (got ${shown})`;
     });
-    throw new CliError(`invalid configuration:\n  ${lines.join('\n  ')}`, ExitCode.USAGE);
+    throw new CliError(`invalid configuration:\n  ${lines.join("\n  ")}`, ExitCode.USAGE);
   }
   return { config: parsed.data, origins };
 }
@@ -270,7 +297,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
  */
 export function maskUrl(url: string): string {
   // Any scheme: a URL refused for its scheme (`http://u:secret@h`) is shown in the error too.
-  return redactRedisUrl(url, { bareSecret: '***' });
+  return redactRedisUrl(url, { bareSecret: "***" });
 }
 
 /** The config with every secret replaced, for `config print` and logs. */
@@ -278,7 +305,7 @@ export function redactConfig(config: Config): Record<string, unknown> {
   return {
     ...config,
     redisUrl: maskUrl(config.redisUrl),
-    ...(config.redisPassword !== undefined ? { redisPassword: '***' } : {}),
-    ...(config.sentinelPassword !== undefined ? { sentinelPassword: '***' } : {}),
+    ...(config.redisPassword !== undefined ? { redisPassword: "***" } : {}),
+    ...(config.sentinelPassword !== undefined ? { sentinelPassword: "***" } : {}),
   };
 }

@@ -7,12 +7,15 @@
 export function editDistance(a: string, b: string): number {
   const rows = a.length + 1;
   const cols = b.length + 1;
-  const d: number[][] = Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: rows }, (_, i) =>
+    Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i < rows; i++) {
     for (let j = 1; j < cols; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[rows - 1][cols - 1];
@@ -22,11 +25,13 @@ export function editDistance(a: string, b: string): number {
  * The known names closest to `typed`, when close enough to be a typo: within 40 % of the typed
  * suffix's length (at least 1, at most 4 edits), compared case-insensitively. Best first.
  */
-export function similarNames(typed: string, known: readonly string[], prefix = ''): string[] {
+export function similarNames(typed: string, known: readonly string[], prefix = ""): string[] {
   const tail = (name: string): string => name.slice(prefix.length).toLowerCase();
   const want = tail(typed);
   const limit = Math.min(4, Math.max(1, Math.floor(want.length * 0.4)));
-  const scored = known.map((name) => ({ name, distance: editDistance(want, tail(name)) })).filter((s) => s.distance <= limit);
+  const scored = known
+    .map((name) => ({ name, distance: editDistance(want, tail(name)) }))
+    .filter((s) => s.distance <= limit);
   const best = Math.min(...scored.map((s) => s.distance));
   return scored.filter((s) => s.distance === best).map((s) => s.name);
 }

@@ -7,7 +7,7 @@ export class NonFiniteValueError extends Error {
   readonly value: unknown;
   constructor(field: string, value: unknown) {
     super(`refusing to write ${field}=${String(value)}: not a finite number`);
-    this.name = 'NonFiniteValueError';
+    this.name = "NonFiniteValueError";
     this.field = field;
     this.value = value;
   }
@@ -18,28 +18,29 @@ export class NonFiniteValueError extends Error {
  * Otherwise the shortest string that round-trips to the same double, without an exponent.
  */
 export function formatDecimal(value: number, field: string, decimals?: number): string {
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new NonFiniteValueError(field, value);
+  if (typeof value !== "number" || !Number.isFinite(value))
+    throw new NonFiniteValueError(field, value);
   if (decimals !== undefined) {
     // toFixed switches to exponent notation at 1e21; such magnitudes are not prices.
     if (Math.abs(value) >= 1e21) return expandExponent(String(value));
     const text = value.toFixed(decimals);
     return text === `-${(0).toFixed(decimals)}` ? text.slice(1) : text; // no "-0.000000"
   }
-  if (Object.is(value, -0)) return '0';
+  if (Object.is(value, -0)) return "0";
   const text = String(value);
-  return text.includes('e') ? expandExponent(text) : text;
+  return text.includes("e") ? expandExponent(text) : text;
 }
 
 /** "1.5e-7" → "0.00000015", "1e+21" → "1000000000000000000000" (exact digit shifting). */
 function expandExponent(text: string): string {
   const match = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(text);
   if (!match) return text;
-  const [, sign, lead, frac = '', expText] = match;
+  const [, sign, lead, frac = "", expText] = match;
   const digits = lead + frac;
   const exponent = Number(expText);
   const point = 1 + exponent; // position of the decimal point within `digits`
-  if (point <= 0) return `${sign}0.${'0'.repeat(-point)}${digits}`;
-  if (point >= digits.length) return `${sign}${digits}${'0'.repeat(point - digits.length)}`;
+  if (point <= 0) return `${sign}0.${"0".repeat(-point)}${digits}`;
+  if (point >= digits.length) return `${sign}${digits}${"0".repeat(point - digits.length)}`;
   return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
 }
 

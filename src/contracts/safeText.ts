@@ -10,12 +10,13 @@
  * (line breaks to many log viewers), the bidi embeddings and overrides, the bidi isolates, and
  * the BOM / zero-width no-break space.
  */
-const UNSAFE_CHARACTER = /[\u0000-\u001F\u007F-\u009F\u061C\u200B-\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069\uFEFF]/u;
-const UNSAFE_CHARACTERS = new RegExp(UNSAFE_CHARACTER.source, 'gu');
+const UNSAFE_CHARACTER =
+  /[\u0000-\u001F\u007F-\u009F\u061C\u200B-\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069\uFEFF]/u;
+const UNSAFE_CHARACTERS = new RegExp(UNSAFE_CHARACTER.source, "gu");
 
 /** `U+202E`: how a code point is named in a detail. */
 export function codePointName(char: string): string {
-  return `U+${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+  return `U+${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
 }
 
 /** The first unsafe character of `text` and where it is, or null when there is none. */
@@ -30,7 +31,10 @@ export function firstUnsafeCharacter(text: string): { index: number; codePoint: 
  * characters are not).
  */
 export function escapeUnsafe(text: string): string {
-  return text.replace(UNSAFE_CHARACTERS, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
+  return text.replace(
+    UNSAFE_CHARACTERS,
+    (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /**

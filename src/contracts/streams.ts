@@ -2,15 +2,15 @@
 // other modules import these, so a reviewer finds every use of a stream from here.
 
 /** Written by the market publisher: every closed 1m candle (read with XREAD, never a group). */
-export const KLINES_STREAM = 'quantum:stream:market.klines';
+export const KLINES_STREAM = "quantum:stream:market.klines";
 /** Written by the universe generator on every policy update. */
-export const POLICY_UPDATE_STREAM = 'quantum:stream:policy.update';
+export const POLICY_UPDATE_STREAM = "quantum:stream:policy.update";
 /** Written by the execution service (POSITION_OPENED/UPDATED/CLOSED), for the redis_stream position source. */
-export const EXECUTION_RESULT_STREAM = 'quantum:stream:execution.result';
+export const EXECUTION_RESULT_STREAM = "quantum:stream:execution.result";
 
 /** Ours: every marketstate publish (always written). */
-export const MARKETSTATE_STREAM = 'quantum:stream:marketstate';
+export const MARKETSTATE_STREAM = "quantum:stream:marketstate";
 /** Ours, only with enableStream. */
-export const RISK_PROPOSAL_STREAM = 'quantum:stream:risk.proposal';
+export const RISK_PROPOSAL_STREAM = "quantum:stream:risk.proposal";
 /** Ours, only with enableStream (leave it off on the live stack: the heat gate writes this stream). */
-export const HARVEST_PROPOSAL_STREAM = 'quantum:stream:harvest.proposal';
+export const HARVEST_PROPOSAL_STREAM = "quantum:stream:harvest.proposal";

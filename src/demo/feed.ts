@@ -7,9 +7,9 @@
 //     entry/mark/current price, unrealized_pnl (the whole position's), leverage, ts_epoch;
 //   - the apply layer, when it opened the position: plan_id, created_at, stop_loss "0", …
 // Candles are `candleMs` apart (a fast market) and end at the clock, so they are fresh.
-import { createPriceWalk, type SyntheticRegime } from '../synthetic/prices.js';
-import type { Side } from '../kernels/types.js';
-import type { MemoryStore } from '../store/memoryStore.js';
+import { createPriceWalk, type SyntheticRegime } from "../synthetic/prices.js";
+import type { Side } from "../kernels/types.js";
+import type { MemoryStore } from "../store/memoryStore.js";
 
 export interface DemoSymbol {
   symbol: string;
@@ -25,13 +25,13 @@ export interface DemoSymbol {
 export const DEMO_SYMBOLS: DemoSymbol[] = [
   // A long riding the trend (partials, profit lock), a long in a swinging market (regime flips
   // raise the kill score), a short in chop.
-  { symbol: 'BTCUSDT', regime: 'trend', side: 'LONG', start: 60_000, seed: 11, quantity: 0.05 },
-  { symbol: 'ETHUSDT', regime: 'mr', side: 'LONG', start: 3_000, seed: 22, quantity: 1.5 },
-  { symbol: 'SOLUSDT', regime: 'chop', side: 'SHORT', start: 150, seed: 33, quantity: 40 },
+  { symbol: "BTCUSDT", regime: "trend", side: "LONG", start: 60_000, seed: 11, quantity: 0.05 },
+  { symbol: "ETHUSDT", regime: "mr", side: "LONG", start: 3_000, seed: 22, quantity: 1.5 },
+  { symbol: "SOLUSDT", regime: "chop", side: "SHORT", start: 150, seed: 33, quantity: 40 },
 ];
 
-export { KLINES_STREAM as DEMO_KLINES_STREAM } from '../contracts/streams.js';
-import { KLINES_STREAM as DEMO_KLINES_STREAM } from '../contracts/streams.js';
+export { KLINES_STREAM as DEMO_KLINES_STREAM } from "../contracts/streams.js";
+import { KLINES_STREAM as DEMO_KLINES_STREAM } from "../contracts/streams.js";
 /** The positions are opened this many candles before the end of the backfill. */
 const ENTRY_CANDLES_BACK = 60;
 
@@ -56,7 +56,12 @@ export class CandleFeed {
     private readonly candleMs: number,
     private readonly now: () => number = Date.now,
   ) {
-    this.walks = symbols.map((spec) => ({ spec, next: createPriceWalk(spec.regime, spec.seed, spec.start), entry: null, createdAtSec: null }));
+    this.walks = symbols.map((spec) => ({
+      spec,
+      next: createPriceWalk(spec.regime, spec.seed, spec.start),
+      entry: null,
+      createdAtSec: null,
+    }));
     this.openTime = 0;
   }
 
@@ -67,7 +72,7 @@ export class CandleFeed {
       const close = Number(walk.next().toPrecision(10));
       const candle = {
         symbol,
-        interval: '1m',
+        interval: "1m",
         open: close,
         high: close,
         low: close,
@@ -81,7 +86,14 @@ export class CandleFeed {
       const payload = JSON.stringify(candle);
       this.store.xadd(
         DEMO_KLINES_STREAM,
-        { event_type: 'market.klines', payload, correlation_id: `demo-${symbol}-${this.openTime}`, timestamp: new Date(this.now()).toISOString(), source: 'quantum-calc-demo', trace_id: '' },
+        {
+          event_type: "market.klines",
+          payload,
+          correlation_id: `demo-${symbol}-${this.openTime}`,
+          timestamp: new Date(this.now()).toISOString(),
+          source: "quantum-calc-demo",
+          trace_id: "",
+        },
         { maxLen: 10_000 },
       );
       this.store.zadd(`quantum:history:ohlcv:${symbol}:1m`, this.openTime, payload);
@@ -94,7 +106,8 @@ export class CandleFeed {
   backfill(count: number): void {
     this.openTime = this.now() - count * this.candleMs;
     for (let i = 0; i < count; i++) {
-      if (i === count - ENTRY_CANDLES_BACK) for (const walk of this.walks) walk.createdAtSec = Math.floor(this.openTime / 1000);
+      if (i === count - ENTRY_CANDLES_BACK)
+        for (const walk of this.walks) walk.createdAtSec = Math.floor(this.openTime / 1000);
       this.tick();
     }
   }
@@ -111,15 +124,15 @@ export class CandleFeed {
         side,
         quantity: String(quantity),
         entry_price: String(close),
-        leverage: '5',
-        stop_loss: '0',
-        take_profit: '0',
+        leverage: "5",
+        stop_loss: "0",
+        take_profit: "0",
         plan_id: `demo-${symbol}-${walk.createdAtSec}`,
         created_at: String(walk.createdAtSec),
-        unrealized_pnl: '0',
+        unrealized_pnl: "0",
       });
     }
-    const sign = side === 'LONG' ? 1 : -1;
+    const sign = side === "LONG" ? 1 : -1;
     this.store.hset(key, {
       symbol,
       position_amt: String(sign * quantity),
@@ -129,9 +142,9 @@ export class CandleFeed {
       mark_price: String(close),
       current_price: String(close),
       unrealized_pnl: String(Number((sign * (close - walk.entry) * quantity).toFixed(8))),
-      leverage: '5',
+      leverage: "5",
       ts_epoch: String(Math.floor(this.now() / 1000)),
-      source: 'quantum-calc-demo',
+      source: "quantum-calc-demo",
     });
   }
 }

@@ -2,12 +2,17 @@
 // positions in the live stack's layouts (src/demo/feed.ts), read through the production
 // defaults: the data sink's sorted set, the klines stream, the position hash (`auto`).
 // `quantum-calc demo` and the visualizer's browser test both run this.
-import type { InspectionEvent } from 'xstate';
-import { loadConfig } from '../config/load.js';
-import type { Logger } from '../log.js';
-import { MemoryStore } from '../store/memoryStore.js';
-import { startService, type CloseReport, type ServiceHandle, type ServiceHooks } from '../service/service.js';
-import { CandleFeed, DEMO_SYMBOLS } from './feed.js';
+import type { InspectionEvent } from "xstate";
+import { loadConfig } from "../config/load.js";
+import type { Logger } from "../log.js";
+import { MemoryStore } from "../store/memoryStore.js";
+import {
+  startService,
+  type CloseReport,
+  type ServiceHandle,
+  type ServiceHooks,
+} from "../service/service.js";
+import { CandleFeed, DEMO_SYMBOLS } from "./feed.js";
 
 export interface DemoOptions {
   /** A new candle per symbol every this many ms; the publishers poll at that pace too. */
@@ -32,11 +37,11 @@ export async function startDemo(options: DemoOptions): Promise<DemoHandle> {
   const { config } = loadConfig({
     env: {},
     flags: {
-      store: 'memory',
+      store: "memory",
       // The demo's sizes are realistic, so R_net is computed per unit (SPEC §4.4).
-      rNetBasis: 'per_unit',
+      rNetBasis: "per_unit",
       // The embedded store has no universe generator: the configured theta, without a refusal line.
-      harvestThetaSource: 'config',
+      harvestThetaSource: "config",
       symbols: DEMO_SYMBOLS.map((s) => s.symbol),
       marketstateInterval: seconds,
       riskInterval: seconds * 2,
@@ -50,7 +55,13 @@ export async function startDemo(options: DemoOptions): Promise<DemoHandle> {
   const store = new MemoryStore();
   const feed = new CandleFeed(store, DEMO_SYMBOLS, options.candleMs);
   feed.backfill(300);
-  const service = await startService({ config, logger: options.logger, store, hooks: options.hooks, inspect: options.inspect });
+  const service = await startService({
+    config,
+    logger: options.logger,
+    store,
+    hooks: options.hooks,
+    inspect: options.inspect,
+  });
   const ticker = setInterval(() => feed.tick(), options.candleMs);
   return {
     service,

@@ -21,12 +21,12 @@
 //
 // Before the service has started (waiting for Redis, the lease's first attempt, the first policy
 // read) the HTTP server already answers: 503 `starting`, naming what it waits for.
-import type { PublisherContext } from '../../machines/publisher.js';
-import type { SupervisorActor } from '../../machines/supervisor.js';
-import type { Store } from '../store/types.js';
-import { errorMessage } from '../core/errors.js';
-import { Gauge, type Registry } from 'prom-client';
-import type { RoleDescription, ServiceRole, WriteProblem } from '../lease/index.js';
+import type { PublisherContext } from "../../machines/publisher.js";
+import type { SupervisorActor } from "../../machines/supervisor.js";
+import type { Store } from "../store/types.js";
+import { errorMessage } from "../core/errors.js";
+import { Gauge, type Registry } from "prom-client";
+import type { RoleDescription, ServiceRole, WriteProblem } from "../lease/index.js";
 
 export const STORE_PING_TIMEOUT_MS = 1000;
 export const STORE_PING_CACHE_MS = 1000;
@@ -45,7 +45,7 @@ export interface StoreProbe {
 }
 
 export function createStoreProbe(
-  store: Pick<Store, 'ping'>,
+  store: Pick<Store, "ping">,
   options: { timeoutMs?: number; cacheMs?: number; now?: () => number } = {},
 ): StoreProbe {
   const timeoutMs = options.timeoutMs ?? STORE_PING_TIMEOUT_MS;
@@ -60,7 +60,10 @@ export function createStoreProbe(
       await Promise.race([
         store.ping(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no PING reply within ${timeoutMs} ms`)), timeoutMs);
+          timer = setTimeout(
+            () => reject(new Error(`no PING reply within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
           timer.unref();
         }),
       ]);
@@ -94,7 +97,10 @@ export interface ActorHealth {
 }
 
 interface ChildLike {
-  getSnapshot(): { value: unknown; context: Pick<PublisherContext, 'consecutiveFailures' | 'lastOutcome' | 'lastError'> };
+  getSnapshot(): {
+    value: unknown;
+    context: Pick<PublisherContext, "consecutiveFailures" | "lastOutcome" | "lastError">;
+  };
 }
 
 /** Reads every live publisher's state from the supervisor's snapshot (no events are sent). */
@@ -112,20 +118,20 @@ export function actorHealth(supervisor: SupervisorActor): ActorHealth {
     }
     const { value, context } = child.getSnapshot();
     const n = context.consecutiveFailures;
-    const inFailureState = value === 'failed' || value === 'backoff';
-    if (n >= 1 || inFailureState || context.lastOutcome === 'error') {
-      const count = n >= 1 ? `${n} consecutive failure${n === 1 ? '' : 's'}` : 'last cycle failed';
-      reasons.push(`${key} failing: ${count}: ${context.lastError ?? 'no error recorded'}`);
+    const inFailureState = value === "failed" || value === "backoff";
+    if (n >= 1 || inFailureState || context.lastOutcome === "error") {
+      const count = n >= 1 ? `${n} consecutive failure${n === 1 ? "" : "s"}` : "last cycle failed";
+      reasons.push(`${key} failing: ${count}: ${context.lastError ?? "no error recorded"}`);
     }
   }
   return { total, failing: reasons.length, reasons };
 }
 
 export interface HealthReport {
-  status: 'ok' | 'failing';
-  store: Store['kind'];
+  status: "ok" | "failing";
+  store: Store["kind"];
   /** 'up'/'down' for Redis; the embedded memory store is reported as 'not used'. */
-  redis: 'up' | 'down' | 'not used';
+  redis: "up" | "down" | "not used";
   supervisor: string;
   actors: { total: number; failing: number };
   /** leader (writes), standby (another instance holds the lease) or no-lease. */
@@ -141,7 +147,7 @@ export interface HealthReport {
 
 /** /healthz before the service has started: what it is waiting for. */
 export interface StartingReport {
-  status: 'starting';
+  status: "starting";
   /** e.g. "connecting to Redis at 127.0.0.1:6379/0". */
   waitingFor: string;
   uptimeSec: number;
@@ -149,7 +155,7 @@ export interface StartingReport {
 }
 
 export function startingReport(waitingFor: string, uptimeSec: number): StartingReport {
-  return { status: 'starting', waitingFor, uptimeSec, reasons: [`starting: ${waitingFor}`] };
+  return { status: "starting", waitingFor, uptimeSec, reasons: [`starting: ${waitingFor}`] };
 }
 
 export interface HealthChecker {
@@ -158,7 +164,7 @@ export interface HealthChecker {
 
 export function createHealthChecker(deps: {
   supervisor: SupervisorActor;
-  storeKind: Store['kind'];
+  storeKind: Store["kind"];
   probe: StoreProbe;
   startedAtMs: number;
   now: () => number;
@@ -169,26 +175,35 @@ export function createHealthChecker(deps: {
     async check() {
       const reasons: string[] = [];
       const ping = await deps.probe.check();
-      if (!ping.up) reasons.push(`${deps.storeKind === 'redis' ? 'redis' : 'store'} unreachable: ${ping.error ?? 'unknown error'}`);
+      if (!ping.up)
+        reasons.push(
+          `${deps.storeKind === "redis" ? "redis" : "store"} unreachable: ${ping.error ?? "unknown error"}`,
+        );
       const state = String(deps.supervisor.getSnapshot().value);
       const role = deps.role?.() ?? null;
       // Standing by is healthy only while the lease says so: a supervisor left in standby by a
       // leader is not.
-      const healthyState = role?.role === 'standby' ? 'standby' : 'running';
-      if (state !== healthyState) reasons.push(`supervisor ${state}${role?.role === 'leader' && state === 'standby' ? ' although this instance holds the lease' : ''}`);
+      const healthyState = role?.role === "standby" ? "standby" : "running";
+      if (state !== healthyState)
+        reasons.push(
+          `supervisor ${state}${role?.role === "leader" && state === "standby" ? " although this instance holds the lease" : ""}`,
+        );
       const writeProblems = role?.writeProblems ?? [];
       // First: one line that says why nothing is written beats twenty failing actors.
       reasons.unshift(...writeProblems.map((p) => p.reason));
       const actors = actorHealth(deps.supervisor);
       reasons.push(...actors.reasons);
-      const shown = reasons.length > MAX_REASONS ? [...reasons.slice(0, MAX_REASONS), `… and ${reasons.length - MAX_REASONS} more`] : reasons;
+      const shown =
+        reasons.length > MAX_REASONS
+          ? [...reasons.slice(0, MAX_REASONS), `… and ${reasons.length - MAX_REASONS} more`]
+          : reasons;
       return {
-        status: reasons.length === 0 ? 'ok' : 'failing',
+        status: reasons.length === 0 ? "ok" : "failing",
         store: deps.storeKind,
-        redis: deps.storeKind === 'redis' ? (ping.up ? 'up' : 'down') : 'not used',
+        redis: deps.storeKind === "redis" ? (ping.up ? "up" : "down") : "not used",
         supervisor: state,
         actors: { total: actors.total, failing: actors.failing },
-        role: role?.role ?? 'no-lease',
+        role: role?.role ?? "no-lease",
         holder: role?.holder ?? null,
         uptimeSec: Math.round((deps.now() - deps.startedAtMs) / 1000),
         writeProblems,
@@ -205,13 +220,15 @@ export function createHealthChecker(deps: {
  * it is set (start-up) nothing is failing to write yet. The codes are the Redis refusals
  * (OOM, NOPERM, READONLY, MISCONF, …) and LEASE_NOT_TAKEN, a short fixed set.
  */
-export function registerWriteHealthMetrics(registry: Registry): { setRoleProbe(probe: () => RoleDescription): void } {
+export function registerWriteHealthMetrics(registry: Registry): {
+  setRoleProbe(probe: () => RoleDescription): void;
+} {
   let probe: (() => RoleDescription) | null = null;
   const seen = new Set<string>();
   new Gauge({
-    name: 'quantum_calc_write_failing',
-    help: 'Writes of this instance are failing (1) by reason code: a Redis refusal (OOM, NOPERM, READONLY, …) for over max(3 s, leaseTtlMs), or LEASE_NOT_TAKEN/the refusal when the lease stayed free over 2 x leaseTtlMs. /healthz names the reason.',
-    labelNames: ['code'] as const,
+    name: "quantum_calc_write_failing",
+    help: "Writes of this instance are failing (1) by reason code: a Redis refusal (OOM, NOPERM, READONLY, …) for over max(3 s, leaseTtlMs), or LEASE_NOT_TAKEN/the refusal when the lease stayed free over 2 x leaseTtlMs. /healthz names the reason.",
+    labelNames: ["code"] as const,
     registers: [registry],
     collect() {
       const problems = probe?.().writeProblems ?? [];
@@ -222,8 +239,8 @@ export function registerWriteHealthMetrics(registry: Registry): { setRoleProbe(p
     },
   });
   new Gauge({
-    name: 'quantum_calc_write_failing_seconds',
-    help: 'How long the longest write problem of this instance has lasted (0 when none).',
+    name: "quantum_calc_write_failing_seconds",
+    help: "How long the longest write problem of this instance has lasted (0 when none).",
     registers: [registry],
     collect() {
       const problems = probe?.().writeProblems ?? [];

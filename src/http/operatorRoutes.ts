@@ -1,14 +1,14 @@
 // The operator endpoints of a running service: GET /metrics (Prometheus text) and GET /healthz
 // (200/503 + JSON). Other parts (the visualizer) add their own routes next to these.
-import type { ServiceHandle } from '../service/service.js';
-import type { ServiceMetrics } from '../metrics/serviceMetrics.js';
-import { createHealthChecker, createStoreProbe, type HealthChecker } from './health.js';
-import { sendJson, sendText, type Route } from './server.js';
+import type { ServiceHandle } from "../service/service.js";
+import type { ServiceMetrics } from "../metrics/serviceMetrics.js";
+import { createHealthChecker, createStoreProbe, type HealthChecker } from "./health.js";
+import { sendJson, sendText, type Route } from "./server.js";
 
 export function metricsRoute(metrics: ServiceMetrics): Route {
   return {
-    method: 'GET',
-    path: '/metrics',
+    method: "GET",
+    path: "/metrics",
     async handler(_req, res) {
       const { contentType, body } = await metrics.render();
       sendText(res, 200, body, contentType);
@@ -16,13 +16,13 @@ export function metricsRoute(metrics: ServiceMetrics): Route {
   };
 }
 
-export function healthRoute(health: HealthChecker, path = '/healthz'): Route {
+export function healthRoute(health: HealthChecker, path = "/healthz"): Route {
   return {
-    method: 'GET',
+    method: "GET",
     path,
     async handler(_req, res) {
       const report = await health.check();
-      sendJson(res, report.status === 'ok' ? 200 : 503, report);
+      sendJson(res, report.status === "ok" ? 200 : 503, report);
     },
   };
 }
@@ -31,7 +31,11 @@ export function healthRoute(health: HealthChecker, path = '/healthz'): Route {
  * /metrics and /healthz for a started service. The store PING behind /healthz is shared with the
  * `quantum_calc_redis_up` gauge, so a scrape and a health poll never cost two PINGs a second.
  */
-export function operatorRoutes(deps: { handle: ServiceHandle; metrics: ServiceMetrics; now: () => number }): {
+export function operatorRoutes(deps: {
+  handle: ServiceHandle;
+  metrics: ServiceMetrics;
+  now: () => number;
+}): {
   routes: Route[];
   health: HealthChecker;
 } {
@@ -48,5 +52,8 @@ export function operatorRoutes(deps: { handle: ServiceHandle; metrics: ServiceMe
     role: () => deps.handle.role(),
   });
   // /health: the retired harvest exporter's path, so its checks keep working against our port.
-  return { routes: [metricsRoute(deps.metrics), healthRoute(health), healthRoute(health, '/health')], health };
+  return {
+    routes: [metricsRoute(deps.metrics), healthRoute(health), healthRoute(health, "/health")],
+    health,
+  };
 }

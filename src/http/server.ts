@@ -2,12 +2,12 @@
 // (/metrics, /healthz) and whatever other parts mount on it (the live visualizer). Routing is an
 // exact path match on the URL's pathname; anything unknown is 404, a known path with another
 // method is 405, and a handler that throws or rejects gets a 500 — the process keeps running.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import type { Logger } from '../log.js';
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import type { Logger } from "../log.js";
 
 export interface Route {
-  method: 'GET';
+  method: "GET";
   path: string;
   handler(req: IncomingMessage, res: ServerResponse, url: URL): void | Promise<void>;
 }
@@ -28,13 +28,22 @@ export interface HttpServerHandle {
 }
 
 /** Send a complete response with a body; sets Content-Length so keep-alive clients can reuse the socket. */
-export function sendText(res: ServerResponse, status: number, body: string, contentType = 'text/plain; charset=utf-8'): void {
-  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+export function sendText(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  contentType = "text/plain; charset=utf-8",
+): void {
+  res.writeHead(status, {
+    "Content-Type": contentType,
+    "Content-Length": Buffer.byteLength(body),
+    "Cache-Control": "no-store",
+  });
   res.end(body);
 }
 
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  sendText(res, status, `${JSON.stringify(value)}\n`, 'application/json; charset=utf-8');
+  sendText(res, status, `${JSON.stringify(value)}\n`, "application/json; charset=utf-8");
 }
 
 export function startHttpServer(options: HttpServerOptions): Promise<HttpServerHandle> {
@@ -42,7 +51,10 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServerH
   const byPath = new Map<string, Route>();
   for (const route of options.routes) {
     // Two routes on one path would make one of them silently unreachable: refuse at start.
-    if (byPath.has(route.path)) return Promise.reject(new Error(`http: duplicate route for path ${JSON.stringify(route.path)}`));
+    if (byPath.has(route.path))
+      return Promise.reject(
+        new Error(`http: duplicate route for path ${JSON.stringify(route.path)}`),
+      );
     byPath.set(route.path, route);
   }
 
@@ -50,37 +62,41 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServerH
   const server = createServer((req, res) => {
     void dispatch(req, res);
   });
-  server.on('connection', (socket) => {
+  server.on("connection", (socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.once("close", () => sockets.delete(socket));
   });
 
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let url: URL;
     try {
       // The Host header is client-controlled; only the path and query matter here.
-      url = new URL(req.url ?? '/', 'http://localhost');
+      url = new URL(req.url ?? "/", "http://localhost");
     } catch {
-      sendJson(res, 400, { error: 'bad request URL' });
+      sendJson(res, 400, { error: "bad request URL" });
       return;
     }
     const route = byPath.get(url.pathname);
     if (!route) {
-      sendJson(res, 404, { error: 'not found', path: url.pathname });
+      sendJson(res, 404, { error: "not found", path: url.pathname });
       return;
     }
     // HEAD is not offered: routes are GET only (streaming routes could not answer HEAD honestly).
     if (req.method !== route.method) {
-      res.setHeader('Allow', route.method);
-      sendJson(res, 405, { error: 'method not allowed', method: req.method ?? null, allow: route.method });
+      res.setHeader("Allow", route.method);
+      sendJson(res, 405, {
+        error: "method not allowed",
+        method: req.method ?? null,
+        allow: route.method,
+      });
       return;
     }
     try {
       await route.handler(req, res, url);
     } catch (err) {
-      logger.error({ err, path: url.pathname }, 'http handler failed');
+      logger.error({ err, path: url.pathname }, "http handler failed");
       if (!res.headersSent) {
-        sendJson(res, 500, { error: 'internal error' });
+        sendJson(res, 500, { error: "internal error" });
       } else {
         // Part of a response already went out: the only honest signal left is cutting the socket.
         res.destroy();
@@ -90,12 +106,15 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServerH
 
   return new Promise((resolve, reject) => {
     const onStartError = (err: Error): void => reject(err);
-    server.once('error', onStartError);
+    server.once("error", onStartError);
     server.listen(options.port, options.host, () => {
-      server.off('error', onStartError);
-      server.on('error', (err) => logger.error({ err }, 'http server error'));
+      server.off("error", onStartError);
+      server.on("error", (err) => logger.error({ err }, "http server error"));
       const bound = (server.address() as AddressInfo).port;
-      logger.info({ host: options.host, port: bound, routes: [...byPath.keys()] }, 'http server listening');
+      logger.info(
+        { host: options.host, port: bound, routes: [...byPath.keys()] },
+        "http server listening",
+      );
       let closing: Promise<void> | null = null;
       resolve({
         port: bound,

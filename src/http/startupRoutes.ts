@@ -3,8 +3,8 @@
 // read), so a health check or a scrape during a slow start gets an answer — 503 `starting`,
 // naming what start-up waits for — instead of "connection refused", which reads like a dead
 // process. Once the service is up, the same routes answer with its HealthChecker (health.ts).
-import { startingReport, type HealthChecker } from './health.js';
-import { sendJson, type Route } from './server.js';
+import { startingReport, type HealthChecker } from "./health.js";
+import { sendJson, type Route } from "./server.js";
 
 export interface StartupHealth {
   /** /healthz and /health. */
@@ -17,22 +17,26 @@ export interface StartupHealth {
 
 export function startupHealth(options: { now: () => number; startedAtMs: number }): StartupHealth {
   let checker: HealthChecker | null = null;
-  let waiting = 'starting';
+  let waiting = "starting";
   const route = (path: string): Route => ({
-    method: 'GET',
+    method: "GET",
     path,
     async handler(_req, res) {
       if (checker === null) {
-        sendJson(res, 503, startingReport(waiting, Math.round((options.now() - options.startedAtMs) / 1000)));
+        sendJson(
+          res,
+          503,
+          startingReport(waiting, Math.round((options.now() - options.startedAtMs) / 1000)),
+        );
         return;
       }
       const report = await checker.check();
-      sendJson(res, report.status === 'ok' ? 200 : 503, report);
+      sendJson(res, report.status === "ok" ? 200 : 503, report);
     },
   });
   return {
     // /health: the retired harvest exporter's path (operatorRoutes.ts).
-    routes: [route('/healthz'), route('/health')],
+    routes: [route("/healthz"), route("/health")],
     waitingFor(what) {
       waiting = what;
     },

@@ -6,10 +6,25 @@
 // the stream; nothing is acknowledged or deleted). This module is the pure part: an entry to a
 // candle or a counted skip, and the small per-symbol buffer of live candles the marketstate
 // read merges into its window until the data sink's sorted set holds them.
-import type { StreamEntry } from '../store/types.js';
-import { candleFromRecord, DEFAULT_CANDLE_GUARDS, openTimeMs, priceOutOfRange, type Candle, type CandleGuards } from '../candles/index.js';
+import type { StreamEntry } from "../store/types.js";
+import {
+  candleFromRecord,
+  DEFAULT_CANDLE_GUARDS,
+  openTimeMs,
+  priceOutOfRange,
+  type Candle,
+  type CandleGuards,
+} from "../candles/index.js";
 
-export const KLINE_SKIP_REASONS = ['no_payload', 'bad_json', 'bad_candle', 'not_closed', 'not_1m', 'unknown_symbol', 'future_candle'] as const;
+export const KLINE_SKIP_REASONS = [
+  "no_payload",
+  "bad_json",
+  "bad_candle",
+  "not_closed",
+  "not_1m",
+  "unknown_symbol",
+  "future_candle",
+] as const;
 export type KlineSkipReason = (typeof KLINE_SKIP_REASONS)[number];
 
 export interface LiveCandle extends Candle {
@@ -18,7 +33,8 @@ export interface LiveCandle extends Candle {
   openTime: number;
 }
 
-export type KlineRead = { ok: true; candle: LiveCandle } | { ok: false; reason: KlineSkipReason; detail: string };
+export type KlineRead =
+  { ok: true; candle: LiveCandle } | { ok: false; reason: KlineSkipReason; detail: string };
 
 const skipped = (reason: KlineSkipReason, entry: StreamEntry, why: string): KlineRead => ({
   ok: false,
@@ -34,41 +50,72 @@ const skipped = (reason: KlineSkipReason, entry: StreamEntry, why: string): Klin
  * fresh), not closed, another interval, or a symbol this service does not run. Without
  * `guards.nowMs` nothing is taken to be in the future.
  */
-export function parseKlineEntry(entry: StreamEntry, isRunning: (symbol: string) => boolean, guards: CandleGuards = {}): KlineRead {
+export function parseKlineEntry(
+  entry: StreamEntry,
+  isRunning: (symbol: string) => boolean,
+  guards: CandleGuards = {},
+): KlineRead {
   const text = entry.fields.payload;
-  if (text === undefined || text === '') return skipped('no_payload', entry, 'no payload field');
+  if (text === undefined || text === "") return skipped("no_payload", entry, "no payload field");
   let payload: unknown;
   try {
     payload = JSON.parse(text);
   } catch {
-    return skipped('bad_json', entry, `payload is not JSON (${JSON.stringify(text.slice(0, 60))})`);
+    return skipped("bad_json", entry, `payload is not JSON (${JSON.stringify(text.slice(0, 60))})`);
   }
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-    return skipped('bad_json', entry, 'payload is not a JSON object');
+  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
+    return skipped("bad_json", entry, "payload is not a JSON object");
   }
   const record = payload as Record<string, unknown>;
   const symbol = record.symbol;
-  if (typeof symbol !== 'string' || symbol === '') return skipped('bad_candle', entry, 'payload has no symbol');
+  if (typeof symbol !== "string" || symbol === "")
+    return skipped("bad_candle", entry, "payload has no symbol");
   const candle = candleFromRecord(record);
-  if (candle === null) return skipped('bad_candle', entry, `${symbol}: close must be a number > 0 and open_time/high/low/close_time/timestamp numbers`);
-  if (candle.openTime === null) return skipped('bad_candle', entry, `${symbol}: no open_time`);
+  if (candle === null)
+    return skipped(
+      "bad_candle",
+      entry,
+      `${symbol}: close must be a number > 0 and open_time/high/low/close_time/timestamp numbers`,
+    );
+  if (candle.openTime === null) return skipped("bad_candle", entry, `${symbol}: no open_time`);
   const minPrice = guards.minPrice ?? DEFAULT_CANDLE_GUARDS.minPrice;
   const maxPrice = guards.maxPrice ?? DEFAULT_CANDLE_GUARDS.maxPrice;
   const outOfRange = priceOutOfRange(candle, minPrice, maxPrice);
-  if (outOfRange !== null) return skipped('bad_candle', entry, `${symbol}: ${outOfRange} outside [minCandlePrice ${minPrice}, maxCandlePrice ${maxPrice}]`);
+  if (outOfRange !== null)
+    return skipped(
+      "bad_candle",
+      entry,
+      `${symbol}: ${outOfRange} outside [minCandlePrice ${minPrice}, maxCandlePrice ${maxPrice}]`,
+    );
   if (guards.nowMs !== undefined) {
     const skewMs = guards.maxClockSkewMs ?? DEFAULT_CANDLE_GUARDS.maxClockSkewMs;
-    const latest = Math.max(openTimeMs(candle.openTime), candle.closeTime === null ? -Infinity : openTimeMs(candle.closeTime));
+    const latest = Math.max(
+      openTimeMs(candle.openTime),
+      candle.closeTime === null ? -Infinity : openTimeMs(candle.closeTime),
+    );
     if (latest > guards.nowMs + skewMs) {
-      const field = candle.closeTime !== null && openTimeMs(candle.closeTime) === latest ? `close_time ${candle.closeTime}` : `open_time ${candle.openTime}`;
-      return skipped('future_candle', entry, `${symbol}: ${field} is ${Math.round((latest - guards.nowMs) / 1000)} s after now (maxClockSkew ${skewMs / 1000} s)`);
+      const field =
+        candle.closeTime !== null && openTimeMs(candle.closeTime) === latest
+          ? `close_time ${candle.closeTime}`
+          : `open_time ${candle.openTime}`;
+      return skipped(
+        "future_candle",
+        entry,
+        `${symbol}: ${field} is ${Math.round((latest - guards.nowMs) / 1000)} s after now (maxClockSkew ${skewMs / 1000} s)`,
+      );
     }
   }
-  if (record.is_closed !== true) return skipped('not_closed', entry, `${symbol}: is_closed is ${JSON.stringify(record.is_closed ?? null)}`);
-  if (record.interval !== undefined && record.interval !== '1m') {
-    return skipped('not_1m', entry, `${symbol}: interval ${JSON.stringify(record.interval)}`);
+  if (record.is_closed !== true)
+    return skipped(
+      "not_closed",
+      entry,
+      `${symbol}: is_closed is ${JSON.stringify(record.is_closed ?? null)}`,
+    );
+  if (record.interval !== undefined && record.interval !== "1m") {
+    return skipped("not_1m", entry, `${symbol}: interval ${JSON.stringify(record.interval)}`);
   }
-  if (!isRunning(symbol)) return skipped('unknown_symbol', entry, `${symbol} is not a running symbol`);
+  if (!isRunning(symbol))
+    return skipped("unknown_symbol", entry, `${symbol} is not a running symbol`);
   return { ok: true, candle: { ...candle, symbol, openTime: candle.openTime } };
 }
 
@@ -87,7 +134,8 @@ export class LiveCandles {
     const same = list.findIndex((c) => c.openTime === candle.openTime);
     if (same >= 0) {
       // A republished candle: the newest publish wins.
-      if ((candle.publishedAt ?? -Infinity) >= (list[same].publishedAt ?? -Infinity)) list[same] = candle;
+      if ((candle.publishedAt ?? -Infinity) >= (list[same].publishedAt ?? -Infinity))
+        list[same] = candle;
     } else {
       list.push(candle);
       list.sort((a, b) => a.openTime - b.openTime);

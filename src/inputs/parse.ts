@@ -19,9 +19,9 @@ const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
  */
 export function parseFiniteNumber(raw: unknown): number | null {
   let value: number;
-  if (typeof raw === 'number') {
+  if (typeof raw === "number") {
     value = raw;
-  } else if (typeof raw === 'string') {
+  } else if (typeof raw === "string") {
     if (!DECIMAL.test(raw)) return null;
     value = Number(raw);
   } else {

@@ -9,17 +9,17 @@
 // observations into the same monotonic state, so whichever writes it last writes values at least
 // as extreme as any written before. The memory is written inside the publish (or heartbeat) batch
 // of the cycle that changed it, so it lands atomically with the proposal computed from it.
-import type { Position } from '../kernels/types.js';
-import { calcKey } from '../store/keyGuard.js';
-import type { HashWrite, Store } from '../store/types.js';
-import { kernelPosition, type PositionSnapshot } from './positions.js';
-import { parseFiniteNumber } from './parse.js';
-import type { Read } from './types.js';
+import type { Position } from "../kernels/types.js";
+import { calcKey } from "../store/keyGuard.js";
+import type { HashWrite, Store } from "../store/types.js";
+import { kernelPosition, type PositionSnapshot } from "./positions.js";
+import { parseFiniteNumber } from "./parse.js";
+import type { Read } from "./types.js";
 
 export interface PositionMemory {
   /** The snapshot identity this memory belongs to (a new identity resets it). */
   identity: string;
-  side: 'LONG' | 'SHORT';
+  side: "LONG" | "SHORT";
   first_seen_epoch: number;
   /** Best price since entry: highest for a LONG, lowest for a SHORT. */
   peak_price: number;
@@ -37,18 +37,18 @@ export interface CandleExtremes {
   throughMs: number;
 }
 
-export const positionMemoryKey = (symbol: string): string => calcKey('position', symbol);
+export const positionMemoryKey = (symbol: string): string => calcKey("position", symbol);
 
 /** Refreshed with every write; a symbol no longer run lets its memory lapse after a day. */
 export const POSITION_MEMORY_TTL_SEC = 86_400;
 /** Rewrite an unchanged memory this often, so its TTL never runs out under an open position. */
 const REFRESH_MS = 3_600_000;
 
-function better(side: 'LONG' | 'SHORT', a: number, b: number): number {
-  return side === 'LONG' ? Math.max(a, b) : Math.min(a, b);
+function better(side: "LONG" | "SHORT", a: number, b: number): number {
+  return side === "LONG" ? Math.max(a, b) : Math.min(a, b);
 }
-function worse(side: 'LONG' | 'SHORT', a: number, b: number): number {
-  return side === 'LONG' ? Math.min(a, b) : Math.max(a, b);
+function worse(side: "LONG" | "SHORT", a: number, b: number): number {
+  return side === "LONG" ? Math.min(a, b) : Math.max(a, b);
 }
 
 /**
@@ -66,13 +66,14 @@ export function advanceMemory(
 ): PositionMemory {
   const side = snapshot.side;
   const price = snapshot.current_price;
-  const same = previous !== null && previous.identity === snapshot.identity && previous.side === side;
+  const same =
+    previous !== null && previous.identity === snapshot.identity && previous.side === side;
   let peak = same ? better(side, previous.peak_price, price) : price;
   let trough = same ? worse(side, previous.trough_price, price) : price;
   let through = same ? previous.candles_through_ms : null;
   if (extremes !== null) {
-    peak = better(side, peak, side === 'LONG' ? extremes.high : extremes.low);
-    trough = worse(side, trough, side === 'LONG' ? extremes.low : extremes.high);
+    peak = better(side, peak, side === "LONG" ? extremes.high : extremes.low);
+    trough = worse(side, trough, side === "LONG" ? extremes.low : extremes.high);
     through = Math.max(through ?? -Infinity, extremes.throughMs);
   }
   return {
@@ -98,10 +99,14 @@ export function trackedFigures(snapshot: PositionSnapshot, memory: PositionMemor
 }
 
 /** Where candles must be read from for this observation: at or after the opening, after the last folded. */
-export function candlesNeededFromMs(snapshot: PositionSnapshot, memory: PositionMemory | null): number | null {
+export function candlesNeededFromMs(
+  snapshot: PositionSnapshot,
+  memory: PositionMemory | null,
+): number | null {
   if (snapshot.created_at === null) return null;
   const opened = snapshot.created_at * 1000;
-  const same = memory !== null && memory.identity === snapshot.identity && memory.side === snapshot.side;
+  const same =
+    memory !== null && memory.identity === snapshot.identity && memory.side === snapshot.side;
   const through = same ? memory.candles_through_ms : null;
   return through === null ? opened : Math.max(opened, through + 1);
 }
@@ -113,7 +118,7 @@ export function memoryToFields(memory: PositionMemory, nowMs: number): Record<st
     first_seen_epoch: String(memory.first_seen_epoch),
     peak_price: String(memory.peak_price),
     trough_price: String(memory.trough_price),
-    candles_through_ms: memory.candles_through_ms === null ? '' : String(memory.candles_through_ms),
+    candles_through_ms: memory.candles_through_ms === null ? "" : String(memory.candles_through_ms),
     updated_epoch: String(Math.floor(nowMs / 1000)),
   };
 }
@@ -124,10 +129,27 @@ export function memoryFromFields(fields: Record<string, string>): PositionMemory
   const firstSeen = parseFiniteNumber(fields.first_seen_epoch);
   const peak = parseFiniteNumber(fields.peak_price);
   const trough = parseFiniteNumber(fields.trough_price);
-  const through = fields.candles_through_ms === '' || fields.candles_through_ms === undefined ? null : parseFiniteNumber(fields.candles_through_ms);
-  if (!fields.identity || (side !== 'LONG' && side !== 'SHORT') || firstSeen === null || peak === null || trough === null) return null;
+  const through =
+    fields.candles_through_ms === "" || fields.candles_through_ms === undefined
+      ? null
+      : parseFiniteNumber(fields.candles_through_ms);
+  if (
+    !fields.identity ||
+    (side !== "LONG" && side !== "SHORT") ||
+    firstSeen === null ||
+    peak === null ||
+    trough === null
+  )
+    return null;
   if (peak <= 0 || trough <= 0 || (fields.candles_through_ms && through === null)) return null;
-  return { identity: fields.identity, side, first_seen_epoch: firstSeen, peak_price: peak, trough_price: trough, candles_through_ms: through };
+  return {
+    identity: fields.identity,
+    side,
+    first_seen_epoch: firstSeen,
+    peak_price: peak,
+    trough_price: trough,
+    candles_through_ms: through,
+  };
 }
 
 function sameMemory(a: PositionMemory, b: PositionMemory): boolean {
@@ -175,7 +197,10 @@ export const DEFAULT_MAX_PRICE_RATIO = 10;
  * entry price (both ends included), the same bound the output guard holds the written position
  * prices to (src/phases/outputGuard.ts).
  */
-export function rememberable(snapshot: Pick<PositionSnapshot, 'entry_price' | 'current_price'>, maxPriceRatio: number): boolean {
+export function rememberable(
+  snapshot: Pick<PositionSnapshot, "entry_price" | "current_price">,
+  maxPriceRatio: number,
+): boolean {
   const { entry_price: entry, current_price: current } = snapshot;
   return current >= entry / maxPriceRatio && current <= entry * maxPriceRatio;
 }
@@ -259,10 +284,15 @@ export class PositionBook {
   pendingWrite(symbol: string, nowMs: number): { write: HashWrite; commit: () => void } | null {
     const entry = this.entries.get(symbol);
     if (!entry || !entry.memory) return null;
-    if (entry.version === entry.writtenVersion && nowMs - entry.writtenAtMs < REFRESH_MS) return null;
+    if (entry.version === entry.writtenVersion && nowMs - entry.writtenAtMs < REFRESH_MS)
+      return null;
     const version = entry.version;
     return {
-      write: { key: positionMemoryKey(symbol), fields: memoryToFields(entry.memory, nowMs), ttlSec: POSITION_MEMORY_TTL_SEC },
+      write: {
+        key: positionMemoryKey(symbol),
+        fields: memoryToFields(entry.memory, nowMs),
+        ttlSec: POSITION_MEMORY_TTL_SEC,
+      },
       commit: () => {
         entry.writtenVersion = Math.max(entry.writtenVersion, version);
         entry.writtenAtMs = nowMs;

@@ -8,23 +8,23 @@
 //                  only when explicitly chosen.
 // Every value goes through parseFiniteNumber and then validatePosition, so a bad snapshot is a
 // counted `bad_position` skip whose detail names the source, the field and the value.
-import { KernelInputError, type Position, type Side } from '../kernels/types.js';
-import { validatePosition } from '../kernels/validate.js';
-import { WrongTypeError, type Store } from '../store/types.js';
-import { DEFAULT_CANDLE_PATTERNS, readCandles } from '../candles/index.js';
-import { parseFiniteNumber } from './parse.js';
-import { ok, skip, type Read } from './types.js';
+import { KernelInputError, type Position, type Side } from "../kernels/types.js";
+import { validatePosition } from "../kernels/validate.js";
+import { WrongTypeError, type Store } from "../store/types.js";
+import { DEFAULT_CANDLE_PATTERNS, readCandles } from "../candles/index.js";
+import { parseFiniteNumber } from "./parse.js";
+import { ok, skip, type Read } from "./types.js";
 
-export const POSITION_SOURCE_KINDS = ['auto', 'redis_hash', 'redis_stream', 'synthetic'] as const;
+export const POSITION_SOURCE_KINDS = ["auto", "redis_hash", "redis_stream", "synthetic"] as const;
 export type PositionSourceKind = (typeof POSITION_SOURCE_KINDS)[number];
 
-export const CANONICAL_POSITION_PREFIX = 'quantum:state:positions:';
-export const LEGACY_POSITIONS_KEY = 'quantum:state:positions';
-import { EXECUTION_RESULT_STREAM } from '../contracts/streams.js';
+export const CANONICAL_POSITION_PREFIX = "quantum:state:positions:";
+export const LEGACY_POSITIONS_KEY = "quantum:state:positions";
+import { EXECUTION_RESULT_STREAM } from "../contracts/streams.js";
 export { EXECUTION_RESULT_STREAM };
 export const DEFAULT_STREAM_SCAN_COUNT = 1000;
 /** Stream fields that may carry the event as a JSON object instead of (or besides) flat fields. */
-export const EVENT_PAYLOAD_FIELDS = ['payload', 'data'] as const;
+export const EVENT_PAYLOAD_FIELDS = ["payload", "data"] as const;
 /** Synthetic positions are "opened" this many candles before the newest one. */
 export const SYNTHETIC_ENTRY_CANDLES_BACK = 60;
 /** Synthetic candles are taken to be one minute apart (the default patterns are 1m keys). */
@@ -73,37 +73,57 @@ export function createPositionSource(
 ): PositionSource {
   const scanCount = options.streamScanCount ?? DEFAULT_STREAM_SCAN_COUNT;
   if (!Number.isSafeInteger(scanCount) || scanCount <= 0) {
-    throw new Error(`position source: streamScanCount must be a positive integer (got ${String(scanCount)})`);
+    throw new Error(
+      `position source: streamScanCount must be a positive integer (got ${String(scanCount)})`,
+    );
   }
   const patterns = options.candlePatterns ?? DEFAULT_CANDLE_PATTERNS;
-  const maxPositionAgeSec = options.maxPositionAgeSec === undefined ? DEFAULT_MAX_POSITION_AGE_SEC : options.maxPositionAgeSec;
-  const maxClockSkewSec = options.maxClockSkewSec === undefined ? DEFAULT_MAX_CLOCK_SKEW_SEC : options.maxClockSkewSec;
+  const maxPositionAgeSec =
+    options.maxPositionAgeSec === undefined
+      ? DEFAULT_MAX_POSITION_AGE_SEC
+      : options.maxPositionAgeSec;
+  const maxClockSkewSec =
+    options.maxClockSkewSec === undefined ? DEFAULT_MAX_CLOCK_SKEW_SEC : options.maxClockSkewSec;
   const at = (nowMs: number): SnapshotOptions => ({ nowMs, maxPositionAgeSec, maxClockSkewSec });
   switch (kind) {
-    case 'redis_hash':
+    case "redis_hash":
       return { kind, read: (symbol, nowMs) => readFromHash(store, symbol, at(nowMs)) };
-    case 'redis_stream':
+    case "redis_stream":
       return { kind, read: (symbol, nowMs) => readFromStream(store, symbol, scanCount, at(nowMs)) };
-    case 'auto':
+    case "auto":
       return {
         kind,
         read: async (symbol, nowMs) => {
           const fromHash = await readFromHash(store, symbol, at(nowMs));
           // Only "nothing there" moves on to the stream. A broken, closed (FLAT) or stale hash
           // snapshot decides: an older stream event would be a worse answer than none.
-          if (fromHash.ok || fromHash.reason !== 'no_position' || !fromHash.detail.startsWith(NO_HASH)) return fromHash;
+          if (
+            fromHash.ok ||
+            fromHash.reason !== "no_position" ||
+            !fromHash.detail.startsWith(NO_HASH)
+          )
+            return fromHash;
           const fromStream = await readFromStream(store, symbol, scanCount, at(nowMs));
-          if (fromStream.ok || fromStream.reason !== 'no_position') return fromStream;
-          return skip('no_position', `${fromHash.detail}; ${fromStream.detail}`);
+          if (fromStream.ok || fromStream.reason !== "no_position") return fromStream;
+          return skip("no_position", `${fromHash.detail}; ${fromStream.detail}`);
         },
       };
-    case 'synthetic':
+    case "synthetic":
       return {
         kind,
-        read: (symbol, nowMs) => syntheticPosition(store, symbol, patterns, options.syntheticSides?.[symbol] ?? syntheticSide(symbol), nowMs),
+        read: (symbol, nowMs) =>
+          syntheticPosition(
+            store,
+            symbol,
+            patterns,
+            options.syntheticSides?.[symbol] ?? syntheticSide(symbol),
+            nowMs,
+          ),
       };
     default:
-      throw new Error(`unknown position source ${JSON.stringify(kind)} (expected one of ${POSITION_SOURCE_KINDS.join(', ')})`);
+      throw new Error(
+        `unknown position source ${JSON.stringify(kind)} (expected one of ${POSITION_SOURCE_KINDS.join(", ")})`,
+      );
   }
 }
 
@@ -153,14 +173,17 @@ export interface SnapshotOptions {
 }
 
 /** Optional fields: these spellings mean "not set" (Python writers produce None; the apply layer "0"). */
-const UNSET_OPTIONAL = new Set(['', '0', 'None', 'none', 'null', 'NULL']);
+const UNSET_OPTIONAL = new Set(["", "0", "None", "none", "null", "NULL"]);
 
 function isMissing(value: unknown): boolean {
-  return value === undefined || value === null || value === '';
+  return value === undefined || value === null || value === "";
 }
 
 /** The first of `names` that is present and non-empty. */
-function firstPresent(fields: Record<string, unknown>, ...names: string[]): { name: string; value: unknown } | null {
+function firstPresent(
+  fields: Record<string, unknown>,
+  ...names: string[]
+): { name: string; value: unknown } | null {
   for (const name of names) if (!isMissing(fields[name])) return { name, value: fields[name] };
   return null;
 }
@@ -168,11 +191,18 @@ function firstPresent(fields: Record<string, unknown>, ...names: string[]): { na
 class FieldProblem extends Error {}
 
 /** A required number: present and a plain finite decimal, else a problem naming the field and value. */
-function requiredNumber(fields: Record<string, unknown>, names: string[], check?: (v: number) => string | null): number {
+function requiredNumber(
+  fields: Record<string, unknown>,
+  names: string[],
+  check?: (v: number) => string | null,
+): number {
   const found = firstPresent(fields, ...names);
-  if (found === null) throw new FieldProblem(`${names.join(' or ')} missing`);
+  if (found === null) throw new FieldProblem(`${names.join(" or ")} missing`);
   const value = parseFiniteNumber(found.value);
-  if (value === null) throw new FieldProblem(`${found.name} must be a number (got ${abbreviate(asText(found.value))})`);
+  if (value === null)
+    throw new FieldProblem(
+      `${found.name} must be a number (got ${abbreviate(asText(found.value))})`,
+    );
   const why = check?.(value) ?? null;
   if (why !== null) throw new FieldProblem(`${found.name} ${why} (got ${value})`);
   return value;
@@ -184,13 +214,20 @@ function requiredNumber(fields: Record<string, unknown>, names: string[], check?
  * when it is spelled as unset (UNSET_OPTIONAL, or 0) and `unsetSpellings` allows that; else it
  * must parse.
  */
-function optionalNumber(fields: Record<string, unknown>, names: string[], unsetSpellings: boolean, check?: (v: number) => string | null): number | null {
+function optionalNumber(
+  fields: Record<string, unknown>,
+  names: string[],
+  unsetSpellings: boolean,
+  check?: (v: number) => string | null,
+): number | null {
   for (const name of names) {
     const raw = fields[name];
     if (isMissing(raw)) continue;
-    if (unsetSpellings && (UNSET_OPTIONAL.has(asText(raw)) || parseFiniteNumber(raw) === 0)) return null;
+    if (unsetSpellings && (UNSET_OPTIONAL.has(asText(raw)) || parseFiniteNumber(raw) === 0))
+      return null;
     const value = parseFiniteNumber(raw);
-    if (value === null) throw new FieldProblem(`${name} must be a number (got ${abbreviate(asText(raw))})`);
+    if (value === null)
+      throw new FieldProblem(`${name} must be a number (got ${abbreviate(asText(raw))})`);
     const why = check?.(value) ?? null;
     if (why !== null) throw new FieldProblem(`${name} ${why} (got ${value})`);
     return value;
@@ -204,17 +241,25 @@ function optionalNumber(fields: Record<string, unknown>, names: string[], unsetS
  * time.time() (seconds); a stamp in the future is a writer's clock or unit gone wrong, and a
  * position whose age or freshness is built on it would be judged on a number nobody meant.
  */
-function checkEpochStamp(name: string, value: number, nowMs: number, maxSkewSec: number | null): void {
-  if (value >= MAX_EPOCH_SECONDS) throw new FieldProblem(`${name} ${value} is in milliseconds (epoch seconds expected)`);
+function checkEpochStamp(
+  name: string,
+  value: number,
+  nowMs: number,
+  maxSkewSec: number | null,
+): void {
+  if (value >= MAX_EPOCH_SECONDS)
+    throw new FieldProblem(`${name} ${value} is in milliseconds (epoch seconds expected)`);
   if (maxSkewSec === null) return;
   const aheadSec = value - nowMs / 1000;
   if (aheadSec > maxSkewSec) {
-    throw new FieldProblem(`${name} ${value} is ${Math.round(aheadSec)} s in the future (maxClockSkew ${maxSkewSec} s)`);
+    throw new FieldProblem(
+      `${name} ${value} is ${Math.round(aheadSec)} s in the future (maxClockSkew ${maxSkewSec} s)`,
+    );
   }
 }
 
-const positive = (v: number): string | null => (v > 0 ? null : 'must be > 0');
-const nonNegative = (v: number): string | null => (v >= 0 ? null : 'must be >= 0');
+const positive = (v: number): string | null => (v > 0 ? null : "must be > 0");
+const nonNegative = (v: number): string | null => (v >= 0 ? null : "must be >= 0");
 
 /**
  * Maps stored fields — the canonical hash (several writers side by side), the legacy JSON, a
@@ -228,42 +273,55 @@ export function snapshotFromFields(
   origin: string,
   options: SnapshotOptions,
 ): Read<PositionSnapshot> {
-  const bad = (why: string): Read<PositionSnapshot> => skip('bad_position', `${origin}: ${why}`);
+  const bad = (why: string): Read<PositionSnapshot> => skip("bad_position", `${origin}: ${why}`);
   const named = isMissing(fields.symbol) ? symbol : fields.symbol;
-  if (named !== symbol) return bad(`symbol ${abbreviate(asText(named))} does not match the requested symbol ${JSON.stringify(symbol)}`);
+  if (named !== symbol)
+    return bad(
+      `symbol ${abbreviate(asText(named))} does not match the requested symbol ${JSON.stringify(symbol)}`,
+    );
   try {
     const side = fields.side;
-    if (side === 'FLAT') return skip('no_position', `${origin}: side FLAT`);
-    const amount = optionalNumber(fields, ['position_amt'], false);
-    if (amount === 0) return skip('no_position', `${origin}: position_amt 0`);
-    const quantityField = optionalNumber(fields, ['quantity'], false);
-    if (quantityField === 0) return skip('no_position', `${origin}: quantity 0`);
-    if (side !== 'LONG' && side !== 'SHORT') {
-      return bad(`side must be LONG, SHORT or FLAT (got ${isMissing(side) ? 'nothing' : abbreviate(asText(side))})`);
+    if (side === "FLAT") return skip("no_position", `${origin}: side FLAT`);
+    const amount = optionalNumber(fields, ["position_amt"], false);
+    if (amount === 0) return skip("no_position", `${origin}: position_amt 0`);
+    const quantityField = optionalNumber(fields, ["quantity"], false);
+    if (quantityField === 0) return skip("no_position", `${origin}: quantity 0`);
+    if (side !== "LONG" && side !== "SHORT") {
+      return bad(
+        `side must be LONG, SHORT or FLAT (got ${isMissing(side) ? "nothing" : abbreviate(asText(side))})`,
+      );
     }
-    if (quantityField !== null && quantityField < 0) throw new FieldProblem(`quantity must be >= 0 (got ${quantityField})`);
+    if (quantityField !== null && quantityField < 0)
+      throw new FieldProblem(`quantity must be >= 0 (got ${quantityField})`);
     // The signed amount and the side are written by the same snapshot: disagreeing, one is wrong,
     // and a stop for the wrong side is worse than none.
-    if (amount !== null && (amount > 0) !== (side === 'LONG')) {
+    if (amount !== null && amount > 0 !== (side === "LONG")) {
       throw new FieldProblem(`side ${side} disagrees with position_amt ${amount}`);
     }
 
-    const maxSkewSec = options.maxClockSkewSec === undefined ? DEFAULT_MAX_CLOCK_SKEW_SEC : options.maxClockSkewSec;
-    const tsEpoch = optionalNumber(fields, ['ts_epoch'], false, nonNegative);
+    const maxSkewSec =
+      options.maxClockSkewSec === undefined ? DEFAULT_MAX_CLOCK_SKEW_SEC : options.maxClockSkewSec;
+    const tsEpoch = optionalNumber(fields, ["ts_epoch"], false, nonNegative);
     // Before the freshness check: a stamp from the future (or in milliseconds) is never "fresh".
-    if (tsEpoch !== null) checkEpochStamp('ts_epoch', tsEpoch, options.nowMs, maxSkewSec);
+    if (tsEpoch !== null) checkEpochStamp("ts_epoch", tsEpoch, options.nowMs, maxSkewSec);
     if (tsEpoch !== null && options.maxPositionAgeSec !== null) {
       const ageSec = options.nowMs / 1000 - tsEpoch;
       if (ageSec > options.maxPositionAgeSec) {
-        return skip('stale_position', `${origin}: ts_epoch ${tsEpoch} is ${Math.round(ageSec)} s old (maxPositionAge ${options.maxPositionAgeSec} s)`);
+        return skip(
+          "stale_position",
+          `${origin}: ts_epoch ${tsEpoch} is ${Math.round(ageSec)} s old (maxPositionAge ${options.maxPositionAgeSec} s)`,
+        );
       }
     }
-    const entry = requiredNumber(fields, ['entry_price'], positive);
-    const current = requiredNumber(fields, ['current_price', 'mark_price'], positive);
-    const pnl = requiredNumber(fields, ['unrealized_pnl']);
-    const createdAt = optionalNumber(fields, ['created_at'], true, nonNegative);
-    if (createdAt !== null) checkEpochStamp('created_at', createdAt, options.nowMs, maxSkewSec);
-    const planId = isMissing(fields.plan_id) || UNSET_OPTIONAL.has(asText(fields.plan_id)) ? null : asText(fields.plan_id);
+    const entry = requiredNumber(fields, ["entry_price"], positive);
+    const current = requiredNumber(fields, ["current_price", "mark_price"], positive);
+    const pnl = requiredNumber(fields, ["unrealized_pnl"]);
+    const createdAt = optionalNumber(fields, ["created_at"], true, nonNegative);
+    if (createdAt !== null) checkEpochStamp("created_at", createdAt, options.nowMs, maxSkewSec);
+    const planId =
+      isMissing(fields.plan_id) || UNSET_OPTIONAL.has(asText(fields.plan_id))
+        ? null
+        : asText(fields.plan_id);
     return ok({
       symbol,
       side,
@@ -271,14 +329,14 @@ export function snapshotFromFields(
       current_price: current,
       unrealized_pnl: pnl,
       quantity: quantityField ?? (amount === null ? null : Math.abs(amount)),
-      current_sl: optionalNumber(fields, ['current_sl', 'stop_loss'], true, positive),
-      current_tp: optionalNumber(fields, ['current_tp', 'take_profit'], true, positive),
-      age_sec: optionalNumber(fields, ['age_sec'], false, nonNegative),
-      peak_price: optionalNumber(fields, ['peak_price'], false, positive),
-      trough_price: optionalNumber(fields, ['trough_price'], false, positive),
+      current_sl: optionalNumber(fields, ["current_sl", "stop_loss"], true, positive),
+      current_tp: optionalNumber(fields, ["current_tp", "take_profit"], true, positive),
+      age_sec: optionalNumber(fields, ["age_sec"], false, nonNegative),
+      peak_price: optionalNumber(fields, ["peak_price"], false, positive),
+      trough_price: optionalNumber(fields, ["trough_price"], false, positive),
       created_at: createdAt,
       ts_epoch: tsEpoch,
-      identity: planId !== null ? `plan:${planId}:${side}` : `${side}:${entry}:${createdAt ?? '-'}`,
+      identity: planId !== null ? `plan:${planId}:${side}` : `${side}:${entry}:${createdAt ?? "-"}`,
       origin,
     });
   } catch (error) {
@@ -308,9 +366,10 @@ export function kernelPosition(
     current_tp: snapshot.current_tp,
   };
   try {
-    return ok(validatePosition(raw, 'position', snapshot.symbol));
+    return ok(validatePosition(raw, "position", snapshot.symbol));
   } catch (error) {
-    if (error instanceof KernelInputError) return skip('bad_position', `${snapshot.origin}: ${error.message}`);
+    if (error instanceof KernelInputError)
+      return skip("bad_position", `${snapshot.origin}: ${error.message}`);
     throw error;
   }
 }
@@ -320,27 +379,44 @@ export function kernelPosition(
  * age to age_sec, else now − created_at, else 0. For one-off uses (`compute`, property tests);
  * the publishers go through the position memory instead (src/inputs/positionMemory.ts).
  */
-export function positionFromFields(fields: Record<string, unknown>, symbol: string, origin: string, nowMs = 0): Read<Position> {
+export function positionFromFields(
+  fields: Record<string, unknown>,
+  symbol: string,
+  origin: string,
+  nowMs = 0,
+): Read<Position> {
   // No clock here (nowMs defaults to 0): only the milliseconds rule applies, not the future one.
-  const snapshot = snapshotFromFields(fields, symbol, origin, { nowMs, maxPositionAgeSec: null, maxClockSkewSec: null });
+  const snapshot = snapshotFromFields(fields, symbol, origin, {
+    nowMs,
+    maxPositionAgeSec: null,
+    maxClockSkewSec: null,
+  });
   if (!snapshot.ok) return snapshot;
   const s = snapshot.value;
   const age = s.created_at === null ? 0 : Math.max(0, nowMs / 1000 - s.created_at);
-  return kernelPosition(s, { peak_price: s.current_price, trough_price: s.current_price, age_sec: age });
+  return kernelPosition(s, {
+    peak_price: s.current_price,
+    trough_price: s.current_price,
+    age_sec: age,
+  });
 }
 
 // ---- redis_hash -----------------------------------------------------------------------------------
 
 /** How a no_position detail starts when there is no hash at all (auto then tries the stream). */
-const NO_HASH = 'no position hash';
+const NO_HASH = "no position hash";
 
-async function readFromHash(store: Store, symbol: string, options: SnapshotOptions): Promise<Read<PositionSnapshot>> {
+async function readFromHash(
+  store: Store,
+  symbol: string,
+  options: SnapshotOptions,
+): Promise<Read<PositionSnapshot>> {
   const key = canonicalPositionKey(symbol);
   let fields: Record<string, string>;
   try {
     fields = await store.hgetall(key);
   } catch (error) {
-    if (error instanceof WrongTypeError) return skip('bad_position', error.message);
+    if (error instanceof WrongTypeError) return skip("bad_position", error.message);
     throw error;
   }
   if (Object.keys(fields).length > 0) return snapshotFromFields(fields, symbol, key, options);
@@ -350,21 +426,24 @@ async function readFromHash(store: Store, symbol: string, options: SnapshotOptio
   try {
     json = await store.hget(LEGACY_POSITIONS_KEY, symbol);
   } catch (error) {
-    if (error instanceof WrongTypeError) return skip('bad_position', error.message);
+    if (error instanceof WrongTypeError) return skip("bad_position", error.message);
     throw error;
   }
   // An empty value or JSON null is how a writer clears a symbol: no position, not a bad one.
-  if (json === null || json === '' || json === 'null') {
-    return skip('no_position', `${NO_HASH} ${key} and no field ${symbol} in ${LEGACY_POSITIONS_KEY}`);
+  if (json === null || json === "" || json === "null") {
+    return skip(
+      "no_position",
+      `${NO_HASH} ${key} and no field ${symbol} in ${LEGACY_POSITIONS_KEY}`,
+    );
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(json);
   } catch {
-    return skip('bad_position', `${origin}: not valid JSON (${abbreviate(json)})`);
+    return skip("bad_position", `${origin}: not valid JSON (${abbreviate(json)})`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return skip('bad_position', `${origin}: expected a JSON object (got ${abbreviate(json)})`);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    return skip("bad_position", `${origin}: expected a JSON object (got ${abbreviate(json)})`);
   }
   return snapshotFromFields(parsed as Record<string, unknown>, symbol, origin, options);
 }
@@ -384,8 +463,9 @@ export function eventFields(fields: Record<string, string>): Record<string, unkn
     if (text === undefined) continue;
     try {
       const payload: unknown = JSON.parse(text);
-      if (typeof payload === 'object' && payload !== null && !Array.isArray(payload)) {
-        for (const [key, value] of Object.entries(payload)) if (!(key in merged)) merged[key] = value;
+      if (typeof payload === "object" && payload !== null && !Array.isArray(payload)) {
+        for (const [key, value] of Object.entries(payload))
+          if (!(key in merged)) merged[key] = value;
       }
     } catch {
       // Not JSON: only the flat fields count.
@@ -397,12 +477,17 @@ export function eventFields(fields: Record<string, string>): Record<string, unkn
   return merged;
 }
 
-async function readFromStream(store: Store, symbol: string, scanCount: number, options: SnapshotOptions): Promise<Read<PositionSnapshot>> {
+async function readFromStream(
+  store: Store,
+  symbol: string,
+  scanCount: number,
+  options: SnapshotOptions,
+): Promise<Read<PositionSnapshot>> {
   let entries;
   try {
     entries = await store.xrevrange(EXECUTION_RESULT_STREAM, scanCount);
   } catch (error) {
-    if (error instanceof WrongTypeError) return skip('bad_position', error.message);
+    if (error instanceof WrongTypeError) return skip("bad_position", error.message);
     throw error;
   }
   // Newest first: the first POSITION_* event for the symbol decides.
@@ -410,15 +495,23 @@ async function readFromStream(store: Store, symbol: string, scanCount: number, o
     const fields = eventFields(entry.fields);
     if (fields.symbol !== symbol) continue;
     const eventType = fields.event_type;
-    if (eventType === 'POSITION_CLOSED') {
-      return skip('no_position', `newest position event for ${symbol} in ${EXECUTION_RESULT_STREAM} is POSITION_CLOSED (${entry.id})`);
+    if (eventType === "POSITION_CLOSED") {
+      return skip(
+        "no_position",
+        `newest position event for ${symbol} in ${EXECUTION_RESULT_STREAM} is POSITION_CLOSED (${entry.id})`,
+      );
     }
-    if (eventType === 'POSITION_OPENED' || eventType === 'POSITION_UPDATED') {
-      return snapshotFromFields(fields, symbol, `${EXECUTION_RESULT_STREAM} ${entry.id} (${eventType})`, options);
+    if (eventType === "POSITION_OPENED" || eventType === "POSITION_UPDATED") {
+      return snapshotFromFields(
+        fields,
+        symbol,
+        `${EXECUTION_RESULT_STREAM} ${entry.id} (${eventType})`,
+        options,
+      );
     }
   }
   return skip(
-    'no_position',
+    "no_position",
     `no POSITION_OPENED/UPDATED/CLOSED event for ${symbol} in the newest ${entries.length} entries of ${EXECUTION_RESULT_STREAM}`,
   );
 }
@@ -433,7 +526,7 @@ async function readFromStream(store: Store, symbol: string, scanCount: number, o
 export function syntheticSide(symbol: string): Side {
   let sum = 0;
   for (let i = 0; i < symbol.length; i += 1) sum += symbol.charCodeAt(i);
-  return sum % 3 === 0 ? 'SHORT' : 'LONG';
+  return sum % 3 === 0 ? "SHORT" : "LONG";
 }
 
 /**
@@ -442,8 +535,12 @@ export function syntheticSide(symbol: string): Side {
  * age = 60 s per candle since entry, unrealized PnL per unit of size, no stop or target set.
  * It moves with the candles, so the demo's proposals change as the market does.
  */
-export function syntheticPositionFromCloses(symbol: string, closes: readonly number[], side: Side = syntheticSide(symbol)): Position {
-  if (closes.length === 0) throw new Error('syntheticPositionFromCloses: no closes');
+export function syntheticPositionFromCloses(
+  symbol: string,
+  closes: readonly number[],
+  side: Side = syntheticSide(symbol),
+): Position {
+  if (closes.length === 0) throw new Error("syntheticPositionFromCloses: no closes");
   const entryIndex = Math.max(0, closes.length - 1 - SYNTHETIC_ENTRY_CANDLES_BACK);
   const sinceEntry = closes.slice(entryIndex);
   const entry = sinceEntry[0];
@@ -455,17 +552,26 @@ export function syntheticPositionFromCloses(symbol: string, closes: readonly num
     side,
     entry_price: entry,
     current_price: current,
-    peak_price: side === 'LONG' ? highest : lowest,
-    trough_price: side === 'LONG' ? lowest : highest,
+    peak_price: side === "LONG" ? highest : lowest,
+    trough_price: side === "LONG" ? lowest : highest,
     age_sec: SYNTHETIC_CANDLE_SECONDS * (sinceEntry.length - 1),
-    unrealized_pnl: side === 'LONG' ? current - entry : entry - current,
+    unrealized_pnl: side === "LONG" ? current - entry : entry - current,
     current_sl: null,
     current_tp: null,
   };
 }
 
-async function syntheticPosition(store: Store, symbol: string, patterns: readonly string[], side: Side, nowMs: number): Promise<Read<PositionSnapshot>> {
-  const candles = await readCandles(store, symbol, { patterns, windowSize: SYNTHETIC_ENTRY_CANDLES_BACK + 1 });
+async function syntheticPosition(
+  store: Store,
+  symbol: string,
+  patterns: readonly string[],
+  side: Side,
+  nowMs: number,
+): Promise<Read<PositionSnapshot>> {
+  const candles = await readCandles(store, symbol, {
+    patterns,
+    windowSize: SYNTHETIC_ENTRY_CANDLES_BACK + 1,
+  });
   if (!candles.ok) return skip(candles.reason, `synthetic position: ${candles.detail}`);
   // Explicit peak, trough and age: a synthetic position is its own memory.
   return snapshotFromFields(
@@ -481,8 +587,14 @@ async function syntheticPosition(store: Store, symbol: string, patterns: readonl
  * including objects without a usable toString (`{"toString": false}`): never throw on them.
  */
 function asText(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (typeof value === "string") return value;
+  if (
+    typeof value === "number" ||
+    typeof value === "boolean" ||
+    value === null ||
+    value === undefined
+  )
+    return String(value);
   try {
     return JSON.stringify(value) ?? typeof value;
   } catch {

@@ -1,8 +1,14 @@
 // Kernel P2 — harvest (SPEC §3, spec v1.0). Pure: a position, a market state and (optionally) the
 // P1 stop distance in; a harvest action, a profit-lock stop and a kill score out.
-import { mergeTheta } from './theta.js';
-import { clip, sigmoid, softmax } from './math.js';
-import type { DeepPartial, HarvestAction, HarvestMarketState, HarvestResult, Position } from './types.js';
+import { mergeTheta } from "./theta.js";
+import { clip, sigmoid, softmax } from "./math.js";
+import type {
+  DeepPartial,
+  HarvestAction,
+  HarvestMarketState,
+  HarvestResult,
+  Position,
+} from "./types.js";
 import {
   requireFiniteLeaves,
   requireFiniteNumber,
@@ -11,9 +17,9 @@ import {
   requirePositiveNumber,
   requireProbability,
   validatePosition,
-} from './validate.js';
+} from "./validate.js";
 
-export type { HarvestMarketState } from './types.js';
+export type { HarvestMarketState } from "./types.js";
 
 export interface HarvestTheta {
   fallback_stop_pct: number;
@@ -79,16 +85,16 @@ export interface HarvestInput {
 
 /** Kill-score components above these values are named in the reason codes (SPEC §3). */
 const KILL_REASON_THRESHOLDS = [
-  ['regime_flip', 0],
-  ['sigma_spike', 0.5],
-  ['ts_drop', 0.2],
-  ['age_penalty', 0.5],
+  ["regime_flip", 0],
+  ["sigma_spike", 0.5],
+  ["ts_drop", 0.2],
+  ["age_penalty", 0.5],
 ] as const;
 
 /** Floor on the risk unit, so R_net never divides by zero. */
 const MIN_RISK_UNIT = 1e-9;
 
-function validateHarvestMarketState(raw: unknown, path = 'market_state'): HarvestMarketState {
+function validateHarvestMarketState(raw: unknown, path = "market_state"): HarvestMarketState {
   const obj = requireObject(raw, path);
   return {
     sigma: requireNonNegativeNumber(obj.sigma, `${path}.sigma`),
@@ -100,17 +106,17 @@ function validateHarvestMarketState(raw: unknown, path = 'market_state'): Harves
 }
 
 /** null/undefined → absent; otherwise stop_dist_pct must be finite and ≥ 0. */
-function validateP1Proposal(raw: unknown, path = 'p1_proposal'): HarvestP1Proposal | null {
+function validateP1Proposal(raw: unknown, path = "p1_proposal"): HarvestP1Proposal | null {
   if (raw === null || raw === undefined) return null;
   const obj = requireObject(raw, path);
   return { stop_dist_pct: requireNonNegativeNumber(obj.stop_dist_pct, `${path}.stop_dist_pct`) };
 }
 
 function actionForR(R_net: number, theta: HarvestTheta): HarvestAction {
-  if (R_net >= theta.T3_R) return 'PARTIAL_75';
-  if (R_net >= theta.T2_R) return 'PARTIAL_50';
-  if (R_net >= theta.T1_R) return 'PARTIAL_25';
-  return 'NONE';
+  if (R_net >= theta.T3_R) return "PARTIAL_75";
+  if (R_net >= theta.T2_R) return "PARTIAL_50";
+  if (R_net >= theta.T1_R) return "PARTIAL_25";
+  return "NONE";
 }
 
 /**
@@ -119,7 +125,7 @@ function actionForR(R_net: number, theta: HarvestTheta): HarvestAction {
  */
 function profitLockStop(position: Position, theta: HarvestTheta): number | null {
   const current = position.current_sl;
-  if (position.side === 'LONG') {
+  if (position.side === "LONG") {
     const be = position.entry_price * (1 + theta.be_plus_pct);
     const candidate = current === null ? be : Math.max(current, be);
     return current === null || candidate > current ? candidate : null;
@@ -135,25 +141,26 @@ function profitLockStop(position: Position, theta: HarvestTheta): number | null 
  */
 export function resolveTheta(override: unknown): HarvestTheta {
   if (override === undefined || override === null) return DEFAULT_HARVEST_THETA;
-  const theta = mergeTheta<HarvestTheta>(DEFAULT_HARVEST_THETA, override as DeepPartial<HarvestTheta>);
-  requireFiniteLeaves(theta, 'theta');
+  const theta = mergeTheta<HarvestTheta>(DEFAULT_HARVEST_THETA, override);
+  requireFiniteLeaves(theta, "theta");
   // These divide: a zero or negative value would turn the kill score or the weights into NaN.
-  requirePositiveNumber(theta.sigma_ref, 'theta.sigma_ref');
-  requirePositiveNumber(theta.max_age_sec, 'theta.max_age_sec');
-  requirePositiveNumber(theta.softmax_temp, 'theta.softmax_temp');
+  requirePositiveNumber(theta.sigma_ref, "theta.sigma_ref");
+  requirePositiveNumber(theta.max_age_sec, "theta.max_age_sec");
+  requirePositiveNumber(theta.softmax_temp, "theta.softmax_temp");
   return theta;
 }
 
 /** Computes the P2 proposal. Throws KernelInputError for invalid input (see validate.ts). */
 export function computeHarvest(input: HarvestInput): HarvestResult {
-  const root = requireObject(input, 'input');
+  const root = requireObject(input, "input");
   const theta = resolveTheta(root.theta);
-  const position = validatePosition(root.position, 'position');
+  const position = validatePosition(root.position, "position");
   const ms = validateHarvestMarketState(root.market_state);
   const p1 = validateP1Proposal(root.p1_proposal);
 
   // A zero P1 distance means "no usable stop", so the fallback applies just as when P1 is absent.
-  const stopPct = p1 !== null && p1.stop_dist_pct !== 0 ? p1.stop_dist_pct : theta.fallback_stop_pct;
+  const stopPct =
+    p1 !== null && p1.stop_dist_pct !== 0 ? p1.stop_dist_pct : theta.fallback_stop_pct;
   const entry = position.entry_price;
   const risk_unit = Math.max(entry * stopPct, MIN_RISK_UNIT);
   const cost_est = (theta.cost_bps / 10000) * entry;
@@ -162,12 +169,12 @@ export function computeHarvest(input: HarvestInput): HarvestResult {
 
   let harvest_action = actionForR(R_net, theta);
   const reason_codes: string[] = [];
-  if (harvest_action !== 'NONE') reason_codes.push(`harvest_${harvest_action.toLowerCase()}`);
+  if (harvest_action !== "NONE") reason_codes.push(`harvest_${harvest_action.toLowerCase()}`);
 
   let new_sl_proposed: number | null = null;
   if (R_net >= theta.lock_R) {
     new_sl_proposed = profitLockStop(position, theta);
-    if (new_sl_proposed !== null) reason_codes.push('profit_lock');
+    if (new_sl_proposed !== null) reason_codes.push("profit_lock");
   }
 
   const k_components = {
@@ -183,8 +190,8 @@ export function computeHarvest(input: HarvestInput): HarvestResult {
       theta.k_age_penalty * k_components.age_penalty,
   );
   if (kill_score >= theta.kill_threshold) {
-    harvest_action = 'FULL_CLOSE_PROPOSED';
-    reason_codes.push('kill_score_triggered');
+    harvest_action = "FULL_CLOSE_PROPOSED";
+    reason_codes.push("kill_score_triggered");
     for (const [name, threshold] of KILL_REASON_THRESHOLDS) {
       if (k_components[name] > threshold) reason_codes.push(name);
     }

@@ -1,16 +1,16 @@
 // The kernels' public surface: everything outside src/kernels imports from here, so the files
 // behind it can be reorganised without touching callers.
-export * from './types.js';
-export { mergeTheta } from './theta.js';
-export { clip, sigmoid, softmax } from './math.js';
-export * from './validate.js';
+export * from "./types.js";
+export { mergeTheta } from "./theta.js";
+export { clip, sigmoid, softmax } from "./math.js";
+export * from "./validate.js";
 export {
   computeMarketState,
   DEFAULT_MARKET_STATE_THETA,
   marketStateMinRequired,
   type MarketStateTheta,
   type TrendMethod,
-} from './marketState.js';
+} from "./marketState.js";
 export {
   computeStops,
   dominantRegime,
@@ -19,11 +19,11 @@ export {
   type StopsInput,
   type StopsMarketState,
   type StopsTheta,
-} from './stops.js';
+} from "./stops.js";
 export {
   computeHarvest,
   DEFAULT_HARVEST_THETA,
   type HarvestInput,
   type HarvestP1Proposal,
   type HarvestTheta,
-} from './harvest.js';
+} from "./harvest.js";

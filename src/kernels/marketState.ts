@@ -5,14 +5,20 @@
 // Float64Arrays that grow on demand and are reused: after warm-up a call allocates only its
 // result. The scratch never carries information from one call to the next (every buffer is
 // written before it is read), so the kernel behaves as a pure function.
-import { clip, sigmoid, softmax } from './math.js';
-import { ensureCapacity, interpolateQuantile, populationVariance, quantileRanks, selectRankPair } from './stats.js';
-import { mergeTheta } from './theta.js';
-import { olsSlope, theilSenSlope } from './theilSen.js';
-import { KernelInputError, type DeepPartial, type MarketState } from './types.js';
-import { requireFiniteNumber, requirePositiveNumber } from './validate.js';
+import { clip, sigmoid, softmax } from "./math.js";
+import {
+  ensureCapacity,
+  interpolateQuantile,
+  populationVariance,
+  quantileRanks,
+  selectRankPair,
+} from "./stats.js";
+import { mergeTheta } from "./theta.js";
+import { olsSlope, theilSenSlope } from "./theilSen.js";
+import { KernelInputError, type DeepPartial, type MarketState } from "./types.js";
+import { requireFiniteNumber, requirePositiveNumber } from "./validate.js";
 
-export type TrendMethod = 'theil_sen' | 'ols';
+export type TrendMethod = "theil_sen" | "ols";
 
 export interface MarketStateTheta {
   /** Added to prices before the log and to denominators, so nothing divides by zero. */
@@ -32,12 +38,22 @@ export interface MarketStateTheta {
     window: number;
     vr_k: number;
     softmax_temp: number;
-    score: { a1: number; a2: number; a3: number; b1: number; b2: number; b3: number; c1: number; c2: number; c3: number };
+    score: {
+      a1: number;
+      a2: number;
+      a3: number;
+      b1: number;
+      b2: number;
+      b3: number;
+      c1: number;
+      c2: number;
+      c3: number;
+    };
   };
 }
 
 function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
+  if (typeof value === "object" && value !== null) {
     for (const item of Object.values(value)) deepFreeze(item);
     Object.freeze(value);
   }
@@ -57,7 +73,7 @@ export const DEFAULT_MARKET_STATE_THETA: MarketStateTheta = deepFreeze({
     spike_center: 1.2,
     spike_scale: 0.3,
   },
-  trend: { windows: [64, 128, 256], weights: [0.5, 0.3, 0.2], method: 'theil_sen' },
+  trend: { windows: [64, 128, 256], weights: [0.5, 0.3, 0.2], method: "theil_sen" },
   regime: {
     window: 256,
     vr_k: 5,
@@ -75,21 +91,33 @@ const MAD_TO_SIGMA = 1.4826;
 
 function requireInteger(value: unknown, path: string, min: number): number {
   const x = requireFiniteNumber(value, path);
-  if (!Number.isInteger(x) || x < min) throw new KernelInputError(path, value, `must be an integer >= ${min}`);
+  if (!Number.isInteger(x) || x < min)
+    throw new KernelInputError(path, value, `must be an integer >= ${min}`);
   return x;
 }
 
-function requireInRange(value: unknown, path: string, lo: number, hi: number, open: boolean): number {
+function requireInRange(
+  value: unknown,
+  path: string,
+  lo: number,
+  hi: number,
+  open: boolean,
+): number {
   const x = requireFiniteNumber(value, path);
   const inside = open ? x > lo && x < hi : x >= lo && x <= hi;
-  if (!inside) throw new KernelInputError(path, value, `must be in ${open ? '(' : '['}${lo}, ${hi}${open ? ')' : ']'}`);
+  if (!inside)
+    throw new KernelInputError(
+      path,
+      value,
+      `must be in ${open ? "(" : "["}${lo}, ${hi}${open ? ")" : "]"}`,
+    );
   return x;
 }
 
 function requireAbove(value: unknown, path: string, bound: number, inclusive: boolean): number {
   const x = requireFiniteNumber(value, path);
   if (inclusive ? !(x >= bound) : !(x > bound)) {
-    throw new KernelInputError(path, value, `must be ${inclusive ? '>=' : '>'} ${bound}`);
+    throw new KernelInputError(path, value, `must be ${inclusive ? ">=" : ">"} ${bound}`);
   }
   return x;
 }
@@ -100,47 +128,62 @@ function requireAbove(value: unknown, path: string, bound: number, inclusive: bo
  * two points) and ≥ 1 elsewhere.
  */
 function validateTheta(theta: MarketStateTheta): void {
-  requireAbove(theta.eps, 'theta.eps', 0, false);
+  requireAbove(theta.eps, "theta.eps", 0, false);
 
   const vol = theta.vol;
-  requireInteger(vol.window, 'theta.vol.window', 1);
-  const qLow = requireInRange(vol.winsor_q_low, 'theta.vol.winsor_q_low', 0, 1, false);
-  const qHigh = requireInRange(vol.winsor_q_high, 'theta.vol.winsor_q_high', 0, 1, false);
+  requireInteger(vol.window, "theta.vol.window", 1);
+  const qLow = requireInRange(vol.winsor_q_low, "theta.vol.winsor_q_low", 0, 1, false);
+  const qHigh = requireInRange(vol.winsor_q_high, "theta.vol.winsor_q_high", 0, 1, false);
   if (qLow > qHigh) {
-    throw new KernelInputError('theta.vol.winsor_q_high', qHigh, `must be >= theta.vol.winsor_q_low (${qLow})`);
+    throw new KernelInputError(
+      "theta.vol.winsor_q_high",
+      qHigh,
+      `must be >= theta.vol.winsor_q_low (${qLow})`,
+    );
   }
-  requireInRange(vol.ewma_lambda, 'theta.vol.ewma_lambda', 0, 1, true);
-  requireAbove(vol.sigma_floor, 'theta.vol.sigma_floor', 0, true);
-  requireAbove(vol.spike_proxy_cap, 'theta.vol.spike_proxy_cap', 0, true);
-  requireFiniteNumber(vol.spike_center, 'theta.vol.spike_center');
-  requireAbove(vol.spike_scale, 'theta.vol.spike_scale', 0, false);
+  requireInRange(vol.ewma_lambda, "theta.vol.ewma_lambda", 0, 1, true);
+  requireAbove(vol.sigma_floor, "theta.vol.sigma_floor", 0, true);
+  requireAbove(vol.spike_proxy_cap, "theta.vol.spike_proxy_cap", 0, true);
+  requireFiniteNumber(vol.spike_center, "theta.vol.spike_center");
+  requireAbove(vol.spike_scale, "theta.vol.spike_scale", 0, false);
 
   const trend = theta.trend;
   if (!Array.isArray(trend.windows) || trend.windows.length === 0) {
-    throw new KernelInputError('theta.trend.windows', trend.windows, 'must be a non-empty array of integers >= 2');
+    throw new KernelInputError(
+      "theta.trend.windows",
+      trend.windows,
+      "must be a non-empty array of integers >= 2",
+    );
   }
   trend.windows.forEach((w, k) => requireInteger(w, `theta.trend.windows[${k}]`, 2));
   if (!Array.isArray(trend.weights) || trend.weights.length !== trend.windows.length) {
     throw new KernelInputError(
-      'theta.trend.weights',
+      "theta.trend.weights",
       trend.weights,
       `must be an array with one weight per window (${trend.windows.length})`,
     );
   }
   let weightSum = 0;
-  trend.weights.forEach((w, k) => (weightSum += requireFiniteNumber(w, `theta.trend.weights[${k}]`)));
+  trend.weights.forEach(
+    (w, k) => (weightSum += requireFiniteNumber(w, `theta.trend.weights[${k}]`)),
+  );
   if (!(weightSum > 0) || !Number.isFinite(weightSum)) {
-    throw new KernelInputError('theta.trend.weights', trend.weights, 'must sum to a finite value > 0');
+    throw new KernelInputError(
+      "theta.trend.weights",
+      trend.weights,
+      "must sum to a finite value > 0",
+    );
   }
-  if (trend.method !== 'theil_sen' && trend.method !== 'ols') {
-    throw new KernelInputError('theta.trend.method', trend.method, "must be 'theil_sen' or 'ols'");
+  if (trend.method !== "theil_sen" && trend.method !== "ols") {
+    throw new KernelInputError("theta.trend.method", trend.method, "must be 'theil_sen' or 'ols'");
   }
 
   const regime = theta.regime;
-  requireInteger(regime.window, 'theta.regime.window', 1);
-  requireInteger(regime.vr_k, 'theta.regime.vr_k', 1);
-  requireAbove(regime.softmax_temp, 'theta.regime.softmax_temp', 0, false);
-  for (const [key, value] of Object.entries(regime.score)) requireFiniteNumber(value, `theta.regime.score.${key}`);
+  requireInteger(regime.window, "theta.regime.window", 1);
+  requireInteger(regime.vr_k, "theta.regime.vr_k", 1);
+  requireAbove(regime.softmax_temp, "theta.regime.softmax_temp", 0, false);
+  for (const [key, value] of Object.entries(regime.score))
+    requireFiniteNumber(value, `theta.regime.score.${key}`);
 }
 
 validateTheta(DEFAULT_MARKET_STATE_THETA);
@@ -179,14 +222,14 @@ export function computeMarketState(
   theta?: DeepPartial<MarketStateTheta>,
 ): MarketState | null {
   const th = resolveTheta(theta);
-  if (typeof prices !== 'object' || prices === null || typeof prices.length !== 'number') {
-    throw new KernelInputError('prices', prices, 'must be an array of numbers');
+  if (typeof prices !== "object" || prices === null || typeof prices.length !== "number") {
+    throw new KernelInputError("prices", prices, "must be an array of numbers");
   }
   const n = prices.length;
   for (let i = 0; i < n; i++) {
     const p = prices[i];
     // Inline test first so the valid path builds no error path strings.
-    if (!(typeof p === 'number' && p > 0 && p < Infinity)) requirePositiveNumber(p, `prices[${i}]`);
+    if (!(typeof p === "number" && p > 0 && p < Infinity)) requirePositiveNumber(p, `prices[${i}]`);
   }
   if (n < minRequired(th)) return null;
 
@@ -232,7 +275,11 @@ export function computeMarketState(
  * SPEC §1 step 3 on the last min(vol.window, #returns) returns: winsorise at the two quantiles,
  * blend the EWMA and MAD volatility estimates by a sigmoid of their ratio (the spike proxy).
  */
-function volatility(r: Float64Array, returnCount: number, th: MarketStateTheta): { sigma: number; spikeProxy: number } {
+function volatility(
+  r: Float64Array,
+  returnCount: number,
+  th: MarketStateTheta,
+): { sigma: number; spikeProxy: number } {
   const vol = th.vol;
   const count = Math.min(vol.window, returnCount);
   const from = returnCount - count;
@@ -274,7 +321,16 @@ const largest = new Float64Array(EXTREME_RANKS);
  * Near the ends: one pass that keeps the few smallest and largest values in sorted order (each
  * value is compared with the current boundary, rarely passing it). Otherwise by selection.
  */
-function orderStatistics(a: Float64Array, from: number, n: number, r0: number, r1: number, r2: number, r3: number, out: Float64Array): void {
+function orderStatistics(
+  a: Float64Array,
+  from: number,
+  n: number,
+  r0: number,
+  r1: number,
+  r2: number,
+  r3: number,
+  out: Float64Array,
+): void {
   const k = r1 + 1; // the k smallest hold ranks r0 and r1
   const kk = n - r2; // the kk largest hold ranks r2 and r3
   if (k <= EXTREME_RANKS && kk <= EXTREME_RANKS) {
@@ -349,7 +405,8 @@ function trendSlope(lp: Float64Array, n: number, th: MarketStateTheta): number {
   let mu = 0;
   for (let k = 0; k < windows.length; k++) {
     const len = n < windows[k] + 1 ? n - 1 : windows[k];
-    const slope = method === 'theil_sen' ? theilSenSlope(lp, n - len, len) : olsSlope(lp, n - len, len);
+    const slope =
+      method === "theil_sen" ? theilSenSlope(lp, n - len, len) : olsSlope(lp, n - len, len);
     mu += (weights[k] / weightSum) * slope;
   }
   return mu;
@@ -369,7 +426,13 @@ function directionalPersistence(r: Float64Array, from: number, count: number): n
 }
 
 /** SPEC §1 step 7: variance of k-sums over k × variance of single returns; 1.0 with < k+1 returns. */
-function varianceRatio(r: Float64Array, from: number, count: number, k: number, eps: number): number {
+function varianceRatio(
+  r: Float64Array,
+  from: number,
+  count: number,
+  k: number,
+  eps: number,
+): number {
   if (count < k + 1) return 1.0;
   const var1 = populationVariance(r, from, count);
   const sumCount = count - k + 1;
@@ -390,17 +453,18 @@ function varianceRatio(r: Float64Array, from: number, count: number, k: number, 
  */
 function requireFiniteResult(result: MarketState): void {
   const { regime_probs: p, features: f } = result;
-  requireFiniteOutput(result.sigma, 'sigma');
-  requireFiniteOutput(result.mu, 'mu');
-  requireFiniteOutput(result.ts, 'ts');
-  requireFiniteOutput(p.trend, 'regime_probs.trend');
-  requireFiniteOutput(p.mr, 'regime_probs.mr');
-  requireFiniteOutput(p.chop, 'regime_probs.chop');
-  requireFiniteOutput(f.dp, 'features.dp');
-  requireFiniteOutput(f.vr, 'features.vr');
-  requireFiniteOutput(f.spike_proxy, 'features.spike_proxy');
+  requireFiniteOutput(result.sigma, "sigma");
+  requireFiniteOutput(result.mu, "mu");
+  requireFiniteOutput(result.ts, "ts");
+  requireFiniteOutput(p.trend, "regime_probs.trend");
+  requireFiniteOutput(p.mr, "regime_probs.mr");
+  requireFiniteOutput(p.chop, "regime_probs.chop");
+  requireFiniteOutput(f.dp, "features.dp");
+  requireFiniteOutput(f.vr, "features.vr");
+  requireFiniteOutput(f.spike_proxy, "features.spike_proxy");
 }
 
 function requireFiniteOutput(value: number, name: string): void {
-  if (!Number.isFinite(value)) throw new KernelInputError('theta', value, `makes ${name} non-finite`);
+  if (!Number.isFinite(value))
+    throw new KernelInputError("theta", value, `makes ${name} non-finite`);
 }

@@ -175,7 +175,12 @@ export function selectRankPair(
   }
   selectInPlace(src, 0, count - 1, lo);
   out[0] = src[lo];
-  out[1] = hi === lo ? src[lo] : hi === lo + 1 ? minOfRange(src, lo + 1, count) : selectedAbove(src, lo, count, hi);
+  out[1] =
+    hi === lo
+      ? src[lo]
+      : hi === lo + 1
+        ? minOfRange(src, lo + 1, count)
+        : selectedAbove(src, lo, count, hi);
 }
 
 let splitLow = new Float64Array(256);
@@ -183,7 +188,16 @@ let splitHigh = new Float64Array(256);
 const splitOut = new Float64Array(2);
 
 /** Copies the values of bucket `low` to splitLow and those of bucket `high` to splitHigh, in one pass. */
-function splitBoth(src: Float64Array, count: number, min: number, scale: number, low: number, lowCount: number, high: number, highCount: number): void {
+function splitBoth(
+  src: Float64Array,
+  count: number,
+  min: number,
+  scale: number,
+  low: number,
+  lowCount: number,
+  high: number,
+  highCount: number,
+): void {
   splitLow = ensureCapacity(splitLow, lowCount + 1);
   splitHigh = ensureCapacity(splitHigh, highCount + 1);
   const lowOut = splitLow;
@@ -223,7 +237,10 @@ export function quantileOfSorted(sorted: Float64Array, n: number, q: number): nu
  * one, clamped to n−1) and the fraction t = h − ⌊h⌋, for callers that select those two values
  * instead of sorting.
  */
-export function quantileRanks(n: number, q: number): { lower: number; upper: number; fraction: number } {
+export function quantileRanks(
+  n: number,
+  q: number,
+): { lower: number; upper: number; fraction: number } {
   const h = q * (n - 1);
   const lower = Math.floor(h);
   return { lower, upper: lower + 1 < n ? lower + 1 : n - 1, fraction: h - lower };
@@ -254,7 +271,10 @@ export function populationVariance(a: Float64Array, from: number, n: number): nu
  * buffers grow geometrically, so a caller that alternates sizes settles after a few calls and
  * then never allocates again.
  */
-export function ensureCapacity(current: Float64Array<ArrayBuffer>, length: number): Float64Array<ArrayBuffer> {
+export function ensureCapacity(
+  current: Float64Array<ArrayBuffer>,
+  length: number,
+): Float64Array<ArrayBuffer> {
   if (current.length >= length) return current;
   return new Float64Array(Math.max(length, current.length * 2));
 }

@@ -1,9 +1,9 @@
 // Kernel P1 — stops / trailing (SPEC §2, spec v1.0). Pure: a market state and a position in, a
 // proposed stop-loss / take-profit with reason codes and every intermediate out.
-import { mergeTheta } from './theta.js';
-import { clip } from './math.js';
-import type { DeepPartial, Position, RegimeProbs, StopsResult } from './types.js';
-import { KernelInputError } from './types.js';
+import { mergeTheta } from "./theta.js";
+import { clip } from "./math.js";
+import type { DeepPartial, Position, RegimeProbs, StopsResult } from "./types.js";
+import { KernelInputError } from "./types.js";
 import {
   requireFiniteLeaves,
   requireFiniteNumber,
@@ -11,7 +11,7 @@ import {
   requireObject,
   requireProbability,
   validatePosition,
-} from './validate.js';
+} from "./validate.js";
 
 /** Per-regime multipliers; the kernel blends them with the regime probabilities. */
 export interface RegimeWeights {
@@ -38,7 +38,7 @@ export interface StopsTheta {
   short_trail_from: ShortTrailFrom;
 }
 
-export const SHORT_TRAIL_FROM = ['trough', 'peak'] as const;
+export const SHORT_TRAIL_FROM = ["trough", "peak"] as const;
 export type ShortTrailFrom = (typeof SHORT_TRAIL_FROM)[number];
 
 export const DEFAULT_STOPS_THETA: StopsTheta = Object.freeze({
@@ -51,8 +51,8 @@ export const DEFAULT_STOPS_THETA: StopsTheta = Object.freeze({
   tp_extend_max: 0.3,
   monotonic_sl: true,
   eps: 1e-8,
-  short_trail_from: 'trough',
-}) as StopsTheta;
+  short_trail_from: "trough",
+});
 
 /** The part of a P0 market state P1 reads. A missing regime probability counts as 0 (SPEC). */
 export interface StopsMarketState {
@@ -69,7 +69,7 @@ export interface StopsInput {
 }
 
 /** Regime names in SPEC order; the order decides argmax ties (first wins). */
-const REGIMES = ['trend', 'mr', 'chop'] as const;
+const REGIMES = ["trend", "mr", "chop"] as const;
 
 interface ValidStopsMarketState {
   sigma: number;
@@ -77,7 +77,7 @@ interface ValidStopsMarketState {
   probs: RegimeProbs;
 }
 
-function validateStopsMarketState(raw: unknown, path = 'market_state'): ValidStopsMarketState {
+function validateStopsMarketState(raw: unknown, path = "market_state"): ValidStopsMarketState {
   const obj = requireObject(raw, path);
   const sigma = requireNonNegativeNumber(obj.sigma, `${path}.sigma`);
   const ts = requireFiniteNumber(obj.ts, `${path}.ts`);
@@ -86,7 +86,8 @@ function validateStopsMarketState(raw: unknown, path = 'market_state'): ValidSto
   const rp = requireObject(obj.regime_probs, `${path}.regime_probs`);
   const probs = { trend: 0, mr: 0, chop: 0 };
   for (const name of REGIMES) {
-    if (rp[name] !== undefined) probs[name] = requireProbability(rp[name], `${path}.regime_probs.${name}`);
+    if (rp[name] !== undefined)
+      probs[name] = requireProbability(rp[name], `${path}.regime_probs.${name}`);
   }
   return { sigma, ts, probs };
 }
@@ -108,10 +109,14 @@ export function dominantRegime(p: RegimeProbs): keyof RegimeProbs {
  */
 export function resolveTheta(override: unknown): StopsTheta {
   if (override === undefined || override === null) return DEFAULT_STOPS_THETA;
-  const theta = mergeTheta<StopsTheta>(DEFAULT_STOPS_THETA, override as DeepPartial<StopsTheta>);
-  requireFiniteLeaves(theta, 'theta');
+  const theta = mergeTheta<StopsTheta>(DEFAULT_STOPS_THETA, override);
+  requireFiniteLeaves(theta, "theta");
   if (!(SHORT_TRAIL_FROM as readonly string[]).includes(theta.short_trail_from)) {
-    throw new KernelInputError('theta.short_trail_from', theta.short_trail_from, `must be one of ${SHORT_TRAIL_FROM.join(', ')}`);
+    throw new KernelInputError(
+      "theta.short_trail_from",
+      theta.short_trail_from,
+      `must be one of ${SHORT_TRAIL_FROM.join(", ")}`,
+    );
   }
   return theta;
 }
@@ -121,10 +126,10 @@ export function resolveTheta(override: unknown): StopsTheta {
  * KernelInputError for invalid input (see validate.ts).
  */
 export function computeStops(input: StopsInput, symbol?: string): StopsResult {
-  const root = requireObject(input, 'input');
+  const root = requireObject(input, "input");
   const theta = resolveTheta(root.theta);
   const { sigma, ts, probs } = validateStopsMarketState(root.market_state);
-  const position = validatePosition(root.position, 'position', symbol);
+  const position = validatePosition(root.position, "position", symbol);
   const eps = theta.eps;
 
   const k_sl_weighted = weighted(theta.k_sl, probs);
@@ -135,7 +140,8 @@ export function computeStops(input: StopsInput, symbol?: string): StopsResult {
   // A strong, trend-dominated move earns a wider take-profit, capped by tp_extend_max.
   let tp_extension_factor = 1;
   if (probs.trend > 0.3 && ts > 0.1) {
-    tp_extension_factor = 1 + Math.min(theta.tp_extend_gain * clip(ts, 0, 1) * probs.trend, theta.tp_extend_max);
+    tp_extension_factor =
+      1 + Math.min(theta.tp_extend_gain * clip(ts, 0, 1) * probs.trend, theta.tp_extend_max);
   }
   const tp_dist_pct = Math.max(theta.tp_min_pct, k_tp_weighted * sigma * tp_extension_factor);
   const trail_gap_pct = Math.max(theta.sl_min_pct, k_trail_weighted * sigma);
@@ -148,19 +154,19 @@ export function computeStops(input: StopsInput, symbol?: string): StopsResult {
   let trail_sl: number;
   let sl: number;
 
-  if (position.side === 'LONG') {
+  if (position.side === "LONG") {
     raw_sl = price * (1 - stop_dist_pct);
     raw_tp = price * (1 + tp_dist_pct);
     trail_sl = position.peak_price * (1 - trail_gap_pct);
     sl = Math.max(raw_sl, trail_sl);
-    if (trail_sl > raw_sl + eps) reason_codes.push('trail_active');
+    if (trail_sl > raw_sl + eps) reason_codes.push("trail_active");
     if (theta.monotonic_sl && currentSl !== null) {
       // A LONG stop may only move up: never hand back protection already in place.
       if (sl < currentSl - eps) {
         sl = currentSl;
-        reason_codes.push('sl_tightened_monotonic');
+        reason_codes.push("sl_tightened_monotonic");
       } else if (sl > currentSl + eps) {
-        reason_codes.push('sl_tightening');
+        reason_codes.push("sl_tightening");
       }
     }
   } else {
@@ -168,23 +174,24 @@ export function computeStops(input: StopsInput, symbol?: string): StopsResult {
     // price); short_trail_from 'peak' trails from the best (lowest) one instead.
     raw_sl = price * (1 + stop_dist_pct);
     raw_tp = price * (1 - tp_dist_pct);
-    const trailFrom = theta.short_trail_from === 'peak' ? position.peak_price : position.trough_price;
+    const trailFrom =
+      theta.short_trail_from === "peak" ? position.peak_price : position.trough_price;
     trail_sl = trailFrom * (1 + trail_gap_pct);
     sl = Math.min(raw_sl, trail_sl);
-    if (trail_sl < raw_sl - eps) reason_codes.push('trail_active');
+    if (trail_sl < raw_sl - eps) reason_codes.push("trail_active");
     if (theta.monotonic_sl && currentSl !== null) {
       // A SHORT stop may only move down.
       if (sl > currentSl + eps) {
         sl = currentSl;
-        reason_codes.push('sl_tightened_monotonic');
+        reason_codes.push("sl_tightened_monotonic");
       } else if (sl < currentSl - eps) {
-        reason_codes.push('sl_tightening');
+        reason_codes.push("sl_tightening");
       }
     }
   }
 
   reason_codes.push(`regime_${dominantRegime(probs)}`);
-  if (tp_extension_factor > 1 + eps) reason_codes.push('tp_extended');
+  if (tp_extension_factor > 1 + eps) reason_codes.push("tp_extended");
 
   return {
     proposed_sl: sl,

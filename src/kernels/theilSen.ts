@@ -21,7 +21,7 @@
 // bit-identical to sorting all slopes; the sample only decides how much work that takes. If the
 // bracket misses (≈ 0.3% of windows) the kernel falls back to selecting among all slopes, which
 // is slower but just as exact; heavy ties (e.g. constant prices) take that path too.
-import { ensureCapacity, selectInPlace, selectRankPair } from './stats.js';
+import { ensureCapacity, selectInPlace, selectRankPair } from "./stats.js";
 
 /** Below this many pairs the bracketing overhead costs more than it saves: select among all slopes. */
 const BRACKET_MIN_PAIRS = 1000;
@@ -50,7 +50,12 @@ let indexTemp = new Int32Array(256);
  * the bracket half-width; it changes only the speed, never the result, and the tests narrow it to
  * force the fallback path.
  */
-export function theilSenSlope(y: Float64Array, from: number, len: number, bracketSigmas = BRACKET_SIGMAS): number {
+export function theilSenSlope(
+  y: Float64Array,
+  from: number,
+  len: number,
+  bracketSigmas = BRACKET_SIGMAS,
+): number {
   if (!(len >= 2)) throw new RangeError(`theilSenSlope needs at least 2 points, got ${len}`);
   const pairs = (len * (len - 1)) / 2;
   // 0-based ranks of the lower and upper middle slope (equal when the count is odd).
@@ -125,7 +130,7 @@ function pairSample(len: number, pairs: number): PairSample {
   const hi = new Int32Array(size);
   const inverseGap = new Float64Array(size);
   let state = 0x9e3779b9 | 0;
-  for (let s = 0; s < size; ) {
+  for (let s = 0; s < size;) {
     state ^= state << 13;
     state ^= state >>> 17;
     state ^= state << 5;
@@ -217,7 +222,11 @@ function bracketedMedian(
   let yAbsMax = 0;
   for (let i = 0; i < len; i++) yAbsMax = Math.max(yAbsMax, Math.abs(y[from + i]));
   // Every threshold used below is a bin edge (within the range) moved by at most 2·band (≪ 1).
-  const band = guardBand(yAbsMax, Math.max(Math.abs(rangeLow), Math.abs(rangeLow + 2 * spread)) + 1, len);
+  const band = guardBand(
+    yAbsMax,
+    Math.max(Math.abs(rangeLow), Math.abs(rangeLow + 2 * spread)) + 1,
+    len,
+  );
 
   if (keyScratch.length < len) {
     keyScratch = new Float64Array(len);

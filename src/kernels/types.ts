@@ -2,7 +2,7 @@
 // the field names of the parity vectors, of `quantum-calc compute` and of the Redis contract,
 // so no layer has to translate them.
 
-export type Side = 'LONG' | 'SHORT';
+export type Side = "LONG" | "SHORT";
 
 /** SPEC §4 position snapshot. `current_sl`/`current_tp` are null when unset. */
 export interface Position {
@@ -52,7 +52,8 @@ export interface StopsResult {
   };
 }
 
-export type HarvestAction = 'NONE' | 'PARTIAL_25' | 'PARTIAL_50' | 'PARTIAL_75' | 'FULL_CLOSE_PROPOSED';
+export type HarvestAction =
+  "NONE" | "PARTIAL_25" | "PARTIAL_50" | "PARTIAL_75" | "FULL_CLOSE_PROPOSED";
 
 /** P2 market-state input (SPEC §3): flat probabilities, as the harvest publisher reads them. */
 export interface HarvestMarketState {
@@ -93,15 +94,15 @@ export class KernelInputError extends Error {
   readonly value: unknown;
   constructor(field: string, value: unknown, why: string) {
     super(`${field}: ${why} (got ${describeValue(value)})`);
-    this.name = 'KernelInputError';
+    this.name = "KernelInputError";
     this.field = field;
     this.value = value;
   }
 }
 
 function describeValue(value: unknown): string {
-  if (typeof value === 'number') return String(value);
-  if (value === undefined) return 'undefined';
+  if (typeof value === "number") return String(value);
+  if (value === undefined) return "undefined";
   try {
     const text = JSON.stringify(value);
     return text.length > 80 ? `${text.slice(0, 77)}...` : text;

@@ -1,42 +1,48 @@
 // Input validation for the kernels. Every check throws a KernelInputError that names the dotted
 // path of the offending field and its value, so bad input is refused loudly instead of turning
 // into NaN somewhere downstream (the reference services defaulted or propagated NaN).
-import { KernelInputError, type Position, type Side } from './types.js';
+import { KernelInputError, type Position, type Side } from "./types.js";
 
 /** A plain (non-null, non-array) object; anything else is refused with the path named. */
 export function requireObject(value: unknown, path: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new KernelInputError(path, value, value === undefined ? 'missing required object' : 'must be an object');
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new KernelInputError(
+      path,
+      value,
+      value === undefined ? "missing required object" : "must be an object",
+    );
   }
   return value as Record<string, unknown>;
 }
 
 /** A finite number. Strings are refused too: parsing belongs to the I/O layer, not the kernel. */
 export function requireFiniteNumber(value: unknown, path: string): number {
-  if (value === undefined || value === null) throw new KernelInputError(path, value, 'missing required number');
-  if (typeof value !== 'number') throw new KernelInputError(path, value, 'must be a number');
-  if (!Number.isFinite(value)) throw new KernelInputError(path, value, 'must be finite');
+  if (value === undefined || value === null)
+    throw new KernelInputError(path, value, "missing required number");
+  if (typeof value !== "number") throw new KernelInputError(path, value, "must be a number");
+  if (!Number.isFinite(value)) throw new KernelInputError(path, value, "must be finite");
   return value;
 }
 
 /** A finite number > 0 (prices). */
 export function requirePositiveNumber(value: unknown, path: string): number {
   const x = requireFiniteNumber(value, path);
-  if (!(x > 0)) throw new KernelInputError(path, value, 'must be > 0');
+  if (!(x > 0)) throw new KernelInputError(path, value, "must be > 0");
   return x;
 }
 
 /** A finite number ≥ 0 (ages, volatilities, distances). */
 export function requireNonNegativeNumber(value: unknown, path: string): number {
   const x = requireFiniteNumber(value, path);
-  if (!(x >= 0)) throw new KernelInputError(path, value, 'must be >= 0');
+  if (!(x >= 0)) throw new KernelInputError(path, value, "must be >= 0");
   return x;
 }
 
 /** A probability: a finite number in [0, 1]. */
 export function requireProbability(value: unknown, path: string): number {
   const x = requireFiniteNumber(value, path);
-  if (!(x >= 0 && x <= 1)) throw new KernelInputError(path, value, 'must be a probability in [0, 1]');
+  if (!(x >= 0 && x <= 1))
+    throw new KernelInputError(path, value, "must be a probability in [0, 1]");
   return x;
 }
 
@@ -48,15 +54,20 @@ export function optionalPositiveNumber(value: unknown, path: string): number | n
 
 /** A non-empty string. */
 export function requireNonEmptyString(value: unknown, path: string): string {
-  if (value === undefined || value === null) throw new KernelInputError(path, value, 'missing required string');
-  if (typeof value !== 'string') throw new KernelInputError(path, value, 'must be a string');
-  if (value.length === 0) throw new KernelInputError(path, value, 'must not be empty');
+  if (value === undefined || value === null)
+    throw new KernelInputError(path, value, "missing required string");
+  if (typeof value !== "string") throw new KernelInputError(path, value, "must be a string");
+  if (value.length === 0) throw new KernelInputError(path, value, "must not be empty");
   return value;
 }
 
 export function requireSide(value: unknown, path: string): Side {
-  if (value === 'LONG' || value === 'SHORT') return value;
-  throw new KernelInputError(path, value, value === undefined ? 'missing required side (LONG|SHORT)' : 'must be LONG or SHORT');
+  if (value === "LONG" || value === "SHORT") return value;
+  throw new KernelInputError(
+    path,
+    value,
+    value === undefined ? "missing required side (LONG|SHORT)" : "must be LONG or SHORT",
+  );
 }
 
 /**
@@ -64,11 +75,19 @@ export function requireSide(value: unknown, path: string): Side {
  * must equal position.symbol: a proposal computed for one symbol from another's position would be
  * published under the wrong key.
  */
-export function validatePosition(raw: unknown, path = 'position', expectedSymbol?: string): Position {
+export function validatePosition(
+  raw: unknown,
+  path = "position",
+  expectedSymbol?: string,
+): Position {
   const obj = requireObject(raw, path);
   const symbol = requireNonEmptyString(obj.symbol, `${path}.symbol`);
   if (expectedSymbol !== undefined && symbol !== expectedSymbol) {
-    throw new KernelInputError(`${path}.symbol`, symbol, `does not match the requested symbol ${JSON.stringify(expectedSymbol)}`);
+    throw new KernelInputError(
+      `${path}.symbol`,
+      symbol,
+      `does not match the requested symbol ${JSON.stringify(expectedSymbol)}`,
+    );
   }
   return {
     symbol,
@@ -88,12 +107,12 @@ export function validatePosition(raw: unknown, path = 'position', expectedSymbol
  * Checks that every numeric leaf of a (merged) theta is finite. A theta override of NaN or
  * Infinity would otherwise flow straight into every proposal.
  */
-export function requireFiniteLeaves(value: unknown, path = 'theta'): void {
-  if (typeof value === 'number') {
+export function requireFiniteLeaves(value: unknown, path = "theta"): void {
+  if (typeof value === "number") {
     requireFiniteNumber(value, path);
   } else if (Array.isArray(value)) {
     value.forEach((item, i) => requireFiniteLeaves(item, `${path}[${i}]`));
-  } else if (typeof value === 'object' && value !== null) {
+  } else if (typeof value === "object" && value !== null) {
     for (const [key, item] of Object.entries(value)) requireFiniteLeaves(item, `${path}.${key}`);
   }
 }

@@ -23,10 +23,10 @@
 //
 // deleteOwn (our bookkeeping, e.g. position memory) is fenced the same way, in a session of its own.
 // Reads are the inner store's (its own connection, autopipelined as before).
-import { assertDeletable, assertPublishable, ForbiddenKeyError } from '../store/keyGuard.js';
-import { LeaseLostError } from './lease.js';
-import { WrongTypeError, type PublishBatch, type Store } from '../store/types.js';
-import type { TxCommand, TxReply, WriterConnection } from './writerConnection.js';
+import { assertDeletable, assertPublishable, ForbiddenKeyError } from "../store/keyGuard.js";
+import { LeaseLostError } from "./lease.js";
+import { WrongTypeError, type PublishBatch, type Store } from "../store/types.js";
+import type { TxCommand, TxReply, WriterConnection } from "./writerConnection.js";
 
 /** What the fenced store needs of the lease (LeaseManager implements it). */
 export interface LeaseFence {
@@ -80,14 +80,31 @@ const settle = (p: Pending, error?: Error): void => {
 /** A null EXEC that left the lease ours is retried this many times (nothing ran; safe to resend). */
 const NULL_EXEC_RETRIES = 1;
 
-export function createFencedStore(inner: Store, writer: WriterConnection, lease: LeaseFence, options: FencedStoreOptions = {}): FencedStore {
+export function createFencedStore(
+  inner: Store,
+  writer: WriterConnection,
+  lease: LeaseFence,
+  options: FencedStoreOptions = {},
+): FencedStore {
   const maxGroup = options.maxGroupBatches ?? 256;
-  if (!(Number.isSafeInteger(maxGroup) && maxGroup > 0)) throw new Error(`fenced store: maxGroupBatches must be a positive integer (got ${String(maxGroup)})`);
-  const stats: FencedStoreStats = { publishes: 0, groups: 0, watches: 0, execs: 0, refusedLocally: 0, refusedByRedis: 0, retries: 0 };
+  if (!(Number.isSafeInteger(maxGroup) && maxGroup > 0))
+    throw new Error(
+      `fenced store: maxGroupBatches must be a positive integer (got ${String(maxGroup)})`,
+    );
+  const stats: FencedStoreStats = {
+    publishes: 0,
+    groups: 0,
+    watches: 0,
+    execs: 0,
+    refusedLocally: 0,
+    refusedByRedis: 0,
+    retries: 0,
+  };
   let queue: Pending[] = [];
   let draining: Promise<void> | undefined;
 
-  const notOurs = (why: string): LeaseLostError => new LeaseLostError(lease.leaseKey, lease.holder(), why);
+  const notOurs = (why: string): LeaseLostError =>
+    new LeaseLostError(lease.leaseKey, lease.holder(), why);
 
   const commitGroup = async (group: Pending[]): Promise<void> => {
     stats.groups++;
@@ -104,29 +121,37 @@ export function createFencedStore(inner: Store, writer: WriterConnection, lease:
         for (let attempt = 0; ; attempt++) {
           const live = group.filter((p) => !p.settled);
           const token = lease.currentToken();
-          if (token === null) return refuse(notOurs('the lease is not ours'), false);
+          if (token === null) return refuse(notOurs("the lease is not ours"), false);
 
           // Round trip 1: the fence's WATCH, the token check and every target's TYPE.
           const targets = new Map<string, string>();
           for (const { batch } of live) {
-            for (const w of batch.hashes) targets.set(w.key, 'hash');
-            for (const w of batch.streams) targets.set(w.key, 'stream');
+            for (const w of batch.hashes) targets.set(w.key, "hash");
+            for (const w of batch.streams) targets.set(w.key, "stream");
           }
           const keys = [...targets.keys()];
           stats.watches++;
           const { value, types } = await s.watch(lease.leaseKey, keys);
           if (value !== token) {
             await s.unwatch();
-            lease.reportLost(value, 'a fenced publish found the lease token changed');
-            return refuse(new LeaseLostError(lease.leaseKey, lease.holder(), 'the lease token in Redis is not ours'), true);
+            lease.reportLost(value, "a fenced publish found the lease token changed");
+            return refuse(
+              new LeaseLostError(
+                lease.leaseKey,
+                lease.holder(),
+                "the lease token in Redis is not ours",
+              ),
+              true,
+            );
           }
           const actual = new Map(keys.map((key, i) => [key, types[i]]));
           // The TYPE pre-check of redisStore.publish, per batch: a key someone created with
           // another type refuses that batch alone, before anything is sent.
           for (const p of live) {
-            const wrong = [...p.batch.hashes.map((w) => [w.key, 'hash'] as const), ...p.batch.streams.map((w) => [w.key, 'stream'] as const)].find(
-              ([key, type]) => actual.get(key) !== 'none' && actual.get(key) !== type,
-            );
+            const wrong = [
+              ...p.batch.hashes.map((w) => [w.key, "hash"] as const),
+              ...p.batch.streams.map((w) => [w.key, "stream"] as const),
+            ].find(([key, type]) => actual.get(key) !== "none" && actual.get(key) !== type);
             if (wrong) settle(p, new WrongTypeError(wrong[0], wrong[1], actual.get(wrong[0])));
           }
           const writing = live.filter((p) => !p.settled);
@@ -138,7 +163,7 @@ export function createFencedStore(inner: Store, writer: WriterConnection, lease:
           // not even try. (If it did not notice, the WATCH still refuses the EXEC.)
           if (lease.currentToken() !== token) {
             await s.unwatch();
-            return refuse(notOurs('the lease ran out by our clock before the write'), false);
+            return refuse(notOurs("the lease ran out by our clock before the write"), false);
           }
 
           // Round trip 2: every batch's writes in one MULTI/EXEC.
@@ -147,11 +172,19 @@ export function createFencedStore(inner: Store, writer: WriterConnection, lease:
           for (const p of writing) {
             const from = commands.length;
             for (const write of p.batch.hashes) {
-              commands.push(['hset', write.key, ...Object.entries(write.fields).flat()]);
-              if (write.ttlSec !== undefined) commands.push(['expire', write.key, write.ttlSec]);
+              commands.push(["hset", write.key, ...Object.entries(write.fields).flat()]);
+              if (write.ttlSec !== undefined) commands.push(["expire", write.key, write.ttlSec]);
             }
             for (const write of p.batch.streams) {
-              commands.push(['xadd', write.key, 'MAXLEN', '~', write.maxLen, '*', ...Object.entries(write.fields).flat()]);
+              commands.push([
+                "xadd",
+                write.key,
+                "MAXLEN",
+                "~",
+                write.maxLen,
+                "*",
+                ...Object.entries(write.fields).flat(),
+              ]);
             }
             spans.push({ p, from, to: commands.length });
           }
@@ -166,10 +199,22 @@ export function createFencedStore(inner: Store, writer: WriterConnection, lease:
               stats.retries++;
               continue;
             }
-            if (now !== token) lease.reportLost(now, 'Redis refused a fenced publish (EXEC aborted by the WATCH on the lease)');
-            return refuse(new LeaseLostError(lease.leaseKey, lease.holder(), 'Redis refused the write: the lease changed between WATCH and EXEC, nothing was applied'), true);
+            if (now !== token)
+              lease.reportLost(
+                now,
+                "Redis refused a fenced publish (EXEC aborted by the WATCH on the lease)",
+              );
+            return refuse(
+              new LeaseLostError(
+                lease.leaseKey,
+                lease.holder(),
+                "Redis refused the write: the lease changed between WATCH and EXEC, nothing was applied",
+              ),
+              true,
+            );
           }
-          for (const { p, from, to } of spans) settleFromReplies(writer.target, p, replies.slice(from, to));
+          for (const { p, from, to } of spans)
+            settleFromReplies(writer.target, p, replies.slice(from, to));
           return;
         }
       });
@@ -205,37 +250,58 @@ export function createFencedStore(inner: Store, writer: WriterConnection, lease:
      * ex-leader must not delete the bookkeeping (position memory) the new leader keeps.
      */
     async deleteOwn(keys: string[]): Promise<number> {
-      if (!Array.isArray(keys)) throw new TypeError('deleteOwn: keys must be an array of key names');
+      if (!Array.isArray(keys))
+        throw new TypeError("deleteOwn: keys must be an array of key names");
       keys.forEach(assertDeletable);
-      if (keys.includes(lease.leaseKey)) throw new ForbiddenKeyError(lease.leaseKey, 'the lease key is deleted only by releasing the lease', 'delete');
+      if (keys.includes(lease.leaseKey))
+        throw new ForbiddenKeyError(
+          lease.leaseKey,
+          "the lease key is deleted only by releasing the lease",
+          "delete",
+        );
       if (keys.length === 0) return 0;
       const token = lease.currentToken();
       if (token === null) {
         stats.refusedLocally++;
-        throw notOurs('the lease is not ours');
+        throw notOurs("the lease is not ours");
       }
       return await writer.exclusive(async (s) => {
         const { value } = await s.watch(lease.leaseKey);
         if (value !== token) {
           await s.unwatch();
-          lease.reportLost(value, 'a fenced delete found the lease token changed');
+          lease.reportLost(value, "a fenced delete found the lease token changed");
           stats.refusedByRedis++;
-          throw new LeaseLostError(lease.leaseKey, lease.holder(), 'the lease token in Redis is not ours');
+          throw new LeaseLostError(
+            lease.leaseKey,
+            lease.holder(),
+            "the lease token in Redis is not ours",
+          );
         }
         if (lease.currentToken() !== token) {
           await s.unwatch();
           stats.refusedLocally++;
-          throw notOurs('the lease ran out by our clock before the delete');
+          throw notOurs("the lease ran out by our clock before the delete");
         }
-        const replies = await s.exec([['del', ...keys]]);
+        const replies = await s.exec([["del", ...keys]]);
         if (replies === null) {
           const now = await s.get(lease.leaseKey);
-          if (now !== token) lease.reportLost(now, 'Redis refused a fenced delete (EXEC aborted by the WATCH on the lease)');
+          if (now !== token)
+            lease.reportLost(
+              now,
+              "Redis refused a fenced delete (EXEC aborted by the WATCH on the lease)",
+            );
           stats.refusedByRedis++;
-          throw new LeaseLostError(lease.leaseKey, lease.holder(), 'Redis refused the delete: the lease changed between WATCH and EXEC, nothing was applied');
+          throw new LeaseLostError(
+            lease.leaseKey,
+            lease.holder(),
+            "Redis refused the delete: the lease changed between WATCH and EXEC, nothing was applied",
+          );
         }
-        const [error, deleted] = replies[0] ?? [new Error('no reply'), 0];
-        if (error) throw new Error(`redis ${writer.target}: DEL ${keys.join(', ')} failed: ${error.message}`);
+        const [error, deleted] = replies[0] ?? [new Error("no reply"), 0];
+        if (error)
+          throw new Error(
+            `redis ${writer.target}: DEL ${keys.join(", ")} failed: ${error.message}`,
+          );
         return Number(deleted);
       });
     },
@@ -252,7 +318,7 @@ export function createFencedStore(inner: Store, writer: WriterConnection, lease:
       // Lost lease → stop publishing at once, without a round trip.
       if (lease.currentToken() === null) {
         stats.refusedLocally++;
-        return Promise.reject(notOurs('the lease is not ours'));
+        return Promise.reject(notOurs("the lease is not ours"));
       }
       stats.publishes++;
       return new Promise<void>((resolve, reject) => {
@@ -274,14 +340,16 @@ export function createFencedStore(inner: Store, writer: WriterConnection, lease:
 
 /** Settles one batch from its slice of EXEC's replies, as redisStore.publish checks them. */
 function settleFromReplies(target: string, p: Pending, replies: TxReply[]): void {
-  const failures = replies.filter(([error]) => error !== null).map(([error]) => String(error?.message));
+  const failures = replies
+    .filter(([error]) => error !== null)
+    .map(([error]) => String(error?.message));
   if (failures.length === 0) return settle(p);
-  const keysShown = [...p.batch.hashes, ...p.batch.streams].map((w) => w.key).join(', ');
+  const keysShown = [...p.batch.hashes, ...p.batch.streams].map((w) => w.key).join(", ");
   settle(
     p,
     new Error(
       `redis ${target}: publish of ${keysShown} partly failed (Redis applied the other commands of the transaction): ` +
-        `${failures.length} of ${replies.length} commands failed: ${failures.join('; ')}`,
+        `${failures.length} of ${replies.length} commands failed: ${failures.join("; ")}`,
     ),
   );
 }

@@ -14,6 +14,6 @@ export {
   type ServiceLease,
   type ServiceRole,
   type WriteProblem,
-} from './serviceLease.js';
-export { formatHolder, type LeaseManager, type LeaseState } from './lease.js';
-export type { WriterConnection } from './writerConnection.js';
+} from "./serviceLease.js";
+export { formatHolder, type LeaseManager, type LeaseState } from "./lease.js";
+export type { WriterConnection } from "./writerConnection.js";

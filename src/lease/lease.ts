@@ -22,24 +22,24 @@
 // Every command runs in an exclusive session of the writer connection (writerConnection.ts):
 // WATCH state is per connection, so the lease's sequences and the fenced publishes must never
 // interleave on it.
-import { randomUUID } from 'node:crypto';
-import { EventEmitter } from 'node:events';
-import { hostname } from 'node:os';
-import { performance } from 'node:perf_hooks';
-import { assertDeletable, calcKey } from '../store/keyGuard.js';
-import { SetRefusedError, type WriterConnection } from './writerConnection.js';
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { hostname } from "node:os";
+import { performance } from "node:perf_hooks";
+import { assertDeletable, calcKey } from "../store/keyGuard.js";
+import { SetRefusedError, type WriterConnection } from "./writerConnection.js";
 
 export const LEASE_DEFAULTS = {
-  leaseKey: calcKey('leader'),
+  leaseKey: calcKey("leader"),
   leaseTtlMs: 5000,
   /** A standby polls at most this far apart. */
   maxPollMs: 500,
 } as const;
 
-export type LeaseRole = 'leader' | 'standby';
+export type LeaseRole = "leader" | "standby";
 
 /** What the lease manager needs of a connection: exclusive sessions (writerConnection.ts). */
-export type LeaseClient = Pick<WriterConnection, 'exclusive'>;
+export type LeaseClient = Pick<WriterConnection, "exclusive">;
 
 export interface LeaseOptions {
   /** Default 'quantum:calc:leader'. */
@@ -98,8 +98,10 @@ export class LeaseLostError extends Error {
   readonly holder: string | null;
   readonly leaseKey: string;
   constructor(leaseKey: string, holder: string | null, why: string) {
-    super(`not the writer: ${why}; lease ${leaseKey} ${holder === null ? 'is free' : `is held by ${holder}`}`);
-    this.name = 'LeaseLostError';
+    super(
+      `not the writer: ${why}; lease ${leaseKey} ${holder === null ? "is free" : `is held by ${holder}`}`,
+    );
+    this.name = "LeaseLostError";
     this.leaseKey = leaseKey;
     this.holder = holder;
   }
@@ -107,14 +109,16 @@ export class LeaseLostError extends Error {
 
 /** host:pid:uuid — unique (the uuid), readable (the host and pid). */
 export function makeLeaseToken(): string {
-  const host = hostname().replace(/[\s\x00-\x1f\x7f:]+/g, '_') || 'host';
+  const host = hostname().replace(/[\s\x00-\x1f\x7f:]+/g, "_") || "host";
   return `${host}:${process.pid}:${randomUUID()}`;
 }
 
 /** The holder as shown to humans: host:pid:uuid8 for our tokens, other values as they are (cut at 80). */
 export function formatHolder(value: string | null): string | null {
   if (value === null) return null;
-  const match = /^(.*):(\d+):([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.exec(value);
+  const match = /^(.*):(\d+):([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.exec(
+    value,
+  );
   if (match) return `${match[1]}:${match[2]}:${match[3]}`;
   return value.length > 80 ? `${value.slice(0, 77)}...` : value;
 }
@@ -129,7 +133,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
 
   private readonly client: LeaseClient;
   private readonly now: () => number;
-  private role: LeaseRole = 'standby';
+  private role: LeaseRole = "standby";
   /** While leader: ours until then, by `now`. */
   private validUntil = 0;
   private holderToken: string | null = null;
@@ -137,7 +141,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
   private lastError: string | null = null;
   private lastLost: string | null = null;
   /** 'service': a standby polls to take over; 'once': one acquire, renewals, no polling. */
-  private mode: 'service' | 'once' | 'stopped' = 'stopped';
+  private mode: "service" | "once" | "stopped" = "stopped";
   private timer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   /** The attempt (acquire/renew) in progress, so stop/release can wait for it. */
@@ -155,11 +159,19 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     // which the least-privilege ACL user may also write.
     assertDeletable(this.leaseKey);
     this.ttlMs = options.leaseTtlMs ?? LEASE_DEFAULTS.leaseTtlMs;
-    if (!(Number.isSafeInteger(this.ttlMs) && this.ttlMs >= 30)) throw new Error(`lease: leaseTtlMs must be an integer >= 30 (got ${String(this.ttlMs)})`);
+    if (!(Number.isSafeInteger(this.ttlMs) && this.ttlMs >= 30))
+      throw new Error(`lease: leaseTtlMs must be an integer >= 30 (got ${String(this.ttlMs)})`);
     this.renewEveryMs = options.renewEveryMs ?? Math.floor(this.ttlMs / 3);
-    this.pollEveryMs = options.pollEveryMs ?? Math.min(Math.floor(this.ttlMs / 3), LEASE_DEFAULTS.maxPollMs);
-    for (const [name, value] of Object.entries({ renewEveryMs: this.renewEveryMs, pollEveryMs: this.pollEveryMs })) {
-      if (!(Number.isFinite(value) && value > 0 && value < this.ttlMs)) throw new Error(`lease: ${name} must be positive and below leaseTtlMs (got ${String(value)})`);
+    this.pollEveryMs =
+      options.pollEveryMs ?? Math.min(Math.floor(this.ttlMs / 3), LEASE_DEFAULTS.maxPollMs);
+    for (const [name, value] of Object.entries({
+      renewEveryMs: this.renewEveryMs,
+      pollEveryMs: this.pollEveryMs,
+    })) {
+      if (!(Number.isFinite(value) && value > 0 && value < this.ttlMs))
+        throw new Error(
+          `lease: ${name} must be positive and below leaseTtlMs (got ${String(value)})`,
+        );
     }
     this.token = options.token ?? makeLeaseToken();
     this.now = options.now ?? (() => performance.now());
@@ -172,10 +184,10 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
 
   state(): LeaseState {
     // No transition here (isLeader() makes one): state() is called from inside transitions.
-    const leader = this.role === 'leader' && this.now() < this.validUntil;
+    const leader = this.role === "leader" && this.now() < this.validUntil;
     return {
       // A TTL run out by our clock reads as standby even before the transition (isLeader()) ran.
-      role: leader ? 'leader' : 'standby',
+      role: leader ? "leader" : "standby",
       holder: formatHolder(this.holderToken),
       holderToken: this.holderToken,
       self: this.self,
@@ -191,7 +203,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
 
   /** Leader by our clock: the lease was ours when last checked and its TTL has not run out since. */
   isLeader(): boolean {
-    if (this.role !== 'leader') return false;
+    if (this.role !== "leader") return false;
     if (this.now() < this.validUntil) return true;
     this.loseLocally();
     return false;
@@ -212,10 +224,10 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
    * Resolves after the first attempt with the state it left (leader or standby).
    */
   async start(): Promise<LeaseState> {
-    if (this.mode !== 'stopped') throw new Error('lease: already started');
-    this.mode = 'service';
+    if (this.mode !== "stopped") throw new Error("lease: already started");
+    this.mode = "service";
     this.trackFree();
-    this.emit('role', this.state());
+    this.emit("role", this.state());
     await this.attempt();
     this.schedule();
     return this.state();
@@ -227,24 +239,31 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
    * state().holder names it — or Redis could not be asked (state().lastError).
    */
   async acquireOnce(): Promise<{ acquired: boolean; holder: string | null; error: string | null }> {
-    if (this.mode !== 'stopped') throw new Error('lease: already started');
-    this.mode = 'once';
+    if (this.mode !== "stopped") throw new Error("lease: already started");
+    this.mode = "once";
     const before = this.ioFailures;
     await this.attempt();
-    const acquired = this.role === 'leader';
+    const acquired = this.role === "leader";
     if (acquired) this.schedule();
-    else this.mode = 'stopped';
-    return { acquired, holder: this.holder(), error: this.ioFailures > before ? this.lastError : null };
+    else this.mode = "stopped";
+    return {
+      acquired,
+      holder: this.holder(),
+      error: this.ioFailures > before ? this.lastError : null,
+    };
   }
 
   /**
    * The fenced store (or anyone) saw in Redis that the lease is not ours: `value` is what the key
    * holds now. Stop writing at once; a standby in service mode polls on.
    */
-  reportLost(value: string | null, reason = 'Redis refused a fenced write'): void {
+  reportLost(value: string | null, reason = "Redis refused a fenced write"): void {
     if (value === this.token) return;
     this.setHolder(value);
-    if (this.role === 'leader') this.becomeStandby(`${reason}: ${value === null ? 'the lease expired' : `taken over by ${formatHolder(value)}`}`);
+    if (this.role === "leader")
+      this.becomeStandby(
+        `${reason}: ${value === null ? "the lease expired" : `taken over by ${formatHolder(value)}`}`,
+      );
   }
 
   /**
@@ -256,9 +275,9 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
   async release(): Promise<boolean> {
     this.halt();
     await this.inFlight;
-    const wasLeader = this.role === 'leader';
+    const wasLeader = this.role === "leader";
     this.epoch++;
-    this.role = 'standby';
+    this.role = "standby";
     this.validUntil = 0;
     let released = false;
     try {
@@ -270,15 +289,15 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
           return false;
         }
         // A null EXEC: the key changed since the WATCH — it is not ours to delete any more.
-        const replies = await s.exec([['del', this.leaseKey]]);
+        const replies = await s.exec([["del", this.leaseKey]]);
         if (replies === null) return false;
         this.setHolder(null);
         return replies[0]?.[0] === null && replies[0]?.[1] === 1;
-      }, 'lease');
+      }, "lease");
     } catch (error) {
       this.noteIoError(error);
     }
-    if (wasLeader) this.emit('role', this.state());
+    if (wasLeader) this.emit("role", this.state());
     return released;
   }
 
@@ -288,7 +307,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
    * the poll interval. Nothing happens while an attempt is in flight or when stopped.
    */
   pollNow(): void {
-    if (this.mode !== 'service' || this.inFlight) return;
+    if (this.mode !== "service" || this.inFlight) return;
     clearTimeout(this.timer);
     this.timer = undefined;
     void this.attempt().then(() => this.schedule());
@@ -303,7 +322,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
   // ---- internals ------------------------------------------------------------------------------
 
   private halt(): void {
-    this.mode = 'stopped';
+    this.mode = "stopped";
     this.freeSince = null;
     clearTimeout(this.timer);
     clearTimeout(this.expiryTimer);
@@ -314,12 +333,13 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
   private schedule(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.mode === 'stopped') return;
-    if (this.mode === 'once' && this.role !== 'leader') return;
+    if (this.mode === "stopped") return;
+    if (this.mode === "once" && this.role !== "leader") return;
     let delayMs: number;
-    if (this.role === 'leader') {
+    if (this.role === "leader") {
       // After a failed renewal, retry sooner: every failure brings the expiry closer.
-      delayMs = this.ioFailures > 0 ? Math.min(this.renewEveryMs, this.pollEveryMs) : this.renewEveryMs;
+      delayMs =
+        this.ioFailures > 0 ? Math.min(this.renewEveryMs, this.pollEveryMs) : this.renewEveryMs;
     } else {
       delayMs = this.pollEveryMs;
     }
@@ -333,7 +353,9 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
   /** One acquire (standby) or renew (leader); never rejects. */
   private attempt(): Promise<void> {
     if (this.inFlight) return this.inFlight;
-    const run = (this.isLeader() ? this.renew() : this.acquire()).catch((error: unknown) => this.noteIoError(error));
+    const run = (this.isLeader() ? this.renew() : this.acquire()).catch((error: unknown) =>
+      this.noteIoError(error),
+    );
     this.inFlight = run.finally(() => {
       this.inFlight = undefined;
     });
@@ -349,11 +371,12 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
         answer = await s.setNxPxGet(this.leaseKey, this.token, this.ttlMs);
       } catch (error) {
         // Refused (OOM, NOPERM, …) but the GET answered: who holds the lease is still known.
-        if (error instanceof SetRefusedError && epoch === this.epoch && this.mode !== 'stopped') this.setHolder(error.current);
+        if (error instanceof SetRefusedError && epoch === this.epoch && this.mode !== "stopped")
+          this.setHolder(error.current);
         throw error;
       }
       const { set, value } = answer;
-      if (epoch !== this.epoch || this.mode === 'stopped') {
+      if (epoch !== this.epoch || this.mode === "stopped") {
         // Stopped (release/stop) meanwhile: a lease we just took is handed back by release().
         if (set) this.holderToken = value;
         return;
@@ -374,14 +397,19 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
           return;
         }
         const renewSentAt = this.now();
-        const replies = await s.exec([['pexpire', this.leaseKey, this.ttlMs]]);
-        if (replies !== null && replies[0]?.[0] === null && replies[0]?.[1] === 1 && epoch === this.epoch) {
+        const replies = await s.exec([["pexpire", this.leaseKey, this.ttlMs]]);
+        if (
+          replies !== null &&
+          replies[0]?.[0] === null &&
+          replies[0]?.[1] === 1 &&
+          epoch === this.epoch
+        ) {
           this.becomeLeader(renewSentAt);
         }
         return;
       }
       this.setHolder(value);
-    }, 'lease');
+    }, "lease");
   }
 
   private async renew(): Promise<void> {
@@ -396,11 +424,15 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
         await s.unwatch();
         this.ioSucceeded();
         this.setHolder(value);
-        this.becomeStandby(value === null ? 'the lease expired in Redis before it was renewed' : `the lease was taken over by ${formatHolder(value)}`);
+        this.becomeStandby(
+          value === null
+            ? "the lease expired in Redis before it was renewed"
+            : `the lease was taken over by ${formatHolder(value)}`,
+        );
         return;
       }
       const sentAt = this.now();
-      const replies = await s.exec([['pexpire', this.leaseKey, this.ttlMs]]);
+      const replies = await s.exec([["pexpire", this.leaseKey, this.ttlMs]]);
       if (epoch !== this.epoch) return;
       if (replies === null || replies[0]?.[0] !== null || replies[0]?.[1] !== 1) {
         // The key changed between WATCH and EXEC (or vanished): who has it now?
@@ -411,26 +443,30 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
           // Touched but still ours (by someone who wrote our own token back): nobody else has
           // written. Not renewed: count it as a failed attempt and retry soon.
           this.ioFailures++;
-          this.lastError = 'renewal aborted: the lease key was modified concurrently (still ours)';
+          this.lastError = "renewal aborted: the lease key was modified concurrently (still ours)";
           return;
         }
         this.setHolder(now);
-        this.becomeStandby(now === null ? 'the lease expired in Redis while it was being renewed' : `the lease was taken over by ${formatHolder(now)} while it was being renewed`);
+        this.becomeStandby(
+          now === null
+            ? "the lease expired in Redis while it was being renewed"
+            : `the lease was taken over by ${formatHolder(now)} while it was being renewed`,
+        );
         return;
       }
       this.ioSucceeded();
       this.extend(sentAt);
-    }, 'lease');
+    }, "lease");
   }
 
   private becomeLeader(sentAt: number): void {
     this.epoch++;
     const was = this.role;
-    this.role = 'leader';
+    this.role = "leader";
     this.extend(sentAt);
     this.setHolder(this.token);
     this.trackFree();
-    if (was !== 'leader') this.emit('role', this.state());
+    if (was !== "leader") this.emit("role", this.state());
   }
 
   /**
@@ -448,7 +484,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     const ms = Math.max(0, Math.ceil(this.validUntil - this.now()));
     this.expiryTimer = setTimeout(() => {
       this.expiryTimer = undefined;
-      if (this.role !== 'leader') return;
+      if (this.role !== "leader") return;
       // An injected clock may run behind the timers: check against it, re-arm when early.
       if (this.now() < this.validUntil) this.armExpiry();
       else this.loseLocally();
@@ -457,14 +493,16 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
   }
 
   private loseLocally(): void {
-    if (this.role !== 'leader') return;
-    this.becomeStandby(`no renewal succeeded within the lease TTL (${this.ttlMs} ms)${this.lastError ? `; last error: ${this.lastError}` : ''}`);
+    if (this.role !== "leader") return;
+    this.becomeStandby(
+      `no renewal succeeded within the lease TTL (${this.ttlMs} ms)${this.lastError ? `; last error: ${this.lastError}` : ""}`,
+    );
   }
 
   private becomeStandby(reason: string): void {
-    if (this.role !== 'leader') return;
+    if (this.role !== "leader") return;
     this.epoch++;
-    this.role = 'standby';
+    this.role = "standby";
     this.validUntil = 0;
     this.lastLost = reason;
     clearTimeout(this.expiryTimer);
@@ -472,16 +510,16 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     // Not ours any more as far as we know; the next poll tells who holds it.
     if (this.holderToken === this.token) this.holderToken = null;
     this.trackFree();
-    this.emit('lost', reason, this.holder());
-    this.emit('role', this.state());
+    this.emit("lost", reason, this.holder());
+    this.emit("role", this.state());
     // In service mode, poll (on the poll interval) from now on; in once mode, stop.
-    if (this.mode === 'once') this.halt();
-    else if (this.mode === 'service' && !this.inFlight) this.schedule();
+    if (this.mode === "once") this.halt();
+    else if (this.mode === "service" && !this.inFlight) this.schedule();
   }
 
   /** Starts or ends the "free but not taken" span (freeForMs) after a change of role or holder. */
   private trackFree(): void {
-    const free = this.mode === 'service' && this.role !== 'leader' && this.holderToken === null;
+    const free = this.mode === "service" && this.role !== "leader" && this.holderToken === null;
     if (!free) this.freeSince = null;
     else this.freeSince ??= this.now();
   }
@@ -490,7 +528,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     if (value === this.holderToken) return;
     this.holderToken = value;
     this.trackFree();
-    this.emit('holder', formatHolder(value), this.state());
+    this.emit("holder", formatHolder(value), this.state());
   }
 
   private ioSucceeded(): void {
@@ -502,6 +540,6 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     const err = error instanceof Error ? error : new Error(String(error));
     this.ioFailures++;
     this.lastError = err.message;
-    this.emit('ioError', err);
+    this.emit("ioError", err);
   }
 }

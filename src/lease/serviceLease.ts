@@ -8,15 +8,15 @@
 // The pieces are in src/lease: lease.ts (SET NX PX, renewals, polls, release), fencedStore.ts
 // (every publish WATCHes the lease key, so Redis refuses a write from a writer that lost it) and
 // writerConnection.ts (the connection those run on, one session at a time).
-import type { Config } from '../config/schema.js';
-import type { Logger } from '../log.js';
-import { createFencedStore, type FencedStore } from './fencedStore.js';
-import { LeaseManager, type LeaseState } from './lease.js';
-import type { Store } from '../store/types.js';
-import { createWriterConnection, type WriterConnection } from './writerConnection.js';
-import { redisConnectionOptions } from '../service/storeFactory.js';
-import type { RedisStoreEvent } from '../store/redisConnection.js';
-import type { WriteOutcomes } from './writeHealth.js';
+import type { Config } from "../config/schema.js";
+import type { Logger } from "../log.js";
+import { createFencedStore, type FencedStore } from "./fencedStore.js";
+import { LeaseManager, type LeaseState } from "./lease.js";
+import type { Store } from "../store/types.js";
+import { createWriterConnection, type WriterConnection } from "./writerConnection.js";
+import { redisConnectionOptions } from "../service/storeFactory.js";
+import type { RedisStoreEvent } from "../store/redisConnection.js";
+import type { WriteOutcomes } from "./writeHealth.js";
 
 /**
  * leader: this instance holds the lease and writes · standby: another instance (or nobody yet,
@@ -24,7 +24,7 @@ import type { WriteOutcomes } from './writeHealth.js';
  * (`lease: false`, the memory store, shadow mode) and this instance writes (or, in shadow mode,
  * compares) without one.
  */
-export type ServiceRole = 'leader' | 'standby' | 'no-lease';
+export type ServiceRole = "leader" | "standby" | "no-lease";
 
 export interface RoleDescription {
   role: ServiceRole;
@@ -79,10 +79,10 @@ export class LeaseHeldError extends Error {
   readonly leaseKey: string;
   constructor(leaseKey: string, holder: string | null) {
     super(
-      `another instance is writing: the single-writer lease ${leaseKey} is held by ${holder ?? 'another instance'}; nothing was run. ` +
-        'Stop that instance first, or run --once --shadow to compare without writing',
+      `another instance is writing: the single-writer lease ${leaseKey} is held by ${holder ?? "another instance"}; nothing was run. ` +
+        "Stop that instance first, or run --once --shadow to compare without writing",
     );
-    this.name = 'LeaseHeldError';
+    this.name = "LeaseHeldError";
     this.holder = holder;
     this.leaseKey = leaseKey;
   }
@@ -99,15 +99,28 @@ export interface ServiceLease {
 }
 
 /** Why the lease is not used, or null when it is. */
-export function whyNoLease(config: Config, storeKind: Store['kind'], shadow: boolean): string | null {
-  if (shadow) return 'shadow mode writes nothing';
-  if (storeKind !== 'redis') return 'the memory store has one writer by construction';
-  if (!config.lease) return 'lease is off (--no-lease)';
+export function whyNoLease(
+  config: Config,
+  storeKind: Store["kind"],
+  shadow: boolean,
+): string | null {
+  if (shadow) return "shadow mode writes nothing";
+  if (storeKind !== "redis") return "the memory store has one writer by construction";
+  if (!config.lease) return "lease is off (--no-lease)";
   return null;
 }
 
 export function noLeaseRole(why: string): RoleDescription {
-  return { role: 'no-lease', holder: null, self: null, leaseKey: null, ttlMs: null, why, lastError: null, writeProblems: [] };
+  return {
+    role: "no-lease",
+    holder: null,
+    self: null,
+    leaseKey: null,
+    ttlMs: null,
+    why,
+    lastError: null,
+    writeProblems: [],
+  };
 }
 
 const seconds = (ms: number): string => String(Math.round(ms / 1000));
@@ -119,28 +132,42 @@ const seconds = (ms: number): string => String(Math.round(ms / 1000));
  * problem of this instance's role (it stands by either way); nor are a standby's old publish
  * refusals.
  */
-export function writeProblems(state: LeaseState, writes: WriteOutcomes | undefined): WriteProblem[] {
+export function writeProblems(
+  state: LeaseState,
+  writes: WriteOutcomes | undefined,
+): WriteProblem[] {
   const problems: WriteProblem[] = [];
   const after = writeFailingAfterMs(state.ttlMs);
-  const leaseRefused = writes?.failing().find((f) => f.kind === 'lease') ?? null;
+  const leaseRefused = writes?.failing().find((f) => f.kind === "lease") ?? null;
   // Free and untaken for 2 TTLs — or at once when Redis has refused the lease's writes for as long
   // as any write may be refused (a leader whose renewals were refused lost the lease that way).
-  if (state.freeForMs > FREE_LEASE_UNTAKEN_TTLS * state.ttlMs || (state.freeForMs > 0 && leaseRefused !== null && leaseRefused.forMs > after)) {
-    const refusal = writes?.refusal('lease') ?? null;
+  if (
+    state.freeForMs > FREE_LEASE_UNTAKEN_TTLS * state.ttlMs ||
+    (state.freeForMs > 0 && leaseRefused !== null && leaseRefused.forMs > after)
+  ) {
+    const refusal = writes?.refusal("lease") ?? null;
     problems.push(
       refusal !== null
-        ? { code: refusal.code, reason: `lease key not writable: ${refusal.message} (the single-writer lease ${state.leaseKey} has been free for ${seconds(state.freeForMs)} s and nobody writes)`, forMs: state.freeForMs }
+        ? {
+            code: refusal.code,
+            reason: `lease key not writable: ${refusal.message} (the single-writer lease ${state.leaseKey} has been free for ${seconds(state.freeForMs)} s and nobody writes)`,
+            forMs: state.freeForMs,
+          }
         : {
-            code: 'LEASE_NOT_TAKEN',
-            reason: `the single-writer lease ${state.leaseKey} has been free for ${seconds(state.freeForMs)} s and this instance could not take it${state.lastError === null ? '' : `: ${state.lastError}`}; nobody writes`,
+            code: "LEASE_NOT_TAKEN",
+            reason: `the single-writer lease ${state.leaseKey} has been free for ${seconds(state.freeForMs)} s and this instance could not take it${state.lastError === null ? "" : `: ${state.lastError}`}; nobody writes`,
             forMs: state.freeForMs,
           },
     );
   }
-  if (state.role === 'leader') {
+  if (state.role === "leader") {
     for (const failing of writes?.failing() ?? []) {
       if (failing.forMs <= after) continue;
-      problems.push({ code: failing.code, reason: `${failing.kind === 'lease' ? 'lease renewals' : 'writes'} failing for ${seconds(failing.forMs)} s: ${failing.message}`, forMs: failing.forMs });
+      problems.push({
+        code: failing.code,
+        reason: `${failing.kind === "lease" ? "lease renewals" : "writes"} failing for ${seconds(failing.forMs)} s: ${failing.message}`,
+        forMs: failing.forMs,
+      });
     }
   }
   return problems;
@@ -165,19 +192,38 @@ export function roleFromLease(state: LeaseState, writes?: WriteOutcomes): RoleDe
  * opened from the config. When the writer connection is ready again after an outage, the lease
  * is tried at once rather than at the next poll.
  */
-export function createServiceLease(options: { config: Config; logger: Logger; inner: Store; writer?: WriterConnection; reconnect?: boolean }): ServiceLease {
+export function createServiceLease(options: {
+  config: Config;
+  logger: Logger;
+  inner: Store;
+  writer?: WriterConnection;
+  reconnect?: boolean;
+}): ServiceLease {
   const { config, logger, inner } = options;
   // The writer's events are wired before the lease on it exists; they arrive only once it does.
   let lease: LeaseManager | null = null;
   const onEvent = (event: RedisStoreEvent): void => {
-    if (event.type === 'ready') lease?.pollNow();
+    if (event.type === "ready") lease?.pollNow();
     // The publishers' connection already reports every outage: the writer's goes to debug.
-    logger.debug({ connection: 'writer', redis: event.type, ...(event.message !== undefined ? { err: event.message } : {}) }, `writer connection: ${event.type}`);
+    logger.debug(
+      {
+        connection: "writer",
+        redis: event.type,
+        ...(event.message !== undefined ? { err: event.message } : {}),
+      },
+      `writer connection: ${event.type}`,
+    );
   };
   const writer =
     options.writer ??
-    createWriterConnection({ ...redisConnectionOptions(config, logger, options.reconnect ?? true, 'quantum-calc-writer'), onEvent });
-  const manager = new LeaseManager(writer, { leaseKey: config.leaseKey, leaseTtlMs: config.leaseTtlMs });
+    createWriterConnection({
+      ...redisConnectionOptions(config, logger, options.reconnect ?? true, "quantum-calc-writer"),
+      onEvent,
+    });
+  const manager = new LeaseManager(writer, {
+    leaseKey: config.leaseKey,
+    leaseTtlMs: config.leaseTtlMs,
+  });
   lease = manager;
   const store = createFencedStore(inner, writer, manager);
   return {
@@ -191,14 +237,17 @@ export function createServiceLease(options: { config: Config; logger: Logger; in
 
 /** Logs what the lease does: one line per change of role or holder; I/O errors once per kind. */
 export function logLeaseEvents(lease: LeaseManager, logger: Logger): () => void {
-  let lastError = '';
+  let lastError = "";
   const onRole = (state: LeaseState): void => {
-    if (state.role === 'leader') {
-      logger.info({ lease: state.leaseKey, role: state.role, self: state.self, ttlMs: state.ttlMs }, `single-writer lease ${state.leaseKey} acquired: this instance (${state.self}) writes`);
+    if (state.role === "leader") {
+      logger.info(
+        { lease: state.leaseKey, role: state.role, self: state.self, ttlMs: state.ttlMs },
+        `single-writer lease ${state.leaseKey} acquired: this instance (${state.self}) writes`,
+      );
     }
   };
   const onHolder = (holder: string | null, state: LeaseState): void => {
-    if (state.role === 'leader' || holder === state.self) return;
+    if (state.role === "leader" || holder === state.self) return;
     logger.info(
       { lease: state.leaseKey, role: state.role, holder },
       holder === null
@@ -207,21 +256,28 @@ export function logLeaseEvents(lease: LeaseManager, logger: Logger): () => void 
     );
   };
   const onLost = (reason: string, holder: string | null): void => {
-    logger.error({ lease: lease.leaseKey, role: 'standby', holder, reason }, `single-writer lease lost (${reason}): stopped publishing; standing by`);
+    logger.error(
+      { lease: lease.leaseKey, role: "standby", holder, reason },
+      `single-writer lease lost (${reason}): stopped publishing; standing by`,
+    );
   };
   const onIoError = (error: Error): void => {
-    (error.message === lastError ? logger.debug : logger.warn).call(logger, { lease: lease.leaseKey, err: error.message }, 'single-writer lease: Redis could not be asked; retrying');
+    (error.message === lastError ? logger.debug : logger.warn).call(
+      logger,
+      { lease: lease.leaseKey, err: error.message },
+      "single-writer lease: Redis could not be asked; retrying",
+    );
     lastError = error.message;
   };
-  lease.on('role', onRole);
-  lease.on('holder', onHolder);
-  lease.on('lost', onLost);
-  lease.on('ioError', onIoError);
+  lease.on("role", onRole);
+  lease.on("holder", onHolder);
+  lease.on("lost", onLost);
+  lease.on("ioError", onIoError);
   return () => {
-    lease.off('role', onRole);
-    lease.off('holder', onHolder);
-    lease.off('lost', onLost);
-    lease.off('ioError', onIoError);
+    lease.off("role", onRole);
+    lease.off("holder", onHolder);
+    lease.off("lost", onLost);
+    lease.off("ioError", onIoError);
   };
 }
 
@@ -229,14 +285,23 @@ export function logLeaseEvents(lease: LeaseManager, logger: Logger): () => void 
  * Logs the write problems of `describe()` as they come and go (checked every `everyMs`): one
  * error line when one appears (its reason), one info line when they are over. Returns the stop.
  */
-export function logWriteProblems(describe: () => RoleDescription, logger: Logger, everyMs = 1000): () => void {
-  let shown = '';
+export function logWriteProblems(
+  describe: () => RoleDescription,
+  logger: Logger,
+  everyMs = 1000,
+): () => void {
+  let shown = "";
   const check = (): void => {
     const problems = describe().writeProblems ?? [];
-    const codes = problems.map((p) => p.code).join(',');
+    const codes = problems.map((p) => p.code).join(",");
     if (codes === shown) return;
-    if (problems.length > 0) logger.error({ writeProblems: problems.map((p) => p.code), reasons: problems.map((p) => p.reason) }, `cannot write: ${problems.map((p) => p.reason).join('; ')} (/healthz 503)`);
-    else logger.info({ was: shown.split(',') }, 'writes accepted again: the write problems are over');
+    if (problems.length > 0)
+      logger.error(
+        { writeProblems: problems.map((p) => p.code), reasons: problems.map((p) => p.reason) },
+        `cannot write: ${problems.map((p) => p.reason).join("; ")} (/healthz 503)`,
+      );
+    else
+      logger.info({ was: shown.split(",") }, "writes accepted again: the write problems are over");
     shown = codes;
   };
   const timer = setInterval(check, everyMs);

@@ -11,17 +11,26 @@
 // Lease writes and publishes are tracked apart: under maxmemory, PEXPIRE (the renewal) is still
 // allowed while every HSET is refused, so one kind's successes must not hide the other's
 // refusals.
-import { performance } from 'node:perf_hooks';
-import { errorMessage } from '../core/errors.js';
+import { performance } from "node:perf_hooks";
+import { errorMessage } from "../core/errors.js";
 
-export type WriteKind = 'lease' | 'publish';
+export type WriteKind = "lease" | "publish";
 
 /**
  * Redis error codes that refuse a write for a reason that persists until an operator (or a
  * failover) acts. Checked in this order: an EXECABORT names the refusal of the queued command
  * inside its message, which is the code that matters.
  */
-export const REFUSAL_CODES = ['OOM', 'NOPERM', 'READONLY', 'MISCONF', 'NOREPLICAS', 'NOAUTH', 'WRONGTYPE', 'EXECABORT'] as const;
+export const REFUSAL_CODES = [
+  "OOM",
+  "NOPERM",
+  "READONLY",
+  "MISCONF",
+  "NOREPLICAS",
+  "NOAUTH",
+  "WRONGTYPE",
+  "EXECABORT",
+] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
 
 export interface WriteRefusal {
@@ -34,7 +43,8 @@ export interface WriteRefusal {
 export function writeRefusal(error: unknown): WriteRefusal | null {
   const message = errorMessage(error);
   for (const code of REFUSAL_CODES) {
-    if (new RegExp(`\\b${code}\\b`).test(message)) return { code, message: message.length > 300 ? `${message.slice(0, 297)}...` : message };
+    if (new RegExp(`\\b${code}\\b`).test(message))
+      return { code, message: message.length > 300 ? `${message.slice(0, 297)}...` : message };
   }
   return null;
 }
@@ -74,7 +84,12 @@ export class WriteOutcomes {
     for (const [kind, since] of this.failingSince) {
       const refusal = this.lastRefusal.get(kind);
       if (refusal === undefined) continue;
-      out.push({ kind, code: refusal.code, message: refusal.message, forMs: Math.max(0, this.now() - since) });
+      out.push({
+        kind,
+        code: refusal.code,
+        message: refusal.message,
+        forMs: Math.max(0, this.now() - since),
+      });
     }
     return out;
   }

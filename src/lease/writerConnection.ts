@@ -15,9 +15,14 @@
 // autopipelining on; that is harmless here because only one session runs at a time, and each
 // round trip of a session is an explicit pipeline or MULTI (written to the socket as one block,
 // in order) or a single awaited command.
-import { createRedisConnection, isReadOnlyError, REDIS_STORE_DEFAULTS, type RedisConnectionOptions } from '../store/redisConnection.js';
-import { errorMessage } from '../core/errors.js';
-import { WriteOutcomes, type WriteKind } from './writeHealth.js';
+import {
+  createRedisConnection,
+  isReadOnlyError,
+  REDIS_STORE_DEFAULTS,
+  type RedisConnectionOptions,
+} from "../store/redisConnection.js";
+import { errorMessage } from "../core/errors.js";
+import { WriteOutcomes, type WriteKind } from "./writeHealth.js";
 
 /**
  * SET NX of the lease refused by Redis (OOM, NOPERM, …) while the GET of the same round trip
@@ -28,7 +33,7 @@ export class SetRefusedError extends Error {
   readonly current: string | null;
   constructor(message: string, current: string | null) {
     super(message);
-    this.name = 'SetRefusedError';
+    this.name = "SetRefusedError";
     this.current = current;
   }
 }
@@ -44,14 +49,21 @@ export interface WriterSession {
    * SET key value NX PX ttlMs, then GET key, in one round trip. `set`: the key was absent and now
    * holds `value`; `value`: what the key holds after the SET (the current holder when not set).
    */
-  setNxPxGet(key: string, value: string, ttlMs: number): Promise<{ set: boolean; value: string | null }>;
+  setNxPxGet(
+    key: string,
+    value: string,
+    ttlMs: number,
+  ): Promise<{ set: boolean; value: string | null }>;
   /** GET key (no WATCH). */
   get(key: string): Promise<string | null>;
   /**
    * WATCH key, GET key and TYPE of each of `typeKeys`, in one round trip. The WATCH stays until
    * exec() or unwatch() (the session sends UNWATCH itself if it ends with a WATCH still open).
    */
-  watch(key: string, typeKeys?: readonly string[]): Promise<{ value: string | null; types: string[] }>;
+  watch(
+    key: string,
+    typeKeys?: readonly string[],
+  ): Promise<{ value: string | null; types: string[] }>;
   /** UNWATCH. */
   unwatch(): Promise<void>;
   /**
@@ -93,14 +105,17 @@ export interface WriterConnection {
 export const WRITER_CONNECTION_NAME = `${REDIS_STORE_DEFAULTS.connectionName}-writer`;
 
 export function createWriterConnection(options: RedisConnectionOptions): WriterConnection {
-  const connection = createRedisConnection({ ...options, connectionName: options.connectionName ?? WRITER_CONNECTION_NAME });
+  const connection = createRedisConnection({
+    ...options,
+    connectionName: options.connectionName ?? WRITER_CONNECTION_NAME,
+  });
   const { client, run, scrub } = connection;
   let tail: Promise<void> = Promise.resolve();
   const writes = new WriteOutcomes();
 
   /** The replies of an explicit pipeline, throwing the first command error (translated by `run`). */
   const replies = (results: Array<[Error | null, unknown]> | null): unknown[] => {
-    if (results === null) throw new Error('pipeline returned no replies');
+    if (results === null) throw new Error("pipeline returned no replies");
     for (const [error] of results) if (error) throw error;
     return results.map(([, value]) => value);
   };
@@ -114,16 +129,21 @@ export function createWriterConnection(options: RedisConnectionOptions): WriterC
     };
     const session: WriterSession = {
       async setNxPxGet(key, value, ttlMs) {
-        live('SET NX');
+        live("SET NX");
         // The GET's answer when Redis refused the SET but answered the GET (see SetRefusedError).
         let seen: { value: string | null } | undefined;
         let setReply: unknown;
         let current: unknown;
         try {
-          [setReply, current] = await run('SET NX PX + GET', key, undefined, async () => {
-            const results = await client.pipeline().set(key, value, 'PX', ttlMs, 'NX').get(key).exec();
+          [setReply, current] = await run("SET NX PX + GET", key, undefined, async () => {
+            const results = await client
+              .pipeline()
+              .set(key, value, "PX", ttlMs, "NX")
+              .get(key)
+              .exec();
             const get = results?.[1];
-            if (results?.[0]?.[0] && get && get[0] === null) seen = { value: (get[1] as string | null) ?? null };
+            if (results?.[0]?.[0] && get && get[0] === null)
+              seen = { value: (get[1] as string | null) ?? null };
             return replies(results);
           });
         } catch (error) {
@@ -132,16 +152,16 @@ export function createWriterConnection(options: RedisConnectionOptions): WriterC
           throw error;
         }
         writes.accepted(kind);
-        return { set: setReply === 'OK', value: (current as string | null) ?? null };
+        return { set: setReply === "OK", value: (current as string | null) ?? null };
       },
       async get(key) {
-        live('GET');
-        return await run('GET', key, undefined, () => client.get(key));
+        live("GET");
+        return await run("GET", key, undefined, () => client.get(key));
       },
       async watch(key, typeKeys = []) {
-        live('WATCH');
+        live("WATCH");
         watching = true;
-        const values = await run('WATCH + GET', key, undefined, async () => {
+        const values = await run("WATCH + GET", key, undefined, async () => {
           const pipeline = client.pipeline().watch(key).get(key);
           for (const typeKey of typeKeys) pipeline.type(typeKey);
           return replies(await pipeline.exec());
@@ -149,18 +169,18 @@ export function createWriterConnection(options: RedisConnectionOptions): WriterC
         return { value: (values[1] as string | null) ?? null, types: values.slice(2).map(String) };
       },
       async unwatch() {
-        live('UNWATCH');
-        await run('UNWATCH', '', undefined, () => client.unwatch());
+        live("UNWATCH");
+        await run("UNWATCH", "", undefined, () => client.unwatch());
         watching = false;
       },
       async exec(commands) {
-        live('MULTI/EXEC');
-        const keysShown = [...new Set(commands.map((c) => String(c[1] ?? '')))].join(', ');
+        live("MULTI/EXEC");
+        const keysShown = [...new Set(commands.map((c) => String(c[1] ?? "")))].join(", ");
         // EXEC ends the WATCH whatever its outcome; a connection that dies takes it along.
         watching = false;
-        const outcome = run('MULTI/EXEC of', keysShown, undefined, async () => {
+        const outcome = run("MULTI/EXEC of", keysShown, undefined, async () => {
           try {
-            return (await client.multi(commands.map((command) => [...command])).exec()) as TxReply[] | null;
+            return await client.multi(commands.map((command) => [...command])).exec();
           } catch (error) {
             // EXECABORT: Redis refused to queue a command, so it discarded the whole transaction.
             // Say which refusal (READONLY from a demoted primary, NOPERM, …): ioredis keeps them
@@ -171,8 +191,13 @@ export function createWriterConnection(options: RedisConnectionOptions): WriterC
             const previous = (error as { previousErrors?: unknown[] }).previousErrors;
             // READONLY (a demoted primary) is rethrown as it is: the translation recognises it in
             // previousErrors, closes the gate and (with Sentinel) reconnects to ask for the primary.
-            if (/EXECABORT/i.test(errorMessage(error)) && Array.isArray(previous) && previous.length > 0 && !isReadOnlyError(error)) {
-              const why = [...new Set(previous.map((e) => scrub(errorMessage(e))))].join('; ');
+            if (
+              /EXECABORT/i.test(errorMessage(error)) &&
+              Array.isArray(previous) &&
+              previous.length > 0 &&
+              !isReadOnlyError(error)
+            ) {
+              const why = [...new Set(previous.map((e) => scrub(errorMessage(e))))].join("; ");
               throw new Error(`${errorMessage(error)} (${why}); nothing was applied`);
             }
             throw error;
@@ -214,7 +239,10 @@ export function createWriterConnection(options: RedisConnectionOptions): WriterC
     waitReady: (timeoutMs) => connection.waitReady(timeoutMs),
     writes,
 
-    exclusive<T>(fn: (session: WriterSession) => Promise<T>, kind: WriteKind = 'publish'): Promise<T> {
+    exclusive<T>(
+      fn: (session: WriterSession) => Promise<T>,
+      kind: WriteKind = "publish",
+    ): Promise<T> {
       const result = tail.then(async () => {
         const { session, end } = openSession(kind);
         try {
@@ -234,7 +262,12 @@ export function createWriterConnection(options: RedisConnectionOptions): WriterC
       // Let the session in progress finish (each of its round trips is bounded by the command
       // timeout), so QUIT does not cut a transaction in half on our side.
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([tail, new Promise<void>((resolve) => (timer = setTimeout(resolve, 2 * connection.commandTimeoutMs)))]);
+      await Promise.race([
+        tail,
+        new Promise<void>(
+          (resolve) => (timer = setTimeout(resolve, 2 * connection.commandTimeoutMs)),
+        ),
+      ]);
       clearTimeout(timer);
       await connection.close();
     },

@@ -1,22 +1,39 @@
 // P2 harvest publisher steps: marketstate hash + position + (fresh) risk proposal → harvest
 // kernel → quantum:harvest:proposal:{sym}.
-import { computeHarvest, type HarvestTheta } from '../kernels/harvest.js';
-import type { DeepPartial, HarvestResult } from '../kernels/types.js';
-import type { TrackedPosition } from '../inputs/positionMemory.js';
-import { publishWithMemory, readTrackedPosition } from './positionInput.js';
-import type { Position } from '../kernels/types.js';
-import { ok, type Read } from '../inputs/types.js';
-import type { RNetBasis } from '../config/schema.js';
-import { harvestProposalFields, heartbeatFields, withSymbol, type PublishedMarketState } from '../contracts/fields.js';
-import { readPublishedMarketState, readRiskProposal, type RiskProposalInput } from '../inputs/publishedState.js';
-import { parseFiniteNumber } from '../inputs/parse.js';
-import { harvestProposalKey, HARVEST_PROPOSAL_STREAM } from '../store/keyGuard.js';
-import { decideHarvest, type HarvestMemory } from './rateLimit.js';
-import { guardHarvestResult, outputLimitsFrom } from './outputGuard.js';
-import { STREAM_MAXLEN } from './marketstate.js';
-import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, readOwnHash, type PhaseDeps, type PhaseSteps } from './steps.js';
-import type { Config } from '../config/schema.js';
-import type { ThetaInForce } from '../policy/policyBook.js';
+import { computeHarvest, type HarvestTheta } from "../kernels/harvest.js";
+import type { DeepPartial, HarvestResult } from "../kernels/types.js";
+import type { TrackedPosition } from "../inputs/positionMemory.js";
+import { publishWithMemory, readTrackedPosition } from "./positionInput.js";
+import type { Position } from "../kernels/types.js";
+import { ok, type Read } from "../inputs/types.js";
+import type { RNetBasis } from "../config/schema.js";
+import {
+  harvestProposalFields,
+  heartbeatFields,
+  withSymbol,
+  type PublishedMarketState,
+} from "../contracts/fields.js";
+import {
+  readPublishedMarketState,
+  readRiskProposal,
+  type RiskProposalInput,
+} from "../inputs/publishedState.js";
+import { parseFiniteNumber } from "../inputs/parse.js";
+import { harvestProposalKey, HARVEST_PROPOSAL_STREAM } from "../store/keyGuard.js";
+import { decideHarvest, type HarvestMemory } from "./rateLimit.js";
+import { guardHarvestResult, outputLimitsFrom } from "./outputGuard.js";
+import { STREAM_MAXLEN } from "./marketstate.js";
+import {
+  computeGuarded,
+  maxInputAgeSec,
+  rateLimitSettings,
+  readGuarded,
+  readOwnHash,
+  type PhaseDeps,
+  type PhaseSteps,
+} from "./steps.js";
+import type { Config } from "../config/schema.js";
+import type { ThetaInForce } from "../policy/policyBook.js";
 
 export interface HarvestInputs {
   market: PublishedMarketState;
@@ -31,8 +48,13 @@ export interface HarvestInputs {
  * The configured harvest theta: the config's fallbackStopPct (FALLBACK_STOP_PCT) is the kernel's
  * fallback_stop_pct unless theta.harvest names it; a policy's values go on top of this.
  */
-export function configuredHarvestTheta(config: Pick<Config, 'fallbackStopPct' | 'theta'>): DeepPartial<HarvestTheta> {
-  return { fallback_stop_pct: config.fallbackStopPct, ...((config.theta.harvest ?? {}) as DeepPartial<HarvestTheta>) };
+export function configuredHarvestTheta(
+  config: Pick<Config, "fallbackStopPct" | "theta">,
+): DeepPartial<HarvestTheta> {
+  return {
+    fallback_stop_pct: config.fallbackStopPct,
+    ...((config.theta.harvest ?? {}) as DeepPartial<HarvestTheta>),
+  };
 }
 
 /**
@@ -42,22 +64,32 @@ export function configuredHarvestTheta(config: Pick<Config, 'fallbackStopPct' | 
  * multiple — which needs a quantity > 0.
  */
 export function kernelPositionFor(tracked: TrackedPosition, basis: RNetBasis): Read<Position> {
-  if (basis === 'locked') return { ok: true, value: tracked.position };
+  if (basis === "locked") return { ok: true, value: tracked.position };
   const quantity = tracked.snapshot.quantity;
   if (quantity === null || !(quantity > 0)) {
     return {
       ok: false,
-      reason: 'bad_position',
-      detail: `${tracked.snapshot.origin}: rNetBasis per_unit needs quantity (or position_amt) > 0 (got ${quantity === null ? 'none' : quantity})`,
+      reason: "bad_position",
+      detail: `${tracked.snapshot.origin}: rNetBasis per_unit needs quantity (or position_amt) > 0 (got ${quantity === null ? "none" : quantity})`,
     };
   }
-  return { ok: true, value: { ...tracked.position, unrealized_pnl: tracked.position.unrealized_pnl / quantity } };
+  return {
+    ok: true,
+    value: { ...tracked.position, unrealized_pnl: tracked.position.unrealized_pnl / quantity },
+  };
 }
 
-export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, HarvestInputs, HarvestResult> {
+export function harvestSteps(
+  deps: PhaseDeps,
+): PhaseSteps<HarvestMemory, HarvestInputs, HarvestResult> {
   const { store, config } = deps;
   const configured = configuredHarvestTheta(config);
-  const configuredOnly: ThetaInForce = { theta: configured, source: 'config', version: '', why: 'no policy book' };
+  const configuredOnly: ThetaInForce = {
+    theta: configured,
+    source: "config",
+    version: "",
+    why: "no policy book",
+  };
   const settings = rateLimitSettings(config);
   const maxAge = maxInputAgeSec(config);
   const limits = outputLimitsFrom(config);
@@ -70,9 +102,16 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
       const at = hash.computed_at_utc ? Date.parse(hash.computed_at_utc) : Number.NaN;
       if (!action || killScore === null || !Number.isFinite(at)) return null;
       const rawSl = hash.new_sl_proposed;
-      const newSl = rawSl === undefined || rawSl === '' || rawSl === 'None' ? null : parseFiniteNumber(rawSl);
+      const newSl =
+        rawSl === undefined || rawSl === "" || rawSl === "None" ? null : parseFiniteNumber(rawSl);
       // Absent (an older publisher) reads as the configured theta's "".
-      return { action, newSl, killScore, publishedAtMs: at, policyVersion: hash.policy_version ?? '' };
+      return {
+        action,
+        newSl,
+        killScore,
+        publishedAtMs: at,
+        policyVersion: hash.policy_version ?? "",
+      };
     },
 
     async read(symbol) {
@@ -82,13 +121,19 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
           readPublishedMarketState(store, symbol, nowMs, maxAge),
           readTrackedPosition(deps, symbol, nowMs),
           readRiskProposal(store, symbol, nowMs, maxAge),
-          store.hget(harvestProposalKey(symbol), 'computed_at_utc'),
+          store.hget(harvestProposalKey(symbol), "computed_at_utc"),
         ]);
         if (!market.ok) return market;
         if (!position.ok) return position;
         // Asked per cycle: a new policy applies from the next cycle, an expired one stops at once.
         const theta = deps.policy?.thetaAt(nowMs) ?? configuredOnly;
-        return ok({ market: market.value, tracked: position.value, risk, theta, outputPresent: stamp !== null });
+        return ok({
+          market: market.value,
+          tracked: position.value,
+          risk,
+          theta,
+          outputPresent: stamp !== null,
+        });
       });
       return { nowMs, read };
     },
@@ -99,7 +144,13 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
       return computeGuarded(() => {
         const result = computeHarvest({
           position: position.value,
-          market_state: { sigma: market.sigma, ts: market.ts, p_trend: market.p_trend, p_mr: market.p_mr, p_chop: market.p_chop },
+          market_state: {
+            sigma: market.sigma,
+            ts: market.ts,
+            p_trend: market.p_trend,
+            p_mr: market.p_mr,
+            p_chop: market.p_chop,
+          },
           p1_proposal: risk.proposal,
           theta: theta.theta,
         });
@@ -111,10 +162,16 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
     },
 
     decide(memory, inputs, result, nowMs) {
-      if (!inputs.outputPresent) return { publish: true, why: memory === null ? 'first_publish' : 'output_missing' };
+      if (!inputs.outputPresent)
+        return { publish: true, why: memory === null ? "first_publish" : "output_missing" };
       return decideHarvest(
         memory,
-        { action: result.harvest_action, newSl: result.new_sl_proposed, killScore: result.kill_score, policyVersion: inputs.theta.version },
+        {
+          action: result.harvest_action,
+          newSl: result.new_sl_proposed,
+          killScore: result.kill_score,
+          policyVersion: inputs.theta.version,
+        },
         nowMs,
         settings,
       );
@@ -127,11 +184,23 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
       await publishWithMemory(deps, symbol, nowMs, {
         hashes: [{ key: harvestProposalKey(symbol), fields }],
         streams: config.enableStream
-          ? [{ key: HARVEST_PROPOSAL_STREAM, fields: withSymbol(symbol, fields), maxLen: STREAM_MAXLEN }]
+          ? [
+              {
+                key: HARVEST_PROPOSAL_STREAM,
+                fields: withSymbol(symbol, fields),
+                maxLen: STREAM_MAXLEN,
+              },
+            ]
           : [],
       });
       return {
-        memory: { action: result.harvest_action, newSl: result.new_sl_proposed, killScore: result.kill_score, publishedAtMs: nowMs, policyVersion: theta.version },
+        memory: {
+          action: result.harvest_action,
+          newSl: result.new_sl_proposed,
+          killScore: result.kill_score,
+          publishedAtMs: nowMs,
+          policyVersion: theta.version,
+        },
         figures: {
           kill_score: result.kill_score,
           k_regime_flip: result.k_components.regime_flip,
@@ -143,14 +212,21 @@ export function harvestSteps(deps: PhaseDeps): PhaseSteps<HarvestMemory, Harvest
           new_sl: result.new_sl_proposed ?? 0,
           marketstate_age_sec: nowMs / 1000 - market.ts_timestamp,
         },
-        labels: { harvest_action: result.harvest_action, theta_source: theta.source, policy_version: theta.version },
+        labels: {
+          harvest_action: result.harvest_action,
+          theta_source: theta.source,
+          policy_version: theta.version,
+        },
         // The same spellings as the hash: a log line and `redis-cli hgetall` never disagree.
-        summary: `${fields.harvest_action} R=${fields.R_net} K=${fields.kill_score} SL=${fields.new_sl_proposed === '' ? '-' : fields.new_sl_proposed}${theta.source === 'policy' ? ` policy=${theta.version}` : ''}`,
+        summary: `${fields.harvest_action} R=${fields.R_net} K=${fields.kill_score} SL=${fields.new_sl_proposed === "" ? "-" : fields.new_sl_proposed}${theta.source === "policy" ? ` policy=${theta.version}` : ""}`,
       };
     },
 
     async heartbeat(symbol, nowMs) {
-      await publishWithMemory(deps, symbol, nowMs, { hashes: [{ key: harvestProposalKey(symbol), fields: heartbeatFields(nowMs) }], streams: [] });
+      await publishWithMemory(deps, symbol, nowMs, {
+        hashes: [{ key: harvestProposalKey(symbol), fields: heartbeatFields(nowMs) }],
+        streams: [],
+      });
     },
   };
 }

@@ -1,11 +1,16 @@
 // The klines follower's injected steps (machines/klinesFollower.ts) against a store: where the
 // stream ends, and one blocking read that parses the entries, keeps the closed candles of running
 // symbols for the marketstate reads, and counts what it skipped.
-import { fromPromise } from 'xstate';
-import { klinesFollowerMachine, type KlinesBatch } from '../../machines/klinesFollower.js';
-import { parseKlineEntry, type KlineSkipReason, type LiveCandle, type LiveCandles } from '../inputs/klines.js';
-import type { CandleGuards } from '../candles/index.js';
-import type { Store } from '../store/types.js';
+import { fromPromise } from "xstate";
+import { klinesFollowerMachine, type KlinesBatch } from "../../machines/klinesFollower.js";
+import {
+  parseKlineEntry,
+  type KlineSkipReason,
+  type LiveCandle,
+  type LiveCandles,
+} from "../inputs/klines.js";
+import type { CandleGuards } from "../candles/index.js";
+import type { Store } from "../store/types.js";
 
 /** What one read saw, for metrics and logs. */
 export interface KlinesBatchStats {
@@ -31,7 +36,7 @@ export interface KlinesFollowerDeps {
   /** Wall clock, ms since epoch: a candle dated after now + maxClockSkew is future_candle. Default Date.now. */
   now?: () => number;
   /** The price range and clock skew (candleGuardsFromConfig); default the configuration's defaults. */
-  guards?: Omit<CandleGuards, 'nowMs' | 'maxKeyBytes'>;
+  guards?: Omit<CandleGuards, "nowMs" | "maxKeyBytes">;
 }
 
 /**
@@ -50,10 +55,15 @@ export function klinesFollowerFor(deps: KlinesFollowerDeps) {
       locateEnd: fromPromise<string, void>(async () => {
         const [newest] = await deps.store.xrevrange(deps.stream, 1);
         // An empty or absent stream: everything written from now on is new.
-        return newest?.id ?? '0-0';
+        return newest?.id ?? "0-0";
       }),
       readBatch: fromPromise<KlinesBatch, { afterId: string }>(async ({ input }) => {
-        const entries = await deps.store.xreadAfter(deps.stream, input.afterId, deps.count, deps.blockMs);
+        const entries = await deps.store.xreadAfter(
+          deps.stream,
+          input.afterId,
+          deps.count,
+          deps.blockMs,
+        );
         const stats: KlinesBatchStats = { seen: entries.length, candles: [], skipped: {} };
         const symbols = new Set<string>();
         // One clock reading per batch: the entries arrived together.
@@ -62,7 +72,10 @@ export function klinesFollowerFor(deps: KlinesFollowerDeps) {
           const read = parseKlineEntry(entry, deps.isRunning, guards);
           if (!read.ok) {
             const seen = stats.skipped[read.reason];
-            stats.skipped[read.reason] = { count: (seen?.count ?? 0) + 1, detail: seen?.detail ?? read.detail };
+            stats.skipped[read.reason] = {
+              count: (seen?.count ?? 0) + 1,
+              detail: seen?.detail ?? read.detail,
+            };
             continue;
           }
           deps.live.add(read.candle);
@@ -70,7 +83,10 @@ export function klinesFollowerFor(deps: KlinesFollowerDeps) {
           symbols.add(read.candle.symbol);
         }
         if (entries.length > 0) deps.onBatch?.(stats);
-        return { lastId: entries.length > 0 ? entries[entries.length - 1].id : input.afterId, symbols: [...symbols] };
+        return {
+          lastId: entries.length > 0 ? entries[entries.length - 1].id : input.afterId,
+          symbols: [...symbols],
+        };
       }),
     },
   });

@@ -1,16 +1,36 @@
 // P0 MarketState publisher steps: candles → kernel → quantum:marketstate:{sym} (+ stream).
-import type { CandleSeries } from '../candles/index.js';
-import { CandleParseCache, CandleWindowCache, candleGuardsFromConfig, readCandles } from '../candles/index.js';
-import { computeMarketState, marketStateMinRequired, type MarketStateTheta } from '../kernels/marketState.js';
-import type { DeepPartial, MarketState } from '../kernels/types.js';
-import { dominantRegimeName, marketStateFields, marketStateStreamFields } from '../contracts/fields.js';
-import { calcKey, marketStateKey, MARKETSTATE_STREAM } from '../store/keyGuard.js';
-import { parseFiniteNumber } from '../inputs/parse.js';
-import { ok, skip } from '../inputs/types.js';
-import { decideMarketState, type MarketStateMemory } from './rateLimit.js';
-import { guardMarketState } from './outputGuard.js';
-import type { Config } from '../config/schema.js';
-import { computeGuarded, rateLimitSettings, readGuarded, readOwnHash, type PhaseDeps, type PhaseSteps } from './steps.js';
+import type { CandleSeries } from "../candles/index.js";
+import {
+  CandleParseCache,
+  CandleWindowCache,
+  candleGuardsFromConfig,
+  readCandles,
+} from "../candles/index.js";
+import {
+  computeMarketState,
+  marketStateMinRequired,
+  type MarketStateTheta,
+} from "../kernels/marketState.js";
+import type { DeepPartial, MarketState } from "../kernels/types.js";
+import {
+  dominantRegimeName,
+  marketStateFields,
+  marketStateStreamFields,
+} from "../contracts/fields.js";
+import { calcKey, marketStateKey, MARKETSTATE_STREAM } from "../store/keyGuard.js";
+import { parseFiniteNumber } from "../inputs/parse.js";
+import { ok, skip } from "../inputs/types.js";
+import { decideMarketState, type MarketStateMemory } from "./rateLimit.js";
+import { guardMarketState } from "./outputGuard.js";
+import type { Config } from "../config/schema.js";
+import {
+  computeGuarded,
+  rateLimitSettings,
+  readGuarded,
+  readOwnHash,
+  type PhaseDeps,
+  type PhaseSteps,
+} from "./steps.js";
 
 export interface MarketStateInputs {
   series: CandleSeries;
@@ -19,7 +39,7 @@ export interface MarketStateInputs {
 }
 
 /** Our own bookkeeping: the candle fingerprint of the last publish (SPEC allows quantum:calc:*). */
-export const marketStateBookkeepingKey = (symbol: string): string => calcKey('marketstate', symbol);
+export const marketStateBookkeepingKey = (symbol: string): string => calcKey("marketstate", symbol);
 
 export const STREAM_MAXLEN = 10_000;
 
@@ -41,7 +61,9 @@ function copyMarketState(s: MarketState): MarketState {
  * interval later — so a healthy publisher refreshes the hash within maxPublishAge + interval; one
  * interval more is the margin. With 1 s intervals and maxPublishAge 60 that is 62 s, not 10 s.
  */
-export function marketStateTtlSec(config: Pick<Config, 'marketstateInterval' | 'maxPublishAge'>): number {
+export function marketStateTtlSec(
+  config: Pick<Config, "marketstateInterval" | "maxPublishAge">,
+): number {
   const interval = config.marketstateInterval;
   return Math.max(1, Math.ceil(Math.max(10 * interval, config.maxPublishAge + 2 * interval)));
 }
@@ -53,15 +75,26 @@ export function marketStateTtlSec(config: Pick<Config, 'marketstateInterval' | '
  */
 function candleNotes(series: CandleSeries): string {
   const notes: string[] = [];
-  const n = (count: number, one: string, many: string): string => `${count} ${count === 1 ? one : many}`;
-  if (series.malformed > 0) notes.push(`${n(series.malformed, 'malformed candle member', 'malformed candle members')} skipped`);
-  if (series.duplicates > 0) notes.push(`${n(series.duplicates, 'duplicate open time', 'duplicate open times')} dropped`);
-  if (series.future > 0) notes.push(`${n(series.future, 'member', 'members')} dated after now + maxClockSkew skipped (future_candle)`);
-  if (series.gapMinutes !== null && series.gapMinutes > 0) notes.push(`${n(series.gapMinutes, 'minute', 'minutes')} missing in the window`);
-  return notes.length === 0 ? '' : ` (${notes.join(', ')})`;
+  const n = (count: number, one: string, many: string): string =>
+    `${count} ${count === 1 ? one : many}`;
+  if (series.malformed > 0)
+    notes.push(
+      `${n(series.malformed, "malformed candle member", "malformed candle members")} skipped`,
+    );
+  if (series.duplicates > 0)
+    notes.push(`${n(series.duplicates, "duplicate open time", "duplicate open times")} dropped`);
+  if (series.future > 0)
+    notes.push(
+      `${n(series.future, "member", "members")} dated after now + maxClockSkew skipped (future_candle)`,
+    );
+  if (series.gapMinutes !== null && series.gapMinutes > 0)
+    notes.push(`${n(series.gapMinutes, "minute", "minutes")} missing in the window`);
+  return notes.length === 0 ? "" : ` (${notes.join(", ")})`;
 }
 
-export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory, MarketStateInputs, MarketState> {
+export function marketStateSteps(
+  deps: PhaseDeps,
+): PhaseSteps<MarketStateMemory, MarketStateInputs, MarketState> {
   const { store, config } = deps;
   const theta = config.theta.marketstate as DeepPartial<MarketStateTheta> | undefined;
   const minRequired = marketStateMinRequired(theta);
@@ -79,9 +112,13 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
   const lastComputed = new Map<string, { closes: Float64Array; result: MarketState | null }>();
   const computeCached = (symbol: string, closes: readonly number[]): MarketState | null => {
     const last = lastComputed.get(symbol);
-    if (last !== undefined && sameCloses(last.closes, closes)) return last.result === null ? null : copyMarketState(last.result);
+    if (last !== undefined && sameCloses(last.closes, closes))
+      return last.result === null ? null : copyMarketState(last.result);
     const result = computeMarketState(closes, theta);
-    lastComputed.set(symbol, { closes: Float64Array.from(closes), result: result === null ? null : copyMarketState(result) });
+    lastComputed.set(symbol, {
+      closes: Float64Array.from(closes),
+      result: result === null ? null : copyMarketState(result),
+    });
     return result;
   };
 
@@ -112,7 +149,7 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
               // The cycle's clock: a candle dated after it (+ maxClockSkew) is future_candle.
               ...candleGuardsFromConfig(config, nowMs),
             }),
-            store.hget(marketStateKey(symbol), 'ts_timestamp'),
+            store.hget(marketStateKey(symbol), "ts_timestamp"),
           ]);
         } catch (error) {
           // A failed read (Redis gone, as before a klines RESYNC): every symbol's next read is a
@@ -126,7 +163,7 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
         const opened = candles.value.lastOpenTimeMs;
         if (opened !== null && nowMs - opened > maxCandleAgeMs) {
           return skip(
-            'stale_candles',
+            "stale_candles",
             `newest candle in ${candles.value.key} opened ${Math.round((nowMs - opened) / 1000)} s ago (maxCandleAge ${config.maxCandleAge} s)${candleNotes(candles.value)}`,
           );
         }
@@ -135,7 +172,10 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
         // median. maxCandleGap (off by default) refuses a window with more (README, "Candles").
         const gap = candles.value.gapMinutes;
         if (config.maxCandleGap !== null && gap !== null && gap > config.maxCandleGap) {
-          return skip('gapped_candles', `${gap} minutes missing between the candles of the window in ${candles.value.key} (maxCandleGap ${config.maxCandleGap})`);
+          return skip(
+            "gapped_candles",
+            `${gap} minutes missing between the candles of the window in ${candles.value.key} (maxCandleGap ${config.maxCandleGap})`,
+          );
         }
         return ok({ series: candles.value, outputPresent: stamp !== null });
       });
@@ -148,7 +188,7 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
         if (result === null) {
           return {
             ok: false,
-            reason: 'insufficient_data',
+            reason: "insufficient_data",
             detail: `${inputs.series.closes.length} closes in ${inputs.series.key}${candleNotes(inputs.series)}, ${minRequired} needed`,
           };
         }
@@ -159,7 +199,8 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
     },
 
     decide(memory, inputs, _result, nowMs) {
-      if (!inputs.outputPresent) return { publish: true, why: memory === null ? 'first_publish' : 'output_missing' };
+      if (!inputs.outputPresent)
+        return { publish: true, why: memory === null ? "first_publish" : "output_missing" };
       return decideMarketState(memory, inputs.series.fingerprint, nowMs, settings);
     },
 
@@ -170,22 +211,43 @@ export function marketStateSteps(deps: PhaseDeps): PhaseSteps<MarketStateMemory,
           { key: marketStateKey(symbol), fields, ttlSec },
           {
             key: marketStateBookkeepingKey(symbol),
-            fields: { candle_fingerprint: inputs.series.fingerprint, published_at_ms: String(Math.round(nowMs)) },
+            fields: {
+              candle_fingerprint: inputs.series.fingerprint,
+              published_at_ms: String(Math.round(nowMs)),
+            },
             ttlSec,
           },
         ],
-        streams: [{ key: MARKETSTATE_STREAM, fields: marketStateStreamFields(symbol, result, nowMs), maxLen: STREAM_MAXLEN }],
+        streams: [
+          {
+            key: MARKETSTATE_STREAM,
+            fields: marketStateStreamFields(symbol, result, nowMs),
+            maxLen: STREAM_MAXLEN,
+          },
+        ],
       });
       const p = result.regime_probs;
       return {
         memory: { fingerprint: inputs.series.fingerprint, publishedAtMs: nowMs },
         figures: {
-          sigma: result.sigma, mu: result.mu, ts: result.ts, p_trend: p.trend, p_mr: p.mr, p_chop: p.chop, buffer_size: inputs.series.closes.length,
-          candles_malformed: inputs.series.malformed, candles_duplicate: inputs.series.duplicates, candles_live_only: inputs.series.liveOnly,
+          sigma: result.sigma,
+          mu: result.mu,
+          ts: result.ts,
+          p_trend: p.trend,
+          p_mr: p.mr,
+          p_chop: p.chop,
+          buffer_size: inputs.series.closes.length,
+          candles_malformed: inputs.series.malformed,
+          candles_duplicate: inputs.series.duplicates,
+          candles_live_only: inputs.series.liveOnly,
           candles_future: inputs.series.future,
-          ...(inputs.series.gapMinutes !== null ? { candle_gap_minutes: inputs.series.gapMinutes } : {}),
+          ...(inputs.series.gapMinutes !== null
+            ? { candle_gap_minutes: inputs.series.gapMinutes }
+            : {}),
           // From the newest candle's close to this publish: the feed-to-marketstate lag.
-          ...(inputs.series.lastCloseTimeMs !== null ? { candle_lag_sec: Math.max(0, nowMs - inputs.series.lastCloseTimeMs) / 1000 } : {}),
+          ...(inputs.series.lastCloseTimeMs !== null
+            ? { candle_lag_sec: Math.max(0, nowMs - inputs.series.lastCloseTimeMs) / 1000 }
+            : {}),
         },
         // The same spellings as the hash: a log line and `redis-cli hgetall` never disagree.
         summary: `${dominantRegimeName(p)} sigma=${fields.sigma} mu=${fields.mu} ts=${fields.ts} p=${fields.p_trend}/${fields.p_mr}/${fields.p_chop}${candleNotes(inputs.series)}`,

@@ -7,10 +7,16 @@
 //
 // Pure, and only ever removes a publish: it never changes a value (the kernels stay bit for bit
 // the reference's), and on plausible inputs it never fires (test/safety/outputGuardParity.test.ts).
-import { NonFiniteValueError } from '../contracts/decimal.js';
-import { harvestProposalFields, marketStateFields, riskProposalFields, type Fields, type PublishedMarketState } from '../contracts/fields.js';
-import type { HarvestResult, MarketState, Position, StopsResult } from '../kernels/types.js';
-import { ok, skip, type Read } from '../inputs/types.js';
+import { NonFiniteValueError } from "../contracts/decimal.js";
+import {
+  harvestProposalFields,
+  marketStateFields,
+  riskProposalFields,
+  type Fields,
+  type PublishedMarketState,
+} from "../contracts/fields.js";
+import type { HarvestResult, MarketState, Position, StopsResult } from "../kernels/types.js";
+import { ok, skip, type Read } from "../inputs/types.js";
 
 /** The configured bounds (config maxPriceRatio, maxStopDistPct). */
 export interface OutputLimits {
@@ -20,7 +26,10 @@ export interface OutputLimits {
   maxStopDistPct: number;
 }
 
-export function outputLimitsFrom(config: { maxPriceRatio: number; maxStopDistPct: number }): OutputLimits {
+export function outputLimitsFrom(config: {
+  maxPriceRatio: number;
+  maxStopDistPct: number;
+}): OutputLimits {
   return { maxPriceRatio: config.maxPriceRatio, maxStopDistPct: config.maxStopDistPct };
 }
 
@@ -32,12 +41,12 @@ export const MAX_NUMBER_CHARS = 32;
  * policy version is bounded where it is read: src/policy/policy.ts).
  */
 const TEXT_FIELDS: ReadonlySet<string> = new Set([
-  'reason_codes',
-  'computed_at_utc',
-  'position_side',
-  'harvest_action',
-  'policy_version',
-  'regime_probs',
+  "reason_codes",
+  "computed_at_utc",
+  "position_side",
+  "harvest_action",
+  "policy_version",
+  "regime_probs",
 ]);
 
 /** What a problem is: the field, its value and why, e.g. `proposed_sl=-128.8 is not > 0`. */
@@ -71,11 +80,17 @@ export function checkPrice(field: string, value: number, current: number, ratio:
  * current × ratio. No lower bound: a distance is a fraction of the price, so 0.5 % of it is
  * legitimately 1/200 of the current price, far below current / ratio.
  */
-export function checkPriceDistance(field: string, value: number, current: number, ratio: number): Problem {
+export function checkPriceDistance(
+  field: string,
+  value: number,
+  current: number,
+  ratio: number,
+): Problem {
   const basic = checkPositive(field, value);
   if (basic !== null) return basic;
   const high = current * ratio;
-  if (value > high) return `${field}=${show(value)} is more than maxPriceRatio ${ratio} times the current price ${show(current)} (at most ${show(high)})`;
+  if (value > high)
+    return `${field}=${show(value)} is more than maxPriceRatio ${ratio} times the current price ${show(current)} (at most ${show(high)})`;
   return null;
 }
 
@@ -83,7 +98,8 @@ export function checkPriceDistance(field: string, value: number, current: number
 export function checkStopDistance(value: number, maxStopDistPct: number): Problem {
   if (!Number.isFinite(value)) return `stop_dist_pct=${show(value)} is not finite`;
   if (value < 0) return `stop_dist_pct=${show(value)} is not >= 0`;
-  if (value >= maxStopDistPct) return `stop_dist_pct=${show(value)} is not below maxStopDistPct ${maxStopDistPct}`;
+  if (value >= maxStopDistPct)
+    return `stop_dist_pct=${show(value)} is not below maxStopDistPct ${maxStopDistPct}`;
   return null;
 }
 
@@ -91,11 +107,14 @@ export function checkStopDistance(value: number, maxStopDistPct: number): Proble
  * The hash fields exactly as the publish would write them (the contract's own builders, so the
  * spelling is the one that would be written), or the non-finite field that cannot be written.
  */
-function buildFields(build: () => Fields): { ok: true; fields: Fields } | { ok: false; problem: string } {
+function buildFields(
+  build: () => Fields,
+): { ok: true; fields: Fields } | { ok: false; problem: string } {
   try {
     return { ok: true, fields: build() };
   } catch (error) {
-    if (error instanceof NonFiniteValueError) return { ok: false, problem: `${error.field}=${String(error.value)} is not finite` };
+    if (error instanceof NonFiniteValueError)
+      return { ok: false, problem: `${error.field}=${String(error.value)} is not finite` };
     throw error;
   }
 }
@@ -119,13 +138,13 @@ function firstProblem(...checks: Array<() => Problem>): Problem {
   return null;
 }
 
-const implausible = <T>(problem: string): Read<T> => skip('implausible_result', problem);
+const implausible = <T>(problem: string): Read<T> => skip("implausible_result", problem);
 
 /** The position prices of a proposal hash: the current price positive, the entry within the ratio of it. */
 function positionPriceChecks(position: Position, ratio: number): Array<() => Problem> {
   return [
-    () => checkPositive('position_current_price', position.current_price),
-    () => checkPrice('position_entry_price', position.entry_price, position.current_price, ratio),
+    () => checkPositive("position_current_price", position.current_price),
+    () => checkPrice("position_entry_price", position.entry_price, position.current_price, ratio),
   ];
 }
 
@@ -134,13 +153,18 @@ function positionPriceChecks(position: Position, ratio: number): Array<() => Pro
  * price, stop_dist_pct below maxStopDistPct, the position prices plausible, and no number longer
  * than MAX_NUMBER_CHARS. The result itself, or `implausible_result`.
  */
-export function guardRiskResult(result: StopsResult, market: PublishedMarketState, position: Position, limits: OutputLimits): Read<StopsResult> {
+export function guardRiskResult(
+  result: StopsResult,
+  market: PublishedMarketState,
+  position: Position,
+  limits: OutputLimits,
+): Read<StopsResult> {
   const ratio = limits.maxPriceRatio;
   const current = position.current_price;
   const problem = firstProblem(
     ...positionPriceChecks(position, ratio),
-    () => checkPrice('proposed_sl', result.proposed_sl, current, ratio),
-    () => checkPrice('proposed_tp', result.proposed_tp, current, ratio),
+    () => checkPrice("proposed_sl", result.proposed_sl, current, ratio),
+    () => checkPrice("proposed_tp", result.proposed_tp, current, ratio),
     () => checkStopDistance(result.intermediates.stop_dist_pct, limits.maxStopDistPct),
     () => {
       // The stamp is irrelevant to the lengths (an epoch and an ISO time have fixed widths).
@@ -156,15 +180,23 @@ export function guardRiskResult(result: StopsResult, market: PublishedMarketStat
  * risk_unit a plausible price distance (checkPriceDistance), the position prices plausible, and
  * no number longer than MAX_NUMBER_CHARS. The result itself, or `implausible_result`.
  */
-export function guardHarvestResult(result: HarvestResult, market: PublishedMarketState, position: Position, limits: OutputLimits): Read<HarvestResult> {
+export function guardHarvestResult(
+  result: HarvestResult,
+  market: PublishedMarketState,
+  position: Position,
+  limits: OutputLimits,
+): Read<HarvestResult> {
   const ratio = limits.maxPriceRatio;
   const current = position.current_price;
   const problem = firstProblem(
     ...positionPriceChecks(position, ratio),
-    () => (result.new_sl_proposed === null ? null : checkPrice('new_sl_proposed', result.new_sl_proposed, current, ratio)),
-    () => checkPriceDistance('risk_unit', result.risk_unit, current, ratio),
+    () =>
+      result.new_sl_proposed === null
+        ? null
+        : checkPrice("new_sl_proposed", result.new_sl_proposed, current, ratio),
+    () => checkPriceDistance("risk_unit", result.risk_unit, current, ratio),
     () => {
-      const built = buildFields(() => harvestProposalFields(result, market, position, 0, ''));
+      const built = buildFields(() => harvestProposalFields(result, market, position, 0, ""));
       return built.ok ? checkNumberLengths(built.fields) : built.problem;
     },
   );

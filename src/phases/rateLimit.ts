@@ -1,7 +1,7 @@
 // Rate-limit decisions (SPEC §6), pure: given what was last published (the "memory") and what
 // was just computed, publish or only heartbeat. Memory starts from the output hash at start-up,
 // so a restart does not cause a publish storm.
-import type { Decision } from '../../machines/publisher.js';
+import type { Decision } from "../../machines/publisher.js";
 
 export interface RateLimitSettings {
   /** Publish at least this often (ms), even when nothing changed. */
@@ -32,7 +32,7 @@ export interface HarvestMemory {
 }
 
 const publish = (why: string): Decision => ({ publish: true, why });
-const hold: Decision = { publish: false, why: 'rate_limited' };
+const hold: Decision = { publish: false, why: "rate_limited" };
 
 function tooOld(publishedAtMs: number, nowMs: number, s: RateLimitSettings): boolean {
   return nowMs - publishedAtMs >= s.maxPublishAgeMs;
@@ -49,17 +49,22 @@ export function decideMarketState(
   nowMs: number,
   s: RateLimitSettings,
 ): Decision {
-  if (memory === null) return publish('first_publish');
-  if (memory.fingerprint !== fingerprint) return publish('new_candles');
-  if (tooOld(memory.publishedAtMs, nowMs, s)) return publish('max_age');
+  if (memory === null) return publish("first_publish");
+  if (memory.fingerprint !== fingerprint) return publish("new_candles");
+  if (tooOld(memory.publishedAtMs, nowMs, s)) return publish("max_age");
   return hold;
 }
 
-export function decideRisk(memory: RiskMemory | null, next: { sl: number; tp: number }, nowMs: number, s: RateLimitSettings): Decision {
-  if (memory === null) return publish('first_publish');
-  if (changedVsFloorOne(memory.sl, next.sl, s.changeEpsPct)) return publish('sl_changed');
-  if (changedVsFloorOne(memory.tp, next.tp, s.changeEpsPct)) return publish('tp_changed');
-  if (tooOld(memory.publishedAtMs, nowMs, s)) return publish('max_age');
+export function decideRisk(
+  memory: RiskMemory | null,
+  next: { sl: number; tp: number },
+  nowMs: number,
+  s: RateLimitSettings,
+): Decision {
+  if (memory === null) return publish("first_publish");
+  if (changedVsFloorOne(memory.sl, next.sl, s.changeEpsPct)) return publish("sl_changed");
+  if (changedVsFloorOne(memory.tp, next.tp, s.changeEpsPct)) return publish("tp_changed");
+  if (tooOld(memory.publishedAtMs, nowMs, s)) return publish("max_age");
   return hold;
 }
 
@@ -69,17 +74,19 @@ export function decideHarvest(
   nowMs: number,
   s: RateLimitSettings,
 ): Decision {
-  if (memory === null) return publish('first_publish');
-  if (memory.action !== next.action) return publish('action_changed');
+  if (memory === null) return publish("first_publish");
+  if (memory.action !== next.action) return publish("action_changed");
   // The hash must say which theta computed it: a switch of theta is published even when the
   // proposal came out the same.
-  if (memory.policyVersion !== next.policyVersion) return publish('theta_changed');
-  if ((memory.newSl === null) !== (next.newSl === null)) return publish('new_sl_set_changed');
+  if (memory.policyVersion !== next.policyVersion) return publish("theta_changed");
+  if ((memory.newSl === null) !== (next.newSl === null)) return publish("new_sl_set_changed");
   if (memory.newSl !== null && next.newSl !== null) {
-    const relative = Math.abs(next.newSl - memory.newSl) / Math.max(Math.abs(memory.newSl), Number.MIN_VALUE);
-    if (relative > s.changeEpsPct) return publish('new_sl_changed');
+    const relative =
+      Math.abs(next.newSl - memory.newSl) / Math.max(Math.abs(memory.newSl), Number.MIN_VALUE);
+    if (relative > s.changeEpsPct) return publish("new_sl_changed");
   }
-  if (Math.abs(next.killScore - memory.killScore) > s.changeEpsPct) return publish('kill_score_changed');
-  if (tooOld(memory.publishedAtMs, nowMs, s)) return publish('max_age');
+  if (Math.abs(next.killScore - memory.killScore) > s.changeEpsPct)
+    return publish("kill_score_changed");
+  if (tooOld(memory.publishedAtMs, nowMs, s)) return publish("max_age");
   return hold;
 }

@@ -1,17 +1,30 @@
 // P1 stops publisher steps: marketstate hash + position → stops kernel → quantum:risk:proposal:{sym}.
-import { computeStops, type StopsTheta } from '../kernels/stops.js';
-import type { DeepPartial, StopsResult } from '../kernels/types.js';
-import type { TrackedPosition } from '../inputs/positionMemory.js';
-import { publishWithMemory, readTrackedPosition } from './positionInput.js';
-import { heartbeatFields, riskProposalFields, withSymbol, type PublishedMarketState } from '../contracts/fields.js';
-import { readPublishedMarketState } from '../inputs/publishedState.js';
-import { parseFiniteNumber } from '../inputs/parse.js';
-import { ok } from '../inputs/types.js';
-import { riskProposalKey, RISK_PROPOSAL_STREAM } from '../store/keyGuard.js';
-import { decideRisk, type RiskMemory } from './rateLimit.js';
-import { guardRiskResult, outputLimitsFrom } from './outputGuard.js';
-import { STREAM_MAXLEN } from './marketstate.js';
-import { computeGuarded, maxInputAgeSec, rateLimitSettings, readGuarded, readOwnHash, type PhaseDeps, type PhaseSteps } from './steps.js';
+import { computeStops, type StopsTheta } from "../kernels/stops.js";
+import type { DeepPartial, StopsResult } from "../kernels/types.js";
+import type { TrackedPosition } from "../inputs/positionMemory.js";
+import { publishWithMemory, readTrackedPosition } from "./positionInput.js";
+import {
+  heartbeatFields,
+  riskProposalFields,
+  withSymbol,
+  type PublishedMarketState,
+} from "../contracts/fields.js";
+import { readPublishedMarketState } from "../inputs/publishedState.js";
+import { parseFiniteNumber } from "../inputs/parse.js";
+import { ok } from "../inputs/types.js";
+import { riskProposalKey, RISK_PROPOSAL_STREAM } from "../store/keyGuard.js";
+import { decideRisk, type RiskMemory } from "./rateLimit.js";
+import { guardRiskResult, outputLimitsFrom } from "./outputGuard.js";
+import { STREAM_MAXLEN } from "./marketstate.js";
+import {
+  computeGuarded,
+  maxInputAgeSec,
+  rateLimitSettings,
+  readGuarded,
+  readOwnHash,
+  type PhaseDeps,
+  type PhaseSteps,
+} from "./steps.js";
 
 export interface RiskInputs {
   market: PublishedMarketState;
@@ -42,7 +55,7 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
         const [market, position, stamp] = await Promise.all([
           readPublishedMarketState(store, symbol, nowMs, maxAge),
           readTrackedPosition(deps, symbol, nowMs),
-          store.hget(riskProposalKey(symbol), 'computed_at_utc'),
+          store.hget(riskProposalKey(symbol), "computed_at_utc"),
         ]);
         if (!market.ok) return market;
         if (!position.ok) return position;
@@ -74,8 +87,14 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
     },
 
     decide(memory, inputs, result, nowMs) {
-      if (!inputs.outputPresent) return { publish: true, why: memory === null ? 'first_publish' : 'output_missing' };
-      return decideRisk(memory, { sl: result.proposed_sl, tp: result.proposed_tp }, nowMs, settings);
+      if (!inputs.outputPresent)
+        return { publish: true, why: memory === null ? "first_publish" : "output_missing" };
+      return decideRisk(
+        memory,
+        { sl: result.proposed_sl, tp: result.proposed_tp },
+        nowMs,
+        settings,
+      );
     },
 
     async publish(symbol, { market, tracked }, result, nowMs) {
@@ -83,18 +102,34 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
       const fields = riskProposalFields(result, market, position, nowMs);
       await publishWithMemory(deps, symbol, nowMs, {
         hashes: [{ key: riskProposalKey(symbol), fields }],
-        streams: config.enableStream ? [{ key: RISK_PROPOSAL_STREAM, fields: withSymbol(symbol, fields), maxLen: STREAM_MAXLEN }] : [],
+        streams: config.enableStream
+          ? [
+              {
+                key: RISK_PROPOSAL_STREAM,
+                fields: withSymbol(symbol, fields),
+                maxLen: STREAM_MAXLEN,
+              },
+            ]
+          : [],
       });
       return {
         memory: { sl: result.proposed_sl, tp: result.proposed_tp, publishedAtMs: nowMs },
-        figures: { proposed_sl: result.proposed_sl, proposed_tp: result.proposed_tp, stop_dist_pct: result.intermediates.stop_dist_pct, marketstate_age_sec: nowMs / 1000 - market.ts_timestamp },
+        figures: {
+          proposed_sl: result.proposed_sl,
+          proposed_tp: result.proposed_tp,
+          stop_dist_pct: result.intermediates.stop_dist_pct,
+          marketstate_age_sec: nowMs / 1000 - market.ts_timestamp,
+        },
         // The same spellings as the hash: a log line and `redis-cli hgetall` never disagree.
         summary: `${position.side} SL=${fields.proposed_sl} TP=${fields.proposed_tp} [${fields.reason_codes}]`,
       };
     },
 
     async heartbeat(symbol, nowMs) {
-      await publishWithMemory(deps, symbol, nowMs, { hashes: [{ key: riskProposalKey(symbol), fields: heartbeatFields(nowMs) }], streams: [] });
+      await publishWithMemory(deps, symbol, nowMs, {
+        hashes: [{ key: riskProposalKey(symbol), fields: heartbeatFields(nowMs) }],
+        streams: [],
+      });
     },
   };
 }

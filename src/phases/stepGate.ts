@@ -15,18 +15,18 @@
 // Nothing is lost or reordered within a publisher: its cycles never overlap, so it has at most
 // one step queued. A step queued when its actor stops (a DRAIN's retiring publisher, a lost
 // lease) never starts its I/O — as a step that was never invoked.
-import type { PhaseName } from '../core/phases.js';
-import { PHASE_NAMES } from '../core/phases.js';
+import type { PhaseName } from "../core/phases.js";
+import { PHASE_NAMES } from "../core/phases.js";
 
 /** Steps under way at once, over all publishers of the process (an auto-pipelined batch's worth). */
 export const STEP_CONCURRENCY = 64;
 
-export type StepKind = 'read' | 'write';
+export type StepKind = "read" | "write";
 
 /** 0 = served last (a marketstate read) … 2·phases − 1 = served first (a harvest write). */
 export function stepPriority(phase: PhaseName, kind: StepKind): number {
   const index = Math.max(0, PHASE_NAMES.indexOf(phase));
-  return index * 2 + (kind === 'write' ? 1 : 0);
+  return index * 2 + (kind === "write" ? 1 : 0);
 }
 
 interface Waiter {
@@ -64,7 +64,7 @@ export class StepGate {
       const waiter: Waiter = {
         start: () => {
           if (!alive()) {
-            reject(new Error('step not started: its publisher stopped while it waited'));
+            reject(new Error("step not started: its publisher stopped while it waited"));
             return;
           }
           this.start(step).then(resolve, reject);
@@ -92,7 +92,8 @@ export class StepGate {
   private pump(): void {
     while (this.running < this.limit && this.queued > 0) {
       let waiter: Waiter | undefined;
-      for (let p = this.queues.length - 1; p >= 0 && waiter === undefined; p--) waiter = this.queues[p]?.shift();
+      for (let p = this.queues.length - 1; p >= 0 && waiter === undefined; p--)
+        waiter = this.queues[p]?.shift();
       if (waiter === undefined) break;
       this.queued--;
       waiter.start();

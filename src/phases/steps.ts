@@ -2,9 +2,9 @@
 // functions into the machine's injected steps: the I/O ones into promise actors, the pure ones
 // into assign actions. The machine is built over the phase's own types
 // (createPublisherMachine<Memory, Inputs, Result>), so the steps get their values as they are.
-import { fromStep } from '../../machines/stepActor.js';
-import { stepGate, stepPriority } from './stepGate.js';
-import { fastAssign as assign } from '../../machines/fastAssign.js';
+import { fromStep } from "../../machines/stepActor.js";
+import { stepGate, stepPriority } from "./stepGate.js";
+import { fastAssign as assign } from "../../machines/fastAssign.js";
 import {
   computedCycle,
   createPublisherMachine,
@@ -16,18 +16,18 @@ import {
   type ReadOutput,
   type StepResult,
   type StepTarget,
-} from '../../machines/publisher.js';
-import type { Read } from '../inputs/types.js';
-import type { Config } from '../config/schema.js';
-import type { PositionSource } from '../inputs/positions.js';
-import type { PositionBook } from '../inputs/positionMemory.js';
-import type { LiveCandles } from '../inputs/klines.js';
-import type { PolicyBook } from '../policy/policyBook.js';
-import type { Store } from '../store/types.js';
-import { WrongTypeError } from '../store/types.js';
-import { KernelInputError } from '../kernels/types.js';
-import { maxInputAgeSec } from '../config/schema.js';
-import { errorMessage } from '../core/errors.js';
+} from "../../machines/publisher.js";
+import type { Read } from "../inputs/types.js";
+import type { Config } from "../config/schema.js";
+import type { PositionSource } from "../inputs/positions.js";
+import type { PositionBook } from "../inputs/positionMemory.js";
+import type { LiveCandles } from "../inputs/klines.js";
+import type { PolicyBook } from "../policy/policyBook.js";
+import type { Store } from "../store/types.js";
+import { WrongTypeError } from "../store/types.js";
+import { KernelInputError } from "../kernels/types.js";
+import { maxInputAgeSec } from "../config/schema.js";
+import { errorMessage } from "../core/errors.js";
 
 export interface PhaseDeps {
   store: Store;
@@ -57,7 +57,12 @@ export interface PhaseSteps<Memory, Inputs, Result> {
   compute(symbol: string, inputs: Inputs): Read<Result>;
   /** Pure. A throw becomes the cycle's `decide: no decision` error. */
   decide(memory: Memory | null, inputs: Inputs, result: Result, nowMs: number): Decision;
-  publish(symbol: string, inputs: Inputs, result: Result, nowMs: number): Promise<PublishOutput<Memory>>;
+  publish(
+    symbol: string,
+    inputs: Inputs,
+    result: Result,
+    nowMs: number,
+  ): Promise<PublishOutput<Memory>>;
   heartbeat(symbol: string, nowMs: number): Promise<void>;
 }
 
@@ -70,7 +75,7 @@ export async function readGuarded<T>(read: () => Promise<Read<T>>): Promise<Read
     return await read();
   } catch (err) {
     if (err instanceof WrongTypeError || err instanceof KernelInputError) {
-      return { ok: false, reason: 'bad_input', detail: err.message };
+      return { ok: false, reason: "bad_input", detail: err.message };
     }
     throw err;
   }
@@ -96,7 +101,8 @@ export function computeGuarded<T>(compute: () => Read<T>): Read<T> {
   try {
     return compute();
   } catch (err) {
-    if (err instanceof KernelInputError) return { ok: false, reason: 'bad_input', detail: err.message };
+    if (err instanceof KernelInputError)
+      return { ok: false, reason: "bad_input", detail: err.message };
     throw err;
   }
 }
@@ -105,9 +111,11 @@ export function computeGuarded<T>(compute: () => Read<T>): Read<T> {
 export function runPureStep<T>(step: () => Read<T>): StepResult<T> {
   try {
     const out = step();
-    return out.ok ? { kind: 'ok', value: out.value } : { kind: 'skip', reason: out.reason, detail: out.detail };
+    return out.ok
+      ? { kind: "ok", value: out.value }
+      : { kind: "skip", reason: out.reason, detail: out.detail };
   } catch (err) {
-    return { kind: 'error', message: errorMessage(err) };
+    return { kind: "error", message: errorMessage(err) };
   }
 }
 
@@ -117,22 +125,28 @@ export function runPureStep<T>(step: () => Read<T>): StepResult<T> {
  * Memory, Inputs and Result; what it returns is a publisher of some phase (AnyPublisherMachine),
  * the one type the supervisor spawns all three phases' publishers as.
  */
-export function publisherFor<Memory, Inputs, Result>(steps: PhaseSteps<Memory, Inputs, Result>): AnyPublisherMachine {
+export function publisherFor<Memory, Inputs, Result>(
+  steps: PhaseSteps<Memory, Inputs, Result>,
+): AnyPublisherMachine {
   return createPublisherMachine<Memory, Inputs, Result>().provide({
     actors: {
       // Through the process's step gate (src/phases/stepGate.ts): a bounded number under way,
       // a chain's later steps first.
       seedMemory: fromStep<Memory | null, StepTarget>((input, alive) =>
-        stepGate.run(stepPriority(input.phase, 'read'), alive, () => steps.seed(input.symbol)),
+        stepGate.run(stepPriority(input.phase, "read"), alive, () => steps.seed(input.symbol)),
       ),
       readInputs: fromStep<ReadOutput<Inputs>, StepTarget>((input, alive) =>
-        stepGate.run(stepPriority(input.phase, 'read'), alive, () => steps.read(input.symbol)),
+        stepGate.run(stepPriority(input.phase, "read"), alive, () => steps.read(input.symbol)),
       ),
       publishResult: fromStep<PublishOutput<Memory>, PublishInput<Inputs, Result>>((input, alive) =>
-        stepGate.run(stepPriority(input.phase, 'write'), alive, () => steps.publish(input.symbol, input.inputs, input.result, input.nowMs)),
+        stepGate.run(stepPriority(input.phase, "write"), alive, () =>
+          steps.publish(input.symbol, input.inputs, input.result, input.nowMs),
+        ),
       ),
       writeHeartbeat: fromStep<void, HeartbeatInput>((input, alive) =>
-        stepGate.run(stepPriority(input.phase, 'write'), alive, () => steps.heartbeat(input.symbol, input.nowMs)),
+        stepGate.run(stepPriority(input.phase, "write"), alive, () =>
+          steps.heartbeat(input.symbol, input.nowMs),
+        ),
       ),
     },
     actions: {
@@ -140,14 +154,18 @@ export function publisherFor<Memory, Inputs, Result>(steps: PhaseSteps<Memory, I
         // computing is entered only from a read that delivered inputs.
         const { symbol, inputs } = context;
         const computed: StepResult<Result> =
-          inputs === null ? { kind: 'error', message: 'no inputs read' } : runPureStep(() => steps.compute(symbol, inputs));
+          inputs === null
+            ? { kind: "error", message: "no inputs read" }
+            : runPureStep(() => steps.compute(symbol, inputs));
         return { computed };
       }),
       decidePublish: assign(({ context }) => {
         const cycle = computedCycle(context);
         if (cycle === null) return { decision: null };
         try {
-          return { decision: steps.decide(context.memory, cycle.inputs, cycle.result, context.cycleNowMs) };
+          return {
+            decision: steps.decide(context.memory, cycle.inputs, cycle.result, context.cycleNowMs),
+          };
         } catch {
           return { decision: null };
         }
@@ -161,4 +179,3 @@ export function rateLimitSettings(config: Config) {
 }
 
 export { maxInputAgeSec };
-

@@ -14,13 +14,13 @@
 // the scan ends). A changing running set is handed on at most once per universeApplyInterval,
 // the newest set winning: each hand-over spawns and stops publishers, which a policy flapping
 // every few milliseconds must not turn into a spawn storm that starves the lease renewal.
-import type { Config } from '../config/schema.js';
-import { CANONICAL_POSITION_PREFIX, createPositionSource } from '../inputs/positions.js';
-import { POLICY_UPDATE_STREAM, UNIVERSE_SYMBOL } from './policy.js';
-import type { PolicyBook, PolicyEvent } from './policyBook.js';
-import type { Logger } from '../log.js';
-import type { Store } from '../store/types.js';
-import { errorMessage } from '../core/errors.js';
+import type { Config } from "../config/schema.js";
+import { CANONICAL_POSITION_PREFIX, createPositionSource } from "../inputs/positions.js";
+import { POLICY_UPDATE_STREAM, UNIVERSE_SYMBOL } from "./policy.js";
+import type { PolicyBook, PolicyEvent } from "./policyBook.js";
+import type { Logger } from "../log.js";
+import type { Store } from "../store/types.js";
+import { errorMessage } from "../core/errors.js";
 
 /** How often the update stream and the expiry are checked. */
 export const POLICY_TICK_MS = 1000;
@@ -34,7 +34,16 @@ export const START_SCAN_WAIT_MS = 2000;
 export interface PolicyWatchOptions {
   store: Store;
   book: PolicyBook;
-  config: Pick<Config, 'symbolsSource' | 'symbols' | 'harvestInterval' | 'harvestThetaSource' | 'commandTimeoutMs' | 'maxSymbols' | 'universeApplyInterval'>;
+  config: Pick<
+    Config,
+    | "symbolsSource"
+    | "symbols"
+    | "harvestInterval"
+    | "harvestThetaSource"
+    | "commandTimeoutMs"
+    | "maxSymbols"
+    | "universeApplyInterval"
+  >;
   logger: Logger;
   now: () => number;
 }
@@ -48,29 +57,49 @@ function isoOrNumber(ms: number): string | number {
 /** Logs what the policy book reports, at a level an operator can live with. */
 export function logPolicyEvent(logger: Logger, event: PolicyEvent): void {
   switch (event.type) {
-    case 'applied': {
+    case "applied": {
       const p = event.policy;
-      const fields = { policyVersion: p.version, theta: p.theta, universe: p.universe.length, validUntil: isoOrNumber(p.validUntilMs) };
+      const fields = {
+        policyVersion: p.version,
+        theta: p.theta,
+        universe: p.universe.length,
+        validUntil: isoOrNumber(p.validUntilMs),
+      };
       if (event.thetaApplies === false) {
-        logger.info(fields, `policy ${p.version} read for its ${p.universe.length} universe symbols; its harvest theta is not used (harvestThetaSource config)`);
+        logger.info(
+          fields,
+          `policy ${p.version} read for its ${p.universe.length} universe symbols; its harvest theta is not used (harvestThetaSource config)`,
+        );
         return;
       }
-      logger.info(fields, `policy ${p.version} in force: harvest theta ${Object.keys(p.theta).join(', ') || '(none)'}; ${p.universe.length} universe symbols`);
-      return;
-    }
-    case 'refreshed':
-      logger.debug({ policyVersion: event.policy.version, validUntil: isoOrNumber(event.policy.validUntilMs) }, 'policy refreshed (unchanged)');
-      return;
-    case 'refused':
-      // No policy at all is a state, not a fault (a stack without the generator): say it once, calmly.
-      (event.reason === 'missing' && event.detail.endsWith('does not exist') ? logger.info : logger.warn).call(
-        logger,
-        { reason: event.reason, detail: event.detail, keptPrevious: event.keptPrevious },
-        `policy refused (${event.reason}): ${event.detail}; ${event.keptPrevious ? 'the last good policy stays in force until it expires' : 'the configured theta is used'}`,
+      logger.info(
+        fields,
+        `policy ${p.version} in force: harvest theta ${Object.keys(p.theta).join(", ") || "(none)"}; ${p.universe.length} universe symbols`,
       );
       return;
-    case 'unused_keys':
-      logger.info({ policyVersion: event.version, keys: event.keys }, `policy ${event.version}: not harvest theta keys, ignored: ${event.keys.join(', ')}`);
+    }
+    case "refreshed":
+      logger.debug(
+        { policyVersion: event.policy.version, validUntil: isoOrNumber(event.policy.validUntilMs) },
+        "policy refreshed (unchanged)",
+      );
+      return;
+    case "refused":
+      // No policy at all is a state, not a fault (a stack without the generator): say it once, calmly.
+      (event.reason === "missing" && event.detail.endsWith("does not exist")
+        ? logger.info
+        : logger.warn
+      ).call(
+        logger,
+        { reason: event.reason, detail: event.detail, keptPrevious: event.keptPrevious },
+        `policy refused (${event.reason}): ${event.detail}; ${event.keptPrevious ? "the last good policy stays in force until it expires" : "the configured theta is used"}`,
+      );
+      return;
+    case "unused_keys":
+      logger.info(
+        { policyVersion: event.version, keys: event.keys },
+        `policy ${event.version}: not harvest theta keys, ignored: ${event.keys.join(", ")}`,
+      );
   }
 }
 
@@ -87,7 +116,8 @@ export interface PositionCap {
   candidatesNotRead: number;
 }
 
-const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((s, i) => s === b[i]);
+const sameList = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && a.every((s, i) => s === b[i]);
 
 export class PolicyWatch {
   private timer: NodeJS.Timeout | null = null;
@@ -117,11 +147,16 @@ export class PolicyWatch {
   constructor(private readonly options: PolicyWatchOptions) {
     this.running = [...options.config.symbols];
     // Open means "not no_position": a stale or broken snapshot is still a position to manage.
-    this.hashPositions = createPositionSource('redis_hash', options.store, { maxPositionAgeSec: null });
+    this.hashPositions = createPositionSource("redis_hash", options.store, {
+      maxPositionAgeSec: null,
+    });
   }
 
   private get followsPolicy(): boolean {
-    return this.options.config.harvestThetaSource === 'policy' || this.options.config.symbolsSource === 'policy';
+    return (
+      this.options.config.harvestThetaSource === "policy" ||
+      this.options.config.symbolsSource === "policy"
+    );
   }
 
   /**
@@ -141,10 +176,10 @@ export class PolicyWatch {
         await this.refresh();
       })(),
       bound,
-      'policy',
+      "policy",
     );
     this.usableVersion = this.options.book.usable(this.options.now())?.version ?? null;
-    if (this.options.config.symbolsSource === 'policy' && !this.stopped) {
+    if (this.options.config.symbolsSource === "policy" && !this.stopped) {
       this.running = this.universeNow(this.options.now()).universe;
       const scan = this.recompute();
       const waitMs = Math.min(bound, START_SCAN_WAIT_MS);
@@ -198,7 +233,7 @@ export class PolicyWatch {
         await this.tick();
       } catch (error) {
         // Never an unhandled rejection (that would end the process): log it, tick again.
-        this.ioFailed('policy tick', error, undefined);
+        this.ioFailed("policy tick", error, undefined);
       } finally {
         if (!this.stopped) {
           this.timer = setTimeout(() => void tick(), POLICY_TICK_MS);
@@ -224,14 +259,21 @@ export class PolicyWatch {
     // A new newest entry (the first one of a stream that was empty or absent included) is an
     // announcement; so is any entry when the stream could not be looked at before (one re-read).
     const announced = await this.readUpdateId();
-    if (announced || nowMs - this.lastRefreshMs >= this.options.config.harvestInterval * 1000) await this.refresh();
+    if (announced || nowMs - this.lastRefreshMs >= this.options.config.harvestInterval * 1000)
+      await this.refresh();
     const usable = book.usable(this.options.now());
     if (this.usableVersion !== null && usable === null) {
-      const fallback = this.options.config.symbolsSource === 'policy' ? 'the configured theta and symbols are used' : 'the configured theta is used';
-      this.options.logger.warn({ policyVersion: this.usableVersion }, `policy ${this.usableVersion} expired; ${fallback} until a valid policy is written`);
+      const fallback =
+        this.options.config.symbolsSource === "policy"
+          ? "the configured theta and symbols are used"
+          : "the configured theta is used";
+      this.options.logger.warn(
+        { policyVersion: this.usableVersion },
+        `policy ${this.usableVersion} expired; ${fallback} until a valid policy is written`,
+      );
     }
     this.usableVersion = usable?.version ?? null;
-    if (this.options.config.symbolsSource !== 'policy') return;
+    if (this.options.config.symbolsSource !== "policy") return;
     // Compared with the policy the running set was worked out with, so an expiry (which no re-read
     // reports) changes the set at once too.
     const changed = (usable?.fingerprint ?? null) !== this.universeFingerprint;
@@ -248,7 +290,9 @@ export class PolicyWatch {
   private recompute(): Promise<void> {
     this.computing ??= (async () => {
       try {
-        const next = await this.computeSymbols().catch((error) => this.ioFailed('universe', error, null));
+        const next = await this.computeSymbols().catch((error) =>
+          this.ioFailed("universe", error, null),
+        );
         if (next === null || this.stopped) return;
         this.running = next;
         this.handOn();
@@ -261,7 +305,13 @@ export class PolicyWatch {
 
   /** Hands the newest running set to the listener when it differs from the one the supervisor runs. */
   private handOn(): void {
-    if (this.listener === null || this.stopped || this.handed === null || sameList(this.running, this.handed)) return;
+    if (
+      this.listener === null ||
+      this.stopped ||
+      this.handed === null ||
+      sameList(this.running, this.handed)
+    )
+      return;
     this.handed = this.running;
     this.lastHandedMs = this.options.now();
     this.listener(this.running);
@@ -274,11 +324,11 @@ export class PolicyWatch {
       const id = newest?.id ?? null;
       const announced = this.lastUpdateId !== id;
       this.lastUpdateId = id;
-      this.recovered('policy update stream');
+      this.recovered("policy update stream");
       return announced;
     } catch (error) {
       // Not a stream (or I/O): the interval re-read still applies.
-      this.ioFailed('policy update stream', error, undefined);
+      this.ioFailed("policy update stream", error, undefined);
       return false;
     }
   }
@@ -286,18 +336,23 @@ export class PolicyWatch {
   private async refresh(): Promise<void> {
     try {
       // With harvestThetaSource config the book reads the policy only for its universe.
-      await this.options.book.refresh(this.options.now(), { universe: this.options.config.symbolsSource === 'policy' });
+      await this.options.book.refresh(this.options.now(), {
+        universe: this.options.config.symbolsSource === "policy",
+      });
       this.lastRefreshMs = this.options.now();
-      this.recovered('policy');
+      this.recovered("policy");
     } catch (error) {
-      this.ioFailed('policy', error, undefined);
+      this.ioFailed("policy", error, undefined);
     }
   }
 
   /** The policy's universe, else the configured symbols (they always run), and the policy it came from. */
   private universeNow(nowMs: number): { universe: string[]; fingerprint: string | null } {
     const policy = this.options.book.usable(nowMs);
-    return { universe: [...(policy?.universe ?? this.options.config.symbols)], fingerprint: policy?.fingerprint ?? null };
+    return {
+      universe: [...(policy?.universe ?? this.options.config.symbols)],
+      fingerprint: policy?.fingerprint ?? null,
+    };
   }
 
   /**
@@ -322,20 +377,31 @@ export class PolicyWatch {
     const open: string[] = [];
     let read = 0;
     while (read < candidates.length && open.length < capacity) {
-      const batch = candidates.slice(read, read + Math.min(POSITION_READ_BATCH, capacity - open.length));
+      const batch = candidates.slice(
+        read,
+        read + Math.min(POSITION_READ_BATCH, capacity - open.length),
+      );
       read += batch.length;
-      const reads = await Promise.all(batch.map((symbol) => this.hashPositions.read(symbol, nowMs)));
+      const reads = await Promise.all(
+        batch.map((symbol) => this.hashPositions.read(symbol, nowMs)),
+      );
       if (this.stopped) return null;
       reads.forEach((r, i) => {
-        if (r.ok || r.reason !== 'no_position') open.push(batch[i]!);
+        if (r.ok || r.reason !== "no_position") open.push(batch[i]);
       });
     }
     this.lastUniverseMs = nowMs;
     this.universeFingerprint = fingerprint;
-    this.recovered('universe');
+    this.recovered("universe");
     this.reportCap(
       keysNotRead || read < candidates.length
-        ? { maxSymbols: this.options.config.maxSymbols, universe: universe.length, running: open.length, keysNotRead, candidatesNotRead: candidates.length - read }
+        ? {
+            maxSymbols: this.options.config.maxSymbols,
+            universe: universe.length,
+            running: open.length,
+            keysNotRead,
+            candidatesNotRead: candidates.length - read,
+          }
         : null,
     );
     return [...universe, ...open];
@@ -346,20 +412,28 @@ export class PolicyWatch {
     const was = this.cap;
     this.cap = cap;
     if (cap !== null && was === null) {
-      const unread = cap.keysNotRead ? `more position keys than that (the SCAN stopped there; the rest were neither read nor counted)` : `${cap.candidatesNotRead} more position key(s) not read`;
+      const unread = cap.keysNotRead
+        ? `more position keys than that (the SCAN stopped there; the rest were neither read nor counted)`
+        : `${cap.candidatesNotRead} more position key(s) not read`;
       this.options.logger.warn(
         { ...cap },
         `maxSymbols ${cap.maxSymbols} reached: ${cap.universe} universe symbol(s) and ${cap.running} open position(s) run; ${unread}. ` +
           `Symbols with an open position beyond maxSymbols get no proposals: raise maxSymbols or find out why ${CANONICAL_POSITION_PREFIX}* holds so many keys. Said once until it changes`,
       );
     } else if (cap === null && was !== null) {
-      this.options.logger.info({ maxSymbols: was.maxSymbols }, `every open position fits within maxSymbols ${was.maxSymbols} again`);
+      this.options.logger.info(
+        { maxSymbols: was.maxSymbols },
+        `every open position fits within maxSymbols ${was.maxSymbols} again`,
+      );
     }
   }
 
   private ioFailed<T>(what: string, error: unknown, fallback: T): T {
     if (!this.failing.has(what)) {
-      this.options.logger.warn({ err: errorMessage(error) }, `policy watch: reading the ${what} failed; retrying every second, the last good policy and symbols stay`);
+      this.options.logger.warn(
+        { err: errorMessage(error) },
+        `policy watch: reading the ${what} failed; retrying every second, the last good policy and symbols stay`,
+      );
     }
     this.failing.add(what);
     return fallback;

@@ -2,8 +2,8 @@
 // provides them to the supervisor machine, turns what the actors report into logs and counters,
 // and owns the teardown (ServiceHandle.close). Everything with I/O is created here; the machines
 // and kernels stay pure. The store factory is storeFactory.ts; cycle stats and logs serviceLog.ts.
-import { createActor, fromPromise, type InspectionEvent } from 'xstate';
-import type { CycleDoneEvent, PhaseName } from '../../machines/publisher.js';
+import { createActor, fromPromise, type InspectionEvent } from "xstate";
+import type { CycleDoneEvent, PhaseName } from "../../machines/publisher.js";
 import {
   supervisorMachine,
   supervisorOutput,
@@ -11,36 +11,53 @@ import {
   type RestartNotice,
   type SupervisorActor,
   type SupervisorOutput,
-} from '../../machines/supervisor.js';
-import type { Config } from '../config/schema.js';
-import { createPositionSource, type PositionSource } from '../inputs/positions.js';
-import { PositionBook } from '../inputs/positionMemory.js';
-import { candleGuardsFromConfig, readCandleExtremes } from '../candles/index.js';
-import { LiveCandles } from '../inputs/klines.js';
-import { klinesBlockMs, klinesFollowerFor, KLINES_READ_COUNT, type KlinesBatchStats } from '../phases/klinesFollower.js';
-import type { KlinesFollowerEvent } from '../../machines/klinesFollower.js';
-import type { Logger } from '../log.js';
-import { CycleStats, cycleLogger, isLoudRepeat, logKlinesEvent } from './serviceLog.js';
-import { closeStore, createStoreFromConfig, isRedisStore } from './storeFactory.js';
-import { harvestSteps } from '../phases/harvest.js';
-import { marketStateSteps } from '../phases/marketstate.js';
-import { riskSteps } from '../phases/risk.js';
-import { publisherFor, type PhaseDeps, type PhaseSteps } from '../phases/steps.js';
-import type { RedisStore } from '../store/redisStore.js';
-import type { Store } from '../store/types.js';
-import { ShadowStore } from '../shadow/shadowStore.js';
-import { shadowCompareSteps, type ShadowReport } from '../shadow/shadow.js';
-import { ExitCode } from '../exitCodes.js';
-import { PolicyBook, type PolicyEvent } from '../policy/policyBook.js';
-import { policyLimitsFrom } from '../policy/policy.js';
-import { configuredHarvestTheta } from '../phases/harvest.js';
-import { logPolicyEvent, PolicyWatch } from '../policy/policyWatch.js';
-import type { SymbolChange, WakeNotice } from '../../machines/supervisor.js';
-import { createSystemdNotifier, type SystemdNotifier } from '../systemd/notify.js';
-import { errorMessage } from '../core/errors.js';
-import { wallClock } from '../core/clock.js';
-import { PHASE_NAMES, PHASE_REGISTRY } from '../core/phases.js';
-import { createServiceLease, LeaseHeldError, logLeaseEvents, logWriteProblems, noLeaseRole, whyNoLease, type LeaseManager, type LeaseState, type RoleDescription, type ServiceLease, type WriterConnection } from '../lease/index.js';
+} from "../../machines/supervisor.js";
+import type { Config } from "../config/schema.js";
+import { createPositionSource, type PositionSource } from "../inputs/positions.js";
+import { PositionBook } from "../inputs/positionMemory.js";
+import { candleGuardsFromConfig, readCandleExtremes } from "../candles/index.js";
+import { LiveCandles } from "../inputs/klines.js";
+import {
+  klinesBlockMs,
+  klinesFollowerFor,
+  KLINES_READ_COUNT,
+  type KlinesBatchStats,
+} from "../phases/klinesFollower.js";
+import type { KlinesFollowerEvent } from "../../machines/klinesFollower.js";
+import type { Logger } from "../log.js";
+import { CycleStats, cycleLogger, isLoudRepeat, logKlinesEvent } from "./serviceLog.js";
+import { closeStore, createStoreFromConfig, isRedisStore } from "./storeFactory.js";
+import { harvestSteps } from "../phases/harvest.js";
+import { marketStateSteps } from "../phases/marketstate.js";
+import { riskSteps } from "../phases/risk.js";
+import { publisherFor, type PhaseDeps, type PhaseSteps } from "../phases/steps.js";
+import type { RedisStore } from "../store/redisStore.js";
+import type { Store } from "../store/types.js";
+import { ShadowStore } from "../shadow/shadowStore.js";
+import { shadowCompareSteps, type ShadowReport } from "../shadow/shadow.js";
+import { ExitCode } from "../exitCodes.js";
+import { PolicyBook, type PolicyEvent } from "../policy/policyBook.js";
+import { policyLimitsFrom } from "../policy/policy.js";
+import { configuredHarvestTheta } from "../phases/harvest.js";
+import { logPolicyEvent, PolicyWatch } from "../policy/policyWatch.js";
+import type { SymbolChange, WakeNotice } from "../../machines/supervisor.js";
+import { createSystemdNotifier, type SystemdNotifier } from "../systemd/notify.js";
+import { errorMessage } from "../core/errors.js";
+import { wallClock } from "../core/clock.js";
+import { PHASE_NAMES, PHASE_REGISTRY } from "../core/phases.js";
+import {
+  createServiceLease,
+  LeaseHeldError,
+  logLeaseEvents,
+  logWriteProblems,
+  noLeaseRole,
+  whyNoLease,
+  type LeaseManager,
+  type LeaseState,
+  type RoleDescription,
+  type ServiceLease,
+  type WriterConnection,
+} from "../lease/index.js";
 
 export interface ServiceHooks {
   onCycle?(event: CycleDoneEvent, nowMs: number): void;
@@ -111,8 +128,8 @@ export type PublisherLogic = ReturnType<typeof publisherFor>;
 /** startService was asked to stop before the supervisor started. */
 export class StartAbortedError extends Error {
   constructor() {
-    super('stopped before the service started');
-    this.name = 'StartAbortedError';
+    super("stopped before the service started");
+    this.name = "StartAbortedError";
   }
 }
 
@@ -121,16 +138,24 @@ function aborted(signal: AbortSignal | undefined): Promise<never> {
   return new Promise((_resolve, reject) => {
     if (!signal) return;
     if (signal.aborted) reject(new StartAbortedError());
-    else signal.addEventListener('abort', () => reject(new StartAbortedError()), { once: true });
+    else signal.addEventListener("abort", () => reject(new StartAbortedError()), { once: true });
   });
 }
 
 // Moved to files of their own (issue 13); re-exported for the importers of this module.
-export { CycleStats } from './serviceLog.js';
-export { closeStore, createStoreFromConfig } from './storeFactory.js';
+export { CycleStats } from "./serviceLog.js";
+export { closeStore, createStoreFromConfig } from "./storeFactory.js";
 
 /** The steps of ServiceHandle.close(), in the order it takes them. */
-export const CLOSE_STEPS = ['drain', 'lease', 'http', 'watchdog', 'store', 'writer', 'klines store'] as const;
+export const CLOSE_STEPS = [
+  "drain",
+  "lease",
+  "http",
+  "watchdog",
+  "store",
+  "writer",
+  "klines store",
+] as const;
 export type CloseStep = (typeof CLOSE_STEPS)[number];
 
 /** Default bound of each close() step but the drain (whose default is drainTimeoutMs + this). */
@@ -143,7 +168,7 @@ export interface CloseStepReport {
    * failed: it threw or rejected (`error`), and was logged · timed out: still running after its
    * bound, logged and left behind. Neither of the last two stops the later steps.
    */
-  outcome: 'done' | 'skipped' | 'failed' | 'timed out';
+  outcome: "done" | "skipped" | "failed" | "timed out";
   error?: string;
 }
 
@@ -206,7 +231,7 @@ export interface ServiceHandle {
   close(): Promise<CloseReport>;
 }
 
-export { wallClock } from '../core/clock.js';
+export { wallClock } from "../core/clock.js";
 
 /**
  * --once must fail in bounded time, with a message naming the server, when Redis is away. The
@@ -214,11 +239,20 @@ export { wallClock } from '../core/clock.js';
  * does not begin with one failed cycle per actor; if Redis is away the actors back off and retry.
  * Either wait ends early when the caller aborts (SIGTERM at start).
  */
-async function waitForRedis(store: RedisStore, config: Config, once: boolean, logger: Logger, signal?: AbortSignal): Promise<void> {
+async function waitForRedis(
+  store: RedisStore,
+  config: Config,
+  once: boolean,
+  logger: Logger,
+  signal?: AbortSignal,
+): Promise<void> {
   const ready = once
     ? store.waitReady(config.connectTimeoutMs)
     : store.waitReady(config.connectTimeoutMs).catch((err: Error) => {
-        logger.warn({ err: err.message }, 'redis not reachable yet; starting anyway, publishers retry with backoff');
+        logger.warn(
+          { err: err.message },
+          "redis not reachable yet; starting anyway, publishers retry with backoff",
+        );
       });
   try {
     await Promise.race([ready, aborted(signal)]);
@@ -242,30 +276,60 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   // naming the holder; the service starts as leader or standby and follows the lease.
   const noLease =
     whyNoLease(config, realStore.kind, options.shadow !== undefined) ??
-    (options.store !== undefined && options.writer === undefined ? 'the store was given without a writer connection' : null);
-  const leased = noLease === null ? createServiceLease({ config, logger, inner: realStore, writer: options.writer, reconnect: !once }) : null;
+    (options.store !== undefined && options.writer === undefined
+      ? "the store was given without a writer connection"
+      : null);
+  const leased =
+    noLease === null
+      ? createServiceLease({
+          config,
+          logger,
+          inner: realStore,
+          writer: options.writer,
+          reconnect: !once,
+        })
+      : null;
   const stopLeaseLog = leased === null ? () => undefined : logLeaseEvents(leased.lease, logger);
-  if (leased !== null) startupStep(`taking the single-writer lease ${config.leaseKey} (first attempt)`);
-  const leaseState = leased === null ? null : await takeLease(leased, realStore, config, once, options.signal).catch((err: unknown) => {
-    stopLeaseLog();
-    throw err;
-  });
+  if (leased !== null)
+    startupStep(`taking the single-writer lease ${config.leaseKey} (first attempt)`);
+  const leaseState =
+    leased === null
+      ? null
+      : await takeLease(leased, realStore, config, once, options.signal).catch((err: unknown) => {
+          stopLeaseLog();
+          throw err;
+        });
   // Shadow mode: everything below reads and "writes" through the write wall (and its overlay).
   const shadowStore = options.shadow ? new ShadowStore(realStore, options.shadow) : null;
   const store: Store = shadowStore ?? leased?.store ?? realStore;
-  const phaseSteps = <M, I, R>(phase: PhaseName, steps: PhaseSteps<M, I, R>): PhaseSteps<M, I, R> =>
+  const phaseSteps = <M, I, R>(
+    phase: PhaseName,
+    steps: PhaseSteps<M, I, R>,
+  ): PhaseSteps<M, I, R> =>
     shadowStore === null ? steps : shadowCompareSteps(phase, steps, shadowStore, options.shadow);
   if (config.maxInputAge !== null && config.maxInputAge < config.maxPublishAge) {
     logger.warn(
       { maxInputAge: config.maxInputAge, maxPublishAge: config.maxPublishAge },
-      'maxInputAge is shorter than maxPublishAge: an unchanged market state will be refused as stale between its publishes',
+      "maxInputAge is shorter than maxPublishAge: an unchanged market state will be refused as stale between its publishes",
     );
   }
-  const positions = options.positions ?? createPositionSource(config.positionSource, store, { maxPositionAgeSec: config.maxPositionAge, maxClockSkewSec: config.maxClockSkew });
+  const positions =
+    options.positions ??
+    createPositionSource(config.positionSource, store, {
+      maxPositionAgeSec: config.maxPositionAge,
+      maxClockSkewSec: config.maxClockSkew,
+    });
   // The peak/trough candles obey the same plausibility rules as the window (CONTRACT.md, Candles).
   const book = new PositionBook(
     store,
-    (symbol, fromMs) => readCandleExtremes(store, symbol, config.candlePatterns, fromMs, candleGuardsFromConfig(config, now())),
+    (symbol, fromMs) =>
+      readCandleExtremes(
+        store,
+        symbol,
+        config.candlePatterns,
+        fromMs,
+        candleGuardsFromConfig(config, now()),
+      ),
     { maxPriceRatio: config.maxPriceRatio },
   );
   const live = new LiveCandles();
@@ -279,7 +343,11 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     } catch (err) {
       const n = (observerFailures.get(what) ?? 0) + 1;
       observerFailures.set(what, n);
-      if (isLoudRepeat(n)) logger.error({ hook: what, err: (err as Error).message, failures: n }, `observer ${what} threw; ignored`);
+      if (isLoudRepeat(n))
+        logger.error(
+          { hook: what, err: (err as Error).message, failures: n },
+          `observer ${what} threw; ignored`,
+        );
     }
   };
   // The AI policy (SPEC §9): read before the first cycles, so they already compute with it.
@@ -290,7 +358,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     limits: policyLimitsFrom(config),
     onEvent: (event) => {
       logPolicyEvent(logger, event);
-      guarded('onPolicy', () => options.hooks?.onPolicy?.(event));
+      guarded("onPolicy", () => options.hooks?.onPolicy?.(event));
     },
   });
   const policyWatch = new PolicyWatch({ store, book: policy, config, logger, now });
@@ -316,19 +384,34 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       throw err;
     }
   };
-  startupStep(config.symbolsSource === 'policy' ? 'reading the policy and the running symbols' : 'reading the policy');
+  startupStep(
+    config.symbolsSource === "policy"
+      ? "reading the policy and the running symbols"
+      : "reading the policy",
+  );
   const initialSymbols = await orAbort(policyWatch.start());
   // ---- end start-up abort ----
   const deps: PhaseDeps = { store, positions, book, live, policy, config, now };
   // The follower's blocking reads hold their connection: on Redis it gets one of its own (its
   // connection events go to debug: the main connection already reports every outage).
   const followKlines = config.followKlines && !once;
-  const followerStore = !followKlines ? null : store.kind === 'memory' ? store : createStoreFromConfig(config, logger.child({ connection: 'klines' }), true, 'quantum-calc-klines');
+  const followerStore = !followKlines
+    ? null
+    : store.kind === "memory"
+      ? store
+      : createStoreFromConfig(
+          config,
+          logger.child({ connection: "klines" }),
+          true,
+          "quantum-calc-klines",
+        );
   // The main connection is up; give the follower's a moment too, so a normal start does not open
   // with a failed read. If it is slow the follower simply backs off and retries.
   if (followerStore !== null && followerStore !== store && isRedisStore(followerStore)) {
-    startupStep('connecting the klines follower');
-    await orAbort(followerStore.waitReady(Math.min(config.connectTimeoutMs, 2000)).catch(() => undefined)).catch(async (err) => {
+    startupStep("connecting the klines follower");
+    await orAbort(
+      followerStore.waitReady(Math.min(config.connectTimeoutMs, 2000)).catch(() => undefined),
+    ).catch(async (err) => {
       await closeStore(followerStore);
       throw err;
     });
@@ -340,7 +423,8 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     throw new StartAbortedError();
   }
   const inspect = options.inspect;
-  const wrap = (phase: PhaseName, machine: PublisherLogic): PublisherLogic => options.wrapPublisher?.(phase, machine) ?? machine;
+  const wrap = (phase: PhaseName, machine: PublisherLogic): PublisherLogic =>
+    options.wrapPublisher?.(phase, machine) ?? machine;
   const logCycle = cycleLogger(logger);
   let runningSymbols = new Set(initialSymbols);
 
@@ -358,20 +442,27 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
             await releaseLease(leased, logger);
           })());
   let writerClosing: Promise<void> | null = null;
-  const closeWriter = leased === null ? null : (): Promise<void> => (writerClosing ??= leased.close());
+  const closeWriter =
+    leased === null ? null : (): Promise<void> => (writerClosing ??= leased.close());
   const provided = supervisorMachine.provide({
     actors: {
       // Once every publisher has stopped, before their teardown: a standby takes over at once.
       handOver: fromPromise<void>(() => finishLease?.() ?? Promise.resolve()),
-      marketstatePublisher: wrap('marketstate', publisherFor(phaseSteps('marketstate', marketStateSteps(deps)))),
-      riskPublisher: wrap('risk', publisherFor(phaseSteps('risk', riskSteps(deps)))),
-      harvestPublisher: wrap('harvest', publisherFor(phaseSteps('harvest', harvestSteps(deps)))),
+      marketstatePublisher: wrap(
+        "marketstate",
+        publisherFor(phaseSteps("marketstate", marketStateSteps(deps))),
+      ),
+      riskPublisher: wrap("risk", publisherFor(phaseSteps("risk", riskSteps(deps)))),
+      harvestPublisher: wrap("harvest", publisherFor(phaseSteps("harvest", harvestSteps(deps)))),
       ...(followerStore === null
         ? {}
         : {
             klinesFollower: klinesFollowerFor({
               // Its own connection only reads (XREAD); in shadow mode it is behind a wall too.
-              store: shadowStore === null || followerStore === store ? followerStore : new ShadowStore(followerStore),
+              store:
+                shadowStore === null || followerStore === store
+                  ? followerStore
+                  : new ShadowStore(followerStore),
               stream: config.klinesStream,
               live,
               isRunning: (symbol) => runningSymbols.has(symbol),
@@ -379,13 +470,20 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
               count: KLINES_READ_COUNT,
               // A live candle obeys the window's rules: dated in the future or implausible, it runs no cycle.
               now,
-              guards: { maxClockSkewMs: config.maxClockSkew * 1000, minPrice: config.minCandlePrice, maxPrice: config.maxCandlePrice },
+              guards: {
+                maxClockSkewMs: config.maxClockSkew * 1000,
+                minPrice: config.minCandlePrice,
+                maxPrice: config.maxCandlePrice,
+              },
               onBatch: (stats) => {
                 for (const [reason, skipped] of Object.entries(stats.skipped)) {
-                  if (reason === 'unknown_symbol') continue; // the stream carries every symbol of the stack
-                  logger.debug({ reason, count: skipped.count, detail: skipped.detail }, `klines entries skipped: ${reason}`);
+                  if (reason === "unknown_symbol") continue; // the stream carries every symbol of the stack
+                  logger.debug(
+                    { reason, count: skipped.count, detail: skipped.detail },
+                    `klines entries skipped: ${reason}`,
+                  );
                 }
-                guarded('onKlines', () => options.hooks?.onKlines?.(stats));
+                guarded("onKlines", () => options.hooks?.onKlines?.(stats));
               },
             }),
           }),
@@ -394,46 +492,70 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       onCycleDone: (_args, e: CycleDoneEvent) => {
         stats.record(e);
         logCycle(e);
-        guarded('onCycle', () => options.hooks?.onCycle?.(e, now()));
+        guarded("onCycle", () => options.hooks?.onCycle?.(e, now()));
       },
       onRestart: (_args, notice: RestartNotice) => {
         stats.restarts++;
-        logger.error({ actor: notice.oldId, newActor: notice.newId, err: notice.error, restartsInWindow: notice.restartsInWindow }, `actor ${notice.oldId} crashed; restarted as ${notice.newId}`);
-        guarded('onRestart', () => options.hooks?.onRestart?.(notice));
+        logger.error(
+          {
+            actor: notice.oldId,
+            newActor: notice.newId,
+            err: notice.error,
+            restartsInWindow: notice.restartsInWindow,
+          },
+          `actor ${notice.oldId} crashed; restarted as ${notice.newId}`,
+        );
+        guarded("onRestart", () => options.hooks?.onRestart?.(notice));
       },
-      onKlines: (_args, event: KlinesFollowerEvent) => logKlinesEvent(logger, event, config.klinesStream),
+      onKlines: (_args, event: KlinesFollowerEvent) =>
+        logKlinesEvent(logger, event, config.klinesStream),
       onSymbols: (_args, change: SymbolChange) => {
         logger.info(
-          { added: change.added, removed: change.removed, running: change.running.length, pending: change.pending ?? 0 },
-          `symbols changed: ${change.running.length} running${change.added.length > 0 ? `; added ${change.added.join(', ')}` : ''}${change.removed.length > 0 ? `; removed ${change.removed.join(', ')} (their publishers finish the cycle under way)` : ''}` +
+          {
+            added: change.added,
+            removed: change.removed,
+            running: change.running.length,
+            pending: change.pending ?? 0,
+          },
+          `symbols changed: ${change.running.length} running${change.added.length > 0 ? `; added ${change.added.join(", ")}` : ""}${change.removed.length > 0 ? `; removed ${change.removed.join(", ")} (their publishers finish the cycle under way)` : ""}` +
             // A large change is applied in batches (machines/supervisor.ts SYMBOL_BATCH).
-            (change.pending ? `; ${change.pending} more symbol change(s) follow in the next batches` : ''),
+            (change.pending
+              ? `; ${change.pending} more symbol change(s) follow in the next batches`
+              : ""),
         );
-        guarded('onSymbols', () => options.hooks?.onSymbols?.(change));
+        guarded("onSymbols", () => options.hooks?.onSymbols?.(change));
       },
       onEscalate: (_args, escalation: Escalation) => {
         logger.fatal(
-          { actor: escalation.actorId, restarts: escalation.restarts, windowMs: escalation.windowMs, err: escalation.error, exitCode: ExitCode.ESCALATED },
+          {
+            actor: escalation.actorId,
+            restarts: escalation.restarts,
+            windowMs: escalation.windowMs,
+            err: escalation.error,
+            exitCode: ExitCode.ESCALATED,
+          },
           `restart budget exhausted for ${escalation.actorId}; exiting with code ${ExitCode.ESCALATED} so systemd restarts the process`,
         );
-        guarded('onEscalate', () => options.hooks?.onEscalate?.(escalation));
+        guarded("onEscalate", () => options.hooks?.onEscalate?.(escalation));
       },
       onWake: (_args, notice: WakeNotice) => {
         if (notice.actors === 0) return;
         logger.info(
           { connection: notice.connection, actors: notice.actors },
-          `redis ready again: woke ${notice.actors} ${notice.connection === 'klines' ? 'klines follower' : 'publisher(s)'} (each retries within 250 ms)`,
+          `redis ready again: woke ${notice.actors} ${notice.connection === "klines" ? "klines follower" : "publisher(s)"} (each retries within 250 ms)`,
         );
       },
     },
   });
 
-  const phases = config.phases as PhaseName[];
+  const phases = config.phases;
   const actor = createActor(provided, {
     input: {
       symbols: initialSymbols,
       phases,
-      intervalsMs: Object.fromEntries(PHASE_NAMES.map((p) => [p, config[PHASE_REGISTRY[p].intervalKey] * 1000])) as Record<PhaseName, number>,
+      intervalsMs: Object.fromEntries(
+        PHASE_NAMES.map((p) => [p, config[PHASE_REGISTRY[p].intervalKey] * 1000]),
+      ) as Record<PhaseName, number>,
       backoff: { baseMs: config.backoffBaseMs, capMs: config.backoffCapMs },
       once,
       restartBudget: config.restartBudget,
@@ -441,19 +563,22 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       drainTimeoutMs: config.drainTimeoutMs,
       followKlines: followerStore !== null,
       now,
-      standby: leaseState !== null && leaseState.role !== 'leader',
+      standby: leaseState !== null && leaseState.role !== "leader",
     },
-    inspect: inspect === undefined ? undefined : (event: InspectionEvent) => guarded('inspect', () => inspect(event)),
+    inspect:
+      inspect === undefined
+        ? undefined
+        : (event: InspectionEvent) => guarded("inspect", () => inspect(event)),
   });
 
   const supervised = new Promise<SupervisorOutput>((resolve, reject) => {
     actor.subscribe({
       next: (snapshot) => {
-        if (snapshot.status === 'done' && snapshot.output) resolve(snapshot.output);
+        if (snapshot.status === "done" && snapshot.output) resolve(snapshot.output);
         // Tearing down (machines/supervisor.ts): every publisher has stopped and the lease is
         // handed over, so the outcome is known; forgetting thousands of stopped children takes a
         // few turns of the event loop more, which neither close() nor the exit waits for.
-        else if (snapshot.value === 'tearingDown') resolve(supervisorOutput(snapshot.context));
+        else if (snapshot.value === "tearingDown") resolve(supervisorOutput(snapshot.context));
       },
       error: reject,
     });
@@ -461,33 +586,51 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   // The follower's own connection is the service's to close, once the supervisor has ended
   // (close() awaits the same promise as its last step).
   let followerClosing: Promise<void> | null = null;
-  const closeFollower = followerStore === null || followerStore === store ? null : (): Promise<void> => (followerClosing ??= followerStore.close());
-  const onceLeaseEnd = once && finishLease !== null && closeWriter !== null ? () => finishLease().then(() => closeStore({ close: closeWriter })) : null;
+  const closeFollower =
+    followerStore === null || followerStore === store
+      ? null
+      : (): Promise<void> => (followerClosing ??= followerStore.close());
+  const onceLeaseEnd =
+    once && finishLease !== null && closeWriter !== null
+      ? () => finishLease().then(() => closeStore({ close: closeWriter }))
+      : null;
   const followerEnd = closeFollower === null ? null : () => closeStore({ close: closeFollower });
-  const done = onceLeaseEnd === null && followerEnd === null ? supervised : supervised.finally(async () => {
-    await onceLeaseEnd?.();
-    await followerEnd?.();
-  });
+  const done =
+    onceLeaseEnd === null && followerEnd === null
+      ? supervised
+      : supervised.finally(async () => {
+          await onceLeaseEnd?.();
+          await followerEnd?.();
+        });
   actor.start();
   // Wake on reconnect (issue 10): a connection ready again after an outage wakes the actors that
   // use it. sd_notify: READY=1 once the publishers' store is first ready; WATCHDOG=1 pings.
-  const notifier = once ? null : options.systemd === undefined ? createSystemdNotifier({ logger }) : options.systemd;
-  const role = (): RoleDescription => leased?.describe() ?? noLeaseRole(noLease ?? '');
-  const publishingStatus = `publishing ${phases.join(', ')} for ${initialSymbols.length} symbol(s) to the ${realStore.kind} store`;
+  const notifier = once
+    ? null
+    : options.systemd === undefined
+      ? createSystemdNotifier({ logger })
+      : options.systemd;
+  const role = (): RoleDescription => leased?.describe() ?? noLeaseRole(noLease ?? "");
+  const publishingStatus = `publishing ${phases.join(", ")} for ${initialSymbols.length} symbol(s) to the ${realStore.kind} store`;
   const readyStatus = (): string => {
     const now = role();
-    return now.role === 'standby' ? `standing by: the single-writer lease ${now.leaseKey ?? ''} is held by ${now.holder ?? 'nobody yet'}` : publishingStatus;
+    return now.role === "standby"
+      ? `standing by: the single-writer lease ${now.leaseKey ?? ""} is held by ${now.holder ?? "nobody yet"}`
+      : publishingStatus;
   };
-  const wakeOnReady = (connection: 'main' | 'klines') => (): void => {
-    if (actor.getSnapshot().status === 'active') actor.send({ type: 'STORE.READY', connection });
+  const wakeOnReady = (connection: "main" | "klines") => (): void => {
+    if (actor.getSnapshot().status === "active") actor.send({ type: "STORE.READY", connection });
   };
   const readiness = [
-    followReadiness(realStore, wakeOnReady('main'), () => notifier?.ready(readyStatus())),
-    ...(followerStore !== null && followerStore !== store ? [followReadiness(followerStore, wakeOnReady('klines'))] : []),
+    followReadiness(realStore, wakeOnReady("main"), () => notifier?.ready(readyStatus())),
+    ...(followerStore !== null && followerStore !== store
+      ? [followReadiness(followerStore, wakeOnReady("klines"))]
+      : []),
   ];
   notifier?.startWatchdog();
   // Writes refused (OOM, NOPERM, …) or a free lease not taken: logged as they come and go.
-  const stopWriteProblemLog = once || leased === null ? () => undefined : logWriteProblems(role, logger);
+  const stopWriteProblemLog =
+    once || leased === null ? () => undefined : logWriteProblems(role, logger);
   // The lease decides whether the supervisor runs its publishers: taken → LEASE.ACQUIRED (from
   // standby), lost → LEASE.LOST (stop every child now; the fence already refuses their writes).
   const stopLeaseFollow =
@@ -495,10 +638,10 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       ? () => undefined
       : followLease(leased, actor, book, () => {
           notifier?.status(readyStatus());
-          guarded('onRole', () => options.hooks?.onRole?.(role()));
+          guarded("onRole", () => options.hooks?.onRole?.(role()));
         });
   // One line with everything an operator needs to know about what runs.
-  const intervals = phases.map((p) => `${p} ${config[`${p}Interval` as const]} s`).join(', ');
+  const intervals = phases.map((p) => `${p} ${config[`${p}Interval` as const]} s`).join(", ");
   const theta = policy.describe(now());
   logger.info(
     {
@@ -514,25 +657,33 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       candles: config.candlePatterns[0],
       klines: followerStore === null ? null : config.klinesStream,
       symbolsSource: config.symbolsSource,
-      theta: theta.source === 'policy' ? `policy ${theta.version}` : 'config',
+      theta: theta.source === "policy" ? `policy ${theta.version}` : "config",
     },
-    `quantum-calc started: ${phases.join(', ')} for ${initialSymbols.length} symbol(s) (${initialSymbols.slice(0, 10).join(', ')}${initialSymbols.length > 10 ? ', …' : ''}) on the ${store.kind} store${once ? ' (--once)' : ''}${shadowStore === null ? '' : ' in SHADOW mode: nothing is written to Redis'}; ` +
-      `every ${intervals}${followerStore === null ? '' : `, and on every closed candle of ${config.klinesStream}`}; positions ${config.positionSource}; ` +
-      `symbols from ${config.symbolsSource}; harvest theta ${theta.source === 'policy' ? `from policy ${theta.version}` : `configured (${theta.why ?? ''})`}; ` +
+    `quantum-calc started: ${phases.join(", ")} for ${initialSymbols.length} symbol(s) (${initialSymbols.slice(0, 10).join(", ")}${initialSymbols.length > 10 ? ", …" : ""}) on the ${store.kind} store${once ? " (--once)" : ""}${shadowStore === null ? "" : " in SHADOW mode: nothing is written to Redis"}; ` +
+      `every ${intervals}${followerStore === null ? "" : `, and on every closed candle of ${config.klinesStream}`}; positions ${config.positionSource}; ` +
+      `symbols from ${config.symbolsSource}; harvest theta ${theta.source === "policy" ? `from policy ${theta.version}` : `configured (${theta.why ?? ""})`}; ` +
       roleText(role()),
   );
   // The observers (metrics) were built for the configured symbols: tell them the set that runs.
   const configured = new Set(config.symbols);
   const startedWith = new Set(initialSymbols);
-  if (initialSymbols.some((s) => !configured.has(s)) || config.symbols.some((s) => !startedWith.has(s))) {
-    guarded('onSymbols', () =>
-      options.hooks?.onSymbols?.({ running: [...initialSymbols], added: initialSymbols.filter((s) => !configured.has(s)), removed: config.symbols.filter((s) => !startedWith.has(s)), initial: true }),
+  if (
+    initialSymbols.some((s) => !configured.has(s)) ||
+    config.symbols.some((s) => !startedWith.has(s))
+  ) {
+    guarded("onSymbols", () =>
+      options.hooks?.onSymbols?.({
+        running: [...initialSymbols],
+        added: initialSymbols.filter((s) => !configured.has(s)),
+        removed: config.symbols.filter((s) => !startedWith.has(s)),
+        initial: true,
+      }),
     );
   }
   // Followed until the drain begins: a new universe spawns and stops publishers live.
   policyWatch.follow((symbols) => {
     runningSymbols = new Set(symbols);
-    actor.send({ type: 'SYMBOLS.SET', symbols });
+    actor.send({ type: "SYMBOLS.SET", symbols });
   });
   void supervised.finally(() => policyWatch.stop()).catch(() => undefined);
 
@@ -543,11 +694,14 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     http: CLOSE_STEP_TIMEOUT_MS,
     watchdog: CLOSE_STEP_TIMEOUT_MS,
     store: CLOSE_STEP_TIMEOUT_MS,
-    'klines store': CLOSE_STEP_TIMEOUT_MS,
+    "klines store": CLOSE_STEP_TIMEOUT_MS,
     ...options.closeTimeoutsMs,
   };
-  const closeStep = (step: CloseStep, teardown: (() => Promise<unknown>) | null, onTimeout?: () => void): Promise<CloseStepReport> =>
-    boundedStep(step, timeouts[step], logger, teardown, onTimeout);
+  const closeStep = (
+    step: CloseStep,
+    teardown: (() => Promise<unknown>) | null,
+    onTimeout?: () => void,
+  ): Promise<CloseStepReport> => boundedStep(step, timeouts[step], logger, teardown, onTimeout);
   const adopted: { http?: () => Promise<unknown>; watchdog?: () => Promise<unknown> } = {};
   /** The steps close() has begun: a resource adopted after its step is torn down at once. */
   const begun = new Set<CloseStep>();
@@ -557,9 +711,9 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   };
   const adopt = (resources: AdoptedResources): void => {
     const { http, watchdog } = resources;
-    const given: Array<['http' | 'watchdog', () => Promise<unknown>]> = [];
-    if (http) given.push(['http', () => http.close()]);
-    if (watchdog) given.push(['watchdog', () => watchdog.stop()]);
+    const given: Array<["http" | "watchdog", () => Promise<unknown>]> = [];
+    if (http) given.push(["http", () => http.close()]);
+    if (watchdog) given.push(["watchdog", () => watchdog.stop()]);
     for (const [step, teardown] of given) {
       if (begun.has(step)) void closeStep(step, teardown);
       else adopted[step] = teardown;
@@ -569,7 +723,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   let output: SupervisorOutput | null = null;
   const drain = async (): Promise<void> => {
     policyWatch.stop();
-    if (actor.getSnapshot().status === 'active') actor.send({ type: 'SHUTDOWN' });
+    if (actor.getSnapshot().status === "active") actor.send({ type: "SHUTDOWN" });
     output = await supervised;
   };
   // A drain past its bound: stop the actors, so no cycle runs on the store about to close.
@@ -582,15 +736,15 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   };
   const closeAll = async (): Promise<CloseReport> => {
     const steps: CloseStepReport[] = [];
-    steps.push(await closeStep(begin('drain'), drain, stopActors));
+    steps.push(await closeStep(begin("drain"), drain, stopActors));
     // After the drain (the last publishes needed the lease), before anything slower: a standby
     // polling every 500 ms takes over as soon as the key is gone.
-    steps.push(await closeStep(begin('lease'), finishLease));
-    steps.push(await closeStep(begin('http'), adopted.http ?? null));
-    steps.push(await closeStep(begin('watchdog'), adopted.watchdog ?? null));
-    steps.push(await closeStep(begin('store'), () => store.close()));
-    steps.push(await closeStep(begin('writer'), closeWriter));
-    steps.push(await closeStep(begin('klines store'), closeFollower));
+    steps.push(await closeStep(begin("lease"), finishLease));
+    steps.push(await closeStep(begin("http"), adopted.http ?? null));
+    steps.push(await closeStep(begin("watchdog"), adopted.watchdog ?? null));
+    steps.push(await closeStep(begin("store"), () => store.close()));
+    steps.push(await closeStep(begin("writer"), closeWriter));
+    steps.push(await closeStep(begin("klines store"), closeFollower));
     stopLeaseFollow();
     stopLeaseLog();
     stopWriteProblemLog();
@@ -610,14 +764,17 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     role,
     done,
     reloadPolicy: async () => {
-      if (config.harvestThetaSource !== 'policy' && config.symbolsSource !== 'policy') return 'the policy is not followed (harvestThetaSource and symbolsSource are config)';
-      await policy.refresh(now(), { universe: config.symbolsSource === 'policy' });
+      if (config.harvestThetaSource !== "policy" && config.symbolsSource !== "policy")
+        return "the policy is not followed (harvestThetaSource and symbolsSource are config)";
+      await policy.refresh(now(), { universe: config.symbolsSource === "policy" });
       const inForce = policy.describe(now());
-      return inForce.source === 'policy' ? `policy ${inForce.version} in force` : `the configured theta is in force (${inForce.why ?? 'no usable policy'})`;
+      return inForce.source === "policy"
+        ? `policy ${inForce.version} in force`
+        : `the configured theta is in force (${inForce.why ?? "no usable policy"})`;
     },
     shutdown: () => {
       policyWatch.stop();
-      actor.send({ type: 'SHUTDOWN' });
+      actor.send({ type: "SHUTDOWN" });
     },
     adopt,
     close: () => (closing ??= closeAll()),
@@ -630,17 +787,28 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
  * service: the first attempt, then renewals or polls; it starts as leader or standby. The writer
  * connection gets the same start-up wait as the store. On failure everything opened is closed.
  */
-async function takeLease(leased: ServiceLease, realStore: Store, config: Config, once: boolean, signal?: AbortSignal): Promise<LeaseState> {
+async function takeLease(
+  leased: ServiceLease,
+  realStore: Store,
+  config: Config,
+  once: boolean,
+  signal?: AbortSignal,
+): Promise<LeaseState> {
   try {
     await Promise.race([
-      leased.writer.waitReady(once ? config.connectTimeoutMs : Math.min(config.connectTimeoutMs, 2000)).catch(() => undefined),
+      leased.writer
+        .waitReady(once ? config.connectTimeoutMs : Math.min(config.connectTimeoutMs, 2000))
+        .catch(() => undefined),
       aborted(signal),
     ]);
     // The first attempt is bounded by the command timeout; a SIGTERM does not wait for it.
     if (!once) return await Promise.race([leased.lease.start(), aborted(signal)]);
     const taken = await Promise.race([leased.lease.acquireOnce(), aborted(signal)]);
     if (taken.acquired) return leased.lease.state();
-    if (taken.error !== null) throw new Error(`cannot take the single-writer lease ${leased.lease.leaseKey} on ${leased.writer.target}: ${taken.error}`);
+    if (taken.error !== null)
+      throw new Error(
+        `cannot take the single-writer lease ${leased.lease.leaseKey} on ${leased.writer.target}: ${taken.error}`,
+      );
     throw new LeaseHeldError(leased.lease.leaseKey, taken.holder);
   } catch (err) {
     // Aborted: the attempt in flight may still take the lease; release() waits for it and hands
@@ -654,43 +822,59 @@ async function takeLease(leased: ServiceLease, realStore: Store, config: Config,
 }
 
 /** Connects the lease to the supervisor; returns the unsubscription. */
-function followLease(leased: ServiceLease, actor: SupervisorActor, book: PositionBook, onChange: () => void): () => void {
-  const active = (): boolean => actor.getSnapshot().status === 'active';
+function followLease(
+  leased: ServiceLease,
+  actor: SupervisorActor,
+  book: PositionBook,
+  onChange: () => void,
+): () => void {
+  const active = (): boolean => actor.getSnapshot().status === "active";
   const onRole = (state: LeaseState): void => {
     onChange();
-    if (state.role !== 'leader' || !active() || !actor.getSnapshot().matches('standby')) return;
+    if (state.role !== "leader" || !active() || !actor.getSnapshot().matches("standby")) return;
     // Another instance may have written the position memories meanwhile: read them again.
     book.forgetAll();
-    actor.send({ type: 'LEASE.ACQUIRED' });
+    actor.send({ type: "LEASE.ACQUIRED" });
   };
   const onLost = (reason: string, holder: string | null): void => {
-    if (active()) actor.send({ type: 'LEASE.LOST', reason, holder });
+    if (active()) actor.send({ type: "LEASE.LOST", reason, holder });
   };
-  leased.lease.on('role', onRole);
-  leased.lease.on('lost', onLost);
+  leased.lease.on("role", onRole);
+  leased.lease.on("lost", onLost);
   // The lease may have changed between its first attempt and this subscription.
   const now = leased.lease.state();
-  if (now.role === 'leader') onRole(now);
-  else if (!actor.getSnapshot().matches('standby')) onLost(now.lastLost ?? 'the lease is not ours', now.holder);
+  if (now.role === "leader") onRole(now);
+  else if (!actor.getSnapshot().matches("standby"))
+    onLost(now.lastLost ?? "the lease is not ours", now.holder);
   return () => {
-    leased.lease.off('role', onRole);
-    leased.lease.off('lost', onLost);
+    leased.lease.off("role", onRole);
+    leased.lease.off("lost", onLost);
   };
 }
 
 /** Releases the lease on shutdown (after the drain) and says so. */
 async function releaseLease(leased: ServiceLease, logger: Logger): Promise<void> {
-  const wasLeader = leased.lease.state().role === 'leader';
+  const wasLeader = leased.lease.state().role === "leader";
   const released = await leased.lease.release();
-  if (released) logger.info({ lease: leased.lease.leaseKey }, `single-writer lease ${leased.lease.leaseKey} released: a standby takes over now`);
-  else if (wasLeader) logger.warn({ lease: leased.lease.leaseKey, err: leased.lease.state().lastError }, `single-writer lease ${leased.lease.leaseKey} could not be released; it expires within ${leased.lease.ttlMs} ms`);
+  if (released)
+    logger.info(
+      { lease: leased.lease.leaseKey },
+      `single-writer lease ${leased.lease.leaseKey} released: a standby takes over now`,
+    );
+  else if (wasLeader)
+    logger.warn(
+      { lease: leased.lease.leaseKey, err: leased.lease.state().lastError },
+      `single-writer lease ${leased.lease.leaseKey} could not be released; it expires within ${leased.lease.ttlMs} ms`,
+    );
 }
 
 /** The role in the start line. */
 function roleText(role: RoleDescription): string {
-  if (role.role === 'leader') return `writing as the holder of the single-writer lease ${role.leaseKey ?? ''} (${role.self ?? ''})`;
-  if (role.role === 'standby') return `STANDING BY: the single-writer lease ${role.leaseKey ?? ''} is held by ${role.holder ?? 'nobody yet'}; nothing is written until it is free`;
-  return `no single-writer lease (${role.why ?? ''})`;
+  if (role.role === "leader")
+    return `writing as the holder of the single-writer lease ${role.leaseKey ?? ""} (${role.self ?? ""})`;
+  if (role.role === "standby")
+    return `STANDING BY: the single-writer lease ${role.leaseKey ?? ""} is held by ${role.holder ?? "nobody yet"}; nothing is written until it is free`;
+  return `no single-writer lease (${role.why ?? ""})`;
 }
 
 /**
@@ -700,15 +884,16 @@ function roleText(role: RoleDescription): string {
  */
 function followReadiness(store: Store, onReadyAgain: () => void, onReady?: () => void): () => void {
   const redis = store as Partial<RedisStore>;
-  if (!isRedisStore(store) || typeof redis.onConnectionEvent !== 'function') {
+  if (!isRedisStore(store) || typeof redis.onConnectionEvent !== "function") {
     onReady?.();
     return () => undefined;
   }
-  let down = store.status() !== 'ready';
+  let down = store.status() !== "ready";
   if (!down) onReady?.();
   return redis.onConnectionEvent((event) => {
-    if (event.type === 'close' || event.type === 'reconnecting' || event.type === 'end') down = true;
-    else if (event.type === 'ready') {
+    if (event.type === "close" || event.type === "reconnecting" || event.type === "end")
+      down = true;
+    else if (event.type === "ready") {
       onReady?.();
       if (down) {
         down = false;
@@ -729,23 +914,31 @@ async function boundedStep(
   teardown: (() => Promise<unknown>) | null,
   onTimeout?: () => void,
 ): Promise<CloseStepReport> {
-  if (teardown === null) return { step, outcome: 'skipped' };
+  if (teardown === null) return { step, outcome: "skipped" };
   let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<'timed out'>((resolve) => {
-    timer = setTimeout(() => resolve('timed out'), timeoutMs);
+  const expired = new Promise<"timed out">((resolve) => {
+    timer = setTimeout(() => resolve("timed out"), timeoutMs);
   });
   try {
     // Promise.resolve().then: a teardown that throws synchronously is a failed step too.
-    const outcome = await Promise.race([Promise.resolve().then(teardown).then(() => 'done' as const), expired]);
-    if (outcome === 'timed out') {
-      logger.warn({ step, timeoutMs }, `shutdown: ${step} did not finish within ${timeoutMs} ms; going on`);
+    const outcome = await Promise.race([
+      Promise.resolve()
+        .then(teardown)
+        .then(() => "done" as const),
+      expired,
+    ]);
+    if (outcome === "timed out") {
+      logger.warn(
+        { step, timeoutMs },
+        `shutdown: ${step} did not finish within ${timeoutMs} ms; going on`,
+      );
       onTimeout?.();
     }
     return { step, outcome };
   } catch (err) {
     const error = errorMessage(err);
     logger.warn({ step, err: error }, `shutdown: ${step} failed; going on`);
-    return { step, outcome: 'failed', error };
+    return { step, outcome: "failed", error };
   } finally {
     clearTimeout(timer);
   }

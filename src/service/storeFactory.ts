@@ -1,12 +1,18 @@
 // The store the config asks for, and its log policy: the memory store, or a Redis store whose
 // connection events become log lines — one per change of state, not one per retry. Also the
 // bounded close every owner of a store uses.
-import type { Config } from '../config/schema.js';
-import type { Logger } from '../log.js';
-import { MemoryStore } from '../store/memoryStore.js';
-import { createRedisStore, parseSentinelAddress, REDIS_STORE_DEFAULTS, type RedisStore, type RedisStoreEvent } from '../store/redisStore.js';
-import type { Store } from '../store/types.js';
-import type { RedisConnectionOptions } from '../store/redisConnection.js';
+import type { Config } from "../config/schema.js";
+import type { Logger } from "../log.js";
+import { MemoryStore } from "../store/memoryStore.js";
+import {
+  createRedisStore,
+  parseSentinelAddress,
+  REDIS_STORE_DEFAULTS,
+  type RedisStore,
+  type RedisStoreEvent,
+} from "../store/redisStore.js";
+import type { Store } from "../store/types.js";
+import type { RedisConnectionOptions } from "../store/redisConnection.js";
 
 /**
  * The service's reconnect delay never exceeds this (ms). After an outage the publishers are woken
@@ -17,8 +23,13 @@ import type { RedisConnectionOptions } from '../store/redisConnection.js';
  */
 export const SERVICE_RECONNECT_CAP_MS = 1000;
 
-export function createStoreFromConfig(config: Config, logger: Logger, reconnect = true, connectionName?: string): Store {
-  if (config.store === 'memory') return new MemoryStore();
+export function createStoreFromConfig(
+  config: Config,
+  logger: Logger,
+  reconnect = true,
+  connectionName?: string,
+): Store {
+  if (config.store === "memory") return new MemoryStore();
   return createRedisStore(redisConnectionOptions(config, logger, reconnect, connectionName));
 }
 
@@ -26,7 +37,12 @@ export function createStoreFromConfig(config: Config, logger: Logger, reconnect 
  * The options of every Redis connection the service opens (the publishers', the klines
  * follower's, the lease writer's): the same server, credentials, timeouts and reconnect policy.
  */
-export function redisConnectionOptions(config: Config, logger: Logger, reconnect = true, connectionName?: string): RedisConnectionOptions {
+export function redisConnectionOptions(
+  config: Config,
+  logger: Logger,
+  reconnect = true,
+  connectionName?: string,
+): RedisConnectionOptions {
   return {
     url: config.redisUrl,
     password: config.redisPassword,
@@ -34,7 +50,9 @@ export function redisConnectionOptions(config: Config, logger: Logger, reconnect
       ? {
           sentinels: config.sentinels.map(parseSentinelAddress),
           sentinelName: config.sentinelName,
-          ...(config.sentinelPassword !== undefined ? { sentinelPassword: config.sentinelPassword } : {}),
+          ...(config.sentinelPassword !== undefined
+            ? { sentinelPassword: config.sentinelPassword }
+            : {}),
         }
       : {}),
     commandTimeoutMs: config.commandTimeoutMs,
@@ -56,33 +74,48 @@ export function redisConnectionOptions(config: Config, logger: Logger, reconnect
  */
 export function redisEventLogger(logger: Logger): (e: RedisStoreEvent) => void {
   let outage = false;
-  let lastError = '';
-  let lastSentinelError = '';
+  let lastError = "";
+  let lastSentinelError = "";
   return (e) => {
-    if (e.type === 'ready') {
-      logger.info({ redis: e.type, ...(e.address !== undefined ? { address: e.address } : {}) }, e.address !== undefined ? `redis ready (${e.address})` : 'redis ready');
+    if (e.type === "ready") {
+      logger.info(
+        { redis: e.type, ...(e.address !== undefined ? { address: e.address } : {}) },
+        e.address !== undefined ? `redis ready (${e.address})` : "redis ready",
+      );
       outage = false;
-      lastError = '';
-    } else if (e.type === 'sentinel') {
+      lastError = "";
+    } else if (e.type === "sentinel") {
       // A sentinel that cannot be asked: the others are; news once per kind of message.
-      (e.message === lastSentinelError ? logger.debug : logger.warn).call(logger, { redis: e.type, err: e.message }, 'redis sentinel unavailable');
-      lastSentinelError = e.message ?? '';
-    } else if (e.type === 'reconnecting') {
-      (outage ? logger.debug : logger.warn).call(logger, { redis: e.type, delayMs: e.delayMs }, 'redis unreachable; reconnecting with backoff');
+      (e.message === lastSentinelError ? logger.debug : logger.warn).call(
+        logger,
+        { redis: e.type, err: e.message },
+        "redis sentinel unavailable",
+      );
+      lastSentinelError = e.message ?? "";
+    } else if (e.type === "reconnecting") {
+      (outage ? logger.debug : logger.warn).call(
+        logger,
+        { redis: e.type, delayMs: e.delayMs },
+        "redis unreachable; reconnecting with backoff",
+      );
       outage = true;
-    } else if (e.type === 'error') {
-      (e.message === lastError ? logger.debug : logger.warn).call(logger, { redis: e.type, err: e.message }, 'redis connection error');
-      lastError = e.message ?? '';
+    } else if (e.type === "error") {
+      (e.message === lastError ? logger.debug : logger.warn).call(
+        logger,
+        { redis: e.type, err: e.message },
+        "redis connection error",
+      );
+      lastError = e.message ?? "";
     } else logger.debug({ redis: e.type }, `redis ${e.type}`);
   };
 }
 
 export function isRedisStore(store: Store): store is RedisStore {
-  return store.kind === 'redis' && typeof (store as RedisStore).waitReady === 'function';
+  return store.kind === "redis" && typeof (store as RedisStore).waitReady === "function";
 }
 
 /** Closes the store, but never waits longer than `timeoutMs` for it. */
-export async function closeStore(store: Pick<Store, 'close'>, timeoutMs = 2000): Promise<void> {
+export async function closeStore(store: Pick<Store, "close">, timeoutMs = 2000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
     store.close().catch(() => undefined),

@@ -25,13 +25,17 @@
 //     '["a","b"]', "a|b") and order.
 //   - JSON objects (regime_probs) compare key by key, numbers as numbers.
 //   - Everything else compares as text, after trimming surrounding whitespace.
-import type { CycleDoneEvent, PhaseName } from '../../machines/publisher.js';
-import type { Logger } from '../log.js';
-import { parseFiniteNumber } from '../inputs/parse.js';
-import type { PhaseSteps } from '../phases/steps.js';
-import { HARVEST_PROPOSAL_HASH_PREFIX, MARKETSTATE_HASH_PREFIX, RISK_PROPOSAL_HASH_PREFIX } from '../store/keyGuard.js';
-import type { ShadowSink, ShadowStore, StoppedProposal, StoppedWrites } from './shadowStore.js';
-import { errorMessage } from '../core/errors.js';
+import type { CycleDoneEvent, PhaseName } from "../../machines/publisher.js";
+import type { Logger } from "../log.js";
+import { parseFiniteNumber } from "../inputs/parse.js";
+import type { PhaseSteps } from "../phases/steps.js";
+import {
+  HARVEST_PROPOSAL_HASH_PREFIX,
+  MARKETSTATE_HASH_PREFIX,
+  RISK_PROPOSAL_HASH_PREFIX,
+} from "../store/keyGuard.js";
+import type { ShadowSink, ShadowStore, StoppedProposal, StoppedWrites } from "./shadowStore.js";
+import { errorMessage } from "../core/errors.js";
 
 /** Relative tolerance of a numeric comparison: below one part per million is no difference. */
 export const REL_TOLERANCE = 1e-6;
@@ -43,8 +47,10 @@ export const ABS_TOLERANCE = 1e-12;
  * difference in them is always there and says nothing about the proposal.
  */
 export const IGNORED_FIELDS: Readonly<Record<string, string>> = {
-  ts_timestamp: 'the epoch second the market state was written: two writers never write in the same second',
-  computed_at_utc: 'when the proposal was computed (and the old services wrote it as naive ISO, we with ms and Z)',
+  ts_timestamp:
+    "the epoch second the market state was written: two writers never write in the same second",
+  computed_at_utc:
+    "when the proposal was computed (and the old services wrote it as naive ISO, we with ms and Z)",
   last_update_epoch: "the heartbeat's stamp, refreshed every cycle",
   buffer_size:
     'how many closes the writer held: the old service counted candles it appended twice (README, "Differences"); the effect on the figures shows in sigma and mu',
@@ -55,9 +61,9 @@ export const IGNORED_FIELDS: Readonly<Record<string, string>> = {
  * SPEC §9). Compared only when the hash in Redis has them: a switch-over's old hash has none.
  */
 export const OURS_ONLY_FIELDS: Readonly<Record<PhaseName, readonly string[]>> = {
-  marketstate: ['regime_probs'],
+  marketstate: ["regime_probs"],
   risk: [],
-  harvest: ['k_regime_flip', 'k_sigma_spike', 'k_ts_drop', 'k_age_penalty', 'policy_version'],
+  harvest: ["k_regime_flip", "k_sigma_spike", "k_ts_drop", "k_age_penalty", "policy_version"],
 };
 
 /** The decimals the market state's figures are written with (src/contracts/fields.ts). */
@@ -74,20 +80,22 @@ const ROUNDED_DECIMALS: Readonly<Record<string, number>> = {
 };
 
 /** Fields that are an age in seconds: they grow between the two computations. */
-const AGE_FIELDS: ReadonlySet<string> = new Set(['position_age_sec']);
+const AGE_FIELDS: ReadonlySet<string> = new Set(["position_age_sec"]);
 
-const NO_VALUE: ReadonlySet<string> = new Set(['', 'None', 'null']);
+const NO_VALUE: ReadonlySet<string> = new Set(["", "None", "null"]);
 
 const PHASE_PREFIXES: ReadonlyArray<[PhaseName, string]> = [
-  ['marketstate', MARKETSTATE_HASH_PREFIX],
-  ['risk', RISK_PROPOSAL_HASH_PREFIX],
-  ['harvest', HARVEST_PROPOSAL_HASH_PREFIX],
+  ["marketstate", MARKETSTATE_HASH_PREFIX],
+  ["risk", RISK_PROPOSAL_HASH_PREFIX],
+  ["harvest", HARVEST_PROPOSAL_HASH_PREFIX],
 ];
-const PHASE_ORDER: readonly PhaseName[] = ['marketstate', 'risk', 'harvest'];
+const PHASE_ORDER: readonly PhaseName[] = ["marketstate", "risk", "harvest"];
 
 /** The phase and symbol of an output hash key; null for any other key. */
 export function phaseOfKey(key: string): { phase: PhaseName; symbol: string } | null {
-  for (const [phase, prefix] of PHASE_PREFIXES) if (key.startsWith(prefix) && key.length > prefix.length) return { phase, symbol: key.slice(prefix.length) };
+  for (const [phase, prefix] of PHASE_PREFIXES)
+    if (key.startsWith(prefix) && key.length > prefix.length)
+      return { phase, symbol: key.slice(prefix.length) };
   return null;
 }
 
@@ -101,22 +109,37 @@ export function parseUtcMs(text: string | null | undefined): number | null {
   const trimmed = text.trim();
   const epoch = parseFiniteNumber(trimmed);
   if (epoch !== null) return epoch * 1000;
-  const match = /^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$/.exec(trimmed);
+  const match = /^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$/.exec(
+    trimmed,
+  );
   if (!match) return null;
-  const [, base, fraction = '', zone] = match;
-  const ms = Date.parse(`${base.replace(' ', 'T')}${fraction ? `.${fraction.slice(0, 3).padEnd(3, '0')}` : ''}${zone ?? 'Z'}`);
+  const [, base, fraction = "", zone] = match;
+  const ms = Date.parse(
+    `${base.replace(" ", "T")}${fraction ? `.${fraction.slice(0, 3).padEnd(3, "0")}` : ""}${zone ?? "Z"}`,
+  );
   return Number.isFinite(ms) ? ms : null;
 }
 
 function reasonCodes(text: string): string {
-  return [...new Set(text.replace(/[[\]'"]/g, ' ').split(/[\s,;|]+/).filter((code) => code.length > 0))].sort().join(',');
+  return [
+    ...new Set(
+      text
+        .replace(/[[\]'"]/g, " ")
+        .split(/[\s,;|]+/)
+        .filter((code) => code.length > 0),
+    ),
+  ]
+    .sort()
+    .join(",");
 }
 
 function jsonObject(text: string): Record<string, unknown> | null {
-  if (!text.trim().startsWith('{')) return null;
+  if (!text.trim().startsWith("{")) return null;
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : null;
   } catch {
     return null;
   }
@@ -124,7 +147,11 @@ function jsonObject(text: string): Record<string, unknown> | null {
 
 /** Numbers equal within the tolerance (relative, plus `extra` absolute). */
 function sameNumber(a: number, b: number, extra = 0): boolean {
-  const tolerance = Math.max(REL_TOLERANCE * Math.max(Math.abs(a), Math.abs(b)), ABS_TOLERANCE, extra);
+  const tolerance = Math.max(
+    REL_TOLERANCE * Math.max(Math.abs(a), Math.abs(b)),
+    ABS_TOLERANCE,
+    extra,
+  );
   return Math.abs(a - b) <= tolerance * (1 + 1e-12);
 }
 
@@ -134,7 +161,12 @@ export interface SameValueContext {
 }
 
 /** Whether the hash's `old` and our `next` spell the same value of `field` (the rules above). */
-export function sameValue(field: string, old: string, next: string, context: SameValueContext = {}): boolean {
+export function sameValue(
+  field: string,
+  old: string,
+  next: string,
+  context: SameValueContext = {},
+): boolean {
   if (old === next) return true;
   const a = old.trim();
   const b = next.trim();
@@ -148,7 +180,7 @@ export function sameValue(field: string, old: string, next: string, context: Sam
     if (AGE_FIELDS.has(field)) extra = Math.max(extra, (context.ageSlackSec ?? 0) + 1);
     return sameNumber(x, y, extra);
   }
-  if (field === 'reason_codes') return reasonCodes(a) === reasonCodes(b);
+  if (field === "reason_codes") return reasonCodes(a) === reasonCodes(b);
   const oa = jsonObject(a);
   const ob = jsonObject(b);
   if (oa !== null && ob !== null) {
@@ -157,7 +189,7 @@ export function sameValue(field: string, old: string, next: string, context: Sam
       const va = oa[key];
       const vb = ob[key];
       if (va === undefined || vb === undefined) return false;
-      const spelled = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
+      const spelled = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v));
       if (!sameValue(key, spelled(va), spelled(vb), context)) return false;
     }
     return true;
@@ -207,9 +239,10 @@ export function diffProposal(
     const old = Object.hasOwn(current, field) ? current[field] : undefined;
     if (old === undefined && oursOnly.includes(field)) continue;
     compared.push(field);
-    const next = proposed[field]!;
+    const next = proposed[field];
     if (old === undefined) differences.push({ field, old: null, new: next });
-    else if (!sameValue(field, old, next, { ageSlackSec })) differences.push({ field, old, new: next });
+    else if (!sameValue(field, old, next, { ageSlackSec }))
+      differences.push({ field, old, new: next });
   }
   return { absent: false, compared, differences };
 }
@@ -240,10 +273,12 @@ export interface ShadowTotals {
   stopped: StoppedWrites;
 }
 
-const keyOf = (phase: PhaseName, symbol: string): string => PHASE_PREFIXES.find(([p]) => p === phase)![1] + symbol;
+const keyOf = (phase: PhaseName, symbol: string): string =>
+  PHASE_PREFIXES.find(([p]) => p === phase)![1] + symbol;
 
 /** old → new as a log line and the table spell it. */
-const shown = (value: string | null): string => (value === null ? '(absent)' : value === '' ? '""' : value);
+const shown = (value: string | null): string =>
+  value === null ? "(absent)" : value === "" ? '""' : value;
 
 /**
  * The report of a shadow run: a ShadowSink for the ShadowStore, plus the cycles' outcomes. Logs
@@ -259,7 +294,12 @@ export class ShadowReport implements ShadowSink {
   private readonly absentLogged = new Set<string>();
   private readonly listeners: Array<(comparison: ShadowComparison) => void> = [];
   private compareFailures = 0;
-  readonly stoppedWrites: StoppedWrites = { publishes: 0, hashWrites: 0, streamEntries: 0, deletes: 0 };
+  readonly stoppedWrites: StoppedWrites = {
+    publishes: 0,
+    hashWrites: 0,
+    streamEntries: 0,
+    deletes: 0,
+  };
 
   constructor(options: { logger: Logger }) {
     this.logger = options.logger;
@@ -286,7 +326,12 @@ export class ShadowReport implements ShadowSink {
     if (target === null) return;
     const diff = diffProposal(target.phase, p.fields, p.current);
     if (diff === null) return;
-    const comparison: ShadowComparison = { ...target, key: p.key, wouldWrite: p.wouldWrite, ...diff };
+    const comparison: ShadowComparison = {
+      ...target,
+      key: p.key,
+      wouldWrite: p.wouldWrite,
+      ...diff,
+    };
     const row = this.row(target.phase, target.symbol);
     row.comparisons += 1;
     row.last = comparison;
@@ -309,8 +354,11 @@ export class ShadowReport implements ShadowSink {
   }
 
   /** A finished cycle (ServiceHooks.onCycle): why a key may have no comparison. */
-  noteCycle(event: Pick<CycleDoneEvent, 'phase' | 'symbol' | 'outcome' | 'reason'>): void {
-    this.row(event.phase, event.symbol).lastCycle = { outcome: event.outcome, reason: event.reason };
+  noteCycle(event: Pick<CycleDoneEvent, "phase" | "symbol" | "outcome" | "reason">): void {
+    this.row(event.phase, event.symbol).lastCycle = {
+      outcome: event.outcome,
+      reason: event.reason,
+    };
   }
 
   /** A rate-limited cycle's comparison failed (its heartbeat went through). */
@@ -318,23 +366,39 @@ export class ShadowReport implements ShadowSink {
     this.compareFailures += 1;
     const n = this.compareFailures;
     (n & (n - 1)) === 0
-      ? this.logger.warn({ phase, symbol, err: errorMessage(error), failures: n }, `shadow ${phase} ${symbol}: comparison failed`)
-      : this.logger.debug({ phase, symbol, err: String(error) }, `shadow ${phase} ${symbol}: comparison failed`);
+      ? this.logger.warn(
+          { phase, symbol, err: errorMessage(error), failures: n },
+          `shadow ${phase} ${symbol}: comparison failed`,
+        )
+      : this.logger.debug(
+          { phase, symbol, err: String(error) },
+          `shadow ${phase} ${symbol}: comparison failed`,
+        );
   }
 
   private log(c: ShadowComparison): void {
-    const base = { shadow: 'difference', phase: c.phase, symbol: c.symbol, key: c.key, would: c.wouldWrite ? 'publish' : 'heartbeat' };
+    const base = {
+      shadow: "difference",
+      phase: c.phase,
+      symbol: c.symbol,
+      key: c.key,
+      would: c.wouldWrite ? "publish" : "heartbeat",
+    };
     if (c.absent) {
       const loud = !this.absentLogged.has(c.key);
       this.absentLogged.add(c.key);
-      (loud ? this.logger.info : this.logger.debug).call(this.logger, { ...base, shadow: 'no_hash' }, `shadow ${c.phase} ${c.symbol}: Redis has no ${c.key}; a real run would create it`);
+      (loud ? this.logger.info : this.logger.debug).call(
+        this.logger,
+        { ...base, shadow: "no_hash" },
+        `shadow ${c.phase} ${c.symbol}: Redis has no ${c.key}; a real run would create it`,
+      );
       return;
     }
     this.absentLogged.delete(c.key);
     let logged = this.logged.get(c.key);
     if (logged === undefined) this.logged.set(c.key, (logged = new Map()));
     for (const d of c.differences) {
-      const pair = `${d.old ?? '\u0001'}\0${d.new}`;
+      const pair = `${d.old ?? "\u0001"}\0${d.new}`;
       const loud = logged.get(d.field) !== pair;
       logged.set(d.field, pair);
       (loud ? this.logger.info : this.logger.debug).call(
@@ -347,15 +411,26 @@ export class ShadowReport implements ShadowSink {
     for (const field of [...logged.keys()]) {
       if (differing.has(field) || !c.compared.includes(field)) continue;
       logged.delete(field);
-      this.logger.info({ ...base, shadow: 'agrees', field }, `shadow ${c.phase} ${c.symbol}: ${field} now agrees with ${c.key}`);
+      this.logger.info(
+        { ...base, shadow: "agrees", field },
+        `shadow ${c.phase} ${c.symbol}: ${field} now agrees with ${c.key}`,
+      );
     }
-    if (c.differences.length === 0) this.logger.debug({ ...base, shadow: 'same', compared: c.compared.length }, `shadow ${c.phase} ${c.symbol}: no difference in ${c.compared.length} fields`);
+    if (c.differences.length === 0)
+      this.logger.debug(
+        { ...base, shadow: "same", compared: c.compared.length },
+        `shadow ${c.phase} ${c.symbol}: no difference in ${c.compared.length} fields`,
+      );
   }
 
   /** Every key seen, by symbol, then marketstate → risk → harvest. */
   rows(): ShadowRow[] {
-    return [...this.rowsByKey.values()].sort(
-      (a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : PHASE_ORDER.indexOf(a.phase) - PHASE_ORDER.indexOf(b.phase)),
+    return [...this.rowsByKey.values()].sort((a, b) =>
+      a.symbol < b.symbol
+        ? -1
+        : a.symbol > b.symbol
+          ? 1
+          : PHASE_ORDER.indexOf(a.phase) - PHASE_ORDER.indexOf(b.phase),
     );
   }
 
@@ -373,7 +448,13 @@ export class ShadowReport implements ShadowSink {
   }
 
   /** The summary as data: one entry per key (the final log line's `shadow` field). */
-  summary(): Array<{ symbol: string; key: string; differing: number | null; fields: string[]; note?: string }> {
+  summary(): Array<{
+    symbol: string;
+    key: string;
+    differing: number | null;
+    fields: string[];
+    note?: string;
+  }> {
     return this.rows().map((r) => {
       const note = rowNote(r);
       return {
@@ -391,20 +472,28 @@ export class ShadowReport implements ShadowSink {
     const t = this.totals();
     const s = t.stopped;
     const header = [
-      `shadow mode: nothing was written to Redis (stopped: ${plural(s.publishes, 'publish or heartbeat', 'publishes and heartbeats')} with ${plural(s.hashWrites, 'hash write')} and ${plural(s.streamEntries, 'stream entry', 'stream entries')}; ${plural(s.deletes, 'delete')})`,
-      `differences from the hashes in Redis now (numbers within ${REL_TOLERANCE} relative; not compared: ${Object.keys(IGNORED_FIELDS).join(', ')}):`,
+      `shadow mode: nothing was written to Redis (stopped: ${plural(s.publishes, "publish or heartbeat", "publishes and heartbeats")} with ${plural(s.hashWrites, "hash write")} and ${plural(s.streamEntries, "stream entry", "stream entries")}; ${plural(s.deletes, "delete")})`,
+      `differences from the hashes in Redis now (numbers within ${REL_TOLERANCE} relative; not compared: ${Object.keys(IGNORED_FIELDS).join(", ")}):`,
     ];
     const body = this.rows().map((r) => {
       const note = rowNote(r);
-      const differing = r.last === null || r.last.absent ? '-' : String(r.last.differences.length);
-      const fields = r.last !== null && !r.last.absent && r.last.differences.length > 0 ? r.last.differences.map((d) => d.field).join(', ') : '';
+      const differing = r.last === null || r.last.absent ? "-" : String(r.last.differences.length);
+      const fields =
+        r.last !== null && !r.last.absent && r.last.differences.length > 0
+          ? r.last.differences.map((d) => d.field).join(", ")
+          : "";
       return [r.symbol, r.key, differing, note ?? fields];
     });
-    if (body.length === 0) return `${header.join('\n')}\n(no proposal was computed)\n`;
-    const rows = [['symbol', 'key', 'differing', 'fields'], ...body];
-    const widths = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
-    const lines = rows.map((row) => row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  ').trimEnd());
-    return `${header.join('\n')}\n${lines.join('\n')}\n${this.headline()}\n`;
+    if (body.length === 0) return `${header.join("\n")}\n(no proposal was computed)\n`;
+    const rows = [["symbol", "key", "differing", "fields"], ...body];
+    const widths = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i].length)));
+    const lines = rows.map((row) =>
+      row
+        .map((cell, i) => (i < 3 ? cell.padEnd(widths[i]) : cell))
+        .join("  ")
+        .trimEnd(),
+    );
+    return `${header.join("\n")}\n${lines.join("\n")}\n${this.headline()}\n`;
   }
 
   /** One sentence: how many keys differ, how many are missing, and that nothing was written. */
@@ -412,8 +501,10 @@ export class ShadowReport implements ShadowSink {
     const t = this.totals();
     return (
       `${t.differingKeys} of ${t.comparedKeys} compared keys differ (${t.differingFields} fields)` +
-      (t.absentKeys > 0 ? `; ${t.absentKeys} key${t.absentKeys === 1 ? '' : 's'} not in Redis (a real run would create ${t.absentKeys === 1 ? 'it' : 'them'})` : '') +
-      `; nothing was written (${plural(t.stopped.publishes, 'publish or heartbeat', 'publishes and heartbeats')} stopped)`
+      (t.absentKeys > 0
+        ? `; ${t.absentKeys} key${t.absentKeys === 1 ? "" : "s"} not in Redis (a real run would create ${t.absentKeys === 1 ? "it" : "them"})`
+        : "") +
+      `; nothing was written (${plural(t.stopped.publishes, "publish or heartbeat", "publishes and heartbeats")} stopped)`
     );
   }
 }
@@ -421,13 +512,13 @@ export class ShadowReport implements ShadowSink {
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 function rowNote(r: ShadowRow): string | null {
-  if (r.last?.absent) return 'no hash in Redis (a real run would create it)';
-  if (r.last !== null) return r.last.differences.length === 0 ? 'same' : null;
+  if (r.last?.absent) return "no hash in Redis (a real run would create it)";
+  if (r.last !== null) return r.last.differences.length === 0 ? "same" : null;
   const cycle = r.lastCycle;
-  if (cycle === null) return 'not compared';
-  if (cycle.outcome === 'skipped') return `not computed: skipped (${cycle.reason ?? 'unknown'})`;
-  if (cycle.outcome === 'error') return 'not computed: error (see the log)';
-  return 'not compared';
+  if (cycle === null) return "not compared";
+  if (cycle.outcome === "skipped") return `not computed: skipped (${cycle.reason ?? "unknown"})`;
+  if (cycle.outcome === "error") return "not computed: error (see the log)";
+  return "not compared";
 }
 
 /**
@@ -441,8 +532,8 @@ function rowNote(r: ShadowRow): string | null {
 export function shadowCompareSteps<Memory, Inputs, Result>(
   phase: PhaseName,
   steps: PhaseSteps<Memory, Inputs, Result>,
-  store: Pick<ShadowStore, 'compareOnly'>,
-  report?: Pick<ShadowReport, 'compareFailed'>,
+  store: Pick<ShadowStore, "compareOnly">,
+  report?: Pick<ShadowReport, "compareFailed">,
 ): PhaseSteps<Memory, Inputs, Result> {
   /** The latest cycle's inputs and result, per symbol, until its publish or heartbeat. */
   const computed = new Map<string, { inputs: Inputs; result: Result }>();

@@ -33,10 +33,24 @@
 // read from Redis, never from the overlay — so it can report how the proposal differs
 // (src/shadow/shadow.ts). `compareOnly()` runs a publish that only compares (the rate-limited cycles of
 // shadow mode, whose real counterpart writes only a heartbeat).
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { assertCount, assertDeletable, assertPublishable, CALC_PREFIX, OUTPUT_HASH_PREFIXES } from '../store/keyGuard.js';
-import { WrongTypeError, type HashWrite, type KeyKind, type PublishBatch, type ScoredMember, type Store, type StreamEntry } from '../store/types.js';
-import { globToRegExp } from '../store/glob.js';
+import { AsyncLocalStorage } from "node:async_hooks";
+import {
+  assertCount,
+  assertDeletable,
+  assertPublishable,
+  CALC_PREFIX,
+  OUTPUT_HASH_PREFIXES,
+} from "../store/keyGuard.js";
+import {
+  WrongTypeError,
+  type HashWrite,
+  type KeyKind,
+  type PublishBatch,
+  type ScoredMember,
+  type Store,
+  type StreamEntry,
+} from "../store/types.js";
+import { globToRegExp } from "../store/glob.js";
 
 /** A write of an output hash that shadow mode stopped, and what Redis holds there now. */
 export interface StoppedProposal {
@@ -87,18 +101,28 @@ interface OverlayEntry {
 
 /** True for the keys the overlay serves: the output hashes and our bookkeeping. */
 export function isOverlaidKey(key: string): boolean {
-  return typeof key === 'string' && (key.startsWith(CALC_PREFIX) || OUTPUT_HASH_PREFIXES.some((prefix) => key.startsWith(prefix)));
+  return (
+    typeof key === "string" &&
+    (key.startsWith(CALC_PREFIX) || OUTPUT_HASH_PREFIXES.some((prefix) => key.startsWith(prefix)))
+  );
 }
 
 /** True for the output hashes, whose stopped writes are compared with Redis. */
 export function isComparedKey(key: string): boolean {
-  return OUTPUT_HASH_PREFIXES.some((prefix) => key.startsWith(prefix) && key.length > prefix.length);
+  return OUTPUT_HASH_PREFIXES.some(
+    (prefix) => key.startsWith(prefix) && key.length > prefix.length,
+  );
 }
 
-const NO_WRITES = (): StoppedWrites => ({ publishes: 0, hashWrites: 0, streamEntries: 0, deletes: 0 });
+const NO_WRITES = (): StoppedWrites => ({
+  publishes: 0,
+  hashWrites: 0,
+  streamEntries: 0,
+  deletes: 0,
+});
 
 export class ShadowStore implements Store {
-  readonly kind: Store['kind'];
+  readonly kind: Store["kind"];
   /** Always true: lets anyone holding a Store tell that it writes nothing. */
   readonly shadow = true;
   /** Everything stopped so far. */
@@ -140,8 +164,8 @@ export class ShadowStore implements Store {
   async keyKind(key: string): Promise<KeyKind> {
     const entry = isOverlaidKey(key) ? this.#entry(key) : undefined;
     if (entry !== undefined) {
-      if (Object.keys(entry.fields).length > 0) return 'hash';
-      if (!entry.overRedis) return 'none';
+      if (Object.keys(entry.fields).length > 0) return "hash";
+      if (!entry.overRedis) return "none";
     }
     return await this.#base.keyKind(key);
   }
@@ -191,7 +215,7 @@ export class ShadowStore implements Store {
 
   /** Redis's keys, with the overlay's written keys added and its deleted ones taken out. */
   async scanKeys(pattern: string, limit: number): Promise<string[]> {
-    assertCount('scanKeys', limit);
+    assertCount("scanKeys", limit);
     const keys = new Set(await this.#base.scanKeys(pattern, limit));
     const matcher = globToRegExp(pattern);
     for (const key of this.#overlay.keys()) {
@@ -233,11 +257,21 @@ export class ShadowStore implements Store {
       if (!compareOnly || !isComparedKey(write.key)) this.#apply(write);
     }
     if (!compareOnly) {
-      this.#count({ publishes: 1, hashWrites: batch.hashes.length, streamEntries: batch.streams.length, deletes: 0 });
+      this.#count({
+        publishes: 1,
+        hashWrites: batch.hashes.length,
+        streamEntries: batch.streams.length,
+        deletes: 0,
+      });
     }
     compared.forEach((write, i) => {
       try {
-        this.#sink.proposal?.({ key: write.key, fields: { ...write.fields }, current: current[i] ?? {}, wouldWrite: !compareOnly });
+        this.#sink.proposal?.({
+          key: write.key,
+          fields: { ...write.fields },
+          current: current[i] ?? {},
+          wouldWrite: !compareOnly,
+        });
       } catch {
         // An observer never fails a cycle.
       }
@@ -249,14 +283,15 @@ export class ShadowStore implements Store {
    * them in the overlay; sends no DEL. Returns how many of them existed, as the overlay sees them.
    */
   async deleteOwn(keys: string[]): Promise<number> {
-    if (!Array.isArray(keys)) throw new TypeError('deleteOwn: keys must be an array of key names');
+    if (!Array.isArray(keys)) throw new TypeError("deleteOwn: keys must be an array of key names");
     keys.forEach(assertDeletable);
     let existed = 0;
     for (const key of new Set(keys)) {
-      if ((await this.keyKind(key)) !== 'none') existed += 1;
+      if ((await this.keyKind(key)) !== "none") existed += 1;
       this.#overlay.set(key, { fields: {}, overRedis: false, expiresAtMs: null });
     }
-    if (keys.length > 0) this.#count({ publishes: 0, hashWrites: 0, streamEntries: 0, deletes: keys.length });
+    if (keys.length > 0)
+      this.#count({ publishes: 0, hashWrites: 0, streamEntries: 0, deletes: keys.length });
     return existed;
   }
 
@@ -270,11 +305,14 @@ export class ShadowStore implements Store {
 
   /** The real store refuses a batch whose key exists with another type, before writing: so does this. */
   async #checkTypes(batch: PublishBatch): Promise<void> {
-    const targets = [...batch.hashes.map((w) => ({ key: w.key, type: 'hash' })), ...batch.streams.map((w) => ({ key: w.key, type: 'stream' }))];
+    const targets = [
+      ...batch.hashes.map((w) => ({ key: w.key, type: "hash" })),
+      ...batch.streams.map((w) => ({ key: w.key, type: "stream" })),
+    ];
     const kinds = await Promise.all(targets.map((t) => this.keyKind(t.key)));
     targets.forEach((t, i) => {
       const kind = kinds[i];
-      if (kind !== 'none' && kind !== t.type) throw new WrongTypeError(t.key, t.type, kind);
+      if (kind !== "none" && kind !== t.type) throw new WrongTypeError(t.key, t.type, kind);
     });
   }
 
@@ -303,4 +341,3 @@ export class ShadowStore implements Store {
 export function isShadowStore(store: Store): store is ShadowStore {
   return (store as Partial<ShadowStore>).shadow === true;
 }
-

@@ -4,29 +4,41 @@
 // publisher (a wrong key, a NaN that slipped through) is refused loudly instead of landing in a
 // key that some trading component reads. Deletion is narrower still: only `quantum:calc:` keys
 // (assertDeletable). The argument checks the two stores share for their reads live here too.
-import type { PublishBatch } from './types.js';
+import type { PublishBatch } from "./types.js";
 
-export const MARKETSTATE_HASH_PREFIX = 'quantum:marketstate:';
-export const RISK_PROPOSAL_HASH_PREFIX = 'quantum:risk:proposal:';
-export const HARVEST_PROPOSAL_HASH_PREFIX = 'quantum:harvest:proposal:';
+export const MARKETSTATE_HASH_PREFIX = "quantum:marketstate:";
+export const RISK_PROPOSAL_HASH_PREFIX = "quantum:risk:proposal:";
+export const HARVEST_PROPOSAL_HASH_PREFIX = "quantum:harvest:proposal:";
 
-import { HARVEST_PROPOSAL_STREAM, MARKETSTATE_STREAM, RISK_PROPOSAL_STREAM } from '../contracts/streams.js';
+import {
+  HARVEST_PROPOSAL_STREAM,
+  MARKETSTATE_STREAM,
+  RISK_PROPOSAL_STREAM,
+} from "../contracts/streams.js";
 export { HARVEST_PROPOSAL_STREAM, MARKETSTATE_STREAM, RISK_PROPOSAL_STREAM };
 
 /** Our own bookkeeping (hashes or streams); nothing outside this service reads it. */
-export const CALC_PREFIX = 'quantum:calc:';
+export const CALC_PREFIX = "quantum:calc:";
 
-export const OUTPUT_HASH_PREFIXES = [MARKETSTATE_HASH_PREFIX, RISK_PROPOSAL_HASH_PREFIX, HARVEST_PROPOSAL_HASH_PREFIX] as const;
-export const OUTPUT_STREAMS = [MARKETSTATE_STREAM, RISK_PROPOSAL_STREAM, HARVEST_PROPOSAL_STREAM] as const;
+export const OUTPUT_HASH_PREFIXES = [
+  MARKETSTATE_HASH_PREFIX,
+  RISK_PROPOSAL_HASH_PREFIX,
+  HARVEST_PROPOSAL_HASH_PREFIX,
+] as const;
+export const OUTPUT_STREAMS = [
+  MARKETSTATE_STREAM,
+  RISK_PROPOSAL_STREAM,
+  HARVEST_PROPOSAL_STREAM,
+] as const;
 
 /** What a write does to a key: HSET (hash) or XADD (stream). */
-export type WriteKind = 'hash' | 'stream';
+export type WriteKind = "hash" | "stream";
 
 export class ForbiddenKeyError extends Error {
   readonly key: string;
-  constructor(key: string, why: string, action: 'write' | 'delete' = 'write') {
+  constructor(key: string, why: string, action: "write" | "delete" = "write") {
     super(`refusing to ${action} ${JSON.stringify(key)}: ${why}`);
-    this.name = 'ForbiddenKeyError';
+    this.name = "ForbiddenKeyError";
     this.key = key;
   }
 }
@@ -35,7 +47,7 @@ export class ForbiddenKeyError extends Error {
 export class InvalidWriteError extends Error {
   constructor(message: string) {
     super(message);
-    this.name = 'InvalidWriteError';
+    this.name = "InvalidWriteError";
   }
 }
 
@@ -44,8 +56,11 @@ export class InvalidWriteError extends Error {
 const SYMBOL_PATTERN = /^[^\s\x00-\x1f\x7f]{1,100}$/;
 
 export function assertSymbol(symbol: string): void {
-  if (typeof symbol !== 'string' || !SYMBOL_PATTERN.test(symbol)) {
-    throw new ForbiddenKeyError(String(symbol), 'a symbol must be 1-100 characters without whitespace or control characters');
+  if (typeof symbol !== "string" || !SYMBOL_PATTERN.test(symbol)) {
+    throw new ForbiddenKeyError(
+      String(symbol),
+      "a symbol must be 1-100 characters without whitespace or control characters",
+    );
   }
 }
 
@@ -66,9 +81,10 @@ export function harvestProposalKey(symbol: string): string {
 
 /** A bookkeeping key of our own, e.g. calcKey('publisher', 'BTCUSDT') → quantum:calc:publisher:BTCUSDT. */
 export function calcKey(...parts: string[]): string {
-  if (parts.length === 0) throw new ForbiddenKeyError(CALC_PREFIX, 'a bookkeeping key needs a name after the prefix');
+  if (parts.length === 0)
+    throw new ForbiddenKeyError(CALC_PREFIX, "a bookkeeping key needs a name after the prefix");
   parts.forEach(assertSymbol);
-  return CALC_PREFIX + parts.join(':');
+  return CALC_PREFIX + parts.join(":");
 }
 
 function hasNonEmptySuffix(key: string, prefix: string): boolean {
@@ -77,12 +93,12 @@ function hasNonEmptySuffix(key: string, prefix: string): boolean {
 
 /** True when `key` may be written (as `kind`, when given). */
 export function isWritable(key: string, kind?: WriteKind): boolean {
-  if (typeof key !== 'string') return false;
+  if (typeof key !== "string") return false;
   if (hasNonEmptySuffix(key, CALC_PREFIX)) return true;
   const hashOk = OUTPUT_HASH_PREFIXES.some((prefix) => hasNonEmptySuffix(key, prefix));
   const streamOk = (OUTPUT_STREAMS as readonly string[]).includes(key);
-  if (kind === 'hash') return hashOk;
-  if (kind === 'stream') return streamOk;
+  if (kind === "hash") return hashOk;
+  if (kind === "stream") return streamOk;
   return hashOk || streamOk;
 }
 
@@ -94,17 +110,20 @@ export function isWritable(key: string, kind?: WriteKind): boolean {
 export function assertWritable(key: string, kind?: WriteKind): void {
   if (isWritable(key, kind)) return;
   const allowed =
-    kind === 'stream'
-      ? `streams ${OUTPUT_STREAMS.join(', ')} or ${CALC_PREFIX}*`
-      : kind === 'hash'
-        ? `hashes ${OUTPUT_HASH_PREFIXES.map((p) => `${p}*`).join(', ')} or ${CALC_PREFIX}*`
-        : `${OUTPUT_HASH_PREFIXES.map((p) => `${p}*`).join(', ')}, ${OUTPUT_STREAMS.join(', ')} or ${CALC_PREFIX}*`;
-  throw new ForbiddenKeyError(key, `not on the calc-only write allow-list (${kind ?? 'any'} writes allowed to ${allowed})`);
+    kind === "stream"
+      ? `streams ${OUTPUT_STREAMS.join(", ")} or ${CALC_PREFIX}*`
+      : kind === "hash"
+        ? `hashes ${OUTPUT_HASH_PREFIXES.map((p) => `${p}*`).join(", ")} or ${CALC_PREFIX}*`
+        : `${OUTPUT_HASH_PREFIXES.map((p) => `${p}*`).join(", ")}, ${OUTPUT_STREAMS.join(", ")} or ${CALC_PREFIX}*`;
+  throw new ForbiddenKeyError(
+    key,
+    `not on the calc-only write allow-list (${kind ?? "any"} writes allowed to ${allowed})`,
+  );
 }
 
 /** True when `key` may be deleted: only our own bookkeeping under `quantum:calc:`. */
 export function isDeletable(key: string): boolean {
-  return typeof key === 'string' && hasNonEmptySuffix(key, CALC_PREFIX);
+  return typeof key === "string" && hasNonEmptySuffix(key, CALC_PREFIX);
 }
 
 /**
@@ -115,7 +134,11 @@ export function isDeletable(key: string): boolean {
  */
 export function assertDeletable(key: string): void {
   if (isDeletable(key)) return;
-  throw new ForbiddenKeyError(String(key), `only this service's own bookkeeping keys (${CALC_PREFIX}<name>) may be deleted`, 'delete');
+  throw new ForbiddenKeyError(
+    String(key),
+    `only this service's own bookkeeping keys (${CALC_PREFIX}<name>) may be deleted`,
+    "delete",
+  );
 }
 
 // ---- argument checks of the reads, shared by both stores ------------------------------------
@@ -124,30 +147,37 @@ export function assertDeletable(key: string): void {
 export class InvalidArgumentError extends Error {
   constructor(message: string) {
     super(message);
-    this.name = 'InvalidArgumentError';
+    this.name = "InvalidArgumentError";
   }
 }
 
-const shown = (value: unknown): string => (typeof value === 'string' ? JSON.stringify(value) : String(value));
+const shown = (value: unknown): string =>
+  typeof value === "string" ? JSON.stringify(value) : String(value);
 
 /** `count` of a read: a positive safe integer. */
 export function assertCount(operation: string, count: number): void {
-  if (!(typeof count === 'number' && Number.isSafeInteger(count) && count > 0)) {
-    throw new InvalidArgumentError(`${operation}: count must be a positive integer (got ${shown(count)})`);
+  if (!(typeof count === "number" && Number.isSafeInteger(count) && count > 0)) {
+    throw new InvalidArgumentError(
+      `${operation}: count must be a positive integer (got ${shown(count)})`,
+    );
   }
 }
 
 /** `blockMs` of a blocking read: a non-negative safe integer (0 = do not block). */
 export function assertBlockMs(operation: string, blockMs: number): void {
-  if (!(typeof blockMs === 'number' && Number.isSafeInteger(blockMs) && blockMs >= 0)) {
-    throw new InvalidArgumentError(`${operation}: blockMs must be a non-negative integer (got ${shown(blockMs)})`);
+  if (!(typeof blockMs === "number" && Number.isSafeInteger(blockMs) && blockMs >= 0)) {
+    throw new InvalidArgumentError(
+      `${operation}: blockMs must be a non-negative integer (got ${shown(blockMs)})`,
+    );
   }
 }
 
 /** `minScore` of a sorted-set range: finite, or -Infinity for "from the lowest". */
 export function assertMinScore(operation: string, minScore: number): void {
-  if (!(typeof minScore === 'number' && (Number.isFinite(minScore) || minScore === -Infinity))) {
-    throw new InvalidArgumentError(`${operation}: minScore must be a finite number or -Infinity (got ${shown(minScore)})`);
+  if (!(typeof minScore === "number" && (Number.isFinite(minScore) || minScore === -Infinity))) {
+    throw new InvalidArgumentError(
+      `${operation}: minScore must be a finite number or -Infinity (got ${shown(minScore)})`,
+    );
   }
 }
 
@@ -165,11 +195,13 @@ const U64_MAX = 2n ** 64n - 1n;
  * "from the beginning". Throws InvalidArgumentError naming `name` otherwise.
  */
 export function parseStreamId(operation: string, name: string, id: string): StreamId {
-  const match = typeof id === 'string' ? STREAM_ID_PATTERN.exec(id) : null;
+  const match = typeof id === "string" ? STREAM_ID_PATTERN.exec(id) : null;
   const ms = match ? BigInt(match[1]) : -1n;
   const seq = match?.[2] !== undefined ? BigInt(match[2]) : 0n;
   if (!match || ms > U64_MAX || seq > U64_MAX) {
-    throw new InvalidArgumentError(`${operation}: ${name} must be a stream id "<ms>-<seq>" or "<ms>" (got ${shown(id)})`);
+    throw new InvalidArgumentError(
+      `${operation}: ${name} must be a stream id "<ms>-<seq>" or "<ms>" (got ${shown(id)})`,
+    );
   }
   return { ms, seq };
 }
@@ -182,20 +214,35 @@ export function compareStreamIds(a: StreamId, b: StreamId): number {
 }
 
 // Values SPEC §5 forbids in any output, whatever the field: the Python services wrote these.
-const FORBIDDEN_VALUES = new Set(['NaN', 'nan', 'Infinity', '-Infinity', 'inf', '-inf', 'None', 'undefined', 'null']);
+const FORBIDDEN_VALUES = new Set([
+  "NaN",
+  "nan",
+  "Infinity",
+  "-Infinity",
+  "inf",
+  "-inf",
+  "None",
+  "undefined",
+  "null",
+]);
 
 function assertFields(key: string, fields: Record<string, string>): void {
-  if (typeof fields !== 'object' || fields === null) throw new InvalidWriteError(`write to ${key}: fields must be an object`);
+  if (typeof fields !== "object" || fields === null)
+    throw new InvalidWriteError(`write to ${key}: fields must be an object`);
   const entries = Object.entries(fields);
   // HSET/XADD with no field is a Redis syntax error; refuse it before anything is sent.
   if (entries.length === 0) throw new InvalidWriteError(`write to ${key}: no fields given`);
   for (const [field, value] of entries) {
     if (field.length === 0) throw new InvalidWriteError(`write to ${key}: empty field name`);
-    if (typeof value !== 'string') {
-      throw new InvalidWriteError(`write to ${key}: field ${field} must be a string (got ${typeof value})`);
+    if (typeof value !== "string") {
+      throw new InvalidWriteError(
+        `write to ${key}: field ${field} must be a string (got ${typeof value})`,
+      );
     }
     if (FORBIDDEN_VALUES.has(value)) {
-      throw new InvalidWriteError(`write to ${key}: field ${field} has the forbidden value ${JSON.stringify(value)}`);
+      throw new InvalidWriteError(
+        `write to ${key}: field ${field} has the forbidden value ${JSON.stringify(value)}`,
+      );
     }
   }
 }
@@ -206,21 +253,30 @@ function assertFields(key: string, fields: Record<string, string>): void {
  * delete the hash other services share) and positive integer stream lengths.
  */
 export function assertPublishable(batch: PublishBatch): void {
-  if (typeof batch !== 'object' || batch === null || !Array.isArray(batch.hashes) || !Array.isArray(batch.streams)) {
-    throw new InvalidWriteError('a publish batch needs hashes[] and streams[]');
+  if (
+    typeof batch !== "object" ||
+    batch === null ||
+    !Array.isArray(batch.hashes) ||
+    !Array.isArray(batch.streams)
+  ) {
+    throw new InvalidWriteError("a publish batch needs hashes[] and streams[]");
   }
   for (const write of batch.hashes) {
-    assertWritable(write.key, 'hash');
+    assertWritable(write.key, "hash");
     assertFields(write.key, write.fields);
     if (write.ttlSec !== undefined && !(Number.isSafeInteger(write.ttlSec) && write.ttlSec > 0)) {
-      throw new InvalidWriteError(`write to ${write.key}: ttlSec must be a positive integer (got ${String(write.ttlSec)})`);
+      throw new InvalidWriteError(
+        `write to ${write.key}: ttlSec must be a positive integer (got ${String(write.ttlSec)})`,
+      );
     }
   }
   for (const write of batch.streams) {
-    assertWritable(write.key, 'stream');
+    assertWritable(write.key, "stream");
     assertFields(write.key, write.fields);
     if (!(Number.isSafeInteger(write.maxLen) && write.maxLen > 0)) {
-      throw new InvalidWriteError(`write to ${write.key}: maxLen must be a positive integer (got ${String(write.maxLen)})`);
+      throw new InvalidWriteError(
+        `write to ${write.key}: maxLen must be a positive integer (got ${String(write.maxLen)})`,
+      );
     }
   }
 }

@@ -6,7 +6,7 @@
 // command fails; the Redis store narrows that gap with a type pre-check (see redisStore.ts).
 // xreadAfter blocks for real (on a timer), and an XADD — from a publish or the seeding helper —
 // wakes it, as a blocked XREAD is woken on Redis.
-import { EventEmitter } from 'node:events';
+import { EventEmitter } from "node:events";
 import {
   assertBlockMs,
   assertCount,
@@ -16,9 +16,16 @@ import {
   compareStreamIds,
   parseStreamId,
   type StreamId,
-} from './keyGuard.js';
-import { WrongTypeError, type KeyKind, type PublishBatch, type ScoredMember, type Store, type StreamEntry } from './types.js';
-import { globToRegExp } from './glob.js';
+} from "./keyGuard.js";
+import {
+  WrongTypeError,
+  type KeyKind,
+  type PublishBatch,
+  type ScoredMember,
+  type Store,
+  type StreamEntry,
+} from "./types.js";
+import { globToRegExp } from "./glob.js";
 
 /** The value held for each Redis type. */
 interface ValueByType {
@@ -54,7 +61,7 @@ export interface XaddOptions {
 }
 
 export class MemoryStore implements Store {
-  readonly kind = 'memory' as const;
+  readonly kind = "memory" as const;
   private readonly slots = new Map<string, Slot>();
   private readonly now: () => number;
   private closed = false;
@@ -71,18 +78,18 @@ export class MemoryStore implements Store {
 
   async keyKind(key: string): Promise<KeyKind> {
     this.assertOpen();
-    return this.live(key)?.type ?? 'none';
+    return this.live(key)?.type ?? "none";
   }
 
   async hgetall(key: string): Promise<Record<string, string>> {
     this.assertOpen();
-    const hash = this.read(key, 'hash');
+    const hash = this.read(key, "hash");
     return hash ? Object.fromEntries(hash) : {};
   }
 
   async hget(key: string, field: string): Promise<string | null> {
     this.assertOpen();
-    return this.read(key, 'hash')?.get(field) ?? null;
+    return this.read(key, "hash")?.get(field) ?? null;
   }
 
   async zrangeTail(key: string, count: number): Promise<string[]> {
@@ -91,30 +98,30 @@ export class MemoryStore implements Store {
 
   async zrangeTailWithScores(key: string, count: number): Promise<ScoredMember[]> {
     this.assertOpen();
-    const zset = this.read(key, 'zset');
+    const zset = this.read(key, "zset");
     if (!zset || count <= 0) return [];
     return sortedMembers(zset).slice(-count);
   }
 
   async lrangeTail(key: string, count: number): Promise<string[]> {
     this.assertOpen();
-    const list = this.read(key, 'list');
+    const list = this.read(key, "list");
     if (!list || count <= 0) return [];
     return list.slice(-count);
   }
 
   async xrevrange(key: string, count: number): Promise<StreamEntry[]> {
     this.assertOpen();
-    const stream = this.read(key, 'stream');
+    const stream = this.read(key, "stream");
     if (!stream || count <= 0) return [];
     return stream.entries.slice(-count).reverse().map(copyEntry);
   }
 
   async zrangeFromScore(key: string, minScore: number, count: number): Promise<ScoredMember[]> {
     this.assertOpen();
-    assertMinScore('zrangeFromScore', minScore);
-    assertCount('zrangeFromScore', count);
-    const zset = this.read(key, 'zset');
+    assertMinScore("zrangeFromScore", minScore);
+    assertCount("zrangeFromScore", count);
+    const zset = this.read(key, "zset");
     if (!zset) return [];
     return sortedMembers(zset)
       .filter((m) => m.score >= minScore)
@@ -135,17 +142,22 @@ export class MemoryStore implements Store {
 
   async deleteOwn(keys: string[]): Promise<number> {
     this.assertOpen();
-    if (!Array.isArray(keys)) throw new TypeError('deleteOwn: keys must be an array of key names');
+    if (!Array.isArray(keys)) throw new TypeError("deleteOwn: keys must be an array of key names");
     // Every key is checked before the first is deleted: a refused call deletes nothing.
     keys.forEach(assertDeletable);
     return this.del(...keys);
   }
 
-  async xreadAfter(key: string, afterId: string, count: number, blockMs: number): Promise<StreamEntry[]> {
+  async xreadAfter(
+    key: string,
+    afterId: string,
+    count: number,
+    blockMs: number,
+  ): Promise<StreamEntry[]> {
     this.assertOpen();
-    assertCount('xreadAfter', count);
-    assertBlockMs('xreadAfter', blockMs);
-    const after = parseStreamId('xreadAfter', 'afterId', afterId);
+    assertCount("xreadAfter", count);
+    assertBlockMs("xreadAfter", blockMs);
+    const after = parseStreamId("xreadAfter", "afterId", afterId);
     const now = this.entriesAfter(key, after, count);
     if (now.length > 0 || blockMs === 0) return now;
     return await new Promise<StreamEntry[]>((resolve, reject) => {
@@ -156,7 +168,7 @@ export class MemoryStore implements Store {
         settled = true;
         clearTimeout(timer);
         this.events.off(`xadd:${key}`, onAdd);
-        this.events.off('close', onClose);
+        this.events.off("close", onClose);
         this.blocked -= 1;
         settle();
       };
@@ -178,17 +190,17 @@ export class MemoryStore implements Store {
           if (entries.length > 0) finish(() => resolve(entries));
         });
       };
-      const onClose = (): void => finish(() => reject(new Error('memory store is closed')));
+      const onClose = (): void => finish(() => reject(new Error("memory store is closed")));
       const timer = setTimeout(() => finish(() => resolve([])), blockMs);
       this.events.on(`xadd:${key}`, onAdd);
-      this.events.once('close', onClose);
+      this.events.once("close", onClose);
       this.blocked += 1;
     });
   }
 
   async scanKeys(pattern: string, limit: number): Promise<string[]> {
     this.assertOpen();
-    assertCount('scanKeys', limit);
+    assertCount("scanKeys", limit);
     return this.keys(pattern).slice(0, limit);
   }
 
@@ -196,8 +208,8 @@ export class MemoryStore implements Store {
     this.assertOpen();
     assertPublishable(batch);
     // Validate every target's type before the first write, so the batch lands whole or not at all.
-    for (const write of batch.hashes) this.requireType(write.key, 'hash');
-    for (const write of batch.streams) this.requireType(write.key, 'stream');
+    for (const write of batch.hashes) this.requireType(write.key, "hash");
+    for (const write of batch.streams) this.requireType(write.key, "stream");
     for (const write of batch.hashes) {
       this.hset(write.key, write.fields);
       if (write.ttlSec !== undefined) this.expire(write.key, write.ttlSec);
@@ -212,7 +224,7 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {
     this.closed = true;
     // Wake every blocking read: it rejects instead of waiting out its block time.
-    this.events.emit('close');
+    this.events.emit("close");
   }
 
   // ---- seeding and inspection helpers, named like the Redis commands ---------------------
@@ -221,7 +233,7 @@ export class MemoryStore implements Store {
 
   /** HSET; returns the number of new fields. */
   hset(key: string, fields: Record<string, string | number>): number {
-    const hash = this.writable(key, 'hash', () => new Map<string, string>());
+    const hash = this.writable(key, "hash", () => new Map<string, string>());
     let added = 0;
     for (const [field, value] of Object.entries(fields)) {
       if (!hash.has(field)) added += 1;
@@ -233,15 +245,16 @@ export class MemoryStore implements Store {
   /** ZADD key score member [score member ...]; returns the number of new members. */
   zadd(key: string, ...scoreMembers: Array<number | string>): number {
     if (scoreMembers.length === 0 || scoreMembers.length % 2 !== 0) {
-      throw new Error('zadd needs score/member pairs');
+      throw new Error("zadd needs score/member pairs");
     }
     const pairs: Array<[number, string]> = [];
     for (let i = 0; i < scoreMembers.length; i += 2) {
       const score = Number(scoreMembers[i]);
-      if (Number.isNaN(score)) throw new Error(`zadd: score ${String(scoreMembers[i])} is not a number`);
+      if (Number.isNaN(score))
+        throw new Error(`zadd: score ${String(scoreMembers[i])} is not a number`);
       pairs.push([score, String(scoreMembers[i + 1])]);
     }
-    const zset = this.writable(key, 'zset', () => new Map<string, number>());
+    const zset = this.writable(key, "zset", () => new Map<string, number>());
     let added = 0;
     for (const [score, member] of pairs) {
       if (!zset.has(member)) added += 1;
@@ -252,21 +265,25 @@ export class MemoryStore implements Store {
 
   /** RPUSH; returns the new length. */
   rpush(key: string, ...values: Array<string | number>): number {
-    if (values.length === 0) throw new Error('rpush needs at least one value');
-    const list = this.writable(key, 'list', () => [] as string[]);
+    if (values.length === 0) throw new Error("rpush needs at least one value");
+    const list = this.writable(key, "list", () => [] as string[]);
     list.push(...values.map(String));
     return list.length;
   }
 
   /** SET (a plain string). */
   set(key: string, value: string): void {
-    this.slots.set(key, { type: 'string', value });
+    this.slots.set(key, { type: "string", value });
   }
 
   /** XADD with an auto id `ms-seq`, strictly increasing even if the clock stands still or steps back. */
   xadd(key: string, fields: Record<string, string | number>, options: XaddOptions = {}): string {
-    if (Object.keys(fields).length === 0) throw new Error('xadd needs at least one field');
-    const stream = this.writable(key, 'stream', (): StreamValue => ({ entries: [], lastMs: 0, lastSeq: -1 }));
+    if (Object.keys(fields).length === 0) throw new Error("xadd needs at least one field");
+    const stream = this.writable(key, "stream", (): StreamValue => ({
+      entries: [],
+      lastMs: 0,
+      lastSeq: -1,
+    }));
     const nowMs = Math.floor(this.now());
     if (nowMs > stream.lastMs) {
       stream.lastMs = nowMs;
@@ -275,7 +292,10 @@ export class MemoryStore implements Store {
       stream.lastSeq += 1;
     }
     const id = `${stream.lastMs}-${stream.lastSeq}`;
-    stream.entries.push({ id, fields: Object.fromEntries(Object.entries(fields).map(([f, v]) => [f, String(v)])) });
+    stream.entries.push({
+      id,
+      fields: Object.fromEntries(Object.entries(fields).map(([f, v]) => [f, String(v)])),
+    });
     if (options.maxLen !== undefined && stream.entries.length > options.maxLen) {
       stream.entries.splice(0, stream.entries.length - options.maxLen);
     }
@@ -316,14 +336,14 @@ export class MemoryStore implements Store {
   }
 
   /** KEYS with Redis glob syntax (`*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`); sorted for stable output. */
-  keys(pattern = '*'): string[] {
+  keys(pattern = "*"): string[] {
     const matcher = globToRegExp(pattern);
     return [...this.slots.keys()].filter((key) => this.live(key) && matcher.test(key)).sort();
   }
 
   /** XLEN. */
   xlen(key: string): number {
-    return this.read(key, 'stream')?.entries.length ?? 0;
+    return this.read(key, "stream")?.entries.length ?? 0;
   }
 
   /** How many xreadAfter calls are blocked waiting right now (INFO clients: blocked_clients). */
@@ -334,7 +354,7 @@ export class MemoryStore implements Store {
   // ---- internals ----------------------------------------------------------------------------
 
   private assertOpen(): void {
-    if (this.closed) throw new Error('memory store is closed');
+    if (this.closed) throw new Error("memory store is closed");
   }
 
   /** The slot of a key that has not expired; expired keys are dropped on access, like Redis. */
@@ -350,11 +370,18 @@ export class MemoryStore implements Store {
 
   /** Up to `count` entries with ids after `after`, oldest first, as copies. */
   private entriesAfter(key: string, after: StreamId, count: number): StreamEntry[] {
-    const stream = this.read(key, 'stream');
+    const stream = this.read(key, "stream");
     if (!stream) return [];
     // Entries are in id order; a reader usually tails the stream, so search from the newest end.
     let first = stream.entries.length;
-    while (first > 0 && compareStreamIds(parseStreamId('xreadAfter', 'entry id', stream.entries[first - 1].id), after) > 0) first -= 1;
+    while (
+      first > 0 &&
+      compareStreamIds(
+        parseStreamId("xreadAfter", "entry id", stream.entries[first - 1].id),
+        after,
+      ) > 0
+    )
+      first -= 1;
     return stream.entries.slice(first, first + count).map(copyEntry);
   }
 
@@ -370,7 +397,11 @@ export class MemoryStore implements Store {
     return slot.value as ValueByType[T];
   }
 
-  private writable<T extends ValueType>(key: string, type: T, create: () => ValueByType[T]): ValueByType[T] {
+  private writable<T extends ValueType>(
+    key: string,
+    type: T,
+    create: () => ValueByType[T],
+  ): ValueByType[T] {
     const existing = this.read(key, type);
     if (existing !== undefined) return existing;
     const value = create();
@@ -387,22 +418,25 @@ function valueBytes(slot: Slot): number {
   const bytes = (s: string): number => Buffer.byteLength(s);
   let total = 0;
   switch (slot.type) {
-    case 'string':
+    case "string":
       return bytes(slot.value as string);
-    case 'hash':
-      for (const [field, value] of slot.value as Map<string, string>) total += bytes(field) + bytes(value) + ENTRY_OVERHEAD_BYTES;
+    case "hash":
+      for (const [field, value] of slot.value as Map<string, string>)
+        total += bytes(field) + bytes(value) + ENTRY_OVERHEAD_BYTES;
       return total;
-    case 'zset':
+    case "zset":
       // The member and its 8-byte score.
-      for (const member of (slot.value as Map<string, number>).keys()) total += bytes(member) + 8 + ENTRY_OVERHEAD_BYTES;
+      for (const member of (slot.value as Map<string, number>).keys())
+        total += bytes(member) + 8 + ENTRY_OVERHEAD_BYTES;
       return total;
-    case 'list':
+    case "list":
       for (const element of slot.value as string[]) total += bytes(element) + ENTRY_OVERHEAD_BYTES;
       return total;
-    case 'stream':
+    case "stream":
       for (const entry of (slot.value as StreamValue).entries) {
         total += bytes(entry.id) + ENTRY_OVERHEAD_BYTES;
-        for (const [field, value] of Object.entries(entry.fields)) total += bytes(field) + bytes(value);
+        for (const [field, value] of Object.entries(entry.fields))
+          total += bytes(field) + bytes(value);
       }
       return total;
   }
@@ -416,6 +450,7 @@ function copyEntry(entry: StreamEntry): StreamEntry {
 function sortedMembers(zset: Map<string, number>): ScoredMember[] {
   return [...zset.entries()]
     .map(([member, score]) => ({ member, score }))
-    .sort((a, b) => a.score - b.score || Buffer.compare(Buffer.from(a.member), Buffer.from(b.member)));
+    .sort(
+      (a, b) => a.score - b.score || Buffer.compare(Buffer.from(a.member), Buffer.from(b.member)),
+    );
 }
-

@@ -15,16 +15,16 @@
 // demoted primary — never opens the gate. And a READONLY reply (a primary demoted under an open
 // connection) is an I/O failure that closes the gate at once and reconnects: nothing more is
 // sent to the demoted node, and the reconnection asks the sentinels again.
-import { EventEmitter } from 'node:events';
-import { Redis, type RedisOptions } from 'ioredis';
-import { parseRedisUrl, redisTarget } from './redisUrl.js';
-import { WrongTypeError } from './types.js';
-import { errorMessage } from '../core/errors.js';
-import { cappedExponentialMs } from '../core/backoff.js';
+import { EventEmitter } from "node:events";
+import { Redis, type RedisOptions } from "ioredis";
+import { parseRedisUrl, redisTarget } from "./redisUrl.js";
+import { WrongTypeError } from "./types.js";
+import { errorMessage } from "../core/errors.js";
+import { cappedExponentialMs } from "../core/backoff.js";
 
 export interface RedisStoreEvent {
   /** 'sentinel': a sentinel could not be asked (ioredis tries the next; the store keeps working). */
-  type: 'connect' | 'ready' | 'error' | 'close' | 'reconnecting' | 'end' | 'sentinel';
+  type: "connect" | "ready" | "error" | "close" | "reconnecting" | "end" | "sentinel";
   /** Error text (password scrubbed) for 'error' and 'sentinel'. */
   message?: string;
   /** Delay before the next connection attempt, for 'reconnecting'. */
@@ -80,7 +80,7 @@ export const REDIS_STORE_DEFAULTS = {
   connectTimeoutMs: 5000,
   reconnectBaseMs: 100,
   reconnectCapMs: 5000,
-  connectionName: 'quantum-calc',
+  connectionName: "quantum-calc",
 } as const;
 
 export interface RedisConnection {
@@ -111,7 +111,12 @@ export interface RedisConnection {
    * Runs one command if the gate is open, failing at once (nothing is queued) if it is not;
    * a failure is translated (`translate`).
    */
-  run<T>(operation: string, key: string, expected: string | undefined, command: () => Promise<T>): Promise<T>;
+  run<T>(
+    operation: string,
+    key: string,
+    expected: string | undefined,
+    command: () => Promise<T>,
+  ): Promise<T>;
   /** Maps a command failure to WrongTypeError or to an error naming the server and operation. */
   translate(error: unknown, operation: string, key: string, expected?: string): Promise<Error>;
   /** The error of a command refused because the gate is closed. */
@@ -127,10 +132,11 @@ export function reconnectDelayMs(attempt: number, baseMs: number, capMs: number)
 
 /** `host:port` (IPv6 in brackets) → a sentinel address; throws naming the item. */
 export function parseSentinelAddress(text: string): SentinelAddress {
-  const m = /^(?:\[([^\]]+)\]|([^\s:/\[\]]+)):(\d{1,5})$/.exec(text.trim());
+  const m = /^(?:\[([^\]]+)\]|([^\s:/[\]]+)):(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port > 0 && port < 65536)) throw new Error(`invalid sentinel address ${JSON.stringify(text)}: expected host:port`);
-  return { host: (m[1] ?? m[2])!, port };
+  if (!m || !(port > 0 && port < 65536))
+    throw new Error(`invalid sentinel address ${JSON.stringify(text)}: expected host:port`);
+  return { host: m[1] ?? m[2], port };
 }
 
 /** A READONLY error reply (a replica refused a write), also inside an aborted MULTI/EXEC. */
@@ -138,27 +144,45 @@ export function isReadOnlyError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (/^READONLY\b/.test(error.message)) return true;
   const previous = (error as Error & { previousErrors?: unknown[] }).previousErrors;
-  return Array.isArray(previous) && previous.some((e) => e instanceof Error && /^READONLY\b/.test(e.message));
+  return (
+    Array.isArray(previous) &&
+    previous.some((e) => e instanceof Error && /^READONLY\b/.test(e.message))
+  );
 }
 
 export function createRedisConnection(options: RedisConnectionOptions): RedisConnection {
   const url = parseRedisUrl(options.url);
-  const sentinels = options.sentinels !== undefined && options.sentinels.length > 0 ? options.sentinels : null;
-  if (sentinels !== null && !options.sentinelName) throw new Error('redis store: sentinels need sentinelName, the name they monitor the primary under');
-  if (sentinels !== null && url.tls) throw new Error('redis store: rediss:// (TLS) with sentinels is not supported');
+  const sentinels =
+    options.sentinels !== undefined && options.sentinels.length > 0 ? options.sentinels : null;
+  if (sentinels !== null && !options.sentinelName)
+    throw new Error(
+      "redis store: sentinels need sentinelName, the name they monitor the primary under",
+    );
+  if (sentinels !== null && url.tls)
+    throw new Error("redis store: rediss:// (TLS) with sentinels is not supported");
   const password = options.password ?? url.password;
   const commandTimeoutMs = options.commandTimeoutMs ?? REDIS_STORE_DEFAULTS.commandTimeoutMs;
   const connectTimeoutMs = options.connectTimeoutMs ?? REDIS_STORE_DEFAULTS.connectTimeoutMs;
   const reconnectBaseMs = options.reconnectBaseMs ?? REDIS_STORE_DEFAULTS.reconnectBaseMs;
   const reconnectCapMs = options.reconnectCapMs ?? REDIS_STORE_DEFAULTS.reconnectCapMs;
-  for (const [name, value] of Object.entries({ commandTimeoutMs, connectTimeoutMs, reconnectBaseMs, reconnectCapMs })) {
-    if (!(Number.isFinite(value) && value > 0)) throw new Error(`redis store: ${name} must be a positive number (got ${String(value)})`);
+  for (const [name, value] of Object.entries({
+    commandTimeoutMs,
+    connectTimeoutMs,
+    reconnectBaseMs,
+    reconnectCapMs,
+  })) {
+    if (!(Number.isFinite(value) && value > 0))
+      throw new Error(`redis store: ${name} must be a positive number (got ${String(value)})`);
   }
-  const target = sentinels === null ? redisTarget(url) : `sentinel:${options.sentinelName}/${url.db}`;
+  const target =
+    sentinels === null ? redisTarget(url) : `sentinel:${options.sentinelName}/${url.db}`;
 
   // Never let the password reach a log line or an error message, whatever ioredis puts in one.
-  const secrets = [password, options.sentinelPassword].flatMap((secret) => (secret ? [secret, encodeURIComponent(secret)] : []));
-  const scrub = (text: string): string => secrets.reduce((out, secret) => out.split(secret).join('***'), text);
+  const secrets = [password, options.sentinelPassword].flatMap((secret) =>
+    secret ? [secret, encodeURIComponent(secret)] : [],
+  );
+  const scrub = (text: string): string =>
+    secrets.reduce((out, secret) => out.split(secret).join("***"), text);
 
   const retryDelay = (attempt: number): number | null =>
     options.reconnect === false ? null : reconnectDelayMs(attempt, reconnectBaseMs, reconnectCapMs);
@@ -169,8 +193,10 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
           // ioredis asks the sentinels for the primary on every connection attempt (role master).
           sentinels,
           name: options.sentinelName,
-          role: 'master' as const,
-          ...(options.sentinelPassword !== undefined ? { sentinelPassword: options.sentinelPassword } : {}),
+          role: "master" as const,
+          ...(options.sentinelPassword !== undefined
+            ? { sentinelPassword: options.sentinelPassword }
+            : {}),
           // All sentinels unreachable: try them all again after the reconnect backoff (or, with
           // reconnect: false, give up at once and end the store).
           sentinelRetryStrategy: retryDelay,
@@ -250,22 +276,26 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
   };
   /** `host:port` of the current socket's peer (with Sentinel: the primary it resolved). */
   const address = (): string | null => {
-    const stream = (client as unknown as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
+    const stream = (
+      client as unknown as { stream?: { remoteAddress?: string; remotePort?: number } }
+    ).stream;
     if (!stream?.remoteAddress || stream.remotePort === undefined) return null;
-    return `${stream.remoteAddress.includes(':') ? `[${stream.remoteAddress}]` : stream.remoteAddress}:${stream.remotePort}`;
+    return `${stream.remoteAddress.includes(":") ? `[${stream.remoteAddress}]` : stream.remoteAddress}:${stream.remotePort}`;
   };
   // An 'error' listener must always exist: without one ioredis prints to the console.
-  client.on('error', (error: Error) => {
+  client.on("error", (error: Error) => {
     lastError = scrub(error.message);
-    emit({ type: 'error', message: lastError });
+    emit({ type: "error", message: lastError });
   });
-  client.on('connect', () => {
-    emit({ type: 'connect' });
+  client.on("connect", () => {
+    emit({ type: "connect" });
     if (sentinels !== null) quietFailoverDetector();
   });
   // A sentinel that could not be asked (down, wrong name, wrong password): ioredis goes on with
   // the next one; without a listener it would drop the message silently.
-  client.on('sentinelError', (error: Error) => emit({ type: 'sentinel', message: scrub(error.message) }));
+  client.on("sentinelError", (error: Error) =>
+    emit({ type: "sentinel", message: scrub(error.message) }),
+  );
 
   /**
    * ioredis's failover detector opens a subscriber connection per sentinel without an 'error'
@@ -276,13 +306,20 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
    * test/sentinel/failover.test.ts); if they move, the only effect is the stderr line again.
    */
   const quietFailoverDetector = (): void => {
-    const detector = (client as unknown as { connector?: { failoverDetector?: { sentinels?: Array<{ client?: Redis }> } } }).connector
-      ?.failoverDetector;
+    const detector = (
+      client as unknown as {
+        connector?: {
+          failoverDetector?: { sentinels?: Array<{ client?: Redis & { qcQuiet?: true } }> };
+        };
+      }
+    ).connector?.failoverDetector;
     for (const sentinel of detector?.sentinels ?? []) {
-      const subscriber = sentinel.client as (Redis & { qcQuiet?: true }) | undefined;
+      const subscriber = sentinel.client;
       if (!subscriber || subscriber.qcQuiet) continue;
       subscriber.qcQuiet = true;
-      subscriber.on('error', (error: Error) => emit({ type: 'sentinel', message: `failover detector: ${scrub(error.message)}` }));
+      subscriber.on("error", (error: Error) =>
+        emit({ type: "sentinel", message: `failover detector: ${scrub(error.message)}` }),
+      );
     }
   };
   const connectionName = options.connectionName ?? REDIS_STORE_DEFAULTS.connectionName;
@@ -294,46 +331,53 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
    * the server refused us (NOAUTH, WRONGPASS, NOPERM) so the operator sees what to fix.
    */
   const handshake = async (epoch: number): Promise<void> => {
-    let step = 'AUTH';
+    let step = "AUTH";
     try {
       if (password !== undefined) {
-        await (url.username !== undefined ? client.call('AUTH', url.username, password) : client.call('AUTH', password));
+        await (url.username !== undefined
+          ? client.call("AUTH", url.username, password)
+          : client.call("AUTH", password));
       }
-      step = 'SELECT';
-      if (url.db !== 0) await client.call('SELECT', String(url.db));
+      step = "SELECT";
+      if (url.db !== 0) await client.call("SELECT", String(url.db));
       // Without a password nothing above has asked the server anything: one that requires a
       // password would answer NOAUTH to every command after the gate opened, and 'ready' would
       // have been announced for a connection that cannot do anything. PING proves the
       // connection usable as the user we are (SETNAME below swallows its errors).
-      step = 'PING';
-      await client.call('PING');
+      step = "PING";
+      await client.call("PING");
       // With Sentinel, only the primary may open the gate: a sentinel that has not heard of a
       // failover yet names the demoted primary, now a replica. Reconnecting (after the handshake
       // backoff) asks the sentinels again.
-      step = 'HELLO';
+      step = "HELLO";
       if (sentinels !== null) {
         const role = await serverRole();
-        if (role !== null && role !== 'master') {
-          throw new Error(`${address() ?? 'the server'} is a ${role}, not the primary of ${options.sentinelName}; asking the sentinels again`);
+        if (role !== null && role !== "master") {
+          throw new Error(
+            `${address() ?? "the server"} is a ${role}, not the primary of ${options.sentinelName}; asking the sentinels again`,
+          );
         }
-        if (role === 'master') readonlyStrikes = 0;
+        if (role === "master") readonlyStrikes = 0;
       }
       // Best effort: an operator finds us by this name in CLIENT LIST. A user not allowed CLIENT
       // SETNAME works the same.
-      await client.call('CLIENT', 'SETNAME', connectionName).catch(() => undefined);
-      if (epoch !== connectionEpoch || client.status !== 'ready') return;
+      await client.call("CLIENT", "SETNAME", connectionName).catch(() => undefined);
+      if (epoch !== connectionEpoch || client.status !== "ready") return;
       usable = true;
-      gate.emit('usable');
-      emit({ type: 'ready', ...(address() !== null ? { address: address()! } : {}) });
+      gate.emit("usable");
+      emit({ type: "ready", ...(address() !== null ? { address: address()! } : {}) });
     } catch (error) {
       if (epoch !== connectionEpoch) return;
       const reply = scrub(errorMessage(error));
       lastError = describeAuthFailure(reply, step, password !== undefined, url.username) ?? reply;
-      emit({ type: 'error', message: lastError });
+      emit({ type: "error", message: lastError });
       // ioredis resets its attempt counter on every connection, so a server that keeps refusing
       // the password would be redialled every reconnectBaseMs; this backoff caps that too.
       handshakeFailures++;
-      const delayMs = options.reconnect === false ? 0 : reconnectDelayMs(handshakeFailures, reconnectBaseMs, reconnectCapMs);
+      const delayMs =
+        options.reconnect === false
+          ? 0
+          : reconnectDelayMs(handshakeFailures, reconnectBaseMs, reconnectCapMs);
       setTimeout(() => {
         if (epoch === connectionEpoch && !closed) client.disconnect(true);
       }, delayMs).unref();
@@ -349,15 +393,15 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
    */
   const serverRole = async (): Promise<string | null> => {
     try {
-      const reply = (await client.call('HELLO')) as unknown[];
-      const i = reply.indexOf('role');
-      if (i >= 0 && typeof reply[i + 1] === 'string') return reply[i + 1] as string;
+      const reply = (await client.call("HELLO")) as unknown[];
+      const i = reply.indexOf("role");
+      if (i >= 0 && typeof reply[i + 1] === "string") return reply[i + 1] as string;
     } catch {
       // Fall back to ROLE.
     }
     try {
-      const reply = (await client.call('ROLE')) as unknown[];
-      return reply[0] === 'slave' ? 'replica' : typeof reply[0] === 'string' ? reply[0] : null;
+      const reply = (await client.call("ROLE")) as unknown[];
+      return reply[0] === "slave" ? "replica" : typeof reply[0] === "string" ? reply[0] : null;
     } catch {
       return null;
     }
@@ -375,39 +419,47 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
     usable = false;
     readonlyStrikes++;
     lastError = `${address() ?? target} answered READONLY to ${operation}: it is a replica now; reconnecting to ask the sentinels for the primary`;
-    emit({ type: 'error', message: lastError });
-    setTimeout(() => {
-      if (epoch === connectionEpoch && !closed) client.disconnect(true);
-    }, reconnectDelayMs(readonlyStrikes, reconnectBaseMs, reconnectCapMs) - reconnectBaseMs).unref();
+    emit({ type: "error", message: lastError });
+    setTimeout(
+      () => {
+        if (epoch === connectionEpoch && !closed) client.disconnect(true);
+      },
+      reconnectDelayMs(readonlyStrikes, reconnectBaseMs, reconnectCapMs) - reconnectBaseMs,
+    ).unref();
   };
 
-  client.on('ready', () => {
+  client.on("ready", () => {
     connectionEpoch++;
     usable = false;
     void handshake(connectionEpoch);
   });
-  client.on('close', () => {
+  client.on("close", () => {
     connectionEpoch++;
     usable = false;
-    emit({ type: 'close' });
+    emit({ type: "close" });
   });
-  client.on('reconnecting', (delayMs: number) => emit({ type: 'reconnecting', delayMs }));
-  client.on('end', () => {
-    gate.emit('end');
-    emit({ type: 'end' });
+  client.on("reconnecting", (delayMs: number) => emit({ type: "reconnecting", delayMs }));
+  client.on("end", () => {
+    gate.emit("end");
+    emit({ type: "end" });
   });
 
-  const translate = async (error: unknown, operation: string, key: string, expected?: string): Promise<Error> => {
+  const translate = async (
+    error: unknown,
+    operation: string,
+    key: string,
+    expected?: string,
+  ): Promise<Error> => {
     const message = scrub(errorMessage(error));
-    const what = key === '' ? operation : `${operation} ${key}`;
+    const what = key === "" ? operation : `${operation} ${key}`;
     if (isReadOnlyError(error)) {
       demoted(connectionEpoch, operation);
       return new Error(
-        `redis ${target}: ${what} failed: READONLY — ${address() ?? 'the server'} is a read-only replica, not the primary (nothing was written)` +
-          (sentinels !== null ? '; reconnecting to ask the sentinels for the primary' : ''),
+        `redis ${target}: ${what} failed: READONLY — ${address() ?? "the server"} is a read-only replica, not the primary (nothing was written)` +
+          (sentinels !== null ? "; reconnecting to ask the sentinels for the primary" : ""),
       );
     }
-    if (expected && message.startsWith('WRONGTYPE')) {
+    if (expected && message.startsWith("WRONGTYPE")) {
       let actual: string | undefined;
       try {
         actual = await client.type(key);
@@ -416,49 +468,60 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       }
       return new WrongTypeError(key, expected, actual);
     }
-    if (message.includes('enableOfflineQueue')) {
+    if (message.includes("enableOfflineQueue")) {
       return new Error(`redis ${target}: ${what} failed: not connected (status ${client.status})`);
     }
     // With maxRetriesPerRequest 0 a command in flight when the socket closes (socket timeout,
     // CLIENT KILL, server gone) is rejected with ioredis' "max retries per request" text, which
     // reads like a retry policy. Say what it means: the reply was lost; the server may or may not
     // have run the command, and nothing resends it.
-    if (message === 'Command timed out') {
-      return new Error(`redis ${target}: ${what} failed: no reply within ${commandTimeoutMs} ms (outcome unknown; the connection is dropped so it cannot run later, and it is not resent)`);
+    if (message === "Command timed out") {
+      return new Error(
+        `redis ${target}: ${what} failed: no reply within ${commandTimeoutMs} ms (outcome unknown; the connection is dropped so it cannot run later, and it is not resent)`,
+      );
     }
-    if (/max retries per request|Connection is closed|Command aborted due to connection close/i.test(message)) {
-      return new Error(`redis ${target}: ${what} failed: connection lost before the reply (outcome unknown, not resent)`);
+    if (
+      /max retries per request|Connection is closed|Command aborted due to connection close/i.test(
+        message,
+      )
+    ) {
+      return new Error(
+        `redis ${target}: ${what} failed: connection lost before the reply (outcome unknown, not resent)`,
+      );
     }
     return new Error(`redis ${target}: ${what} failed: ${message}`);
   };
 
   // 'ready' only once the handshake has answered; until then the connection is 'connect'.
-  const status = (): string => (closed ? 'end' : client.status === 'ready' && !usable ? 'connect' : client.status);
+  const status = (): string =>
+    closed ? "end" : client.status === "ready" && !usable ? "connect" : client.status;
 
   const notConnected = (operation: string, key: string): Error =>
-    new Error(`redis ${target}: ${key === '' ? operation : `${operation} ${key}`} failed: not connected (status ${status()})`);
+    new Error(
+      `redis ${target}: ${key === "" ? operation : `${operation} ${key}`} failed: not connected (status ${status()})`,
+    );
 
   /** QUIT when connected (the server finishes what it received), else disconnect; bounded. */
   const closeClient = async (): Promise<void> => {
     closed = true;
     // Wake anything waiting for the connection (waitReady): it sees `closed` and gives up.
-    gate.emit('end');
-    if (client.status === 'end') return;
-    if (client.status === 'ready') {
+    gate.emit("end");
+    if (client.status === "end") return;
+    if (client.status === "ready") {
       try {
         // QUIT lets the server finish what it already received; the socket then closes.
         await client.quit();
-        if ((client.status as string) !== 'end') await nextEvent(client, ['end'], commandTimeoutMs);
+        if ((client.status as string) !== "end") await nextEvent(client, ["end"], commandTimeoutMs);
       } catch {
         // Fall through to a hard disconnect.
       }
     }
     const current = client.status as string;
-    if (current === 'end') return;
+    if (current === "end") return;
     // Between attempts ('reconnecting', 'close') there is no socket: disconnect() only cancels
     // the pending attempt and ioredis emits no 'end'. With a socket, wait for it to close.
-    const hasSocket = current === 'connecting' || current === 'connect' || current === 'ready';
-    const ended = hasSocket ? nextEvent(client, ['end'], commandTimeoutMs) : Promise.resolve();
+    const hasSocket = current === "connecting" || current === "connect" || current === "ready";
+    const ended = hasSocket ? nextEvent(client, ["end"], commandTimeoutMs) : Promise.resolve();
     client.disconnect(false);
     await ended;
   };
@@ -478,7 +541,12 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
     translate,
     notConnected,
 
-    async run<T>(operation: string, key: string, expected: string | undefined, command: () => Promise<T>): Promise<T> {
+    async run<T>(
+      operation: string,
+      key: string,
+      expected: string | undefined,
+      command: () => Promise<T>,
+    ): Promise<T> {
       // Nothing is queued: before the handshake has answered, a command fails at once, like one
       // issued while the connection is down.
       if (!usable) throw notConnected(operation, key);
@@ -494,14 +562,18 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       for (;;) {
         const remaining = deadline - Date.now();
         if (remaining <= 0) {
-          throw new Error(`redis ${target} not ready after ${timeoutMs} ms (status ${status()}${lastError ? `; last error: ${lastError}` : ''})`);
+          throw new Error(
+            `redis ${target} not ready after ${timeoutMs} ms (status ${status()}${lastError ? `; last error: ${lastError}` : ""})`,
+          );
         }
-        if (closed || client.status === 'end') {
-          throw new Error(`redis ${target}: connection closed and not reconnecting${lastError ? ` (last error: ${lastError})` : ''}`);
+        if (closed || client.status === "end") {
+          throw new Error(
+            `redis ${target}: connection closed and not reconnecting${lastError ? ` (last error: ${lastError})` : ""}`,
+          );
         }
         if (usable) {
           try {
-            await withTimeout(client.ping(), remaining, 'PING');
+            await withTimeout(client.ping(), remaining, "PING");
             return;
           } catch (error) {
             // e.g. LOADING while the server reads its dataset: try again until the deadline.
@@ -509,7 +581,7 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
             await delay(Math.min(50, Math.max(deadline - Date.now(), 0)));
           }
         } else {
-          await nextEvent(gate, ['usable', 'end'], remaining);
+          await nextEvent(gate, ["usable", "end"], remaining);
         }
       }
     },
@@ -532,25 +604,30 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
  * Redis < 6), or an ACL user without a command it needs (NOPERM). undefined for other errors.
  * `reply` is already scrubbed.
  */
-function describeAuthFailure(reply: string, step: string, hasPassword: boolean, username: string | undefined): string | undefined {
+function describeAuthFailure(
+  reply: string,
+  step: string,
+  hasPassword: boolean,
+  username: string | undefined,
+): string | undefined {
   if (/^NOAUTH\b|Authentication required/i.test(reply)) {
     return hasPassword
       ? `authentication failed: the server still requires authentication after AUTH (${reply}) — check redisPassword / REDIS_PASSWORD`
-      : 'authentication failed: the server requires a password (NOAUTH) — set redisPassword / REDIS_PASSWORD';
+      : "authentication failed: the server requires a password (NOAUTH) — set redisPassword / REDIS_PASSWORD";
   }
   if (/^WRONGPASS\b|invalid (username-)?password/i.test(reply)) {
-    const who = username !== undefined ? `user ${username}` : 'the default user';
+    const who = username !== undefined ? `user ${username}` : "the default user";
     return `authentication failed: the server refused the password for ${who} (${reply}) — check redisPassword / REDIS_PASSWORD`;
   }
   if (/^NOPERM\b/.test(reply)) {
-    const who = username !== undefined ? `user ${username}` : 'the default user';
+    const who = username !== undefined ? `user ${username}` : "the default user";
     return `authentication failed: ${who} is not allowed to run ${step} (${reply}) — check the user's ACL`;
   }
   return undefined;
 }
 
 function isIpAddress(host: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":");
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -566,7 +643,11 @@ function delay(ms: number): Promise<void> {
 }
 
 /** Resolves on the first of `events` or after `timeoutMs`, whichever comes first. */
-function nextEvent(emitter: Pick<EventEmitter, 'once' | 'off'>, events: string[], timeoutMs: number): Promise<void> {
+function nextEvent(
+  emitter: Pick<EventEmitter, "once" | "off">,
+  events: string[],
+  timeoutMs: number,
+): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       clearTimeout(timer);

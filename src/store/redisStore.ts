@@ -6,17 +6,41 @@
 //
 // This file holds the commands. The connection — client options, the handshake gate, waitReady,
 // close, error translation — is redisConnection.ts; URL parsing and redaction are redisUrl.ts.
-import { assertBlockMs, assertCount, assertDeletable, assertMinScore, assertPublishable, parseStreamId } from './keyGuard.js';
-import { createRedisConnection, type RedisConnectionOptions, type RedisStoreEvent } from './redisConnection.js';
-import { WrongTypeError, type KeyKind, type PublishBatch, type ScoredMember, type Store, type StreamEntry } from './types.js';
+import {
+  assertBlockMs,
+  assertCount,
+  assertDeletable,
+  assertMinScore,
+  assertPublishable,
+  parseStreamId,
+} from "./keyGuard.js";
+import {
+  createRedisConnection,
+  type RedisConnectionOptions,
+  type RedisStoreEvent,
+} from "./redisConnection.js";
+import {
+  WrongTypeError,
+  type KeyKind,
+  type PublishBatch,
+  type ScoredMember,
+  type Store,
+  type StreamEntry,
+} from "./types.js";
 
-export { REDIS_STORE_DEFAULTS, reconnectDelayMs, parseSentinelAddress, type RedisStoreEvent, type SentinelAddress } from './redisConnection.js';
-export { parseRedisUrl, redactRedisUrl, type ParsedRedisUrl } from './redisUrl.js';
+export {
+  REDIS_STORE_DEFAULTS,
+  reconnectDelayMs,
+  parseSentinelAddress,
+  type RedisStoreEvent,
+  type SentinelAddress,
+} from "./redisConnection.js";
+export { parseRedisUrl, redactRedisUrl, type ParsedRedisUrl } from "./redisUrl.js";
 
 export type RedisStoreOptions = RedisConnectionOptions;
 
 export interface RedisStore extends Store {
-  readonly kind: 'redis';
+  readonly kind: "redis";
   /** `host:port/db` of the server, safe to log (never contains credentials). */
   readonly target: string;
   /**
@@ -40,14 +64,22 @@ export interface RedisStore extends Store {
   readLease(key: string): Promise<{ value: string | null; ttlMs: number | null }>;
 }
 
-const KEY_KINDS: ReadonlySet<string> = new Set(['string', 'hash', 'zset', 'list', 'set', 'stream', 'none']);
+const KEY_KINDS: ReadonlySet<string> = new Set([
+  "string",
+  "hash",
+  "zset",
+  "list",
+  "set",
+  "stream",
+  "none",
+]);
 
 export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const connection = createRedisConnection(options);
   const { client, target, commandTimeoutMs, run, translate, notConnected, scrub } = connection;
 
   const store: RedisStore = {
-    kind: 'redis',
+    kind: "redis",
     target,
 
     status: () => connection.status(),
@@ -56,93 +88,111 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     waitReady: (timeoutMs: number) => connection.waitReady(timeoutMs),
 
     async keyKind(key: string): Promise<KeyKind> {
-      const type = await run('TYPE', key, undefined, () => client.type(key));
-      return KEY_KINDS.has(type) ? (type as KeyKind) : 'other';
+      const type = await run("TYPE", key, undefined, () => client.type(key));
+      return KEY_KINDS.has(type) ? (type as KeyKind) : "other";
     },
 
     async hgetall(key: string): Promise<Record<string, string>> {
-      return await run('HGETALL', key, 'hash', () => client.hgetall(key));
+      return await run("HGETALL", key, "hash", () => client.hgetall(key));
     },
 
     async readLease(key: string): Promise<{ value: string | null; ttlMs: number | null }> {
       const [value, pttl] = await Promise.all([
-        run('GET', key, 'string', () => client.get(key)),
-        run('PTTL', key, undefined, () => client.pttl(key)),
+        run("GET", key, "string", () => client.get(key)),
+        run("PTTL", key, undefined, () => client.pttl(key)),
       ]);
       return { value, ttlMs: value === null || pttl < 0 ? null : pttl };
     },
 
     async hget(key: string, field: string): Promise<string | null> {
-      return await run('HGET', key, 'hash', () => client.hget(key, field));
+      return await run("HGET", key, "hash", () => client.hget(key, field));
     },
 
     async zrangeTail(key: string, count: number): Promise<string[]> {
       if (count <= 0) return [];
-      return await run('ZRANGE', key, 'zset', () => client.zrange(key, -count, -1));
+      return await run("ZRANGE", key, "zset", () => client.zrange(key, -count, -1));
     },
 
     async zrangeTailWithScores(key: string, count: number): Promise<ScoredMember[]> {
       if (count <= 0) return [];
-      const flat = await run('ZRANGE', key, 'zset', () => client.zrange(key, -count, -1, 'WITHSCORES'));
+      const flat = await run("ZRANGE", key, "zset", () =>
+        client.zrange(key, -count, -1, "WITHSCORES"),
+      );
       const members: ScoredMember[] = [];
-      for (let i = 0; i + 1 < flat.length; i += 2) members.push({ member: flat[i], score: parseScore(flat[i + 1]) });
+      for (let i = 0; i + 1 < flat.length; i += 2)
+        members.push({ member: flat[i], score: parseScore(flat[i + 1]) });
       return members;
     },
 
     async lrangeTail(key: string, count: number): Promise<string[]> {
       if (count <= 0) return [];
-      return await run('LRANGE', key, 'list', () => client.lrange(key, -count, -1));
+      return await run("LRANGE", key, "list", () => client.lrange(key, -count, -1));
     },
 
     async xrevrange(key: string, count: number): Promise<StreamEntry[]> {
       if (count <= 0) return [];
-      const raw = await run('XREVRANGE', key, 'stream', () => client.xrevrange(key, '+', '-', 'COUNT', count));
+      const raw = await run("XREVRANGE", key, "stream", () =>
+        client.xrevrange(key, "+", "-", "COUNT", count),
+      );
       return raw.map(toStreamEntry);
     },
 
     async scanKeys(pattern: string, limit: number): Promise<string[]> {
-      assertCount('scanKeys', limit);
+      assertCount("scanKeys", limit);
       const keys = new Set<string>();
-      let cursor = '0';
+      let cursor = "0";
       do {
-        const [next, batch] = await run('SCAN', pattern, undefined, () => client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
+        const [next, batch] = await run("SCAN", pattern, undefined, () =>
+          client.scan(cursor, "MATCH", pattern, "COUNT", 1000),
+        );
         for (const key of batch) {
           if (keys.size >= limit) return [...keys];
           keys.add(key); // SCAN may return a key twice
         }
         cursor = next;
-      } while (cursor !== '0');
+      } while (cursor !== "0");
       return [...keys];
     },
 
     async zrangeFromScore(key: string, minScore: number, count: number): Promise<ScoredMember[]> {
-      assertMinScore('zrangeFromScore', minScore);
-      assertCount('zrangeFromScore', count);
+      assertMinScore("zrangeFromScore", minScore);
+      assertCount("zrangeFromScore", count);
       // String(x) is the shortest text that reads back as exactly x; Redis parses it with strtod.
-      const min = minScore === -Infinity ? '-inf' : String(minScore);
-      const flat = await run('ZRANGEBYSCORE', key, 'zset', () => client.zrangebyscore(key, min, '+inf', 'WITHSCORES', 'LIMIT', 0, count));
+      const min = minScore === -Infinity ? "-inf" : String(minScore);
+      const flat = await run("ZRANGEBYSCORE", key, "zset", () =>
+        client.zrangebyscore(key, min, "+inf", "WITHSCORES", "LIMIT", 0, count),
+      );
       const members: ScoredMember[] = [];
-      for (let i = 0; i + 1 < flat.length; i += 2) members.push({ member: flat[i], score: parseScore(flat[i + 1]) });
+      for (let i = 0; i + 1 < flat.length; i += 2)
+        members.push({ member: flat[i], score: parseScore(flat[i + 1]) });
       return members;
     },
 
     async memoryUsage(key: string): Promise<number | null> {
-      return await run('MEMORY USAGE', key, undefined, () => client.memory('USAGE', key, 'SAMPLES', 0));
+      return await run("MEMORY USAGE", key, undefined, () =>
+        client.memory("USAGE", key, "SAMPLES", 0),
+      );
     },
 
     async deleteOwn(keys: string[]): Promise<number> {
-      if (!Array.isArray(keys)) throw new TypeError('deleteOwn: keys must be an array of key names');
+      if (!Array.isArray(keys))
+        throw new TypeError("deleteOwn: keys must be an array of key names");
       // Every key is checked before anything is sent: a refused call deletes nothing.
       keys.forEach(assertDeletable);
       // DEL without a key is a syntax error; there is nothing to do.
       if (keys.length === 0) return 0;
-      return await run('DEL', keys.join(', '), undefined, () => client.del(...keys));
+      return await run("DEL", keys.join(", "), undefined, () => client.del(...keys));
     },
 
-    async xreadAfter(key: string, afterId: string, count: number, blockMs: number): Promise<StreamEntry[]> {
-      assertCount('xreadAfter', count);
-      assertBlockMs('xreadAfter', blockMs);
-      parseStreamId('xreadAfter', 'afterId', afterId);
+    async xreadAfter(
+      key: string,
+      afterId: string,
+      count: number,
+      blockMs: number,
+    ): Promise<StreamEntry[]> {
+      assertCount("xreadAfter", count);
+      assertBlockMs("xreadAfter", blockMs);
+      parseStreamId("xreadAfter", "afterId", afterId);
       // The socket timeout equals the command timeout: a server that keeps silent that long is
       // taken for stalled and the connection is dropped. A block that long would be cut off as
       // "no reply" (and take every command in flight on the connection with it), so it is refused
@@ -153,14 +203,16 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
             '(the socket timeout equals it, so a longer block would be cut off as "no reply")',
         );
       }
-      const reply = await run('XREAD', key, 'stream', () =>
+      const reply = await run("XREAD", key, "stream", () =>
         blockMs === 0
-          ? client.xread('COUNT', count, 'STREAMS', key, afterId)
-          : client.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', key, afterId),
+          ? client.xread("COUNT", count, "STREAMS", key, afterId)
+          : client.xread("COUNT", count, "BLOCK", blockMs, "STREAMS", key, afterId),
       );
       // null: nothing arrived within blockMs (or, without BLOCK, nothing newer / no such stream).
       if (reply === null) return [];
-      return reply.filter(([name]) => name === key).flatMap(([, items]) => items.map(toStreamEntry));
+      return reply
+        .filter(([name]) => name === key)
+        .flatMap(([, items]) => items.map(toStreamEntry));
     },
 
     async publish(batch: PublishBatch): Promise<void> {
@@ -170,10 +222,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         // A single HSET (the heartbeat) is atomic by itself — every field or, on WRONGTYPE,
         // nothing — so it needs neither the type check nor MULTI/EXEC: one command, one round
         // trip, on the path most cycles take.
-        await run('HSET', only.key, 'hash', () => client.hset(only.key, only.fields));
+        await run("HSET", only.key, "hash", () => client.hset(only.key, only.fields));
         return;
       }
-      const keysShown = [...batch.hashes, ...batch.streams].map((w) => w.key).join(', ');
+      const keysShown = [...batch.hashes, ...batch.streams].map((w) => w.key).join(", ");
 
       // Redis does not roll a MULTI back when one command fails (WRONGTYPE): the others still
       // run. Checking every target's type first makes the common case — a key someone created
@@ -181,16 +233,19 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       // microseconds between this check and EXEC can still split a publish, and EXEC's replies
       // are checked below for exactly that.
       const targets = [
-        ...batch.hashes.map((w) => ({ key: w.key, type: 'hash' })),
-        ...batch.streams.map((w) => ({ key: w.key, type: 'stream' })),
+        ...batch.hashes.map((w) => ({ key: w.key, type: "hash" })),
+        ...batch.streams.map((w) => ({ key: w.key, type: "stream" })),
       ];
-      const types = await Promise.all(targets.map((t) => run('TYPE', t.key, undefined, () => client.type(t.key))));
+      const types = await Promise.all(
+        targets.map((t) => run("TYPE", t.key, undefined, () => client.type(t.key))),
+      );
       targets.forEach((t, i) => {
-        if (types[i] !== 'none' && types[i] !== t.type) throw new WrongTypeError(t.key, t.type, types[i]);
+        if (types[i] !== "none" && types[i] !== t.type)
+          throw new WrongTypeError(t.key, t.type, types[i]);
       });
 
       // The TYPE checks awaited: the connection may have gone (and come back) meanwhile.
-      if (!connection.usable()) throw notConnected('publish (MULTI/EXEC) of', keysShown);
+      if (!connection.usable()) throw notConnected("publish (MULTI/EXEC) of", keysShown);
       const transaction = client.multi();
       for (const write of batch.hashes) {
         transaction.hset(write.key, write.fields);
@@ -198,26 +253,29 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       }
       for (const write of batch.streams) {
         const flat = Object.entries(write.fields).flat();
-        transaction.xadd(write.key, 'MAXLEN', '~', write.maxLen, '*', ...flat);
+        transaction.xadd(write.key, "MAXLEN", "~", write.maxLen, "*", ...flat);
       }
       let replies: Array<[Error | null, unknown]> | null;
       try {
         replies = await transaction.exec();
       } catch (error) {
-        throw await translate(error, 'publish (MULTI/EXEC) of', keysShown);
+        throw await translate(error, "publish (MULTI/EXEC) of", keysShown);
       }
-      if (replies === null) throw new Error(`redis ${target}: publish of ${keysShown} failed: transaction aborted`);
-      const failures = replies.filter(([error]) => error !== null).map(([error]) => scrub(String(error?.message)));
+      if (replies === null)
+        throw new Error(`redis ${target}: publish of ${keysShown} failed: transaction aborted`);
+      const failures = replies
+        .filter(([error]) => error !== null)
+        .map(([error]) => scrub(String(error?.message)));
       if (failures.length > 0) {
         throw new Error(
           `redis ${target}: publish of ${keysShown} partly failed (Redis applied the other commands of the transaction): ` +
-            `${failures.length} of ${replies.length} commands failed: ${failures.join('; ')}`,
+            `${failures.length} of ${replies.length} commands failed: ${failures.join("; ")}`,
         );
       }
     },
 
     async ping(): Promise<void> {
-      await run('PING', '', undefined, () => client.ping());
+      await run("PING", "", undefined, () => client.ping());
     },
 
     close: () => connection.close(),
@@ -233,7 +291,7 @@ function toStreamEntry([id, flat]: [string, string[]]): StreamEntry {
 }
 
 function parseScore(raw: string): number {
-  if (raw === 'inf' || raw === '+inf') return Infinity;
-  if (raw === '-inf') return -Infinity;
+  if (raw === "inf" || raw === "+inf") return Infinity;
+  if (raw === "-inf") return -Infinity;
   return Number(raw);
 }

@@ -18,7 +18,7 @@ export interface RedactOptions {
    * `':***'` (default: the store's messages, `redis://:***@host`) or `'***'` (`config print`
    * and `status`, `redis://***@host`).
    */
-  bareSecret?: ':***' | '***';
+  bareSecret?: ":***" | "***";
 }
 
 /**
@@ -27,15 +27,15 @@ export interface RedactOptions {
  * would otherwise show its tail (test/security/leastPrivilege.test.ts).
  */
 export function redactRedisUrl(url: string, options: RedactOptions = {}): string {
-  const schemeEnd = url.indexOf('//');
+  const schemeEnd = url.indexOf("//");
   if (schemeEnd === -1) return url;
   const authorityStart = schemeEnd + 2;
-  const at = url.lastIndexOf('@');
+  const at = url.lastIndexOf("@");
   if (at < authorityStart) return url;
   const userinfo = url.slice(authorityStart, at);
-  const colon = userinfo.indexOf(':');
+  const colon = userinfo.indexOf(":");
   // Without a colon the whole userinfo is a password in the `redis://secret@host` form.
-  const shown = colon === -1 ? (options.bareSecret ?? ':***') : `${userinfo.slice(0, colon)}:***`;
+  const shown = colon === -1 ? (options.bareSecret ?? ":***") : `${userinfo.slice(0, colon)}:***`;
   return `${url.slice(0, authorityStart)}${shown}${url.slice(at)}`;
 }
 
@@ -47,39 +47,51 @@ export function parseRedisUrl(url: string): ParsedRedisUrl {
     parsed = new URL(url);
   } catch {
     // The URL parser says only "Invalid URL"; a port out of range is the common typo: name it.
-    const authority = url.slice(Math.max(url.lastIndexOf('@') + 1, url.indexOf('//') + 2)).split('/')[0];
+    const authority = url
+      .slice(Math.max(url.lastIndexOf("@") + 1, url.indexOf("//") + 2))
+      .split("/")[0];
     const port = /:(\d+)$/.exec(authority)?.[1];
-    if (port !== undefined && Number(port) > 65535) throw new Error(`invalid Redis URL ${shown}: the port must be 1-65535 (got ${port})`);
-    throw new Error(`invalid Redis URL ${shown}: expected redis://[user:password@]host[:port][/db]`);
+    if (port !== undefined && Number(port) > 65535)
+      throw new Error(`invalid Redis URL ${shown}: the port must be 1-65535 (got ${port})`);
+    throw new Error(
+      `invalid Redis URL ${shown}: expected redis://[user:password@]host[:port][/db]`,
+    );
   }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
     throw new Error(`invalid Redis URL ${shown}: the scheme must be redis:// or rediss:// (TLS)`);
   }
-  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
   if (host.length === 0) throw new Error(`invalid Redis URL ${shown}: no host`);
-  const port = parsed.port === '' ? 6379 : Number(parsed.port);
+  const port = parsed.port === "" ? 6379 : Number(parsed.port);
   if (port === 0) throw new Error(`invalid Redis URL ${shown}: the port must be 1-65535 (got 0)`);
-  const dbText = parsed.pathname.replace(/^\//, '');
-  if (dbText !== '' && !/^\d+$/.test(dbText)) {
-    throw new Error(`invalid Redis URL ${shown}: the path must be a database number (got /${dbText})`);
+  const dbText = parsed.pathname.replace(/^\//, "");
+  if (dbText !== "" && !/^\d+$/.test(dbText)) {
+    throw new Error(
+      `invalid Redis URL ${shown}: the path must be a database number (got /${dbText})`,
+    );
   }
-  const result: ParsedRedisUrl = { host, port, db: dbText === '' ? 0 : Number(dbText), tls: parsed.protocol === 'rediss:' };
+  const result: ParsedRedisUrl = {
+    host,
+    port,
+    db: dbText === "" ? 0 : Number(dbText),
+    tls: parsed.protocol === "rediss:",
+  };
   let username = decodeURIComponent(parsed.username);
   let password = decodeURIComponent(parsed.password);
   // `redis://secret@host`: a userinfo without a colon is a password for the default user, as
   // ioredis and redis-cli read it, not a user name.
-  const at = url.lastIndexOf('@');
-  const userinfo = at === -1 ? '' : url.slice(url.indexOf('//') + 2, at);
-  if (userinfo !== '' && !userinfo.includes(':')) {
+  const at = url.lastIndexOf("@");
+  const userinfo = at === -1 ? "" : url.slice(url.indexOf("//") + 2, at);
+  if (userinfo !== "" && !userinfo.includes(":")) {
     password = username;
-    username = '';
+    username = "";
   }
-  if (username !== '') result.username = username;
-  if (password !== '') result.password = password;
+  if (username !== "") result.username = username;
+  if (password !== "") result.password = password;
   return result;
 }
 
 /** `host:port/db` (an IPv6 host in brackets): how logs and errors name the server, never with credentials. */
-export function redisTarget(url: Pick<ParsedRedisUrl, 'host' | 'port' | 'db'>): string {
-  return `${url.host.includes(':') ? `[${url.host}]` : url.host}:${url.port}/${url.db}`;
+export function redisTarget(url: Pick<ParsedRedisUrl, "host" | "port" | "db">): string {
+  return `${url.host.includes(":") ? `[${url.host}]` : url.host}:${url.port}/${url.db}`;
 }

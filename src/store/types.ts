@@ -2,7 +2,7 @@
 // the Redis store (ioredis) and the embedded in-memory store implement exactly these calls, so
 // candle readers, position sources and publishers run unchanged on either, and on test doubles.
 
-export type KeyKind = 'none' | 'string' | 'hash' | 'zset' | 'list' | 'set' | 'stream' | 'other';
+export type KeyKind = "none" | "string" | "hash" | "zset" | "list" | "set" | "stream" | "other";
 
 export interface StreamEntry {
   id: string;
@@ -39,14 +39,14 @@ export interface PublishBatch {
 export class WrongTypeError extends Error {
   readonly key: string;
   constructor(key: string, expected: string, actual?: string) {
-    super(`key ${key} is not a ${expected}${actual ? ` (it is a ${actual})` : ''}`);
-    this.name = 'WrongTypeError';
+    super(`key ${key} is not a ${expected}${actual ? ` (it is a ${actual})` : ""}`);
+    this.name = "WrongTypeError";
     this.key = key;
   }
 }
 
 export interface Store {
-  readonly kind: 'redis' | 'memory';
+  readonly kind: "redis" | "memory";
   keyKind(key: string): Promise<KeyKind>;
   /** All fields of a hash; `{}` when the key does not exist. */
   hgetall(key: string): Promise<Record<string, string>>;

@@ -8,7 +8,7 @@
 //                while the long-window slope stays near 0 — the SPEC's mean-reversion signature.
 // - chop:        driftless random walk: dp ≈ 0.5, vr ≈ 1, ts ≈ 0.
 
-export const REGIMES = ['trend', 'mr', 'chop'] as const;
+export const REGIMES = ["trend", "mr", "chop"] as const;
 export type SyntheticRegime = (typeof REGIMES)[number];
 
 export function isSyntheticRegime(value: string): value is SyntheticRegime {
@@ -25,7 +25,10 @@ export interface SyntheticOptions {
 }
 
 /** Per-step parameters of each regime (log-return units). */
-const SHAPES: Record<SyntheticRegime, { drift: number; noise: number; swing: number; period: number }> = {
+const SHAPES: Record<
+  SyntheticRegime,
+  { drift: number; noise: number; swing: number; period: number }
+> = {
   trend: { drift: 0.001, noise: 0.001, swing: 0, period: 1 },
   mr: { drift: 0, noise: 0.0005, swing: 0.02, period: 48 },
   chop: { drift: 0, noise: 0.002, swing: 0, period: 1 },
@@ -60,8 +63,10 @@ function normalSource(uniform: () => number): () => number {
  * Used by the demo to grow candles one at a time with the same statistics as syntheticPrices.
  */
 export function createPriceWalk(regime: SyntheticRegime, seed = 1, start = 100): () => number {
-  if (!isSyntheticRegime(regime)) throw new Error(`unknown regime ${JSON.stringify(regime)} (expected ${REGIMES.join('|')})`);
-  if (!(Number.isFinite(start) && start > 0)) throw new Error(`start must be a finite price > 0 (got ${start})`);
+  if (!isSyntheticRegime(regime))
+    throw new Error(`unknown regime ${JSON.stringify(regime)} (expected ${REGIMES.join("|")})`);
+  if (!(Number.isFinite(start) && start > 0))
+    throw new Error(`start must be a finite price > 0 (got ${start})`);
   if (!Number.isFinite(seed)) throw new Error(`seed must be a finite number (got ${seed})`);
   const shape = SHAPES[regime];
   const normal = normalSource(mulberry32(seed));
@@ -82,7 +87,8 @@ export function createPriceWalk(regime: SyntheticRegime, seed = 1, start = 100):
 /** `length` closes of the given regime, oldest first. */
 export function syntheticPrices(regime: SyntheticRegime, options: SyntheticOptions = {}): number[] {
   const length = options.length ?? 300;
-  if (!(Number.isInteger(length) && length >= 0)) throw new Error(`length must be an integer >= 0 (got ${length})`);
+  if (!(Number.isInteger(length) && length >= 0))
+    throw new Error(`length must be an integer >= 0 (got ${length})`);
   const next = createPriceWalk(regime, options.seed ?? 1, options.start ?? 100);
   return Array.from({ length }, () => next());
 }

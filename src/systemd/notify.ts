@@ -19,8 +19,8 @@
 //    watchdog pings only with WATCHDOG_USEC (and WATCHDOG_PID, when set, naming us).
 // A ping still under way when the next is due is not doubled; a missing or failing systemd-notify
 // is logged once (systemd then restarts the unit when its start or watchdog timeout expires).
-import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
-import type { Logger } from '../log.js';
+import { spawn as spawnChild, type ChildProcess } from "node:child_process";
+import type { Logger } from "../log.js";
 
 export interface SystemdNotifier {
   /** NOTIFY_SOCKET is set: messages are sent. */
@@ -44,7 +44,7 @@ export interface SystemdNotifierOptions {
   env?: NodeJS.ProcessEnv;
   /** Our pid (WATCHDOG_PID must name it). Default process.pid. */
   pid?: number;
-  logger?: Pick<Logger, 'warn' | 'error' | 'debug'>;
+  logger?: Pick<Logger, "warn" | "error" | "debug">;
   /** The notify command. Default 'systemd-notify' (on PATH). */
   command?: string;
   /** For tests: how a message is sent (default: spawn `command` with the args). */
@@ -55,23 +55,27 @@ export interface SystemdNotifierOptions {
 export function watchdogIntervalMs(env: NodeJS.ProcessEnv, pid: number): number | null {
   const usec = Number(env.WATCHDOG_USEC);
   if (!env.WATCHDOG_USEC || !Number.isInteger(usec) || usec <= 0) return null;
-  if (env.WATCHDOG_PID !== undefined && env.WATCHDOG_PID !== '' && Number(env.WATCHDOG_PID) !== pid) return null;
+  if (env.WATCHDOG_PID !== undefined && env.WATCHDOG_PID !== "" && Number(env.WATCHDOG_PID) !== pid)
+    return null;
   return Math.max(1, Math.floor(usec / 2000));
 }
 
 /** One line, no control characters (systemd-notify takes it as an argument, the message as a line). */
 function oneLine(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 200);
+  return text.replace(/[\u0000-\u001f\u007f]+/g, " ").slice(0, 200);
 }
 
 export function createSystemdNotifier(options: SystemdNotifierOptions = {}): SystemdNotifier {
   const env = options.env ?? process.env;
   const pid = options.pid ?? process.pid;
   const logger = options.logger;
-  const command = options.command ?? 'systemd-notify';
-  const enabled = typeof env.NOTIFY_SOCKET === 'string' && env.NOTIFY_SOCKET !== '';
+  const command = options.command ?? "systemd-notify";
+  const enabled = typeof env.NOTIFY_SOCKET === "string" && env.NOTIFY_SOCKET !== "";
   const intervalMs = enabled ? watchdogIntervalMs(env, pid) : null;
-  const spawn = options.spawn ?? ((cmd: string, args: string[], childEnv: NodeJS.ProcessEnv) => spawnChild(cmd, args, { stdio: 'ignore', env: childEnv }));
+  const spawn =
+    options.spawn ??
+    ((cmd: string, args: string[], childEnv: NodeJS.ProcessEnv) =>
+      spawnChild(cmd, args, { stdio: "ignore", env: childEnv }));
   let readySent = false;
   let timer: NodeJS.Timeout | null = null;
   let pingInFlight = false;
@@ -81,7 +85,10 @@ export function createSystemdNotifier(options: SystemdNotifierOptions = {}): Sys
   const failed = (what: string): void => {
     if (reported) return;
     reported = true;
-    logger?.error({ command }, `sd_notify: ${what}; systemd will ${readySent ? 'kill the service when its watchdog expires' : 'not see READY=1'}`);
+    logger?.error(
+      { command },
+      `sd_notify: ${what}; systemd will ${readySent ? "kill the service when its watchdog expires" : "not see READY=1"}`,
+    );
   };
 
   const send = (args: string[], onDone?: () => void): void => {
@@ -99,12 +106,12 @@ export function createSystemdNotifier(options: SystemdNotifierOptions = {}): Sys
       finished = true;
       onDone?.();
     };
-    child.once('error', (error) => {
+    child.once("error", (error) => {
       failed(`cannot run ${command}: ${error.message}`);
       finish();
     });
-    child.once('exit', (code, signal) => {
-      if (code !== 0) failed(`${command} ${args.join(' ')} exited with ${code ?? signal}`);
+    child.once("exit", (code, signal) => {
+      if (code !== 0) failed(`${command} ${args.join(" ")} exited with ${code ?? signal}`);
       finish();
     });
   };
@@ -120,7 +127,7 @@ export function createSystemdNotifier(options: SystemdNotifierOptions = {}): Sys
         return;
       }
       readySent = true;
-      send(['--ready', ...(status !== undefined ? [`--status=${oneLine(status)}`] : [])]);
+      send(["--ready", ...(status !== undefined ? [`--status=${oneLine(status)}`] : [])]);
     },
     status(text) {
       if (!enabled) return;
@@ -132,7 +139,7 @@ export function createSystemdNotifier(options: SystemdNotifierOptions = {}): Sys
         // A ping still under way (PID 1 busy): one is enough.
         if (pingInFlight) return;
         pingInFlight = true;
-        send(['WATCHDOG=1'], () => {
+        send(["WATCHDOG=1"], () => {
           pingInFlight = false;
         });
       };

@@ -10,8 +10,13 @@
 // (`elk.json.*Coords: ROOT`), so the SVG writer needs no transforms.
 //
 // ELK is loaded on first use: the CLI commands that draw nothing never pay for it.
-import type { ELK, ElkExtendedEdge, ElkNode, ElkPoint } from 'elkjs/lib/elk-api.js';
-import { drawnTransitions, mergeEdges, type MachineModel, type ModelTransition } from './machineModel.js';
+import type { ELK, ElkExtendedEdge, ElkNode, ElkPoint } from "elkjs/lib/elk-api.js";
+import {
+  drawnTransitions,
+  mergeEdges,
+  type MachineModel,
+  type ModelTransition,
+} from "./machineModel.js";
 
 export interface LayoutNode {
   id: string;
@@ -43,7 +48,7 @@ export interface LayoutEdge {
   /** Centre of the label's first line's box top, as ELK placed it. */
   labelX: number;
   labelY: number;
-  labelAnchor: 'start' | 'middle' | 'end';
+  labelAnchor: "start" | "middle" | "end";
 }
 
 /** The initial-state marker of the machine (scope null) or of a compound state. */
@@ -82,52 +87,52 @@ let elk: Promise<ELK> | null = null;
 
 /** One ELK instance for the process (the bundled build: pure JS, no worker thread). */
 function engine(): Promise<ELK> {
-  elk ??= import('elkjs/lib/elk.bundled.js').then((mod) => {
+  elk ??= import("elkjs/lib/elk.bundled.js").then((mod) => {
     // A CommonJS module: Node's default export is its module.exports, the constructor itself.
     const exported = mod.default as unknown as ElkConstructor | { default: ElkConstructor };
-    const ELKConstructor = typeof exported === 'function' ? exported : exported.default;
+    const ELKConstructor = typeof exported === "function" ? exported : exported.default;
     return new ELKConstructor();
   });
   return elk;
 }
 
 const ROOT_OPTIONS: Record<string, string> = {
-  'elk.algorithm': 'layered',
-  'elk.direction': 'DOWN',
-  'elk.hierarchyHandling': 'INCLUDE_CHILDREN',
-  'elk.edgeRouting': 'ORTHOGONAL',
+  "elk.algorithm": "layered",
+  "elk.direction": "DOWN",
+  "elk.hierarchyHandling": "INCLUDE_CHILDREN",
+  "elk.edgeRouting": "ORTHOGONAL",
   // Cycles are broken against the definition's order (an edge back to an earlier state is the
   // back edge), and that order is kept where it costs no crossings: the diagram reads like the
   // code, from the initial state down.
-  'elk.layered.cycleBreaking.strategy': 'MODEL_ORDER',
-  'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
-  'elk.layered.nodePlacement.strategy': 'NETWORK_SIMPLEX',
-  'elk.layered.spacing.nodeNodeBetweenLayers': '28',
-  'elk.layered.spacing.edgeNodeBetweenLayers': '14',
-  'elk.layered.spacing.edgeEdgeBetweenLayers': '10',
-  'elk.spacing.nodeNode': '20',
-  'elk.spacing.edgeNode': '10',
-  'elk.spacing.edgeEdge': '8',
-  'elk.spacing.edgeLabel': '3',
-  'elk.edgeLabels.placement': 'CENTER',
-  'elk.padding': '[top=16,left=16,bottom=16,right=16]',
-  'elk.json.edgeCoords': 'ROOT',
-  'elk.json.shapeCoords': 'ROOT',
+  "elk.layered.cycleBreaking.strategy": "MODEL_ORDER",
+  "elk.layered.considerModelOrder.strategy": "NODES_AND_EDGES",
+  "elk.layered.nodePlacement.strategy": "NETWORK_SIMPLEX",
+  "elk.layered.spacing.nodeNodeBetweenLayers": "28",
+  "elk.layered.spacing.edgeNodeBetweenLayers": "14",
+  "elk.layered.spacing.edgeEdgeBetweenLayers": "10",
+  "elk.spacing.nodeNode": "20",
+  "elk.spacing.edgeNode": "10",
+  "elk.spacing.edgeEdge": "8",
+  "elk.spacing.edgeLabel": "3",
+  "elk.edgeLabels.placement": "CENTER",
+  "elk.padding": "[top=16,left=16,bottom=16,right=16]",
+  "elk.json.edgeCoords": "ROOT",
+  "elk.json.shapeCoords": "ROOT",
 };
 
 const COMPOUND_OPTIONS: Record<string, string> = {
-  'elk.padding': '[top=30,left=14,bottom=14,right=14]',
+  "elk.padding": "[top=30,left=14,bottom=14,right=14]",
 };
 
 const INITIAL_OPTIONS: Record<string, string> = {
-  'elk.layered.layering.layerConstraint': 'FIRST_SEPARATE',
+  "elk.layered.layering.layerConstraint": "FIRST_SEPARATE",
 };
 
-const initialId = (scope: string | null): string => `__initial__${scope ?? ''}`;
+const initialId = (scope: string | null): string => `__initial__${scope ?? ""}`;
 
 /** Orthogonal polyline with rounded corners, as SVG path data. */
 function roundedPath(points: ElkPoint[]): string {
-  if (points.length === 0) return '';
+  if (points.length === 0) return "";
   const out = [`M${fmt(points[0].x)},${fmt(points[0].y)}`];
   for (let i = 1; i < points.length - 1; i++) {
     const [a, b, c] = [points[i - 1], points[i], points[i + 1]];
@@ -144,7 +149,7 @@ function roundedPath(points: ElkPoint[]): string {
   }
   const last = points[points.length - 1];
   out.push(`L${fmt(last.x)},${fmt(last.y)}`);
-  return out.join(' ');
+  return out.join(" ");
 }
 
 function edgePoints(edge: ElkExtendedEdge): ElkPoint[] {
@@ -164,7 +169,12 @@ function edgePoints(edge: ElkExtendedEdge): ElkPoint[] {
  * drawing narrow.
  */
 export function edgeLine(t: ModelTransition): string {
-  const event = t.kind === 'done' && t.eventType.startsWith('xstate.done.actor.') ? 'done' : t.kind === 'error' ? 'error' : t.event;
+  const event =
+    t.kind === "done" && t.eventType.startsWith("xstate.done.actor.")
+      ? "done"
+      : t.kind === "error"
+        ? "error"
+        : t.event;
   return t.guard === null ? event : `${event} [${t.guard}]`;
 }
 
@@ -174,9 +184,13 @@ export async function layoutMachine(model: MachineModel): Promise<MachineLayout>
   const drawn = drawnTransitions(model);
   const visible = mergeEdges(drawn).map((e) => ({
     ...e,
-    labels: [...new Set(drawn.filter((t) => t.source === e.source && t.target === e.target).map(edgeLine))],
+    labels: [
+      ...new Set(drawn.filter((t) => t.source === e.source && t.target === e.target).map(edgeLine)),
+    ],
   }));
-  const detailed = new Map(mergeEdges(drawn, true).map((e) => [`${e.source}\u0000${e.target}`, e.labels]));
+  const detailed = new Map(
+    mergeEdges(drawn, true).map((e) => [`${e.source}\u0000${e.target}`, e.labels]),
+  );
 
   // The ELK graph: states nested as in the machine, an initial dot in each scope.
   const elkNodes = new Map<string, ElkNode>();
@@ -186,9 +200,9 @@ export async function layoutMachine(model: MachineModel): Promise<MachineLayout>
     parent.children ??= [];
     return parent.children;
   };
-  const root: ElkNode = { id: '__root__', layoutOptions: ROOT_OPTIONS, children: [], edges: [] };
+  const root: ElkNode = { id: "__root__", layoutOptions: ROOT_OPTIONS, children: [], edges: [] };
   for (const s of model.states) {
-    const compound = s.type === 'compound' || s.type === 'parallel';
+    const compound = s.type === "compound" || s.type === "parallel";
     const node: ElkNode = compound
       ? { id: s.id, layoutOptions: COMPOUND_OPTIONS, children: [] }
       : { id: s.id, width: Math.max(86, textWidth(s.key, NODE_CHAR_PX) + 28), height: NODE_HEIGHT };
@@ -197,10 +211,21 @@ export async function layoutMachine(model: MachineModel): Promise<MachineLayout>
   }
   const scopes: Array<{ scope: string | null; initial: string }> = [];
   if (stateById.has(model.initial)) scopes.push({ scope: null, initial: model.initial });
-  for (const s of model.states) if (s.initial !== null && stateById.has(s.initial)) scopes.push({ scope: s.id, initial: s.initial });
+  for (const s of model.states)
+    if (s.initial !== null && stateById.has(s.initial))
+      scopes.push({ scope: s.id, initial: s.initial });
   for (const { scope, initial } of scopes) {
-    scopeChildren(scope).unshift({ id: initialId(scope), width: INITIAL_SIZE, height: INITIAL_SIZE, layoutOptions: INITIAL_OPTIONS });
-    root.edges!.push({ id: `init:${scope ?? ''}`, sources: [initialId(scope)], targets: [initial] });
+    scopeChildren(scope).unshift({
+      id: initialId(scope),
+      width: INITIAL_SIZE,
+      height: INITIAL_SIZE,
+      layoutOptions: INITIAL_OPTIONS,
+    });
+    root.edges!.push({
+      id: `init:${scope ?? ""}`,
+      sources: [initialId(scope)],
+      targets: [initial],
+    });
   }
   visible.forEach((e, i) => {
     const lines = e.labels;
@@ -208,7 +233,13 @@ export async function layoutMachine(model: MachineModel): Promise<MachineLayout>
       id: `e${i}`,
       sources: [e.source],
       targets: [e.target],
-      labels: [{ text: lines.join('\n'), width: Math.max(...lines.map((l) => textWidth(l, LABEL_CHAR_PX))) + 4, height: lines.length * LABEL_LINE_PX + 2 }],
+      labels: [
+        {
+          text: lines.join("\n"),
+          width: Math.max(...lines.map((l) => textWidth(l, LABEL_CHAR_PX))) + 4,
+          height: lines.length * LABEL_LINE_PX + 2,
+        },
+      ],
     });
   });
 
@@ -218,7 +249,12 @@ export async function layoutMachine(model: MachineModel): Promise<MachineLayout>
   const boxes = new Map<string, { x: number; y: number; width: number; height: number }>();
   const collect = (node: ElkNode): void => {
     for (const child of node.children ?? []) {
-      boxes.set(child.id, { x: child.x ?? 0, y: child.y ?? 0, width: child.width ?? 0, height: child.height ?? 0 });
+      boxes.set(child.id, {
+        x: child.x ?? 0,
+        y: child.y ?? 0,
+        width: child.width ?? 0,
+        height: child.height ?? 0,
+      });
       collect(child);
     }
   };
@@ -240,8 +276,8 @@ export async function layoutMachine(model: MachineModel): Promise<MachineLayout>
       y: box.y + box.height / 2,
       width: box.width,
       height: box.height,
-      final: s.type === 'final',
-      compound: s.type === 'compound' || s.type === 'parallel',
+      final: s.type === "final",
+      compound: s.type === "compound" || s.type === "parallel",
       description: s.description,
     };
   });
@@ -255,19 +291,29 @@ export async function layoutMachine(model: MachineModel): Promise<MachineLayout>
       source: e.source,
       target: e.target,
       lines: e.labels,
-      label: e.labels.join(' · '),
-      title: `${e.source} → ${e.target}: ${(detailed.get(`${e.source}\u0000${e.target}`) ?? e.labels).join(' · ')}`,
+      label: e.labels.join(" · "),
+      title: `${e.source} → ${e.target}: ${(detailed.get(`${e.source}\u0000${e.target}`) ?? e.labels).join(" · ")}`,
       path: roundedPath(points),
       labelX: label ? (label.x ?? 0) + (label.width ?? 0) / 2 : mid.x,
       labelY: label ? (label.y ?? 0) + 1 : mid.y,
-      labelAnchor: 'middle',
+      labelAnchor: "middle",
     };
   });
 
   const initials: LayoutInitial[] = scopes.map(({ scope }) => {
-    const dot = boxes.get(initialId(scope)) ?? { x: 0, y: 0, width: INITIAL_SIZE, height: INITIAL_SIZE };
-    const edge = laidEdges.get(`init:${scope ?? ''}`);
-    return { scope, x: dot.x + dot.width / 2, y: dot.y + dot.height / 2, path: edge ? roundedPath(edgePoints(edge)) : '' };
+    const dot = boxes.get(initialId(scope)) ?? {
+      x: 0,
+      y: 0,
+      width: INITIAL_SIZE,
+      height: INITIAL_SIZE,
+    };
+    const edge = laidEdges.get(`init:${scope ?? ""}`);
+    return {
+      scope,
+      x: dot.x + dot.width / 2,
+      y: dot.y + dot.height / 2,
+      path: edge ? roundedPath(edgePoints(edge)) : "",
+    };
   });
 
   return {

@@ -10,10 +10,10 @@
 // module names them the way a reader thinks of them (`readInputs.done`, `after interval`,
 // `always`), and names guards, so a diagram shows why a branch is taken — by the guard's name
 // only: an inline guard's source code is never printed (it shows as `inline guard`).
-import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xstate';
-import { toDirectedGraph, type DirectedGraphNode } from 'xstate/graph';
+import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from "xstate";
+import { toDirectedGraph, type DirectedGraphNode } from "xstate/graph";
 
-export type TransitionKind = 'event' | 'done' | 'error' | 'after' | 'always';
+export type TransitionKind = "event" | "done" | "error" | "after" | "always";
 
 export interface ModelState {
   /** Path from the root, joined with '.' (e.g. `idle`, or `parent.child` for nested states). */
@@ -21,7 +21,7 @@ export interface ModelState {
   key: string;
   /** Parent state's id; null for top-level states. */
   parent: string | null;
-  type: 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
+  type: "atomic" | "compound" | "parallel" | "final" | "history";
   description: string | null;
   /** `src` of every actor this state invokes (e.g. `readInputs`). */
   invokes: string[];
@@ -67,10 +67,10 @@ export function allStateNodes(machine: AnyStateMachine): AnyStateNode[] {
   return out;
 }
 
-const stateIdOf = (node: AnyStateNode): string => node.path.join('.');
+const stateIdOf = (node: AnyStateNode): string => node.path.join(".");
 
 /** What an anonymous guard function shows as: its source is code, not a name. */
-export const INLINE_GUARD = 'inline guard';
+export const INLINE_GUARD = "inline guard";
 
 /**
  * A guard by name: a named guard (`isOnce`, `{ type: 'isOnce', params }`), xstate's higher-order
@@ -79,19 +79,21 @@ export const INLINE_GUARD = 'inline guard';
  */
 export function describeGuard(guard: unknown): string | null {
   if (guard === undefined || guard === null) return null;
-  if (typeof guard === 'string') return guard;
-  if (typeof guard === 'function') {
+  if (typeof guard === "string") return guard;
+  if (typeof guard === "function") {
     const fn = guard as { check?: unknown; guards?: unknown; stateValue?: unknown; name?: string };
     // xstate's built-in guards (and/or/not, stateIn) are functions named after their kind that
     // carry a `check` and their operands.
-    if (typeof fn.check === 'function') {
-      if (Array.isArray(fn.guards)) return `${fn.name || 'guard'}(${fn.guards.map((g) => describeGuard(g) ?? '?').join(', ')})`;
-      if (fn.stateValue !== undefined) return `${fn.name || 'stateIn'}(${JSON.stringify(fn.stateValue)})`;
+    if (typeof fn.check === "function") {
+      if (Array.isArray(fn.guards))
+        return `${fn.name || "guard"}(${fn.guards.map((g) => describeGuard(g) ?? "?").join(", ")})`;
+      if (fn.stateValue !== undefined)
+        return `${fn.name || "stateIn"}(${JSON.stringify(fn.stateValue)})`;
     }
     // `guard: ({ context }) => …` is named `guard` after its property: that is no name.
-    return fn.name && fn.name !== 'guard' ? fn.name : INLINE_GUARD;
+    return fn.name && fn.name !== "guard" ? fn.name : INLINE_GUARD;
   }
-  if (typeof guard === 'object' && typeof (guard as { type?: unknown }).type === 'string') {
+  if (typeof guard === "object" && typeof (guard as { type?: unknown }).type === "string") {
     return (guard as { type: string }).type;
   }
   return INLINE_GUARD;
@@ -102,11 +104,15 @@ export function describeActions(actions: readonly unknown[]): string[] {
   const names: string[] = [];
   for (const action of actions) {
     let name: string | null = null;
-    if (typeof action === 'string') name = action;
-    else if (action && typeof action === 'object' && typeof (action as { type?: unknown }).type === 'string') {
+    if (typeof action === "string") name = action;
+    else if (
+      action &&
+      typeof action === "object" &&
+      typeof (action as { type?: unknown }).type === "string"
+    ) {
       name = (action as { type: string }).type;
     }
-    if (name !== null && !name.startsWith('xstate.')) names.push(name);
+    if (name !== null && !name.startsWith("xstate.")) names.push(name);
   }
   return names;
 }
@@ -116,7 +122,7 @@ function invokeSources(machine: AnyStateMachine): Map<string, string> {
   const byId = new Map<string, string>();
   for (const node of [machine.root, ...allStateNodes(machine)]) {
     for (const inv of node.invoke) {
-      byId.set(inv.id, typeof inv.src === 'string' ? inv.src : inv.id);
+      byId.set(inv.id, typeof inv.src === "string" ? inv.src : inv.id);
     }
   }
   return byId;
@@ -131,24 +137,30 @@ export interface EventName {
  * Turns XState event types into names a reader recognises. Works for descriptors in a
  * definition and for events seen at run time (the visualizer's recent-event list).
  */
-export function createEventNamer(machine: AnyStateMachine): (eventType: string, delay?: unknown) => EventName {
+export function createEventNamer(
+  machine: AnyStateMachine,
+): (eventType: string, delay?: unknown) => EventName {
   const sources = invokeSources(machine);
   return (eventType, delay) => {
-    if (eventType === '') return { kind: 'always', label: 'always' };
+    if (eventType === "") return { kind: "always", label: "always" };
     const actor = /^xstate\.(done|error)\.actor\.(.+)$/.exec(eventType);
     if (actor) {
-      const kind = actor[1] as 'done' | 'error';
-      if (actor[2] === '*') return { kind, label: `${kind}: any child` };
+      const kind = actor[1] as "done" | "error";
+      if (actor[2] === "*") return { kind, label: `${kind}: any child` };
       const src = sources.get(actor[2]);
       return { kind, label: `${src ?? actor[2]}.${kind}` };
     }
-    if (eventType.startsWith('xstate.after.')) {
-      const d = delay ?? /^xstate\.after\.([^.]+)\./.exec(eventType)?.[1] ?? '?';
-      return { kind: 'after', label: `after ${typeof d === 'number' ? `${d}ms` : typeof d === 'string' ? d : 'delay'}` };
+    if (eventType.startsWith("xstate.after.")) {
+      const d = delay ?? /^xstate\.after\.([^.]+)\./.exec(eventType)?.[1] ?? "?";
+      return {
+        kind: "after",
+        label: `after ${typeof d === "number" ? `${d}ms` : typeof d === "string" ? d : "delay"}`,
+      };
     }
-    if (eventType.startsWith('xstate.done.state.')) return { kind: 'done', label: `done: ${eventType.slice('xstate.done.state.'.length)}` };
-    if (eventType === 'xstate.init') return { kind: 'event', label: 'init' };
-    return { kind: 'event', label: eventType };
+    if (eventType.startsWith("xstate.done.state."))
+      return { kind: "done", label: `done: ${eventType.slice("xstate.done.state.".length)}` };
+    if (eventType === "xstate.init") return { kind: "event", label: "init" };
+    return { kind: "event", label: eventType };
   };
 }
 
@@ -158,23 +170,49 @@ export function machineModel(machine: AnyStateMachine): MachineModel {
   const states: ModelState[] = [];
   const transitions: ModelTransition[] = [];
 
-  const add = (node: AnyStateNode, source: string, t: AnyTransitionDefinition, targets: readonly AnyStateNode[], delay: unknown): void => {
+  const add = (
+    node: AnyStateNode,
+    source: string,
+    t: AnyTransitionDefinition,
+    targets: readonly AnyStateNode[],
+    delay: unknown,
+  ): void => {
     const name = nameEvent(t.eventType, delay);
     // Branches of one event are tried in order: a branch after a guarded one is its `else`.
-    const branches: readonly AnyTransitionDefinition[] = t.eventType === '' ? (node.always ?? []) : (node.transitions.get(t.eventType) ?? []);
+    const branches: readonly AnyTransitionDefinition[] =
+      t.eventType === "" ? (node.always ?? []) : (node.transitions.get(t.eventType) ?? []);
     const index = branches.indexOf(t);
-    const guarded = branches.slice(0, index < 0 ? 0 : index).some((prev) => prev.guard !== undefined);
-    const guard = describeGuard(t.guard) ?? (guarded ? 'else' : null);
+    const guarded = branches
+      .slice(0, index < 0 ? 0 : index)
+      .some((prev) => prev.guard !== undefined);
+    const guard = describeGuard(t.guard) ?? (guarded ? "else" : null);
     const actions = describeActions(t.actions);
-    if (targets.length === 0) transitions.push({ source, target: null, kind: name.kind, eventType: t.eventType, event: name.label, guard, actions });
+    if (targets.length === 0)
+      transitions.push({
+        source,
+        target: null,
+        kind: name.kind,
+        eventType: t.eventType,
+        event: name.label,
+        guard,
+        actions,
+      });
     for (const target of targets) {
-      transitions.push({ source, target: stateIdOf(target), kind: name.kind, eventType: t.eventType, event: name.label, guard, actions });
+      transitions.push({
+        source,
+        target: stateIdOf(target),
+        kind: name.kind,
+        eventType: t.eventType,
+        event: name.label,
+        guard,
+        actions,
+      });
     }
   };
 
   const visit = (graph: DirectedGraphNode, isRoot: boolean): void => {
     const node = graph.stateNode;
-    const source = isRoot ? '' : stateIdOf(node);
+    const source = isRoot ? "" : stateIdOf(node);
     if (!isRoot) {
       states.push({
         id: source,
@@ -182,8 +220,11 @@ export function machineModel(machine: AnyStateMachine): MachineModel {
         parent: node.parent && node.parent !== machine.root ? stateIdOf(node.parent) : null,
         type: node.type,
         description: node.description ?? null,
-        invokes: node.invoke.map((inv) => (typeof inv.src === 'string' ? inv.src : inv.id)),
-        initial: node.type === 'compound' && node.initial.target.length > 0 ? stateIdOf(node.initial.target[0]) : null,
+        invokes: node.invoke.map((inv) => (typeof inv.src === "string" ? inv.src : inv.id)),
+        initial:
+          node.type === "compound" && node.initial.target.length > 0
+            ? stateIdOf(node.initial.target[0])
+            : null,
       });
     }
     const delays = new Map<string, unknown>(node.after.map((t) => [t.eventType, t.delay]));
@@ -204,7 +245,7 @@ export function machineModel(machine: AnyStateMachine): MachineModel {
   const initialTarget = machine.root.initial.target[0];
   return {
     machineId: machine.id,
-    initial: initialTarget ? stateIdOf(initialTarget) : states[0]?.id ?? '',
+    initial: initialTarget ? stateIdOf(initialTarget) : (states[0]?.id ?? ""),
     states,
     transitions,
   };
@@ -214,7 +255,7 @@ export function machineModel(machine: AnyStateMachine): MachineModel {
 export function transitionLabel(t: ModelTransition, withActions = false): string {
   let label = t.event;
   if (t.guard !== null) label += ` [${t.guard}]`;
-  if (withActions && t.actions.length > 0) label += ` / ${t.actions.join(', ')}`;
+  if (withActions && t.actions.length > 0) label += ` / ${t.actions.join(", ")}`;
   return label;
 }
 
@@ -225,15 +266,16 @@ export function transitionLabel(t: ModelTransition, withActions = false): string
  */
 export function drawnTransitions(model: MachineModel): ModelTransition[] {
   const handled = new Set(model.transitions.map((t) => `${t.source}\u0000${t.eventType}`));
-  const top = model.states.filter((s) => s.parent === null && s.type !== 'final');
+  const top = model.states.filter((s) => s.parent === null && s.type !== "final");
   const out: ModelTransition[] = [];
   for (const t of model.transitions) {
     if (t.target === null) continue;
-    if (t.source !== '') {
+    if (t.source !== "") {
       out.push(t);
       continue;
     }
-    for (const s of top) if (!handled.has(`${s.id}\u0000${t.eventType}`)) out.push({ ...t, source: s.id });
+    for (const s of top)
+      if (!handled.has(`${s.id}\u0000${t.eventType}`)) out.push({ ...t, source: s.id });
   }
   return out;
 }
@@ -249,7 +291,7 @@ export interface MergedEdge {
 export function mergeEdges(transitions: ModelTransition[], withActions = false): MergedEdge[] {
   const byPair = new Map<string, MergedEdge>();
   for (const t of transitions) {
-    if (t.target === null || t.source === '') continue;
+    if (t.target === null || t.source === "") continue;
     const pair = `${t.source}\u0000${t.target}`;
     let edge = byPair.get(pair);
     if (!edge) {
@@ -273,4 +315,3 @@ export function internalHandlers(model: MachineModel): Map<string, string[]> {
   }
   return out;
 }
-

@@ -8,9 +8,9 @@
 // compiles to dist/src/viz/client/page.js; it is read from there once, when the page is first
 // built, and inlined. Text from the service (symbols, errors, context) only ever reaches the page
 // through textContent.
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { diagramCss } from './svg.js';
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { diagramCss } from "./svg.js";
 
 const PAGE_CSS = `
 :root { color-scheme: light; --fg: #1d2733; --muted: #6b7785; --line: #dde3ea; --accent: #c27c00; }
@@ -81,8 +81,10 @@ td.skip, td.outcome { max-width: 180px; overflow: hidden; text-overflow: ellipsi
  * its TypeScript source (the tests), the build's copy in dist, so run `npm run build` first.
  */
 export function clientScriptPath(moduleUrl: string = import.meta.url): string {
-  const fromSource = moduleUrl.endsWith('.ts');
-  return fileURLToPath(new URL(fromSource ? '../../dist/src/viz/client/page.js' : './client/page.js', moduleUrl));
+  const fromSource = moduleUrl.endsWith(".ts");
+  return fileURLToPath(
+    new URL(fromSource ? "../../dist/src/viz/client/page.js" : "./client/page.js", moduleUrl),
+  );
 }
 
 let script: string | null = null;
@@ -91,10 +93,12 @@ let script: string | null = null;
 function clientScript(): string {
   if (script !== null) return script;
   const path = clientScriptPath();
-  if (!existsSync(path)) throw new Error(`the /viz page script ${path} is missing: run \`npm run build\``);
-  const text = readFileSync(path, 'utf8').replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n');
+  if (!existsSync(path))
+    throw new Error(`the /viz page script ${path} is missing: run \`npm run build\``);
+  const text = readFileSync(path, "utf8").replace(/\n\/\/# sourceMappingURL=\S+\s*$/, "\n");
   // Inline, "</script" would end the element early; tsc never writes it, this says so if it did.
-  if (/<\/script/i.test(text)) throw new Error(`the /viz page script ${path} contains "</script": it cannot be inlined`);
+  if (/<\/script/i.test(text))
+    throw new Error(`the /viz page script ${path} contains "</script": it cannot be inlined`);
   script = text;
   return script;
 }
@@ -107,26 +111,29 @@ export interface PageDiagram {
 }
 
 const CAPTIONS: Record<string, { note: string; key?: string }> = {
-  publisher: { note: 'one per phase × symbol · badges: actors in each state' },
-  supervisor: { note: 'one · click to see its context', key: 'supervisor' },
-  klinesFollower: { note: 'one, when following the klines stream · click to see its context', key: 'follower:klines' },
+  publisher: { note: "one per phase × symbol · badges: actors in each state" },
+  supervisor: { note: "one · click to see its context", key: "supervisor" },
+  klinesFollower: {
+    note: "one, when following the klines stream · click to see its context",
+    key: "follower:klines",
+  },
 };
 
 const escapeHtml = (text: string): string =>
-  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
 /** The page with `__NONCE__` where the per-response CSP nonce goes. */
 export function vizPageTemplate(options: { title: string; diagrams: PageDiagram[] }): string {
   const figures = options.diagrams
     .map((d, i) => {
-      const caption = CAPTIONS[d.name] ?? { note: '' };
-      const key = caption.key ? ` data-key="${escapeHtml(caption.key)}"` : '';
-      return `<figure class="diagram ${i === 0 ? 'main' : 'system'}" id="diagram-${escapeHtml(d.name)}" data-machine="${escapeHtml(d.name)}"${key}>
+      const caption = CAPTIONS[d.name] ?? { note: "" };
+      const key = caption.key ? ` data-key="${escapeHtml(caption.key)}"` : "";
+      return `<figure class="diagram ${i === 0 ? "main" : "system"}" id="diagram-${escapeHtml(d.name)}" data-machine="${escapeHtml(d.name)}"${key}>
       <figcaption><b>${escapeHtml(d.machineId)}</b> <span class="muted">${escapeHtml(caption.note)}</span></figcaption>
       ${d.svg}
     </figure>`;
     })
-    .join('\n    ');
+    .join("\n    ");
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -215,5 +222,5 @@ export function contentSecurityPolicy(nonce: string): string {
     "base-uri 'none'",
     "form-action 'none'",
     "frame-ancestors 'none'",
-  ].join('; ');
+  ].join("; ");
 }

@@ -13,17 +13,17 @@
 // Restarts: the supervisor respawns a crashed `risk:BTC` as `risk:BTC#n`. Both ids map to the
 // same row; each new id seen for a row is one restart, and events from a replaced incarnation
 // that still trickle in are ignored.
-import type { AnyEventObject, InspectionEvent } from 'xstate';
-import { klinesFollowerMachine } from '../../machines/klinesFollower.js';
-import { publisherMachine, type PhaseName } from '../../machines/publisher.js';
-import { KLINES_FOLLOWER_KEY, PHASE_ORDER, supervisorMachine } from '../../machines/supervisor.js';
-import type { MachineName } from './diagram.js';
-import { createEventNamer, type EventName } from './machineModel.js';
-import { previewValue } from './preview.js';
-import { RingBuffer } from './ringBuffer.js';
-import { errorMessage } from '../core/errors.js';
+import type { AnyEventObject, InspectionEvent } from "xstate";
+import { klinesFollowerMachine } from "../../machines/klinesFollower.js";
+import { publisherMachine, type PhaseName } from "../../machines/publisher.js";
+import { KLINES_FOLLOWER_KEY, PHASE_ORDER, supervisorMachine } from "../../machines/supervisor.js";
+import type { MachineName } from "./diagram.js";
+import { createEventNamer, type EventName } from "./machineModel.js";
+import { previewValue } from "./preview.js";
+import { RingBuffer } from "./ringBuffer.js";
+import { errorMessage } from "../core/errors.js";
 
-export type ActorStatus = 'active' | 'done' | 'error' | 'stopped';
+export type ActorStatus = "active" | "done" | "error" | "stopped";
 
 export interface ActorSummary {
   /** `phase:symbol`, stable across restarts. */
@@ -72,7 +72,7 @@ export interface TimelineEntry extends TransitionRecord {
 }
 
 /** The supervisor and the klines follower: one of each, each drawn by its own diagram. */
-export type SystemMachine = Exclude<MachineName, 'publisher'>;
+export type SystemMachine = Exclude<MachineName, "publisher">;
 
 export interface SystemActorSummary {
   /** `supervisor`, or `follower:klines` (stable across the follower's restarts). */
@@ -89,8 +89,8 @@ export interface SystemActorSummary {
 
 /** What /viz/actor answers: the row, its recent records and its context (bounded copy). */
 export type ActorDetail =
-  | { kind: 'publisher'; summary: ActorSummary; recent: TransitionRecord[]; context: unknown }
-  | { kind: 'system'; summary: SystemActorSummary; recent: TransitionRecord[]; context: unknown };
+  | { kind: "publisher"; summary: ActorSummary; recent: TransitionRecord[]; context: unknown }
+  | { kind: "system"; summary: SystemActorSummary; recent: TransitionRecord[]; context: unknown };
 
 export interface SupervisorSummary {
   state: string | null;
@@ -98,12 +98,13 @@ export interface SupervisorSummary {
   restartTotal: number;
   updatedAt: number | null;
   /** The harvest theta in force and why (SPEC §9), when the service gave a policy probe. */
-  theta?: { source: 'policy' | 'config'; version: string; why: string | null } | null;
+  theta?: { source: "policy" | "config"; version: string; why: string | null } | null;
   /** The role under the single-writer lease and who holds it, when the service gave a role probe. */
   role?: { role: string; holder: string | null; self: string | null } | null;
 }
 
-export type RegistryChange = { kind: 'actor'; key: string } | { kind: 'supervisor' } | { kind: 'system'; key: string };
+export type RegistryChange =
+  { kind: "actor"; key: string } | { kind: "supervisor" } | { kind: "system"; key: string };
 
 export interface VizRegistryOptions {
   /** Clock for timestamps (ms since epoch). */
@@ -141,31 +142,31 @@ interface ParsedId {
 }
 
 const ACTOR_ID = /^(marketstate|risk|harvest):([^#]+)(?:#\d+)?$/;
-const isFollowerId = (id: string): boolean => id === KLINES_FOLLOWER_KEY || id.startsWith(`${KLINES_FOLLOWER_KEY}#`);
-const SUPERVISOR_KEY = 'supervisor';
+const isFollowerId = (id: string): boolean =>
+  id === KLINES_FOLLOWER_KEY || id.startsWith(`${KLINES_FOLLOWER_KEY}#`);
+const SUPERVISOR_KEY = "supervisor";
 
 /** `idle`, or `parent.child` for nested values, `a.x,b.y` for parallel ones. */
 export function stateValueText(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object') {
+  if (typeof value === "string") return value;
+  if (value && typeof value === "object") {
     return Object.entries(value as Record<string, unknown>)
       .map(([k, v]) => {
         const inner = stateValueText(v);
-        return inner === '' ? k : `${k}.${inner}`;
+        return inner === "" ? k : `${k}.${inner}`;
       })
-      .join(',');
+      .join(",");
   }
-  return '';
+  return "";
 }
 
 /** Inspection types promise only `sessionId`; the refs are actors, which carry their `id`. */
 const idOf = (ref: unknown): string => {
   const id = (ref as { id?: unknown }).id;
-  return typeof id === 'string' ? id : '';
+  return typeof id === "string" ? id : "";
 };
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-
+const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
+const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 
 export class VizRegistry {
   private readonly now: () => number;
@@ -185,7 +186,7 @@ export class VizRegistry {
     this.recentSize = options.recentSize ?? 25;
     this.log = new RingBuffer<TimelineEntry>(options.timelineSize ?? 200);
     // The supervisor's row exists from the start (the page shows it as not started yet).
-    this.systemEntry(SUPERVISOR_KEY, 'supervisor').summary.actorId = null;
+    this.systemEntry(SUPERVISOR_KEY, "supervisor").summary.actorId = null;
   }
 
   /** Pass as startService's `inspect`. Never throws: a visualizer bug must not stop the service. */
@@ -214,14 +215,14 @@ export class VizRegistry {
   }
 
   supervisor(): SupervisorSummary {
-    let theta: SupervisorSummary['theta'] = null;
+    let theta: SupervisorSummary["theta"] = null;
     try {
       const d = this.policyProbe?.();
       if (d) theta = { source: d.source, version: d.version, why: d.why };
     } catch {
       // A probe must not break the page.
     }
-    let role: SupervisorSummary['role'] = null;
+    let role: SupervisorSummary["role"] = null;
     try {
       const r = this.roleProbe?.();
       if (r) role = { role: r.role, holder: r.holder, self: r.self };
@@ -231,17 +232,21 @@ export class VizRegistry {
     return { ...this.sup, theta, role };
   }
 
-  private roleProbe: (() => { role: string; holder: string | null; self: string | null }) | null = null;
+  private roleProbe: (() => { role: string; holder: string | null; self: string | null }) | null =
+    null;
 
   /** Where the page's header reads the role (leader / standby) and the lease holder (ServiceHandle.role). */
   setRoleProbe(probe: () => { role: string; holder: string | null; self: string | null }): void {
     this.roleProbe = probe;
   }
 
-  private policyProbe: (() => { source: 'policy' | 'config'; version: string; why: string | null }) | null = null;
+  private policyProbe:
+    (() => { source: "policy" | "config"; version: string; why: string | null }) | null = null;
 
   /** Where the page's header reads which harvest theta is in force (the service's PolicyBook). */
-  setPolicyProbe(probe: () => { source: 'policy' | 'config'; version: string; why: string | null }): void {
+  setPolicyProbe(
+    probe: () => { source: "policy" | "config"; version: string; why: string | null },
+  ): void {
     this.policyProbe = probe;
   }
 
@@ -253,10 +258,21 @@ export class VizRegistry {
   /** Any actor's row, recent records and a bounded copy of its context; null for an unknown key. */
   detail(key: string): ActorDetail | null {
     const entry = this.entries.get(key);
-    if (entry) return { kind: 'publisher', summary: { ...entry.summary }, recent: entry.recent.toArray(), context: previewValue(entry.context) };
+    if (entry)
+      return {
+        kind: "publisher",
+        summary: { ...entry.summary },
+        recent: entry.recent.toArray(),
+        context: previewValue(entry.context),
+      };
     const sys = this.systemEntries.get(key);
     if (sys && sys.summary.actorId !== null) {
-      return { kind: 'system', summary: { ...sys.summary }, recent: sys.recent.toArray(), context: previewValue(sys.context) };
+      return {
+        kind: "system",
+        summary: { ...sys.summary },
+        recent: sys.recent.toArray(),
+        context: previewValue(sys.context),
+      };
     }
     return null;
   }
@@ -304,12 +320,12 @@ export class VizRegistry {
   }
 
   private label(event: AnyEventObject | undefined): string {
-    return event ? this.nameEvent(event.type).label : '?';
+    return event ? this.nameEvent(event.type).label : "?";
   }
 
   private handle(event: InspectionEvent): void {
     switch (event.type) {
-      case '@xstate.snapshot': {
+      case "@xstate.snapshot": {
         if (event.actorRef.sessionId === event.rootId) {
           this.onSupervisorSnapshot(idOf(event.actorRef), event.snapshot, event.event);
           return;
@@ -317,10 +333,11 @@ export class VizRegistry {
         const id = idOf(event.actorRef);
         const parsed = this.parse(id);
         if (parsed) this.onPublisherSnapshot(parsed, id, event.snapshot, event.event);
-        else if (isFollowerId(id)) this.onSystemSnapshot(this.followerFor(id), id, event.snapshot, event.event);
+        else if (isFollowerId(id))
+          this.onSystemSnapshot(this.followerFor(id), id, event.snapshot, event.event);
         return;
       }
-      case '@xstate.microstep': {
+      case "@xstate.microstep": {
         const id = idOf(event.actorRef);
         const root = event.actorRef.sessionId === event.rootId;
         const parsed = root ? null : this.parse(id);
@@ -328,15 +345,24 @@ export class VizRegistry {
         // Eventless (`always`) steps run inside the macrostep of the event that started it: name
         // them for what they are, not after that event.
         const taken: unknown = (event as { _transitions?: unknown })._transitions;
-        const eventless = Array.isArray(taken) && taken.length > 0 && taken.every((t) => (t as { eventType?: unknown }).eventType === '');
-        const cause = eventless ? { type: '' } : event.event;
+        const eventless =
+          Array.isArray(taken) &&
+          taken.length > 0 &&
+          taken.every((t) => (t as { eventType?: unknown }).eventType === "");
+        const cause = eventless ? { type: "" } : event.event;
         if (parsed) this.onPublisherMicrostep(parsed, id, event.snapshot, cause);
-        else this.onSystemMicrostep(root ? this.supervisorEntry(id) : this.followerFor(id), id, event.snapshot, cause);
+        else
+          this.onSystemMicrostep(
+            root ? this.supervisorEntry(id) : this.followerFor(id),
+            id,
+            event.snapshot,
+            cause,
+          );
         return;
       }
-      case '@xstate.event': {
+      case "@xstate.event": {
         const type = event.event.type;
-        if (type === 'CYCLE_DONE') {
+        if (type === "CYCLE_DONE") {
           // The publisher's end-of-cycle report to the supervisor: outcome and reason, for the log.
           if (!event.sourceRef) return;
           const parsed = this.parse(idOf(event.sourceRef));
@@ -345,12 +371,16 @@ export class VizRegistry {
         }
         // What else reaches the supervisor from outside (SHUTDOWN, the follower's KLINES.*) is
         // news for the timeline; XState's own events are seen as their transitions.
-        if (event.actorRef.sessionId === event.rootId && !type.startsWith('xstate.')) {
-          this.onSupervisorEvent(idOf(event.actorRef), event.event, event.sourceRef ? idOf(event.sourceRef) : null);
+        if (event.actorRef.sessionId === event.rootId && !type.startsWith("xstate.")) {
+          this.onSupervisorEvent(
+            idOf(event.actorRef),
+            event.event,
+            event.sourceRef ? idOf(event.sourceRef) : null,
+          );
         }
         return;
       }
-      case '@xstate.actor': {
+      case "@xstate.actor": {
         const id = idOf(event.actorRef);
         const parsed = this.parse(id);
         if (parsed) this.entryFor(parsed, id);
@@ -373,8 +403,8 @@ export class VizRegistry {
           phase: parsed.phase,
           symbol: parsed.symbol,
           actorId,
-          state: 'starting',
-          status: 'active',
+          state: "starting",
+          status: "active",
           lastOutcome: null,
           lastReason: null,
           lastPublishedAt: null,
@@ -394,127 +424,226 @@ export class VizRegistry {
         context: null,
       };
       this.entries.set(parsed.key, entry);
-      this.notify({ kind: 'actor', key: parsed.key });
+      this.notify({ kind: "actor", key: parsed.key });
       return entry;
     }
     if (entry.summary.actorId === actorId) return entry;
     if (entry.ids.has(actorId)) return null; // a replaced incarnation's late event
-    this.restarted(entry, parsed.key, 'publisher', actorId, at);
-    this.notify({ kind: 'actor', key: parsed.key });
+    this.restarted(entry, parsed.key, "publisher", actorId, at);
+    this.notify({ kind: "actor", key: parsed.key });
     return entry;
   }
 
-  private onPublisherMicrostep(parsed: ParsedId, actorId: string, snapshot: unknown, event: AnyEventObject): void {
+  private onPublisherMicrostep(
+    parsed: ParsedId,
+    actorId: string,
+    snapshot: unknown,
+    event: AnyEventObject,
+  ): void {
     const entry = this.entryFor(parsed, actorId);
     if (!entry) return;
     const value = stateValueText((snapshot as { value?: unknown }).value);
     // Record state changes, and outside events handled in place (a RUN queued during a cycle).
-    if (value !== entry.lastValue || (event.type !== '' && !event.type.startsWith('xstate.'))) {
-      this.record(entry.recent, parsed.key, 'publisher', { at: this.now(), actorId, event: this.label(event), from: entry.lastValue, to: value, detail: null });
+    if (value !== entry.lastValue || (event.type !== "" && !event.type.startsWith("xstate."))) {
+      this.record(entry.recent, parsed.key, "publisher", {
+        at: this.now(),
+        actorId,
+        event: this.label(event),
+        from: entry.lastValue,
+        to: value,
+        detail: null,
+      });
     }
     entry.lastValue = value;
   }
 
-  private onPublisherSnapshot(parsed: ParsedId, actorId: string, snapshot: unknown, event: AnyEventObject): void {
+  private onPublisherSnapshot(
+    parsed: ParsedId,
+    actorId: string,
+    snapshot: unknown,
+    event: AnyEventObject,
+  ): void {
     const entry = this.entryFor(parsed, actorId);
     if (!entry) return;
-    const snap = snapshot as { value?: unknown; status?: unknown; context?: Record<string, unknown>; error?: unknown };
+    const snap = snapshot as {
+      value?: unknown;
+      status?: unknown;
+      context?: Record<string, unknown>;
+      error?: unknown;
+    };
     const value = stateValueText(snap.value);
     const at = this.now();
     const s = entry.summary;
     if (entry.lastValue === null || entry.lastValue !== value) {
       // First snapshot of an incarnation (no microstep for the initial state), or a change we
       // did not see as a microstep.
-      this.record(entry.recent, parsed.key, 'publisher', { at, actorId, event: this.label(event), from: entry.lastValue, to: value, detail: null });
+      this.record(entry.recent, parsed.key, "publisher", {
+        at,
+        actorId,
+        event: this.label(event),
+        from: entry.lastValue,
+        to: value,
+        detail: null,
+      });
       entry.lastValue = value;
     }
-    const status: ActorStatus = snap.status === 'done' || snap.status === 'error' || snap.status === 'stopped' ? snap.status : 'active';
-    if (status === 'error' && s.status !== 'error') {
+    const status: ActorStatus =
+      snap.status === "done" || snap.status === "error" || snap.status === "stopped"
+        ? snap.status
+        : "active";
+    if (status === "error" && s.status !== "error") {
       s.lastError = `crashed: ${errorMessage(snap.error)}`;
-      this.record(entry.recent, parsed.key, 'publisher', { at, actorId, event: 'crash', from: value, to: value, detail: errorMessage(snap.error) });
+      this.record(entry.recent, parsed.key, "publisher", {
+        at,
+        actorId,
+        event: "crash",
+        from: value,
+        to: value,
+        detail: errorMessage(snap.error),
+      });
     }
     s.state = value;
     s.status = status;
     const c = snap.context;
     entry.context = c ?? null;
-    if (c && typeof c === 'object') {
+    if (c && typeof c === "object") {
       s.lastOutcome = str(c.lastOutcome) ?? s.lastOutcome;
       s.lastPublishedAt = num(c.lastPublishedAt) ?? s.lastPublishedAt;
       s.lastSkipReason = str(c.lastSkipReason);
       s.lastSkipDetail = str(c.lastSkipDetail);
-      if (status !== 'error') s.lastError = str(c.lastError);
+      if (status !== "error") s.lastError = str(c.lastError);
       s.lastSummary = str(c.lastSummary) ?? s.lastSummary;
       s.consecutiveFailures = num(c.consecutiveFailures) ?? s.consecutiveFailures;
       s.cycles = num(c.cycles) ?? s.cycles;
     }
     s.updatedAt = at;
-    this.notify({ kind: 'actor', key: parsed.key });
+    this.notify({ kind: "actor", key: parsed.key });
   }
 
   private onCycleDone(parsed: ParsedId, actorId: string, event: AnyEventObject): void {
     const entry = this.entryFor(parsed, actorId);
     if (!entry) return;
-    const outcome = str(event.outcome) ?? '?';
+    const outcome = str(event.outcome) ?? "?";
     const reason = str(event.reason);
-    const detail = [reason, str(event.outcome) === 'published' ? str(event.summary) : str(event.detail)].filter((x) => x !== null).join(': ');
+    const detail = [
+      reason,
+      str(event.outcome) === "published" ? str(event.summary) : str(event.detail),
+    ]
+      .filter((x) => x !== null)
+      .join(": ");
     const at = this.now();
     const state = entry.lastValue ?? entry.summary.state;
-    this.record(entry.recent, parsed.key, 'publisher', { at, actorId, event: `cycle: ${outcome}`, from: state, to: state, detail: detail === '' ? null : detail });
+    this.record(entry.recent, parsed.key, "publisher", {
+      at,
+      actorId,
+      event: `cycle: ${outcome}`,
+      from: state,
+      to: state,
+      detail: detail === "" ? null : detail,
+    });
     entry.summary.lastReason = reason;
     entry.summary.lastCycleAt = at;
     entry.summary.updatedAt = at;
-    this.notify({ kind: 'actor', key: parsed.key });
+    this.notify({ kind: "actor", key: parsed.key });
   }
 
-  private onSupervisorSnapshot(actorId: string, snapshot: unknown, event: AnyEventObject | undefined): void {
-    const snap = snapshot as { value?: unknown; status?: unknown; context?: { restartTotal?: unknown } };
+  private onSupervisorSnapshot(
+    actorId: string,
+    snapshot: unknown,
+    event: AnyEventObject | undefined,
+  ): void {
+    const snap = snapshot as {
+      value?: unknown;
+      status?: unknown;
+      context?: { restartTotal?: unknown };
+    };
     const state = stateValueText(snap.value);
-    const status: ActorStatus = snap.status === 'done' || snap.status === 'error' || snap.status === 'stopped' ? snap.status : 'active';
+    const status: ActorStatus =
+      snap.status === "done" || snap.status === "error" || snap.status === "stopped"
+        ? snap.status
+        : "active";
     const restartTotal = num(snap.context?.restartTotal) ?? this.sup.restartTotal;
     const entry = this.supervisorEntry(actorId);
     // The supervisor takes a snapshot per CYCLE_DONE: keep its context, but only real changes are news.
     entry.context = snap.context ?? null;
-    if (state === this.sup.state && status === this.sup.status && restartTotal === this.sup.restartTotal) return;
+    if (
+      state === this.sup.state &&
+      status === this.sup.status &&
+      restartTotal === this.sup.restartTotal
+    )
+      return;
     const at = this.now();
     this.sup = { state, status, restartTotal, updatedAt: at };
     this.applySystemSnapshot(entry, actorId, state, status, event, at);
     entry.summary.restarts = restartTotal;
-    this.notify({ kind: 'supervisor' });
+    this.notify({ kind: "supervisor" });
   }
 
   /** The follower's (or any system actor's) snapshot: state, status and context. */
-  private onSystemSnapshot(entry: SystemEntry | null, actorId: string, snapshot: unknown, event: AnyEventObject | undefined): void {
+  private onSystemSnapshot(
+    entry: SystemEntry | null,
+    actorId: string,
+    snapshot: unknown,
+    event: AnyEventObject | undefined,
+  ): void {
     if (!entry) return;
     const snap = snapshot as { value?: unknown; status?: unknown; context?: unknown };
-    const status: ActorStatus = snap.status === 'done' || snap.status === 'error' || snap.status === 'stopped' ? snap.status : 'active';
+    const status: ActorStatus =
+      snap.status === "done" || snap.status === "error" || snap.status === "stopped"
+        ? snap.status
+        : "active";
     entry.context = snap.context ?? null;
     const state = stateValueText(snap.value);
-    if (state === entry.summary.state && status === entry.summary.status && entry.lastValue === state) return;
+    if (
+      state === entry.summary.state &&
+      status === entry.summary.status &&
+      entry.lastValue === state
+    )
+      return;
     this.applySystemSnapshot(entry, actorId, state, status, event, this.now());
-    this.notify({ kind: 'system', key: entry.summary.key });
+    this.notify({ kind: "system", key: entry.summary.key });
   }
 
-  private applySystemSnapshot(entry: SystemEntry, actorId: string, state: string, status: ActorStatus, event: AnyEventObject | undefined, at: number): void {
+  private applySystemSnapshot(
+    entry: SystemEntry,
+    actorId: string,
+    state: string,
+    status: ActorStatus,
+    event: AnyEventObject | undefined,
+    at: number,
+  ): void {
     if (entry.lastValue === null || entry.lastValue !== state) {
       this.record(entry.recent, entry.summary.key, entry.summary.machine, {
         at,
         actorId,
-        event: event ? entry.nameEvent(event.type).label : '?',
+        event: event ? entry.nameEvent(event.type).label : "?",
         from: entry.lastValue,
         to: state,
         detail: null,
       });
       entry.lastValue = state;
     }
-    if (status !== entry.summary.status && status !== 'active') {
-      this.record(entry.recent, entry.summary.key, entry.summary.machine, { at, actorId, event: status, from: state, to: state, detail: null });
+    if (status !== entry.summary.status && status !== "active") {
+      this.record(entry.recent, entry.summary.key, entry.summary.machine, {
+        at,
+        actorId,
+        event: status,
+        from: state,
+        to: state,
+        detail: null,
+      });
     }
     entry.summary.state = state;
     entry.summary.status = status;
     entry.summary.updatedAt = at;
   }
 
-  private onSystemMicrostep(entry: SystemEntry | null, actorId: string, snapshot: unknown, event: AnyEventObject): void {
+  private onSystemMicrostep(
+    entry: SystemEntry | null,
+    actorId: string,
+    snapshot: unknown,
+    event: AnyEventObject,
+  ): void {
     if (!entry) return;
     const value = stateValueText((snapshot as { value?: unknown }).value);
     if (value === entry.lastValue) return;
@@ -536,19 +665,21 @@ export class VizRegistry {
     if (sender !== null && sender !== actorId) parts.push(`from ${sender}`);
     const symbols = (event as { symbols?: unknown }).symbols;
     if (Array.isArray(symbols)) {
-      const shown = symbols.slice(0, 5).map(String).join(', ');
-      parts.push(`${symbols.length} symbol${symbols.length === 1 ? '' : 's'}${symbols.length > 0 ? `: ${shown}${symbols.length > 5 ? ', …' : ''}` : ''}`);
+      const shown = symbols.slice(0, 5).map(String).join(", ");
+      parts.push(
+        `${symbols.length} symbol${symbols.length === 1 ? "" : "s"}${symbols.length > 0 ? `: ${shown}${symbols.length > 5 ? ", …" : ""}` : ""}`,
+      );
     }
     const error = str((event as { error?: unknown }).error);
     if (error !== null) parts.push(error);
-    const state = entry.lastValue ?? entry.summary.state ?? '?';
-    this.record(entry.recent, SUPERVISOR_KEY, 'supervisor', {
+    const state = entry.lastValue ?? entry.summary.state ?? "?";
+    this.record(entry.recent, SUPERVISOR_KEY, "supervisor", {
       at: this.now(),
       actorId,
       event: event.type,
       from: state,
       to: state,
-      detail: parts.length > 0 ? parts.join('; ') : null,
+      detail: parts.length > 0 ? parts.join("; ") : null,
     });
   }
 
@@ -556,12 +687,22 @@ export class VizRegistry {
     let entry = this.systemEntries.get(key);
     if (!entry) {
       entry = {
-        summary: { key, machine, actorId: key, state: null, status: null, restarts: 0, updatedAt: null },
+        summary: {
+          key,
+          machine,
+          actorId: key,
+          state: null,
+          status: null,
+          restarts: 0,
+          updatedAt: null,
+        },
         recent: new RingBuffer<TimelineEntry>(this.recentSize),
         ids: new Set(),
         lastValue: null,
         context: null,
-        nameEvent: createEventNamer(machine === 'supervisor' ? supervisorMachine : klinesFollowerMachine),
+        nameEvent: createEventNamer(
+          machine === "supervisor" ? supervisorMachine : klinesFollowerMachine,
+        ),
       };
       this.systemEntries.set(key, entry);
     }
@@ -569,7 +710,7 @@ export class VizRegistry {
   }
 
   private supervisorEntry(actorId: string): SystemEntry {
-    const entry = this.systemEntry(SUPERVISOR_KEY, 'supervisor');
+    const entry = this.systemEntry(SUPERVISOR_KEY, "supervisor");
     if (entry.summary.actorId === null) {
       entry.summary.actorId = actorId;
       entry.ids.add(actorId);
@@ -580,37 +721,55 @@ export class VizRegistry {
   /** The follower's entry with `actorId` as its live incarnation; null for a replaced one. */
   private followerFor(actorId: string): SystemEntry | null {
     const known = this.systemEntries.has(KLINES_FOLLOWER_KEY);
-    const entry = this.systemEntry(KLINES_FOLLOWER_KEY, 'klinesFollower');
+    const entry = this.systemEntry(KLINES_FOLLOWER_KEY, "klinesFollower");
     if (!known) {
       entry.summary.actorId = actorId;
       entry.ids.add(actorId);
       entry.summary.updatedAt = this.now();
-      this.notify({ kind: 'system', key: KLINES_FOLLOWER_KEY });
+      this.notify({ kind: "system", key: KLINES_FOLLOWER_KEY });
       return entry;
     }
     if (entry.summary.actorId === actorId) return entry;
     if (entry.ids.has(actorId)) return null;
     const at = this.now();
-    this.restarted(entry, KLINES_FOLLOWER_KEY, 'klinesFollower', actorId, at);
-    this.notify({ kind: 'system', key: KLINES_FOLLOWER_KEY });
+    this.restarted(entry, KLINES_FOLLOWER_KEY, "klinesFollower", actorId, at);
+    this.notify({ kind: "system", key: KLINES_FOLLOWER_KEY });
     return entry;
   }
 
   /** A row's actor was replaced (a supervisor restart): a new incarnation, starting afresh. */
-  private restarted(entry: Entry | SystemEntry, key: string, machine: MachineName, actorId: string, at: number): void {
+  private restarted(
+    entry: Entry | SystemEntry,
+    key: string,
+    machine: MachineName,
+    actorId: string,
+    at: number,
+  ): void {
     entry.ids.add(actorId);
-    this.record(entry.recent, key, machine, { at, actorId, event: 'restart', from: entry.lastValue, to: 'starting', detail: `${entry.summary.actorId} replaced by ${actorId}` });
+    this.record(entry.recent, key, machine, {
+      at,
+      actorId,
+      event: "restart",
+      from: entry.lastValue,
+      to: "starting",
+      detail: `${entry.summary.actorId} replaced by ${actorId}`,
+    });
     entry.summary.actorId = actorId;
     entry.summary.restarts++;
-    entry.summary.state = 'starting';
-    entry.summary.status = 'active';
+    entry.summary.state = "starting";
+    entry.summary.status = "active";
     entry.summary.updatedAt = at;
     entry.lastValue = null;
     entry.context = null;
   }
 
   /** One record, in the actor's ring and the system-wide timeline (the same object). */
-  private record(ring: RingBuffer<TimelineEntry>, key: string, machine: MachineName, record: TransitionRecord): void {
+  private record(
+    ring: RingBuffer<TimelineEntry>,
+    key: string,
+    machine: MachineName,
+    record: TransitionRecord,
+  ): void {
     const entry: TimelineEntry = { seq: ++this.seq, key, machine, ...record };
     ring.push(entry);
     this.log.push(entry);
@@ -620,5 +779,9 @@ export class VizRegistry {
 const phaseRank = (phase: string): number => PHASE_ORDER.indexOf(phase as PhaseName);
 
 export function compareSummaries(a: ActorSummary, b: ActorSummary): number {
-  return a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : phaseRank(a.phase) - phaseRank(b.phase);
+  return a.symbol < b.symbol
+    ? -1
+    : a.symbol > b.symbol
+      ? 1
+      : phaseRank(a.phase) - phaseRank(b.phase);
 }

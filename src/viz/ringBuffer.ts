@@ -5,7 +5,8 @@ export class RingBuffer<T> {
   private count = 0;
 
   constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`RingBuffer capacity must be an integer >= 1 (got ${capacity})`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new RangeError(`RingBuffer capacity must be an integer >= 1 (got ${capacity})`);
     this.items = new Array<T | undefined>(capacity);
   }
 
@@ -29,6 +30,8 @@ export class RingBuffer<T> {
 
   /** The newest item, if any. */
   last(): T | undefined {
-    return this.count === 0 ? undefined : this.items[(this.next - 1 + this.capacity) % this.capacity];
+    return this.count === 0
+      ? undefined
+      : this.items[(this.next - 1 + this.capacity) % this.capacity];
   }
 }

@@ -8,20 +8,20 @@
 //                          (also key=supervisor, key=follower:klines)
 //   GET /viz/timeline      the system-wide timeline, newest first
 //   GET /viz/events        Server-Sent Events: `init`, then throttled `delta`s
-import { randomBytes } from 'node:crypto';
-import { sendJson, sendText, type Route } from '../http/server.js';
-import { MACHINES, type MachineName } from './diagram.js';
-import { layoutMachine, type MachineLayout } from './layout.js';
-import { machineModel, type MachineModel } from './machineModel.js';
-import { contentSecurityPolicy, vizPageTemplate, type PageDiagram } from './page.js';
-import type { VizRegistry } from './registry.js';
-import { VizStream, type VizStreamOptions } from './stream.js';
-import { renderSvg } from './svg.js';
+import { randomBytes } from "node:crypto";
+import { sendJson, sendText, type Route } from "../http/server.js";
+import { MACHINES, type MachineName } from "./diagram.js";
+import { layoutMachine, type MachineLayout } from "./layout.js";
+import { machineModel, type MachineModel } from "./machineModel.js";
+import { contentSecurityPolicy, vizPageTemplate, type PageDiagram } from "./page.js";
+import type { VizRegistry } from "./registry.js";
+import { VizStream, type VizStreamOptions } from "./stream.js";
+import { renderSvg } from "./svg.js";
 
 export type VizRoutesOptions = VizStreamOptions;
 
 /** The page's diagrams, in the order drawn. */
-export const PAGE_MACHINES: readonly MachineName[] = ['publisher', 'supervisor', 'klinesFollower'];
+export const PAGE_MACHINES: readonly MachineName[] = ["publisher", "supervisor", "klinesFollower"];
 
 interface Drawn {
   name: MachineName;
@@ -54,7 +54,7 @@ function drawAll(): Promise<Map<MachineName, Drawn>> {
 }
 
 const machineParam = (url: URL): MachineName | null => {
-  const name = url.searchParams.get('machine') ?? 'publisher';
+  const name = url.searchParams.get("machine") ?? "publisher";
   return (PAGE_MACHINES as readonly string[]).includes(name) ? (name as MachineName) : null;
 };
 
@@ -62,10 +62,14 @@ export function vizRoutes(source: VizRegistry, options: VizRoutesOptions = {}): 
   const ready = drawAll();
   const page = ready.then((drawn) =>
     vizPageTemplate({
-      title: 'quantum-calc · live state machines',
+      title: "quantum-calc · live state machines",
       diagrams: PAGE_MACHINES.map((name): PageDiagram => {
         const d = drawn.get(name)!;
-        return { name, machineId: d.model.machineId, svg: renderSvg(d.layout, { counts: true, idPrefix: `viz-${name}` }) };
+        return {
+          name,
+          machineId: d.model.machineId,
+          svg: renderSvg(d.layout, { counts: true, idPrefix: `viz-${name}` }),
+        };
       }),
     }),
   );
@@ -73,10 +77,13 @@ export function vizRoutes(source: VizRegistry, options: VizRoutesOptions = {}): 
   page.catch(() => undefined);
   const stream = new VizStream(source, options);
 
-  const drawing = async (url: URL, res: Parameters<Route['handler']>[1]): Promise<Drawn | null> => {
+  const drawing = async (url: URL, res: Parameters<Route["handler"]>[1]): Promise<Drawn | null> => {
     const name = machineParam(url);
     if (name === null) {
-      sendJson(res, 400, { error: `unknown machine; one of ${PAGE_MACHINES.join(', ')}`, machine: url.searchParams.get('machine') });
+      sendJson(res, 400, {
+        error: `unknown machine; one of ${PAGE_MACHINES.join(", ")}`,
+        machine: url.searchParams.get("machine"),
+      });
       return null;
     }
     return (await ready).get(name)!;
@@ -84,67 +91,73 @@ export function vizRoutes(source: VizRegistry, options: VizRoutesOptions = {}): 
 
   return [
     {
-      method: 'GET',
-      path: '/viz',
+      method: "GET",
+      path: "/viz",
       async handler(_req, res) {
         const template = await page;
-        const nonce = randomBytes(16).toString('base64');
-        res.setHeader('Content-Security-Policy', contentSecurityPolicy(nonce));
-        res.setHeader('X-Content-Type-Options', 'nosniff');
-        res.setHeader('Referrer-Policy', 'no-referrer');
-        sendText(res, 200, template.replaceAll('__NONCE__', nonce), 'text/html; charset=utf-8');
+        const nonce = randomBytes(16).toString("base64");
+        res.setHeader("Content-Security-Policy", contentSecurityPolicy(nonce));
+        res.setHeader("X-Content-Type-Options", "nosniff");
+        res.setHeader("Referrer-Policy", "no-referrer");
+        sendText(res, 200, template.replaceAll("__NONCE__", nonce), "text/html; charset=utf-8");
       },
     },
     {
-      method: 'GET',
-      path: '/viz/machine.json',
+      method: "GET",
+      path: "/viz/machine.json",
       async handler(_req, res, url) {
         const d = await drawing(url, res);
         if (d) sendJson(res, 200, d.machineJson);
       },
     },
     {
-      method: 'GET',
-      path: '/viz/machine.svg',
+      method: "GET",
+      path: "/viz/machine.svg",
       async handler(_req, res, url) {
         const d = await drawing(url, res);
-        if (d) sendText(res, 200, d.standaloneSvg, 'image/svg+xml; charset=utf-8');
+        if (d) sendText(res, 200, d.standaloneSvg, "image/svg+xml; charset=utf-8");
       },
     },
     {
-      method: 'GET',
-      path: '/viz/actors',
+      method: "GET",
+      path: "/viz/actors",
       handler(_req, res) {
-        sendJson(res, 200, { supervisor: source.supervisor(), actors: source.actors(), system: source.system() });
+        sendJson(res, 200, {
+          supervisor: source.supervisor(),
+          actors: source.actors(),
+          system: source.system(),
+        });
       },
     },
     {
-      method: 'GET',
-      path: '/viz/actor',
+      method: "GET",
+      path: "/viz/actor",
       handler(_req, res, url) {
-        const key = url.searchParams.get('key');
-        if (key === null || key === '') {
-          sendJson(res, 400, { error: 'query parameter key is required, e.g. /viz/actor?key=risk:BTCUSDT' });
+        const key = url.searchParams.get("key");
+        if (key === null || key === "") {
+          sendJson(res, 400, {
+            error: "query parameter key is required, e.g. /viz/actor?key=risk:BTCUSDT",
+          });
           return;
         }
         const actor = source.detail(key);
         if (actor === null) {
-          sendJson(res, 404, { error: 'no such actor', key });
+          sendJson(res, 404, { error: "no such actor", key });
           return;
         }
         sendJson(res, 200, actor);
       },
     },
     {
-      method: 'GET',
-      path: '/viz/timeline',
+      method: "GET",
+      path: "/viz/timeline",
       handler(_req, res) {
         sendJson(res, 200, { timeline: source.timeline().reverse() });
       },
     },
     {
-      method: 'GET',
-      path: '/viz/events',
+      method: "GET",
+      path: "/viz/events",
       handler(req, res) {
         stream.attach(req, res);
       },

@@ -6,8 +6,15 @@
 // busy second has tens of thousands of snapshots; the browser needs the latest row state a few
 // times a second, not every step. A client that cannot keep up (its unsent buffer passes
 // `maxBufferedBytes`) is cut off; EventSource reconnects and starts again from a fresh `init`.
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ActorSummary, RegistryChange, SupervisorSummary, SystemActorSummary, TimelineEntry, VizRegistry } from './registry.js';
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type {
+  ActorSummary,
+  RegistryChange,
+  SupervisorSummary,
+  SystemActorSummary,
+  TimelineEntry,
+  VizRegistry,
+} from "./registry.js";
 
 export interface VizStreamOptions {
   /** Minimum time between two deltas. */
@@ -69,10 +76,10 @@ export class VizStream {
   /** Turns `res` into an event stream: headers, `init`, then deltas until the client leaves. */
   attach(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-store',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
+      "Content-Type": "text/event-stream; charset=utf-8",
+      "Cache-Control": "no-store",
+      Connection: "keep-alive",
+      "X-Accel-Buffering": "no",
     });
     if (this.clients.size === 0) this.start();
     this.clients.add(res);
@@ -83,10 +90,10 @@ export class VizStream {
       timeline: this.registry.timeline(),
       intervalMs: this.intervalMs,
     };
-    res.write(`retry: 2000\n${sseMessage('init', init)}`);
+    res.write(`retry: 2000\n${sseMessage("init", init)}`);
     const drop = (): void => this.remove(res);
-    req.once('close', drop);
-    res.once('close', drop);
+    req.once("close", drop);
+    res.once("close", drop);
   }
 
   /** Sends one delta of everything changed since the last one (called by the timer; tests call it directly). */
@@ -95,7 +102,7 @@ export class VizStream {
     if (this.dirty.size === 0 && !this.supervisorDirty && !this.systemDirty && !timelineNews) {
       if (++this.quietTicks * this.intervalMs >= this.keepAliveMs) {
         this.quietTicks = 0;
-        this.broadcast(': keep-alive\n\n');
+        this.broadcast(": keep-alive\n\n");
       }
       return;
     }
@@ -116,7 +123,7 @@ export class VizStream {
     }
     this.supervisorDirty = false;
     this.systemDirty = false;
-    this.broadcast(sseMessage('delta', delta));
+    this.broadcast(sseMessage("delta", delta));
   }
 
   /** Ends every stream (the server is closing). */
@@ -140,8 +147,8 @@ export class VizStream {
 
   private start(): void {
     this.unsubscribe = this.registry.subscribe((change: RegistryChange) => {
-      if (change.kind === 'actor') this.dirty.add(change.key);
-      else if (change.kind === 'supervisor') this.supervisorDirty = true;
+      if (change.kind === "actor") this.dirty.add(change.key);
+      else if (change.kind === "supervisor") this.supervisorDirty = true;
       else this.systemDirty = true;
     });
     // Records before the first client arrive in its `init`.

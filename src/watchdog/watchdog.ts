@@ -6,9 +6,9 @@
 // A blocked loop cannot notice that it is blocked, so the check runs on a worker thread (see
 // worker.ts): the main thread bumps a counter on a SharedArrayBuffer from a timer, the worker
 // looks at it on its own loop. Neither the timer nor the worker keeps the process alive.
-import { Worker } from 'node:worker_threads';
-import { ExitCode } from '../exitCodes.js';
-import type { Logger } from '../log.js';
+import { Worker } from "node:worker_threads";
+import { ExitCode } from "../exitCodes.js";
+import type { Logger } from "../log.js";
 
 /** What the worker is started with (structured-cloned; the buffer is shared, not copied). */
 export interface WatchdogWorkerData {
@@ -48,7 +48,9 @@ export function watchdogPeriodMs(thresholdMs: number): number {
 export function startWatchdog(options: WatchdogOptions): Watchdog | null {
   const { thresholdSec, logger } = options;
   if (!(Number.isFinite(thresholdSec) && thresholdSec >= 0)) {
-    throw new Error(`watchdog: thresholdSec must be a finite number >= 0 (got ${String(thresholdSec)})`);
+    throw new Error(
+      `watchdog: thresholdSec must be a finite number >= 0 (got ${String(thresholdSec)})`,
+    );
   }
   if (thresholdSec === 0) return null;
   const thresholdMs = thresholdSec * 1000;
@@ -65,18 +67,21 @@ export function startWatchdog(options: WatchdogOptions): Watchdog | null {
     logFd: options.logFd ?? 1,
   };
   // The worker is the compiled worker.js next to this file (dist/src/watchdog/).
-  const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
+  const worker = new Worker(new URL("./worker.js", import.meta.url), { workerData: data });
   worker.unref();
   let stopped = false;
-  worker.on('error', (err) => {
+  worker.on("error", (err) => {
     // A watchdog that cannot run must not take the service down with it; say so loudly.
-    if (!stopped) logger.error({ err }, 'event-loop watchdog failed; running without it');
+    if (!stopped) logger.error({ err }, "event-loop watchdog failed; running without it");
   });
 
   // Atomics.add wraps around at 2^31: only "changed or not" matters.
   const tick = setInterval(() => Atomics.add(counter, 0, 1), periodMs);
   tick.unref();
-  logger.info({ thresholdSec, periodMs }, `event-loop watchdog on: exit ${ExitCode.WATCHDOG} when the loop is blocked over ${thresholdSec} s`);
+  logger.info(
+    { thresholdSec, periodMs },
+    `event-loop watchdog on: exit ${ExitCode.WATCHDOG} when the loop is blocked over ${thresholdSec} s`,
+  );
 
   return {
     async stop() {

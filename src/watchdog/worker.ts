@@ -14,10 +14,10 @@
 //      systemd then sees "killed by signal 9" (shell status 137).
 // Both lines of evidence are written with fs.writeSync: nothing asynchronous can be trusted to
 // happen after this point.
-import { writeSync } from 'node:fs';
-import { workerData } from 'node:worker_threads';
-import type { WatchdogWorkerData } from './watchdog.js';
-import { errorMessage } from '../core/errors.js';
+import { writeSync } from "node:fs";
+import { workerData } from "node:worker_threads";
+import type { WatchdogWorkerData } from "./watchdog.js";
+import { errorMessage } from "../core/errors.js";
 
 const data = workerData as WatchdogWorkerData;
 const heartbeat = new Int32Array(data.heartbeat);
@@ -27,7 +27,15 @@ let lastChangeAt = performance.now();
 let fired = false;
 
 function logLine(level: number, msg: string, extra: Record<string, unknown>): void {
-  const line = JSON.stringify({ level, time: new Date().toISOString(), service: 'quantum-calc', pid: process.pid, watchdog: true, ...extra, msg });
+  const line = JSON.stringify({
+    level,
+    time: new Date().toISOString(),
+    service: "quantum-calc",
+    pid: process.pid,
+    watchdog: true,
+    ...extra,
+    msg,
+  });
   try {
     writeSync(data.logFd, `${line}\n`);
   } catch {
@@ -36,8 +44,8 @@ function logLine(level: number, msg: string, extra: Record<string, unknown>): vo
 }
 
 function killHard(reason: string): void {
-  logLine(60, `watchdog: ${reason}; sending SIGKILL`, { signal: 'SIGKILL' });
-  process.kill(process.pid, 'SIGKILL');
+  logLine(60, `watchdog: ${reason}; sending SIGKILL`, { signal: "SIGKILL" });
+  process.kill(process.pid, "SIGKILL");
 }
 
 async function fire(blockedMs: number): Promise<void> {
@@ -45,14 +53,21 @@ async function fire(blockedMs: number): Promise<void> {
   logLine(
     60,
     `event loop blocked for ${(blockedMs / 1000).toFixed(1)} s (watchdog threshold ${data.thresholdMs / 1000} s); exiting with code ${data.exitCode} so systemd restarts the process`,
-    { blockedMs: Math.round(blockedMs), thresholdSec: data.thresholdMs / 1000, exitCode: data.exitCode },
+    {
+      blockedMs: Math.round(blockedMs),
+      thresholdSec: data.thresholdMs / 1000,
+      exitCode: data.exitCode,
+    },
   );
-  const fallback = setTimeout(() => killHard(`main thread did not exit within ${data.killGraceMs} ms`), data.killGraceMs);
+  const fallback = setTimeout(
+    () => killHard(`main thread did not exit within ${data.killGraceMs} ms`),
+    data.killGraceMs,
+  );
   try {
-    const { Session } = await import('node:inspector');
+    const { Session } = await import("node:inspector");
     const session = new Session();
     session.connectToMainThread();
-    session.post('Runtime.evaluate', { expression: `process.exit(${data.exitCode})` }, () => {
+    session.post("Runtime.evaluate", { expression: `process.exit(${data.exitCode})` }, () => {
       // A reply means the main thread ran it; it is exiting. Nothing to do but wait.
     });
   } catch (err) {

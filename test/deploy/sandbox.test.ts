@@ -11,24 +11,25 @@
 //
 // Opt-in because it needs root, unshare, overlayfs and a systemd binary, takes ~65 s, and runs
 // `npm ci --omit=dev` into the nested /opt (the npm cache or registry).
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
-import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
+import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Redis } from "ioredis";
+import { startTestRedis, type TestRedis } from "../helpers/redisServer.js";
 
-const checkout = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const PASSWORD = 'sandbox-pw-7f3a';
+const checkout = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const PASSWORD = "sandbox-pw-7f3a";
 
 function whyNot(): string | null {
-  if (process.env.QC_SANDBOX_E2E !== '1') return 'set QC_SANDBOX_E2E=1 to run it';
-  if (process.getuid?.() !== 0) return 'needs root';
-  if (!existsSync('/lib/systemd/systemd')) return 'no /lib/systemd/systemd';
-  if (spawnSync('unshare', ['--version']).status !== 0) return 'no unshare';
-  if (!existsSync(join(checkout, 'dist/src/cli.js'))) return 'dist/src/cli.js is missing: npm run build';
+  if (process.env.QC_SANDBOX_E2E !== "1") return "set QC_SANDBOX_E2E=1 to run it";
+  if (process.getuid?.() !== 0) return "needs root";
+  if (!existsSync("/lib/systemd/systemd")) return "no /lib/systemd/systemd";
+  if (spawnSync("unshare", ["--version"]).status !== 0) return "no unshare";
+  if (!existsSync(join(checkout, "dist/src/cli.js")))
+    return "dist/src/cli.js is missing: npm run build";
   return null;
 }
 const skipReason = whyNot();
@@ -100,15 +101,15 @@ console.log('PROBE ' + JSON.stringify(out));
 process.exit(0);
 `;
 
-describe.skipIf(skipReason !== null)('the unit under a real systemd (nested, opt-in)', () => {
-  let base = '';
+describe.skipIf(skipReason !== null)("the unit under a real systemd (nested, opt-in)", () => {
+  let base = "";
   let unsharePid = 0;
   let pid1 = 0;
   let redis: TestRedis;
 
   const inside = (cmd: string, input?: string): SpawnSyncReturns<string> =>
-    spawnSync('nsenter', ['-t', String(pid1), '-a', '-r', '-w', 'bash', '-c', cmd], {
-      encoding: 'utf8',
+    spawnSync("nsenter", ["-t", String(pid1), "-a", "-r", "-w", "bash", "-c", cmd], {
+      encoding: "utf8",
       input,
       timeout: 120_000,
     });
@@ -119,10 +120,10 @@ describe.skipIf(skipReason !== null)('the unit under a real systemd (nested, opt
   };
   const show = (props: string[]): Record<string, string> =>
     Object.fromEntries(
-      sh(`systemctl show quantum-calc ${props.map((p) => `-p ${p}`).join(' ')}`)
+      sh(`systemctl show quantum-calc ${props.map((p) => `-p ${p}`).join(" ")}`)
         .trim()
-        .split('\n')
-        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+        .split("\n")
+        .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
     );
   /** Poll systemd (not a fixed sleep) until the unit reaches a state, or fail after timeoutMs. */
   async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
@@ -131,53 +132,82 @@ describe.skipIf(skipReason !== null)('the unit under a real systemd (nested, opt
       if (check()) return;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const bootLog = existsSync(join(base, 'boot.log')) ? readFileSync(join(base, 'boot.log'), 'utf8') : '';
-    throw new Error(`timed out waiting for ${what}${bootLog ? `\nboot.log:\n${bootLog}` : ''}`);
+    const bootLog = existsSync(join(base, "boot.log"))
+      ? readFileSync(join(base, "boot.log"), "utf8")
+      : "";
+    throw new Error(`timed out waiting for ${what}${bootLog ? `\nboot.log:\n${bootLog}` : ""}`);
   }
   /**
    * Replace ExecStart (and add lines) through a drop-in; clear the unit's failed state. The
    * probes do not speak sd_notify: Type=simple for them (the unit itself is Type=notify).
    */
   function dropIn(execStart: string, extra: string[] = []): void {
-    const body = ['[Service]', 'Type=simple', 'WatchdogSec=0', 'ExecStart=', `ExecStart=${execStart}`, ...extra, ''].join('\n');
-    sh('mkdir -p /etc/systemd/system/quantum-calc.service.d && cat > /etc/systemd/system/quantum-calc.service.d/sandbox.conf', body);
-    sh('systemctl daemon-reload; systemctl stop quantum-calc; systemctl reset-failed quantum-calc 2>/dev/null; true');
+    const body = [
+      "[Service]",
+      "Type=simple",
+      "WatchdogSec=0",
+      "ExecStart=",
+      `ExecStart=${execStart}`,
+      ...extra,
+      "",
+    ].join("\n");
+    sh(
+      "mkdir -p /etc/systemd/system/quantum-calc.service.d && cat > /etc/systemd/system/quantum-calc.service.d/sandbox.conf",
+      body,
+    );
+    sh(
+      "systemctl daemon-reload; systemctl stop quantum-calc; systemctl reset-failed quantum-calc 2>/dev/null; true",
+    );
   }
-  const journal = (): string => sh('journalctl -u quantum-calc --no-pager -o cat');
+  const journal = (): string => sh("journalctl -u quantum-calc --no-pager -o cat");
   const lastProbe = (): Record<string, unknown> => {
-    const lines = journal().split('\n').filter((l) => l.startsWith('PROBE '));
+    const lines = journal()
+      .split("\n")
+      .filter((l) => l.startsWith("PROBE "));
     if (lines.length === 0) throw new Error(`no probe output:\n${journal()}`);
-    return JSON.parse(lines[lines.length - 1].slice('PROBE '.length));
+    return JSON.parse(lines[lines.length - 1].slice("PROBE ".length));
   };
 
   beforeAll(async () => {
-    redis = await startTestRedis(['--requirepass', PASSWORD]);
-    base = mkdtempSync(join(tmpdir(), 'qc-sandbox-'));
-    mkdirSync(join(base, 't'));
-    mkdirSync(join(base, 'root'));
-    writeFileSync(join(base, 'boot.sh'), bootScript(base), { mode: 0o755 });
+    redis = await startTestRedis(["--requirepass", PASSWORD]);
+    base = mkdtempSync(join(tmpdir(), "qc-sandbox-"));
+    mkdirSync(join(base, "t"));
+    mkdirSync(join(base, "root"));
+    writeFileSync(join(base, "boot.sh"), bootScript(base), { mode: 0o755 });
     const child = spawn(
-      'unshare',
-      ['--mount', '--pid', '--fork', '--uts', '--ipc', '--cgroup', '--propagation', 'private', join(base, 'boot.sh')],
-      { stdio: 'ignore', detached: true },
+      "unshare",
+      [
+        "--mount",
+        "--pid",
+        "--fork",
+        "--uts",
+        "--ipc",
+        "--cgroup",
+        "--propagation",
+        "private",
+        join(base, "boot.sh"),
+      ],
+      { stdio: "ignore", detached: true },
     );
     unsharePid = child.pid ?? 0;
     child.unref();
-    await until('the nested systemd', () => {
-      const kids = spawnSync('pgrep', ['-P', String(unsharePid)], { encoding: 'utf8' }).stdout.trim();
-      if (kids === '') return false;
-      pid1 = Number(kids.split('\n')[0]);
-      const state = inside('systemctl is-system-running').stdout.trim();
-      return state === 'running' || state === 'degraded';
+    await until("the nested systemd", () => {
+      const kids = spawnSync("pgrep", ["-P", String(unsharePid)], {
+        encoding: "utf8",
+      }).stdout.trim();
+      if (kids === "") return false;
+      pid1 = Number(kids.split("\n")[0]);
+      const state = inside("systemctl is-system-running").stdout.trim();
+      return state === "running" || state === "degraded";
     });
   }, 60_000);
 
   afterAll(async () => {
     // Killing the namespace's PID 1 ends every process in it and drops its mounts.
-    if (pid1) spawnSync('kill', ['-KILL', String(pid1)]);
+    if (pid1) spawnSync("kill", ["-KILL", String(pid1)]);
     if (unsharePid) {
       const deadline = Date.now() + 10_000;
-      while (Date.now() < deadline && spawnSync('kill', ['-0', String(unsharePid)]).status === 0) {
+      while (Date.now() < deadline && spawnSync("kill", ["-0", String(unsharePid)]).status === 0) {
         await new Promise((r) => setTimeout(r, 50));
       }
     }
@@ -185,85 +215,115 @@ describe.skipIf(skipReason !== null)('the unit under a real systemd (nested, opt
     if (base) rmSync(base, { recursive: true, force: true });
   }, 30_000);
 
-  it('install.sh installs, and a second run changes nothing it should not', () => {
+  it("install.sh installs, and a second run changes nothing it should not", () => {
     const first = inside(`cd / && bash ${checkout}/deploy/install.sh --no-build`);
     expect(first.status, first.stdout + first.stderr).toBe(0);
-    expect(first.stdout).toContain('+ useradd --system');
-    expect(sh('stat -c "%U:%G %a" /etc/quantum/quantum-calc.json').trim()).toBe('root:quantum-calc 640');
-    expect(sh('stat -c "%U:%G %a %s" /etc/quantum/redis-password').trim()).toBe('root:root 600 0');
+    expect(first.stdout).toContain("+ useradd --system");
+    expect(sh('stat -c "%U:%G %a" /etc/quantum/quantum-calc.json').trim()).toBe(
+      "root:quantum-calc 640",
+    );
+    expect(sh('stat -c "%U:%G %a %s" /etc/quantum/redis-password').trim()).toBe("root:root 600 0");
     sh('echo \'{"operator": "edited"}\' > /etc/quantum/quantum-calc.json');
     const second = inside(`cd / && bash ${checkout}/deploy/install.sh --no-build`);
     expect(second.status, second.stdout + second.stderr).toBe(0);
-    expect(second.stdout).toContain('==> system user quantum-calc exists');
-    expect(second.stdout).toContain('never overwritten');
-    expect(second.stdout).toContain('/etc/systemd/system/quantum-calc.service is up to date');
-    expect(sh('cat /etc/quantum/quantum-calc.json')).toContain('"operator": "edited"');
-    expect(readFileSync(join(checkout, 'deploy/systemd/quantum-calc.service'), 'utf8')).toBe(
-      sh('cat /etc/systemd/system/quantum-calc.service'),
+    expect(second.stdout).toContain("==> system user quantum-calc exists");
+    expect(second.stdout).toContain("never overwritten");
+    expect(second.stdout).toContain("/etc/systemd/system/quantum-calc.service is up to date");
+    expect(sh("cat /etc/quantum/quantum-calc.json")).toContain('"operator": "edited"');
+    expect(readFileSync(join(checkout, "deploy/systemd/quantum-calc.service"), "utf8")).toBe(
+      sh("cat /etc/systemd/system/quantum-calc.service"),
     );
   }, 120_000);
 
-  it('the real CLI starts under the full sandbox', async () => {
-    dropIn('/usr/bin/node /opt/quantum-calc/dist/src/cli.js --help', ['Restart=no']);
-    sh('systemctl start quantum-calc');
-    await until('the CLI to exit', () => !['active', 'activating'].includes(show(['ActiveState']).ActiveState));
-    expect(show(['Result', 'ExecMainStatus'])).toEqual({ Result: 'success', ExecMainStatus: '0' });
+  it("the real CLI starts under the full sandbox", async () => {
+    dropIn("/usr/bin/node /opt/quantum-calc/dist/src/cli.js --help", ["Restart=no"]);
+    sh("systemctl start quantum-calc");
+    await until(
+      "the CLI to exit",
+      () => !["active", "activating"].includes(show(["ActiveState"]).ActiveState),
+    );
+    expect(show(["Result", "ExecMainStatus"])).toEqual({ Result: "success", ExecMainStatus: "0" });
   });
 
-  it('as quantum-calc, with the password as a credential, it reaches Redis and serves metrics', async () => {
+  it("as quantum-calc, with the password as a credential, it reaches Redis and serves metrics", async () => {
     sh(`printf '%s\\n' '${PASSWORD}' > /etc/quantum/redis-password`);
-    sh('cat > /opt/quantum-calc/probe.mjs', probeScript);
-    dropIn('/usr/bin/node /opt/quantum-calc/probe.mjs', ['Restart=no', `Environment=PROBE_REDIS_URL=${redis.url}/0`]);
-    sh('systemctl start quantum-calc');
-    await until('the probe to exit', () => !['active', 'activating'].includes(show(['ActiveState']).ActiveState));
-    expect(show(['Result']).Result).toBe('success');
+    sh("cat > /opt/quantum-calc/probe.mjs", probeScript);
+    dropIn("/usr/bin/node /opt/quantum-calc/probe.mjs", [
+      "Restart=no",
+      `Environment=PROBE_REDIS_URL=${redis.url}/0`,
+    ]);
+    sh("systemctl start quantum-calc");
+    await until(
+      "the probe to exit",
+      () => !["active", "activating"].includes(show(["ActiveState"]).ActiveState),
+    );
+    expect(show(["Result"]).Result).toBe("success");
     const probe = lastProbe();
     expect(probe).toMatchObject({
-      nodeEnv: 'production',
-      creds: ['redis-password'],
+      nodeEnv: "production",
+      creds: ["redis-password"],
       passwordLength: PASSWORD.length,
       jit: true,
-      redis: 'PONG',
+      redis: "PONG",
       processMetrics: true,
     });
-    expect(probe.uid).toBe(Number(sh('id -u quantum-calc').trim()));
+    expect(probe.uid).toBe(Number(sh("id -u quantum-calc").trim()));
   }, 60_000);
 
-  it('a missing password file does not block the start: the credential is empty', async () => {
-    sh('rm -f /etc/quantum/redis-password');
-    dropIn('/usr/bin/node /opt/quantum-calc/probe.mjs', ['Restart=no', `Environment=PROBE_REDIS_URL=${redis.url}/0`]);
-    sh('systemctl start quantum-calc');
-    await until('the probe to exit', () => !['active', 'activating'].includes(show(['ActiveState']).ActiveState));
-    expect(show(['Result', 'ExecMainStatus'])).toEqual({ Result: 'success', ExecMainStatus: '0' });
+  it("a missing password file does not block the start: the credential is empty", async () => {
+    sh("rm -f /etc/quantum/redis-password");
+    dropIn("/usr/bin/node /opt/quantum-calc/probe.mjs", [
+      "Restart=no",
+      `Environment=PROBE_REDIS_URL=${redis.url}/0`,
+    ]);
+    sh("systemctl start quantum-calc");
+    await until(
+      "the probe to exit",
+      () => !["active", "activating"].includes(show(["ActiveState"]).ActiveState),
+    );
+    expect(show(["Result", "ExecMainStatus"])).toEqual({ Result: "success", ExecMainStatus: "0" });
     // The unit's SetCredential= default ("\\n") stands in for the file: empty once trimmed.
-    expect(lastProbe()).toMatchObject({ creds: ['redis-password'], passwordLength: 0 });
+    expect(lastProbe()).toMatchObject({ creds: ["redis-password"], passwordLength: 0 });
   }, 60_000);
 
-  it('exit 2 (bad config) is not restarted; exit 3 is', async () => {
-    dropIn('/usr/bin/node -e process.exit(2)');
-    sh('systemctl start quantum-calc');
-    await until('exit 2 to fail the unit', () => show(['ActiveState']).ActiveState === 'failed');
-    expect(show(['NRestarts', 'ExecMainStatus'])).toEqual({ NRestarts: '0', ExecMainStatus: '2' });
+  it("exit 2 (bad config) is not restarted; exit 3 is", async () => {
+    dropIn("/usr/bin/node -e process.exit(2)");
+    sh("systemctl start quantum-calc");
+    await until("exit 2 to fail the unit", () => show(["ActiveState"]).ActiveState === "failed");
+    expect(show(["NRestarts", "ExecMainStatus"])).toEqual({ NRestarts: "0", ExecMainStatus: "2" });
 
-    dropIn('/usr/bin/node -e process.exit(3)');
-    sh('systemctl start quantum-calc');
-    await until('exit 3 to be restarted', () => Number(show(['NRestarts']).NRestarts) >= 1, 20_000);
-    sh('systemctl stop quantum-calc');
+    dropIn("/usr/bin/node -e process.exit(3)");
+    sh("systemctl start quantum-calc");
+    await until("exit 3 to be restarted", () => Number(show(["NRestarts"]).NRestarts) >= 1, 20_000);
+    sh("systemctl stop quantum-calc");
   }, 60_000);
 
-  it('MemoryDenyWriteExecute=yes would kill Node (why the unit leaves it out)', async () => {
-    dropIn('/usr/bin/node -e 1', ['Restart=no', 'MemoryDenyWriteExecute=yes']);
-    sh('systemctl start quantum-calc');
-    await until('node to die', () => !['active', 'activating'].includes(show(['ActiveState']).ActiveState));
-    expect(show(['Result']).Result).toBe('signal');
+  it("MemoryDenyWriteExecute=yes would kill Node (why the unit leaves it out)", async () => {
+    dropIn("/usr/bin/node -e 1", ["Restart=no", "MemoryDenyWriteExecute=yes"]);
+    sh("systemctl start quantum-calc");
+    await until(
+      "node to die",
+      () => !["active", "activating"].includes(show(["ActiveState"]).ActiveState),
+    );
+    expect(show(["Result"]).Result).toBe("signal");
   });
 
-  it('the unit as installed runs the real service: it publishes, /healthz answers 200, SIGTERM exits 0', async () => {
+  it("the unit as installed runs the real service: it publishes, /healthz answers 200, SIGTERM exits 0", async () => {
     // No drop-in: the shipped ExecStart (`run --config /etc/quantum/quantum-calc.json`).
-    sh('rm -rf /etc/systemd/system/quantum-calc.service.d && systemctl daemon-reload; systemctl stop quantum-calc; systemctl reset-failed quantum-calc 2>/dev/null; true');
+    sh(
+      "rm -rf /etc/systemd/system/quantum-calc.service.d && systemctl daemon-reload; systemctl stop quantum-calc; systemctl reset-failed quantum-calc 2>/dev/null; true",
+    );
     sh(`printf '%s\\n' '${PASSWORD}' > /etc/quantum/redis-password`);
-    const config = { redisUrl: `${redis.url}/0`, symbols: ['BTCUSDT'], marketstateInterval: 0.5, riskInterval: 0.5, harvestInterval: 0.5, httpHost: '127.0.0.1', httpPort: 9108 };
-    sh('cat > /etc/quantum/quantum-calc.json', JSON.stringify(config));
+    const config = {
+      redisUrl: `${redis.url}/0`,
+      symbols: ["BTCUSDT"],
+      marketstateInterval: 0.5,
+      riskInterval: 0.5,
+      harvestInterval: 0.5,
+      httpHost: "127.0.0.1",
+      httpPort: 9108,
+    };
+    sh("cat > /etc/quantum/quantum-calc.json", JSON.stringify(config));
     const admin = new Redis(redis.url, { password: PASSWORD, maxRetriesPerRequest: 1 });
     try {
       // From the clock: the service refuses candles older than maxCandleAge.
@@ -274,26 +334,45 @@ describe.skipIf(skipReason !== null)('the unit under a real systemd (nested, opt
         close *= 1 + 0.001 * Math.sin(i / 7);
         args.push(first + i * 60_000, JSON.stringify({ t: first + i * 60_000, close }));
       }
-      await admin.zadd('candles:BTCUSDT:1m', ...args);
-      await admin.hset('quantum:state:positions:BTCUSDT', {
-        symbol: 'BTCUSDT', side: 'LONG', entry_price: String(close * 0.98), current_price: String(close),
-        peak_price: String(close * 1.01), trough_price: String(close * 0.97), age_sec: '3600', unrealized_pnl: String(close * 0.02),
+      await admin.zadd("candles:BTCUSDT:1m", ...args);
+      await admin.hset("quantum:state:positions:BTCUSDT", {
+        symbol: "BTCUSDT",
+        side: "LONG",
+        entry_price: String(close * 0.98),
+        current_price: String(close),
+        peak_price: String(close * 1.01),
+        trough_price: String(close * 0.97),
+        age_sec: "3600",
+        unrealized_pnl: String(close * 0.02),
       });
       // Type=notify: `systemctl start` returns once the service has sent READY=1 (first Redis
       // connection made), and the unit is active at once, saying what it publishes.
-      sh('systemctl start quantum-calc');
-      expect(show(['ActiveState', 'Type', 'NotifyAccess', 'WatchdogUSec'])).toEqual({ ActiveState: 'active', Type: 'notify', NotifyAccess: 'all', WatchdogUSec: '1min' });
-      expect(show(['StatusText']).StatusText).toBe('publishing marketstate, risk, harvest for 1 symbol(s) to the redis store');
+      sh("systemctl start quantum-calc");
+      expect(show(["ActiveState", "Type", "NotifyAccess", "WatchdogUSec"])).toEqual({
+        ActiveState: "active",
+        Type: "notify",
+        NotifyAccess: "all",
+        WatchdogUSec: "1min",
+      });
+      expect(show(["StatusText"]).StatusText).toBe(
+        "publishing marketstate, risk, harvest for 1 symbol(s) to the redis store",
+      );
       const deadline = Date.now() + 30_000;
-      while ((await admin.exists('quantum:harvest:proposal:BTCUSDT')) === 0) {
-        if (Date.now() > deadline) throw new Error(`no harvest proposal from the unit:\n${journal()}`);
+      while ((await admin.exists("quantum:harvest:proposal:BTCUSDT")) === 0) {
+        if (Date.now() > deadline)
+          throw new Error(`no harvest proposal from the unit:\n${journal()}`);
         await new Promise((r) => setTimeout(r, 200));
       }
-      const health = sh(`node -e "fetch('http://127.0.0.1:9108/healthz').then(async (r) => console.log(r.status, await r.text()))"`);
+      const health = sh(
+        `node -e "fetch('http://127.0.0.1:9108/healthz').then(async (r) => console.log(r.status, await r.text()))"`,
+      );
       expect(health).toMatch(/^200 /);
-      expect(show(['ActiveState', 'User']).User).toBe('quantum-calc');
-      sh('systemctl stop quantum-calc');
-      expect(show(['Result', 'ExecMainStatus'])).toEqual({ Result: 'success', ExecMainStatus: '0' });
+      expect(show(["ActiveState", "User"]).User).toBe("quantum-calc");
+      sh("systemctl stop quantum-calc");
+      expect(show(["Result", "ExecMainStatus"])).toEqual({
+        Result: "success",
+        ExecMainStatus: "0",
+      });
       expect(journal()).not.toContain(PASSWORD);
     } finally {
       admin.disconnect();
@@ -302,56 +381,79 @@ describe.skipIf(skipReason !== null)('the unit under a real systemd (nested, opt
 
   /** A drop-in of [Service] lines over the unit as installed (ExecStart unchanged). */
   function tune(lines: string[]): void {
-    sh('mkdir -p /etc/systemd/system/quantum-calc.service.d && cat > /etc/systemd/system/quantum-calc.service.d/sandbox.conf', ['[Service]', ...lines, ''].join('\n'));
-    sh('systemctl daemon-reload; systemctl stop quantum-calc; systemctl reset-failed quantum-calc 2>/dev/null; true');
+    sh(
+      "mkdir -p /etc/systemd/system/quantum-calc.service.d && cat > /etc/systemd/system/quantum-calc.service.d/sandbox.conf",
+      ["[Service]", ...lines, ""].join("\n"),
+    );
+    sh(
+      "systemctl daemon-reload; systemctl stop quantum-calc; systemctl reset-failed quantum-calc 2>/dev/null; true",
+    );
   }
 
-  it('Type=notify: activating while Redis is away, active once it answers (READY=1 after the first connection)', async () => {
+  it("Type=notify: activating while Redis is away, active once it answers (READY=1 after the first connection)", async () => {
     tune([]);
     await redis.stop();
     try {
-      sh('systemctl start --no-block quantum-calc');
-      await until('the main process to run', () => Number(show(['MainPID']).MainPID) > 0);
+      sh("systemctl start --no-block quantum-calc");
+      await until("the main process to run", () => Number(show(["MainPID"]).MainPID) > 0);
       // Three seconds with Redis away: running, retrying, and still not started.
       const from = Date.now();
-      await until('3 s of activating', () => {
-        const { ActiveState } = show(['ActiveState']);
-        if (ActiveState !== 'activating') throw new Error(`unit ${ActiveState} before Redis answered`);
+      await until("3 s of activating", () => {
+        const { ActiveState } = show(["ActiveState"]);
+        if (ActiveState !== "activating")
+          throw new Error(`unit ${ActiveState} before Redis answered`);
         return Date.now() - from > 3000;
       });
     } finally {
       await redis.start();
     }
-    await until('the unit to become active once Redis answers', () => show(['ActiveState']).ActiveState === 'active', 15_000);
-    expect(show(['StatusText']).StatusText).toMatch(/^publishing /);
-    sh('systemctl stop quantum-calc');
+    await until(
+      "the unit to become active once Redis answers",
+      () => show(["ActiveState"]).ActiveState === "active",
+      15_000,
+    );
+    expect(show(["StatusText"]).StatusText).toMatch(/^publishing /);
+    sh("systemctl stop quantum-calc");
   }, 60_000);
 
-  it('WATCHDOG=1 pings are accepted; a frozen process is killed by the watchdog and restarted', async () => {
-    tune(['WatchdogSec=3', 'TimeoutAbortSec=2']);
-    sh('systemctl start quantum-calc');
-    const pid = show(['MainPID']).MainPID;
+  it("WATCHDOG=1 pings are accepted; a frozen process is killed by the watchdog and restarted", async () => {
+    tune(["WatchdogSec=3", "TimeoutAbortSec=2"]);
+    sh("systemctl start quantum-calc");
+    const pid = show(["MainPID"]).MainPID;
     // Three watchdog periods: alive and the same process, so the pings (every 1.5 s) arrive.
     const from = Date.now();
-    await until('9 s of pings', () => {
-      const now = show(['ActiveState', 'MainPID', 'NRestarts']);
-      if (now.ActiveState !== 'active' || now.MainPID !== pid) throw new Error(`restarted while pinging: ${JSON.stringify(now)}\n${journal()}`);
-      return Date.now() - from > 9000;
-    }, 20_000);
+    await until(
+      "9 s of pings",
+      () => {
+        const now = show(["ActiveState", "MainPID", "NRestarts"]);
+        if (now.ActiveState !== "active" || now.MainPID !== pid)
+          throw new Error(`restarted while pinging: ${JSON.stringify(now)}\n${journal()}`);
+        return Date.now() - from > 9000;
+      },
+      20_000,
+    );
     // Frozen (as a wedged event loop looks from outside): no ping, so systemd aborts it.
     sh(`kill -STOP ${pid}`);
-    await until('the watchdog to restart it', () => Number(show(['NRestarts']).NRestarts) >= 1 && show(['ActiveState']).ActiveState === 'active', 40_000);
+    await until(
+      "the watchdog to restart it",
+      () =>
+        Number(show(["NRestarts"]).NRestarts) >= 1 &&
+        show(["ActiveState"]).ActiveState === "active",
+      40_000,
+    );
     expect(journal()).toMatch(/[Ww]atchdog timeout/);
-    expect(show(['MainPID']).MainPID).not.toBe(pid);
-    sh('systemctl stop quantum-calc');
+    expect(show(["MainPID"]).MainPID).not.toBe(pid);
+    sh("systemctl stop quantum-calc");
   }, 90_000);
 
-  it('NotifyAccess=main would drop the messages (systemd-notify is a child): the unit never becomes active', async () => {
-    tune(['NotifyAccess=main', 'TimeoutStartSec=6']);
-    const r = inside('systemctl start quantum-calc');
+  it("NotifyAccess=main would drop the messages (systemd-notify is a child): the unit never becomes active", async () => {
+    tune(["NotifyAccess=main", "TimeoutStartSec=6"]);
+    const r = inside("systemctl start quantum-calc");
     expect(r.status).not.toBe(0);
-    expect(show(['Result']).Result).toBe('timeout');
+    expect(show(["Result"]).Result).toBe("timeout");
     expect(journal()).toMatch(/reception only permitted for main PID/);
-    sh('rm -rf /etc/systemd/system/quantum-calc.service.d && systemctl daemon-reload; systemctl reset-failed quantum-calc 2>/dev/null; true');
+    sh(
+      "rm -rf /etc/systemd/system/quantum-calc.service.d && systemctl daemon-reload; systemctl reset-failed quantum-calc 2>/dev/null; true",
+    );
   }, 60_000);
 });

@@ -7,14 +7,14 @@
 // error failing whichever test ran (seen under load). Here the listener is on the connection
 // before it sends MONITOR. The few lines of that first read are lost, not thrown: tests assert on
 // what they record after start (with an ECHO marker to know they have caught up).
-import type { Redis } from 'ioredis';
+import type { Redis } from "ioredis";
 
 export async function monitorOf(client: Redis): Promise<Redis> {
   const monitor = client.duplicate({ monitor: true, lazyConnect: false });
-  monitor.on('error', () => undefined);
+  monitor.on("error", () => undefined);
   await new Promise<void>((resolve, reject) => {
-    monitor.once('monitoring', () => resolve());
-    monitor.once('end', () => reject(new Error('the MONITOR connection ended before monitoring')));
+    monitor.once("monitoring", () => resolve());
+    monitor.once("end", () => reject(new Error("the MONITOR connection ended before monitoring")));
   });
   return monitor;
 }

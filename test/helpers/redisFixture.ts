@@ -1,10 +1,10 @@
 // One private redis-server and a client for a whole test file (or describe block): registers the
 // vitest hooks. With `{ store: true }` also the service's own Redis store on it, ready.
-import { afterAll, beforeAll } from 'vitest';
-import type { Redis } from 'ioredis';
-import { createRedisStore, type RedisStore } from '../../src/store/redisStore.js';
-import { startTestRedis, type TestRedis } from './redisServer.js';
-import { redisClient } from './seed.js';
+import { afterAll, beforeAll } from "vitest";
+import type { Redis } from "ioredis";
+import { createRedisStore, type RedisStore } from "../../src/store/redisStore.js";
+import { startTestRedis, type TestRedis } from "./redisServer.js";
+import { redisClient } from "./seed.js";
 
 export interface RedisFixture {
   readonly server: TestRedis;
@@ -31,12 +31,18 @@ export function useTestRedis(options: { store?: boolean } = {}): RedisFixture {
     await server?.close();
   });
   const need = <T>(value: T | undefined): T => {
-    if (value === undefined) throw new Error('the test Redis is only available inside tests');
+    if (value === undefined) throw new Error("the test Redis is only available inside tests");
     return value;
   };
   return {
-    get server() { return need(server); },
-    get redis() { return need(redis); },
-    get store() { return need(store); },
+    get server() {
+      return need(server);
+    },
+    get redis() {
+      return need(redis);
+    },
+    get store() {
+      return need(store);
+    },
   };
 }

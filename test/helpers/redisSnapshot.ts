@@ -1,31 +1,33 @@
 // The whole content of a (small) test Redis as key → text, to tell exactly which keys a run
 // created, changed or deleted.
-import type { Redis } from 'ioredis';
+import type { Redis } from "ioredis";
 
 export async function redisSnapshot(redis: Redis): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const key of (await redis.keys('*')).sort()) {
+  for (const key of (await redis.keys("*")).sort()) {
     const type = await redis.type(key);
     let content: unknown;
     switch (type) {
-      case 'hash': {
+      case "hash": {
         const hash = await redis.hgetall(key);
-        content = Object.keys(hash).sort().map((f) => [f, hash[f]]);
+        content = Object.keys(hash)
+          .sort()
+          .map((f) => [f, hash[f]]);
         break;
       }
-      case 'zset':
-        content = await redis.zrange(key, 0, -1, 'WITHSCORES');
+      case "zset":
+        content = await redis.zrange(key, 0, -1, "WITHSCORES");
         break;
-      case 'list':
+      case "list":
         content = await redis.lrange(key, 0, -1);
         break;
-      case 'set':
+      case "set":
         content = (await redis.smembers(key)).sort();
         break;
-      case 'stream':
-        content = await redis.xrange(key, '-', '+');
+      case "stream":
+        content = await redis.xrange(key, "-", "+");
         break;
-      case 'string':
+      case "string":
         content = await redis.get(key);
         break;
       default:

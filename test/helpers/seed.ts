@@ -1,7 +1,7 @@
 // Seeding a test Redis with the inputs the old stack's producers write: candles (sorted set,
 // JSON members) and position hashes. Used by the service, contract and fault tests.
-import { Redis } from 'ioredis';
-import { syntheticPrices, type SyntheticRegime } from '../../src/synthetic/prices.js';
+import { Redis } from "ioredis";
+import { syntheticPrices, type SyntheticRegime } from "../../src/synthetic/prices.js";
 
 export const MINUTE_MS = 60_000;
 
@@ -53,11 +53,15 @@ export interface PositionFields {
   current_tp?: number | string;
 }
 
-export function longPosition(symbol: string, current: number, overrides: Partial<PositionFields> = {}): PositionFields {
+export function longPosition(
+  symbol: string,
+  current: number,
+  overrides: Partial<PositionFields> = {},
+): PositionFields {
   const entry = current * 0.97;
   return {
     symbol,
-    side: 'LONG',
+    side: "LONG",
     entry_price: entry,
     current_price: current,
     peak_price: current * 1.01,

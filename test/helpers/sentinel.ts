@@ -3,14 +3,14 @@
 // with quorum 2. Each process gets a config file of its own in a temporary directory (Sentinel
 // must be able to rewrite its file; the data nodes too, since Sentinel runs CONFIG REWRITE when it
 // reconfigures them). Nothing is persisted: a node killed and started again comes back empty.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { freePort } from './redisServer.js';
-import { monitorOf } from './monitor.js';
+import { spawn, type ChildProcess } from "node:child_process";
+import { connect } from "node:net";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { freePort } from "./redisServer.js";
+import { monitorOf } from "./monitor.js";
 
 export interface SentinelOptions {
   /** The monitored master's name. Default 'mymaster'. */
@@ -51,7 +51,16 @@ export interface NodeMonitor {
 }
 
 /** Commands that change the keyspace (what the service writes with). */
-export const WRITE_COMMANDS: ReadonlySet<string> = new Set(['hset', 'hdel', 'del', 'expire', 'xadd', 'set', 'multi', 'exec']);
+export const WRITE_COMMANDS: ReadonlySet<string> = new Set([
+  "hset",
+  "hdel",
+  "del",
+  "expire",
+  "xadd",
+  "set",
+  "multi",
+  "exec",
+]);
 
 export interface SentinelDeployment {
   readonly masterName: string;
@@ -87,13 +96,21 @@ export interface SentinelDeployment {
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => resolve(false));
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
   });
 }
 
-async function poll<T>(what: string, check: () => Promise<T | null | false | undefined>, timeoutMs: number, intervalMs = 50): Promise<T> {
+async function poll<T>(
+  what: string,
+  check: () => Promise<T | null | false | undefined>,
+  timeoutMs: number,
+  intervalMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -103,7 +120,10 @@ async function poll<T>(what: string, check: () => Promise<T | null | false | und
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
@@ -116,17 +136,19 @@ function managed(name: string, port: number, args: string[]): ManagedProcess {
     running: () => child !== null,
     async start() {
       if (child) return;
-      child = spawn('redis-server', args, { stdio: 'ignore' });
+      child = spawn("redis-server", args, { stdio: "ignore" });
       const proc = child;
-      proc.once('exit', () => { if (child === proc) child = null; });
+      proc.once("exit", () => {
+        if (child === proc) child = null;
+      });
       await poll(`${name} on ${port}`, () => canConnect(port), 10_000, 25);
     },
     async kill() {
       const proc = child;
       if (!proc) return;
       child = null;
-      const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-      proc.kill('SIGKILL');
+      const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+      proc.kill("SIGKILL");
       await exited;
       await poll(`${name} on ${port} to stop`, async () => !(await canConnect(port)), 10_000, 25);
     },
@@ -135,62 +157,102 @@ function managed(name: string, port: number, args: string[]): ManagedProcess {
 
 /** Lines of a config file (values quoted where redis needs it). */
 function configFile(path: string, lines: string[]): string {
-  writeFileSync(path, `${lines.join('\n')}\n`);
+  writeFileSync(path, `${lines.join("\n")}\n`);
   return path;
 }
 
-export async function startSentinelDeployment(options: SentinelOptions = {}): Promise<SentinelDeployment> {
-  const masterName = options.masterName ?? 'mymaster';
+export async function startSentinelDeployment(
+  options: SentinelOptions = {},
+): Promise<SentinelDeployment> {
+  const masterName = options.masterName ?? "mymaster";
   const { password, sentinelPassword } = options;
-  const dir = mkdtempSync(join(tmpdir(), 'qc-sentinel-'));
-  const [firstPort, secondPort, ...sentinelPorts] = await Promise.all([1, 2, 3, 4, 5].map(() => freePort()));
+  const dir = mkdtempSync(join(tmpdir(), "qc-sentinel-"));
+  const [firstPort, secondPort, ...sentinelPorts] = await Promise.all(
+    [1, 2, 3, 4, 5].map(() => freePort()),
+  );
 
   const nodeConfig = (name: string, port: number, replicaOf: number | null): string =>
     configFile(join(dir, `${name}.conf`), [
       `port ${port}`,
-      'bind 127.0.0.1',
+      "bind 127.0.0.1",
       'save ""',
-      'appendonly no',
+      "appendonly no",
       `dir ${dir}`,
       `dbfilename ${name}.rdb`,
       `logfile ${join(dir, `${name}.log`)}`,
       ...(password ? [`requirepass "${password}"`, `masterauth "${password}"`] : []),
       ...(replicaOf !== null ? [`replicaof 127.0.0.1 ${replicaOf}`] : []),
     ]);
-  const first = managed('primary', firstPort!, [nodeConfig('primary', firstPort!, null)]);
-  const second = managed('replica', secondPort!, [nodeConfig('replica', secondPort!, firstPort!)]);
+  const first = managed("primary", firstPort, [nodeConfig("primary", firstPort, null)]);
+  const second = managed("replica", secondPort, [nodeConfig("replica", secondPort, firstPort)]);
   const sentinels = sentinelPorts.map((port, i) =>
     managed(`sentinel-${i + 1}`, port, [
       configFile(join(dir, `sentinel-${i + 1}.conf`), [
         `port ${port}`,
-        'bind 127.0.0.1',
+        "bind 127.0.0.1",
         `dir ${dir}`,
         `logfile ${join(dir, `sentinel-${i + 1}.log`)}`,
         `sentinel monitor ${masterName} 127.0.0.1 ${firstPort} 2`,
         `sentinel down-after-milliseconds ${masterName} ${options.downAfterMs ?? 1000}`,
         `sentinel failover-timeout ${masterName} ${options.failoverTimeoutMs ?? 5000}`,
         ...(password ? [`sentinel auth-pass ${masterName} "${password}"`] : []),
-        ...(sentinelPassword ? [`requirepass "${sentinelPassword}"`, `sentinel sentinel-pass "${sentinelPassword}"`] : []),
+        ...(sentinelPassword
+          ? [`requirepass "${sentinelPassword}"`, `sentinel sentinel-pass "${sentinelPassword}"`]
+          : []),
       ]),
-      '--sentinel',
+      "--sentinel",
     ]),
   );
 
   const clients: Redis[] = [];
   const track = (client: Redis): Redis => {
-    client.on('error', () => undefined); // nodes go away on purpose
+    client.on("error", () => undefined); // nodes go away on purpose
     clients.push(client);
     return client;
   };
   const client = (port: number): Redis =>
-    track(new Redis({ host: '127.0.0.1', port, password, maxRetriesPerRequest: 1, retryStrategy: () => 50, connectTimeout: 1000, commandTimeout: 2000 }));
+    track(
+      new Redis({
+        host: "127.0.0.1",
+        port,
+        password,
+        maxRetriesPerRequest: 1,
+        retryStrategy: () => 50,
+        connectTimeout: 1000,
+        commandTimeout: 2000,
+      }),
+    );
   const sentinelClient = (index: number): Redis =>
-    track(new Redis({ host: '127.0.0.1', port: sentinels[index]!.port, password: sentinelPassword, maxRetriesPerRequest: 1, retryStrategy: () => 50, connectTimeout: 1000, commandTimeout: 2000 }));
+    track(
+      new Redis({
+        host: "127.0.0.1",
+        port: sentinels[index].port,
+        password: sentinelPassword,
+        maxRetriesPerRequest: 1,
+        retryStrategy: () => 50,
+        connectTimeout: 1000,
+        commandTimeout: 2000,
+      }),
+    );
 
   /** A one-shot connection: no retries, closed after the call (a node may be down). */
-  const once = async <T>(port: number, pass: string | undefined, run: (c: Redis) => Promise<T>): Promise<T | null> => {
-    const c = new Redis({ host: '127.0.0.1', port, password: pass, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, commandTimeout: 1000, enableOfflineQueue: true });
-    c.on('error', () => undefined);
+  const once = async <T>(
+    port: number,
+    pass: string | undefined,
+    run: (c: Redis) => Promise<T>,
+  ): Promise<T | null> => {
+    const c = new Redis({
+      host: "127.0.0.1",
+      port,
+      password: pass,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      connectTimeout: 1000,
+      commandTimeout: 1000,
+      enableOfflineQueue: true,
+    });
+    c.on("error", () => undefined);
     try {
       await c.connect();
       return await run(c);
@@ -213,53 +275,85 @@ export async function startSentinelDeployment(options: SentinelOptions = {}): Pr
     async monitor(port) {
       const lines: MonitorLine[] = [];
       const m = await monitorOf(client(port));
-      m.on('monitor', (time: string, args: string[], source: string) => {
-        lines.push({ serverMs: Number(time) * 1000, args: [String(args[0]).toLowerCase(), ...args.slice(1)], source });
+      m.on("monitor", (time: string, args: string[], source: string) => {
+        lines.push({
+          serverMs: Number(time) * 1000,
+          args: [String(args[0]).toLowerCase(), ...args.slice(1)],
+          source,
+        });
       });
       clients.push(m);
       return { lines, stop: () => m.disconnect() };
     },
     async errorStats(port) {
-      const info = (await once(port, password, async (c) => await c.info('errorstats'))) ?? '';
-      return Object.fromEntries([...info.matchAll(/^errorstat_(\w+):count=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+      const info = (await once(port, password, async (c) => await c.info("errorstats"))) ?? "";
+      return Object.fromEntries(
+        [...info.matchAll(/^errorstat_(\w+):count=(\d+)/gm)].map((m) => [m[1], Number(m[2])]),
+      );
     },
     async agreedPrimaryPort() {
       const ports = await Promise.all(
-        sentinels.map((s) => once(s.port, sentinelPassword, async (c) => (await c.call('SENTINEL', 'get-master-addr-by-name', masterName)) as [string, string] | null)),
+        sentinels.map((s) =>
+          once(
+            s.port,
+            sentinelPassword,
+            async (c) =>
+              (await c.call("SENTINEL", "get-master-addr-by-name", masterName)) as
+                [string, string] | null,
+          ),
+        ),
       );
       const named = ports.map((p) => (p ? Number(p[1]) : null));
       return named.every((p) => p !== null && p === named[0]) ? named[0]! : null;
     },
     async role(port) {
-      return await once(port, password, async (c) => ((await c.call('ROLE')) as [string])[0]);
+      return await once(port, password, async (c) => ((await c.call("ROLE")) as [string])[0]);
     },
     async waitForTopology(timeoutMs = 20_000) {
-      await poll('the sentinel topology (primary, replica in sync, 3 sentinels)', async () => {
-        const primary = await deployment.agreedPrimaryPort();
-        if (primary === null) return false;
-        const replicaPort = primary === first.port ? second.port : first.port;
-        const link = await once(replicaPort, password, async (c) => /master_link_status:up/.test(await c.info('replication')));
-        if (!link) return false;
-        for (const s of sentinels) {
-          const ok = await once(s.port, sentinelPassword, async (c) => {
-            const replicas = (await c.call('SENTINEL', 'replicas', masterName)) as string[][];
-            const others = (await c.call('SENTINEL', 'sentinels', masterName)) as string[][];
-            const flags = replicas.map((r) => r[r.indexOf('flags') + 1] ?? '');
-            return replicas.length === 1 && flags.every((f) => f === 'slave') && others.length === 2;
-          });
-          if (!ok) return false;
-        }
-        return true;
-      }, timeoutMs, 100);
+      await poll(
+        "the sentinel topology (primary, replica in sync, 3 sentinels)",
+        async () => {
+          const primary = await deployment.agreedPrimaryPort();
+          if (primary === null) return false;
+          const replicaPort = primary === first.port ? second.port : first.port;
+          const link = await once(replicaPort, password, async (c) =>
+            /master_link_status:up/.test(await c.info("replication")),
+          );
+          if (!link) return false;
+          for (const s of sentinels) {
+            const ok = await once(s.port, sentinelPassword, async (c) => {
+              const replicas = (await c.call("SENTINEL", "replicas", masterName)) as string[][];
+              const others = (await c.call("SENTINEL", "sentinels", masterName)) as string[][];
+              const flags = replicas.map((r) => r[r.indexOf("flags") + 1] ?? "");
+              return (
+                replicas.length === 1 && flags.every((f) => f === "slave") && others.length === 2
+              );
+            });
+            if (!ok) return false;
+          }
+          return true;
+        },
+        timeoutMs,
+        100,
+      );
     },
     async failover(timeoutMs = 20_000) {
-      await poll('SENTINEL FAILOVER to be accepted', async () => {
-        for (const s of sentinels) {
-          const reply = await once(s.port, sentinelPassword, async (c) => await c.call('SENTINEL', 'FAILOVER', masterName));
-          if (reply === 'OK') return true;
-        }
-        return false;
-      }, timeoutMs, 200);
+      await poll(
+        "SENTINEL FAILOVER to be accepted",
+        async () => {
+          for (const s of sentinels) {
+            const reply = await once(
+              s.port,
+              sentinelPassword,
+              async (c) => await c.call("SENTINEL", "FAILOVER", masterName),
+            );
+            if (reply === "OK") return true;
+          }
+          return false;
+        },
+        timeoutMs,
+        200,
+      );
     },
     async close() {
       for (const c of clients) c.disconnect();

@@ -1,14 +1,14 @@
 // Running the service in-process (startService) against a test redis-server, for the fault,
 // bad-input and least-privilege tests: a config from flags, a logger whose lines the test can
 // read, and bounded polling.
-import { get } from 'node:http';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { Writable } from 'node:stream';
-import { loadConfig } from '../../src/config/load.js';
-import type { Config } from '../../src/config/schema.js';
-import { createLogger, type Logger } from '../../src/log.js';
-import { startService, type ServiceHandle, type ServiceHooks } from '../../src/service/service.js';
-import { cliPath, repoRoot } from './runCli.js';
+import { get } from "node:http";
+import { spawn, type ChildProcess } from "node:child_process";
+import { Writable } from "node:stream";
+import { loadConfig } from "../../src/config/load.js";
+import type { Config } from "../../src/config/schema.js";
+import { createLogger, type Logger } from "../../src/log.js";
+import { startService, type ServiceHandle, type ServiceHooks } from "../../src/service/service.js";
+import { cliPath, repoRoot } from "./runCli.js";
 
 /** Polls until `check` returns a truthy value, or fails after `timeoutMs` naming `what`. */
 export async function until<T>(
@@ -27,20 +27,28 @@ export async function until<T>(
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`,
+      );
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
 
 /** GET http://127.0.0.1:port/path as text (a fresh connection each time: no keep-alive pool). */
-export function getText(port: number, path: string): Promise<{ status: number; body: string; type: string }> {
+export function getText(
+  port: number,
+  path: string,
+): Promise<{ status: number; body: string; type: string }> {
   return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: String(res.headers['content-type']) }));
-    }).on('error', reject);
+    get({ host: "127.0.0.1", port, path, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, body, type: String(res.headers["content-type"]) }),
+      );
+    }).on("error", reject);
   });
 }
 
@@ -58,8 +66,10 @@ export interface CapturedLogger {
 }
 
 /** A pino logger (the service's own factory) writing JSON lines into memory. */
-export function captureLogger(level: 'trace' | 'debug' | 'info' | 'warn' = 'debug'): CapturedLogger {
-  let text = '';
+export function captureLogger(
+  level: "trace" | "debug" | "info" | "warn" = "debug",
+): CapturedLogger {
+  let text = "";
   const sink = new Writable({
     write(chunk: Buffer | string, _encoding, callback) {
       text += chunk.toString();
@@ -72,8 +82,8 @@ export function captureLogger(level: 'trace' | 'debug' | 'info' | 'warn' = 'debu
     text: () => text,
     lines: () =>
       text
-        .split('\n')
-        .filter((line) => line.trim() !== '')
+        .split("\n")
+        .filter((line) => line.trim() !== "")
         .map((line) => JSON.parse(line) as LogLine),
   };
 }
@@ -84,7 +94,11 @@ export function serviceConfig(flags: Record<string, unknown>): Config {
 }
 
 /** Short intervals and backoff for fault tests: cycles every `intervalSec`, commands time out fast. */
-export function fastFlags(redisUrl: string, symbols: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function fastFlags(
+  redisUrl: string,
+  symbols: string[],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     redisUrl,
     symbols,
@@ -108,13 +122,13 @@ export function fastFlags(redisUrl: string, symbols: string[], extra: Record<str
 
 /** Redis stream entry id `ms-seq` → the server time (ms) at which the entry was added. */
 export function streamIdMs(id: string): number {
-  return Number(id.slice(0, id.indexOf('-')));
+  return Number(id.slice(0, id.indexOf("-")));
 }
 
 /** A flat [field, value, …] array (XRANGE) → an object. */
 export function fieldsOf(flat: string[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]] = flat[i + 1]!;
   return out;
 }
 
@@ -122,17 +136,21 @@ export function fieldsOf(flat: string[]): Record<string, string> {
 export function describeService(handle: ServiceHandle): string {
   const store = handle.store as { status?: () => string };
   const children = Object.entries(handle.actor.getSnapshot().children).map(([id, child]) => {
-    const snapshot = (child as unknown as { getSnapshot(): { value: unknown; context: Record<string, unknown> } }).getSnapshot();
+    const snapshot = (
+      child as unknown as { getSnapshot(): { value: unknown; context: Record<string, unknown> } }
+    ).getSnapshot();
     const c = snapshot.context;
     return `  ${id}: ${JSON.stringify(snapshot.value)} last=${String(c.lastOutcome)} failures=${String(c.consecutiveFailures)} error=${String(c.lastError)}`;
   });
-  return `store status ${store.status?.() ?? handle.store.kind}; supervisor ${handle.actor.getSnapshot().status}\n${children.join('\n')}`;
+  return `store status ${store.status?.() ?? handle.store.kind}; supervisor ${handle.actor.getSnapshot().status}\n${children.join("\n")}`;
 }
 
 /** For `.catch()` on a wait: rethrows with the service's state appended. */
 export function explainWith(handle: ServiceHandle): (error: unknown) => never {
   return (error) => {
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${describeService(handle)}`);
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)}\n${describeService(handle)}`,
+    );
   };
 }
 
@@ -149,15 +167,23 @@ export interface CliProcess {
 }
 
 /** Starts the BUILT command line as a child process (long-running commands), `env` added to ours. */
-export function startCli(args: string[], env: Record<string, string> = {}, options: { cleanEnv?: boolean } = {}): CliProcess {
+export function startCli(
+  args: string[],
+  env: Record<string, string> = {},
+  options: { cleanEnv?: boolean } = {},
+): CliProcess {
   // cleanEnv: only PATH is inherited, so no QUANTUM_CALC_* or REDIS_* of the caller leaks in.
   const base = options.cleanEnv ? { PATH: process.env.PATH } : process.env;
-  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const child = spawn(process.execPath, [cliPath, ...args], {
+    cwd: repoRoot,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...base, ...env },
+  });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
+    child.once("exit", (code, signal) => resolve({ code, signal })),
   );
   return { child, output: () => out, exit };
 }
@@ -185,13 +211,23 @@ export async function oncePass(options: {
   now?: () => number;
   hooks?: ServiceHooks;
 }): Promise<OncePass> {
-  const log = captureLogger('info');
-  const config = serviceConfig({ redisUrl: options.redisUrl, symbols: options.symbols, ...options.flags });
-  const handle = await startService({ config, logger: log.logger, once: true, now: options.now, hooks: options.hooks });
+  const log = captureLogger("info");
+  const config = serviceConfig({
+    redisUrl: options.redisUrl,
+    symbols: options.symbols,
+    ...options.flags,
+  });
+  const handle = await startService({
+    config,
+    logger: log.logger,
+    once: true,
+    now: options.now,
+    hooks: options.hooks,
+  });
   const output = await handle.done;
   await handle.close();
   const lines = log.lines();
-  const skips = lines.filter((l) => typeof l.reason === 'string' && /skipped/.test(l.msg));
+  const skips = lines.filter((l) => typeof l.reason === "string" && /skipped/.test(l.msg));
   return {
     exitCode: output.exitCode,
     counts: handle.stats.summary(),

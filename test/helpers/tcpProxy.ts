@@ -13,15 +13,15 @@
 //   delay        chunks in the chosen direction(s) are held `ms` (order is kept).
 // When either side closes, the other is destroyed and bytes still held are discarded, as a
 // real network path that breaks would.
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, connect, type Server, type Socket } from "node:net";
 
-export type ProxyDirection = 'requests' | 'replies';
+export type ProxyDirection = "requests" | "replies";
 
 export type ProxyMode =
-  | { kind: 'forward' }
-  | { kind: 'blackhole' }
+  | { kind: "forward" }
+  | { kind: "blackhole" }
   | {
-      kind: 'dropReplies';
+      kind: "dropReplies";
       /** Start swallowing replies after a request chunk for which this returns true. */
       request?: (chunk: string) => boolean;
       /** …or after this many reply bytes passed on the connection. */
@@ -30,10 +30,10 @@ export type ProxyMode =
       once?: boolean;
     }
   | {
-      kind: 'delay';
+      kind: "delay";
       ms: number;
       /** Which direction(s) to hold. Default both. */
-      of?: ProxyDirection | 'both';
+      of?: ProxyDirection | "both";
       /** Hold only chunks for which this returns true (a held chunk also holds those after it). */
       when?: (chunk: string) => boolean;
     };
@@ -47,7 +47,7 @@ export interface ProxyEvent {
    * What the proxy did with it. A delayed chunk is reported again when its time comes:
    * 'released' (written on) or 'discarded' (the connection had closed meanwhile).
    */
-  action: 'forwarded' | 'swallowed' | 'delayed' | 'released' | 'discarded' | 'blackholed';
+  action: "forwarded" | "swallowed" | "delayed" | "released" | "discarded" | "blackholed";
 }
 
 export interface TcpProxy {
@@ -68,10 +68,13 @@ export interface TcpProxy {
 
 /** True when the RESP text holds the command `name` (case-insensitive), e.g. hasCommand(t, 'EXEC'). */
 export function hasCommand(text: string, name: string): boolean {
-  return new RegExp(`\\$${name.length}\\r\\n${name}\\r\\n`, 'i').test(text);
+  return new RegExp(`\\$${name.length}\\r\\n${name}\\r\\n`, "i").test(text);
 }
 
-export async function startTcpProxy(targetPort: number, initial: ProxyMode = { kind: 'forward' }): Promise<TcpProxy> {
+export async function startTcpProxy(
+  targetPort: number,
+  initial: ProxyMode = { kind: "forward" },
+): Promise<TcpProxy> {
   let mode: ProxyMode = initial;
   let dropFired = false;
   let accepted = 0;
@@ -84,14 +87,17 @@ export async function startTcpProxy(targetPort: number, initial: ProxyMode = { k
 
   const server: Server = createServer((client) => {
     const id = ++accepted;
-    const upstream = connect(targetPort, '127.0.0.1');
+    const upstream = connect(targetPort, "127.0.0.1");
     sockets.add(client);
     sockets.add(upstream);
     let swallowing = false;
     let replyBytes = 0;
     let closed = false;
     // Per-direction promise chains keep delayed chunks in order behind each other.
-    const chains: Record<ProxyDirection, Promise<void>> = { requests: Promise.resolve(), replies: Promise.resolve() };
+    const chains: Record<ProxyDirection, Promise<void>> = {
+      requests: Promise.resolve(),
+      replies: Promise.resolve(),
+    };
     const held: Record<ProxyDirection, boolean> = { requests: false, replies: false };
 
     const teardown = (): void => {
@@ -102,26 +108,35 @@ export async function startTcpProxy(targetPort: number, initial: ProxyMode = { k
       sockets.delete(client);
       sockets.delete(upstream);
     };
-    client.on('error', teardown);
-    upstream.on('error', teardown);
-    client.on('close', teardown);
-    upstream.on('close', teardown);
+    client.on("error", teardown);
+    upstream.on("error", teardown);
+    client.on("close", teardown);
+    upstream.on("close", teardown);
 
     const pass = (direction: ProxyDirection, chunk: Buffer): void => {
-      const text = chunk.toString('latin1');
-      const to = direction === 'requests' ? upstream : client;
+      const text = chunk.toString("latin1");
+      const to = direction === "requests" ? upstream : client;
       const current = mode;
-      if (current.kind === 'blackhole') {
-        notify({ connection: id, direction, text, action: 'blackholed' });
+      if (current.kind === "blackhole") {
+        notify({ connection: id, direction, text, action: "blackholed" });
         return;
       }
-      if (current.kind === 'dropReplies') {
-        if (direction === 'requests' && !swallowing && current.request?.(text) && !(current.once !== false && dropFired)) {
+      if (current.kind === "dropReplies") {
+        if (
+          direction === "requests" &&
+          !swallowing &&
+          current.request?.(text) &&
+          !(current.once !== false && dropFired)
+        ) {
           swallowing = true;
           dropFired = true;
         }
-        if (direction === 'replies') {
-          if (!swallowing && current.afterBytes !== undefined && !(current.once !== false && dropFired)) {
+        if (direction === "replies") {
+          if (
+            !swallowing &&
+            current.afterBytes !== undefined &&
+            !(current.once !== false && dropFired)
+          ) {
             const room = current.afterBytes - replyBytes;
             if (room <= 0) {
               swallowing = true;
@@ -132,33 +147,41 @@ export async function startTcpProxy(targetPort: number, initial: ProxyMode = { k
               swallowing = true;
               dropFired = true;
               if (!closed) to.write(chunk.subarray(0, room));
-              notify({ connection: id, direction, text, action: 'swallowed' });
+              notify({ connection: id, direction, text, action: "swallowed" });
               return;
             }
           }
           if (swallowing) {
-            notify({ connection: id, direction, text, action: 'swallowed' });
+            notify({ connection: id, direction, text, action: "swallowed" });
             return;
           }
           replyBytes += chunk.length;
         }
       }
       const delayed =
-        current.kind === 'delay' &&
-        (current.of === undefined || current.of === 'both' || current.of === direction) &&
+        current.kind === "delay" &&
+        (current.of === undefined || current.of === "both" || current.of === direction) &&
         (current.when === undefined || current.when(text));
       if (delayed || held[direction]) {
-        const ms = current.kind === 'delay' ? current.ms : 0;
+        const ms = current.kind === "delay" ? current.ms : 0;
         held[direction] = true;
-        notify({ connection: id, direction, text, action: 'delayed' });
+        notify({ connection: id, direction, text, action: "delayed" });
         chains[direction] = chains[direction].then(
           () =>
             new Promise<void>((resolve) => {
-              setTimeout(() => {
-                if (!closed) to.write(chunk);
-                notify({ connection: id, direction, text, action: closed ? 'discarded' : 'released' });
-                resolve();
-              }, delayed ? ms : 0);
+              setTimeout(
+                () => {
+                  if (!closed) to.write(chunk);
+                  notify({
+                    connection: id,
+                    direction,
+                    text,
+                    action: closed ? "discarded" : "released",
+                  });
+                  resolve();
+                },
+                delayed ? ms : 0,
+              );
             }),
         );
         // Once the chain drains, later chunks pass straight through again.
@@ -169,24 +192,24 @@ export async function startTcpProxy(targetPort: number, initial: ProxyMode = { k
         return;
       }
       if (!closed) to.write(chunk);
-      notify({ connection: id, direction, text, action: 'forwarded' });
+      notify({ connection: id, direction, text, action: "forwarded" });
     };
 
-    client.on('data', (chunk: Buffer) => pass('requests', chunk));
-    upstream.on('data', (chunk: Buffer) => pass('replies', chunk));
+    client.on("data", (chunk: Buffer) => pass("requests", chunk));
+    upstream.on("data", (chunk: Buffer) => pass("replies", chunk));
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
   });
   const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('tcp proxy: no port');
+  if (address === null || typeof address === "string") throw new Error("tcp proxy: no port");
   const port = address.port;
 
   return {
     port,
-    url: (userinfo) => `redis://${userinfo ?? ''}127.0.0.1:${port}`,
+    url: (userinfo) => `redis://${userinfo ?? ""}127.0.0.1:${port}`,
     setMode: (next) => {
       mode = next;
       dropFired = false;

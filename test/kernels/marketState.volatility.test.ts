@@ -1,10 +1,10 @@
 // The volatility step (SPEC §1 step 3) finds its quantiles, median and MAD by selection (a pass
 // over the extremes for the default winsor quantiles, bucket selection otherwise). Checked here bit
 // for bit against the sort-based definition, for quantiles on both paths and windows of any length.
-import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { computeMarketState, DEFAULT_MARKET_STATE_THETA } from '../../src/kernels/marketState.js';
-import { clip, sigmoid } from '../../src/kernels/math.js';
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { computeMarketState, DEFAULT_MARKET_STATE_THETA } from "../../src/kernels/marketState.js";
+import { clip, sigmoid } from "../../src/kernels/math.js";
 
 function quantileOfSorted(sorted: readonly number[], q: number): number {
   const n = sorted.length;
@@ -22,7 +22,10 @@ function median(sorted: readonly number[]): number {
 }
 
 /** SPEC §1 step 3 by sorting: {sigma, spike_proxy}. */
-function referenceVolatility(prices: readonly number[], vol: { window: number; winsor_q_low: number; winsor_q_high: number }) {
+function referenceVolatility(
+  prices: readonly number[],
+  vol: { window: number; winsor_q_low: number; winsor_q_high: number },
+) {
   const th = DEFAULT_MARKET_STATE_THETA;
   const lp = prices.map((p) => Math.log(p + th.eps));
   const r = lp.slice(1).map((x, i) => x - lp[i]);
@@ -42,30 +45,44 @@ function referenceVolatility(prices: readonly number[], vol: { window: number; w
   const sigmaMad = 1.4826 * median(rwc.map((x) => Math.abs(x - m)).sort((a, b) => a - b));
   const spike = clip(sigmaMad / (sigmaEwma + th.eps), 0, th.vol.spike_proxy_cap);
   const wt = sigmoid((spike - th.vol.spike_center) / th.vol.spike_scale);
-  return { sigma: Math.max(th.vol.sigma_floor, (1 - wt) * sigmaEwma + wt * sigmaMad), spike_proxy: spike };
+  return {
+    sigma: Math.max(th.vol.sigma_floor, (1 - wt) * sigmaEwma + wt * sigmaMad),
+    spike_proxy: spike,
+  };
 }
 
 const walk = fc
-  .tuple(fc.double({ min: 1, max: 1e5, noNaN: true }), fc.array(fc.double({ min: -0.02, max: 0.02, noNaN: true }), { minLength: 300, maxLength: 320, size: 'max' }))
+  .tuple(
+    fc.double({ min: 1, max: 1e5, noNaN: true }),
+    fc.array(fc.double({ min: -0.02, max: 0.02, noNaN: true }), {
+      minLength: 300,
+      maxLength: 320,
+      size: "max",
+    }),
+  )
   .map(([start, steps]) => {
     const prices = [start];
     for (const s of steps) prices.push(prices[prices.length - 1] * Math.exp(s));
     return prices;
   });
 
-describe('volatility by selection equals the sort-based definition exactly', () => {
+describe("volatility by selection equals the sort-based definition exactly", () => {
   it.each([
-    ['default quantiles (0.01, 0.99): the extremes pass', 0.01, 0.99, 256],
-    ['0.05 / 0.95 on 100 returns', 0.05, 0.95, 100],
-    ['0.25 / 0.75: bucket selection', 0.25, 0.75, 256],
-    ['0 / 1: min and max', 0, 1, 256],
-    ['0.5 / 0.5 on an odd window', 0.5, 0.5, 255],
-    ['0.02 / 0.6: one side each way', 0.02, 0.6, 257],
-  ])('%s', (_name, qLow, qHigh, window) => {
+    ["default quantiles (0.01, 0.99): the extremes pass", 0.01, 0.99, 256],
+    ["0.05 / 0.95 on 100 returns", 0.05, 0.95, 100],
+    ["0.25 / 0.75: bucket selection", 0.25, 0.75, 256],
+    ["0 / 1: min and max", 0, 1, 256],
+    ["0.5 / 0.5 on an odd window", 0.5, 0.5, 255],
+    ["0.02 / 0.6: one side each way", 0.02, 0.6, 257],
+  ])("%s", (_name, qLow, qHigh, window) => {
     fc.assert(
       fc.property(walk, (prices) => {
         const vol = { window, winsor_q_low: qLow, winsor_q_high: qHigh };
-        const got = computeMarketState(prices, { vol, regime: { window: 256 }, trend: { windows: [64, 128, 256] } });
+        const got = computeMarketState(prices, {
+          vol,
+          regime: { window: 256 },
+          trend: { windows: [64, 128, 256] },
+        });
         const want = referenceVolatility(prices, vol);
         expect(got?.sigma).toBe(want.sigma);
         expect(got?.features.spike_proxy).toBe(want.spike_proxy);
@@ -74,15 +91,19 @@ describe('volatility by selection equals the sort-based definition exactly', () 
     );
   });
 
-  it('with ties: prices repeating from a tiny set', () => {
+  it("with ties: prices repeating from a tiny set", () => {
     fc.assert(
-      fc.property(fc.array(fc.constantFrom(100, 100.01, 100.02, 99.99), { minLength: 300, maxLength: 300 }), fc.constantFrom(0.01, 0.25), (prices, q) => {
-        const vol = { window: 256, winsor_q_low: q, winsor_q_high: 1 - q };
-        const got = computeMarketState(prices, { vol });
-        const want = referenceVolatility(prices, vol);
-        expect(got?.sigma).toBe(want.sigma);
-        expect(got?.features.spike_proxy).toBe(want.spike_proxy);
-      }),
+      fc.property(
+        fc.array(fc.constantFrom(100, 100.01, 100.02, 99.99), { minLength: 300, maxLength: 300 }),
+        fc.constantFrom(0.01, 0.25),
+        (prices, q) => {
+          const vol = { window: 256, winsor_q_low: q, winsor_q_high: 1 - q };
+          const got = computeMarketState(prices, { vol });
+          const want = referenceVolatility(prices, vol);
+          expect(got?.sigma).toBe(want.sigma);
+          expect(got?.features.spike_proxy).toBe(want.spike_proxy);
+        },
+      ),
       { numRuns: 40 },
     );
   });

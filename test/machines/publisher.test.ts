@@ -1,38 +1,72 @@
-import { describe, expect, it } from 'vitest';
-import { createActor, SimulatedClock } from 'xstate';
-import { backoffDelayMs, wakeDelayMs, WAKE_SPREAD_MS, type CycleDoneEvent } from '../../machines/publisher.js';
-import { deferred, flush, scriptedPublisher, scriptedSteps, type ScriptedSteps } from './helpers.js';
+import { describe, expect, it } from "vitest";
+import { createActor, SimulatedClock } from "xstate";
+import {
+  backoffDelayMs,
+  wakeDelayMs,
+  WAKE_SPREAD_MS,
+  type CycleDoneEvent,
+} from "../../machines/publisher.js";
+import {
+  deferred,
+  flush,
+  scriptedPublisher,
+  scriptedSteps,
+  type ScriptedSteps,
+} from "./helpers.js";
 
-function start(steps: ScriptedSteps, opts: { once?: boolean; intervalMs?: number; baseMs?: number } = {}) {
+function start(
+  steps: ScriptedSteps,
+  opts: { once?: boolean; intervalMs?: number; baseMs?: number } = {},
+) {
   const clock = new SimulatedClock();
   const reports: CycleDoneEvent[] = [];
   const machine = scriptedPublisher(steps, {
-      reportCycle: ({ context }) => {
-        reports.push({
-          type: 'CYCLE_DONE', phase: context.phase, symbol: context.symbol, outcome: context.lastOutcome ?? 'error',
-          reason: context.lastSkipReason, detail: context.lastError, summary: context.lastSummary, figures: context.lastFigures, labels: context.lastLabels,
-          chainStartedAt: context.chainStartedAt, startedAtMs: null, consecutiveFailures: context.consecutiveFailures,
-        });
-      },
+    reportCycle: ({ context }) => {
+      reports.push({
+        type: "CYCLE_DONE",
+        phase: context.phase,
+        symbol: context.symbol,
+        outcome: context.lastOutcome ?? "error",
+        reason: context.lastSkipReason,
+        detail: context.lastError,
+        summary: context.lastSummary,
+        figures: context.lastFigures,
+        labels: context.lastLabels,
+        chainStartedAt: context.chainStartedAt,
+        startedAtMs: null,
+        consecutiveFailures: context.consecutiveFailures,
+      });
+    },
   });
   const actor = createActor(machine, {
     clock,
-    input: { phase: 'risk', symbol: 'BTCUSDT', intervalMs: opts.intervalMs ?? 10_000, backoff: { baseMs: opts.baseMs ?? 1000, capMs: 8000 }, once: opts.once },
+    input: {
+      phase: "risk",
+      symbol: "BTCUSDT",
+      intervalMs: opts.intervalMs ?? 10_000,
+      backoff: { baseMs: opts.baseMs ?? 1000, capMs: 8000 },
+      once: opts.once,
+    },
   });
   // Every state entered, including the transient computing/deciding (seen as microsteps).
   const states: string[] = [];
-  const note = (value: unknown): void => { if (states[states.length - 1] !== value) states.push(String(value)); };
+  const note = (value: unknown): void => {
+    if (states[states.length - 1] !== value) states.push(String(value));
+  };
   actor.system.inspect((ev) => {
-    if ((ev.type === '@xstate.microstep' || ev.type === '@xstate.snapshot') && ev.actorRef === actor) {
-      if ('value' in ev.snapshot) note(ev.snapshot.value);
+    if (
+      (ev.type === "@xstate.microstep" || ev.type === "@xstate.snapshot") &&
+      ev.actorRef === actor
+    ) {
+      if ("value" in ev.snapshot) note(ev.snapshot.value);
     }
   });
   actor.start();
   return { actor, clock, reports, states };
 }
 
-describe('backoffDelayMs', () => {
-  it('doubles up to the cap, with jitter in the upper half', () => {
+describe("backoffDelayMs", () => {
+  it("doubles up to the cap, with jitter in the upper half", () => {
     const s = { baseMs: 1000, capMs: 8000 };
     expect(backoffDelayMs(1, s, () => 0)).toBe(500);
     expect(backoffDelayMs(1, s, () => 1)).toBe(1000);
@@ -42,57 +76,67 @@ describe('backoffDelayMs', () => {
   });
 });
 
-describe('publisher machine', () => {
-  it('walks seeding → idle → reading → computing → deciding → publishing → idle', async () => {
+describe("publisher machine", () => {
+  it("walks seeding → idle → reading → computing → deciding → publishing → idle", async () => {
     const steps = scriptedSteps();
     const { actor, clock, reports, states } = start(steps);
     await flush();
-    expect(actor.getSnapshot().value).toBe('idle');
+    expect(actor.getSnapshot().value).toBe("idle");
     clock.increment(10_000);
     await flush();
-    expect(states).toEqual(['seeding', 'idle', 'reading', 'computing', 'deciding', 'publishing', 'idle']);
-    expect(reports.map((r) => r.outcome)).toEqual(['published']);
+    expect(states).toEqual([
+      "seeding",
+      "idle",
+      "reading",
+      "computing",
+      "deciding",
+      "publishing",
+      "idle",
+    ]);
+    expect(reports.map((r) => r.outcome)).toEqual(["published"]);
     expect(actor.getSnapshot().context.memory).toEqual({ published: true });
   });
 
-  it('rate-limited cycles heartbeat instead of publishing', async () => {
-    const steps = scriptedSteps({ decide: () => ({ publish: false, why: 'rate_limited' }) });
+  it("rate-limited cycles heartbeat instead of publishing", async () => {
+    const steps = scriptedSteps({ decide: () => ({ publish: false, why: "rate_limited" }) });
     const { actor, reports, states } = start(steps);
     await flush();
-    actor.send({ type: 'RUN' });
+    actor.send({ type: "RUN" });
     await flush();
-    expect(states).toContain('heartbeating');
+    expect(states).toContain("heartbeating");
     expect(steps.calls.publish).toBe(0);
     expect(steps.calls.heartbeat).toBe(1);
-    expect(reports.map((r) => r.outcome)).toEqual(['heartbeat']);
+    expect(reports.map((r) => r.outcome)).toEqual(["heartbeat"]);
   });
 
-  it('a skip returns to idle without backoff and records the reason', async () => {
-    const steps = scriptedSteps({ read: async () => ({ nowMs: 0, read: { ok: false, reason: 'no_position', detail: 'none' } }) });
+  it("a skip returns to idle without backoff and records the reason", async () => {
+    const steps = scriptedSteps({
+      read: async () => ({ nowMs: 0, read: { ok: false, reason: "no_position", detail: "none" } }),
+    });
     const { actor, reports, states } = start(steps);
     await flush();
-    actor.send({ type: 'RUN' });
+    actor.send({ type: "RUN" });
     await flush();
-    expect(states).not.toContain('backoff');
-    expect(actor.getSnapshot().value).toBe('idle');
-    expect(actor.getSnapshot().context.lastSkipReason).toBe('no_position');
+    expect(states).not.toContain("backoff");
+    expect(actor.getSnapshot().value).toBe("idle");
+    expect(actor.getSnapshot().context.lastSkipReason).toBe("no_position");
     expect(actor.getSnapshot().context.consecutiveFailures).toBe(0);
-    expect(reports.map((r) => r.outcome)).toEqual(['skipped']);
+    expect(reports.map((r) => r.outcome)).toEqual(["skipped"]);
   });
 
-  it('an I/O failure backs off with growing delays and resets after a success', async () => {
+  it("an I/O failure backs off with growing delays and resets after a success", async () => {
     let failing = true;
     const steps = scriptedSteps({
       read: async () => {
-        if (failing) throw new Error('ECONNREFUSED');
+        if (failing) throw new Error("ECONNREFUSED");
         return { nowMs: 0, read: { ok: true, value: 1 } };
       },
     });
     const { actor, clock } = start(steps);
     await flush();
-    actor.send({ type: 'RUN' });
+    actor.send({ type: "RUN" });
     await flush();
-    expect(actor.getSnapshot().value).toBe('backoff');
+    expect(actor.getSnapshot().value).toBe("backoff");
     expect(actor.getSnapshot().context.consecutiveFailures).toBe(1);
     // failure 1: delay in [500, 1000]
     clock.increment(499);
@@ -114,11 +158,11 @@ describe('publisher machine', () => {
     clock.increment(4000);
     await flush();
     expect(steps.calls.read).toBe(4);
-    expect(actor.getSnapshot().value).toBe('idle');
+    expect(actor.getSnapshot().value).toBe("idle");
     expect(actor.getSnapshot().context.consecutiveFailures).toBe(0);
   });
 
-  it('never overlaps cycles: a RUN during a cycle is run once right after it', async () => {
+  it("never overlaps cycles: a RUN during a cycle is run once right after it", async () => {
     const gate = deferred<{ memory: unknown; summary: string; figures: Record<string, number> }>();
     let publishes = 0;
     let inFlight = 0;
@@ -128,97 +172,115 @@ describe('publisher machine', () => {
         inFlight++;
         maxInFlight = Math.max(maxInFlight, inFlight);
         publishes++;
-        const out = publishes === 1 ? await gate.promise : { memory: 2, summary: 'two', figures: {} };
+        const out =
+          publishes === 1 ? await gate.promise : { memory: 2, summary: "two", figures: {} };
         inFlight--;
         return out;
       },
     });
     const { actor } = start(steps);
     await flush();
-    actor.send({ type: 'RUN' });
+    actor.send({ type: "RUN" });
     await flush();
-    expect(actor.getSnapshot().value).toBe('publishing');
-    actor.send({ type: 'RUN' });
-    actor.send({ type: 'RUN' });
+    expect(actor.getSnapshot().value).toBe("publishing");
+    actor.send({ type: "RUN" });
+    actor.send({ type: "RUN" });
     await flush();
     expect(steps.calls.read).toBe(1);
-    gate.resolve({ memory: 1, summary: 'one', figures: {} });
+    gate.resolve({ memory: 1, summary: "one", figures: {} });
     await flush();
     expect(steps.calls.read).toBe(2);
     expect(maxInFlight).toBe(1);
-    expect(actor.getSnapshot().value).toBe('idle');
+    expect(actor.getSnapshot().value).toBe("idle");
   });
 
-  it('a compute error is reported as an error without backoff', async () => {
-    const steps = scriptedSteps({ compute: () => { throw new Error('bug'); } });
+  it("a compute error is reported as an error without backoff", async () => {
+    const steps = scriptedSteps({
+      compute: () => {
+        throw new Error("bug");
+      },
+    });
     const { actor, reports } = start(steps);
     await flush();
-    actor.send({ type: 'RUN' });
+    actor.send({ type: "RUN" });
     await flush();
-    expect(actor.getSnapshot().value).toBe('idle');
-    expect(reports.map((r) => r.outcome)).toEqual(['error']);
+    expect(actor.getSnapshot().value).toBe("idle");
+    expect(reports.map((r) => r.outcome)).toEqual(["error"]);
   });
 
-  it('once mode: no interval cycles, and a failure is reported without retry', async () => {
-    const steps = scriptedSteps({ publish: async () => { throw new Error('timeout'); } });
+  it("once mode: no interval cycles, and a failure is reported without retry", async () => {
+    const steps = scriptedSteps({
+      publish: async () => {
+        throw new Error("timeout");
+      },
+    });
     const { actor, clock, reports } = start(steps, { once: true });
     await flush();
     clock.increment(60_000);
     await flush();
     expect(steps.calls.read).toBe(0);
-    actor.send({ type: 'RUN' });
+    actor.send({ type: "RUN" });
     await flush();
     clock.increment(60_000);
     await flush();
-    expect(reports.map((r) => r.outcome)).toEqual(['error']);
+    expect(reports.map((r) => r.outcome)).toEqual(["error"]);
     expect(steps.calls.read).toBe(1);
-    expect(actor.getSnapshot().value).toBe('idle');
+    expect(actor.getSnapshot().value).toBe("idle");
   });
 
-  it('DRAIN lets the cycle under way finish, then stops', async () => {
+  it("DRAIN lets the cycle under way finish, then stops", async () => {
     const gate = deferred<{ memory: unknown; summary: string; figures: Record<string, number> }>();
     const steps = scriptedSteps({ publish: () => gate.promise });
     const { actor } = start(steps);
     await flush();
-    actor.send({ type: 'RUN' });
+    actor.send({ type: "RUN" });
     await flush();
-    actor.send({ type: 'DRAIN' });
+    actor.send({ type: "DRAIN" });
     await flush();
-    expect(actor.getSnapshot().value).toBe('publishing');
-    gate.resolve({ memory: 1, summary: 'x', figures: {} });
+    expect(actor.getSnapshot().value).toBe("publishing");
+    gate.resolve({ memory: 1, summary: "x", figures: {} });
     await flush();
-    expect(actor.getSnapshot().status).toBe('done');
+    expect(actor.getSnapshot().status).toBe("done");
     expect(steps.calls.publish).toBe(1);
   });
 
-  it('seeding failures back off and retry seeding', async () => {
+  it("seeding failures back off and retry seeding", async () => {
     let fail = true;
-    const steps = scriptedSteps({ seed: async () => { if (fail) throw new Error('down'); return { seeded: 1 }; } });
+    const steps = scriptedSteps({
+      seed: async () => {
+        if (fail) throw new Error("down");
+        return { seeded: 1 };
+      },
+    });
     const { actor, clock } = start(steps);
     await flush();
-    expect(actor.getSnapshot().value).toBe('backoff');
+    expect(actor.getSnapshot().value).toBe("backoff");
     fail = false;
     clock.increment(1000);
     await flush();
-    expect(actor.getSnapshot().value).toBe('idle');
+    expect(actor.getSnapshot().value).toBe("idle");
     expect(actor.getSnapshot().context.memory).toEqual({ seeded: 1 });
   });
 });
 
-describe('publisher machine, --once seeding failure', () => {
-  it('reports exactly one error for a RUN that arrived while seeding failed', async () => {
-    const steps = scriptedSteps({ seed: async () => { throw new Error('down'); } });
+describe("publisher machine, --once seeding failure", () => {
+  it("reports exactly one error for a RUN that arrived while seeding failed", async () => {
+    const steps = scriptedSteps({
+      seed: async () => {
+        throw new Error("down");
+      },
+    });
     const { actor, reports } = start(steps, { once: true });
-    actor.send({ type: 'RUN' });
+    actor.send({ type: "RUN" });
     await flush();
-    expect(reports.map((r) => r.outcome)).toEqual(['error']);
+    expect(reports.map((r) => r.outcome)).toEqual(["error"]);
     expect(steps.calls.read).toBe(0);
-    expect(actor.getSnapshot().value).toBe('idle');
+    expect(actor.getSnapshot().value).toBe("idle");
   });
 });
 
-describe('wakeDelayMs', () => {
-  it('is uniform in [0, WAKE_SPREAD_MS)', () => {
+describe("wakeDelayMs", () => {
+  it("is uniform in [0, WAKE_SPREAD_MS)", () => {
     expect(WAKE_SPREAD_MS).toBe(250);
     expect(wakeDelayMs(250, () => 0)).toBe(0);
     expect(wakeDelayMs(250, () => 0.5)).toBe(125);
@@ -232,19 +294,19 @@ describe('wakeDelayMs', () => {
   });
 });
 
-describe('publisher machine, WAKE (the store is ready again)', () => {
+describe("publisher machine, WAKE (the store is ready again)", () => {
   /** A publisher whose reads fail while `down.value`; after `failures` failures it sits in backoff. */
   async function inLongBackoff(failures: number) {
     const down = { value: true };
     const steps = scriptedSteps({
       read: async () => {
-        if (down.value) throw new Error('not connected');
+        if (down.value) throw new Error("not connected");
         return { nowMs: 1, read: { ok: true, value: 1 } };
       },
     });
     const run = start(steps);
     await flush();
-    run.actor.send({ type: 'RUN' });
+    run.actor.send({ type: "RUN" });
     await flush();
     while (run.actor.getSnapshot().context.consecutiveFailures < failures) {
       run.clock.increment(run.actor.getSnapshot().context.retryDelayMs ?? 0);
@@ -253,31 +315,36 @@ describe('publisher machine, WAKE (the store is ready again)', () => {
     return { ...run, steps, down };
   }
 
-  it('cuts a long backoff short: the retry comes within WAKE_SPREAD_MS, as a wake cycle', async () => {
+  it("cuts a long backoff short: the retry comes within WAKE_SPREAD_MS, as a wake cycle", async () => {
     const { actor, clock, steps, down, reports } = await inLongBackoff(4);
     const snapshot = actor.getSnapshot();
-    expect(snapshot.value).toBe('backoff');
+    expect(snapshot.value).toBe("backoff");
     // Failure 4: a delay in [4000, 8000] ms; the retry would come seconds from now.
     expect(snapshot.context.retryDelayMs).toBeGreaterThanOrEqual(4000);
     const reads = steps.calls.read;
     down.value = false;
-    actor.send({ type: 'WAKE' });
-    expect(actor.getSnapshot().value).toBe('backoff');
+    actor.send({ type: "WAKE" });
+    expect(actor.getSnapshot().value).toBe("backoff");
     expect(actor.getSnapshot().context.woken).toBe(true);
     expect(actor.getSnapshot().context.retryDelayMs).toBeLessThan(WAKE_SPREAD_MS);
     clock.increment(WAKE_SPREAD_MS - 1);
     await flush();
     expect(steps.calls.read).toBe(reads + 1);
-    expect(actor.getSnapshot().value).toBe('idle');
-    expect(actor.getSnapshot().context).toMatchObject({ trigger: 'wake', consecutiveFailures: 0, woken: false, wakePending: false });
-    expect(reports.at(-1)?.outcome).toBe('published');
+    expect(actor.getSnapshot().value).toBe("idle");
+    expect(actor.getSnapshot().context).toMatchObject({
+      trigger: "wake",
+      consecutiveFailures: 0,
+      woken: false,
+      wakePending: false,
+    });
+    expect(reports.at(-1)?.outcome).toBe("published");
   });
 
-  it('a second WAKE does not re-arm (the retry is never pushed later), nor does one into a short backoff', async () => {
+  it("a second WAKE does not re-arm (the retry is never pushed later), nor does one into a short backoff", async () => {
     const { actor, clock, steps } = await inLongBackoff(3);
-    actor.send({ type: 'WAKE' });
+    actor.send({ type: "WAKE" });
     const armed = actor.getSnapshot().context.retryDelayMs;
-    actor.send({ type: 'WAKE' });
+    actor.send({ type: "WAKE" });
     expect(actor.getSnapshot().context.retryDelayMs).toBe(armed);
     const reads = steps.calls.read;
     clock.increment(armed ?? 0);
@@ -285,18 +352,25 @@ describe('publisher machine, WAKE (the store is ready again)', () => {
     expect(steps.calls.read).toBe(reads + 1);
 
     // Base 100 ms: the first backoff is 50–100 ms, shorter than any wake delay could be.
-    const short = start(scriptedSteps({ read: async () => { throw new Error('down'); } }), { baseMs: 100 });
+    const short = start(
+      scriptedSteps({
+        read: async () => {
+          throw new Error("down");
+        },
+      }),
+      { baseMs: 100 },
+    );
     await flush();
-    short.actor.send({ type: 'RUN' });
+    short.actor.send({ type: "RUN" });
     await flush();
     const before = short.actor.getSnapshot().context;
     expect(before.retryDelayMs).toBeLessThanOrEqual(100);
-    short.actor.send({ type: 'WAKE' });
+    short.actor.send({ type: "WAKE" });
     expect(short.actor.getSnapshot().context.retryDelayMs).toBe(before.retryDelayMs);
     expect(short.actor.getSnapshot().context.woken).toBe(false);
   });
 
-  it('a WAKE during a cycle that then fails makes its retry the wake delay', async () => {
+  it("a WAKE during a cycle that then fails makes its retry the wake delay", async () => {
     const gate = deferred<never>();
     let calls = 0;
     const steps = scriptedSteps({
@@ -308,81 +382,88 @@ describe('publisher machine, WAKE (the store is ready again)', () => {
     });
     const { actor, clock } = start(steps);
     await flush();
-    actor.send({ type: 'RUN' });
+    actor.send({ type: "RUN" });
     await flush();
-    expect(actor.getSnapshot().value).toBe('reading');
-    actor.send({ type: 'WAKE' });
+    expect(actor.getSnapshot().value).toBe("reading");
+    actor.send({ type: "WAKE" });
     expect(actor.getSnapshot().context.wakePending).toBe(true);
-    gate.reject(new Error('not connected'));
+    gate.reject(new Error("not connected"));
     await flush();
-    expect(actor.getSnapshot().value).toBe('backoff');
+    expect(actor.getSnapshot().value).toBe("backoff");
     expect(actor.getSnapshot().context.woken).toBe(true);
     expect(actor.getSnapshot().context.retryDelayMs).toBeLessThan(WAKE_SPREAD_MS);
     clock.increment(WAKE_SPREAD_MS);
     await flush();
-    expect(actor.getSnapshot().context).toMatchObject({ trigger: 'wake', lastOutcome: 'published' });
+    expect(actor.getSnapshot().context).toMatchObject({
+      trigger: "wake",
+      lastOutcome: "published",
+    });
   });
 
-  it('a WAKE during a cycle that succeeds is forgotten: a later failure backs off as usual', async () => {
+  it("a WAKE during a cycle that succeeds is forgotten: a later failure backs off as usual", async () => {
     const gate = deferred<{ nowMs: number; read: { ok: true; value: number } }>();
     let calls = 0;
     const steps = scriptedSteps({
       read: async () => {
         calls++;
         if (calls === 1) return await gate.promise;
-        throw new Error('down again');
+        throw new Error("down again");
       },
     });
     const { actor } = start(steps);
     await flush();
-    actor.send({ type: 'RUN' });
+    actor.send({ type: "RUN" });
     await flush();
-    actor.send({ type: 'WAKE' });
+    actor.send({ type: "WAKE" });
     gate.resolve({ nowMs: 1, read: { ok: true, value: 1 } });
     await flush();
-    expect(actor.getSnapshot().value).toBe('idle');
+    expect(actor.getSnapshot().value).toBe("idle");
     expect(actor.getSnapshot().context.wakePending).toBe(false);
     // A WAKE while idle is forgotten as the next cycle starts.
-    actor.send({ type: 'WAKE' });
-    actor.send({ type: 'RUN' });
+    actor.send({ type: "WAKE" });
+    actor.send({ type: "RUN" });
     await flush();
-    expect(actor.getSnapshot().value).toBe('backoff');
+    expect(actor.getSnapshot().value).toBe("backoff");
     expect(actor.getSnapshot().context.woken).toBe(false);
     expect(actor.getSnapshot().context.retryDelayMs).toBeGreaterThanOrEqual(500);
   });
 
-  it('after a failed publish the wake retry re-seeds, then runs the cycle at once, as a wake cycle', async () => {
+  it("after a failed publish the wake retry re-seeds, then runs the cycle at once, as a wake cycle", async () => {
     let failing = true;
     const steps = scriptedSteps({
       publish: async () => {
-        if (failing) throw new Error('connection lost before the reply');
-        return { memory: { published: true }, summary: 'ok', figures: {} };
+        if (failing) throw new Error("connection lost before the reply");
+        return { memory: { published: true }, summary: "ok", figures: {} };
       },
     });
     const { actor, clock } = start(steps);
     await flush();
-    actor.send({ type: 'RUN' });
+    actor.send({ type: "RUN" });
     await flush();
-    expect(actor.getSnapshot().value).toBe('backoff');
+    expect(actor.getSnapshot().value).toBe("backoff");
     expect(actor.getSnapshot().context.memorySeeded).toBe(false);
     failing = false;
-    actor.send({ type: 'WAKE' });
+    actor.send({ type: "WAKE" });
     clock.increment(WAKE_SPREAD_MS);
     await flush();
     expect(steps.calls.seed).toBe(2);
     expect(steps.calls.publish).toBe(2);
-    expect(actor.getSnapshot().context).toMatchObject({ trigger: 'wake', lastOutcome: 'published', memorySeeded: true });
+    expect(actor.getSnapshot().context).toMatchObject({
+      trigger: "wake",
+      lastOutcome: "published",
+      memorySeeded: true,
+    });
   });
 
-  it('reports what started each cycle', async () => {
+  it("reports what started each cycle", async () => {
     const steps = scriptedSteps();
     const { actor, clock } = start(steps);
     await flush();
     clock.increment(10_000);
     await flush();
-    expect(actor.getSnapshot().context.trigger).toBe('interval');
-    actor.send({ type: 'RUN' });
+    expect(actor.getSnapshot().context.trigger).toBe("interval");
+    actor.send({ type: "RUN" });
     await flush();
-    expect(actor.getSnapshot().context.trigger).toBe('run');
+    expect(actor.getSnapshot().context.trigger).toBe("run");
   });
 });

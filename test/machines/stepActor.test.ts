@@ -1,23 +1,29 @@
 // fromStep is fromPromise without the abort signal: the same done/error events to the parent,
 // the same snapshots, and a promise that settles after its actor stopped is ignored.
-import { describe, expect, it } from 'vitest';
-import { createActor, fromPromise, setup, type AnyActorLogic } from 'xstate';
-import { fromStep } from '../../machines/stepActor.js';
-import { deferred, flush } from './helpers.js';
+import { describe, expect, it } from "vitest";
+import { createActor, fromPromise, setup, type AnyActorLogic } from "xstate";
+import { fromStep } from "../../machines/stepActor.js";
+import { deferred, flush } from "./helpers.js";
 
 function parentOf(step: AnyActorLogic) {
   return setup({ actors: { step } }).createMachine({
-    initial: 'running',
-    context: { out: null as unknown, err: null as unknown },
+    initial: "running",
+    context: { out: null, err: null },
     states: {
       running: {
         invoke: {
-          src: 'step',
+          src: "step",
           input: 21,
-          onDone: { target: 'done', actions: ({ context, event }) => void (context.out = event.output) },
-          onError: { target: 'failed', actions: ({ context, event }) => void (context.err = event.error) },
+          onDone: {
+            target: "done",
+            actions: ({ context, event }) => void (context.out = event.output),
+          },
+          onError: {
+            target: "failed",
+            actions: ({ context, event }) => void (context.err = event.error),
+          },
         },
-        on: { LEAVE: 'left' },
+        on: { LEAVE: "left" },
       },
       done: {},
       failed: {},
@@ -28,34 +34,43 @@ function parentOf(step: AnyActorLogic) {
 
 async function outcome(step: AnyActorLogic, leave = false) {
   const events: string[] = [];
-  const actor = createActor(parentOf(step), { inspect: (e) => { if (e.type === '@xstate.event') events.push(e.event.type); } }).start();
-  if (leave) actor.send({ type: 'LEAVE' });
+  const actor = createActor(parentOf(step), {
+    inspect: (e) => {
+      if (e.type === "@xstate.event") events.push(e.event.type);
+    },
+  }).start();
+  if (leave) actor.send({ type: "LEAVE" });
   await flush();
   return { value: actor.getSnapshot().value, context: actor.getSnapshot().context, events };
 }
 
-describe('fromStep', () => {
-  it('delivers the output and the error as fromPromise does', async () => {
+describe("fromStep", () => {
+  it("delivers the output and the error as fromPromise does", async () => {
     const double = async (n: number) => n * 2;
-    const fail = async () => { throw new Error('boom'); };
+    const fail = async () => {
+      throw new Error("boom");
+    };
     const ours = await outcome(fromStep(double));
     const theirs = await outcome(fromPromise(({ input }: { input: number }) => double(input)));
-    expect(ours.value).toBe('done');
+    expect(ours.value).toBe("done");
     expect(ours.context.out).toBe(42);
     expect(ours.events).toEqual(theirs.events);
     const ourFail = await outcome(fromStep(fail));
     const theirFail = await outcome(fromPromise(fail));
-    expect(ourFail.value).toBe('failed');
-    expect(String(ourFail.context.err)).toBe('Error: boom');
+    expect(ourFail.value).toBe("failed");
+    expect(String(ourFail.context.err)).toBe("Error: boom");
     expect(ourFail.events).toEqual(theirFail.events);
   });
 
-  it('ignores a promise that settles after the actor stopped', async () => {
+  it("ignores a promise that settles after the actor stopped", async () => {
     const late = deferred<number>();
-    const result = await outcome(fromStep(() => late.promise), true);
+    const result = await outcome(
+      fromStep(() => late.promise),
+      true,
+    );
     late.resolve(1);
     await flush();
-    expect(result.value).toBe('left');
+    expect(result.value).toBe("left");
     expect(result.context.out).toBeNull();
   });
 });

@@ -2,18 +2,18 @@
 // fresh read gives (a new step instance has no window), and a failed read (Redis gone, as before a
 // klines RESYNC) makes the next read of every symbol a full one — so even a rewrite far back in
 // the window, which an incremental read does not look at, is seen right after an outage.
-import { describe, expect, it } from 'vitest';
-import { computeMarketState } from '../../src/kernels/marketState.js';
-import { loadConfig } from '../../src/config/load.js';
-import { LiveCandles } from '../../src/inputs/klines.js';
-import { marketStateSteps } from '../../src/phases/marketstate.js';
-import type { PhaseDeps } from '../../src/phases/steps.js';
-import { MemoryStore } from '../../src/store/memoryStore.js';
-import type { Store } from '../../src/store/types.js';
-import { candlePayload, dataSinkKey, lastClosedOpenTime, MINUTE_MS } from '../helpers/producers.js';
+import { describe, expect, it } from "vitest";
+import { computeMarketState } from "../../src/kernels/marketState.js";
+import { loadConfig } from "../../src/config/load.js";
+import { LiveCandles } from "../../src/inputs/klines.js";
+import { marketStateSteps } from "../../src/phases/marketstate.js";
+import type { PhaseDeps } from "../../src/phases/steps.js";
+import { MemoryStore } from "../../src/store/memoryStore.js";
+import type { Store } from "../../src/store/types.js";
+import { candlePayload, dataSinkKey, lastClosedOpenTime, MINUTE_MS } from "../helpers/producers.js";
 
-const SYMBOL = 'BTCUSDT';
-const OTHER = 'ETHUSDT';
+const SYMBOL = "BTCUSDT";
+const OTHER = "ETHUSDT";
 
 function setup() {
   let nowMs = lastClosedOpenTime(Date.now()) + 2 * MINUTE_MS;
@@ -22,20 +22,25 @@ function setup() {
   const store = new Proxy(memory, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;
-      if (typeof value !== 'function') return value;
+      if (typeof value !== "function") return value;
       return (...args: unknown[]) => {
-        if (failing) return Promise.reject(new Error('connection lost'));
+        if (failing) return Promise.reject(new Error("connection lost"));
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
     },
   }) as Store;
   const config = loadConfig({ env: {} }).config;
-  const deps = (): PhaseDeps => ({ store, config, live: new LiveCandles(), now: () => nowMs } as unknown as PhaseDeps);
+  const deps = (): PhaseDeps =>
+    ({ store, config, live: new LiveCandles(), now: () => nowMs }) as unknown as PhaseDeps;
   let newest = lastClosedOpenTime(nowMs) - 320 * MINUTE_MS;
   const append = () => {
     newest += MINUTE_MS;
     for (const symbol of [SYMBOL, OTHER]) {
-      memory.zadd(dataSinkKey(symbol), newest, candlePayload({ symbol, open_time: newest, close: 100 + (newest / MINUTE_MS) % 37 }));
+      memory.zadd(
+        dataSinkKey(symbol),
+        newest,
+        candlePayload({ symbol, open_time: newest, close: 100 + ((newest / MINUTE_MS) % 37) }),
+      );
     }
   };
   for (let i = 0; i < 320; i++) append();
@@ -55,8 +60,8 @@ async function seriesOf(steps: ReturnType<typeof marketStateSteps>, symbol = SYM
   return read.value.series;
 }
 
-describe('marketstate read step with the incremental candle window', () => {
-  it('gives the series a fresh read gives, cycle after cycle', async () => {
+describe("marketstate read step with the incremental candle window", () => {
+  it("gives the series a fresh read gives, cycle after cycle", async () => {
     const s = setup();
     const steps = marketStateSteps(s.deps());
     for (let cycle = 0; cycle < 25; cycle++) {
@@ -66,7 +71,7 @@ describe('marketstate read step with the incremental candle window', () => {
     }
   });
 
-  it('after a failed read, the next read of every symbol is a full one: a rewrite far back is seen at once', async () => {
+  it("after a failed read, the next read of every symbol is a full one: a rewrite far back is seen at once", async () => {
     const s = setup();
     const steps = marketStateSteps(s.deps());
     for (let i = 0; i < 3; i++) {
@@ -76,7 +81,11 @@ describe('marketstate read step with the incremental candle window', () => {
     // Corrections 100 minutes back, far below the re-read band.
     const t = s.newest() - 100 * MINUTE_MS;
     for (const symbol of [SYMBOL, OTHER]) {
-      s.memory.zadd(dataSinkKey(symbol), t, candlePayload({ symbol, open_time: t, close: 4321, timestamp: t / 1000 + 7200 }));
+      s.memory.zadd(
+        dataSinkKey(symbol),
+        t,
+        candlePayload({ symbol, open_time: t, close: 4321, timestamp: t / 1000 + 7200 }),
+      );
     }
     // Without a failure an incremental read does not see it (unless it is that key's full turn).
     const before = await seriesOf(steps, SYMBOL);
@@ -85,7 +94,7 @@ describe('marketstate read step with the incremental candle window', () => {
     if (!before.closes.includes(4321)) expect(before).not.toEqual(fresh);
     // The read of SYMBOL fails; OTHER's next read is full.
     s.fail(true);
-    await expect(steps.read(SYMBOL)).rejects.toThrow('connection lost');
+    await expect(steps.read(SYMBOL)).rejects.toThrow("connection lost");
     s.fail(false);
     const other = await seriesOf(steps, OTHER);
     expect(other.closes).toContain(4321);
@@ -93,21 +102,29 @@ describe('marketstate read step with the incremental candle window', () => {
     expect(await seriesOf(steps)).toEqual(await seriesOf(marketStateSteps(s.deps())));
   });
 
-  it('compute: the same closes as the previous cycle give the kernel result again (a copy), other closes a new one', async () => {
+  it("compute: the same closes as the previous cycle give the kernel result again (a copy), other closes a new one", async () => {
     const s = setup();
     const steps = marketStateSteps(s.deps());
     const series = await seriesOf(steps);
     const inputs = { series, outputPresent: true };
     const first = steps.compute(SYMBOL, inputs);
-    const again = steps.compute(SYMBOL, { series: { ...series, closes: [...series.closes] }, outputPresent: true });
+    const again = steps.compute(SYMBOL, {
+      series: { ...series, closes: [...series.closes] },
+      outputPresent: true,
+    });
     expect(first).toEqual({ ok: true, value: computeMarketState(series.closes) });
     expect(again).toEqual(first);
-    if (!first.ok || !again.ok) throw new Error('expected results');
+    if (!first.ok || !again.ok) throw new Error("expected results");
     expect(again.value).not.toBe(first.value);
     again.value.regime_probs.trend = -1;
-    expect(steps.compute(SYMBOL, inputs)).toEqual({ ok: true, value: computeMarketState(series.closes) });
+    expect(steps.compute(SYMBOL, inputs)).toEqual({
+      ok: true,
+      value: computeMarketState(series.closes),
+    });
     const changed = [...series.closes];
     changed[17] *= 1.001;
-    expect(steps.compute(SYMBOL, { series: { ...series, closes: changed }, outputPresent: true })).toEqual({ ok: true, value: computeMarketState(changed) });
+    expect(
+      steps.compute(SYMBOL, { series: { ...series, closes: changed }, outputPresent: true }),
+    ).toEqual({ ok: true, value: computeMarketState(changed) });
   });
 });

@@ -6,17 +6,17 @@
 // writer keeps its lease (renewed on the main loop, as it must be: it means "alive and working").
 // FLAP_SECONDS (default 12) makes it longer ad hoc; lag and gaps are reported, and asserted only
 // against generous bounds (half the lease TTL).
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { Redis } from 'ioredis';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { startService, wallClock, type ServiceHandle } from '../../src/service/service.js';
-import { generatorPolicy } from '../helpers/producers.js';
-import { useTestRedis } from '../helpers/redisFixture.js';
-import { captureLogger, fastFlags, serviceConfig } from '../helpers/serviceHarness.js';
-import { openLong, seedMarket, writePolicy } from '../policy/harness.js';
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import type { Redis } from "ioredis";
+import { beforeAll, describe, expect, it } from "vitest";
+import { startService, wallClock, type ServiceHandle } from "../../src/service/service.js";
+import { generatorPolicy } from "../helpers/producers.js";
+import { useTestRedis } from "../helpers/redisFixture.js";
+import { captureLogger, fastFlags, serviceConfig } from "../helpers/serviceHarness.js";
+import { openLong, seedMarket, writePolicy } from "../policy/harness.js";
 
 const FLAP_SECONDS = Number(process.env.FLAP_SECONDS ?? 12);
-const LIVE = 'BTCUSDT';
+const LIVE = "BTCUSDT";
 const UNIVERSE = 300;
 const POOL = 1500;
 // Three times the default: the suite must pass with both cores kept busy by other processes,
@@ -37,10 +37,13 @@ beforeAll(() => {
 function churnedUniverse(seed: number): string[] {
   // A window of the pool, shifted by a stride coprime with it: 300 distinct names, different each version.
   const start = (seed * 7919) % POOL;
-  return Array.from({ length: UNIVERSE }, (_, i) => `C${String((start + i * 7) % POOL).padStart(4, '0')}USDT`);
+  return Array.from(
+    { length: UNIVERSE },
+    (_, i) => `C${String((start + i * 7) % POOL).padStart(4, "0")}USDT`,
+  );
 }
 
-describe('a flapping policy beside a live symbol', () => {
+describe("a flapping policy beside a live symbol", () => {
   it(
     `the writer keeps its lease, the live symbol keeps publishing, and the event loop stays responsive (${FLAP_SECONDS} s of a new 300-symbol universe every 10 ms)`,
     async () => {
@@ -48,10 +51,10 @@ describe('a flapping policy beside a live symbol', () => {
       const t0 = Date.now();
       const mark = await seedMarket(redis, LIVE, t0, 11, 100);
       await openLong(redis, LIVE, mark, t0, { profit: 0.02, ageSec: 600 });
-      const log = captureLogger('info');
+      const log = captureLogger("info");
       const config = serviceConfig(
         fastFlags(fixture.server.url, [LIVE], {
-          symbolsSource: 'policy',
+          symbolsSource: "policy",
           followKlines: false,
           leaseTtlMs: LEASE_TTL_MS,
           // Realistic cycles: 900 churned publishers at 0.1 s would be a cycle storm of its own.
@@ -73,12 +76,17 @@ describe('a flapping policy beside a live symbol', () => {
           systemd: null,
           hooks: {
             onCycle: (e, nowMs) => {
-              if (e.symbol === LIVE && e.phase === 'marketstate' && (e.outcome === 'published' || e.outcome === 'heartbeat')) alive.push(nowMs);
+              if (
+                e.symbol === LIVE &&
+                e.phase === "marketstate" &&
+                (e.outcome === "published" || e.outcome === "heartbeat")
+              )
+                alive.push(nowMs);
             },
           },
         });
-        expect(handle.role().role).toBe('leader');
-        handle.lease?.on('lost', () => lost++);
+        expect(handle.role().role).toBe("leader");
+        handle.lease?.on("lost", () => lost++);
         const lag = monitorEventLoopDelay({ resolution: 10 });
         lag.enable();
         let version = 0;
@@ -88,7 +96,10 @@ describe('a flapping policy beside a live symbol', () => {
           if (writing) return;
           writing = true;
           version++;
-          void writePolicy(redis, generatorPolicy({ universe: churnedUniverse(version), version: `flap-${version}` }))
+          void writePolicy(
+            redis,
+            generatorPolicy({ universe: churnedUniverse(version), version: `flap-${version}` }),
+          )
             .catch(() => undefined)
             .finally(() => (writing = false));
         }, 10);
@@ -104,9 +115,9 @@ describe('a flapping policy beside a live symbol', () => {
         clearInterval(sampler);
         lag.disable();
         const during = alive.filter((t) => t >= flapStart);
-        const gaps = during.slice(1).map((t, i) => t - during[i]!);
-        const maxGap = Math.max(during[0]! - flapStart, ...gaps);
-        const changes = log.lines().filter((l) => l.msg.startsWith('symbols changed:')).length;
+        const gaps = during.slice(1).map((t, i) => t - during[i]);
+        const maxGap = Math.max(during[0] - flapStart, ...gaps);
+        const changes = log.lines().filter((l) => l.msg.startsWith("symbols changed:")).length;
         console.info(
           `[scale] flapping ${FLAP_SECONDS} s (${version} policy versions): lag max ${Math.round(lag.max / 1e6)} ms, p99 ${Math.round(lag.percentile(99) / 1e6)} ms; ` +
             `lease lost ${lost}x; ${LIVE} marketstate publishes/heartbeats ${during.length}, max gap ${Math.round(maxGap)} ms; ` +
@@ -117,7 +128,7 @@ describe('a flapping policy beside a live symbol', () => {
         expect(version).toBeGreaterThan(FLAP_SECONDS * 2);
         expect(changes).toBeGreaterThan(0);
         expect(lost).toBe(0);
-        expect(handle.role().role).toBe('leader');
+        expect(handle.role().role).toBe("leader");
         expect(log.lines().some((l) => /single-writer lease lost/.test(l.msg))).toBe(false);
         expect(lag.max / 1e6).toBeLessThan(LEASE_TTL_MS / 2);
         // marketstate republishes every 1-2 s here (maxPublishAge 1, interval 1); on a loaded 2-core

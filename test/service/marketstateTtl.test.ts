@@ -3,17 +3,17 @@
 // while the service is healthy. A forced publish comes maxPublishAge after the last one, noticed
 // by the first cycle after that (up to one interval later); one interval more is the margin:
 // TTL = max(10 · interval, maxPublishAge + 2 · interval), whole seconds, rounded up.
-import fc from 'fast-check';
-import type { Redis } from 'ioredis';
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { marketStateTtlSec } from '../../src/phases/marketstate.js';
-import { seedDataSink } from '../helpers/producers.js';
-import type { TestRedis } from '../helpers/redisServer.js';
-import { useTestRedis } from '../helpers/redisFixture.js';
-import { prices } from '../helpers/seed.js';
-import { oncePass } from '../helpers/serviceHarness.js';
+import fc from "fast-check";
+import type { Redis } from "ioredis";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { marketStateTtlSec } from "../../src/phases/marketstate.js";
+import { seedDataSink } from "../helpers/producers.js";
+import type { TestRedis } from "../helpers/redisServer.js";
+import { useTestRedis } from "../helpers/redisFixture.js";
+import { prices } from "../helpers/seed.js";
+import { oncePass } from "../helpers/serviceHarness.js";
 
-const S = 'SOLUSDT';
+const S = "SOLUSDT";
 const KEY = `quantum:marketstate:${S}`;
 
 const fixture = useTestRedis();
@@ -29,12 +29,16 @@ beforeEach(async () => {
 
 /** One marketstate-only `run --once` pass in-process; returns handle.stats.summary(). */
 async function once(flags: Record<string, unknown>): Promise<Record<string, number>> {
-  const pass = await oncePass({ redisUrl: server.url, symbols: [S], flags: { phases: ['marketstate'], ...flags } });
+  const pass = await oncePass({
+    redisUrl: server.url,
+    symbols: [S],
+    flags: { phases: ["marketstate"], ...flags },
+  });
   expect(pass.exitCode).toBe(0);
   return pass.counts;
 }
 
-describe('the marketstate hash TTL after a publish (redis-server)', () => {
+describe("the marketstate hash TTL after a publish (redis-server)", () => {
   const cases: Array<{ marketstateInterval: number; maxPublishAge: number; ttl: number }> = [
     // 10 × 1 s = 10 s would lapse between the forced publishes every 60 s.
     { marketstateInterval: 1, maxPublishAge: 60, ttl: 62 },
@@ -42,9 +46,9 @@ describe('the marketstate hash TTL after a publish (redis-server)', () => {
   ];
   for (const { marketstateInterval, maxPublishAge, ttl } of cases) {
     it(`interval ${marketstateInterval} s, maxPublishAge ${maxPublishAge} s: EXPIRE ${ttl} s`, async () => {
-      await seedDataSink(redis, S, prices('trend', 300, 100));
+      await seedDataSink(redis, S, prices("trend", 300, 100));
       const counts = await once({ marketstateInterval, maxPublishAge });
-      expect(counts['marketstate:published']).toBe(1);
+      expect(counts["marketstate:published"]).toBe(1);
       const got = await redis.ttl(KEY);
       expect(got).toBeGreaterThanOrEqual(ttl - 1);
       expect(got).toBeLessThanOrEqual(ttl);
@@ -56,7 +60,7 @@ describe('the marketstate hash TTL after a publish (redis-server)', () => {
   }
 });
 
-describe('marketStateTtlSec', () => {
+describe("marketStateTtlSec", () => {
   it.each([
     // [interval, maxPublishAge, ttl]
     [60, 60, 600], // the defaults: 10 × interval dominates
@@ -69,11 +73,11 @@ describe('marketStateTtlSec', () => {
     [0.1, 60, 61], // 60.2, rounded up to whole seconds
     [0.1, 0.5, 1], // max(1, 0.7) rounded up: never 0 (EXPIRE 0 deletes the key)
     [2.5, 10, 25],
-  ])('interval %s s, maxPublishAge %s s → %s s', (marketstateInterval, maxPublishAge, ttl) => {
+  ])("interval %s s, maxPublishAge %s s → %s s", (marketstateInterval, maxPublishAge, ttl) => {
     expect(marketStateTtlSec({ marketstateInterval, maxPublishAge })).toBe(ttl);
   });
 
-  it('is a whole number of seconds, at least 10 × interval and at least maxPublishAge + 2 × interval', () => {
+  it("is a whole number of seconds, at least 10 × interval and at least maxPublishAge + 2 × interval", () => {
     fc.assert(
       fc.property(
         fc.double({ min: 0.01, max: 3600, noNaN: true }),
@@ -85,7 +89,9 @@ describe('marketStateTtlSec', () => {
           expect(ttl).toBeGreaterThanOrEqual(10 * marketstateInterval);
           expect(ttl).toBeGreaterThanOrEqual(maxPublishAge + 2 * marketstateInterval);
           // …and no longer than needed (under one second of rounding).
-          expect(ttl).toBeLessThan(Math.max(1, 10 * marketstateInterval, maxPublishAge + 2 * marketstateInterval) + 1);
+          expect(ttl).toBeLessThan(
+            Math.max(1, 10 * marketstateInterval, maxPublishAge + 2 * marketstateInterval) + 1,
+          );
         },
       ),
     );

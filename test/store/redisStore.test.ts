@@ -1,8 +1,8 @@
 // Redis-only behaviour: URL handling, readiness, secrecy of the password, surviving a restart,
 // failing fast while disconnected, and the transaction discipline of publish().
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { marketStateKey, riskProposalKey } from '../../src/store/keyGuard.js';
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { marketStateKey, riskProposalKey } from "../../src/store/keyGuard.js";
 import {
   createRedisStore,
   parseRedisUrl,
@@ -10,121 +10,166 @@ import {
   redactRedisUrl,
   type RedisStore,
   type RedisStoreEvent,
-} from '../../src/store/redisStore.js';
-import { redactRedisUrl as sharedRedact, redisTarget } from '../../src/store/redisUrl.js';
-import { maskUrl } from '../../src/config/load.js';
-import { freePort, startTestRedis, type TestRedis } from '../helpers/redisServer.js';
+} from "../../src/store/redisStore.js";
+import { redactRedisUrl as sharedRedact, redisTarget } from "../../src/store/redisUrl.js";
+import { maskUrl } from "../../src/config/load.js";
+import { freePort, startTestRedis, type TestRedis } from "../helpers/redisServer.js";
 
-const PASSWORD = 's3cr3t-p@ss/word';
+const PASSWORD = "s3cr3t-p@ss/word";
 
-describe('parseRedisUrl / redactRedisUrl', () => {
-  it('parses host, port, db, TLS and ACL credentials', () => {
-    expect(parseRedisUrl('redis://127.0.0.1:6390/2')).toEqual({ host: '127.0.0.1', port: 6390, db: 2, tls: false });
-    expect(parseRedisUrl('rediss://calc:pw@redis.internal')).toEqual({
-      host: 'redis.internal',
+describe("parseRedisUrl / redactRedisUrl", () => {
+  it("parses host, port, db, TLS and ACL credentials", () => {
+    expect(parseRedisUrl("redis://127.0.0.1:6390/2")).toEqual({
+      host: "127.0.0.1",
+      port: 6390,
+      db: 2,
+      tls: false,
+    });
+    expect(parseRedisUrl("rediss://calc:pw@redis.internal")).toEqual({
+      host: "redis.internal",
       port: 6379,
       db: 0,
       tls: true,
-      username: 'calc',
-      password: 'pw',
+      username: "calc",
+      password: "pw",
     });
-    expect(parseRedisUrl('redis://:pw@h:1/')).toEqual({ host: 'h', port: 1, db: 0, tls: false, password: 'pw' });
-    expect(parseRedisUrl('redis://pw@h')).toEqual({ host: 'h', port: 6379, db: 0, tls: false, password: 'pw' });
-    expect(parseRedisUrl('redis://u:p%40ss@[::1]:7000/3')).toEqual({
-      host: '::1',
+    expect(parseRedisUrl("redis://:pw@h:1/")).toEqual({
+      host: "h",
+      port: 1,
+      db: 0,
+      tls: false,
+      password: "pw",
+    });
+    expect(parseRedisUrl("redis://pw@h")).toEqual({
+      host: "h",
+      port: 6379,
+      db: 0,
+      tls: false,
+      password: "pw",
+    });
+    expect(parseRedisUrl("redis://u:p%40ss@[::1]:7000/3")).toEqual({
+      host: "::1",
       port: 7000,
       db: 3,
       tls: false,
-      username: 'u',
-      password: 'p@ss',
+      username: "u",
+      password: "p@ss",
     });
   });
 
-  it('refuses bad URLs without showing the password', () => {
-    expect(() => parseRedisUrl('http://u:hunter2@h')).toThrow(/scheme/);
-    expect(() => parseRedisUrl('http://u:hunter2@h')).not.toThrow(/hunter2/);
-    expect(() => parseRedisUrl('redis://u:hunter2@h/abc')).toThrow(/database number/);
-    expect(() => parseRedisUrl('redis://u:hunter2@h/abc')).not.toThrow(/hunter2/);
-    expect(() => parseRedisUrl('not a url hunter2')).toThrow(/invalid Redis URL/);
+  it("refuses bad URLs without showing the password", () => {
+    expect(() => parseRedisUrl("http://u:hunter2@h")).toThrow(/scheme/);
+    expect(() => parseRedisUrl("http://u:hunter2@h")).not.toThrow(/hunter2/);
+    expect(() => parseRedisUrl("redis://u:hunter2@h/abc")).toThrow(/database number/);
+    expect(() => parseRedisUrl("redis://u:hunter2@h/abc")).not.toThrow(/hunter2/);
+    expect(() => parseRedisUrl("not a url hunter2")).toThrow(/invalid Redis URL/);
   });
 
-  it('redacts every password form', () => {
-    expect(redactRedisUrl('redis://u:hunter2@h:1/0')).toBe('redis://u:***@h:1/0');
-    expect(redactRedisUrl('redis://:hunter2@h')).toBe('redis://:***@h');
-    expect(redactRedisUrl('redis://hunter2@h')).toBe('redis://:***@h');
-    expect(redactRedisUrl('redis://u:hun@ter/2@h')).toBe('redis://u:***@h');
-    expect(redactRedisUrl('redis://h:1')).toBe('redis://h:1');
+  it("redacts every password form", () => {
+    expect(redactRedisUrl("redis://u:hunter2@h:1/0")).toBe("redis://u:***@h:1/0");
+    expect(redactRedisUrl("redis://:hunter2@h")).toBe("redis://:***@h");
+    expect(redactRedisUrl("redis://hunter2@h")).toBe("redis://:***@h");
+    expect(redactRedisUrl("redis://u:hun@ter/2@h")).toBe("redis://u:***@h");
+    expect(redactRedisUrl("redis://h:1")).toBe("redis://h:1");
   });
 
   it("is one redaction: the store's, and config's maskUrl, which shows a bare secret as ***", () => {
     expect(redactRedisUrl).toBe(sharedRedact);
-    for (const url of ['redis://u:hunter2@h:1/0', 'rediss://:hunter2@h', 'redis://u:hun@ter/2@h', 'redis://h:1', 'rediss://u:a:b@h/2']) {
+    for (const url of [
+      "redis://u:hunter2@h:1/0",
+      "rediss://:hunter2@h",
+      "redis://u:hun@ter/2@h",
+      "redis://h:1",
+      "rediss://u:a:b@h/2",
+    ]) {
       expect(maskUrl(url)).toBe(redactRedisUrl(url));
     }
-    expect(maskUrl('redis://hunter2@h')).toBe('redis://***@h');
-    expect(redactRedisUrl('redis://hunter2@h', { bareSecret: '***' })).toBe('redis://***@h');
-    expect(redisTarget({ host: '::1', port: 7000, db: 3 })).toBe('[::1]:7000/3');
-    expect(redisTarget(parseRedisUrl('redis://u:pw@10.0.0.5:6380/2'))).toBe('10.0.0.5:6380/2');
+    expect(maskUrl("redis://hunter2@h")).toBe("redis://***@h");
+    expect(redactRedisUrl("redis://hunter2@h", { bareSecret: "***" })).toBe("redis://***@h");
+    expect(redisTarget({ host: "::1", port: 7000, db: 3 })).toBe("[::1]:7000/3");
+    expect(redisTarget(parseRedisUrl("redis://u:pw@10.0.0.5:6380/2"))).toBe("10.0.0.5:6380/2");
   });
 
-  it('reconnect delay doubles from the base up to the cap', () => {
-    expect([1, 2, 3, 4, 5, 6, 7, 100].map((n) => reconnectDelayMs(n, 100, 5000))).toEqual([100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+  it("reconnect delay doubles from the base up to the cap", () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 100].map((n) => reconnectDelayMs(n, 100, 5000))).toEqual([
+      100, 200, 400, 800, 1600, 3200, 5000, 5000,
+    ]);
   });
 });
 
-describe('createRedisStore against a real server', () => {
+describe("createRedisStore against a real server", () => {
   let server: TestRedis;
   let raw: Redis;
 
   beforeAll(async () => {
-    server = await startTestRedis(['--requirepass', PASSWORD]);
-    raw = new Redis({ port: server.port, host: '127.0.0.1', password: PASSWORD, maxRetriesPerRequest: 1 });
+    server = await startTestRedis(["--requirepass", PASSWORD]);
+    raw = new Redis({
+      port: server.port,
+      host: "127.0.0.1",
+      password: PASSWORD,
+      maxRetriesPerRequest: 1,
+    });
   });
   afterAll(async () => {
     raw.disconnect();
     await server.close();
   });
 
-  const urlWithPassword = (): string => `redis://:${encodeURIComponent(PASSWORD)}@127.0.0.1:${server.port}/0`;
+  const urlWithPassword = (): string =>
+    `redis://:${encodeURIComponent(PASSWORD)}@127.0.0.1:${server.port}/0`;
 
-  it('connects with the URL password, and the password option overrides it', async () => {
+  it("connects with the URL password, and the password option overrides it", async () => {
     const fromUrl = createRedisStore({ url: urlWithPassword() });
     await fromUrl.waitReady(5000);
-    expect(fromUrl.status()).toBe('ready');
+    expect(fromUrl.status()).toBe("ready");
     expect(fromUrl.target).toBe(`127.0.0.1:${server.port}/0`);
     await fromUrl.close();
 
-    const fromFile = createRedisStore({ url: `redis://:wrong@127.0.0.1:${server.port}`, password: PASSWORD });
+    const fromFile = createRedisStore({
+      url: `redis://:wrong@127.0.0.1:${server.port}`,
+      password: PASSWORD,
+    });
     await fromFile.waitReady(5000);
     await fromFile.ping();
     await fromFile.close();
-    expect(fromFile.status()).toBe('end');
+    expect(fromFile.status()).toBe("end");
   });
 
-  it('uses the db number of the URL', async () => {
-    const store = createRedisStore({ url: `redis://:${encodeURIComponent(PASSWORD)}@127.0.0.1:${server.port}/5` });
+  it("uses the db number of the URL", async () => {
+    const store = createRedisStore({
+      url: `redis://:${encodeURIComponent(PASSWORD)}@127.0.0.1:${server.port}/5`,
+    });
     await store.waitReady(5000);
-    await store.publish({ hashes: [{ key: marketStateKey('DBTEST'), fields: { sigma: '1' } }], streams: [] });
+    await store.publish({
+      hashes: [{ key: marketStateKey("DBTEST"), fields: { sigma: "1" } }],
+      streams: [],
+    });
     await raw.select(5);
-    expect(await raw.hgetall(marketStateKey('DBTEST'))).toEqual({ sigma: '1' });
+    expect(await raw.hgetall(marketStateKey("DBTEST"))).toEqual({ sigma: "1" });
     await raw.select(0);
-    expect(await raw.exists(marketStateKey('DBTEST'))).toBe(0);
+    expect(await raw.exists(marketStateKey("DBTEST"))).toBe(0);
     await store.close();
   });
 
-  it('waitReady rejects with a wrong password, naming host:port but never the password', async () => {
-    const store = createRedisStore({ url: `redis://:not-${encodeURIComponent(PASSWORD)}@127.0.0.1:${server.port}`, reconnectBaseMs: 20, reconnectCapMs: 50 });
+  it("waitReady rejects with a wrong password, naming host:port but never the password", async () => {
+    const store = createRedisStore({
+      url: `redis://:not-${encodeURIComponent(PASSWORD)}@127.0.0.1:${server.port}`,
+      reconnectBaseMs: 20,
+      reconnectCapMs: 50,
+    });
     const error = await store.waitReady(500).then(
       () => null,
       (e: unknown) => e as Error,
     );
     await store.close();
-    expect(error?.message).toMatch(new RegExp(`127\\.0\\.0\\.1:${server.port}.*not ready after 500 ms`));
+    expect(error?.message).toMatch(
+      new RegExp(`127\\.0\\.0\\.1:${server.port}.*not ready after 500 ms`),
+    );
     expect(error?.message).toMatch(/WRONGPASS|NOAUTH|invalid/);
     expect(error?.message).not.toContain(PASSWORD);
   });
 
-  it('waitReady rejects in bounded time against a closed port, without the password', async () => {
+  it("waitReady rejects in bounded time against a closed port, without the password", async () => {
     const port = await freePort();
     const events: RedisStoreEvent[] = [];
     const store = createRedisStore({
@@ -142,74 +187,97 @@ describe('createRedisStore against a real server', () => {
     expect(error?.message).toContain(`127.0.0.1:${port}`);
     expect(error?.message).toMatch(/ECONNREFUSED/);
     expect(error?.message).not.toContain(PASSWORD);
-    expect(events.some((e) => e.type === 'reconnecting' && typeof e.delayMs === 'number')).toBe(true);
+    expect(events.some((e) => e.type === "reconnecting" && typeof e.delayMs === "number")).toBe(
+      true,
+    );
     expect(JSON.stringify(events)).not.toContain(PASSWORD);
   });
 
-  it('with reconnect: false, waitReady ends as soon as the connection is given up', async () => {
+  it("with reconnect: false, waitReady ends as soon as the connection is given up", async () => {
     const port = await freePort();
     const store = createRedisStore({ url: `redis://127.0.0.1:${port}`, reconnect: false });
     await expect(store.waitReady(20_000)).rejects.toThrow(/connection closed and not reconnecting/);
-    expect(store.status()).toBe('end');
+    expect(store.status()).toBe("end");
   });
 
-  it('xreadAfter refuses a block as long as the command timeout, naming both, before sending anything', async () => {
+  it("xreadAfter refuses a block as long as the command timeout, naming both, before sending anything", async () => {
     const store = createRedisStore({ url: urlWithPassword(), commandTimeoutMs: 1000 });
     await store.waitReady(5000);
     for (const blockMs of [1000, 1500]) {
-      await expect(store.xreadAfter('quantum:calc:reads', '0', 10, blockMs)).rejects.toThrow(
+      await expect(store.xreadAfter("quantum:calc:reads", "0", 10, blockMs)).rejects.toThrow(
         new RegExp(`blockMs ${blockMs} must be below the command timeout, commandTimeoutMs 1000`),
       );
     }
     // Just below it is a normal blocking read: [] on an idle stream, the connection still usable.
-    expect(await store.xreadAfter('quantum:calc:reads', '0', 10, 100)).toEqual([]);
+    expect(await store.xreadAfter("quantum:calc:reads", "0", 10, 100)).toEqual([]);
     await store.ping();
-    expect(store.status()).toBe('ready');
+    expect(store.status()).toBe("ready");
     await store.close();
   });
 
-  it('checks every EXEC reply: a command failing at run time rejects the publish', async () => {
+  it("checks every EXEC reply: a command failing at run time rejects the publish", async () => {
     // A stream whose last id is the largest possible one: XADD * fails inside EXEC, after the
     // type pre-check passed, while Redis still applies the HSET of the same transaction.
-    await raw.xadd('quantum:stream:marketstate', '18446744073709551615-18446744073709551615', 'f', 'v');
+    await raw.xadd(
+      "quantum:stream:marketstate",
+      "18446744073709551615-18446744073709551615",
+      "f",
+      "v",
+    );
     const store = createRedisStore({ url: urlWithPassword() });
     await store.waitReady(5000);
     await expect(
       store.publish({
-        hashes: [{ key: marketStateKey('EXEC'), fields: { sigma: '1' } }],
-        streams: [{ key: 'quantum:stream:marketstate', fields: { symbol: 'EXEC' }, maxLen: 10 }],
+        hashes: [{ key: marketStateKey("EXEC"), fields: { sigma: "1" } }],
+        streams: [{ key: "quantum:stream:marketstate", fields: { symbol: "EXEC" }, maxLen: 10 }],
       }),
-    ).rejects.toThrow(/publish of quantum:marketstate:EXEC, quantum:stream:marketstate partly failed .*1 of 2 commands failed: ERR/);
+    ).rejects.toThrow(
+      /publish of quantum:marketstate:EXEC, quantum:stream:marketstate partly failed .*1 of 2 commands failed: ERR/,
+    );
     await store.close();
-    await raw.del('quantum:stream:marketstate', marketStateKey('EXEC'));
+    await raw.del("quantum:stream:marketstate", marketStateKey("EXEC"));
   });
 
-  it('works as a restricted ACL user without INFO; a denied XADD aborts the whole MULTI', async () => {
-    await raw.call('ACL', 'SETUSER', 'calc', 'on', '>calc-pw', '~*', '&*', '+@all', '-info', '-xadd');
+  it("works as a restricted ACL user without INFO; a denied XADD aborts the whole MULTI", async () => {
+    await raw.call(
+      "ACL",
+      "SETUSER",
+      "calc",
+      "on",
+      ">calc-pw",
+      "~*",
+      "&*",
+      "+@all",
+      "-info",
+      "-xadd",
+    );
     const store = createRedisStore({ url: `redis://calc:calc-pw@127.0.0.1:${server.port}` });
     await store.waitReady(5000);
-    await store.publish({ hashes: [{ key: riskProposalKey('ACL'), fields: { proposed_sl: '1' }, ttlSec: 60 }], streams: [] });
-    expect(await raw.hgetall(riskProposalKey('ACL'))).toEqual({ proposed_sl: '1' });
+    await store.publish({
+      hashes: [{ key: riskProposalKey("ACL"), fields: { proposed_sl: "1" }, ttlSec: 60 }],
+      streams: [],
+    });
+    expect(await raw.hgetall(riskProposalKey("ACL"))).toEqual({ proposed_sl: "1" });
 
     const error = await store
       .publish({
-        hashes: [{ key: riskProposalKey('ACL'), fields: { proposed_sl: '2' } }],
-        streams: [{ key: 'quantum:stream:risk.proposal', fields: { symbol: 'ACL' }, maxLen: 10 }],
+        hashes: [{ key: riskProposalKey("ACL"), fields: { proposed_sl: "2" } }],
+        streams: [{ key: "quantum:stream:risk.proposal", fields: { symbol: "ACL" }, maxLen: 10 }],
       })
       .then(
         () => null,
         (e: unknown) => e as Error,
       );
     expect(error?.message).toMatch(/EXECABORT|NOPERM/);
-    expect(error?.message).toContain(riskProposalKey('ACL'));
+    expect(error?.message).toContain(riskProposalKey("ACL"));
     // Refused at queue time, so EXEC ran nothing: the hash still has the first value.
-    expect(await raw.hgetall(riskProposalKey('ACL'))).toEqual({ proposed_sl: '1' });
-    expect(await raw.exists('quantum:stream:risk.proposal')).toBe(0);
+    expect(await raw.hgetall(riskProposalKey("ACL"))).toEqual({ proposed_sl: "1" });
+    expect(await raw.exists("quantum:stream:risk.proposal")).toBe(0);
     await store.close();
   });
 });
 
-describe('createRedisStore across a server restart', () => {
+describe("createRedisStore across a server restart", () => {
   let server: TestRedis;
   let store: RedisStore;
   const events: RedisStoreEvent[] = [];
@@ -232,14 +300,20 @@ describe('createRedisStore across a server restart', () => {
     await server.close();
   });
 
-  it('fails fast while disconnected, then works again after reconnecting', async () => {
-    await store.publish({ hashes: [{ key: marketStateKey('A'), fields: { sigma: '1' } }], streams: [] });
+  it("fails fast while disconnected, then works again after reconnecting", async () => {
+    await store.publish({
+      hashes: [{ key: marketStateKey("A"), fields: { sigma: "1" } }],
+      streams: [],
+    });
     await server.stop();
-    await waitFor(() => store.status() !== 'ready');
+    await waitFor(() => store.status() !== "ready");
 
-    await expect(store.hgetall(marketStateKey('A'))).rejects.toThrow(/not connected/);
+    await expect(store.hgetall(marketStateKey("A"))).rejects.toThrow(/not connected/);
     await expect(
-      store.publish({ hashes: [{ key: marketStateKey('A'), fields: { sigma: '2' } }], streams: [] }),
+      store.publish({
+        hashes: [{ key: marketStateKey("A"), fields: { sigma: "2" } }],
+        streams: [],
+      }),
     ).rejects.toThrow(/not connected/);
     await expect(store.ping()).rejects.toThrow(/not connected/);
 
@@ -247,21 +321,24 @@ describe('createRedisStore across a server restart', () => {
     await store.waitReady(10_000);
     // The server came back empty (nothing persisted), and the publish refused while down was
     // not replayed behind our back.
-    expect(await store.hgetall(marketStateKey('A'))).toEqual({});
-    await store.publish({ hashes: [{ key: marketStateKey('A'), fields: { sigma: '3' } }], streams: [] });
-    expect(await store.hgetall(marketStateKey('A'))).toEqual({ sigma: '3' });
+    expect(await store.hgetall(marketStateKey("A"))).toEqual({});
+    await store.publish({
+      hashes: [{ key: marketStateKey("A"), fields: { sigma: "3" } }],
+      streams: [],
+    });
+    expect(await store.hgetall(marketStateKey("A"))).toEqual({ sigma: "3" });
 
     const types = events.map((e) => e.type);
-    expect(types).toContain('close');
-    expect(types).toContain('reconnecting');
-    expect(types.filter((t) => t === 'ready').length).toBeGreaterThanOrEqual(2);
+    expect(types).toContain("close");
+    expect(types).toContain("reconnecting");
+    expect(types.filter((t) => t === "ready").length).toBeGreaterThanOrEqual(2);
   });
 });
 
 async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not reached');
+    if (Date.now() > deadline) throw new Error("condition not reached");
     await new Promise((r) => setTimeout(r, 10));
   }
 }

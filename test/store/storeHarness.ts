@@ -3,12 +3,12 @@
 // memory store it is the store's own Redis-named helpers, on Redis a second, plain ioredis client.
 // Blocking reads (xreadAfter) go to `reader`, a store dedicated to them as the Store interface
 // asks: on Redis a second connection whose command timeout leaves room for a 5 s block.
-import { afterAll, beforeAll, beforeEach } from 'vitest';
-import { Redis } from 'ioredis';
-import { MemoryStore } from '../../src/store/memoryStore.js';
-import { createRedisStore, type RedisStore } from '../../src/store/redisStore.js';
-import type { Store } from '../../src/store/types.js';
-import { startTestRedis, type TestRedis } from '../helpers/redisServer.js';
+import { afterAll, beforeAll, beforeEach } from "vitest";
+import { Redis } from "ioredis";
+import { MemoryStore } from "../../src/store/memoryStore.js";
+import { createRedisStore, type RedisStore } from "../../src/store/redisStore.js";
+import type { Store } from "../../src/store/types.js";
+import { startTestRedis, type TestRedis } from "../helpers/redisServer.js";
 
 export interface Seeder {
   hset(key: string, fields: Record<string, string | number>): Promise<void>;
@@ -29,7 +29,7 @@ export interface Seeder {
 export const READER_COMMAND_TIMEOUT_MS = 10_000;
 
 export interface Harness {
-  readonly name: 'memory' | 'redis';
+  readonly name: "memory" | "redis";
   /** Valid after reset(): a fresh, empty store. */
   store: Store;
   /** The same data as `store`, on a store (connection) of its own for blocking reads. */
@@ -40,7 +40,7 @@ export interface Harness {
 }
 
 export interface HarnessFactory {
-  name: 'memory' | 'redis';
+  name: "memory" | "redis";
   create(): Promise<Harness>;
 }
 
@@ -59,7 +59,7 @@ export function memoryHarness(): Harness {
     blockedClients: async () => memory.blockedClients(),
   };
   const harness: Harness = {
-    name: 'memory',
+    name: "memory",
     store: memory,
     reader: memory,
     seed,
@@ -76,16 +76,22 @@ export function memoryHarness(): Harness {
   return harness;
 }
 
-export async function redisHarness(): Promise<Harness & { server: TestRedis; redisStore: RedisStore }> {
+export async function redisHarness(): Promise<
+  Harness & { server: TestRedis; redisStore: RedisStore }
+> {
   const server = await startTestRedis();
   const raw = new Redis(server.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
-  const redisStore = createRedisStore({ url: server.url, reconnectBaseMs: 20, reconnectCapMs: 200 });
+  const redisStore = createRedisStore({
+    url: server.url,
+    reconnectBaseMs: 20,
+    reconnectCapMs: 200,
+  });
   const reader = createRedisStore({
     url: server.url,
     commandTimeoutMs: READER_COMMAND_TIMEOUT_MS,
     reconnectBaseMs: 20,
     reconnectCapMs: 200,
-    connectionName: 'quantum-calc-reader',
+    connectionName: "quantum-calc-reader",
   });
   await Promise.all([redisStore.waitReady(5000), reader.waitReady(5000)]);
   const seed: Seeder = {
@@ -93,18 +99,19 @@ export async function redisHarness(): Promise<Harness & { server: TestRedis; red
     zadd: async (key, ...pairs) => void (await raw.zadd(key, ...pairs)),
     rpush: async (key, ...values) => void (await raw.rpush(key, ...values)),
     set: async (key, value) => void (await raw.set(key, value)),
-    xadd: async (key, fields) => (await raw.xadd(key, '*', ...Object.entries(fields).flat().map(String))) as string,
+    xadd: async (key, fields) =>
+      (await raw.xadd(key, "*", ...Object.entries(fields).flat().map(String))) as string,
     hgetall: async (key) => raw.hgetall(key),
     ttl: async (key) => raw.ttl(key),
     xlen: async (key) => raw.xlen(key),
     keys: async (pattern) => (await raw.keys(pattern)).sort(),
     blockedClients: async () => {
-      const info = await raw.info('clients');
+      const info = await raw.info("clients");
       return Number(/^blocked_clients:(\d+)/m.exec(info)?.[1] ?? Number.NaN);
     },
   };
   return {
-    name: 'redis',
+    name: "redis",
     store: redisStore,
     reader,
     redisStore,
@@ -121,15 +128,15 @@ export async function redisHarness(): Promise<Harness & { server: TestRedis; red
 }
 
 export const HARNESSES: HarnessFactory[] = [
-  { name: 'memory', create: async () => memoryHarness() },
-  { name: 'redis', create: redisHarness },
+  { name: "memory", create: async () => memoryHarness() },
+  { name: "redis", create: redisHarness },
 ];
 
 /**
  * Registers the lifecycle of one harness for the enclosing describe block: created once, reset
  * before every test, closed at the end. Returns an accessor (the harness exists only in tests).
  */
-export function useHarness(create: HarnessFactory['create']): () => Harness {
+export function useHarness(create: HarnessFactory["create"]): () => Harness {
   let h: Harness | undefined;
   beforeAll(async () => {
     h = await create();
@@ -141,7 +148,7 @@ export function useHarness(create: HarnessFactory['create']): () => Harness {
     await h?.reset();
   });
   return () => {
-    if (!h) throw new Error('the store harness is only available inside tests');
+    if (!h) throw new Error("the store harness is only available inside tests");
     return h;
   };
 }
@@ -154,7 +161,10 @@ export async function waitForBlockedReaders(seed: Seeder, n = 1, timeoutMs = 400
   const deadline = Date.now() + timeoutMs;
   let seen = 0;
   while ((seen = await seed.blockedClients()) < n) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${n} blocked reader(s) (saw ${seen})`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${n} blocked reader(s) (saw ${seen})`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
