@@ -20,6 +20,8 @@ export default tseslint.config(
       // `async` with no `await` is how an implementation of a Promise-returning interface (the
       // Store, the injected steps, test doubles) turns a throw into a rejection.
       "@typescript-eslint/require-await": "off",
+      // Rejecting with what was caught (an `unknown`) passes the original error on unchanged.
+      "@typescript-eslint/prefer-promise-reject-errors": ["error", { allowThrowingUnknown: true }],
       "@typescript-eslint/no-unused-vars": [
         "error",
         { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" },

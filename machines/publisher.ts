@@ -732,6 +732,7 @@ export type PublisherMachine<Memory = unknown, Inputs = unknown, Result = unknow
  * context: a machine's type is invariant in its context, so this is the one view under which the
  * three phases' publishers are one kind of child (the supervisor's actors, the service's wrapper).
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the one existential view, as above
 export type AnyPublisherMachine = PublisherMachine<any, any, any>;
 
 /** The definition over `unknown`: what the supervisor declares, the diagrams draw and the visualizer names events by. */

@@ -65,11 +65,11 @@ export function fromStep<Output, Input>(
     ) => {
       if (state.status !== "active") return;
       const relay = (event: StepEvent<Output>): void => {
-        if (self.getSnapshot().status !== "active") return;
+        if ((self.getSnapshot() as { status: string }).status !== "active") return;
         if (typeof system._relay === "function") system._relay(self, self, event);
         else self.send(event);
       };
-      const alive = (): boolean => self.getSnapshot().status === "active";
+      const alive = (): boolean => (self.getSnapshot() as { status: string }).status === "active";
       Promise.resolve(run(state.input as Input, alive)).then(
         (data) => relay({ type: RESOLVE, data }),
         (data: unknown) => relay({ type: REJECT, data }),

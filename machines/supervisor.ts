@@ -475,7 +475,10 @@ export const supervisorMachine = setup({
       const running: string[] = [];
       const ended: string[] = [];
       for (const [id, child] of Object.entries(self.getSnapshot().children)) {
-        (child?.getSnapshot().status === "active" ? running : ended).push(id);
+        ((child?.getSnapshot() as { status: string } | undefined)?.status === "active"
+          ? running
+          : ended
+        ).push(id);
       }
       return {
         teardownIds: running.concat(ended),

@@ -4,6 +4,6 @@ import { main } from "./program.js";
 import { handleClosedStdout } from "./commands/closedStdout.js";
 
 handleClosedStdout(process.argv[2]);
-main(process.argv).then((code) => {
+void main(process.argv).then((code) => {
   process.exitCode = code;
 });

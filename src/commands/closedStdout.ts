@@ -7,7 +7,7 @@
 export function handleClosedStdout(
   command: string | undefined,
   stream: NodeJS.WriteStream = process.stdout,
-  exit: (code: number) => void = process.exit,
+  exit: (code: number) => void = (code) => process.exit(code),
 ): void {
   stream.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code !== "EPIPE") throw error;

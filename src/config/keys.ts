@@ -93,7 +93,9 @@ function showDefault(value: unknown, spec: KeySpec): string {
   if (value === undefined || value === null) return "none";
   if (typeof value === "boolean") return value ? "on" : "off";
   if (Array.isArray(value)) return value.join(",");
-  return typeof value === "object" ? JSON.stringify(value) : String(value);
+  if (typeof value === "object") return JSON.stringify(value);
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a primitive by now
+  return String(value);
 }
 
 function infoOf(key: ConfigKey, spec: KeySpec): KeyInfo {

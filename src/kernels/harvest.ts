@@ -77,7 +77,8 @@ export interface HarvestP1Proposal {
 }
 
 export interface HarvestInput {
-  position: Position | unknown;
+  /** A Position, or anything: the kernel validates it (Position | unknown is unknown). */
+  position: unknown;
   market_state: HarvestMarketState;
   p1_proposal?: HarvestP1Proposal | null;
   theta?: DeepPartial<HarvestTheta>;

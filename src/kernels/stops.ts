@@ -2,7 +2,7 @@
 // proposed stop-loss / take-profit with reason codes and every intermediate out.
 import { mergeTheta } from "./theta.js";
 import { clip } from "./math.js";
-import type { DeepPartial, Position, RegimeProbs, StopsResult } from "./types.js";
+import type { DeepPartial, RegimeProbs, StopsResult } from "./types.js";
 import { KernelInputError } from "./types.js";
 import {
   requireFiniteLeaves,
@@ -64,7 +64,8 @@ export interface StopsMarketState {
 
 export interface StopsInput {
   market_state: StopsMarketState;
-  position: Position | unknown;
+  /** A Position, or anything: the kernel validates it (Position | unknown is unknown). */
+  position: unknown;
   theta?: DeepPartial<StopsTheta>;
 }
 

@@ -27,7 +27,7 @@ export interface KlinesFollowerDeps {
   store: Store;
   stream: string;
   live: LiveCandles;
-  isRunning(symbol: string): boolean;
+  isRunning: (symbol: string) => boolean;
   /** How long one XREAD waits; below the store's command timeout. */
   blockMs: number;
   /** Entries per read at most (a minute's burst is one per symbol). */
@@ -67,7 +67,7 @@ export function klinesFollowerFor(deps: KlinesFollowerDeps) {
         const stats: KlinesBatchStats = { seen: entries.length, candles: [], skipped: {} };
         const symbols = new Set<string>();
         // One clock reading per batch: the entries arrived together.
-        const guards: CandleGuards = { ...deps.guards, nowMs: (deps.now ?? Date.now)() };
+        const guards: CandleGuards = { ...deps.guards, nowMs: deps.now ? deps.now() : Date.now() };
         for (const entry of entries) {
           const read = parseKlineEntry(entry, deps.isRunning, guards);
           if (!read.ok) {

@@ -365,15 +365,16 @@ export class ShadowReport implements ShadowSink {
   compareFailed(phase: PhaseName, symbol: string, error: unknown): void {
     this.compareFailures += 1;
     const n = this.compareFailures;
-    (n & (n - 1)) === 0
-      ? this.logger.warn(
-          { phase, symbol, err: errorMessage(error), failures: n },
-          `shadow ${phase} ${symbol}: comparison failed`,
-        )
-      : this.logger.debug(
-          { phase, symbol, err: String(error) },
-          `shadow ${phase} ${symbol}: comparison failed`,
-        );
+    if ((n & (n - 1)) === 0)
+      this.logger.warn(
+        { phase, symbol, err: errorMessage(error), failures: n },
+        `shadow ${phase} ${symbol}: comparison failed`,
+      );
+    else
+      this.logger.debug(
+        { phase, symbol, err: String(error) },
+        `shadow ${phase} ${symbol}: comparison failed`,
+      );
   }
 
   private log(c: ShadowComparison): void {
@@ -396,7 +397,7 @@ export class ShadowReport implements ShadowSink {
     }
     this.absentLogged.delete(c.key);
     let logged = this.logged.get(c.key);
-    if (logged === undefined) this.logged.set(c.key, (logged = new Map()));
+    if (logged === undefined) this.logged.set(c.key, (logged = new Map<string, string>()));
     for (const d of c.differences) {
       const pair = `${d.old ?? "\u0001"}\0${d.new}`;
       const loud = logged.get(d.field) !== pair;

@@ -111,18 +111,18 @@ export interface RedisConnection {
    * Runs one command if the gate is open, failing at once (nothing is queued) if it is not;
    * a failure is translated (`translate`).
    */
-  run<T>(
+  run: <T>(
     operation: string,
     key: string,
     expected: string | undefined,
     command: () => Promise<T>,
-  ): Promise<T>;
+  ) => Promise<T>;
   /** Maps a command failure to WrongTypeError or to an error naming the server and operation. */
-  translate(error: unknown, operation: string, key: string, expected?: string): Promise<Error>;
+  translate: (error: unknown, operation: string, key: string, expected?: string) => Promise<Error>;
   /** The error of a command refused because the gate is closed. */
-  notConnected(operation: string, key: string): Error;
+  notConnected: (operation: string, key: string) => Error;
   /** The text with the password (and its URL-encoded form) replaced by `***`. */
-  scrub(text: string): string;
+  scrub: (text: string) => string;
 }
 
 /** Capped exponential backoff: base, 2·base, 4·base, … never above cap. `attempt` counts from 1. */

@@ -177,10 +177,12 @@ export function machineModel(machine: AnyStateMachine): MachineModel {
     targets: readonly AnyStateNode[],
     delay: unknown,
   ): void => {
-    const name = nameEvent(t.eventType, delay);
+    // XState types a definition's eventType by its machine's events; over any machine it is any.
+    const eventType = t.eventType as string;
+    const name = nameEvent(eventType, delay);
     // Branches of one event are tried in order: a branch after a guarded one is its `else`.
     const branches: readonly AnyTransitionDefinition[] =
-      t.eventType === "" ? (node.always ?? []) : (node.transitions.get(t.eventType) ?? []);
+      eventType === "" ? (node.always ?? []) : (node.transitions.get(eventType) ?? []);
     const index = branches.indexOf(t);
     const guarded = branches
       .slice(0, index < 0 ? 0 : index)
@@ -192,7 +194,7 @@ export function machineModel(machine: AnyStateMachine): MachineModel {
         source,
         target: null,
         kind: name.kind,
-        eventType: t.eventType,
+        eventType,
         event: name.label,
         guard,
         actions,
@@ -202,7 +204,7 @@ export function machineModel(machine: AnyStateMachine): MachineModel {
         source,
         target: stateIdOf(target),
         kind: name.kind,
-        eventType: t.eventType,
+        eventType,
         event: name.label,
         guard,
         actions,
@@ -235,7 +237,7 @@ export function machineModel(machine: AnyStateMachine): MachineModel {
       const t = edge.transition;
       if (seen.has(t)) continue;
       seen.add(t);
-      add(node, source, t, t.target ?? [], delays.get(t.eventType));
+      add(node, source, t, t.target ?? [], delays.get(t.eventType as string));
     }
     for (const t of node.always ?? []) add(node, source, t, t.target ?? [], undefined);
     for (const child of graph.children) visit(child, false);

@@ -27,6 +27,7 @@ export function previewValue(
       return v.length > limits.chars ? `${v.slice(0, limits.chars)}… (${v.length} chars)` : v;
     if (typeof v === "symbol") return v.toString();
     if (typeof v === "function") return `[function ${v.name || "anonymous"}]`;
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a primitive by now
     if (typeof v !== "object") return String(v);
     if (seen.has(v)) return "[circular]";
     if (v instanceof Date) return Number.isNaN(v.getTime()) ? "[invalid date]" : v.toISOString();

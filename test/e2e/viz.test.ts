@@ -132,7 +132,7 @@ describe.skipIf(!hasChromium)(title, () => {
 
   afterAll(async () => {
     await context?.close();
-    demo?.stop();
+    await demo?.stop();
     await demo?.service.done;
     await server?.close();
     if (profileDir) rmSync(profileDir, { recursive: true, force: true });

@@ -135,7 +135,7 @@ function referenceMarketState(
 
 /** The merged theta the way a reader of the SPEC would build it (independent of mergeTheta). */
 function withOverride(override: DeepPartial<MarketStateTheta>): MarketStateTheta {
-  const t = structuredClone(DEFAULT_MARKET_STATE_THETA) as MarketStateTheta;
+  const t = structuredClone<MarketStateTheta>(DEFAULT_MARKET_STATE_THETA);
   return {
     eps: override.eps ?? t.eps,
     vol: { ...t.vol, ...override.vol },

@@ -188,6 +188,7 @@ describe("harvest", () => {
     expect(guardHarvestResult({ ...result, R_net: -1e-25 }, MARKET, LONG, LIMITS).ok).toBe(true);
     expect(
       detailOf(
+        // eslint-disable-next-line no-loss-of-precision -- a number whose shortest spelling is long
         guardHarvestResult({ ...result, R_net: -1.2345678901234567e-25 }, MARKET, LONG, LIMITS),
       ),
     ).toBe(

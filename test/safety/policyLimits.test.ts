@@ -96,13 +96,10 @@ describe("valid_until_epoch: maxPolicyValidity", () => {
       configured: { fallback_stop_pct: 0.02 },
       onEvent: (e) => events.push(e),
     });
-    await store.hset(POLICY_KEY, generatorPolicy({ nowMs: NOW, version: "good" }));
+    store.hset(POLICY_KEY, generatorPolicy({ nowMs: NOW, version: "good" }));
     await book.refresh(NOW);
     expect(book.thetaAt(NOW).version).toBe("good");
-    await store.hset(
-      POLICY_KEY,
-      generatorPolicy({ nowMs: NOW, version: "far", validForSec: 365 * DAY }),
-    );
+    store.hset(POLICY_KEY, generatorPolicy({ nowMs: NOW, version: "far", validForSec: 365 * DAY }));
     await book.refresh(NOW + 1000);
     expect(events.at(-1)).toMatchObject({
       type: "refused",

@@ -31,7 +31,7 @@ describe("throwing observers", () => {
     });
     const deadline = Date.now() + 10_000;
     while (calls < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    demo.stop();
+    void demo.stop();
     const output = await demo.service.done;
     expect(calls).toBeGreaterThanOrEqual(20);
     expect(output.exitCode).toBe(0);

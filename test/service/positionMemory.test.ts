@@ -274,8 +274,9 @@ describe("identity and closing", () => {
     await brainAt("LONG", 104, t2);
     const counts = await once(t2);
     expect(counts["risk:published"]).toBe(1);
-    let risk: Record<string, string>;
-    ({ memory, risk } = await read());
+    const fresh = await read();
+    memory = fresh.memory;
+    const risk = fresh.risk;
     expect(memory.identity).toContain("plan-B");
     expect([memory.peak_price, memory.trough_price]).toEqual(["104", "104"]);
     expect(memory.first_seen_epoch).toBe(String(Math.floor(t2 / 1000)));

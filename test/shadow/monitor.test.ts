@@ -136,9 +136,7 @@ const NEVER = new Set([
 const HANDSHAKE = new Set(["ping", "client", "info", "select", "auth", "hello", "quit", "echo"]);
 
 /** Every command our connections sent since `from`, with the ones that are not read-only. */
-async function ourCommands(
-  from: number,
-): Promise<{
+async function ourCommands(from: number): Promise<{
   total: number;
   byCommand: Record<string, number>;
   connections: Set<string>;

@@ -453,7 +453,7 @@ type DeltaMessage = import("../stream.js").DeltaMessage;
   let deltas = 0;
   const es = new EventSource("/viz/events");
   es.addEventListener("init", (e) => {
-    const m = JSON.parse(e.data) as InitMessage;
+    const m = JSON.parse(e.data as string) as InitMessage;
     rows.clear();
     tbody.textContent = "";
     m.actors.forEach(upsert);
@@ -468,7 +468,7 @@ type DeltaMessage = import("../stream.js").DeltaMessage;
     }
   });
   es.addEventListener("delta", (e) => {
-    const m = JSON.parse(e.data) as DeltaMessage;
+    const m = JSON.parse(e.data as string) as DeltaMessage;
     let touched = false;
     for (const s of m.actors) {
       upsert(s);
