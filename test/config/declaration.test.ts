@@ -1,5 +1,5 @@
 // The config keys are declared once (CONFIG_SPEC in src/config/schema.ts); the coercion, the
-// environment names, the flags, the defaults in --help and the README table are generated from
+// environment names, the flags, the defaults in --help and the table in docs/configuration.md are generated from
 // or checked against that declaration. These tests pin what the generation must keep.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -359,11 +359,11 @@ describe("the generated flags", () => {
   });
 });
 
-describe("the README configuration table", () => {
-  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
-  const section = readme.slice(
-    readme.indexOf("## Configuration"),
-    readme.indexOf("\n## ", readme.indexOf("## Configuration") + 1),
+describe("the configuration table (docs/configuration.md)", () => {
+  const doc = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
+  const section = doc.slice(
+    doc.indexOf("## Keys"),
+    doc.indexOf("\n## ", doc.indexOf("## Keys") + 1),
   );
   const rows = new Map(
     [...section.matchAll(/^\| `(\w+)` \| ([^|]+) \| `([^`]*)` \|/gm)].map((m) => [

@@ -80,7 +80,7 @@ describe("the service as a least-privilege ACL user", () => {
     expectNoSecret(r.stdout + r.stderr);
   });
 
-  it("the user in the URL, the password from REDIS_PASSWORD (as the README deploys it)", async () => {
+  it("the user in the URL, the password from REDIS_PASSWORD (as docs/operations.md deploys it)", async () => {
     const run = startCli(
       [
         "run",
@@ -100,10 +100,10 @@ describe("the service as a least-privilege ACL user", () => {
     expectNoSecret(run.output());
   });
 
-  it("the README gives exactly these ACL rules", () => {
-    const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
-    const line = /^ACL SETUSER quantum-calc on >CHANGE-ME (.*)$/m.exec(readme);
-    expect(line, "the ACL SETUSER line in README.md").not.toBeNull();
+  it("docs/operations.md gives exactly these ACL rules", () => {
+    const doc = readFileSync(join(repoRoot, "docs", "operations.md"), "utf8");
+    const line = /^ACL SETUSER quantum-calc on >CHANGE-ME (.*)$/m.exec(doc);
+    expect(line, "the ACL SETUSER line in docs/operations.md").not.toBeNull();
     expect(["on", ...line![1].trim().split(/\s+/)]).toEqual(ACL_RULES);
   });
 
