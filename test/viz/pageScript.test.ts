@@ -30,7 +30,7 @@ describe("the /viz page script", () => {
     expect(() => new Script(script, { filename: "viz-page.js" })).not.toThrow();
     expect(script).not.toMatch(/^\s*(import|export)\b/m);
     // It listens to the page's event stream.
-    expect(script).toContain("new EventSource('/viz/events')");
+    expect(script).toContain('new EventSource("/viz/events")');
   });
 
   it("page.ts itself holds no browser code, only the HTML around it", () => {

@@ -28,6 +28,6 @@ describe("the role on the visualizer", () => {
     expect(page).toContain('<span id="role"');
     // The page's script (src/viz/client/page.ts, as built): the text, and the class that colours it.
     expect(page).toContain("role: STANDBY (writes nothing; lease held by ");
-    expect(page).toContain("=== 'standby' ? 'standby' : 'muted'");
+    expect(page).toContain('=== "standby" ? "standby" : "muted"');
   });
 });
