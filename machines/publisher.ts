@@ -21,8 +21,7 @@
 // the phase's values to its steps as they are — no cast at the boundary. `publisherMachine` is
 // the same definition over `unknown`: what the supervisor declares and the diagrams draw.
 // Imports go one way: src/phases → machines → src/inputs/types.ts (the shared `Read<T>`).
-import { enqueueActions, fromPromise, sendParent, sendTo, setup } from "xstate";
-import { fastAssign as assign } from "./fastAssign.js";
+import { assign, enqueueActions, fromPromise, sendParent, sendTo, setup } from "xstate";
 import type { Read, SkipReason } from "../src/inputs/types.js";
 import { errorMessage } from "../src/core/errors.js";
 
@@ -131,50 +130,92 @@ export interface CycleDoneEvent {
   trigger?: CycleTrigger | null;
 }
 
-/** `Memory`, `Inputs` and `Result` are the phase's types (unknown where the phase does not matter). */
-export interface PublisherContext<Memory = unknown, Inputs = unknown, Result = unknown> {
-  phase: PhaseName;
-  symbol: string;
+/** What the publisher was started with; never changes. */
+export interface PublisherSettings {
   intervalMs: number;
   firstDelayMs: number;
   backoff: BackoffSettings;
   once: boolean;
-  /** The phase's rate-limit memory: what was last published (null: nothing yet). */
+}
+
+/** The phase's rate-limit memory: what was last published. */
+export interface RateLimitState<Memory> {
+  /** Loaded from the output hash (seeding); false again after a publish whose outcome is unknown. */
+  seeded: boolean;
+  /** null: nothing published yet. */
   memory: Memory | null;
-  memorySeeded: boolean;
-  /** This cycle's inputs, once read (null before: a phase's inputs are never null). */
+}
+
+/** The cycle under way (or the last one): made anew when a cycle starts. */
+export interface CycleState<Inputs, Result> {
+  /** What started it; for a re-seed, the retry that did. null before the first cycle. */
+  trigger: CycleTrigger | null;
+  /** When the chain that triggered it started (marketstate publish), for latency. */
+  chainStartedAt: number | null;
+  /** The read step's clock reading (0 before it). */
+  nowMs: number;
+  /** Its inputs, once read (null before: a phase's inputs are never null). */
   inputs: Inputs | null;
   /** What computeResult made of the inputs; its value is the cycle's result when ok. */
   computed: StepResult<Result> | null;
   decision: Decision | null;
-  cycleNowMs: number;
+  /** The publish's key figures and words (null unless this cycle published). */
+  figures: Record<string, number> | null;
+  labels: Record<string, string> | null;
+}
+
+/** What arrived while the publisher was busy, to act on when it can. */
+export interface PendingRequests {
+  /** A RUN: run again as soon as the cycle under way ends. */
+  run: boolean;
+  /** The chain start that RUN carried. */
+  chainStartedAt: number | null;
+  /** What the cycle run right after a re-seed is asked by. */
+  trigger: CycleTrigger | null;
+  /** A WAKE during the cycle under way: if it fails, retry after the wake delay. */
+  wake: boolean;
+  /** A DRAIN: finish the cycle under way, then stop. */
+  drain: boolean;
+}
+
+/**
+ * `Memory`, `Inputs` and `Result` are the phase's types (unknown where the phase does not matter).
+ *
+ * Grouped, and kept to a few top-level fields (CONTEXT_FIELD_BUDGET), because XState's assign
+ * copies the context with `Object.assign({}, context, update)`: past 19 properties V8 turns that
+ * copy into a dictionary (hash table) — every later copy costs several µs, every read is a hash
+ * lookup, and each copy leaves ~1 KB of garbage; a cycle assigns about five times. The groups
+ * change together (the cycle's fields at its start, the pending requests when they arrive); the
+ * health endpoint, the visualizer and the tests read the last outcome at the top level.
+ */
+export interface PublisherContext<Memory = unknown, Inputs = unknown, Result = unknown> {
+  phase: PhaseName;
+  symbol: string;
+  settings: PublisherSettings;
+  rateLimit: RateLimitState<Memory>;
+  cycle: CycleState<Inputs, Result>;
+  pending: PendingRequests;
+  /** Cycles started. */
+  cycles: number;
   consecutiveFailures: number;
+  /** The delay the backoff timer was armed with (ms); null outside backoff. */
+  retryDelayMs: number | null;
+  /** The backoff under way is the short wake delay: its retry is a 'wake' cycle. */
+  woken: boolean;
   lastOutcome: CycleOutcome | null;
   lastError: string | null;
   lastSkipReason: SkipReason | null;
   lastSkipDetail: string | null;
   lastSummary: string | null;
-  lastFigures: Record<string, number> | null;
-  lastLabels: Record<string, string> | null;
   lastPublishedAt: number | null;
-  /** A RUN arrived while a cycle was under way: run again as soon as it ends. */
-  pendingRun: boolean;
-  pendingChainStartedAt: number | null;
-  chainStartedAt: number | null;
-  /** DRAIN arrived: finish the cycle under way, then stop. */
-  draining: boolean;
-  cycles: number;
-  /** What started the cycle under way (or the last one); null before the first. */
-  trigger: CycleTrigger | null;
-  /** What the cycle run right after a re-seed (`pendingRun`) was asked by. */
-  pendingTrigger: CycleTrigger | null;
-  /** The delay the backoff timer was armed with (ms); null outside backoff. */
-  retryDelayMs: number | null;
-  /** The backoff under way is the short wake delay: its retry is a 'wake' cycle. */
-  woken: boolean;
-  /** A WAKE arrived during the cycle under way: if it fails, retry after the wake delay. */
-  wakePending: boolean;
 }
+
+/**
+ * The most top-level context fields the publisher may have: V8 keeps a copy made by
+ * `Object.assign({}, …)` a fast object up to 19 (Node 20); the margin is for whoever adds one.
+ * test/machines/publisher.test.ts holds the context to it.
+ */
+export const CONTEXT_FIELD_BUDGET = 16;
 
 export type PublisherEvent =
   | { type: "RUN"; chainStartedAt?: number | null }
@@ -224,9 +265,9 @@ function notProvided<Output, Input>(step: string) {
 
 /** This cycle's inputs and result, once compute succeeded (deciding and publishing); else null. */
 export function computedCycle<Inputs, Result>(
-  context: Pick<PublisherContext<unknown, Inputs, Result>, "inputs" | "computed">,
+  cycle: Pick<CycleState<Inputs, Result>, "inputs" | "computed">,
 ): { inputs: Inputs; result: Result } | null {
-  const { inputs, computed } = context;
+  const { inputs, computed } = cycle;
   return inputs !== null && computed?.kind === "ok" ? { inputs, result: computed.value } : null;
 }
 
@@ -246,24 +287,39 @@ const heartbeatInput = ({
 }): HeartbeatInput => ({
   phase: context.phase,
   symbol: context.symbol,
-  nowMs: context.cycleNowMs,
+  nowMs: context.cycle.nowMs,
 });
+
+const NOTHING_PENDING: PendingRequests = {
+  run: false,
+  chainStartedAt: null,
+  trigger: null,
+  wake: false,
+  drain: false,
+};
+const ONLY_DRAIN_PENDING: PendingRequests = { ...NOTHING_PENDING, drain: true };
+
+/** The pending requests without a WAKE (the same object when there is none). */
+const withoutWake = (pending: PendingRequests): PendingRequests =>
+  pending.wake ? { ...pending, wake: false } : pending;
 
 /**
  * Every transition into idle carries this: the cycle (or the seeding) ended without a failure, so
  * a WAKE during it is moot. (It was an assign of its own on idle's entry: one more copy of the
  * context per cycle.)
  */
-const ENDED_WITHOUT_FAILURE = { wakePending: false } as const;
+const endedWithoutFailure = (context: { pending: PendingRequests }) => ({
+  pending: withoutWake(context.pending),
+});
 
 /** A counted skip: the cycle ends without an error and without backoff. */
-const skipped = (reason: SkipReason, detail: string) =>
+const skipped = (context: { pending: PendingRequests }, reason: SkipReason, detail: string) =>
   ({
     lastOutcome: "skipped",
     lastSkipReason: reason,
     lastSkipDetail: detail,
     consecutiveFailures: 0,
-    ...ENDED_WITHOUT_FAILURE,
+    ...endedWithoutFailure(context),
   }) as const;
 
 /**
@@ -280,12 +336,12 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
    * after compute succeeded; XState does not narrow context by state, so this checks it.
    */
   const publishInput = ({ context }: { context: Context }): PublishInput<Inputs, Result> => {
-    const cycle = computedCycle(context);
+    const cycle = computedCycle(context.cycle);
     if (cycle === null) throw new Error("publisher: publishing without a computed result");
     return {
       phase: context.phase,
       symbol: context.symbol,
-      nowMs: context.cycleNowMs,
+      nowMs: context.cycle.nowMs,
       inputs: cycle.inputs,
       result: cycle.result,
     };
@@ -307,35 +363,38 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
       timer,
     },
     guards: {
-      isOnce: ({ context }) => context.once,
-      isDraining: ({ context }) => context.draining,
-      hasPendingRun: ({ context }) => context.pendingRun,
-      memorySeeded: ({ context }) => context.memorySeeded,
+      isOnce: ({ context }) => context.settings.once,
+      isDraining: ({ context }) => context.pending.drain,
+      hasPendingRun: ({ context }) => context.pending.run,
+      memorySeeded: ({ context }) => context.rateLimit.seeded,
       /** The read step found nothing to compute from (no position, stale input, …). */
       readSkipped: (_args, output: ReadOutput<Inputs>) => !output.read.ok,
       /** The kernel threw something other than an input error: a bug. */
-      computeFailed: ({ context }) => context.computed?.kind === "error",
+      computeFailed: ({ context }) => context.cycle.computed?.kind === "error",
       /** The kernel refused the inputs for a counted reason (insufficient data, bad input). */
-      computeSkipped: ({ context }) => context.computed?.kind === "skip",
+      computeSkipped: ({ context }) => context.cycle.computed?.kind === "skip",
       /** The decide step threw (or had no result to decide on). */
-      noDecision: ({ context }) => context.decision === null,
-      shouldPublish: ({ context }) => context.decision?.publish === true,
+      noDecision: ({ context }) => context.cycle.decision === null,
+      shouldPublish: ({ context }) => context.cycle.decision?.publish === true,
       /** The store came back while this cycle ran: the failure may be the old connection's. */
-      wokenDuringCycle: ({ context }) => context.wakePending,
+      wokenDuringCycle: ({ context }) => context.pending.wake,
       /** Not woken yet, and the backoff is longer than the wake delay could be. */
       wakeShortensBackoff: ({ context }) =>
         !context.woken && (context.retryDelayMs ?? 0) > WAKE_SPREAD_MS,
     },
     actions: {
-      /** Provided per phase: assigns `computed` from `inputs` — pure, synchronous. */
-      computeResult: assign({
-        computed: (): StepResult<Result> => ({
-          kind: "error",
-          message: "publisher step 'computeResult' was not provided",
-        }),
-      }),
-      /** Provided per phase: assigns `decision` from memory, inputs and result — pure, synchronous. */
-      decidePublish: assign({ decision: (): Decision | null => null }),
+      /** Provided per phase: assigns `cycle.computed` from `cycle.inputs` — pure, synchronous. */
+      computeResult: assign(({ context }) => ({
+        cycle: {
+          ...context.cycle,
+          computed: {
+            kind: "error",
+            message: "publisher step 'computeResult' was not provided",
+          } satisfies StepResult<Result>,
+        },
+      })),
+      /** Provided per phase: assigns `cycle.decision` from memory, inputs and result — pure, synchronous. */
+      decidePublish: assign(({ context }) => ({ cycle: { ...context.cycle, decision: null } })),
       /** Overridden in tests that run a publisher without a parent. */
       reportCycle: sendParent(({ context }): CycleDoneEvent => ({
         type: "CYCLE_DONE",
@@ -347,7 +406,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
             ? context.lastSkipReason
             : context.lastOutcome === "error"
               ? "error"
-              : (context.decision?.why ?? null),
+              : (context.cycle.decision?.why ?? null),
         detail:
           context.lastOutcome === "skipped"
             ? context.lastSkipDetail
@@ -355,57 +414,62 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
               ? context.lastError
               : null,
         summary: context.lastOutcome === "published" ? context.lastSummary : null,
-        figures: context.lastOutcome === "published" ? context.lastFigures : null,
-        labels: context.lastOutcome === "published" ? context.lastLabels : null,
-        chainStartedAt: context.chainStartedAt,
-        startedAtMs: context.cycleNowMs > 0 ? context.cycleNowMs : null,
+        figures: context.lastOutcome === "published" ? context.cycle.figures : null,
+        labels: context.lastOutcome === "published" ? context.cycle.labels : null,
+        chainStartedAt: context.cycle.chainStartedAt,
+        startedAtMs: context.cycle.nowMs > 0 ? context.cycle.nowMs : null,
         consecutiveFailures: context.consecutiveFailures,
-        trigger: context.trigger,
+        trigger: context.cycle.trigger,
       })),
       markPendingRun: assign(({ context, event }) => ({
-        pendingRun: true,
-        pendingChainStartedAt:
-          event.type === "RUN" && event.chainStartedAt != null
-            ? event.chainStartedAt
-            : context.pendingChainStartedAt,
-        pendingTrigger: context.pendingTrigger ?? "run",
+        pending: {
+          ...context.pending,
+          run: true,
+          chainStartedAt:
+            event.type === "RUN" && event.chainStartedAt != null
+              ? event.chainStartedAt
+              : context.pending.chainStartedAt,
+          trigger: context.pending.trigger ?? "run",
+        },
       })),
-      markDraining: assign({ draining: true }),
+      markDraining: assign(({ context }) => ({ pending: { ...context.pending, drain: true } })),
+      /** A new cycle: its own state, and every pending request but a DRAIN consumed. */
       startCycle: assign(({ context, event }) => ({
-        chainStartedAt:
-          event.type === "RUN" && event.chainStartedAt != null
-            ? event.chainStartedAt
-            : context.pendingChainStartedAt,
-        trigger:
-          event.type === "INTERVAL"
-            ? "interval"
-            : event.type === "RUN"
-              ? "run"
-              : event.type === "RETRY"
-                ? context.woken
-                  ? "wake"
-                  : "retry"
-                : (context.pendingTrigger ?? "run"),
-        pendingRun: false,
-        pendingChainStartedAt: null,
-        pendingTrigger: null,
-        inputs: null,
-        computed: null,
-        decision: null,
-        cycleNowMs: 0,
+        cycle: {
+          trigger:
+            event.type === "INTERVAL"
+              ? "interval"
+              : event.type === "RUN"
+                ? "run"
+                : event.type === "RETRY"
+                  ? context.woken
+                    ? "wake"
+                    : "retry"
+                  : (context.pending.trigger ?? "run"),
+          chainStartedAt:
+            event.type === "RUN" && event.chainStartedAt != null
+              ? event.chainStartedAt
+              : context.pending.chainStartedAt,
+          nowMs: 0,
+          inputs: null,
+          computed: null,
+          decision: null,
+          figures: null,
+          labels: null,
+        } satisfies CycleState<Inputs, Result>,
+        pending: context.pending.drain ? ONLY_DRAIN_PENDING : NOTHING_PENDING,
         cycles: context.cycles + 1,
         woken: false,
-        wakePending: false,
       })),
       /** A WAKE outside backoff: remembered for the cycle under way (cleared when the next starts). */
-      markWakePending: assign({ wakePending: true }),
+      markWakePending: assign(({ context }) => ({ pending: { ...context.pending, wake: true } })),
       /** The backoff's retry becomes the wake delay (backoff is re-entered, re-arming its timer). */
-      markWoken: assign({ woken: true, wakePending: false }),
+      markWoken: assign(({ context }) => ({ woken: true, pending: withoutWake(context.pending) })),
       /** Arm the backoff timer: the wake delay when woken, else the capped exponential backoff. */
       armRetry: enqueueActions(({ context, enqueue }) => {
         const ms = context.woken
           ? wakeDelayMs()
-          : backoffDelayMs(context.consecutiveFailures, context.backoff);
+          : backoffDelayMs(context.consecutiveFailures, context.settings.backoff);
         enqueue.assign({ retryDelayMs: ms });
         enqueue.sendTo("timer", { type: "ARM", ms, event: "RETRY" } satisfies TimerCommand);
       }),
@@ -418,38 +482,37 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
     },
   }).createMachine({
     id: "publisher",
-    context: ({ input }) => ({
+    context: ({ input }): Context => ({
       phase: input.phase,
       symbol: input.symbol,
-      intervalMs: input.intervalMs,
-      firstDelayMs: input.firstDelayMs ?? input.intervalMs,
-      backoff: input.backoff,
-      once: input.once ?? false,
-      memory: null,
-      memorySeeded: false,
-      inputs: null,
-      computed: null,
-      decision: null,
-      cycleNowMs: 0,
+      settings: {
+        intervalMs: input.intervalMs,
+        firstDelayMs: input.firstDelayMs ?? input.intervalMs,
+        backoff: input.backoff,
+        once: input.once ?? false,
+      },
+      rateLimit: { seeded: false, memory: null },
+      cycle: {
+        trigger: null,
+        chainStartedAt: null,
+        nowMs: 0,
+        inputs: null,
+        computed: null,
+        decision: null,
+        figures: null,
+        labels: null,
+      },
+      pending: NOTHING_PENDING,
+      cycles: 0,
       consecutiveFailures: 0,
+      retryDelayMs: null,
+      woken: false,
       lastOutcome: null,
       lastError: null,
       lastSkipReason: null,
       lastSkipDetail: null,
       lastSummary: null,
-      lastFigures: null,
-      lastLabels: null,
       lastPublishedAt: null,
-      pendingRun: false,
-      pendingChainStartedAt: null,
-      chainStartedAt: null,
-      draining: false,
-      cycles: 0,
-      trigger: null,
-      pendingTrigger: null,
-      retryDelayMs: null,
-      woken: false,
-      wakePending: false,
     }),
     initial: "seeding",
     invoke: { id: "timer", src: "timer" },
@@ -469,11 +532,10 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
           input: stepTarget,
           onDone: {
             target: "idle",
-            actions: assign(({ event }) => ({
-              memory: event.output,
-              memorySeeded: true,
+            actions: assign(({ context, event }) => ({
+              rateLimit: { seeded: true, memory: event.output },
               consecutiveFailures: 0,
-              ...ENDED_WITHOUT_FAILURE,
+              ...endedWithoutFailure(context),
             })),
           },
           onError: {
@@ -490,11 +552,11 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
         entry: [
           sendTo("timer", ({ context }): TimerCommand => ({
             type: "ARM",
-            ms: context.once
+            ms: context.settings.once
               ? Number.POSITIVE_INFINITY
               : context.cycles === 0
-                ? context.firstDelayMs
-                : context.intervalMs,
+                ? context.settings.firstDelayMs
+                : context.settings.intervalMs,
             event: "INTERVAL",
           })),
         ],
@@ -515,20 +577,21 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
               guard: { type: "readSkipped", params: ({ event }) => event.output },
               target: "idle",
               actions: [
-                assign(({ event }) => {
+                assign(({ context, event }) => {
                   const { nowMs, read } = event.output;
+                  const cycle = { ...context.cycle, nowMs };
                   return read.ok
-                    ? { cycleNowMs: nowMs, ...ENDED_WITHOUT_FAILURE }
-                    : { cycleNowMs: nowMs, ...skipped(read.reason, read.detail) };
+                    ? { cycle, ...endedWithoutFailure(context) }
+                    : { cycle, ...skipped(context, read.reason, read.detail) };
                 }),
                 "reportCycle",
               ],
             },
             {
               target: "computing",
-              actions: assign(({ event }) => {
+              actions: assign(({ context, event }) => {
                 const { nowMs, read } = event.output;
-                return { cycleNowMs: nowMs, inputs: read.ok ? read.value : null };
+                return { cycle: { ...context.cycle, nowMs, inputs: read.ok ? read.value : null } };
               }),
             },
           ],
@@ -550,11 +613,14 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
             guard: "computeFailed",
             target: "idle",
             actions: [
-              assign(({ context }) => ({
-                lastOutcome: "error" as const,
-                lastError: `compute: ${context.computed?.kind === "error" ? context.computed.message : "failed"}`,
-                ...ENDED_WITHOUT_FAILURE,
-              })),
+              assign(({ context }) => {
+                const { computed } = context.cycle;
+                return {
+                  lastOutcome: "error" as const,
+                  lastError: `compute: ${computed?.kind === "error" ? computed.message : "failed"}`,
+                  ...endedWithoutFailure(context),
+                };
+              }),
               "reportCycle",
             ],
           },
@@ -562,11 +628,12 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
             guard: "computeSkipped",
             target: "idle",
             actions: [
-              assign(({ context }) =>
-                context.computed?.kind === "skip"
-                  ? skipped(context.computed.reason, context.computed.detail)
-                  : ENDED_WITHOUT_FAILURE,
-              ),
+              assign(({ context }) => {
+                const { computed } = context.cycle;
+                return computed?.kind === "skip"
+                  ? skipped(context, computed.reason, computed.detail)
+                  : endedWithoutFailure(context);
+              }),
               "reportCycle",
             ],
           },
@@ -582,11 +649,11 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
             guard: "noDecision",
             target: "idle",
             actions: [
-              assign({
+              assign(({ context }) => ({
                 lastOutcome: "error" as const,
                 lastError: "decide: no decision",
-                ...ENDED_WITHOUT_FAILURE,
-              }),
+                ...endedWithoutFailure(context),
+              })),
               "reportCycle",
             ],
           },
@@ -603,16 +670,19 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
             target: "idle",
             actions: [
               assign(({ context, event }) => ({
-                memory: event.output.memory,
+                rateLimit: { seeded: context.rateLimit.seeded, memory: event.output.memory },
+                cycle: {
+                  ...context.cycle,
+                  figures: event.output.figures,
+                  labels: event.output.labels ?? null,
+                },
                 lastSummary: event.output.summary,
-                lastFigures: event.output.figures,
-                lastLabels: event.output.labels ?? null,
                 lastOutcome: "published" as const,
-                lastPublishedAt: context.cycleNowMs,
+                lastPublishedAt: context.cycle.nowMs,
                 lastSkipReason: null,
                 lastSkipDetail: null,
                 consecutiveFailures: 0,
-                ...ENDED_WITHOUT_FAILURE,
+                ...endedWithoutFailure(context),
               })),
               "reportCycle",
             ],
@@ -625,8 +695,8 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
             target: "#publisher.failed",
             actions: [
               assign(({ context }) => ({
-                memorySeeded: false,
-                pendingRun: context.pendingRun || !context.once,
+                rateLimit: { seeded: false, memory: context.rateLimit.memory },
+                pending: { ...context.pending, run: context.pending.run || !context.settings.once },
               })),
               { type: "recordFailure", params: ({ event }) => ({ error: event.error }) },
             ],
@@ -642,13 +712,13 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
           onDone: {
             target: "idle",
             actions: [
-              assign({
+              assign(({ context }) => ({
                 lastOutcome: "heartbeat" as const,
                 lastSkipReason: null,
                 lastSkipDetail: null,
                 consecutiveFailures: 0,
-                ...ENDED_WITHOUT_FAILURE,
-              }),
+                ...endedWithoutFailure(context),
+              })),
               "reportCycle",
             ],
           },
@@ -672,7 +742,9 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
           {
             guard: "isOnce",
             target: "idle",
-            actions: assign({ pendingRun: false, ...ENDED_WITHOUT_FAILURE }),
+            actions: assign(({ context }) => ({
+              pending: { ...context.pending, run: false, wake: false },
+            })),
           },
           { guard: "isDraining", target: "stopped" },
           { guard: "wokenDuringCycle", target: "backoff", actions: "markWoken" },
@@ -693,14 +765,18 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
             {
               target: "seeding",
               // The re-seed is part of the retry: a failure in it reports this trigger, and the
-              // cycle run right after it (a failed publish left pendingRun) carries it too.
+              // cycle run right after it (a failed publish left pending.run) carries it too.
               actions: assign(({ context }) => {
                 const trigger: CycleTrigger = context.woken ? "wake" : "retry";
+                const { pending } = context;
                 return {
-                  trigger,
-                  pendingTrigger: context.pendingRun ? trigger : context.pendingTrigger,
+                  cycle: { ...context.cycle, trigger },
+                  pending: {
+                    ...pending,
+                    trigger: pending.run ? trigger : pending.trigger,
+                    wake: false,
+                  },
                   woken: false,
-                  wakePending: false,
                 };
               }),
             },

@@ -2,9 +2,9 @@
 // functions into the machine's injected steps: the I/O ones into promise actors, the pure ones
 // into assign actions. The machine is built over the phase's own types
 // (createPublisherMachine<Memory, Inputs, Result>), so the steps get their values as they are.
+import { assign } from "xstate";
 import { fromStep } from "../../machines/stepActor.js";
 import { stepGate, stepPriority } from "./stepGate.js";
-import { fastAssign as assign } from "../../machines/fastAssign.js";
 import {
   computedCycle,
   createPublisherMachine,
@@ -152,23 +152,31 @@ export function publisherFor<Memory, Inputs, Result>(
     actions: {
       computeResult: assign(({ context }) => {
         // computing is entered only from a read that delivered inputs.
-        const { symbol, inputs } = context;
+        const { symbol, cycle } = context;
+        const { inputs } = cycle;
         const computed: StepResult<Result> =
           inputs === null
             ? { kind: "error", message: "no inputs read" }
             : runPureStep(() => steps.compute(symbol, inputs));
-        return { computed };
+        return { cycle: { ...cycle, computed } };
       }),
       decidePublish: assign(({ context }) => {
-        const cycle = computedCycle(context);
-        if (cycle === null) return { decision: null };
-        try {
-          return {
-            decision: steps.decide(context.memory, cycle.inputs, cycle.result, context.cycleNowMs),
-          };
-        } catch {
-          return { decision: null };
+        const { cycle } = context;
+        const computed = computedCycle(cycle);
+        let decision: Decision | null = null;
+        if (computed !== null) {
+          try {
+            decision = steps.decide(
+              context.rateLimit.memory,
+              computed.inputs,
+              computed.result,
+              cycle.nowMs,
+            );
+          } catch {
+            decision = null;
+          }
         }
+        return { cycle: { ...cycle, decision } };
       }),
     },
   });

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createActor, SimulatedClock } from "xstate";
 import {
   backoffDelayMs,
+  CONTEXT_FIELD_BUDGET,
   wakeDelayMs,
   WAKE_SPREAD_MS,
   type CycleDoneEvent,
@@ -30,9 +31,9 @@ function start(
         reason: context.lastSkipReason,
         detail: context.lastError,
         summary: context.lastSummary,
-        figures: context.lastFigures,
-        labels: context.lastLabels,
-        chainStartedAt: context.chainStartedAt,
+        figures: context.cycle.figures,
+        labels: context.cycle.labels,
+        chainStartedAt: context.cycle.chainStartedAt,
         startedAtMs: null,
         consecutiveFailures: context.consecutiveFailures,
       });
@@ -94,7 +95,7 @@ describe("publisher machine", () => {
       "idle",
     ]);
     expect(reports.map((r) => r.outcome)).toEqual(["published"]);
-    expect(actor.getSnapshot().context.memory).toEqual({ published: true });
+    expect(actor.getSnapshot().context.rateLimit.memory).toEqual({ published: true });
   });
 
   it("rate-limited cycles heartbeat instead of publishing", async () => {
@@ -259,7 +260,7 @@ describe("publisher machine", () => {
     clock.increment(1000);
     await flush();
     expect(actor.getSnapshot().value).toBe("idle");
-    expect(actor.getSnapshot().context.memory).toEqual({ seeded: 1 });
+    expect(actor.getSnapshot().context.rateLimit.memory).toEqual({ seeded: 1 });
   });
 });
 
@@ -332,10 +333,10 @@ describe("publisher machine, WAKE (the store is ready again)", () => {
     expect(steps.calls.read).toBe(reads + 1);
     expect(actor.getSnapshot().value).toBe("idle");
     expect(actor.getSnapshot().context).toMatchObject({
-      trigger: "wake",
+      cycle: { trigger: "wake" },
       consecutiveFailures: 0,
       woken: false,
-      wakePending: false,
+      pending: { wake: false },
     });
     expect(reports.at(-1)?.outcome).toBe("published");
   });
@@ -386,7 +387,7 @@ describe("publisher machine, WAKE (the store is ready again)", () => {
     await flush();
     expect(actor.getSnapshot().value).toBe("reading");
     actor.send({ type: "WAKE" });
-    expect(actor.getSnapshot().context.wakePending).toBe(true);
+    expect(actor.getSnapshot().context.pending.wake).toBe(true);
     gate.reject(new Error("not connected"));
     await flush();
     expect(actor.getSnapshot().value).toBe("backoff");
@@ -395,7 +396,7 @@ describe("publisher machine, WAKE (the store is ready again)", () => {
     clock.increment(WAKE_SPREAD_MS);
     await flush();
     expect(actor.getSnapshot().context).toMatchObject({
-      trigger: "wake",
+      cycle: { trigger: "wake" },
       lastOutcome: "published",
     });
   });
@@ -418,7 +419,7 @@ describe("publisher machine, WAKE (the store is ready again)", () => {
     gate.resolve({ nowMs: 1, read: { ok: true, value: 1 } });
     await flush();
     expect(actor.getSnapshot().value).toBe("idle");
-    expect(actor.getSnapshot().context.wakePending).toBe(false);
+    expect(actor.getSnapshot().context.pending.wake).toBe(false);
     // A WAKE while idle is forgotten as the next cycle starts.
     actor.send({ type: "WAKE" });
     actor.send({ type: "RUN" });
@@ -441,7 +442,7 @@ describe("publisher machine, WAKE (the store is ready again)", () => {
     actor.send({ type: "RUN" });
     await flush();
     expect(actor.getSnapshot().value).toBe("backoff");
-    expect(actor.getSnapshot().context.memorySeeded).toBe(false);
+    expect(actor.getSnapshot().context.rateLimit.seeded).toBe(false);
     failing = false;
     actor.send({ type: "WAKE" });
     clock.increment(WAKE_SPREAD_MS);
@@ -449,9 +450,9 @@ describe("publisher machine, WAKE (the store is ready again)", () => {
     expect(steps.calls.seed).toBe(2);
     expect(steps.calls.publish).toBe(2);
     expect(actor.getSnapshot().context).toMatchObject({
-      trigger: "wake",
+      cycle: { trigger: "wake" },
       lastOutcome: "published",
-      memorySeeded: true,
+      rateLimit: { seeded: true },
     });
   });
 
@@ -461,9 +462,45 @@ describe("publisher machine, WAKE (the store is ready again)", () => {
     await flush();
     clock.increment(10_000);
     await flush();
-    expect(actor.getSnapshot().context.trigger).toBe("interval");
+    expect(actor.getSnapshot().context.cycle.trigger).toBe("interval");
     actor.send({ type: "RUN" });
     await flush();
-    expect(actor.getSnapshot().context.trigger).toBe("run");
+    expect(actor.getSnapshot().context.cycle.trigger).toBe("run");
+  });
+});
+
+// XState's assign copies the context with Object.assign({}, context, update); past 19 top-level
+// properties V8 makes that copy a dictionary (slow to copy and read, ~1 KB of garbage per copy),
+// and the publisher assigns about five times a cycle. The budget keeps a margin below 19.
+describe("publisher context", () => {
+  it(`keeps at most ${CONTEXT_FIELD_BUDGET} top-level fields in every state it passes`, async () => {
+    expect(CONTEXT_FIELD_BUDGET).toBeLessThanOrEqual(16);
+    let failRead = false;
+    const steps = scriptedSteps({
+      read: async () => {
+        if (failRead) throw new Error("down");
+        return { nowMs: 5, read: { ok: true, value: { x: 1 } } };
+      },
+    });
+    const { actor, clock } = start(steps);
+    const widest = { n: 0, keys: [] as string[] };
+    actor.subscribe((snapshot) => {
+      const keys = Object.keys(snapshot.context);
+      if (keys.length > widest.n) Object.assign(widest, { n: keys.length, keys });
+    });
+    await flush();
+    actor.send({ type: "RUN" });
+    await flush();
+    failRead = true;
+    actor.send({ type: "RUN" });
+    actor.send({ type: "WAKE" });
+    await flush();
+    expect(actor.getSnapshot().value).toBe("backoff");
+    failRead = false;
+    clock.increment(10_000);
+    await flush();
+    expect(actor.getSnapshot().context.lastOutcome).toBe("published");
+    expect(widest.n, widest.keys.join(", ")).toBeGreaterThan(0);
+    expect(widest.n, widest.keys.join(", ")).toBeLessThanOrEqual(CONTEXT_FIELD_BUDGET);
   });
 });

@@ -1,5 +1,6 @@
-// fromStep is fromPromise without the abort signal: the same done/error events to the parent,
-// the same snapshots, and a promise that settles after its actor stopped is ignored.
+// fromStep is XState's fromPromise with the abort signal as `alive()`: the same done/error events
+// to the parent, a promise that settles after its actor stopped is ignored, and a step that asks
+// `alive()` after its actor stopped is told so.
 import { describe, expect, it } from "vitest";
 import { createActor, fromPromise, setup, type AnyActorLogic } from "xstate";
 import { fromStep } from "../../machines/stepActor.js";
@@ -72,5 +73,21 @@ describe("fromStep", () => {
     await flush();
     expect(result.value).toBe("left");
     expect(result.context.out).toBeNull();
+  });
+
+  it("alive() is true while the step runs and false once its actor stopped", async () => {
+    const gate = deferred<void>();
+    const seen: boolean[] = [];
+    const step = fromStep(async (_input: number, alive) => {
+      seen.push(alive());
+      await gate.promise;
+      seen.push(alive());
+      return 0;
+    });
+    const result = await outcome(step, true);
+    gate.resolve();
+    await flush();
+    expect(result.value).toBe("left");
+    expect(seen).toEqual([true, false]);
   });
 });
