@@ -1,0 +1,116 @@
+// Reading a flight recording: its segments in order, each one's lines — a closed segment through
+// gunzip, the open one (or one a crash left) as it is, up to its last complete line.
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { constants, gunzip } from "node:zlib";
+import {
+  RECORDING_FORMAT,
+  RECORDING_VERSION,
+  SEGMENT_PATTERN,
+  type HeaderRecord,
+  type RecordLine,
+} from "./format.js";
+
+const gunzipAsync = promisify(gunzip);
+
+export interface SegmentFile {
+  path: string;
+  name: string;
+  openedMs: number;
+  seq: number;
+  closed: boolean;
+}
+
+/** The segments of a recording directory, oldest first (by name: opening time, then sequence). */
+export async function listSegments(dir: string): Promise<SegmentFile[]> {
+  const names = await readdir(dir);
+  const out: SegmentFile[] = [];
+  for (const name of names) {
+    const m = SEGMENT_PATTERN.exec(name);
+    if (m === null) continue;
+    out.push({
+      path: join(dir, name),
+      name,
+      openedMs: Number(m[1]),
+      seq: Number(m[2]),
+      closed: m[3] !== undefined,
+    });
+  }
+  // A crash between the compressed copy's rename and the plain file's deletion leaves both: one is enough.
+  const closed = new Set(out.filter((s) => s.closed).map((s) => s.name.slice(0, -3)));
+  return out
+    .filter((s) => s.closed || !closed.has(s.name))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** The complete lines of one segment; `truncated` when its last line was cut short (a crash). */
+export async function readSegmentLines(
+  path: string,
+): Promise<{ lines: string[]; truncated: boolean }> {
+  const raw = await readFile(path);
+  const text = path.endsWith(".gz")
+    ? (await gunzipAsync(raw, { finishFlush: constants.Z_SYNC_FLUSH })).toString("utf8")
+    : raw.toString("utf8");
+  const lines = text.split("\n");
+  const last = lines.pop() ?? "";
+  return { lines: lines.filter((l) => l.length > 0), truncated: last.length > 0 };
+}
+
+export class RecordingError extends Error {}
+
+/** One parsed line and where it came from. */
+export interface RecordedLine {
+  record: RecordLine;
+  segment: string;
+  line: number;
+}
+
+export interface ReadReport {
+  segments: number;
+  /** Lines that were not JSON (a cut-short last line, or damage). */
+  badLines: number;
+}
+
+/**
+ * Every record of the recording, in order. A segment of another format or version is an error
+ * naming it; a line that is not JSON is counted and skipped (a crash's last line).
+ */
+export async function* readRecording(
+  dir: string,
+  report: ReadReport = { segments: 0, badLines: 0 },
+): AsyncGenerator<RecordedLine> {
+  let segments: SegmentFile[];
+  try {
+    segments = await listSegments(dir);
+  } catch (err) {
+    throw new RecordingError(
+      `cannot read the recording directory ${dir}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  if (segments.length === 0) throw new RecordingError(`no recording segments in ${dir}`);
+  for (const segment of segments) {
+    const { lines, truncated } = await readSegmentLines(segment.path);
+    report.segments++;
+    if (truncated) report.badLines++;
+    for (let i = 0; i < lines.length; i++) {
+      let record: RecordLine;
+      try {
+        record = JSON.parse(lines[i]) as RecordLine;
+      } catch {
+        report.badLines++;
+        continue;
+      }
+      if (record.k === "h") checkHeader(record, segment.name);
+      yield { record, segment: segment.name, line: i + 1 };
+    }
+  }
+}
+
+function checkHeader(header: HeaderRecord, segment: string): void {
+  if (header.format !== RECORDING_FORMAT || header.v !== RECORDING_VERSION) {
+    throw new RecordingError(
+      `${segment}: format ${JSON.stringify(header.format)} version ${JSON.stringify(header.v)}; this quantum-calc reads ${RECORDING_FORMAT} version ${RECORDING_VERSION}`,
+    );
+  }
+}

@@ -1,0 +1,434 @@
+// The flight recorder (`run --record-dir DIR`): what every publisher cycle observed and did,
+// recorded at the boundary of the phase steps (src/phases/steps.ts `PhaseSteps`), never inside
+// the machines. The service wraps each phase's steps (wrapSteps) and the store they publish
+// through (wrapStore); the wrappers hand every value through unchanged and only note it:
+//   read    → the cycle's clock reading and its inputs (a delta against the actor's previous
+//             recorded inputs), or the counted skip, or the I/O error;
+//   compute → a skip or an error (an ok result is not recorded: replay recomputes it);
+//   decide  → publish or not, and why; the first time in a segment, the rate-limit memory;
+//   publish/heartbeat → the batch written (hashes and streams, as sent), or the error.
+// Replay (src/recorder/replay.ts) runs the same machines and steps with the read step answered
+// from these records, so a recording needs nothing but itself.
+//
+// Cost: nothing here waits for I/O, and a recorder failure never reaches the cycle: every note is
+// in a try/catch, and the lines go to SegmentWriter's bounded queue (dropped, counted, warned
+// when it is full). One cycle's record stays open until the cycle ends, so one line holds it all.
+import { hostname } from "node:os";
+import type { PhaseName } from "../core/phases.js";
+import type { PhaseSteps } from "../phases/steps.js";
+import type { PublishBatch, Store } from "../store/types.js";
+import type { CycleDoneEvent } from "../../machines/publisher.js";
+import {
+  HARVEST_PROPOSAL_HASH_PREFIX,
+  MARKETSTATE_HASH_PREFIX,
+  RISK_PROPOSAL_HASH_PREFIX,
+} from "../store/keyGuard.js";
+import { diff, type Json, type JsonObject } from "./delta.js";
+import {
+  RECORDING_FORMAT,
+  RECORDING_VERSION,
+  redactConfig,
+  type CycleRecord,
+  type HeaderRecord,
+  type WrittenBatch,
+} from "./format.js";
+import { SegmentWriter, type SegmentIo, type SegmentWriterStats } from "./segmentWriter.js";
+
+export interface FlightRecorderOptions {
+  dir: string;
+  retentionMs: number;
+  maxBytes: number;
+  /** The effective configuration: recorded (without secrets) in every segment's header. */
+  config: object;
+  /** Wall clock (epoch ms). */
+  now?: () => number;
+  /** The lease role, asked at each read: a change is one role line. */
+  role?: () => { role: string; holder?: string | null };
+  warn?: (message: string, details: Record<string, unknown>) => void;
+  /** Hold each cycle's line until noteCycle() names its trigger (the service wires it). */
+  triggers?: boolean;
+  segmentBytes?: number;
+  segmentMs?: number;
+  queueBytes?: number;
+  io?: SegmentIo;
+}
+
+export interface FlightRecorderStats extends SegmentWriterStats {
+  /** Recorder faults swallowed so that the cycle went on (a bug if ever > 0). */
+  faults: number;
+}
+
+interface ActorState {
+  phase: PhaseName;
+  symbol: string;
+  /** The inputs the last line written for this actor carried (the delta's base); null: none. */
+  base: JsonObject | null;
+  /** The memory was recorded in this segment. */
+  memoryRecorded: boolean;
+  /** The cycle under way (read done, not ended). */
+  open: PendingCycle | null;
+  /** An ended cycle waiting for its trigger (options.triggers). */
+  held: PendingCycle | null;
+  /** The last skip line, folded while identical skips repeat (not written yet). */
+  folded: CycleRecord | null;
+}
+
+/** A cycle's record before it is encoded; `inputs` is encoded (full or delta) when written. */
+interface PendingCycle {
+  rec: CycleRecord;
+  inputs: JsonObject | null;
+  /** The rate-limit memory decide saw (undefined: not decided). */
+  memory?: unknown;
+}
+
+const PHASE_BY_PREFIX: [string, PhaseName][] = [
+  [MARKETSTATE_HASH_PREFIX, "marketstate"],
+  [RISK_PROPOSAL_HASH_PREFIX, "risk"],
+  [HARVEST_PROPOSAL_HASH_PREFIX, "harvest"],
+];
+
+const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** A plain-data copy (the steps' values are plain data; the copy shares nothing with them). */
+const toJson = (value: unknown): Json => JSON.parse(JSON.stringify(value ?? null)) as Json;
+
+export class FlightRecorder {
+  private readonly writer: SegmentWriter;
+  private readonly actors = new Map<string, ActorState>();
+  private readonly cycleOf = new WeakMap<object, PendingCycle>();
+  private readonly now: () => number;
+  private readonly headerConfig: JsonObject;
+  private lastRole: string | null = null;
+  private faults = 0;
+
+  constructor(private readonly options: FlightRecorderOptions) {
+    this.now = options.now ?? Date.now;
+    this.headerConfig = redactConfig(options.config);
+    const by = `${hostname()}:${process.pid}`;
+    this.writer = new SegmentWriter({
+      dir: options.dir,
+      retentionMs: options.retentionMs,
+      maxBytes: options.maxBytes,
+      segmentBytes: options.segmentBytes,
+      segmentMs: options.segmentMs,
+      queueBytes: options.queueBytes,
+      io: options.io,
+      now: this.now,
+      warn: options.warn,
+      header: (seg, t) => {
+        const header: HeaderRecord = {
+          k: "h",
+          format: RECORDING_FORMAT,
+          v: RECORDING_VERSION,
+          seg,
+          t,
+          by,
+          config: this.headerConfig,
+        };
+        return JSON.stringify(header);
+      },
+    });
+    this.writer.onLoss = () => this.restartDeltas();
+  }
+
+  stats(): FlightRecorderStats {
+    return { ...this.writer.stats(), faults: this.faults };
+  }
+
+  /** Writes every held line, closes and compresses the open segment. */
+  async close(): Promise<void> {
+    this.guard(() => {
+      for (const actor of this.actors.values()) {
+        if (actor.held !== null) this.write(actor, actor.held);
+        actor.held = null;
+        if (actor.open !== null) this.write(actor, actor.open);
+        actor.open = null;
+        this.flushFolded(actor);
+      }
+    });
+    await this.writer.close();
+  }
+
+  /** The service's CYCLE_DONE: the trigger of the actor's held cycle; then it is written. */
+  noteCycle(event: Pick<CycleDoneEvent, "phase" | "symbol" | "trigger">): void {
+    this.guard(() => {
+      const actor = this.actors.get(`${event.phase} ${event.symbol}`);
+      if (actor?.held == null) return;
+      if (event.trigger != null) actor.held.rec.tr = event.trigger;
+      this.write(actor, actor.held);
+      actor.held = null;
+    });
+  }
+
+  /** The store the phase steps publish through: each batch is noted on its actor's cycle. */
+  wrapStore(store: Store): Store {
+    const publish = (batch: PublishBatch): Promise<void> => {
+      this.guard(() => this.notePublish(batch));
+      return store.publish(batch);
+    };
+    return new Proxy(store, {
+      get(target, prop) {
+        if (prop === "publish") return publish;
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === "function"
+          ? (value as (...a: unknown[]) => unknown).bind(target)
+          : value;
+      },
+    });
+  }
+
+  /** The phase's steps, each noting what it returned; values and errors pass through as they are. */
+  wrapSteps<M, I, R>(phase: PhaseName, steps: PhaseSteps<M, I, R>): PhaseSteps<M, I, R> {
+    return {
+      seed: async (symbol) => {
+        try {
+          const memory = await steps.seed(symbol);
+          this.guard(() =>
+            this.line({ k: "s", p: phase, s: symbol, t: this.now(), m: toJson(memory) }),
+          );
+          return memory;
+        } catch (err) {
+          this.guard(() =>
+            this.line({ k: "s", p: phase, s: symbol, t: this.now(), e: message(err) }),
+          );
+          throw err;
+        }
+      },
+      read: async (symbol) => {
+        try {
+          const out = await steps.read(symbol);
+          this.guard(() => this.noteRead(phase, symbol, out.nowMs, out.read));
+          return out;
+        } catch (err) {
+          this.guard(() => this.noteRead(phase, symbol, this.now(), null, message(err)));
+          throw err;
+        }
+      },
+      compute: (symbol, inputs) => {
+        let out: ReturnType<typeof steps.compute>;
+        try {
+          out = steps.compute(symbol, inputs);
+        } catch (err) {
+          this.guard(() => this.endCycle(inputs, (rec) => (rec.ce = message(err))));
+          throw err;
+        }
+        if (!out.ok) {
+          const { reason, detail } = out;
+          this.guard(() => this.endCycle(inputs, (rec) => (rec.cx = [reason, detail])));
+        }
+        return out;
+      },
+      decide: (memory, inputs, result, nowMs) => {
+        let decision: ReturnType<typeof steps.decide>;
+        try {
+          decision = steps.decide(memory, inputs, result, nowMs);
+        } catch (err) {
+          this.guard(() => this.endCycle(inputs, (rec) => (rec.ce = `decide: ${message(err)}`)));
+          throw err;
+        }
+        this.guard(() => this.noteDecision(inputs, memory, decision));
+        return decision;
+      },
+      publish: async (symbol, inputs, result, nowMs) => {
+        try {
+          const out = await steps.publish(symbol, inputs, result, nowMs);
+          this.guard(() => this.endCycle(inputs, () => undefined));
+          return out;
+        } catch (err) {
+          this.guard(() => this.endCycle(inputs, (rec) => (rec.we = message(err))));
+          throw err;
+        }
+      },
+      heartbeat: async (symbol, nowMs) => {
+        const actor = this.actors.get(`${phase} ${symbol}`);
+        try {
+          await steps.heartbeat(symbol, nowMs);
+          this.guard(() => {
+            if (actor?.open == null) return;
+            if (actor.open.rec.w === undefined) actor.open.rec.hb = 1;
+            this.end(actor);
+          });
+        } catch (err) {
+          this.guard(() => {
+            if (actor?.open == null) return;
+            actor.open.rec.we = message(err);
+            this.end(actor);
+          });
+          throw err;
+        }
+      },
+    };
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.faults++;
+      if (this.faults === 1)
+        this.options.warn?.("flight recorder fault (the cycle went on)", { error: message(err) });
+    }
+  }
+
+  private actor(phase: PhaseName, symbol: string): ActorState {
+    const key = `${phase} ${symbol}`;
+    let actor = this.actors.get(key);
+    if (actor === undefined) {
+      actor = {
+        phase,
+        symbol,
+        base: null,
+        memoryRecorded: false,
+        open: null,
+        held: null,
+        folded: null,
+      };
+      this.actors.set(key, actor);
+    }
+    return actor;
+  }
+
+  private noteRead(
+    phase: PhaseName,
+    symbol: string,
+    nowMs: number,
+    read: { ok: true; value: unknown } | { ok: false; reason: string; detail: string } | null,
+    error?: string,
+  ): void {
+    this.noteRole();
+    const actor = this.actor(phase, symbol);
+    // A cycle that never ended (stopped mid-way) is written as far as it got.
+    if (actor.held !== null) this.write(actor, actor.held);
+    actor.held = null;
+    if (actor.open !== null) this.write(actor, actor.open);
+    actor.open = null;
+    const rec: CycleRecord = { k: "c", p: phase, s: symbol, t: nowMs };
+    if (read === null) {
+      rec.e = error ?? "read failed";
+      this.end(actor, { rec, inputs: null });
+    } else if (!read.ok) {
+      rec.x = [read.reason, read.detail];
+      this.end(actor, { rec, inputs: null });
+    } else {
+      const pending: PendingCycle = { rec, inputs: toJson(read.value) as JsonObject };
+      actor.open = pending;
+      if (typeof read.value === "object" && read.value !== null)
+        this.cycleOf.set(read.value, pending);
+    }
+  }
+
+  private noteDecision(
+    inputs: unknown,
+    memory: unknown,
+    decision: { publish: boolean; why: string },
+  ): void {
+    const pending =
+      typeof inputs === "object" && inputs !== null ? this.cycleOf.get(inputs) : undefined;
+    if (pending === undefined) return;
+    pending.rec.d = [decision.publish, decision.why];
+    pending.memory = memory;
+  }
+
+  private notePublish(batch: PublishBatch): void {
+    const first = batch.hashes[0]?.key ?? "";
+    const match = PHASE_BY_PREFIX.find(([prefix]) => first.startsWith(prefix));
+    if (match === undefined) return;
+    const actor = this.actors.get(`${match[1]} ${first.slice(match[0].length)}`);
+    if (actor?.open == null) return;
+    const written: WrittenBatch = {
+      h: batch.hashes.map((h) => [h.key, { ...h.fields }, h.ttlSec ?? null]),
+      x: batch.streams.map((s) => [s.key, { ...s.fields }, s.maxLen]),
+    };
+    actor.open.rec.w = written;
+  }
+
+  /** Ends the cycle whose inputs these are, after `amend` adds how it ended. */
+  private endCycle(inputs: unknown, amend: (rec: CycleRecord) => void): void {
+    const pending =
+      typeof inputs === "object" && inputs !== null ? this.cycleOf.get(inputs) : undefined;
+    if (pending === undefined) return;
+    amend(pending.rec);
+    const actor = this.actors.get(`${pending.rec.p} ${pending.rec.s}`);
+    if (actor?.open === pending) this.end(actor);
+  }
+
+  private end(actor: ActorState, pending: PendingCycle | null = actor.open): void {
+    if (pending === null) return;
+    if (actor.open === pending) actor.open = null;
+    if (this.options.triggers === true) {
+      if (actor.held !== null) this.write(actor, actor.held);
+      actor.held = pending;
+    } else this.write(actor, pending);
+  }
+
+  /** Encodes and queues one cycle line (identical skips folded into the first one's count). */
+  private write(actor: ActorState, pending: PendingCycle): void {
+    const { rec } = pending;
+    if (pending.inputs === null && (rec.x !== undefined || rec.e !== undefined)) {
+      const folded = actor.folded;
+      if (
+        folded !== null &&
+        folded.x?.[0] === rec.x?.[0] &&
+        folded.x?.[1] === rec.x?.[1] &&
+        folded.e === rec.e
+      ) {
+        folded.n = (folded.n ?? 0) + 1;
+        folded.t2 = rec.t;
+        return;
+      }
+      this.flushFolded(actor);
+      actor.folded = rec;
+      return;
+    }
+    this.flushFolded(actor);
+    if (this.writer.rotateIfDue()) this.restartDeltas();
+    if (pending.inputs !== null) {
+      if (actor.base === null) rec.f = pending.inputs;
+      else {
+        rec.i = diff(actor.base, pending.inputs);
+      }
+      actor.base = pending.inputs;
+    }
+    // The segment's first decided cycle of the actor carries the memory it decided with.
+    if (pending.memory !== undefined && !actor.memoryRecorded) {
+      rec.m = toJson(pending.memory);
+      actor.memoryRecorded = true;
+    }
+    if (!this.writer.append(JSON.stringify(rec))) this.restartDeltas();
+  }
+
+  private flushFolded(actor: ActorState): void {
+    const folded = actor.folded;
+    if (folded === null) return;
+    actor.folded = null;
+    if (this.writer.rotateIfDue()) this.restartDeltas();
+    if (!this.writer.append(JSON.stringify(folded))) this.restartDeltas();
+  }
+
+  /** Lines were lost or a segment begins: every actor's next line carries full inputs and memory. */
+  private restartDeltas(): void {
+    for (const actor of this.actors.values()) {
+      actor.base = null;
+      actor.memoryRecorded = false;
+    }
+  }
+
+  private line(record: object): void {
+    if (this.writer.rotateIfDue()) this.restartDeltas();
+    if (!this.writer.append(JSON.stringify(record))) this.restartDeltas();
+  }
+
+  private noteRole(): void {
+    const role = this.options.role?.();
+    if (role === undefined) return;
+    const text = `${role.role} ${role.holder ?? ""}`;
+    if (text === this.lastRole) return;
+    this.lastRole = text;
+    this.line({
+      k: "r",
+      t: this.now(),
+      role: role.role,
+      ...(role.holder ? { holder: role.holder } : {}),
+    });
+  }
+}

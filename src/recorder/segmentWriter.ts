@@ -1,0 +1,392 @@
+// The flight recorder's files: JSON lines appended to an open segment, which is closed and
+// gzip-compressed when it reaches its size or age, old segments deleted by age (retention) and
+// by total size, whichever bound is reached first.
+//
+// Why this shape: a publishing cycle must never wait for the disk. append() only puts the line in
+// a bounded in-memory queue and returns; one background loop writes the queue out. When the
+// queue is full (slow I/O) or a write fails (a full disk), lines are dropped and counted — a
+// warning (at most one a minute) and the `dropped` counter, which /metrics shows — and the next
+// line written is a gap record saying how many are missing. Nothing in here throws into a caller.
+//
+// Crash safety: a segment is appended line by line, so a killed process leaves every line but
+// possibly a truncated last one, which the reader skips. A closed segment is compressed to a
+// temporary file, renamed into place, and only then is the plain file deleted: at every instant
+// one complete copy exists. On start, plain segments left by a crash are compressed as closed.
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { createGzip } from "node:zlib";
+import { SEGMENT_PATTERN, segmentName } from "./format.js";
+
+/** The file operations the writer uses that a test may replace (a full disk, a stuck disk). */
+export interface SegmentIo {
+  write(handle: FileHandle, data: string): Promise<void>;
+}
+
+const nodeIo: SegmentIo = {
+  async write(handle, data) {
+    await handle.write(data);
+  },
+};
+
+export interface SegmentWriterOptions {
+  dir: string;
+  /** Closed segments older than this (their last line) are deleted (ms). */
+  retentionMs: number;
+  /** All segments together stay below this (bytes, compressed for closed ones). */
+  maxBytes: number;
+  /** A segment is closed at this size (default maxBytes/16, within 64 KiB … 64 MiB). */
+  segmentBytes?: number;
+  /** … or at this age (default min(1 h, retention/4), at least 1 s). */
+  segmentMs?: number;
+  /** Lines waiting for the disk, at most (bytes, default 8 MiB): beyond, lines are dropped. */
+  queueBytes?: number;
+  /** The first line of every segment. */
+  header: (seq: number, openedMs: number) => string;
+  now?: () => number;
+  io?: SegmentIo;
+  /** A warning (dropping, a file that could not be compressed or deleted). */
+  warn?: (message: string, details: Record<string, unknown>) => void;
+}
+
+export interface SegmentWriterStats {
+  linesWritten: number;
+  bytesWritten: number;
+  /** Lines dropped: queue full, write failed, or appended after close(). */
+  linesDropped: number;
+  segmentsClosed: number;
+  segmentsDeleted: number;
+  /** Lines (and their bytes) waiting for the disk now. */
+  queuedLines: number;
+  queuedBytes: number;
+}
+
+interface OpenSegment {
+  path: string;
+  handle: FileHandle;
+  openedMs: number;
+  bytes: number;
+}
+
+const WARN_EVERY_MS = 60_000;
+const ROTATE = Symbol("rotate");
+/** Where lines were lost: written as a gap record in their place. */
+interface GapMarker {
+  n: number;
+  t: number;
+}
+type QueueItem = string | typeof ROTATE | GapMarker;
+
+export class SegmentWriter {
+  private readonly opts: Required<Omit<SegmentWriterOptions, "warn">> & {
+    warn: SegmentWriterOptions["warn"];
+  };
+  /** Lines, and ROTATE where a segment ends (decided when the line is queued, see rotateIfDue). */
+  private queue: QueueItem[] = [];
+  /** The gap marker at the queue's end while lines are being dropped; null once a line follows. */
+  private gap: GapMarker | null = null;
+  /** Lines lost in failed writes, told by a gap record before the next lines written. */
+  private failedGap: GapMarker | null = null;
+  /** The segment the queued lines go to: bytes queued for it and when its first line came. */
+  private segmentQueuedBytes = 0;
+  private segmentFirstMs: number | null = null;
+  private queuedBytes = 0;
+  private open: OpenSegment | null = null;
+  private seq = 0;
+  private loop: Promise<void> | null = null;
+  private ready: Promise<void>;
+  private closing = false;
+  private lastWarnMs = Number.NEGATIVE_INFINITY;
+  private readonly counts = {
+    linesWritten: 0,
+    bytesWritten: 0,
+    linesDropped: 0,
+    segmentsClosed: 0,
+    segmentsDeleted: 0,
+  };
+  /**
+   * Called (synchronously) when lines were lost — dropped from a full queue or in a failed
+   * write: the recorder restarts its deltas, since the lines they refer to are gone.
+   */
+  onLoss: () => void = () => undefined;
+
+  constructor(options: SegmentWriterOptions) {
+    const segmentBytes =
+      options.segmentBytes ??
+      Math.min(64 * 1024 * 1024, Math.max(64 * 1024, Math.floor(options.maxBytes / 16)));
+    this.opts = {
+      dir: options.dir,
+      retentionMs: options.retentionMs,
+      maxBytes: options.maxBytes,
+      header: options.header,
+      warn: options.warn,
+      segmentBytes,
+      segmentMs: options.segmentMs ?? Math.max(1000, Math.min(3_600_000, options.retentionMs / 4)),
+      queueBytes: options.queueBytes ?? 8 * 1024 * 1024,
+      now: options.now ?? Date.now,
+      io: options.io ?? nodeIo,
+    };
+
+    this.ready = this.recover().catch((err: unknown) =>
+      this.warnNow("recording directory could not be prepared", { error: String(err) }),
+    );
+  }
+
+  /** Queues one line (no newline); never blocks, never throws. False when it was dropped. */
+  append(line: string): boolean {
+    const bytes = line.length + 1;
+    if (this.closing || this.queuedBytes + bytes > this.opts.queueBytes) {
+      this.drop(1, this.closing ? "the recorder is closed" : "the write queue is full");
+      return false;
+    }
+    this.queue.push(line);
+    this.gap = null;
+    this.queuedBytes += bytes;
+    this.segmentQueuedBytes += bytes;
+    this.segmentFirstMs ??= this.opts.now();
+    this.loop ??= this.drain();
+    return true;
+  }
+
+  /**
+   * Ends the segment here when it is due (size or age), so that the next line queued is the first
+   * of a new segment. The recorder asks before it encodes a line: a segment's first line for an
+   * actor must carry full inputs, and which segment a line lands in is decided here, not later
+   * when the loop writes it. True when a new segment begins.
+   */
+  rotateIfDue(): boolean {
+    if (this.segmentFirstMs === null) return false;
+    const due =
+      this.segmentQueuedBytes >= this.opts.segmentBytes ||
+      this.opts.now() - this.segmentFirstMs >= this.opts.segmentMs;
+    if (!due) return false;
+    this.queue.push(ROTATE);
+    this.segmentQueuedBytes = 0;
+    this.segmentFirstMs = null;
+    this.loop ??= this.drain();
+    return true;
+  }
+
+  stats(): SegmentWriterStats {
+    const lines = this.queue.filter((l) => typeof l === "string").length;
+    return { ...this.counts, queuedLines: lines, queuedBytes: this.queuedBytes };
+  }
+
+  /** Writes what is queued, closes and compresses the open segment, applies the bounds. */
+  async close(): Promise<void> {
+    this.closing = true;
+    while (this.loop !== null) await this.loop;
+    await this.ready;
+    await this.closeSegment();
+    await this.enforceBounds();
+  }
+
+  /** Resolves when everything queued so far is written (tests, the benchmark). */
+  async flushed(): Promise<void> {
+    while (this.loop !== null) await this.loop;
+  }
+
+  /**
+   * n lines lost: at the queue's end (a full queue), or, `written`, in a failed write — then the
+   * gap record goes before the next lines written.
+   */
+  private drop(n: number, why: string, written = false, alreadyCounted = 0): void {
+    this.counts.linesDropped += n;
+    const now = this.opts.now();
+    if (written) {
+      this.failedGap ??= { n: 0, t: now };
+      this.failedGap.n += n + alreadyCounted;
+      if (n === 0) return;
+    } else if (this.gap !== null) this.gap.n += n;
+    else if (!this.closing) {
+      this.gap = { n, t: now };
+      this.queue.push(this.gap);
+      this.loop ??= this.drain();
+    }
+    this.lost();
+    if (now - this.lastWarnMs >= WARN_EVERY_MS) {
+      this.lastWarnMs = now;
+      this.warnNow(`flight recorder dropping records: ${why}`, {
+        dropped: this.counts.linesDropped,
+        dir: this.opts.dir,
+      });
+    }
+  }
+
+  private lost(): void {
+    try {
+      this.onLoss();
+    } catch {
+      // never into the write loop
+    }
+  }
+
+  private warnNow(message: string, details: Record<string, unknown>): void {
+    try {
+      this.opts.warn?.(message, details);
+    } catch {
+      // a logger that throws must not stop the recording either
+    }
+  }
+
+  private async recover(): Promise<void> {
+    await mkdir(this.opts.dir, { recursive: true, mode: 0o750 });
+    for (const name of await readdir(this.opts.dir)) {
+      const path = join(this.opts.dir, name);
+      if (name.endsWith(".gz.tmp")) await unlink(path).catch(() => undefined);
+      const m = SEGMENT_PATTERN.exec(name);
+      if (m === null) continue;
+      this.seq = Math.max(this.seq, Number(m[2]) + 1);
+      // A plain segment on start was left open by a crash: close it as it is.
+      if (m[3] === undefined) await this.compress(path);
+    }
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      await this.ready;
+      while (this.queue.length > 0) {
+        const end = this.queue.indexOf(ROTATE);
+        if (end === 0) {
+          this.queue.shift();
+          await this.rotate();
+          continue;
+        }
+        const items = end < 0 ? this.queue : this.queue.slice(0, end);
+        this.queue = end < 0 ? [] : this.queue.slice(end);
+        if (this.gap !== null && items.includes(this.gap)) this.gap = null;
+        const lines: string[] = [];
+        let bytes = 0;
+        let gapLines = 0;
+        let gapped = 0;
+        for (const item of items) {
+          if (typeof item === "string") {
+            bytes += item.length + 1;
+            lines.push(item);
+          } else if (item !== ROTATE) {
+            lines.push(JSON.stringify({ k: "g", t: item.t, n: item.n }));
+            gapLines++;
+            gapped += item.n;
+          }
+        }
+        this.queuedBytes -= bytes;
+        if (lines.length > gapLines) await this.writeLines(lines, bytes, gapLines, gapped);
+        else this.drop(0, "", true, gapped); // only gap records: told with the next lines
+      }
+    } catch (err) {
+      this.warnNow("flight recorder write loop failed", { error: String(err) });
+    } finally {
+      this.loop = null;
+      if (this.queue.length > 0) this.loop = this.drain();
+    }
+  }
+
+  /** Writes `lines`, of which `gapLines` are gap records telling of `gapped` lost lines. */
+  private async writeLines(
+    lines: string[],
+    bytes: number,
+    gapLines: number,
+    gapped: number,
+  ): Promise<void> {
+    const failed = this.failedGap;
+    this.failedGap = null;
+    try {
+      const now = this.opts.now();
+      const segment = this.open ?? (await this.openSegment(now));
+      const first =
+        failed === null ? "" : JSON.stringify({ k: "g", t: failed.t, n: failed.n }) + "\n";
+      const text = first + lines.join("\n") + "\n";
+      await this.opts.io.write(segment.handle, text);
+      segment.bytes += Buffer.byteLength(text);
+      this.counts.linesWritten += lines.length - gapLines;
+      this.counts.bytesWritten += bytes;
+    } catch (err) {
+      if (failed !== null) this.drop(0, "", true, failed.n);
+      const why = `write failed (${err instanceof Error ? err.message : String(err)})`;
+      this.drop(lines.length - gapLines, why, true, gapped);
+      // The file may end in a partial line: it is closed here, the next line opens a new one.
+      await this.closeSegment().catch(() => undefined);
+    }
+  }
+
+  private async openSegment(now: number): Promise<OpenSegment> {
+    const seq = this.seq++;
+    const path = join(this.opts.dir, segmentName(now, seq, false));
+    const handle = await open(path, "a", 0o640);
+    const segment: OpenSegment = { path, handle, openedMs: now, bytes: 0 };
+    this.open = segment;
+    const header = this.opts.header(seq, now) + "\n";
+    await this.opts.io.write(handle, header);
+    segment.bytes += Buffer.byteLength(header);
+    return segment;
+  }
+
+  private async rotate(): Promise<void> {
+    await this.closeSegment();
+    await this.enforceBounds();
+  }
+
+  private async closeSegment(): Promise<void> {
+    const segment = this.open;
+    if (segment === null) return;
+    this.open = null;
+    await segment.handle.close().catch(() => undefined);
+    await this.compress(segment.path);
+  }
+
+  /** plain → .gz.tmp → .gz, then the plain file goes: one complete copy at every instant. */
+  private async compress(path: string): Promise<void> {
+    const tmp = `${path}.gz.tmp`;
+    try {
+      await pipeline(createReadStream(path), createGzip(), createWriteStream(tmp, { mode: 0o640 }));
+      await rename(tmp, `${path}.gz`);
+      await unlink(path);
+      this.counts.segmentsClosed++;
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      this.warnNow("flight recorder segment left uncompressed", { path, error: String(err) });
+    }
+  }
+
+  /** Deletes closed segments past the retention, then the oldest until the total fits maxBytes. */
+  private async enforceBounds(): Promise<void> {
+    try {
+      const names = (await readdir(this.opts.dir)).filter((n) => SEGMENT_PATTERN.test(n)).sort();
+      const files: { path: string; name: string; bytes: number; endMs: number; closed: boolean }[] =
+        [];
+      for (const name of names) {
+        const path = join(this.opts.dir, name);
+        const info = await stat(path).catch(() => null);
+        if (info === null) continue;
+        files.push({
+          path,
+          name,
+          bytes: info.size,
+          endMs: info.mtimeMs,
+          closed: name.endsWith(".gz"),
+        });
+      }
+      const now = this.opts.now();
+      let total = files.reduce((sum, f) => sum + f.bytes, 0);
+      for (const f of files) {
+        if (!f.closed || (this.open !== null && f.path === this.open.path)) continue;
+        const expired = now - f.endMs > this.opts.retentionMs;
+        if (!expired && total <= this.opts.maxBytes) continue;
+        await unlink(f.path).then(
+          () => {
+            total -= f.bytes;
+            this.counts.segmentsDeleted++;
+          },
+          (err: unknown) =>
+            this.warnNow("flight recorder segment could not be deleted", {
+              path: f.path,
+              error: String(err),
+            }),
+        );
+      }
+    } catch (err) {
+      this.warnNow("flight recorder bounds not applied", { error: String(err) });
+    }
+  }
+}
