@@ -1,6 +1,9 @@
-// The single-writer lease in the service (issue 10, part 2): the writer connection, the lease
-// manager and the fenced store the publishers write through, built from the config, and what the
-// service tells operators about its role.
+// The single-writer lease in the service (issue 10, part 2), behind one small interface
+// (ServiceLease): the writer connection, the lease manager and the fenced store the publishers
+// write through, built from the config; the first attempt at start-up; following it (leader ⇄
+// standby) for the supervisor; its release and close at shutdown; and what the service tells
+// operators about its role. Without a lease (lease off, the memory store, shadow mode) the same
+// interface answers "no-lease" and does nothing, so the service never asks which one it has.
 //
 // Who takes the lease: the long-running service and `run --once` on Redis, unless `lease` is off.
 // Never the memory store (one process by construction) and never shadow mode (it writes nothing).
@@ -10,11 +13,11 @@
 // writerConnection.ts (the connection those run on, one session at a time).
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../log.js";
-import { createFencedStore, type FencedStore } from "./fencedStore.js";
+import { createFencedStore } from "./fencedStore.js";
 import { LeaseManager, type LeaseState } from "./lease.js";
 import type { Store } from "../store/types.js";
 import { createWriterConnection, type WriterConnection } from "./writerConnection.js";
-import { redisConnectionOptions } from "../service/storeFactory.js";
+import { closeStore, redisConnectionOptions } from "../service/storeFactory.js";
 import type { RedisStoreEvent } from "../store/redisConnection.js";
 import type { WriteOutcomes } from "./writeHealth.js";
 
@@ -86,16 +89,6 @@ export class LeaseHeldError extends Error {
     this.holder = holder;
     this.leaseKey = leaseKey;
   }
-}
-
-export interface ServiceLease {
-  lease: LeaseManager;
-  writer: WriterConnection;
-  /** The store the publishers use: the inner store's reads, fenced writes. */
-  store: FencedStore;
-  describe(): RoleDescription;
-  /** Closes the writer connection (after the lease was released and the store closed). */
-  close(): Promise<void>;
 }
 
 /** Why the lease is not used, or null when it is. */
@@ -186,20 +179,79 @@ export function roleFromLease(state: LeaseState, writes?: WriteOutcomes): RoleDe
   };
 }
 
+/** What the lease drives in the service: the supervisor's standby and running states. */
+export interface LeaseFollower {
+  /** The lease became ours while the supervisor stands by: start publishing. */
+  acquired(): void;
+  /** The lease was lost: stop every publisher now (the fence already refuses their writes). */
+  lost(reason: string, holder: string | null): void;
+  /** The supervisor is standing by (machines/supervisor.ts `standby`). */
+  standingBy(): boolean;
+  /** The supervisor still runs (events may be sent to it). */
+  active(): boolean;
+  /** The role or the holder changed (systemd's status line, the onRole hook). */
+  changed(): void;
+}
+
+/** The single-writer lease as the service uses it, or its absence: one interface for both. */
+export interface ServiceLease {
+  /** The store the publishers write through: fenced by the lease, or the inner store without one. */
+  readonly store: Store;
+  /** The lease manager; null without a lease. */
+  readonly lease: LeaseManager | null;
+  /** The writer connection; null without a lease. */
+  readonly writer: WriterConnection | null;
+  /** leader / standby / no-lease, who holds it, and what keeps this instance from writing. */
+  describe(): RoleDescription;
+  /**
+   * The first attempt, before anything runs. `run --once`: one attempt — held by another
+   * instance is LeaseHeldError (exit 5, naming the holder), Redis unreachable an I/O error
+   * (exit 1). The service: the first attempt, then renewals or polls; it starts as leader or
+   * standby. The writer connection gets the same start-up wait as the store. `wait` races each
+   * wait against the start-up abort. On failure the lease is stopped — released when aborted
+   * (the attempt in flight may have taken it; release() hands back only a lease that is ours, so
+   * a standby does not wait out the TTL) — and the writer connection closed.
+   */
+  take(wait: <T>(work: Promise<T>) => Promise<T>, aborted: () => boolean): Promise<void>;
+  /** After take(): true when the service starts standing by (another holds it, or nobody yet). */
+  startsStandingBy(): boolean;
+  /** Connects the lease to the supervisor; returns the unsubscription. */
+  follow(follower: LeaseFollower): () => void;
+  /** Logs the write problems as they come and go (the long-running service); returns the stop. */
+  logWriteProblems(): () => void;
+  /**
+   * Releases the lease once (memoized: the supervisor's hand-over, close() and --once's end share
+   * it) and says so in one line: a standby takes over now.
+   */
+  release(): Promise<void>;
+  /** Closes the writer connection once (memoized), after the release and the store. */
+  close(): Promise<void>;
+  /** Stops the lease's log lines. */
+  stopLog(): void;
+  /** The role, in the start line. */
+  startText(): string;
+  /** The role, in systemd's STATUS= line; `publishing` when this instance may write. */
+  statusText(publishing: string): string;
+}
+
 /**
- * The writer connection (`quantum-calc-writer` in CLIENT LIST) to the same server as the store,
- * the lease on it, and the store fenced by it. `writer` may be given (tests); otherwise it is
- * opened from the config. When the writer connection is ready again after an outage, the lease
- * is tried at once rather than at the next poll.
+ * The lease the service uses: none when `noLease` says why not; otherwise the writer connection
+ * (`quantum-calc-writer` in CLIENT LIST) to the same server as the store — `writer` may be given
+ * (tests) —, the lease on it, and the store fenced by it. When the writer connection is ready
+ * again after an outage, the lease is tried at once rather than at the next poll.
  */
 export function createServiceLease(options: {
   config: Config;
   logger: Logger;
   inner: Store;
+  /** Why no lease is used, or null to take one. */
+  noLease: string | null;
   writer?: WriterConnection;
-  reconnect?: boolean;
+  /** `run --once`: one attempt, no reconnection. */
+  once: boolean;
 }): ServiceLease {
-  const { config, logger, inner } = options;
+  if (options.noLease !== null) return withoutLease(options.inner, options.noLease);
+  const { config, logger, inner, once } = options;
   // The writer's events are wired before the lease on it exists; they arrive only once it does.
   let lease: LeaseManager | null = null;
   const onEvent = (event: RedisStoreEvent): void => {
@@ -217,7 +269,7 @@ export function createServiceLease(options: {
   const writer =
     options.writer ??
     createWriterConnection({
-      ...redisConnectionOptions(config, logger, options.reconnect ?? true, "quantum-calc-writer"),
+      ...redisConnectionOptions(config, logger, !once, "quantum-calc-writer"),
       onEvent,
     });
   const manager = new LeaseManager(writer, {
@@ -226,13 +278,146 @@ export function createServiceLease(options: {
   });
   lease = manager;
   const store = createFencedStore(inner, writer, manager);
+  const stopLog = logLeaseEvents(manager, logger);
+  const describe = (): RoleDescription => roleFromLease(manager.state(), writer.writes);
+  let releasing: Promise<void> | null = null;
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => (closing ??= writer.close());
+
   return {
+    store,
     lease: manager,
     writer,
-    store,
-    describe: () => roleFromLease(manager.state(), writer.writes),
-    close: () => writer.close(),
+    describe,
+    async take(wait, aborted) {
+      try {
+        await wait(
+          writer
+            .waitReady(once ? config.connectTimeoutMs : Math.min(config.connectTimeoutMs, 2000))
+            .catch(() => undefined),
+        );
+        // The first attempt is bounded by the command timeout; a SIGTERM does not wait for it.
+        if (!once) {
+          await wait(manager.start());
+          return;
+        }
+        const taken = await wait(manager.acquireOnce());
+        if (taken.acquired) return;
+        if (taken.error !== null)
+          throw new Error(
+            `cannot take the single-writer lease ${manager.leaseKey} on ${writer.target}: ${taken.error}`,
+          );
+        throw new LeaseHeldError(manager.leaseKey, taken.holder);
+      } catch (err) {
+        if (aborted()) await manager.release().catch(() => false);
+        else await manager.stop();
+        stopLog();
+        await closeStore({ close });
+        throw err;
+      }
+    },
+    startsStandingBy: () => manager.state().role !== "leader",
+    follow: (follower) => followLease(manager, follower),
+    logWriteProblems: () => logWriteProblems(describe, logger),
+    release: () =>
+      (releasing ??= (async () => {
+        // The release is told in one line of its own, not as "the lease is free" news.
+        stopLog();
+        await releaseLease(manager, logger);
+      })()),
+    close,
+    stopLog,
+    startText: () => roleText(describe(), manager.pollEveryMs),
+    statusText: (publishing) => statusText(describe(), publishing),
   };
+}
+
+/** The interface without a lease: no-lease, nothing to take, follow, release or close. */
+function withoutLease(inner: Store, why: string): ServiceLease {
+  const role = noLeaseRole(why);
+  return {
+    store: inner,
+    lease: null,
+    writer: null,
+    describe: () => role,
+    take: () => Promise.resolve(),
+    startsStandingBy: () => false,
+    follow: () => () => undefined,
+    logWriteProblems: () => () => undefined,
+    release: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+    stopLog: () => undefined,
+    startText: () => roleText(role, 0),
+    statusText: (publishing) => publishing,
+  };
+}
+
+/** The lease drives the supervisor: taken → acquired (from standby), lost → lost. */
+function followLease(lease: LeaseManager, follower: LeaseFollower): () => void {
+  const onRole = (state: LeaseState): void => {
+    follower.changed();
+    if (state.role !== "leader" || !follower.active() || !follower.standingBy()) return;
+    follower.acquired();
+  };
+  const onLost = (reason: string, holder: string | null): void => {
+    if (follower.active()) follower.lost(reason, holder);
+  };
+  lease.on("role", onRole);
+  lease.on("lost", onLost);
+  // The lease may have changed between its first attempt and this subscription.
+  const now = lease.state();
+  if (now.role === "leader") onRole(now);
+  else if (!follower.standingBy()) onLost(now.lastLost ?? "the lease is not ours", now.holder);
+  return () => {
+    lease.off("role", onRole);
+    lease.off("lost", onLost);
+  };
+}
+
+/** Releases the lease on shutdown (after the drain) and says so. */
+async function releaseLease(lease: LeaseManager, logger: Logger): Promise<void> {
+  const wasLeader = lease.state().role === "leader";
+  const released = await lease.release();
+  if (released)
+    logger.info(
+      { lease: lease.leaseKey },
+      `single-writer lease ${lease.leaseKey} released: a standby takes over now`,
+    );
+  else if (wasLeader)
+    logger.warn(
+      { lease: lease.leaseKey, err: lease.state().lastError },
+      `single-writer lease ${lease.leaseKey} could not be released; it expires within ${lease.ttlMs} ms`,
+    );
+}
+
+/**
+ * The role in the start line. Standing by with nobody holding the lease is said as what it is:
+ * Redis could not be asked (its error), or the lease is free and taken at the next attempt — never
+ * "held by nobody".
+ */
+export function roleText(role: RoleDescription, pollEveryMs: number): string {
+  const key = role.leaseKey ?? "";
+  if (role.role === "leader")
+    return `writing as the holder of the single-writer lease ${key} (${role.self ?? ""})`;
+  if (role.role === "standby") {
+    if (role.holder !== null)
+      return `STANDING BY: the single-writer lease ${key} is held by ${role.holder}; nothing is written until it is free`;
+    if (role.lastError !== null)
+      return `WAITING FOR REDIS: the single-writer lease ${key} could not be asked (${role.lastError}); nothing is written until this instance takes it (retried every ${pollEveryMs} ms)`;
+    return `WAITING to take the single-writer lease ${key}, which nobody holds (next attempt within ${pollEveryMs} ms); nothing is written until then`;
+  }
+  return `no single-writer lease (${role.why ?? ""})`;
+}
+
+/** The role in systemd's STATUS= line (`systemctl status`). */
+function statusText(role: RoleDescription, publishing: string): string {
+  if (role.role !== "standby") return publishing;
+  const key = role.leaseKey ?? "";
+  if (role.holder !== null)
+    return `standing by: the single-writer lease ${key} is held by ${role.holder}`;
+  return role.lastError !== null
+    ? `waiting for Redis: the single-writer lease ${key} could not be asked`
+    : `waiting to take the single-writer lease ${key}, which nobody holds`;
 }
 
 /** Logs what the lease does: one line per change of role or holder; I/O errors once per kind. */
