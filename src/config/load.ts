@@ -4,7 +4,8 @@
 // "harvestInterval from env PUBLISH_INTERVAL_SEC: must be > 0 (got -1)".
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { configSchema, type Config } from "./schema.js";
+import type { z } from "zod";
+import { CONFIG_SPEC, crossCheck, type Config, type ConfigKey, type KeySpec } from "./schema.js";
 import { redactRedisUrl } from "../store/redisUrl.js";
 import { envNameOf, flagOrigin, keyInfo, STRING_KEYS } from "./keys.js";
 import { CliError, ExitCode } from "../exitCodes.js";
@@ -94,21 +95,62 @@ export function coerce(key: string, raw: unknown, origin: Origin): unknown {
   }
 }
 
-function fileLayer(path: string): Record<string, unknown> {
+/**
+ * Everything wrong with a configuration, collected from every layer before anything is refused, so
+ * the operator fixes a file, an environment and a command line in one go, not one error per try.
+ * Every line names what the operator typed and where: a known key as "<key> from <origin>: <what>
+ * (got <value>)", a name we do not know as "unknown … <name> in <origin> (did you mean …?)".
+ */
+class Problems {
+  readonly lines: string[] = [];
+  add(line: string): void {
+    this.lines.push(line);
+  }
+  /** Runs `fn`; a CliError it throws (a coercion naming key, origin and value) is collected. */
+  collect<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof CliError)) throw err;
+      this.add(err.message);
+      return undefined;
+    }
+  }
+  throwIfAny(): void {
+    if (this.lines.length > 0)
+      throw new CliError(`invalid configuration:\n  ${this.lines.join("\n  ")}`, ExitCode.USAGE);
+  }
+}
+
+/** " (did you mean a or b?)" or nothing. */
+function didYouMean(names: readonly string[]): string {
+  return names.length > 0 ? ` (did you mean ${names.join(" or ")}?)` : "";
+}
+
+/** The config file's keys, or undefined (a problem collected) when it cannot be used. */
+function fileLayer(
+  path: string,
+  origin: Origin,
+  problems: Problems,
+): Record<string, unknown> | undefined {
+  const refuse = (what: string): undefined => {
+    problems.add(`config from ${origin}: ${what} (got ${JSON.stringify(path)})`);
+    return undefined;
+  };
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    throw new CliError(`cannot read config file ${path}: ${(err as Error).message}`);
+    return refuse(`cannot read the file: ${(err as Error).message}`);
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new CliError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
+    return refuse(`the file is not valid JSON: ${(err as Error).message}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new CliError(`config file ${path} must hold a JSON object`);
+    return refuse("the file must hold a JSON object");
   }
   return parsed as Record<string, unknown>;
 }
@@ -124,20 +166,20 @@ export const KNOWN_ENV: readonly string[] = [...CONFIG_KEYS.map(envNameOf), `${E
  * refused (exit 2) as an unknown flag or file key is, with the names it may have meant. A file-only
  * key's name (QUANTUM_CALC_THETA) is refused too, saying where that key is set.
  */
-function refuseUnknownEnv(env: NodeJS.ProcessEnv): void {
+function refuseUnknownEnv(env: NodeJS.ProcessEnv, problems: Problems): void {
   const known = new Set(KNOWN_ENV);
   const unknown = Object.keys(env)
     .filter((name) => name.startsWith(ENV_PREFIX) && !known.has(name))
     .sort();
-  if (unknown.length === 0) return;
-  const lines = unknown.map((name) => {
+  for (const name of unknown) {
     const fileOnly = keyInfo(fileKeyOf(name) ?? "");
-    if (fileOnly !== undefined)
-      return `env ${name}: ${fileOnly.key} can be set only in the --config file`;
-    const similar = similarNames(name, KNOWN_ENV, ENV_PREFIX);
-    return `unknown environment variable ${name}${similar.length > 0 ? ` (did you mean ${similar.join(" or ")}?)` : ""}`;
-  });
-  throw new CliError(`invalid configuration:\n  ${lines.join("\n  ")}`, ExitCode.USAGE);
+    if (fileOnly !== undefined) {
+      problems.add(`${fileOnly.key} from env ${name}: can be set only in the --config file`);
+    } else {
+      const similar = similarNames(name, KNOWN_ENV, ENV_PREFIX);
+      problems.add(`unknown environment variable ${name}${didYouMean(similar)}`);
+    }
+  }
 }
 
 /** QUANTUM_CALC_THETA → theta when that is a file-only key; else undefined. */
@@ -150,22 +192,26 @@ function fileKeyOf(name: string): string | undefined {
   return info !== undefined && info.env === null ? key : undefined;
 }
 
-function envLayer(env: NodeJS.ProcessEnv): {
+function envLayer(
+  env: NodeJS.ProcessEnv,
+  problems: Problems,
+): {
   values: Record<string, unknown>;
   origins: Record<string, Origin>;
 } {
   const values: Record<string, unknown> = {};
   const origins: Record<string, Origin> = {};
   const set = (key: string, raw: string, origin: Origin): void => {
-    if (key in values) return; // the first name listed wins
-    values[key] = coerce(key, raw, origin);
+    if (key in origins) return; // the first name listed wins
     origins[key] = origin;
+    const value = problems.collect(() => coerce(key, raw, origin));
+    if (value !== undefined) values[key] = value;
   };
   const present = (name: string): string | undefined => {
     const v = env[name];
     return v === undefined || v === "" ? undefined : v;
   };
-  refuseUnknownEnv(env);
+  refuseUnknownEnv(env, problems);
   // Our own names first: QUANTUM_CALC_HARVEST_INTERVAL beats the legacy PUBLISH_INTERVAL_SEC.
   for (const key of CONFIG_KEYS) {
     const v = present(envNameOf(key));
@@ -177,21 +223,22 @@ function envLayer(env: NodeJS.ProcessEnv): {
   }
   const host = present("MARKETSTATE_REDIS_HOST");
   const port = present("MARKETSTATE_REDIS_PORT");
-  if ((host !== undefined || port !== undefined) && !("redisUrl" in values)) {
+  if ((host !== undefined || port !== undefined) && !("redisUrl" in origins)) {
     if (port !== undefined && !/^\d{1,5}$/.test(port)) {
-      throw new CliError(
+      problems.add(
         `redisUrl from env MARKETSTATE_REDIS_PORT: must be a port number (got ${JSON.stringify(port)})`,
       );
+    } else {
+      set(
+        "redisUrl",
+        `redis://${host ?? "127.0.0.1"}:${port ?? "6379"}`,
+        "env MARKETSTATE_REDIS_HOST/PORT",
+      );
     }
-    set(
-      "redisUrl",
-      `redis://${host ?? "127.0.0.1"}:${port ?? "6379"}`,
-      "env MARKETSTATE_REDIS_HOST/PORT",
-    );
   }
   const source = present("MARKETSTATE_SOURCE");
   if (source !== undefined && !["redis", "candles"].includes(source.toLowerCase())) {
-    throw new CliError(
+    problems.add(
       `env MARKETSTATE_SOURCE: only the Redis candle source exists here (redis); synthetic candles run only in \`npm run demo\` (got ${JSON.stringify(source)})`,
     );
   }
@@ -205,7 +252,7 @@ function envLayer(env: NodeJS.ProcessEnv): {
     ["sentinelPassword", "sentinel-password"],
   ] as const) {
     const credential = credDir === undefined ? undefined : join(credDir, name);
-    if (credential === undefined || key in values || !existsSync(credential)) continue;
+    if (credential === undefined || key in origins || !existsSync(credential)) continue;
     const secret = readFileSync(credential, "utf8").trim();
     if (secret.length > 0) {
       values[key] = secret;
@@ -220,8 +267,47 @@ function describe(value: unknown): string {
   return text === undefined ? "nothing" : text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
+/** A value as an error shows it: secrets masked, a URL's password masked. */
+function shown(key: string, value: unknown): string {
+  if (/password/i.test(key)) return "***";
+  if (key === "redisUrl") return maskUrl(String(value));
+  return describe(value);
+}
+
+/** A zod issue of one key's value, named by the key (or a list item by its place) and origin. */
+function valueProblem(key: string, issue: z.core.$ZodIssue, value: unknown, from: string): string {
+  const at = issue.path.reduce<unknown>(
+    (v, p) =>
+      v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[p] : undefined,
+    value,
+  );
+  const message =
+    issue.code === "invalid_value"
+      ? `must be one of ${issue.values.map(String).join(", ")}`
+      : issue.message;
+  // A list item is named as an operator counts (item 2 of what they typed), never by zod's
+  // path (symbols.1); a nested file key keeps its dotted path (theta.harvest).
+  if (issue.path.length >= 1 && typeof issue.path[0] === "number") {
+    return `${key} item ${issue.path[0] + 1} (${shown(key, at)})${from}: ${message}`;
+  }
+  if (issue.code === "unrecognized_keys") {
+    // Inside a key's object (theta: {"stop": …}): the same words as an unknown top-level key.
+    const known = Object.keys(CONFIG_SPEC.theta.schema.unwrap().shape);
+    return issue.keys
+      .map((name) => {
+        const full = [key, ...issue.path.map(String), name].join(".");
+        const similar = similarNames(name, known).map((n) => `${key}.${n}`);
+        return `unknown config key ${full}${from.replace(/^ from /, " in ")}${didYouMean(similar)}`;
+      })
+      .join("\n  ");
+  }
+  const name = [key, ...issue.path.map(String)].join(".");
+  return `${name}${from}: ${message} (got ${shown(key, at)})`;
+}
+
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;
+  const problems = new Problems();
   const merged: Record<string, unknown> = {};
   const origins: Record<string, Origin> = {};
   const apply = (values: Record<string, unknown>, origin: (key: string) => Origin): void => {
@@ -232,14 +318,25 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     }
   };
   const configFile = options.configFile ?? env.QUANTUM_CALC_CONFIG;
-  if (configFile) apply(fileLayer(configFile), () => `file ${configFile}`);
-  const fromEnv = envLayer(env);
+  if (configFile) {
+    const origin = options.configFile !== undefined ? "flag --config" : `env ${ENV_PREFIX}CONFIG`;
+    const file = fileLayer(configFile, origin, problems);
+    if (file !== undefined) apply(file, () => `file ${configFile}`);
+  }
+  const fromEnv = envLayer(env, problems);
   apply(fromEnv.values, (key) => fromEnv.origins[key] ?? "env");
+  // A key whose environment value was refused must not fall back to the file's or the default
+  // in the checks below: it is reported once, as the environment's.
+  const refused = new Set(Object.keys(fromEnv.origins).filter((k) => !(k in fromEnv.values)));
   const flags: Record<string, unknown> = {};
   for (const [key, raw] of Object.entries(options.flags ?? {})) {
-    if (raw !== undefined) flags[key] = coerce(key, raw, flagOrigin(key));
+    if (raw === undefined) continue;
+    const value = problems.collect(() => coerce(key, raw, flagOrigin(key)));
+    if (value !== undefined) flags[key] = value;
+    else refused.add(key);
   }
   apply(flags, flagOrigin);
+  for (const key of Object.keys(flags)) refused.delete(key);
 
   // A URL's password and a separate password file are both "the password": read the file here
   // so the rest of the service sees one value.
@@ -251,42 +348,53 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
       origins.redisPassword = origins.redisPasswordFile ?? "password file";
     } catch (err) {
       const from = origins.redisPasswordFile ? ` from ${origins.redisPasswordFile}` : "";
-      throw new CliError(
+      problems.add(
         `redisPasswordFile${from}: ${(err as Error).message} (got ${JSON.stringify(merged.redisPasswordFile)})`,
       );
+      refused.add("redisPasswordFile");
     }
   }
 
-  const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
-      const top = String(issue.path[0] ?? "");
-      const origin = origins[top] ? ` from ${origins[top]}` : "";
-      if (issue.code === "unrecognized_keys") {
-        return `unknown config key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}${origin}`;
-      }
-      const value = issue.path.reduce<unknown>(
-        (v, p) =>
-          v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[p] : undefined,
-        merged,
-      );
-      const secret = /password/i.test(top);
-      const shown = secret ? "***" : top === "redisUrl" ? maskUrl(String(value)) : describe(value);
-      const message =
-        issue.code === "invalid_value"
-          ? `must be one of ${issue.values.map(String).join(", ")}`
-          : issue.message;
-      // A list item is named as an operator counts (item 2 of what they typed), never by zod's
-      // path (symbols.1); a nested file key keeps its dotted path (theta.harvest).
-      if (issue.path.length >= 2 && typeof issue.path[1] === "number") {
-        return `${top} item ${issue.path[1] + 1} (${shown})${origin}: ${message}`;
-      }
-      const name = issue.path.length > 0 ? issue.path.map(String).join(".") : "(config)";
-      return `${name}${origin}: ${message} (got ${shown})`;
-    });
-    throw new CliError(`invalid configuration:\n  ${lines.join("\n  ")}`, ExitCode.USAGE);
+  // Every key on its own first, so that every bad value is reported, then the checks across keys
+  // over the keys that passed.
+  const from = (key: string): string => (origins[key] ? ` from ${origins[key]}` : "");
+  const known = Object.keys(CONFIG_SPEC);
+  for (const key of Object.keys(merged)
+    .filter((k) => !Object.hasOwn(CONFIG_SPEC, k))
+    .sort()) {
+    const similar = similarNames(key, known);
+    problems.add(
+      `unknown config key ${key}${from(key).replace(/^ from /, " in ")}${didYouMean(similar)}`,
+    );
   }
-  return { config: parsed.data, origins };
+  const config: Record<string, unknown> = {};
+  const valid = new Set<string>();
+  for (const [key, spec] of Object.entries(CONFIG_SPEC) as Array<[ConfigKey, KeySpec]>) {
+    if (refused.has(key)) continue;
+    const parsed = spec.schema.safeParse(merged[key]);
+    if (parsed.success) {
+      // As the whole object's parse would: an optional key without a value is absent.
+      if (parsed.data !== undefined) config[key] = parsed.data;
+      valid.add(key);
+    } else {
+      for (const issue of parsed.error.issues)
+        problems.add(valueProblem(key, issue, merged[key], from(key)));
+    }
+  }
+  for (const issue of crossCheck(config as Config, (key) => valid.has(key))) {
+    const top = issue.path.split(".")[0];
+    const origin = from(top);
+    if (issue.unknown !== undefined) {
+      problems.add(
+        `unknown theta key ${issue.path}${origin.replace(/^ from /, " in ")}${didYouMean(issue.unknown.suggestions)}`,
+      );
+      continue;
+    }
+    const value = "value" in issue ? issue.value : merged[top];
+    problems.add(`${issue.path}${origin}: ${issue.message} (got ${shown(top, value)})`);
+  }
+  problems.throwIfAny();
+  return { config: config as Config, origins };
 }
 
 /**

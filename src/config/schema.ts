@@ -10,8 +10,8 @@ import { z } from "zod";
 import { DEFAULT_CANDLE_PATTERNS } from "../candles/index.js";
 import { marketStateMinRequired } from "../kernels/marketState.js";
 import { resolveTheta as resolveStopsTheta } from "../kernels/stops.js";
-import { resolveTheta as resolveHarvestTheta } from "../kernels/harvest.js";
 import { parseRedisUrl } from "../store/redisUrl.js";
+import { THETA_KERNELS, thetaProblems, type ThetaKernel } from "./theta.js";
 
 export { PHASE_NAMES as PHASES, type PhaseName as Phase } from "../core/phases.js";
 import { PHASE_NAMES as PHASES } from "../core/phases.js";
@@ -373,101 +373,111 @@ const shape = Object.fromEntries(
   Object.entries(CONFIG_SPEC).map(([name, spec]) => [name, spec.schema]),
 ) as Shape;
 
-export const configSchema = z
-  .object(shape)
-  .strict()
-  .superRefine((c, ctx) => {
-    // A URL that cannot be connected to is a configuration error (exit 2), named with its
-    // origin, not a connection failure at start (exit 1: "retry" to systemd, a restart loop).
+/** One problem found by a check across keys, or by a kernel in a theta override. */
+export interface CrossIssue {
+  /** The key, or the full dotted path in the file (theta.stops.k_sl.trend). */
+  path: string;
+  message: string;
+  /** The value shown as "(got …)"; when absent, the key's own value. */
+  value?: unknown;
+  /** A key the kernel does not have: the names it may have meant. */
+  unknown?: { suggestions: string[] };
+}
+
+/**
+ * The checks that read more than one key, or a key through a kernel. Each runs only when every
+ * key it reads is valid on its own (`valid`), so that a config with several mistakes gets all of
+ * them reported at once — not the type errors first and the rest on the next try — and never a
+ * check misled by a value already refused.
+ */
+export function crossCheck(c: Config, valid: (key: ConfigKey) => boolean): CrossIssue[] {
+  const issues: CrossIssue[] = [];
+  // A URL that cannot be connected to is a configuration error (exit 2), named with its
+  // origin, not a connection failure at start (exit 1: "retry" to systemd, a restart loop).
+  if (valid("redisUrl")) {
     try {
       parseRedisUrl(c.redisUrl);
     } catch (error) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["redisUrl"],
+      issues.push({
+        path: "redisUrl",
         message: (error as Error).message
           .replace(/^invalid Redis URL \S+: /, "")
           .replace(/ \(got [^)]*\)$/, ""),
       });
     }
-    if (c.backoffCapMs < c.backoffBaseMs) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["backoffCapMs"],
-        message: `must be >= backoffBaseMs (${c.backoffBaseMs})`,
-      });
-    }
+  }
+  if (valid("backoffCapMs") && valid("backoffBaseMs") && c.backoffCapMs < c.backoffBaseMs) {
+    issues.push({ path: "backoffCapMs", message: `must be >= backoffBaseMs (${c.backoffBaseMs})` });
+  }
+  if (valid("sentinels") && valid("sentinelName")) {
     if (c.sentinels !== undefined && c.sentinelName === undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["sentinelName"],
+      issues.push({
+        path: "sentinelName",
         message: "is needed with sentinels: the name they monitor the primary under",
       });
     }
+  }
+  if (valid("sentinels") && valid("redisUrl")) {
     if (c.sentinels !== undefined && c.redisUrl.startsWith("rediss://")) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["sentinels"],
+      issues.push({
+        path: "sentinels",
         message: "cannot be combined with a rediss:// (TLS) redisUrl yet",
       });
     }
-    if (new Set(c.symbols).size !== c.symbols.length) {
-      ctx.addIssue({ code: "custom", path: ["symbols"], message: "lists a symbol twice" });
-    }
-    // A window below the kernel's minimum would make every marketstate cycle insufficient_data
-    // for ever: nothing would ever publish.
-    let minRequired: number | null = null;
-    try {
-      minRequired = marketStateMinRequired(c.theta.marketstate);
-    } catch (error) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["theta", "marketstate"],
-        message: (error as Error).message,
-      });
-    }
-    // Every theta override is checked by its kernel here, at start (exit 2), not once per cycle
-    // as a bad_input skip for ever.
-    for (const [name, resolve] of [
-      ["stops", resolveStopsTheta],
-      ["harvest", resolveHarvestTheta],
-    ] as const) {
-      try {
-        resolve(c.theta[name] ?? null);
-      } catch (error) {
-        ctx.addIssue({ code: "custom", path: ["theta", name], message: (error as Error).message });
-      }
-    }
-    // The stop distance is at least sl_min_pct: at or above maxStopDistPct every risk cycle would
-    // be refused as implausible_result for ever.
-    const slMinPct = c.theta.stops?.sl_min_pct ?? resolveStopsThetaSafe()?.sl_min_pct;
+  }
+  if (valid("symbols") && new Set(c.symbols).size !== c.symbols.length) {
+    issues.push({ path: "symbols", message: "lists a symbol twice" });
+  }
+  if (!valid("theta")) return issues;
+  // Every theta override is checked by its kernel here, at start (exit 2), not once per cycle
+  // as a bad_input skip for ever; every bad leaf is named (src/config/theta.ts).
+  const thetaValid: Record<ThetaKernel, boolean> = {
+    marketstate: true,
+    stops: true,
+    harvest: true,
+  };
+  for (const kernel of THETA_KERNELS) {
+    const problems = thetaProblems(kernel, c.theta[kernel]);
+    thetaValid[kernel] = problems.length === 0;
+    issues.push(...problems);
+  }
+  // The stop distance is at least sl_min_pct: at or above maxStopDistPct every risk cycle would
+  // be refused as implausible_result for ever.
+  if (thetaValid.stops && valid("maxStopDistPct")) {
+    const slMinPct = c.theta.stops?.sl_min_pct ?? resolveStopsTheta(null).sl_min_pct;
     if (typeof slMinPct === "number" && slMinPct >= c.maxStopDistPct) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["maxStopDistPct"],
+      issues.push({
+        path: "maxStopDistPct",
         message: `must be above theta.stops.sl_min_pct (${slMinPct}): every stop would be implausible_result`,
       });
     }
-    if (minRequired !== null && c.windowSize < minRequired) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["windowSize"],
+  }
+  // A window below the kernel's minimum would make every marketstate cycle insufficient_data
+  // for ever: nothing would ever publish.
+  if (thetaValid.marketstate && valid("windowSize")) {
+    const minRequired = marketStateMinRequired(c.theta.marketstate);
+    if (c.windowSize < minRequired) {
+      issues.push({
+        path: "windowSize",
         message: `must be at least the MarketState kernel's min_required ${minRequired} (max(vol.window, max(trend.windows), regime.window) + 1)`,
       });
     }
-  });
-
-/** The default stops theta (for the cross-checks above); null if it cannot be resolved. */
-function resolveStopsThetaSafe(): { sl_min_pct: number } | null {
-  try {
-    return resolveStopsTheta(null);
-  } catch {
-    return null;
   }
+  return issues;
 }
 
-export type Config = z.infer<typeof configSchema>;
-export type ConfigInput = z.input<typeof configSchema>;
+/** Every key's own type and default; unknown keys refused. */
+export const configObject = z.object(shape).strict();
+
+/** The whole configuration: every key's own type and default, then the checks across keys. */
+export const configSchema = configObject.superRefine((c, ctx) => {
+  for (const issue of crossCheck(c, () => true)) {
+    ctx.addIssue({ code: "custom", path: issue.path.split("."), message: issue.message });
+  }
+});
+
+export type Config = z.infer<typeof configObject>;
+export type ConfigInput = z.input<typeof configObject>;
 
 /**
  * Effective marketstate staleness bound in seconds (SPEC §6): 3 × the marketstate interval, but

@@ -198,7 +198,7 @@ describe("the config declaration", () => {
     ).toMatch(/unknown environment variable QUANTUM_CALC_NOTHING_LIKE_IT$/m);
     // A file-only key says where it belongs.
     expect(errorOf(() => loadConfig({ env: { QUANTUM_CALC_THETA: "{}" } })).message).toContain(
-      "env QUANTUM_CALC_THETA: theta can be set only in the --config file",
+      "theta from env QUANTUM_CALC_THETA: can be set only in the --config file",
     );
     // Every name we read is accepted: the keys' names and the config file's.
     const every = Object.fromEntries(
@@ -213,7 +213,9 @@ describe("the config declaration", () => {
     expect(flagOrigin("theta")).toBe("option theta");
     expect(
       errorOf(() => loadConfig({ env: {}, flags: flagsToConfig({ only: " , " }) })).message,
-    ).toBe('phases from flag --only: must list at least one item (got " , ")');
+    ).toBe(
+      'invalid configuration:\n  phases from flag --only: must list at least one item (got " , ")',
+    );
     expect(() => coerce("restartBudget", "1.5", flagOrigin("restartBudget"))).toThrow(
       'restartBudget from flag --restart-budget: must be a whole number (got "1.5")',
     );
@@ -246,7 +248,7 @@ describe("the config declaration", () => {
       'logLevel from flag --log-level: must be one of trace, debug, info, warn, error, fatal, silent (got "loud")',
     );
     expect(() => loadConfig({ env: {}, flags: { theta: { harvest: { T1_R: "two" } } } })).toThrow(
-      /theta\.harvest from option theta: /,
+      'theta.harvest.T1_R from option theta: must be a number (got "two")',
     );
   });
 
@@ -294,7 +296,7 @@ describe("the config declaration", () => {
     );
     expect(err.exitCode).toBe(2);
     expect(err.message).toMatch(
-      /^redisPasswordFile from flag --redis-password-file: .*ENOENT.*\(got "\/nonexistent\/pw"\)$/,
+      /^invalid configuration:\n {2}redisPasswordFile from flag --redis-password-file: .*ENOENT.*\(got "\/nonexistent\/pw"\)$/,
     );
   });
 });
