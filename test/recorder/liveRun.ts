@@ -1,0 +1,126 @@
+// A live run for the recorder tests without the service around it: the real phase steps on a
+// store, wrapped by the flight recorder exactly as the service wraps them, run by the real
+// publisher machines, one cycle at a time per actor (RUN), chained marketstate → risk → harvest.
+import { createActor, type AnyActorRef } from "xstate";
+import type { PhaseName } from "../../src/core/phases.js";
+import type { Config } from "../../src/config/schema.js";
+import type { Store } from "../../src/store/types.js";
+import { publisherFor, type PhaseDeps } from "../../src/phases/steps.js";
+import { marketStateSteps } from "../../src/phases/marketstate.js";
+import { riskSteps } from "../../src/phases/risk.js";
+import { harvestSteps } from "../../src/phases/harvest.js";
+import { createPositionSource } from "../../src/inputs/positions.js";
+import { PositionBook } from "../../src/inputs/positionMemory.js";
+import { LiveCandles } from "../../src/inputs/klines.js";
+import { candleGuardsFromConfig, readCandleExtremes } from "../../src/candles/index.js";
+import type { PolicyBook } from "../../src/policy/policyBook.js";
+import type { FlightRecorder } from "../../src/recorder/recorder.js";
+import type { PublisherContext } from "../../machines/publisher.js";
+
+export interface LiveRun {
+  /** One chained pass: marketstate, risk, harvest of every symbol, each cycle to its end. */
+  pass(): Promise<void>;
+  stop(): void;
+  outcomes: { phase: PhaseName; symbol: string; outcome: string }[];
+}
+
+export function liveRun(options: {
+  store: Store;
+  config: Config;
+  recorder: FlightRecorder;
+  now: () => number;
+  policy?: PolicyBook;
+}): LiveRun {
+  const { config, recorder, now } = options;
+  const store = recorder.wrapStore(options.store);
+  const positions = createPositionSource(config.positionSource, store, {
+    maxPositionAgeSec: config.maxPositionAge,
+    maxClockSkewSec: config.maxClockSkew,
+  });
+  const book = new PositionBook(
+    store,
+    (symbol, fromMs) =>
+      readCandleExtremes(
+        store,
+        symbol,
+        config.candlePatterns,
+        fromMs,
+        candleGuardsFromConfig(config, now()),
+      ),
+    { maxPriceRatio: config.maxPriceRatio },
+  );
+  const deps: PhaseDeps = {
+    store,
+    positions,
+    book,
+    live: new LiveCandles(),
+    config,
+    now,
+    ...(options.policy ? { policy: options.policy } : {}),
+  };
+  const outcomes: LiveRun["outcomes"] = [];
+  const reported = new Map<string, number>();
+  const waiters = new Map<string, () => void>();
+  const steps = {
+    marketstate: recorder.wrapSteps("marketstate", marketStateSteps(deps)),
+    risk: recorder.wrapSteps("risk", riskSteps(deps)),
+    harvest: recorder.wrapSteps("harvest", harvestSteps(deps)),
+  };
+  const actors = new Map<string, AnyActorRef>();
+  for (const phase of config.phases) {
+    const logic = publisherFor(steps[phase]).provide({
+      actions: {
+        reportCycle: ({ context }: { context: PublisherContext }) => {
+          const key = `${context.phase} ${context.symbol}`;
+          outcomes.push({
+            phase: context.phase,
+            symbol: context.symbol,
+            outcome: context.lastOutcome ?? "error",
+          });
+          recorder.noteCycle({
+            phase: context.phase,
+            symbol: context.symbol,
+            trigger: context.trigger,
+          });
+          reported.set(key, (reported.get(key) ?? 0) + 1);
+          waiters.get(key)?.();
+        },
+      },
+    });
+    for (const symbol of config.symbols) {
+      const actor = createActor(logic, {
+        input: {
+          phase,
+          symbol,
+          intervalMs: Number.POSITIVE_INFINITY,
+          firstDelayMs: Number.POSITIVE_INFINITY,
+          backoff: { baseMs: 1, capMs: 1 },
+        },
+      });
+      actor.start();
+      actors.set(`${phase} ${symbol}`, actor);
+    }
+  }
+  const cycle = async (phase: PhaseName, symbol: string): Promise<void> => {
+    const key = `${phase} ${symbol}`;
+    const before = reported.get(key) ?? 0;
+    const done = new Promise<void>((resolve) =>
+      waiters.set(key, () => {
+        if ((reported.get(key) ?? 0) > before) resolve();
+      }),
+    );
+    // A RUN during seeding is remembered and run right after it.
+    actors.get(key)?.send({ type: "RUN" });
+    await done;
+  };
+  return {
+    outcomes,
+    async pass() {
+      for (const symbol of config.symbols)
+        for (const phase of config.phases) await cycle(phase, symbol);
+    },
+    stop() {
+      for (const actor of actors.values()) actor.stop();
+    },
+  };
+}
