@@ -44,7 +44,7 @@ import {
 } from "./publisher.js";
 import { errorMessage } from "../src/core/errors.js";
 import { wallClock as defaultNow } from "../src/core/clock.js";
-import { PHASE_NAMES } from "../src/core/phases.js";
+import { PHASE_NAMES, publisherActors } from "../src/core/phases.js";
 
 /** The phases in dependency order (the registry's order). */
 export const PHASE_ORDER: readonly PhaseName[] = PHASE_NAMES;
@@ -290,10 +290,9 @@ export const supervisorMachine = setup({
     output: {} as SupervisorOutput,
   },
   actors: {
-    // One publisher definition per phase; the service provides each with its phase's steps.
-    marketstatePublisher: publisherMachine,
-    riskPublisher: publisherMachine,
-    harvestPublisher: publisherMachine,
+    // One publisher definition per phase of the registry; the service provides each with its
+    // phase's steps.
+    ...publisherActors(() => publisherMachine),
     // Provided by the service with its store reads (src/phases/klinesFollower.ts).
     klinesFollower: klinesFollowerMachine,
     // After the drain, before the children are torn down: the service releases the single-writer

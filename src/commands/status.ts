@@ -1,15 +1,18 @@
 // `quantum-calc status`: what is published in Redis right now, one row per symbol. It reads the
-// three output hashes only — no process state, no HTTP — so it works the same against this
-// service and against the old Python services it replaces, and during a migration between them.
+// output hashes only — no process state, no HTTP — so it works the same against this service and
+// against the old Python services it replaces, and during a migration between them. Each hash is
+// found and read back by its phase's output declaration (PHASE_REGISTRY, src/contracts/).
 import type { Command } from "commander";
-import { dominantRegimeName } from "../contracts/fields.js";
+import { dominantRegimeName, MARKETSTATE_OUTPUT } from "../contracts/marketstateOutput.js";
+import { RISK_PROPOSAL_OUTPUT } from "../contracts/riskProposalOutput.js";
+import { HARVEST_PROPOSAL_OUTPUT } from "../contracts/harvestProposalOutput.js";
+import { outputKey, parseField, problemText, type OutputDeclaration } from "../contracts/output.js";
+import { byPhase, PHASE_NAMES, PHASE_REGISTRY, type PhaseName } from "../core/phases.js";
 import { loadConfig, maskUrl } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { configOption } from "./runOptions.js";
 import { CliError, ExitCode } from "../exitCodes.js";
-import { parseFiniteNumber } from "../inputs/parse.js";
 import { renderTable, type Column } from "../replay/table.js";
-import { harvestProposalKey, marketStateKey, riskProposalKey } from "../store/keyGuard.js";
 import { createRedisStore, type RedisStore } from "../store/redisStore.js";
 import type { Store } from "../store/types.js";
 import { candleGuardsFromConfig, readCandles } from "../candles/index.js";
@@ -28,20 +31,11 @@ const silentLogger = createLogger({ level: "silent" });
 /** An output is stale when older than this many of its publisher's intervals. */
 export const STALE_INTERVALS = 3;
 
-export interface StaleAfterSec {
-  marketstate: number;
-  risk: number;
-  harvest: number;
-}
+/** Per phase: its output is stale past this many seconds. */
+export type StaleAfterSec = Record<PhaseName, number>;
 
-export function staleAfterSec(
-  config: Pick<Config, "marketstateInterval" | "riskInterval" | "harvestInterval">,
-): StaleAfterSec {
-  return {
-    marketstate: STALE_INTERVALS * config.marketstateInterval,
-    risk: STALE_INTERVALS * config.riskInterval,
-    harvest: STALE_INTERVALS * config.harvestInterval,
-  };
+export function staleAfterSec(config: Pick<Config, `${PhaseName}Interval`>): StaleAfterSec {
+  return byPhase((phase) => STALE_INTERVALS * config[PHASE_REGISTRY[phase].intervalKey]);
 }
 
 interface Freshness {
@@ -109,16 +103,23 @@ export interface InputsStatus {
   memory: { peak_price: number; trough_price: number; first_seen_epoch: number } | null;
 }
 
-export interface SymbolStatus {
+/** What each phase's output hash shows. */
+export interface OutputStatus {
+  marketstate: MarketStateStatus;
+  risk: RiskStatus;
+  harvest: HarvestStatus;
+}
+
+export type SymbolStatus = {
   symbol: string;
   inputs: InputsStatus;
+} & {
   /** null: the hash does not exist. */
-  marketstate: MarketStateStatus | null;
-  risk: RiskStatus | null;
-  harvest: HarvestStatus | null;
+  [P in PhaseName]: OutputStatus[P] | null;
+} & {
   /** A hash that could not be read (e.g. the key holds another type). */
   errors: string[];
-}
+};
 
 export interface StatusReport {
   checked_at: string;
@@ -294,30 +295,34 @@ export function ageSince(nowMs: number, thenMs: number): number {
   return Math.round(nowMs - thenMs) / 1000;
 }
 
-/** Reads numeric fields strictly; anything missing or malformed becomes null plus a problem. */
-function numberReader(key: string, hash: Record<string, string>, problems: string[]) {
-  return (field: string): number | null => {
-    const raw = hash[field];
-    const value = parseFiniteNumber(raw);
-    if (value === null)
-      problems.push(
-        raw === undefined
-          ? `${key}.${field} missing`
-          : `${key}.${field}=${JSON.stringify(raw.slice(0, 40))} is not a number`,
-      );
-    return value;
+/**
+ * Reads fields by the output declaration's codecs (as strictly as the service reads them back);
+ * anything missing or malformed becomes null plus a problem naming the key and field.
+ */
+function fieldReader<H extends object>(
+  output: OutputDeclaration<H>,
+  key: string,
+  hash: Record<string, string>,
+  problems: string[],
+) {
+  return <K extends keyof H & string>(field: K): H[K] | null => {
+    const read = parseField(output, hash, field);
+    if (read.ok) return read.value;
+    problems.push(problemText(read.problem, `${key}.`));
+    return null;
   };
 }
 
-function freshness(
+/** How old the hash is, by the stamp every write of it refreshes (the declaration's updatedStamp). */
+function freshness<H extends object>(
+  output: OutputDeclaration<H>,
   key: string,
   hash: Record<string, string>,
-  field: string,
   nowMs: number,
   staleSec: number,
   problems: string[],
 ): Freshness {
-  const stamp = numberReader(key, hash, problems)(field);
+  const stamp = fieldReader(output, key, hash, problems)(output.updatedStamp) as number | null;
   const age = stamp === null ? null : ageSince(nowMs, stamp * 1000);
   return { age_sec: age, stale: age === null || age > staleSec, problems };
 }
@@ -329,7 +334,7 @@ export function marketStateStatus(
   staleSec: number,
 ): MarketStateStatus {
   const problems: string[] = [];
-  const num = numberReader(key, hash, problems);
+  const num = fieldReader(MARKETSTATE_OUTPUT, key, hash, problems);
   const p_trend = num("p_trend");
   const p_mr = num("p_mr");
   const p_chop = num("p_chop");
@@ -344,7 +349,7 @@ export function marketStateStatus(
     p_mr,
     p_chop,
     sigma,
-    ...freshness(key, hash, "ts_timestamp", nowMs, staleSec, problems),
+    ...freshness(MARKETSTATE_OUTPUT, key, hash, nowMs, staleSec, problems),
   };
 }
 
@@ -355,13 +360,13 @@ export function riskStatus(
   staleSec: number,
 ): RiskStatus {
   const problems: string[] = [];
-  const num = numberReader(key, hash, problems);
+  const num = fieldReader(RISK_PROPOSAL_OUTPUT, key, hash, problems);
   const proposed_sl = num("proposed_sl");
   const proposed_tp = num("proposed_tp");
   return {
     proposed_sl,
     proposed_tp,
-    ...freshness(key, hash, "last_update_epoch", nowMs, staleSec, problems),
+    ...freshness(RISK_PROPOSAL_OUTPUT, key, hash, nowMs, staleSec, problems),
   };
 }
 
@@ -372,20 +377,18 @@ export function harvestStatus(
   staleSec: number,
 ): HarvestStatus {
   const problems: string[] = [];
-  const num = numberReader(key, hash, problems);
-  const action = hash.harvest_action;
-  if (action === undefined || action === "") problems.push(`${key}.harvest_action missing`);
-  const R_net = num("R_net");
-  const kill_score = num("kill_score");
-  const rawSl = hash.new_sl_proposed;
-  const unset = rawSl === undefined || rawSl === "" || rawSl === "None";
-  const new_sl_proposed = unset ? null : num("new_sl_proposed");
+  const read = fieldReader(HARVEST_PROPOSAL_OUTPUT, key, hash, problems);
+  const harvest_action = read("harvest_action");
+  const R_net = read("R_net");
+  const kill_score = read("kill_score");
+  // "" and Python's "None" are no new stop, not a problem.
+  const new_sl_proposed = read("new_sl_proposed");
   return {
-    harvest_action: action === undefined || action === "" ? null : action,
+    harvest_action,
     R_net,
     kill_score,
     new_sl_proposed,
-    ...freshness(key, hash, "last_update_epoch", nowMs, staleSec, problems),
+    ...freshness(HARVEST_PROPOSAL_OUTPUT, key, hash, nowMs, staleSec, problems),
   };
 }
 
@@ -504,6 +507,16 @@ export async function readInputsStatus(
   return inputs;
 }
 
+/** Each phase's output hash read as `status` shows it. */
+const OUTPUT_STATUS: {
+  [P in PhaseName]: (
+    key: string,
+    hash: Record<string, string>,
+    nowMs: number,
+    staleSec: number,
+  ) => OutputStatus[P];
+} = { marketstate: marketStateStatus, risk: riskStatus, harvest: harvestStatus };
+
 export async function readSymbolStatus(
   store: Store,
   symbol: string,
@@ -512,20 +525,16 @@ export async function readSymbolStatus(
   settings: InputSettings,
 ): Promise<SymbolStatus> {
   const errors: string[] = [];
-  const [ms, risk, harvest, inputs] = await Promise.all([
-    readHash(store, marketStateKey(symbol), errors),
-    readHash(store, riskProposalKey(symbol), errors),
-    readHash(store, harvestProposalKey(symbol), errors),
+  const keys = byPhase((phase) => outputKey(PHASE_REGISTRY[phase].output, symbol));
+  const [hashes, inputs] = await Promise.all([
+    Promise.all(PHASE_NAMES.map((phase) => readHash(store, keys[phase], errors))),
     readInputsStatus(store, symbol, nowMs, settings, errors),
   ]);
-  return {
-    symbol,
-    inputs,
-    marketstate: ms && marketStateStatus(marketStateKey(symbol), ms, nowMs, stale.marketstate),
-    risk: risk && riskStatus(riskProposalKey(symbol), risk, nowMs, stale.risk),
-    harvest: harvest && harvestStatus(harvestProposalKey(symbol), harvest, nowMs, stale.harvest),
-    errors,
-  };
+  const outputs = byPhase((phase) => {
+    const hash = hashes[PHASE_NAMES.indexOf(phase)];
+    return hash && OUTPUT_STATUS[phase](keys[phase], hash, nowMs, stale[phase]);
+  }) as { [P in PhaseName]: OutputStatus[P] | null };
+  return { symbol, inputs, ...outputs, errors };
 }
 
 /** 45s, 12m05s, 5h02m, 3d04h (seconds up to 2 minutes, days from 48 hours) — negative (a timestamp in the future: clock skew) keeps its sign. */
@@ -614,10 +623,10 @@ export function renderStatus(report: StatusReport): string {
   const s = report.stale_after_sec;
   const notes = report.symbols.flatMap((sym) => [
     ...sym.errors.map((e) => `${sym.symbol}: ${e}`),
-    ...[sym.marketstate, sym.risk, sym.harvest].flatMap((part) => part?.problems ?? []),
+    ...PHASE_NAMES.flatMap((phase) => sym[phase]?.problems ?? []),
   ]);
   return [
-    `Redis ${report.redis} at ${report.checked_at}; STALE = older than ${STALE_INTERVALS} intervals (marketstate ${s.marketstate} s, risk ${s.risk} s, harvest ${s.harvest} s)`,
+    `Redis ${report.redis} at ${report.checked_at}; STALE = older than ${STALE_INTERVALS} intervals (${PHASE_NAMES.map((phase) => `${phase} ${s[phase]} s`).join(", ")})`,
     thetaLine(report.theta),
     leaseLine(report.lease),
     ...(report.health ? [healthLine(report.health)] : []),
@@ -638,7 +647,7 @@ export async function readLeaseStatus(
 }
 
 export function registerStatus(program: Command): void {
-  program
+  const command = program
     .command("status")
     .description(
       "Show what is published in Redis per symbol (regime, sigma, SL/TP, harvest action, R_net, K) and how old it is. Reads Redis only, so it also works against the old Python services.",
@@ -663,25 +672,15 @@ export function registerStatus(program: Command): void {
         "this host's service's HTTP port: its /healthz is shown (why it writes or not)",
       ),
     )
-    .addOption(configOption("symbols", "comma-separated symbols to show"))
-    .addOption(
+    .addOption(configOption("symbols", "comma-separated symbols to show"));
+  for (const phase of PHASE_NAMES)
+    command.addOption(
       configOption(
-        "marketstateInterval",
-        `marketstate interval in seconds; stale past ${STALE_INTERVALS} intervals`,
+        PHASE_REGISTRY[phase].intervalKey,
+        `${phase} interval in seconds; stale past ${STALE_INTERVALS} intervals`,
       ),
-    )
-    .addOption(
-      configOption(
-        "riskInterval",
-        `risk interval in seconds; stale past ${STALE_INTERVALS} intervals`,
-      ),
-    )
-    .addOption(
-      configOption(
-        "harvestInterval",
-        `harvest interval in seconds; stale past ${STALE_INTERVALS} intervals`,
-      ),
-    )
+    );
+  command
     .option("--json", "print the report as JSON")
     .addHelpText(
       "after",

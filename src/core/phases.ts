@@ -1,6 +1,15 @@
 // The phase registry: the calc-only phases, in dependency order (a chain runs them in this
-// order), with what each reads, what it writes and which config key sets its interval. The
-// config, the supervisor, the machines, the metrics and the live page read it from here.
+// order), with what each reads, which output hash it writes (its declaration: key, stream,
+// fields, spellings — src/contracts/) and which config key sets its interval. The config, the
+// supervisor, the machines, the service, `status`, shadow mode, the metrics and the live page
+// read it from here and loop over it; the phases' steps are registered in src/phases/registry.ts.
+import type { AnyOutputDeclaration } from "../contracts/output.js";
+import {
+  HARVEST_PROPOSAL_OUTPUT,
+  MARKETSTATE_OUTPUT,
+  RISK_PROPOSAL_OUTPUT,
+} from "../contracts/outputs.js";
+
 export const PHASE_NAMES = ["marketstate", "risk", "harvest"] as const;
 export type PhaseName = (typeof PHASE_NAMES)[number];
 
@@ -10,8 +19,8 @@ export interface PhaseInfo {
   kernel: "P0 MarketState" | "P1 stops" | "P2 harvest";
   /** The config key of its polling interval (seconds). */
   intervalKey: `${PhaseName}Interval`;
-  /** The output hash, with `{symbol}`. */
-  output: string;
+  /** The output hash it writes: its declaration (key, stream, fields and how they are spelled). */
+  output: AnyOutputDeclaration;
   /** What it reads, for the README and the page. */
   inputs: readonly string[];
 }
@@ -21,7 +30,7 @@ export const PHASE_REGISTRY: Readonly<Record<PhaseName, PhaseInfo>> = {
     name: "marketstate",
     kernel: "P0 MarketState",
     intervalKey: "marketstateInterval",
-    output: "quantum:marketstate:{symbol}",
+    output: MARKETSTATE_OUTPUT,
     inputs: [
       "candles (quantum:history:ohlcv:{symbol}:1m, …)",
       "live candles (quantum:stream:market.klines)",
@@ -31,19 +40,54 @@ export const PHASE_REGISTRY: Readonly<Record<PhaseName, PhaseInfo>> = {
     name: "risk",
     kernel: "P1 stops",
     intervalKey: "riskInterval",
-    output: "quantum:risk:proposal:{symbol}",
-    inputs: ["quantum:marketstate:{symbol}", "the position (quantum:state:positions:{symbol})"],
+    output: RISK_PROPOSAL_OUTPUT,
+    inputs: [
+      `${MARKETSTATE_OUTPUT.keyPrefix}{symbol}`,
+      "the position (quantum:state:positions:{symbol})",
+    ],
   },
   harvest: {
     name: "harvest",
     kernel: "P2 harvest",
     intervalKey: "harvestInterval",
-    output: "quantum:harvest:proposal:{symbol}",
+    output: HARVEST_PROPOSAL_OUTPUT,
     inputs: [
-      "quantum:marketstate:{symbol}",
+      `${MARKETSTATE_OUTPUT.keyPrefix}{symbol}`,
       "the position",
-      "quantum:risk:proposal:{symbol}",
+      `${RISK_PROPOSAL_OUTPUT.keyPrefix}{symbol}`,
       "quantum:policy:current",
     ],
   },
 };
+
+/** Every phase → what `make` gives for it (a record the callers need not spell phase by phase). */
+export function byPhase<T>(make: (phase: PhaseName) => T): Record<PhaseName, T> {
+  return Object.fromEntries(PHASE_NAMES.map((phase) => [phase, make(phase)])) as Record<
+    PhaseName,
+    T
+  >;
+}
+
+/** The supervisor's name of a phase's publisher actor logic. */
+export type PublisherActorName = `${PhaseName}Publisher`;
+
+export function publisherActorName(phase: PhaseName): PublisherActorName {
+  return `${phase}Publisher`;
+}
+
+/** One publisher actor logic per phase, by its actor name (the supervisor's setup and provide). */
+export function publisherActors<T>(make: (phase: PhaseName) => T): Record<PublisherActorName, T> {
+  return Object.fromEntries(
+    PHASE_NAMES.map((phase) => [publisherActorName(phase), make(phase)]),
+  ) as Record<PublisherActorName, T>;
+}
+
+/** The phase whose output hash `key` is, and the symbol; null for any other key. */
+export function phaseOfOutputKey(key: string): { phase: PhaseName; symbol: string } | null {
+  for (const phase of PHASE_NAMES) {
+    const prefix = PHASE_REGISTRY[phase].output.keyPrefix;
+    if (key.startsWith(prefix) && key.length > prefix.length)
+      return { phase, symbol: key.slice(prefix.length) };
+  }
+  return null;
+}

@@ -3,28 +3,25 @@
 import { computeHarvest, type HarvestTheta } from "../kernels/harvest.js";
 import type { DeepPartial, HarvestResult } from "../kernels/types.js";
 import type { TrackedPosition } from "../inputs/positionMemory.js";
-import { publishWithMemory, readTrackedPosition } from "./positionInput.js";
+import { readTrackedPosition } from "./positionInput.js";
 import type { Position } from "../kernels/types.js";
 import { ok, type Read } from "../inputs/types.js";
 import type { RNetBasis } from "../config/schema.js";
-import {
-  harvestProposalFields,
-  heartbeatFields,
-  withSymbol,
-  type PublishedMarketState,
-} from "../contracts/fields.js";
+import type { PublishedMarketState } from "../contracts/marketstateOutput.js";
+import { HARVEST_PROPOSAL_OUTPUT } from "../contracts/harvestProposalOutput.js";
+import { outputKey, parseField, parseFields } from "../contracts/output.js";
 import {
   readPublishedMarketState,
   readRiskProposal,
   type RiskProposalInput,
 } from "../inputs/publishedState.js";
-import { parseFiniteNumber } from "../inputs/parse.js";
-import { harvestProposalKey, HARVEST_PROPOSAL_STREAM } from "../store/keyGuard.js";
-import { decideHarvest, type HarvestMemory } from "./rateLimit.js";
-import { guardHarvestResult, outputLimitsFrom } from "./outputGuard.js";
-import { STREAM_MAXLEN } from "./marketstate.js";
+import { hold, publish, tooOld, type RateLimitSettings } from "./rateLimit.js";
+import type { Decision } from "../../machines/publisher.js";
+import { guardHarvestResult, outputLimitsFrom, type Spelled } from "./outputGuard.js";
+import { proposalHeartbeat, publishProposal } from "./proposalOutput.js";
 import {
   computeGuarded,
+  definePhase,
   maxInputAgeSec,
   rateLimitSettings,
   readGuarded,
@@ -79,9 +76,46 @@ export function kernelPositionFor(tracked: TrackedPosition, basis: RNetBasis): R
   };
 }
 
+// ---- the rate-limit rule (CONTRACT.md, "Publish rules") ----
+
+/** What the rate limit remembers of the last publish (seeded from the output hash). */
+export interface HarvestMemory {
+  action: string;
+  newSl: number | null;
+  killScore: number;
+  publishedAtMs: number;
+  /** policy_version of the theta the last publish computed with ('' = the configured theta). */
+  policyVersion: string;
+}
+
+export function decideHarvest(
+  memory: HarvestMemory | null,
+  next: { action: string; newSl: number | null; killScore: number; policyVersion: string },
+  nowMs: number,
+  s: RateLimitSettings,
+): Decision {
+  if (memory === null) return publish("first_publish");
+  if (memory.action !== next.action) return publish("action_changed");
+  // The hash must say which theta computed it: a switch of theta is published even when the
+  // proposal came out the same.
+  if (memory.policyVersion !== next.policyVersion) return publish("theta_changed");
+  if ((memory.newSl === null) !== (next.newSl === null)) return publish("new_sl_set_changed");
+  if (memory.newSl !== null && next.newSl !== null) {
+    const relative =
+      Math.abs(next.newSl - memory.newSl) / Math.max(Math.abs(memory.newSl), Number.MIN_VALUE);
+    if (relative > s.changeEpsPct) return publish("new_sl_changed");
+  }
+  if (Math.abs(next.killScore - memory.killScore) > s.changeEpsPct)
+    return publish("kill_score_changed");
+  if (tooOld(memory.publishedAtMs, nowMs, s)) return publish("max_age");
+  return hold;
+}
+
+const OUTPUT = HARVEST_PROPOSAL_OUTPUT;
+
 export function harvestSteps(
   deps: PhaseDeps,
-): PhaseSteps<HarvestMemory, HarvestInputs, HarvestResult> {
+): PhaseSteps<HarvestMemory, HarvestInputs, Spelled<HarvestResult>> {
   const { store, config } = deps;
   const configured = configuredHarvestTheta(config);
   const configuredOnly: ThetaInForce = {
@@ -96,21 +130,23 @@ export function harvestSteps(
 
   return {
     async seed(symbol) {
-      const hash = await readOwnHash(store, harvestProposalKey(symbol));
-      const action = hash.harvest_action;
-      const killScore = parseFiniteNumber(hash.kill_score);
-      const at = hash.computed_at_utc ? Date.parse(hash.computed_at_utc) : Number.NaN;
-      if (!action || killScore === null || !Number.isFinite(at)) return null;
-      const rawSl = hash.new_sl_proposed;
-      const newSl =
-        rawSl === undefined || rawSl === "" || rawSl === "None" ? null : parseFiniteNumber(rawSl);
-      // Absent (an older publisher) reads as the configured theta's "".
+      const hash = await readOwnHash(store, outputKey(OUTPUT, symbol));
+      const read = parseFields(OUTPUT, hash, [
+        "harvest_action",
+        "kill_score",
+        "computed_at_utc",
+        "policy_version",
+      ]);
+      if (!read.ok) return null;
+      // An unreadable stop seeds as none: the next publish's comparison then counts it as set.
+      const newSl = parseField(OUTPUT, hash, "new_sl_proposed");
+      // policy_version absent (an older publisher) reads as the configured theta's "".
       return {
-        action,
-        newSl,
-        killScore,
-        publishedAtMs: at,
-        policyVersion: hash.policy_version ?? "",
+        action: read.values.harvest_action,
+        newSl: newSl.ok ? newSl.value : null,
+        killScore: read.values.kill_score,
+        publishedAtMs: read.values.computed_at_utc,
+        policyVersion: read.values.policy_version,
       };
     },
 
@@ -121,7 +157,7 @@ export function harvestSteps(
           readPublishedMarketState(store, symbol, nowMs, maxAge),
           readTrackedPosition(deps, symbol, nowMs),
           readRiskProposal(store, symbol, nowMs, maxAge),
-          store.hget(harvestProposalKey(symbol), "computed_at_utc"),
+          store.hget(outputKey(OUTPUT, symbol), OUTPUT.publishedStamp),
         ]);
         if (!market.ok) return market;
         if (!position.ok) return position;
@@ -157,11 +193,11 @@ export function harvestSteps(
         // The output guard last (CONTRACT.md, "Plausibility"): an implausible result skips the
         // cycle here, in compute, so nothing of it is written — no hash, no heartbeat, no memory.
         // The position checked is the one publish writes (kernelPositionFor, as above).
-        return guardHarvestResult(result, market, position.value, limits);
+        return guardHarvestResult(result, market, position.value, limits, theta.version);
       });
     },
 
-    decide(memory, inputs, result, nowMs) {
+    decide(memory, inputs, { result }, nowMs) {
       if (!inputs.outputPresent)
         return { publish: true, why: memory === null ? "first_publish" : "output_missing" };
       return decideHarvest(
@@ -177,22 +213,11 @@ export function harvestSteps(
       );
     },
 
-    async publish(symbol, { market, tracked, theta }, result, nowMs) {
-      const position = kernelPositionFor(tracked, config.rNetBasis);
-      if (!position.ok) throw new Error(`harvest ${symbol}: ${position.detail}`);
-      const fields = harvestProposalFields(result, market, position.value, nowMs, theta.version);
-      await publishWithMemory(deps, symbol, nowMs, {
-        hashes: [{ key: harvestProposalKey(symbol), fields }],
-        streams: config.enableStream
-          ? [
-              {
-                key: HARVEST_PROPOSAL_STREAM,
-                fields: withSymbol(symbol, fields),
-                maxLen: STREAM_MAXLEN,
-              },
-            ]
-          : [],
-      });
+    async publish(symbol, { market, theta }, spelled, nowMs) {
+      const { result } = spelled;
+      // The fields the output guard checked in compute (the position as kernelPositionFor gave
+      // it to the kernel, the theta's policy_version), with the publish's stamps.
+      const fields = await publishProposal(deps, OUTPUT, symbol, spelled.fields, nowMs);
       return {
         memory: {
           action: result.harvest_action,
@@ -223,10 +248,15 @@ export function harvestSteps(
     },
 
     async heartbeat(symbol, nowMs) {
-      await publishWithMemory(deps, symbol, nowMs, {
-        hashes: [{ key: harvestProposalKey(symbol), fields: heartbeatFields(nowMs) }],
-        streams: [],
-      });
+      await proposalHeartbeat(deps, OUTPUT, symbol, nowMs);
     },
   };
 }
+
+/** The harvest phase: its steps, its output hash and its rate-limit rule (src/phases/registry.ts). */
+export const harvestPhase = definePhase({
+  name: "harvest",
+  output: HARVEST_PROPOSAL_OUTPUT,
+  rateLimit: decideHarvest,
+  steps: harvestSteps,
+});

@@ -12,19 +12,17 @@ import {
   type MarketStateTheta,
 } from "../kernels/marketState.js";
 import type { DeepPartial, MarketState } from "../kernels/types.js";
-import {
-  dominantRegimeName,
-  marketStateFields,
-  marketStateStreamFields,
-} from "../contracts/fields.js";
-import { calcKey, marketStateKey, MARKETSTATE_STREAM } from "../store/keyGuard.js";
-import { parseFiniteNumber } from "../inputs/parse.js";
+import { dominantRegimeName, MARKETSTATE_OUTPUT } from "../contracts/marketstateOutput.js";
+import { outputKey, parseField, stamped } from "../contracts/output.js";
+import { calcKey } from "../store/keyGuard.js";
 import { ok, skip } from "../inputs/types.js";
-import { decideMarketState, type MarketStateMemory } from "./rateLimit.js";
-import { guardMarketState } from "./outputGuard.js";
+import { hold, publish, tooOld, type RateLimitSettings } from "./rateLimit.js";
+import type { Decision } from "../../machines/publisher.js";
+import { guardMarketState, type Spelled } from "./outputGuard.js";
 import type { Config } from "../config/schema.js";
 import {
   computeGuarded,
+  definePhase,
   rateLimitSettings,
   readGuarded,
   readOwnHash,
@@ -41,7 +39,8 @@ export interface MarketStateInputs {
 /** Our own bookkeeping: the candle fingerprint of the last publish (SPEC allows quantum:calc:*). */
 export const marketStateBookkeepingKey = (symbol: string): string => calcKey("marketstate", symbol);
 
-export const STREAM_MAXLEN = 10_000;
+const OUTPUT = MARKETSTATE_OUTPUT;
+const outputKeyOf = (symbol: string): string => outputKey(OUTPUT, symbol);
 
 function sameCloses(a: Float64Array, b: readonly number[]): boolean {
   if (a.length !== b.length) return false;
@@ -92,9 +91,30 @@ function candleNotes(series: CandleSeries): string {
   return notes.length === 0 ? "" : ` (${notes.join(", ")})`;
 }
 
+// ---- the rate-limit rule (CONTRACT.md, "Publish rules") ----
+
+/** What the rate limit remembers of the last publish (seeded from the output hash). */
+export interface MarketStateMemory {
+  /** Candle fingerprint of the last publish; null when unknown (e.g. seeded without one). */
+  fingerprint: string | null;
+  publishedAtMs: number;
+}
+
+export function decideMarketState(
+  memory: MarketStateMemory | null,
+  fingerprint: string,
+  nowMs: number,
+  s: RateLimitSettings,
+): Decision {
+  if (memory === null) return publish("first_publish");
+  if (memory.fingerprint !== fingerprint) return publish("new_candles");
+  if (tooOld(memory.publishedAtMs, nowMs, s)) return publish("max_age");
+  return hold;
+}
+
 export function marketStateSteps(
   deps: PhaseDeps,
-): PhaseSteps<MarketStateMemory, MarketStateInputs, MarketState> {
+): PhaseSteps<MarketStateMemory, MarketStateInputs, Spelled<MarketState>> {
   const { store, config } = deps;
   const theta = config.theta.marketstate as DeepPartial<MarketStateTheta> | undefined;
   const minRequired = marketStateMinRequired(theta);
@@ -125,12 +145,15 @@ export function marketStateSteps(
   return {
     async seed(symbol) {
       const [hash, book] = await Promise.all([
-        readOwnHash(store, marketStateKey(symbol)),
+        readOwnHash(store, outputKeyOf(symbol)),
         readOwnHash(store, marketStateBookkeepingKey(symbol)),
       ]);
-      const published = parseFiniteNumber(hash.ts_timestamp);
-      if (published === null) return null;
-      return { fingerprint: book.candle_fingerprint ?? null, publishedAtMs: published * 1000 };
+      const published = parseField(OUTPUT, hash, "ts_timestamp");
+      if (!published.ok) return null;
+      return {
+        fingerprint: book.candle_fingerprint ?? null,
+        publishedAtMs: published.value * 1000,
+      };
     },
 
     async read(symbol) {
@@ -149,7 +172,7 @@ export function marketStateSteps(
               // The cycle's clock: a candle dated after it (+ maxClockSkew) is future_candle.
               ...candleGuardsFromConfig(config, nowMs),
             }),
-            store.hget(marketStateKey(symbol), "ts_timestamp"),
+            store.hget(outputKeyOf(symbol), OUTPUT.publishedStamp),
           ]);
         } catch (error) {
           // A failed read (Redis gone, as before a klines RESYNC): every symbol's next read is a
@@ -198,17 +221,19 @@ export function marketStateSteps(
       });
     },
 
-    decide(memory, inputs, _result, nowMs) {
+    decide(memory, inputs, _spelled, nowMs) {
       if (!inputs.outputPresent)
         return { publish: true, why: memory === null ? "first_publish" : "output_missing" };
       return decideMarketState(memory, inputs.series.fingerprint, nowMs, settings);
     },
 
-    async publish(symbol, inputs, result, nowMs) {
-      const fields = marketStateFields(result, nowMs, inputs.series.closes.length);
+    async publish(symbol, inputs, spelled, nowMs) {
+      const result = spelled.result;
+      // The fields the output guard checked in compute, with the publish's stamp.
+      const fields = stamped(OUTPUT, spelled.fields, nowMs);
       await store.publish({
         hashes: [
-          { key: marketStateKey(symbol), fields, ttlSec },
+          { key: outputKeyOf(symbol), fields, ttlSec },
           {
             key: marketStateBookkeepingKey(symbol),
             fields: {
@@ -220,9 +245,9 @@ export function marketStateSteps(
         ],
         streams: [
           {
-            key: MARKETSTATE_STREAM,
-            fields: marketStateStreamFields(symbol, result, nowMs),
-            maxLen: STREAM_MAXLEN,
+            key: OUTPUT.stream.key,
+            fields: OUTPUT.stream.entry(symbol, fields, { regime_probs: result.regime_probs }),
+            maxLen: OUTPUT.stream.maxLen,
           },
         ],
       });
@@ -258,3 +283,11 @@ export function marketStateSteps(
     async heartbeat() {},
   };
 }
+
+/** The marketstate phase: its steps, its output hash and its rate-limit rule (src/phases/registry.ts). */
+export const marketStatePhase = definePhase({
+  name: "marketstate",
+  output: MARKETSTATE_OUTPUT,
+  rateLimit: decideMarketState,
+  steps: marketStateSteps,
+});

@@ -7,16 +7,31 @@
 //
 // Pure, and only ever removes a publish: it never changes a value (the kernels stay bit for bit
 // the reference's), and on plausible inputs it never fires (test/safety/outputGuardParity.test.ts).
+//
+// Formatted once: the guard spells the result's fields with the output declaration's codecs
+// (src/contracts/) and hands them on with the result (Spelled); the publish writes exactly those
+// fields, adding only the publish's stamps (output.ts `stamped`). So the number lengths checked
+// here are the ones written, and no cycle formats its figures twice.
 import { NonFiniteValueError } from "../contracts/decimal.js";
+import type { AnyOutputDeclaration, Fields } from "../contracts/output.js";
 import {
+  HARVEST_PROPOSAL_OUTPUT,
   harvestProposalFields,
+} from "../contracts/harvestProposalOutput.js";
+import {
+  MARKETSTATE_OUTPUT,
   marketStateFields,
-  riskProposalFields,
-  type Fields,
   type PublishedMarketState,
-} from "../contracts/fields.js";
+} from "../contracts/marketstateOutput.js";
+import { RISK_PROPOSAL_OUTPUT, riskProposalFields } from "../contracts/riskProposalOutput.js";
 import type { HarvestResult, MarketState, Position, StopsResult } from "../kernels/types.js";
 import { ok, skip, type Read } from "../inputs/types.js";
+
+/** A kernel's result with its output fields as they will be written (all but the publish's stamps). */
+export interface Spelled<R> {
+  result: R;
+  fields: Fields;
+}
 
 /** The configured bounds (config maxPriceRatio, maxStopDistPct). */
 export interface OutputLimits {
@@ -38,16 +53,20 @@ export const MAX_NUMBER_CHARS = 32;
 
 /**
  * Fields of our hashes that are text, not numbers, and so are not held to MAX_NUMBER_CHARS (the
- * policy version is bounded where it is read: src/policy/policy.ts).
+ * policy version is bounded where it is read: src/policy/policy.ts): each declaration says which.
  */
-const TEXT_FIELDS: ReadonlySet<string> = new Set([
-  "reason_codes",
-  "computed_at_utc",
-  "position_side",
-  "harvest_action",
-  "policy_version",
-  "regime_probs",
-]);
+function textFields(output: AnyOutputDeclaration): ReadonlySet<string> {
+  return new Set(
+    Object.entries(output.fields as Record<string, { text: boolean }>)
+      .filter(([, codec]) => codec.text)
+      .map(([name]) => name),
+  );
+}
+const TEXT_FIELDS: ReadonlySet<string> = new Set(
+  [MARKETSTATE_OUTPUT, RISK_PROPOSAL_OUTPUT, HARVEST_PROPOSAL_OUTPUT].flatMap((o) => [
+    ...textFields(o),
+  ]),
+);
 
 /** What a problem is: the field, its value and why, e.g. `proposed_sl=-128.8 is not > 0`. */
 type Problem = string | null;
@@ -104,8 +123,8 @@ export function checkStopDistance(value: number, maxStopDistPct: number): Proble
 }
 
 /**
- * The hash fields exactly as the publish would write them (the contract's own builders, so the
- * spelling is the one that would be written), or the non-finite field that cannot be written.
+ * The hash fields exactly as the publish will write them (the output declaration's codecs), or
+ * the non-finite field that cannot be written.
  */
 function buildFields(
   build: () => Fields,
@@ -158,21 +177,24 @@ export function guardRiskResult(
   market: PublishedMarketState,
   position: Position,
   limits: OutputLimits,
-): Read<StopsResult> {
+): Read<Spelled<StopsResult>> {
   const ratio = limits.maxPriceRatio;
   const current = position.current_price;
+  let fields: Fields = {};
   const problem = firstProblem(
     ...positionPriceChecks(position, ratio),
     () => checkPrice("proposed_sl", result.proposed_sl, current, ratio),
     () => checkPrice("proposed_tp", result.proposed_tp, current, ratio),
     () => checkStopDistance(result.intermediates.stop_dist_pct, limits.maxStopDistPct),
     () => {
-      // The stamp is irrelevant to the lengths (an epoch and an ISO time have fixed widths).
-      const built = buildFields(() => riskProposalFields(result, market, position, 0));
-      return built.ok ? checkNumberLengths(built.fields) : built.problem;
+      // The stamps are the publish's (an epoch and an ISO time have fixed widths).
+      const built = buildFields(() => riskProposalFields(result, market, position));
+      if (!built.ok) return built.problem;
+      fields = built.fields;
+      return checkNumberLengths(fields);
     },
   );
-  return problem === null ? ok(result) : implausible(problem);
+  return problem === null ? ok({ result, fields }) : implausible(problem);
 }
 
 /**
@@ -185,9 +207,11 @@ export function guardHarvestResult(
   market: PublishedMarketState,
   position: Position,
   limits: OutputLimits,
-): Read<HarvestResult> {
+  policyVersion = "",
+): Read<Spelled<HarvestResult>> {
   const ratio = limits.maxPriceRatio;
   const current = position.current_price;
+  let fields: Fields = {};
   const problem = firstProblem(
     ...positionPriceChecks(position, ratio),
     () =>
@@ -196,19 +220,27 @@ export function guardHarvestResult(
         : checkPrice("new_sl_proposed", result.new_sl_proposed, current, ratio),
     () => checkPriceDistance("risk_unit", result.risk_unit, current, ratio),
     () => {
-      const built = buildFields(() => harvestProposalFields(result, market, position, 0, ""));
-      return built.ok ? checkNumberLengths(built.fields) : built.problem;
+      const built = buildFields(() =>
+        harvestProposalFields(result, market, position, policyVersion),
+      );
+      if (!built.ok) return built.problem;
+      fields = built.fields;
+      return checkNumberLengths(fields);
     },
   );
-  return problem === null ? ok(result) : implausible(problem);
+  return problem === null ? ok({ result, fields }) : implausible(problem);
 }
 
 /**
  * The market state: every figure finite and written (8 decimals for sigma/mu, 6 for the others)
  * in at most MAX_NUMBER_CHARS characters. The stream carries the same spellings.
  */
-export function guardMarketState(result: MarketState, bufferSize: number): Read<MarketState> {
-  const built = buildFields(() => marketStateFields(result, 0, bufferSize));
-  const problem = built.ok ? checkNumberLengths(built.fields) : built.problem;
-  return problem === null ? ok(result) : implausible(problem);
+export function guardMarketState(
+  result: MarketState,
+  bufferSize: number,
+): Read<Spelled<MarketState>> {
+  const built = buildFields(() => marketStateFields(result, bufferSize));
+  if (!built.ok) return implausible(built.problem);
+  const problem = checkNumberLengths(built.fields);
+  return problem === null ? ok({ result, fields: built.fields }) : implausible(problem);
 }

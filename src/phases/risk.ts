@@ -2,22 +2,19 @@
 import { computeStops, type StopsTheta } from "../kernels/stops.js";
 import type { DeepPartial, StopsResult } from "../kernels/types.js";
 import type { TrackedPosition } from "../inputs/positionMemory.js";
-import { publishWithMemory, readTrackedPosition } from "./positionInput.js";
-import {
-  heartbeatFields,
-  riskProposalFields,
-  withSymbol,
-  type PublishedMarketState,
-} from "../contracts/fields.js";
+import { readTrackedPosition } from "./positionInput.js";
+import type { PublishedMarketState } from "../contracts/marketstateOutput.js";
+import { RISK_PROPOSAL_OUTPUT } from "../contracts/riskProposalOutput.js";
+import { outputKey, parseFields } from "../contracts/output.js";
 import { readPublishedMarketState } from "../inputs/publishedState.js";
-import { parseFiniteNumber } from "../inputs/parse.js";
 import { ok } from "../inputs/types.js";
-import { riskProposalKey, RISK_PROPOSAL_STREAM } from "../store/keyGuard.js";
-import { decideRisk, type RiskMemory } from "./rateLimit.js";
-import { guardRiskResult, outputLimitsFrom } from "./outputGuard.js";
-import { STREAM_MAXLEN } from "./marketstate.js";
+import { changedVsFloorOne, hold, publish, tooOld, type RateLimitSettings } from "./rateLimit.js";
+import type { Decision } from "../../machines/publisher.js";
+import { guardRiskResult, outputLimitsFrom, type Spelled } from "./outputGuard.js";
+import { publishProposal, proposalHeartbeat } from "./proposalOutput.js";
 import {
   computeGuarded,
+  definePhase,
   maxInputAgeSec,
   rateLimitSettings,
   readGuarded,
@@ -32,7 +29,33 @@ export interface RiskInputs {
   outputPresent: boolean;
 }
 
-export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, StopsResult> {
+// ---- the rate-limit rule (CONTRACT.md, "Publish rules") ----
+
+/** What the rate limit remembers of the last publish (seeded from the output hash). */
+export interface RiskMemory {
+  sl: number;
+  tp: number;
+  publishedAtMs: number;
+}
+
+export function decideRisk(
+  memory: RiskMemory | null,
+  next: { sl: number; tp: number },
+  nowMs: number,
+  s: RateLimitSettings,
+): Decision {
+  if (memory === null) return publish("first_publish");
+  if (changedVsFloorOne(memory.sl, next.sl, s.changeEpsPct)) return publish("sl_changed");
+  if (changedVsFloorOne(memory.tp, next.tp, s.changeEpsPct)) return publish("tp_changed");
+  if (tooOld(memory.publishedAtMs, nowMs, s)) return publish("max_age");
+  return hold;
+}
+
+const OUTPUT = RISK_PROPOSAL_OUTPUT;
+
+export function riskSteps(
+  deps: PhaseDeps,
+): PhaseSteps<RiskMemory, RiskInputs, Spelled<StopsResult>> {
   const { store, config } = deps;
   const theta = config.theta.stops as DeepPartial<StopsTheta> | undefined;
   const settings = rateLimitSettings(config);
@@ -41,11 +64,10 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
 
   return {
     async seed(symbol) {
-      const hash = await readOwnHash(store, riskProposalKey(symbol));
-      const sl = parseFiniteNumber(hash.proposed_sl);
-      const tp = parseFiniteNumber(hash.proposed_tp);
-      const at = hash.computed_at_utc ? Date.parse(hash.computed_at_utc) : Number.NaN;
-      if (sl === null || tp === null || !Number.isFinite(at)) return null;
+      const hash = await readOwnHash(store, outputKey(OUTPUT, symbol));
+      const read = parseFields(OUTPUT, hash, ["proposed_sl", "proposed_tp", "computed_at_utc"]);
+      if (!read.ok) return null;
+      const { proposed_sl: sl, proposed_tp: tp, computed_at_utc: at } = read.values;
       return { sl, tp, publishedAtMs: at };
     },
 
@@ -55,7 +77,7 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
         const [market, position, stamp] = await Promise.all([
           readPublishedMarketState(store, symbol, nowMs, maxAge),
           readTrackedPosition(deps, symbol, nowMs),
-          store.hget(riskProposalKey(symbol), "computed_at_utc"),
+          store.hget(outputKey(OUTPUT, symbol), OUTPUT.publishedStamp),
         ]);
         if (!market.ok) return market;
         if (!position.ok) return position;
@@ -86,7 +108,7 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
       });
     },
 
-    decide(memory, inputs, result, nowMs) {
+    decide(memory, inputs, { result }, nowMs) {
       if (!inputs.outputPresent)
         return { publish: true, why: memory === null ? "first_publish" : "output_missing" };
       return decideRisk(
@@ -97,21 +119,11 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
       );
     },
 
-    async publish(symbol, { market, tracked }, result, nowMs) {
+    async publish(symbol, { market, tracked }, spelled, nowMs) {
+      const { result } = spelled;
       const position = tracked.position;
-      const fields = riskProposalFields(result, market, position, nowMs);
-      await publishWithMemory(deps, symbol, nowMs, {
-        hashes: [{ key: riskProposalKey(symbol), fields }],
-        streams: config.enableStream
-          ? [
-              {
-                key: RISK_PROPOSAL_STREAM,
-                fields: withSymbol(symbol, fields),
-                maxLen: STREAM_MAXLEN,
-              },
-            ]
-          : [],
-      });
+      // The fields the output guard checked in compute, with the publish's stamps.
+      const fields = await publishProposal(deps, OUTPUT, symbol, spelled.fields, nowMs);
       return {
         memory: { sl: result.proposed_sl, tp: result.proposed_tp, publishedAtMs: nowMs },
         figures: {
@@ -126,10 +138,15 @@ export function riskSteps(deps: PhaseDeps): PhaseSteps<RiskMemory, RiskInputs, S
     },
 
     async heartbeat(symbol, nowMs) {
-      await publishWithMemory(deps, symbol, nowMs, {
-        hashes: [{ key: riskProposalKey(symbol), fields: heartbeatFields(nowMs) }],
-        streams: [],
-      });
+      await proposalHeartbeat(deps, OUTPUT, symbol, nowMs);
     },
   };
 }
+
+/** The risk phase: its steps, its output hash and its rate-limit rule (src/phases/registry.ts). */
+export const riskPhase = definePhase({
+  name: "risk",
+  output: RISK_PROPOSAL_OUTPUT,
+  rateLimit: decideRisk,
+  steps: riskSteps,
+});

@@ -28,6 +28,8 @@ import { WrongTypeError } from "../store/types.js";
 import { KernelInputError } from "../kernels/types.js";
 import { maxInputAgeSec } from "../config/schema.js";
 import { errorMessage } from "../core/errors.js";
+import type { PhaseName } from "../core/phases.js";
+import type { AnyOutputDeclaration } from "../contracts/output.js";
 
 export interface PhaseDeps {
   store: Store;
@@ -180,6 +182,47 @@ export function publisherFor<Memory, Inputs, Result>(
       }),
     },
   });
+}
+
+/** Wraps a phase's steps before they are provided (shadow mode's comparison of every cycle). */
+export type StepsDecorator = <Memory, Inputs, Result>(
+  phase: PhaseName,
+  steps: PhaseSteps<Memory, Inputs, Result>,
+) => PhaseSteps<Memory, Inputs, Result>;
+
+/**
+ * A phase, as its module declares it: its steps, the output hash they write (the declaration in
+ * src/contracts/, the same one PHASE_REGISTRY names) and its rate-limit rule (what `decide`
+ * applies). The registry (src/phases/registry.ts) carries one per phase.
+ */
+export interface PhaseModuleSpec<Memory, Inputs, Result> {
+  name: PhaseName;
+  output: AnyOutputDeclaration;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each rule takes its own phase's memory and values; the registry only names it
+  rateLimit: (...args: any[]) => Decision;
+  steps(deps: PhaseDeps): PhaseSteps<Memory, Inputs, Result>;
+}
+
+export interface PhaseModule<Memory, Inputs, Result> extends PhaseModuleSpec<
+  Memory,
+  Inputs,
+  Result
+> {
+  /** The publisher machine provided with this phase's steps (decorated first, when asked). */
+  publisher(deps: PhaseDeps, decorate?: StepsDecorator): AnyPublisherMachine;
+}
+
+/** A phase module from its parts; `publisher` keeps the phase's own types inside. */
+export function definePhase<Name extends PhaseName, Memory, Inputs, Result>(
+  spec: PhaseModuleSpec<Memory, Inputs, Result> & { name: Name },
+): PhaseModule<Memory, Inputs, Result> & { name: Name } {
+  return {
+    ...spec,
+    publisher(deps, decorate) {
+      const steps = spec.steps(deps);
+      return publisherFor(decorate === undefined ? steps : decorate(spec.name, steps));
+    },
+  };
 }
 
 export function rateLimitSettings(config: Config) {

@@ -29,11 +29,7 @@ import type { CycleDoneEvent, PhaseName } from "../../machines/publisher.js";
 import type { Logger } from "../log.js";
 import { parseFiniteNumber } from "../inputs/parse.js";
 import type { PhaseSteps } from "../phases/steps.js";
-import {
-  HARVEST_PROPOSAL_HASH_PREFIX,
-  MARKETSTATE_HASH_PREFIX,
-  RISK_PROPOSAL_HASH_PREFIX,
-} from "../store/keyGuard.js";
+import { byPhase, PHASE_NAMES, PHASE_REGISTRY, phaseOfOutputKey } from "../core/phases.js";
 import type { ShadowSink, ShadowStore, StoppedProposal, StoppedWrites } from "./shadowStore.js";
 import { errorMessage } from "../core/errors.js";
 
@@ -57,47 +53,33 @@ export const IGNORED_FIELDS: Readonly<Record<string, string>> = {
 };
 
 /**
- * Fields the old services never wrote (CONTRACT.md, "Deliberate differences" 9; policy_version:
- * SPEC §9). Compared only when the hash in Redis has them: a switch-over's old hash has none.
+ * Fields the old services never wrote (CONTRACT.md, "Deliberate differences" 9), as each output
+ * declaration lists them. Compared only when the hash in Redis has them: a switch-over's old hash
+ * has none.
  */
-export const OURS_ONLY_FIELDS: Readonly<Record<PhaseName, readonly string[]>> = {
-  marketstate: ["regime_probs"],
-  risk: [],
-  harvest: ["k_regime_flip", "k_sigma_spike", "k_ts_drop", "k_age_penalty", "policy_version"],
-};
+export const OURS_ONLY_FIELDS: Readonly<Record<PhaseName, readonly string[]>> = byPhase(
+  (phase) => PHASE_REGISTRY[phase].output.oursOnly,
+);
 
-/** The decimals the market state's figures are written with (src/contracts/fields.ts). */
-const ROUNDED_DECIMALS: Readonly<Record<string, number>> = {
-  sigma: 8,
-  mu: 8,
-  ts: 6,
-  p_trend: 6,
-  p_mr: 6,
-  p_chop: 6,
-  dp: 6,
-  vr: 6,
-  spike_proxy: 6,
-};
+/**
+ * The fixed decimals fields are written with (the market state's figures: the output
+ * declarations' codecs), by field name — also where risk and harvest echo them.
+ */
+const ROUNDED_DECIMALS: Readonly<Record<string, number>> = Object.fromEntries(
+  PHASE_NAMES.flatMap((phase) =>
+    Object.entries(
+      PHASE_REGISTRY[phase].output.fields as Record<string, { decimals?: number }>,
+    ).flatMap(([field, codec]) => (codec.decimals === undefined ? [] : [[field, codec.decimals]])),
+  ),
+);
 
 /** Fields that are an age in seconds: they grow between the two computations. */
 const AGE_FIELDS: ReadonlySet<string> = new Set(["position_age_sec"]);
 
 const NO_VALUE: ReadonlySet<string> = new Set(["", "None", "null"]);
 
-const PHASE_PREFIXES: ReadonlyArray<[PhaseName, string]> = [
-  ["marketstate", MARKETSTATE_HASH_PREFIX],
-  ["risk", RISK_PROPOSAL_HASH_PREFIX],
-  ["harvest", HARVEST_PROPOSAL_HASH_PREFIX],
-];
-const PHASE_ORDER: readonly PhaseName[] = ["marketstate", "risk", "harvest"];
-
 /** The phase and symbol of an output hash key; null for any other key. */
-export function phaseOfKey(key: string): { phase: PhaseName; symbol: string } | null {
-  for (const [phase, prefix] of PHASE_PREFIXES)
-    if (key.startsWith(prefix) && key.length > prefix.length)
-      return { phase, symbol: key.slice(prefix.length) };
-  return null;
-}
+export const phaseOfKey = phaseOfOutputKey;
 
 /**
  * ISO-8601 as either writer wrote it — ours `2026-01-02T03:04:05.678Z`, Python's naive
@@ -274,7 +256,7 @@ export interface ShadowTotals {
 }
 
 const keyOf = (phase: PhaseName, symbol: string): string =>
-  PHASE_PREFIXES.find(([p]) => p === phase)![1] + symbol;
+  PHASE_REGISTRY[phase].output.keyPrefix + symbol;
 
 /** old → new as a log line and the table spell it. */
 const shown = (value: string | null): string =>
@@ -431,7 +413,7 @@ export class ShadowReport implements ShadowSink {
         ? -1
         : a.symbol > b.symbol
           ? 1
-          : PHASE_ORDER.indexOf(a.phase) - PHASE_ORDER.indexOf(b.phase),
+          : PHASE_NAMES.indexOf(a.phase) - PHASE_NAMES.indexOf(b.phase),
     );
   }
 

@@ -1,47 +1,42 @@
-// The write allow-list of SPEC §5. This service is calc-only: it may write its three output
-// hashes, their three streams and its own bookkeeping under `quantum:calc:`, and nothing else.
+// The write allow-list of CONTRACT.md ("Outputs"). This service is calc-only: it may write its
+// output hashes, their streams and its own bookkeeping under `quantum:calc:`, and nothing else.
 // Both stores call assertPublishable() on every batch before touching anything, so a bug in a
 // publisher (a wrong key, a NaN that slipped through) is refused loudly instead of landing in a
 // key that some trading component reads. Deletion is narrower still: only `quantum:calc:` keys
 // (assertDeletable). The argument checks the two stores share for their reads live here too.
+//
+// The output keys and streams are not spelled here: they come from the output declarations
+// (src/contracts/outputs.ts), so a hash added there is allowed here, and nothing else is.
 import type { PublishBatch } from "./types.js";
-
-export const MARKETSTATE_HASH_PREFIX = "quantum:marketstate:";
-export const RISK_PROPOSAL_HASH_PREFIX = "quantum:risk:proposal:";
-export const HARVEST_PROPOSAL_HASH_PREFIX = "quantum:harvest:proposal:";
-
+import {
+  HARVEST_PROPOSAL_OUTPUT,
+  MARKETSTATE_OUTPUT,
+  OUTPUTS,
+  RISK_PROPOSAL_OUTPUT,
+} from "../contracts/outputs.js";
+import { assertSymbol, ForbiddenKeyError, outputKey } from "../contracts/output.js";
 import {
   HARVEST_PROPOSAL_STREAM,
   MARKETSTATE_STREAM,
   RISK_PROPOSAL_STREAM,
 } from "../contracts/streams.js";
 export { HARVEST_PROPOSAL_STREAM, MARKETSTATE_STREAM, RISK_PROPOSAL_STREAM };
+export { assertSymbol, ForbiddenKeyError };
+
+export const MARKETSTATE_HASH_PREFIX = MARKETSTATE_OUTPUT.keyPrefix;
+export const RISK_PROPOSAL_HASH_PREFIX = RISK_PROPOSAL_OUTPUT.keyPrefix;
+export const HARVEST_PROPOSAL_HASH_PREFIX = HARVEST_PROPOSAL_OUTPUT.keyPrefix;
 
 /** Our own bookkeeping (hashes or streams); nothing outside this service reads it. */
 export const CALC_PREFIX = "quantum:calc:";
 
-export const OUTPUT_HASH_PREFIXES = [
-  MARKETSTATE_HASH_PREFIX,
-  RISK_PROPOSAL_HASH_PREFIX,
-  HARVEST_PROPOSAL_HASH_PREFIX,
-] as const;
-export const OUTPUT_STREAMS = [
-  MARKETSTATE_STREAM,
-  RISK_PROPOSAL_STREAM,
-  HARVEST_PROPOSAL_STREAM,
-] as const;
+/** The output hashes' key prefixes: every declared output's, and no other. */
+export const OUTPUT_HASH_PREFIXES: readonly string[] = OUTPUTS.map((o) => o.keyPrefix);
+/** The output streams: every declared output's, and no other. */
+export const OUTPUT_STREAMS: readonly string[] = OUTPUTS.map((o) => o.stream.key);
 
 /** What a write does to a key: HSET (hash) or XADD (stream). */
 export type WriteKind = "hash" | "stream";
-
-export class ForbiddenKeyError extends Error {
-  readonly key: string;
-  constructor(key: string, why: string, action: "write" | "delete" = "write") {
-    super(`refusing to ${action} ${JSON.stringify(key)}: ${why}`);
-    this.name = "ForbiddenKeyError";
-    this.key = key;
-  }
-}
 
 /** Thrown for a malformed publish batch (empty field set, NaN value, bad TTL, ...). */
 export class InvalidWriteError extends Error {
@@ -51,32 +46,16 @@ export class InvalidWriteError extends Error {
   }
 }
 
-// A symbol is interpolated into key names. Whitespace or control characters there would make a
-// key nobody can find with redis-cli, and an empty one would write the bare prefix.
-const SYMBOL_PATTERN = /^[^\s\x00-\x1f\x7f]{1,100}$/;
-
-export function assertSymbol(symbol: string): void {
-  if (typeof symbol !== "string" || !SYMBOL_PATTERN.test(symbol)) {
-    throw new ForbiddenKeyError(
-      String(symbol),
-      "a symbol must be 1-100 characters without whitespace or control characters",
-    );
-  }
-}
-
 export function marketStateKey(symbol: string): string {
-  assertSymbol(symbol);
-  return MARKETSTATE_HASH_PREFIX + symbol;
+  return outputKey(MARKETSTATE_OUTPUT, symbol);
 }
 
 export function riskProposalKey(symbol: string): string {
-  assertSymbol(symbol);
-  return RISK_PROPOSAL_HASH_PREFIX + symbol;
+  return outputKey(RISK_PROPOSAL_OUTPUT, symbol);
 }
 
 export function harvestProposalKey(symbol: string): string {
-  assertSymbol(symbol);
-  return HARVEST_PROPOSAL_HASH_PREFIX + symbol;
+  return outputKey(HARVEST_PROPOSAL_OUTPUT, symbol);
 }
 
 /** A bookkeeping key of our own, e.g. calcKey('publisher', 'BTCUSDT') → quantum:calc:publisher:BTCUSDT. */
@@ -96,7 +75,7 @@ export function isWritable(key: string, kind?: WriteKind): boolean {
   if (typeof key !== "string") return false;
   if (hasNonEmptySuffix(key, CALC_PREFIX)) return true;
   const hashOk = OUTPUT_HASH_PREFIXES.some((prefix) => hasNonEmptySuffix(key, prefix));
-  const streamOk = (OUTPUT_STREAMS as readonly string[]).includes(key);
+  const streamOk = OUTPUT_STREAMS.includes(key);
   if (kind === "hash") return hashOk;
   if (kind === "stream") return streamOk;
   return hashOk || streamOk;
@@ -213,7 +192,7 @@ export function compareStreamIds(a: StreamId, b: StreamId): number {
   return 0;
 }
 
-// Values SPEC §5 forbids in any output, whatever the field: the Python services wrote these.
+// Values the contract forbids in any output, whatever the field: the Python services wrote these.
 const FORBIDDEN_VALUES = new Set([
   "NaN",
   "nan",

@@ -4,6 +4,7 @@
 // the window, which an incremental read does not look at, is seen right after an outage.
 import { describe, expect, it } from "vitest";
 import { computeMarketState } from "../../src/kernels/marketState.js";
+import { marketStateFields } from "../../src/contracts/marketstateOutput.js";
 import { loadConfig } from "../../src/config/load.js";
 import { LiveCandles } from "../../src/inputs/klines.js";
 import { marketStateSteps } from "../../src/phases/marketstate.js";
@@ -112,19 +113,21 @@ describe("marketstate read step with the incremental candle window", () => {
       series: { ...series, closes: [...series.closes] },
       outputPresent: true,
     });
-    expect(first).toEqual({ ok: true, value: computeMarketState(series.closes) });
+    // The result with its fields spelled once, as the publish will write them.
+    const spelled = (closes: readonly number[]) => {
+      const result = computeMarketState(closes)!;
+      return { result, fields: marketStateFields(result, closes.length) };
+    };
+    expect(first).toEqual({ ok: true, value: spelled(series.closes) });
     expect(again).toEqual(first);
     if (!first.ok || !again.ok) throw new Error("expected results");
-    expect(again.value).not.toBe(first.value);
-    again.value.regime_probs.trend = -1;
-    expect(steps.compute(SYMBOL, inputs)).toEqual({
-      ok: true,
-      value: computeMarketState(series.closes),
-    });
+    expect(again.value.result).not.toBe(first.value.result);
+    again.value.result.regime_probs.trend = -1;
+    expect(steps.compute(SYMBOL, inputs)).toEqual({ ok: true, value: spelled(series.closes) });
     const changed = [...series.closes];
     changed[17] *= 1.001;
     expect(
       steps.compute(SYMBOL, { series: { ...series, closes: changed }, outputPresent: true }),
-    ).toEqual({ ok: true, value: computeMarketState(changed) });
+    ).toEqual({ ok: true, value: spelled(changed) });
   });
 });

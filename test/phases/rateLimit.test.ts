@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decideHarvest, decideMarketState, decideRisk } from "../../src/phases/rateLimit.js";
+import { decideHarvest, decideMarketState, decideRisk } from "../../src/phases/registry.js";
 
 const s = { maxPublishAgeMs: 60_000, changeEpsPct: 0.001 };
 

@@ -1,7 +1,10 @@
 // The output guard's rules, one by one (src/phases/outputGuard.ts; CONTRACT.md, "Plausibility"):
 // each implausible field is a skip `implausible_result` whose detail names the field and value.
 import { describe, expect, it } from "vitest";
-import type { PublishedMarketState } from "../../src/contracts/fields.js";
+import type { PublishedMarketState } from "../../src/contracts/marketstateOutput.js";
+import { marketStateFields } from "../../src/contracts/marketstateOutput.js";
+import { riskProposalFields } from "../../src/contracts/riskProposalOutput.js";
+import { harvestProposalFields } from "../../src/contracts/harvestProposalOutput.js";
 import { computeHarvest } from "../../src/kernels/harvest.js";
 import { computeMarketState } from "../../src/kernels/marketState.js";
 import { computeStops } from "../../src/kernels/stops.js";
@@ -98,7 +101,11 @@ describe("limits", () => {
 describe("risk", () => {
   it("a plausible proposal passes as it is", () => {
     const result = stops();
-    expect(guardRiskResult(result, MARKET, LONG, LIMITS)).toEqual({ ok: true, value: result });
+    // Formatted once: the guard hands on the fields the publish writes.
+    expect(guardRiskResult(result, MARKET, LONG, LIMITS)).toEqual({
+      ok: true,
+      value: { result, fields: riskProposalFields(result, MARKET, LONG) },
+    });
   });
 
   it("a stop below zero (a volatility that moves the stop past the price) names proposed_sl and its value", () => {
@@ -161,7 +168,10 @@ describe("harvest", () => {
   it("a plausible proposal passes as it is (with and without new_sl_proposed)", () => {
     const plain = harvest();
     expect(plain.new_sl_proposed).toBeNull();
-    expect(guardHarvestResult(plain, MARKET, LONG, LIMITS)).toEqual({ ok: true, value: plain });
+    expect(guardHarvestResult(plain, MARKET, LONG, LIMITS, "v7")).toEqual({
+      ok: true,
+      value: { result: plain, fields: harvestProposalFields(plain, MARKET, LONG, "v7") },
+    });
     const winner = { ...LONG, entry_price: 90, unrealized_pnl: 10 };
     const locked = harvest(winner);
     expect(locked.new_sl_proposed).not.toBeNull();
@@ -207,7 +217,10 @@ describe("market state", () => {
   const state = computeMarketState(prices)!;
 
   it("a computed state passes as it is", () => {
-    expect(guardMarketState(state, prices.length)).toEqual({ ok: true, value: state });
+    expect(guardMarketState(state, prices.length)).toEqual({
+      ok: true,
+      value: { result: state, fields: marketStateFields(state, prices.length) },
+    });
   });
 
   it("a figure written longer than 32 characters at its fixed decimals, or not finite", () => {

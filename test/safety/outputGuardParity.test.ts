@@ -3,7 +3,7 @@
 // never fires, and it hands the kernel's result through untouched (the same object), so parity and
 // every publish are unchanged. Also a seeded property run over random plausible positions.
 import { describe, expect, it } from "vitest";
-import type { PublishedMarketState } from "../../src/contracts/fields.js";
+import type { PublishedMarketState } from "../../src/contracts/marketstateOutput.js";
 import { computeHarvest, type HarvestInput } from "../../src/kernels/harvest.js";
 import { computeMarketState, type MarketStateTheta } from "../../src/kernels/marketState.js";
 import { computeStops, type StopsInput } from "../../src/kernels/stops.js";
@@ -44,7 +44,7 @@ describe("the guard never fires on the parity vectors", () => {
       };
       const guarded = guardRiskResult(result, market, input.position as Position, DEFAULTS);
       if (!guarded.ok) fired.push(`${c.name}: ${guarded.detail}`);
-      else expect(guarded.value).toBe(result);
+      else expect(guarded.value.result).toBe(result);
     }
     expect(fired).toEqual([]);
     expect(vectors.cases.length).toBeGreaterThan(100);
@@ -60,7 +60,7 @@ describe("the guard never fires on the parity vectors", () => {
       const market: PublishedMarketState = { ...ms, mu: 0, ts_timestamp: TS };
       const guarded = guardHarvestResult(result, market, input.position as Position, DEFAULTS);
       if (!guarded.ok) fired.push(`${c.name}: ${guarded.detail}`);
-      else expect(guarded.value).toBe(result);
+      else expect(guarded.value.result).toBe(result);
     }
     expect(fired).toEqual([]);
     expect(vectors.cases.length).toBeGreaterThan(100);
@@ -75,7 +75,7 @@ describe("the guard never fires on the parity vectors", () => {
       if (result === null) continue;
       const guarded = guardMarketState(result, input.prices.length);
       if (!guarded.ok) fired.push(`${c.name}: ${guarded.detail}`);
-      else expect(guarded.value).toBe(result);
+      else expect(guarded.value.result).toBe(result);
     }
     expect(fired).toEqual([]);
   });
