@@ -123,6 +123,7 @@ class ReplayActor {
   memoryKnown = true;
   cycles = 0;
   reported = 0;
+  backoffCapMs = 0;
   private waiters: (() => void)[] = [];
   constructor(
     readonly phase: PhaseName,
@@ -404,6 +405,7 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
 
   const start = (a: ReplayActor, atMs: number, backoff: { baseMs: number; capMs: number }) => {
     a.actor?.stop();
+    a.backoffCapMs = backoff.capMs;
     a.clock = new SimulatedClock();
     a.clock.set(atMs);
     a.pendingSeed = null;
@@ -430,7 +432,9 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
     if (clock === null) return;
     if (t > clock.now()) clock.increment(t - clock.now());
     if (pastBackoff && state(a).value === "backoff") {
-      clock.increment((state(a).context.retryDelayMs ?? 0) + 1);
+      // The delay the backoff was armed with (jittered: not the live run's), else the longest one.
+      const armed = (state(a).context as { retryDelayMs?: number | null }).retryDelayMs;
+      clock.increment((armed ?? a.backoffCapMs) + 1);
     }
   };
 

@@ -5,7 +5,7 @@ import { createActor, type AnyActorRef } from "xstate";
 import type { PhaseName } from "../../src/core/phases.js";
 import type { Config } from "../../src/config/schema.js";
 import type { Store } from "../../src/store/types.js";
-import { publisherFor, type PhaseDeps } from "../../src/phases/steps.js";
+import { publisherFor, type PhaseDeps, type PhaseSteps } from "../../src/phases/steps.js";
 import { marketStateSteps } from "../../src/phases/marketstate.js";
 import { riskSteps } from "../../src/phases/risk.js";
 import { harvestSteps } from "../../src/phases/harvest.js";
@@ -15,7 +15,7 @@ import { LiveCandles } from "../../src/inputs/klines.js";
 import { candleGuardsFromConfig, readCandleExtremes } from "../../src/candles/index.js";
 import type { PolicyBook } from "../../src/policy/policyBook.js";
 import type { FlightRecorder } from "../../src/recorder/recorder.js";
-import type { PublisherContext } from "../../machines/publisher.js";
+import type { CycleTrigger, PublisherContext } from "../../machines/publisher.js";
 
 export interface LiveRun {
   /** One chained pass: marketstate, risk, harvest of every symbol, each cycle to its end. */
@@ -68,7 +68,7 @@ export function liveRun(options: {
   };
   const actors = new Map<string, AnyActorRef>();
   for (const phase of config.phases) {
-    const logic = publisherFor(steps[phase]).provide({
+    const logic = publisherFor(steps[phase] as PhaseSteps<unknown, unknown, unknown>).provide({
       actions: {
         reportCycle: ({ context }: { context: PublisherContext }) => {
           const key = `${context.phase} ${context.symbol}`;
@@ -80,7 +80,9 @@ export function liveRun(options: {
           recorder.noteCycle({
             phase: context.phase,
             symbol: context.symbol,
-            trigger: context.trigger,
+            // (the cycle's trigger: context.cycle.trigger since the context was grouped)
+            trigger:
+              (context as { cycle?: { trigger?: CycleTrigger | null } }).cycle?.trigger ?? null,
           });
           reported.set(key, (reported.get(key) ?? 0) + 1);
           waiters.get(key)?.();

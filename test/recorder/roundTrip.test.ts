@@ -146,7 +146,7 @@ describe("record → replay (memory store, real machines)", () => {
     for (const c of harvest) {
       const i = c.inputs as unknown as HarvestInputs;
       // c.inputs already carries the what-if theta over the one in force
-      const now = kernel(c, i.theta.theta as Record<string, unknown>);
+      const now = kernel(c, i.theta.theta);
       const fields = c.replayed.written?.h[0][1];
       if (c.replayed.outcome === "published") {
         expect(fields?.harvest_action).toBe(now.harvest_action);
