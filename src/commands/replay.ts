@@ -18,6 +18,7 @@ import { HARVEST_SCENARIOS } from "../replay/harvestScenarios.js";
 import { parsePriceFile, PriceFileError } from "../replay/priceFile.js";
 import { marketStateAt, positionAt, STOPS_SCENARIOS } from "../replay/stopsScenarios.js";
 import { fmt, renderTable, type Column } from "../replay/table.js";
+import { registerRecordingReplay } from "./recording.js";
 import {
   isSyntheticRegime,
   REGIMES,
@@ -322,6 +323,8 @@ export function registerReplay(program: Command): void {
     .description(
       "Replay the proof-pack scenarios through the kernels and print them as tables (one row per step).",
     );
+
+  registerRecordingReplay(replay);
 
   replay
     .command("harvest")

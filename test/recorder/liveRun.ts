@@ -14,7 +14,17 @@ import { PositionBook } from "../../src/inputs/positionMemory.js";
 import { LiveCandles } from "../../src/inputs/klines.js";
 import { candleGuardsFromConfig, readCandleExtremes } from "../../src/candles/index.js";
 import type { PolicyBook } from "../../src/policy/policyBook.js";
-import type { FlightRecorder } from "../../src/recorder/recorder.js";
+import { FlightRecorder } from "../../src/recorder/recorder.js";
+import { MemoryStore } from "../../src/store/memoryStore.js";
+import {
+  brainFields,
+  candlePayload,
+  dataSinkKey,
+  MINUTE_MS,
+  positionKey,
+} from "../helpers/producers.js";
+import { prices } from "../helpers/seed.js";
+import { serviceConfig } from "../helpers/serviceHarness.js";
 import type { CycleTrigger, PublisherContext } from "../../machines/publisher.js";
 
 export interface LiveRun {
@@ -125,4 +135,74 @@ export function liveRun(options: {
       for (const actor of actors.values()) actor.stop();
     },
   };
+}
+
+const SYMBOLS = ["BTCUSDT", "ETHUSDT"];
+const T0 = Date.UTC(2026, 11, 1, 12, 0, 0);
+
+/** A run of `passes` minutes: a candle a minute, ETHUSDT's long opened at 2, moved, closed at 7. */
+export async function recordRun(
+  dir: string,
+  passes: number,
+  segmentBytes?: number,
+): Promise<FlightRecorder> {
+  let nowMs = T0;
+  const store = new MemoryStore({ now: () => nowMs });
+  const series: Record<string, number[]> = {
+    BTCUSDT: prices("trend", 300 + passes, 80_000, 3),
+    ETHUSDT: prices("mr", 300 + passes, 3_000, 5),
+  };
+  const addCandle = (symbol: string, i: number) => {
+    const open_time = T0 - 300 * MINUTE_MS + i * MINUTE_MS;
+    const close = series[symbol][i];
+    store.zadd(
+      dataSinkKey(symbol),
+      open_time,
+      candlePayload({ symbol, open_time, close, high: close * 1.002, low: close * 0.998 }),
+    );
+  };
+  for (const symbol of SYMBOLS) for (let i = 0; i < 300; i++) addCandle(symbol, i);
+  const config = serviceConfig({ store: "memory", symbols: SYMBOLS, followKlines: false });
+  const recorder = new FlightRecorder({
+    dir,
+    retentionMs: 86_400_000,
+    maxBytes: 1e9,
+    config,
+    now: () => nowMs,
+    triggers: true,
+    ...(segmentBytes ? { segmentBytes } : {}),
+  });
+  const run = liveRun({ store, config, recorder, now: () => nowMs });
+  for (let p = 0; p < passes; p++) {
+    nowMs = T0 + p * MINUTE_MS + 1_234.5;
+    for (const symbol of SYMBOLS) addCandle(symbol, 300 + p);
+    const eth = series.ETHUSDT[300 + p];
+    if (p >= 2 && p < 7) {
+      store.hset(
+        positionKey("ETHUSDT"),
+        brainFields(
+          {
+            symbol: "ETHUSDT",
+            positionAmt: 1.5,
+            entry: series.ETHUSDT[301] * 0.98,
+            mark: eth,
+            unrealizedPnl: (eth - series.ETHUSDT[301] * 0.98) * 1.5,
+          },
+          nowMs,
+        ),
+      );
+    } else if (p === 7) {
+      store.hset(
+        positionKey("ETHUSDT"),
+        brainFields(
+          { symbol: "ETHUSDT", positionAmt: 0, entry: 0, mark: eth, unrealizedPnl: 0 },
+          nowMs,
+        ),
+      );
+    }
+    await run.pass();
+  }
+  run.stop();
+  await recorder.close();
+  return recorder;
 }

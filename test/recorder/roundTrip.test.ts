@@ -5,20 +5,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { MemoryStore } from "../../src/store/memoryStore.js";
-import { FlightRecorder } from "../../src/recorder/recorder.js";
 import { divergence, replayRecording } from "../../src/recorder/replay.js";
 import { computeHarvest } from "../../src/kernels/harvest.js";
-import {
-  brainFields,
-  candlePayload,
-  dataSinkKey,
-  MINUTE_MS,
-  positionKey,
-} from "../helpers/producers.js";
-import { prices } from "../helpers/seed.js";
 import { serviceConfig } from "../helpers/serviceHarness.js";
-import { liveRun } from "./liveRun.js";
+import { recordRun } from "./liveRun.js";
 import { configuredHarvestTheta, type HarvestInputs } from "../../src/phases/harvest.js";
 
 let dir: string;
@@ -29,75 +19,9 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const SYMBOLS = ["BTCUSDT", "ETHUSDT"];
-const T0 = Date.UTC(2026, 11, 1, 12, 0, 0);
-
-/** A run of `passes` minutes: a candle a minute, ETHUSDT's long opened at 2, moved, closed at 7. */
-async function recordRun(passes: number, segmentBytes?: number): Promise<void> {
-  let nowMs = T0;
-  const store = new MemoryStore({ now: () => nowMs });
-  const series: Record<string, number[]> = {
-    BTCUSDT: prices("trend", 300 + passes, 80_000, 3),
-    ETHUSDT: prices("mr", 300 + passes, 3_000, 5),
-  };
-  const addCandle = (symbol: string, i: number) => {
-    const open_time = T0 - 300 * MINUTE_MS + i * MINUTE_MS;
-    const close = series[symbol][i];
-    store.zadd(
-      dataSinkKey(symbol),
-      open_time,
-      candlePayload({ symbol, open_time, close, high: close * 1.002, low: close * 0.998 }),
-    );
-  };
-  for (const symbol of SYMBOLS) for (let i = 0; i < 300; i++) addCandle(symbol, i);
-  const config = serviceConfig({ store: "memory", symbols: SYMBOLS, followKlines: false });
-  const recorder = new FlightRecorder({
-    dir,
-    retentionMs: 86_400_000,
-    maxBytes: 1e9,
-    config,
-    now: () => nowMs,
-    triggers: true,
-    ...(segmentBytes ? { segmentBytes } : {}),
-  });
-  const run = liveRun({ store, config, recorder, now: () => nowMs });
-  for (let p = 0; p < passes; p++) {
-    nowMs = T0 + p * MINUTE_MS + 1_234.5;
-    for (const symbol of SYMBOLS) addCandle(symbol, 300 + p);
-    const eth = series.ETHUSDT[300 + p];
-    if (p >= 2 && p < 7) {
-      store.hset(
-        positionKey("ETHUSDT"),
-        brainFields(
-          {
-            symbol: "ETHUSDT",
-            positionAmt: 1.5,
-            entry: series.ETHUSDT[301] * 0.98,
-            mark: eth,
-            unrealizedPnl: (eth - series.ETHUSDT[301] * 0.98) * 1.5,
-          },
-          nowMs,
-        ),
-      );
-    } else if (p === 7) {
-      store.hset(
-        positionKey("ETHUSDT"),
-        brainFields(
-          { symbol: "ETHUSDT", positionAmt: 0, entry: 0, mark: eth, unrealizedPnl: 0 },
-          nowMs,
-        ),
-      );
-    }
-    await run.pass();
-  }
-  run.stop();
-  await recorder.close();
-  expect(recorder.stats()).toMatchObject({ linesDropped: 0, faults: 0 });
-}
-
 describe("record → replay (memory store, real machines)", () => {
   it("replays every recorded cycle exactly", async () => {
-    await recordRun(10);
+    expect((await recordRun(dir, 10)).stats()).toMatchObject({ linesDropped: 0, faults: 0 });
     const result = await replayRecording({ dir });
     const published = result.cycles.filter((c) => c.recorded.outcome === "published");
     expect(published.length).toBeGreaterThan(10);
@@ -113,14 +37,14 @@ describe("record → replay (memory store, real machines)", () => {
   });
 
   it("replays exactly across segment boundaries (each segment self-contained)", async () => {
-    await recordRun(10, 8 * 1024);
+    await recordRun(dir, 10, 8 * 1024);
     const result = await replayRecording({ dir });
     expect(result.report.segments).toBeGreaterThan(2);
     expect(result.cycles.filter((c) => divergence(c) !== null)).toEqual([]);
   });
 
   it("what-if: a harvest theta changes exactly the proposals the kernel says", async () => {
-    await recordRun(10);
+    expect((await recordRun(dir, 10)).stats()).toMatchObject({ linesDropped: 0, faults: 0 });
     const over = { T1_R: 0.5, T2_R: 1, T3_R: 1.5, kill_threshold: 0.95 };
     const whatIf = await replayRecording({ dir, theta: { harvest: over } });
     const harvest = whatIf.cycles.filter((c) => c.phase === "harvest" && c.inputs !== null);
