@@ -44,7 +44,7 @@ import {
 } from "./publisher.js";
 import { errorMessage } from "../src/core/errors.js";
 import { wallClock as defaultNow } from "../src/core/clock.js";
-import { PHASE_NAMES, publisherActors } from "../src/core/phases.js";
+import { CANDLE_PHASE, PHASE_NAMES, PHASE_REGISTRY, publisherActors } from "../src/core/phases.js";
 
 /** The phases in dependency order (the registry's order). */
 export const PHASE_ORDER: readonly PhaseName[] = PHASE_NAMES;
@@ -401,7 +401,7 @@ export const supervisorMachine = setup({
       if (event.type !== "KLINES.CANDLES") return;
       const chainStartedAt = context.now();
       for (const symbol of event.symbols) {
-        const target = context.actorIds[actorKey("marketstate", symbol)];
+        const target = context.actorIds[actorKey(CANDLE_PHASE, symbol)];
         if (target !== undefined) enqueue.sendTo(target, { type: "RUN", chainStartedAt });
       }
     }),
@@ -410,7 +410,7 @@ export const supervisorMachine = setup({
     runEveryMarketState: enqueueActions(({ context, enqueue }) => {
       const chainStartedAt = context.now();
       for (const symbol of context.symbols) {
-        const target = context.actorIds[actorKey("marketstate", symbol)];
+        const target = context.actorIds[actorKey(CANDLE_PHASE, symbol)];
         if (target !== undefined) enqueue.sendTo(target, { type: "RUN", chainStartedAt });
       }
     }),
@@ -425,11 +425,18 @@ export const supervisorMachine = setup({
       const next = nextPhase(context.phases, event.phase);
       if (next === null) return;
       // Run mode: a marketstate cycle chains only when it published (new market state);
-      // risk chains to harvest whatever its outcome. Once mode: every cycle chains.
-      if (!context.once && event.phase === "marketstate" && event.outcome !== "published") return;
+      // risk chains to harvest whatever its outcome (the registry's chainsOnlyWhenPublished).
+      // Once mode: every cycle chains.
+      if (
+        !context.once &&
+        PHASE_REGISTRY[event.phase].chainsOnlyWhenPublished &&
+        event.outcome !== "published"
+      )
+        return;
       const target = context.actorIds[actorKey(next, event.symbol)];
       if (target === undefined) return;
-      const chainStartedAt = event.phase === "marketstate" ? context.now() : event.chainStartedAt;
+      // The chain's clock starts at its head (the phase a candle runs).
+      const chainStartedAt = event.phase === CANDLE_PHASE ? context.now() : event.chainStartedAt;
       enqueue.sendTo(target, { type: "RUN", chainStartedAt });
     }),
     // Assigns only in --once: an assign returning {} still copies the whole context (a slow

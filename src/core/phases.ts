@@ -23,6 +23,16 @@ export interface PhaseInfo {
   output: AnyOutputDeclaration;
   /** What it reads, for the README and the page. */
   inputs: readonly string[];
+  /**
+   * Run at once on every closed candle of its symbol (the klines follower), and when the
+   * follower resumes after an outage: the head of the chain, where a chain's clock starts.
+   */
+  runsOnCandle: boolean;
+  /**
+   * In run mode the next phase runs after this one's cycle only when it published (a new market
+   * state); otherwise after every cycle, whatever its outcome. `--once` chains every cycle.
+   */
+  chainsOnlyWhenPublished: boolean;
 }
 
 export const PHASE_REGISTRY: Readonly<Record<PhaseName, PhaseInfo>> = {
@@ -35,6 +45,8 @@ export const PHASE_REGISTRY: Readonly<Record<PhaseName, PhaseInfo>> = {
       "candles (quantum:history:ohlcv:{symbol}:1m, …)",
       "live candles (quantum:stream:market.klines)",
     ],
+    runsOnCandle: true,
+    chainsOnlyWhenPublished: true,
   },
   risk: {
     name: "risk",
@@ -45,6 +57,8 @@ export const PHASE_REGISTRY: Readonly<Record<PhaseName, PhaseInfo>> = {
       `${MARKETSTATE_OUTPUT.keyPrefix}{symbol}`,
       "the position (quantum:state:positions:{symbol})",
     ],
+    runsOnCandle: false,
+    chainsOnlyWhenPublished: false,
   },
   harvest: {
     name: "harvest",
@@ -57,8 +71,18 @@ export const PHASE_REGISTRY: Readonly<Record<PhaseName, PhaseInfo>> = {
       `${RISK_PROPOSAL_OUTPUT.keyPrefix}{symbol}`,
       "quantum:policy:current",
     ],
+    runsOnCandle: false,
+    chainsOnlyWhenPublished: false,
   },
 };
+
+/** The phase a closed candle runs (the chain's head). */
+export const CANDLE_PHASE: PhaseName = (() => {
+  const heads = PHASE_NAMES.filter((phase) => PHASE_REGISTRY[phase].runsOnCandle);
+  if (heads.length !== 1)
+    throw new Error(`exactly one phase runs on candles (got ${heads.length})`);
+  return heads[0];
+})();
 
 /** Every phase → what `make` gives for it (a record the callers need not spell phase by phase). */
 export function byPhase<T>(make: (phase: PhaseName) => T): Record<PhaseName, T> {

@@ -21,7 +21,12 @@ import {
   type AnyOutputDeclaration,
 } from "../../src/contracts/output.js";
 import { OUTPUTS } from "../../src/contracts/outputs.js";
-import { PHASE_NAMES, PHASE_REGISTRY, phaseOfOutputKey } from "../../src/core/phases.js";
+import {
+  CANDLE_PHASE,
+  PHASE_NAMES,
+  PHASE_REGISTRY,
+  phaseOfOutputKey,
+} from "../../src/core/phases.js";
 import { PHASES } from "../../src/phases/registry.js";
 import {
   CALC_PREFIX,
@@ -192,5 +197,12 @@ describe("the phase registry carries the declarations", () => {
       });
     }
     expect(phaseOfOutputKey("quantum:calc:marketstate:ETHUSDT")).toBeNull();
+  });
+
+  it("a closed candle runs the chain's head: the first phase, the one that chains only on a publish", () => {
+    expect(CANDLE_PHASE).toBe(PHASE_NAMES[0]);
+    expect(PHASE_NAMES.filter((phase) => PHASE_REGISTRY[phase].chainsOnlyWhenPublished)).toEqual([
+      CANDLE_PHASE,
+    ]);
   });
 });
