@@ -352,6 +352,22 @@ export const CONFIG_SPEC = {
     arg: "sec",
     help: "exit 4 when the event loop is blocked this long, in seconds; 0 disables",
   }),
+  recordDir: key({
+    schema: z.string().min(1).optional(),
+    arg: "dir",
+    defaultText: "off",
+    help: "flight recorder: record what every cycle read, decided and wrote to this directory (docs/recording.md; never with --once); replay with `replay recording DIR`",
+  }),
+  recordRetention: key({
+    schema: positiveSeconds.default(604_800),
+    arg: "sec",
+    help: "flight recorder: delete recorded segments older than this (s); recordMaxBytes bounds it too, whichever comes first",
+  }),
+  recordMaxBytes: key({
+    schema: z.number().int().min(1_048_576).default(1_073_741_824),
+    arg: "bytes",
+    help: "flight recorder: the recording directory's largest total size (bytes); the oldest segments go first",
+  }),
   theta: key({
     schema: z
       .object({

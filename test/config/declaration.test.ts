@@ -71,6 +71,10 @@ const FORMER_KINDS: Record<string, string> = {
   maxPolicyValidity: "number",
   maxSymbols: "int",
   universeApplyInterval: "number",
+  // Added with the flight recorder (issue 19).
+  recordDir: "string",
+  recordRetention: "number",
+  recordMaxBytes: "int",
 };
 
 describe("the config declaration", () => {
@@ -136,6 +140,8 @@ describe("the config declaration", () => {
       inspect: false,
       logLevel: "info",
       watchdogSec: 30,
+      recordRetention: 604_800,
+      recordMaxBytes: 1_073_741_824,
       theta: {},
     });
   });
