@@ -1,5 +1,6 @@
 import { Option, type Command } from "commander";
 import { CliError } from "../exitCodes.js";
+import { parseFiniteNumber } from "../inputs/parse.js";
 import { createLogger } from "../log.js";
 import { DEMO_SYMBOLS } from "../demo/feed.js";
 import { startDemo } from "../demo/startDemo.js";
@@ -13,6 +14,9 @@ function clockTime(ms: number): string {
 export function formatDemoLine(e: CycleDoneEvent, nowMs: number): string {
   return `${clockTime(nowMs)}  ${e.phase.padEnd(11)} ${e.symbol.padEnd(8)} ${e.summary ?? ""}`;
 }
+
+/** The longest --duration-sec a timer can wait: 2^31-1 ms, in whole seconds. */
+const MAX_DURATION_SEC = Math.floor((2 ** 31 - 1) / 1000);
 
 export function registerDemo(program: Command): void {
   program
@@ -28,12 +32,22 @@ export function registerDemo(program: Command): void {
         .default("warn"),
     )
     .action(async (opts: { candleMs: string; durationSec?: string; logLevel: string }) => {
-      const candleMs = Number(opts.candleMs);
-      if (!Number.isFinite(candleMs) || candleMs < 50)
-        throw new CliError(`--candle-ms must be a number >= 50 (got ${opts.candleMs})`);
-      const duration = opts.durationSec === undefined ? null : Number(opts.durationSec);
-      if (duration !== null && !(Number.isFinite(duration) && duration > 0)) {
-        throw new CliError(`--duration-sec must be a positive number (got ${opts.durationSec})`);
+      // The same decimal grammar as every config value (no "0x10", no empty string as 0).
+      const candleMs = parseFiniteNumber(opts.candleMs.trim());
+      if (candleMs === null || candleMs < 50)
+        throw new CliError(
+          `flag --candle-ms: must be a number >= 50 (got ${JSON.stringify(opts.candleMs)})`,
+        );
+      const duration =
+        opts.durationSec === undefined ? null : parseFiniteNumber(opts.durationSec.trim());
+      // A timer longer than 2^31-1 ms would fire at once (Node clamps it to 1 ms).
+      if (
+        opts.durationSec !== undefined &&
+        !(duration !== null && duration > 0 && duration <= MAX_DURATION_SEC)
+      ) {
+        throw new CliError(
+          `flag --duration-sec: must be a number of seconds > 0 and <= ${MAX_DURATION_SEC} (got ${JSON.stringify(opts.durationSec)})`,
+        );
       }
       // Publish lines go to stdout; the service's own log (warnings) to stderr.
       const logger = createLogger({

@@ -390,8 +390,16 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
       );
       continue;
     }
-    const value = "value" in issue ? issue.value : merged[top];
-    problems.add(`${issue.path}${origin}: ${issue.message} (got ${shown(top, value)})`);
+    const value = "value" in issue ? issue.value : config[top];
+    // A value nobody set is the default: say so, and where the value it was compared with came from.
+    const isDefault = origin === "" && value !== undefined ? ", the default" : "";
+    const related =
+      issue.related !== undefined && origins[issue.related] !== undefined
+        ? `; ${issue.related} from ${origins[issue.related]}`
+        : "";
+    problems.add(
+      `${issue.path}${origin}: ${issue.message} (got ${shown(top, value)}${isDefault}${related})`,
+    );
   }
   problems.throwIfAny();
   return { config: config as Config, origins };

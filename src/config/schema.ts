@@ -398,6 +398,8 @@ export interface CrossIssue {
   value?: unknown;
   /** A key the kernel does not have: the names it may have meant. */
   unknown?: { suggestions: string[] };
+  /** The other key the check compared with, so its origin is named too. */
+  related?: ConfigKey;
 }
 
 /**
@@ -423,13 +425,18 @@ export function crossCheck(c: Config, valid: (key: ConfigKey) => boolean): Cross
     }
   }
   if (valid("backoffCapMs") && valid("backoffBaseMs") && c.backoffCapMs < c.backoffBaseMs) {
-    issues.push({ path: "backoffCapMs", message: `must be >= backoffBaseMs (${c.backoffBaseMs})` });
+    issues.push({
+      path: "backoffCapMs",
+      message: `must be >= backoffBaseMs (${c.backoffBaseMs})`,
+      related: "backoffBaseMs",
+    });
   }
   if (valid("sentinels") && valid("sentinelName")) {
     if (c.sentinels !== undefined && c.sentinelName === undefined) {
       issues.push({
         path: "sentinelName",
         message: "is needed with sentinels: the name they monitor the primary under",
+        related: "sentinels",
       });
     }
   }
@@ -438,6 +445,7 @@ export function crossCheck(c: Config, valid: (key: ConfigKey) => boolean): Cross
       issues.push({
         path: "sentinels",
         message: "cannot be combined with a rediss:// (TLS) redisUrl yet",
+        related: "redisUrl",
       });
     }
   }
@@ -465,6 +473,7 @@ export function crossCheck(c: Config, valid: (key: ConfigKey) => boolean): Cross
       issues.push({
         path: "maxStopDistPct",
         message: `must be above theta.stops.sl_min_pct (${slMinPct}): every stop would be implausible_result`,
+        related: "theta",
       });
     }
   }
@@ -476,6 +485,7 @@ export function crossCheck(c: Config, valid: (key: ConfigKey) => boolean): Cross
       issues.push({
         path: "windowSize",
         message: `must be at least the MarketState kernel's min_required ${minRequired} (max(vol.window, max(trend.windows), regime.window) + 1)`,
+        related: "theta",
       });
     }
   }

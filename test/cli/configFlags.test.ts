@@ -144,3 +144,15 @@ describe("quantum-calc config print: errors name the flag and the item", () => {
     );
   });
 });
+
+describe("switches that turn something off", () => {
+  it("say what the flag does, not what the key is (--no-lease, --no-follow-klines)", () => {
+    const negated = KEY_INFO.filter((k) => k.negated);
+    expect(negated.map((k) => k.flag)).toEqual(["no-follow-klines", "no-lease"]);
+    for (const k of negated) expect(k.help).toMatch(/^turn off /);
+    const help = oneLine(runCli(["run", "--help"]).stdout);
+    expect(help).toContain(
+      "--no-lease turn off the single-writer lease: write without holding leaseKey, so run only one instance",
+    );
+  });
+});

@@ -84,6 +84,30 @@ describe("every bad value is reported, from every layer", () => {
     ]);
   });
 
+  it("a check across keys names where the other key came from, and a default as the default", () => {
+    const file = configFile({ theta: { stops: { sl_min_pct: 0.6 } } });
+    expect(problemsOf(() => loadConfig({ env: {}, configFile: file }))).toEqual([
+      `maxStopDistPct: must be above theta.stops.sl_min_pct (0.6): every stop would be implausible_result (got 0.5, the default; theta from file ${file})`,
+    ]);
+    expect(
+      problemsOf(() =>
+        loadConfig({ env: {}, flags: flagsToConfig({ sentinels: "127.0.0.1:26379" }) }),
+      ),
+    ).toEqual([
+      "sentinelName: is needed with sentinels: the name they monitor the primary under (got nothing; sentinels from flag --sentinels)",
+    ]);
+    expect(
+      problemsOf(() =>
+        loadConfig({
+          env: { QUANTUM_CALC_BACKOFF_BASE_MS: "5000" },
+          flags: flagsToConfig({ backoffCapMs: "4000" }),
+        }),
+      ),
+    ).toEqual([
+      "backoffCapMs from flag --backoff-cap-ms: must be >= backoffBaseMs (5000) (got 4000; backoffBaseMs from env QUANTUM_CALC_BACKOFF_BASE_MS)",
+    ]);
+  });
+
   it("a config file that cannot be read is named with the flag or variable that named it, and the rest is still checked", () => {
     expect(
       problemsOf(() =>
