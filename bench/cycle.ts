@@ -9,12 +9,25 @@
 //                    (CPU per chain of three cycles, the supervisor's share included)
 //   --heartbeat 1    rate-limited cycles (heartbeat) instead of publishes
 //   --alloc-prof F   a sampling heap profile of the measured rounds (collected objects included)
+//   --against DIR    A/B in one process: the same actors also from another build's dist/ (e.g. a
+//                    worktree of the commit before, built), the rounds alternating between the two
+//                    (ABBA); prints each build's median CPU per round and their ratio. On a shared
+//                    machine, load that comes and goes then weighs on both alike. Run it with
+//                    `node --expose-gc` so that each round starts from a collected heap.
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { createActor } from "xstate";
 import type { CycleDoneEvent } from "../machines/publisher.js";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { supervisorMachine } from "../machines/supervisor.js";
 import { publisherFor, type PhaseSteps } from "../src/phases/steps.js";
+
+/** What the bench needs from a build: this one, or another's dist/ (--against). */
+interface Build {
+  publisherFor: typeof publisherFor;
+  supervisorMachine: typeof supervisorMachine;
+}
 
 interface Args {
   actors: number;
@@ -22,6 +35,7 @@ interface Args {
   heartbeat: boolean;
   supervised: boolean;
   allocProf: string | null;
+  against: string | null;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -31,6 +45,7 @@ function parseArgs(argv: string[]): Args {
     heartbeat: false,
     supervised: false,
     allocProf: null,
+    against: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
@@ -42,6 +57,7 @@ function parseArgs(argv: string[]): Args {
     if (flag === "--actors") args.actors = Number(value);
     else if (flag === "--rounds") args.rounds = Number(value);
     else if (flag === "--alloc-prof") args.allocProf = value ?? null;
+    else if (flag === "--against") args.against = value ?? null;
     else if (flag === "--heartbeat") args.heartbeat = value === "true" || value === "1";
     else throw new Error(`unknown argument ${flag}`);
   }
@@ -64,7 +80,10 @@ function idleSteps(heartbeat: boolean): PhaseSteps<unknown, unknown, unknown> {
 }
 
 /** Starts the actors; `round()` runs one round and resolves when it is done. */
-function setupActors(args: Args): {
+function setupActors(
+  args: Args,
+  { publisherFor, supervisorMachine }: Build,
+): {
   round: () => Promise<void>;
   stop: () => void;
   perRound: number;
@@ -143,9 +162,61 @@ function setupActors(args: Args): {
   };
 }
 
+/** The other build's modules, from its dist/ directory. */
+async function loadBuild(dir: string): Promise<Build> {
+  const at = (path: string) => pathToFileURL(resolve(dir, path)).href;
+  const steps = (await import(at("src/phases/steps.js"))) as Pick<Build, "publisherFor">;
+  const sup = (await import(at("machines/supervisor.js"))) as Pick<Build, "supervisorMachine">;
+  return { publisherFor: steps.publisherFor, supervisorMachine: sup.supervisorMachine };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** --against: this build (A) and another (B), their rounds alternating A B B A … */
+async function compare(args: Args, dir: string): Promise<void> {
+  const a = setupActors(args, { publisherFor, supervisorMachine });
+  const b = setupActors(args, await loadBuild(dir));
+  await new Promise((r) => setTimeout(r, 50));
+  for (let w = 0; w < 5; w++) {
+    await a.round();
+    await b.round();
+  }
+  const perRound = { a: [] as number[], b: [] as number[] };
+  // With --expose-gc, a full collection before each measured round: neither build pays for the
+  // other's garbage (its own scavenges, during its round, still count).
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const measure = async (which: "a" | "b"): Promise<void> => {
+    gc?.();
+    const cpu0 = process.cpuUsage();
+    await (which === "a" ? a : b).round();
+    const cpu = process.cpuUsage(cpu0);
+    perRound[which].push((cpu.user + cpu.system) / a.perRound);
+  };
+  for (let r = 0; r < args.rounds; r++) {
+    const order: ("a" | "b")[] = r % 2 === 0 ? ["a", "b"] : ["b", "a"];
+    for (const which of order) await measure(which);
+  }
+  const line = (xs: number[]) => {
+    const s = [...xs].sort((x, y) => x - y);
+    const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+    return `median ${median(xs).toFixed(1)} µs (quartiles ${q(0.25).toFixed(1)}–${q(0.75).toFixed(1)}, n ${xs.length})`;
+  };
+  console.log(
+    `${args.actors} ${args.supervised ? "symbols (supervised, 3 phases)" : "publishers"}, CPU per ${a.unit}, rounds alternating — ${process.version}\n` +
+      `  this build:  ${line(perRound.a)}\n  ${dir}: ${line(perRound.b)}\n` +
+      `  this / that: ${(median(perRound.a) / median(perRound.b)).toFixed(3)}`,
+  );
+  a.stop();
+  b.stop();
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const { round, stop, perRound, unit } = setupActors(args);
+  if (args.against !== null) return compare(args, args.against);
+  const { round, stop, perRound, unit } = setupActors(args, { publisherFor, supervisorMachine });
   await new Promise((r) => setTimeout(r, 50));
   for (let w = 0; w < 5; w++) await round();
   const session = args.allocProf === null ? null : new Session();
