@@ -9,6 +9,7 @@ import {
   type ServiceHandle,
 } from "../service/service.js";
 import { createServiceMetrics } from "../metrics/serviceMetrics.js";
+import { seedHarvestGauges } from "../metrics/publishedHarvest.js";
 import { metricsRoute, operatorRoutes } from "../http/operatorRoutes.js";
 import { registerWriteHealthMetrics } from "../http/health.js";
 import { startupHealth } from "../http/startupRoutes.js";
@@ -21,6 +22,9 @@ import { addConfigOptions, flagsToConfig } from "./runOptions.js";
 import { ShadowReport } from "../shadow/shadow.js";
 import type { ServiceHooks } from "../service/service.js";
 import { LeaseHeldError } from "../lease/index.js";
+
+/** A second SIGINT while shutting down: the shell's convention for an interrupted command. */
+export const INTERRUPTED_EXIT = 128 + 2;
 
 /** SIGTERM must end the process within this long (systemd's TimeoutStopSec is a bit above). */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -133,8 +137,12 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
       const onSignal = (signal: NodeJS.Signals): void => {
         signals++;
         if (signals > 1) {
-          logger.warn({ signal }, "second signal: exiting now");
-          process.exit(ExitCode.OK);
+          // A second Ctrl-C is the operator giving up on the drain: 128 + SIGINT, as a shell
+          // reports an interrupted command. A second SIGTERM (systemd sends one) stays a clean 0.
+          const code = signal === "SIGINT" ? INTERRUPTED_EXIT : ExitCode.OK;
+          logger.warn({ signal, exitCode: code }, "second signal: exiting now");
+          logger.flush?.();
+          process.exit(code);
         }
         logger.info({ signal }, "shutting down: finishing in-flight publishes");
         if (handle) handle.shutdown();
@@ -216,11 +224,18 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
         viz.setPolicyProbe(() => service.policy.describe(wallClock()));
         viz.setRoleProbe(() => service.role());
       }
+      // The exporter's harvest gauges from the hashes already published, not only after the first
+      // harvest publishes (src/metrics/publishedHarvest.ts): its kill-score alert fires at once.
+      const seeding =
+        metrics === null
+          ? null
+          : seedHarvestGauges({ store: service.readStore, target: metrics, logger });
       if (http !== null) service.adopt({ http });
       // --once ends on its own; the watchdog is for the long-running service.
       if (!once)
         service.adopt({ watchdog: startWatchdog({ thresholdSec: config.watchdogSec, logger }) });
       const output = await service.done;
+      seeding?.stop();
       // The supervisor has ended (SIGTERM, --once finished, or escalation): HTTP, watchdog, store.
       await service.close();
       if (shadow) {

@@ -25,6 +25,7 @@ import type { PublisherContext } from "../../machines/publisher.js";
 import type { SupervisorActor } from "../../machines/supervisor.js";
 import type { Store } from "../store/types.js";
 import { errorMessage } from "../core/errors.js";
+import { RedisAuthError } from "../store/redisConnection.js";
 import { Gauge, type Registry } from "prom-client";
 import type { RoleDescription, ServiceRole, WriteProblem } from "../lease/index.js";
 
@@ -37,6 +38,11 @@ export interface StoreProbeResult {
   up: boolean;
   /** Why not, when down. */
   error: string | null;
+  /**
+   * Down because the server refused this connection's credentials (NOAUTH, WRONGPASS, NOPERM on
+   * the handshake): reachable, but nothing will work until the password or the ACL is fixed.
+   */
+  authFailed?: boolean;
 }
 
 export interface StoreProbe {
@@ -69,7 +75,7 @@ export function createStoreProbe(
       ]);
       return { up: true, error: null };
     } catch (err) {
-      return { up: false, error: errorMessage(err) };
+      return { up: false, error: errorMessage(err), authFailed: err instanceof RedisAuthError };
     } finally {
       if (timer) clearTimeout(timer);
     }
@@ -177,7 +183,7 @@ export function createHealthChecker(deps: {
       const ping = await deps.probe.check();
       if (!ping.up)
         reasons.push(
-          `${deps.storeKind === "redis" ? "redis" : "store"} unreachable: ${ping.error ?? "unknown error"}`,
+          `${deps.storeKind === "redis" ? "redis" : "store"} ${ping.authFailed === true ? "authentication failed" : "unreachable"}: ${ping.error ?? "unknown error"}`,
         );
       const state = String(deps.supervisor.getSnapshot().value);
       const role = deps.role?.() ?? null;

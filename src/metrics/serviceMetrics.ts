@@ -18,6 +18,7 @@ import { POLICY_REFUSAL_REASONS } from "../policy/policy.js";
 import type { PolicyDescription, PolicyEvent } from "../policy/policyBook.js";
 import type { ShadowComparison } from "../shadow/shadow.js";
 import type { RoleDescription } from "../lease/index.js";
+import type { PublishedHarvest } from "./publishedHarvest.js";
 
 /** The old exporter's one-hot actions (quantum_harvest_action{symbol,action}). */
 export const HARVEST_ACTIONS = [
@@ -137,6 +138,14 @@ export interface ServiceMetrics {
    * caches its PING). Until then the gauge is absent rather than guessed. Call at most once.
    */
   setRedisProbe(probe: () => Promise<boolean>): void;
+  /** The running symbols (the configured ones until onSymbols says otherwise). */
+  symbols(): readonly string[];
+  /**
+   * The harvest gauges of `symbol` from its hash already in Redis (publishedHarvest.ts), at
+   * start: each gauge a harvest cycle of this instance has not set yet — a publish or heartbeat
+   * seen since start is newer than any hash read.
+   */
+  seedHarvest(symbol: string, published: PublishedHarvest): void;
   /** The exposition text and its Content-Type. */
   render(): Promise<{ contentType: string; body: string }>;
 }
@@ -353,6 +362,12 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
   }
 
   const finite = (x: unknown): x is number => typeof x === "number" && Number.isFinite(x);
+  // Harvest gauges a cycle of this instance has set: a seed from the hashes never overwrites them.
+  const harvestPublished = new Set<string>();
+  const harvestUpdated = new Set<string>();
+  const setHarvestAction = (symbol: string, action: string): void => {
+    for (const a of HARVEST_ACTIONS) harvestAction.set({ symbol, action: a }, a === action ? 1 : 0);
+  };
 
   const hooks: ServiceMetrics["hooks"] = {
     onCycle(e, nowMs) {
@@ -365,7 +380,10 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
           break;
         case "heartbeat":
           markAlive(phase, symbol, nowMs);
-          if (phase === "harvest") harvestLastUpdate.set({ symbol }, Math.floor(nowMs / 1000));
+          if (phase === "harvest") {
+            harvestUpdated.add(symbol);
+            harvestLastUpdate.set({ symbol }, Math.floor(nowMs / 1000));
+          }
           break;
         case "skipped":
           // The machine always sets a reason on a skip; 'unknown' would point at a machine bug.
@@ -401,11 +419,11 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
             const value = figures[field];
             if (finite(value)) gauge.set({ symbol }, value);
           }
+          harvestPublished.add(symbol);
+          harvestUpdated.add(symbol);
           harvestLastUpdate.set({ symbol }, Math.floor(nowMs / 1000));
           const action = e.labels?.harvest_action;
-          if (action !== undefined)
-            for (const a of HARVEST_ACTIONS)
-              harvestAction.set({ symbol, action: a }, a === action ? 1 : 0);
+          if (action !== undefined) setHarvestAction(symbol, action);
         }
       }
     },
@@ -543,6 +561,18 @@ export function createServiceMetrics(options: ServiceMetricsOptions): ServiceMet
           if (d.validUntilMs !== null) this.set((d.validUntilMs - now()) / 1000);
         },
       });
+    },
+    symbols: () => [...aliveSymbols],
+    seedHarvest(symbol, published) {
+      if (!harvestPublished.has(symbol)) {
+        for (const [field, gauge] of harvestGauges) {
+          const value = published.figures[field];
+          if (value !== undefined) gauge.set({ symbol }, value);
+        }
+        if (published.action !== null) setHarvestAction(symbol, published.action);
+      }
+      if (!harvestUpdated.has(symbol) && published.lastUpdateEpoch !== null)
+        harvestLastUpdate.set({ symbol }, published.lastUpdateEpoch);
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -1,6 +1,7 @@
 // The store the config asks for, and its log policy: the memory store, or a Redis store whose
 // connection events become log lines — one per change of state, not one per retry. Also the
 // bounded close every owner of a store uses.
+import { readFileSync } from "node:fs";
 import type { Config } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import { MemoryStore } from "../store/memoryStore.js";
@@ -43,9 +44,11 @@ export function redisConnectionOptions(
   reconnect = true,
   connectionName?: string,
 ): RedisConnectionOptions {
+  const passwordSource = passwordSourceOf(config);
   return {
     url: config.redisUrl,
     password: config.redisPassword,
+    ...(passwordSource !== null ? { passwordSource } : {}),
     ...(config.sentinels !== undefined
       ? {
           sentinels: config.sentinels.map(parseSentinelAddress),
@@ -66,6 +69,22 @@ export function redisConnectionOptions(
     ...(connectionName !== undefined ? { connectionName } : {}),
     onEvent: redisEventLogger(logger),
   };
+}
+
+/**
+ * Where the password a refused AUTH should be checked in, when it is the password file's: the
+ * loader reads redisPasswordFile only when no redisPassword is given, so the file is named only
+ * when it holds the password in use (read again here, once, to know). null: the default advice.
+ */
+function passwordSourceOf(config: Config): string | null {
+  const file = config.redisPasswordFile;
+  if (file === undefined || config.redisPassword === undefined) return null;
+  try {
+    if (readFileSync(file, "utf8").trim() !== config.redisPassword) return null;
+  } catch {
+    return null;
+  }
+  return `the password file ${file} (--redis-password-file / redisPasswordFile)`;
 }
 
 /**

@@ -47,6 +47,12 @@ export interface RedisConnectionOptions {
   url: string;
   /** Overrides the URL's password, e.g. for a credential read from a file. */
   password?: string;
+  /**
+   * Where the password was given, for the message of a refused AUTH ("check <this>"), e.g.
+   * "the password file /run/secrets/redis (--redis-password-file)". Default
+   * "redisPassword / REDIS_PASSWORD".
+   */
+  passwordSource?: string;
   /** Every command rejects after this long without a reply. Default 2000. */
   commandTimeoutMs?: number;
   /** A connection attempt is abandoned after this long. Default 5000. */
@@ -119,10 +125,25 @@ export interface RedisConnection {
   ) => Promise<T>;
   /** Maps a command failure to WrongTypeError or to an error naming the server and operation. */
   translate: (error: unknown, operation: string, key: string, expected?: string) => Promise<Error>;
-  /** The error of a command refused because the gate is closed. */
+  /**
+   * The error of a command refused because the gate is closed: a RedisAuthError while the
+   * server's last answer to the handshake was a refusal (NOAUTH, WRONGPASS, NOPERM).
+   */
   notConnected: (operation: string, key: string) => Error;
   /** The text with the password (and its URL-encoded form) replaced by `***`. */
   scrub: (text: string) => string;
+}
+
+/**
+ * A command refused because the server would not let this connection in (NOAUTH, WRONGPASS,
+ * NOPERM on the handshake): not an outage — reconnecting will not help until the credentials or
+ * the ACL are fixed. /healthz names it as an authentication failure.
+ */
+export class RedisAuthError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RedisAuthError";
+  }
 }
 
 /** Capped exponential backoff: base, 2·base, 4·base, … never above cap. `attempt` counts from 1. */
@@ -253,6 +274,8 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
 
   const client = new Redis(clientOptions);
   let lastError: string | undefined;
+  /** The server's refusal of the last handshake (NOAUTH, WRONGPASS, NOPERM), until one passes. */
+  let authRefusal: string | null = null;
   let closed = false;
   let readonlyStrikes = 0;
   /** The current connection has passed the handshake: commands may use it. */
@@ -285,6 +308,8 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
   // An 'error' listener must always exist: without one ioredis prints to the console.
   client.on("error", (error: Error) => {
     lastError = scrub(error.message);
+    // The socket failed (refused, reset): the server has not refused us on this attempt.
+    authRefusal = null;
     emit({ type: "error", message: lastError });
   });
   client.on("connect", () => {
@@ -363,13 +388,22 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       // SETNAME works the same.
       await client.call("CLIENT", "SETNAME", connectionName).catch(() => undefined);
       if (epoch !== connectionEpoch || client.status !== "ready") return;
+      authRefusal = null;
       usable = true;
       gate.emit("usable");
       emit({ type: "ready", ...(address() !== null ? { address: address()! } : {}) });
     } catch (error) {
       if (epoch !== connectionEpoch) return;
       const reply = scrub(errorMessage(error));
-      lastError = describeAuthFailure(reply, step, password !== undefined, url.username) ?? reply;
+      const refusal = describeAuthFailure(
+        reply,
+        step,
+        password !== undefined,
+        url.username,
+        options.passwordSource ?? "redisPassword / REDIS_PASSWORD",
+      );
+      authRefusal = refusal ?? null;
+      lastError = refusal ?? reply;
       emit({ type: "error", message: lastError });
       // ioredis resets its attempt counter on every connection, so a server that keeps refusing
       // the password would be redialled every reconnectBaseMs; this backoff caps that too.
@@ -496,10 +530,14 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
   const status = (): string =>
     closed ? "end" : client.status === "ready" && !usable ? "connect" : client.status;
 
-  const notConnected = (operation: string, key: string): Error =>
-    new Error(
-      `redis ${target}: ${key === "" ? operation : `${operation} ${key}`} failed: not connected (status ${status()})`,
-    );
+  const notConnected = (operation: string, key: string): Error => {
+    const what = key === "" ? operation : `${operation} ${key}`;
+    return authRefusal === null
+      ? new Error(`redis ${target}: ${what} failed: not connected (status ${status()})`)
+      : new RedisAuthError(
+          `redis ${target}: ${what} failed: not connected (status ${status()}): ${authRefusal}`,
+        );
+  };
 
   /** QUIT when connected (the server finishes what it received), else disconnect; bounded. */
   const closeClient = async (): Promise<void> => {
@@ -609,15 +647,16 @@ function describeAuthFailure(
   step: string,
   hasPassword: boolean,
   username: string | undefined,
+  passwordSource: string,
 ): string | undefined {
   if (/^NOAUTH\b|Authentication required/i.test(reply)) {
     return hasPassword
-      ? `authentication failed: the server still requires authentication after AUTH (${reply}) — check redisPassword / REDIS_PASSWORD`
+      ? `authentication failed: the server still requires authentication after AUTH (${reply}) — check ${passwordSource}`
       : "authentication failed: the server requires a password (NOAUTH) — set redisPassword / REDIS_PASSWORD";
   }
   if (/^WRONGPASS\b|invalid (username-)?password/i.test(reply)) {
     const who = username !== undefined ? `user ${username}` : "the default user";
-    return `authentication failed: the server refused the password for ${who} (${reply}) — check redisPassword / REDIS_PASSWORD`;
+    return `authentication failed: the server refused the password for ${who} (${reply}) — check ${passwordSource}`;
   }
   if (/^NOPERM\b/.test(reply)) {
     const who = username !== undefined ? `user ${username}` : "the default user";
