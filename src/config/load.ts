@@ -362,7 +362,9 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   for (const key of Object.keys(merged)
     .filter((k) => !Object.hasOwn(CONFIG_SPEC, k))
     .sort()) {
-    const similar = similarNames(key, known);
+    // An environment name written into the file (QUANTUM_CALC_RISK_INTERVAL) means its key.
+    const envKey = CONFIG_KEYS.find((k) => envNameOf(k) === key);
+    const similar = envKey !== undefined ? [envKey] : similarNames(key, known);
     problems.add(
       `unknown config key ${key}${from(key).replace(/^ from /, " in ")}${didYouMean(similar)}`,
     );

@@ -37,9 +37,14 @@ describe("an unknown key in the config file", () => {
     ]);
   });
 
-  it("a key spelled in the environment's style is matched too; a theta section as well", () => {
-    const file = configFile({ risk_interval: 5, theta: { stop: { sl_min_pct: 0.01 } } });
+  it("a key spelled as a flag or an environment variable is matched too; a theta section as well", () => {
+    const file = configFile({
+      risk_interval: 5,
+      QUANTUM_CALC_HARVEST_INTERVAL: 5,
+      theta: { stop: { sl_min_pct: 0.01 } },
+    });
     expect(problemsOf(() => loadConfig({ env: {}, configFile: file }))).toEqual([
+      `unknown config key QUANTUM_CALC_HARVEST_INTERVAL in file ${file} (did you mean harvestInterval?)`,
       `unknown config key risk_interval in file ${file} (did you mean riskInterval?)`,
       `unknown config key theta.stop in file ${file} (did you mean theta.stops?)`,
     ]);
