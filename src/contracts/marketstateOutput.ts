@@ -2,8 +2,8 @@
 // P0's output, read back by risk and harvest as their market input. Written on every publish;
 // a rate-limited cycle writes nothing to it (no heartbeat field).
 import type { MarketState } from "../kernels/types.js";
-import { decimal, integer, probabilitiesJson, type Probabilities } from "./codecs.js";
-import { spell, type OutputDeclaration } from "./output.js";
+import { decimal, integer, probabilitiesJson, text, type Probabilities } from "./codecs.js";
+import { spell, type HashDeclaration, type OutputDeclaration } from "./output.js";
 
 /** The marketstate hash's fields as values. */
 export interface MarketStateHash {
@@ -114,3 +114,17 @@ export function marketStateValues(
 export function marketStateFields(ms: MarketState, bufferSize: number) {
   return spell(MARKETSTATE_OUTPUT, marketStateValues(ms, bufferSize));
 }
+
+/**
+ * Ours alone, beside the hash (`quantum:calc:marketstate:{symbol}`, CONTRACT.md "Outputs"): the
+ * candle fingerprint of the last publish, so a restart does not republish unchanged data.
+ */
+export interface MarketStateBookkeeping {
+  candle_fingerprint: string;
+  /** ms since epoch. */
+  published_at_ms: number;
+}
+
+export const MARKETSTATE_BOOKKEEPING: HashDeclaration<MarketStateBookkeeping> = {
+  fields: { candle_fingerprint: text(), published_at_ms: integer },
+};

@@ -52,13 +52,17 @@ export type NumberField<H> = {
 }[keyof H] &
   string;
 
-export interface OutputDeclaration<H extends object> {
+/** A hash's fields in order, each with its codec (an output's, or our bookkeeping's). */
+export interface HashDeclaration<H extends object> {
+  /** Every field we write, in the contract's order, each with its codec. */
+  fields: { readonly [K in keyof H]: FieldCodec<H[K]> };
+}
+
+export interface OutputDeclaration<H extends object> extends HashDeclaration<H> {
   /** What it is, for messages ("marketstate hash"). */
   title: string;
   /** The key is this prefix followed by the symbol. */
   keyPrefix: string;
-  /** Every field we write, in the contract's order, each with its codec. */
-  fields: { readonly [K in keyof H]: FieldCodec<H[K]> };
   /** The fields the publish's clock writes (not computed: spelled at the publish). */
   stampsAt(nowMs: number): Partial<H>;
   /** Written only by a real publish: its presence says the hash holds one of ours. */
@@ -83,9 +87,7 @@ export function outputKey(output: Pick<AnyOutputDeclaration, "keyPrefix">, symbo
 }
 
 /** The names of an output's fields, in the contract's order. */
-export function fieldNames<H extends object>(
-  output: OutputDeclaration<H>,
-): Array<keyof H & string> {
+export function fieldNames<H extends object>(output: HashDeclaration<H>): Array<keyof H & string> {
   return Object.keys(output.fields) as Array<keyof H & string>;
 }
 
@@ -93,7 +95,7 @@ export function fieldNames<H extends object>(
  * The fields for the values given, spelled by their codecs, in the contract's order (a field
  * without a value is left out). Throws NonFiniteValueError naming a number that cannot be written.
  */
-export function spell<H extends object>(output: OutputDeclaration<H>, values: Partial<H>): Fields {
+export function spell<H extends object>(output: HashDeclaration<H>, values: Partial<H>): Fields {
   const fields: Fields = {};
   for (const name of fieldNames(output)) {
     const value = values[name];
@@ -146,7 +148,7 @@ export function problemText(problem: FieldProblem, prefix = ""): string {
 
 /** One field of `hash` read back by its codec. */
 export function parseField<H extends object, K extends keyof H & string>(
-  output: OutputDeclaration<H>,
+  output: HashDeclaration<H>,
   hash: Readonly<Record<string, string>>,
   name: K,
 ): { ok: true; value: H[K] } | { ok: false; problem: FieldProblem } {
@@ -157,7 +159,7 @@ export function parseField<H extends object, K extends keyof H & string>(
 
 /** The named fields read back: all of them, or every problem (in the order asked). */
 export function parseFields<H extends object, K extends keyof H & string>(
-  output: OutputDeclaration<H>,
+  output: HashDeclaration<H>,
   hash: Readonly<Record<string, string>>,
   names: readonly K[],
 ): { ok: true; values: Pick<H, K> } | { ok: false; problems: FieldProblem[]; values: Partial<H> } {

@@ -12,8 +12,12 @@ import {
   type MarketStateTheta,
 } from "../kernels/marketState.js";
 import type { DeepPartial, MarketState } from "../kernels/types.js";
-import { dominantRegimeName, MARKETSTATE_OUTPUT } from "../contracts/marketstateOutput.js";
-import { outputKey, parseField, stamped } from "../contracts/output.js";
+import {
+  dominantRegimeName,
+  MARKETSTATE_BOOKKEEPING,
+  MARKETSTATE_OUTPUT,
+} from "../contracts/marketstateOutput.js";
+import { outputKey, parseField, spell, stamped } from "../contracts/output.js";
 import { calcKey } from "../store/keyGuard.js";
 import { ok, skip } from "../inputs/types.js";
 import { hold, publish, tooOld, type RateLimitSettings } from "./rateLimit.js";
@@ -36,7 +40,7 @@ export interface MarketStateInputs {
   outputPresent: boolean;
 }
 
-/** Our own bookkeeping: the candle fingerprint of the last publish (SPEC allows quantum:calc:*). */
+/** Our own bookkeeping: the candle fingerprint of the last publish (MARKETSTATE_BOOKKEEPING). */
 export const marketStateBookkeepingKey = (symbol: string): string => calcKey("marketstate", symbol);
 
 const OUTPUT = MARKETSTATE_OUTPUT;
@@ -150,8 +154,9 @@ export function marketStateSteps(
       ]);
       const published = parseField(OUTPUT, hash, "ts_timestamp");
       if (!published.ok) return null;
+      const fingerprint = parseField(MARKETSTATE_BOOKKEEPING, book, "candle_fingerprint");
       return {
-        fingerprint: book.candle_fingerprint ?? null,
+        fingerprint: fingerprint.ok ? fingerprint.value : null,
         publishedAtMs: published.value * 1000,
       };
     },
@@ -236,10 +241,10 @@ export function marketStateSteps(
           { key: outputKeyOf(symbol), fields, ttlSec },
           {
             key: marketStateBookkeepingKey(symbol),
-            fields: {
+            fields: spell(MARKETSTATE_BOOKKEEPING, {
               candle_fingerprint: inputs.series.fingerprint,
-              published_at_ms: String(Math.round(nowMs)),
-            },
+              published_at_ms: Math.round(nowMs),
+            }),
             ttlSec,
           },
         ],

@@ -21,6 +21,7 @@ import {
   type AnyOutputDeclaration,
 } from "../../src/contracts/output.js";
 import { OUTPUTS } from "../../src/contracts/outputs.js";
+import { MARKETSTATE_BOOKKEEPING } from "../../src/contracts/marketstateOutput.js";
 import {
   CANDLE_PHASE,
   PHASE_NAMES,
@@ -55,7 +56,9 @@ function arbitraryFor(codec: FieldCodec<unknown>): fc.Arbitrary<unknown> {
   return codec.decimals === undefined ? finite(1e300) : finite(1e6);
 }
 
-function arbitraryHash(output: AnyOutputDeclaration): fc.Arbitrary<Record<string, unknown>> {
+function arbitraryHash(
+  output: Pick<AnyOutputDeclaration, "fields">,
+): fc.Arbitrary<Record<string, unknown>> {
   const fields = output.fields as Record<string, FieldCodec<unknown>>;
   return fc.record(
     Object.fromEntries(Object.entries(fields).map(([name, codec]) => [name, arbitraryFor(codec)])),
@@ -147,6 +150,23 @@ describe.each(OUTPUTS.map((output) => [output.title, output] as const))("%s", (_
       ...Object.keys(output.stampsAt(0)),
     ])
       expect(names).toContain(name);
+  });
+});
+
+describe("the marketstate bookkeeping hash (ours)", () => {
+  it("reads back exactly what it wrote", () => {
+    fc.assert(
+      fc.property(arbitraryHash(MARKETSTATE_BOOKKEEPING), (values) => {
+        const hash = spell(MARKETSTATE_BOOKKEEPING, values);
+        const read = parseFields(
+          MARKETSTATE_BOOKKEEPING,
+          hash,
+          fieldNames(MARKETSTATE_BOOKKEEPING),
+        );
+        expect(read).toEqual({ ok: true, values });
+      }),
+      { numRuns: 200 },
+    );
   });
 });
 
