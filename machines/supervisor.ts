@@ -44,7 +44,13 @@ import {
 } from "./publisher.js";
 import { errorMessage } from "../src/core/errors.js";
 import { wallClock as defaultNow } from "../src/core/clock.js";
-import { CANDLE_PHASE, PHASE_NAMES, PHASE_REGISTRY, publisherActors } from "../src/core/phases.js";
+import {
+  CANDLE_PHASE,
+  PHASE_NAMES,
+  PHASE_REGISTRY,
+  publisherActorName,
+  publisherActors,
+} from "../src/core/phases.js";
 
 /** The phases in dependency order (the registry's order). */
 export const PHASE_ORDER: readonly PhaseName[] = PHASE_NAMES;
@@ -354,7 +360,7 @@ export const supervisorMachine = setup({
           const id = key in keysById ? `${key}~${++spawnSeq}` : key;
           actorIds[key] = id;
           keysById[id] = key;
-          spawn(`${phase}Publisher`, {
+          spawn(publisherActorName(phase), {
             id,
             input: publisherInput(staggerContext, phase, symbol, index),
           });
@@ -386,7 +392,10 @@ export const supervisorMachine = setup({
         for (const phase of enabledInOrder(context.phases)) {
           const id = actorKey(phase, symbol);
           actorIds[id] = id;
-          spawn(`${phase}Publisher`, { id, input: publisherInput(context, phase, symbol, index) });
+          spawn(publisherActorName(phase), {
+            id,
+            input: publisherInput(context, phase, symbol, index),
+          });
         }
       });
       if (followsKlines(context)) {
@@ -618,7 +627,7 @@ export const supervisorMachine = setup({
             });
           } else {
             const phase = phaseOfKey(key);
-            enqueue.spawnChild(`${phase}Publisher`, {
+            enqueue.spawnChild(publisherActorName(phase), {
               id: newId,
               input: publisherInput(context, phase, symbolOfKey(key)),
             });
