@@ -89,8 +89,42 @@ const PHASE_BY_PREFIX: [string, PhaseName][] = [
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-/** A plain-data copy (the steps' values are plain data; the copy shares nothing with them). */
-const toJson = (value: unknown): Json => JSON.parse(JSON.stringify(value ?? null)) as Json;
+/**
+ * A plain-data copy that shares nothing with the steps' values (which may be reused or changed
+ * later), as JSON would carry it: undefined members left out, non-finite numbers as null. A walk
+ * rather than JSON.parse(JSON.stringify()): a window of 300 closes per cycle made that the
+ * recorder's largest cost.
+ */
+function toJson(value: unknown): Json {
+  if (value === null || value === undefined) return null;
+  switch (typeof value) {
+    case "number":
+      return Number.isFinite(value) ? value : null;
+    case "string":
+    case "boolean":
+      return value;
+    case "object": {
+      if (Array.isArray(value)) {
+        const out = new Array<Json>(value.length);
+        for (let i = 0; i < value.length; i++) {
+          const v: unknown = value[i];
+          out[i] = typeof v === "number" && Number.isFinite(v) ? v : toJson(v);
+        }
+        return out;
+      }
+      if (ArrayBuffer.isView(value))
+        return toJson(Array.from(value as unknown as ArrayLike<number>));
+      const out: JsonObject = {};
+      for (const key of Object.keys(value)) {
+        const v = (value as Record<string, unknown>)[key];
+        if (v !== undefined && typeof v !== "function") out[key] = toJson(v);
+      }
+      return out;
+    }
+    default:
+      return null;
+  }
+}
 
 export class FlightRecorder {
   private readonly writer: SegmentWriter;
@@ -133,6 +167,11 @@ export class FlightRecorder {
 
   stats(): FlightRecorderStats {
     return { ...this.writer.stats(), faults: this.faults };
+  }
+
+  /** Resolves when every line queued so far is on disk (the benchmark, tests). */
+  flushed(): Promise<void> {
+    return this.writer.flushed();
   }
 
   /** Writes every held line, closes and compresses the open segment. */

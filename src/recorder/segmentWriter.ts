@@ -38,7 +38,10 @@ export interface SegmentWriterOptions {
   maxBytes: number;
   /** A segment is closed at this size (default maxBytes/16, within 64 KiB … 64 MiB). */
   segmentBytes?: number;
-  /** … or at this age (default min(1 h, retention/4), at least 1 s). */
+  /**
+   * … or at this age (default min(6 h, retention/4), at least 1 s). Each segment begins with every
+   * actor's inputs in full (~7 KB a symbol: the window's closes), so not much more often.
+   */
   segmentMs?: number;
   /** Lines waiting for the disk, at most (bytes, default 8 MiB): beyond, lines are dropped. */
   queueBytes?: number;
@@ -122,7 +125,8 @@ export class SegmentWriter {
       header: options.header,
       warn: options.warn,
       segmentBytes,
-      segmentMs: options.segmentMs ?? Math.max(1000, Math.min(3_600_000, options.retentionMs / 4)),
+      segmentMs:
+        options.segmentMs ?? Math.max(1000, Math.min(6 * 3_600_000, options.retentionMs / 4)),
       queueBytes: options.queueBytes ?? 8 * 1024 * 1024,
       now: options.now ?? Date.now,
       io: options.io ?? nodeIo,

@@ -30,6 +30,8 @@ import type { CycleTrigger, PublisherContext } from "../../machines/publisher.js
 export interface LiveRun {
   /** One chained pass: marketstate, risk, harvest of every symbol, each cycle to its end. */
   pass(): Promise<void>;
+  /** The same, every symbol's chain at once (a burst); `phases` to run only some. */
+  burst(phases?: readonly PhaseName[]): Promise<void>;
   stop(): void;
   outcomes: { phase: PhaseName; symbol: string; outcome: string }[];
 }
@@ -37,12 +39,13 @@ export interface LiveRun {
 export function liveRun(options: {
   store: Store;
   config: Config;
-  recorder: FlightRecorder;
+  /** null: the same run without a recorder (the benchmark's baseline). */
+  recorder: FlightRecorder | null;
   now: () => number;
   policy?: PolicyBook;
 }): LiveRun {
   const { config, recorder, now } = options;
-  const store = recorder.wrapStore(options.store);
+  const store = recorder === null ? options.store : recorder.wrapStore(options.store);
   const positions = createPositionSource(config.positionSource, store, {
     maxPositionAgeSec: config.maxPositionAge,
     maxClockSkewSec: config.maxClockSkew,
@@ -71,10 +74,12 @@ export function liveRun(options: {
   const outcomes: LiveRun["outcomes"] = [];
   const reported = new Map<string, number>();
   const waiters = new Map<string, () => void>();
+  const wrap = <M, I, R>(phase: PhaseName, steps: PhaseSteps<M, I, R>): PhaseSteps<M, I, R> =>
+    recorder === null ? steps : recorder.wrapSteps(phase, steps);
   const steps = {
-    marketstate: recorder.wrapSteps("marketstate", marketStateSteps(deps)),
-    risk: recorder.wrapSteps("risk", riskSteps(deps)),
-    harvest: recorder.wrapSteps("harvest", harvestSteps(deps)),
+    marketstate: wrap("marketstate", marketStateSteps(deps)),
+    risk: wrap("risk", riskSteps(deps)),
+    harvest: wrap("harvest", harvestSteps(deps)),
   };
   const actors = new Map<string, AnyActorRef>();
   for (const phase of config.phases) {
@@ -87,7 +92,7 @@ export function liveRun(options: {
             symbol: context.symbol,
             outcome: context.lastOutcome ?? "error",
           });
-          recorder.noteCycle({
+          recorder?.noteCycle({
             phase: context.phase,
             symbol: context.symbol,
             // (the cycle's trigger: context.cycle.trigger since the context was grouped)
@@ -130,6 +135,13 @@ export function liveRun(options: {
     async pass() {
       for (const symbol of config.symbols)
         for (const phase of config.phases) await cycle(phase, symbol);
+    },
+    async burst(phases = config.phases) {
+      await Promise.all(
+        config.symbols.map(async (symbol) => {
+          for (const phase of phases) await cycle(phase, symbol);
+        }),
+      );
     },
     stop() {
       for (const actor of actors.values()) actor.stop();

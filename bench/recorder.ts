@@ -1,0 +1,275 @@
+// The flight recorder's cost (issue 19): CPU overhead at the 400-symbol minute burst and in the
+// steady state between candles, and the bytes a day of recording takes at 400 symbols with 20
+// open positions. Goals: overhead ≤ 5 %, ≤ 100 MB a day.
+//
+//   npm run build && node dist/bench/recorder.js [--symbols 400] [--positions 20] [--minutes 10]
+//                                               [--rounds 3]
+//
+// The run is the real publisher machines and phase steps on the embedded store (the recorder
+// sits at the steps' boundary and never sees Redis, so the store does not change what it costs),
+// driven as production's schedule drives them: a minute is one candle per symbol (its burst:
+// marketstate → risk → harvest of every symbol at once), a marketstate interval cycle, and five
+// more 10 s risk and harvest cycles. CPU: process.cpuUsage() over the same minutes with and
+// without the recorder, each in a process of its own, alternating (--rounds), the recorder's own
+// write loop and gzip included (awaited inside the window); the medians over every minute. Bytes: the compressed segments after
+// `--minutes` simulated minutes: the steady minutes scaled to 1,440, plus a segment's start
+// (every actor's inputs in full) for every segment of the day.
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { gzipSync } from "node:zlib";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MemoryStore } from "../src/store/memoryStore.js";
+import { FlightRecorder } from "../src/recorder/recorder.js";
+import { listSegments, readSegmentLines } from "../src/recorder/reader.js";
+import { loadConfig } from "../src/config/load.js";
+import { liveRun } from "../test/recorder/liveRun.js";
+import {
+  brainFields,
+  candlePayload,
+  dataSinkKey,
+  MINUTE_MS,
+  positionKey,
+} from "../test/helpers/producers.js";
+import { syntheticPrices } from "../src/synthetic/prices.js";
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isFinite(v) || v <= 0)
+    throw new Error(`--${name} ${process.argv[i + 1]}: a number > 0`);
+  return v;
+}
+
+const SYMBOLS = arg("symbols", 400);
+const POSITIONS = arg("positions", 20);
+const MINUTES = arg("minutes", 10);
+const ROUNDS = arg("rounds", 3);
+const T0 = Date.UTC(2026, 11, 1, 12, 0, 0);
+
+interface Setup {
+  run: ReturnType<typeof liveRun>;
+  recorder: FlightRecorder | null;
+  minute: (m: number) => void;
+  setNow: (ms: number) => void;
+  dir: string | null;
+}
+
+async function setup(recording: boolean): Promise<Setup> {
+  let nowMs = T0;
+  const store = new MemoryStore({ now: () => nowMs });
+  const symbols = Array.from({ length: SYMBOLS }, (_, i) => `S${String(i).padStart(4, "0")}USDT`);
+  const horizon = 300 + MINUTES + 2;
+  const series = symbols.map((_, i) =>
+    syntheticPrices((["trend", "mr", "chop"] as const)[i % 3], {
+      length: horizon,
+      start: 10 + i,
+      seed: i + 1,
+    }),
+  );
+  const addCandle = (s: number, i: number) => {
+    const open_time = T0 - 300 * MINUTE_MS + i * MINUTE_MS;
+    const close = series[s][i];
+    store.zadd(
+      dataSinkKey(symbols[s]),
+      open_time,
+      candlePayload({
+        symbol: symbols[s],
+        open_time,
+        close,
+        high: close * 1.002,
+        low: close * 0.998,
+      }),
+    );
+  };
+  for (let s = 0; s < SYMBOLS; s++) for (let i = 0; i < 300; i++) addCandle(s, i);
+  const config = loadConfig({
+    env: {},
+    flags: { store: "memory", symbols, followKlines: false, logLevel: "silent" },
+  }).config;
+  const dir = recording ? await mkdtemp(join(tmpdir(), "qc-bench-rec-")) : null;
+  const recorder =
+    dir === null
+      ? null
+      : new FlightRecorder({
+          dir,
+          retentionMs: 7 * 86_400_000,
+          maxBytes: 1 << 30,
+          config,
+          now: () => nowMs,
+          triggers: true,
+        });
+  const run = liveRun({ store, config, recorder, now: () => nowMs });
+  const minute = (m: number) => {
+    for (let s = 0; s < SYMBOLS; s++) addCandle(s, 300 + m);
+    for (let s = 0; s < POSITIONS; s++) {
+      const price = series[s][300 + m];
+      const entry = series[s][300];
+      store.hset(
+        positionKey(symbols[s]),
+        brainFields(
+          {
+            symbol: symbols[s],
+            positionAmt: 2,
+            entry,
+            mark: price,
+            unrealizedPnl: (price - entry) * 2,
+            tsEpoch: Math.floor(nowMs / 1000),
+          },
+          nowMs,
+        ),
+      );
+    }
+  };
+  return { run, recorder, minute, setNow: (ms) => (nowMs = ms), dir };
+}
+
+/** One production minute: the candle burst, a marketstate interval cycle, five 10 s risk/harvest cycles. */
+async function playMinute(
+  s: Setup,
+  m: number,
+): Promise<{ burstCpuMs: number; steadyCpuMs: number }> {
+  const base = T0 + m * MINUTE_MS;
+  s.setNow(base + 1_500);
+  s.minute(m);
+  let c = process.cpuUsage();
+  await s.run.burst();
+  await s.recorder?.flushed();
+  let d = process.cpuUsage(c);
+  const burstCpuMs = (d.user + d.system) / 1000;
+  c = process.cpuUsage();
+  s.setNow(base + 30_000);
+  await s.run.burst(["marketstate"]);
+  for (let k = 1; k <= 5; k++) {
+    s.setNow(base + 1_500 + k * 10_000);
+    await s.run.burst(["risk", "harvest"]);
+  }
+  await s.recorder?.flushed();
+  d = process.cpuUsage(c);
+  return { burstCpuMs, steadyCpuMs: (d.user + d.system) / 1000 };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * One process's run: the warm-up minute, then MINUTES production minutes, with or without the
+ * recorder. Each mode runs in a process of its own, so neither pays for the other's garbage.
+ */
+async function child(recording: boolean): Promise<void> {
+  const recorded = await setup(recording);
+  await playMinute(recorded, 0); // seeding, first full reads, JIT
+  const burst: number[] = [];
+  const steady: number[] = [];
+  for (let m = 1; m <= MINUTES; m++) {
+    const r = await playMinute(recorded, m);
+    burst.push(r.burstCpuMs);
+    steady.push(r.steadyCpuMs);
+  }
+  recorded.run.stop();
+  if (!recording) {
+    process.stdout.write(`${JSON.stringify({ burst, steady })}\n`);
+    return;
+  }
+  await recorded.recorder?.close();
+  const stats = recorded.recorder?.stats();
+  // The recording as written (compressed segments), and split: the first minute's lines (every
+  // actor's first line carries its inputs in full, as at the start of every segment) and the
+  // steady minutes after it, each gzipped as the writer does.
+  let bytes = 0;
+  const warm: string[] = [];
+  const steadyLines: string[] = [];
+  const dir = recorded.dir ?? "";
+  for (const seg of await listSegments(dir)) {
+    bytes += (await stat(seg.path)).size;
+    for (const line of (await readSegmentLines(seg.path)).lines) {
+      const t = (JSON.parse(line) as { t?: number; k: string }).t ?? 0;
+      (t < T0 + MINUTE_MS ? warm : steadyLines).push(line);
+    }
+  }
+  if (!process.env.KEEP) await rm(dir, { recursive: true, force: true });
+  else process.stderr.write(`kept ${dir}\n`);
+  const gz = (lines: string[]) => gzipSync(lines.join("\n") + "\n").length;
+  const warmBytes = gz(warm);
+  const steadyPerMinute = gz(steadyLines) / MINUTES;
+  // A day: 1,440 steady minutes, and a segment start (full inputs) every 6 h (segmentMs) or
+  // every 64 MiB (recordMaxBytes / 16), whichever comes first.
+  const steadyDay = steadyPerMinute * 1440;
+  const segmentsPerDay = Math.max(4, steadyDay / (64 * 1024 * 1024));
+  const perDayMb = (steadyDay + segmentsPerDay * warmBytes) / 1e6;
+  const rawPerDayMb = (((stats?.bytesWritten ?? 0) / (MINUTES + 1)) * 1440) / 1e6;
+  process.stdout.write(
+    `${JSON.stringify({
+      burst,
+      steady,
+      compressedBytes: bytes,
+      segmentStartBytes: warmBytes,
+      steadyBytesPerMinute: Math.round(steadyPerMinute),
+      bytesPerDayMB: perDayMb,
+      uncompressedPerDayMB: rawPerDayMb,
+      recordedLines: stats?.linesWritten,
+      droppedLines: stats?.linesDropped,
+    })}\n`,
+  );
+}
+
+interface ChildResult {
+  burst: number[];
+  steady: number[];
+  bytesPerDayMB?: number;
+  compressedBytes?: number;
+  segmentStartBytes?: number;
+  steadyBytesPerMinute?: number;
+  uncompressedPerDayMB?: number;
+  droppedLines?: number;
+}
+
+function runChild(mode: "plain" | "record"): ChildResult {
+  const out = execFileSync(process.execPath, [
+    fileURLToPath(import.meta.url),
+    "--child",
+    mode,
+    ...process.argv.slice(2),
+  ]);
+  return JSON.parse(out.toString().trim().split("\n").pop() ?? "{}") as ChildResult;
+}
+
+async function main(): Promise<void> {
+  const mode = process.argv[process.argv.indexOf("--child") + 1];
+  if (process.argv.includes("--child")) return child(mode === "record");
+  const all: { plain: ChildResult[]; record: ChildResult[] } = { plain: [], record: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    all.plain.push(runChild("plain"));
+    all.record.push(runChild("record"));
+  }
+  const pooled = (rs: ChildResult[], k: "burst" | "steady") => median(rs.flatMap((r) => r[k]));
+  const pct = (a: number, b: number) => ((a - b) / b) * 100;
+  const last = all.record[all.record.length - 1];
+  const out = {
+    symbols: SYMBOLS,
+    positions: POSITIONS,
+    minutesPerRun: MINUTES,
+    rounds: ROUNDS,
+    burstCpuMs: {
+      without: pooled(all.plain, "burst"),
+      with: pooled(all.record, "burst"),
+      overheadPct: pct(pooled(all.record, "burst"), pooled(all.plain, "burst")),
+    },
+    steadyCpuMs: {
+      without: pooled(all.plain, "steady"),
+      with: pooled(all.record, "steady"),
+      overheadPct: pct(pooled(all.record, "steady"), pooled(all.plain, "steady")),
+    },
+    ...last,
+    burst: undefined,
+    steady: undefined,
+  };
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  process.stdout.write(
+    `recorder at ${SYMBOLS} symbols, ${POSITIONS} positions: burst CPU ${out.burstCpuMs.overheadPct >= 0 ? "+" : ""}${out.burstCpuMs.overheadPct.toFixed(1)} % (goal ≤ 5 %), ` +
+      `steady state ${out.steadyCpuMs.overheadPct >= 0 ? "+" : ""}${out.steadyCpuMs.overheadPct.toFixed(1)} %, ${(last.bytesPerDayMB ?? 0).toFixed(1)} MB/day compressed (goal ≤ 100 MB)\n`,
+  );
+}
+
+void main();
