@@ -17,16 +17,10 @@ import type { ShadowReport } from "../shadow/shadow.js";
 import type { PolicyBook } from "../policy/policyBook.js";
 import type { SystemdNotifier } from "../systemd/notify.js";
 import { wallClock } from "../core/clock.js";
-import {
-  createServiceLease,
-  whyNoLease,
-  type LeaseManager,
-  type RoleDescription,
-  type ServiceLease,
-  type WriterConnection,
-} from "../lease/index.js";
+import type { LeaseManager, RoleDescription, WriterConnection } from "../lease/index.js";
 import { openKlinesConnection, openStore } from "./connections.js";
 import { createInputs } from "./inputs.js";
+import { startLease } from "./lease.js";
 import { createPolicy, policyStep, reloadPolicy, type PolicyResource } from "./policy.js";
 import { shadowWall } from "./shadowWall.js";
 import { Observers, type ServiceHooks } from "./observers.js";
@@ -182,20 +176,24 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     closeTimeouts(config.drainTimeoutMs, options.closeTimeoutsMs),
   );
 
-  // ---- start-up: a failure, or SIGTERM (options.signal), closes what was opened ----
+  // ---- start-up, in order: a failure, or SIGTERM (options.signal), closes what was opened ----
   // The policy watch ticks on its own: on a failed start it stops before the store closes.
   const opened: { policy: PolicyResource | null } = { policy: null };
-  let parts: Awaited<ReturnType<typeof startParts>>;
-  try {
-    parts = await startParts();
-  } catch (err) {
-    opened.policy?.watch.stop();
-    await resources.close();
-    throw err;
-  }
-  async function startParts() {
+  const startParts = async () => {
     const realStore = await openStore(config, logger, options.store, once, startup, resources);
-    const lease = await takeLease(realStore);
+    const lease = await startLease(
+      {
+        config,
+        logger,
+        once,
+        inner: realStore,
+        storeGiven: options.store !== undefined,
+        writer: options.writer,
+        shadow: options.shadow !== undefined,
+      },
+      startup,
+      resources,
+    );
     const shadow = shadowWall(options.shadow, realStore);
     const store: Store = shadow.store ?? lease.store;
     resources.add("store", { close: () => store.close() });
@@ -208,35 +206,14 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     // A signal between the steps (or during a step that does not wait) still ends start-up here.
     startup.check();
     return { realStore, lease, shadow, store, inputs, policy, symbols, klines };
-  }
-  /** The single-writer lease (src/lease/serviceLease.ts), or its absence behind the same interface. */
-  async function takeLease(realStore: Store): Promise<ServiceLease> {
-    const noLease =
-      whyNoLease(config, realStore.kind, options.shadow !== undefined) ??
-      (options.store !== undefined && options.writer === undefined
-        ? "the store was given without a writer connection"
-        : null);
-    const lease = createServiceLease({
-      config,
-      logger,
-      inner: realStore,
-      noLease,
-      once,
-      ...(options.writer !== undefined ? { writer: options.writer } : {}),
-    });
-    if (lease.lease === null) return lease;
-    // --once takes it for its pass or ends here naming the holder; the service starts as leader
-    // or standby and follows the lease.
-    startup.step(`taking the single-writer lease ${config.leaseKey} (first attempt)`);
-    await lease.take(
-      (work) => startup.wait(work),
-      () => startup.aborted,
-    );
-    // Released right after the drain, its connection closed after the store's.
-    resources.add("lease", { close: () => lease.release() });
-    resources.add("writer", { close: () => lease.close() });
-    resources.addCleanup(() => lease.stopLog());
-    return lease;
+  };
+  let parts: Awaited<ReturnType<typeof startParts>>;
+  try {
+    parts = await startParts();
+  } catch (err) {
+    opened.policy?.watch.stop();
+    await resources.close();
+    throw err;
   }
   const { realStore, lease, shadow, store, inputs, klines } = parts;
   const book = parts.policy.book;

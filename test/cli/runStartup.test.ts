@@ -157,16 +157,21 @@ describe("run: a wrong password", () => {
     );
     try {
       const port = await until("the HTTP server", () => listeningPort(cli.output()));
-      const report = await until("/healthz of the started service", async () => {
+      // Until the server has answered a first handshake (a loaded machine may take a while to
+      // connect) Redis is only "not connected"; from then on the refusal is named.
+      await until("the refused handshake", () =>
+        cli.output().includes("authentication failed: the server refused the password"),
+      );
+      const report = await until("/healthz naming the refusal", async () => {
         const health = await getText(port, "/healthz");
         const body = JSON.parse(health.body) as { status: string; reasons: string[] };
-        return body.status === "starting" ? null : { code: health.status, body };
+        const reason = body.reasons.find((r) => r.startsWith("redis "));
+        return body.status !== "starting" && reason?.startsWith("redis authentication failed")
+          ? { code: health.status, reason }
+          : null;
       });
       expect(report.code).toBe(503);
-      const reason = report.body.reasons.find((r) => r.startsWith("redis "));
-      expect(reason).toMatch(/^redis authentication failed: /);
-      expect(reason).toContain("the server refused the password for the default user");
-      expect(reason).not.toMatch(/^redis unreachable/);
+      expect(report.reason).toContain("the server refused the password for the default user");
       expect(cli.output()).not.toContain("not-the-password");
     } finally {
       await stop(cli);
