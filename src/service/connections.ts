@@ -28,7 +28,18 @@ export async function openStore(
   const store = given ?? createStoreFromConfig(config, logger, !once);
   resources.add("store", { close: () => store.close() });
   if (!isRedisStore(store)) return store;
-  startup.step(`connecting to Redis at ${store.target}`);
+  // What start-up waits for names the last connection error too: a refused password or a
+  // refused connection reads differently from a slow one on /healthz's 503 `starting`.
+  const waiting = `connecting to Redis at ${store.target}`;
+  startup.step(waiting);
+  // (A test double of the Redis store may have no connection events.)
+  const stopWatching =
+    typeof (store as Partial<RedisStore>).onConnectionEvent !== "function"
+      ? () => undefined
+      : store.onConnectionEvent((event) => {
+          if (event.type === "error" && event.message !== undefined)
+            startup.step(`${waiting} (last error: ${event.message})`);
+        });
   const ready = once
     ? store.waitReady(config.connectTimeoutMs)
     : store.waitReady(config.connectTimeoutMs).catch((err: Error) => {
@@ -37,7 +48,11 @@ export async function openStore(
           "redis not reachable yet; starting anyway, publishers retry with backoff",
         );
       });
-  await startup.wait(ready);
+  try {
+    await startup.wait(ready);
+  } finally {
+    stopWatching();
+  }
   return store;
 }
 

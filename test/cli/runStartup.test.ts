@@ -177,6 +177,35 @@ describe("run: a wrong password", () => {
       await stop(cli);
     }
   }, 30_000);
+  it("in run, while start-up waits for Redis: /healthz's 503 starting names the refusal; SIGTERM ends start-up at once", async () => {
+    const cli = run(
+      ["--redis-url", secured.url, "--symbols", "BTCUSDT", "--http-port", "0", "--no-lease"],
+      // The connect timeout (60 s) is far beyond the test's: only the abort can end start-up.
+      { REDIS_PASSWORD: "not-the-password", QUANTUM_CALC_CONNECT_TIMEOUT_MS: "60000" },
+    );
+    try {
+      const port = await until("the HTTP server", () => listeningPort(cli.output()));
+      const starting = await until("/healthz naming the refusal", async () => {
+        const health = await getText(port, "/healthz");
+        const body = JSON.parse(health.body) as { status: string; waitingFor?: string };
+        return body.waitingFor?.includes("authentication failed") === true
+          ? { code: health.status, body }
+          : null;
+      });
+      expect(starting.code).toBe(503);
+      expect(starting.body.status).toBe("starting");
+      expect(starting.body.waitingFor).toMatch(
+        /^connecting to Redis at 127\.0\.0\.1:\d+\/0 \(last error: authentication failed: the server refused the password/,
+      );
+      cli.child.kill("SIGTERM");
+      expect((await cli.exit).code).toBe(0);
+      expect(cli.output()).toContain("stopped before the service started");
+      expect(cli.output()).not.toContain("shutdown deadline passed");
+      expect(cli.output()).not.toContain("not-the-password");
+    } finally {
+      await stop(cli);
+    }
+  }, 30_000);
 });
 
 describe("run: shutdown", () => {
