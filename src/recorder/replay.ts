@@ -242,12 +242,14 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
   let span: [number, number] | null = null;
 
   // Steps per phase and recorded configuration (a restart may have changed it).
-  const stepsCache = new Map<string, AnySteps>();
   let config: Config | null = null;
   let configKey = "";
+  // Steps per (phase, config object): every cycle asks, so no string keys here.
+  const stepsByConfig = new WeakMap<Config, Map<PhaseName, AnySteps>>();
   const realSteps = (phase: PhaseName, cfg: Config): AnySteps => {
-    const key = `${phase} ${configKey}`;
-    let steps = stepsCache.get(key);
+    let perPhase = stepsByConfig.get(cfg);
+    if (perPhase === undefined) stepsByConfig.set(cfg, (perPhase = new Map<PhaseName, AnySteps>()));
+    let steps = perPhase.get(phase);
     if (steps === undefined) {
       const deps: PhaseDeps = {
         store: captureStore((batch) => capture(batch)),
@@ -260,7 +262,7 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
         },
       };
       steps = stepsFor(phase, deps);
-      stepsCache.set(key, steps);
+      perPhase.set(phase, steps);
     }
     return steps;
   };
@@ -578,8 +580,8 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
         read: { ok: false, reason: rec.x[0] as never, detail: rec.x[1] },
       });
     } else if (harvestInputs !== null) {
-      // A fresh copy: the steps get data that nothing else holds.
-      const value = structuredClone(harvestInputs);
+      // A new object every cycle (patch and JSON.parse make one); the pure steps never change it.
+      const value = harvestInputs;
       byInputs.set(value, a);
       read.resolve({ nowMs: rec.t, read: { ok: true, value } });
     } else {
