@@ -1,6 +1,12 @@
 import { writeFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 import { CliError, ExitCode } from "../exitCodes.js";
+import { startHttpServer } from "../http/server.js";
+import { createLogger } from "../log.js";
+import { RecordingError } from "../recorder/reader.js";
+import { ReplayError } from "../recorder/replay.js";
+import { ReplayModel } from "../viz/recording.js";
+import { vizReplayRoutes } from "../viz/routes.js";
 import {
   FORMATS,
   MACHINES,
@@ -29,15 +35,26 @@ export function registerViz(program: Command): void {
         .default("mermaid"),
     )
     .option("--out <file>", "write to this file instead of stdout")
+    .option(
+      "--recording <dir>",
+      "serve the /viz page in replay mode over this flight recording (docs/visualizer.md, 'On a recording'); needs --http-port",
+    )
+    .option("--http-host <host>", "with --recording: the address to serve on", "127.0.0.1")
+    .option("--http-port <port>", "with --recording: the port to serve on (0: any free one)")
     .addHelpText(
       "after",
       `
 Examples:
   quantum-calc viz --format mermaid > publisher.mmd
   quantum-calc viz --machine supervisor --format dot | dot -Tsvg > supervisor.svg
-  quantum-calc viz --machine klinesFollower --format svg --out klinesFollower.svg`,
+  quantum-calc viz --machine klinesFollower --format svg --out klinesFollower.svg
+  quantum-calc viz --recording /var/lib/quantum-calc/recording --http-port 9465   # then http://127.0.0.1:9465/viz`,
     )
-    .action(async (opts: { machine: MachineName; format: DiagramFormat; out?: string }) => {
+    .action(async (opts: VizOptions) => {
+      if (opts.recording !== undefined) {
+        await serveRecording(opts.recording, opts);
+        return;
+      }
       const text = await renderDiagram(opts.machine, opts.format);
       if (opts.out === undefined) {
         process.stdout.write(text);
@@ -52,4 +69,70 @@ Examples:
         );
       }
     });
+}
+
+interface VizOptions {
+  machine: MachineName;
+  format: DiagramFormat;
+  out?: string;
+  recording?: string;
+  httpHost: string;
+  httpPort?: string;
+}
+
+/** The port as given: a whole number 0–65535, else a usage error naming it. */
+function portOf(raw: string | undefined): number {
+  if (raw === undefined)
+    throw new CliError(
+      "--recording needs --http-port: the page is served at http://<http-host>:<http-port>/viz",
+      ExitCode.USAGE,
+    );
+  const port = Number(raw);
+  if (!/^\d+$/.test(raw) || port > 65535)
+    throw new CliError(`--http-port ${raw}: not a port (0–65535)`, ExitCode.USAGE);
+  return port;
+}
+
+/** Replays the recording, then serves the page over it until SIGINT or SIGTERM. */
+async function serveRecording(dir: string, opts: VizOptions): Promise<void> {
+  if (opts.out !== undefined)
+    throw new CliError("--out and --recording: a recording is served, not written", ExitCode.USAGE);
+  const port = portOf(opts.httpPort);
+  process.stderr.write(`viz: replaying ${dir} …\n`);
+  let model: ReplayModel;
+  try {
+    model = await ReplayModel.load(dir);
+  } catch (err) {
+    if (err instanceof RecordingError) throw new CliError(err.message, ExitCode.USAGE);
+    if (err instanceof ReplayError) throw new CliError(err.message, ExitCode.FAILURE);
+    throw err;
+  }
+  const o = model.overview();
+  const logger = createLogger({ level: "warn", pretty: false, destination: process.stderr });
+  let server: Awaited<ReturnType<typeof startHttpServer>>;
+  try {
+    server = await startHttpServer({
+      host: opts.httpHost,
+      port,
+      routes: vizReplayRoutes(model),
+      logger,
+    });
+  } catch (err) {
+    throw new CliError(
+      `cannot serve HTTP on ${opts.httpHost}:${port}: ${(err as Error).message}`,
+      ExitCode.FAILURE,
+    );
+  }
+  process.stdout.write(
+    `viz: ${o.actors.length} actors, ${o.steps} steps; the recording's visualizer: http://${opts.httpHost}:${server.port}/viz (Ctrl-C to stop)\n`,
+  );
+  let stop = (): void => undefined;
+  await new Promise<void>((resolve) => {
+    stop = resolve;
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  process.off("SIGINT", stop);
+  process.off("SIGTERM", stop);
+  await server.close();
 }

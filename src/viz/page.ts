@@ -4,6 +4,10 @@
 // tunnel. A Content-Security-Policy with a per-response nonce makes "no external resource"
 // enforced by the browser, not just a promise.
 //
+// `viz --recording DIR` serves the same page in replay mode (data-mode="replay"): a scrubber and
+// step buttons over the recording in place of the live connection, the step's cycle inputs under
+// its context, and the script client/replay.ts instead of client/page.ts.
+//
 // The script is client/page.ts, a typed browser module (tsconfig.client.json) that `npm run build`
 // compiles to dist/src/viz/client/page.js; it is read from there once, when the page is first
 // built, and inlined. Text from the service (symbols, errors, context) only ever reaches the page
@@ -74,33 +78,47 @@ td.skip, td.outcome { max-width: 180px; overflow: hidden; text-overflow: ellipsi
 #timeline td { padding: 2px 6px; vertical-align: top; }
 #timeline td.r-event { white-space: normal; }
 #timeline td.r-actor { font-weight: 600; }
+.scrubber { display: flex; gap: 8px; align-items: center; }
+.scrubber button { font: inherit; padding: 2px 10px; }
+#scrub { flex: 1; }
+#scrub-time { font-weight: 600; }
+#recent tbody tr.current { background: #fff3c4; }
+#recent tbody tr { cursor: pointer; }
+#detail-inputs { margin: 0; max-height: 320px; overflow: auto; background: #f7f9fb; border: 1px solid var(--line); border-radius: 6px; padding: 6px 8px; font: 11.5px/1.35 ui-monospace, "DejaVu Sans Mono", monospace; white-space: pre; }
 `;
 
 /**
  * The compiled page script. Beside this module's own output in dist; when this module runs from
  * its TypeScript source (the tests), the build's copy in dist, so run `npm run build` first.
  */
-export function clientScriptPath(moduleUrl: string = import.meta.url): string {
+export function clientScriptPath(
+  moduleUrl: string = import.meta.url,
+  name: "page" | "replay" = "page",
+): string {
   const fromSource = moduleUrl.endsWith(".ts");
   return fileURLToPath(
-    new URL(fromSource ? "../../dist/src/viz/client/page.js" : "./client/page.js", moduleUrl),
+    new URL(fromSource ? `../../dist/src/viz/client/${name}.js` : `./client/${name}.js`, moduleUrl),
   );
 }
 
-let script: string | null = null;
+/** live: the running service (`run --inspect`); replay: a recording (`viz --recording`). */
+export type PageMode = "live" | "replay";
+
+const scripts = new Map<PageMode, string>();
 
 /** The script as the page inlines it: read once; without its source-map comment (no map is served). */
-function clientScript(): string {
-  if (script !== null) return script;
-  const path = clientScriptPath();
+function clientScript(mode: PageMode): string {
+  const cached = scripts.get(mode);
+  if (cached !== undefined) return cached;
+  const path = clientScriptPath(import.meta.url, mode === "live" ? "page" : "replay");
   if (!existsSync(path))
     throw new Error(`the /viz page script ${path} is missing: run \`npm run build\``);
   const text = readFileSync(path, "utf8").replace(/\n\/\/# sourceMappingURL=\S+\s*$/, "\n");
   // Inline, "</script" would end the element early; tsc never writes it, this says so if it did.
   if (/<\/script/i.test(text))
     throw new Error(`the /viz page script ${path} contains "</script": it cannot be inlined`);
-  script = text;
-  return script;
+  scripts.set(mode, text);
+  return text;
 }
 
 /** One diagram on the page: the machine's name (element ids) and its server-drawn SVG. */
@@ -122,8 +140,30 @@ const CAPTIONS: Record<string, { note: string; key?: string }> = {
 const escapeHtml = (text: string): string =>
   text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
+const LIVE_ACTORS_HEAD = `<tr><th>phase</th><th>symbol</th><th>state</th><th>last outcome</th><th>last publish</th><th>last skip / error</th><th class="num">failures</th><th class="num">restarts</th></tr>`;
+const REPLAY_ACTORS_HEAD = `<tr><th>phase</th><th>symbol</th><th>state then</th><th class="num">cycles</th><th>recorded outcomes</th><th class="num">steps</th><th class="num">diverged</th></tr>`;
+
+// The supervisor and the klines follower are not replayed (the recording says when cycles ran),
+// so replay mode has no system actors; the pane is hidden.
+const REPLAY_PANE = `
+    <section class="pane replay-pane" id="replay">
+      <div class="toolbar"><h2>Recording</h2><span id="rec-info" class="muted"></span></div>
+      <div class="scrubber">
+        <button id="step-back" type="button" title="the selected actor's previous step">◀ step</button>
+        <input id="scrub" type="range" min="0" max="0" step="any" value="0" aria-label="time in the recording">
+        <button id="step-fwd" type="button" title="the selected actor's next step">step ▶</button>
+      </div>
+      <div><span id="scrub-time">—</span> <span id="step-pos" class="muted"></span></div>
+    </section>`;
+
 /** The page with `__NONCE__` where the per-response CSP nonce goes. */
-export function vizPageTemplate(options: { title: string; diagrams: PageDiagram[] }): string {
+export function vizPageTemplate(options: {
+  title: string;
+  diagrams: PageDiagram[];
+  mode?: PageMode;
+}): string {
+  const mode = options.mode ?? "live";
+  const replay = mode === "replay";
   const figures = options.diagrams
     .map((d, i) => {
       const caption = CAPTIONS[d.name] ?? { note: "" };
@@ -143,14 +183,14 @@ export function vizPageTemplate(options: { title: string; diagrams: PageDiagram[
 <link rel="icon" href="data:,">
 <style nonce="__NONCE__">${diagramCss(options.diagrams.map((d) => `viz-${d.name}`))}${PAGE_CSS}</style>
 </head>
-<body data-live="false">
+<body data-live="false" data-mode="${mode}">
 <header>
   <h1>${options.title}</h1>
   <span id="sup" class="muted">supervisor: …</span>
   <span id="theta" class="muted"></span>
   <span id="role" class="muted"></span>
   <span class="muted">times in UTC</span>
-  <span id="conn" class="down">○ connecting…</span>
+  <span id="conn" class="down">${replay ? "○ replaying the recording…" : "○ connecting…"}</span>
 </header>
 <main>
   <div class="left">
@@ -164,9 +204,13 @@ export function vizPageTemplate(options: { title: string; diagrams: PageDiagram[
       </div>
     </section>
   </div>
-  <div class="right">
+  <div class="right">${replay ? REPLAY_PANE : ""}
     <section class="pane detail-pane">
-      <p id="detail-hint" class="muted">Click an actor (a row, or the supervisor or follower diagram) to highlight its current state and last transition in its diagram and see its context and recent events.</p>
+      <p id="detail-hint" class="muted">${
+        replay
+          ? "Click an actor (a row, or a timeline record) to step through its transitions: the step's state and edge highlighted in the diagram, its context, its cycle's inputs and decision."
+          : "Click an actor (a row, or the supervisor or follower diagram) to highlight its current state and last transition in its diagram and see its context and recent events."
+      }</p>
       <section id="detail" hidden>
         <h2 id="detail-title"></h2>
         <div class="detail-grid">
@@ -176,10 +220,10 @@ export function vizPageTemplate(options: { title: string; diagrams: PageDiagram[
           </div>
         </div>
         <h3>context</h3>
-        <pre id="detail-context"></pre>
+        <pre id="detail-context"></pre>${replay ? '\n        <h3>cycle inputs <span class="muted">(as replayed)</span></h3>\n        <pre id="detail-inputs"></pre>' : ""}
       </section>
     </section>
-    <section class="pane system-pane">
+    <section class="pane system-pane"${replay ? " hidden" : ""}>
       <h2>System actors</h2>
       <table id="system">
         <thead><tr><th>actor</th><th>machine</th><th>state</th><th class="num">restarts</th><th>updated</th></tr></thead>
@@ -193,7 +237,7 @@ export function vizPageTemplate(options: { title: string; diagrams: PageDiagram[
       </div>
       <div class="actors-box">
         <table id="actors">
-          <thead><tr><th>phase</th><th>symbol</th><th>state</th><th>last outcome</th><th>last publish</th><th>last skip / error</th><th class="num">failures</th><th class="num">restarts</th></tr></thead>
+          <thead>${replay ? REPLAY_ACTORS_HEAD : LIVE_ACTORS_HEAD}</thead>
           <tbody></tbody>
         </table>
       </div>
@@ -206,7 +250,7 @@ export function vizPageTemplate(options: { title: string; diagrams: PageDiagram[
     </section>
   </div>
 </main>
-<script nonce="__NONCE__">${clientScript()}</script>
+<script nonce="__NONCE__">${clientScript(mode)}</script>
 </body>
 </html>
 `;

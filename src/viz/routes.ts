@@ -8,12 +8,19 @@
 //                          (also key=supervisor, key=follower:klines)
 //   GET /viz/timeline      the system-wide timeline, newest first
 //   GET /viz/events        Server-Sent Events: `init`, then throttled `delta`s
+// `viz --recording DIR` mounts vizReplayRoutes instead: the same page in replay mode, the same
+// machine routes, and the recording's steps (see recording.ts):
+//   GET /viz/recording                  the overview: span, actors and their step counts
+//   GET /viz/recording/steps?key=K      one actor's steps (time, event, from → to, cycle)
+//   GET /viz/recording/step?key=K&index=I   one step with its context and its cycle
+//   GET /viz/recording/timeline?at=T[&seq=S][&limit=N]   every actor's steps up to then, newest first
 import { randomBytes } from "node:crypto";
 import { sendJson, sendText, type Route } from "../http/server.js";
 import { MACHINES, type MachineName } from "./diagram.js";
 import { layoutMachine, type MachineLayout } from "./layout.js";
 import { machineModel, type MachineModel } from "./machineModel.js";
 import { contentSecurityPolicy, vizPageTemplate, type PageDiagram } from "./page.js";
+import type { ReplayModel } from "./recording.js";
 import type { VizRegistry } from "./registry.js";
 import { VizStream, type VizStreamOptions } from "./stream.js";
 import { renderSvg } from "./svg.js";
@@ -58,11 +65,16 @@ const machineParam = (url: URL): MachineName | null => {
   return (PAGE_MACHINES as readonly string[]).includes(name) ? (name as MachineName) : null;
 };
 
-export function vizRoutes(source: VizRegistry, options: VizRoutesOptions = {}): Route[] {
-  const ready = drawAll();
+/** The page, once the diagrams are laid out. */
+function pageOf(
+  ready: Promise<Map<MachineName, Drawn>>,
+  title: string,
+  mode: "live" | "replay",
+): Promise<string> {
   const page = ready.then((drawn) =>
     vizPageTemplate({
-      title: "quantum-calc · live state machines",
+      title,
+      mode,
       diagrams: PAGE_MACHINES.map((name): PageDiagram => {
         const d = drawn.get(name)!;
         return {
@@ -75,8 +87,11 @@ export function vizRoutes(source: VizRegistry, options: VizRoutesOptions = {}): 
   );
   // A failed layout is reported by the routes that need it (500), not as an unhandled rejection.
   page.catch(() => undefined);
-  const stream = new VizStream(source, options);
+  return page;
+}
 
+/** /viz, /viz/machine.json and /viz/machine.svg: the same in both modes. */
+function pageRoutes(ready: Promise<Map<MachineName, Drawn>>, page: Promise<string>): Route[] {
   const drawing = async (url: URL, res: Parameters<Route["handler"]>[1]): Promise<Drawn | null> => {
     const name = machineParam(url);
     if (name === null) {
@@ -118,6 +133,15 @@ export function vizRoutes(source: VizRegistry, options: VizRoutesOptions = {}): 
         if (d) sendText(res, 200, d.standaloneSvg, "image/svg+xml; charset=utf-8");
       },
     },
+  ];
+}
+
+export function vizRoutes(source: VizRegistry, options: VizRoutesOptions = {}): Route[] {
+  const ready = drawAll();
+  const page = pageOf(ready, "quantum-calc · live state machines", "live");
+  const stream = new VizStream(source, options);
+  return [
+    ...pageRoutes(ready, page),
     {
       method: "GET",
       path: "/viz/actors",
@@ -160,6 +184,104 @@ export function vizRoutes(source: VizRegistry, options: VizRoutesOptions = {}): 
       path: "/viz/events",
       handler(req, res) {
         stream.attach(req, res);
+      },
+    },
+  ];
+}
+
+const TIMELINE_LIMIT = 150;
+
+/** `viz --recording`: the page in replay mode over a replayed recording. */
+export function vizReplayRoutes(model: ReplayModel): Route[] {
+  const ready = drawAll();
+  const page = pageOf(ready, "quantum-calc · recording", "replay");
+  const keyOf = (url: URL, res: Parameters<Route["handler"]>[1]): string | null => {
+    const key = url.searchParams.get("key");
+    if (key === null || key === "") {
+      sendJson(res, 400, {
+        error: "query parameter key is required, e.g. key=risk:BTCUSDT",
+      });
+      return null;
+    }
+    return key;
+  };
+  /**
+   * A numeric query parameter (a whole number unless `fractional`: recorded times may have a
+   * fraction of a millisecond); a bad one is answered 400 naming it and its value.
+   */
+  const intParam = (
+    url: URL,
+    res: Parameters<Route["handler"]>[1],
+    name: string,
+    required: boolean,
+    fractional = false,
+  ): number | null | undefined => {
+    const raw = url.searchParams.get(name);
+    if (raw === null || raw === "") {
+      if (!required) return null;
+      sendJson(res, 400, { error: `query parameter ${name} is required` });
+      return undefined;
+    }
+    const n = Number(raw);
+    if (fractional ? !Number.isFinite(n) : !Number.isSafeInteger(n)) {
+      sendJson(res, 400, {
+        error: `query parameter ${name} must be ${fractional ? "a number" : "an integer"}`,
+        [name]: raw,
+      });
+      return undefined;
+    }
+    return n;
+  };
+  return [
+    ...pageRoutes(ready, page),
+    {
+      method: "GET",
+      path: "/viz/recording",
+      handler(_req, res) {
+        sendJson(res, 200, model.overview());
+      },
+    },
+    {
+      method: "GET",
+      path: "/viz/recording/steps",
+      handler(_req, res, url) {
+        const key = keyOf(url, res);
+        if (key === null) return;
+        const steps = model.steps(key);
+        if (steps === null) sendJson(res, 404, { error: "no such actor in the recording", key });
+        else sendJson(res, 200, steps);
+      },
+    },
+    {
+      method: "GET",
+      path: "/viz/recording/step",
+      handler(_req, res, url) {
+        const key = keyOf(url, res);
+        if (key === null) return;
+        const index = intParam(url, res, "index", true);
+        if (index == null) return;
+        const step = model.step(key, index);
+        if (step === null) sendJson(res, 404, { error: "no such step", key, index });
+        else sendJson(res, 200, step);
+      },
+    },
+    {
+      method: "GET",
+      path: "/viz/recording/timeline",
+      handler(_req, res, url) {
+        const at = intParam(url, res, "at", true, true);
+        if (at == null) return;
+        const seq = intParam(url, res, "seq", false);
+        if (seq === undefined) return;
+        const limit = intParam(url, res, "limit", false);
+        if (limit === undefined) return;
+        if (limit !== null && limit < 1) {
+          sendJson(res, 400, { error: "query parameter limit must be at least 1", limit });
+          return;
+        }
+        sendJson(res, 200, {
+          timeline: model.timeline(at, seq, Math.min(limit ?? TIMELINE_LIMIT, 1000)),
+        });
       },
     },
   ];
