@@ -302,7 +302,9 @@
         at = span[0];
       }
       conn.className = "live";
-      conn.textContent = "⏵ recording";
+      conn.textContent = "● recording (replayed)";
+      // Only the publishers are replayed: the recording already says when cycles ran.
+      byId("sup").textContent = "supervisor: not replayed";
       showPosition();
       await loadTimeline(++generation);
       document.body.dataset.live = "true";
