@@ -42,8 +42,8 @@ export interface FlightRecorderOptions {
   config: object;
   /** Wall clock (epoch ms). */
   now?: () => number;
-  /** The lease role, asked at each read: a change is one role line. */
-  role?: () => { role: string; holder?: string | null };
+  /** The lease role, asked at each read: a change is one role line (undefined: not known yet). */
+  role?: () => { role: string; holder?: string | null } | undefined;
   warn?: (message: string, details: Record<string, unknown>) => void;
   /** Hold each cycle's line until noteCycle() names its trigger (the service wires it). */
   triggers?: boolean;

@@ -21,10 +21,14 @@ export function createServiceRecorder(options: {
   logger: Logger;
   once: boolean;
   now: () => number;
-  role?: () => { role: string; holder?: string | null };
+  role?: () => { role: string; holder?: string | null } | undefined;
 }): FlightRecorder | null {
   const { config, logger, once } = options;
-  if (once || config.recordDir === undefined) return null;
+  if (config.recordDir === undefined) return null;
+  if (once) {
+    logger.info({ recordDir: config.recordDir }, "--once: the flight recorder does not record");
+    return null;
+  }
   const recorder = new FlightRecorder({
     dir: config.recordDir,
     retentionMs: config.recordRetention * 1000,

@@ -31,6 +31,11 @@ import {
   type CloseStep,
   type CloseStepReport,
 } from "./resources.js";
+import {
+  createServiceRecorder,
+  recordingSteps,
+  withRecorderHooks,
+} from "../recorder/serviceRecorder.js";
 import { logStartLine } from "./startLine.js";
 import { Startup } from "./startup.js";
 import { closeStore } from "./storeFactory.js";
@@ -167,7 +172,12 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   const once = options.once ?? false;
   const now = options.now ?? wallClock;
   const startup = new Startup(options.signal, options.onStartup);
-  const observers = new Observers(logger, options.hooks);
+  // The flight recorder (docs/recording.md; recordDir, never --once): it wraps the phase steps
+  // and the store they publish through (below), takes each cycle's trigger from the cycle hook,
+  // and is flushed last, after the drain.
+  let roleNow: () => RoleDescription | undefined = () => undefined;
+  const recorder = createServiceRecorder({ config, logger, once, now, role: () => roleNow() });
+  const observers = new Observers(logger, withRecorderHooks(recorder, options.hooks));
   // What the service is made of registers its teardown here as it starts: a part with a close()
   // step of its own with resources.add(step, …), any other (a subscription, a recorder) with
   // resources.addCleanup(…). close() takes the steps in order, then the cleanups in reverse.
@@ -175,6 +185,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     logger,
     closeTimeouts(config.drainTimeoutMs, options.closeTimeoutsMs),
   );
+  if (recorder !== null) resources.addCleanup(() => void recorder.close());
 
   // ---- start-up, in order: a failure, or SIGTERM (options.signal), closes what was opened ----
   // The policy watch ticks on its own: on a failed start it stops before the store closes.
@@ -216,6 +227,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     throw err;
   }
   const { realStore, lease, shadow, store, inputs, klines } = parts;
+  roleNow = () => lease.describe();
   const book = parts.policy.book;
   const watch = parts.policy.watch;
   const initialSymbols = parts.symbols;
@@ -230,7 +242,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
       once,
       now,
       deps: {
-        store,
+        store: recorder?.wrapStore(store) ?? store,
         positions: inputs.positions,
         book: inputs.book,
         live: inputs.live,
@@ -238,7 +250,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
         config,
         now,
       },
-      phaseSteps: shadow.phaseSteps,
+      phaseSteps: recordingSteps(recorder, shadow.phaseSteps),
       ...(options.wrapPublisher !== undefined ? { wrapPublisher: options.wrapPublisher } : {}),
       klinesStore: shadow.klinesStore(klines),
       live: inputs.live,

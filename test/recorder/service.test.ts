@@ -59,7 +59,7 @@ const published = (phase: string, symbol: string, from = 0) =>
 describe("flight recorder on redis-server", () => {
   it("records a live run; the replay reproduces every write; a what-if is the kernel's answer", async () => {
     const nowMs = Date.now();
-    const lastOpen = lastClosedOpenTime(nowMs) - MINUTE_MS;
+    const lastOpen = lastClosedOpenTime(nowMs) - 4 * MINUTE_MS; // room for 3 new closed candles
     const series = {
       BTCUSDT: prices("trend", 310, 80_000, 3),
       ETHUSDT: prices("mr", 310, 3_000, 5),
@@ -126,7 +126,7 @@ describe("flight recorder on redis-server", () => {
         nowMs: Date.now(),
         universe: SYMBOLS,
         version: "v2",
-        kill: { kill_threshold: 0.9 },
+        harvest: { kill_threshold: 0.9 },
       }),
     );
     await until("harvest under policy v2", () =>
