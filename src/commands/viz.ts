@@ -5,7 +5,8 @@ import { startHttpServer } from "../http/server.js";
 import { createLogger } from "../log.js";
 import { RecordingError } from "../recorder/reader.js";
 import { ReplayError } from "../recorder/replay.js";
-import { ReplayModel } from "../viz/recording.js";
+import { parseTime } from "./recording.js";
+import { ReplayModel, type ReplayWindow } from "../viz/recording.js";
 import { vizReplayRoutes } from "../viz/routes.js";
 import {
   FORMATS,
@@ -39,6 +40,15 @@ export function registerViz(program: Command): void {
       "--recording <dir>",
       "serve the /viz page in replay mode over this flight recording (docs/visualizer.md, 'On a recording'); needs --http-port",
     )
+    .option(
+      "--symbols <list>",
+      "with --recording: only these symbols (comma-separated; a long recording is many steps, all held in memory)",
+    )
+    .option(
+      "--from <time>",
+      "with --recording: only steps at or after this time (ISO 8601 or epoch seconds)",
+    )
+    .option("--to <time>", "with --recording: only steps before this time")
     .option("--http-host <host>", "with --recording: the address to serve on", "127.0.0.1")
     .option("--http-port <port>", "with --recording: the port to serve on (0: any free one)")
     .addHelpText(
@@ -76,6 +86,9 @@ interface VizOptions {
   format: DiagramFormat;
   out?: string;
   recording?: string;
+  symbols?: string;
+  from?: string;
+  to?: string;
   httpHost: string;
   httpPort?: string;
 }
@@ -93,6 +106,27 @@ function portOf(raw: string | undefined): number {
   return port;
 }
 
+/** --symbols, --from, --to: which part of the recording the page shows. */
+function windowOf(opts: VizOptions): ReplayWindow {
+  let symbols: string[] | null = null;
+  if (opts.symbols !== undefined) {
+    symbols = opts.symbols
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
+    if (symbols.length === 0)
+      throw new CliError(
+        `--symbols ${JSON.stringify(opts.symbols)}: an empty list`,
+        ExitCode.USAGE,
+      );
+  }
+  const fromMs = opts.from === undefined ? null : parseTime("--from", opts.from);
+  const toMs = opts.to === undefined ? null : parseTime("--to", opts.to);
+  if (fromMs !== null && toMs !== null && toMs <= fromMs)
+    throw new CliError(`--to ${opts.to} is not after --from ${opts.from}`, ExitCode.USAGE);
+  return { symbols, fromMs, toMs };
+}
+
 /** Replays the recording, then serves the page over it until SIGINT or SIGTERM. */
 async function serveRecording(dir: string, opts: VizOptions): Promise<void> {
   if (opts.out !== undefined)
@@ -101,7 +135,7 @@ async function serveRecording(dir: string, opts: VizOptions): Promise<void> {
   process.stderr.write(`viz: replaying ${dir} …\n`);
   let model: ReplayModel;
   try {
-    model = await ReplayModel.load(dir);
+    model = await ReplayModel.load(dir, windowOf(opts));
   } catch (err) {
     if (err instanceof RecordingError) throw new CliError(err.message, ExitCode.USAGE);
     if (err instanceof ReplayError) throw new CliError(err.message, ExitCode.FAILURE);

@@ -82,6 +82,14 @@ interface ActorSteps {
   cycles: ReplayedCycle[];
 }
 
+/** Which part of a recording the page shows. */
+export interface ReplayWindow {
+  symbols?: readonly string[] | null;
+  /** Epoch ms: steps at or after `fromMs` and before `toMs`. */
+  fromMs?: number | null;
+  toMs?: number | null;
+}
+
 export class ReplayModel {
   private constructor(
     private readonly overviewData: ReplayOverview,
@@ -146,8 +154,16 @@ export class ReplayModel {
     return out;
   }
 
-  /** Replays the recording in `dir` and collects every publisher's steps. */
-  static async load(dir: string): Promise<ReplayModel> {
+  /**
+   * Replays the recording in `dir` and collects every publisher's steps — of `symbols` only, and
+   * only those in [fromMs, toMs) when given (the replay still runs from the recording's start:
+   * the machines carry their memory from cycle to cycle). A long recording of many symbols is
+   * many steps, all held in memory: narrow it with these.
+   */
+  static async load(dir: string, window: ReplayWindow = {}): Promise<ReplayModel> {
+    const fromMs = window.fromMs ?? null;
+    const toMs = window.toMs ?? null;
+    const inWindow = (t: number) => (fromMs === null || t >= fromMs) && (toMs === null || t < toMs);
     const nameEvent = createEventNamer(publisherMachine);
     const byKey = new Map<string, ActorSteps>();
     const last = new Map<object, { value: string; context: unknown }>();
@@ -177,6 +193,9 @@ export class ReplayModel {
       // self-transition with actions); snapshots that change nothing are not steps.
       if (before && before.value === value && before.context === snap.context) return;
       last.set(ref, { value, context: snap.context });
+      const clock = (ref as unknown as { clock?: { now?: () => number } }).clock;
+      const at = typeof clock?.now === "function" ? clock.now() : Number.NaN;
+      if (!inWindow(at)) return;
       const key = `${ctx.phase}:${ctx.symbol}`;
       let a = byKey.get(key);
       if (a === undefined) {
@@ -196,8 +215,6 @@ export class ReplayModel {
         };
         byKey.set(key, a);
       }
-      const clock = (ref as unknown as { clock?: { now?: () => number } }).clock;
-      const at = typeof clock?.now === "function" ? clock.now() : Number.NaN;
       const event = (eventless ? { type: "" } : ev.event) as { type: string; delay?: unknown };
       const step: ReplayStep = {
         seq: ++seq,
@@ -213,7 +230,9 @@ export class ReplayModel {
       all.push(step);
     };
 
-    const result = await withInspection(observe, () => replayRecording({ dir }));
+    const result = await withInspection(observe, () =>
+      replayRecording({ dir, fromMs, toMs, symbols: window.symbols ?? null }),
+    );
 
     // Join each replayed cycle to the steps from its start to the next cycle's.
     for (const c of result.cycles) byKey.get(`${c.phase}:${c.symbol}`)?.cycles.push(c);

@@ -100,4 +100,23 @@ describe("the visualizer on a recording", () => {
     );
     expect((await get("/viz/recording/timeline?at=abc")).status).toBe(400);
   });
+
+  it("--symbols, --from, --to: only those symbols' steps in the window, their memory carried", async () => {
+    const all = model.steps("harvest:ETHUSDT")!.steps;
+    const fromMs = all[Math.floor(all.length / 2)].at;
+    const narrow = await ReplayModel.load(dir, { symbols: ["ETHUSDT"], fromMs });
+    expect(narrow.overview().actors.map((a) => a.key)).toEqual([
+      "marketstate:ETHUSDT",
+      "risk:ETHUSDT",
+      "harvest:ETHUSDT",
+    ]);
+    const steps = narrow.steps("harvest:ETHUSDT")!.steps;
+    expect(steps.length).toBeGreaterThan(0);
+    expect(steps.every((s) => s.at >= fromMs)).toBe(true);
+    // The same transitions as the whole replay's from then on (the machines ran from the start).
+    const strip = (s: { event: string; from: string | null; to: string; at: number }) =>
+      `${s.at} ${s.event} ${String(s.from)}→${s.to}`;
+    expect(steps.map(strip)).toEqual(all.filter((s) => s.at >= fromMs).map(strip));
+    expect(narrow.overview().actors.every((a) => a.diverged === 0)).toBe(true);
+  });
 });
