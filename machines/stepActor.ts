@@ -1,10 +1,11 @@
 // The publisher's I/O step as an actor: fromPromise's behaviour, written against XState's public
 // actor-logic interface (`ActorLogic`: transition / start / getInitialSnapshot), without the
 // AbortController fromPromise makes per actor (and keeps in a WeakMap until the promise settles).
-// Measured on this machine, in one process, rounds alternating (`node dist/bench/cycle.js
-// --against <other build's dist>`, 1,000 publishers, 40 rounds each, 2026-12-06): fromPromise
-// cost 15–18 % more CPU per cycle than this (two steps a cycle; Node 20's AbortController and
-// AbortSignal are heavy objects), past the 10 % the structure issue allows for a public version.
+// Measured on this machine (2 cores shared with other jobs, Node 20, 2026-12-06), in one process
+// with the rounds alternating (`node --expose-gc dist/bench/cycle.js --against <other build's
+// dist>`, 1,000 publishers, 40–60 rounds each): fromPromise cost a median 11 % more CPU per cycle
+// than this (five runs: −4 % to +15 %; two steps a cycle, and Node 20's AbortController and
+// AbortSignal are heavy objects) — past the 10 % the structure issue allows for a public version.
 //
 // Everything observable is fromPromise's: the same snapshots (active → done with the output, or
 // error, or stopped), the same done/error events to the parent (`xstate.done.actor.<id>`, sent by
