@@ -157,6 +157,8 @@ export async function recordRun(
   dir: string,
   passes: number,
   segmentBytes?: number,
+  /** Called after every pass, before the recorder closes (a crash's snapshot of the directory). */
+  afterPass?: (pass: number, recorder: FlightRecorder) => Promise<void>,
 ): Promise<FlightRecorder> {
   let nowMs = T0;
   const store = new MemoryStore({ now: () => nowMs });
@@ -213,6 +215,7 @@ export async function recordRun(
       );
     }
     await run.pass();
+    await afterPass?.(p, recorder);
   }
   run.stop();
   await recorder.close();

@@ -1,7 +1,7 @@
 // Record → replay on the embedded store: a run of the real machines and steps with the flight
 // recorder, then the replay of its recording reproduces every cycle (outcome, decision, every
 // written field); a what-if theta changes exactly the harvest proposals the kernel says it does.
-import { mkdtemp, rm } from "node:fs/promises";
+import { appendFile, cp, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -41,6 +41,30 @@ describe("record → replay (memory store, real machines)", () => {
     const result = await replayRecording({ dir });
     expect(result.report.segments).toBeGreaterThan(2);
     expect(result.cycles.filter((c) => divergence(c) !== null)).toEqual([]);
+  });
+
+  it("a killed writer: closed segments and the open one up to its last full line replay exactly", async () => {
+    const crashed = await mkdtemp(join(tmpdir(), "qc-rt-crash-"));
+    try {
+      // A snapshot of the directory mid-run, as a SIGKILL would leave it: segments already
+      // closed, the open one plain, its last line cut short.
+      await recordRun(dir, 8, 8 * 1024, async (pass, recorder) => {
+        if (pass !== 5) return;
+        await recorder.flushed();
+        await cp(dir, crashed, { recursive: true });
+      });
+      const names = await readdir(crashed);
+      const open = names.find((n) => n.endsWith(".jsonl"));
+      expect(open).toBeDefined();
+      expect(names.some((n) => n.endsWith(".jsonl.gz"))).toBe(true);
+      await appendFile(join(crashed, open ?? ""), '{"k":"c","p":"risk","s":"ETHUSDT","t":17');
+      const result = await replayRecording({ dir: crashed });
+      expect(result.report.badLines).toBe(1);
+      expect(result.cycles.length).toBeGreaterThan(10);
+      expect(result.cycles.filter((c) => divergence(c) !== null)).toEqual([]);
+    } finally {
+      await rm(crashed, { recursive: true, force: true });
+    }
   });
 
   it("what-if: a harvest theta changes exactly the proposals the kernel says", async () => {
