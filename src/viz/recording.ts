@@ -155,6 +155,27 @@ export class ReplayModel {
   }
 
   /**
+   * Every actor's state at a moment: after its last step at or before time `at` (and, at `at`
+   * itself, up to step `seq` when given); actors with no step yet are absent.
+   */
+  statesAt(at: number, seq: number | null): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [key, a] of this.byKey) {
+      let lo = 0;
+      let hi = a.steps.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (a.steps[mid].at <= at) lo = mid + 1;
+        else hi = mid;
+      }
+      let i = lo - 1;
+      while (i >= 0 && seq !== null && a.steps[i].at === at && a.steps[i].seq > seq) i--;
+      if (i >= 0) out[key] = a.steps[i].to;
+    }
+    return out;
+  }
+
+  /**
    * Replays the recording in `dir` and collects every publisher's steps — of `symbols` only, and
    * only those in [fromMs, toMs) when given (the replay still runs from the recording's start:
    * the machines carry their memory from cycle to cycle). A long recording of many symbols is

@@ -13,7 +13,8 @@
 //   GET /viz/recording                  the overview: span, actors and their step counts
 //   GET /viz/recording/steps?key=K      one actor's steps (time, event, from → to, cycle)
 //   GET /viz/recording/step?key=K&index=I   one step with its context and its cycle
-//   GET /viz/recording/timeline?at=T[&seq=S][&limit=N]   every actor's steps up to then, newest first
+//   GET /viz/recording/timeline?at=T[&seq=S][&limit=N]   every actor's steps up to then, newest
+//                          first, and every actor's state then
 import { randomBytes } from "node:crypto";
 import { sendJson, sendText, type Route } from "../http/server.js";
 import { MACHINES, type MachineName } from "./diagram.js";
@@ -281,6 +282,7 @@ export function vizReplayRoutes(model: ReplayModel): Route[] {
         }
         sendJson(res, 200, {
           timeline: model.timeline(at, seq, Math.min(limit ?? TIMELINE_LIMIT, 1000)),
+          states: model.statesAt(at, seq),
         });
       },
     },

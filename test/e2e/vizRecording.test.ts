@@ -169,5 +169,14 @@ describe.skipIf(!hasChromium)(title, () => {
       ).map((tr) => Number(tr.dataset.seq)),
     );
     expect(seqs).toEqual(model.timeline(step.at, step.seq, 150).map((s) => s.seq));
+    // Every actor's state then, in the table.
+    const states = await page.evaluate(() =>
+      Array.from(
+        (globalThis as unknown as PageGlobal).document.querySelectorAll("#actors tbody tr"),
+      ).map((tr) => [tr.dataset.key, tr.dataset.state] as const),
+    );
+    const then = model.statesAt(step.at, step.seq);
+    expect(Object.fromEntries(states.filter(([, v]) => v !== ""))).toEqual(then);
+    expect(then[KEY]).toBe(step.to);
   }
 });

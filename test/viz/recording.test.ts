@@ -93,6 +93,8 @@ describe("the visualizer on a recording", () => {
     expect(entries[0].at).toBeLessThanOrEqual(list[i].at);
     expect(entries.some((e) => e.seq === list[i].seq)).toBe(true);
     expect(entries.every((e) => e.at <= list[i].at)).toBe(true);
+    // Every actor's state then: this one's is the step's.
+    expect((tl.body.states as Record<string, string>)[key]).toBe("deciding");
 
     expect((await get("/viz/recording/steps?key=nope")).status).toBe(404);
     expect((await get(`/viz/recording/step?key=${encodeURIComponent(key)}&index=-1`)).status).toBe(

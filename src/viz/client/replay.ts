@@ -156,8 +156,6 @@
     byId("detail-inputs").textContent = d.cycleView
       ? JSON.stringify(d.cycleView.inputs, null, 2)
       : "—";
-    const row = rows.get(d.key);
-    if (row) row.tr.cells[2].textContent = d.to;
   }
   /** The actor's steps around the current one, the current one marked; a click goes there. */
   function renderRecent(): void {
@@ -219,8 +217,12 @@
   // ---- the system timeline at the moment shown ---------------------------------------------
   async function loadTimeline(mine: number): Promise<void> {
     const q = `at=${String(at)}` + (atSeq === null ? "" : `&seq=${String(atSeq)}`);
-    const { timeline } = await getJson<{ timeline: Step[] }>(`/viz/recording/timeline?${q}`);
+    const { timeline, states } = await getJson<{
+      timeline: Step[];
+      states: Record<string, string>;
+    }>(`/viz/recording/timeline?${q}`);
     if (mine !== generation) return;
+    showStates(states);
     timelineBody.textContent = "";
     for (const r of timeline) {
       const tr = document.createElement("tr");
@@ -235,6 +237,22 @@
       timelineBody.appendChild(tr);
     }
     byId("timeline-count").textContent = `${timeline.length} records up to ${iso(at)}`;
+  }
+
+  /** Every actor's state at the moment shown: the table's column and the diagram's badges. */
+  function showStates(states: Record<string, string>): void {
+    const counts: Record<string, number> = {};
+    rows.forEach((r, key) => {
+      const state = states[key];
+      r.tr.cells[2].textContent = state ?? "—";
+      r.tr.dataset.state = state ?? "";
+      if (state !== undefined) counts[state] = (counts[state] ?? 0) + 1;
+    });
+    publisherFigure.querySelectorAll<SVGElement>(".state").forEach((g) => {
+      const badge = g.querySelector(".count");
+      const n = counts[g.dataset.state ?? ""];
+      if (badge) badge.textContent = n ? String(n) : "";
+    });
   }
 
   /** The index of the selected actor's last step at or before the moment shown. */
