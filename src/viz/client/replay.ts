@@ -160,8 +160,9 @@
   /** The actor's steps around the current one, the current one marked; a click goes there. */
   function renderRecent(): void {
     recentBody.textContent = "";
-    const from = Math.max(0, index - 12);
-    const to = Math.min(steps.length, index + 13);
+    // Newest first: a few steps after the current one, then those that led to it (in view).
+    const from = Math.max(0, index - 16);
+    const to = Math.min(steps.length, index + 4);
     for (let i = to - 1; i >= from; i--) {
       const s = steps[i];
       const tr = document.createElement("tr");
