@@ -31,6 +31,7 @@ import {
   type CloseStep,
   type CloseStepReport,
 } from "./resources.js";
+import type { FlightRecorder } from "../recorder/recorder.js";
 import {
   createServiceRecorder,
   recordingSteps,
@@ -137,6 +138,8 @@ export interface ServiceHandle {
   lease: LeaseManager | null;
   /** leader / standby / no-lease, and who holds the lease (/healthz, /metrics, /viz, logs). */
   role(): RoleDescription;
+  /** The flight recorder (recordDir), null when off: its counters for /metrics (registerRecorderMetrics). */
+  recorder: FlightRecorder | null;
   /**
    * Resolves when the supervisor ends (once complete, shut down, or escalated), or as soon as it
    * tears down (every publisher stopped, the lease handed over): the stopped children are then
@@ -356,6 +359,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     policy: book,
     lease: lease.lease,
     role: () => lease.describe(),
+    recorder,
     done,
     reloadPolicy: () => reloadPolicy(config, book, now),
     shutdown: () => {

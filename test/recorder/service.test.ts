@@ -140,6 +140,8 @@ describe("flight recorder on redis-server", () => {
         .slice(mark)
         .some((c) => c.phase === "risk" && c.symbol === "ETHUSDT" && c.reason === "no_position"),
     ).catch(explain);
+    expect(service.recorder).not.toBeNull();
+    expect(service.recorder?.stats()).toMatchObject({ linesDropped: 0, faults: 0 });
     await stopService(service);
     service = undefined;
 
