@@ -159,6 +159,8 @@ export async function recordRun(
   segmentBytes?: number,
   /** Called after every pass, before the recorder closes (a crash's snapshot of the directory). */
   afterPass?: (pass: number, recorder: FlightRecorder) => Promise<void>,
+  /** I/O failures: the first two reads (HGET) of pass `read`, the first two publishes of pass `publish`. */
+  faults: { read?: number; publish?: number } = {},
 ): Promise<FlightRecorder> {
   let nowMs = T0;
   const store = new MemoryStore({ now: () => nowMs });
@@ -186,8 +188,27 @@ export async function recordRun(
     triggers: true,
     ...(segmentBytes ? { segmentBytes } : {}),
   });
-  const run = liveRun({ store, config, recorder, now: () => nowMs });
+  let pass = -1;
+  const failed = { read: 0, publish: 0 };
+  const faulty = new Proxy(store, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== "function") return value;
+      const fn = (value as (...a: unknown[]) => unknown).bind(target);
+      const kind = prop === "hget" ? "read" : prop === "publish" ? "publish" : null;
+      if (kind === null) return fn;
+      return (...args: unknown[]) => {
+        if (faults[kind] === pass && failed[kind] < 2) {
+          failed[kind]++;
+          return Promise.reject(new Error(`connection lost (${kind} fault)`));
+        }
+        return fn(...args);
+      };
+    },
+  });
+  const run = liveRun({ store: faulty, config, recorder, now: () => nowMs });
   for (let p = 0; p < passes; p++) {
+    pass = p;
     nowMs = T0 + p * MINUTE_MS + 1_234.5;
     for (const symbol of SYMBOLS) addCandle(symbol, 300 + p);
     const eth = series.ETHUSDT[300 + p];

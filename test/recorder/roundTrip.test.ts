@@ -43,6 +43,15 @@ describe("record → replay (memory store, real machines)", () => {
     expect(result.cycles.filter((c) => divergence(c) !== null)).toEqual([]);
   });
 
+  it("I/O failures (a read, a publish) replay exactly: the same backoff, retry and re-seed", async () => {
+    await recordRun(dir, 10, undefined, undefined, { read: 3, publish: 5 });
+    const result = await replayRecording({ dir });
+    const errors = result.cycles.filter((c) => c.recorded.outcome === "error");
+    expect(errors.length).toBeGreaterThanOrEqual(2);
+    expect(result.cycles.some((c) => c.trigger === "retry")).toBe(true);
+    expect(result.cycles.filter((c) => divergence(c) !== null)).toEqual([]);
+  });
+
   it("a killed writer: closed segments and the open one up to its last full line replay exactly", async () => {
     const crashed = await mkdtemp(join(tmpdir(), "qc-rt-crash-"));
     try {
