@@ -215,6 +215,10 @@ async function replayCommand(dir: string, opts: RecordingOptions): Promise<void>
   if (result.dropped > 0) notes.push(`${result.dropped} record(s) dropped by the recorder`);
   if (result.unreplayable > 0)
     notes.push(`${result.unreplayable} cycle(s) not replayable (their inputs were lost in a gap)`);
+  if (result.stopped > 0)
+    notes.push(
+      `${result.stopped} cycle(s) cut short by a stop (lease lost, shutdown): not replayed`,
+    );
   if (result.report.badLines > 0)
     notes.push(`${result.report.badLines} line(s) unreadable (a crash's cut-short last line)`);
   const summary = `${result.cycles.length} cycle(s) in ${result.report.segments} segment(s), ${spanSec.toFixed(0)} s recorded, replayed in ${wallSec.toFixed(2)} s (${wallSec > 0 ? Math.round(spanSec / wallSec) : 0}x real time)${notes.length > 0 ? `; ${notes.join("; ")}` : ""}`;

@@ -67,6 +67,8 @@ export interface CycleRecord {
   we?: string;
   /** A heartbeat that writes nothing (marketstate): 1. */
   hb?: 1;
+  /** The cycle did not end: its publisher was stopped mid-way (lease lost, shutdown). */
+  z?: 1;
   /** This same skip repeated n more times, the last at t2 (identical skips are folded). */
   n?: number;
   t2?: number;

@@ -126,6 +126,12 @@ function toJson(value: unknown): Json {
   }
 }
 
+/** A cycle written before it ended (its publisher was stopped: lease lost, shutdown). */
+function stopped(pending: PendingCycle): PendingCycle {
+  pending.rec.z = 1;
+  return pending;
+}
+
 export class FlightRecorder {
   private readonly writer: SegmentWriter;
   private readonly actors = new Map<string, ActorState>();
@@ -180,7 +186,7 @@ export class FlightRecorder {
       for (const actor of this.actors.values()) {
         if (actor.held !== null) this.write(actor, actor.held);
         actor.held = null;
-        if (actor.open !== null) this.write(actor, actor.open);
+        if (actor.open !== null) this.write(actor, stopped(actor.open));
         actor.open = null;
         this.flushFolded(actor);
       }
@@ -339,7 +345,7 @@ export class FlightRecorder {
     // A cycle that never ended (stopped mid-way) is written as far as it got.
     if (actor.held !== null) this.write(actor, actor.held);
     actor.held = null;
-    if (actor.open !== null) this.write(actor, actor.open);
+    if (actor.open !== null) this.write(actor, stopped(actor.open));
     actor.open = null;
     const rec: CycleRecord = { k: "c", p: phase, s: symbol, t: nowMs };
     if (read === null) {

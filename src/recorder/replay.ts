@@ -87,6 +87,8 @@ export interface ReplayResult {
   report: ReadReport;
   /** Recorded cycles not replayed: their inputs were a delta whose base was lost in a gap. */
   unreplayable: number;
+  /** Recorded cycles that did not end (their publisher was stopped): shown, not replayed. */
+  stopped: number;
   /** Records dropped by the recorder (gap records). */
   dropped: number;
   /** The recorded span (epoch ms of the first and last cycle). */
@@ -238,6 +240,7 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
   const cycles: ReplayedCycle[] = [];
   const report: ReadReport = { segments: 0, badLines: 0 };
   let unreplayable = 0;
+  let stoppedCycles = 0;
   let dropped = 0;
   let span: [number, number] | null = null;
 
@@ -520,6 +523,15 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
 
     // A cycle record.
     const rec = record;
+    if (rec.z === 1) {
+      // Its publisher was stopped mid-cycle (lease lost, shutdown): the live machine never ended
+      // it, and the next one starts from a seed. Its inputs still base the next delta.
+      if (rec.f !== undefined) a.base = rec.f;
+      else if (rec.i !== undefined && a.base !== null) a.base = patch(a.base, rec.i);
+      a.cycles++;
+      stoppedCycles++;
+      continue;
+    }
     let inputs: JsonObject | null = null;
     if (rec.f !== undefined) inputs = rec.f;
     else if (rec.i !== undefined) {
@@ -607,7 +619,7 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
     });
   }
   for (const a of actors.values()) a.actor?.stop();
-  return { cycles, report, unreplayable, dropped, spanMs: span };
+  return { cycles, report, unreplayable, stopped: stoppedCycles, dropped, spanMs: span };
 }
 
 /** Harvest inputs with the what-if theta over the one the cycle had in force (policy or config). */

@@ -93,3 +93,26 @@ it("never a secret: the header's configuration leaves out the URL, passwords and
   expect(text).toContain('"symbols":["X"]');
   expect(text).not.toMatch(/s3cret|redis-password|26379|redisUrl/);
 });
+
+it("a cycle whose publisher was stopped mid-way is marked z, not left looking like an error", async () => {
+  const recorder = new FlightRecorder({ dir, retentionMs: 60_000, maxBytes: 1e8, config: {} });
+  const steps: PhaseSteps<null, { v: number }, number> = {
+    seed: () => Promise.resolve(null),
+    read: () => Promise.resolve({ nowMs: 5, read: { ok: true, value: { v: 1 } } }),
+    compute: () => ({ ok: true, value: 1 }),
+    decide: () => ({ publish: true, why: "first_publish" }),
+    publish: () => Promise.resolve({ memory: null, summary: "", figures: {} }),
+    heartbeat: () => Promise.resolve(),
+  };
+  const wrapped = recorder.wrapSteps("harvest", steps);
+  await wrapped.read("X"); // the machine stops here (lease lost)
+  const next = await wrapped.read("X"); // the new leader's machine
+  if (next.read.ok) wrapped.compute("X", next.read.value);
+  await recorder.close();
+  const lines: { k: string; z?: number }[] = [];
+  for (const seg of await listSegments(dir))
+    for (const l of (await readSegmentLines(seg.path)).lines)
+      lines.push(JSON.parse(l) as { k: string; z?: number });
+  const cyclesSeen = lines.filter((l) => l.k === "c");
+  expect(cyclesSeen.map((c) => c.z ?? 0)).toEqual([1, 1]);
+});
