@@ -8,7 +8,7 @@
 //
 // Market-state inputs are 300 closes (the service's default window_size) from seeded synthetic
 // paths of every regime; calls cycle through several paths so the figures are not those of one
-// memorised input. The SPEC reference implementation needs about 7.6 ms per market-state call on
+// memorised input. The reference (Python) implementation needs about 7.6 ms per market-state call on
 // 300 closes with the default theta; the last column is the speed-up against that.
 //
 // Then the batch path (issue 12's goal: ≥ 50× the reference through `compute market-state

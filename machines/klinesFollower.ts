@@ -1,5 +1,5 @@
 // The klines follower: one long-lived actor under the supervisor that follows the market
-// publisher's stream of closed candles (SPEC §5) and tells the supervisor which symbols have a
+// publisher's stream of closed candles (docs/specification.md §5) and tells the supervisor which symbols have a
 // new candle, so their marketstate cycles — and through the chain risk and harvest — run at once
 // instead of at the next interval.
 //

@@ -7,7 +7,7 @@
 // a fresh one under a new id, unless that actor used up its restart budget
 // (`restartBudget` restarts within `restartWindowMs`), in which case we escalate.
 //
-// Chaining (SPEC §6): marketstate published for S → risk S runs now → harvest S runs now.
+// Chaining (docs/specification.md §6): marketstate published for S → risk S runs now → harvest S runs now.
 // Intervals stay as the fallback. With `once`, every enabled phase runs exactly one cycle per
 // symbol, in dependency order, whatever the previous phase's outcome, and the supervisor ends
 // with exit code 0 (all published or skipped for a counted reason) or 1 (an error occurred).
@@ -84,7 +84,7 @@ export interface SupervisorInput {
   restartWindowMs: number;
   drainTimeoutMs: number;
   /**
-   * Spawn the klines follower (SPEC §5): a closed candle runs its symbol's marketstate at once.
+   * Spawn the klines follower (docs/specification.md §5): a closed candle runs its symbol's marketstate at once.
    * Never with `once`.
    */
   followKlines?: boolean;
@@ -156,7 +156,7 @@ export type SupervisorEvent =
   | CycleDoneEvent
   | KlinesFollowerEvent
   | { type: "SHUTDOWN" }
-  /** The symbols to run from now on (the policy universe plus open positions, SPEC §9). */
+  /** The symbols to run from now on (the policy universe plus open positions, docs/specification.md §9). */
   | { type: "SYMBOLS.SET"; symbols: string[] }
   /** Sent to itself between the batches of a symbol-set change (after a pause for the event loop). */
   | { type: "SYMBOLS.BATCH" }

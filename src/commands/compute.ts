@@ -1,4 +1,4 @@
-// `quantum-calc compute <kernel>`: run one kernel on a JSON input (SPEC §8 `input` shape) and print
+// `quantum-calc compute <kernel>`: run one kernel on a JSON input (docs/specification.md §8 `input` shape) and print
 // the result as JSON. `--batch` runs one input per line (JSON Lines) and prints one output line per
 // input line, so parity vectors and ad-hoc checks can be driven from scripts without Redis.
 import { accessSync, constants, createReadStream, statSync } from "node:fs";
@@ -20,7 +20,7 @@ import { errorMessage } from "../core/errors.js";
 export const KERNEL_NAMES = ["market-state", "stops", "harvest"] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
-/** The top-level keys each kernel's input may have (SPEC §8). Anything else is a typo. */
+/** The top-level keys each kernel's input may have (docs/specification.md §8). Anything else is a typo. */
 const INPUT_KEYS: Record<KernelName, readonly string[]> = {
   "market-state": ["prices", "theta"],
   stops: ["market_state", "position", "theta"],
@@ -109,7 +109,7 @@ export function isKernelName(value: string): value is KernelName {
 }
 
 /**
- * Runs one kernel on a parsed input and returns the SPEC-shaped result (`null` for market-state
+ * Runs one kernel on a parsed input and returns the result shaped as docs/specification.md gives it (`null` for market-state
  * with insufficient data). Throws KernelInputError for invalid input.
  */
 export function runKernel(
@@ -414,7 +414,7 @@ export function registerCompute(program: Command): void {
   program
     .command("compute")
     .description(
-      "Run one kernel on a JSON input and print the result as JSON (SPEC §8 shapes, snake_case). " +
+      "Run one kernel on a JSON input and print the result as JSON (docs/specification.md §8 shapes, snake_case). " +
         "market-state: {prices, theta?} -> {sigma, mu, ts, regime_probs, features} or null (insufficient data); " +
         "stops: {market_state, position, theta?} -> {proposed_sl, proposed_tp, reason_codes, intermediates}; " +
         "harvest: {position, market_state, p1_proposal|null, theta?} -> {harvest_action, new_sl_proposed, R_net, ...}.",

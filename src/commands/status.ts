@@ -68,7 +68,7 @@ export interface HarvestStatus extends Freshness {
   new_sl_proposed: number | null;
 }
 
-/** The inputs as the service would read them now (the live layouts, SPEC §4.1, §5). */
+/** The inputs as the service would read them now (the live layouts, docs/specification.md §4.1, §5). */
 export interface InputsStatus {
   candles: {
     /** The key read (the first existing of the patterns); null when none exists. */
@@ -126,7 +126,7 @@ export interface StatusReport {
   /** The Redis URL with any password masked. */
   redis: string;
   stale_after_sec: StaleAfterSec;
-  /** The harvest theta the service would use now (SPEC §9), read from quantum:policy:current. */
+  /** The harvest theta the service would use now (docs/specification.md §9), read from quantum:policy:current. */
   theta: ThetaStatus;
   /** The single-writer lease: which instance writes now. */
   lease: LeaseStatus;

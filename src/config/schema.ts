@@ -237,7 +237,7 @@ export const CONFIG_SPEC = {
   rNetBasis: key({
     schema: z.enum(R_NET_BASES).default("locked"),
     arg: "basis",
-    help: "R_net basis (SPEC §4.4): locked divides the position's total PnL, per_unit its PnL per unit of size, a true R multiple",
+    help: "R_net basis (docs/specification.md §4.4): locked divides the position's total PnL, per_unit its PnL per unit of size, a true R multiple",
   }),
   harvestThetaSource: key({
     schema: z.enum(THETA_SOURCES).default("policy"),
@@ -506,7 +506,7 @@ export type Config = z.infer<typeof configObject>;
 export type ConfigInput = z.input<typeof configObject>;
 
 /**
- * Effective marketstate staleness bound in seconds (SPEC §6): 3 × the marketstate interval, but
+ * Effective marketstate staleness bound in seconds (docs/specification.md §6): 3 × the marketstate interval, but
  * never less than maxPublishAge + one interval — an unchanged market state is republished (and
  * its ts_timestamp refreshed) only every maxPublishAge, so a shorter bound would refuse a healthy
  * publisher's output as stale between publishes. With the defaults (60 s, 60 s) it is 180 s.

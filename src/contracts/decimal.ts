@@ -1,4 +1,4 @@
-// Numbers go to Redis as plain decimal strings (SPEC §5): never NaN, Infinity or exponent
+// Numbers go to Redis as plain decimal strings (docs/specification.md §5): never NaN, Infinity or exponent
 // notation, which some readers of these hashes (float("1e-07") is fine in Python, but the
 // dashboards' regex parsers are not) would choke on.
 

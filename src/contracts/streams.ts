@@ -1,4 +1,4 @@
-// Every Redis stream this service reads or writes, by name (SPEC §5, §9). One declaration each:
+// Every Redis stream this service reads or writes, by name (docs/specification.md §5, §9). One declaration each:
 // other modules import these, so a reviewer finds every use of a stream from here.
 import { HARVEST_PROPOSAL_OUTPUT } from "./harvestProposalOutput.js";
 import { MARKETSTATE_OUTPUT } from "./marketstateOutput.js";

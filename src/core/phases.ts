@@ -15,7 +15,7 @@ export type PhaseName = (typeof PHASE_NAMES)[number];
 
 export interface PhaseInfo {
   name: PhaseName;
-  /** The kernel it runs (SPEC §1-3). */
+  /** The kernel it runs (docs/specification.md §1-3). */
   kernel: "P0 MarketState" | "P1 stops" | "P2 harvest";
   /** The config key of its polling interval (seconds). */
   intervalKey: `${PhaseName}Interval`;

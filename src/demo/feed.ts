@@ -1,5 +1,5 @@
 // Synthetic market data and positions for the embedded demo, written exactly as the live
-// stack's producers write them (SPEC §4.1, §5), so the demo runs the production read paths:
+// stack's producers write them (docs/specification.md §4.1, §5), so the demo runs the production read paths:
 //   - the market publisher: every closed candle XADDed to quantum:stream:market.klines as an
 //     envelope whose payload is the candle's JSON;
 //   - the data sink: the same candle ZADDed to quantum:history:ohlcv:{S}:1m (score = open time);

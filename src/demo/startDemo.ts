@@ -38,7 +38,7 @@ export async function startDemo(options: DemoOptions): Promise<DemoHandle> {
     env: {},
     flags: {
       store: "memory",
-      // The demo's sizes are realistic, so R_net is computed per unit (SPEC §4.4).
+      // The demo's sizes are realistic, so R_net is computed per unit (docs/specification.md §4.4).
       rNetBasis: "per_unit",
       // The embedded store has no universe generator: the configured theta, without a refusal line.
       harvestThetaSource: "config",

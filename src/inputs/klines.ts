@@ -1,4 +1,4 @@
-// Live candles (SPEC §5): the market publisher appends every closed 1m candle to
+// Live candles (docs/specification.md §5): the market publisher appends every closed 1m candle to
 // quantum:stream:market.klines as an envelope
 //   {event_type: "market.klines", payload: <json.dumps of the candle>, correlation_id,
 //    timestamp (ISO), source, trace_id}

@@ -1,4 +1,4 @@
-// Position memory (SPEC §4.2): what no writer of the live position hash records — the best and
+// Position memory (docs/specification.md §4.2): what no writer of the live position hash records — the best and
 // worst price since the position opened, and when this service first saw it — kept by this
 // service in its own hash quantum:calc:position:{symbol}, so a restart or a `--once` run
 // continues from it and a LONG's stop really trails its best price.
@@ -86,7 +86,7 @@ export function advanceMemory(
   };
 }
 
-/** Peak, trough and age for the kernel: the snapshot's own fields win, else the memory (SPEC §4.1). */
+/** Peak, trough and age for the kernel: the snapshot's own fields win, else the memory (docs/specification.md §4.1). */
 export function trackedFigures(snapshot: PositionSnapshot, memory: PositionMemory, nowMs: number) {
   const nowSec = nowMs / 1000;
   const since = snapshot.created_at ?? memory.first_seen_epoch;

@@ -1,8 +1,8 @@
-// Position snapshots (SPEC §4). Sources:
+// Position snapshots (docs/specification.md §4). Sources:
 //   redis_hash   — canonical hash quantum:state:positions:{symbol}, else the legacy single hash
 //                  quantum:state:positions (field = symbol, value = JSON of the same fields).
 //   redis_stream — the newest POSITION_* event for the symbol in quantum:stream:execution.result.
-//   auto         — redis_hash, then redis_stream. NEVER synthetic (SPEC §7.1): the Python
+//   auto         — redis_hash, then redis_stream. NEVER synthetic (CONTRACT.md, deliberate difference 1): the Python
 //                  services fell back to invented positions and published proposals for them.
 //   synthetic    — a deterministic position generated from the symbol's candles, for the demo;
 //                  only when explicitly chosen.
@@ -127,7 +127,7 @@ export function createPositionSource(
   }
 }
 
-// ---- field conversion (SPEC §4.1) -----------------------------------------------------------------
+// ---- field conversion (docs/specification.md §4.1) -----------------------------------------------------------------
 
 /**
  * A position as its writers laid it out, mapped to the kernel's names but before this service's
@@ -209,7 +209,7 @@ function requiredNumber(
 }
 
 /**
- * An optional number from the first of `names` that is present and non-empty (SPEC §4.1: that
+ * An optional number from the first of `names` that is present and non-empty (docs/specification.md §4.1: that
  * source wins, so `current_sl: "0"` means unset even beside a `stop_loss`). null when none is, or
  * when it is spelled as unset (UNSET_OPTIONAL, or 0) and `unsetSpellings` allows that; else it
  * must parse.
@@ -263,7 +263,7 @@ const nonNegative = (v: number): string | null => (v >= 0 ? null : "must be >= 0
 
 /**
  * Maps stored fields — the canonical hash (several writers side by side), the legacy JSON, a
- * stream event or a synthetic position — to a snapshot (SPEC §4.1). A closed position (`FLAT`,
+ * stream event or a synthetic position — to a snapshot (docs/specification.md §4.1). A closed position (`FLAT`,
  * `position_amt` 0, `quantity` 0) is `no_position`; a broken one `bad_position` naming the field;
  * a brain snapshot older than maxPositionAgeSec `stale_position`.
  */

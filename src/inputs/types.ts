@@ -1,5 +1,5 @@
 // Outcome of reading one input for one symbol. A skip is not an error: it carries a counted
-// reason (SPEC §6) and a human-readable detail for the log. I/O failures are thrown instead.
+// reason (docs/specification.md §6) and a human-readable detail for the log. I/O failures are thrown instead.
 
 export const SKIP_REASONS = [
   "no_position",
@@ -10,7 +10,7 @@ export const SKIP_REASONS = [
   "stale_position",
   "bad_position",
   "bad_input",
-  // SPEC-deliberate safety rules (CONTRACT.md, "Plausibility"): a window with more missing minutes
+  // Deliberate safety rules (CONTRACT.md, "Plausibility"): a window with more missing minutes
   // than maxCandleGap, and a result that cannot be meant (a price far from the market, …).
   "gapped_candles",
   "implausible_result",

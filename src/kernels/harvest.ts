@@ -1,4 +1,4 @@
-// Kernel P2 — harvest (SPEC §3, spec v1.0). Pure: a position, a market state and (optionally) the
+// Kernel P2 — harvest (docs/specification.md §3, spec v1.0). Pure: a position, a market state and (optionally) the
 // P1 stop distance in; a harvest action, a profit-lock stop and a kill score out.
 import { mergeTheta } from "./theta.js";
 import { clip, sigmoid, softmax } from "./math.js";
@@ -84,7 +84,7 @@ export interface HarvestInput {
   theta?: DeepPartial<HarvestTheta>;
 }
 
-/** Kill-score components above these values are named in the reason codes (SPEC §3). */
+/** Kill-score components above these values are named in the reason codes (docs/specification.md §3). */
 const KILL_REASON_THRESHOLDS = [
   ["regime_flip", 0],
   ["sigma_spike", 0.5],
@@ -165,7 +165,7 @@ export function computeHarvest(input: HarvestInput): HarvestResult {
   const entry = position.entry_price;
   const risk_unit = Math.max(entry * stopPct, MIN_RISK_UNIT);
   const cost_est = (theta.cost_bps / 10000) * entry;
-  // Locked spec: unrealized PnL over a per-unit price distance (SPEC §3 note) — kept as is.
+  // Locked spec: unrealized PnL over a per-unit price distance (docs/specification.md §3 note) — kept as is.
   const R_net = (position.unrealized_pnl - cost_est) / risk_unit;
 
   let harvest_action = actionForR(R_net, theta);

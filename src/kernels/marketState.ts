@@ -1,4 +1,4 @@
-// P0 MarketState kernel (SPEC §1, spec v1.0): volatility (sigma), trend (mu), trend strength (ts)
+// P0 MarketState kernel (docs/specification.md §1, spec v1.0): volatility (sigma), trend (mu), trend strength (ts)
 // and regime probabilities from a series of closes.
 //
 // It is called for every symbol on every candle, so the arithmetic runs on module-level scratch
@@ -60,7 +60,7 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** SPEC §1 defaults. Frozen: callers override by passing a theta, never by mutating these. */
+/** docs/specification.md §1 defaults. Frozen: callers override by passing a theta, never by mutating these. */
 export const DEFAULT_MARKET_STATE_THETA: MarketStateTheta = deepFreeze({
   eps: 1e-12,
   vol: {
@@ -200,7 +200,7 @@ function minRequired(theta: MarketStateTheta): number {
   return Math.max(theta.vol.window, Math.max(...theta.trend.windows), theta.regime.window) + 1;
 }
 
-/** SPEC §1 step 1: the fewest closes for which the kernel returns a result (fewer → null). */
+/** docs/specification.md §1 step 1: the fewest closes for which the kernel returns a result (fewer → null). */
 export function marketStateMinRequired(theta?: DeepPartial<MarketStateTheta>): number {
   return minRequired(resolveTheta(theta));
 }
@@ -213,7 +213,7 @@ let sumScratch = new Float64Array(512);
 let clippedScratch = new Float64Array(512);
 
 /**
- * SPEC §1. `prices` are closes, oldest first; every one must be finite and > 0 (else a
+ * docs/specification.md §1. `prices` are closes, oldest first; every one must be finite and > 0 (else a
  * KernelInputError naming `prices[i]` of the first bad one). Returns null when there are fewer
  * than `marketStateMinRequired(theta)` prices.
  */
@@ -272,7 +272,7 @@ export function computeMarketState(
 }
 
 /**
- * SPEC §1 step 3 on the last min(vol.window, #returns) returns: winsorise at the two quantiles,
+ * docs/specification.md §1 step 3 on the last min(vol.window, #returns) returns: winsorise at the two quantiles,
  * blend the EWMA and MAD volatility estimates by a sigmoid of their ratio (the spike proxy).
  */
 function volatility(
@@ -397,7 +397,7 @@ function medianAbsoluteDeviation(a: Float64Array, n: number): number {
   return odd ? rankOut[0] : (rankOut[0] + rankOut[1]) / 2;
 }
 
-/** SPEC §1 step 4: weighted sum of per-window slopes of the log prices, weights normalised to 1. */
+/** docs/specification.md §1 step 4: weighted sum of per-window slopes of the log prices, weights normalised to 1. */
 function trendSlope(lp: Float64Array, n: number, th: MarketStateTheta): number {
   const { windows, weights, method } = th.trend;
   let weightSum = 0;
@@ -412,7 +412,7 @@ function trendSlope(lp: Float64Array, n: number, th: MarketStateTheta): number {
   return mu;
 }
 
-/** SPEC §1 step 6: share of consecutive returns with the same sign (sign(0) = 0); 0.5 with < 2 returns. */
+/** docs/specification.md §1 step 6: share of consecutive returns with the same sign (sign(0) = 0); 0.5 with < 2 returns. */
 function directionalPersistence(r: Float64Array, from: number, count: number): number {
   if (count < 2) return 0.5;
   let same = 0;
@@ -425,7 +425,7 @@ function directionalPersistence(r: Float64Array, from: number, count: number): n
   return same / (count - 1);
 }
 
-/** SPEC §1 step 7: variance of k-sums over k × variance of single returns; 1.0 with < k+1 returns. */
+/** docs/specification.md §1 step 7: variance of k-sums over k × variance of single returns; 1.0 with < k+1 returns. */
 function varianceRatio(
   r: Float64Array,
   from: number,

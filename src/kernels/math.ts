@@ -1,4 +1,4 @@
-// Small pure numeric helpers shared by the kernels. They follow the SPEC's definitions exactly
+// Small pure numeric helpers shared by the kernels. They follow the definitions of docs/specification.md exactly
 // (e.g. the sigmoid clips its argument to ±50), because parity with the reference depends on it.
 
 /** `x` limited to [lo, hi]. Callers guarantee lo ≤ hi. */
@@ -6,7 +6,7 @@ export function clip(x: number, lo: number, hi: number): number {
   return Math.min(Math.max(x, lo), hi);
 }
 
-/** SPEC: sigmoid(x) = 1 / (1 + e^(−clip(x, −50, 50))). The clip keeps e^x finite. */
+/** docs/specification.md: sigmoid(x) = 1 / (1 + e^(−clip(x, −50, 50))). The clip keeps e^x finite. */
 export function sigmoid(x: number): number {
   return 1 / (1 + Math.exp(-clip(x, -50, 50)));
 }

@@ -1,6 +1,6 @@
 // Order statistics and moments on Float64Array ranges, written for the MarketState hot path:
 // they work in place on caller-owned scratch buffers and allocate nothing. Each one computes
-// exactly the float value the SPEC's definition asks for (same operands, same operations), so the
+// exactly the float value the specification's definition asks for (docs/specification.md) (same operands, same operations), so the
 // speed-ups never move a result by even one ulp against a sort-based implementation.
 
 /**

@@ -1,4 +1,4 @@
-// Kernel P1 — stops / trailing (SPEC §2, spec v1.0). Pure: a market state and a position in, a
+// Kernel P1 — stops / trailing (docs/specification.md §2, spec v1.0). Pure: a market state and a position in, a
 // proposed stop-loss / take-profit with reason codes and every intermediate out.
 import { mergeTheta } from "./theta.js";
 import { clip } from "./math.js";
@@ -31,7 +31,7 @@ export interface StopsTheta {
   monotonic_sl: boolean;
   eps: number;
   /**
-   * Which tracked price a SHORT's trailing stop trails from (SPEC §2 note). `trough` — the locked
+   * Which tracked price a SHORT's trailing stop trails from (docs/specification.md §2 note). `trough` — the locked
    * spec and the parity vectors — is the worst price since entry (the highest), so the stop rarely
    * trails; `peak` is the best (lowest), so a SHORT trails the price down as a LONG trails it up.
    */
@@ -54,7 +54,7 @@ export const DEFAULT_STOPS_THETA: StopsTheta = Object.freeze({
   short_trail_from: "trough",
 });
 
-/** The part of a P0 market state P1 reads. A missing regime probability counts as 0 (SPEC). */
+/** The part of a P0 market state P1 reads. A missing regime probability counts as 0 (docs/specification.md §2). */
 export interface StopsMarketState {
   sigma: number;
   mu?: number;
@@ -69,7 +69,7 @@ export interface StopsInput {
   theta?: DeepPartial<StopsTheta>;
 }
 
-/** Regime names in SPEC order; the order decides argmax ties (first wins). */
+/** Regime names in the specification's order (docs/specification.md §1); the order decides argmax ties (first wins). */
 const REGIMES = ["trend", "mr", "chop"] as const;
 
 interface ValidStopsMarketState {

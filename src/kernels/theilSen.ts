@@ -1,4 +1,4 @@
-// Trend slopes for MarketState (SPEC §1 step 4) over y[from..from+len) against x = 0…len−1.
+// Trend slopes for MarketState (docs/specification.md §1 step 4) over y[from..from+len) against x = 0…len−1.
 //
 // Theil–Sen is the median of the m = len·(len−1)/2 pairwise slopes s_ij = (y_j − y_i)/(j − i).
 // The reference materialises and sorts all of them (32,640 for a 256-point window). Here, for

@@ -1,10 +1,10 @@
-// Shared kernel data shapes. Names follow ../shared/SPEC.md (snake_case) on purpose: they are
+// Shared kernel data shapes. Names follow docs/specification.md (snake_case) on purpose: they are
 // the field names of the parity vectors, of `quantum-calc compute` and of the Redis contract,
 // so no layer has to translate them.
 
 export type Side = "LONG" | "SHORT";
 
-/** SPEC §4 position snapshot. `current_sl`/`current_tp` are null when unset. */
+/** docs/specification.md §4 position snapshot. `current_sl`/`current_tp` are null when unset. */
 export interface Position {
   symbol: string;
   side: Side;
@@ -24,7 +24,7 @@ export interface RegimeProbs {
   chop: number;
 }
 
-/** P0 output (SPEC §1). */
+/** P0 output (docs/specification.md §1). */
 export interface MarketState {
   sigma: number;
   mu: number;
@@ -33,7 +33,7 @@ export interface MarketState {
   features: { dp: number; vr: number; spike_proxy: number };
 }
 
-/** P1 output (SPEC §2). */
+/** P1 output (docs/specification.md §2). */
 export interface StopsResult {
   proposed_sl: number;
   proposed_tp: number;
@@ -55,7 +55,7 @@ export interface StopsResult {
 export type HarvestAction =
   "NONE" | "PARTIAL_25" | "PARTIAL_50" | "PARTIAL_75" | "FULL_CLOSE_PROPOSED";
 
-/** P2 market-state input (SPEC §3): flat probabilities, as the harvest publisher reads them. */
+/** P2 market-state input (docs/specification.md §3): flat probabilities, as the harvest publisher reads them. */
 export interface HarvestMarketState {
   sigma: number;
   ts: number;
@@ -64,7 +64,7 @@ export interface HarvestMarketState {
   p_chop: number;
 }
 
-/** P2 output (SPEC §3). */
+/** P2 output (docs/specification.md §3). */
 export interface HarvestResult {
   harvest_action: HarvestAction;
   new_sl_proposed: number | null;

@@ -71,7 +71,7 @@ export function requireSide(value: unknown, path: string): Side {
 }
 
 /**
- * Validates a SPEC §4 position snapshot and returns a clean copy. `expectedSymbol`, when given,
+ * Validates a docs/specification.md §4 position snapshot and returns a clean copy. `expectedSymbol`, when given,
  * must equal position.symbol: a proposal computed for one symbol from another's position would be
  * published under the wrong key.
  */

@@ -38,7 +38,7 @@ export const CYCLE_DURATION_BUCKETS = [
 
 /**
  * Seconds from a marketstate publish to the harvest cycle it chained into. The point of chaining
- * is that this is milliseconds (SPEC §6), so the buckets are fine-grained from 1 to 100 ms, with
+ * is that this is milliseconds (docs/specification.md §6), so the buckets are fine-grained from 1 to 100 ms, with
  * a coarse tail to show when it is not.
  */
 export const CHAIN_LATENCY_BUCKETS = [

@@ -36,7 +36,7 @@ export interface HarvestInputs {
   market: PublishedMarketState;
   tracked: TrackedPosition;
   risk: RiskProposalInput;
-  /** The theta this cycle computes with: the policy's or the configured one (SPEC §9). */
+  /** The theta this cycle computes with: the policy's or the configured one (docs/specification.md §9). */
   theta: ThetaInForce;
   outputPresent: boolean;
 }
@@ -55,7 +55,7 @@ export function configuredHarvestTheta(
 }
 
 /**
- * The harvest kernel's position under the configured R_net basis (SPEC §4.4): `locked` gives it
+ * The harvest kernel's position under the configured R_net basis (docs/specification.md §4.4): `locked` gives it
  * the snapshot's unrealized PnL as written (on the live stack the whole position's, so R_net
  * grows with the size); `per_unit` divides it by the quantity first, making R_net a true R
  * multiple — which needs a quantity > 0.

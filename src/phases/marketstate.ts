@@ -58,7 +58,7 @@ function copyMarketState(s: MarketState): MarketState {
 }
 
 /**
- * EXPIRE of the marketstate hash (SPEC §5): 10 × the interval, and never shorter than the time to
+ * EXPIRE of the marketstate hash (docs/specification.md §5): 10 × the interval, and never shorter than the time to
  * the next forced publish plus one interval. An unchanged market state is republished when its
  * last publish is maxPublishAge old, which the first cycle after that notices — up to one
  * interval later — so a healthy publisher refreshes the hash within maxPublishAge + interval; one
@@ -72,7 +72,7 @@ export function marketStateTtlSec(
 }
 
 /**
- * SPEC §5 says malformed candle members are skipped *and counted*; the reader counted them but
+ * docs/specification.md §5 says malformed candle members are skipped *and counted*; the reader counted them but
  * nothing reported the count, so a feed going bad was invisible while enough good candles
  * remained. It is shown in the publish line (and figures) and in an insufficient_data detail.
  */
@@ -186,7 +186,7 @@ export function marketStateSteps(
           throw error;
         }
         if (!candles.ok) return candles;
-        // A frozen feed must not produce fresh-looking market states (SPEC §5). A series without
+        // A frozen feed must not produce fresh-looking market states (docs/specification.md §5). A series without
         // open times (bare closes in a list, an older layout) cannot be checked.
         const opened = candles.value.lastOpenTimeMs;
         if (opened !== null && nowMs - opened > maxCandleAgeMs) {

@@ -1,5 +1,5 @@
 // The position as risk and harvest see it: the snapshot from the configured source, with the
-// position memory (SPEC §4.2) folded in, and the memory's write riding in the cycle's own batch.
+// position memory (docs/specification.md §4.2) folded in, and the memory's write riding in the cycle's own batch.
 import type { TrackedPosition } from "../inputs/positionMemory.js";
 import type { Read } from "../inputs/types.js";
 import type { PublishBatch, Store } from "../store/types.js";

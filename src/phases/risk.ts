@@ -94,7 +94,7 @@ export function riskSteps(
               sigma: market.sigma,
               mu: market.mu,
               ts: market.ts,
-              // SPEC §7.2: the Python publisher lost p_trend here; we pass all three.
+              // CONTRACT.md, deliberate difference 2: the Python publisher lost p_trend here; we pass all three.
               regime_probs: { trend: market.p_trend, mr: market.p_mr, chop: market.p_chop },
             },
             position: tracked.position,

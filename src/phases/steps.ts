@@ -34,11 +34,11 @@ import type { AnyOutputDeclaration } from "../contracts/output.js";
 export interface PhaseDeps {
   store: Store;
   positions: PositionSource;
-  /** Peak, trough and first-seen of open positions (SPEC §4.2), shared by risk and harvest. */
+  /** Peak, trough and first-seen of open positions (docs/specification.md §4.2), shared by risk and harvest. */
   book: PositionBook;
   /** Closed candles from the klines stream not yet in the sorted set (empty without following). */
   live: LiveCandles;
-  /** The AI policy in force (SPEC §9); without one the configured harvest theta is used. */
+  /** The AI policy in force (docs/specification.md §9); without one the configured harvest theta is used. */
   policy?: PolicyBook;
   config: Config;
   /** Wall clock, ms since epoch. */

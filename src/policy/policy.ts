@@ -1,4 +1,4 @@
-// The AI policy (SPEC §9): the hash quantum:policy:current as the universe generator writes it
+// The AI policy (docs/specification.md §9): the hash quantum:policy:current as the universe generator writes it
 // (lib/policy_store.py save_policy): every value a string —
 //   universe_symbols    json.dumps(list of symbols)
 //   leverage_by_symbol  json.dumps(dict)

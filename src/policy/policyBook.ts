@@ -1,4 +1,4 @@
-// The policy in force (SPEC §9): the last usable quantum:policy:current, re-read when it changes,
+// The policy in force (docs/specification.md §9): the last usable quantum:policy:current, re-read when it changes,
 // and the harvest theta it gives at a given moment. The harvest publishers ask it once per cycle,
 // so a new policy applies from the next cycle and an expiring one stops applying the moment it
 // expires — not at the next re-read.
@@ -71,7 +71,7 @@ export class PolicyBook {
   /**
    * Re-reads the policy hash. A usable policy replaces the one in force; a refused one is
    * reported and — when it is a different problem from the last — logged; the previous good policy
-   * stays in force until it expires (SPEC: the publishers keep running on the last good theta).
+   * stays in force until it expires (docs/specification.md §9: the publishers keep running on the last good theta).
    * I/O failures reject (the caller retries on its schedule).
    *
    * With harvestThetaSource config the policy is not read — unless `universe` asks for it

@@ -1,4 +1,4 @@
-// Follows the AI policy (SPEC §9) for the running service: re-reads quantum:policy:current when
+// Follows the AI policy (docs/specification.md §9) for the running service: re-reads quantum:policy:current when
 // the generator announces an update on quantum:stream:policy.update (checked every second) and at
 // least every harvest interval, notices the moment a policy expires, and — with
 // symbolsSource: policy — works out the running symbols: the policy's universe plus every symbol

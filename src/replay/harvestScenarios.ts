@@ -1,4 +1,4 @@
-// The harvest proof pack (SPEC §3/§8): eight scenarios that show how P2 reacts to profit, regime,
+// The harvest proof pack (docs/specification.md §3/§8): eight scenarios that show how P2 reacts to profit, regime,
 // volatility, trend strength and age. Each step is a full kernel input; steps that are cases of
 // the shared harvest vector name that case, and a test checks the inputs are identical.
 import type { HarvestInput } from "../kernels/index.js";

@@ -99,7 +99,7 @@ export const STOPS_SCENARIOS: readonly StopsScenario[] = [
 
 /**
  * The position snapshot at step i of a scenario: peak = best price so far, trough = worst
- * (SPEC §4: highest/lowest for LONG, lowest/highest for SHORT).
+ * (docs/specification.md §4: highest/lowest for LONG, lowest/highest for SHORT).
  */
 export function positionAt(scenario: StopsScenario, i: number, currentSl: number | null): Position {
   const seen = scenario.path.slice(0, i + 1);

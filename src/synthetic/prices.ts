@@ -1,11 +1,11 @@
 // Deterministic synthetic close prices for demos and replays. A seed fully determines the path,
 // so a replay or a test prints the same numbers on every machine. Pure: no clock, no Math.random.
 //
-// The three regimes are shaped for the SPEC §1 regime scores, which is what the demo shows:
+// The three regimes are shaped for the docs/specification.md §1 regime scores, which is what the demo shows:
 // - trend:       steady log drift about as large as the noise, so ts ≈ 1 and returns share a sign.
 // - mr: the price swings around a fixed level (a slow oscillation plus small noise).
 //                Within a swing returns keep their sign, so the variance ratio is far from 1,
-//                while the long-window slope stays near 0 — the SPEC's mean-reversion signature.
+//                while the long-window slope stays near 0 — the specification's mean-reversion signature (docs/specification.md §1).
 // - chop:        driftless random walk: dp ≈ 0.5, vr ≈ 1, ts ≈ 0.
 
 export const REGIMES = ["trend", "mr", "chop"] as const;

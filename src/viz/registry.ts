@@ -97,7 +97,7 @@ export interface SupervisorSummary {
   status: ActorStatus | null;
   restartTotal: number;
   updatedAt: number | null;
-  /** The harvest theta in force and why (SPEC §9), when the service gave a policy probe. */
+  /** The harvest theta in force and why (docs/specification.md §9), when the service gave a policy probe. */
   theta?: { source: "policy" | "config"; version: string; why: string | null } | null;
   /** The role under the single-writer lease and who holds it, when the service gave a role probe. */
   role?: { role: string; holder: string | null; self: string | null } | null;

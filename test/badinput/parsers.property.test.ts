@@ -164,7 +164,7 @@ describe("parseCandleMember", () => {
     );
   });
 
-  it("a data sink member (SPEC §5) parses to exactly its numbers", () => {
+  it("a data sink member (docs/specification.md §5) parses to exactly its numbers", () => {
     fc.assert(
       fc.property(
         fc.double({ min: 1e-9, max: 1e12, noNaN: true }),
@@ -203,7 +203,7 @@ describe("parseCandleMember", () => {
 });
 
 describe("positionFromFields / snapshotFromFields / eventFields", () => {
-  // The v1 flat fields and the live writers' fields (SPEC §4.1).
+  // The v1 flat fields and the live writers' fields (docs/specification.md §4.1).
   const POSITION_FIELDS = [
     "symbol",
     "side",
@@ -396,7 +396,7 @@ describe("published-state readers", () => {
             expect(NOW_MS / 1000 - read.value.ts_timestamp).toBeLessThanOrEqual(181);
           } else {
             expect(SKIP_REASONS).toContain(read.reason);
-            // SPEC §6: a missing marketstate hash is no_marketstate (not stale_marketstate).
+            // docs/specification.md §6: a missing marketstate hash is no_marketstate (not stale_marketstate).
             if (Object.keys(hash).length === 0) expect(read.reason).toBe("no_marketstate");
             else expect(["bad_input", "stale_marketstate"]).toContain(read.reason);
             expect(read.detail).toMatch(/quantum:marketstate:BTCUSDT/);

@@ -1,4 +1,4 @@
-// The output hashes' field names (SPEC §5), for tests that check a hash is whole.
+// The output hashes' field names (docs/specification.md §5), for tests that check a hash is whole.
 export const MARKETSTATE_FIELDS = [
   "sigma",
   "mu",

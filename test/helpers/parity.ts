@@ -1,4 +1,4 @@
-// Loading and comparing the SPEC §8 parity vectors. The vectors live in test/fixtures/parity
+// Loading and comparing the docs/specification.md §8 parity vectors. The vectors live in test/fixtures/parity
 // (copied into the repo so the tests never reach outside it).
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -29,7 +29,7 @@ export function loadParity(name: VectorName): ParityFile {
 }
 
 /**
- * Differences between `got` and `want` under the SPEC §8 rule: numbers match when
+ * Differences between `got` and `want` under the docs/specification.md §8 rule: numbers match when
  * |got − want| ≤ abs + rel·|want|; strings, booleans, nulls, list lengths and object keys match
  * exactly. Returns one line per difference (empty = match), each naming the path.
  */

@@ -1,4 +1,4 @@
-// Fixtures for the live stack's producers, one builder per producer, written from SPEC §4.1 and
+// Fixtures for the live stack's producers, one builder per producer, written from docs/specification.md §4.1 and
 // §5 (which were written from the producers' source) — not from this service's readers, so a
 // reader that drifts from the real layouts fails here:
 //   market publisher  → quantum:stream:market.klines envelopes (payload = json.dumps(candle))

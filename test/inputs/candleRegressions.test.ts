@@ -52,7 +52,7 @@ describe("candle edge cases", () => {
   });
 });
 
-describe("position field precedence (SPEC §4.1: the first present, non-empty source wins)", () => {
+describe("position field precedence (docs/specification.md §4.1: the first present, non-empty source wins)", () => {
   it('current_sl "0" is unset even beside a stop_loss', () => {
     const read = snapshotFromFields(
       {

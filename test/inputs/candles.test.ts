@@ -51,7 +51,7 @@ describe("parseCandleMember", () => {
     expect(parseCandleMember('{"o":1,"h":2,"l":0.5,"c":1.5,"t":5,"v":10}')).toEqual(candle(1.5, 5));
   });
 
-  it("reads the data sink's member (SPEC §5) with timestamp, high, low and close_time", () => {
+  it("reads the data sink's member (docs/specification.md §5) with timestamp, high, low and close_time", () => {
     const openTime = lastClosedOpenTime();
     const member = candlePayload({
       symbol: "BTCUSDT",
@@ -227,7 +227,7 @@ describe.each(HARNESSES)("readCandles: $name", ({ create }) => {
       key: "candles:BTCUSDT:1m",
       closes: [3],
     });
-    // The data sink's key (the live stack's, SPEC §5) comes first.
+    // The data sink's key (the live stack's, docs/specification.md §5) comes first.
     const openTime = lastClosedOpenTime();
     await h.seed.zadd(
       dataSinkKey("BTCUSDT"),
@@ -325,292 +325,297 @@ function liveCandle(c: KlineCandle): LiveCandle {
   return read.candle;
 }
 
-describe.each(HARNESSES)("the live stack's layout (SPEC §5): $name", ({ create }) => {
-  const harness = useHarness(create);
-  let h: Harness;
-  beforeEach(() => {
-    h = harness();
-  });
-  const SINK = { patterns: DEFAULT_CANDLE_PATTERNS, windowSize: 300 };
-  const sink = async (candles: KlineCandle[]): Promise<void> => {
-    for (const c of candles)
-      await h.seed.zadd(dataSinkKey(c.symbol), c.open_time, candlePayload(c));
-  };
+describe.each(HARNESSES)(
+  "the live stack's layout (docs/specification.md §5): $name",
+  ({ create }) => {
+    const harness = useHarness(create);
+    let h: Harness;
+    beforeEach(() => {
+      h = harness();
+    });
+    const SINK = { patterns: DEFAULT_CANDLE_PATTERNS, windowSize: 300 };
+    const sink = async (candles: KlineCandle[]): Promise<void> => {
+      for (const c of candles)
+        await h.seed.zadd(dataSinkKey(c.symbol), c.open_time, candlePayload(c));
+    };
 
-  describe("a republished candle (same score, another timestamp)", () => {
-    it("the newest timestamp wins, even when it sorts first by member bytes", async () => {
-      const last = lastClosedOpenTime();
-      await sink(sinkCandles([100, 101], last - MINUTE_MS));
-      // The first publish (close 101.0) and a later, corrected one (close 100.5): the later member
-      // sorts first ("open": 100.5 < "open": 101.0), so "last in read order" would pick the older.
-      const older: KlineCandle = {
-        symbol: "BTCUSDT",
-        open_time: last,
-        close: 101,
-        timestamp: last / 1000 + 60.1,
-      };
-      const newer: KlineCandle = {
-        symbol: "BTCUSDT",
-        open_time: last,
-        close: 100.5,
-        timestamp: last / 1000 + 95.7,
-      };
-      expect(
-        Buffer.compare(Buffer.from(candlePayload(newer)), Buffer.from(candlePayload(older))),
-      ).toBeLessThan(0);
-      await sink([older, newer]);
-      const members = await h.store.zrangeTailWithScores(dataSinkKey("BTCUSDT"), 2);
-      expect(members.map((m) => m.member)).toEqual([candlePayload(newer), candlePayload(older)]);
-      const series = value(await readCandles(h.store, "BTCUSDT", SINK));
-      expect(series).toMatchObject({
-        closes: [100, 101, 100.5],
-        duplicates: 1,
-        lastOpenTime: last,
-        lastOpenTimeMs: last,
-        malformed: 0,
+    describe("a republished candle (same score, another timestamp)", () => {
+      it("the newest timestamp wins, even when it sorts first by member bytes", async () => {
+        const last = lastClosedOpenTime();
+        await sink(sinkCandles([100, 101], last - MINUTE_MS));
+        // The first publish (close 101.0) and a later, corrected one (close 100.5): the later member
+        // sorts first ("open": 100.5 < "open": 101.0), so "last in read order" would pick the older.
+        const older: KlineCandle = {
+          symbol: "BTCUSDT",
+          open_time: last,
+          close: 101,
+          timestamp: last / 1000 + 60.1,
+        };
+        const newer: KlineCandle = {
+          symbol: "BTCUSDT",
+          open_time: last,
+          close: 100.5,
+          timestamp: last / 1000 + 95.7,
+        };
+        expect(
+          Buffer.compare(Buffer.from(candlePayload(newer)), Buffer.from(candlePayload(older))),
+        ).toBeLessThan(0);
+        await sink([older, newer]);
+        const members = await h.store.zrangeTailWithScores(dataSinkKey("BTCUSDT"), 2);
+        expect(members.map((m) => m.member)).toEqual([candlePayload(newer), candlePayload(older)]);
+        const series = value(await readCandles(h.store, "BTCUSDT", SINK));
+        expect(series).toMatchObject({
+          closes: [100, 101, 100.5],
+          duplicates: 1,
+          lastOpenTime: last,
+          lastOpenTimeMs: last,
+          malformed: 0,
+        });
+      });
+
+      it("the newest timestamp wins when it sorts last too; reading again gives the same series", async () => {
+        const last = lastClosedOpenTime();
+        const older: KlineCandle = {
+          symbol: "BTCUSDT",
+          open_time: last,
+          close: 100.5,
+          timestamp: last / 1000 + 60.1,
+        };
+        const newer: KlineCandle = {
+          symbol: "BTCUSDT",
+          open_time: last,
+          close: 101,
+          timestamp: last / 1000 + 95.7,
+        };
+        await sink([...sinkCandles([99], last - MINUTE_MS), older, newer]);
+        const first = value(await readCandles(h.store, "BTCUSDT", SINK));
+        expect(first).toMatchObject({ closes: [99, 101], duplicates: 1 });
+        expect(value(await readCandles(h.store, "BTCUSDT", SINK))).toEqual(first);
+      });
+
+      it("equal timestamps: the last in read order (member bytes) wins", async () => {
+        const last = lastClosedOpenTime();
+        const ts = last / 1000 + 61;
+        await sink([
+          { symbol: "BTCUSDT", open_time: last, close: 101, timestamp: ts },
+          { symbol: "BTCUSDT", open_time: last, close: 100.5, timestamp: ts },
+        ]);
+        // "open": 100.5 sorts before "open": 101.0, so 101 is read last.
+        expect(value(await readCandles(h.store, "BTCUSDT", SINK))).toMatchObject({
+          closes: [101],
+          duplicates: 1,
+        });
       });
     });
 
-    it("the newest timestamp wins when it sorts last too; reading again gives the same series", async () => {
-      const last = lastClosedOpenTime();
-      const older: KlineCandle = {
-        symbol: "BTCUSDT",
-        open_time: last,
-        close: 100.5,
-        timestamp: last / 1000 + 60.1,
-      };
-      const newer: KlineCandle = {
-        symbol: "BTCUSDT",
-        open_time: last,
-        close: 101,
-        timestamp: last / 1000 + 95.7,
-      };
-      await sink([...sinkCandles([99], last - MINUTE_MS), older, newer]);
-      const first = value(await readCandles(h.store, "BTCUSDT", SINK));
-      expect(first).toMatchObject({ closes: [99, 101], duplicates: 1 });
-      expect(value(await readCandles(h.store, "BTCUSDT", SINK))).toEqual(first);
-    });
+    describe("live candles from the klines stream", () => {
+      it("a live candle newer than the set's newest is in the window (and in the fingerprint)", async () => {
+        const last = lastClosedOpenTime();
+        await sink(sinkCandles([100, 101, 102], last - MINUTE_MS));
+        const without = value(await readCandles(h.store, "BTCUSDT", SINK));
+        expect(without).toMatchObject({
+          closes: [100, 101, 102],
+          liveOnly: 0,
+          lastOpenTimeMs: last - MINUTE_MS,
+        });
+        const live = liveCandle({ symbol: "BTCUSDT", open_time: last, close: 103 });
+        const withLive = value(await readCandles(h.store, "BTCUSDT", { ...SINK, live: [live] }));
+        expect(withLive).toMatchObject({
+          key: "quantum:history:ohlcv:BTCUSDT:1m",
+          closes: [100, 101, 102, 103],
+          liveOnly: 1,
+          duplicates: 0,
+          lastOpenTime: last,
+          lastOpenTimeMs: last,
+          lastCloseTimeMs: last + MINUTE_MS - 1,
+        });
+        expect(withLive.fingerprint).not.toBe(without.fingerprint);
+        // The window stays windowSize long: the live candle pushes the oldest out.
+        expect(
+          value(await readCandles(h.store, "BTCUSDT", { ...SINK, windowSize: 3, live: [live] }))
+            .closes,
+        ).toEqual([101, 102, 103]);
+      });
 
-    it("equal timestamps: the last in read order (member bytes) wins", async () => {
-      const last = lastClosedOpenTime();
-      const ts = last / 1000 + 61;
-      await sink([
-        { symbol: "BTCUSDT", open_time: last, close: 101, timestamp: ts },
-        { symbol: "BTCUSDT", open_time: last, close: 100.5, timestamp: ts },
-      ]);
-      // "open": 100.5 sorts before "open": 101.0, so 101 is read last.
-      expect(value(await readCandles(h.store, "BTCUSDT", SINK))).toMatchObject({
-        closes: [101],
-        duplicates: 1,
+      it("a live candle the set already holds is not counted twice", async () => {
+        const last = lastClosedOpenTime();
+        const candles = sinkCandles([100, 101, 102], last);
+        await sink(candles);
+        const plain = value(await readCandles(h.store, "BTCUSDT", SINK));
+        // The sink wrote the same candle from the same stream entry (same timestamp).
+        const same = value(
+          await readCandles(h.store, "BTCUSDT", { ...SINK, live: [liveCandle(candles[2])] }),
+        );
+        expect(same).toEqual(plain);
+        expect(same).toMatchObject({ closes: [100, 101, 102], liveOnly: 0, duplicates: 0 });
+        // An older publish of a held candle adds nothing either.
+        const stale = liveCandle({
+          ...candles[1],
+          close: 555,
+          timestamp: (candles[1].open_time + MINUTE_MS) / 1000 - 30,
+        });
+        expect(value(await readCandles(h.store, "BTCUSDT", { ...SINK, live: [stale] }))).toEqual(
+          plain,
+        );
       });
-    });
-  });
 
-  describe("live candles from the klines stream", () => {
-    it("a live candle newer than the set's newest is in the window (and in the fingerprint)", async () => {
-      const last = lastClosedOpenTime();
-      await sink(sinkCandles([100, 101, 102], last - MINUTE_MS));
-      const without = value(await readCandles(h.store, "BTCUSDT", SINK));
-      expect(without).toMatchObject({
-        closes: [100, 101, 102],
-        liveOnly: 0,
-        lastOpenTimeMs: last - MINUTE_MS,
+      it("a live republish newer than the held member replaces it (newest timestamp wins)", async () => {
+        const last = lastClosedOpenTime();
+        const candles = sinkCandles([100, 101, 102], last);
+        await sink(candles);
+        const republished = liveCandle({
+          ...candles[2],
+          close: 102.5,
+          timestamp: (last + MINUTE_MS) / 1000 + 30,
+        });
+        expect(
+          value(await readCandles(h.store, "BTCUSDT", { ...SINK, live: [republished] })),
+        ).toMatchObject({
+          closes: [100, 101, 102.5],
+          liveOnly: 1,
+          // the stored member dropped for the newer live version
+          duplicates: 1,
+        });
       });
-      const live = liveCandle({ symbol: "BTCUSDT", open_time: last, close: 103 });
-      const withLive = value(await readCandles(h.store, "BTCUSDT", { ...SINK, live: [live] }));
-      expect(withLive).toMatchObject({
-        key: "quantum:history:ohlcv:BTCUSDT:1m",
-        closes: [100, 101, 102, 103],
-        liveOnly: 1,
-        duplicates: 0,
-        lastOpenTime: last,
-        lastOpenTimeMs: last,
-        lastCloseTimeMs: last + MINUTE_MS - 1,
-      });
-      expect(withLive.fingerprint).not.toBe(without.fingerprint);
-      // The window stays windowSize long: the live candle pushes the oldest out.
-      expect(
-        value(await readCandles(h.store, "BTCUSDT", { ...SINK, windowSize: 3, live: [live] }))
-          .closes,
-      ).toEqual([101, 102, 103]);
-    });
 
-    it("a live candle the set already holds is not counted twice", async () => {
-      const last = lastClosedOpenTime();
-      const candles = sinkCandles([100, 101, 102], last);
-      await sink(candles);
-      const plain = value(await readCandles(h.store, "BTCUSDT", SINK));
-      // The sink wrote the same candle from the same stream entry (same timestamp).
-      const same = value(
-        await readCandles(h.store, "BTCUSDT", { ...SINK, live: [liveCandle(candles[2])] }),
-      );
-      expect(same).toEqual(plain);
-      expect(same).toMatchObject({ closes: [100, 101, 102], liveOnly: 0, duplicates: 0 });
-      // An older publish of a held candle adds nothing either.
-      const stale = liveCandle({
-        ...candles[1],
-        close: 555,
-        timestamp: (candles[1].open_time + MINUTE_MS) / 1000 - 30,
-      });
-      expect(value(await readCandles(h.store, "BTCUSDT", { ...SINK, live: [stale] }))).toEqual(
-        plain,
-      );
-    });
-
-    it("a live republish newer than the held member replaces it (newest timestamp wins)", async () => {
-      const last = lastClosedOpenTime();
-      const candles = sinkCandles([100, 101, 102], last);
-      await sink(candles);
-      const republished = liveCandle({
-        ...candles[2],
-        close: 102.5,
-        timestamp: (last + MINUTE_MS) / 1000 + 30,
-      });
-      expect(
-        value(await readCandles(h.store, "BTCUSDT", { ...SINK, live: [republished] })),
-      ).toMatchObject({
-        closes: [100, 101, 102.5],
-        liveOnly: 1,
-        // the stored member dropped for the newer live version
-        duplicates: 1,
+      it("is not merged into a key whose open times are seconds, nor into one without open times", async () => {
+        const last = lastClosedOpenTime();
+        const lastSec = last / 1000;
+        await h.seed.zadd(
+          "candles:BTCUSDT:1m",
+          lastSec - 60,
+          JSON.stringify({ t: lastSec - 60, close: 100 }),
+          lastSec,
+          JSON.stringify({ t: lastSec, close: 101 }),
+        );
+        const live = [liveCandle({ symbol: "BTCUSDT", open_time: last + MINUTE_MS, close: 999 })];
+        const seconds = value(await readCandles(h.store, "BTCUSDT", { ...SINK, live }));
+        expect(seconds).toMatchObject({
+          key: "candles:BTCUSDT:1m",
+          closes: [100, 101],
+          liveOnly: 0,
+          lastOpenTime: lastSec,
+          lastOpenTimeMs: last,
+        });
+        await h.seed.rpush("quantum:candles:ETHUSDT", "10", "11");
+        const liveEth = [
+          liveCandle({ symbol: "ETHUSDT", open_time: last + MINUTE_MS, close: 999 }),
+        ];
+        const bare = value(await readCandles(h.store, "ETHUSDT", { ...SINK, live: liveEth }));
+        expect(bare).toMatchObject({
+          closes: [10, 11],
+          liveOnly: 0,
+          lastOpenTime: null,
+          lastOpenTimeMs: null,
+        });
       });
     });
 
-    it("is not merged into a key whose open times are seconds, nor into one without open times", async () => {
-      const last = lastClosedOpenTime();
-      const lastSec = last / 1000;
-      await h.seed.zadd(
-        "candles:BTCUSDT:1m",
-        lastSec - 60,
-        JSON.stringify({ t: lastSec - 60, close: 100 }),
-        lastSec,
-        JSON.stringify({ t: lastSec, close: 101 }),
-      );
-      const live = [liveCandle({ symbol: "BTCUSDT", open_time: last + MINUTE_MS, close: 999 })];
-      const seconds = value(await readCandles(h.store, "BTCUSDT", { ...SINK, live }));
-      expect(seconds).toMatchObject({
-        key: "candles:BTCUSDT:1m",
-        closes: [100, 101],
-        liveOnly: 0,
-        lastOpenTime: lastSec,
-        lastOpenTimeMs: last,
+    describe("series freshness fields", () => {
+      it("lastOpenTimeMs / lastCloseTimeMs tell a frozen set from a fresh one", async () => {
+        const nowMs = Date.now();
+        const frozen = lastClosedOpenTime(nowMs) - 10 * MINUTE_MS;
+        await sink(sinkCandles([100, 101, 102], frozen));
+        const series = value(await readCandles(h.store, "BTCUSDT", SINK));
+        expect(series).toMatchObject({
+          lastOpenTime: frozen,
+          lastOpenTimeMs: frozen,
+          lastCloseTimeMs: frozen + MINUTE_MS - 1,
+          liveOnly: 0,
+        });
+        // The newest candle opened more than max_candle_age (3 × 60 s) ago: the marketstate phase skips it as stale_candles.
+        expect(nowMs - (series.lastOpenTimeMs as number)).toBeGreaterThan(3 * MINUTE_MS);
+        // A live candle for the current minute makes it fresh again.
+        const live = liveCandle({
+          symbol: "BTCUSDT",
+          open_time: lastClosedOpenTime(nowMs),
+          close: 103,
+        });
+        const fresh = value(await readCandles(h.store, "BTCUSDT", { ...SINK, live: [live] }));
+        expect(nowMs - (fresh.lastOpenTimeMs as number)).toBeLessThanOrEqual(2 * MINUTE_MS);
       });
-      await h.seed.rpush("quantum:candles:ETHUSDT", "10", "11");
-      const liveEth = [liveCandle({ symbol: "ETHUSDT", open_time: last + MINUTE_MS, close: 999 })];
-      const bare = value(await readCandles(h.store, "ETHUSDT", { ...SINK, live: liveEth }));
-      expect(bare).toMatchObject({
-        closes: [10, 11],
-        liveOnly: 0,
-        lastOpenTime: null,
-        lastOpenTimeMs: null,
-      });
-    });
-  });
 
-  describe("series freshness fields", () => {
-    it("lastOpenTimeMs / lastCloseTimeMs tell a frozen set from a fresh one", async () => {
-      const nowMs = Date.now();
-      const frozen = lastClosedOpenTime(nowMs) - 10 * MINUTE_MS;
-      await sink(sinkCandles([100, 101, 102], frozen));
-      const series = value(await readCandles(h.store, "BTCUSDT", SINK));
-      expect(series).toMatchObject({
-        lastOpenTime: frozen,
-        lastOpenTimeMs: frozen,
-        lastCloseTimeMs: frozen + MINUTE_MS - 1,
-        liveOnly: 0,
-      });
-      // The newest candle opened more than max_candle_age (3 × 60 s) ago: the marketstate phase skips it as stale_candles.
-      expect(nowMs - (series.lastOpenTimeMs as number)).toBeGreaterThan(3 * MINUTE_MS);
-      // A live candle for the current minute makes it fresh again.
-      const live = liveCandle({
-        symbol: "BTCUSDT",
-        open_time: lastClosedOpenTime(nowMs),
-        close: 103,
-      });
-      const fresh = value(await readCandles(h.store, "BTCUSDT", { ...SINK, live: [live] }));
-      expect(nowMs - (fresh.lastOpenTimeMs as number)).toBeLessThanOrEqual(2 * MINUTE_MS);
-    });
-
-    it("lastCloseTimeMs is null when the members carry no close_time; open times in seconds are converted", async () => {
-      const lastSec = lastClosedOpenTime() / 1000;
-      await h.seed.rpush("klines:BTCUSDT:1m", JSON.stringify({ t: lastSec, c: 5 }));
-      expect(value(await readCandles(h.store, "BTCUSDT", SINK))).toMatchObject({
-        lastOpenTime: lastSec,
-        lastOpenTimeMs: lastSec * 1000,
-        lastCloseTimeMs: null,
-      });
-      expect(openTimeMs(lastSec)).toBe(lastSec * 1000);
-      expect(openTimeMs(lastSec * 1000)).toBe(lastSec * 1000);
-    });
-  });
-
-  describe("readCandleExtremes (the position memory's input, SPEC §4.2)", () => {
-    it("highest high and lowest low of the candles opened at or after fromMs", async () => {
-      const last = lastClosedOpenTime();
-      // candle 2 has a spike both ways; high/low are close ± i
-      const candles = sinkCandles([100, 101, 102, 103, 104, 105], last, (i) =>
-        i === 2 ? { high: 500, low: 1 } : { high: 100 + i + 2, low: 100 + i - 2 },
-      );
-      await sink(candles);
-      const open = (i: number): number => candles[i].open_time;
-      expect(
-        await readCandleExtremes(h.store, "BTCUSDT", DEFAULT_CANDLE_PATTERNS, open(3)),
-      ).toEqual({ high: 107, low: 101, throughMs: last });
-      expect(
-        await readCandleExtremes(h.store, "BTCUSDT", DEFAULT_CANDLE_PATTERNS, open(2)),
-      ).toEqual({ high: 500, low: 1, throughMs: last });
-      // A fromMs inside candle 2 (after its open): candle 2 is not folded.
-      expect(
-        await readCandleExtremes(h.store, "BTCUSDT", DEFAULT_CANDLE_PATTERNS, open(2) + 1),
-      ).toEqual({ high: 107, low: 101, throughMs: last });
-      expect(
-        await readCandleExtremes(h.store, "BTCUSDT", DEFAULT_CANDLE_PATTERNS, last + 1),
-      ).toBeNull();
-    });
-
-    it("members without high/low count with their close; malformed ones are ignored", async () => {
-      const last = lastClosedOpenTime();
-      await h.seed.zadd(
-        dataSinkKey("BTCUSDT"),
-        last - MINUTE_MS,
-        JSON.stringify({ open_time: last - MINUTE_MS, close: 90 }),
-        last,
-        "garbage",
-        last,
-        JSON.stringify({ open_time: last, close: 95 }),
-      );
-      expect(await readCandleExtremes(h.store, "BTCUSDT", DEFAULT_CANDLE_PATTERNS, 0)).toEqual({
-        high: 95,
-        low: 90,
-        throughMs: last,
+      it("lastCloseTimeMs is null when the members carry no close_time; open times in seconds are converted", async () => {
+        const lastSec = lastClosedOpenTime() / 1000;
+        await h.seed.rpush("klines:BTCUSDT:1m", JSON.stringify({ t: lastSec, c: 5 }));
+        expect(value(await readCandles(h.store, "BTCUSDT", SINK))).toMatchObject({
+          lastOpenTime: lastSec,
+          lastOpenTimeMs: lastSec * 1000,
+          lastCloseTimeMs: null,
+        });
+        expect(openTimeMs(lastSec)).toBe(lastSec * 1000);
+        expect(openTimeMs(lastSec * 1000)).toBe(lastSec * 1000);
       });
     });
 
-    it("a list with open times in seconds is compared in ms", async () => {
-      const lastSec = lastClosedOpenTime() / 1000;
-      await h.seed.rpush(
-        "candles:BTCUSDT:1m",
-        ...[0, 1, 2].map((i) =>
-          JSON.stringify({ t: lastSec - 120 + 60 * i, close: 10 + i, high: 20 + i, low: 5 - i }),
-        ),
-      );
-      expect(
-        await readCandleExtremes(
-          h.store,
-          "BTCUSDT",
-          DEFAULT_CANDLE_PATTERNS,
-          (lastSec - 60) * 1000,
-        ),
-      ).toEqual({ high: 22, low: 3, throughMs: lastSec * 1000 });
-    });
+    describe("readCandleExtremes (the position memory's input, docs/specification.md §4.2)", () => {
+      it("highest high and lowest low of the candles opened at or after fromMs", async () => {
+        const last = lastClosedOpenTime();
+        // candle 2 has a spike both ways; high/low are close ± i
+        const candles = sinkCandles([100, 101, 102, 103, 104, 105], last, (i) =>
+          i === 2 ? { high: 500, low: 1 } : { high: 100 + i + 2, low: 100 + i - 2 },
+        );
+        await sink(candles);
+        const open = (i: number): number => candles[i].open_time;
+        expect(
+          await readCandleExtremes(h.store, "BTCUSDT", DEFAULT_CANDLE_PATTERNS, open(3)),
+        ).toEqual({ high: 107, low: 101, throughMs: last });
+        expect(
+          await readCandleExtremes(h.store, "BTCUSDT", DEFAULT_CANDLE_PATTERNS, open(2)),
+        ).toEqual({ high: 500, low: 1, throughMs: last });
+        // A fromMs inside candle 2 (after its open): candle 2 is not folded.
+        expect(
+          await readCandleExtremes(h.store, "BTCUSDT", DEFAULT_CANDLE_PATTERNS, open(2) + 1),
+        ).toEqual({ high: 107, low: 101, throughMs: last });
+        expect(
+          await readCandleExtremes(h.store, "BTCUSDT", DEFAULT_CANDLE_PATTERNS, last + 1),
+        ).toBeNull();
+      });
 
-    it("no key, an empty match or an unusable key → null", async () => {
-      expect(await readCandleExtremes(h.store, "BTCUSDT", DEFAULT_CANDLE_PATTERNS, 0)).toBeNull();
-      await h.seed.hset(dataSinkKey("BTCUSDT"), { close: "1" });
-      expect(await readCandleExtremes(h.store, "BTCUSDT", DEFAULT_CANDLE_PATTERNS, 0)).toBeNull();
+      it("members without high/low count with their close; malformed ones are ignored", async () => {
+        const last = lastClosedOpenTime();
+        await h.seed.zadd(
+          dataSinkKey("BTCUSDT"),
+          last - MINUTE_MS,
+          JSON.stringify({ open_time: last - MINUTE_MS, close: 90 }),
+          last,
+          "garbage",
+          last,
+          JSON.stringify({ open_time: last, close: 95 }),
+        );
+        expect(await readCandleExtremes(h.store, "BTCUSDT", DEFAULT_CANDLE_PATTERNS, 0)).toEqual({
+          high: 95,
+          low: 90,
+          throughMs: last,
+        });
+      });
+
+      it("a list with open times in seconds is compared in ms", async () => {
+        const lastSec = lastClosedOpenTime() / 1000;
+        await h.seed.rpush(
+          "candles:BTCUSDT:1m",
+          ...[0, 1, 2].map((i) =>
+            JSON.stringify({ t: lastSec - 120 + 60 * i, close: 10 + i, high: 20 + i, low: 5 - i }),
+          ),
+        );
+        expect(
+          await readCandleExtremes(
+            h.store,
+            "BTCUSDT",
+            DEFAULT_CANDLE_PATTERNS,
+            (lastSec - 60) * 1000,
+          ),
+        ).toEqual({ high: 22, low: 3, throughMs: lastSec * 1000 });
+      });
+
+      it("no key, an empty match or an unusable key → null", async () => {
+        expect(await readCandleExtremes(h.store, "BTCUSDT", DEFAULT_CANDLE_PATTERNS, 0)).toBeNull();
+        await h.seed.hset(dataSinkKey("BTCUSDT"), { close: "1" });
+        expect(await readCandleExtremes(h.store, "BTCUSDT", DEFAULT_CANDLE_PATTERNS, 0)).toBeNull();
+      });
     });
-  });
-});
+  },
+);
 
 describe("readCandles on the memory store with an injected clock", () => {
   it("builds from nowMs: the newest candle is the last closed minute of that clock", async () => {

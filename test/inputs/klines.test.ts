@@ -1,4 +1,4 @@
-// The klines stream (SPEC §5): the market publisher's envelope → a closed 1m candle of a running
+// The klines stream (docs/specification.md §5): the market publisher's envelope → a closed 1m candle of a running
 // symbol, or a counted skip; and the small buffer of live candles merged into the marketstate read.
 // Envelopes come from the producers' fixtures (test/helpers/producers.ts), built from the clock.
 import { describe, expect, it } from "vitest";

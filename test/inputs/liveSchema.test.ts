@@ -1,4 +1,4 @@
-// SPEC §4.1, row by row: the canonical position hash as the live stack's writers lay it out (the
+// docs/specification.md §4.1, row by row: the canonical position hash as the live stack's writers lay it out (the
 // position state brain, the apply layer, the reconcile engine, side by side in one hash), through
 // snapshotFromFields and through the redis_hash and auto sources on the memory store. The fields
 // come from the producers' fixtures (test/helpers/producers.ts), built from an injected clock.
@@ -347,7 +347,7 @@ function check(read: Read<PositionSnapshot>, expected: Expectation): void {
   }
 }
 
-describe("SPEC §4.1 rows through snapshotFromFields", () => {
+describe("docs/specification.md §4.1 rows through snapshotFromFields", () => {
   it.each(ROWS)("$name", (row) => {
     const nowMs = nowMsWhole();
     check(
@@ -361,7 +361,7 @@ describe("SPEC §4.1 rows through snapshotFromFields", () => {
 });
 
 describe.each(["redis_hash", "auto"] as const)(
-  "SPEC §4.1 rows through createPositionSource(%s) on the memory store",
+  "docs/specification.md §4.1 rows through createPositionSource(%s) on the memory store",
   (kind) => {
     it.each(ROWS)("$name", async (row) => {
       const nowMs = nowMsWhole();

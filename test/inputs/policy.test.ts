@@ -1,4 +1,4 @@
-// The AI policy parser (SPEC §9) on the hash exactly as the universe generator writes it
+// The AI policy parser (docs/specification.md §9) on the hash exactly as the universe generator writes it
 // (scripts/ai_universe_generator_v1.py → lib/policy_store.py save_policy).
 import { describe, expect, it } from "vitest";
 import { MAX_UNIVERSE_SYMBOLS, parsePolicy, POLICY_THETA_RANGES } from "../../src/policy/policy.js";

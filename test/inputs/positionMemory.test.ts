@@ -1,4 +1,4 @@
-// Position memory (SPEC §4.2): peak, trough and first-seen time of an open position, kept by this
+// Position memory (docs/specification.md §4.2): peak, trough and first-seen time of an open position, kept by this
 // service in quantum:calc:position:{symbol}. Pure functions first, then the PositionBook over the
 // memory store, then persistence across a "restart" (a new PositionBook) on a real redis-server.
 // Snapshots are built from the producers' fixtures with an injected clock.

@@ -193,7 +193,7 @@ describe.each(HARNESSES)("position sources: $name", ({ create }) => {
       });
     });
 
-    // SPEC §4.1: for the optional stop/target, "0", "None" and "null" mean unset (the old rule
+    // docs/specification.md §4.1: for the optional stop/target, "0", "None" and "null" mean unset (the old rule
     // refused "None" as bad_position; the apply layer writes "0" for "no stop").
     it.each(["0", "0.0", "None", "null", ""])(
       "a stop or target spelled %j is unset",
@@ -223,7 +223,7 @@ describe.each(HARNESSES)("position sources: $name", ({ create }) => {
       });
     });
 
-    // The detail names the key, the field and the value (SPEC §4.1 mapping: every number parsed strictly).
+    // The detail names the key, the field and the value (docs/specification.md §4.1 mapping: every number parsed strictly).
     const badCases: Array<[string, Record<string, string>, RegExp]> = [
       ["a bad side", { side: "long" }, /: side must be LONG, SHORT or FLAT \(got "long"\)/],
       ["a NaN price", { current_price: "NaN" }, /: current_price must be a number \(got "NaN"\)/],
@@ -243,7 +243,7 @@ describe.each(HARNESSES)("position sources: $name", ({ create }) => {
       ["a negative stop", { current_sl: "-5" }, /: current_sl must be > 0 \(got -5\)/],
       ["a garbage target", { current_tp: "13O" }, /: current_tp must be a number \(got "13O"\)/],
       ["a garbage peak", { peak_price: "high" }, /: peak_price must be a number \(got "high"\)/],
-      // SPEC §4.1: "a required field spelled None is still bad_position".
+      // docs/specification.md §4.1: "a required field spelled None is still bad_position".
       [
         "the Python None for a required price",
         { current_price: "None" },
@@ -411,7 +411,7 @@ describe.each(HARNESSES)("position sources: $name", ({ create }) => {
       });
     });
 
-    // SPEC §4.1: FLAT is now no position (it used to be a bad side) — and a closed hash still
+    // docs/specification.md §4.1: FLAT is now no position (it used to be a bad side) — and a closed hash still
     // decides: the older stream event does not bring the position back.
     it("a FLAT or stale hash is not replaced by a stream event either", async () => {
       const nowMs = Date.now();
@@ -540,7 +540,7 @@ describe("snapshotFromFields / kernelPosition / positionFromFields (no memory)",
         NOW_MS,
       ),
     ).toMatchObject({ ok: true, value: { age_sec: 7 } });
-    // A created_at in the future (clock skew) is age 0, never negative (SPEC §4.1).
+    // A created_at in the future (clock skew) is age 0, never negative (docs/specification.md §4.1).
     expect(
       positionFromFields({ ...LIVE, created_at: String(NOW_S + 600) }, "BTCUSDT", "test", NOW_MS),
     ).toMatchObject({ ok: true, value: { age_sec: 0 } });

@@ -10,7 +10,7 @@ import { KernelInputError, type DeepPartial, type MarketState } from "../../src/
 import { parityDiff } from "../helpers/parity.js";
 
 // --- a deliberately plain reference ------------------------------------------------------------
-// SPEC §1 written the obvious way (arrays, sorts, every slope materialised), independent of the
+// docs/specification.md §1 written the obvious way (arrays, sorts, every slope materialised), independent of the
 // kernel's helpers. The kernel must agree with it exactly: its speed-ups reorder work, never
 // arithmetic.
 
@@ -133,7 +133,7 @@ function referenceMarketState(
   };
 }
 
-/** The merged theta the way a reader of the SPEC would build it (independent of mergeTheta). */
+/** The merged theta the way a reader of docs/specification.md would build it (independent of mergeTheta). */
 function withOverride(override: DeepPartial<MarketStateTheta>): MarketStateTheta {
   const t = structuredClone<MarketStateTheta>(DEFAULT_MARKET_STATE_THETA);
   return {

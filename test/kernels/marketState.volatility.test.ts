@@ -1,4 +1,4 @@
-// The volatility step (SPEC §1 step 3) finds its quantiles, median and MAD by selection (a pass
+// The volatility step (docs/specification.md §1 step 3) finds its quantiles, median and MAD by selection (a pass
 // over the extremes for the default winsor quantiles, bucket selection otherwise). Checked here bit
 // for bit against the sort-based definition, for quantiles on both paths and windows of any length.
 import fc from "fast-check";
@@ -21,7 +21,7 @@ function median(sorted: readonly number[]): number {
   return n % 2 === 1 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
 }
 
-/** SPEC §1 step 3 by sorting: {sigma, spike_proxy}. */
+/** docs/specification.md §1 step 3 by sorting: {sigma, spike_proxy}. */
 function referenceVolatility(
   prices: readonly number[],
   vol: { window: number; winsor_q_low: number; winsor_q_high: number },

@@ -1,4 +1,4 @@
-// The SHORT trailing stop and theta.short_trail_from (SPEC §2 note). For a SHORT, peak_price is
+// The SHORT trailing stop and theta.short_trail_from (docs/specification.md §2 note). For a SHORT, peak_price is
 // the best price since entry (the lowest) and trough_price the worst (the highest). The locked
 // spec trails a SHORT from the trough: trail_sl = trough·(1+gap), which rarely activates;
 // short_trail_from 'peak' trails it from the best price, trail_sl = peak·(1+gap), mirroring the

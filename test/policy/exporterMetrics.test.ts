@@ -1,4 +1,4 @@
-// The retired harvest metrics exporter's metrics (SPEC §10) on our /metrics: the built CLI
+// The retired harvest metrics exporter's metrics (docs/specification.md §10) on our /metrics: the built CLI
 // `run --http-port` against a real redis-server, scraped. Then the stack's alert rules
 // (deploy/prometheus/quantum-harvest-alerts.yml) are loaded by `promtool check rules` and
 // unit-tested by `promtool test rules` on series named and labelled exactly as the scrape is
@@ -160,7 +160,7 @@ async function agreeingScrape(): Promise<Sample[]> {
   });
 }
 
-describe("the exporter metrics on /metrics (SPEC §10)", () => {
+describe("the exporter metrics on /metrics (docs/specification.md §10)", () => {
   it("every gauge per symbol, with the harvest hash's values", async () => {
     const samples = await agreeingScrape();
     for (const symbol of SYMBOLS) {

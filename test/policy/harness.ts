@@ -1,4 +1,4 @@
-// Shared by the policy tests (SPEC §9, §10): the inputs as the live stack's producers write them,
+// Shared by the policy tests (docs/specification.md §9, §10): the inputs as the live stack's producers write them,
 // the harvest kernel re-run on what the service published, and reading a Prometheus scrape.
 import type { Redis } from "ioredis";
 import { expect } from "vitest";
@@ -125,7 +125,7 @@ export function generatorTheta(
   return { ...GENERATOR_HARVEST_PARAMS, ...harvest, ...killTheta };
 }
 
-/** SPEC §9: defaults, then the configured theta.harvest and fallbackStopPct, then the policy's keys. */
+/** docs/specification.md §9: defaults, then the configured theta.harvest and fallbackStopPct, then the policy's keys. */
 export function thetaOf(
   configured: Partial<HarvestTheta>,
   policy: Partial<HarvestTheta> | null,
@@ -187,7 +187,7 @@ export function kernelOnPublished(
   });
 }
 
-/** The kernel's result as the harvest hash spells it (numbers read back exactly: SPEC §7.7). */
+/** The kernel's result as the harvest hash spells it (numbers read back exactly: CONTRACT.md, deliberate difference 7). */
 export function resultFields(r: HarvestResult): Record<string, string | number> {
   return {
     harvest_action: r.harvest_action,

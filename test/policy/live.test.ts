@@ -1,4 +1,4 @@
-// The policy followed by the long-running service (SPEC §9), in-process against a real
+// The policy followed by the long-running service (docs/specification.md §9), in-process against a real
 // redis-server with short intervals: a new policy applies from the next cycle without a restart,
 // one that expires while running stops applying at that moment, and a flapping one costs at most
 // about one re-read a second while the publishers keep running. Everything waits by polling.

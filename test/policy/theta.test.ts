@@ -1,4 +1,4 @@
-// The harvest theta per source (SPEC §9), end to end against a real redis-server: `run --once`
+// The harvest theta per source (docs/specification.md §9), end to end against a real redis-server: `run --once`
 // (in-process, the clock injected) with the policy hash exactly as the universe generator writes
 // it. The harvest proposals must equal the kernel run on the published inputs with the theta in
 // force; every refusal falls back to the configured theta, logged and counted.

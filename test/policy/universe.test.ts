@@ -1,4 +1,4 @@
-// symbolsSource policy (SPEC §9), the long-running service in-process against a real
+// symbolsSource policy (docs/specification.md §9), the long-running service in-process against a real
 // redis-server: the running symbols are the policy's universe_symbols plus every symbol with an
 // open position in quantum:state:positions:* (found with SCAN), followed live — new symbols get
 // publishers, removed ones finish their cycle and stop, an open position keeps its publishers until

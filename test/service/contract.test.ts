@@ -1,5 +1,5 @@
 // End to end against a real redis-server: `run --once` through the built CLI writes exactly
-// the SPEC §5 hashes and nothing else; the rate limit, heartbeat and skips behave as SPEC §6.
+// the docs/specification.md §5 hashes and nothing else; the rate limit, heartbeat and skips behave as docs/specification.md §6.
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Redis } from "ioredis";
 import type { TestRedis } from "../helpers/redisServer.js";
@@ -58,7 +58,7 @@ describe("run --once against Redis", () => {
     expect(written).toEqual([
       "quantum:calc:marketstate:BTCUSDT",
       "quantum:calc:marketstate:ETHUSDT",
-      // The position memory (SPEC §4.2): our own bookkeeping.
+      // The position memory (docs/specification.md §4.2): our own bookkeeping.
       "quantum:calc:position:BTCUSDT",
       "quantum:calc:position:ETHUSDT",
       "quantum:harvest:proposal:BTCUSDT",

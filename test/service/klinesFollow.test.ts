@@ -1,4 +1,4 @@
-// Live candles (SPEC §5, §6): the service follows the market publisher's klines stream with plain
+// Live candles (docs/specification.md §5, §6): the service follows the market publisher's klines stream with plain
 // XREAD, and a closed candle runs its symbol's marketstate at once — and through the chain risk
 // and harvest — even before the data sink's sorted set holds it. All data is laid out as the
 // producers write it (test/helpers/producers.ts), against a real redis-server.

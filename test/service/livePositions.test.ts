@@ -1,4 +1,4 @@
-// The live stack's position hash (SPEC §4.1) end to end: data-sink candles and the position hash
+// The live stack's position hash (docs/specification.md §4.1) end to end: data-sink candles and the position hash
 // exactly as its writers (position brain, apply layer, reconcile engine) lay it out, one
 // `--once` pass in-process (startService({ once: true })) against a private redis-server, and
 // the counted outcome plus the written hashes. Times come from one clock value per test, which is
@@ -177,7 +177,7 @@ describe("brain + apply layer fields", () => {
     expect(r.counts["risk:published"]).toBe(1);
     const risk = await redis.hgetall(RISK);
     expect(num(risk.proposed_sl)).toBe(stopLoss);
-    // Reason order (SPEC §2): trail_active (if any) first, then the monotonic code, then the regime.
+    // Reason order (docs/specification.md §2): trail_active (if any) first, then the monotonic code, then the regime.
     const codes = risk.reason_codes.split(",");
     expect(codes).toContain("sl_tightened_monotonic");
     expect(codes).not.toContain("sl_tightening");
@@ -302,7 +302,7 @@ describe("reconcile engine and freshness", () => {
 });
 
 describe("missing marketstate", () => {
-  it("a missing marketstate hash (risk only) is counted as no_marketstate, not stale_marketstate (SPEC §6); nothing written", async () => {
+  it("a missing marketstate hash (risk only) is counted as no_marketstate, not stale_marketstate (docs/specification.md §6); nothing written", async () => {
     const t0 = Date.now();
     await hsetPosition(redis, brainFields(brain(100, t0), t0));
     const r = await once(t0, { phases: ["risk"] });

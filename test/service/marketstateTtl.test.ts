@@ -1,4 +1,4 @@
-// The EXPIRE of quantum:marketstate:{symbol} (SPEC §5): 10 × the marketstate interval, and never
+// The EXPIRE of quantum:marketstate:{symbol} (docs/specification.md §5): 10 × the marketstate interval, and never
 // shorter than the time to the next forced publish plus one interval — the hash must not lapse
 // while the service is healthy. A forced publish comes maxPublishAge after the last one, noticed
 // by the first cycle after that (up to one interval later); one interval more is the margin:

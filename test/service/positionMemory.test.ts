@@ -1,4 +1,4 @@
-// Position memory (SPEC §4.2) across `--once` passes: every pass is its own startService (a
+// Position memory (docs/specification.md §4.2) across `--once` passes: every pass is its own startService (a
 // restart), so whatever carries peak, trough and first-seen from one pass to the next is the
 // service's own hash quantum:calc:position:{symbol}. Inputs are laid out as the live writers write
 // them (test/helpers/producers.ts); each pass runs at an injected clock value, no sleeping.
@@ -105,7 +105,7 @@ describe("peak and trough across restarts", () => {
     expect(memory.first_seen_epoch).toBe(String(Math.floor(t0 / 1000)));
     expect(await redis.ttl(MEMORY)).toBeGreaterThan(0);
 
-    // The pass-3 proposal, recomputed from the numbers in the hashes (SPEC §2 LONG).
+    // The pass-3 proposal, recomputed from the numbers in the hashes (docs/specification.md §2 LONG).
     expect(risk.position_current_price).toBe("105");
     const stop = n(risk.stop_dist_pct);
     const gap = n(risk.trail_gap_pct);
@@ -325,7 +325,7 @@ describe("identity and closing", () => {
     expect([memory.peak_price, memory.trough_price]).toEqual(["120", "120"]);
     expect(memory.first_seen_epoch).toBe(String(Math.floor(t2 / 1000)));
 
-    // The key is deleted when the position goes flat (SPEC §4.1): no position, no memory.
+    // The key is deleted when the position goes flat (docs/specification.md §4.1): no position, no memory.
     await redis.del(positionKey(S));
     const gone = await once(t2 + 10_000);
     expect(gone["skip:risk:no_position"]).toBe(1);

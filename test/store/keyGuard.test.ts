@@ -23,7 +23,7 @@ import {
 } from "../../src/store/keyGuard.js";
 
 describe("keyGuard", () => {
-  it("builds the SPEC §5 key names", () => {
+  it("builds the docs/specification.md §5 key names", () => {
     expect(marketStateKey("BTCUSDT")).toBe("quantum:marketstate:BTCUSDT");
     expect(riskProposalKey("BTCUSDT")).toBe("quantum:risk:proposal:BTCUSDT");
     expect(harvestProposalKey("BTCUSDT")).toBe("quantum:harvest:proposal:BTCUSDT");

@@ -1,4 +1,4 @@
-// The /viz header says which harvest theta is in force (SPEC §9): the registry asks the service's
+// The /viz header says which harvest theta is in force (docs/specification.md §9): the registry asks the service's
 // PolicyBook through a probe, and every stream delta carries it.
 import { describe, expect, it } from "vitest";
 import { VizRegistry } from "../../src/viz/registry.js";
