@@ -22,6 +22,7 @@ import { addConfigOptions, flagsToConfig } from "./runOptions.js";
 import { ShadowReport } from "../shadow/shadow.js";
 import type { ServiceHooks } from "../service/service.js";
 import { LeaseHeldError } from "../lease/index.js";
+import { registerRecorderMetrics } from "../recorder/serviceRecorder.js";
 
 /** A second SIGINT while shutting down: the shell's convention for an interrupted command. */
 export const INTERRUPTED_EXIT = 128 + 2;
@@ -220,6 +221,11 @@ Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_I
         startupHttp.started(operatorRoutes({ handle: service, metrics, now: wallClock }).health);
         writeMetrics?.setRoleProbe(() => service.role());
       }
+      // The flight recorder's counters (quantum_calc_recorder_*), read at scrape time: its drops
+      // (a full disk, slow I/O) show on /metrics, as its warning says. Only when it records.
+      const recorder = service.recorder;
+      if (metrics && recorder !== null)
+        registerRecorderMetrics(metrics.registry, () => recorder.stats());
       if (viz) {
         viz.setPolicyProbe(() => service.policy.describe(wallClock()));
         viz.setRoleProbe(() => service.role());
