@@ -11,8 +11,11 @@
 // registered one). Their order is the reverse of the start order with one deliberate exception:
 // the lease is released right after the drain — its last publishes needed it, and a standby
 // polling every 500 ms takes over as soon as the key is gone — before anything slower closes.
-// Parts without a reported step (log subscriptions, the systemd notifier, a later addition such
-// as a flight recorder) close after the reported steps, in reverse order of registration.
+// The flight recorder (docs/recording.md) is closed next, awaited: after the drain, so the last
+// cycles are in the recording, and before the connections, so a slow disk holds nothing else up
+// for longer than its bound (a recorder step that times out leaves its lines behind, no publish).
+// Parts without a reported step (log subscriptions, the systemd notifier) close after the
+// reported steps, in reverse order of registration.
 import { errorMessage } from "../core/errors.js";
 import type { Logger } from "../log.js";
 
@@ -20,6 +23,7 @@ import type { Logger } from "../log.js";
 export const CLOSE_STEPS = [
   "drain",
   "lease",
+  "recorder",
   "http",
   "watchdog",
   "store",
@@ -146,6 +150,7 @@ export function closeTimeouts(
   return {
     drain: drainTimeoutMs + CLOSE_STEP_TIMEOUT_MS,
     lease: CLOSE_STEP_TIMEOUT_MS,
+    recorder: CLOSE_STEP_TIMEOUT_MS,
     writer: CLOSE_STEP_TIMEOUT_MS,
     http: CLOSE_STEP_TIMEOUT_MS,
     watchdog: CLOSE_STEP_TIMEOUT_MS,

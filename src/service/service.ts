@@ -161,7 +161,8 @@ export interface ServiceHandle {
   adopt(resources: AdoptedResources): void;
   /**
    * Tears the whole service down, in order: drain (SHUTDOWN, then the supervisor's end) → the
-   * lease released (so a standby takes over at once) → HTTP server → watchdog → store → the
+   * lease released (so a standby takes over at once) → the flight recorder closed (its last
+   * lines on disk) → HTTP server → watchdog → store → the
    * lease's writer connection → the klines follower's own connection. Each step is guarded (a
    * failure is logged and recorded, and the next step runs) and bounded (ServiceOptions
    * closeTimeoutsMs). Idempotent and memoized: every call returns the same promise, which never
@@ -177,18 +178,18 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   const startup = new Startup(options.signal, options.onStartup);
   // The flight recorder (docs/recording.md; recordDir, never --once): it wraps the phase steps
   // and the store they publish through (below), takes each cycle's trigger from the cycle hook,
-  // and is flushed last, after the drain.
+  // and is closed in close()'s "recorder" step, awaited after the drain: the last cycles are kept.
   let roleNow: () => RoleDescription | undefined = () => undefined;
   const recorder = createServiceRecorder({ config, logger, once, now, role: () => roleNow() });
   const observers = new Observers(logger, withRecorderHooks(recorder, options.hooks));
   // What the service is made of registers its teardown here as it starts: a part with a close()
-  // step of its own with resources.add(step, …), any other (a subscription, a recorder) with
+  // step of its own with resources.add(step, …), any other (a subscription) with
   // resources.addCleanup(…). close() takes the steps in order, then the cleanups in reverse.
   const resources = new ServiceResources(
     logger,
     closeTimeouts(config.drainTimeoutMs, options.closeTimeoutsMs),
   );
-  if (recorder !== null) resources.addCleanup(() => void recorder.close());
+  if (recorder !== null) resources.add("recorder", { close: () => recorder.close() });
 
   // ---- start-up, in order: a failure, or SIGTERM (options.signal), closes what was opened ----
   // The policy watch ticks on its own: on a failed start it stops before the store closes.

@@ -132,6 +132,7 @@ describe("ServiceHandle.close()", () => {
     expect(outcomes(report.steps)).toEqual({
       drain: "done",
       lease: "skipped",
+      recorder: "skipped",
       http: "done",
       watchdog: "done",
       store: "done",
@@ -159,6 +160,7 @@ describe("ServiceHandle.close()", () => {
     expect(outcomes(report.steps)).toEqual({
       drain: "done",
       lease: "skipped",
+      recorder: "skipped",
       http: "skipped",
       watchdog: "skipped",
       store: "done",
@@ -184,6 +186,7 @@ describe("ServiceHandle.close()", () => {
     expect(outcomes(report.steps)).toEqual({
       drain: "done",
       lease: "skipped",
+      recorder: "skipped",
       http: "failed",
       watchdog: "timed out",
       store: "done",
@@ -251,6 +254,7 @@ describe("ServiceHandle.close()", () => {
     expect(outcomes(report.steps)).toEqual({
       drain: "timed out",
       lease: "skipped",
+      recorder: "skipped",
       http: "done",
       watchdog: "done",
       store: "done",
@@ -319,6 +323,7 @@ describe("ServiceHandle.close() on Redis (redis-server)", () => {
     expect(outcomes(report.steps)).toEqual({
       drain: "done",
       lease: "done",
+      recorder: "skipped",
       http: "skipped",
       watchdog: "skipped",
       store: "done",

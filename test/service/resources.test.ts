@@ -32,6 +32,36 @@ describe("ServiceResources", () => {
     expect(log.text()).toContain("shutdown: a cleanup failed; going on");
   });
 
+  it("closes the flight recorder after the drain and the lease, before the connections, awaited", async () => {
+    const order: string[] = [];
+    const resources = new ServiceResources(captureLogger().logger, closeTimeouts(1000, undefined));
+    for (const step of ["klines store", "writer", "store", "http", "lease", "drain"] as const)
+      resources.add(step, { close: async () => order.push(step) });
+    let flushed: () => void = () => undefined;
+    resources.add("recorder", {
+      // Its last lines reach the disk a turn later: the next step waits for them.
+      close: () =>
+        new Promise<void>((resolve) => {
+          flushed = () => {
+            order.push("recorder");
+            resolve();
+          };
+          setImmediate(() => flushed());
+        }),
+    });
+    const reports = await resources.close();
+    expect(order).toEqual([
+      "drain",
+      "lease",
+      "recorder",
+      "http",
+      "store",
+      "writer",
+      "klines store",
+    ]);
+    expect(reports.find((r) => r.step === "recorder")?.outcome).toBe("done");
+  });
+
   it("a step registered after close() has begun it is torn down at once", async () => {
     const resources = new ServiceResources(captureLogger().logger, closeTimeouts(1000, undefined));
     await resources.close();
