@@ -19,7 +19,7 @@
 //
 // The supervisor is not run: it decides *when* cycles start (intervals, chaining, restarts) and
 // the recording already says that; what a cycle computes and writes is the publisher's.
-import { createActor, SimulatedClock, type AnyActorRef } from "xstate";
+import { createActor, SimulatedClock, type AnyActorRef, type InspectionEvent } from "xstate";
 import type { PhaseName } from "../core/phases.js";
 import type { Config } from "../config/schema.js";
 import type { CycleTrigger, PublisherContext, ReadOutput } from "../../machines/publisher.js";
@@ -54,6 +54,11 @@ export interface ReplayOptions {
   theta?: ThetaOverride | null;
   /** Called now and then with how far the replay is (records read, recorded time reached). */
   progress?: (p: { records: number; atMs: number }) => void;
+  /**
+   * XState's inspection observer (createActor's `inspect` option), given to every publisher the
+   * replay starts: the visualizer on a recording (src/viz/recording.ts) follows their transitions.
+   */
+  inspect?: (event: InspectionEvent) => void;
 }
 
 export type Outcome = "published" | "heartbeat" | "skipped" | "error";
@@ -425,6 +430,7 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
         firstDelayMs: Number.POSITIVE_INFINITY,
         backoff,
       },
+      ...(options.inspect !== undefined ? { inspect: options.inspect } : {}),
     });
     actor.subscribe({ next: () => a.changed(), error: () => a.changed() });
     a.actor = actor;

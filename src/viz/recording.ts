@@ -5,12 +5,9 @@
 // of steps, each with its recorded time, the event, the state before and after, and the context
 // the machine held after it. The replayed cycles (recorded and replayed outcome, decision, inputs)
 // are joined to the steps they span, so the page can show one actor's "why, then?" step by step.
-//
-// Why the inspection is attached by wrapping Actor.prototype.start: replayRecording creates its
-// actors itself and takes no `inspect` option (it belongs to the recorder; see the report of
-// issue 19). Every root actor it starts gets our observer on its system just before its first
-// snapshot; the wrapper is installed for the duration of one replay only and always removed.
-import { Actor, type AnyActorRef, type InspectionEvent } from "xstate";
+// The observer is handed to replayRecording's `inspect` option, which gives it to every publisher
+// it creates (XState's public inspection API, as the live service's createActor does).
+import type { InspectionEvent } from "xstate";
 import { publisherMachine, type PhaseName } from "../../machines/publisher.js";
 import { PHASE_ORDER } from "../../machines/supervisor.js";
 import { replayRecording, type ReplayedCycle, type CycleEnd } from "../recorder/replay.js";
@@ -251,9 +248,13 @@ export class ReplayModel {
       all.push(step);
     };
 
-    const result = await withInspection(observe, () =>
-      replayRecording({ dir, fromMs, toMs, symbols: window.symbols ?? null }),
-    );
+    const result = await replayRecording({
+      dir,
+      fromMs,
+      toMs,
+      symbols: window.symbols ?? null,
+      inspect: observe,
+    });
 
     // Join each replayed cycle to the steps from its start to the next cycle's.
     for (const c of result.cycles) byKey.get(`${c.phase}:${c.symbol}`)?.cycles.push(c);
@@ -299,27 +300,5 @@ export class ReplayModel {
       byKey,
       all,
     );
-  }
-}
-
-/** Runs `work` with `observer` on the system of every root actor started meanwhile. */
-async function withInspection<T>(
-  observer: (ev: InspectionEvent) => void,
-  work: () => Promise<T>,
-): Promise<T> {
-  const proto = Actor.prototype as unknown as { start: (this: AnyActorRef) => AnyActorRef };
-  const original = proto.start;
-  const watched = new WeakSet<object>();
-  proto.start = function start(this: AnyActorRef) {
-    if (!watched.has(this.system)) {
-      watched.add(this.system);
-      this.system.inspect(observer);
-    }
-    return original.call(this);
-  };
-  try {
-    return await work();
-  } finally {
-    proto.start = original;
   }
 }
