@@ -1,4 +1,4 @@
-// The position memory's input (README, "Position memory" under "Inputs"): the extremes of a
+// The position memory's input (CONTRACT.md, "Position memory"): the extremes of a
 // symbol's candles since a time, read with the same key lookup, plausibility and clock rules as the
 // series.
 import { WrongTypeError, type ScoredMember, type Store } from "../store/types.js";
@@ -18,7 +18,7 @@ export const EXTREMES_READ_LIMIT = 500;
 
 /**
  * The highest high and lowest low (the close where a member has none) of the candles that opened
- * at or after `fromMs`, from the first existing candle key — the position memory's input (README,
+ * at or after `fromMs`, from the first existing candle key — the position memory's input (CONTRACT.md,
  * "Position memory"). null when there are none, or when the key is unusable (the marketstate
  * publisher reports that; the position falls back to the prices it observes).
  *

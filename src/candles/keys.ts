@@ -1,4 +1,4 @@
-// Where a symbol's candles are read from (README, "Inputs: the live stack's layouts"): a
+// Where a symbol's candles are read from (CONTRACT.md, "Candles"): a
 // configurable list of key patterns, the first existing key wins, and how deep into its tail a read
 // goes.
 

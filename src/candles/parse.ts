@@ -1,4 +1,4 @@
-// One candle member (README, "Inputs: the live stack's layouts"): the key is written by other
+// One candle member (CONTRACT.md, "Candles"): the key is written by other
 // services in a few shapes, so the parse is lenient about shape and strict about values: every
 // member is parsed on its own, a bad one is refused (the read skips and counts it), and nothing is
 // ever defaulted.
@@ -20,7 +20,7 @@ export interface Candle {
    * members with the same open time the newest wins. null when the member has none.
    */
   publishedAt: number | null;
-  /** The candle's high and low, when the member carries them (position memory, README). */
+  /** The candle's high and low, when the member carries them (position memory, CONTRACT.md). */
   high: number | null;
   low: number | null;
   /** close_time in the member's unit, when present. */

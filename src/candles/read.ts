@@ -1,4 +1,4 @@
-// The full read of a symbol's candles (README, "Inputs: the live stack's layouts"): the first
+// The full read of a symbol's candles (CONTRACT.md, "Candles"): the first
 // existing key of the configured patterns, a bounded tail of it, and the series built from it
 // (series.ts). The marketstate publisher's reads of the data sink's key go through the incremental
 // window first (window.ts); this is where they fall back to, and what every other reader uses.

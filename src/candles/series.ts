@@ -1,4 +1,4 @@
-// The series of one read (README, "Inputs: the live stack's layouts"): the closes of a symbol,
+// The series of one read (CONTRACT.md, "Candles"): the closes of a symbol,
 // oldest first, built from the rows of a key's tail (columns.ts) and the live candles of the klines
 // stream. The one definition both the full read (read.ts) and the incremental window (window.ts)
 // use, so that reading the same candles either way gives the same series, fingerprint included.

@@ -52,7 +52,7 @@ export function registerRun(program: Command): void {
       `
 Shadow mode (the switch-over's first step, deploy/MIGRATION.md): \`run --once --shadow --config /etc/quantum/quantum-calc.json\` beside the old services, then \`run --shadow\` for a while; numbers compare as numbers (1800.0 = 1800, 2.48386e-05 = 0.0000248386), None = "", timestamps are not compared.
 Exit codes: 0 ok · 1 I/O or compute error (--once), or the HTTP port cannot be bound · 2 bad usage/config · 3 restart budget exhausted · 4 event loop blocked (watchdog; SIGKILL instead when stuck in a native call) · 5 --once: another instance holds the single-writer lease (named on stderr); nothing was run
-Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_INTERVAL_SEC, …; see README).`,
+Environment: the old services' names are accepted (REDIS_URL, SYMBOLS, PUBLISH_INTERVAL_SEC, …; see docs/configuration.md).`,
     )
     .action(async (opts: Record<string, unknown>) => {
       const configFile = opts.config as string | undefined;

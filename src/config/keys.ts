@@ -24,7 +24,7 @@ export interface KeyInfo {
   env: string | null;
   /** The default value (undefined for an optional key without one). */
   defaultValue: unknown;
-  /** The default as `--help` and the README show it. */
+  /** The default as `--help` and the table in docs/configuration.md show it. */
   defaultText: string;
   /** The allowed values of an enum key (or of a list's items). */
   choices: readonly string[] | null;

@@ -41,7 +41,7 @@ export type KeySource = "flag" | "run-flag" | "env" | "file";
 export interface KeySpec<S extends z.ZodType = z.ZodType> {
   /** The type, its checks and its default (`.optional()` for no default). */
   schema: S;
-  /** One line for `--help` and the README: what the key does. Defaults and choices are added. */
+  /** One line for `--help` and docs/configuration.md: what the key does. Defaults and choices are added. */
   help: string;
   /** Default 'flag'. */
   source?: KeySource;

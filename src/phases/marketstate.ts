@@ -197,7 +197,7 @@ export function marketStateSteps(
         }
         // Missing minutes are reported (figures, status, the gap gauge) and computed on: the
         // winsorized returns and the MAD clip bound the one return across a gap, and Theil–Sen is a
-        // median. maxCandleGap (off by default) refuses a window with more (README, "Candles").
+        // median. maxCandleGap (off by default) refuses a window with more (CONTRACT.md, "Plausibility").
         const gap = candles.value.gapMinutes;
         if (config.maxCandleGap !== null && gap !== null && gap > config.maxCandleGap) {
           return skip(

@@ -49,7 +49,7 @@ export const IGNORED_FIELDS: Readonly<Record<string, string>> = {
     "when the proposal was computed (and the old services wrote it as naive ISO, we with ms and Z)",
   last_update_epoch: "the heartbeat's stamp, refreshed every cycle",
   buffer_size:
-    'how many closes the writer held: the old service counted candles it appended twice (README, "Differences"); the effect on the figures shows in sigma and mu',
+    'how many closes the writer held: the old service counted candles it appended twice (CONTRACT.md, "Deliberate differences"); the effect on the figures shows in sigma and mu',
 };
 
 /**
