@@ -340,7 +340,7 @@ export class FlightRecorder {
     read: { ok: true; value: unknown } | { ok: false; reason: string; detail: string } | null,
     error?: string,
   ): void {
-    this.noteRole();
+    this.writeRole();
     const actor = this.actor(phase, symbol);
     // A cycle that never ended (stopped mid-way) is written as far as it got.
     if (actor.held !== null) this.write(actor, actor.held);
@@ -463,7 +463,16 @@ export class FlightRecorder {
     if (!this.writer.append(JSON.stringify(record))) this.restartDeltas();
   }
 
-  private noteRole(): void {
+  /**
+   * The lease role, noted now: the service calls it on every role change (its onRole hook), so a
+   * standby — which reads nothing — and a lost lease are in the recording when they happen, not
+   * only at the next read. A role like the last one noted writes nothing.
+   */
+  noteRole(): void {
+    this.guard(() => this.writeRole());
+  }
+
+  private writeRole(): void {
     const role = this.options.role?.();
     if (role === undefined) return;
     const text = `${role.role} ${role.holder ?? ""}`;

@@ -9,10 +9,12 @@ import type { Logger } from "../log.js";
 import type { PhaseName } from "../core/phases.js";
 import type { PhaseSteps } from "../phases/steps.js";
 import type { CycleDoneEvent } from "../../machines/publisher.js";
+import type { RoleDescription } from "../lease/index.js";
 import { FlightRecorder, type FlightRecorderStats } from "./recorder.js";
 
 export interface RecorderHooks {
   onCycle?(event: CycleDoneEvent, nowMs: number): void;
+  onRole?(role: RoleDescription): void;
 }
 
 /** null when recording is off (no recordDir, or --once). */
@@ -50,18 +52,27 @@ export function createServiceRecorder(options: {
   return recorder;
 }
 
-/** The hooks with the recorder's cycle note first (the trigger of each recorded cycle). */
+/**
+ * The hooks with the recorder's notes first: each cycle's trigger (onCycle), and each change of
+ * the lease role as it happens (onRole: a standby reads nothing, so it would otherwise not be
+ * recorded until it writes).
+ */
 export function withRecorderHooks<H extends RecorderHooks>(
   recorder: FlightRecorder | null,
   hooks: H | undefined,
 ): H | undefined {
   if (recorder === null) return hooks;
   const inner = hooks?.onCycle?.bind(hooks);
+  const innerRole = hooks?.onRole?.bind(hooks);
   return {
     ...(hooks ?? ({} as H)),
     onCycle(event: CycleDoneEvent, nowMs: number) {
       recorder.noteCycle(event);
       inner?.(event, nowMs);
+    },
+    onRole(role: RoleDescription) {
+      recorder.noteRole();
+      innerRole?.(role);
     },
   };
 }

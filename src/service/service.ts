@@ -232,6 +232,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   }
   const { realStore, lease, shadow, store, inputs, klines } = parts;
   roleNow = () => lease.describe();
+  recorder?.noteRole(); // the role the service starts in (a standby reads nothing to note it by)
   const book = parts.policy.book;
   const watch = parts.policy.watch;
   const initialSymbols = parts.symbols;
