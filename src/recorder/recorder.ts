@@ -63,6 +63,8 @@ interface ActorState {
   symbol: string;
   /** The inputs the last line written for this actor carried (the delta's base); null: none. */
   base: JsonObject | null;
+  /** The inputs of the actor's last read (what the next read's copy shares its parts with). */
+  lastInputs: JsonObject | null;
   /** The memory was recorded in this segment. */
   memoryRecorded: boolean;
   /** The cycle under way (read done, not ended). */
@@ -90,12 +92,15 @@ const PHASE_BY_PREFIX: [string, PhaseName][] = [
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /**
- * A plain-data copy that shares nothing with the steps' values (which may be reused or changed
- * later), as JSON would carry it: undefined members left out, non-finite numbers as null. A walk
- * rather than JSON.parse(JSON.stringify()): a window of 300 closes per cycle made that the
- * recorder's largest cost.
+ * A plain-data copy of `value`, as JSON would carry it (undefined members left out, non-finite
+ * numbers as null), that shares nothing with the steps' values (which may be reused or changed
+ * later) — but shares with `prev`, the actor's previous copy, every part equal to it, and is
+ * `prev` itself when nothing changed. Copies are never changed once made, so sharing is safe;
+ * and it is what keeps the recorder cheap on the cycle's path: between candles a read allocates
+ * nothing, at a candle only what changed (the shifted closes), and the delta against `prev`
+ * (diff) skips every shared part at its first identity check instead of walking it again.
  */
-function toJson(value: unknown): Json {
+function snapshot(value: unknown, prev: Json | undefined): Json {
   if (value === null || value === undefined) return null;
   switch (typeof value) {
     case "number":
@@ -104,27 +109,67 @@ function toJson(value: unknown): Json {
     case "boolean":
       return value;
     case "object": {
-      if (Array.isArray(value)) {
-        const out = new Array<Json>(value.length);
-        for (let i = 0; i < value.length; i++) {
-          const v: unknown = value[i];
-          out[i] = typeof v === "number" && Number.isFinite(v) ? v : toJson(v);
-        }
-        return out;
-      }
+      if (Array.isArray(value)) return snapshotArray(value, prev);
       if (ArrayBuffer.isView(value))
-        return toJson(Array.from(value as unknown as ArrayLike<number>));
-      const out: JsonObject = {};
-      for (const key of Object.keys(value)) {
-        const v = (value as Record<string, unknown>)[key];
-        if (v !== undefined && typeof v !== "function") out[key] = toJson(v);
-      }
-      return out;
+        return snapshotArray(Array.from(value as unknown as ArrayLike<number>), prev);
+      return snapshotObject(value as Record<string, unknown>, prev);
     }
     default:
       return null;
   }
 }
+
+function snapshotArray(value: readonly unknown[], prev: Json | undefined): Json[] {
+  const base = Array.isArray(prev) && prev.length === value.length ? prev : null;
+  let out: Json[] | null = base === null ? new Array<Json>(value.length) : null;
+  for (let i = 0; i < value.length; i++) {
+    const v: unknown = value[i];
+    const was = base === null ? undefined : base[i];
+    const copy = typeof v === "number" && Number.isFinite(v) ? v : snapshot(v, was);
+    if (out === null) {
+      if (Object.is(copy, was)) continue;
+      out = (base as Json[]).slice(0, i);
+    }
+    out[i] = copy;
+  }
+  return out ?? (base as Json[]);
+}
+
+function snapshotObject(value: Record<string, unknown>, prev: Json | undefined): JsonObject {
+  const base = typeof prev === "object" && prev !== null && !Array.isArray(prev) ? prev : null;
+  const baseKeys = base === null ? null : Object.keys(base);
+  let out: JsonObject | null = base === null ? {} : null;
+  let n = 0;
+  for (const key of Object.keys(value)) {
+    const v = value[key];
+    if (v === undefined || typeof v === "function") continue;
+    // Shared only while the keys come in the same order (a full line spells them in it).
+    const was = baseKeys !== null && baseKeys[n] === key ? (base as JsonObject)[key] : undefined;
+    const copy = snapshot(v, was);
+    if (out === null) {
+      if (was !== undefined && Object.is(copy, was)) {
+        n++;
+        continue;
+      }
+      out = {};
+      for (let j = 0; j < n; j++) out[baseKeys![j]] = base![baseKeys![j]];
+    }
+    out[key] = copy;
+    n++;
+  }
+  if (out === null) return n === baseKeys!.length ? base! : keepFirst(base!, baseKeys!, n);
+  return out;
+}
+
+/** `base` with only its first `n` keys (the value lost the keys after them). */
+function keepFirst(base: JsonObject, keys: string[], n: number): JsonObject {
+  const out: JsonObject = {};
+  for (let j = 0; j < n; j++) out[keys[j]] = base[keys[j]];
+  return out;
+}
+
+/** A plain-data copy sharing nothing with `value` (see snapshot). */
+const toJson = (value: unknown): Json => snapshot(value, undefined);
 
 /** A cycle written before it ended (its publisher was stopped: lease lost, shutdown). */
 function stopped(pending: PendingCycle): PendingCycle {
@@ -211,13 +256,18 @@ export class FlightRecorder {
       this.guard(() => this.notePublish(batch));
       return store.publish(batch);
     };
+    // Each method bound once (not at every call: the steps call the store many times a cycle).
+    const bound = new Map<PropertyKey, { fn: unknown; bound: unknown }>();
     return new Proxy(store, {
       get(target, prop) {
         if (prop === "publish") return publish;
         const value: unknown = Reflect.get(target, prop, target);
-        return typeof value === "function"
-          ? (value as (...a: unknown[]) => unknown).bind(target)
-          : value;
+        if (typeof value !== "function") return value;
+        const known = bound.get(prop);
+        if (known !== undefined && known.fn === value) return known.bound;
+        const fn = (value as (...a: unknown[]) => unknown).bind(target);
+        bound.set(prop, { fn: value, bound: fn });
+        return fn;
       },
     });
   }
@@ -323,6 +373,7 @@ export class FlightRecorder {
         phase,
         symbol,
         base: null,
+        lastInputs: null,
         memoryRecorded: false,
         open: null,
         held: null,
@@ -355,7 +406,9 @@ export class FlightRecorder {
       rec.x = [read.reason, read.detail];
       this.end(actor, { rec, inputs: null });
     } else {
-      const pending: PendingCycle = { rec, inputs: toJson(read.value) as JsonObject };
+      const inputs = snapshot(read.value, actor.lastInputs ?? undefined) as JsonObject;
+      actor.lastInputs = inputs;
+      const pending: PendingCycle = { rec, inputs };
       actor.open = pending;
       if (typeof read.value === "object" && read.value !== null)
         this.cycleOf.set(read.value, pending);
