@@ -15,6 +15,7 @@ import {
   divergence,
   replayRecording,
   ReplayError,
+  type Divergence,
   type ReplayedCycle,
   type ThetaOverride,
 } from "../recorder/replay.js";
@@ -199,9 +200,36 @@ async function replayCommand(dir: string, opts: RecordingOptions): Promise<void>
       }
     : undefined;
 
+  // A check compares each cycle as it ends and keeps none: counts and the first divergence.
+  let checked = 0;
+  let checkedWrites = 0;
+  let first: { c: ReplayedCycle; d: Divergence } | undefined;
+  const onCycle = opts.check
+    ? (c: ReplayedCycle): boolean => {
+        checked++;
+        if (c.recorded.written !== null) checkedWrites++;
+        if (first === undefined) {
+          const d = divergence(c);
+          if (d !== null) first = { c, d };
+        }
+        return false;
+      }
+    : undefined;
+
   let result: Awaited<ReturnType<typeof replayRecording>>;
   try {
-    result = await replayRecording({ dir, fromMs, toMs, symbols, phases, theta, progress });
+    result = await replayRecording({
+      dir,
+      fromMs,
+      toMs,
+      symbols,
+      phases,
+      theta,
+      progress,
+      // Only the plain --json listing prints each cycle's inputs.
+      keepInputs: opts.json === true && opts.check !== true && theta === null,
+      onCycle,
+    });
   } catch (err) {
     if (err instanceof RecordingError) throw new CliError(err.message, ExitCode.USAGE);
     if (err instanceof ReplayError) throw new CliError(err.message, ExitCode.FAILURE);
@@ -221,15 +249,15 @@ async function replayCommand(dir: string, opts: RecordingOptions): Promise<void>
     );
   if (result.report.badLines > 0)
     notes.push(`${result.report.badLines} line(s) unreadable (a crash's cut-short last line)`);
-  const summary = `${result.cycles.length} cycle(s) in ${result.report.segments} segment(s), ${spanSec.toFixed(0)} s recorded, replayed in ${wallSec.toFixed(2)} s (${wallSec > 0 ? Math.round(spanSec / wallSec) : 0}x real time)${notes.length > 0 ? `; ${notes.join("; ")}` : ""}`;
+  const cycleCount = opts.check ? checked : result.cycles.length;
+  const summary = `${cycleCount} cycle(s) in ${result.report.segments} segment(s), ${spanSec.toFixed(0)} s recorded, replayed in ${wallSec.toFixed(2)} s (${wallSec > 0 ? Math.round(spanSec / wallSec) : 0}x real time)${notes.length > 0 ? `; ${notes.join("; ")}` : ""}`;
 
   if (opts.check) {
-    const first = result.cycles.map((c) => ({ c, d: divergence(c) })).find((x) => x.d !== null);
     if (opts.json) {
       print(
         JSON.stringify({
           identical: first === undefined,
-          cycles: result.cycles.length,
+          cycles: checked,
           divergence:
             first === undefined
               ? null
@@ -245,8 +273,9 @@ async function replayCommand(dir: string, opts: RecordingOptions): Promise<void>
         }),
       );
     } else if (first === undefined) {
-      const writes = result.cycles.filter((c) => c.recorded.written !== null).length;
-      print(`replay check: identical — every one of ${writes} write(s) reproduced; ${summary}`);
+      print(
+        `replay check: identical — every one of ${checkedWrites} write(s) reproduced; ${summary}`,
+      );
     } else {
       const { c, d } = first;
       print(

@@ -59,6 +59,17 @@ export interface ReplayOptions {
    * replay starts: the visualizer on a recording (src/viz/recording.ts) follows their transitions.
    */
   inspect?: (event: InspectionEvent) => void;
+  /**
+   * Whether each reported cycle keeps the inputs it was replayed with (default true). A check
+   * needs only the writes: holding every cycle's candle arrays to the end is most of a long
+   * replay's memory and garbage-collection time.
+   */
+  keepInputs?: boolean;
+  /**
+   * Called with each reported cycle as it ends; returning false leaves it out of the result's
+   * `cycles` (a check counts and compares as it goes, and holds none of them to the end).
+   */
+  onCycle?: (cycle: ReplayedCycle) => boolean | undefined;
 }
 
 export type Outcome = "published" | "heartbeat" | "skipped" | "error";
@@ -81,7 +92,7 @@ export interface ReplayedCycle {
   trigger: string | null;
   recorded: CycleEnd;
   replayed: CycleEnd;
-  /** The inputs the cycle was replayed with (null: a read skip or error). */
+  /** The inputs the cycle was replayed with (null: a read skip or error, or not kept). */
   inputs: JsonObject | null;
   /** The memory the replayed decide saw differed from the recorded one: the recorded, replayed. */
   memory?: [Json, Json];
@@ -145,6 +156,10 @@ class ReplayActor {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 }
+
+/** The states a publisher waits in without asking for a step. */
+const isResting = (value: string): boolean =>
+  value === "idle" || value === "backoff" || value === "stopped";
 
 const isObject = (v: unknown): v is JsonObject =>
   typeof v === "object" && v !== null && !Array.isArray(v);
@@ -236,6 +251,7 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
   // Replay's reads wait for the recording: no gate may hold them back (it is this process's only use).
   stepGate.setLimit(Number.POSITIVE_INFINITY);
   const theta = options.theta ?? null;
+  const keepInputs = options.keepInputs ?? true;
   const wantSymbol = (s: string) => !options.symbols || options.symbols.includes(s);
   const wantPhase = (p: PhaseName) => !options.phases || options.phases.includes(p);
   const inRange = (t: number) =>
@@ -400,16 +416,28 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
     return snap;
   };
 
-  /** Waits until `ready()` holds; an actor that stops moving first is a replay error. */
+  /**
+   * Waits until `ready()` holds; an actor that stops moving first is a replay error. Nothing here
+   * waits on I/O or timers (the clock is simulated, the store captures), so an actor that still
+   * moves does so in microtasks: one macrotask turn (setImmediate) after the wait began, they have
+   * all run — if `ready()` still fails then, the actor is stuck. One turn per wait, not per change.
+   */
   const until = async (a: ReplayActor, ready: () => boolean, what: string): Promise<void> => {
+    if (ready()) return;
+    let idle = false;
+    const idleTurn = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        idle = true;
+        resolve();
+      }),
+    );
     while (!ready()) {
-      const change = a.nextChange();
-      const idle = new Promise<"idle">((r) => setImmediate(() => r("idle")));
-      if ((await Promise.race([change, idle])) === "idle" && !ready()) {
+      if (idle) {
         throw new ReplayError(
           `replay: ${a.phase} ${a.symbol} did not ${what} (state ${JSON.stringify((a.actor?.getSnapshot() as { value: unknown } | undefined)?.value)})`,
         );
       }
+      await Promise.race([a.nextChange(), idleTurn]);
     }
   };
 
@@ -455,10 +483,7 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
   const settle = (a: ReplayActor) =>
     until(
       a,
-      () =>
-        a.pendingRead !== null ||
-        a.pendingSeed !== null ||
-        ["idle", "backoff", "stopped"].includes(state(a).value),
+      () => a.pendingRead !== null || a.pendingSeed !== null || isResting(state(a).value),
       "settle",
     );
 
@@ -612,7 +637,7 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
       current.replayed = { ...current.replayed, outcome: "error", why: rec.we };
     a.current = null;
     if (!inRange(rec.t)) continue;
-    cycles.push({
+    const replayed: ReplayedCycle = {
       phase: rec.p,
       symbol: rec.s,
       cycle: a.cycles,
@@ -620,9 +645,10 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
       trigger: (rec.tr as CycleTrigger | undefined) ?? null,
       recorded: recordedEnd(rec),
       replayed: current.replayed,
-      inputs: harvestInputs,
+      inputs: keepInputs ? harvestInputs : null,
       ...(current.memoryDiff ? { memory: current.memoryDiff } : {}),
-    });
+    };
+    if (options.onCycle?.(replayed) !== false) cycles.push(replayed);
   }
   for (const a of actors.values()) a.actor?.stop();
   return { cycles, report, unreplayable, stopped: stoppedCycles, dropped, spanMs: span };
