@@ -252,8 +252,15 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
   stepGate.setLimit(Number.POSITIVE_INFINITY);
   const theta = options.theta ?? null;
   const keepInputs = options.keepInputs ?? true;
-  const wantSymbol = (s: string) => !options.symbols || options.symbols.includes(s);
-  const wantPhase = (p: PhaseName) => !options.phases || options.phases.includes(p);
+  const symbolSet = options.symbols ? new Set(options.symbols) : null;
+  const phaseSet = options.phases ? new Set<string>(options.phases) : null;
+  const wantSymbol = (s: string) => symbolSet === null || symbolSet.has(s);
+  const wantPhase = (p: string) => phaseSet === null || phaseSet.has(p);
+  // Other actors' lines are not even parsed (the reader skips them by their prefix).
+  const skipActor =
+    symbolSet === null && phaseSet === null
+      ? undefined
+      : (p: string, s: string) => !wantPhase(p) || !wantSymbol(s);
   const inRange = (t: number) =>
     (options.fromMs == null || t >= options.fromMs) && (options.toMs == null || t < options.toMs);
 
@@ -499,7 +506,7 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
 
   let records = 0;
   let lastProgress = 0;
-  for await (const { record } of readRecording(options.dir, report)) {
+  for await (const { record } of readRecording(options.dir, report, skipActor)) {
     records++;
     if (options.progress && records - lastProgress >= 5000) {
       lastProgress = records;
