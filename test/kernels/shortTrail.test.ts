@@ -257,11 +257,11 @@ describe("service: theta.stops.short_trail_from in the config reaches the kernel
     expect(Number(risk.proposed_sl)).toBe(93 * (1 + Number(risk.stop_dist_pct)));
   });
 
-  it("an invalid short_trail_from in the config is refused at start (exit 2), naming theta.short_trail_from", () => {
+  it("an invalid short_trail_from in the config is refused at start (exit 2), naming theta.stops.short_trail_from", () => {
     expect(() =>
       loadConfig({ env: {}, flags: { theta: { stops: { short_trail_from: "lowest" } } } }),
     ).toThrow(
-      /theta\.stops\b.*: theta\.short_trail_from: must be one of trough, peak \(got "lowest"\)/,
+      /theta\.stops\.short_trail_from from option theta: must be one of trough, peak \(got "lowest"\)/,
     );
   });
 });
