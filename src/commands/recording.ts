@@ -330,8 +330,14 @@ async function replayCommand(dir: string, opts: RecordingOptions): Promise<void>
         ]),
       ),
     );
+    const chain = result.chain;
+    // A marketstate or stops theta reaches risk and harvest through the hashes they read.
+    const followed =
+      chain === null
+        ? ""
+        : `; risk and harvest read the replayed marketstate and risk hashes (${chain.followed} input(s) followed${chain.asRecorded > 0 ? `, ${chain.asRecorded} left as recorded: the publish they read is not in the recording` : ""})`;
     print(
-      `${changed.length} of ${result.cycles.length} cycle(s) change with this theta; ${summary}`,
+      `${changed.length} of ${result.cycles.length} cycle(s) change with this theta${followed}; ${summary}`,
     );
     return;
   }

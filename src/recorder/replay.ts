@@ -34,6 +34,8 @@ import type { PositionBook } from "../inputs/positionMemory.js";
 import type { PositionSource } from "../inputs/positions.js";
 import { CALC_PREFIX } from "../store/keyGuard.js";
 import { patch, DeltaError, type Json, type JsonObject } from "./delta.js";
+import { ChainedOutputs, type ChainCounts } from "./chain.js";
+import { maxInputAgeSec } from "../config/schema.js";
 import type { CycleRecord, WrittenBatch } from "./format.js";
 import { readRecording, RecordingError, type ReadReport } from "./reader.js";
 
@@ -109,6 +111,12 @@ export interface ReplayResult {
   dropped: number;
   /** The recorded span (epoch ms of the first and last cycle). */
   spanMs: [number, number] | null;
+  /**
+   * A what-if with a marketstate or stops theta: the risk and harvest inputs read from the
+   * replayed publishes (followed) and those left as recorded (their publish is not in the
+   * recording); null when the replay does not follow the chain.
+   */
+  chain: ChainCounts | null;
 }
 
 export class ReplayError extends Error {}
@@ -256,11 +264,16 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
   const phaseSet = options.phases ? new Set<string>(options.phases) : null;
   const wantSymbol = (s: string) => symbolSet === null || symbolSet.has(s);
   const wantPhase = (p: string) => phaseSet === null || phaseSet.has(p);
+  // A marketstate or stops theta changes what risk and harvest read: the replay follows the chain
+  // (src/recorder/chain.ts), and runs the phases before the ones shown.
+  const chain =
+    theta?.marketstate !== undefined || theta?.stops !== undefined ? new ChainedOutputs() : null;
+  const runPhase = (p: string) => chain !== null || wantPhase(p);
   // Other actors' lines are not even parsed (the reader skips them by their prefix).
   const skipActor =
-    symbolSet === null && phaseSet === null
+    symbolSet === null && (phaseSet === null || chain !== null)
       ? undefined
-      : (p: string, s: string) => !wantPhase(p) || !wantSymbol(s);
+      : (p: string, s: string) => !runPhase(p) || !wantSymbol(s);
   const inRange = (t: number) =>
     (options.fromMs == null || t >= options.fromMs) && (options.toMs == null || t < options.toMs);
 
@@ -523,14 +536,18 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
     }
     if (record.k === "g") {
       dropped += record.n;
+      chain?.forgetAll();
       for (const a of actors.values()) {
         a.base = null;
         a.memoryKnown = false;
       }
       continue;
     }
-    if (record.k === "r") continue;
-    if (!wantPhase(record.p) || !wantSymbol(record.s)) continue;
+    if (record.k === "r") {
+      chain?.forgetAll();
+      continue;
+    }
+    if (!runPhase(record.p) || !wantSymbol(record.s)) continue;
     if (config === null) throw new RecordingError("recording: a record before any header");
     const cfg = config;
     const key = `${record.p} ${record.s}`;
@@ -567,14 +584,15 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
       if (rec.f !== undefined) a.base = rec.f;
       else if (rec.i !== undefined && a.base !== null) a.base = patch(a.base, rec.i);
       a.cycles++;
-      stoppedCycles++;
+      if (wantPhase(rec.p)) stoppedCycles++;
+      chain?.forget(rec.p, rec.s);
       continue;
     }
     let inputs: JsonObject | null = null;
     if (rec.f !== undefined) inputs = rec.f;
     else if (rec.i !== undefined) {
       if (a.base === null) {
-        unreplayable++;
+        if (wantPhase(rec.p)) unreplayable++;
         a.cycles++;
         continue;
       }
@@ -582,14 +600,15 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
         inputs = patch(a.base, rec.i);
       } catch (err) {
         if (!(err instanceof DeltaError)) throw err;
-        unreplayable++;
+        if (wantPhase(rec.p)) unreplayable++;
         a.cycles++;
         a.base = null;
         continue;
       }
     }
     if (inputs !== null) a.base = inputs;
-    span = span === null ? [rec.t, rec.t] : [Math.min(span[0], rec.t), Math.max(span[1], rec.t)];
+    if (wantPhase(rec.p))
+      span = span === null ? [rec.t, rec.t] : [Math.min(span[0], rec.t), Math.max(span[1], rec.t)];
 
     if (a.actor === null) start(a, rec.t, backoffOf(cfg));
     await settle(a);
@@ -610,10 +629,17 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
     if (read === null) throw new ReplayError(`replay: ${key} did not ask for its read`);
     a.pendingRead = null;
     a.cycles += 1 + (rec.n ?? 0);
+    // What-if along the chain: the marketstate and risk values as the replayed publishes left
+    // them (src/recorder/chain.ts); a skip where the read would have skipped on them.
+    const chained =
+      chain !== null && inputs !== null && rec.e === undefined && rec.x === undefined
+        ? await chain.read(rec.p, rec.s, inputs, rec.t, maxInputAgeSec(cfg))
+        : null;
+    const own = chained?.ok === true ? chained.inputs : inputs;
     const harvestInputs =
-      inputs !== null && rec.p === "harvest" && theta?.harvest !== undefined
-        ? withHarvestTheta(inputs, theta.harvest)
-        : inputs;
+      own !== null && rec.p === "harvest" && theta?.harvest !== undefined
+        ? withHarvestTheta(own, theta.harvest)
+        : own;
     const current: CurrentCycle = {
       rec,
       inputs: harvestInputs,
@@ -623,7 +649,13 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
     a.current = current;
     const reportedBefore = a.reported;
     if (rec.e !== undefined) read.reject(new Error(rec.e));
-    else if (rec.x !== undefined) {
+    else if (chained?.ok === false) {
+      current.replayed = { outcome: "skipped", why: chained.reason, written: null };
+      read.resolve({
+        nowMs: rec.t,
+        read: { ok: false, reason: chained.reason as never, detail: chained.detail },
+      });
+    } else if (rec.x !== undefined) {
       current.replayed = { outcome: "skipped", why: rec.x[0], written: null };
       read.resolve({
         nowMs: rec.t,
@@ -643,7 +675,14 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
     else if (rec.we !== undefined && current.replayed.outcome !== "skipped")
       current.replayed = { ...current.replayed, outcome: "error", why: rec.we };
     a.current = null;
-    if (!inRange(rec.t)) continue;
+    chain?.noteCycle(
+      rec.p,
+      rec.s,
+      rec.t,
+      rec.we === undefined ? (rec.w ?? null) : null,
+      rec.we === undefined ? current.replayed.written : null,
+    );
+    if (!inRange(rec.t) || !wantPhase(rec.p)) continue;
     const replayed: ReplayedCycle = {
       phase: rec.p,
       symbol: rec.s,
@@ -658,7 +697,15 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
     if (options.onCycle?.(replayed) !== false) cycles.push(replayed);
   }
   for (const a of actors.values()) a.actor?.stop();
-  return { cycles, report, unreplayable, stopped: stoppedCycles, dropped, spanMs: span };
+  return {
+    cycles,
+    report,
+    unreplayable,
+    stopped: stoppedCycles,
+    dropped,
+    spanMs: span,
+    chain: chain?.counts ?? null,
+  };
 }
 
 /** Harvest inputs with the what-if theta over the one the cycle had in force (policy or config). */

@@ -26,6 +26,7 @@ import {
 import { prices } from "../helpers/seed.js";
 import { serviceConfig } from "../helpers/serviceHarness.js";
 import type { CycleTrigger, PublisherContext } from "../../machines/publisher.js";
+import type { Redis } from "ioredis";
 
 export interface LiveRun {
   /** One chained pass: marketstate, risk, harvest of every symbol, each cycle to its end. */
@@ -161,23 +162,36 @@ export async function recordRun(
   afterPass?: (pass: number, recorder: FlightRecorder) => Promise<void>,
   /** I/O failures: the first two reads (HGET) of pass `read`, the first two publishes of pass `publish`. */
   faults: { read?: number; publish?: number } = {},
+  /** Run on redis-server: the store the steps use, and a client that writes the producers' keys. */
+  redis?: { store: Store; client: Redis },
 ): Promise<FlightRecorder> {
   let nowMs = T0;
-  const store = new MemoryStore({ now: () => nowMs });
+  const memory = new MemoryStore({ now: () => nowMs });
+  const store: Store = redis?.store ?? memory;
+  const producer = {
+    zadd: async (key: string, score: number, member: string) => {
+      if (redis) await redis.client.zadd(key, score, member);
+      else memory.zadd(key, score, member);
+    },
+    hset: async (key: string, fields: Record<string, string>) => {
+      if (redis) await redis.client.hset(key, fields);
+      else memory.hset(key, fields);
+    },
+  };
   const series: Record<string, number[]> = {
     BTCUSDT: prices("trend", 300 + passes, 80_000, 3),
     ETHUSDT: prices("mr", 300 + passes, 3_000, 5),
   };
-  const addCandle = (symbol: string, i: number) => {
+  const addCandle = async (symbol: string, i: number) => {
     const open_time = T0 - 300 * MINUTE_MS + i * MINUTE_MS;
     const close = series[symbol][i];
-    store.zadd(
+    await producer.zadd(
       dataSinkKey(symbol),
       open_time,
       candlePayload({ symbol, open_time, close, high: close * 1.002, low: close * 0.998 }),
     );
   };
-  for (const symbol of SYMBOLS) for (let i = 0; i < 300; i++) addCandle(symbol, i);
+  for (const symbol of SYMBOLS) for (let i = 0; i < 300; i++) await addCandle(symbol, i);
   const config = serviceConfig({ store: "memory", symbols: SYMBOLS, followKlines: false });
   const recorder = new FlightRecorder({
     dir,
@@ -210,10 +224,10 @@ export async function recordRun(
   for (let p = 0; p < passes; p++) {
     pass = p;
     nowMs = T0 + p * MINUTE_MS + 1_234.5;
-    for (const symbol of SYMBOLS) addCandle(symbol, 300 + p);
+    for (const symbol of SYMBOLS) await addCandle(symbol, 300 + p);
     const eth = series.ETHUSDT[300 + p];
     if (p >= 2 && p < 7) {
-      store.hset(
+      await producer.hset(
         positionKey("ETHUSDT"),
         brainFields(
           {
@@ -227,7 +241,7 @@ export async function recordRun(
         ),
       );
     } else if (p === 7) {
-      store.hset(
+      await producer.hset(
         positionKey("ETHUSDT"),
         brainFields(
           { symbol: "ETHUSDT", positionAmt: 0, entry: 0, mark: eth, unrealizedPnl: 0 },
