@@ -265,7 +265,7 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
   const wantSymbol = (s: string) => symbolSet === null || symbolSet.has(s);
   const wantPhase = (p: string) => phaseSet === null || phaseSet.has(p);
   // A marketstate or stops theta changes what risk and harvest read: the replay follows the chain
-  // (src/recorder/chain.ts), and runs the phases before the ones shown.
+  // (src/recorder/chain.ts), and runs every phase of the chosen symbols (options.phases: those shown).
   const chain =
     theta?.marketstate !== undefined || theta?.stops !== undefined ? new ChainedOutputs() : null;
   const runPhase = (p: string) => chain !== null || wantPhase(p);

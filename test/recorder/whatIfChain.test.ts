@@ -277,5 +277,26 @@ describe("what-if along the chain (recording of a live run on redis-server)", ()
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((r) => r.phase === "harvest")).toBe(true);
     expect(rows.some((r) => r.changed.some((f) => f.field === "risk_unit"))).toBe(true);
+    out = "";
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+      out += String(chunk);
+      return true;
+    });
+    const table = await main([
+      "node",
+      "quantum-calc",
+      "replay",
+      "recording",
+      dir,
+      "--only",
+      "harvest",
+      "--set",
+      "theta.stops.k_sl.mr=2.5",
+    ]);
+    vi.restoreAllMocks();
+    expect(table).toBe(0);
+    expect(out).toMatch(
+      /cycle\(s\) change with this theta; risk and harvest read the replayed marketstate and risk hashes \(\d+ input\(s\) followed\)/,
+    );
   });
 });
