@@ -19,7 +19,17 @@
 // the seeding, start-up or shutdown that `node --cpu-prof` would mix in); --alloc-prof DIR one
 // sampling heap profile per burst of everything it allocated, collected again or not.
 //
-// Goals (issue 12): p99 ≤ 100 ms and every symbol ≤ 250 ms, at 400 symbols (and at 1,000).
+// Redis commands per chain: INFO commandstats on a connection of the bench's own, read just before
+// each burst is sent and when its last chain has written, less the bench's own commands in that
+// window (the burst's N XADDs, the first INFO); per command name too. Redis counts the commands a
+// transaction (MULTI/EXEC) or a script runs as calls of their own, so `hset` inside an EXEC is one
+// `hset` and one share of `multi` and `exec`. Every chain re-arms its three publishers' intervals,
+// so between two bursts (2 s apart) no interval cycle falls due: the window holds the chains, the
+// klines follower and the lease renewals; the background rate between the bursts is printed, and
+// the summary gives the median burst's counts.
+//
+// Goals (issue 20, docs/performance.md), at 400 symbols; at 1,000 (`--symbols 1000`: ~30 s, RSS
+// ~400 MB) the same are reported: p99 ≤ 100 ms and every symbol ≤ 250 ms, CPU per chain ≤ 0.4 ms, RSS ≤ 150 MB.
 import { createHistogram } from "node:perf_hooks";
 import { Session } from "node:inspector/promises";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -80,6 +90,48 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
+/** Calls per command name (`cmdstat_<name>:calls=N`; subcommands as `client|setname`). */
+async function commandCalls(client: Redis): Promise<Map<string, number>> {
+  const calls = new Map<string, number>();
+  for (const m of (await client.info("commandstats")).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
+    calls.set(m[1], Number(m[2]));
+  return calls;
+}
+
+/** after − before per name, less `own` (the bench's own commands); names left at 0 dropped. */
+function callsBetween(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  own: Record<string, number> = {},
+): Map<string, number> {
+  const diff = new Map<string, number>();
+  for (const [name, n] of after) {
+    const d = n - (before.get(name) ?? 0) - (own[name] ?? 0);
+    if (d < 0)
+      throw new Error(`INFO commandstats: ${name} went back by ${-d} (a CONFIG RESETSTAT?)`);
+    if (d > 0) diff.set(name, d);
+  }
+  return diff;
+}
+
+function sumCalls(calls: Map<string, number>): number {
+  return [...calls.values()].reduce((a, b) => a + b, 0);
+}
+
+function addCalls(into: Map<string, number>, from: Map<string, number>): void {
+  for (const [name, n] of from) into.set(name, (into.get(name) ?? 0) + n);
+}
+
+/** "7.25 per chain: hgetall 2.00, hget 1.00, …" (most called first). */
+function perChain(calls: Map<string, number>, chains: number): string {
+  const total = sumCalls(calls);
+  const names = [...calls]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([name, n]) => `${name} ${(n / chains).toFixed(2)}`)
+    .join(", ");
+  return `${(total / chains).toFixed(2)} per chain (${total} in all): ${names}`;
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   // Other processes on the machine share its cores: the latency, not the CPU time, depends on it.
@@ -89,6 +141,8 @@ async function main(): Promise<void> {
     .join(" ");
   const server = await startTestRedis();
   const redis = new Redis(server.url);
+  // INFO commandstats on a connection of its own, so its calls are the only ones to subtract.
+  const stats = new Redis(server.url);
   const symbols = benchSymbols(args.symbols);
   if (args.bursts > LIVE_FEED_AHEAD)
     throw new Error(
@@ -136,6 +190,9 @@ async function main(): Promise<void> {
   }
   const all: number[] = [];
   const cpuPerBurst: number[] = [];
+  const burstCalls: Array<Map<string, number>> = [];
+  const between = { calls: new Map<string, number>(), ms: 0 };
+  let lastAfter: { calls: Map<string, number>; atMs: number } | null = null;
   for (let b = 0; b < args.bursts; b++) {
     harvestDone.length = 0;
     if (profiler !== null && args.cpuProf !== null) await profiler.post("Profiler.start");
@@ -147,6 +204,11 @@ async function main(): Promise<void> {
       } as never);
     }
     const send = feed.prepareBurst(`b${b}`);
+    const callsBefore = await commandCalls(stats);
+    if (lastAfter !== null) {
+      addCalls(between.calls, callsBetween(lastAfter.calls, callsBefore, { info: 1 }));
+      between.ms += wallClock() - lastAfter.atMs;
+    }
     const cpu0 = process.cpuUsage();
     const t0 = wallClock();
     await send();
@@ -159,6 +221,11 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 5));
     }
     const cpu = process.cpuUsage(cpu0);
+    const callsAfter = await commandCalls(stats);
+    lastAfter = { calls: callsAfter, atMs: wallClock() };
+    // The bench's own: the burst's XADDs and the INFO read before it.
+    const calls = callsBetween(callsBefore, callsAfter, { xadd: symbols.length, info: 1 });
+    burstCalls.push(calls);
     if (profiler !== null && args.cpuProf !== null) {
       const { profile } = await profiler.post("Profiler.stop");
       writeFileSync(join(args.cpuProf, `burst-${b + 1}.cpuprofile`), JSON.stringify(profile));
@@ -177,6 +244,7 @@ async function main(): Promise<void> {
       `burst ${b + 1}: ${seen.size}/${symbols.length} symbols reached harvest; burst → harvest write p50 ${p(50)} ms, p99 ${p(99)} ms, max ${Math.max(...lat).toFixed(1)} ms; ` +
         `CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms (user ${(cpu.user / 1000).toFixed(0)}, system ${(cpu.system / 1000).toFixed(0)})`,
     );
+    console.log(`burst ${b + 1}: Redis commands ${perChain(calls, symbols.length)}`);
     await new Promise((r) => setTimeout(r, 2000));
   }
   const sorted = all.sort((a, b) => a - b);
@@ -186,14 +254,35 @@ async function main(): Promise<void> {
   const cpuSorted = [...cpuPerBurst].sort((a, b) => a - b);
   const cpuMedian = cpuSorted[Math.floor(cpuSorted.length / 2)];
   const verdict = (ok: boolean): string => (ok ? "met" : "NOT met");
+  const cpuPerChainMs = cpuMedian / symbols.length;
+  // The median burst by commands: an interval cycle falling due in one burst's window (the first
+  // cycles' timers, at 1,000 symbols on a loaded machine) does not move it.
+  const byTotal = burstCalls
+    .map((calls, i) => ({ calls, burst: i + 1, total: sumCalls(calls) }))
+    .sort((a, b) => a.total - b.total);
+  const medianCalls = byTotal[Math.floor(byTotal.length / 2)];
+  const rssMB = process.memoryUsage().rss / 1e6;
   console.log(
     `all bursts: p50 ${q(0.5).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms (goal ≤ 100 ms: ${verdict(p99 <= 100)}), max ${max.toFixed(1)} ms (goal ≤ 250 ms: ${verdict(max <= 250)}); ` +
       `CPU per burst median ${cpuMedian.toFixed(0)} ms = ${((cpuMedian * 1000) / symbols.length).toFixed(0)} µs per symbol chain`,
   );
   console.log(
-    `RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB — ${process.version}, ${args.symbols} symbols, step concurrency ${args.stepConcurrency === null ? STEP_CONCURRENCY : args.stepConcurrency === 0 ? "unbounded" : args.stepConcurrency}, ${os.cpus().length} cores, load average at start ${loadAtStart}`,
+    `all bursts: Redis commands (the median burst, ${medianCalls.burst}) ${perChain(medianCalls.calls, symbols.length)}` +
+      (between.ms > 0
+        ? `; between the bursts ${((sumCalls(between.calls) * 1000) / between.ms).toFixed(0)} commands/s`
+        : ""),
+  );
+  console.log(
+    `goals (issue 20) at ${symbols.length} symbols: p99 ≤ 100 ms ${verdict(p99 <= 100)} (${p99.toFixed(1)} ms), ` +
+      `every symbol ≤ 250 ms ${verdict(max <= 250)} (${max.toFixed(1)} ms), ` +
+      `CPU per chain ≤ 0.4 ms ${verdict(cpuPerChainMs <= 0.4)} (${cpuPerChainMs.toFixed(2)} ms), ` +
+      `RSS ≤ 150 MB ${verdict(rssMB <= 150)} (${rssMB.toFixed(0)} MB)`,
+  );
+  console.log(
+    `RSS ${rssMB.toFixed(0)} MB — ${process.version}, ${args.symbols} symbols, step concurrency ${args.stepConcurrency === null ? STEP_CONCURRENCY : args.stepConcurrency === 0 ? "unbounded" : args.stepConcurrency}, ${os.cpus().length} cores, load average at start ${loadAtStart}`,
   );
   await handle.close();
+  stats.disconnect();
   redis.disconnect();
   await server.close();
 }

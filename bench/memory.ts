@@ -174,6 +174,12 @@ async function main(): Promise<void> {
   console.log(
     `heap used by the service: ${mb(after.heapUsed - before.heapUsed)} = ${((after.heapUsed - before.heapUsed) / 1024 / args.symbols).toFixed(1)} KiB per symbol (malloced ${mb(heap.malloced_memory)})`,
   );
+  const goalMB = args.symbols >= 1000 ? 150 : args.symbols <= 3 ? 80 : null;
+  console.log(
+    goalMB === null
+      ? `no goal at ${args.symbols} symbols (the goals: RSS ≤ 80 MB at 3 symbols, ≤ 150 MB at 1,000)`
+      : `goal RSS ≤ ${goalMB} MB at ${args.symbols <= 3 ? 3 : "1,000"} symbols: ${mb(after.rss)}, ${after.rss / 2 ** 20 <= goalMB ? "met" : "NOT met"}`,
+  );
   for (const space of v8.getHeapSpaceStatistics()) {
     if (space.space_used_size > 1 << 20)
       console.log(

@@ -270,6 +270,11 @@ async function main(): Promise<void> {
     `recorder at ${SYMBOLS} symbols, ${POSITIONS} positions: burst CPU ${out.burstCpuMs.overheadPct >= 0 ? "+" : ""}${out.burstCpuMs.overheadPct.toFixed(1)} % (goal ≤ 5 %), ` +
       `steady state ${out.steadyCpuMs.overheadPct >= 0 ? "+" : ""}${out.steadyCpuMs.overheadPct.toFixed(1)} %, ${(last.bytesPerDayMB ?? 0).toFixed(1)} MB/day compressed (goal ≤ 100 MB)\n`,
   );
+  const met = (ok: boolean): string => (ok ? "met" : "NOT met");
+  process.stdout.write(
+    `goals: burst CPU ≤ 5 % ${met(out.burstCpuMs.overheadPct <= 5)}, ` +
+      `≤ 100 MB/day ${last.bytesPerDayMB === undefined ? "not measured" : met(last.bytesPerDayMB <= 100)}\n`,
+  );
 }
 
 void main();

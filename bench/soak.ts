@@ -980,6 +980,7 @@ async function main(): Promise<number> {
     perKind: secondMissed.length === 0,
     checks: failedRecoveries.length === 0 && closeProblems.length === 0,
   };
+  const met = (ok: boolean): string => (ok ? "met" : "NOT met");
   const range = (values: Array<number | null>): string => {
     if (values.some((v) => v === null)) return `${values.filter((v) => v === null).length} never`;
     const ms = values as number[];
@@ -1017,7 +1018,7 @@ async function main(): Promise<number> {
       .sort((a, b) => b[1] - a[1])
       .slice(0, 12)
       .map(([k, v]) => `    ${String(v).padStart(6)}  ${k}`),
-    `  goals: RSS ${goals.rss ? "met" : "MISSED"}, unhandled ${goals.unhandled ? "met" : "MISSED"}, freshness ${goals.fresh ? "met" : "MISSED"}, per-kind ${goals.perKind ? "met" : "MISSED"}, checks ${goals.checks ? "met" : "MISSED"}`,
+    `  goals: RSS ${met(goals.rss)}, unhandled ${met(goals.unhandled)}, freshness ${met(goals.fresh)}, per-kind ${met(goals.perKind)}, checks ${met(goals.checks)}`,
     "",
   ];
   process.stdout.write(lines.join("\n"));

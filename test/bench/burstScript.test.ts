@@ -1,0 +1,46 @@
+// bench/burst.ts prints issue 20's figures — Redis commands per chain (per burst, and the median
+// burst's by command name) and every goal met or NOT met — on a tiny run: 5 symbols, one burst.
+// Only the lines' shape is checked, never a figure against its goal: speed goals live in the
+// benchmarks (docs/performance.md), not in tests. Runs the BUILT bench (`npm run build` first).
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const burstJs = `${root}dist/bench/burst.js`;
+
+it("bench/burst.ts --symbols 5 --bursts 1 prints commands per chain and the goals' verdicts", () => {
+  if (!existsSync(burstJs)) throw new Error(`${burstJs} not found: run \`npm run build\` first`);
+  const run = spawnSync(process.execPath, [burstJs, "--symbols", "5", "--bursts", "1"], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 90_000,
+  });
+  expect(run.stderr).toBe("");
+  expect(run.status).toBe(0);
+  const lines = run.stdout.split("\n");
+  const verdict = "(met|NOT met)";
+  // Every chain publishes (hset inside the fenced MULTI/EXEC) and reads its inputs.
+  const perBurst = lines.find((l) => l.startsWith("burst 1: Redis commands "));
+  expect(perBurst).toMatch(/^burst 1: Redis commands \d+\.\d\d per chain \(\d+ in all\): \w/);
+  expect(perBurst).toMatch(/\bhset \d+\.\d\d\b/);
+  expect(perBurst).toMatch(/\bexec \d+\.\d\d\b/);
+  // The bench's own commands are not counted: its burst XADDs one candle per symbol (the
+  // service adds at most its marketstate stream entry per chain), and its INFO reads are left out.
+  const xadd = Number(/\bxadd (\d+\.\d\d)\b/.exec(perBurst ?? "")?.[1] ?? 0);
+  expect(xadd).toBeLessThan(2);
+  expect(perBurst).not.toMatch(/\binfo\b/);
+  expect(lines.some((l) => /^all bursts: Redis commands \(the median burst, 1\) /.test(l))).toBe(
+    true,
+  );
+  const goals = lines.find((l) => l.startsWith("goals (issue 20) at 5 symbols: "));
+  expect(goals).toMatch(new RegExp(`p99 ≤ 100 ms ${verdict} `));
+  expect(goals).toMatch(new RegExp(`every symbol ≤ 250 ms ${verdict} `));
+  expect(goals).toMatch(new RegExp(`CPU per chain ≤ 0\\.4 ms ${verdict} \\(\\d+\\.\\d\\d ms\\)`));
+  expect(goals).toMatch(new RegExp(`RSS ≤ 150 MB ${verdict} \\(\\d+ MB\\)`));
+  // The lines other tools read stay as they were.
+  expect(run.stdout).toMatch(/^burst 1: 5\/5 symbols reached harvest; /m);
+  expect(run.stdout).toMatch(/^all bursts: p50 .* \(goal ≤ 100 ms: (met|NOT met)\)/m);
+  expect(run.stdout).toMatch(/^RSS \d+ MB — /m);
+}, 120_000);
