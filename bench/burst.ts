@@ -244,7 +244,7 @@ async function main(): Promise<void> {
       `burst ${b + 1}: ${seen.size}/${symbols.length} symbols reached harvest; burst → harvest write p50 ${p(50)} ms, p99 ${p(99)} ms, max ${Math.max(...lat).toFixed(1)} ms; ` +
         `CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms (user ${(cpu.user / 1000).toFixed(0)}, system ${(cpu.system / 1000).toFixed(0)})`,
     );
-    console.log(`burst ${b + 1}: Redis commands ${perChain(calls, symbols.length)}`);
+    console.log(`Redis commands, burst ${b + 1}: ${perChain(calls, symbols.length)}`);
     await new Promise((r) => setTimeout(r, 2000));
   }
   const sorted = all.sort((a, b) => a - b);
@@ -267,7 +267,7 @@ async function main(): Promise<void> {
       `CPU per burst median ${cpuMedian.toFixed(0)} ms = ${((cpuMedian * 1000) / symbols.length).toFixed(0)} µs per symbol chain`,
   );
   console.log(
-    `all bursts: Redis commands (the median burst, ${medianCalls.burst}) ${perChain(medianCalls.calls, symbols.length)}` +
+    `Redis commands, the median burst (${medianCalls.burst}): ${perChain(medianCalls.calls, symbols.length)}` +
       (between.ms > 0
         ? `; between the bursts ${((sumCalls(between.calls) * 1000) / between.ms).toFixed(0)} commands/s`
         : ""),
