@@ -7,13 +7,14 @@ import type { PhaseName } from "../core/phases.js";
 import type { Delta, Json, JsonObject } from "./delta.js";
 
 export const RECORDING_FORMAT = "quantum-calc-recording";
-export const RECORDING_VERSION = 1;
+/** 2: closed segments stored by symbol with an index (segmentIndex.ts); lines as in 1. */
+export const RECORDING_VERSION = 2;
 
 /** First line of every segment. */
 export interface HeaderRecord {
   k: "h";
   format: typeof RECORDING_FORMAT;
-  v: typeof RECORDING_VERSION;
+  v: typeof RECORDING_VERSION | 1;
   /** Segment sequence number (per recorder run) and when it was opened (epoch ms). */
   seg: number;
   t: number;

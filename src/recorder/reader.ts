@@ -1,9 +1,7 @@
 // Reading a flight recording: its segments in order, each one's lines — a closed segment through
 // gunzip, the open one (or one a crash left) as it is, up to its last complete line.
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
-import { constants, gunzip } from "node:zlib";
 import {
   RECORDING_FORMAT,
   RECORDING_VERSION,
@@ -11,8 +9,7 @@ import {
   type HeaderRecord,
   type RecordLine,
 } from "./format.js";
-
-const gunzipAsync = promisify(gunzip);
+import { ACTOR_PREFIX, readSegmentFile, type WantSymbol } from "./segmentIndex.js";
 
 export interface SegmentFile {
   path: string;
@@ -44,17 +41,15 @@ export async function listSegments(dir: string): Promise<SegmentFile[]> {
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** The complete lines of one segment; `truncated` when its last line was cut short (a crash). */
+/**
+ * The complete lines of one segment in the order written; `truncated` when a line was cut short
+ * or lost (a crash, a damaged file). A closed v2 segment is put back in order (segmentIndex.ts).
+ */
 export async function readSegmentLines(
   path: string,
 ): Promise<{ lines: string[]; truncated: boolean }> {
-  const raw = await readFile(path);
-  const text = path.endsWith(".gz")
-    ? (await gunzipAsync(raw, { finishFlush: constants.Z_SYNC_FLUSH })).toString("utf8")
-    : raw.toString("utf8");
-  const lines = text.split("\n");
-  const last = lines.pop() ?? "";
-  return { lines: lines.filter((l) => l.length > 0), truncated: last.length > 0 };
+  const { lines, bad } = await readSegmentFile(path);
+  return { lines, truncated: bad > 0 };
 }
 
 export class RecordingError extends Error {}
@@ -70,20 +65,18 @@ export interface ReadReport {
   segments: number;
   /** Lines that were not JSON (a cut-short last line, or damage). */
   badLines: number;
+  /** Segments read through their index (set once one is). */
+  indexed?: number;
 }
-
-/**
- * How a seed or cycle line begins, as the recorder writes it: kind, phase, symbol. A replay of a
- * few actors skips the other actors' lines by this prefix, without parsing them — at 400 symbols
- * parsing is most of one symbol's replay. A line that does not begin so is parsed as any other.
- */
-const ACTOR_PREFIX = /^\{"k":"[cs]","p":"([a-z]+)","s":"([A-Za-z0-9._:-]+)",/;
 
 /**
  * Every record of the recording, in order. A segment of another format or version is an error
  * naming it; a line that is not JSON is counted and skipped (a crash's last line).
  * `skipActor(phase, symbol)`: a seed or cycle line of an actor the caller does not want is left
- * out unparsed (a complete line, ending in `}`; anything else is parsed, and counted if bad).
+ * out unparsed (a complete line, ending in `}`; anything else is parsed, and counted if bad) —
+ * at 400 symbols parsing is most of one symbol's replay — and a closed v2 segment's members of
+ * symbols with no wanted actor are not even decompressed (segmentIndex.ts): the same lines either
+ * way, in the same order.
  */
 export async function* readRecording(
   dir: string,
@@ -99,10 +92,15 @@ export async function* readRecording(
     );
   }
   if (segments.length === 0) throw new RecordingError(`no recording segments in ${dir}`);
+  const want: WantSymbol | undefined =
+    skipActor === undefined
+      ? undefined
+      : (symbol, phases) => phases.some((phase) => !skipActor(phase, symbol));
   for (const segment of segments) {
-    const { lines, truncated } = await readSegmentLines(segment.path);
+    const { lines, numbers, bad, indexed } = await readSegmentFile(segment.path, want);
     report.segments++;
-    if (truncated) report.badLines++;
+    report.badLines += bad;
+    if (indexed) report.indexed = (report.indexed ?? 0) + 1;
     for (let i = 0; i < lines.length; i++) {
       if (skipActor !== undefined && lines[i].endsWith("}")) {
         const m = ACTOR_PREFIX.exec(lines[i]);
@@ -116,15 +114,18 @@ export async function* readRecording(
         continue;
       }
       if (record.k === "h") checkHeader(record, segment.name);
-      yield { record, segment: segment.name, line: i + 1 };
+      yield { record, segment: segment.name, line: numbers === null ? i + 1 : numbers[i] };
     }
   }
 }
 
+/** Version 1 differs only in how a closed segment is stored (one gzip stream, no index). */
+const READABLE_VERSIONS: readonly number[] = [1, RECORDING_VERSION];
+
 function checkHeader(header: HeaderRecord, segment: string): void {
-  if (header.format !== RECORDING_FORMAT || header.v !== RECORDING_VERSION) {
+  if (header.format !== RECORDING_FORMAT || !READABLE_VERSIONS.includes(header.v)) {
     throw new RecordingError(
-      `${segment}: format ${JSON.stringify(header.format)} version ${JSON.stringify(header.v)}; this quantum-calc reads ${RECORDING_FORMAT} version ${RECORDING_VERSION}`,
+      `${segment}: format ${JSON.stringify(header.format)} version ${JSON.stringify(header.v)}; this quantum-calc reads ${RECORDING_FORMAT} versions ${READABLE_VERSIONS.join(" and ")}`,
     );
   }
 }

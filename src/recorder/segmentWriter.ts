@@ -12,12 +12,10 @@
 // possibly a truncated last one, which the reader skips. A closed segment is compressed to a
 // temporary file, renamed into place, and only then is the plain file deleted: at every instant
 // one complete copy exists. On start, plain segments left by a crash are compressed as closed.
-import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { createGzip } from "node:zlib";
 import { SEGMENT_PATTERN, segmentName } from "./format.js";
+import { writeClosedSegment } from "./segmentIndex.js";
 
 /** The file operations the writer uses that a test may replace (a full disk, a stuck disk). */
 export interface SegmentIo {
@@ -339,11 +337,14 @@ export class SegmentWriter {
     await this.compress(segment.path);
   }
 
-  /** plain → .gz.tmp → .gz, then the plain file goes: one complete copy at every instant. */
+  /**
+   * plain → .gz.tmp → .gz, then the plain file goes: one complete copy at every instant. Stored
+   * by symbol with an index (segmentIndex.ts), so one symbol's replay reads its part only.
+   */
   private async compress(path: string): Promise<void> {
     const tmp = `${path}.gz.tmp`;
     try {
-      await pipeline(createReadStream(path), createGzip(), createWriteStream(tmp, { mode: 0o640 }));
+      await writeClosedSegment(path, tmp);
       await rename(tmp, `${path}.gz`);
       await unlink(path);
       this.counts.segmentsClosed++;
