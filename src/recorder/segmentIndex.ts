@@ -117,7 +117,13 @@ export async function writeClosedSegment(src: string, dest: string): Promise<voi
   let tFirst = Number.POSITIVE_INFINITY;
   let tLast = Number.NEGATIVE_INFINITY;
   let cut = false;
+  let nextYield = YIELD_BYTES;
   for (let start = firstEnd + 1; start < buf.length;) {
+    if (start >= nextYield) {
+      // The service's cycles run on this thread: a 64 MiB segment is sorted in turns.
+      nextYield = start + YIELD_BYTES;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     let end = buf.indexOf(0x0a, start);
     if (end < 0) {
       end = buf.length;
@@ -197,6 +203,8 @@ export async function writeClosedSegment(src: string, dest: string): Promise<voi
 }
 
 const NEWLINE = Buffer.from("\n");
+/** How much of the plain segment is sorted between two turns of the event loop. */
+const YIELD_BYTES = 1 << 20;
 
 /** The index of a v2 segment, checked against the file's bytes; null if absent or not matching. */
 function readIndex(buf: Buffer): IndexRecord | null {
