@@ -125,6 +125,10 @@ export async function writeClosedSegment(src: string, dest: string): Promise<voi
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     let end = buf.indexOf(0x0a, start);
+    if (end === start) {
+      start++; // an empty line: no record, and not a line a scan counts either
+      continue;
+    }
     if (end < 0) {
       end = buf.length;
       cut = true;
@@ -369,7 +373,12 @@ function merge(
 export async function readSegmentFile(path: string, want?: WantSymbol): Promise<SegmentLines> {
   const raw = await readFile(path);
   if (path.endsWith(".gz")) {
-    const indexed = readIndexed(raw, want);
+    let indexed: SegmentLines | null;
+    try {
+      indexed = readIndexed(raw, want);
+    } catch {
+      indexed = null; // an index of the wrong shape (its trailers matching): not trusted either
+    }
     if (indexed !== null) return indexed;
   }
   const { text, damaged } = path.endsWith(".gz")
