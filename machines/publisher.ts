@@ -23,6 +23,7 @@
 // Imports go one way: src/phases → machines → src/inputs/types.ts (the shared `Read<T>`).
 import { assign, enqueueActions, fromPromise, sendParent, sendTo, setup } from "xstate";
 import type { Read, SkipReason } from "../src/inputs/types.js";
+import { passedOn, type ChainHandoff } from "../src/inputs/handoff.js";
 import { errorMessage } from "../src/core/errors.js";
 
 export type { PhaseName } from "../src/core/phases.js";
@@ -64,6 +65,10 @@ export interface StepTarget {
   phase: PhaseName;
   symbol: string;
 }
+/** The read step's input: whom for, and what the chain that ran this cycle handed on (src/inputs/handoff.ts). */
+export interface ReadInput extends StepTarget {
+  handoff: ChainHandoff | null;
+}
 /** The publish step's input: this cycle's clock reading, inputs and result. */
 export interface PublishInput<Inputs, Result> extends StepTarget {
   nowMs: number;
@@ -86,6 +91,8 @@ export interface ReadOutput<Inputs> {
   /** The cycle's clock reading, taken by the step: decisions compare against it. */
   nowMs: number;
   read: Read<Inputs>;
+  /** What this cycle passes on to the next phase of its chain, whatever its outcome. */
+  handoff?: ChainHandoff | null;
 }
 export interface Decision {
   publish: boolean;
@@ -102,6 +109,8 @@ export interface PublishOutput<Memory> {
   figures: Record<string, number>;
   /** The key facts that are words (e.g. the harvest action, the policy version), for metrics labels. */
   labels?: Record<string, string>;
+  /** What the publish wrote that the next phase of the chain reads (on top of the read's hand-off). */
+  handoff?: ChainHandoff | null;
 }
 
 /** Sent to the parent (supervisor) at the end of every cycle. */
@@ -128,6 +137,11 @@ export interface CycleDoneEvent {
    * need not name it.
    */
   trigger?: CycleTrigger | null;
+  /**
+   * What the next phase of the chain takes instead of reading it back (src/inputs/handoff.ts);
+   * optional like `trigger`.
+   */
+  handoff?: ChainHandoff | null;
 }
 
 /** What the publisher was started with; never changes. */
@@ -152,6 +166,10 @@ export interface CycleState<Inputs, Result> {
   trigger: CycleTrigger | null;
   /** When the chain that triggered it started (marketstate publish), for latency. */
   chainStartedAt: number | null;
+  /** What the RUN that started it handed on (null: an interval or retry cycle reads everything). */
+  handoff: ChainHandoff | null;
+  /** What it passes on to the next phase of its chain (its read's, then its publish's). */
+  passOn: ChainHandoff | null;
   /** The read step's clock reading (0 before it). */
   nowMs: number;
   /** Its inputs, once read (null before: a phase's inputs are never null). */
@@ -170,6 +188,8 @@ export interface PendingRequests {
   run: boolean;
   /** The chain start that RUN carried. */
   chainStartedAt: number | null;
+  /** The hand-off the latest RUN carried (a later RUN replaces it: it is the newer publish). */
+  handoff: ChainHandoff | null;
   /** What the cycle run right after a re-seed is asked by. */
   trigger: CycleTrigger | null;
   /** A WAKE during the cycle under way: if it fails, retry after the wake delay. */
@@ -218,7 +238,7 @@ export interface PublisherContext<Memory = unknown, Inputs = unknown, Result = u
 export const CONTEXT_FIELD_BUDGET = 16;
 
 export type PublisherEvent =
-  | { type: "RUN"; chainStartedAt?: number | null }
+  | { type: "RUN"; chainStartedAt?: number | null; handoff?: ChainHandoff | null }
   | { type: "DRAIN" }
   /** From the timer actor: the polling interval elapsed. */
   | { type: "INTERVAL" }
@@ -280,6 +300,16 @@ const stepTarget = ({
   symbol: context.symbol,
 });
 
+const readInput = ({
+  context,
+}: {
+  context: PublisherContext<unknown, unknown, unknown>;
+}): ReadInput => ({
+  phase: context.phase,
+  symbol: context.symbol,
+  handoff: context.cycle.handoff,
+});
+
 const heartbeatInput = ({
   context,
 }: {
@@ -293,6 +323,7 @@ const heartbeatInput = ({
 const NOTHING_PENDING: PendingRequests = {
   run: false,
   chainStartedAt: null,
+  handoff: null,
   trigger: null,
   wake: false,
   drain: false,
@@ -355,7 +386,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
     },
     actors: {
       seedMemory: notProvided<Memory | null, StepTarget>("seedMemory"),
-      readInputs: notProvided<ReadOutput<Inputs>, StepTarget>("readInputs"),
+      readInputs: notProvided<ReadOutput<Inputs>, ReadInput>("readInputs"),
       publishResult: notProvided<PublishOutput<Memory>, PublishInput<Inputs, Result>>(
         "publishResult",
       ),
@@ -417,6 +448,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
         figures: context.lastOutcome === "published" ? context.cycle.figures : null,
         labels: context.lastOutcome === "published" ? context.cycle.labels : null,
         chainStartedAt: context.cycle.chainStartedAt,
+        handoff: context.cycle.passOn,
         startedAtMs: context.cycle.nowMs > 0 ? context.cycle.nowMs : null,
         consecutiveFailures: context.consecutiveFailures,
         trigger: context.cycle.trigger,
@@ -429,6 +461,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
             event.type === "RUN" && event.chainStartedAt != null
               ? event.chainStartedAt
               : context.pending.chainStartedAt,
+          handoff: event.type === "RUN" ? (event.handoff ?? null) : context.pending.handoff,
           trigger: context.pending.trigger ?? "run",
         },
       })),
@@ -450,6 +483,15 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
             event.type === "RUN" && event.chainStartedAt != null
               ? event.chainStartedAt
               : context.pending.chainStartedAt,
+          // A RUN's hand-off (its own, or the pending one's); an interval or a retry after a
+          // backoff reads everything.
+          handoff:
+            event.type === "RUN"
+              ? (event.handoff ?? null)
+              : event.type === "INTERVAL" || event.type === "RETRY"
+                ? null
+                : context.pending.handoff,
+          passOn: null,
           nowMs: 0,
           inputs: null,
           computed: null,
@@ -495,6 +537,8 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
       cycle: {
         trigger: null,
         chainStartedAt: null,
+        handoff: null,
+        passOn: null,
         nowMs: 0,
         inputs: null,
         computed: null,
@@ -571,7 +615,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
         description: "Read this phase's inputs (candles; marketstate, position, risk proposal).",
         invoke: {
           src: "readInputs",
-          input: stepTarget,
+          input: readInput,
           onDone: [
             {
               guard: { type: "readSkipped", params: ({ event }) => event.output },
@@ -579,7 +623,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
               actions: [
                 assign(({ context, event }) => {
                   const { nowMs, read } = event.output;
-                  const cycle = { ...context.cycle, nowMs };
+                  const cycle = { ...context.cycle, nowMs, passOn: event.output.handoff ?? null };
                   return read.ok
                     ? { cycle, ...endedWithoutFailure(context) }
                     : { cycle, ...skipped(context, read.reason, read.detail) };
@@ -591,7 +635,14 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
               target: "computing",
               actions: assign(({ context, event }) => {
                 const { nowMs, read } = event.output;
-                return { cycle: { ...context.cycle, nowMs, inputs: read.ok ? read.value : null } };
+                return {
+                  cycle: {
+                    ...context.cycle,
+                    nowMs,
+                    inputs: read.ok ? read.value : null,
+                    passOn: event.output.handoff ?? null,
+                  },
+                };
               }),
             },
           ],
@@ -675,6 +726,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
                   ...context.cycle,
                   figures: event.output.figures,
                   labels: event.output.labels ?? null,
+                  passOn: passedOn(context.cycle.passOn, event.output.handoff),
                 },
                 lastSummary: event.output.summary,
                 lastOutcome: "published" as const,

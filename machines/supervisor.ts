@@ -446,7 +446,9 @@ export const supervisorMachine = setup({
       if (target === undefined) return;
       // The chain's clock starts at its head (the phase a candle runs).
       const chainStartedAt = event.phase === CANDLE_PHASE ? context.now() : event.chainStartedAt;
-      enqueue.sendTo(target, { type: "RUN", chainStartedAt });
+      // What the cycle published or fetched, taken by the next phase instead of reading it back
+      // (src/inputs/handoff.ts).
+      enqueue.sendTo(target, { type: "RUN", chainStartedAt, handoff: event.handoff ?? null });
     }),
     // Assigns only in --once: an assign returning {} still copies the whole context (a slow
     // dictionary-mode object at 24 fields) on every cycle of the long-running service — 9–14 %

@@ -10,7 +10,7 @@
 // counted `bad_position` skip whose detail names the source, the field and the value.
 import { KernelInputError, type Position, type Side } from "../kernels/types.js";
 import { validatePosition } from "../kernels/validate.js";
-import { WrongTypeError, type Store } from "../store/types.js";
+import { WrongTypeError, type Store, type StreamEntry } from "../store/types.js";
 import { DEFAULT_CANDLE_PATTERNS, readCandles } from "../candles/index.js";
 import { parseFiniteNumber } from "./parse.js";
 import { ok, skip, type Read } from "./types.js";
@@ -34,6 +34,18 @@ export interface PositionSource {
   readonly kind: string;
   /** A snapshot, or a skip (`no_position`, `stale_position`, `bad_position`, …). I/O failures reject. */
   read(symbol: string, nowMs: number): Promise<Read<PositionSnapshot>>;
+  /**
+   * The same read in two parts: the I/O now, the judgement (freshness, clock skew) at a clock
+   * given later — `(await fetch(symbol)).at(nowMs)` is `read(symbol, nowMs)`. A chain's harvest
+   * judges the snapshot its risk fetched at its own clock (src/inputs/handoff.ts). Optional: a
+   * source without it is read anew by each phase.
+   */
+  fetch?(symbol: string): Promise<FetchedPosition>;
+}
+
+/** What a position source fetched for one symbol, judged at any clock (pure, repeatable). */
+export interface FetchedPosition {
+  at(nowMs: number): Read<PositionSnapshot>;
 }
 
 export interface PositionSourceOptions {
@@ -85,40 +97,52 @@ export function createPositionSource(
   const maxClockSkewSec =
     options.maxClockSkewSec === undefined ? DEFAULT_MAX_CLOCK_SKEW_SEC : options.maxClockSkewSec;
   const at = (nowMs: number): SnapshotOptions => ({ nowMs, maxPositionAgeSec, maxClockSkewSec });
+  const judged = (fetched: Fetched): FetchedPosition => ({ at: (nowMs) => fetched.at(at(nowMs)) });
+  const source = (
+    fetch: (symbol: string) => Promise<FetchedPosition>,
+  ): Omit<PositionSource, "kind"> => ({
+    fetch,
+    read: async (symbol, nowMs) => (await fetch(symbol)).at(nowMs),
+  });
   switch (kind) {
     case "redis_hash":
-      return { kind, read: (symbol, nowMs) => readFromHash(store, symbol, at(nowMs)) };
+      return { kind, ...source(async (symbol) => judged(await fetchFromHash(store, symbol))) };
     case "redis_stream":
-      return { kind, read: (symbol, nowMs) => readFromStream(store, symbol, scanCount, at(nowMs)) };
+      return {
+        kind,
+        ...source(async (symbol) => judged(await fetchFromStream(store, symbol, scanCount))),
+      };
     case "auto":
       return {
         kind,
-        read: async (symbol, nowMs) => {
-          const fromHash = await readFromHash(store, symbol, at(nowMs));
+        ...source(async (symbol) => {
+          const fromHash = await fetchFromHash(store, symbol);
           // Only "nothing there" moves on to the stream. A broken, closed (FLAT) or stale hash
           // snapshot decides: an older stream event would be a worse answer than none.
-          if (
-            fromHash.ok ||
-            fromHash.reason !== "no_position" ||
-            !fromHash.detail.startsWith(NO_HASH)
-          )
-            return fromHash;
-          const fromStream = await readFromStream(store, symbol, scanCount, at(nowMs));
-          if (fromStream.ok || fromStream.reason !== "no_position") return fromStream;
-          return skip("no_position", `${fromHash.detail}; ${fromStream.detail}`);
-        },
+          if (fromHash.noHash === null) return judged(fromHash);
+          const noHash = fromHash.noHash;
+          const fromStream = await fetchFromStream(store, symbol, scanCount);
+          return judged({
+            noHash: null,
+            at: (options) => {
+              const read = fromStream.at(options);
+              if (read.ok || read.reason !== "no_position") return read;
+              return skip("no_position", `${noHash}; ${read.detail}`);
+            },
+          });
+        }),
       };
     case "synthetic":
       return {
         kind,
-        read: (symbol, nowMs) =>
-          syntheticPosition(
+        ...source((symbol) =>
+          fetchSynthetic(
             store,
             symbol,
             patterns,
             options.syntheticSides?.[symbol] ?? syntheticSide(symbol),
-            nowMs,
           ),
+        ),
       };
     default:
       throw new Error(
@@ -126,6 +150,21 @@ export function createPositionSource(
       );
   }
 }
+
+/**
+ * What one layout's fetch found, judged at a clock's options. `noHash`: the no_position detail
+ * when there is no position hash at all (auto then tries the stream), else null.
+ */
+interface Fetched {
+  noHash: string | null;
+  at(options: SnapshotOptions): Read<PositionSnapshot>;
+}
+
+/** A fetch whose answer does not depend on the clock (a skip, or nothing there). */
+const settled = (read: Read<PositionSnapshot>, noHash: string | null = null): Fetched => ({
+  noHash,
+  at: () => read,
+});
 
 // ---- field conversion (docs/specification.md §4.1) -----------------------------------------------------------------
 
@@ -406,46 +445,44 @@ export function positionFromFields(
 /** How a no_position detail starts when there is no hash at all (auto then tries the stream). */
 const NO_HASH = "no position hash";
 
-async function readFromHash(
-  store: Store,
-  symbol: string,
-  options: SnapshotOptions,
-): Promise<Read<PositionSnapshot>> {
+async function fetchFromHash(store: Store, symbol: string): Promise<Fetched> {
   const key = canonicalPositionKey(symbol);
   let fields: Record<string, string>;
   try {
     fields = await store.hgetall(key);
   } catch (error) {
-    if (error instanceof WrongTypeError) return skip("bad_position", error.message);
+    if (error instanceof WrongTypeError) return settled(skip("bad_position", error.message));
     throw error;
   }
-  if (Object.keys(fields).length > 0) return snapshotFromFields(fields, symbol, key, options);
+  if (Object.keys(fields).length > 0)
+    return { noHash: null, at: (options) => snapshotFromFields(fields, symbol, key, options) };
 
   const origin = `${LEGACY_POSITIONS_KEY}[${symbol}]`;
   let json: string | null;
   try {
     json = await store.hget(LEGACY_POSITIONS_KEY, symbol);
   } catch (error) {
-    if (error instanceof WrongTypeError) return skip("bad_position", error.message);
+    if (error instanceof WrongTypeError) return settled(skip("bad_position", error.message));
     throw error;
   }
   // An empty value or JSON null is how a writer clears a symbol: no position, not a bad one.
   if (json === null || json === "" || json === "null") {
-    return skip(
-      "no_position",
-      `${NO_HASH} ${key} and no field ${symbol} in ${LEGACY_POSITIONS_KEY}`,
-    );
+    const detail = `${NO_HASH} ${key} and no field ${symbol} in ${LEGACY_POSITIONS_KEY}`;
+    return settled(skip("no_position", detail), detail);
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(json);
   } catch {
-    return skip("bad_position", `${origin}: not valid JSON (${abbreviate(json)})`);
+    return settled(skip("bad_position", `${origin}: not valid JSON (${abbreviate(json)})`));
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    return skip("bad_position", `${origin}: expected a JSON object (got ${abbreviate(json)})`);
+    return settled(
+      skip("bad_position", `${origin}: expected a JSON object (got ${abbreviate(json)})`),
+    );
   }
-  return snapshotFromFields(parsed as Record<string, unknown>, symbol, origin, options);
+  const object = parsed as Record<string, unknown>;
+  return { noHash: null, at: (options) => snapshotFromFields(object, symbol, origin, options) };
 }
 
 // ---- redis_stream ---------------------------------------------------------------------------------
@@ -477,43 +514,43 @@ export function eventFields(fields: Record<string, string>): Record<string, unkn
   return merged;
 }
 
-async function readFromStream(
-  store: Store,
-  symbol: string,
-  scanCount: number,
-  options: SnapshotOptions,
-): Promise<Read<PositionSnapshot>> {
-  let entries;
+async function fetchFromStream(store: Store, symbol: string, scanCount: number): Promise<Fetched> {
+  let entries: StreamEntry[];
   try {
     entries = await store.xrevrange(EXECUTION_RESULT_STREAM, scanCount);
   } catch (error) {
-    if (error instanceof WrongTypeError) return skip("bad_position", error.message);
+    if (error instanceof WrongTypeError) return settled(skip("bad_position", error.message));
     throw error;
   }
-  // Newest first: the first POSITION_* event for the symbol decides.
-  for (const entry of entries) {
-    const fields = eventFields(entry.fields);
-    if (fields.symbol !== symbol) continue;
-    const eventType = fields.event_type;
-    if (eventType === "POSITION_CLOSED") {
+  return {
+    noHash: null,
+    at(options) {
+      // Newest first: the first POSITION_* event for the symbol decides.
+      for (const entry of entries) {
+        const fields = eventFields(entry.fields);
+        if (fields.symbol !== symbol) continue;
+        const eventType = fields.event_type;
+        if (eventType === "POSITION_CLOSED") {
+          return skip(
+            "no_position",
+            `newest position event for ${symbol} in ${EXECUTION_RESULT_STREAM} is POSITION_CLOSED (${entry.id})`,
+          );
+        }
+        if (eventType === "POSITION_OPENED" || eventType === "POSITION_UPDATED") {
+          return snapshotFromFields(
+            fields,
+            symbol,
+            `${EXECUTION_RESULT_STREAM} ${entry.id} (${eventType})`,
+            options,
+          );
+        }
+      }
       return skip(
         "no_position",
-        `newest position event for ${symbol} in ${EXECUTION_RESULT_STREAM} is POSITION_CLOSED (${entry.id})`,
+        `no POSITION_OPENED/UPDATED/CLOSED event for ${symbol} in the newest ${entries.length} entries of ${EXECUTION_RESULT_STREAM}`,
       );
-    }
-    if (eventType === "POSITION_OPENED" || eventType === "POSITION_UPDATED") {
-      return snapshotFromFields(
-        fields,
-        symbol,
-        `${EXECUTION_RESULT_STREAM} ${entry.id} (${eventType})`,
-        options,
-      );
-    }
-  }
-  return skip(
-    "no_position",
-    `no POSITION_OPENED/UPDATED/CLOSED event for ${symbol} in the newest ${entries.length} entries of ${EXECUTION_RESULT_STREAM}`,
-  );
+    },
+  };
 }
 
 // ---- synthetic ------------------------------------------------------------------------------------
@@ -561,25 +598,31 @@ export function syntheticPositionFromCloses(
   };
 }
 
-async function syntheticPosition(
+async function fetchSynthetic(
   store: Store,
   symbol: string,
   patterns: readonly string[],
   side: Side,
-  nowMs: number,
-): Promise<Read<PositionSnapshot>> {
+): Promise<FetchedPosition> {
   const candles = await readCandles(store, symbol, {
     patterns,
     windowSize: SYNTHETIC_ENTRY_CANDLES_BACK + 1,
   });
-  if (!candles.ok) return skip(candles.reason, `synthetic position: ${candles.detail}`);
+  if (!candles.ok) {
+    const read = skip<PositionSnapshot>(candles.reason, `synthetic position: ${candles.detail}`);
+    return { at: () => read };
+  }
+  const fields = { ...syntheticPositionFromCloses(symbol, candles.value.closes, side) };
+  const origin = `synthetic position from ${candles.value.key}`;
   // Explicit peak, trough and age: a synthetic position is its own memory.
-  return snapshotFromFields(
-    { ...syntheticPositionFromCloses(symbol, candles.value.closes, side) },
-    symbol,
-    `synthetic position from ${candles.value.key}`,
-    { nowMs, maxPositionAgeSec: null, maxClockSkewSec: null },
-  );
+  return {
+    at: (nowMs) =>
+      snapshotFromFields(fields, symbol, origin, {
+        nowMs,
+        maxPositionAgeSec: null,
+        maxClockSkewSec: null,
+      }),
+  };
 }
 
 /**

@@ -18,9 +18,20 @@ export async function readPublishedMarketState(
   symbol: string,
   nowMs: number,
   maxAgeSec: number,
+  /** The hash as this chain's marketstate publish wrote it (src/inputs/handoff.ts): not read again. */
+  handed: Readonly<Record<string, string>> | null = null,
 ): Promise<Read<PublishedMarketState>> {
   const key = outputKey(MARKETSTATE_OUTPUT, symbol);
-  const hash = await store.hgetall(key);
+  return publishedMarketStateFrom(key, handed ?? (await store.hgetall(key)), nowMs, maxAgeSec);
+}
+
+/** The marketstate hash `hash` (HGETALL of `key`, `{}` when absent) as risk and harvest read it at `nowMs`. */
+export function publishedMarketStateFrom(
+  key: string,
+  hash: Readonly<Record<string, string>>,
+  nowMs: number,
+  maxAgeSec: number,
+): Read<PublishedMarketState> {
   // Missing is not stale: nothing published yet, or its EXPIRE lapsed.
   if (Object.keys(hash).length === 0)
     return skip("no_marketstate", `${key} does not exist (not published yet, or expired)`);
@@ -59,9 +70,20 @@ export async function readRiskProposal(
   symbol: string,
   nowMs: number,
   maxAgeSec: number,
+  /** The fields this chain's risk publish wrote (src/inputs/handoff.ts): not read again. */
+  handed: Readonly<Record<string, string>> | null = null,
 ): Promise<RiskProposalInput> {
   const key = outputKey(RISK_PROPOSAL_OUTPUT, symbol);
-  const hash = await store.hgetall(key);
+  return riskProposalFrom(key, handed ?? (await store.hgetall(key)), nowMs, maxAgeSec);
+}
+
+/** The risk proposal hash `hash` (HGETALL of `key`, `{}` when absent) as harvest reads it at `nowMs`. */
+export function riskProposalFrom(
+  key: string,
+  hash: Readonly<Record<string, string>>,
+  nowMs: number,
+  maxAgeSec: number,
+): RiskProposalInput {
   if (Object.keys(hash).length === 0) return { proposal: null, note: `${key} absent` };
   const stamp = RISK_PROPOSAL_OUTPUT.updatedStamp;
   const updated = parseFields(RISK_PROPOSAL_OUTPUT, hash, [stamp]);

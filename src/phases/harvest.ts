@@ -3,7 +3,9 @@
 import { computeHarvest, type HarvestTheta } from "../kernels/harvest.js";
 import type { DeepPartial, HarvestResult } from "../kernels/types.js";
 import type { TrackedPosition } from "../inputs/positionMemory.js";
-import { readTrackedPosition } from "./positionInput.js";
+import { trackPosition } from "./positionInput.js";
+import { handed, marketStateHandoffMaxAgeMs } from "../inputs/handoff.js";
+import { marketStateTtlSec } from "./marketstate.js";
 import type { Position } from "../kernels/types.js";
 import { ok, type Read } from "../inputs/types.js";
 import type { RNetBasis } from "../config/schema.js";
@@ -127,6 +129,7 @@ export function harvestSteps(
   const settings = rateLimitSettings(config);
   const maxAge = maxInputAgeSec(config);
   const limits = outputLimitsFrom(config);
+  const marketHandoffMaxAgeMs = marketStateHandoffMaxAgeMs(marketStateTtlSec(config));
 
   return {
     async seed(symbol) {
@@ -150,15 +153,21 @@ export function harvestSteps(
       };
     },
 
-    async read(symbol) {
+    async read(symbol, handoff) {
       const nowMs = deps.now();
+      // What this chain's marketstate and risk published and its risk fetched
+      // (src/inputs/handoff.ts); what was not handed on is read.
+      const handedMarket = handed(handoff?.marketstate, nowMs, marketHandoffMaxAgeMs);
+      const fetched = handed(handoff?.position, nowMs)?.fetched ?? null;
+      const proposal = handed(handoff?.risk, nowMs);
       const read = await readGuarded<HarvestInputs>(async () => {
-        const [market, position, risk, stamp] = await Promise.all([
-          readPublishedMarketState(store, symbol, nowMs, maxAge),
-          readTrackedPosition(deps, symbol, nowMs),
-          readRiskProposal(store, symbol, nowMs, maxAge),
+        const [market, tracked, risk, stamp] = await Promise.all([
+          readPublishedMarketState(store, symbol, nowMs, maxAge, handedMarket?.fields ?? null),
+          trackPosition(deps, symbol, nowMs, fetched),
+          readRiskProposal(store, symbol, nowMs, maxAge, proposal?.fields ?? null),
           store.hget(outputKey(OUTPUT, symbol), OUTPUT.publishedStamp),
         ]);
+        const position = tracked.tracked;
         if (!market.ok) return market;
         if (!position.ok) return position;
         // Asked per cycle: a new policy applies from the next cycle, an expired one stops at once.

@@ -279,6 +279,8 @@ export function marketStateSteps(
             ? { candle_lag_sec: Math.max(0, nowMs - inputs.series.lastCloseTimeMs) / 1000 }
             : {}),
         },
+        // What risk and harvest of this chain take instead of reading the hash back (src/inputs/handoff.ts).
+        handoff: { marketstate: { fields, atMs: nowMs } },
         // The same spellings as the hash: a log line and `redis-cli hgetall` never disagree.
         summary: `${dominantRegimeName(p)} sigma=${fields.sigma} mu=${fields.mu} ts=${fields.ts} p=${fields.p_trend}/${fields.p_mr}/${fields.p_chop}${candleNotes(inputs.series)}`,
       };

@@ -1,6 +1,7 @@
 // The position as risk and harvest see it: the snapshot from the configured source, with the
 // position memory (docs/specification.md §4.2) folded in, and the memory's write riding in the cycle's own batch.
 import type { TrackedPosition } from "../inputs/positionMemory.js";
+import type { FetchedPosition, PositionSnapshot } from "../inputs/positions.js";
 import type { Read } from "../inputs/types.js";
 import type { PublishBatch, Store } from "../store/types.js";
 import type { PhaseDeps } from "./steps.js";
@@ -14,12 +15,31 @@ export async function readTrackedPosition(
   symbol: string,
   nowMs: number,
 ): Promise<Read<TrackedPosition>> {
-  const snapshot = await deps.positions.read(symbol, nowMs);
+  return (await trackPosition(deps, symbol, nowMs, null)).tracked;
+}
+
+/**
+ * readTrackedPosition, judging `handed` (the snapshot the chain's risk fetched,
+ * src/inputs/handoff.ts) at `nowMs` instead of reading it again: the book sees the same
+ * observation a read of the same data would give it. Also answers with what was fetched (null
+ * when the source cannot fetch apart from judging), for the chain's next phase.
+ */
+export async function trackPosition(
+  deps: PhaseDeps,
+  symbol: string,
+  nowMs: number,
+  handed: FetchedPosition | null,
+): Promise<{ tracked: Read<TrackedPosition>; fetched: FetchedPosition | null }> {
+  let fetched = handed;
+  if (fetched === null && deps.positions.fetch !== undefined)
+    fetched = await deps.positions.fetch(symbol);
+  const snapshot: Read<PositionSnapshot> =
+    fetched !== null ? fetched.at(nowMs) : await deps.positions.read(symbol, nowMs);
   if (!snapshot.ok) {
     if (snapshot.reason === "no_position") await deps.book.flat(symbol);
-    return snapshot;
+    return { tracked: snapshot, fetched };
   }
-  return deps.book.observe(snapshot.value, nowMs);
+  return { tracked: await deps.book.observe(snapshot.value, nowMs), fetched };
 }
 
 /**

@@ -2,7 +2,9 @@
 import { computeStops, type StopsTheta } from "../kernels/stops.js";
 import type { DeepPartial, StopsResult } from "../kernels/types.js";
 import type { TrackedPosition } from "../inputs/positionMemory.js";
-import { readTrackedPosition } from "./positionInput.js";
+import { trackPosition } from "./positionInput.js";
+import { handed, marketStateHandoffMaxAgeMs, type ChainHandoff } from "../inputs/handoff.js";
+import { marketStateTtlSec } from "./marketstate.js";
 import type { PublishedMarketState } from "../contracts/marketstateOutput.js";
 import { RISK_PROPOSAL_OUTPUT } from "../contracts/riskProposalOutput.js";
 import { outputKey, parseFields } from "../contracts/output.js";
@@ -61,6 +63,7 @@ export function riskSteps(
   const settings = rateLimitSettings(config);
   const maxAge = maxInputAgeSec(config);
   const limits = outputLimitsFrom(config);
+  const marketHandoffMaxAgeMs = marketStateHandoffMaxAgeMs(marketStateTtlSec(config));
 
   return {
     async seed(symbol) {
@@ -71,19 +74,30 @@ export function riskSteps(
       return { sl, tp, publishedAtMs: at };
     },
 
-    async read(symbol) {
+    async read(symbol, handoff) {
       const nowMs = deps.now();
+      // The chain's marketstate, as its publish wrote it (src/inputs/handoff.ts).
+      const handedMarket = handed(handoff?.marketstate, nowMs, marketHandoffMaxAgeMs);
+      let passOn: ChainHandoff | null = null;
       const read = await readGuarded<RiskInputs>(async () => {
         const [market, position, stamp] = await Promise.all([
-          readPublishedMarketState(store, symbol, nowMs, maxAge),
-          readTrackedPosition(deps, symbol, nowMs),
+          readPublishedMarketState(store, symbol, nowMs, maxAge, handedMarket?.fields ?? null),
+          trackPosition(deps, symbol, nowMs, null),
           store.hget(outputKey(OUTPUT, symbol), OUTPUT.publishedStamp),
         ]);
+        // Harvest of this chain judges the same market and position at its own clock.
+        passOn = {
+          ...(handedMarket !== null ? { marketstate: handedMarket } : {}),
+          ...(position.fetched !== null
+            ? { position: { fetched: position.fetched, atMs: nowMs } }
+            : {}),
+        };
+        const tracked = position.tracked;
         if (!market.ok) return market;
-        if (!position.ok) return position;
-        return ok({ market: market.value, tracked: position.value, outputPresent: stamp !== null });
+        if (!tracked.ok) return tracked;
+        return ok({ market: market.value, tracked: tracked.value, outputPresent: stamp !== null });
       });
-      return { nowMs, read };
+      return { nowMs, read, handoff: passOn };
     },
 
     compute(symbol, { market, tracked }) {
@@ -126,6 +140,8 @@ export function riskSteps(
       const fields = await publishProposal(deps, OUTPUT, symbol, spelled.fields, nowMs);
       return {
         memory: { sl: result.proposed_sl, tp: result.proposed_tp, publishedAtMs: nowMs },
+        // What harvest of this chain takes instead of reading the risk hash back.
+        handoff: { risk: { fields, atMs: nowMs } },
         figures: {
           proposed_sl: result.proposed_sl,
           proposed_tp: result.proposed_tp,

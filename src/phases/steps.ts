@@ -13,11 +13,13 @@ import {
   type HeartbeatInput,
   type PublishInput,
   type PublishOutput,
+  type ReadInput,
   type ReadOutput,
   type StepResult,
   type StepTarget,
 } from "../../machines/publisher.js";
 import type { Read } from "../inputs/types.js";
+import type { ChainHandoff } from "../inputs/handoff.js";
 import type { Config } from "../config/schema.js";
 import type { PositionSource } from "../inputs/positions.js";
 import type { PositionBook } from "../inputs/positionMemory.js";
@@ -54,7 +56,12 @@ export interface PhaseDeps {
 export interface PhaseSteps<Memory, Inputs, Result> {
   /** Rate-limit memory from the output hash (null: nothing published yet). */
   seed(symbol: string): Promise<Memory | null>;
-  read(symbol: string): Promise<ReadOutput<Inputs>>;
+  /**
+   * `handoff`: what the chain that runs this cycle just published or fetched, taken instead of
+   * reading it back (src/inputs/handoff.ts); absent or null, everything is read. The inputs are
+   * the same either way; the output's `handoff` is what this cycle passes on.
+   */
+  read(symbol: string, handoff?: ChainHandoff | null): Promise<ReadOutput<Inputs>>;
   /** Pure. A throw that is not an input error becomes the cycle's compute error. */
   compute(symbol: string, inputs: Inputs): Read<Result>;
   /** Pure. A throw becomes the cycle's `decide: no decision` error. */
@@ -137,8 +144,10 @@ export function publisherFor<Memory, Inputs, Result>(
       seedMemory: fromStep<Memory | null, StepTarget>((input, alive) =>
         stepGate.run(stepPriority(input.phase, "read"), alive, () => steps.seed(input.symbol)),
       ),
-      readInputs: fromStep<ReadOutput<Inputs>, StepTarget>((input, alive) =>
-        stepGate.run(stepPriority(input.phase, "read"), alive, () => steps.read(input.symbol)),
+      readInputs: fromStep<ReadOutput<Inputs>, ReadInput>((input, alive) =>
+        stepGate.run(stepPriority(input.phase, "read"), alive, () =>
+          steps.read(input.symbol, input.handoff),
+        ),
       ),
       publishResult: fromStep<PublishOutput<Memory>, PublishInput<Inputs, Result>>((input, alive) =>
         stepGate.run(stepPriority(input.phase, "write"), alive, () =>
@@ -189,6 +198,16 @@ export type StepsDecorator = <Memory, Inputs, Result>(
   phase: PhaseName,
   steps: PhaseSteps<Memory, Inputs, Result>,
 ) => PhaseSteps<Memory, Inputs, Result>;
+
+/**
+ * The steps reading everything themselves, whatever a chain hands on (ServiceOptions
+ * chainHandoff false): the comparison the in-chain hand-off is measured and tested against.
+ */
+export function withoutHandoff<Memory, Inputs, Result>(
+  steps: PhaseSteps<Memory, Inputs, Result>,
+): PhaseSteps<Memory, Inputs, Result> {
+  return { ...steps, read: (symbol) => steps.read(symbol) };
+}
 
 /**
  * A phase, as its module declares it: its steps, the output hash they write (the declaration in

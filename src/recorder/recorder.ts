@@ -289,9 +289,11 @@ export class FlightRecorder {
           throw err;
         }
       },
-      read: async (symbol) => {
+      // The hand-off goes through: the inputs read with it are the ones a read would give, and
+      // they are what is recorded (replay answers the read from them).
+      read: async (symbol, handoff) => {
         try {
-          const out = await steps.read(symbol);
+          const out = await steps.read(symbol, handoff);
           this.guard(() => this.noteRead(phase, symbol, out.nowMs, out.read));
           return out;
         } catch (err) {

@@ -338,6 +338,8 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRes
           a.pendingSeed = { resolve, reject };
           a.changed();
         }),
+      // A chain's hand-off is not needed: the read is answered from the record, which holds the
+      // inputs the live read had, handed on or read (src/inputs/handoff.ts).
       read: (symbol) =>
         new Promise((resolve, reject) => {
           const a = actorOf(symbol);

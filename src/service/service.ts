@@ -37,6 +37,7 @@ import {
   recordingSteps,
   withRecorderHooks,
 } from "../recorder/serviceRecorder.js";
+import { withoutHandoff } from "../phases/steps.js";
 import { logStartLine } from "./startLine.js";
 import { Startup } from "./startup.js";
 import { closeStore } from "./storeFactory.js";
@@ -107,6 +108,12 @@ export interface ServiceOptions {
    * itself; without it a given store runs without a lease.
    */
   writer?: WriterConnection;
+  /**
+   * false: a chain's later phases read back what its earlier ones just published, as before the
+   * in-chain hand-off (src/inputs/handoff.ts) — for tests and benchmarks that compare the two.
+   * Default true.
+   */
+  chainHandoff?: boolean;
 }
 
 export interface CloseReport {
@@ -255,7 +262,11 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
         config,
         now,
       },
-      phaseSteps: recordingSteps(recorder, shadow.phaseSteps),
+      phaseSteps:
+        options.chainHandoff === false
+          ? (phase, steps) =>
+              withoutHandoff(recordingSteps(recorder, shadow.phaseSteps)(phase, steps))
+          : recordingSteps(recorder, shadow.phaseSteps),
       ...(options.wrapPublisher !== undefined ? { wrapPublisher: options.wrapPublisher } : {}),
       klinesStore: shadow.klinesStore(klines),
       live: inputs.live,

@@ -522,7 +522,7 @@ export function shadowCompareSteps<Memory, Inputs, Result>(
   const computed = new Map<string, { inputs: Inputs; result: Result }>();
   return {
     seed: (symbol) => steps.seed(symbol),
-    read: (symbol) => steps.read(symbol),
+    read: (symbol, handoff) => steps.read(symbol, handoff),
     compute(symbol, inputs) {
       computed.delete(symbol);
       const out = steps.compute(symbol, inputs);
