@@ -7,7 +7,10 @@
 // process spent on the burst.
 //
 //   node dist/bench/burst.js [--symbols 400] [--bursts 3] [--cpu-prof DIR] [--alloc-prof DIR]
-//                           [--members live|compact] [--step-concurrency N]
+//                           [--members live|compact] [--step-concurrency N] [--no-handoff]
+//
+// --no-handoff: a chain's later phases read back what it published (ServiceOptions chainHandoff
+// false), the comparison for the in-chain hand-off (src/inputs/handoff.ts).
 //
 // --step-concurrency N bounds the publisher steps under way at once (default STEP_CONCURRENCY,
 // src/phases/stepGate.ts); 0 = unbounded, as before the gate.
@@ -52,6 +55,7 @@ interface Args {
   members: "live" | "compact";
   /** The step gate's bound (src/phases/stepGate.ts); 0 = unbounded. */
   stepConcurrency: number | null;
+  handoff: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -62,8 +66,14 @@ function parseArgs(argv: string[]): Args {
     allocProf: null,
     members: "live",
     stepConcurrency: null,
+    handoff: true,
   };
   for (let i = 0; i < argv.length; i += 2) {
+    if (argv[i] === "--no-handoff") {
+      args.handoff = false;
+      i -= 1;
+      continue;
+    }
     if (argv[i] === "--cpu-prof" || argv[i] === "--alloc-prof") {
       const dir = argv[i + 1] ?? "";
       if (dir === "") throw new Error(`${argv[i]} needs a directory`);
@@ -174,6 +184,7 @@ async function main(): Promise<void> {
     logger: createLogger({ level: "silent" }),
     hooks: { onCycle },
     now: wallClock,
+    chainHandoff: args.handoff,
   });
   // Let the first (staggered, within a second) cycles and their chains settle.
   await new Promise((r) => setTimeout(r, 4000));
@@ -279,7 +290,7 @@ async function main(): Promise<void> {
       `RSS ≤ 150 MB ${verdict(rssMB <= 150)} (${rssMB.toFixed(0)} MB)`,
   );
   console.log(
-    `RSS ${rssMB.toFixed(0)} MB — ${process.version}, ${args.symbols} symbols, step concurrency ${args.stepConcurrency === null ? STEP_CONCURRENCY : args.stepConcurrency === 0 ? "unbounded" : args.stepConcurrency}, ${os.cpus().length} cores, load average at start ${loadAtStart}`,
+    `RSS ${rssMB.toFixed(0)} MB — ${process.version}, ${args.symbols} symbols, step concurrency ${args.stepConcurrency === null ? STEP_CONCURRENCY : args.stepConcurrency === 0 ? "unbounded" : args.stepConcurrency}, in-chain hand-off ${args.handoff ? "on" : "off"}, ${os.cpus().length} cores, load average at start ${loadAtStart}`,
   );
   await handle.close();
   stats.disconnect();

@@ -1,7 +1,7 @@
-// The in-chain hand-off (docs/specification.md §6, "Chains"): at a chain (marketstate → risk →
-// harvest, machines/supervisor.ts `chain`) a later phase takes what the same chain just published
-// or fetched instead of reading it back from Redis. Each part is exactly what the read would have
-// found, or it is not handed on:
+// The in-chain hand-off (docs/specification.md §6, "In-chain hand-off"): in a chain
+// (marketstate → risk → harvest, machines/supervisor.ts `chain`) a later phase takes what the
+// same chain just published or fetched instead of reading it back from Redis. Each part is
+// exactly what the read would have found, or it is not handed on:
 //   marketstate — the fields the chain's marketstate publish wrote (HSET: the hash's other
 //                 fields are no reader's here), judged by the reader at its own clock
 //                 (publishedMarketStateFrom), and only while the hash cannot have expired;
