@@ -14,7 +14,9 @@
 //              line that is not a seed or cycle line (gaps, roles, a damaged line), in order;
 //   member i   the seed and cycle lines of symbol g[i-1], in order (any phase);
 //   index      {"k":"ix","n":N,"m":[[offset,bytes,crc32,size,lines]…],"s":[symbols],"p":[phases],
-//              "t":[first,last]} — where each member is, its gzip trailer's CRC-32 and size;
+//              "t":[first,last]} — where each member is, its gzip trailer's CRC-32 and size; the
+//              first and last seed/cycle time (null when a line's time is not where the
+//              recorder writes it; a folded skip's line carries its first time, written late);
 //   locator    a fixed-length line, stored uncompressed: where the index member is.
 // `ord` gives, for each of the N lines after the header, which member it came from (two
 // characters of ORDER_DIGITS, 0 for member 0), so the lines read back in the order written.
@@ -35,7 +37,8 @@ const gzipAsync = promisify(gzip);
  * or cycle) its time. A line that does not begin so, or is not complete (ending in `}`), is read
  * with every replay, whatever its filters.
  */
-export const ACTOR_PREFIX = /^\{"k":"[cs]","p":"([a-z]+)","s":"([A-Za-z0-9._:-]+)",(?:"t":(\d+))?/;
+export const ACTOR_PREFIX =
+  /^\{"k":"[cs]","p":"([a-z]+)","s":"([A-Za-z0-9._:-]+)",(?:"t":(\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)[,}])?/;
 
 /** The 64 characters the order record spells member numbers with, two per line. */
 const ORDER_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
@@ -116,6 +119,7 @@ export async function writeClosedSegment(src: string, dest: string): Promise<voi
   const ord: string[] = [];
   let tFirst = Number.POSITIVE_INFINITY;
   let tLast = Number.NEGATIVE_INFINITY;
+  let timesKnown = true;
   let cut = false;
   let nextYield = YIELD_BYTES;
   for (let start = firstEnd + 1; start < buf.length;) {
@@ -150,7 +154,8 @@ export async function writeClosedSegment(src: string, dest: string): Promise<voi
       if (g !== undefined) {
         member = g;
         phases[g - 1].add(m[1]);
-        if (m[3] !== undefined) {
+        if (m[3] === undefined) timesKnown = false;
+        else {
           const t = Number(m[3]);
           if (t < tFirst) tFirst = t;
           if (t > tLast) tLast = t;
@@ -200,7 +205,7 @@ export async function writeClosedSegment(src: string, dest: string): Promise<voi
     offset += z.length;
   }
   index.p = phases.map((s) => [...s].sort().join(" "));
-  index.t = tFirst <= tLast ? [tFirst, tLast] : null;
+  index.t = timesKnown && tFirst <= tLast ? [tFirst, tLast] : null;
   const indexMember = await gzipAsync(JSON.stringify(index) + "\n");
   const locator = gzipSync(LOCATOR(offset, indexMember.length), { level: 0 });
   await writeFile(dest, Buffer.concat([...compressed, indexMember, locator]), { mode: 0o640 });
@@ -442,10 +447,3 @@ async function gunzipWhatReads(raw: Buffer): Promise<{ text: string; damaged: bo
 }
 
 const SCAN_PIECE = 4096;
-
-/** A closed v2 segment's first and last seed/cycle time from its index (null: unknown). */
-export async function segmentTimes(path: string): Promise<[number, number] | null> {
-  if (!path.endsWith(".gz")) return null;
-  const index = readIndex(await readFile(path));
-  return index?.t ?? null;
-}

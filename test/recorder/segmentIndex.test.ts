@@ -35,7 +35,7 @@ function segmentLines(): string[] {
   for (let i = 0; i < 30; i++) {
     for (const s of symbols) {
       for (const p of ["risk", "harvest"]) {
-        t += 7;
+        t += 7.25; // times need not be whole (the clock reading as the steps saw it)
         lines.push(JSON.stringify({ k: "c", p, s, t, tr: "interval", i: { n: { "=": i } } }));
       }
     }
@@ -90,6 +90,13 @@ describe("closed segments by symbol with an index", () => {
     // Still one gzip file; the lines stored by symbol after the header and the order record.
     expect(stored.split("\n")[0]).toBe(header());
     expect(stored.split("\n")[1]).toMatch(/^\{"k":"o",/);
+    const index = JSON.parse(stored.split("\n").slice(-3)[0]) as { k: string; t: number[] };
+    const times = segmentLines()
+      .map((l) => /"t":([\d.]+)[,}]/.exec(l))
+      .filter((m) => m !== null)
+      .map((m) => Number(m[1]));
+    expect(index).toMatchObject({ k: "ix" });
+    expect(index.t).toEqual([1000, Math.max(...times)]);
     for (const [name, skip] of FILTERS) {
       const scan = await records(join(plain, ".."), skip);
       const indexed = await records(join(closed, ".."), skip);
@@ -126,7 +133,7 @@ describe("closed segments by symbol with an index", () => {
     expect(eth.report.indexed).toBe(1);
     const ethLines = (await readFile(plain, "utf8"))
       .split("\n")
-      .filter((l) => /"s":"ETHUSDT","t":\d+,"/.test(l));
+      .filter((l) => /"s":"ETHUSDT","t":[\d.]+,"/.test(l));
     expect(eth.report.badLines).toBe(1 + ethLines.length);
     expect(eth.out).toEqual(btcPlain.out);
   });
