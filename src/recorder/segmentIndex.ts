@@ -116,7 +116,8 @@ export async function writeClosedSegment(src: string, dest: string): Promise<voi
   const symbols: string[] = [];
   const phases: Set<string>[] = [];
   const members: number[][] = [[]]; // per member: start, end pairs
-  const ord: string[] = [];
+  // Each line's member, spelled at the end (one number a line, not one string a line).
+  const ord: number[] = [];
   let tFirst = Number.POSITIVE_INFINITY;
   let tLast = Number.NEGATIVE_INFINITY;
   let timesKnown = true;
@@ -163,14 +164,14 @@ export async function writeClosedSegment(src: string, dest: string): Promise<voi
       }
     }
     members[member].push(start, end);
-    ord.push(ORDER_DIGITS[member >> 6] + ORDER_DIGITS[member & 63]);
+    ord.push(member);
     start = end + 1;
   }
   const order: OrderRecord = {
     k: "o",
     n: ord.length,
     g: symbols,
-    ord: ord.join(""),
+    ord: spellOrder(ord),
     ...(cut ? { cut: 1 as const } : {}),
   };
   const memberText = (i: number, prefix: Buffer[]): Buffer => {
@@ -212,6 +213,16 @@ export async function writeClosedSegment(src: string, dest: string): Promise<voi
 }
 
 const NEWLINE = Buffer.from("\n");
+
+/** Member numbers as the order record spells them: two ORDER_DIGITS each. */
+function spellOrder(members: readonly number[]): string {
+  const out = Buffer.allocUnsafe(members.length * 2);
+  for (let i = 0; i < members.length; i++) {
+    out[2 * i] = ORDER_DIGITS.charCodeAt(members[i] >> 6);
+    out[2 * i + 1] = ORDER_DIGITS.charCodeAt(members[i] & 63);
+  }
+  return out.toString("latin1");
+}
 /** How much of the plain segment is sorted between two turns of the event loop. */
 const YIELD_BYTES = 1 << 20;
 
