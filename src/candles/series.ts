@@ -66,7 +66,7 @@ export function buildSeries(
   if (rowCount === 0) return skip("insufficient_data", `candle key ${key} is empty`);
   const { open, close, published, closeTime, valid, score } = c;
   const liveCount = live === undefined ? 0 : live.length;
-  const entries = new Int32Array(rowCount + liveCount);
+  const entries = scratchEntries(rowCount + liveCount);
   let n = 0;
   let malformed = 0;
   let future = 0;
@@ -77,8 +77,9 @@ export function buildSeries(
       malformed += 1;
       continue;
     }
-    const ct = closeTime[i];
-    if (datedAfter(futureAfterMs, score[i], open[i], Number.isNaN(ct) ? null : ct)) {
+    // A NaN close time (none) is passed as it is: it compares false as datedAfter's null does,
+    // and `NaN ? null : ct` would box every row's close time into a fresh heap number.
+    if (datedAfter(futureAfterMs, score[i], open[i], closeTime[i])) {
       future += 1;
       continue;
     }
@@ -105,11 +106,11 @@ export function buildSeries(
     }
   }
 
-  const openAt = (e: number): number => (e >= 0 ? open[e] : (live![~e].openTime as number));
   let kept: ArrayLike<number> = entries;
   let keptCount = n;
   let duplicates = 0;
   if (!increasing) {
+    const openAt = (e: number): number => (e >= 0 ? open[e] : (live![~e].openTime as number));
     const deduplicated = deduplicateAndSort(Array.from(entries.subarray(0, n)), openAt, (e) =>
       e >= 0
         ? Number.isNaN(published[e])
@@ -128,24 +129,42 @@ export function buildSeries(
   const size = keptCount - start;
   const closes = new Array<number>(size);
   const hasher = new SeriesHash(key);
-  let gapMinutes: number | null = 0;
+  // Minutes missing so far, while every candle of the window has an open time (else gapMinutes
+  // is null). Stored rows are read straight from the columns and the previous open time is
+  // carried along: an open time passed through a closure comes back boxed (a heap number per
+  // candle, twice per candle, on every read).
+  let gaps = 0;
+  let timed = true;
+  let previousMs = 0;
   let liveOnly = 0;
   for (let p = start; p < keptCount; p++) {
     const e = kept[p];
-    const t = openAt(e);
-    const price = e >= 0 ? close[e] : live![~e].close;
-    if (e < 0) liveOnly += 1;
+    let t: number;
+    let price: number;
+    if (e >= 0) {
+      t = open[e];
+      price = close[e];
+    } else {
+      const candle = live![~e];
+      t = candle.openTime as number;
+      price = candle.close;
+      liveOnly += 1;
+    }
     closes[p - start] = price;
     // NaN by one definition: a hash is of exact bits.
     hasher.add(Number.isNaN(t) ? Number.NaN : t, price);
-    if (gapMinutes !== null) {
-      if (Number.isNaN(t)) gapMinutes = null;
-      else if (p > start)
-        gapMinutes += missingMinutes(openTimeMs(openAt(kept[p - 1])), openTimeMs(t));
+    if (timed) {
+      if (Number.isNaN(t)) timed = false;
+      else {
+        const ms = openTimeMs(t);
+        if (p > start) gaps += missingMinutes(previousMs, ms);
+        previousMs = ms;
+      }
     }
   }
+  const gapMinutes = timed ? gaps : null;
   const last = kept[keptCount - 1];
-  const lastOpen = openAt(last);
+  const lastOpen = last >= 0 ? open[last] : (live![~last].openTime as number);
   const lastClose = closes[size - 1];
   const lastCloseTime =
     last >= 0 ? (Number.isNaN(closeTime[last]) ? null : closeTime[last]) : live![~last].closeTime;
@@ -250,6 +269,19 @@ function countStored(entries: readonly number[]): number {
   let stored = 0;
   for (const e of entries) if (e >= 0) stored++;
   return stored;
+}
+
+/**
+ * The entries of a build, reused from one build to the next (a build runs to its end without
+ * yielding, and what it returns holds none of them): a fresh typed array per read is a malloc'd
+ * backing store the GC has to account for and free.
+ */
+let entryScratch = new Int32Array(512);
+
+function scratchEntries(count: number): Int32Array {
+  if (entryScratch.length < count)
+    entryScratch = new Int32Array(Math.max(count, entryScratch.length * 2));
+  return entryScratch;
 }
 
 const hashBits = new Float64Array(1);

@@ -24,11 +24,24 @@ export function formatDecimal(value: number, field: string, decimals?: number): 
     // toFixed switches to exponent notation at 1e21; such magnitudes are not prices.
     if (Math.abs(value) >= 1e21) return expandExponent(String(value));
     const text = value.toFixed(decimals);
-    return text === `-${(0).toFixed(decimals)}` ? text.slice(1) : text; // no "-0.000000"
+    // No "-0.000000": only a negative value can round to it, so only then is it looked for.
+    return value < 0 && text === negativeZero(decimals) ? text.slice(1) : text;
   }
   if (Object.is(value, -0)) return "0";
   const text = String(value);
   return text.includes("e") ? expandExponent(text) : text;
+}
+
+/** "-0.000000" for 6 decimals, spelled once per decimals (formatDecimal runs for every figure). */
+const negativeZeros = new Map<number, string>();
+
+function negativeZero(decimals: number): string {
+  let text = negativeZeros.get(decimals);
+  if (text === undefined) {
+    text = `-${(0).toFixed(decimals)}`;
+    negativeZeros.set(decimals, text);
+  }
+  return text;
 }
 
 /** "1.5e-7" → "0.00000015", "1e+21" → "1000000000000000000000" (exact digit shifting). */

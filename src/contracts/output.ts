@@ -88,7 +88,25 @@ export function outputKey(output: Pick<AnyOutputDeclaration, "keyPrefix">, symbo
 
 /** The names of an output's fields, in the contract's order. */
 export function fieldNames<H extends object>(output: HashDeclaration<H>): Array<keyof H & string> {
-  return Object.keys(output.fields) as Array<keyof H & string>;
+  return [...orderedNames(output)];
+}
+
+/**
+ * Each declaration's field names, listed once: spell and stamped run on every cycle of every
+ * symbol, and Object.keys would build the same list anew each time. Keyed by the declaration's
+ * `fields` (declarations are constants; a fields object is never changed after it is declared).
+ */
+const namesByFields = new WeakMap<object, readonly string[]>();
+
+function orderedNames<H extends object>(
+  output: HashDeclaration<H>,
+): ReadonlyArray<keyof H & string> {
+  let names = namesByFields.get(output.fields);
+  if (names === undefined) {
+    names = Object.freeze(Object.keys(output.fields));
+    namesByFields.set(output.fields, names);
+  }
+  return names as ReadonlyArray<keyof H & string>;
 }
 
 /**
@@ -97,7 +115,9 @@ export function fieldNames<H extends object>(output: HashDeclaration<H>): Array<
  */
 export function spell<H extends object>(output: HashDeclaration<H>, values: Partial<H>): Fields {
   const fields: Fields = {};
-  for (const name of fieldNames(output)) {
+  const names = orderedNames(output);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
     const value = values[name];
     if (value !== undefined) fields[name] = output.fields[name].spell(value, name);
   }
@@ -106,17 +126,22 @@ export function spell<H extends object>(output: HashDeclaration<H>, values: Part
 
 /**
  * The whole hash of a publish: the computed fields as they were spelled once (in compute, where
- * the output guard checked them) with the publish's stamps, in the contract's order.
+ * the output guard checked them) with the publish's stamps, in the contract's order. A stamp is
+ * spelled where it goes (in field order, as spelling the stamps first would throw on the same
+ * one), without a hash of the stamps alone in between.
  */
 export function stamped<H extends object>(
   output: OutputDeclaration<H>,
   computed: Fields,
   nowMs: number,
 ): Fields {
-  const stamps = spell(output, output.stampsAt(nowMs));
+  const stamps = output.stampsAt(nowMs);
   const fields: Fields = {};
-  for (const name of fieldNames(output)) {
-    const text = stamps[name] ?? computed[name];
+  const names = orderedNames(output);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    const stamp = stamps[name];
+    const text = stamp !== undefined ? output.fields[name].spell(stamp, name) : computed[name];
     if (text !== undefined) fields[name] = text;
   }
   return fields;
@@ -129,7 +154,9 @@ export function heartbeatFields<H extends object>(
 ): Fields | null {
   if (output.heartbeat.length === 0) return null;
   const stamps = spell(output, output.stampsAt(nowMs));
-  return Object.fromEntries(output.heartbeat.map((name) => [name, stamps[name]]));
+  const fields: Fields = {};
+  for (const name of output.heartbeat) fields[name] = stamps[name];
+  return fields;
 }
 
 /** One field that could not be read back. */

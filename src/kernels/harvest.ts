@@ -151,10 +151,64 @@ export function resolveTheta(override: unknown): HarvestTheta {
   return theta;
 }
 
+/**
+ * The last override resolved (a copy of its leaves) and its theta. A publisher passes the same
+ * override on every cycle (the configured theta, or a policy's until it changes): merging and
+ * validating it again each time built the same theta anew. Only a flat override of plain values
+ * is remembered — the shape a harvest theta has — and it is compared leaf by leaf, so an override
+ * changed in place is resolved again. The theta is frozen like the defaults: the kernel only reads it.
+ */
+let lastOverride: Readonly<Record<string, unknown>> | null = null;
+let lastOverrideKeys = 0;
+let lastTheta: HarvestTheta = DEFAULT_HARVEST_THETA;
+
+function thetaFor(override: unknown): HarvestTheta {
+  if (override === undefined || override === null) return DEFAULT_HARVEST_THETA;
+  if (lastOverride !== null && sameLeaves(override, lastOverride, lastOverrideKeys))
+    return lastTheta;
+  const theta = Object.freeze(resolveTheta(override));
+  lastOverride = leavesOf(override);
+  lastOverrideKeys = lastOverride === null ? 0 : Object.keys(lastOverride).length;
+  lastTheta = theta;
+  return theta;
+}
+
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return (
+    typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype
+  );
+}
+
+/** A copy of a plain object whose own values are all primitives; null for anything else. */
+function leavesOf(value: unknown): Readonly<Record<string, unknown>> | null {
+  if (!isPlainRecord(value)) return null;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    const leaf = value[key];
+    if ((typeof leaf === "object" && leaf !== null) || typeof leaf === "function") return null;
+    copy[key] = leaf;
+  }
+  return copy;
+}
+
+/** The same own keys with the same primitive values (Object.is: -0 and NaN as themselves). */
+function sameLeaves(
+  value: unknown,
+  leaves: Readonly<Record<string, unknown>>,
+  leafCount: number,
+): boolean {
+  if (!isPlainRecord(value)) return false;
+  const keys = Object.keys(value);
+  if (keys.length !== leafCount) return false;
+  for (const key of keys)
+    if (!Object.hasOwn(leaves, key) || !Object.is(value[key], leaves[key])) return false;
+  return true;
+}
+
 /** Computes the P2 proposal. Throws KernelInputError for invalid input (see validate.ts). */
 export function computeHarvest(input: HarvestInput): HarvestResult {
   const root = requireObject(input, "input");
-  const theta = resolveTheta(root.theta);
+  const theta = thetaFor(root.theta);
   const position = validatePosition(root.position, "position");
   const ms = validateHarvestMarketState(root.market_state);
   const p1 = validateP1Proposal(root.p1_proposal);

@@ -140,8 +140,12 @@ function buildFields(
 
 /** The first number field written longer than MAX_NUMBER_CHARS characters. */
 export function checkNumberLengths(fields: Fields): Problem {
-  for (const [field, text] of Object.entries(fields)) {
+  // Names, not entries: an entry is a fresh [name, text] pair per field per cycle.
+  const names = Object.keys(fields);
+  for (let i = 0; i < names.length; i++) {
+    const field = names[i];
     if (TEXT_FIELDS.has(field)) continue;
+    const text = fields[field];
     if (text.length > MAX_NUMBER_CHARS) {
       return `${field}=${text} would be written with ${text.length} characters (at most ${MAX_NUMBER_CHARS})`;
     }

@@ -133,6 +133,29 @@ describe("computeHarvest edges", () => {
   });
 });
 
+describe("computeHarvest theta override, resolved once while it stays the same", () => {
+  it("an override changed in place, or another with the same leaves, gives what a fresh one gives", () => {
+    const theta: Record<string, number> = { fallback_stop_pct: 0.05 };
+    const first = run({ p1_proposal: null, theta });
+    expect(first.risk_unit).toBeCloseTo(5, 12);
+    expect(run({ p1_proposal: null, theta: { fallback_stop_pct: 0.05 } })).toEqual(first);
+    // The same object, another value: the remembered theta must not answer for it.
+    theta.fallback_stop_pct = 0.04;
+    expect(run({ p1_proposal: null, theta }).risk_unit).toBeCloseTo(4, 12);
+    // A leaf added in place (same first leaves): resolved again.
+    theta.cost_bps = 0;
+    expect(run({ p1_proposal: null, theta }).cost_est).toBe(0);
+    // -0 is its own leaf value (Object.is), not the 0 remembered.
+    expect(
+      run({ p1_proposal: null, theta: { fallback_stop_pct: 0.04, cost_bps: -0 } }).cost_est,
+    ).toBe(-0);
+    // A bad override after a good one still throws, every time.
+    expect(() => run({ theta: { softmax_temp: 0 } })).toThrow(/theta\.softmax_temp/);
+    expect(() => run({ theta: { softmax_temp: 0 } })).toThrow(/theta\.softmax_temp/);
+    expect(() => run({ theta: { no_such_leaf: 1 } as never })).toThrow(/unknown theta key/);
+  });
+});
+
 describe("computeHarvest properties", () => {
   const arb = fc.record({
     side: fc.constantFrom("LONG" as const, "SHORT" as const),
