@@ -153,22 +153,27 @@ export function checkNumberLengths(fields: Fields): Problem {
   return null;
 }
 
-function firstProblem(...checks: Array<() => Problem>): Problem {
-  for (const check of checks) {
-    const problem = check();
-    if (problem !== null) return problem;
-  }
-  return null;
-}
-
 const implausible = <T>(problem: string): Read<T> => skip("implausible_result", problem);
 
 /** The position prices of a proposal hash: the current price positive, the entry within the ratio of it. */
-function positionPriceChecks(position: Position, ratio: number): Array<() => Problem> {
-  return [
-    () => checkPositive("position_current_price", position.current_price),
-    () => checkPrice("position_entry_price", position.entry_price, position.current_price, ratio),
-  ];
+function positionPriceProblem(position: Position, ratio: number): Problem {
+  return (
+    checkPositive("position_current_price", position.current_price) ??
+    checkPrice("position_entry_price", position.entry_price, position.current_price, ratio)
+  );
+}
+
+/**
+ * The checked result with the fields built (the output declaration's codecs), or the first
+ * problem: of the checks (in order, the first one found wins), of building, of a number's length.
+ * The checks are chained with `??` rather than passed as closures: a guard runs on every cycle.
+ */
+function spelledUnless<R>(problem: Problem, result: R, build: () => Fields): Read<Spelled<R>> {
+  if (problem !== null) return implausible(problem);
+  const built = buildFields(build);
+  if (!built.ok) return implausible(built.problem);
+  const tooLong = checkNumberLengths(built.fields);
+  return tooLong === null ? ok({ result, fields: built.fields }) : implausible(tooLong);
 }
 
 /**
@@ -184,21 +189,13 @@ export function guardRiskResult(
 ): Read<Spelled<StopsResult>> {
   const ratio = limits.maxPriceRatio;
   const current = position.current_price;
-  let fields: Fields = {};
-  const problem = firstProblem(
-    ...positionPriceChecks(position, ratio),
-    () => checkPrice("proposed_sl", result.proposed_sl, current, ratio),
-    () => checkPrice("proposed_tp", result.proposed_tp, current, ratio),
-    () => checkStopDistance(result.intermediates.stop_dist_pct, limits.maxStopDistPct),
-    () => {
-      // The stamps are the publish's (an epoch and an ISO time have fixed widths).
-      const built = buildFields(() => riskProposalFields(result, market, position));
-      if (!built.ok) return built.problem;
-      fields = built.fields;
-      return checkNumberLengths(fields);
-    },
-  );
-  return problem === null ? ok({ result, fields }) : implausible(problem);
+  const problem =
+    positionPriceProblem(position, ratio) ??
+    checkPrice("proposed_sl", result.proposed_sl, current, ratio) ??
+    checkPrice("proposed_tp", result.proposed_tp, current, ratio) ??
+    checkStopDistance(result.intermediates.stop_dist_pct, limits.maxStopDistPct);
+  // The stamps are the publish's (an epoch and an ISO time have fixed widths).
+  return spelledUnless(problem, result, () => riskProposalFields(result, market, position));
 }
 
 /**
@@ -215,24 +212,15 @@ export function guardHarvestResult(
 ): Read<Spelled<HarvestResult>> {
   const ratio = limits.maxPriceRatio;
   const current = position.current_price;
-  let fields: Fields = {};
-  const problem = firstProblem(
-    ...positionPriceChecks(position, ratio),
-    () =>
-      result.new_sl_proposed === null
-        ? null
-        : checkPrice("new_sl_proposed", result.new_sl_proposed, current, ratio),
-    () => checkPriceDistance("risk_unit", result.risk_unit, current, ratio),
-    () => {
-      const built = buildFields(() =>
-        harvestProposalFields(result, market, position, policyVersion),
-      );
-      if (!built.ok) return built.problem;
-      fields = built.fields;
-      return checkNumberLengths(fields);
-    },
+  const problem =
+    positionPriceProblem(position, ratio) ??
+    (result.new_sl_proposed === null
+      ? null
+      : checkPrice("new_sl_proposed", result.new_sl_proposed, current, ratio)) ??
+    checkPriceDistance("risk_unit", result.risk_unit, current, ratio);
+  return spelledUnless(problem, result, () =>
+    harvestProposalFields(result, market, position, policyVersion),
   );
-  return problem === null ? ok({ result, fields }) : implausible(problem);
 }
 
 /**

@@ -208,10 +208,13 @@ const FORBIDDEN_VALUES = new Set([
 function assertFields(key: string, fields: Record<string, string>): void {
   if (typeof fields !== "object" || fields === null)
     throw new InvalidWriteError(`write to ${key}: fields must be an object`);
-  const entries = Object.entries(fields);
+  // Names, not entries (every publish passes here: no [name, value] pair per field).
+  const names = Object.keys(fields);
   // HSET/XADD with no field is a Redis syntax error; refuse it before anything is sent.
-  if (entries.length === 0) throw new InvalidWriteError(`write to ${key}: no fields given`);
-  for (const [field, value] of entries) {
+  if (names.length === 0) throw new InvalidWriteError(`write to ${key}: no fields given`);
+  for (let i = 0; i < names.length; i++) {
+    const field = names[i];
+    const value = fields[field];
     if (field.length === 0) throw new InvalidWriteError(`write to ${key}: empty field name`);
     if (typeof value !== "string") {
       throw new InvalidWriteError(
