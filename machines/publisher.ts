@@ -11,17 +11,19 @@
 // A WAKE that arrives while a cycle is under way is remembered: if that cycle fails (it may have
 // failed on the connection that just came back), its retry is the short wake delay too.
 //
-// The machine knows nothing about Redis or kernels: every step is injected — the I/O steps as
-// promise actors (`seedMemory`, `readInputs`, `publishResult`, `writeHeartbeat`), the pure ones
-// as actions (`computeResult`, `decidePublish`) — so the same definition runs against Redis,
-// the embedded store and test doubles. src/phases/steps.ts adapts a phase's steps to both.
+// The machine knows nothing about Redis or kernels: every step is injected — the I/O steps
+// (`seedMemory`, `readInputs`, `publishResult`, `writeHeartbeat`) as the one long-lived step actor
+// `steps` (machines/stepActor.ts: the state sends it a request on entry, and leaves on the
+// `<step>.done` / `<step>.error` event it sends back), the pure ones as one action
+// (`computeAndDecide`) — so the same definition runs against Redis, the embedded store and test
+// doubles. src/phases/steps.ts adapts a phase's steps to both.
 //
 // The step protocol is typed per phase: `createPublisherMachine<Memory, Inputs, Result>()` builds
 // the definition whose context and step inputs carry the phase's own types, so the adapter hands
 // the phase's values to its steps as they are — no cast at the boundary. `publisherMachine` is
 // the same definition over `unknown`: what the supervisor declares and the diagrams draw.
 // Imports go one way: src/phases → machines → src/inputs/types.ts (the shared `Read<T>`).
-import { assign, enqueueActions, fromPromise, sendParent, sendTo, setup } from "xstate";
+import { assign, enqueueActions, sendParent, sendTo, setup } from "xstate";
 import type { Read, SkipReason } from "../src/inputs/types.js";
 import { passedOn, type ChainHandoff } from "../src/inputs/handoff.js";
 import { errorMessage } from "../src/core/errors.js";
@@ -30,6 +32,7 @@ export type { PhaseName } from "../src/core/phases.js";
 import type { PhaseName } from "../src/core/phases.js";
 import { cappedExponentialMs, equalJitterMs } from "../src/core/backoff.js";
 import { timerActor, type TimerCommand as TimerCommandOf } from "./timer.js";
+import { fromSteps, type StepReply, type StepRequest } from "./stepActor.js";
 export type CycleOutcome = "published" | "heartbeat" | "skipped" | "error";
 /**
  * What started a cycle: its polling interval, a RUN (chaining, the klines follower, the first
@@ -79,6 +82,31 @@ export interface PublishInput<Inputs, Result> extends StepTarget {
 export interface HeartbeatInput extends StepTarget {
   nowMs: number;
 }
+
+/**
+ * The publisher's I/O steps, run by its step actor (machines/stepActor.ts). `alive()` tells
+ * whether the request is still the one under way (false once the publisher stopped): a step that
+ * waits before its I/O (the step gate) asks it.
+ */
+export type IoSteps<Memory, Inputs, Result> = {
+  seedMemory: (input: StepTarget, alive: () => boolean) => PromiseLike<Memory | null>;
+  readInputs: (input: ReadInput, alive: () => boolean) => PromiseLike<ReadOutput<Inputs>>;
+  publishResult: (
+    input: PublishInput<Inputs, Result>,
+    alive: () => boolean,
+  ) => PromiseLike<PublishOutput<Memory>>;
+  writeHeartbeat: (input: HeartbeatInput, alive: () => boolean) => PromiseLike<void>;
+};
+/** A request to the step actor (the state that needs the step sends it on entry). */
+export type IoStepRequest<Memory = unknown, Inputs = unknown, Result = unknown> = StepRequest<
+  IoSteps<Memory, Inputs, Result>
+>;
+/** The step actor's answer: `readInputs.done` (its `output`), `readInputs.error` (its `error`), … */
+export type IoStepReply<Memory = unknown, Inputs = unknown, Result = unknown> = StepReply<
+  IoSteps<Memory, Inputs, Result>
+>;
+/** The I/O steps' names (the step actor's requests; `<name>.done` / `.error` its answers). */
+export const IO_STEPS = ["seedMemory", "readInputs", "publishResult", "writeHeartbeat"] as const;
 
 /** A synchronous step's outcome: a value, a counted skip, or an unexpected error (a bug). */
 export type StepResult<T> =
@@ -204,9 +232,10 @@ export interface PendingRequests {
  * Grouped, and kept to a few top-level fields (CONTEXT_FIELD_BUDGET), because XState's assign
  * copies the context with `Object.assign({}, context, update)`: past 19 properties V8 turns that
  * copy into a dictionary (hash table) — every later copy costs several µs, every read is a hash
- * lookup, and each copy leaves ~1 KB of garbage; a cycle assigns about five times. The groups
- * change together (the cycle's fields at its start, the pending requests when they arrive); the
- * health endpoint, the visualizer and the tests read the last outcome at the top level.
+ * lookup, and each copy leaves ~1 KB of garbage; a cycle assigns three times (its start, its
+ * read + compute + decide, its end). The groups change together (the cycle's fields at its start,
+ * the pending requests when they arrive); the health endpoint, the visualizer and the tests read
+ * the last outcome at the top level.
  */
 export interface PublisherContext<Memory = unknown, Inputs = unknown, Result = unknown> {
   phase: PhaseName;
@@ -276,11 +305,10 @@ export function wakeDelayMs(
   return Math.min(Math.max(Math.floor(random() * spreadMs), 0), Math.max(spreadMs - 1, 0));
 }
 
-/** Placeholder step: the machine is always run with `.provide({ actors })`. */
-function notProvided<Output, Input>(step: string) {
-  return fromPromise<Output, Input>(async () => {
-    throw new Error(`publisher step '${step}' was not provided`);
-  });
+/** Placeholder step: the machine is always run with its steps provided (publisherFor). */
+function notProvided(step: string) {
+  return (): Promise<never> =>
+    Promise.reject(new Error(`publisher step '${step}' was not provided`));
 }
 
 /** This cycle's inputs and result, once compute succeeded (deciding and publishing); else null. */
@@ -290,35 +318,6 @@ export function computedCycle<Inputs, Result>(
   const { inputs, computed } = cycle;
   return inputs !== null && computed?.kind === "ok" ? { inputs, result: computed.value } : null;
 }
-
-const stepTarget = ({
-  context,
-}: {
-  context: PublisherContext<unknown, unknown, unknown>;
-}): StepTarget => ({
-  phase: context.phase,
-  symbol: context.symbol,
-});
-
-const readInput = ({
-  context,
-}: {
-  context: PublisherContext<unknown, unknown, unknown>;
-}): ReadInput => ({
-  phase: context.phase,
-  symbol: context.symbol,
-  handoff: context.cycle.handoff,
-});
-
-const heartbeatInput = ({
-  context,
-}: {
-  context: PublisherContext<unknown, unknown, unknown>;
-}): HeartbeatInput => ({
-  phase: context.phase,
-  symbol: context.symbol,
-  nowMs: context.cycle.nowMs,
-});
 
 const NOTHING_PENDING: PendingRequests = {
   run: false,
@@ -362,35 +361,57 @@ const skipped = (context: { pending: PendingRequests }, reason: SkipReason, deta
 export function createPublisherMachine<Memory = unknown, Inputs = unknown, Result = unknown>() {
   type Context = PublisherContext<Memory, Inputs, Result>;
 
+  type Request = IoStepRequest<Memory, Inputs, Result>;
+  // The step actor's requests, each tagged with the cycle that asks (a re-seed: the cycle whose
+  // retry re-seeds).
+  const seedRequest = ({ context }: { context: Context }): Request => ({
+    type: "seedMemory",
+    cycle: context.cycles,
+    input: { phase: context.phase, symbol: context.symbol },
+  });
+  const readRequest = ({ context }: { context: Context }): Request => ({
+    type: "readInputs",
+    cycle: context.cycles,
+    input: { phase: context.phase, symbol: context.symbol, handoff: context.cycle.handoff },
+  });
+  const heartbeatRequest = ({ context }: { context: Context }): Request => ({
+    type: "writeHeartbeat",
+    cycle: context.cycles,
+    input: { phase: context.phase, symbol: context.symbol, nowMs: context.cycle.nowMs },
+  });
   /**
-   * The publish step's input. Publishing is entered only from deciding, which is entered only
+   * The publish step's request. Publishing is entered only from deciding, which is entered only
    * after compute succeeded; XState does not narrow context by state, so this checks it.
    */
-  const publishInput = ({ context }: { context: Context }): PublishInput<Inputs, Result> => {
+  const publishRequest = ({ context }: { context: Context }): Request => {
     const cycle = computedCycle(context.cycle);
     if (cycle === null) throw new Error("publisher: publishing without a computed result");
     return {
-      phase: context.phase,
-      symbol: context.symbol,
-      nowMs: context.cycle.nowMs,
-      inputs: cycle.inputs,
-      result: cycle.result,
+      type: "publishResult",
+      cycle: context.cycles,
+      input: {
+        phase: context.phase,
+        symbol: context.symbol,
+        nowMs: context.cycle.nowMs,
+        inputs: cycle.inputs,
+        result: cycle.result,
+      },
     };
   };
 
   return setup({
     types: {
       context: {} as Context,
-      events: {} as PublisherEvent,
+      events: {} as PublisherEvent | IoStepReply<Memory, Inputs, Result>,
       input: {} as PublisherInput,
     },
     actors: {
-      seedMemory: notProvided<Memory | null, StepTarget>("seedMemory"),
-      readInputs: notProvided<ReadOutput<Inputs>, ReadInput>("readInputs"),
-      publishResult: notProvided<PublishOutput<Memory>, PublishInput<Inputs, Result>>(
-        "publishResult",
-      ),
-      writeHeartbeat: notProvided<void, HeartbeatInput>("writeHeartbeat"),
+      steps: fromSteps<IoSteps<Memory, Inputs, Result>>({
+        seedMemory: notProvided("seedMemory"),
+        readInputs: notProvided("readInputs"),
+        publishResult: notProvided("publishResult"),
+        writeHeartbeat: notProvided("writeHeartbeat"),
+      }),
       timer,
     },
     guards: {
@@ -414,18 +435,24 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
         !context.woken && (context.retryDelayMs ?? 0) > WAKE_SPREAD_MS,
     },
     actions: {
-      /** Provided per phase: assigns `cycle.computed` from `cycle.inputs` — pure, synchronous. */
-      computeResult: assign(({ context }) => ({
+      /**
+       * Provided per phase (src/phases/steps.ts): takes the read's clock reading and inputs from
+       * the `readInputs.done` that entered computing, runs compute and — when it succeeded —
+       * decide, and assigns all four to `cycle` at once: pure, synchronous, one copy of the
+       * context (it was three: the read's, compute's and decide's assigns).
+       */
+      computeAndDecide: assign(({ context, event }) => ({
         cycle: {
           ...context.cycle,
+          nowMs: event.type === "readInputs.done" ? event.output.nowMs : context.cycle.nowMs,
+          passOn: event.type === "readInputs.done" ? (event.output.handoff ?? null) : null,
           computed: {
             kind: "error",
-            message: "publisher step 'computeResult' was not provided",
+            message: "publisher step 'computeAndDecide' was not provided",
           } satisfies StepResult<Result>,
+          decision: null,
         },
       })),
-      /** Provided per phase: assigns `cycle.decision` from memory, inputs and result — pure, synchronous. */
-      decidePublish: assign(({ context }) => ({ cycle: { ...context.cycle, decision: null } })),
       /** Overridden in tests that run a publisher without a parent. */
       reportCycle: sendParent(({ context }): CycleDoneEvent => ({
         type: "CYCLE_DONE",
@@ -559,7 +586,13 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
       lastPublishedAt: null,
     }),
     initial: "seeding",
-    invoke: { id: "timer", src: "timer" },
+    // Two long-lived children: the timer, and the step actor that runs every I/O step (its
+    // input: the publisher, so a step queued for a publisher that is no longer running never
+    // starts).
+    invoke: [
+      { id: "timer", src: "timer" },
+      { id: "steps", src: "steps", input: ({ self }) => ({ publisher: self }) },
+    ],
     // Outside idle a RUN never starts a second cycle: it is remembered and run right after.
     // A WAKE outside backoff is remembered for the cycle under way (backoff handles its own).
     on: {
@@ -571,10 +604,9 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
       seeding: {
         description:
           "Load the rate-limit memory from the output hash, so a restart does not cause a publish storm.",
-        invoke: {
-          src: "seedMemory",
-          input: stepTarget,
-          onDone: {
+        entry: sendTo("steps", seedRequest),
+        on: {
+          "seedMemory.done": {
             target: "idle",
             actions: assign(({ context, event }) => ({
               rateLimit: { seeded: true, memory: event.output },
@@ -582,7 +614,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
               ...endedWithoutFailure(context),
             })),
           },
-          onError: {
+          "seedMemory.error": {
             target: "#publisher.failed",
             actions: { type: "recordFailure", params: ({ event }) => ({ error: event.error }) },
           },
@@ -613,10 +645,9 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
       },
       reading: {
         description: "Read this phase's inputs (candles; marketstate, position, risk proposal).",
-        invoke: {
-          src: "readInputs",
-          input: readInput,
-          onDone: [
+        entry: sendTo("steps", readRequest),
+        on: {
+          "readInputs.done": [
             {
               guard: { type: "readSkipped", params: ({ event }) => event.output },
               target: "idle",
@@ -631,32 +662,23 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
                 "reportCycle",
               ],
             },
-            {
-              target: "computing",
-              actions: assign(({ context, event }) => {
-                const { nowMs, read } = event.output;
-                return {
-                  cycle: {
-                    ...context.cycle,
-                    nowMs,
-                    inputs: read.ok ? read.value : null,
-                    passOn: event.output.handoff ?? null,
-                  },
-                };
-              }),
-            },
+            // The inputs and the clock reading are assigned by computing's entry, with the result
+            // and the decision: one copy of the context instead of three.
+            { target: "computing" },
           ],
-          onError: {
+          "readInputs.error": {
             target: "#publisher.failed",
             actions: { type: "recordFailure", params: ({ event }) => ({ error: event.error }) },
           },
         },
       },
-      // computing and deciding are pure and synchronous: they run as injected actions on entry
-      // and leave by eventless transitions, so they cost no actor, timer or promise per cycle.
+      // computing and deciding are pure and synchronous: one injected action on computing's entry
+      // runs compute and then decide (on the inputs of the readInputs.done that entered it), and
+      // both states leave by eventless transitions — no actor, timer or promise per cycle. The
+      // states stay apart so that the diagram and the guards say which of the two refused.
       computing: {
-        description: "Run the pure kernel on the inputs.",
-        entry: "computeResult",
+        description: "Run the pure kernel on the inputs (and, when it succeeded, the rate limit).",
+        entry: "computeAndDecide",
         always: [
           {
             // A kernel that throws something other than an input error is a bug, not an outage:
@@ -694,7 +716,6 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
       deciding: {
         description:
           "Rate limit: publish when something changed enough or the last publish is old; else heartbeat.",
-        entry: "decidePublish",
         always: [
           {
             guard: "noDecision",
@@ -714,10 +735,9 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
       },
       publishing: {
         description: "Write the output atomically (MULTI/EXEC).",
-        invoke: {
-          src: "publishResult",
-          input: publishInput,
-          onDone: {
+        entry: sendTo("steps", publishRequest),
+        on: {
+          "publishResult.done": {
             target: "idle",
             actions: [
               assign(({ context, event }) => ({
@@ -743,7 +763,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
           // it. Forget the rate-limit memory so the retry re-reads the output hash first (seeding,
           // then straight on to a cycle): if the publish did land, the same result is not published
           // — and appended to the stream — a second time (test/faults/lostReply.test.ts).
-          onError: {
+          "publishResult.error": {
             target: "#publisher.failed",
             actions: [
               assign(({ context }) => ({
@@ -758,10 +778,9 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
       heartbeating: {
         description:
           "Rate-limited: only refresh last_update_epoch so readers can tell quiet from dead.",
-        invoke: {
-          src: "writeHeartbeat",
-          input: heartbeatInput,
-          onDone: {
+        entry: sendTo("steps", heartbeatRequest),
+        on: {
+          "writeHeartbeat.done": {
             target: "idle",
             actions: [
               assign(({ context }) => ({
@@ -774,7 +793,7 @@ export function createPublisherMachine<Memory = unknown, Inputs = unknown, Resul
               "reportCycle",
             ],
           },
-          onError: {
+          "writeHeartbeat.error": {
             target: "#publisher.failed",
             actions: { type: "recordFailure", params: ({ event }) => ({ error: event.error }) },
           },

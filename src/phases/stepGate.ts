@@ -13,8 +13,8 @@
 // pending, and a hung command frees it at the command timeout.
 //
 // Nothing is lost or reordered within a publisher: its cycles never overlap, so it has at most
-// one step queued. A step queued when its actor stops (a DRAIN's retiring publisher, a lost
-// lease) never starts its I/O — as a step that was never invoked.
+// one step queued. A step queued when its publisher stops (a DRAIN's retiring publisher, a lost
+// lease) never starts its I/O: the step actor's `alive()` says so (machines/stepActor.ts).
 import type { PhaseName } from "../core/phases.js";
 import { PHASE_NAMES } from "../core/phases.js";
 

@@ -1,22 +1,19 @@
 // What a phase must provide to the publisher machine, and the adapter that turns those plain
-// functions into the machine's injected steps: the I/O ones into promise actors, the pure ones
-// into assign actions. The machine is built over the phase's own types
-// (createPublisherMachine<Memory, Inputs, Result>), so the steps get their values as they are.
+// functions into the machine's injected steps: the I/O ones into the publisher's step actor
+// (machines/stepActor.ts), the pure ones into one assign action. The machine is built over the
+// phase's own types (createPublisherMachine<Memory, Inputs, Result>), so the steps get their
+// values as they are.
 import { assign } from "xstate";
-import { fromStep } from "../../machines/stepActor.js";
+import { fromSteps } from "../../machines/stepActor.js";
 import { stepGate, stepPriority } from "./stepGate.js";
 import {
-  computedCycle,
   createPublisherMachine,
   type AnyPublisherMachine,
   type Decision,
-  type HeartbeatInput,
-  type PublishInput,
+  type IoSteps,
   type PublishOutput,
-  type ReadInput,
   type ReadOutput,
   type StepResult,
-  type StepTarget,
 } from "../../machines/publisher.js";
 import type { Read } from "../inputs/types.js";
 import type { ChainHandoff } from "../inputs/handoff.js";
@@ -129,65 +126,59 @@ export function runPureStep<T>(step: () => Read<T>): StepResult<T> {
 }
 
 /**
- * The publisher machine provided with a phase's steps: the I/O steps become promise actors, the
- * pure ones (compute, decide) assign actions. Inside, the machine is typed by the phase's
+ * The publisher machine provided with a phase's steps: the I/O steps become its step actor, the
+ * pure ones (compute, decide) one assign action. Inside, the machine is typed by the phase's
  * Memory, Inputs and Result; what it returns is a publisher of some phase (AnyPublisherMachine),
  * the one type the supervisor spawns all three phases' publishers as.
  */
 export function publisherFor<Memory, Inputs, Result>(
   steps: PhaseSteps<Memory, Inputs, Result>,
 ): AnyPublisherMachine {
+  // Through the process's step gate (src/phases/stepGate.ts): a bounded number under way, a
+  // chain's later steps first; `alive` keeps a step queued for a stopped publisher from starting.
+  const io: IoSteps<Memory, Inputs, Result> = {
+    seedMemory: (input, alive) =>
+      stepGate.run(stepPriority(input.phase, "read"), alive, () => steps.seed(input.symbol)),
+    readInputs: (input, alive) =>
+      stepGate.run(stepPriority(input.phase, "read"), alive, () =>
+        steps.read(input.symbol, input.handoff),
+      ),
+    publishResult: (input, alive) =>
+      stepGate.run(stepPriority(input.phase, "write"), alive, () =>
+        steps.publish(input.symbol, input.inputs, input.result, input.nowMs),
+      ),
+    writeHeartbeat: (input, alive) =>
+      stepGate.run(stepPriority(input.phase, "write"), alive, () =>
+        steps.heartbeat(input.symbol, input.nowMs),
+      ),
+  };
   return createPublisherMachine<Memory, Inputs, Result>().provide({
-    actors: {
-      // Through the process's step gate (src/phases/stepGate.ts): a bounded number under way,
-      // a chain's later steps first.
-      seedMemory: fromStep<Memory | null, StepTarget>((input, alive) =>
-        stepGate.run(stepPriority(input.phase, "read"), alive, () => steps.seed(input.symbol)),
-      ),
-      readInputs: fromStep<ReadOutput<Inputs>, ReadInput>((input, alive) =>
-        stepGate.run(stepPriority(input.phase, "read"), alive, () =>
-          steps.read(input.symbol, input.handoff),
-        ),
-      ),
-      publishResult: fromStep<PublishOutput<Memory>, PublishInput<Inputs, Result>>((input, alive) =>
-        stepGate.run(stepPriority(input.phase, "write"), alive, () =>
-          steps.publish(input.symbol, input.inputs, input.result, input.nowMs),
-        ),
-      ),
-      writeHeartbeat: fromStep<void, HeartbeatInput>((input, alive) =>
-        stepGate.run(stepPriority(input.phase, "write"), alive, () =>
-          steps.heartbeat(input.symbol, input.nowMs),
-        ),
-      ),
-    },
+    actors: { steps: fromSteps(io) },
     actions: {
-      computeResult: assign(({ context }) => {
-        // computing is entered only from a read that delivered inputs.
+      // One assign for the read's inputs, compute and decide: one copy of the context per cycle
+      // instead of three (machines/publisher.ts, computing).
+      computeAndDecide: assign(({ context, event }) => {
         const { symbol, cycle } = context;
-        const { inputs } = cycle;
+        // computing is entered only from a read that delivered inputs.
+        const output: ReadOutput<Inputs> | null =
+          event.type === "readInputs.done" ? event.output : null;
+        const nowMs = output === null ? cycle.nowMs : output.nowMs;
+        const inputs = output !== null && output.read.ok ? output.read.value : null;
         const computed: StepResult<Result> =
           inputs === null
             ? { kind: "error", message: "no inputs read" }
             : runPureStep(() => steps.compute(symbol, inputs));
-        return { cycle: { ...cycle, computed } };
-      }),
-      decidePublish: assign(({ context }) => {
-        const { cycle } = context;
-        const computed = computedCycle(cycle);
         let decision: Decision | null = null;
-        if (computed !== null) {
+        if (inputs !== null && computed.kind === "ok") {
           try {
-            decision = steps.decide(
-              context.rateLimit.memory,
-              computed.inputs,
-              computed.result,
-              cycle.nowMs,
-            );
+            decision = steps.decide(context.rateLimit.memory, inputs, computed.value, nowMs);
           } catch {
             decision = null;
           }
         }
-        return { cycle: { ...cycle, decision } };
+        // What this cycle passes on to the next phase of its chain: its read's, so far.
+        const passOn = output?.handoff ?? null;
+        return { cycle: { ...cycle, nowMs, passOn, inputs, computed, decision } };
       }),
     },
   });

@@ -164,13 +164,12 @@ function edgePoints(edge: ElkExtendedEdge): ElkPoint[] {
 }
 
 /**
- * What an edge shows for one transition: the event and the guard's name. An invoked step's
- * result is `done`/`error` (the state says which step; the tooltip names it), to keep the
- * drawing narrow.
+ * What an edge shows for one transition: the event and the guard's name. A step's result is
+ * `done`/`error` (the state says which step; the tooltip names it), to keep the drawing narrow.
  */
 export function edgeLine(t: ModelTransition): string {
   const event =
-    t.kind === "done" && t.eventType.startsWith("xstate.done.actor.")
+    t.kind === "done" && !t.eventType.startsWith("xstate.done.state.")
       ? "done"
       : t.kind === "error"
         ? "error"

@@ -6,9 +6,10 @@
 // without a target (actions only), which it draws as self-loops — and the reader's names.
 //
 // XState turns `onDone`, `onError`, `after` and `always` into transitions on internal event types
-// (`xstate.done.actor.0.publisher.reading`, `xstate.after.interval.publisher.idle`, …). This
-// module names them the way a reader thinks of them (`readInputs.done`, `after interval`,
-// `always`), and names guards, so a diagram shows why a branch is taken — by the guard's name
+// (`xstate.done.actor.0.klinesFollower.locating`, `xstate.after.interval.publisher.idle`, …). This
+// module names them the way a reader thinks of them (`locateEnd.done`, `after interval`,
+// `always`) — and counts the publisher's step answers, events it names itself (`readInputs.done`,
+// `publishResult.error`: machines/stepActor.ts), as done/error too — and names guards, so a diagram shows why a branch is taken — by the guard's name
 // only: an inline guard's source code is never printed (it shows as `inline guard`).
 import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from "xstate";
 import { toDirectedGraph, type DirectedGraphNode } from "xstate/graph";
@@ -128,6 +129,9 @@ function invokeSources(machine: AnyStateMachine): Map<string, string> {
   return byId;
 }
 
+/** `<step>.done` / `<step>.error`: what a step actor sends back (machines/stepActor.ts). */
+const STEP_ANSWER = /^[A-Za-z]\w*\.(done|error)$/;
+
 export interface EventName {
   kind: TransitionKind;
   label: string;
@@ -143,6 +147,9 @@ export function createEventNamer(
   const sources = invokeSources(machine);
   return (eventType, delay) => {
     if (eventType === "") return { kind: "always", label: "always" };
+    // A long-lived step actor's answer (the publisher's `readInputs.done`): already a reader's name.
+    const answer = STEP_ANSWER.exec(eventType);
+    if (answer) return { kind: answer[1] as "done" | "error", label: eventType };
     const actor = /^xstate\.(done|error)\.actor\.(.+)$/.exec(eventType);
     if (actor) {
       const kind = actor[1] as "done" | "error";

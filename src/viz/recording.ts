@@ -201,7 +201,7 @@ export class ReplayModel {
         taken.every((t) => (t as { eventType?: unknown }).eventType === "");
       const snap = ev.snapshot as { value?: unknown; context?: unknown };
       const ctx = snap.context as { phase?: unknown; symbol?: unknown } | undefined;
-      // Only the publishers: their invoked steps (promise actors) carry no such context.
+      // Only the publishers: their step actors and timers carry no such context.
       if (snap.value === undefined || typeof ctx?.phase !== "string") return;
       if (typeof ctx.symbol !== "string") return;
       const ref = ev.actorRef;

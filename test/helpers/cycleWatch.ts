@@ -1,10 +1,16 @@
 // Watches a running service through its hooks and XState inspection: every cycle outcome, and
 // how many I/O steps each publisher has running at once (one at most: cycles never overlap).
+//
+// On XState's public inspection stream only: a publisher asks its step actor for a step with an
+// event named after the step (`readInputs`: the inspection event's `sourceRef` is the publisher)
+// and the step actor answers with `<step>.done` / `<step>.error`, sent to the publisher
+// (machines/stepActor.ts).
 import type { InspectionEvent } from "xstate";
-import type { CycleDoneEvent } from "../../machines/publisher.js";
+import { IO_STEPS, type CycleDoneEvent } from "../../machines/publisher.js";
 import type { ServiceHooks } from "../../src/service/service.js";
 
-const STEP_ACTORS = new Set(["seedMemory", "readInputs", "publishResult", "writeHeartbeat"]);
+const STEPS: ReadonlySet<string> = new Set(IO_STEPS);
+const ANSWER = /^(\w+)\.(?:done|error)$/;
 
 export interface ObservedCycle {
   event: CycleDoneEvent;
@@ -14,10 +20,10 @@ export interface ObservedCycle {
 
 export class CycleWatch {
   readonly cycles: ObservedCycle[] = [];
-  /** The largest number of step actors one publisher ever had alive at the same time. */
+  /** The largest number of steps one publisher ever had under way at the same time. */
   maxConcurrentSteps = 0;
-  /** Publisher id → ids of its live step actors. */
-  private readonly live = new Map<string, Set<string>>();
+  /** Publisher (its sessionId) → how many of its step requests are not answered yet. */
+  private readonly live = new Map<string, number>();
 
   readonly hooks: ServiceHooks = {
     onCycle: (event, nowMs) => {
@@ -26,20 +32,23 @@ export class CycleWatch {
   };
 
   readonly inspect = (event: InspectionEvent): void => {
-    const ref = event.actorRef as unknown as { id: string; src: unknown; _parent?: { id: string } };
-    if (event.type === "@xstate.actor") {
-      if (typeof ref.src !== "string" || !STEP_ACTORS.has(ref.src) || ref._parent === undefined)
-        return;
-      const set = this.live.get(ref._parent.id) ?? new Set<string>();
-      set.add(ref.id);
-      this.live.set(ref._parent.id, set);
-      this.maxConcurrentSteps = Math.max(this.maxConcurrentSteps, set.size);
-    } else if (event.type === "@xstate.event") {
-      // A step ends for its publisher when the publisher is sent the step's done/error event —
-      // before it reacts (and starts the next step), so this is the moment that counts.
-      const match = /^xstate\.(?:done|error)\.actor\.(.+)$/.exec(event.event.type);
-      if (match) this.live.get(ref.id)?.delete(match[1]);
+    if (event.type !== "@xstate.event") return;
+    const type = event.event.type;
+    if (STEPS.has(type) && event.sourceRef !== undefined) {
+      // A request, sent by the publisher (sourceRef) to its step actor.
+      const id = event.sourceRef.sessionId;
+      const n = (this.live.get(id) ?? 0) + 1;
+      this.live.set(id, n);
+      this.maxConcurrentSteps = Math.max(this.maxConcurrentSteps, n);
+      return;
     }
+    // An answer, received by the publisher — before it reacts (and asks for the next step), so
+    // this is the moment its step ends.
+    const answer = ANSWER.exec(type);
+    if (answer === null || !STEPS.has(answer[1])) return;
+    const id = event.actorRef.sessionId;
+    const n = this.live.get(id);
+    if (n !== undefined) this.live.set(id, Math.max(n - 1, 0));
   };
 
   of(phase: string, outcome?: string, symbol?: string): ObservedCycle[] {

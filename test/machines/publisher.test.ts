@@ -504,3 +504,73 @@ describe("publisher context", () => {
     expect(widest.n, widest.keys.join(", ")).toBeLessThanOrEqual(CONTEXT_FIELD_BUDGET);
   });
 });
+
+describe("publisher machinery per cycle", () => {
+  /** A publisher on a simulated clock, with every actor created and every context it held. */
+  function observed(steps: ScriptedSteps) {
+    const created: string[] = [];
+    const contexts = new Set<unknown>();
+    const clock = new SimulatedClock();
+    const actor = createActor(scriptedPublisher(steps, { reportCycle: () => undefined }), {
+      clock,
+      input: {
+        phase: "risk",
+        symbol: "BTCUSDT",
+        intervalMs: 10_000,
+        backoff: { baseMs: 1000, capMs: 8000 },
+      },
+      inspect: (ev) => {
+        if (ev.type === "@xstate.actor") created.push(ev.actorRef.sessionId);
+        if (
+          (ev.type === "@xstate.microstep" || ev.type === "@xstate.snapshot") &&
+          ev.actorRef === actor &&
+          "context" in ev.snapshot
+        )
+          contexts.add(ev.snapshot.context);
+      },
+    });
+    actor.start();
+    return { actor, clock, created, contexts };
+  }
+
+  it("spawns no actor per cycle: its timer and its step actor live as long as it does", async () => {
+    let fail = false;
+    const steps = scriptedSteps({
+      publish: async () => {
+        if (fail) throw new Error("down");
+        return { memory: { published: true }, summary: "ok", figures: {} };
+      },
+    });
+    const { actor, clock, created } = observed(steps);
+    await flush();
+    // The publisher, its timer and its step actor.
+    expect(created).toHaveLength(3);
+    for (let i = 0; i < 3; i++) {
+      actor.send({ type: "RUN" });
+      await flush();
+    }
+    fail = true;
+    actor.send({ type: "RUN" });
+    await flush();
+    expect(actor.getSnapshot().value).toBe("backoff");
+    fail = false;
+    clock.increment(10_000); // the retry re-seeds (a failed publish), then runs the cycle
+    await flush();
+    expect(actor.getSnapshot().context.lastOutcome).toBe("published");
+    expect(steps.calls.seed).toBe(2);
+    expect(steps.calls.publish).toBe(5);
+    expect(created).toHaveLength(3);
+  });
+
+  it("copies the context three times per published cycle: its start, read + compute + decide, its end", async () => {
+    const steps = scriptedSteps();
+    const { actor, contexts } = observed(steps);
+    await flush();
+    contexts.clear();
+    contexts.add(actor.getSnapshot().context);
+    actor.send({ type: "RUN" });
+    await flush();
+    expect(actor.getSnapshot().context.lastOutcome).toBe("published");
+    expect(contexts.size - 1).toBe(3);
+  });
+});

@@ -1,101 +1,155 @@
-// fromStep is fromPromise without the AbortController, written on XState's public ActorLogic
-// interface: the same done/error events to the parent, a promise that settles after its actor
-// stopped is ignored (nothing is sent to the stopped actor), and a step that asks `alive()` after
-// its actor stopped is told so. These fail loudly if an XState upgrade stops passing `xstate.stop`
-// through an actor's logic, or changes what a parent sees of its promise actors.
+// The publisher's one long-lived step actor (machines/stepActor.ts), on XState's public
+// fromCallback: a request is answered with `<step>.done` / `<step>.error` tagged with the cycle
+// that asked; only the request under way can answer, and its `alive()` turns false once a newer
+// request superseded it, the actor stopped, or the actor it answers is no longer running — so a
+// late result is never delivered and a step waiting in the step gate never starts its I/O.
 import { describe, expect, it, vi } from "vitest";
-import { createActor, fromPromise, setup, type AnyActorLogic } from "xstate";
-import { fromStep } from "../../machines/stepActor.js";
+import { createActor, sendTo, setup, type AnyEventObject } from "xstate";
+import { fromSteps, type StepTable } from "../../machines/stepActor.js";
 import { deferred, flush } from "./helpers.js";
 
-function parentOf(step: AnyActorLogic) {
-  return setup({ actors: { step } }).createMachine({
+/** A parent that forwards ASK's request to its step actor; LEAVE stops it; CRASH throws. */
+function parentOf(steps: StepTable) {
+  return setup({
+    types: {
+      // ASK { request }, LEAVE, CRASH, and the step actor's answers.
+      events: {} as AnyEventObject,
+    },
+    actors: { steps: fromSteps(steps) },
+    actions: {
+      crash: () => {
+        throw new Error("injected crash");
+      },
+    },
+  }).createMachine({
     initial: "running",
-    context: { out: null, err: null },
     states: {
       running: {
-        invoke: {
-          src: "step",
-          input: 21,
-          onDone: {
-            target: "done",
-            actions: ({ context, event }) => void (context.out = event.output),
-          },
-          onError: {
-            target: "failed",
-            actions: ({ context, event }) => void (context.err = event.error),
-          },
+        invoke: { id: "steps", src: "steps", input: ({ self }) => ({ publisher: self }) },
+        on: {
+          ASK: { actions: sendTo("steps", ({ event }) => event.request as AnyEventObject) },
+          LEAVE: "left",
+          CRASH: { actions: "crash" },
         },
-        on: { LEAVE: "left" },
       },
-      done: {},
-      failed: {},
       left: {},
     },
   });
 }
 
-async function outcome(step: AnyActorLogic, leave = false) {
-  const events: string[] = [];
-  const actor = createActor(parentOf(step), {
+/** The parent, started, with every step answer it was sent (as the inspection stream saw it). */
+function start(steps: StepTable) {
+  const replies: AnyEventObject[] = [];
+  const actor = createActor(parentOf(steps), {
     inspect: (e) => {
-      if (e.type === "@xstate.event") events.push(e.event.type);
+      if (
+        e.type === "@xstate.event" &&
+        e.actorRef === actor &&
+        /\.(done|error)$/.test(e.event.type)
+      )
+        replies.push(e.event);
     },
-  }).start();
-  if (leave) actor.send({ type: "LEAVE" });
-  await flush();
-  return { value: actor.getSnapshot().value, context: actor.getSnapshot().context, events };
+  });
+  actor.subscribe({ error: () => undefined });
+  actor.start();
+  const ask = (type: string, cycle: number, input: unknown = null) =>
+    actor.send({ type: "ASK", request: { type, cycle, input } });
+  return { actor, replies, ask };
 }
 
-describe("fromStep", () => {
-  it("delivers the output and the error as fromPromise does", async () => {
-    const double = async (n: number) => n * 2;
-    const fail = async () => {
-      throw new Error("boom");
-    };
-    const ours = await outcome(fromStep(double));
-    const theirs = await outcome(fromPromise(({ input }: { input: number }) => double(input)));
-    expect(ours.value).toBe("done");
-    expect(ours.context.out).toBe(42);
-    expect(ours.events).toEqual(theirs.events);
-    const ourFail = await outcome(fromStep(fail));
-    const theirFail = await outcome(fromPromise(fail));
-    expect(ourFail.value).toBe("failed");
-    expect(String(ourFail.context.err)).toBe("Error: boom");
-    expect(ourFail.events).toEqual(theirFail.events);
+describe("the step actor (fromSteps)", () => {
+  it("answers a request with <step>.done (its output) or <step>.error (its error), tagged with the cycle", async () => {
+    const { replies, ask } = start({
+      double: async (n: number) => n * 2,
+      fail: async () => {
+        throw new Error("boom");
+      },
+      throwsAtOnce: () => {
+        throw new Error("sync");
+      },
+    });
+    ask("double", 7, 21);
+    await flush();
+    ask("fail", 8);
+    await flush();
+    ask("throwsAtOnce", 9);
+    await flush();
+    expect(replies.map((r) => [r.type, r.cycle])).toEqual([
+      ["double.done", 7],
+      ["fail.error", 8],
+      ["throwsAtOnce.error", 9],
+    ]);
+    expect(replies[0].output).toBe(42);
+    expect(String(replies[1].error)).toBe("Error: boom");
+    expect(String(replies[2].error)).toBe("Error: sync");
   });
 
-  it("ignores a promise that settles after the actor stopped", async () => {
+  it("ignores a result that settles after the actor stopped, and tells the step it is not alive", async () => {
     const warn = vi.spyOn(console, "warn");
     try {
-      const late = deferred<number>();
-      const result = await outcome(
-        fromStep(() => late.promise),
-        true,
-      );
-      late.resolve(1);
+      const gate = deferred<void>();
+      const seen: boolean[] = [];
+      const { actor, replies, ask } = start({
+        slow: async (_input: unknown, alive: () => boolean) => {
+          seen.push(alive());
+          await gate.promise;
+          seen.push(alive());
+          return 1;
+        },
+      });
+      ask("slow", 1);
       await flush();
-      expect(result.value).toBe("left");
-      expect(result.context.out).toBeNull();
+      actor.send({ type: "LEAVE" });
+      gate.resolve();
+      await flush();
+      expect(actor.getSnapshot().value).toBe("left");
+      expect(seen).toEqual([true, false]);
+      expect(replies).toEqual([]);
       expect(warn).not.toHaveBeenCalled();
     } finally {
       warn.mockRestore();
     }
   });
 
-  it("alive() is true while the step runs and false once its actor stopped", async () => {
+  it("only the request under way answers: a superseded one's late result is dropped", async () => {
+    const first = deferred<string>();
+    const second = deferred<string>();
+    const alive: Array<() => boolean> = [];
+    const results = [first, second];
+    const { replies, ask } = start({
+      step: (_input: unknown, isAlive: () => boolean) => {
+        alive.push(isAlive);
+        return results[alive.length - 1].promise;
+      },
+    });
+    ask("step", 1);
+    ask("step", 2);
+    await flush();
+    expect(alive.map((a) => a())).toEqual([false, true]);
+    first.resolve("old");
+    second.resolve("new");
+    await flush();
+    expect(replies.map((r) => [r.type, r.cycle, r.output])).toEqual([["step.done", 2, "new"]]);
+  });
+
+  it("a step of a publisher that crashed is not alive (XState leaves a crashed actor's children running)", async () => {
     const gate = deferred<void>();
     const seen: boolean[] = [];
-    const step = fromStep(async (_input: number, alive) => {
-      seen.push(alive());
-      await gate.promise;
-      seen.push(alive());
-      return 0;
+    const { actor, replies, ask } = start({
+      slow: async (_input: unknown, alive: () => boolean) => {
+        seen.push(alive());
+        await gate.promise;
+        seen.push(alive());
+        return 1;
+      },
     });
-    const result = await outcome(step, true);
+    ask("slow", 1);
+    await flush();
+    actor.send({ type: "CRASH" });
+    expect(actor.getSnapshot().status).toBe("error");
     gate.resolve();
     await flush();
-    expect(result.value).toBe("left");
     expect(seen).toEqual([true, false]);
+    expect(replies).toEqual([]);
   });
 });

@@ -163,7 +163,7 @@ describe("VizRegistry from inspection events", () => {
           lastSummary: "SL=1 TP=2",
           cycles: 1,
         }),
-        { type: "xstate.done.actor.0.publisher.publishing" },
+        { type: "publishResult.done" },
       ),
     );
     expect(reg.actor("risk:BTCUSDT")?.summary).toMatchObject({
@@ -221,12 +221,8 @@ describe("VizRegistry from inspection events", () => {
     const reg = new VizRegistry({ now: c.now });
     reg.inspect(snapshot("marketstate:SOLUSDT", "seeding"));
     c.advance(10);
-    reg.inspect(microstep("marketstate:SOLUSDT", "idle", "xstate.done.actor.0.publisher.seeding"));
-    reg.inspect(
-      snapshot("marketstate:SOLUSDT", "idle", ctx(), {
-        type: "xstate.done.actor.0.publisher.seeding",
-      }),
-    );
+    reg.inspect(microstep("marketstate:SOLUSDT", "idle", "seedMemory.done"));
+    reg.inspect(snapshot("marketstate:SOLUSDT", "idle", ctx(), { type: "seedMemory.done" }));
     c.advance(10);
     reg.inspect(microstep("marketstate:SOLUSDT", "reading", "INTERVAL"));
     // A RUN that arrives mid-cycle is handled in place: recorded, no state change.
@@ -235,15 +231,9 @@ describe("VizRegistry from inspection events", () => {
     reg.inspect(microstep("marketstate:SOLUSDT", "reading", "xstate.done.actor.0.publisher.idle"));
     c.advance(10);
     // Eventless steps in the same macrostep are named `always`, not after the triggering event.
-    reg.inspect(
-      microstep("marketstate:SOLUSDT", "computing", "xstate.done.actor.0.publisher.reading"),
-    );
-    reg.inspect(
-      microstep("marketstate:SOLUSDT", "deciding", "xstate.done.actor.0.publisher.reading", [""]),
-    );
-    reg.inspect(
-      microstep("marketstate:SOLUSDT", "deciding", "xstate.done.actor.0.publisher.reading", [""]),
-    );
+    reg.inspect(microstep("marketstate:SOLUSDT", "computing", "readInputs.done"));
+    reg.inspect(microstep("marketstate:SOLUSDT", "deciding", "readInputs.done", [""]));
+    reg.inspect(microstep("marketstate:SOLUSDT", "deciding", "readInputs.done", [""]));
     reg.inspect(microstep("marketstate:SOLUSDT", "reading", "RUN"));
     c.advance(10);
     reg.inspect(
@@ -276,7 +266,7 @@ describe("VizRegistry from inspection events", () => {
     reg.inspect(snapshot("risk:X", "idle"));
     for (let i = 0; i < 50; i++) {
       reg.inspect(microstep("risk:X", "reading", "INTERVAL"));
-      reg.inspect(microstep("risk:X", "idle", `xstate.done.actor.0.publisher.reading`));
+      reg.inspect(microstep("risk:X", "idle", "readInputs.done"));
     }
     const recent = reg.actor("risk:X")?.recent ?? [];
     expect(recent).toHaveLength(4);
