@@ -8,6 +8,12 @@
 //
 //   node dist/bench/burst.js [--symbols 400] [--bursts 3] [--cpu-prof DIR] [--alloc-prof DIR]
 //                           [--members live|compact] [--step-concurrency N] [--no-handoff]
+//                           [--shards N]
+//
+// --shards N (issue 20, lever 4 — measured, not built): the symbols split over N worker_threads,
+// each running its own service over its share with its own connections and lease
+// (bench/burstShards.ts); the main thread sends the burst and collects the latencies. CPU and RSS
+// are the process's: every thread's. Not with --cpu-prof / --alloc-prof (they see one thread).
 //
 // --no-handoff: a chain's later phases read back what it published (ServiceOptions chainHandoff
 // false), the comparison for the in-chain hand-off (src/inputs/handoff.ts).
@@ -46,6 +52,7 @@ import { benchCandleAgeSec, benchSymbols, LIVE_FEED_AHEAD, liveFeed } from "./li
 import { stepGate, STEP_CONCURRENCY } from "../src/phases/stepGate.js";
 import type { CycleDoneEvent } from "../machines/publisher.js";
 import { startTestRedis } from "../test/helpers/redisServer.js";
+import { startShards } from "./burstShards.js";
 
 interface Args {
   symbols: number;
@@ -56,6 +63,8 @@ interface Args {
   /** The step gate's bound (src/phases/stepGate.ts); 0 = unbounded. */
   stepConcurrency: number | null;
   handoff: boolean;
+  /** --shards N: worker_threads running a service each (bench/burstShards.ts); null = in process. */
+  shards: number | null;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -67,6 +76,7 @@ function parseArgs(argv: string[]): Args {
     members: "live",
     stepConcurrency: null,
     handoff: true,
+    shards: null,
   };
   for (let i = 0; i < argv.length; i += 2) {
     if (argv[i] === "--no-handoff") {
@@ -90,6 +100,7 @@ function parseArgs(argv: string[]): Args {
     const [flag, value] = [argv[i], Number(argv[i + 1])];
     if (flag === "--symbols") args.symbols = value;
     else if (flag === "--bursts") args.bursts = value;
+    else if (flag === "--shards") args.shards = value;
     else if (flag === "--step-concurrency") {
       args.stepConcurrency = value;
       if (value === 0) continue;
@@ -97,6 +108,10 @@ function parseArgs(argv: string[]): Args {
     if (!(Number.isInteger(value) && value > 0))
       throw new Error(`${flag} must be a positive integer`);
   }
+  if (args.shards !== null && (args.cpuProf !== null || args.allocProf !== null))
+    throw new Error(
+      "--shards: not with --cpu-prof or --alloc-prof (they profile the main thread only)",
+    );
   return args;
 }
 
@@ -162,30 +177,49 @@ async function main(): Promise<void> {
   // History: the data sink's sorted sets, HISTORY candles per symbol; positions from the brain.
   await feed.seed();
 
-  const { config } = loadConfig({
-    env: {},
-    flags: {
-      redisUrl: server.url,
-      symbols,
-      logLevel: "silent",
-      maxPositionAge: 3600,
-      maxCandleAge: benchCandleAgeSec(LIVE_FEED_AHEAD),
-    },
-  });
   const harvestDone: Array<{ symbol: string; atMs: number; chainStartedAt: number | null }> = [];
   const onCycle = (e: CycleDoneEvent, nowMs: number): void => {
     if (e.phase === "harvest" && (e.outcome === "published" || e.outcome === "heartbeat"))
       harvestDone.push({ symbol: e.symbol, atMs: nowMs, chainStartedAt: e.chainStartedAt });
   };
-  if (args.stepConcurrency !== null)
-    stepGate.setLimit(args.stepConcurrency === 0 ? Number.POSITIVE_INFINITY : args.stepConcurrency);
-  const handle = await startService({
-    config,
-    logger: createLogger({ level: "silent" }),
-    hooks: { onCycle },
-    now: wallClock,
-    chainHandoff: args.handoff,
-  });
+  // In process: one service over every symbol, its harvest writes seen through the onCycle hook.
+  const inProcess = async (): Promise<{ close(): Promise<unknown> }> => {
+    const { config } = loadConfig({
+      env: {},
+      flags: {
+        redisUrl: server.url,
+        symbols,
+        logLevel: "silent",
+        maxPositionAge: 3600,
+        maxCandleAge: benchCandleAgeSec(LIVE_FEED_AHEAD),
+      },
+    });
+    if (args.stepConcurrency !== null)
+      stepGate.setLimit(
+        args.stepConcurrency === 0 ? Number.POSITIVE_INFINITY : args.stepConcurrency,
+      );
+    return startService({
+      config,
+      logger: createLogger({ level: "silent" }),
+      hooks: { onCycle },
+      now: wallClock,
+      chainHandoff: args.handoff,
+    });
+  };
+  const shards =
+    args.shards === null
+      ? null
+      : await startShards(
+          args.shards,
+          {
+            redisUrl: server.url,
+            maxCandleAge: benchCandleAgeSec(LIVE_FEED_AHEAD),
+            handoff: args.handoff,
+            stepConcurrency: args.stepConcurrency,
+          },
+          symbols,
+        );
+  const handle = shards ?? (await inProcess());
   // Let the first (staggered, within a second) cycles and their chains settle.
   await new Promise((r) => setTimeout(r, 4000));
 
@@ -224,8 +258,9 @@ async function main(): Promise<void> {
     const t0 = wallClock();
     await send();
     const deadline = t0 + 15_000;
-    const seen = new Map<string, number>();
-    while (seen.size < symbols.length && wallClock() < deadline) {
+    let seen = new Map<string, number>();
+    if (shards !== null) seen = await shards.collect(t0, deadline);
+    while (shards === null && seen.size < symbols.length && wallClock() < deadline) {
       for (const d of harvestDone)
         if (d.chainStartedAt !== null && d.chainStartedAt >= t0 && !seen.has(d.symbol))
           seen.set(d.symbol, d.atMs - t0);
@@ -290,7 +325,10 @@ async function main(): Promise<void> {
       `RSS ≤ 150 MB ${verdict(rssMB <= 150)} (${rssMB.toFixed(0)} MB)`,
   );
   console.log(
-    `RSS ${rssMB.toFixed(0)} MB — ${process.version}, ${args.symbols} symbols, step concurrency ${args.stepConcurrency === null ? STEP_CONCURRENCY : args.stepConcurrency === 0 ? "unbounded" : args.stepConcurrency}, in-chain hand-off ${args.handoff ? "on" : "off"}, ${os.cpus().length} cores, load average at start ${loadAtStart}`,
+    `RSS ${rssMB.toFixed(0)} MB — ${process.version}, ${args.symbols} symbols, step concurrency ${args.stepConcurrency === null ? STEP_CONCURRENCY : args.stepConcurrency === 0 ? "unbounded" : args.stepConcurrency}, in-chain hand-off ${args.handoff ? "on" : "off"}, ${os.cpus().length} cores, load average at start ${loadAtStart}` +
+      (shards === null
+        ? ""
+        : `, shards ${shards.sizes.length} (worker_threads: ${shards.sizes.join(" + ")} symbols, the step gate per shard; CPU and RSS summed over every thread)`),
   );
   await handle.close();
   stats.disconnect();

@@ -44,3 +44,24 @@ it("bench/burst.ts --symbols 5 --bursts 1 prints commands per chain and the goal
   expect(run.stdout).toMatch(/^all bursts: p50 .* \(goal ≤ 100 ms: (met|NOT met)\)/m);
   expect(run.stdout).toMatch(/^RSS \d+ MB — /m);
 }, 120_000);
+
+// --shards N (issue 20, lever 4, docs/performance.md "Shards"): the same lines from N
+// worker_threads, each a service over its share of the symbols; every symbol is collected from
+// its shard and the RSS line names the split.
+it("bench/burst.ts --shards 2 --symbols 4 --bursts 1 prints the same lines and the split", () => {
+  if (!existsSync(burstJs)) throw new Error(`${burstJs} not found: run \`npm run build\` first`);
+  const run = spawnSync(
+    process.execPath,
+    [burstJs, "--shards", "2", "--symbols", "4", "--bursts", "1"],
+    { cwd: root, encoding: "utf8", timeout: 90_000 },
+  );
+  expect(run.stderr).toBe("");
+  expect(run.status).toBe(0);
+  expect(run.stdout).toMatch(/^burst 1: 4\/4 symbols reached harvest; .* p99 [\d.]+ ms, max /m);
+  expect(run.stdout).toMatch(/^Redis commands, burst 1: \d+\.\d\d per chain .*\bhset \d/m);
+  expect(run.stdout).toMatch(/^all bursts: p50 .* \(goal ≤ 100 ms: (met|NOT met)\)/m);
+  expect(run.stdout).toMatch(/^goals \(issue 20\) at 4 symbols: p99 ≤ 100 ms (met|NOT met) /m);
+  expect(run.stdout).toMatch(
+    /^RSS \d+ MB — .*, shards 2 \(worker_threads: 2 \+ 2 symbols, the step gate per shard; CPU and RSS summed over every thread\)$/m,
+  );
+}, 120_000);
