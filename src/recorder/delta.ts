@@ -42,8 +42,11 @@ function sameJson(a: Json, b: Json): boolean {
   return false;
 }
 
-const isNumberArray = (v: unknown): v is number[] =>
-  Array.isArray(v) && v.every((x) => typeof x === "number");
+function isNumberArray(v: unknown): v is number[] {
+  if (!Array.isArray(v)) return false;
+  for (let i = 0; i < v.length; i++) if (typeof v[i] !== "number") return false;
+  return true;
+}
 
 /**
  * next as previous.slice(from, from + count) + added, for the shift that keeps the most of the

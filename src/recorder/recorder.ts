@@ -77,8 +77,11 @@ interface ActorState {
 
 /** A cycle's record before it is encoded; `inputs` is encoded (full or delta) when written. */
 interface PendingCycle {
+  actor: ActorState;
   rec: CycleRecord;
   inputs: JsonObject | null;
+  /** The steps' inputs object the cycle's later steps are handed (the key in `cycles`). */
+  value: object | null;
   /** The rate-limit memory decide saw (undefined: not decided). */
   memory?: unknown;
 }
@@ -171,6 +174,18 @@ function keepFirst(base: JsonObject, keys: string[], n: number): JsonObject {
 /** A plain-data copy sharing nothing with `value` (see snapshot). */
 const toJson = (value: unknown): Json => snapshot(value, undefined);
 
+/** Every member name of `value` and its prototypes (not Object's), constructor left out. */
+function memberNames(value: object): Set<string> {
+  const names = new Set<string>();
+  for (
+    let o: object | null = value;
+    o !== null && o !== Object.prototype;
+    o = Object.getPrototypeOf(o) as object | null
+  )
+    for (const name of Object.getOwnPropertyNames(o)) if (name !== "constructor") names.add(name);
+  return names;
+}
+
 /** A cycle written before it ended (its publisher was stopped: lease lost, shutdown). */
 function stopped(pending: PendingCycle): PendingCycle {
   pending.rec.z = 1;
@@ -179,11 +194,20 @@ function stopped(pending: PendingCycle): PendingCycle {
 
 export class FlightRecorder {
   private readonly writer: SegmentWriter;
-  private readonly actors = new Map<string, ActorState>();
-  private readonly cycleOf = new WeakMap<object, PendingCycle>();
+  /**
+   * Per phase, by symbol: looked up without building a key string on every step of every cycle.
+   */
+  private readonly actors = new Map<PhaseName, Map<string, ActorState>>();
+  /**
+   * The open cycles by the inputs object their read returned, which compute, decide and publish
+   * are handed again. A Map, not a WeakMap: the entry goes when the cycle ends or at the actor's
+   * next read, so it holds at most one object an actor, and costs the collector no ephemerons.
+   */
+  private readonly cycles = new Map<object, PendingCycle>();
   private readonly now: () => number;
   private readonly headerConfig: JsonObject;
-  private lastRole: string | null = null;
+  /** The role last noted (null: none yet), compared member by member, not as a built string. */
+  private lastRole: { role: string; holder: string } | null = null;
   private faults = 0;
 
   constructor(private readonly options: FlightRecorderOptions) {
@@ -228,11 +252,11 @@ export class FlightRecorder {
   /** Writes every held line, closes and compresses the open segment. */
   async close(): Promise<void> {
     this.guard(() => {
-      for (const actor of this.actors.values()) {
+      for (const actor of this.allActors()) {
         if (actor.held !== null) this.write(actor, actor.held);
         actor.held = null;
         if (actor.open !== null) this.write(actor, stopped(actor.open));
-        actor.open = null;
+        this.close_(actor);
         this.flushFolded(actor);
       }
     });
@@ -242,7 +266,7 @@ export class FlightRecorder {
   /** The service's CYCLE_DONE: the trigger of the actor's held cycle; then it is written. */
   noteCycle(event: Pick<CycleDoneEvent, "phase" | "symbol" | "trigger">): void {
     this.guard(() => {
-      const actor = this.actors.get(`${event.phase} ${event.symbol}`);
+      const actor = this.actors.get(event.phase)?.get(event.symbol);
       if (actor?.held == null) return;
       if (event.trigger != null) actor.held.rec.tr = event.trigger;
       this.write(actor, actor.held);
@@ -256,24 +280,25 @@ export class FlightRecorder {
       this.guard(() => this.notePublish(batch));
       return store.publish(batch);
     };
-    // Each method bound once (not at every call: the steps call the store many times a cycle).
-    const bound = new Map<PropertyKey, { fn: unknown; bound: unknown }>();
-    return new Proxy(store, {
-      get(target, prop) {
-        if (prop === "publish") return publish;
-        const value: unknown = Reflect.get(target, prop, target);
-        if (typeof value !== "function") return value;
-        const known = bound.get(prop);
-        if (known !== undefined && known.fn === value) return known.bound;
-        const fn = (value as (...a: unknown[]) => unknown).bind(target);
-        bound.set(prop, { fn: value, bound: fn });
-        return fn;
-      },
-    });
+    // A plain object made once, not a Proxy: the steps call the store many times a cycle, and a
+    // Proxy's trap on every call was the recorder's largest cost after the line's JSON. Each
+    // method forwards to the store's method of the moment (a store may swap its methods), each
+    // other member is read through.
+    const inner = store as unknown as Record<string, unknown>;
+    const wrapped: Record<string, unknown> = { publish };
+    for (const name of memberNames(store)) {
+      if (name in wrapped) continue;
+      if (typeof inner[name] === "function")
+        wrapped[name] = (...args: unknown[]): unknown =>
+          (inner[name] as (...a: unknown[]) => unknown).apply(store, args);
+      else Object.defineProperty(wrapped, name, { get: () => inner[name], enumerable: true });
+    }
+    return wrapped as unknown as Store;
   }
 
   /** The phase's steps, each noting what it returned; values and errors pass through as they are. */
   wrapSteps<M, I, R>(phase: PhaseName, steps: PhaseSteps<M, I, R>): PhaseSteps<M, I, R> {
+    const actors = this.phaseActors(phase);
     return {
       seed: async (symbol) => {
         try {
@@ -294,10 +319,10 @@ export class FlightRecorder {
       read: async (symbol, handoff) => {
         try {
           const out = await steps.read(symbol, handoff);
-          this.guard(() => this.noteRead(phase, symbol, out.nowMs, out.read));
+          this.guard(() => this.noteRead(actors, phase, symbol, out.nowMs, out.read));
           return out;
         } catch (err) {
-          this.guard(() => this.noteRead(phase, symbol, this.now(), null, message(err)));
+          this.guard(() => this.noteRead(actors, phase, symbol, this.now(), null, message(err)));
           throw err;
         }
       },
@@ -337,7 +362,7 @@ export class FlightRecorder {
         }
       },
       heartbeat: async (symbol, nowMs) => {
-        const actor = this.actors.get(`${phase} ${symbol}`);
+        const actor = actors.get(symbol);
         try {
           await steps.heartbeat(symbol, nowMs);
           this.guard(() => {
@@ -367,9 +392,29 @@ export class FlightRecorder {
     }
   }
 
-  private actor(phase: PhaseName, symbol: string): ActorState {
-    const key = `${phase} ${symbol}`;
-    let actor = this.actors.get(key);
+  private phaseActors(phase: PhaseName): Map<string, ActorState> {
+    let actors = this.actors.get(phase);
+    if (actors === undefined) {
+      actors = new Map();
+      this.actors.set(phase, actors);
+    }
+    return actors;
+  }
+
+  private *allActors(): Iterable<ActorState> {
+    for (const actors of this.actors.values()) yield* actors.values();
+  }
+
+  /** The actor's open cycle is over (ended or stopped): later steps no longer find it. */
+  private close_(actor: ActorState): void {
+    const open = actor.open;
+    if (open === null) return;
+    actor.open = null;
+    if (open.value !== null && this.cycles.get(open.value) === open) this.cycles.delete(open.value);
+  }
+
+  private actor(actors: Map<string, ActorState>, phase: PhaseName, symbol: string): ActorState {
+    let actor = actors.get(symbol);
     if (actor === undefined) {
       actor = {
         phase,
@@ -381,12 +426,13 @@ export class FlightRecorder {
         held: null,
         folded: null,
       };
-      this.actors.set(key, actor);
+      actors.set(symbol, actor);
     }
     return actor;
   }
 
   private noteRead(
+    actors: Map<string, ActorState>,
     phase: PhaseName,
     symbol: string,
     nowMs: number,
@@ -394,26 +440,26 @@ export class FlightRecorder {
     error?: string,
   ): void {
     this.writeRole();
-    const actor = this.actor(phase, symbol);
+    const actor = this.actor(actors, phase, symbol);
     // A cycle that never ended (stopped mid-way) is written as far as it got.
     if (actor.held !== null) this.write(actor, actor.held);
     actor.held = null;
     if (actor.open !== null) this.write(actor, stopped(actor.open));
-    actor.open = null;
+    this.close_(actor);
     const rec: CycleRecord = { k: "c", p: phase, s: symbol, t: nowMs };
     if (read === null) {
       rec.e = error ?? "read failed";
-      this.end(actor, { rec, inputs: null });
+      this.end(actor, { actor, rec, inputs: null, value: null });
     } else if (!read.ok) {
       rec.x = [read.reason, read.detail];
-      this.end(actor, { rec, inputs: null });
+      this.end(actor, { actor, rec, inputs: null, value: null });
     } else {
       const inputs = snapshot(read.value, actor.lastInputs ?? undefined) as JsonObject;
       actor.lastInputs = inputs;
-      const pending: PendingCycle = { rec, inputs };
+      const value = typeof read.value === "object" && read.value !== null ? read.value : null;
+      const pending: PendingCycle = { actor, rec, inputs, value };
       actor.open = pending;
-      if (typeof read.value === "object" && read.value !== null)
-        this.cycleOf.set(read.value, pending);
+      if (value !== null) this.cycles.set(value, pending);
     }
   }
 
@@ -423,7 +469,7 @@ export class FlightRecorder {
     decision: { publish: boolean; why: string },
   ): void {
     const pending =
-      typeof inputs === "object" && inputs !== null ? this.cycleOf.get(inputs) : undefined;
+      typeof inputs === "object" && inputs !== null ? this.cycles.get(inputs) : undefined;
     if (pending === undefined) return;
     pending.rec.d = [decision.publish, decision.why];
     pending.memory = memory;
@@ -431,9 +477,12 @@ export class FlightRecorder {
 
   private notePublish(batch: PublishBatch): void {
     const first = batch.hashes[0]?.key ?? "";
-    const match = PHASE_BY_PREFIX.find(([prefix]) => first.startsWith(prefix));
-    if (match === undefined) return;
-    const actor = this.actors.get(`${match[1]} ${first.slice(match[0].length)}`);
+    let actor: ActorState | undefined;
+    for (const [prefix, phase] of PHASE_BY_PREFIX) {
+      if (!first.startsWith(prefix)) continue;
+      actor = this.actors.get(phase)?.get(first.slice(prefix.length));
+      break;
+    }
     if (actor?.open == null) return;
     const written: WrittenBatch = {
       h: batch.hashes.map((h) => [h.key, { ...h.fields }, h.ttlSec ?? null]),
@@ -445,16 +494,15 @@ export class FlightRecorder {
   /** Ends the cycle whose inputs these are, after `amend` adds how it ended. */
   private endCycle(inputs: unknown, amend: (rec: CycleRecord) => void): void {
     const pending =
-      typeof inputs === "object" && inputs !== null ? this.cycleOf.get(inputs) : undefined;
+      typeof inputs === "object" && inputs !== null ? this.cycles.get(inputs) : undefined;
     if (pending === undefined) return;
     amend(pending.rec);
-    const actor = this.actors.get(`${pending.rec.p} ${pending.rec.s}`);
-    if (actor?.open === pending) this.end(actor);
+    if (pending.actor.open === pending) this.end(pending.actor);
   }
 
   private end(actor: ActorState, pending: PendingCycle | null = actor.open): void {
     if (pending === null) return;
-    if (actor.open === pending) actor.open = null;
+    if (actor.open === pending) this.close_(actor);
     if (this.options.triggers === true) {
       if (actor.held !== null) this.write(actor, actor.held);
       actor.held = pending;
@@ -507,7 +555,7 @@ export class FlightRecorder {
 
   /** Lines were lost or a segment begins: every actor's next line carries full inputs and memory. */
   private restartDeltas(): void {
-    for (const actor of this.actors.values()) {
+    for (const actor of this.allActors()) {
       actor.base = null;
       actor.memoryRecorded = false;
     }
@@ -530,9 +578,10 @@ export class FlightRecorder {
   private writeRole(): void {
     const role = this.options.role?.();
     if (role === undefined) return;
-    const text = `${role.role} ${role.holder ?? ""}`;
-    if (text === this.lastRole) return;
-    this.lastRole = text;
+    const holder = role.holder ?? "";
+    const last = this.lastRole;
+    if (last !== null && last.role === role.role && last.holder === holder) return;
+    this.lastRole = { role: role.role, holder };
     this.line({
       k: "r",
       t: this.now(),
