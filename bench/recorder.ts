@@ -197,6 +197,11 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function child(recording: boolean): Promise<void> {
   const recorded = await setup(recording);
   await playMinute(recorded, 0); // seeding, first full reads, JIT
+  // Under --instructions (--expose-gc): a full collection after the warm-up and after the minutes,
+  // so that each run pays for its own garbage and a major collection cannot fall in one run's
+  // count and not in the other's.
+  const collect = (globalThis as { gc?: () => void }).gc;
+  collect?.();
   const profile = profileFile();
   const session = profile === null ? null : await startProfile();
   const burst: number[] = [];
@@ -210,10 +215,11 @@ async function child(recording: boolean): Promise<void> {
     await stopProfile(session, `${profile}.${recording ? "record" : "plain"}.cpuprofile`);
   recorded.run.stop();
   if (process.argv.includes("--no-bytes")) {
-    // The instruction counts: the segment closed and compressed (the recorder's amortized gzip
-    // work, counted), nothing read back.
+    // The instruction counts: the segment closed, sorted and compressed (the recorder's amortized
+    // work at each segment's end, counted), nothing read back.
     await recorded.recorder?.close();
     if (recorded.dir !== null) await rm(recorded.dir, { recursive: true, force: true });
+    collect?.();
     process.stdout.write(`${JSON.stringify({ burst, steady })}\n`);
     return;
   }
@@ -314,6 +320,7 @@ async function instructions(): Promise<void> {
         "--callgrind-out-file=/dev/null",
         process.execPath,
         "--single-threaded",
+        "--expose-gc",
         fileURLToPath(import.meta.url),
         "--child",
         mode,
