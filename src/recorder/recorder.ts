@@ -256,7 +256,7 @@ export class FlightRecorder {
         if (actor.held !== null) this.write(actor, actor.held);
         actor.held = null;
         if (actor.open !== null) this.write(actor, stopped(actor.open));
-        this.close_(actor);
+        this.closeOpen(actor);
         this.flushFolded(actor);
       }
     });
@@ -406,7 +406,7 @@ export class FlightRecorder {
   }
 
   /** The actor's open cycle is over (ended or stopped): later steps no longer find it. */
-  private close_(actor: ActorState): void {
+  private closeOpen(actor: ActorState): void {
     const open = actor.open;
     if (open === null) return;
     actor.open = null;
@@ -445,7 +445,7 @@ export class FlightRecorder {
     if (actor.held !== null) this.write(actor, actor.held);
     actor.held = null;
     if (actor.open !== null) this.write(actor, stopped(actor.open));
-    this.close_(actor);
+    this.closeOpen(actor);
     const rec: CycleRecord = { k: "c", p: phase, s: symbol, t: nowMs };
     if (read === null) {
       rec.e = error ?? "read failed";
@@ -502,7 +502,7 @@ export class FlightRecorder {
 
   private end(actor: ActorState, pending: PendingCycle | null = actor.open): void {
     if (pending === null) return;
-    if (actor.open === pending) this.close_(actor);
+    if (actor.open === pending) this.closeOpen(actor);
     if (this.options.triggers === true) {
       if (actor.held !== null) this.write(actor, actor.held);
       actor.held = pending;
