@@ -2,6 +2,7 @@
 // symbol's candles since a time, read with the same key lookup, plausibility and clock rules as the
 // series.
 import { WrongTypeError, type ScoredMember, type Store } from "../store/types.js";
+import { rangeWithin } from "../store/rangeWithin.js";
 import {
   oversizedKey,
   priceOutOfRange,
@@ -106,15 +107,22 @@ async function extremesSinceSeen(
   // Everything from the lower of the two: room for the members before fromMs that come along.
   const margin = 32;
   let rows: ScoredMember[];
-  // The key's size first, as on every candle read: a huge member is not asked for. Gone or too
-  // large: the full path answers (and refuses it there).
-  const bytes = await store.memoryUsage(key);
-  if (bytes === null || bytes > guards.maxKeyBytes) {
-    seen.delete(key);
-    return undefined;
-  }
+  // The key's size first, as on every candle read: a huge member is not asked for (on Redis the
+  // size and the members in one round trip, by a script: rangeWithin). Gone or too large: the
+  // full path answers (and refuses it there).
   try {
-    rows = await store.zrangeFromScore(key, Math.min(newest, fromMs), EXTREMES_READ_LIMIT + margin);
+    const bounded = await rangeWithin(
+      store,
+      key,
+      Math.min(newest, fromMs),
+      EXTREMES_READ_LIMIT + margin,
+      guards.maxKeyBytes,
+    );
+    if (bounded.members === null) {
+      seen.delete(key);
+      return undefined;
+    }
+    rows = bounded.members;
   } catch (error) {
     if (error instanceof WrongTypeError) {
       seen.delete(key);

@@ -2,7 +2,13 @@
 // columns (columns.ts), so that a read fetches only the newest few open times and what is new, and
 // parses only members it has not seen. The series is built from the rows by the one builder
 // (series.ts), as a full read (read.ts) builds it from its own.
-import { WrongTypeError, type ScoredMember, type Store } from "../store/types.js";
+import {
+  WrongTypeError,
+  type BoundedRange,
+  type ScoredMember,
+  type Store,
+} from "../store/types.js";
+import { rangeWithin } from "../store/rangeWithin.js";
 import type { Read } from "../inputs/types.js";
 import { CandleColumns } from "./columns.js";
 import { oversizedKey, type ResolvedGuards } from "./guards.js";
@@ -147,18 +153,19 @@ export class CandleWindowCache {
     if (cut === lo && hi - lo >= depth) return null; // a tail of few scores: what lies below is unknown
     const fromScore = cut === lo ? -Infinity : columns.score[cut];
     // The key's size before its members, as on the full read (one huge new member is enough to
-    // make the reply huge). Gone: the full read decides what now stands there.
-    const bytes = await store.memoryUsage(key);
-    if (bytes === null) return null;
-    const oversized = oversizedKey(key, bytes, guards.maxKeyBytes);
-    if (oversized !== null) return oversized;
-    let fresh: ScoredMember[];
+    // make the reply huge) — on Redis in the same round trip, by a script (rangeWithin). Gone:
+    // the full read decides what now stands there.
+    let bounded: BoundedRange;
     try {
-      fresh = await store.zrangeFromScore(key, fromScore, depth);
+      bounded = await rangeWithin(store, key, fromScore, depth, guards.maxKeyBytes);
     } catch (error) {
       if (error instanceof WrongTypeError) return null;
       throw error;
     }
+    if (bounded.bytes === null) return null;
+    const oversized = oversizedKey(key, bounded.bytes, guards.maxKeyBytes);
+    if (oversized !== null) return oversized;
+    const fresh: ScoredMember[] = bounded.members ?? [];
     // Empty: the key is gone or emptied. As long as one call returns: more may be waiting.
     if (fresh.length === 0 || fresh.length >= depth || cut + fresh.length > columns.capacity)
       return null;

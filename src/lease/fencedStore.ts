@@ -22,9 +22,11 @@
 // redisStore.publish); EXEC's replies are checked per batch.
 //
 // deleteOwn (our bookkeeping, e.g. position memory) is fenced the same way, in a session of its own.
-// Reads are the inner store's (its own connection, autopipelined as before).
+// Reads are the inner store's (its own connection, autopipelined as before; the size-bounded
+// candle read is its read-only script, which writes nothing and so needs no fence).
 import { assertDeletable, assertPublishable, ForbiddenKeyError } from "../store/keyGuard.js";
 import { LeaseLostError } from "./lease.js";
+import { rangeWithin } from "../store/rangeWithin.js";
 import { WrongTypeError, type PublishBatch, type Store } from "../store/types.js";
 import type { TxCommand, TxReply, WriterConnection } from "./writerConnection.js";
 
@@ -236,6 +238,8 @@ export function createFencedStore(
     xrevrange: (key, count) => inner.xrevrange(key, count),
     zrangeFromScore: (key, minScore, count) => inner.zrangeFromScore(key, minScore, count),
     memoryUsage: (key) => inner.memoryUsage(key),
+    zrangeFromScoreWithin: (key, minScore, count, maxBytes) =>
+      rangeWithin(inner, key, minScore, count, maxBytes),
     /**
      * Fenced like publish (WATCH, token check, MULTI DEL EXEC), in a session of its own: a paused
      * ex-leader must not delete the bookkeeping (position memory) the new leader keeps.

@@ -8,7 +8,7 @@
 //
 // Enforced here, not by convention: this class holds the real store privately and its only
 // calls into it are the read methods (keyKind, hgetall, hget, zrange*, lrangeTail, xrevrange,
-// xreadAfter, scanKeys, memoryUsage), ping and close. A write method added to the Store interface makes this
+// xreadAfter, scanKeys, memoryUsage, zrangeFromScoreWithin), ping and close. A write method added to the Store interface makes this
 // class fail to compile until it is decided here what shadow mode does with it (a lease, too:
 // shadow mode needs none, because it never writes). test/shadow/monitor.test.ts records every
 // command our connections send with MONITOR and finds no write among them.
@@ -43,6 +43,7 @@ import {
 } from "../store/keyGuard.js";
 import {
   WrongTypeError,
+  type BoundedRange,
   type HashWrite,
   type KeyKind,
   type PublishBatch,
@@ -51,6 +52,7 @@ import {
   type StreamEntry,
 } from "../store/types.js";
 import { globToRegExp } from "../store/glob.js";
+import { rangeWithin } from "../store/rangeWithin.js";
 
 /** A write of an output hash that shadow mode stopped, and what Redis holds there now. */
 export interface StoppedProposal {
@@ -211,6 +213,16 @@ export class ShadowStore implements Store {
   /** Redis's answer: it is asked of input keys (candles), which shadow mode never writes. */
   memoryUsage(key: string): Promise<number | null> {
     return this.#base.memoryUsage(key);
+  }
+
+  /** Redis's answer, as memoryUsage and zrangeFromScore: candle keys, which shadow mode never writes. */
+  zrangeFromScoreWithin(
+    key: string,
+    minScore: number,
+    count: number,
+    maxBytes: number,
+  ): Promise<BoundedRange> {
+    return rangeWithin(this.#base, key, minScore, count, maxBytes);
   }
 
   /** Redis's keys, with the overlay's written keys added and its deleted ones taken out. */

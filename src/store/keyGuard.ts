@@ -160,6 +160,18 @@ export function assertMinScore(operation: string, minScore: number): void {
   }
 }
 
+/** `maxBytes` of a size-bounded read: a non-negative safe integer, or Infinity for "no bound". */
+export function assertMaxBytes(operation: string, maxBytes: number): void {
+  if (!(
+    typeof maxBytes === "number" &&
+    ((Number.isSafeInteger(maxBytes) && maxBytes >= 0) || maxBytes === Infinity)
+  )) {
+    throw new InvalidArgumentError(
+      `${operation}: maxBytes must be a non-negative integer or Infinity (got ${shown(maxBytes)})`,
+    );
+  }
+}
+
 /** A stream entry id as Redis orders it: by milliseconds, then sequence, both unsigned 64-bit. */
 export interface StreamId {
   ms: bigint;

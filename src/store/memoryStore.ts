@@ -11,6 +11,7 @@ import {
   assertBlockMs,
   assertCount,
   assertDeletable,
+  assertMaxBytes,
   assertMinScore,
   assertPublishable,
   compareStreamIds,
@@ -19,6 +20,7 @@ import {
 } from "./keyGuard.js";
 import {
   WrongTypeError,
+  type BoundedRange,
   type KeyKind,
   type PublishBatch,
   type ScoredMember,
@@ -138,6 +140,24 @@ export class MemoryStore implements Store {
     const slot = this.live(key);
     if (!slot) return null;
     return KEY_OVERHEAD_BYTES + Buffer.byteLength(key) + valueBytes(slot);
+  }
+
+  /** memoryUsage, then zrangeFromScore when the key fits in maxBytes: as the Redis store's script answers. */
+  async zrangeFromScoreWithin(
+    key: string,
+    minScore: number,
+    count: number,
+    maxBytes: number,
+  ): Promise<BoundedRange> {
+    this.assertOpen();
+    assertMinScore("zrangeFromScoreWithin", minScore);
+    assertCount("zrangeFromScoreWithin", count);
+    assertMaxBytes("zrangeFromScoreWithin", maxBytes);
+    const bytes = await this.memoryUsage(key);
+    if (bytes === null) return { bytes, members: null };
+    // Above the bound: refused by its size whatever its type, as the script (and the two calls) do.
+    if (bytes > maxBytes) return { bytes, members: null };
+    return { bytes, members: await this.zrangeFromScore(key, minScore, count) };
   }
 
   async deleteOwn(keys: string[]): Promise<number> {

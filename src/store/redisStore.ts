@@ -6,10 +6,12 @@
 //
 // This file holds the commands. The connection — client options, the handshake gate, waitReady,
 // close, error translation — is redisConnection.ts; URL parsing and redaction are redisUrl.ts.
+import { createHash } from "node:crypto";
 import {
   assertBlockMs,
   assertCount,
   assertDeletable,
+  assertMaxBytes,
   assertMinScore,
   assertPublishable,
   parseStreamId,
@@ -21,6 +23,7 @@ import {
 } from "./redisConnection.js";
 import {
   WrongTypeError,
+  type BoundedRange,
   type KeyKind,
   type PublishBatch,
   type ScoredMember,
@@ -62,6 +65,13 @@ export interface RedisStore extends Store {
    * and its remaining TTL in ms (null when free). GET and PTTL — read-only, never WATCH.
    */
   readLease(key: string): Promise<{ value: string | null; ttlMs: number | null }>;
+  /** Always present here: one read-only script (EVALSHA_RO), see RANGE_WITHIN_LUA. */
+  zrangeFromScoreWithin(
+    key: string,
+    minScore: number,
+    count: number,
+    maxBytes: number,
+  ): Promise<BoundedRange>;
 }
 
 const KEY_KINDS: ReadonlySet<string> = new Set([
@@ -74,9 +84,56 @@ const KEY_KINDS: ReadonlySet<string> = new Set([
   "none",
 ]);
 
+/**
+ * zrangeFromScoreWithin as one read-only script (issue 20): the key's size, and its members only
+ * when it is small enough — the size check of the candle reads (docs/specification.md, the candle
+ * key bound maxCandleKeyBytes) and their ZRANGEBYSCORE in one round trip instead of two, with the
+ * same guarantee: a key above the bound never has its members sent. `flags=no-writes` makes Redis
+ * itself refuse any write inside it (and lets it run while the server refuses writes).
+ * KEYS[1] the key; ARGV: min score, count, max bytes (-1: no bound).
+ * Reply: nil (no such key) | {bytes} (above the bound) | {bytes, {member, score, …}}.
+ */
+export const RANGE_WITHIN_LUA = `#!lua flags=no-writes
+local bytes = redis.call('MEMORY', 'USAGE', KEYS[1], 'SAMPLES', '0')
+if not bytes then return false end
+local max = tonumber(ARGV[3])
+if max >= 0 and bytes > max then return {bytes} end
+return {bytes, redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', '0', ARGV[2])}`;
+
+export const RANGE_WITHIN_SHA = createHash("sha1").update(RANGE_WITHIN_LUA).digest("hex");
+
+type RangeWithinReply = [number] | [number, string[]] | null;
+
 export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const connection = createRedisConnection(options);
   const { client, target, commandTimeoutMs, run, translate, notConnected, scrub } = connection;
+
+  // EVALSHA_RO first; on NOSCRIPT (a restarted server, a failover to a replica that never ran
+  // it, a SCRIPT FLUSH) the script itself with EVAL_RO. Nothing ran on a NOSCRIPT, so that second
+  // send cannot apply anything twice — and the script writes nothing anyway. The _RO forms (not
+  // ioredis's defineCommand, which sends EVALSHA/EVAL): their key is declared read-only, so the
+  // least-privilege user's read-only key rules (%R~candles:*) admit it, and Redis refuses any
+  // write inside them.
+  const rangeWithin = async (
+    key: string,
+    min: string,
+    count: number,
+    max: string,
+  ): Promise<RangeWithinReply> => {
+    try {
+      return (await client.evalsha_ro(
+        RANGE_WITHIN_SHA,
+        1,
+        key,
+        min,
+        count,
+        max,
+      )) as RangeWithinReply;
+    } catch (error) {
+      if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
+      return (await client.eval_ro(RANGE_WITHIN_LUA, 1, key, min, count, max)) as RangeWithinReply;
+    }
+  };
 
   const store: RedisStore = {
     kind: "redis",
@@ -172,6 +229,29 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       return await run("MEMORY USAGE", key, undefined, () =>
         client.memory("USAGE", key, "SAMPLES", 0),
       );
+    },
+
+    async zrangeFromScoreWithin(
+      key: string,
+      minScore: number,
+      count: number,
+      maxBytes: number,
+    ): Promise<BoundedRange> {
+      assertMinScore("zrangeFromScoreWithin", minScore);
+      assertCount("zrangeFromScoreWithin", count);
+      assertMaxBytes("zrangeFromScoreWithin", maxBytes);
+      const min = minScore === -Infinity ? "-inf" : String(minScore);
+      const max = maxBytes === Infinity ? "-1" : String(maxBytes);
+      const reply = await run("MEMORY USAGE + ZRANGEBYSCORE (script)", key, "zset", () =>
+        rangeWithin(key, min, count, max),
+      );
+      if (reply === null) return { bytes: null, members: null };
+      const [bytes, flat] = reply;
+      if (flat === undefined) return { bytes, members: null };
+      const members: ScoredMember[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2)
+        members.push({ member: flat[i], score: parseScore(flat[i + 1]) });
+      return { bytes, members };
     },
 
     async deleteOwn(keys: string[]): Promise<number> {

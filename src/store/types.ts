@@ -29,6 +29,14 @@ export interface StreamWrite {
   maxLen: number;
 }
 
+/** What zrangeFromScoreWithin found: the key's size, and its members when it was small enough to read. */
+export interface BoundedRange {
+  /** MEMORY USAGE key SAMPLES 0; null when the key does not exist. */
+  bytes: number | null;
+  /** The zrangeFromScore members; null when the key does not exist or is above the bound. */
+  members: ScoredMember[] | null;
+}
+
 /** One publish: every write in it lands together (MULTI/EXEC) or not at all. */
 export interface PublishBatch {
   hashes: HashWrite[];
@@ -94,6 +102,20 @@ export interface Store {
    * requested. @read on Redis, so the least-privilege user may run it.
    */
   memoryUsage(key: string): Promise<number | null>;
+  /**
+   * memoryUsage, then — only when the key exists and takes at most `maxBytes` — zrangeFromScore,
+   * as one operation: on Redis one read-only script (one round trip instead of two; the size is
+   * still known before any member is read, so a huge key's members are never sent).
+   * `{ bytes: null, members: null }` when the key does not exist; `{ bytes, members: null }` when it
+   * takes more than maxBytes; WrongTypeError when it is not a sorted set. Optional: a store without
+   * it is asked the two calls one after the other (candles/window.ts, candles/extremes.ts).
+   */
+  zrangeFromScoreWithin?(
+    key: string,
+    minScore: number,
+    count: number,
+    maxBytes: number,
+  ): Promise<BoundedRange>;
   /** Atomic publish (MULTI/EXEC on Redis). Rejects on I/O failure; then nothing may be assumed. */
   publish(batch: PublishBatch): Promise<void>;
   /** Resolves when the store answers; rejects otherwise. */

@@ -4,7 +4,9 @@
  * The ACL rules of the `ACL SETUSER` line in docs/operations.md ("Least privilege"). Commands: read,
  * write, transactions and connection commands, minus everything dangerous (INFO, KEYS, CONFIG,
  * CLIENT KILL/LIST, FLUSHALL, …) — plus SELECT (in no granted category), for a URL naming a
- * database other than 0. Keys: read-only on the input prefixes, read-write on our own.
+ * database other than 0, and EVAL_RO/EVALSHA_RO for the read-only script of the candle reads (issue 20;
+ * the commands inside a script are checked against these same rules). Every other scripting
+ * command is taken away (-@scripting): @write alone would grant FUNCTION LOAD/DELETE/FLUSH. Keys: read-only on the input prefixes, read-write on our own.
  */
 export const ACL_RULES = [
   "on",
@@ -16,7 +18,10 @@ export const ACL_RULES = [
   "+@transaction",
   "+@connection",
   "-@dangerous",
+  "-@scripting",
   "+select",
+  "+eval_ro",
+  "+evalsha_ro",
   "%R~quantum:*",
   "%R~candles:*",
   "%R~klines:*",

@@ -8,6 +8,7 @@ import type { Redis } from "ioredis";
 import { Redis as RedisClient } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, startTestRedis, type TestRedis } from "../helpers/redisServer.js";
+import { createRedisStore } from "../../src/store/redisStore.js";
 import { ACL_RULES } from "../helpers/acl.js";
 import { changedKeys, redisSnapshot } from "../helpers/redisSnapshot.js";
 import { repoRoot, runCli } from "../helpers/runCli.js";
@@ -207,6 +208,19 @@ describe("the service as a least-privilege ACL user", () => {
       // keys, and on a loaded machine the expiry could land in the middle of one.
       expect(await user.del("quantum:calc:probe")).toBe(1);
 
+      // the candle reads' read-only script (issue 20): EVALSHA_RO/EVAL_RO on a read-only key
+      const store = createRedisStore({
+        url: `redis://${USER}:${PASSWORD}@127.0.0.1:${server.port}`,
+      });
+      try {
+        await store.waitReady(5000);
+        const bounded = await store.zrangeFromScoreWithin("candles:BTCUSDT:1m", 0, 1, 1 << 30);
+        expect(bounded.bytes).toBeGreaterThan(0);
+        expect(bounded.members).toHaveLength(1);
+      } finally {
+        await store.close();
+      }
+
       // what it must never do
       const refused: Array<[string, () => Promise<unknown>]> = [
         ["HSET a position", () => user.hset("quantum:state:positions:BTCUSDT", "side", "SHORT")],
@@ -226,10 +240,29 @@ describe("the service as a least-privilege ACL user", () => {
         ["CLIENT KILL", () => user.call("CLIENT", "KILL", "ID", "1")],
         ["ACL SETUSER", () => user.call("ACL", "SETUSER", USER, "+@all")],
         ["PUBLISH", () => user.publish("quantum:events", "x")],
+        // EVAL_RO grants no command or key the user lacks: a script's commands are checked too.
+        ["EVAL (not read-only)", () => user.eval("return 1", 0)],
+        ["SCRIPT FLUSH", () => user.script("FLUSH")],
+        ["FUNCTION FLUSH", () => user.call("FUNCTION", "FLUSH")],
       ];
       for (const [what, attempt] of refused) {
         await expect(attempt(), what).rejects.toThrow(/NOPERM/);
       }
+      // A read-only script refuses every write, even to our own keys; and a command the user may not
+      // run is refused inside a script as outside.
+      const writesFromScripts: Array<[string, () => Promise<unknown>]> = [
+        [
+          "HSET our own hash from a script",
+          () => user.eval_ro("return redis.call('HSET', 'quantum:calc:probe', 'x', '1')", 0),
+        ],
+        ["FLUSHALL from a script", () => user.eval_ro("return redis.call('FLUSHALL')", 0)],
+      ];
+      for (const [what, attempt] of writesFromScripts) {
+        await expect(attempt(), what).rejects.toThrow(
+          /Write commands are not allowed from read-only scripts|The user executing the script can't run this command/,
+        );
+      }
+      expect(await admin.exists("quantum:calc:probe")).toBe(0);
       expect(await admin.hget("quantum:state:positions:BTCUSDT", "side")).toBe("LONG");
     } finally {
       user.disconnect();

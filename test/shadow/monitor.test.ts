@@ -34,6 +34,7 @@ import { prices, redisClient } from "../helpers/seed.js";
 import { getText, oncePass, until } from "../helpers/serviceHarness.js";
 import { asPythonWrote, pyFloat, writeOldHash } from "./oldServices.js";
 import { monitorOf } from "../helpers/monitor.js";
+import { RANGE_WITHIN_LUA, RANGE_WITHIN_SHA } from "../../src/store/redisStore.js";
 
 const SYMBOLS = ["BTCUSDT", "ETHUSDT", "PEPEUSDT", "SOLUSDT", "DOGEUSDT"] as const;
 const ms = (s: string): string => `quantum:marketstate:${s}`;
@@ -155,6 +156,13 @@ async function ourCommands(from: number): Promise<{
     if (flags.length === 0 && args[1] !== undefined)
       flags = await commandFlags(`${name}|${args[1].toLowerCase()}`);
     const readOnly = flags.includes("readonly") && !flags.includes("write");
+    // The one script the service runs (the candle reads' size-bounded range, issue 20), by its
+    // SHA1 or its text, in the read-only forms: Redis refuses any write inside it, and the commands
+    // it runs appear here too (from "lua"), classified by their own flags.
+    const ourReadOnlyScript =
+      (name === "evalsha_ro" && args[1] === RANGE_WITHIN_SHA) ||
+      (name === "eval_ro" && args[1] === RANGE_WITHIN_LUA);
+    if (ourReadOnlyScript) continue;
     if (NEVER.has(name) || flags.includes("write") || (!readOnly && !HANDSHAKE.has(name)))
       notReadOnly.push(`${source} ${args.slice(0, 3).join(" ")} [${flags.join(",")}]`);
   }

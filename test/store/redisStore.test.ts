@@ -238,6 +238,55 @@ describe("createRedisStore against a real server", () => {
     await raw.del("quantum:stream:marketstate", marketStateKey("EXEC"));
   });
 
+  it("zrangeFromScoreWithin is one script (EVALSHA_RO), answered again by EVAL_RO after SCRIPT FLUSH; above the bound no ZRANGEBYSCORE runs", async () => {
+    const calls = async (): Promise<Record<string, number>> => {
+      const counts: Record<string, number> = {};
+      for (const m of (await raw.info("commandstats")).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
+        counts[m[1]] = Number(m[2]);
+      return counts;
+    };
+    const delta = (a: Record<string, number>, b: Record<string, number>, name: string): number =>
+      (b[name] ?? 0) - (a[name] ?? 0);
+    await raw.zadd("candles:SCRIPT", 1, "a", 2, "b");
+    const store = createRedisStore({ url: urlWithPassword() });
+    await store.waitReady(5000);
+    const want = {
+      bytes: await raw.memory("USAGE", "candles:SCRIPT", "SAMPLES", 0),
+      members: [{ member: "b", score: 2 }],
+    };
+    // The first call on a connection sends EVALSHA_RO, and the script itself (EVAL_RO) on NOSCRIPT.
+    expect(await store.zrangeFromScoreWithin("candles:SCRIPT", 2, 10, 1_000_000)).toEqual(want);
+    const before = await calls();
+    expect(await store.zrangeFromScoreWithin("candles:SCRIPT", 2, 10, 1_000_000)).toEqual(want);
+    let after = await calls();
+    expect(delta(before, after, "evalsha_ro")).toBe(1);
+    expect(delta(before, after, "eval_ro")).toBe(0);
+    expect(delta(before, after, "memory|usage")).toBe(1);
+    expect(delta(before, after, "zrangebyscore")).toBe(1);
+
+    // A server that forgot its scripts (a restart, a failover to a replica): NOSCRIPT, then EVAL —
+    // nothing ran on the NOSCRIPT, so the resend reads once.
+    await raw.script("FLUSH");
+    const flushed = await calls();
+    expect(await store.zrangeFromScoreWithin("candles:SCRIPT", 2, 10, 1_000_000)).toEqual(want);
+    after = await calls();
+    expect(delta(flushed, after, "evalsha_ro")).toBe(1);
+    expect(delta(flushed, after, "eval_ro")).toBe(1);
+    expect(delta(flushed, after, "zrangebyscore")).toBe(1);
+
+    // Above the bound: the size only; the members are never asked for.
+    const small = await calls();
+    expect(await store.zrangeFromScoreWithin("candles:SCRIPT", 2, 10, 1)).toEqual({
+      bytes: want.bytes,
+      members: null,
+    });
+    after = await calls();
+    expect(delta(small, after, "memory|usage")).toBe(1);
+    expect(delta(small, after, "zrangebyscore")).toBe(0);
+    await store.close();
+    await raw.del("candles:SCRIPT");
+  });
+
   it("works as a restricted ACL user without INFO; a denied XADD aborts the whole MULTI", async () => {
     await raw.call(
       "ACL",
@@ -327,6 +376,18 @@ describe("createRedisStore across a server restart", () => {
       streams: [],
     });
     expect(await store.hgetall(marketStateKey("A"))).toEqual({ sigma: "3" });
+    // The restarted server holds no scripts: the size-bounded read (a script) still answers.
+    await store.publish({
+      hashes: [{ key: marketStateKey("B"), fields: { s: "1" } }],
+      streams: [],
+    });
+    await expect(
+      store.zrangeFromScoreWithin(marketStateKey("B"), 0, 10, 1_000_000),
+    ).rejects.toThrow(/not a zset \(it is a hash\)/);
+    expect(await store.zrangeFromScoreWithin("candles:none", 0, 10, 1_000_000)).toEqual({
+      bytes: null,
+      members: null,
+    });
 
     const types = events.map((e) => e.type);
     expect(types).toContain("close");

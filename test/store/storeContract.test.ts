@@ -353,6 +353,77 @@ describe.each(HARNESSES)("Store contract: $name", ({ create }) => {
     });
   });
 
+  describe("zrangeFromScoreWithin (issue 20: the size and the members in one operation)", () => {
+    beforeEach(async () => {
+      await h.seed.zadd("z", 1, "a", 2, "b", 3, "c");
+    });
+
+    it("within the bound: the key's size (as memoryUsage) and zrangeFromScore's members", async () => {
+      const bytes = await h.store.memoryUsage("z");
+      expect(bytes).toBeGreaterThan(0);
+      expect(await h.store.zrangeFromScoreWithin!("z", 2, 10, bytes!)).toEqual({
+        bytes,
+        members: [
+          { member: "b", score: 2 },
+          { member: "c", score: 3 },
+        ],
+      });
+      expect(await h.store.zrangeFromScoreWithin!("z", -Infinity, 1, Infinity)).toEqual({
+        bytes,
+        members: [{ member: "a", score: 1 }],
+      });
+      expect(await h.store.zrangeFromScoreWithin!("z", 4, 10, bytes!)).toEqual({
+        bytes,
+        members: [],
+      });
+    });
+
+    it("above the bound: the size, no members; a missing key: neither", async () => {
+      const bytes = await h.store.memoryUsage("z");
+      expect(await h.store.zrangeFromScoreWithin!("z", 0, 10, bytes! - 1)).toEqual({
+        bytes,
+        members: null,
+      });
+      expect(await h.store.zrangeFromScoreWithin!("z", 0, 10, 0)).toEqual({ bytes, members: null });
+      expect(await h.store.zrangeFromScoreWithin!("missing", 0, 10, 1000)).toEqual({
+        bytes: null,
+        members: null,
+      });
+    });
+
+    it("another type: WrongTypeError within the bound, refused by its size above it", async () => {
+      await h.seed.hset("h", { a: "1" });
+      await expect(h.store.zrangeFromScoreWithin!("h", 0, 10, 1_000_000)).rejects.toThrow(
+        /key h is not a zset \(it is a hash\)/,
+      );
+      await expect(h.store.zrangeFromScoreWithin!("h", 0, 10, 1_000_000)).rejects.toThrow(
+        WrongTypeError,
+      );
+      const bytes = await h.store.memoryUsage("h");
+      expect(await h.store.zrangeFromScoreWithin!("h", 0, 10, 0)).toEqual({
+        bytes,
+        members: null,
+      });
+    });
+
+    it("refuses a bad count, minScore or maxBytes, naming the argument and value", async () => {
+      await expect(h.store.zrangeFromScoreWithin!("z", 0, 0, 10)).rejects.toThrow(
+        "count must be a positive integer (got 0)",
+      );
+      await expect(h.store.zrangeFromScoreWithin!("z", Number.NaN, 1, 10)).rejects.toThrow(
+        "minScore must be a finite number or -Infinity (got NaN)",
+      );
+      for (const maxBytes of [-1, 1.5, Number.NaN, -Infinity]) {
+        await expect(h.store.zrangeFromScoreWithin!("z", 0, 1, maxBytes)).rejects.toThrow(
+          InvalidArgumentError,
+        );
+        await expect(h.store.zrangeFromScoreWithin!("z", 0, 1, maxBytes)).rejects.toThrow(
+          `maxBytes must be a non-negative integer or Infinity (got ${String(maxBytes)})`,
+        );
+      }
+    });
+  });
+
   describe("deleteOwn", () => {
     const others = [
       "quantum:state:positions:BTCUSDT",

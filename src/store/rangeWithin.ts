@@ -1,0 +1,19 @@
+// The size-bounded sorted-set read of the candle readers (issue 20): the key's size and, only when
+// it is small enough, its members. A store with zrangeFromScoreWithin answers in one operation
+// (on Redis one read-only script, one round trip); any other Store is asked memoryUsage and then
+// zrangeFromScore, one after the other, so a huge key's members are never asked for either way.
+import type { BoundedRange, Store } from "./types.js";
+
+export async function rangeWithin(
+  store: Store,
+  key: string,
+  minScore: number,
+  count: number,
+  maxBytes: number,
+): Promise<BoundedRange> {
+  if (store.zrangeFromScoreWithin !== undefined)
+    return await store.zrangeFromScoreWithin(key, minScore, count, maxBytes);
+  const bytes = await store.memoryUsage(key);
+  if (bytes === null || bytes > maxBytes) return { bytes, members: null };
+  return { bytes, members: await store.zrangeFromScore(key, minScore, count) };
+}
