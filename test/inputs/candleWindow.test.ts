@@ -314,38 +314,52 @@ describe("CandleWindowCache on the embedded store", () => {
     );
   });
 
-  it("reads only the newest members: the key's size, then one ZRANGEBYSCORE from the band, no TYPE, no tail read", async () => {
-    for (let i = 0; i < 300; i++)
-      memory.zadd(
-        KEY,
-        BASE + i * MINUTE_MS,
-        candlePayload({ symbol: SYMBOL, open_time: BASE + i * MINUTE_MS, close: 100 + i }),
-      );
-    const window = new CandleWindowCache();
-    const options = { patterns: DEFAULT_CANDLE_PATTERNS, windowSize: 300, window };
-    await readCandles(memory, SYMBOL, options);
-    const calls: string[] = [];
-    const spy = new Proxy(memory, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver) as unknown;
-        if (typeof value !== "function") return value;
-        return (...args: unknown[]) => {
-          calls.push(`${String(prop)}(${args.map((a) => JSON.stringify(a)).join(", ")})`);
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
-    const t = BASE + 300 * MINUTE_MS;
-    memory.zadd(KEY, t, candlePayload({ symbol: SYMBOL, open_time: t, close: 999 }));
-    const read = await readCandles(spy, SYMBOL, options);
-    expect(read.ok && read.value.closes.at(-1)).toBe(999);
-    const fullPhase = calls.length === 0 || calls.some((c) => c.startsWith("keyKind"));
-    // MEMORY USAGE first: a key grown too large is refused before its members are asked for.
-    if (!fullPhase)
-      expect(calls).toEqual([
-        `memoryUsage(${JSON.stringify(KEY)})`,
-        `zrangeFromScore(${JSON.stringify(KEY)}, ${BASE + (300 - CANDLE_REREAD_BAND) * MINUTE_MS}, 319)`,
-      ]);
-    expect(window.counts.incremental + window.counts.full).toBe(2);
-  });
+  // A store with zrangeFromScoreWithin (the embedded one; Redis's is one script) is asked once; one
+  // without it the two calls, the size first (src/store/rangeWithin.ts).
+  it.each([
+    { bounded: true, name: "one zrangeFromScoreWithin (size and members in one operation)" },
+    { bounded: false, name: "without it: the key's size, then one ZRANGEBYSCORE" },
+  ])(
+    "reads only the newest members from the band, no TYPE, no tail read: $name",
+    async ({ bounded }) => {
+      for (let i = 0; i < 300; i++)
+        memory.zadd(
+          KEY,
+          BASE + i * MINUTE_MS,
+          candlePayload({ symbol: SYMBOL, open_time: BASE + i * MINUTE_MS, close: 100 + i }),
+        );
+      const window = new CandleWindowCache();
+      const options = { patterns: DEFAULT_CANDLE_PATTERNS, windowSize: 300, window };
+      await readCandles(memory, SYMBOL, options);
+      const calls: string[] = [];
+      const spy = new Proxy(memory, {
+        get(target, prop, receiver) {
+          if (prop === "zrangeFromScoreWithin" && !bounded) return undefined;
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (typeof value !== "function") return value;
+          return (...args: unknown[]) => {
+            calls.push(`${String(prop)}(${args.map((a) => JSON.stringify(a)).join(", ")})`);
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      const t = BASE + 300 * MINUTE_MS;
+      memory.zadd(KEY, t, candlePayload({ symbol: SYMBOL, open_time: t, close: 999 }));
+      const read = await readCandles(spy, SYMBOL, options);
+      expect(read.ok && read.value.closes.at(-1)).toBe(999);
+      const fullPhase = calls.length === 0 || calls.some((c) => c.startsWith("keyKind"));
+      const from = BASE + (300 - CANDLE_REREAD_BAND) * MINUTE_MS;
+      // MEMORY USAGE first: a key grown too large is refused before its members are asked for.
+      if (!fullPhase)
+        expect(calls).toEqual(
+          bounded
+            ? [`zrangeFromScoreWithin(${JSON.stringify(KEY)}, ${from}, 319, 8388608)`]
+            : [
+                `memoryUsage(${JSON.stringify(KEY)})`,
+                `zrangeFromScore(${JSON.stringify(KEY)}, ${from}, 319)`,
+              ],
+        );
+      expect(window.counts.incremental + window.counts.full).toBe(2);
+    },
+  );
 });
