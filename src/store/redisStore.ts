@@ -100,6 +100,23 @@ local max = tonumber(ARGV[3])
 if max >= 0 and bytes > max then return {bytes} end
 return {bytes, redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', '0', ARGV[2])}`;
 
+/**
+ * The script's command refused as such — the server has no EVAL_RO (before Redis 7), or the ACL
+ * user lacks it — not the key (a NOPERM on the key is the same for the two calls).
+ */
+const SCRIPT_REFUSED = /failed: (ERR unknown command|NOPERM[^']*'(evalsha_ro|eval_ro)')/;
+
+/** The script's reply as a BoundedRange. */
+function boundedRange(reply: RangeWithinReply): BoundedRange {
+  if (reply === null) return { bytes: null, members: null };
+  const [bytes, flat] = reply;
+  if (flat === undefined) return { bytes, members: null };
+  const members: ScoredMember[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2)
+    members.push({ member: flat[i], score: parseScore(flat[i + 1]) });
+  return { bytes, members };
+}
+
 export const RANGE_WITHIN_SHA = createHash("sha1").update(RANGE_WITHIN_LUA).digest("hex");
 
 type RangeWithinReply = [number] | [number, string[]] | null;
@@ -134,6 +151,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       return (await client.eval_ro(RANGE_WITHIN_LUA, 1, key, min, count, max)) as RangeWithinReply;
     }
   };
+
+  /** The script was refused (see SCRIPT_REFUSED): the size-bounded read is two calls on this store. */
+  let scriptRefused = false;
 
   const store: RedisStore = {
     kind: "redis",
@@ -242,16 +262,22 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       assertMaxBytes("zrangeFromScoreWithin", maxBytes);
       const min = minScore === -Infinity ? "-inf" : String(minScore);
       const max = maxBytes === Infinity ? "-1" : String(maxBytes);
-      const reply = await run("MEMORY USAGE + ZRANGEBYSCORE (script)", key, "zset", () =>
-        rangeWithin(key, min, count, max),
-      );
-      if (reply === null) return { bytes: null, members: null };
-      const [bytes, flat] = reply;
-      if (flat === undefined) return { bytes, members: null };
-      const members: ScoredMember[] = [];
-      for (let i = 0; i + 1 < flat.length; i += 2)
-        members.push({ member: flat[i], score: parseScore(flat[i + 1]) });
-      return { bytes, members };
+      if (!scriptRefused) {
+        try {
+          const reply = await run("MEMORY USAGE + ZRANGEBYSCORE (script)", key, "zset", () =>
+            rangeWithin(key, min, count, max),
+          );
+          return boundedRange(reply);
+        } catch (error) {
+          if (!(error instanceof Error && SCRIPT_REFUSED.test(error.message))) throw error;
+          // A server before Redis 7 (no EVAL_RO), or an ACL user not yet given +eval_ro
+          // +evalsha_ro: nothing ran. From now on the two calls, as before issue 20.
+          scriptRefused = true;
+        }
+      }
+      const bytes = await store.memoryUsage(key);
+      if (bytes === null || bytes > maxBytes) return { bytes, members: null };
+      return { bytes, members: await store.zrangeFromScore(key, minScore, count) };
     },
 
     async deleteOwn(keys: string[]): Promise<number> {

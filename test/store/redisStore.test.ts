@@ -287,6 +287,42 @@ describe("createRedisStore against a real server", () => {
     await raw.del("candles:SCRIPT");
   });
 
+  it("zrangeFromScoreWithin as a user without EVAL_RO/EVALSHA_RO (an ACL not yet changed): the two calls, from then on", async () => {
+    await raw.call(
+      "ACL",
+      "SETUSER",
+      "noscript",
+      "on",
+      ">ns-pw",
+      "~*",
+      "+@all",
+      "-evalsha_ro",
+      "-eval_ro",
+    );
+    await raw.zadd("candles:NOSCRIPT", 1, "a", 2, "b");
+    const store = createRedisStore({ url: `redis://noscript:ns-pw@127.0.0.1:${server.port}` });
+    await store.waitReady(5000);
+    const bytes = await raw.memory("USAGE", "candles:NOSCRIPT", "SAMPLES", 0);
+    for (let i = 0; i < 2; i++) {
+      expect(await store.zrangeFromScoreWithin("candles:NOSCRIPT", 2, 10, 1_000_000)).toEqual({
+        bytes,
+        members: [{ member: "b", score: 2 }],
+      });
+      expect(await store.zrangeFromScoreWithin("candles:NOSCRIPT", 2, 10, 1)).toEqual({
+        bytes,
+        members: null,
+      });
+    }
+    // A refusal of the key (not of the script) is not taken for one: it stays an error.
+    await raw.hset("candles:NOSCRIPT:h", "a", "1");
+    await expect(
+      store.zrangeFromScoreWithin("candles:NOSCRIPT:h", 0, 10, 1_000_000),
+    ).rejects.toThrow(/not a zset/);
+    await store.close();
+    await raw.del("candles:NOSCRIPT", "candles:NOSCRIPT:h");
+    await raw.call("ACL", "DELUSER", "noscript");
+  });
+
   it("works as a restricted ACL user without INFO; a denied XADD aborts the whole MULTI", async () => {
     await raw.call(
       "ACL",
