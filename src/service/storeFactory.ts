@@ -111,6 +111,8 @@ export function redisEventLogger(logger: Logger): (e: RedisStoreEvent) => void {
         "redis sentinel unavailable",
       );
       lastSentinelError = e.message ?? "";
+    } else if (e.type === "degraded") {
+      logger.warn({ redis: e.type, err: e.message }, "redis: working in a degraded mode");
     } else if (e.type === "reconnecting") {
       (outage ? logger.debug : logger.warn).call(
         logger,

@@ -24,8 +24,12 @@ import { cappedExponentialMs } from "../core/backoff.js";
 
 export interface RedisStoreEvent {
   /** 'sentinel': a sentinel could not be asked (ioredis tries the next; the store keeps working). */
-  type: "connect" | "ready" | "error" | "close" | "reconnecting" | "end" | "sentinel";
-  /** Error text (password scrubbed) for 'error' and 'sentinel'. */
+  /**
+   * 'degraded': the store keeps working but in a slower way than configured (the size-bounded
+   * candle read's script refused: two calls from then on) — an operator must be told, once.
+   */
+  type: "connect" | "ready" | "error" | "close" | "reconnecting" | "end" | "sentinel" | "degraded";
+  /** Error text (password scrubbed) for 'error', 'sentinel' and 'degraded'. */
   message?: string;
   /** Delay before the next connection attempt, for 'reconnecting'. */
   delayMs?: number;
@@ -101,6 +105,8 @@ export interface RedisConnection {
   address(): string | null;
   /** Adds a listener of the connection events (as `onEvent`); returns its removal. Must not throw. */
   onEvent(listener: (event: RedisStoreEvent) => void): () => void;
+  /** Tells the listeners of an event the store itself noticed (a 'degraded' mode). */
+  report(event: RedisStoreEvent): void;
   readonly commandTimeoutMs: number;
   /** The current connection has passed the handshake: commands may use it. */
   usable(): boolean;
@@ -572,6 +578,7 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    report: emit,
     commandTimeoutMs,
     usable: () => usable,
     status,

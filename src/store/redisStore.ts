@@ -271,8 +271,15 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         } catch (error) {
           if (!(error instanceof Error && SCRIPT_REFUSED.test(error.message))) throw error;
           // A server before Redis 7 (no EVAL_RO), or an ACL user not yet given +eval_ro
-          // +evalsha_ro: nothing ran. From now on the two calls, as before issue 20.
+          // +evalsha_ro: nothing ran. From now on the two calls, as before issue 20 — said once,
+          // so that an operator who has not changed the ACL (docs/operations.md) learns it.
           scriptRefused = true;
+          connection.report({
+            type: "degraded",
+            message:
+              `size-bounded candle reads now take two calls (MEMORY USAGE, then ZRANGEBYSCORE): the script was refused (${scrub(error.message)}); ` +
+              "give the service's ACL user +eval_ro +evalsha_ro (docs/operations.md)",
+          });
         }
       }
       const bytes = await store.memoryUsage(key);

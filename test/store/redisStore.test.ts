@@ -301,6 +301,10 @@ describe("createRedisStore against a real server", () => {
     );
     await raw.zadd("candles:NOSCRIPT", 1, "a", 2, "b");
     const store = createRedisStore({ url: `redis://noscript:ns-pw@127.0.0.1:${server.port}` });
+    const degraded: string[] = [];
+    store.onConnectionEvent((e) => {
+      if (e.type === "degraded") degraded.push(e.message ?? "");
+    });
     await store.waitReady(5000);
     const bytes = await raw.memory("USAGE", "candles:NOSCRIPT", "SAMPLES", 0);
     for (let i = 0; i < 2; i++) {
@@ -313,6 +317,9 @@ describe("createRedisStore against a real server", () => {
         members: null,
       });
     }
+    // Not silent: the switch is reported once, naming the refusal and the ACL fix.
+    expect(degraded).toHaveLength(1);
+    expect(degraded[0]).toMatch(/two calls.*NOPERM.*\+eval_ro \+evalsha_ro/);
     // A refusal of the key (not of the script) is not taken for one: it stays an error.
     await raw.hset("candles:NOSCRIPT:h", "a", "1");
     await expect(
