@@ -84,6 +84,12 @@ interface PendingCycle {
   value: object | null;
   /** The rate-limit memory decide saw (undefined: not decided). */
   memory?: unknown;
+  /**
+   * The batch the cycle wrote (the line's `w`), as JSON already: encoding it when it is published
+   * is the copy of what was sent (the steps may reuse its objects later) and the line's text at
+   * once, instead of a copy of every hash's fields now and their encoding later.
+   */
+  written: string | null;
 }
 
 const PHASE_BY_PREFIX: [string, PhaseName][] = [
@@ -367,7 +373,7 @@ export class FlightRecorder {
           await steps.heartbeat(symbol, nowMs);
           this.guard(() => {
             if (actor?.open == null) return;
-            if (actor.open.rec.w === undefined) actor.open.rec.hb = 1;
+            if (actor.open.written === null) actor.open.rec.hb = 1;
             this.end(actor);
           });
         } catch (err) {
@@ -449,15 +455,15 @@ export class FlightRecorder {
     const rec: CycleRecord = { k: "c", p: phase, s: symbol, t: nowMs };
     if (read === null) {
       rec.e = error ?? "read failed";
-      this.end(actor, { actor, rec, inputs: null, value: null });
+      this.end(actor, { actor, rec, inputs: null, value: null, written: null });
     } else if (!read.ok) {
       rec.x = [read.reason, read.detail];
-      this.end(actor, { actor, rec, inputs: null, value: null });
+      this.end(actor, { actor, rec, inputs: null, value: null, written: null });
     } else {
       const inputs = snapshot(read.value, actor.lastInputs ?? undefined) as JsonObject;
       actor.lastInputs = inputs;
       const value = typeof read.value === "object" && read.value !== null ? read.value : null;
-      const pending: PendingCycle = { actor, rec, inputs, value };
+      const pending: PendingCycle = { actor, rec, inputs, value, written: null };
       actor.open = pending;
       if (value !== null) this.cycles.set(value, pending);
     }
@@ -485,10 +491,10 @@ export class FlightRecorder {
     }
     if (actor?.open == null) return;
     const written: WrittenBatch = {
-      h: batch.hashes.map((h) => [h.key, { ...h.fields }, h.ttlSec ?? null]),
-      x: batch.streams.map((s) => [s.key, { ...s.fields }, s.maxLen]),
+      h: batch.hashes.map((h) => [h.key, h.fields, h.ttlSec ?? null]),
+      x: batch.streams.map((s) => [s.key, s.fields, s.maxLen]),
     };
-    actor.open.rec.w = written;
+    actor.open.written = JSON.stringify(written);
   }
 
   /** Ends the cycle whose inputs these are, after `amend` adds how it ended. */
@@ -542,7 +548,10 @@ export class FlightRecorder {
       rec.m = toJson(pending.memory);
       actor.memoryRecorded = true;
     }
-    if (!this.writer.append(JSON.stringify(rec))) this.restartDeltas();
+    // The batch's JSON goes last: a line's members are found by name, not by place.
+    const json = JSON.stringify(rec);
+    const line = pending.written === null ? json : `${json.slice(0, -1)},"w":${pending.written}}`;
+    if (!this.writer.append(line)) this.restartDeltas();
   }
 
   private flushFolded(actor: ActorState): void {

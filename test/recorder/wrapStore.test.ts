@@ -57,10 +57,14 @@ it("the wrapped store forwards to the store's current methods and members, and n
     compute: () => ({ ok: true, value: 1 }),
     decide: () => ({ publish: true, why: "test" }),
     publish: async () => {
+      const fields: Record<string, string> = { sigma: "0.1" };
       await wrapped.publish({
-        hashes: [{ key: "quantum:marketstate:BTCUSDT", fields: { sigma: "0.1" } }],
+        hashes: [{ key: "quantum:marketstate:BTCUSDT", fields }],
         streams: [],
       });
+      // The steps' batch reused and changed after the publish: the line holds what was sent.
+      fields.sigma = "changed";
+      fields.extra = "1";
       return { memory: null, summary: "", figures: {} };
     },
     heartbeat: () => Promise.resolve(),
