@@ -130,6 +130,10 @@ function snapshot(value: unknown, prev: Json | undefined): Json {
 
 function snapshotArray(value: readonly unknown[], prev: Json | undefined): Json[] {
   const base = Array.isArray(prev) && prev.length === value.length ? prev : null;
+  if (base !== null) {
+    const shifted = shiftedByOne(value, base);
+    if (shifted !== null) return shifted;
+  }
   let out: Json[] | null = base === null ? new Array<Json>(value.length) : null;
   for (let i = 0; i < value.length; i++) {
     const v: unknown = value[i];
@@ -142,6 +146,25 @@ function snapshotArray(value: readonly unknown[], prev: Json | undefined): Json[
     out[i] = copy;
   }
   return out ?? (base as Json[]);
+}
+
+/**
+ * The copy of a window of numbers moved on by one (the closes at a new candle: every element one
+ * place earlier, one new at the end) as `base` without its first element plus the new one: one
+ * block copy instead of an element-by-element one; null when `value` is not that.
+ */
+function shiftedByOne(value: readonly unknown[], base: Json[]): Json[] | null {
+  const n = value.length;
+  if (n < 2 || Object.is(value[0], base[0])) return null;
+  const last = value[n - 1];
+  if (typeof last !== "number" || !Number.isFinite(last)) return null;
+  for (let i = 0; i < n - 1; i++) {
+    const b = base[i + 1];
+    if (typeof b !== "number" || !Object.is(value[i], b)) return null;
+  }
+  const out = base.slice(1);
+  out.push(last);
+  return out;
 }
 
 function snapshotObject(value: Record<string, unknown>, prev: Json | undefined): JsonObject {
@@ -538,9 +561,8 @@ export class FlightRecorder {
     if (this.writer.rotateIfDue()) this.restartDeltas();
     if (pending.inputs !== null) {
       if (actor.base === null) rec.f = pending.inputs;
-      else {
-        rec.i = diff(actor.base, pending.inputs);
-      }
+      // A read like the one before is its previous copy itself (snapshot): nothing to walk.
+      else rec.i = actor.base === pending.inputs ? {} : diff(actor.base, pending.inputs);
       actor.base = pending.inputs;
     }
     // The segment's first decided cycle of the actor carries the memory it decided with.

@@ -58,6 +58,22 @@ it("every recorded cycle's inputs are what its read returned then, though the st
       for (const k of Object.keys(v)) delete v[k];
       Object.assign(v, { market, series, n: 8 });
     },
+    (v) => {
+      const closes = (v.series as { closes: number[] }).closes;
+      closes.shift();
+      closes.push(Number.POSITIVE_INFINITY); // moved on, its new close not finite: null
+    },
+    (v) => {
+      const closes = (v.series as { closes: number[] }).closes;
+      closes.shift();
+      closes.push(6);
+      closes[1] = -0; // moved on and one older close corrected
+    },
+    (v) => {
+      const closes = (v.series as { closes: number[] }).closes;
+      closes.shift();
+      closes.push(7); // moved on again, the copy of a copy
+    },
   ];
   const steps: PhaseSteps<null, Value, number> = {
     seed: () => Promise.resolve(null),
