@@ -8,7 +8,10 @@
 //
 //   node dist/bench/burst.js [--symbols 400] [--bursts 3] [--cpu-prof DIR] [--alloc-prof DIR]
 //                           [--members live|compact] [--step-concurrency N] [--no-handoff]
-//                           [--shards N]
+//                           [--shards N] [--record-dir DIR]
+//
+// --record-dir DIR turns the flight recorder on (the service's recordDir, as the shipped unit
+// runs it): run with and without it, alternating, for the recorder's cost at the burst on Redis.
 //
 // --shards N (issue 20, lever 4 — measured, not built): the symbols split over N worker_threads,
 // each running its own service over its share with its own connections and lease
@@ -65,6 +68,8 @@ interface Args {
   handoff: boolean;
   /** --shards N: worker_threads running a service each (bench/burstShards.ts); null = in process. */
   shards: number | null;
+  /** --record-dir DIR: the flight recorder on (the service's recordDir), as in the shipped unit. */
+  recordDir: string | null;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -77,6 +82,7 @@ function parseArgs(argv: string[]): Args {
     stepConcurrency: null,
     handoff: true,
     shards: null,
+    recordDir: null,
   };
   for (let i = 0; i < argv.length; i += 2) {
     if (argv[i] === "--no-handoff") {
@@ -89,6 +95,12 @@ function parseArgs(argv: string[]): Args {
       if (dir === "") throw new Error(`${argv[i]} needs a directory`);
       if (argv[i] === "--cpu-prof") args.cpuProf = dir;
       else args.allocProf = dir;
+      continue;
+    }
+    if (argv[i] === "--record-dir") {
+      const dir = argv[i + 1] ?? "";
+      if (dir === "") throw new Error("--record-dir needs a directory");
+      args.recordDir = dir;
       continue;
     }
     if (argv[i] === "--members") {
@@ -112,6 +124,8 @@ function parseArgs(argv: string[]): Args {
     throw new Error(
       "--shards: not with --cpu-prof or --alloc-prof (they profile the main thread only)",
     );
+  if (args.shards !== null && args.recordDir !== null)
+    throw new Error("--shards: not with --record-dir (the shards' services run without it)");
   return args;
 }
 
@@ -192,6 +206,7 @@ async function main(): Promise<void> {
         logLevel: "silent",
         maxPositionAge: 3600,
         maxCandleAge: benchCandleAgeSec(LIVE_FEED_AHEAD),
+        ...(args.recordDir !== null ? { recordDir: args.recordDir } : {}),
       },
     });
     if (args.stepConcurrency !== null)
@@ -325,7 +340,7 @@ async function main(): Promise<void> {
       `RSS ≤ 150 MB ${verdict(rssMB <= 150)} (${rssMB.toFixed(0)} MB)`,
   );
   console.log(
-    `RSS ${rssMB.toFixed(0)} MB — ${process.version}, ${args.symbols} symbols, step concurrency ${args.stepConcurrency === null ? STEP_CONCURRENCY : args.stepConcurrency === 0 ? "unbounded" : args.stepConcurrency}, in-chain hand-off ${args.handoff ? "on" : "off"}, ${os.cpus().length} cores, load average at start ${loadAtStart}` +
+    `RSS ${rssMB.toFixed(0)} MB — ${process.version}, ${args.symbols} symbols, step concurrency ${args.stepConcurrency === null ? STEP_CONCURRENCY : args.stepConcurrency === 0 ? "unbounded" : args.stepConcurrency}, in-chain hand-off ${args.handoff ? "on" : "off"}, flight recorder ${args.recordDir === null ? "off" : "on"}, ${os.cpus().length} cores, load average at start ${loadAtStart}` +
       (shards === null
         ? ""
         : `, shards ${shards.sizes.length} (worker_threads: ${shards.sizes.join(" + ")} symbols, the step gate per shard; CPU and RSS summed over every thread)`),
