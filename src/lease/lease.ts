@@ -116,6 +116,18 @@ export function makeLeaseToken(): string {
 /** The holder as shown to humans: host:pid:uuid8 for our tokens, other values as they are (cut at 80). */
 export function formatHolder(value: string | null): string | null {
   if (value === null) return null;
+  // The same token (ours, while leader: holder and self alike) is shown on every cycle's role
+  // check (the flight recorder asks at each read): the last one's text is kept, not matched again.
+  if (value === lastHolderValue) return lastHolderShown;
+  lastHolderShown = shownHolder(value);
+  lastHolderValue = value;
+  return lastHolderShown;
+}
+
+let lastHolderValue: string | null = null;
+let lastHolderShown: string | null = null;
+
+function shownHolder(value: string): string {
   const match = /^(.*):(\d+):([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.exec(
     value,
   );

@@ -63,6 +63,12 @@ describe("defaults and the token", () => {
     expect(formatHolder(a)).toMatch(new RegExp(`^[^:]+:${process.pid}:[0-9a-f]{8}$`));
     expect(formatHolder("somebody-else")).toBe("somebody-else");
     expect(formatHolder(null)).toBeNull();
+    // The last text shown is kept (formatHolder runs at every role check): values taking turns
+    // each get their own.
+    for (const value of [a, b, a, "x".repeat(90), b, a])
+      expect(formatHolder(value)).toBe(
+        value.length > 80 ? `${"x".repeat(77)}...` : value.slice(0, value.length - 28),
+      );
   });
 });
 
