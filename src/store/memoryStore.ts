@@ -28,6 +28,7 @@ import {
   type StreamEntry,
 } from "./types.js";
 import { globToRegExp } from "./glob.js";
+import { rangeByTwoCalls } from "./rangeWithin.js";
 
 /** The value held for each Redis type. */
 interface ValueByType {
@@ -153,11 +154,7 @@ export class MemoryStore implements Store {
     assertMinScore("zrangeFromScoreWithin", minScore);
     assertCount("zrangeFromScoreWithin", count);
     assertMaxBytes("zrangeFromScoreWithin", maxBytes);
-    const bytes = await this.memoryUsage(key);
-    if (bytes === null) return { bytes, members: null };
-    // Above the bound: refused by its size whatever its type, as the script (and the two calls) do.
-    if (bytes > maxBytes) return { bytes, members: null };
-    return { bytes, members: await this.zrangeFromScore(key, minScore, count) };
+    return await rangeByTwoCalls(this, key, minScore, count, maxBytes);
   }
 
   async deleteOwn(keys: string[]): Promise<number> {

@@ -13,6 +13,21 @@ export async function rangeWithin(
 ): Promise<BoundedRange> {
   if (store.zrangeFromScoreWithin !== undefined)
     return await store.zrangeFromScoreWithin(key, minScore, count, maxBytes);
+  return await rangeByTwoCalls(store, key, minScore, count, maxBytes);
+}
+
+/**
+ * The size, then the members only when the key is within `maxBytes` (whatever its type: above the
+ * bound it is refused by its size, as the script refuses it): the two calls every store without
+ * the one-operation form makes, and the Redis store's own way once its script was refused.
+ */
+export async function rangeByTwoCalls(
+  store: Pick<Store, "memoryUsage" | "zrangeFromScore">,
+  key: string,
+  minScore: number,
+  count: number,
+  maxBytes: number,
+): Promise<BoundedRange> {
   const bytes = await store.memoryUsage(key);
   if (bytes === null || bytes > maxBytes) return { bytes, members: null };
   return { bytes, members: await store.zrangeFromScore(key, minScore, count) };

@@ -30,6 +30,7 @@ import {
   type Store,
   type StreamEntry,
 } from "./types.js";
+import { rangeByTwoCalls } from "./rangeWithin.js";
 
 export {
   REDIS_STORE_DEFAULTS,
@@ -131,7 +132,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   // ioredis's defineCommand, which sends EVALSHA/EVAL): their key is declared read-only, so the
   // least-privilege user's read-only key rules (%R~candles:*) admit it, and Redis refuses any
   // write inside them.
-  const rangeWithin = async (
+  const rangeScript = async (
     key: string,
     min: string,
     count: number,
@@ -265,7 +266,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       if (!scriptRefused) {
         try {
           const reply = await run("MEMORY USAGE + ZRANGEBYSCORE (script)", key, "zset", () =>
-            rangeWithin(key, min, count, max),
+            rangeScript(key, min, count, max),
           );
           return boundedRange(reply);
         } catch (error) {
@@ -282,9 +283,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
           });
         }
       }
-      const bytes = await store.memoryUsage(key);
-      if (bytes === null || bytes > maxBytes) return { bytes, members: null };
-      return { bytes, members: await store.zrangeFromScore(key, minScore, count) };
+      return await rangeByTwoCalls(store, key, minScore, count, maxBytes);
     },
 
     async deleteOwn(keys: string[]): Promise<number> {
