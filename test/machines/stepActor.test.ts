@@ -87,16 +87,8 @@ describe("the step actor (fromSteps)", () => {
   it("ignores a result that settles after the actor stopped, and tells the step it is not alive", async () => {
     const warn = vi.spyOn(console, "warn");
     try {
-      const gate = deferred<void>();
-      const seen: boolean[] = [];
-      const { actor, replies, ask } = start({
-        slow: async (_input: unknown, alive: () => boolean) => {
-          seen.push(alive());
-          await gate.promise;
-          seen.push(alive());
-          return 1;
-        },
-      });
+      const { gate, seen, slow } = gatedStep();
+      const { actor, replies, ask } = start({ slow });
       ask("slow", 1);
       await flush();
       actor.send({ type: "LEAVE" });
@@ -133,16 +125,8 @@ describe("the step actor (fromSteps)", () => {
   });
 
   it("a step of a publisher that crashed is not alive (XState leaves a crashed actor's children running)", async () => {
-    const gate = deferred<void>();
-    const seen: boolean[] = [];
-    const { actor, replies, ask } = start({
-      slow: async (_input: unknown, alive: () => boolean) => {
-        seen.push(alive());
-        await gate.promise;
-        seen.push(alive());
-        return 1;
-      },
-    });
+    const { gate, seen, slow } = gatedStep();
+    const { actor, replies, ask } = start({ slow });
     ask("slow", 1);
     await flush();
     actor.send({ type: "CRASH" });
@@ -153,3 +137,16 @@ describe("the step actor (fromSteps)", () => {
     expect(replies).toEqual([]);
   });
 });
+
+/** A step that notes whether it is alive when it starts and again when `gate` opens; answers 1. */
+function gatedStep() {
+  const gate = deferred<void>();
+  const seen: boolean[] = [];
+  const slow = async (_input: unknown, alive: () => boolean): Promise<number> => {
+    seen.push(alive());
+    await gate.promise;
+    seen.push(alive());
+    return 1;
+  };
+  return { gate, seen, slow };
+}

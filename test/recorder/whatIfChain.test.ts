@@ -254,14 +254,7 @@ describe("what-if along the chain (recording of a live run on redis-server)", ()
   });
 
   it("the command: --only harvest with a stops theta still replays risk and shows harvest changed", async () => {
-    let out = "";
-    vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-      out += String(chunk);
-      return true;
-    });
-    const code = await main([
-      "node",
-      "quantum-calc",
+    const args = [
       "replay",
       "recording",
       dir,
@@ -269,34 +262,31 @@ describe("what-if along the chain (recording of a live run on redis-server)", ()
       "harvest",
       "--set",
       "theta.stops.k_sl.mr=2.5",
-      "--json",
-    ]);
-    vi.restoreAllMocks();
-    expect(code).toBe(0);
-    const rows = JSON.parse(out) as { phase: string; changed: { field: string }[] }[];
+    ];
+    const json = await runCaptured([...args, "--json"]);
+    expect(json.code).toBe(0);
+    const rows = JSON.parse(json.out) as { phase: string; changed: { field: string }[] }[];
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((r) => r.phase === "harvest")).toBe(true);
     expect(rows.some((r) => r.changed.some((f) => f.field === "risk_unit"))).toBe(true);
-    out = "";
-    vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-      out += String(chunk);
-      return true;
-    });
-    const table = await main([
-      "node",
-      "quantum-calc",
-      "replay",
-      "recording",
-      dir,
-      "--only",
-      "harvest",
-      "--set",
-      "theta.stops.k_sl.mr=2.5",
-    ]);
-    vi.restoreAllMocks();
+    const { code: table, out } = await runCaptured(args);
     expect(table).toBe(0);
     expect(out).toMatch(
       /cycle\(s\) change with this theta; risk and harvest read the replayed marketstate and risk hashes \(\d+ input\(s\) followed\)/,
     );
   });
 });
+
+/** The CLI's main() with `args`, what it wrote to stdout captured. */
+async function runCaptured(args: string[]): Promise<{ code: number; out: string }> {
+  let out = "";
+  vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+    out += String(chunk);
+    return true;
+  });
+  try {
+    return { code: await main(["node", "quantum-calc", ...args]), out };
+  } finally {
+    vi.restoreAllMocks();
+  }
+}
