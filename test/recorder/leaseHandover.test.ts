@@ -7,12 +7,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
-import { afterAll, beforeAll, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { startService, wallClock, type ServiceHandle } from "../../src/service/service.js";
-import { divergence, replayRecording } from "../../src/recorder/replay.js";
 import { readRecording } from "../../src/recorder/reader.js";
 import type { RoleRecord } from "../../src/recorder/format.js";
-import { main } from "../../src/program.js";
+import { expectCheckCommandIdentical, expectReplayIdentical } from "./replayCheck.js";
 import { CycleWatch } from "../helpers/cycleWatch.js";
 import { startTestRedis, type TestRedis } from "../helpers/redisServer.js";
 import { longPosition, prices, redisClient, seedCandles, seedPosition } from "../helpers/seed.js";
@@ -58,26 +57,9 @@ async function roles(dir: string): Promise<RoleRecord[]> {
 }
 
 async function checkReplay(dir: string): Promise<void> {
-  const result = await replayRecording({ dir });
-  expect(result.dropped).toBe(0);
-  expect(result.unreplayable).toBe(0);
+  const result = await expectReplayIdentical(dir);
   expect(result.cycles.length).toBeGreaterThan(0);
-  const diverged = result.cycles
-    .map((c) => ({ c, d: divergence(c) }))
-    .filter((x) => x.d !== null)
-    .map(({ c, d }) => `${c.phase} ${c.symbol} #${c.cycle}: ${JSON.stringify(d)}`);
-  expect(diverged).toEqual([]);
-
-  let out = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  const code = await main(["node", "quantum-calc", "replay", "recording", dir, "--check"]);
-  vi.restoreAllMocks();
-  process.exitCode = undefined;
-  expect(out).toMatch(/^replay check: identical/);
-  expect(code).toBe(0);
+  await expectCheckCommandIdentical(dir);
 }
 
 beforeAll(async () => {

@@ -7,12 +7,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startService, type ServiceHandle } from "../../src/service/service.js";
 import { computeHarvest } from "../../src/kernels/harvest.js";
 import type { HarvestInputs } from "../../src/phases/harvest.js";
 import { divergence, replayRecording } from "../../src/recorder/replay.js";
-import { main } from "../../src/program.js";
+import { expectCheckCommandIdentical, expectReplayIdentical } from "./replayCheck.js";
 import type { CycleDoneEvent } from "../../machines/publisher.js";
 import {
   brainFields,
@@ -145,14 +145,7 @@ describe("flight recorder on redis-server", () => {
     await stopService(service);
     service = undefined;
 
-    const result = await replayRecording({ dir });
-    expect(result.dropped).toBe(0);
-    expect(result.unreplayable).toBe(0);
-    const diverged = result.cycles
-      .map((c) => ({ c, d: divergence(c) }))
-      .filter((x) => x.d !== null)
-      .map(({ c, d }) => `${c.phase} ${c.symbol} #${c.cycle}: ${JSON.stringify(d)}`);
-    expect(diverged).toEqual([]);
+    const result = await expectReplayIdentical(dir);
     const writes = result.cycles.filter((c) => c.recorded.written !== null);
     expect(writes.length).toBeGreaterThan(10);
     const versions = new Set(
@@ -167,16 +160,7 @@ describe("flight recorder on redis-server", () => {
     expect(result.cycles.some((c) => c.trigger === "run")).toBe(true);
 
     // The command: --check exits 0.
-    let out = "";
-    vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-      out += String(chunk);
-      return true;
-    });
-    const code = await main(["node", "quantum-calc", "replay", "recording", dir, "--check"]);
-    vi.restoreAllMocks();
-    process.exitCode = undefined;
-    expect(out).toMatch(/^replay check: identical/);
-    expect(code).toBe(0);
+    await expectCheckCommandIdentical(dir);
 
     // What-if: every replayed harvest publish is the kernel run directly on the recorded inputs
     // with the theta in force plus the override.

@@ -37,7 +37,7 @@ import { parseFields, stamped, type Fields } from "../../src/contracts/output.js
 import { kernelPositionFor, type HarvestInputs } from "../../src/phases/harvest.js";
 import type { RiskInputs } from "../../src/phases/risk.js";
 import type { MarketStateInputs } from "../../src/phases/marketstate.js";
-import { main } from "../../src/program.js";
+import { runCaptured } from "./replayCheck.js";
 import { startTestRedis, type TestRedis } from "../helpers/redisServer.js";
 import { redisClient } from "../helpers/seed.js";
 import { serviceConfig } from "../helpers/serviceHarness.js";
@@ -276,17 +276,3 @@ describe("what-if along the chain (recording of a live run on redis-server)", ()
     );
   });
 });
-
-/** The CLI's main() with `args`, what it wrote to stdout captured. */
-async function runCaptured(args: string[]): Promise<{ code: number; out: string }> {
-  let out = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  try {
-    return { code: await main(["node", "quantum-calc", ...args]), out };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
