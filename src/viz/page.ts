@@ -9,8 +9,8 @@
 // its context, and the script client/replay.ts instead of client/page.ts.
 //
 // The script is client/page.ts, a typed browser module (tsconfig.client.json) that `npm run build`
-// compiles to dist/src/viz/client/page.js; it is read from there once, when the page is first
-// built, and inlined. Text from the service (symbols, errors, context) only ever reaches the page
+// compiles to dist/src/viz/client/page.js, after client/dom.ts (the DOM helpers both modes'
+// scripts share); they are read from there once, when the page is first built, and inlined. Text from the service (symbols, errors, context) only ever reaches the page
 // through textContent.
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -93,7 +93,7 @@ td.skip, td.outcome { max-width: 180px; overflow: hidden; text-overflow: ellipsi
  */
 export function clientScriptPath(
   moduleUrl: string = import.meta.url,
-  name: "page" | "replay" = "page",
+  name: "page" | "replay" | "dom" = "page",
 ): string {
   const fromSource = moduleUrl.endsWith(".ts");
   return fileURLToPath(
@@ -106,18 +106,26 @@ export type PageMode = "live" | "replay";
 
 const scripts = new Map<PageMode, string>();
 
-/** The script as the page inlines it: read once; without its source-map comment (no map is served). */
+/**
+ * The script as the page inlines it: client/dom.ts's helpers, then the mode's own script, each as
+ * built and without its source-map comment (no map is served); read once.
+ */
 function clientScript(mode: PageMode): string {
   const cached = scripts.get(mode);
   if (cached !== undefined) return cached;
-  const path = clientScriptPath(import.meta.url, mode === "live" ? "page" : "replay");
+  const text = builtScript("dom") + builtScript(mode === "live" ? "page" : "replay");
+  scripts.set(mode, text);
+  return text;
+}
+
+function builtScript(name: "page" | "replay" | "dom"): string {
+  const path = clientScriptPath(import.meta.url, name);
   if (!existsSync(path))
     throw new Error(`the /viz page script ${path} is missing: run \`npm run build\``);
   const text = readFileSync(path, "utf8").replace(/\n\/\/# sourceMappingURL=\S+\s*$/, "\n");
   // Inline, "</script" would end the element early; tsc never writes it, this says so if it did.
   if (/<\/script/i.test(text))
     throw new Error(`the /viz page script ${path} contains "</script": it cannot be inlined`);
-  scripts.set(mode, text);
   return text;
 }
 

@@ -45,26 +45,11 @@ type DeltaMessage = import("../stream.js").DeltaMessage;
   let detailAgain = false;
   let timelineSeq = 0;
 
-  /** An element the page's HTML always has; its absence is a bug in page.ts, said plainly. */
-  function required<E extends Element>(found: E | null, selector: string): E {
-    if (found === null) throw new Error(`/viz page: no ${selector} in the document`);
-    return found;
-  }
-  const byId = <E extends HTMLElement>(id: string): E =>
-    required(document.getElementById(id) as E | null, `#${id}`);
-
-  const tbody = required(
-    document.querySelector<HTMLTableSectionElement>("#actors tbody"),
-    "#actors tbody",
-  );
-  const systemBody = required(
-    document.querySelector<HTMLTableSectionElement>("#system tbody"),
-    "#system tbody",
-  );
-  const timelineBody = required(
-    document.querySelector<HTMLTableSectionElement>("#timeline tbody"),
-    "#timeline tbody",
-  );
+  // vizRequired, vizById, vizTableBody, vizCell, vizTimeOfDay, vizStateChange: client/dom.ts.
+  const byId = vizById;
+  const tbody = vizTableBody("#actors");
+  const systemBody = vizTableBody("#system");
+  const timelineBody = vizTableBody("#timeline");
   const filterInput = byId<HTMLInputElement>("filter");
   const fitInput = byId<HTMLInputElement>("fit");
   const diagrams = byId<HTMLElement>("diagrams");
@@ -84,15 +69,8 @@ type DeltaMessage = import("../stream.js").DeltaMessage;
   function setText(el: Element, text: string): void {
     if (el.textContent !== text) el.textContent = text;
   }
-  function cell(tr: HTMLTableRowElement, className: string, text: string): HTMLTableCellElement {
-    const td = document.createElement("td");
-    td.className = className;
-    td.textContent = text;
-    tr.appendChild(td);
-    return td;
-  }
-  const stateChange = (r: TransitionRecord): string =>
-    r.from === null ? `→ ${r.to}` : r.from === r.to ? r.to : `${r.from} → ${r.to}`;
+  const cell = vizCell;
+  const stateChange = vizStateChange;
   /** ` (done)` after a state when the actor is not active. */
   const statusNote = (status: string | null): string =>
     status && status !== "active" ? ` (${status})` : "";
@@ -261,7 +239,7 @@ type DeltaMessage = import("../stream.js").DeltaMessage;
       what.appendChild(more);
     }
   }
-  const timeOfDay = (at: number): string => new Date(at).toISOString().slice(11, 23);
+  const timeOfDay = vizTimeOfDay;
 
   function detailFields(d: ActorDetail): Array<[string, string]> {
     if (d.kind === "publisher") {
@@ -315,7 +293,7 @@ type DeltaMessage = import("../stream.js").DeltaMessage;
       dl.appendChild(dd);
     }
     setText(byId("detail-context"), JSON.stringify(d.context, null, 2));
-    const body = required(
+    const body = vizRequired(
       document.querySelector<HTMLTableSectionElement>("#recent tbody"),
       "#recent tbody",
     );

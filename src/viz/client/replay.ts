@@ -16,24 +16,11 @@
   type Step = import("../recording.js").ReplayStep;
   type StepDetail = import("../recording.js").ReplayStepDetail;
 
-  function required<E extends Element>(found: E | null, selector: string): E {
-    if (found === null) throw new Error(`/viz page: no ${selector} in the document`);
-    return found;
-  }
-  const byId = <E extends HTMLElement>(id: string): E =>
-    required(document.getElementById(id) as E | null, `#${id}`);
-  const tbody = required(
-    document.querySelector<HTMLTableSectionElement>("#actors tbody"),
-    "#actors tbody",
-  );
-  const timelineBody = required(
-    document.querySelector<HTMLTableSectionElement>("#timeline tbody"),
-    "#timeline tbody",
-  );
-  const recentBody = required(
-    document.querySelector<HTMLTableSectionElement>("#recent tbody"),
-    "#recent tbody",
-  );
+  // vizById, vizTableBody, vizCell, vizTimeOfDay, vizStateChange: client/dom.ts.
+  const byId = vizById;
+  const tbody = vizTableBody("#actors");
+  const timelineBody = vizTableBody("#timeline");
+  const recentBody = vizTableBody("#recent");
   const scrub = byId<HTMLInputElement>("scrub");
   const filterInput = byId<HTMLInputElement>("filter");
   const fitInput = byId<HTMLInputElement>("fit");
@@ -51,16 +38,9 @@
   let generation = 0;
 
   const iso = (ms: number): string => new Date(ms).toISOString();
-  const timeOfDay = (ms: number): string => iso(ms).slice(11, 23);
-  const stateChange = (s: Step): string =>
-    s.from === null ? `→ ${s.to}` : s.from === s.to ? s.to : `${s.from} → ${s.to}`;
-  function cell(tr: HTMLTableRowElement, className: string, text: string): HTMLTableCellElement {
-    const td = document.createElement("td");
-    td.className = className;
-    td.textContent = text;
-    tr.appendChild(td);
-    return td;
-  }
+  const timeOfDay = vizTimeOfDay;
+  const stateChange = vizStateChange;
+  const cell = vizCell;
   async function getJson<T>(path: string): Promise<T> {
     const res = await fetch(path, { cache: "no-store" });
     if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
