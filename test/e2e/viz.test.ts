@@ -10,11 +10,11 @@
 //   viz.png             a publisher clicked: its state highlighted, its context and events
 //   viz-supervisor.png  the supervisor clicked: its diagram highlighted, its context
 //   viz-1000.png        3,000 actors
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
+import { CHROMIUM, openIsolatedPage } from "../helpers/chromiumPage.js";
 import type { InspectionEvent } from "xstate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { klinesFollowerMachine } from "../../machines/klinesFollower.js";
@@ -60,7 +60,6 @@ function guardNames(machine: Parameters<typeof machineModel>[0]): string[] {
 /** What source code on an edge would look like. */
 const CODE = /=>|\bcontext\b|\bevent\.|[!=]==|\?\./;
 
-const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = existsSync(CHROMIUM);
 const resultsDir = fileURLToPath(new URL("../../test-results/", import.meta.url));
 const WAIT_MS = 15_000;
@@ -100,34 +99,7 @@ describe.skipIf(!hasChromium)(title, () => {
       logger,
     });
 
-    // A fresh profile per run (playwright passes it as --user-data-dir, and adds --headless).
-    profileDir = mkdtempSync(join(tmpdir(), "viz-chromium-"));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1440, height: 900 },
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
-    await context.route("**/*", (route) => {
-      const url = new URL(route.request().url());
-      if (url.protocol === "data:" || url.hostname === "127.0.0.1") return route.continue();
-      external.push(route.request().url());
-      return route.abort();
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    // A CSP violation (an inline script or style without the nonce) is a console error too.
-    page.on("console", (msg) => {
-      if (msg.type() === "error") pageErrors.push(msg.text());
-    });
-    page.on("pageerror", (err) => pageErrors.push(err.message));
+    ({ context, page, profileDir } = await openIsolatedPage(external, pageErrors));
   }, 60_000);
 
   afterAll(async () => {

@@ -11,7 +11,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
+import { CHROMIUM, openIsolatedPage } from "../helpers/chromiumPage.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startHttpServer, type HttpServerHandle } from "../../src/http/server.js";
 import { createLogger } from "../../src/log.js";
@@ -34,7 +35,6 @@ interface PageGlobal {
   Event: new (type: string) => unknown;
 }
 
-const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = existsSync(CHROMIUM);
 const resultsDir = fileURLToPath(new URL("../../test-results/", import.meta.url));
 const WAIT_MS = 15_000;
@@ -64,32 +64,7 @@ describe.skipIf(!hasChromium)(title, () => {
       routes: vizReplayRoutes(model),
       logger: createLogger({ level: "silent", destination: process.stderr }),
     });
-    profileDir = mkdtempSync(join(tmpdir(), "viz-chromium-"));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1440, height: 900 },
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
-    await context.route("**/*", (route) => {
-      const url = new URL(route.request().url());
-      if (url.protocol === "data:" || url.hostname === "127.0.0.1") return route.continue();
-      external.push(route.request().url());
-      return route.abort();
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on("console", (msg) => {
-      if (msg.type() === "error") pageErrors.push(msg.text());
-    });
-    page.on("pageerror", (err) => pageErrors.push(err.message));
+    ({ context, page, profileDir } = await openIsolatedPage(external, pageErrors));
   }, 60_000);
 
   afterAll(async () => {
