@@ -44,3 +44,16 @@ function vizStateChange(step: { from: string | null; to: string }): string {
       ? step.to
       : `${step.from} → ${step.to}`;
 }
+
+/** `dl` holding one term and value per pair, as text (its earlier content removed). */
+function vizDefinitionList(dl: HTMLElement, pairs: Iterable<[string, string]>): void {
+  dl.textContent = "";
+  for (const [term, value] of pairs) {
+    const dt = document.createElement("dt");
+    dt.textContent = term;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    dl.appendChild(dt);
+    dl.appendChild(dd);
+  }
+}

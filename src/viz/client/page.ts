@@ -45,7 +45,8 @@ type DeltaMessage = import("../stream.js").DeltaMessage;
   let detailAgain = false;
   let timelineSeq = 0;
 
-  // vizRequired, vizById, vizTableBody, vizCell, vizTimeOfDay, vizStateChange: client/dom.ts.
+  // vizRequired, vizById, vizTableBody, vizCell, vizTimeOfDay, vizStateChange, vizDefinitionList:
+  // client/dom.ts.
   const byId = vizById;
   const tbody = vizTableBody("#actors");
   const systemBody = vizTableBody("#system");
@@ -282,16 +283,7 @@ type DeltaMessage = import("../stream.js").DeltaMessage;
       byId("detail-title"),
       s.key + (s.actorId && s.actorId !== s.key ? `  (${s.actorId})` : ""),
     );
-    const dl = byId("detail-fields");
-    dl.textContent = "";
-    for (const [term, value] of detailFields(d)) {
-      const dt = document.createElement("dt");
-      dt.textContent = term;
-      const dd = document.createElement("dd");
-      dd.textContent = value;
-      dl.appendChild(dt);
-      dl.appendChild(dd);
-    }
+    vizDefinitionList(byId("detail-fields"), detailFields(d));
     setText(byId("detail-context"), JSON.stringify(d.context, null, 2));
     const body = vizRequired(
       document.querySelector<HTMLTableSectionElement>("#recent tbody"),

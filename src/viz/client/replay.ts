@@ -16,7 +16,7 @@
   type Step = import("../recording.js").ReplayStep;
   type StepDetail = import("../recording.js").ReplayStepDetail;
 
-  // vizById, vizTableBody, vizCell, vizTimeOfDay, vizStateChange: client/dom.ts.
+  // vizById, vizTableBody, vizCell, vizTimeOfDay, vizStateChange, vizDefinitionList: client/dom.ts.
   const byId = vizById;
   const tbody = vizTableBody("#actors");
   const timelineBody = vizTableBody("#timeline");
@@ -122,16 +122,7 @@
     panel.dataset.state = d.to;
     panel.dataset.index = String(index);
     byId("detail-title").textContent = d.key;
-    const dl = byId("detail-fields");
-    dl.textContent = "";
-    for (const [term, value] of fields(d)) {
-      const dt = document.createElement("dt");
-      dt.textContent = term;
-      const dd = document.createElement("dd");
-      dd.textContent = value;
-      dl.appendChild(dt);
-      dl.appendChild(dd);
-    }
+    vizDefinitionList(byId("detail-fields"), fields(d));
     byId("detail-context").textContent = JSON.stringify(d.context, null, 2);
     byId("detail-inputs").textContent = d.cycleView
       ? JSON.stringify(d.cycleView.inputs, null, 2)
