@@ -3,7 +3,9 @@
 // Only the lines' shape is checked, never a figure against its goal: speed goals live in the
 // benchmarks (docs/performance.md), not in tests. Runs the BUILT bench (`npm run build` first).
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
 
@@ -42,7 +44,7 @@ it("bench/burst.ts --symbols 5 --bursts 1 prints commands per chain and the goal
   // The lines other tools read stay as they were.
   expect(run.stdout).toMatch(/^burst 1: 5\/5 symbols reached harvest; /m);
   expect(run.stdout).toMatch(/^all bursts: p50 .* \(goal ≤ 100 ms: (met|NOT met)\)/m);
-  expect(run.stdout).toMatch(/^RSS \d+ MB — /m);
+  expect(run.stdout).toMatch(/^RSS \d+ MB — .*, flight recorder off, /m);
 }, 120_000);
 
 // --shards N (issue 20, lever 4, docs/performance.md "Shards"): the same lines from N
@@ -64,4 +66,27 @@ it("bench/burst.ts --shards 2 --symbols 4 --bursts 1 prints the same lines and t
   expect(run.stdout).toMatch(
     /^RSS \d+ MB — .*, shards 2 \(worker_threads: 2 \+ 2 symbols, the step gate per shard; CPU and RSS summed over every thread\)$/m,
   );
+}, 120_000);
+
+// --record-dir DIR (docs/performance.md, "Flight recorder cost"): the service's recordDir on, as
+// the shipped unit runs it — the recorder's cost at the burst on Redis is the A/B of runs with
+// and without. The run records into DIR and says so on its RSS line.
+it("bench/burst.ts --record-dir DIR records the burst's cycles there and says the recorder is on", () => {
+  if (!existsSync(burstJs)) throw new Error(`${burstJs} not found: run \`npm run build\` first`);
+  const dir = mkdtempSync(join(tmpdir(), "qc-burst-rec-"));
+  try {
+    const run = spawnSync(
+      process.execPath,
+      [burstJs, "--symbols", "3", "--bursts", "1", "--record-dir", dir],
+      { cwd: root, encoding: "utf8", timeout: 90_000 },
+    );
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^burst 1: 3\/3 symbols reached harvest; /m);
+    expect(run.stdout).toMatch(/^RSS \d+ MB — .*, flight recorder on, /m);
+    const segments = readdirSync(dir).filter((f) => /^qc-.*\.jsonl(\.gz)?$/.test(f));
+    expect(segments.length).toBeGreaterThan(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }, 120_000);
