@@ -23,14 +23,14 @@ import {
   MARKETSTATE_HASH_PREFIX,
   RISK_PROPOSAL_HASH_PREFIX,
 } from "../store/keyGuard.js";
-import { diff, type Json, type JsonObject } from "./delta.js";
+import type { Json, JsonObject } from "./delta.js";
+import { InputMirror } from "./inputMirror.js";
 import {
   RECORDING_FORMAT,
   RECORDING_VERSION,
   redactConfig,
   type CycleRecord,
   type HeaderRecord,
-  type WrittenBatch,
 } from "./format.js";
 import { SegmentWriter, type SegmentIo, type SegmentWriterStats } from "./segmentWriter.js";
 
@@ -61,10 +61,12 @@ export interface FlightRecorderStats extends SegmentWriterStats {
 interface ActorState {
   phase: PhaseName;
   symbol: string;
-  /** The inputs the last line written for this actor carried (the delta's base); null: none. */
-  base: JsonObject | null;
-  /** The inputs of the actor's last read (what the next read's copy shares its parts with). */
-  lastInputs: JsonObject | null;
+  /** The inputs of the actor's last read, and each read's delta against the one before. */
+  mirror: InputMirror;
+  /** Reads with inputs so far (numbering them). */
+  reads: number;
+  /** The read whose inputs the actor's last line carried (the next delta's base); null: none. */
+  writtenRead: number | null;
   /** The memory was recorded in this segment. */
   memoryRecorded: boolean;
   /** The cycle under way (read done, not ended). */
@@ -75,11 +77,19 @@ interface ActorState {
   folded: CycleRecord | null;
 }
 
+/** A read's inputs, as a line will carry them. */
+interface ReadInputs {
+  /** The read's number (ActorState.reads). */
+  read: number;
+  /** The delta against the read before (JSON text), or null: none to be a delta against. */
+  delta: string | null;
+}
+
 /** A cycle's record before it is encoded; `inputs` is encoded (full or delta) when written. */
 interface PendingCycle {
   actor: ActorState;
   rec: CycleRecord;
-  inputs: JsonObject | null;
+  inputs: ReadInputs | null;
   /** The steps' inputs object the cycle's later steps are handed (the key in `cycles`). */
   value: object | null;
   /** The rate-limit memory decide saw (undefined: not decided). */
@@ -101,15 +111,11 @@ const PHASE_BY_PREFIX: [string, PhaseName][] = [
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /**
- * A plain-data copy of `value`, as JSON would carry it (undefined members left out, non-finite
- * numbers as null), that shares nothing with the steps' values (which may be reused or changed
- * later) — but shares with `prev`, the actor's previous copy, every part equal to it, and is
- * `prev` itself when nothing changed. Copies are never changed once made, so sharing is safe;
- * and it is what keeps the recorder cheap on the cycle's path: between candles a read allocates
- * nothing, at a candle only what changed (the shifted closes), and the delta against `prev`
- * (diff) skips every shared part at its first identity check instead of walking it again.
+ * A plain-data copy of `value` as JSON would carry it (undefined members left out, non-finite
+ * numbers as null, typed arrays as arrays), sharing nothing with the steps' values: the rate-limit
+ * memory of a seed line or of a segment's first decided cycle (not on every cycle's path).
  */
-function snapshot(value: unknown, prev: Json | undefined): Json {
+function toJson(value: unknown): Json {
   if (value === null || value === undefined) return null;
   switch (typeof value) {
     case "number":
@@ -118,90 +124,20 @@ function snapshot(value: unknown, prev: Json | undefined): Json {
     case "boolean":
       return value;
     case "object": {
-      if (Array.isArray(value)) return snapshotArray(value, prev);
+      if (Array.isArray(value)) return value.map(toJson);
       if (ArrayBuffer.isView(value))
-        return snapshotArray(Array.from(value as unknown as ArrayLike<number>), prev);
-      return snapshotObject(value as Record<string, unknown>, prev);
+        return Array.from(value as unknown as ArrayLike<number>, toJson);
+      const out: JsonObject = {};
+      for (const [key, v] of Object.entries(value)) {
+        if (v === undefined || typeof v === "function") continue;
+        out[key] = toJson(v);
+      }
+      return out;
     }
     default:
       return null;
   }
 }
-
-function snapshotArray(value: readonly unknown[], prev: Json | undefined): Json[] {
-  const base = Array.isArray(prev) && prev.length === value.length ? prev : null;
-  if (base !== null) {
-    const shifted = shiftedByOne(value, base);
-    if (shifted !== null) return shifted;
-  }
-  let out: Json[] | null = base === null ? new Array<Json>(value.length) : null;
-  for (let i = 0; i < value.length; i++) {
-    const v: unknown = value[i];
-    const was = base === null ? undefined : base[i];
-    const copy = typeof v === "number" && Number.isFinite(v) ? v : snapshot(v, was);
-    if (out === null) {
-      if (Object.is(copy, was)) continue;
-      out = (base as Json[]).slice(0, i);
-    }
-    out[i] = copy;
-  }
-  return out ?? (base as Json[]);
-}
-
-/**
- * The copy of a window of numbers moved on by one (the closes at a new candle: every element one
- * place earlier, one new at the end) as `base` without its first element plus the new one: one
- * block copy instead of an element-by-element one; null when `value` is not that.
- */
-function shiftedByOne(value: readonly unknown[], base: Json[]): Json[] | null {
-  const n = value.length;
-  if (n < 2 || Object.is(value[0], base[0])) return null;
-  const last = value[n - 1];
-  if (typeof last !== "number" || !Number.isFinite(last)) return null;
-  for (let i = 0; i < n - 1; i++) {
-    const b = base[i + 1];
-    if (typeof b !== "number" || !Object.is(value[i], b)) return null;
-  }
-  const out = base.slice(1);
-  out.push(last);
-  return out;
-}
-
-function snapshotObject(value: Record<string, unknown>, prev: Json | undefined): JsonObject {
-  const base = typeof prev === "object" && prev !== null && !Array.isArray(prev) ? prev : null;
-  const baseKeys = base === null ? null : Object.keys(base);
-  let out: JsonObject | null = base === null ? {} : null;
-  let n = 0;
-  for (const key of Object.keys(value)) {
-    const v = value[key];
-    if (v === undefined || typeof v === "function") continue;
-    // Shared only while the keys come in the same order (a full line spells them in it).
-    const was = baseKeys !== null && baseKeys[n] === key ? (base as JsonObject)[key] : undefined;
-    const copy = snapshot(v, was);
-    if (out === null) {
-      if (was !== undefined && Object.is(copy, was)) {
-        n++;
-        continue;
-      }
-      out = {};
-      for (let j = 0; j < n; j++) out[baseKeys![j]] = base![baseKeys![j]];
-    }
-    out[key] = copy;
-    n++;
-  }
-  if (out === null) return n === baseKeys!.length ? base! : keepFirst(base!, baseKeys!, n);
-  return out;
-}
-
-/** `base` with only its first `n` keys (the value lost the keys after them). */
-function keepFirst(base: JsonObject, keys: string[], n: number): JsonObject {
-  const out: JsonObject = {};
-  for (let j = 0; j < n; j++) out[keys[j]] = base[keys[j]];
-  return out;
-}
-
-/** A plain-data copy sharing nothing with `value` (see snapshot). */
-const toJson = (value: unknown): Json => snapshot(value, undefined);
 
 /** Every member name of `value` and its prototypes (not Object's), constructor left out. */
 function memberNames(value: object): Set<string> {
@@ -213,6 +149,20 @@ function memberNames(value: object): Set<string> {
   )
     for (const name of Object.getOwnPropertyNames(o)) if (name !== "constructor") names.add(name);
   return names;
+}
+
+/**
+ * The batch as a line's `w` (format.ts WrittenBatch) in JSON: encoding it when it is published is
+ * the copy of what was sent (the steps may reuse its objects later) and the line's text at once.
+ */
+function writtenJson(batch: PublishBatch): string {
+  let h = "";
+  for (const { key, fields, ttlSec } of batch.hashes)
+    h += `${h === "" ? "" : ","}[${JSON.stringify(key)},${JSON.stringify(fields)},${ttlSec ?? null}]`;
+  let x = "";
+  for (const { key, fields, maxLen } of batch.streams)
+    x += `${x === "" ? "" : ","}[${JSON.stringify(key)},${JSON.stringify(fields)},${maxLen}]`;
+  return `{"h":[${h}],"x":[${x}]}`;
 }
 
 /** A cycle written before it ended (its publisher was stopped: lease lost, shutdown). */
@@ -448,8 +398,9 @@ export class FlightRecorder {
       actor = {
         phase,
         symbol,
-        base: null,
-        lastInputs: null,
+        mirror: new InputMirror(),
+        reads: 0,
+        writtenRead: null,
         memoryRecorded: false,
         open: null,
         held: null,
@@ -483,8 +434,8 @@ export class FlightRecorder {
       rec.x = [read.reason, read.detail];
       this.end(actor, { actor, rec, inputs: null, value: null, written: null });
     } else {
-      const inputs = snapshot(read.value, actor.lastInputs ?? undefined) as JsonObject;
-      actor.lastInputs = inputs;
+      // Compared with the actor's mirror now: the steps may change the value after this read.
+      const inputs: ReadInputs = { read: ++actor.reads, delta: actor.mirror.update(read.value) };
       const value = typeof read.value === "object" && read.value !== null ? read.value : null;
       const pending: PendingCycle = { actor, rec, inputs, value, written: null };
       actor.open = pending;
@@ -513,11 +464,7 @@ export class FlightRecorder {
       break;
     }
     if (actor?.open == null) return;
-    const written: WrittenBatch = {
-      h: batch.hashes.map((h) => [h.key, h.fields, h.ttlSec ?? null]),
-      x: batch.streams.map((s) => [s.key, s.fields, s.maxLen]),
-    };
-    actor.open.written = JSON.stringify(written);
+    actor.open.written = writtenJson(batch);
   }
 
   /** Ends the cycle whose inputs these are, after `amend` adds how it ended. */
@@ -559,21 +506,23 @@ export class FlightRecorder {
     }
     this.flushFolded(actor);
     if (this.writer.rotateIfDue()) this.restartDeltas();
-    if (pending.inputs !== null) {
-      if (actor.base === null) rec.f = pending.inputs;
-      // A read like the one before is its previous copy itself (snapshot): nothing to walk.
-      else rec.i = actor.base === pending.inputs ? {} : diff(actor.base, pending.inputs);
-      actor.base = pending.inputs;
-    }
     // The segment's first decided cycle of the actor carries the memory it decided with.
     if (pending.memory !== undefined && !actor.memoryRecorded) {
       rec.m = toJson(pending.memory);
       actor.memoryRecorded = true;
     }
-    // The batch's JSON goes last: a line's members are found by name, not by place.
-    const json = JSON.stringify(rec);
-    const line = pending.written === null ? json : `${json.slice(0, -1)},"w":${pending.written}}`;
-    if (!this.writer.append(line)) this.restartDeltas();
+    // The inputs and the batch are JSON text already: they go after the rest of the line (a
+    // line's members are found by name, not by place). A line is written before the actor's next
+    // read, so the mirror still holds this cycle's inputs when they go in full.
+    let line = JSON.stringify(rec).slice(0, -1);
+    const { inputs } = pending;
+    if (inputs !== null) {
+      const asDelta = inputs.delta !== null && actor.writtenRead === inputs.read - 1;
+      line += asDelta ? `,"i":${inputs.delta}` : `,"f":${actor.mirror.json()}`;
+      actor.writtenRead = inputs.read;
+    }
+    if (pending.written !== null) line += `,"w":${pending.written}`;
+    if (!this.writer.append(`${line}}`)) this.restartDeltas();
   }
 
   private flushFolded(actor: ActorState): void {
@@ -587,7 +536,7 @@ export class FlightRecorder {
   /** Lines were lost or a segment begins: every actor's next line carries full inputs and memory. */
   private restartDeltas(): void {
     for (const actor of this.allActors()) {
-      actor.base = null;
+      actor.writtenRead = null;
       actor.memoryRecorded = false;
     }
   }

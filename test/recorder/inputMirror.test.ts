@@ -1,0 +1,110 @@
+// The recorder's mirror of an actor's inputs (src/recorder/inputMirror.ts): for any sequence of
+// reads, each delta applied (src/recorder/delta.ts `patch`) to the inputs before gives exactly the
+// read's inputs as JSON carries them, and the mirror's full text is them too — whatever changed:
+// windows moved, grown or shrunk, members added, removed, reordered, retyped, non-finite.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { InputMirror } from "../../src/recorder/inputMirror.js";
+import { patch, type Delta, type JsonObject } from "../../src/recorder/delta.js";
+
+/** The inputs as a line must carry them. */
+const asJson = (v: unknown): JsonObject => JSON.parse(JSON.stringify(v)) as JsonObject;
+
+function checkSequence(values: object[]): void {
+  const mirror = new InputMirror();
+  let inputs: JsonObject | null = null;
+  for (const value of values) {
+    const d = mirror.update(value);
+    const expected = asJson(value);
+    if (inputs === null) expect(d).toBeNull();
+    else {
+      expect(d).not.toBeNull();
+      inputs = patch(inputs, JSON.parse(d!) as Delta);
+      expect(inputs).toEqual(expected);
+    }
+    inputs ??= expected;
+    expect(JSON.parse(mirror.json())).toEqual(expected);
+  }
+}
+
+const PRICES = Array.from(
+  { length: 80 },
+  (_, i) => Math.round((100 + Math.sin(i) * 5) * 1e7) / 1e7,
+);
+
+/** Inputs shaped like the phases': a moving window of closes, a few members that come and go. */
+const phaseLike = fc.record({
+  from: fc.integer({ min: 0, max: 30 }),
+  size: fc.integer({ min: 0, max: 40 }),
+  edit: fc.option(fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, -0, 0.5), {
+    nil: undefined,
+  }),
+  x: fc.oneof(fc.integer(), fc.constant(Number.NaN), fc.constant(undefined), fc.constant(null)),
+  y: fc.constantFrom("a", "b", 'q"uote', "ü"),
+  nested: fc.option(
+    fc.record({ deep: fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 3 }) }),
+    {
+      nil: undefined,
+    },
+  ),
+  reorder: fc.boolean(),
+  retype: fc.boolean(),
+});
+
+function phaseValue(p: typeof phaseLike extends fc.Arbitrary<infer T> ? T : never): object {
+  const closes = PRICES.slice(p.from, p.from + p.size);
+  if (p.edit !== undefined && closes.length > 0) closes[closes.length >> 1] = p.edit;
+  const series = { closes, fingerprint: `${p.from}:${p.size}` };
+  const market = p.retype ? [p.x, p.y] : { x: p.x, y: p.y, f: () => 1 };
+  const v: Record<string, unknown> = p.reorder
+    ? { market, series, nested: p.nested }
+    : { series, market, nested: p.nested };
+  return v;
+}
+
+describe("InputMirror", () => {
+  it("a delta applied to the inputs before gives the read's inputs (phase-like sequences)", () => {
+    fc.assert(
+      fc.property(fc.array(phaseLike, { minLength: 1, maxLength: 12 }), (ps) =>
+        checkSequence(ps.map(phaseValue)),
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it("… and for arbitrary JSON objects", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.dictionary(fc.string({ maxLength: 3 }), fc.jsonValue()), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        (vs) => checkSequence(vs),
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a window moved by one candle is one shift; an unchanged read is an empty delta", () => {
+    const mirror = new InputMirror();
+    const closes = PRICES.slice(0, 10);
+    expect(mirror.update({ series: { closes }, n: 1 })).toBeNull();
+    expect(mirror.update({ series: { closes: PRICES.slice(1, 11) }, n: 1 })).toBe(
+      `{"series":{"closes":{"~":[1,9,[${PRICES[10]}]]}}}`,
+    );
+    expect(mirror.update({ series: { closes: PRICES.slice(1, 11) }, n: 1 })).toBe("{}");
+    // a typed array is an array of numbers
+    expect(
+      mirror.update({ series: { closes: Float64Array.from(PRICES.slice(2, 12)) }, n: 1 }),
+    ).toBe(`{"series":{"closes":{"~":[1,9,[${PRICES[11]}]]}}}`);
+  });
+
+  it("holds nothing of the value it was given: a value changed after its read is not in the mirror", () => {
+    const mirror = new InputMirror();
+    const value = { series: { closes: [1, 2, 3] }, m: { a: 1 } };
+    mirror.update(value);
+    value.series.closes.push(4);
+    value.m.a = 2;
+    expect(JSON.parse(mirror.json())).toEqual({ series: { closes: [1, 2, 3] }, m: { a: 1 } });
+  });
+});
