@@ -186,7 +186,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
   // The flight recorder (docs/recording.md; recordDir, never --once): it wraps the phase steps
   // and the store they publish through (below), takes each cycle's trigger from the cycle hook,
   // and is closed in close()'s "recorder" step, awaited after the drain: the last cycles are kept.
-  let roleNow: () => RoleDescription | undefined = () => undefined;
+  let roleNow: () => { role: string; holder: string | null } | undefined = () => undefined;
   const recorder = createServiceRecorder({ config, logger, once, now, role: () => roleNow() });
   const observers = new Observers(logger, withRecorderHooks(recorder, options.hooks));
   // What the service is made of registers its teardown here as it starts: a part with a close()
@@ -238,7 +238,10 @@ export async function startService(options: ServiceOptions): Promise<ServiceHand
     throw err;
   }
   const { realStore, lease, shadow, store, inputs, klines } = parts;
-  roleNow = () => lease.describe();
+  // The recorder asks at every read: the lease's own state (role and holder), not the whole
+  // description with its write problems, which is built for the status line and /healthz.
+  const manager = lease.lease;
+  roleNow = manager === null ? () => lease.describe() : () => manager.state();
   recorder?.noteRole(); // the role the service starts in (a standby reads nothing to note it by)
   const book = parts.policy.book;
   const watch = parts.policy.watch;
