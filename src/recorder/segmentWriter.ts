@@ -77,6 +77,14 @@ const WARN_EVERY_MS = 60_000;
 /** The queue's encoding buffers: a minute burst's lines (~1 MB at 400 symbols) in a few. */
 const CHUNK_BYTES = 256 * 1024;
 const NEWLINE = 0x0a;
+/**
+ * Lines are written when this many bytes are queued, or FLUSH_MS after the first of them: a
+ * write per cycle's line (a thread-pool job, a wake-up and a syscall each) cost more CPU than the
+ * recorder's encoding at the minute burst. A killed process loses at most this much — lines the
+ * queue held anyway.
+ */
+const FLUSH_BYTES = 256 * 1024;
+const FLUSH_MS = 200;
 const UTF8 = new TextEncoder();
 const ROTATE = Symbol("rotate");
 /** Where lines were lost: written as a gap record in their place. */
@@ -117,6 +125,10 @@ export class SegmentWriter {
   private open: OpenSegment | null = null;
   private seq = 0;
   private loop: Promise<void> | null = null;
+  /** The write of lines below FLUSH_BYTES, FLUSH_MS after the first of them. */
+  private timer: NodeJS.Timeout | null = null;
+  /** flushed() or close() waiting: the loop writes everything queued, however little. */
+  private forced = 0;
   private ready: Promise<void>;
   private closing = false;
   private lastWarnMs = Number.NEGATIVE_INFINITY;
@@ -191,7 +203,7 @@ export class SegmentWriter {
     this.queuedBytes += bytes;
     this.segmentQueuedBytes += bytes;
     this.segmentFirstMs ??= this.opts.now();
-    this.loop ??= this.drain();
+    this.kick();
     return true;
   }
 
@@ -211,7 +223,7 @@ export class SegmentWriter {
     this.tail = null;
     this.segmentQueuedBytes = 0;
     this.segmentFirstMs = null;
-    this.loop ??= this.drain();
+    this.kick();
     return true;
   }
 
@@ -222,15 +234,48 @@ export class SegmentWriter {
   /** Writes what is queued, closes and compresses the open segment, applies the bounds. */
   async close(): Promise<void> {
     this.closing = true;
-    while (this.loop !== null) await this.loop;
+    await this.flushed();
     await this.ready;
     await this.closeSegment();
     await this.enforceBounds();
   }
 
-  /** Resolves when everything queued so far is written (tests, the benchmark). */
+  /** Resolves when everything queued so far is written (close, tests, the benchmark). */
   async flushed(): Promise<void> {
-    while (this.loop !== null) await this.loop;
+    this.forced++;
+    try {
+      this.clearTimer();
+      while (this.loop !== null || this.queue.length > 0) {
+        this.loop ??= this.drain();
+        await this.loop;
+      }
+    } finally {
+      this.forced--;
+    }
+  }
+
+  /** Starts the write loop when enough is queued (or a flush waits), else arms the flush timer. */
+  private kick(): void {
+    if (this.loop !== null || this.queue.length === 0) return;
+    if (this.dueNow()) {
+      this.clearTimer();
+      this.loop = this.drain();
+      return;
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = null;
+      if (this.loop === null && this.queue.length > 0) this.loop = this.drain();
+    }, FLUSH_MS).unref();
+  }
+
+  private dueNow(): boolean {
+    return this.forced > 0 || this.closing || this.queuedBytes >= FLUSH_BYTES;
+  }
+
+  private clearTimer(): void {
+    if (this.timer === null) return;
+    clearTimeout(this.timer);
+    this.timer = null;
   }
 
   /**
@@ -249,7 +294,7 @@ export class SegmentWriter {
       this.gap = { n, t: now };
       this.queue.push(this.gap);
       this.tail = null;
-      this.loop ??= this.drain();
+      this.kick();
     }
     this.lost();
     if (now - this.lastWarnMs >= WARN_EVERY_MS) {
@@ -323,12 +368,14 @@ export class SegmentWriter {
         this.queuedLines -= lines;
         if (lines > 0) await this.writeLines(parts, bytes, lines, gapped);
         else this.drop(0, "", true, gapped); // only gap records: told with the next lines
+        // What came in meanwhile waits for its own flush unless a segment ends or it is due.
+        if (this.queue[0] !== ROTATE && !this.dueNow()) break;
       }
     } catch (err) {
       this.warnNow("flight recorder write loop failed", { error: String(err) });
     } finally {
       this.loop = null;
-      if (this.queue.length > 0) this.loop = this.drain();
+      this.kick();
     }
   }
 
