@@ -295,16 +295,12 @@ export class FlightRecorder {
       },
       // The hand-off goes through: the inputs read with it are the ones a read would give, and
       // they are what is recorded (replay answers the read from them).
-      read: async (symbol, handoff) => {
-        try {
-          const out = await steps.read(symbol, handoff);
-          this.guard(() => this.noteRead(actors, phase, symbol, out.nowMs, out.read));
-          return out;
-        } catch (err) {
-          this.guard(() => this.noteRead(actors, phase, symbol, this.now(), null, message(err)));
-          throw err;
-        }
-      },
+      read: (symbol, handoff) =>
+        this.observed(
+          () => steps.read(symbol, handoff),
+          (out) => this.noteRead(actors, phase, symbol, out.nowMs, out.read),
+          (err) => this.noteRead(actors, phase, symbol, this.now(), null, message(err)),
+        ),
       compute: (symbol, inputs) => {
         let out: ReturnType<typeof steps.compute>;
         try {
@@ -330,35 +326,55 @@ export class FlightRecorder {
         this.guard(() => this.noteDecision(inputs, memory, decision));
         return decision;
       },
-      publish: async (symbol, inputs, result, nowMs) => {
-        try {
-          const out = await steps.publish(symbol, inputs, result, nowMs);
-          this.guard(() => this.endCycle(inputs, () => undefined));
-          return out;
-        } catch (err) {
-          this.guard(() => this.endCycle(inputs, (rec) => (rec.we = message(err))));
-          throw err;
-        }
-      },
-      heartbeat: async (symbol, nowMs) => {
+      publish: (symbol, inputs, result, nowMs) =>
+        this.observed(
+          () => steps.publish(symbol, inputs, result, nowMs),
+          () => this.endCycle(inputs, () => undefined),
+          (err) => this.endCycle(inputs, (rec) => (rec.we = message(err))),
+        ),
+      heartbeat: (symbol, nowMs) => {
         const actor = actors.get(symbol);
-        try {
-          await steps.heartbeat(symbol, nowMs);
-          this.guard(() => {
+        return this.observed(
+          () => steps.heartbeat(symbol, nowMs),
+          () => {
             if (actor?.open == null) return;
             if (actor.open.written === null) actor.open.rec.hb = 1;
             this.end(actor);
-          });
-        } catch (err) {
-          this.guard(() => {
+          },
+          (err) => {
             if (actor?.open == null) return;
             actor.open.rec.we = message(err);
             this.end(actor);
-          });
-          throw err;
-        }
+          },
+        );
       },
     };
+  }
+
+  /**
+   * The step's own promise, observed rather than wrapped: the note is a reaction of its own on
+   * that promise, registered before the machine's, so it runs first — and the cycle waits no
+   * extra turn of the microtask queue for it. (An async wrapper adds one per step; at the minute
+   * burst every chain's steps then end later, more of them in flight at once.) A step that throws
+   * instead of rejecting is noted and rejected, as an async wrapper would.
+   */
+  private observed<T>(
+    start: () => Promise<T>,
+    ok: (value: T) => void,
+    failed: (err: unknown) => void,
+  ): Promise<T> {
+    let step: Promise<T>;
+    try {
+      step = start();
+    } catch (err) {
+      this.guard(() => failed(err));
+      return Promise.reject(err);
+    }
+    step.then(
+      (value) => this.guard(() => ok(value)),
+      (err: unknown) => this.guard(() => failed(err)),
+    );
+    return step;
   }
 
   private guard(fn: () => void): void {

@@ -1,0 +1,101 @@
+// The recorder observes the phase steps' promises instead of wrapping them (src/recorder/recorder.ts
+// `observed`): a recorded cycle's read, publish and heartbeat hand back the step's own promise, so
+// the cycle waits no extra turn of the microtask queue — at the minute burst every chain's steps
+// would otherwise end later, more of them in flight at once —, and the note still comes before
+// the machine's next step. A step that throws instead of rejecting is noted and rejected.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { FlightRecorder } from "../../src/recorder/recorder.js";
+import { readRecording } from "../../src/recorder/reader.js";
+import type { CycleRecord } from "../../src/recorder/format.js";
+import type { PhaseSteps } from "../../src/phases/steps.js";
+import type { ReadOutput } from "../../machines/publisher.js";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "qc-rec-observed-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function cycles(): Promise<CycleRecord[]> {
+  const out: CycleRecord[] = [];
+  for await (const { record } of readRecording(dir)) if (record.k === "c") out.push(record);
+  return out;
+}
+
+it("read, publish and heartbeat hand back the step's own promise; the note comes first", async () => {
+  const recorder = new FlightRecorder({
+    dir,
+    retentionMs: 86_400_000,
+    maxBytes: 1e9,
+    config: {},
+    now: () => 1000,
+  });
+  const read: Promise<ReadOutput<{ v: number }>> = Promise.resolve({
+    nowMs: 1000,
+    read: { ok: true, value: { v: 1 } },
+  });
+  const published = Promise.resolve({ memory: null, summary: "", figures: {} });
+  const beat = Promise.resolve();
+  const steps: PhaseSteps<null, { v: number }, number> = {
+    seed: () => Promise.resolve(null),
+    read: () => read,
+    compute: () => ({ ok: true, value: 2 }),
+    decide: () => ({ publish: true, why: "first_publish" }),
+    publish: () => published,
+    heartbeat: () => beat,
+  };
+  const wrapped = recorder.wrapSteps("risk", steps);
+  const readPromise = wrapped.read("X");
+  expect(readPromise).toBe(read);
+  const { read: r } = await readPromise;
+  if (!r.ok) throw new Error("read failed");
+  // The read was noted before the caller went on: the compute's skip ends that cycle.
+  wrapped.compute("X", r.value);
+  wrapped.decide(null, r.value, 2, 1000);
+  const publishPromise = wrapped.publish("X", r.value, 2, 1000);
+  expect(publishPromise).toBe(published);
+  await publishPromise;
+  const again = await wrapped.read("X");
+  if (!again.read.ok) throw new Error("read failed");
+  const beatPromise = wrapped.heartbeat("X", 1000);
+  expect(beatPromise).toBe(beat);
+  await beatPromise;
+  await recorder.close();
+  const lines = await cycles();
+  expect(lines).toHaveLength(2);
+  expect(lines[0]).toMatchObject({ p: "risk", s: "X", d: [true, "first_publish"] });
+  expect(lines[0].f).toEqual({ v: 1 });
+  expect(lines[1]).toMatchObject({ hb: 1, i: {} });
+  expect(recorder.stats().faults).toBe(0);
+});
+
+it("a step that throws instead of rejecting is noted, and its promise rejects", async () => {
+  const recorder = new FlightRecorder({
+    dir,
+    retentionMs: 86_400_000,
+    maxBytes: 1e9,
+    config: {},
+    now: () => 2000,
+  });
+  const steps: PhaseSteps<null, { v: number }, number> = {
+    seed: () => Promise.resolve(null),
+    read: () => {
+      throw new Error("connection is closed");
+    },
+    compute: () => ({ ok: true, value: 2 }),
+    decide: () => ({ publish: true, why: "first_publish" }),
+    publish: () => Promise.resolve({ memory: null, summary: "", figures: {} }),
+    heartbeat: () => Promise.resolve(),
+  };
+  const wrapped = recorder.wrapSteps("harvest", steps);
+  await expect(wrapped.read("Y")).rejects.toThrow("connection is closed");
+  await recorder.close();
+  expect(await cycles()).toEqual([
+    expect.objectContaining({ p: "harvest", s: "Y", t: 2000, e: "connection is closed" }),
+  ]);
+});
