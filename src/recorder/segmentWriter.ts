@@ -46,6 +46,8 @@ export interface SegmentWriterOptions {
   segmentMs?: number;
   /** Lines waiting for the disk, at most (bytes, default 8 MiB): beyond, lines are dropped. */
   queueBytes?: number;
+  /** Lines below 256 KiB wait this long for their write (ms, default 200). */
+  flushMs?: number;
   /** The first line of every segment. */
   header: (seq: number, openedMs: number) => string;
   now?: () => number;
@@ -78,13 +80,12 @@ const WARN_EVERY_MS = 60_000;
 const CHUNK_BYTES = 256 * 1024;
 const NEWLINE = 0x0a;
 /**
- * Lines are written when this many bytes are queued, or FLUSH_MS after the first of them: a
- * write per cycle's line (a thread-pool job, a wake-up and a syscall each) cost more CPU than the
- * recorder's encoding at the minute burst. A killed process loses at most this much — lines the
- * queue held anyway.
+ * Lines are written when this many bytes are queued, or flushMs (default 200) after the first of
+ * them: a write per cycle's line (a thread-pool job, a wake-up and a syscall each) cost more CPU
+ * than the recorder's encoding at the minute burst. A killed process loses at most this much —
+ * lines the queue held anyway.
  */
 const FLUSH_BYTES = 256 * 1024;
-const FLUSH_MS = 200;
 const UTF8 = new TextEncoder();
 const ROTATE = Symbol("rotate");
 /** Where lines were lost: written as a gap record in their place. */
@@ -159,6 +160,7 @@ export class SegmentWriter {
       segmentMs:
         options.segmentMs ?? Math.max(1000, Math.min(6 * 3_600_000, options.retentionMs / 4)),
       queueBytes: options.queueBytes ?? 8 * 1024 * 1024,
+      flushMs: options.flushMs ?? 200,
       now: options.now ?? Date.now,
       io: options.io ?? nodeIo,
     };
@@ -265,7 +267,7 @@ export class SegmentWriter {
     this.timer ??= setTimeout(() => {
       this.timer = null;
       if (this.loop === null && this.queue.length > 0) this.loop = this.drain();
-    }, FLUSH_MS).unref();
+    }, this.opts.flushMs).unref();
   }
 
   private dueNow(): boolean {

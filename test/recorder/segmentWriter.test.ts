@@ -175,6 +175,38 @@ describe("SegmentWriter", () => {
     expect(lines.find((l) => l.k === "g")?.n).toBe(200 - accepted);
   });
 
+  it("coalesces: lines wait for their write until 256 KiB are queued or the flush delay ends; flushed() writes them at once", async () => {
+    const writes: number[] = [];
+    let wrote: (bytes: number) => void = () => undefined;
+    const io: SegmentIo = {
+      async write(handle, data) {
+        await handle.write(data);
+        writes.push(data.length);
+        wrote(data.length);
+      },
+    };
+    const { w } = writer({ io, flushMs: 3_600_000 });
+    // Lines a cycle at a time, the event loop turning between them: no write yet (no header
+    // either: the segment opens with its first write).
+    for (let i = 0; i < 50; i++) {
+      w.append(line(i));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(writes).toEqual([]);
+    expect(w.stats().queuedLines).toBe(50);
+    await w.flushed();
+    expect(writes).toHaveLength(2); // the header, then the 50 lines in one write
+    expect(w.stats()).toMatchObject({ queuedLines: 0, linesWritten: 50 });
+    // 256 KiB queued: written at once, the delay not waited for.
+    const written = new Promise<number>((resolve) => (wrote = resolve));
+    const big = JSON.stringify({ k: "c", pad: "y".repeat(1000) });
+    for (let i = 0; i < 300; i++) w.append(big);
+    expect(await written).toBeGreaterThanOrEqual(256 * 1024);
+    await w.close();
+    expect(w.stats()).toMatchObject({ linesWritten: 350, linesDropped: 0 });
+    expect((await allLines()).length).toBe(1 + 350);
+  });
+
   it("appends after close are dropped, not thrown", async () => {
     const { w } = writer();
     await w.close();
