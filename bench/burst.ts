@@ -8,10 +8,15 @@
 //
 //   node dist/bench/burst.js [--symbols 400] [--bursts 3] [--cpu-prof DIR] [--alloc-prof DIR]
 //                           [--members live|compact] [--step-concurrency N] [--no-handoff]
-//                           [--shards N] [--record-dir DIR]
+//                           [--shards N] [--record-dir DIR] [--compare-recorder PAIRS]
 //
 // --record-dir DIR turns the flight recorder on (the service's recordDir, as the shipped unit
-// runs it): run with and without it, alternating, for the recorder's cost at the burst on Redis.
+// runs it); a burst's CPU then includes writing its lines (the recorder flushed before the CPU
+// is read). --compare-recorder PAIRS is the recorder's cost at the burst on Redis (issue 19's
+// goal, ≤ 5 %): PAIRS pairs of runs of this bench with the same arguments, one without and one
+// with --record-dir, in alternating order; per run the CPU of bursts 2… (the first is the service
+// warming up, and a segment's first lines carry every input in full — once a segment, 6 h), per
+// pair the overhead; the median over the pairs is the figure (bench/compareRecorder.ts says why).
 //
 // --shards N (issue 20, lever 4 — measured, not built): the symbols split over N worker_threads,
 // each running its own service over its share with its own connections and lease
@@ -45,6 +50,7 @@
 import { createHistogram } from "node:perf_hooks";
 import { Session } from "node:inspector/promises";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import os from "node:os";
 import { Redis } from "ioredis";
@@ -56,6 +62,7 @@ import { stepGate, STEP_CONCURRENCY } from "../src/phases/stepGate.js";
 import type { CycleDoneEvent } from "../machines/publisher.js";
 import { startTestRedis } from "../test/helpers/redisServer.js";
 import { startShards } from "./burstShards.js";
+import { compareRecorder } from "./compareRecorder.js";
 
 interface Args {
   symbols: number;
@@ -70,6 +77,8 @@ interface Args {
   shards: number | null;
   /** --record-dir DIR: the flight recorder on (the service's recordDir), as in the shipped unit. */
   recordDir: string | null;
+  /** --compare-recorder PAIRS: the recorder's cost, runs without and with it (compareRecorder). */
+  comparePairs: number | null;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -83,6 +92,7 @@ function parseArgs(argv: string[]): Args {
     handoff: true,
     shards: null,
     recordDir: null,
+    comparePairs: null,
   };
   for (let i = 0; i < argv.length; i += 2) {
     if (argv[i] === "--no-handoff") {
@@ -113,6 +123,7 @@ function parseArgs(argv: string[]): Args {
     if (flag === "--symbols") args.symbols = value;
     else if (flag === "--bursts") args.bursts = value;
     else if (flag === "--shards") args.shards = value;
+    else if (flag === "--compare-recorder") args.comparePairs = value;
     else if (flag === "--step-concurrency") {
       args.stepConcurrency = value;
       if (value === 0) continue;
@@ -126,6 +137,15 @@ function parseArgs(argv: string[]): Args {
     );
   if (args.shards !== null && args.recordDir !== null)
     throw new Error("--shards: not with --record-dir (the shards' services run without it)");
+  if (
+    args.comparePairs !== null &&
+    (args.recordDir !== null || args.shards !== null || args.cpuProf !== null || args.allocProf)
+  )
+    throw new Error(
+      "--compare-recorder: not with --record-dir, --shards, --cpu-prof or --alloc-prof (it runs the bench with and without a recording directory of its own)",
+    );
+  if (args.comparePairs !== null && args.bursts < 2)
+    throw new Error("--compare-recorder: --bursts 2 at least (the first burst is not counted)");
   return args;
 }
 
@@ -171,8 +191,43 @@ function perChain(calls: Map<string, number>, chains: number): string {
   return `${(total / chains).toFixed(2)} per chain (${total} in all): ${names}`;
 }
 
+/** The CPU of bursts 2… in one run's output ("burst N: … CPU X ms …"). */
+function cpuAfterFirstBurst(stdout: string): number {
+  let sum = 0;
+  let counted = 0;
+  for (const m of stdout.matchAll(/^burst (\d+): .*; CPU (\d+) ms /gm))
+    if (Number(m[1]) >= 2) {
+      sum += Number(m[2]);
+      counted++;
+    }
+  if (counted === 0) throw new Error("no burst after the first in the run's output");
+  return sum;
+}
+
+/** --compare-recorder PAIRS: this bench without and with --record-dir, pair by pair (see top). */
+async function compareAtBurst(args: Args, pairs: number): Promise<void> {
+  const passOn: string[] = ["--symbols", String(args.symbols), "--bursts", String(args.bursts)];
+  if (args.members !== "live") passOn.push("--members", args.members);
+  if (args.stepConcurrency !== null)
+    passOn.push("--step-concurrency", String(args.stepConcurrency));
+  if (!args.handoff) passOn.push("--no-handoff");
+  await compareRecorder({
+    pairs,
+    script: fileURLToPath(import.meta.url),
+    args: passOn,
+    figure: cpuAfterFirstBurst,
+    where: `at the burst, ${args.symbols} symbols`,
+    figureName: `CPU of bursts 2–${args.bursts}`,
+    unit: "ms",
+  });
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.comparePairs !== null) {
+    await compareAtBurst(args, args.comparePairs);
+    return;
+  }
   // Other processes on the machine share its cores: the latency, not the CPU time, depends on it.
   const loadAtStart = os
     .loadavg()
@@ -197,7 +252,10 @@ async function main(): Promise<void> {
       harvestDone.push({ symbol: e.symbol, atMs: nowMs, chainStartedAt: e.chainStartedAt });
   };
   // In process: one service over every symbol, its harvest writes seen through the onCycle hook.
-  const inProcess = async (): Promise<{ close(): Promise<unknown> }> => {
+  const inProcess = async (): Promise<{
+    close(): Promise<unknown>;
+    recorder: { flushed(): Promise<void> } | null;
+  }> => {
     const { config } = loadConfig({
       env: {},
       flags: {
@@ -235,6 +293,7 @@ async function main(): Promise<void> {
           symbols,
         );
   const handle = shards ?? (await inProcess());
+  const recorder = "recorder" in handle ? handle.recorder : null;
   // Let the first (staggered, within a second) cycles and their chains settle.
   await new Promise((r) => setTimeout(r, 4000));
 
@@ -281,6 +340,8 @@ async function main(): Promise<void> {
           seen.set(d.symbol, d.atMs - t0);
       await new Promise((r) => setTimeout(r, 5));
     }
+    // The burst's lines written (the recorder writes every 200 ms or 256 KiB): in its CPU.
+    await recorder?.flushed();
     const cpu = process.cpuUsage(cpu0);
     const callsAfter = await commandCalls(stats);
     lastAfter = { calls: callsAfter, atMs: wallClock() };

@@ -7,7 +7,16 @@
 //
 //   node dist/bench/supervisor.js [--symbols 1000] [--seconds 20] [--warmup 5] [--store both|redis|memory]
 //                                 [--candle-every 1]   (seconds between new candles: 1 = worst case, 60 = 1m candles)
+//                                 [--record-dir DIR] [--compare-recorder PAIRS]
+//
+// --record-dir DIR: the flight recorder on (the service's recordDir), its writes in the measured
+// CPU (flushed before the CPU is read). --compare-recorder PAIRS: the recorder's cost in the steady
+// state (issue 19's goal, ≤ 5 %): PAIRS pairs of runs on redis-server with the same arguments,
+// without and with a recording directory, the CPU per 1,000 cycles compared (the median over the
+// pairs: bench/compareRecorder.ts). With `--candle-every 60` most cycles are between candles, as
+// in production's steady state.
 import net from "node:net";
+import { fileURLToPath } from "node:url";
 import { readdirSync, readFileSync } from "node:fs";
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
 import { Redis } from "ioredis";
@@ -19,6 +28,7 @@ import { createPriceWalk, REGIMES } from "../src/synthetic/prices.js";
 import type { CycleDoneEvent } from "../machines/publisher.js";
 import { startTestRedis } from "../test/helpers/redisServer.js";
 import { benchCandleAgeSec, benchHistoryStart } from "./liveLayouts.js";
+import { compareRecorder } from "./compareRecorder.js";
 
 interface Args {
   symbols: number;
@@ -26,17 +36,32 @@ interface Args {
   warmup: number;
   candleEvery: number;
   store: "both" | "redis" | "memory";
+  recordDir: string | null;
+  comparePairs: number | null;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { symbols: 1000, seconds: 20, warmup: 5, candleEvery: 1, store: "both" };
+  const args: Args = {
+    symbols: 1000,
+    seconds: 20,
+    warmup: 5,
+    candleEvery: 1,
+    store: "both",
+    recordDir: null,
+    comparePairs: null,
+  };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === "--symbols") args.symbols = Number(value);
     else if (flag === "--seconds") args.seconds = Number(value);
     else if (flag === "--warmup") args.warmup = Number(value);
     else if (flag === "--candle-every") args.candleEvery = Number(value);
-    else if (flag === "--store" && (value === "both" || value === "redis" || value === "memory"))
+    else if (flag === "--record-dir" && value !== undefined && value !== "") args.recordDir = value;
+    else if (flag === "--compare-recorder") {
+      args.comparePairs = Number(value);
+      if (!(Number.isInteger(args.comparePairs) && args.comparePairs > 0))
+        throw new Error("--compare-recorder must be a positive integer");
+    } else if (flag === "--store" && (value === "both" || value === "redis" || value === "memory"))
       args.store = value;
     else throw new Error(`unknown argument ${flag} ${value ?? ""}`);
   }
@@ -187,6 +212,7 @@ async function runOnce(kind: "redis" | "memory", args: Args): Promise<Result> {
       harvestInterval: 1,
       maxCandleAge: benchCandleAgeSec(ahead),
       logLevel: "silent",
+      ...(args.recordDir !== null ? { recordDir: args.recordDir } : {}),
     },
   });
 
@@ -245,6 +271,8 @@ async function runOnce(kind: "redis" | "memory", args: Args): Promise<Result> {
   await new Promise((r) => setTimeout(r, args.seconds * 1000));
   measuring = false;
   const elapsed = (performance.now() - started) / 1000;
+  // The measured cycles' lines written (the recorder writes every 200 ms or 256 KiB): in the CPU.
+  await handle.recorder?.flushed();
   const cpu = process.cpuUsage(cpuBefore);
   const redisCpu = redisServer
     ? processCpuSeconds(redisPid(redisServer.port)) - redisCpuBefore
@@ -318,8 +346,32 @@ function fmt(x: number | null, digits = 1): string {
   return x === null || !Number.isFinite(x) ? "-" : x.toFixed(digits);
 }
 
+/** The redis row's CPU per 1,000 cycles in a run's table. */
+function cpuPer1000Cycles(stdout: string): number {
+  const row = /^\| redis \| [^|]+ \| [^|]+ \| ([\d.]+) \|/m.exec(stdout);
+  if (row === null) throw new Error("no redis row with CPU ms/1000 cycles in the run's output");
+  return Number(row[1]);
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.comparePairs !== null) {
+    if (args.recordDir !== null) throw new Error("--compare-recorder: not with --record-dir");
+    await compareRecorder({
+      pairs: args.comparePairs,
+      script: fileURLToPath(import.meta.url),
+      args: [
+        ...["--symbols", String(args.symbols), "--seconds", String(args.seconds)],
+        ...["--warmup", String(args.warmup), "--candle-every", String(args.candleEvery)],
+        ...["--store", "redis"],
+      ],
+      figure: cpuPer1000Cycles,
+      where: `in the steady state, ${args.symbols} symbols x 3 phases at 1 s, a candle every ${args.candleEvery} s`,
+      figureName: "CPU per 1,000 cycles",
+      unit: "ms",
+    });
+    return;
+  }
   const kinds: Array<"redis" | "memory"> =
     args.store === "both" ? ["redis", "memory"] : [args.store];
   const results: Result[] = [];

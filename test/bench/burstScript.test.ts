@@ -90,3 +90,37 @@ it("bench/burst.ts --record-dir DIR records the burst's cycles there and says th
     rmSync(dir, { recursive: true, force: true });
   }
 }, 120_000);
+
+// --compare-recorder PAIRS (issue 19's recorder CPU at the burst, docs/performance.md): pairs of
+// runs without and with a recording directory of its own, each pair's overhead, the median with
+// its interval, and the goal's verdict. Shape only: the figure is the benchmark's.
+it("bench/burst.ts --compare-recorder 1 prints the pair, the median with its interval and the verdict", () => {
+  if (!existsSync(burstJs)) throw new Error(`${burstJs} not found: run \`npm run build\` first`);
+  const run = spawnSync(
+    process.execPath,
+    [burstJs, "--compare-recorder", "1", "--symbols", "3", "--bursts", "2"],
+    { cwd: root, encoding: "utf8", timeout: 150_000 },
+  );
+  expect(run.stderr).toBe("");
+  expect(run.status).toBe(0);
+  expect(run.stdout).toMatch(
+    /^pair 1: recorder off \d+ ms, on \d+ ms \([+-]\d+\.\d %\), CPU of bursts 2–2$/m,
+  );
+  expect(run.stdout).toMatch(
+    /^recorder at the burst, 3 symbols, 1 pairs: median [+-]\d+\.\d % \(90 % interval [+-]\d+\.\d % … [+-]\d+\.\d %; quartiles .*\), pooled [+-]\d+\.\d %$/m,
+  );
+  expect(run.stdout).toMatch(
+    /^goal \(issue 19\) recorder CPU at the burst ≤ 5 %: (met|NOT met) \(median of 1 pairs /m,
+  );
+  // Without a burst after the first there is nothing to count.
+  const refused = spawnSync(
+    process.execPath,
+    [burstJs, "--compare-recorder", "1", "--bursts", "1"],
+    {
+      cwd: root,
+      encoding: "utf8",
+    },
+  );
+  expect(refused.status).not.toBe(0);
+  expect(refused.stderr).toContain("--compare-recorder: --bursts 2 at least");
+}, 180_000);

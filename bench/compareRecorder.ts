@@ -1,0 +1,104 @@
+// The flight recorder's CPU overhead (issue 19's goal, ≤ 5 %: docs/performance.md, "Flight recorder
+// cost"), as the shipped unit pays it: a bench run without and with the service's recordDir, pair
+// by pair, alternating which goes first so that a drift of the machine's load falls on both sides.
+// Runs of the same bench on this shared 2-core VM differ by up to ±20 % from one process to the
+// next whatever they run, so one pair shows nothing: the figure is the median of the pairs'
+// overheads, printed with the pairs' quartiles and a bootstrap 90 % interval of the median — more
+// pairs narrow it. Used by bench/burst.ts (the minute burst) and bench/supervisor.ts (the steady
+// state), each with `--compare-recorder PAIRS`.
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
+
+/** The median of xs (the mean of the middle two when even). */
+export function medianOf(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/**
+ * A bootstrap 90 % interval of the median of xs: 2,000 resamples drawn by a fixed-seed generator,
+ * so the same pairs always print the same interval.
+ */
+export function bootstrapMedian(xs: readonly number[]): [number, number] {
+  let seed = 0x2545f491;
+  const next = (): number => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 0x1_0000_0000;
+  };
+  const medians: number[] = [];
+  for (let r = 0; r < 2000; r++)
+    medians.push(medianOf(xs.map(() => xs[Math.floor(next() * xs.length)])));
+  medians.sort((a, b) => a - b);
+  return [medians[Math.floor(0.05 * medians.length)], medians[Math.floor(0.95 * medians.length)]];
+}
+
+export const signedPct = (x: number): string => `${x >= 0 ? "+" : ""}${x.toFixed(1)} %`;
+
+export interface CompareOptions {
+  pairs: number;
+  /** The bench script to run (its own path) and its arguments, without --record-dir. */
+  script: string;
+  args: readonly string[];
+  /** The figure compared, read from a run's output (CPU: lower is cheaper). */
+  figure: (stdout: string) => number;
+  /** "at the burst, 400 symbols", "in the steady state, …": where the overhead is measured. */
+  where: string;
+  /** How the figure is named on each pair's line: "CPU of bursts 2–8". */
+  figureName: string;
+  /** "ms", "ms per 1,000 cycles". */
+  unit: string;
+}
+
+/** Runs the pairs and prints each, the median with its interval, and the goal's verdict. */
+export async function compareRecorder(o: CompareOptions): Promise<void> {
+  const run = async (recording: boolean): Promise<number> => {
+    const dir = recording ? await mkdtemp(join(os.tmpdir(), "qc-compare-recorder-")) : null;
+    try {
+      const { stdout } = await execFileAsync(
+        process.execPath,
+        [o.script, ...o.args, ...(dir === null ? [] : ["--record-dir", dir])],
+        { maxBuffer: 1 << 26 },
+      );
+      return o.figure(stdout);
+    } finally {
+      if (dir !== null) await rm(dir, { recursive: true, force: true });
+    }
+  };
+  const overheads: number[] = [];
+  let off = 0;
+  let on = 0;
+  for (let i = 0; i < o.pairs; i++) {
+    const order = i % 2 === 0 ? [false, true] : [true, false];
+    const figures = new Map<boolean, number>();
+    for (const recording of order) figures.set(recording, await run(recording));
+    const [a, b] = [figures.get(false)!, figures.get(true)!];
+    off += a;
+    on += b;
+    overheads.push((b / a - 1) * 100);
+    console.log(
+      `pair ${i + 1}: recorder off ${a.toFixed(0)} ${o.unit}, on ${b.toFixed(0)} ${o.unit} (${signedPct(overheads.at(-1)!)}), ${o.figureName}`,
+    );
+  }
+  const median = medianOf(overheads);
+  const [lo, hi] = bootstrapMedian(overheads);
+  const sorted = [...overheads].sort((x, y) => x - y);
+  const quartile = (q: number) =>
+    sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  console.log(
+    `recorder ${o.where}, ${o.pairs} pairs: median ${signedPct(median)} ` +
+      `(90 % interval ${signedPct(lo)} … ${signedPct(hi)}; quartiles ${signedPct(quartile(0.25))} … ${signedPct(quartile(0.75))}), ` +
+      `pooled ${signedPct((on / off - 1) * 100)}`,
+  );
+  console.log(
+    `goal (issue 19) recorder CPU ${o.where.split(",")[0]} ≤ 5 %: ${median <= 5 ? "met" : "NOT met"} (median of ${o.pairs} pairs ${signedPct(median)}; ` +
+      `${hi <= 5 ? "the whole 90 % interval is within it" : "the 90 % interval reaches beyond it: more pairs narrow it"})`,
+  );
+}
