@@ -243,7 +243,9 @@ export function marketStateSteps(
             key: marketStateBookkeepingKey(symbol),
             fields: spell(MARKETSTATE_BOOKKEEPING, {
               candle_fingerprint: inputs.series.fingerprint,
-              published_at_ms: Math.round(nowMs),
+              // Floored as ts_timestamp is: a clock reading of …999.6 ms rounded would put the
+              // bookkeeping in the next second while the hash it was written with says this one.
+              published_at_ms: Math.floor(nowMs),
             }),
             ttlSec,
           },
