@@ -143,8 +143,12 @@ function deltaObject(v: Record<string, unknown>, node: ObjectNode): string {
     if (leftOut(x)) continue;
     if (i >= keys.length || keys[i] !== key) return deltaByName(v, node, i, parts);
     const d = delta(x, vals[i]);
-    vals[i] = updated;
-    if (d !== "") parts = parts === "" ? `${quoted[i]}:${d}` : `${parts},${quoted[i]}:${d}`;
+    if (d !== "") {
+      // Only a change is stored: an equal value read now is a new young object, which held by
+      // the (old) mirror would survive into the old generation on every cycle for nothing.
+      vals[i] = updated;
+      parts = parts === "" ? `${quoted[i]}:${d}` : `${parts},${quoted[i]}:${d}`;
+    }
     i++;
   }
   if (i !== keys.length) return deltaByName(v, node, i, parts);
@@ -182,7 +186,7 @@ function deltaByName(
     const q = at < 0 ? JSON.stringify(key) : quoted[at];
     next.keys.push(key);
     next.quoted.push(q);
-    next.vals.push(updated);
+    next.vals.push(d === "" && at >= 0 ? vals[at] : updated);
     if (d !== "") parts += `${parts === "" ? "" : ","}${q}:${d}`;
   }
   for (let j = matched; j < keys.length; j++)
@@ -208,7 +212,8 @@ function deltaArray(v: ArrayLike<unknown>, node: ArrayNode): string {
   } else if (n === vals.length) {
     let changed = false;
     for (let i = 0; i < n; i++) {
-      if (delta(v[i], vals[i]) !== "") changed = true;
+      if (delta(v[i], vals[i]) === "") continue;
+      changed = true;
       vals[i] = updated;
     }
     if (!changed) {
