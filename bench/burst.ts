@@ -216,7 +216,8 @@ async function compareAtBurst(args: Args, pairs: number): Promise<void> {
     script: fileURLToPath(import.meta.url),
     args: passOn,
     figure: cpuAfterFirstBurst,
-    where: `at the burst, ${args.symbols} symbols`,
+    where: "at the burst",
+    setting: `${args.symbols} symbols`,
     figureName: `CPU of bursts 2–${args.bursts}`,
     unit: "ms",
   });

@@ -366,7 +366,8 @@ async function main(): Promise<void> {
         ...["--store", "redis"],
       ],
       figure: cpuPer1000Cycles,
-      where: `in the steady state, ${args.symbols} symbols x 3 phases at 1 s, a candle every ${args.candleEvery} s`,
+      where: "in the steady state",
+      setting: `${args.symbols} symbols x 3 phases at 1 s, a candle every ${args.candleEvery} s`,
       figureName: "CPU per 1,000 cycles",
       unit: "ms",
     });

@@ -264,6 +264,9 @@ function shiftNumbers(
   return null;
 }
 
+/** `value` as JSON text, as a line carries it (the rules above): no mirror kept. */
+export const jsonText = (value: unknown): string => json(build(value));
+
 /** One actor's last inputs, as the recorder saw them, and the delta of each read against them. */
 export class InputMirror {
   private root: Mirror | undefined = undefined;

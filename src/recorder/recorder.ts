@@ -24,7 +24,7 @@ import {
   RISK_PROPOSAL_HASH_PREFIX,
 } from "../store/keyGuard.js";
 import type { Json, JsonObject } from "./delta.js";
-import { InputMirror } from "./inputMirror.js";
+import { InputMirror, jsonText } from "./inputMirror.js";
 import {
   RECORDING_FORMAT,
   RECORDING_VERSION,
@@ -111,33 +111,11 @@ const PHASE_BY_PREFIX: [string, PhaseName][] = [
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /**
- * A plain-data copy of `value` as JSON would carry it (undefined members left out, non-finite
- * numbers as null, typed arrays as arrays), sharing nothing with the steps' values: the rate-limit
- * memory of a seed line or of a segment's first decided cycle (not on every cycle's path).
+ * A plain-data copy of `value` as a line carries it (inputMirror.ts's rules), sharing nothing with
+ * the steps' values: the rate-limit memory of a seed line or of a segment's first decided cycle
+ * (not on every cycle's path).
  */
-function toJson(value: unknown): Json {
-  if (value === null || value === undefined) return null;
-  switch (typeof value) {
-    case "number":
-      return Number.isFinite(value) ? value : null;
-    case "string":
-    case "boolean":
-      return value;
-    case "object": {
-      if (Array.isArray(value)) return value.map(toJson);
-      if (ArrayBuffer.isView(value))
-        return Array.from(value as unknown as ArrayLike<number>, toJson);
-      const out: JsonObject = {};
-      for (const [key, v] of Object.entries(value)) {
-        if (v === undefined || typeof v === "function") continue;
-        out[key] = toJson(v);
-      }
-      return out;
-    }
-    default:
-      return null;
-  }
-}
+const toJson = (value: unknown): Json => JSON.parse(jsonText(value)) as Json;
 
 /** Every member name of `value` and its prototypes (not Object's), constructor left out. */
 function memberNames(value: object): Set<string> {
