@@ -8,13 +8,15 @@
 // fresh copy of each read's inputs, then walking the two copies again for the delta, then
 // encoding the delta (what this replaced) allocated and walked everything twice. Here one walk
 // compares each value with the mirror, writes only what changed into the mirror (the moved window
-// shifted in place), and spells the delta of what changed as it goes. Nothing of the steps' values
-// is kept: the steps may reuse or change them after the read.
+// shifted in place), and spells the delta of what changed as it goes — as UTF-8 bytes straight
+// into a JsonBytes (jsonBytes.ts says why not strings). Nothing of the steps' values is kept: the
+// steps may reuse or change them after the read.
 //
 // The mirror holds the inputs as JSON carries them: members that are undefined or functions left
 // out, non-finite numbers as null, typed arrays as arrays, -0 as 0 (JSON spells both "0", so a
 // change between them is no change of the recorded inputs). Objects are walked with for…in
 // (their own enumerable members, as the phases' plain-data inputs have).
+import { JsonBytes } from "./jsonBytes.js";
 
 /** A value JSON spells as it is. */
 type Leaf = number | string | boolean | null;
@@ -22,8 +24,6 @@ type Leaf = number | string | boolean | null;
 interface ObjectNode {
   readonly kind: "object";
   keys: string[];
-  /** Each key as JSON (spelled once, when the member first appears). */
-  quoted: string[];
   vals: Mirror[];
 }
 
@@ -42,6 +42,13 @@ type Mirror = Leaf | ObjectNode | ArrayNode;
 
 /** How far back a moved window's start is looked for (the window moves a candle or a few). */
 const MAX_SHIFT = 16;
+
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
 
 /** A member JSON leaves out of an object. */
 const leftOut = (v: unknown): boolean => v === undefined || typeof v === "function";
@@ -88,89 +95,154 @@ function buildArray(v: ArrayLike<unknown>): ArrayNode {
 const isFiniteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 
 function buildObject(v: Record<string, unknown>): ObjectNode {
-  const node: ObjectNode = { kind: "object", keys: [], quoted: [], vals: [] };
+  const node: ObjectNode = { kind: "object", keys: [], vals: [] };
   for (const key in v) {
     const x = v[key];
     if (leftOut(x)) continue;
     node.keys.push(key);
-    node.quoted.push(JSON.stringify(key));
     node.vals.push(build(x));
   }
   return node;
 }
 
-function json(m: Mirror): string {
-  if (m === null || typeof m !== "object") return JSON.stringify(m);
-  if (m.kind === "array") {
-    if (m.nums !== null) return `[${m.nums.join(",")}]`;
-    let s = "[";
-    for (let i = 0; i < m.vals.length; i++) s += (i === 0 ? "" : ",") + json(m.vals[i]);
-    return `${s}]`;
+function leafInto(m: Leaf, out: JsonBytes): void {
+  if (m === null) out.ascii("null");
+  else if (typeof m === "number") out.number(m);
+  else if (typeof m === "string") out.string(m);
+  else out.ascii(m ? "true" : "false");
+}
+
+function jsonInto(m: Mirror, out: JsonBytes): void {
+  if (m === null || typeof m !== "object") {
+    leafInto(m, out);
+    return;
   }
-  let s = "{";
-  for (let i = 0; i < m.vals.length; i++)
-    s += `${i === 0 ? "" : ","}${m.quoted[i]}:${json(m.vals[i])}`;
-  return `${s}}`;
+  if (m.kind === "array") {
+    out.byte(OPEN_BRACKET);
+    if (m.nums !== null) {
+      const { nums } = m;
+      for (let i = 0; i < nums.length; i++) {
+        if (i > 0) out.byte(COMMA);
+        out.number(nums[i]);
+      }
+    } else {
+      for (let i = 0; i < m.vals.length; i++) {
+        if (i > 0) out.byte(COMMA);
+        jsonInto(m.vals[i], out);
+      }
+    }
+    out.byte(CLOSE_BRACKET);
+    return;
+  }
+  out.byte(OPEN_BRACE);
+  for (let i = 0; i < m.vals.length; i++) {
+    if (i > 0) out.byte(COMMA);
+    out.string(m.keys[i]);
+    out.byte(COLON);
+    jsonInto(m.vals[i], out);
+  }
+  out.byte(CLOSE_BRACE);
+}
+
+/** `{"=":…}`: the value replaced by `m`. */
+function replacedBy(m: Mirror, out: JsonBytes): void {
+  out.ascii('{"=":');
+  jsonInto(m, out);
+  out.byte(CLOSE_BRACE);
 }
 
 /** The mirror as the last delta() left it (the same node updated in place, or a new one). */
 let updated: Mirror = null;
 
-/** The delta that turns `m` into `v` ("" when equal); `updated` is the mirror of `v` after. */
-function delta(v: unknown, m: Mirror): string {
+/**
+ * Writes the delta that turns `m` into `v` and returns true, or writes nothing and returns false
+ * when they are equal; `updated` is the mirror of `v` after.
+ */
+function delta(v: unknown, m: Mirror, out: JsonBytes): boolean {
   const leaf = leafOf(v);
   if (leaf !== undefined) {
     updated = leaf;
-    return leaf === m ? "" : `{"=":${JSON.stringify(leaf)}}`;
+    if (leaf === m) return false;
+    replacedBy(leaf, out);
+    return true;
   }
   if (m !== null && typeof m === "object") {
     const array = isArrayLike(v as object);
-    if (array && m.kind === "array") return deltaArray(v as ArrayLike<unknown>, m);
-    if (!array && m.kind === "object") return deltaObject(v as Record<string, unknown>, m);
+    if (array && m.kind === "array") return deltaArray(v as ArrayLike<unknown>, m, out);
+    if (!array && m.kind === "object") return deltaObject(v as Record<string, unknown>, m, out);
   }
   updated = build(v);
-  return `{"=":${json(updated)}}`;
+  replacedBy(updated, out);
+  return true;
 }
 
-function deltaObject(v: Record<string, unknown>, node: ObjectNode): string {
-  const { keys, quoted, vals } = node;
+function deltaObject(v: Record<string, unknown>, node: ObjectNode, out: JsonBytes): boolean {
+  const { keys, vals } = node;
   // The same members in the same order (almost always): compared and updated in place, in one
   // walk; at the first member out of place the rest are matched by name.
-  let parts = "";
+  const start = out.len;
+  out.byte(OPEN_BRACE);
+  let changed = false;
   let i = 0;
   for (const key in v) {
     const x = v[key];
     if (leftOut(x)) continue;
-    if (i >= keys.length || keys[i] !== key) return deltaByName(v, node, i, parts);
-    const d = delta(x, vals[i]);
-    if (d !== "") {
-      // Only a change is stored: an equal value read now is a new young object, which held by
-      // the (old) mirror would survive into the old generation on every cycle for nothing.
-      vals[i] = updated;
-      parts = parts === "" ? `${quoted[i]}:${d}` : `${parts},${quoted[i]}:${d}`;
+    if (i >= keys.length || keys[i] !== key) return deltaByName(v, node, i, out, start, changed);
+    const leaf = leafOf(x);
+    if (leaf !== undefined) {
+      // Most members are leaves, and most are unchanged: compared before anything is written.
+      if (leaf !== vals[i]) {
+        // Only a change is stored: an equal value read now is a new young object, which held by
+        // the (old) mirror would survive into the old generation on every cycle for nothing.
+        vals[i] = leaf;
+        if (changed) out.byte(COMMA);
+        out.string(key);
+        out.byte(COLON);
+        replacedBy(leaf, out);
+        changed = true;
+      }
+    } else {
+      // A node: its member name goes first, taken back when nothing in it changed.
+      const mark = out.len;
+      if (changed) out.byte(COMMA);
+      out.string(key);
+      out.byte(COLON);
+      if (delta(x, vals[i], out)) {
+        vals[i] = updated;
+        changed = true;
+      } else out.len = mark;
     }
     i++;
   }
-  if (i !== keys.length) return deltaByName(v, node, i, parts);
+  if (i !== keys.length) return deltaByName(v, node, i, out, start, changed);
   updated = node;
-  return parts === "" ? "" : `{${parts}}`;
+  return closeObject(out, start, changed);
+}
+
+/** Ends an object delta begun at `start`: closed when a member changed, else taken back. */
+function closeObject(out: JsonBytes, start: number, changed: boolean): boolean {
+  if (changed) out.byte(CLOSE_BRACE);
+  else out.len = start;
+  return changed;
 }
 
 /**
  * deltaObject's members from the `matched`-th on, matched by name (members added, removed or
- * reordered); the first `matched` were the node's own first ones, in place, their delta `parts`.
+ * reordered); the first `matched` were the node's own first ones, in place, their delta written
+ * after `start` (`changed`: some of it).
  */
 function deltaByName(
   v: Record<string, unknown>,
   node: ObjectNode,
   matched: number,
-  parts: string,
-): string {
-  const { keys, quoted, vals } = node;
+  out: JsonBytes,
+  start: number,
+  changed: boolean,
+): boolean {
+  const { keys, vals } = node;
   const next: ObjectNode = {
     kind: "object",
     keys: keys.slice(0, matched),
-    quoted: quoted.slice(0, matched),
     vals: vals.slice(0, matched),
   };
   let seen = 0;
@@ -178,24 +250,33 @@ function deltaByName(
     const x = v[key];
     if (leftOut(x) || seen++ < matched) continue;
     const at = keys.indexOf(key);
-    let d: string;
+    const mark = out.len;
+    if (changed) out.byte(COMMA);
+    out.string(key);
+    out.byte(COLON);
+    let d: boolean;
     if (at < 0) {
       updated = build(x);
-      d = `{"=":${json(updated)}}`;
-    } else d = delta(x, vals[at]);
-    const q = at < 0 ? JSON.stringify(key) : quoted[at];
+      replacedBy(updated, out);
+      d = true;
+    } else d = delta(x, vals[at], out);
     next.keys.push(key);
-    next.quoted.push(q);
-    next.vals.push(d === "" && at >= 0 ? vals[at] : updated);
-    if (d !== "") parts += `${parts === "" ? "" : ","}${q}:${d}`;
+    next.vals.push(!d && at >= 0 ? vals[at] : updated);
+    if (d) changed = true;
+    else out.len = mark;
   }
-  for (let j = matched; j < keys.length; j++)
-    if (!next.keys.includes(keys[j])) parts += `${parts === "" ? "" : ","}${quoted[j]}:{"-":1}`;
+  for (let j = matched; j < keys.length; j++) {
+    if (next.keys.includes(keys[j])) continue;
+    if (changed) out.byte(COMMA);
+    out.string(keys[j]);
+    out.ascii(':{"-":1}');
+    changed = true;
+  }
   updated = next;
-  return parts === "" ? "" : `{${parts}}`;
+  return closeObject(out, start, changed);
 }
 
-function deltaArray(v: ArrayLike<unknown>, node: ArrayNode): string {
+function deltaArray(v: ArrayLike<unknown>, node: ArrayNode, out: JsonBytes): boolean {
   const n = v.length ?? 0;
   const { nums, vals } = node;
   if (nums !== null) {
@@ -204,39 +285,43 @@ function deltaArray(v: ArrayLike<unknown>, node: ArrayNode): string {
       while (i < n && v[i] === nums[i]) i++;
       if (i === n) {
         updated = node;
-        return "";
+        return false;
       }
     }
-    const shifted = shiftNumbers(v, node, nums, n);
-    if (shifted !== null) return shifted;
+    if (shiftNumbers(v, node, nums, n, out)) return true;
   } else if (n === vals.length) {
+    // The elements' deltas are not kept (a changed array is written whole): only whether any.
+    const mark = out.len;
     let changed = false;
     for (let i = 0; i < n; i++) {
-      if (delta(v[i], vals[i]) === "") continue;
+      if (!delta(v[i], vals[i], out)) continue;
       changed = true;
       vals[i] = updated;
     }
+    out.len = mark;
     if (!changed) {
       updated = node;
-      return "";
+      return false;
     }
     // Rebuilt rather than patched: its elements may all be numbers now.
   }
   updated = build(v);
-  return `{"=":${json(updated)}}`;
+  replacedBy(updated, out);
+  return true;
 }
 
 /**
  * A window of numbers that moved on: `v` as the mirror without its first `s` elements followed
- * by new finite numbers — `{"~":[s, count, [added…]]}`, the mirror shifted in place when the
- * length is the same; null when `v` is not that.
+ * by new finite numbers — writes `{"~":[s, count, [added…]]}` and shifts the mirror in place when
+ * the length is the same; writes nothing and returns false when `v` is not that.
  */
 function shiftNumbers(
   v: ArrayLike<unknown>,
   node: ArrayNode,
   nums: Float64Array,
   n: number,
-): string | null {
+  out: JsonBytes,
+): boolean {
   const m = nums.length;
   for (let s = n === m ? 1 : 0; s <= Math.min(MAX_SHIFT, m - 1); s++) {
     const count = m - s;
@@ -244,12 +329,22 @@ function shiftNumbers(
     let j = 0;
     while (j < count && v[j] === nums[s + j]) j++;
     if (j < count) continue;
-    let added = "";
+    const mark = out.len;
+    out.ascii('{"~":[');
+    out.number(s);
+    out.byte(COMMA);
+    out.number(count);
+    out.ascii(",[");
     for (let k = count; k < n; k++) {
       const a = v[k];
-      if (!isFiniteNumber(a)) return null;
-      added += k === count ? String(a) : `,${String(a)}`;
+      if (!isFiniteNumber(a)) {
+        out.len = mark;
+        return false;
+      }
+      if (k > count) out.byte(COMMA);
+      out.number(a);
     }
+    out.ascii("]]}");
     let into = nums;
     if (n === m) nums.copyWithin(0, s);
     else {
@@ -259,24 +354,28 @@ function shiftNumbers(
     }
     for (let k = count; k < n; k++) into[k] = v[k] as number;
     updated = node;
-    return `{"~":[${s},${count},[${added}]]}`;
+    return true;
   }
-  return null;
+  return false;
 }
 
 /** `value` as JSON text, as a line carries it (the rules above): no mirror kept. */
-export const jsonText = (value: unknown): string => json(build(value));
+export function jsonText(value: unknown): string {
+  const out = new JsonBytes();
+  jsonInto(build(value), out);
+  return out.toString();
+}
 
 /** One actor's last inputs, as the recorder saw them, and the delta of each read against them. */
 export class InputMirror {
   private root: Mirror | undefined = undefined;
 
   /**
-   * The mirror becomes `value`; returns the delta from the previous value as a JSON object's text
-   * ("{}" when nothing changed), or null when there is no previous value to be a delta against (the
-   * first read, or inputs that are not an object).
+   * The mirror becomes `value`. Writes the delta from the previous value into `out` as a JSON
+   * object ("{}" when nothing changed) and returns true; writes nothing and returns false when there
+   * is no previous value to be a delta against (the first read, or inputs that are not an object).
    */
-  update(value: unknown): string | null {
+  update(value: unknown, out: JsonBytes): boolean {
     const before = this.root;
     const isObject = typeof value === "object" && value !== null && !isArrayLike(value);
     if (
@@ -287,15 +386,17 @@ export class InputMirror {
       before.kind !== "object"
     ) {
       this.root = build(value);
-      return null;
+      return false;
     }
-    const d = deltaObject(value as Record<string, unknown>, before);
+    const changed = deltaObject(value as Record<string, unknown>, before, out);
     this.root = updated;
-    return d === "" ? "{}" : d;
+    if (!changed) out.ascii("{}");
+    return true;
   }
 
-  /** The mirrored inputs as JSON text (a line's full inputs). */
-  json(): string {
-    return this.root === undefined ? "null" : json(this.root);
+  /** Writes the mirrored inputs (a line's full inputs) into `out`. */
+  jsonInto(out: JsonBytes): void {
+    if (this.root === undefined) out.ascii("null");
+    else jsonInto(this.root, out);
   }
 }

@@ -25,6 +25,7 @@ import {
 } from "../store/keyGuard.js";
 import type { Json, JsonObject } from "./delta.js";
 import { InputMirror, jsonText } from "./inputMirror.js";
+import { JsonBytes } from "./jsonBytes.js";
 import {
   RECORDING_FORMAT,
   RECORDING_VERSION,
@@ -63,6 +64,13 @@ interface ActorState {
   symbol: string;
   /** The inputs of the actor's last read, and each read's delta against the one before. */
   mirror: InputMirror;
+  /**
+   * The last read's delta, as the line will carry it (ReadInputs.delta). Kept by the actor and
+   * reused, not by the cycle: a cycle's line is written before the actor's next read.
+   */
+  delta: JsonBytes;
+  /** The batch the open cycle wrote, as its line's `w` (PendingCycle.written); reused likewise. */
+  written: JsonBytes;
   /** Reads with inputs so far (numbering them). */
   reads: number;
   /** The read whose inputs the actor's last line carried (the next delta's base); null: none. */
@@ -81,8 +89,8 @@ interface ActorState {
 interface ReadInputs {
   /** The read's number (ActorState.reads). */
   read: number;
-  /** The delta against the read before (JSON text), or null: none to be a delta against. */
-  delta: string | null;
+  /** The actor's `delta` holds this read's delta; false: none to be a delta against. */
+  delta: boolean;
 }
 
 /** A cycle's record before it is encoded; `inputs` is encoded (full or delta) when written. */
@@ -95,11 +103,11 @@ interface PendingCycle {
   /** The rate-limit memory decide saw (undefined: not decided). */
   memory?: unknown;
   /**
-   * The batch the cycle wrote (the line's `w`), as JSON already: encoding it when it is published
-   * is the copy of what was sent (the steps may reuse its objects later) and the line's text at
-   * once, instead of a copy of every hash's fields now and their encoding later.
+   * The cycle wrote a batch: the actor's `written` holds it as the line's `w`, spelled when it was
+   * published — the copy of what was sent (the steps may reuse its objects later) and the line's
+   * text at once.
    */
-  written: string | null;
+  written: boolean;
 }
 
 const PHASE_BY_PREFIX: [string, PhaseName][] = [
@@ -129,18 +137,40 @@ function memberNames(value: object): Set<string> {
   return names;
 }
 
+const COMMA = 0x2c;
+const CLOSE_BRACKET = 0x5d;
+const CLOSE_BRACE = 0x7d;
+
 /**
- * The batch as a line's `w` (format.ts WrittenBatch) in JSON: encoding it when it is published is
- * the copy of what was sent (the steps may reuse its objects later) and the line's text at once.
+ * Writes the batch as a line's `w` (format.ts WrittenBatch) into `out`: spelling it when it is
+ * published is the copy of what was sent (the steps may reuse its objects later) and the line's
+ * text at once.
  */
-function writtenJson(batch: PublishBatch): string {
-  let h = "";
-  for (const { key, fields, ttlSec } of batch.hashes)
-    h += `${h === "" ? "" : ","}[${JSON.stringify(key)},${JSON.stringify(fields)},${ttlSec ?? null}]`;
-  let x = "";
-  for (const { key, fields, maxLen } of batch.streams)
-    x += `${x === "" ? "" : ","}[${JSON.stringify(key)},${JSON.stringify(fields)},${maxLen}]`;
-  return `{"h":[${h}],"x":[${x}]}`;
+function writeBatch(batch: PublishBatch, out: JsonBytes): void {
+  out.ascii('{"h":[');
+  for (let i = 0; i < batch.hashes.length; i++) {
+    const { key, fields, ttlSec } = batch.hashes[i];
+    out.ascii(i === 0 ? "[" : ",[");
+    out.string(key);
+    out.byte(COMMA);
+    out.value(fields);
+    out.byte(COMMA);
+    if (ttlSec === undefined) out.ascii("null");
+    else out.value(ttlSec);
+    out.byte(CLOSE_BRACKET);
+  }
+  out.ascii('],"x":[');
+  for (let i = 0; i < batch.streams.length; i++) {
+    const { key, fields, maxLen } = batch.streams[i];
+    out.ascii(i === 0 ? "[" : ",[");
+    out.string(key);
+    out.byte(COMMA);
+    out.value(fields);
+    out.byte(COMMA);
+    out.value(maxLen);
+    out.byte(CLOSE_BRACKET);
+  }
+  out.ascii("]}");
 }
 
 /** A cycle written before it ended (its publisher was stopped: lease lost, shutdown). */
@@ -166,6 +196,8 @@ export class FlightRecorder {
   /** The role last noted (null: none yet), compared member by member, not as a built string. */
   private lastRole: { role: string; holder: string } | null = null;
   private faults = 0;
+  /** Each cycle line is spelled here, then copied into the writer's chunk (jsonBytes.ts: why). */
+  private readonly lineBytes = new JsonBytes(4096);
 
   constructor(private readonly options: FlightRecorderOptions) {
     this.now = options.now ?? Date.now;
@@ -316,7 +348,7 @@ export class FlightRecorder {
           () => steps.heartbeat(symbol, nowMs),
           () => {
             if (actor?.open == null) return;
-            if (actor.open.written === null) actor.open.rec.hb = 1;
+            if (!actor.open.written) actor.open.rec.hb = 1;
             this.end(actor);
           },
           (err) => {
@@ -393,6 +425,8 @@ export class FlightRecorder {
         phase,
         symbol,
         mirror: new InputMirror(),
+        delta: new JsonBytes(),
+        written: new JsonBytes(),
         reads: 0,
         writtenRead: null,
         memoryRecorded: false,
@@ -423,15 +457,17 @@ export class FlightRecorder {
     const rec: CycleRecord = { k: "c", p: phase, s: symbol, t: nowMs };
     if (read === null) {
       rec.e = error ?? "read failed";
-      this.end(actor, { actor, rec, inputs: null, value: null, written: null });
+      this.end(actor, { actor, rec, inputs: null, value: null, written: false });
     } else if (!read.ok) {
       rec.x = [read.reason, read.detail];
-      this.end(actor, { actor, rec, inputs: null, value: null, written: null });
+      this.end(actor, { actor, rec, inputs: null, value: null, written: false });
     } else {
       // Compared with the actor's mirror now: the steps may change the value after this read.
-      const inputs: ReadInputs = { read: ++actor.reads, delta: actor.mirror.update(read.value) };
+      actor.delta.reset();
+      const delta = actor.mirror.update(read.value, actor.delta);
+      const inputs: ReadInputs = { read: ++actor.reads, delta };
       const value = typeof read.value === "object" && read.value !== null ? read.value : null;
-      const pending: PendingCycle = { actor, rec, inputs, value, written: null };
+      const pending: PendingCycle = { actor, rec, inputs, value, written: false };
       actor.open = pending;
       if (value !== null) this.cycles.set(value, pending);
     }
@@ -458,7 +494,9 @@ export class FlightRecorder {
       break;
     }
     if (actor?.open == null) return;
-    actor.open.written = writtenJson(batch);
+    actor.written.reset();
+    writeBatch(batch, actor.written);
+    actor.open.written = true;
   }
 
   /** Ends the cycle whose inputs these are, after `amend` adds how it ended. */
@@ -505,18 +543,30 @@ export class FlightRecorder {
       rec.m = toJson(pending.memory);
       actor.memoryRecorded = true;
     }
-    // The inputs and the batch are JSON text already: they go after the rest of the line (a
-    // line's members are found by name, not by place). A line is written before the actor's next
-    // read, so the mirror still holds this cycle's inputs when they go in full.
-    let line = JSON.stringify(rec).slice(0, -1);
+    // The inputs and the batch are JSON already: they go after the rest of the line (a line's
+    // members are found by name, not by place). A line is written before the actor's next read,
+    // so the mirror still holds this cycle's inputs when they go in full.
+    const line = this.lineBytes;
+    line.reset();
+    line.value(rec);
+    line.len--; // the record's closing brace: the line goes on
     const { inputs } = pending;
     if (inputs !== null) {
-      const asDelta = inputs.delta !== null && actor.writtenRead === inputs.read - 1;
-      line += asDelta ? `,"i":${inputs.delta}` : `,"f":${actor.mirror.json()}`;
+      if (inputs.delta && actor.writtenRead === inputs.read - 1) {
+        line.ascii(',"i":');
+        line.append(actor.delta);
+      } else {
+        line.ascii(',"f":');
+        actor.mirror.jsonInto(line);
+      }
       actor.writtenRead = inputs.read;
     }
-    if (pending.written !== null) line += `,"w":${pending.written}`;
-    if (!this.writer.append(`${line}}`)) this.restartDeltas();
+    if (pending.written) {
+      line.ascii(',"w":');
+      line.append(actor.written);
+    }
+    line.byte(CLOSE_BRACE);
+    if (!this.writer.appendBytes(line.buf, line.len)) this.restartDeltas();
   }
 
   private flushFolded(actor: ActorState): void {

@@ -172,25 +172,47 @@ export class SegmentWriter {
 
   /** Queues one line (no newline); never blocks, never throws. False when it was dropped. */
   append(line: string): boolean {
+    // A UTF-16 unit is at most 3 UTF-8 bytes: with that much room the line cannot be cut short.
+    const start = this.roomFor(line.length * 3 + 1);
+    if (start < 0) return false;
+    // encodeInto: several times cheaper a line than Buffer#write's argument handling.
+    return this.queued(start, UTF8.encodeInto(line, this.chunk.subarray(start)).written);
+  }
+
+  /**
+   * Queues one line given as UTF-8 bytes, bytes[0, length) (no newline): how the recorder hands
+   * over the lines it spells as bytes (jsonBytes.ts). Never blocks, never throws; false when the
+   * line was dropped.
+   */
+  appendBytes(bytes: Uint8Array, length: number): boolean {
+    const start = this.roomFor(length + 1);
+    if (start < 0) return false;
+    this.chunk.set(bytes.subarray(0, length), start);
+    return this.queued(start, length);
+  }
+
+  /** Where in the chunk a line of at most `room` bytes goes (a new chunk if need be); -1: closed. */
+  private roomFor(room: number): number {
     if (this.closing) {
       this.drop(1, "the recorder is closed");
-      return false;
+      return -1;
     }
-    // A UTF-16 unit is at most 3 UTF-8 bytes: with that much room the line cannot be cut short.
-    const room = line.length * 3 + 1;
     if (this.chunk.length - this.chunkUsed < room) {
       this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, room));
       this.chunkUsed = 0;
       this.tail = null;
     }
-    const start = this.chunkUsed;
-    // encodeInto: several times cheaper a line than Buffer#write's argument handling.
-    const bytes = UTF8.encodeInto(line, this.chunk.subarray(start)).written + 1;
+    return this.chunkUsed;
+  }
+
+  /** The line of `length` bytes at chunk[start…] is queued, its newline added (or dropped: full). */
+  private queued(start: number, length: number): boolean {
+    const bytes = length + 1;
     if (this.queuedBytes + bytes > this.opts.queueBytes) {
       this.drop(1, "the write queue is full");
       return false;
     }
-    this.chunk[start + bytes - 1] = NEWLINE;
+    this.chunk[start + length] = NEWLINE;
     this.chunkUsed = start + bytes;
     const tail = this.tail;
     if (tail !== null && tail.chunk === this.chunk && tail.end === start) {

@@ -207,6 +207,42 @@ describe("SegmentWriter", () => {
     expect((await allLines()).length).toBe(1 + 350);
   });
 
+  it("appendBytes: a line handed over as bytes[0, length) goes in order with string lines, past chunk ends and bigger than a chunk; the queue bound and close drop it", async () => {
+    const { w } = writer();
+    const encoder = new TextEncoder();
+    // A reused buffer, as the recorder's: only bytes[0, length) is the line, the rest old text.
+    const scratch = new Uint8Array(600_000).fill(0x7a);
+    const asBytes = (text: string): number => {
+      scratch.set(encoder.encode(text));
+      return encoder.encode(text).length;
+    };
+    const expected: string[] = [];
+    for (let i = 0; i < 700; i++) {
+      // ~1 KB lines, every third as bytes (with a non-ASCII character): the 256 KiB chunks
+      // fill and a line lands across a chunk's end at least twice.
+      const text = JSON.stringify({ k: "c", i, pad: "é".repeat(500) });
+      expected.push(text);
+      if (i % 3 === 0) expect(w.appendBytes(scratch, asBytes(text))).toBe(true);
+      else expect(w.append(text)).toBe(true);
+    }
+    const huge = JSON.stringify({ k: "c", pad: "h".repeat(300 * 1024) });
+    expected.push(huge);
+    expect(w.appendBytes(scratch, asBytes(huge))).toBe(true);
+    await w.flushed();
+    expect((await allLines()).slice(1)).toEqual(expected);
+
+    const small = writer({ queueBytes: 3000, flushMs: 3_600_000 }).w;
+    const n = asBytes(line(0));
+    let accepted = 0;
+    for (let i = 0; i < 40; i++) if (small.appendBytes(scratch, n)) accepted++;
+    expect(accepted).toBe(Math.floor(3000 / (n + 1)));
+    expect(small.stats().linesDropped).toBe(40 - accepted);
+    await small.close();
+    await w.close();
+    expect(w.appendBytes(scratch, n)).toBe(false);
+    expect(w.stats().linesDropped).toBe(1);
+  });
+
   it("appends after close are dropped, not thrown", async () => {
     const { w } = writer();
     await w.close();

@@ -1,0 +1,185 @@
+// JSON text written straight into UTF-8 bytes, in a growable buffer outside the JS heap: how the
+// flight recorder spells its lines (docs/recording.md, "Cost").
+//
+// Why bytes and not strings: at the minute burst every cycle's line is a few hundred bytes of
+// text, and spelled as strings it was built from many young pieces — each changed input's
+// `{"=":…}`, the member lists joined around them, each hash's JSON, the line joined from those,
+// then flattened and encoded — several copies of the text allocated for each line. Every megabyte
+// allocated during the burst brings the next scavenge closer, and each scavenge copies (and then
+// promotes) whatever of the service's cycles is in flight: the recorder's garbage made the
+// service's own objects survive more. Written here, a line allocates only the spelling of its
+// numbers (String(n): the shortest round-trip digits, as JSON.stringify spells them).
+//
+// What is written is exactly JSON.stringify's text for the same plain data (a property test holds
+// it to that): strings escaped as it escapes them, -0 as 0, non-finite numbers as null, members
+// that are undefined or functions left out of objects and null in arrays. Objects are walked with
+// for…in (their own enumerable members, as plain data has); anything that is not plain data (a
+// toJSON, a Date, a class instance) is spelled by JSON.stringify itself.
+
+const UTF8 = new TextEncoder();
+const DECODER = new TextDecoder();
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+/** A value JSON leaves out of an object (and writes as null in an array). */
+const unspellable = (v: unknown): boolean =>
+  v === undefined || typeof v === "function" || typeof v === "symbol";
+
+export class JsonBytes {
+  /** The bytes written are buf[0, len). */
+  buf: Uint8Array;
+  len = 0;
+
+  constructor(capacity = 256) {
+    this.buf = new Uint8Array(capacity);
+  }
+
+  /** Forgets what was written; the buffer is kept for the next text. */
+  reset(): void {
+    this.len = 0;
+  }
+
+  /** The text written, decoded (tests, and the rare paths that need a string). */
+  toString(): string {
+    return DECODER.decode(this.buf.subarray(0, this.len));
+  }
+
+  /** Room for n more bytes. */
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const grown = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+    grown.set(this.buf.subarray(0, this.len));
+    this.buf = grown;
+  }
+
+  byte(b: number): void {
+    this.room(1);
+    this.buf[this.len++] = b;
+  }
+
+  /** Text that is ASCII and JSON already (punctuation, digits, literals): written as it is. */
+  ascii(s: string): void {
+    const n = s.length;
+    this.room(n);
+    const { buf } = this;
+    let at = this.len;
+    for (let i = 0; i < n; i++) buf[at++] = s.charCodeAt(i);
+    this.len = at;
+  }
+
+  /** Any text that is JSON already (it may hold any character): encoded to UTF-8. */
+  text(s: string): void {
+    this.room(s.length * 3);
+    this.len += UTF8.encodeInto(s, this.buf.subarray(this.len)).written;
+  }
+
+  /** Another buffer's bytes, appended. */
+  append(other: JsonBytes): void {
+    this.room(other.len);
+    this.buf.set(other.buf.subarray(0, other.len), this.len);
+    this.len += other.len;
+  }
+
+  /** `s` as a JSON string, quoted and escaped as JSON.stringify does it. */
+  string(s: string): void {
+    const n = s.length;
+    this.room(n + 2);
+    const { buf } = this;
+    const start = this.len;
+    let at = start;
+    buf[at++] = QUOTE;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      // Printable ASCII but the quote and the backslash: as it is. Anything else (an escape, a
+      // non-ASCII character) is rare in these lines: the whole string is JSON.stringify's.
+      if (c < 0x20 || c > 0x7e || c === QUOTE || c === BACKSLASH) {
+        this.len = start;
+        this.text(JSON.stringify(s));
+        return;
+      }
+      buf[at++] = c;
+    }
+    buf[at++] = QUOTE;
+    this.len = at;
+  }
+
+  /** A number as JSON spells it: the shortest round-trip digits; null when not finite. */
+  number(n: number): void {
+    this.ascii(Number.isFinite(n) ? String(n) : "null");
+  }
+
+  /** `v` as JSON.stringify(v) spells it (v must be spellable: not undefined, not a function). */
+  value(v: unknown): void {
+    switch (typeof v) {
+      case "string":
+        this.string(v);
+        return;
+      case "number":
+        this.number(v);
+        return;
+      case "boolean":
+        this.ascii(v ? "true" : "false");
+        return;
+      case "object":
+        if (v === null) {
+          this.ascii("null");
+          return;
+        }
+        if (Array.isArray(v)) {
+          this.array(v);
+          return;
+        }
+        if (isPlainObject(v)) {
+          this.object(v as Record<string, unknown>);
+          return;
+        }
+        break;
+      default:
+        break;
+    }
+    const spelled = JSON.stringify(v) as string | undefined;
+    this.text(spelled ?? "null");
+  }
+
+  private array(v: readonly unknown[]): void {
+    this.byte(OPEN_BRACKET);
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) this.byte(COMMA);
+      const x = v[i];
+      if (unspellable(x)) this.ascii("null");
+      else this.value(x);
+    }
+    this.byte(CLOSE_BRACKET);
+  }
+
+  private object(v: Record<string, unknown>): void {
+    this.byte(OPEN_BRACE);
+    let first = true;
+    for (const key in v) {
+      const x = v[key];
+      if (unspellable(x)) continue;
+      if (!first) this.byte(COMMA);
+      first = false;
+      this.string(key);
+      this.byte(COLON);
+      this.value(x);
+    }
+    this.byte(CLOSE_BRACE);
+  }
+}
+
+/** Plain data: an object literal's prototype (or none), and no toJSON of its own to call. */
+function isPlainObject(v: object): boolean {
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return (
+    (proto === Object.prototype || proto === null) &&
+    typeof (v as { toJSON?: unknown }).toJSON !== "function"
+  );
+}
