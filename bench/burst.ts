@@ -17,6 +17,12 @@
 // with --record-dir, in alternating order; per run the CPU of bursts 2… (the first is the service
 // warming up, and a segment's first lines carry every input in full — once a segment, 6 h), per
 // pair the overhead; the median over the pairs is the figure (bench/compareRecorder.ts says why).
+// Beside the CPU each pair prints the bytes the bursts allocated and promoted, which vary far less
+// from one process to the next than CPU time does on a shared machine.
+//
+// Each burst's line ends with what the collector did in it (bench/gcTally.ts): scavenges, full
+// collections, the main thread's pauses, the megabytes allocated and promoted; the summary gives
+// their medians over bursts 2… (not with --shards: the shards' heaps are their own).
 //
 // --shards N (issue 20, lever 4 — measured, not built): the symbols split over N worker_threads,
 // each running its own service over its share with its own connections and lease
@@ -63,6 +69,7 @@ import type { CycleDoneEvent } from "../machines/publisher.js";
 import { startTestRedis } from "../test/helpers/redisServer.js";
 import { startShards } from "./burstShards.js";
 import { compareRecorder } from "./compareRecorder.js";
+import { describeGcTally, startGcTally, type GcTally } from "./gcTally.js";
 
 interface Args {
   symbols: number;
@@ -204,6 +211,16 @@ function cpuAfterFirstBurst(stdout: string): number {
   return sum;
 }
 
+/** The sum over bursts 2… of a figure of each burst's GC ("GC … 163.1 MB allocated, …"). */
+function gcAfterFirstBurst(what: "allocated" | "promoted"): (stdout: string) => number {
+  const pattern = new RegExp(`^burst (\\d+): .*; GC .* ([\\d.]+) MB ${what}`, "gm");
+  return (stdout) => {
+    let sum = 0;
+    for (const m of stdout.matchAll(pattern)) if (Number(m[1]) >= 2) sum += Number(m[2]);
+    return sum;
+  };
+}
+
 /** --compare-recorder PAIRS: this bench without and with --record-dir, pair by pair (see top). */
 async function compareAtBurst(args: Args, pairs: number): Promise<void> {
   const passOn: string[] = ["--symbols", String(args.symbols), "--bursts", String(args.bursts)];
@@ -220,6 +237,11 @@ async function compareAtBurst(args: Args, pairs: number): Promise<void> {
     setting: `${args.symbols} symbols`,
     figureName: `CPU of bursts 2–${args.bursts}`,
     unit: "ms",
+    // Steadier than CPU time on a shared machine (bench/gcTally.ts says why they matter).
+    also: [
+      { name: "allocated", unit: "MB", figure: gcAfterFirstBurst("allocated") },
+      { name: "promoted", unit: "MB", figure: gcAfterFirstBurst("promoted") },
+    ],
   });
 }
 
@@ -310,6 +332,7 @@ async function main(): Promise<void> {
   }
   const all: number[] = [];
   const cpuPerBurst: number[] = [];
+  const gcPerBurst: GcTally[] = [];
   const burstCalls: Array<Map<string, number>> = [];
   const between = { calls: new Map<string, number>(), ms: 0 };
   let lastAfter: { calls: Map<string, number>; atMs: number } | null = null;
@@ -329,6 +352,7 @@ async function main(): Promise<void> {
       addCalls(between.calls, callsBetween(lastAfter.calls, callsBefore, { info: 1 }));
       between.ms += wallClock() - lastAfter.atMs;
     }
+    const gc = startGcTally();
     const cpu0 = process.cpuUsage();
     const t0 = wallClock();
     await send();
@@ -344,6 +368,8 @@ async function main(): Promise<void> {
     // The burst's lines written (the recorder writes every 200 ms or 256 KiB): in its CPU.
     await recorder?.flushed();
     const cpu = process.cpuUsage(cpu0);
+    const gcTally: GcTally = gc.stop();
+    gcPerBurst.push(gcTally);
     const callsAfter = await commandCalls(stats);
     lastAfter = { calls: callsAfter, atMs: wallClock() };
     // The bench's own: the burst's XADDs and the INFO read before it.
@@ -365,7 +391,9 @@ async function main(): Promise<void> {
     const p = (q: number) => (hist.percentile(q) / 1000).toFixed(1);
     console.log(
       `burst ${b + 1}: ${seen.size}/${symbols.length} symbols reached harvest; burst → harvest write p50 ${p(50)} ms, p99 ${p(99)} ms, max ${Math.max(...lat).toFixed(1)} ms; ` +
-        `CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms (user ${(cpu.user / 1000).toFixed(0)}, system ${(cpu.system / 1000).toFixed(0)})`,
+        `CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms (user ${(cpu.user / 1000).toFixed(0)}, system ${(cpu.system / 1000).toFixed(0)})` +
+        // The shards' heaps are their own (worker_threads): this process's collector is not theirs.
+        (shards === null ? `; GC ${describeGcTally(gcTally)}` : ""),
     );
     console.log(`Redis commands, burst ${b + 1}: ${perChain(calls, symbols.length)}`);
     await new Promise((r) => setTimeout(r, 2000));
@@ -389,6 +417,18 @@ async function main(): Promise<void> {
     `all bursts: p50 ${q(0.5).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms (goal ≤ 100 ms: ${verdict(p99 <= 100)}), max ${max.toFixed(1)} ms (goal ≤ 250 ms: ${verdict(max <= 250)}); ` +
       `CPU per burst median ${cpuMedian.toFixed(0)} ms = ${((cpuMedian * 1000) / symbols.length).toFixed(0)} µs per symbol chain`,
   );
+  const warm = gcPerBurst.slice(1);
+  if (shards === null && warm.length > 0) {
+    const median = (pick: (t: GcTally) => number) => {
+      const xs = warm.map(pick).sort((x, y) => x - y);
+      return xs[xs.length >> 1];
+    };
+    console.log(
+      `GC per burst (medians of bursts 2–${gcPerBurst.length}): ${(median((t) => t.allocatedBytes) / 1e6).toFixed(1)} MB allocated, ` +
+        `${(median((t) => t.promotedBytes) / 1e6).toFixed(1)} MB promoted, ${median((t) => t.scavenges)} scavenges, ` +
+        `${median((t) => t.pauseMs).toFixed(0)} ms paused (the main thread's pauses; the collector's helper threads are in the CPU)`,
+    );
+  }
   console.log(
     `Redis commands, the median burst (${medianCalls.burst}): ${perChain(medianCalls.calls, symbols.length)}` +
       (between.ms > 0

@@ -57,11 +57,13 @@ export interface CompareOptions {
   figureName: string;
   /** "ms", "ms per 1,000 cycles". */
   unit: string;
+  /** Other figures of the same runs, printed beside the CPU for each pair and as medians. */
+  also?: ReadonlyArray<{ name: string; unit: string; figure: (stdout: string) => number }>;
 }
 
 /** Runs the pairs and prints each, the median with its interval, and the goal's verdict. */
 export async function compareRecorder(o: CompareOptions): Promise<void> {
-  const run = async (recording: boolean): Promise<number> => {
+  const run = async (recording: boolean): Promise<string> => {
     const dir = recording ? await mkdtemp(join(os.tmpdir(), "qc-compare-recorder-")) : null;
     try {
       const { stdout } = await execFileAsync(
@@ -69,24 +71,34 @@ export async function compareRecorder(o: CompareOptions): Promise<void> {
         [o.script, ...o.args, ...(dir === null ? [] : ["--record-dir", dir])],
         { maxBuffer: 1 << 26 },
       );
-      return o.figure(stdout);
+      return stdout;
     } finally {
       if (dir !== null) await rm(dir, { recursive: true, force: true });
     }
   };
   const overheads: number[] = [];
+  const also = (o.also ?? []).map((a) => ({ ...a, overheads: [] as number[] }));
   let off = 0;
   let on = 0;
   for (let i = 0; i < o.pairs; i++) {
     const order = i % 2 === 0 ? [false, true] : [true, false];
-    const figures = new Map<boolean, number>();
-    for (const recording of order) figures.set(recording, await run(recording));
-    const [a, b] = [figures.get(false)!, figures.get(true)!];
+    const outputs = new Map<boolean, string>();
+    for (const recording of order) outputs.set(recording, await run(recording));
+    const [offOut, onOut] = [outputs.get(false)!, outputs.get(true)!];
+    const [a, b] = [o.figure(offOut), o.figure(onOut)];
     off += a;
     on += b;
     overheads.push((b / a - 1) * 100);
+    let beside = "";
+    for (const x of also) {
+      const [xa, xb] = [x.figure(offOut), x.figure(onOut)];
+      // Nothing without the recorder (a tiny run promotes nothing): no ratio to print.
+      const pct = xa > 0 ? (xb / xa - 1) * 100 : null;
+      if (pct !== null) x.overheads.push(pct);
+      beside += `; ${x.name} ${xa.toFixed(1)} → ${xb.toFixed(1)} ${x.unit}${pct === null ? "" : ` (${signedPct(pct)})`}`;
+    }
     console.log(
-      `pair ${i + 1}: recorder off ${a.toFixed(0)} ${o.unit}, on ${b.toFixed(0)} ${o.unit} (${signedPct(overheads.at(-1)!)}), ${o.figureName}`,
+      `pair ${i + 1}: recorder off ${a.toFixed(0)} ${o.unit}, on ${b.toFixed(0)} ${o.unit} (${signedPct(overheads.at(-1)!)}), ${o.figureName}${beside}`,
     );
   }
   const median = medianOf(overheads);
@@ -99,6 +111,11 @@ export async function compareRecorder(o: CompareOptions): Promise<void> {
       `(90 % interval ${signedPct(lo)} … ${signedPct(hi)}; quartiles ${signedPct(quartile(0.25))} … ${signedPct(quartile(0.75))}), ` +
       `pooled ${signedPct((on / off - 1) * 100)}`,
   );
+  for (const x of also)
+    if (x.overheads.length > 0)
+      console.log(
+        `recorder ${o.where}, ${x.name}: median ${signedPct(medianOf(x.overheads))} over ${o.pairs} pairs`,
+      );
   console.log(
     `goal (issue 19) recorder CPU ${o.where} ≤ 5 %: ${median <= 5 ? "met" : "NOT met"} (median of ${o.pairs} pairs ${signedPct(median)}; ` +
       `${hi <= 5 ? "the whole 90 % interval is within it" : "the 90 % interval reaches beyond it: more pairs narrow it"})`,

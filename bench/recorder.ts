@@ -2,9 +2,9 @@
 // steady state between candles, and the bytes a day of recording takes at 400 symbols with 20
 // open positions. Goals: overhead ≤ 5 %, ≤ 100 MB a day.
 //
-//   npm run build && node dist/bench/recorder.js [--symbols 400] [--positions 20] [--minutes 10]
+//   npm run build && node dist/bench/recorder.js [--symbols 400] [--positions 20] [--minutes 10] [--warm-minutes 3]
 //                                               [--rounds 3] [--cpu-profile FILE]
-//   npm run build && node dist/bench/recorder.js --instructions [--symbols 40] [--minutes 3]
+//   npm run build && node dist/bench/recorder.js --instructions [--symbols 40] [--minutes 3] [--warm-minutes 3]
 //
 // The run is the real publisher machines and phase steps on the embedded store (the recorder
 // sits at the steps' boundary and never sees Redis, so the store does not change what it costs),
@@ -54,6 +54,14 @@ const SYMBOLS = arg("symbols", 400);
 const POSITIONS = arg("positions", 20);
 const MINUTES = arg("minutes", 10);
 const ROUNDS = arg("rounds", 3);
+/**
+ * Minutes played before the measured ones: the first seeds and reads every actor's inputs in full;
+ * the next ones read deltas — the recorder's paths at every later minute — so that their first
+ * runs and the JIT's compiling of them (on the main thread under --single-threaded, and counted
+ * there) are not taken for the cost of each measured minute. With one warm-up minute the count
+ * put ~50 M instructions a burst (40 symbols) on the recorder that a longer warm-up does not.
+ */
+const WARM_MINUTES = arg("warm-minutes", 3);
 /** Child options of the instruction counts: minutes of bursts only, no minute after the warm-up. */
 const BURSTS_ONLY = process.argv.includes("--bursts-only");
 const WARM_ONLY = process.argv.includes("--warm-only");
@@ -71,7 +79,7 @@ async function setup(recording: boolean): Promise<Setup> {
   let nowMs = T0;
   const store = new MemoryStore({ now: () => nowMs });
   const symbols = Array.from({ length: SYMBOLS }, (_, i) => `S${String(i).padStart(4, "0")}USDT`);
-  const horizon = 300 + MINUTES + 2;
+  const horizon = 300 + WARM_MINUTES + MINUTES + 1;
   const series = symbols.map((_, i) =>
     syntheticPrices((["trend", "mr", "chop"] as const)[i % 3], {
       length: horizon,
@@ -191,12 +199,12 @@ async function stopProfile(session: Session, path: string): Promise<void> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
- * One process's run: the warm-up minute, then MINUTES production minutes, with or without the
+ * One process's run: the warm-up minutes, then MINUTES production minutes, with or without the
  * recorder. Each mode runs in a process of its own, so neither pays for the other's garbage.
  */
 async function child(recording: boolean): Promise<void> {
   const recorded = await setup(recording);
-  await playMinute(recorded, 0); // seeding, first full reads, JIT
+  for (let m = 0; m < WARM_MINUTES; m++) await playMinute(recorded, m); // seeding, full reads, JIT
   // Under --instructions (--expose-gc): a full collection after the warm-up and after the minutes,
   // so that each run pays for its own garbage and a major collection cannot fall in one run's
   // count and not in the other's.
@@ -206,7 +214,7 @@ async function child(recording: boolean): Promise<void> {
   const session = profile === null ? null : await startProfile();
   const burst: number[] = [];
   const steady: number[] = [];
-  for (let m = 1; m <= (WARM_ONLY ? 0 : MINUTES); m++) {
+  for (let m = WARM_MINUTES; m < WARM_MINUTES + (WARM_ONLY ? 0 : MINUTES); m++) {
     const r = await playMinute(recorded, m);
     burst.push(r.burstCpuMs);
     steady.push(r.steadyCpuMs);
@@ -247,13 +255,14 @@ async function child(recording: boolean): Promise<void> {
   else process.stderr.write(`kept ${dir}\n`);
   const gz = (lines: string[]) => gzipSync(lines.join("\n") + "\n").length;
   const warmBytes = gz(warm);
-  const steadyPerMinute = gz(steadyLines) / MINUTES;
+  // Every minute after the first is a steady one (the warm-up's later minutes too).
+  const steadyPerMinute = gz(steadyLines) / (WARM_MINUTES - 1 + MINUTES);
   // A day: 1,440 steady minutes, and a segment start (full inputs) every 6 h (segmentMs) or
   // every 64 MiB (recordMaxBytes / 16), whichever comes first.
   const steadyDay = steadyPerMinute * 1440;
   const segmentsPerDay = Math.max(4, steadyDay / (64 * 1024 * 1024));
   const perDayMb = (steadyDay + segmentsPerDay * warmBytes) / 1e6;
-  const rawPerDayMb = (((stats?.bytesWritten ?? 0) / (MINUTES + 1)) * 1440) / 1e6;
+  const rawPerDayMb = (((stats?.bytesWritten ?? 0) / (WARM_MINUTES + MINUTES)) * 1440) / 1e6;
   process.stdout.write(
     `${JSON.stringify({
       burst,
@@ -331,6 +340,8 @@ async function instructions(): Promise<void> {
         String(positions),
         "--minutes",
         String(minutes),
+        "--warm-minutes",
+        String(WARM_MINUTES),
         ...(part === "warm" ? ["--warm-only"] : part === "bursts" ? ["--bursts-only"] : []),
       ];
       execFile("valgrind", args, { maxBuffer: 1 << 26 }, (err, _stdout, stderr) => {

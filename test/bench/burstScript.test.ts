@@ -43,6 +43,10 @@ it("bench/burst.ts --symbols 5 --bursts 1 prints commands per chain and the goal
   expect(goals).toMatch(new RegExp(`RSS ≤ 150 MB ${verdict} \\(\\d+ MB\\)`));
   // The lines other tools read stay as they were.
   expect(run.stdout).toMatch(/^burst 1: 5\/5 symbols reached harvest; /m);
+  // What the collector did in each burst, and its medians over the bursts after the first.
+  expect(run.stdout).toMatch(
+    /^burst 1: .*; CPU \d+ ms \(user \d+, system \d+\); GC \d+ scavenges, \d+ full, \d+ ms paused; [\d.]+ MB allocated, [\d.]+ MB promoted$/m,
+  );
   expect(run.stdout).toMatch(/^all bursts: p50 .* \(goal ≤ 100 ms: (met|NOT met)\)/m);
   expect(run.stdout).toMatch(/^RSS \d+ MB — .*, flight recorder off, /m);
 }, 120_000);
@@ -103,8 +107,12 @@ it("bench/burst.ts --compare-recorder 1 prints the pair, the median with its int
   );
   expect(run.stderr).toBe("");
   expect(run.status).toBe(0);
+  // Beside the CPU, the bytes the bursts allocated and promoted (steadier figures, gcTally.ts).
   expect(run.stdout).toMatch(
-    /^pair 1: recorder off \d+ ms, on \d+ ms \([+-]\d+\.\d %\), CPU of bursts 2–2$/m,
+    /^pair 1: recorder off \d+ ms, on \d+ ms \([+-]\d+\.\d %\), CPU of bursts 2–2; allocated [\d.]+ → [\d.]+ MB \([+-]\d+\.\d %\); promoted [\d.]+ → [\d.]+ MB( \([+-]\d+\.\d %\))?$/m,
+  );
+  expect(run.stdout).toMatch(
+    /^recorder at the burst, allocated: median [+-]\d+\.\d % over 1 pairs$/m,
   );
   expect(run.stdout).toMatch(
     /^recorder at the burst, 3 symbols, 1 pairs: median [+-]\d+\.\d % \(90 % interval [+-]\d+\.\d % … [+-]\d+\.\d %; quartiles .*\), pooled [+-]\d+\.\d %$/m,
