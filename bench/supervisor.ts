@@ -13,8 +13,9 @@
 // CPU (flushed before the CPU is read). --compare-recorder PAIRS: the recorder's cost in the steady
 // state (issue 19's goal, ≤ 5 %): PAIRS pairs of runs on redis-server with the same arguments,
 // without and with a recording directory, the CPU per 1,000 cycles compared (the median over the
-// pairs: bench/compareRecorder.ts). With `--candle-every 60` most cycles are between candles, as
-// in production's steady state.
+// pairs: bench/compareRecorder.ts), with the MB allocated and promoted per 1,000 cycles beside it
+// (the "GC (store): …" line each run prints, bench/gcTally.ts). With `--candle-every 60` most
+// cycles are between candles, as in production's steady state.
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { readdirSync, readFileSync } from "node:fs";
@@ -29,6 +30,7 @@ import type { CycleDoneEvent } from "../machines/publisher.js";
 import { startTestRedis } from "../test/helpers/redisServer.js";
 import { benchCandleAgeSec, benchHistoryStart } from "./liveLayouts.js";
 import { compareRecorder } from "./compareRecorder.js";
+import { startGcTally, type GcTally } from "./gcTally.js";
 
 interface Args {
   symbols: number;
@@ -159,6 +161,8 @@ interface Result {
   perPhase: Record<string, number>;
   startMs: number;
   shutdownMs: number;
+  /** What the collector did in the measured window (bench/gcTally.ts). */
+  gc: GcTally;
 }
 
 async function runOnce(kind: "redis" | "memory", args: Args): Promise<Result> {
@@ -265,6 +269,7 @@ async function runOnce(kind: "redis" | "memory", args: Args): Promise<Result> {
     ? Number(/total_commands_processed:(\d+)/.exec(await seedClient.info("stats"))![1])
     : 0;
   const redisCpuBefore = redisServer ? processCpuSeconds(redisPid(redisServer.port)) : Number.NaN;
+  const gcTally = startGcTally();
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   measuring = true;
@@ -274,6 +279,7 @@ async function runOnce(kind: "redis" | "memory", args: Args): Promise<Result> {
   // The measured cycles' lines written (the recorder writes every 200 ms or 256 KiB): in the CPU.
   await handle.recorder?.flushed();
   const cpu = process.cpuUsage(cpuBefore);
+  const gc = gcTally.stop();
   const redisCpu = redisServer
     ? processCpuSeconds(redisPid(redisServer.port)) - redisCpuBefore
     : Number.NaN;
@@ -314,6 +320,7 @@ async function runOnce(kind: "redis" | "memory", args: Args): Promise<Result> {
     rssMb: process.memoryUsage().rss / 2 ** 20,
     startMs,
     shutdownMs,
+    gc,
     perPhase: Object.fromEntries(
       Object.entries(perPhase).map(([k, v]) => [k, Math.round(v / elapsed)]),
     ),
@@ -346,6 +353,16 @@ function fmt(x: number | null, digits = 1): string {
   return x === null || !Number.isFinite(x) ? "-" : x.toFixed(digits);
 }
 
+/** The redis run's MB allocated or promoted per 1,000 cycles ("GC (redis): …"). */
+function gcPer1000Cycles(what: "allocated" | "promoted"): (stdout: string) => number {
+  const pattern = new RegExp(`^GC \\(redis\\): .*?([\\d.]+) MB ${what}`, "m");
+  return (stdout) => {
+    const m = pattern.exec(stdout);
+    if (m === null) throw new Error(`no GC (redis) line with MB ${what} in the run's output`);
+    return Number(m[1]);
+  };
+}
+
 /** The redis row's CPU per 1,000 cycles in a run's table. */
 function cpuPer1000Cycles(stdout: string): number {
   const row = /^\| redis \| [^|]+ \| [^|]+ \| ([\d.]+) \|/m.exec(stdout);
@@ -370,6 +387,10 @@ async function main(): Promise<void> {
       setting: `${args.symbols} symbols x 3 phases at 1 s, a candle every ${args.candleEvery} s`,
       figureName: "CPU per 1,000 cycles",
       unit: "ms",
+      also: [
+        { name: "allocated", unit: "MB/1,000 cycles", figure: gcPer1000Cycles("allocated") },
+        { name: "promoted", unit: "MB/1,000 cycles", figure: gcPer1000Cycles("promoted") },
+      ],
     });
     return;
   }
@@ -419,6 +440,16 @@ async function main(): Promise<void> {
   ]);
   process.stdout.write(`| ${header.join(" | ")} |\n|${header.map(() => "---").join("|")}|\n`);
   for (const row of rows) process.stdout.write(`| ${row.join(" | ")} |\n`);
+  // The collector's work in the measured window, per 1,000 cycles (bench/gcTally.ts: steadier
+  // than CPU time on a shared machine).
+  for (const r of results) {
+    const cycles = r.cyclesPerSec * r.seconds;
+    const per1000 = (bytes: number) => ((bytes / cycles) * 1000) / 1e6;
+    process.stdout.write(
+      `GC (${r.store}): ${per1000(r.gc.allocatedBytes).toFixed(2)} MB allocated, ${per1000(r.gc.promotedBytes).toFixed(3)} MB promoted per 1,000 cycles; ` +
+        `${r.gc.scavenges} scavenges, ${r.gc.fullCollections} full, ${r.gc.pauseMs.toFixed(0)} ms paused in ${r.seconds.toFixed(0)} s\n`,
+    );
+  }
   // Issue 12's sustained goal: 1,000 symbols x 3 phases at 1 s over Redis within one core, chain p99 <= 20 ms.
   // Issue 20's: the steady state no worse than the 0.94 cores recorded before it (docs/performance.md,
   // Throughput) — a figure of a shared machine, so compare runs taken side by side too.
