@@ -144,10 +144,11 @@ async function setup(recording: boolean): Promise<Setup> {
   return { run, recorder, minute, setNow: (ms) => (nowMs = ms), dir };
 }
 
-/** One production minute: the candle burst, a marketstate interval cycle, five 10 s risk/harvest cycles. */
+/** One production minute: the candle burst, a marketstate interval cycle, five 10 s risk/harvest cycles (burstOnly: the burst alone). */
 async function playMinute(
   s: Setup,
   m: number,
+  burstOnly = false,
 ): Promise<{ burstCpuMs: number; steadyCpuMs: number }> {
   const base = T0 + m * MINUTE_MS;
   s.setNow(base + 1_500);
@@ -157,7 +158,7 @@ async function playMinute(
   await s.recorder?.flushed();
   let d = process.cpuUsage(c);
   const burstCpuMs = (d.user + d.system) / 1000;
-  if (BURSTS_ONLY) return { burstCpuMs, steadyCpuMs: 0 };
+  if (burstOnly) return { burstCpuMs, steadyCpuMs: 0 };
   c = process.cpuUsage();
   s.setNow(base + 30_000);
   await s.run.burst(["marketstate"]);
@@ -215,7 +216,9 @@ async function child(recording: boolean): Promise<void> {
   const burst: number[] = [];
   const steady: number[] = [];
   for (let m = WARM_MINUTES; m < WARM_MINUTES + (WARM_ONLY ? 0 : MINUTES); m++) {
-    const r = await playMinute(recorded, m);
+    // --bursts-only cuts the measured minutes short, never the warm-up: the counts' differences
+    // are then exactly the measured bursts, or the measured minutes' steady parts.
+    const r = await playMinute(recorded, m, BURSTS_ONLY);
     burst.push(r.burstCpuMs);
     steady.push(r.steadyCpuMs);
   }
