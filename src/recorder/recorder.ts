@@ -51,6 +51,8 @@ export interface FlightRecorderOptions {
   segmentBytes?: number;
   segmentMs?: number;
   queueBytes?: number;
+  /** How long queued lines may wait for their write (SegmentWriter's flushMs; default 200 ms). */
+  flushMs?: number;
   io?: SegmentIo;
 }
 
@@ -210,6 +212,7 @@ export class FlightRecorder {
       segmentBytes: options.segmentBytes,
       segmentMs: options.segmentMs,
       queueBytes: options.queueBytes,
+      flushMs: options.flushMs,
       io: options.io,
       now: this.now,
       warn: options.warn,
