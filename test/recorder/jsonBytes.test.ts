@@ -29,6 +29,8 @@ const plain = fc.letrec((tie) => ({
     fc.double(),
     fc.constantFrom(-0, Number.NaN, Number.POSITIVE_INFINITY, 1e21, 5e-324, 0.1 + 0.2),
     fc.integer(),
+    fc.maxSafeInteger(),
+    fc.constantFrom(2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 53, 1796557772825, 9.5, 10, 100, -10),
     fc.boolean(),
     fc.constant(null),
     fc.constant(undefined),
@@ -81,7 +83,13 @@ describe("JsonBytes", () => {
     const other = new JsonBytes(1);
     other.ascii(",");
     out.append(other);
-    expect(out.toString()).toBe(`["x",1.5]${JSON.stringify({ é: "€".repeat(100) })},`);
+    // … and a buffer's bytes past the small copy, whole
+    const long = new JsonBytes(1);
+    long.value({ pad: "p".repeat(200) });
+    out.append(long);
+    expect(out.toString()).toBe(
+      `["x",1.5]${JSON.stringify({ é: "€".repeat(100) })},${JSON.stringify({ pad: "p".repeat(200) })}`,
+    );
     out.reset();
     out.number(Number.NaN);
     expect(out.toString()).toBe("null");
