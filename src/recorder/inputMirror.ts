@@ -16,7 +16,15 @@
 // out, non-finite numbers as null, typed arrays as arrays, -0 as 0 (JSON spells both "0", so a
 // change between them is no change of the recorded inputs). Objects are walked with for…in
 // (their own enumerable members, as the phases' plain-data inputs have).
-import { JsonBytes } from "./jsonBytes.js";
+import {
+  CLOSE_BRACE,
+  CLOSE_BRACKET,
+  COLON,
+  COMMA,
+  JsonBytes,
+  OPEN_BRACE,
+  OPEN_BRACKET,
+} from "./jsonBytes.js";
 
 /** A value JSON spells as it is. */
 type Leaf = number | string | boolean | null;
@@ -42,13 +50,6 @@ type Mirror = Leaf | ObjectNode | ArrayNode;
 
 /** How far back a moved window's start is looked for (the window moves a candle or a few). */
 const MAX_SHIFT = 16;
-
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
 
 /** A member JSON leaves out of an object. */
 const leftOut = (v: unknown): boolean => v === undefined || typeof v === "function";

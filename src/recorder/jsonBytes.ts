@@ -22,14 +22,16 @@ const DECODER = new TextDecoder();
 /** Bytes copied one by one below this length (append). */
 const SMALL_COPY = 64;
 
+// JSON's punctuation as bytes, for the writers that spell into a JsonBytes (inputMirror.ts,
+// recorder.ts) as well as for this one.
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
+export const COMMA = 0x2c;
+export const COLON = 0x3a;
+export const OPEN_BRACE = 0x7b;
+export const CLOSE_BRACE = 0x7d;
+export const OPEN_BRACKET = 0x5b;
+export const CLOSE_BRACKET = 0x5d;
 
 /** A value JSON leaves out of an object (and writes as null in an array). */
 const unspellable = (v: unknown): boolean =>

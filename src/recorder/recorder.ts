@@ -25,7 +25,7 @@ import {
 } from "../store/keyGuard.js";
 import type { Json, JsonObject } from "./delta.js";
 import { InputMirror, jsonText } from "./inputMirror.js";
-import { JsonBytes } from "./jsonBytes.js";
+import { CLOSE_BRACE, CLOSE_BRACKET, COMMA, JsonBytes } from "./jsonBytes.js";
 import {
   RECORDING_FORMAT,
   RECORDING_VERSION,
@@ -139,38 +139,39 @@ function memberNames(value: object): Set<string> {
   return names;
 }
 
-const COMMA = 0x2c;
-const CLOSE_BRACKET = 0x5d;
-const CLOSE_BRACE = 0x7d;
+/** One write of a batch as its line carries it: `[key,fields,n]`, n null when there is none. */
+function writeEntry(
+  out: JsonBytes,
+  first: boolean,
+  key: string,
+  fields: Record<string, string>,
+  n: number | undefined,
+): void {
+  out.ascii(first ? "[" : ",[");
+  out.string(key);
+  out.byte(COMMA);
+  out.value(fields);
+  out.byte(COMMA);
+  if (n === undefined) out.ascii("null");
+  else out.number(n);
+  out.byte(CLOSE_BRACKET);
+}
 
 /**
- * Writes the batch as a line's `w` (format.ts WrittenBatch) into `out`: spelling it when it is
- * published is the copy of what was sent (the steps may reuse its objects later) and the line's
- * text at once.
+ * Writes the batch as a line's `w` (format.ts WrittenBatch) into `out`: hashes with their TTL,
+ * streams with their MAXLEN. Spelling it when it is published is the copy of what was sent (the
+ * steps may reuse its objects later) and the line's text at once.
  */
 function writeBatch(batch: PublishBatch, out: JsonBytes): void {
   out.ascii('{"h":[');
   for (let i = 0; i < batch.hashes.length; i++) {
     const { key, fields, ttlSec } = batch.hashes[i];
-    out.ascii(i === 0 ? "[" : ",[");
-    out.string(key);
-    out.byte(COMMA);
-    out.value(fields);
-    out.byte(COMMA);
-    if (ttlSec === undefined) out.ascii("null");
-    else out.value(ttlSec);
-    out.byte(CLOSE_BRACKET);
+    writeEntry(out, i === 0, key, fields, ttlSec);
   }
   out.ascii('],"x":[');
   for (let i = 0; i < batch.streams.length; i++) {
     const { key, fields, maxLen } = batch.streams[i];
-    out.ascii(i === 0 ? "[" : ",[");
-    out.string(key);
-    out.byte(COMMA);
-    out.value(fields);
-    out.byte(COMMA);
-    out.value(maxLen);
-    out.byte(CLOSE_BRACKET);
+    writeEntry(out, i === 0, key, fields, maxLen);
   }
   out.ascii("]}");
 }
