@@ -68,7 +68,7 @@ import { stepGate, STEP_CONCURRENCY } from "../src/phases/stepGate.js";
 import type { CycleDoneEvent } from "../machines/publisher.js";
 import { startTestRedis } from "../test/helpers/redisServer.js";
 import { startShards } from "./burstShards.js";
-import { compareRecorder } from "./compareRecorder.js";
+import { compareRecorder, medianOf } from "./compareRecorder.js";
 import { describeGcTally, startGcTally, type GcTally } from "./gcTally.js";
 
 interface Args {
@@ -419,10 +419,7 @@ async function main(): Promise<void> {
   );
   const warm = gcPerBurst.slice(1);
   if (shards === null && warm.length > 0) {
-    const median = (pick: (t: GcTally) => number) => {
-      const xs = warm.map(pick).sort((x, y) => x - y);
-      return xs[xs.length >> 1];
-    };
+    const median = (pick: (t: GcTally) => number) => medianOf(warm.map(pick));
     console.log(
       `GC per burst (medians of bursts 2–${gcPerBurst.length}): ${(median((t) => t.allocatedBytes) / 1e6).toFixed(1)} MB allocated, ` +
         `${(median((t) => t.promotedBytes) / 1e6).toFixed(1)} MB promoted, ${median((t) => t.scavenges)} scavenges, ` +

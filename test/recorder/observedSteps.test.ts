@@ -27,14 +27,12 @@ async function cycles(): Promise<CycleRecord[]> {
   return out;
 }
 
+/** A recorder into `dir` whose clock stands at nowMs. */
+const recorderAt = (nowMs: number): FlightRecorder =>
+  new FlightRecorder({ dir, retentionMs: 86_400_000, maxBytes: 1e9, config: {}, now: () => nowMs });
+
 it("read, publish and heartbeat hand back the step's own promise; the note comes first", async () => {
-  const recorder = new FlightRecorder({
-    dir,
-    retentionMs: 86_400_000,
-    maxBytes: 1e9,
-    config: {},
-    now: () => 1000,
-  });
+  const recorder = recorderAt(1000);
   const read: Promise<ReadOutput<{ v: number }>> = Promise.resolve({
     nowMs: 1000,
     read: { ok: true, value: { v: 1 } },
@@ -75,13 +73,7 @@ it("read, publish and heartbeat hand back the step's own promise; the note comes
 });
 
 it("a step that throws instead of rejecting is noted, and its promise rejects", async () => {
-  const recorder = new FlightRecorder({
-    dir,
-    retentionMs: 86_400_000,
-    maxBytes: 1e9,
-    config: {},
-    now: () => 2000,
-  });
+  const recorder = recorderAt(2000);
   const steps: PhaseSteps<null, { v: number }, number> = {
     seed: () => Promise.resolve(null),
     read: () => {
