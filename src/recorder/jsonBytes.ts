@@ -87,19 +87,22 @@ export class JsonBytes {
 
   /** Another buffer's bytes, appended. */
   append(other: JsonBytes): void {
-    const n = other.len;
+    this.bytes(other.buf, other.len);
+  }
+
+  /** Bytes that are JSON text already, src[0, n), appended. */
+  bytes(src: Uint8Array, n: number = src.length): void {
     this.room(n);
     if (n <= SMALL_COPY) {
-      // Most deltas are a few bytes ("{}" between candles): copied here, without the view
-      // object and the native call that set() takes.
+      // Most deltas are a few bytes ("{}" between candles), a line's start a few dozen: copied
+      // here, without the view object and the native call that set() takes.
       const { buf } = this;
-      const src = other.buf;
       let at = this.len;
       for (let i = 0; i < n; i++) buf[at++] = src[i];
       this.len = at;
       return;
     }
-    this.buf.set(other.buf.subarray(0, n), this.len);
+    this.buf.set(src.subarray(0, n), this.len);
     this.len += n;
   }
 

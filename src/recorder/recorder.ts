@@ -26,6 +26,7 @@ import {
 import type { Json, JsonObject } from "./delta.js";
 import { InputMirror, jsonText } from "./inputMirror.js";
 import { CLOSE_BRACE, CLOSE_BRACKET, COMMA, JsonBytes } from "./jsonBytes.js";
+import { cycleLineHead, writeCycleMembers } from "./cycleLine.js";
 import {
   RECORDING_FORMAT,
   RECORDING_VERSION,
@@ -64,6 +65,8 @@ export interface FlightRecorderStats extends SegmentWriterStats {
 interface ActorState {
   phase: PhaseName;
   symbol: string;
+  /** Its lines' start, spelled once (cycleLine.ts cycleLineHead). */
+  head: Uint8Array;
   /** The inputs of the actor's last read, and each read's delta against the one before. */
   mirror: InputMirror;
   /**
@@ -112,11 +115,12 @@ interface PendingCycle {
   written: boolean;
 }
 
-const PHASE_BY_PREFIX: [string, PhaseName][] = [
-  [MARKETSTATE_HASH_PREFIX, "marketstate"],
-  [RISK_PROPOSAL_HASH_PREFIX, "risk"],
-  [HARVEST_PROPOSAL_HASH_PREFIX, "harvest"],
-];
+/** The hash each phase publishes to, before its symbol: a batch's first key names its actor. */
+const HASH_PREFIX: Record<PhaseName, string> = {
+  marketstate: MARKETSTATE_HASH_PREFIX,
+  risk: RISK_PROPOSAL_HASH_PREFIX,
+  harvest: HARVEST_PROPOSAL_HASH_PREFIX,
+};
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -188,6 +192,11 @@ export class FlightRecorder {
    * Per phase, by symbol: looked up without building a key string on every step of every cycle.
    */
   private readonly actors = new Map<PhaseName, Map<string, ActorState>>();
+  /**
+   * Every actor by the hash its batches write first (HASH_PREFIX + symbol): a published batch is
+   * noted on its actor with one lookup of the key it carries.
+   */
+  private readonly byHashKey = new Map<string, ActorState>();
   /**
    * The open cycles by the inputs object their read returned, which compute, decide and publish
    * are handed again. A Map, not a WeakMap: the entry goes when the cycle ends or at the actor's
@@ -428,6 +437,7 @@ export class FlightRecorder {
       actor = {
         phase,
         symbol,
+        head: cycleLineHead(phase, symbol),
         mirror: new InputMirror(),
         delta: new JsonBytes(),
         written: new JsonBytes(),
@@ -439,6 +449,7 @@ export class FlightRecorder {
         folded: null,
       };
       actors.set(symbol, actor);
+      this.byHashKey.set(HASH_PREFIX[phase] + symbol, actor);
     }
     return actor;
   }
@@ -490,13 +501,8 @@ export class FlightRecorder {
   }
 
   private notePublish(batch: PublishBatch): void {
-    const first = batch.hashes[0]?.key ?? "";
-    let actor: ActorState | undefined;
-    for (const [prefix, phase] of PHASE_BY_PREFIX) {
-      if (!first.startsWith(prefix)) continue;
-      actor = this.actors.get(phase)?.get(first.slice(prefix.length));
-      break;
-    }
+    const first = batch.hashes[0]?.key;
+    const actor = first === undefined ? undefined : this.byHashKey.get(first);
     if (actor?.open == null) return;
     actor.written.reset();
     writeBatch(batch, actor.written);
@@ -552,8 +558,8 @@ export class FlightRecorder {
     // so the mirror still holds this cycle's inputs when they go in full.
     const line = this.lineBytes;
     line.reset();
-    line.value(rec);
-    line.len--; // the record's closing brace: the line goes on
+    line.bytes(actor.head);
+    writeCycleMembers(rec, line);
     const { inputs } = pending;
     if (inputs !== null) {
       if (inputs.delta && actor.writtenRead === inputs.read - 1) {
