@@ -17,7 +17,7 @@ import { hostname } from "node:os";
 import type { PhaseName } from "../core/phases.js";
 import type { PhaseSteps } from "../phases/steps.js";
 import type { PublishBatch, Store } from "../store/types.js";
-import type { CycleDoneEvent } from "../../machines/publisher.js";
+import type { CycleDoneEvent, ReadOutput } from "../../machines/publisher.js";
 import {
   HARVEST_PROPOSAL_HASH_PREFIX,
   MARKETSTATE_HASH_PREFIX,
@@ -88,6 +88,14 @@ interface ActorState {
   held: PendingCycle | null;
   /** The last skip line, folded while identical skips repeat (not written yet). */
   folded: CycleRecord | null;
+  /**
+   * What notes the actor's reads and heartbeats when their promises settle: made once with the
+   * actor, not a set of closures on every step of every cycle (FlightRecorder#observe).
+   */
+  readDone: (out: ReadOutput<unknown>) => void;
+  readFailed: (err: unknown) => void;
+  heartbeatDone: () => void;
+  heartbeatFailed: (err: unknown) => void;
 }
 
 /** A read's inputs, as a line will carry them. */
@@ -267,19 +275,25 @@ export class FlightRecorder {
 
   /** The service's CYCLE_DONE: the trigger of the actor's held cycle; then it is written. */
   noteCycle(event: Pick<CycleDoneEvent, "phase" | "symbol" | "trigger">): void {
-    this.guard(() => {
+    try {
       const actor = this.actors.get(event.phase)?.get(event.symbol);
       if (actor?.held == null) return;
       if (event.trigger != null) actor.held.rec.tr = event.trigger;
       this.write(actor, actor.held);
       actor.held = null;
-    });
+    } catch (err) {
+      this.fault(err);
+    }
   }
 
   /** The store the phase steps publish through: each batch is noted on its actor's cycle. */
   wrapStore(store: Store): Store {
     const publish = (batch: PublishBatch): Promise<void> => {
-      this.guard(() => this.notePublish(batch));
+      try {
+        this.notePublish(batch);
+      } catch (err) {
+        this.fault(err);
+      }
       return store.publish(batch);
     };
     // A plain object made once, not a Proxy: the steps call the store many times a cycle, and a
@@ -318,12 +332,17 @@ export class FlightRecorder {
       },
       // The hand-off goes through: the inputs read with it are the ones a read would give, and
       // they are what is recorded (replay answers the read from them).
-      read: (symbol, handoff) =>
-        this.observed(
-          () => steps.read(symbol, handoff),
-          (out) => this.noteRead(actors, phase, symbol, out.nowMs, out.read),
-          (err) => this.noteRead(actors, phase, symbol, this.now(), null, message(err)),
-        ),
+      read: (symbol, handoff) => {
+        const actor = this.actor(actors, phase, symbol);
+        let step: Promise<ReadOutput<I>>;
+        try {
+          step = steps.read(symbol, handoff);
+        } catch (err) {
+          actor.readFailed(err);
+          return Promise.reject(err);
+        }
+        return this.observe(step, actor.readDone, actor.readFailed);
+      },
       compute: (symbol, inputs) => {
         let out: ReturnType<typeof steps.compute>;
         try {
@@ -346,7 +365,11 @@ export class FlightRecorder {
           this.guard(() => this.endCycle(inputs, (rec) => (rec.ce = `decide: ${message(err)}`)));
           throw err;
         }
-        this.guard(() => this.noteDecision(inputs, memory, decision));
+        try {
+          this.noteDecision(inputs, memory, decision);
+        } catch (err) {
+          this.fault(err);
+        }
         return decision;
       },
       publish: (symbol, inputs, result, nowMs) =>
@@ -357,19 +380,16 @@ export class FlightRecorder {
         ),
       heartbeat: (symbol, nowMs) => {
         const actor = actors.get(symbol);
-        return this.observed(
-          () => steps.heartbeat(symbol, nowMs),
-          () => {
-            if (actor?.open == null) return;
-            if (!actor.open.written) actor.open.rec.hb = 1;
-            this.end(actor);
-          },
-          (err) => {
-            if (actor?.open == null) return;
-            actor.open.rec.we = message(err);
-            this.end(actor);
-          },
-        );
+        let step: Promise<void>;
+        try {
+          step = steps.heartbeat(symbol, nowMs);
+        } catch (err) {
+          actor?.heartbeatFailed(err);
+          return Promise.reject(err);
+        }
+        return actor === undefined
+          ? step
+          : this.observe(step, actor.heartbeatDone, actor.heartbeatFailed);
       },
     };
   }
@@ -393,10 +413,19 @@ export class FlightRecorder {
       this.guard(() => failed(err));
       return Promise.reject(err);
     }
-    step.then(
+    return this.observe(
+      step,
       (value) => this.guard(() => ok(value)),
       (err: unknown) => this.guard(() => failed(err)),
     );
+  }
+
+  /**
+   * observed()'s reaction, for handlers that guard themselves — an actor's, made once (ActorState
+   * readDone, …): the read and the heartbeat, on every cycle's path, register no new closures.
+   */
+  private observe<T>(step: Promise<T>, ok: (value: T) => void, failed: (err: unknown) => void) {
+    step.then(ok, failed);
     return step;
   }
 
@@ -404,10 +433,15 @@ export class FlightRecorder {
     try {
       fn();
     } catch (err) {
-      this.faults++;
-      if (this.faults === 1)
-        this.options.warn?.("flight recorder fault (the cycle went on)", { error: message(err) });
+      this.fault(err);
     }
+  }
+
+  /** A recorder fault, swallowed so that the cycle goes on: counted, the first one warned. */
+  private fault(err: unknown): void {
+    this.faults++;
+    if (this.faults === 1)
+      this.options.warn?.("flight recorder fault (the cycle went on)", { error: message(err) });
   }
 
   private phaseActors(phase: PhaseName): Map<string, ActorState> {
@@ -434,7 +468,7 @@ export class FlightRecorder {
   private actor(actors: Map<string, ActorState>, phase: PhaseName, symbol: string): ActorState {
     let actor = actors.get(symbol);
     if (actor === undefined) {
-      actor = {
+      const made: ActorState = {
         phase,
         symbol,
         head: cycleLineHead(phase, symbol),
@@ -447,7 +481,42 @@ export class FlightRecorder {
         open: null,
         held: null,
         folded: null,
+        readDone: (out) => {
+          try {
+            this.noteRead(made, out.nowMs, out.read);
+          } catch (err) {
+            this.fault(err);
+          }
+        },
+        readFailed: (err) => {
+          try {
+            this.noteRead(made, this.now(), null, message(err));
+          } catch (fault) {
+            this.fault(fault);
+          }
+        },
+        heartbeatDone: () => {
+          try {
+            const open = made.open;
+            if (open === null) return;
+            if (!open.written) open.rec.hb = 1;
+            this.end(made);
+          } catch (err) {
+            this.fault(err);
+          }
+        },
+        heartbeatFailed: (err) => {
+          try {
+            const open = made.open;
+            if (open === null) return;
+            open.rec.we = message(err);
+            this.end(made);
+          } catch (fault) {
+            this.fault(fault);
+          }
+        },
       };
+      actor = made;
       actors.set(symbol, actor);
       this.byHashKey.set(HASH_PREFIX[phase] + symbol, actor);
     }
@@ -455,15 +524,13 @@ export class FlightRecorder {
   }
 
   private noteRead(
-    actors: Map<string, ActorState>,
-    phase: PhaseName,
-    symbol: string,
+    actor: ActorState,
     nowMs: number,
     read: { ok: true; value: unknown } | { ok: false; reason: string; detail: string } | null,
     error?: string,
   ): void {
     this.writeRole();
-    const actor = this.actor(actors, phase, symbol);
+    const { phase, symbol } = actor;
     // A cycle that never ended (stopped mid-way) is written as far as it got.
     if (actor.held !== null) this.write(actor, actor.held);
     actor.held = null;
