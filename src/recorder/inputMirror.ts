@@ -69,6 +69,8 @@ function leafOf(v: unknown): Leaf | undefined {
   }
 }
 
+const isLeaf = (m: Mirror): m is Leaf => m === null || typeof m !== "object";
+
 const isArrayLike = (v: object): boolean => Array.isArray(v) || ArrayBuffer.isView(v);
 
 function build(v: unknown): Mirror {
@@ -211,7 +213,11 @@ function deltaObject(v: Record<string, unknown>, node: ObjectNode, out: JsonByte
       if (delta(x, vals[i], out)) {
         vals[i] = updated;
         changed = true;
-      } else out.len = mark;
+      } else {
+        out.len = mark;
+        // Unchanged, but maybe reordered inside (deltaByName's new node): kept in the new order.
+        vals[i] = updated;
+      }
     }
     i++;
   }
@@ -262,7 +268,9 @@ function deltaByName(
       d = true;
     } else d = delta(x, vals[at], out);
     next.keys.push(key);
-    next.vals.push(!d && at >= 0 ? vals[at] : updated);
+    // An unchanged leaf stays the mirror's own (see deltaObject); a node is the one delta() left,
+    // reordered inside or not.
+    next.vals.push(!d && at >= 0 && isLeaf(updated) ? vals[at] : updated);
     if (d) changed = true;
     else out.len = mark;
   }
@@ -295,7 +303,10 @@ function deltaArray(v: ArrayLike<unknown>, node: ArrayNode, out: JsonBytes): boo
     const mark = out.len;
     let changed = false;
     for (let i = 0; i < n; i++) {
-      if (!delta(v[i], vals[i], out)) continue;
+      if (!delta(v[i], vals[i], out)) {
+        if (!isLeaf(updated)) vals[i] = updated; // reordered inside, as in deltaObject
+        continue;
+      }
       changed = true;
       vals[i] = updated;
     }
@@ -360,6 +371,45 @@ function shiftNumbers(
   return false;
 }
 
+/**
+ * Whether `v` is what the mirror `m` holds already: exactly when delta() would write nothing and
+ * keep the mirror as it is — the same members in the same order, equal leaves, equal elements.
+ * Between candles most reads are (the delta is "{}"), and this walk is a fraction of delta()'s
+ * code: nothing written, nothing marked and taken back. In the service the recorder's code runs
+ * cold between the service's own, so how much of it a read runs is most of what it costs
+ * (docs/performance.md, "Flight recorder cost"). It stops at the first difference.
+ */
+function same(v: unknown, m: Mirror): boolean {
+  const leaf = leafOf(v);
+  if (leaf !== undefined) return leaf === m;
+  if (m === null || typeof m !== "object") return false;
+  if (isArrayLike(v as object)) {
+    if (m.kind !== "array") return false;
+    const a = v as ArrayLike<unknown>;
+    const n = a.length ?? 0;
+    const { nums, vals } = m;
+    if (nums !== null) {
+      if (n !== nums.length) return false;
+      for (let i = 0; i < n; i++) if (a[i] !== nums[i]) return false;
+      return true;
+    }
+    if (n !== vals.length) return false;
+    for (let i = 0; i < n; i++) if (!same(a[i], vals[i])) return false;
+    return true;
+  }
+  if (m.kind !== "object") return false;
+  const o = v as Record<string, unknown>;
+  const { keys, vals } = m;
+  let i = 0;
+  for (const key in o) {
+    const x = o[key];
+    if (leftOut(x)) continue;
+    if (i >= keys.length || keys[i] !== key || !same(x, vals[i])) return false;
+    i++;
+  }
+  return i === keys.length;
+}
+
 /** `value` as JSON text, as a line carries it (the rules above): no mirror kept. */
 export function jsonText(value: unknown): string {
   const out = new JsonBytes();
@@ -388,6 +438,10 @@ export class InputMirror {
     ) {
       this.root = build(value);
       return false;
+    }
+    if (same(value, before)) {
+      out.ascii("{}");
+      return true;
     }
     const changed = deltaObject(value as Record<string, unknown>, before, out);
     this.root = updated;

@@ -111,6 +111,58 @@ describe("InputMirror", () => {
     );
   });
 
+  it("a read equal to the last one is an empty delta; one that differs in a single place is not", () => {
+    // Steps applied to the value before: a fresh copy (equal: "{}"), one element of the window
+    // changed, two members swapped (same values, another order), a member renamed (same value),
+    // one leaf changed.
+    const step = fc.oneof(
+      fc.constant({ kind: "copy" as const }),
+      fc.record({ kind: fc.constant("close" as const), at: fc.nat(20), to: fc.double() }),
+      fc.constant({ kind: "swap" as const }),
+      fc.constant({ kind: "rename" as const }),
+      fc.record({ kind: fc.constant("leaf" as const), to: fc.oneof(fc.integer(), fc.string()) }),
+    );
+    const base = {
+      series: { key: "candles:X:1m", closes: PRICES.slice(0, 21) },
+      market: { sigma: 0.5, mu: 0.25, regime: "trend" },
+      tracked: { position: { side: "LONG", entry_price: 100, age_sec: 7200 }, memory: null },
+    };
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 10 }), (steps) => {
+        let value = structuredClone(base);
+        const values: object[] = [value];
+        const copies: boolean[] = [false];
+        for (const s of steps) {
+          value = structuredClone(value);
+          if (s.kind === "close") value.series.closes[s.at] = s.to;
+          else if (s.kind === "swap")
+            value.market = {
+              mu: value.market.mu,
+              sigma: value.market.sigma,
+              regime: value.market.regime,
+            };
+          else if (s.kind === "leaf") (value.market as Record<string, unknown>).regime = s.to;
+          else if (s.kind === "rename") {
+            // The same values under another name: {…, regime} ⇄ {…, state}.
+            const { regime, state, ...rest } = value.market as Record<string, unknown>;
+            value.market = (
+              regime !== undefined ? { ...rest, state: regime } : { ...rest, regime: state }
+            ) as typeof value.market;
+          }
+          values.push(value);
+          copies.push(s.kind === "copy");
+        }
+        checkSequence(values);
+        const mirror = new InputMirror();
+        values.forEach((v, i) => {
+          const d = deltaOf(mirror, v);
+          if (copies[i]) expect(d).toBe("{}");
+        });
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it("a window moved by one candle is one shift; an unchanged read is an empty delta", () => {
     const mirror = new InputMirror();
     const closes = PRICES.slice(0, 10);
