@@ -25,7 +25,7 @@ import {
 } from "../store/keyGuard.js";
 import type { Json, JsonObject } from "./delta.js";
 import { InputMirror, jsonText } from "./inputMirror.js";
-import { CLOSE_BRACE, CLOSE_BRACKET, COMMA, JsonBytes } from "./jsonBytes.js";
+import { CLOSE_BRACE, CLOSE_BRACKET, COLON, COMMA, JsonBytes, OPEN_BRACE } from "./jsonBytes.js";
 import { cycleLineHead, writeCycleMembers } from "./cycleLine.js";
 import {
   RECORDING_FORMAT,
@@ -151,6 +151,38 @@ function memberNames(value: object): Set<string> {
   return names;
 }
 
+/**
+ * A batch's fields (`{"name":"value",…}`): its own walk, not JsonBytes#value's — the fields are
+ * strings of a plain object, so each is spelled as one, and nothing else of the object is looked
+ * up (value()'s toJSON lookup on each object missed V8's caches). Anything else is value()'s.
+ */
+function writeFields(out: JsonBytes, fields: Record<string, string>): void {
+  const proto = Object.getPrototypeOf(fields) as unknown;
+  if (proto !== Object.prototype && proto !== null) {
+    out.value(fields);
+    return;
+  }
+  out.byte(OPEN_BRACE);
+  let first = true;
+  for (const name in fields) {
+    const v = fields[name] as unknown;
+    if (typeof v !== "string") {
+      if (v === undefined || typeof v === "function" || typeof v === "symbol") continue;
+      if (!first) out.byte(COMMA);
+      out.string(name);
+      out.byte(COLON);
+      out.value(v);
+    } else {
+      if (!first) out.byte(COMMA);
+      out.string(name);
+      out.byte(COLON);
+      out.string(v);
+    }
+    first = false;
+  }
+  out.byte(CLOSE_BRACE);
+}
+
 /** One write of a batch as its line carries it: `[key,fields,n]`, n null when there is none. */
 function writeEntry(
   out: JsonBytes,
@@ -162,7 +194,7 @@ function writeEntry(
   out.ascii(first ? "[" : ",[");
   out.string(key);
   out.byte(COMMA);
-  out.value(fields);
+  writeFields(out, fields);
   out.byte(COMMA);
   if (n === undefined) out.ascii("null");
   else out.number(n);
@@ -174,7 +206,7 @@ function writeEntry(
  * streams with their MAXLEN. Spelling it when it is published is the copy of what was sent (the
  * steps may reuse its objects later) and the line's text at once.
  */
-function writeBatch(batch: PublishBatch, out: JsonBytes): void {
+export function writeBatch(batch: PublishBatch, out: JsonBytes): void {
   out.ascii('{"h":[');
   for (let i = 0; i < batch.hashes.length; i++) {
     const { key, fields, ttlSec } = batch.hashes[i];
@@ -305,8 +337,14 @@ export class FlightRecorder {
     for (const name of memberNames(store)) {
       if (name in wrapped) continue;
       if (typeof inner[name] === "function")
-        wrapped[name] = (...args: unknown[]): unknown =>
-          (inner[name] as (...a: unknown[]) => unknown).apply(store, args);
+        wrapped[name] = function forward(): unknown {
+          // `arguments` handed on as it is: V8 forwards it without making an array (a rest
+          // parameter made one on every store call of every cycle), and a variadic method still
+          // gets exactly the arguments it was called with.
+          const method = inner[name] as (...a: unknown[]) => unknown;
+          // eslint-disable-next-line prefer-rest-params
+          return method.apply(store, arguments as unknown as unknown[]);
+        };
       else Object.defineProperty(wrapped, name, { get: () => inner[name], enumerable: true });
     }
     return wrapped as unknown as Store;

@@ -32,7 +32,11 @@ it("the wrapped store forwards to the store's current methods and members, and n
     now: () => nowMs,
   });
   const inner = new MemoryStore({ now: () => nowMs });
+  // A variadic method: called through the wrap with exactly the arguments given, no more.
+  (inner as unknown as { count: (...a: unknown[]) => number }).count = (...a) => a.length;
   const wrapped = recorder.wrapStore(inner);
+  const { count } = wrapped as unknown as { count: (...a: unknown[]) => number };
+  expect([count(), count(1), count(1, undefined, 3)]).toEqual([0, 1, 3]);
   expect(wrapped.kind).toBe("memory");
 
   // Methods run on the store itself (private state, `this`).
