@@ -6,6 +6,13 @@
 // overheads, printed with the pairs' quartiles and a bootstrap 90 % interval of the median — more
 // pairs narrow it. Used by bench/burst.ts (the minute burst) and bench/supervisor.ts (the steady
 // state), each with `--compare-recorder PAIRS`.
+//
+// `--side-by-side`: the two runs of a pair at the same time, each on its own redis-server, instead
+// of one after the other. The machine's speed here drifts over minutes (runs of one build one
+// after another: 375, 401, 456, 503, 462 ms per 1,000 cycles), and a pair run in sequence takes
+// that drift into its overhead; run side by side both meet the same moment of it. What they then
+// share is the machine: each run's CPU time is its own (process CPU, not wall time), and the two
+// cores must hold both — at 400 symbols each run takes ~0.6 of a core in the steady state.
 import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -57,6 +64,8 @@ export interface CompareOptions {
   figureName: string;
   /** "ms", "ms per 1,000 cycles". */
   unit: string;
+  /** Both runs of a pair at once (`--side-by-side`), not one after the other. */
+  concurrent?: boolean;
   /** Other figures of the same runs, printed beside the CPU for each pair and as medians. */
   also?: ReadonlyArray<{ name: string; unit: string; figure: (stdout: string) => number }>;
 }
@@ -83,7 +92,10 @@ export async function compareRecorder(o: CompareOptions): Promise<void> {
   for (let i = 0; i < o.pairs; i++) {
     const order = i % 2 === 0 ? [false, true] : [true, false];
     const outputs = new Map<boolean, string>();
-    for (const recording of order) outputs.set(recording, await run(recording));
+    if (o.concurrent === true) {
+      const both = await Promise.all(order.map((recording) => run(recording)));
+      order.forEach((recording, k) => outputs.set(recording, both[k]));
+    } else for (const recording of order) outputs.set(recording, await run(recording));
     const [offOut, onOut] = [outputs.get(false)!, outputs.get(true)!];
     const [a, b] = [o.figure(offOut), o.figure(onOut)];
     off += a;
@@ -107,7 +119,7 @@ export async function compareRecorder(o: CompareOptions): Promise<void> {
   const quartile = (q: number) =>
     sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
   console.log(
-    `recorder ${o.where}, ${o.setting}, ${o.pairs} pairs: median ${signedPct(median)} ` +
+    `recorder ${o.where}, ${o.setting}, ${o.pairs} pairs${o.concurrent === true ? " side by side" : ""}: median ${signedPct(median)} ` +
       `(90 % interval ${signedPct(lo)} … ${signedPct(hi)}; quartiles ${signedPct(quartile(0.25))} … ${signedPct(quartile(0.75))}), ` +
       `pooled ${signedPct((on / off - 1) * 100)}`,
   );

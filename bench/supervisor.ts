@@ -7,7 +7,7 @@
 //
 //   node dist/bench/supervisor.js [--symbols 1000] [--seconds 20] [--warmup 5] [--store both|redis|memory]
 //                                 [--candle-every 1]   (seconds between new candles: 1 = worst case, 60 = 1m candles)
-//                                 [--record-dir DIR] [--compare-recorder PAIRS]
+//                                 [--record-dir DIR] [--compare-recorder PAIRS [--side-by-side]]
 //
 // --record-dir DIR: the flight recorder on (the service's recordDir), its writes in the measured
 // CPU (flushed before the CPU is read). --compare-recorder PAIRS: the recorder's cost in the steady
@@ -15,7 +15,8 @@
 // without and with a recording directory, the CPU per 1,000 cycles compared (the median over the
 // pairs: bench/compareRecorder.ts), with the MB allocated and promoted per 1,000 cycles beside it
 // (the "GC (store): …" line each run prints, bench/gcTally.ts). With `--candle-every 60` most
-// cycles are between candles, as in production's steady state.
+// cycles are between candles, as in production's steady state. `--side-by-side`: each pair's two
+// runs at the same time (bench/compareRecorder.ts says why).
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { readdirSync, readFileSync } from "node:fs";
@@ -40,6 +41,7 @@ interface Args {
   store: "both" | "redis" | "memory";
   recordDir: string | null;
   comparePairs: number | null;
+  sideBySide: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -51,9 +53,15 @@ function parseArgs(argv: string[]): Args {
     store: "both",
     recordDir: null,
     comparePairs: null,
+    sideBySide: false,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
+    if (flag === "--side-by-side") {
+      args.sideBySide = true;
+      i--; // a flag without a value
+      continue;
+    }
     if (flag === "--symbols") args.symbols = Number(value);
     else if (flag === "--seconds") args.seconds = Number(value);
     else if (flag === "--warmup") args.warmup = Number(value);
@@ -372,6 +380,8 @@ function cpuPer1000Cycles(stdout: string): number {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.sideBySide && args.comparePairs === null)
+    throw new Error("--side-by-side: only with --compare-recorder");
   if (args.comparePairs !== null) {
     if (args.recordDir !== null) throw new Error("--compare-recorder: not with --record-dir");
     await compareRecorder({
@@ -383,6 +393,7 @@ async function main(): Promise<void> {
         ...["--store", "redis"],
       ],
       figure: cpuPer1000Cycles,
+      concurrent: args.sideBySide,
       where: "in the steady state",
       setting: `${args.symbols} symbols x 3 phases at 1 s, a candle every ${args.candleEvery} s`,
       figureName: "CPU per 1,000 cycles",
