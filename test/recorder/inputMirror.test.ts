@@ -113,11 +113,16 @@ describe("InputMirror", () => {
 
   it("a read equal to the last one is an empty delta; one that differs in a single place is not", () => {
     // Steps applied to the value before: a fresh copy (equal: "{}"), one element of the window
-    // changed, two members swapped (same values, another order), a member renamed (same value),
-    // one leaf changed.
+    // changed (to a number, or to what JSON cannot hold as one), two members swapped (same
+    // values, another order), a member renamed (same value), a leaf changed, a flag set.
     const step = fc.oneof(
       fc.constant({ kind: "copy" as const }),
-      fc.record({ kind: fc.constant("close" as const), at: fc.nat(20), to: fc.double() }),
+      fc.record({
+        kind: fc.constant("close" as const),
+        at: fc.nat(20),
+        to: fc.oneof(fc.double(), fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, -0, "x")),
+      }),
+      fc.record({ kind: fc.constant("flag" as const), to: fc.constantFrom(true, false, null) }),
       fc.constant({ kind: "swap" as const }),
       fc.constant({ kind: "rename" as const }),
       fc.record({ kind: fc.constant("leaf" as const), to: fc.oneof(fc.integer(), fc.string()) }),
@@ -125,7 +130,10 @@ describe("InputMirror", () => {
     const base = {
       series: { key: "candles:X:1m", closes: PRICES.slice(0, 21) },
       market: { sigma: 0.5, mu: 0.25, regime: "trend" },
-      tracked: { position: { side: "LONG", entry_price: 100, age_sec: 7200 }, memory: null },
+      tracked: {
+        position: { side: "LONG", entry_price: 100, age_sec: 7200, open: true as boolean | null },
+        memory: null,
+      },
     };
     fc.assert(
       fc.property(fc.array(step, { minLength: 1, maxLength: 10 }), (steps) => {
@@ -134,7 +142,8 @@ describe("InputMirror", () => {
         const copies: boolean[] = [false];
         for (const s of steps) {
           value = structuredClone(value);
-          if (s.kind === "close") value.series.closes[s.at] = s.to;
+          if (s.kind === "close") (value.series.closes as unknown[])[s.at] = s.to;
+          else if (s.kind === "flag") value.tracked.position.open = s.to;
           else if (s.kind === "swap")
             value.market = {
               mu: value.market.mu,
