@@ -72,18 +72,15 @@ export interface CompareOptions {
 
 /** Runs the pairs and prints each, the median with its interval, and the goal's verdict. */
 export async function compareRecorder(o: CompareOptions): Promise<void> {
-  const run = async (recording: boolean): Promise<string> => {
-    const dir = recording ? await mkdtemp(join(os.tmpdir(), "qc-compare-recorder-")) : null;
-    try {
-      const { stdout } = await execFileAsync(
-        process.execPath,
-        [o.script, ...o.args, ...(dir === null ? [] : ["--record-dir", dir])],
-        { maxBuffer: 1 << 26 },
-      );
-      return stdout;
-    } finally {
-      if (dir !== null) await rm(dir, { recursive: true, force: true });
-    }
+  // The recording directory is made before either run starts: side by side, a run that awaited
+  // it started a moment after the other, every pair, on the same side.
+  const run = async (dir: string | null): Promise<string> => {
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      [o.script, ...o.args, ...(dir === null ? [] : ["--record-dir", dir])],
+      { maxBuffer: 1 << 26 },
+    );
+    return stdout;
   };
   const overheads: number[] = [];
   const also = (o.also ?? []).map((a) => ({ ...a, overheads: [] as number[] }));
@@ -92,10 +89,16 @@ export async function compareRecorder(o: CompareOptions): Promise<void> {
   for (let i = 0; i < o.pairs; i++) {
     const order = i % 2 === 0 ? [false, true] : [true, false];
     const outputs = new Map<boolean, string>();
-    if (o.concurrent === true) {
-      const both = await Promise.all(order.map((recording) => run(recording)));
-      order.forEach((recording, k) => outputs.set(recording, both[k]));
-    } else for (const recording of order) outputs.set(recording, await run(recording));
+    const dir = await mkdtemp(join(os.tmpdir(), "qc-compare-recorder-"));
+    try {
+      const runOf = (recording: boolean) => run(recording ? dir : null);
+      if (o.concurrent === true) {
+        const both = await Promise.all(order.map(runOf));
+        order.forEach((recording, k) => outputs.set(recording, both[k]));
+      } else for (const recording of order) outputs.set(recording, await runOf(recording));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     const [offOut, onOut] = [outputs.get(false)!, outputs.get(true)!];
     const [a, b] = [o.figure(offOut), o.figure(onOut)];
     off += a;
