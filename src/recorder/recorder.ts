@@ -67,6 +67,8 @@ interface ActorState {
   symbol: string;
   /** Its lines' start, spelled once (cycleLine.ts cycleLineHead). */
   head: Uint8Array;
+  /** The hash its batches write first (HASH_PREFIX + symbol), spelled once for their lines. */
+  hashKey: SpelledKey;
   /** The inputs of the actor's last read, and each read's delta against the one before. */
   mirror: InputMirror;
   /**
@@ -183,6 +185,19 @@ function writeFields(out: JsonBytes, fields: Record<string, string>): void {
   out.byte(CLOSE_BRACE);
 }
 
+/** A key and its JSON spelling, made once: an actor's own hash, in every batch it writes. */
+export interface SpelledKey {
+  key: string;
+  json: Uint8Array;
+}
+
+/** `key` with its JSON spelling. */
+export function spelledKey(key: string): SpelledKey {
+  const out = new JsonBytes(key.length + 2);
+  out.string(key);
+  return { key, json: out.buf.slice(0, out.len) };
+}
+
 /** One write of a batch as its line carries it: `[key,fields,n]`, n null when there is none. */
 function writeEntry(
   out: JsonBytes,
@@ -190,9 +205,11 @@ function writeEntry(
   key: string,
   fields: Record<string, string>,
   n: number | undefined,
+  known: SpelledKey | undefined,
 ): void {
   out.ascii(first ? "[" : ",[");
-  out.string(key);
+  if (known !== undefined && key === known.key) out.bytes(known.json);
+  else out.string(key);
   out.byte(COMMA);
   writeFields(out, fields);
   out.byte(COMMA);
@@ -206,16 +223,16 @@ function writeEntry(
  * streams with their MAXLEN. Spelling it when it is published is the copy of what was sent (the
  * steps may reuse its objects later) and the line's text at once.
  */
-export function writeBatch(batch: PublishBatch, out: JsonBytes): void {
+export function writeBatch(batch: PublishBatch, out: JsonBytes, known?: SpelledKey): void {
   out.ascii('{"h":[');
   for (let i = 0; i < batch.hashes.length; i++) {
     const { key, fields, ttlSec } = batch.hashes[i];
-    writeEntry(out, i === 0, key, fields, ttlSec);
+    writeEntry(out, i === 0, key, fields, ttlSec, known);
   }
   out.ascii('],"x":[');
   for (let i = 0; i < batch.streams.length; i++) {
     const { key, fields, maxLen } = batch.streams[i];
-    writeEntry(out, i === 0, key, fields, maxLen);
+    writeEntry(out, i === 0, key, fields, maxLen, known);
   }
   out.ascii("]}");
 }
@@ -510,6 +527,7 @@ export class FlightRecorder {
         phase,
         symbol,
         head: cycleLineHead(phase, symbol),
+        hashKey: spelledKey(HASH_PREFIX[phase] + symbol),
         mirror: new InputMirror(),
         delta: new JsonBytes(),
         written: new JsonBytes(),
@@ -556,7 +574,7 @@ export class FlightRecorder {
       };
       actor = made;
       actors.set(symbol, actor);
-      this.byHashKey.set(HASH_PREFIX[phase] + symbol, actor);
+      this.byHashKey.set(actor.hashKey.key, actor);
     }
     return actor;
   }
@@ -610,7 +628,7 @@ export class FlightRecorder {
     const actor = first === undefined ? undefined : this.byHashKey.get(first);
     if (actor?.open == null) return;
     actor.written.reset();
-    writeBatch(batch, actor.written);
+    writeBatch(batch, actor.written, actor.hashKey);
     actor.open.written = true;
   }
 
