@@ -8,7 +8,7 @@
 //
 //   node dist/bench/burst.js [--symbols 400] [--bursts 3] [--cpu-prof DIR] [--alloc-prof DIR]
 //                           [--members live|compact] [--step-concurrency N] [--no-handoff]
-//                           [--shards N] [--record-dir DIR] [--compare-recorder PAIRS]
+//                           [--shards N] [--record-dir DIR] [--compare-recorder PAIRS [--side-by-side]]
 //
 // --record-dir DIR turns the flight recorder on (the service's recordDir, as the shipped unit
 // runs it); a burst's CPU then includes writing its lines (the recorder flushed before the CPU
@@ -17,6 +17,7 @@
 // with --record-dir, in alternating order; per run the CPU of bursts 2… (the first is the service
 // warming up, and a segment's first lines carry every input in full — once a segment, 6 h), per
 // pair the overhead; the median over the pairs is the figure (bench/compareRecorder.ts says why).
+// --side-by-side runs each pair's two runs at the same time (compareRecorder.ts says why).
 // Beside the CPU each pair prints the bytes the bursts allocated and promoted, which vary far less
 // from one process to the next than CPU time does on a shared machine.
 //
@@ -86,6 +87,8 @@ interface Args {
   recordDir: string | null;
   /** --compare-recorder PAIRS: the recorder's cost, runs without and with it (compareRecorder). */
   comparePairs: number | null;
+  /** --side-by-side: a pair's two runs at the same time. */
+  sideBySide: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -100,10 +103,12 @@ function parseArgs(argv: string[]): Args {
     shards: null,
     recordDir: null,
     comparePairs: null,
+    sideBySide: false,
   };
   for (let i = 0; i < argv.length; i += 2) {
-    if (argv[i] === "--no-handoff") {
-      args.handoff = false;
+    if (argv[i] === "--no-handoff" || argv[i] === "--side-by-side") {
+      if (argv[i] === "--no-handoff") args.handoff = false;
+      else args.sideBySide = true;
       i -= 1;
       continue;
     }
@@ -151,6 +156,8 @@ function parseArgs(argv: string[]): Args {
     throw new Error(
       "--compare-recorder: not with --record-dir, --shards, --cpu-prof or --alloc-prof (it runs the bench with and without a recording directory of its own)",
     );
+  if (args.sideBySide && args.comparePairs === null)
+    throw new Error("--side-by-side: only with --compare-recorder");
   if (args.comparePairs !== null && args.bursts < 2)
     throw new Error("--compare-recorder: --bursts 2 at least (the first burst is not counted)");
   return args;
@@ -233,6 +240,7 @@ async function compareAtBurst(args: Args, pairs: number): Promise<void> {
     script: fileURLToPath(import.meta.url),
     args: passOn,
     figure: cpuAfterFirstBurst,
+    concurrent: args.sideBySide,
     where: "at the burst",
     setting: `${args.symbols} symbols`,
     figureName: `CPU of bursts 2–${args.bursts}`,

@@ -132,3 +132,25 @@ it("bench/burst.ts --compare-recorder 1 prints the pair, the median with its int
   expect(refused.status).not.toBe(0);
   expect(refused.stderr).toContain("--compare-recorder: --bursts 2 at least");
 }, 180_000);
+
+// --side-by-side: each pair's two runs at the same time (bench/compareRecorder.ts says why).
+it("bench/burst.ts --compare-recorder 1 --side-by-side runs the pair side by side and says so", () => {
+  if (!existsSync(burstJs)) throw new Error(`${burstJs} not found: run \`npm run build\` first`);
+  const run = spawnSync(
+    process.execPath,
+    [burstJs, "--compare-recorder", "1", "--side-by-side", "--symbols", "3", "--bursts", "2"],
+    { cwd: root, encoding: "utf8", timeout: 150_000 },
+  );
+  expect(run.stderr).toBe("");
+  expect(run.status).toBe(0);
+  expect(run.stdout).toMatch(/^pair 1: recorder off \d+ ms, on \d+ ms /m);
+  expect(run.stdout).toMatch(
+    /^recorder at the burst, 3 symbols, 1 pairs side by side: median [+-]\d+\.\d % /m,
+  );
+  const refused = spawnSync(process.execPath, [burstJs, "--side-by-side"], {
+    cwd: root,
+    encoding: "utf8",
+  });
+  expect(refused.status).not.toBe(0);
+  expect(refused.stderr).toContain("--side-by-side: only with --compare-recorder");
+}, 180_000);
