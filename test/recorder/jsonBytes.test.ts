@@ -95,3 +95,48 @@ describe("JsonBytes", () => {
     expect(out.toString()).toBe("null");
   });
 });
+
+// Numbers between 2^33 and 2^53 with a fraction (every line's clock reading: epoch ms with
+// sub-millisecond digits) are spelled without String(n) (JsonBytes#fraction): they must still be
+// exactly String(n)'s digits — the fewest that read back, the closest of those. Every fraction of
+// a few whole numbers (in units of each binade's last bit), and random ones, through one buffer
+// (which keeps the last binade) in an order that moves between binades.
+describe("JsonBytes: a large number's fraction", () => {
+  const out = new JsonBytes(1);
+  const spell = (n: number): string => {
+    out.reset();
+    out.number(n);
+    return out.toString();
+  };
+
+  it("is String(n) for every fraction of whole numbers in several binades", () => {
+    const wholes = [
+      2 ** 33 + 1, // scale 2^19
+      1796566871624, // today's epoch ms: scale 2^12
+      2 ** 41 - 1, // the binade's top
+      2 ** 41, // the next binade's first whole
+      1796566871625, // back in the binade before
+      4102444800000, // 2100-01-01 in ms
+      2 ** 50 + 3, // scale 4
+      2 ** 52 - 1, // scale 2
+    ];
+    for (const whole of wholes) {
+      const scale = 2 ** (52 - Math.floor(Math.log2(whole)));
+      const step = Math.max(1, Math.floor(scale / 8192)); // up to 2^13 fractions a whole number
+      for (let m = 1; m < scale; m += step) {
+        const n = whole + m / scale;
+        if (spell(n) !== String(n)) expect(spell(n)).toBe(String(n));
+      }
+    }
+  });
+
+  it("is String(n) for random numbers between 2^33 and 2^53, and after what the buffer held", () => {
+    fc.assert(
+      fc.property(fc.double({ min: 2 ** 33, max: 2 ** 53, noNaN: true }), (n) => {
+        expect(spell(n)).toBe(String(n));
+        expect(spelled([n, n + 0.5], "[")).toBe(`[${JSON.stringify([n, n + 0.5])}`);
+      }),
+      { numRuns: 20_000 },
+    );
+  });
+});
