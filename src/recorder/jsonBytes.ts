@@ -19,10 +19,6 @@
 const UTF8 = new TextEncoder();
 const DECODER = new TextDecoder();
 
-/** Numbers spelled by JsonBytes#fraction: between 2^33 and 2^53 (epoch ms lie there until 2255). */
-const FRACTION_FROM = 2 ** 33;
-const FRACTION_TO = 2 ** 53;
-
 /** Bytes copied one by one below this length (append). */
 const SMALL_COPY = 64;
 
@@ -45,10 +41,6 @@ export class JsonBytes {
   /** The bytes written are buf[0, len). */
   buf: Uint8Array;
   len = 0;
-  /** The binade of the last number fraction() spelled, [from, to), and its last bit's 1/scale. */
-  private binadeFrom = 0;
-  private binadeTo = 0;
-  private scale = 1;
 
   constructor(capacity = 256) {
     this.buf = new Uint8Array(capacity);
@@ -140,65 +132,7 @@ export class JsonBytes {
   /** A number as JSON spells it: the shortest round-trip digits; null when not finite. */
   number(n: number): void {
     if (Number.isSafeInteger(n)) this.integer(n);
-    else if (!(n > FRACTION_FROM && n < FRACTION_TO && this.fraction(n)))
-      this.ascii(Number.isFinite(n) ? String(n) : "null");
-  }
-
-  /**
-   * A number between 2^33 and 2^53 with a fraction — every line's clock reading, epoch ms with
-   * sub-millisecond digits — spelled as String(n) spells it, without String(n): in the service
-   * that call (V8's shortest-digits conversion, and a new string) was the largest of a line's
-   * costs. The fraction of such a number is m whole units of its last bit (1/scale); the digits
-   * are the fewest decimals d whose nearest k/10^d reads back as n, the closest such k, an even
-   * one on a tie — the rule String(n) follows — found in integers below 2^53, so exactly.
-   * False (nothing written) when that takes more decimals than a double holds digits for.
-   */
-  private fraction(n: number): boolean {
-    const whole = Math.floor(n);
-    if (!(whole >= this.binadeFrom && whole < this.binadeTo)) {
-      let e = Math.floor(Math.log2(n)); // the binade, corrected where log2 rounds across it
-      if (2 ** e > n) e--;
-      else if (2 ** (e + 1) <= n) e++;
-      this.binadeFrom = 2 ** e;
-      this.binadeTo = 2 ** (e + 1);
-      this.scale = 2 ** (52 - e);
-    }
-    const scale = this.scale; // units of n's last bit in 1
-    const m = (n - whole) * scale; // exact: n − whole is a multiple of that bit
-    let wholeDigits = 1;
-    for (let p = 10; p <= whole; p *= 10) wholeDigits++;
-    for (let d = 1, p = 10; d <= 17 - wholeDigits; d++, p *= 10) {
-      // k/p reads back as n when |k/p − m/scale| ≤ 1/(2·scale): |2·scale·k − 2·m·p| ≤ p, in
-      // integers (2·scale·p·k < 2^53 here); equal to p is a tie, which reads back to the even
-      // last bit (m's parity: whole·scale is even).
-      const target = 2 * m * p;
-      const near = Math.round((m * p) / scale);
-      let best = -1;
-      let bestGap = Infinity;
-      for (let k = near - 1; k <= near + 1; k++) {
-        if (k < 1 || k >= p) continue;
-        const gap = Math.abs(2 * scale * k - target);
-        if (gap > p || (gap === p && m % 2 !== 0)) continue;
-        if (gap < bestGap || (gap === bestGap && k % 2 === 0)) {
-          best = k;
-          bestGap = gap;
-        }
-      }
-      if (best < 0) continue;
-      this.integer(whole);
-      this.room(d + 1);
-      const { buf } = this;
-      buf[this.len] = 0x2e; // "."
-      let at = this.len + 1 + d;
-      this.len = at;
-      for (let k = best, i = 0; i < d; i++) {
-        const q = Math.floor(k / 10);
-        buf[--at] = 0x30 + (k - q * 10);
-        k = q;
-      }
-      return true;
-    }
-    return false;
+    else this.ascii(Number.isFinite(n) ? String(n) : "null");
   }
 
   /**
