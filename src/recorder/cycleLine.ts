@@ -27,13 +27,25 @@ export function cycleLineHead(phase: PhaseName, symbol: string): Uint8Array {
   return out.buf.slice(0, out.len);
 }
 
-/** `,"name":[a,b]` for a [reason, detail] pair. */
+/** `,"name":[a,b]` for a [reason, detail] pair (`name` given as `,"name":[`). */
 function pair(out: JsonBytes, name: string, [a, b]: [string, string]): void {
   out.ascii(name);
   out.string(a);
   out.byte(COMMA);
   out.string(b);
   out.byte(CLOSE_BRACKET);
+}
+
+/** `,"name":"text"` (`name` given as `,"name":`). */
+function text(out: JsonBytes, name: string, value: string): void {
+  out.ascii(name);
+  out.string(value);
+}
+
+/** `,"name":<value as JSON>`, for the members that are JSON of any shape. */
+function json(out: JsonBytes, name: string, value: unknown): void {
+  out.ascii(name);
+  out.value(value);
 }
 
 /**
@@ -44,55 +56,25 @@ function pair(out: JsonBytes, name: string, [a, b]: [string, string]): void {
  */
 export function writeCycleMembers(rec: CycleRecord, out: JsonBytes): void {
   out.number(rec.t);
-  if (rec.f !== undefined) {
-    out.ascii(',"f":');
-    out.value(rec.f);
-  }
-  if (rec.i !== undefined) {
-    out.ascii(',"i":');
-    out.value(rec.i);
-  }
+  if (rec.f !== undefined) json(out, ',"f":', rec.f);
+  if (rec.i !== undefined) json(out, ',"i":', rec.i);
   if (rec.x !== undefined) pair(out, ',"x":[', rec.x);
-  if (rec.e !== undefined) {
-    out.ascii(',"e":');
-    out.string(rec.e);
-  }
+  if (rec.e !== undefined) text(out, ',"e":', rec.e);
   if (rec.cx !== undefined) pair(out, ',"cx":[', rec.cx);
-  if (rec.ce !== undefined) {
-    out.ascii(',"ce":');
-    out.string(rec.ce);
-  }
+  if (rec.ce !== undefined) text(out, ',"ce":', rec.ce);
   if (rec.d !== undefined) {
     out.ascii(rec.d[0] ? ',"d":[true,' : ',"d":[false,');
     out.string(rec.d[1]);
     out.byte(CLOSE_BRACKET);
   }
-  if (rec.w !== undefined) {
-    out.ascii(',"w":');
-    out.value(rec.w);
-  }
-  if (rec.we !== undefined) {
-    out.ascii(',"we":');
-    out.string(rec.we);
-  }
+  if (rec.w !== undefined) json(out, ',"w":', rec.w);
+  if (rec.we !== undefined) text(out, ',"we":', rec.we);
   if (rec.hb !== undefined) out.ascii(',"hb":1');
   if (rec.z !== undefined) out.ascii(',"z":1');
-  if (rec.tr !== undefined) {
-    out.ascii(',"tr":');
-    out.string(rec.tr);
-  }
-  if (rec.m !== undefined) {
-    out.ascii(',"m":');
-    out.value(rec.m);
-  }
-  if (rec.n !== undefined) {
-    out.ascii(',"n":');
-    out.number(rec.n);
-  }
-  if (rec.t2 !== undefined) {
-    out.ascii(',"t2":');
-    out.number(rec.t2);
-  }
+  if (rec.tr !== undefined) text(out, ',"tr":', rec.tr);
+  if (rec.m !== undefined) json(out, ',"m":', rec.m);
+  if (rec.n !== undefined) json(out, ',"n":', rec.n);
+  if (rec.t2 !== undefined) json(out, ',"t2":', rec.t2);
 }
 
 /**

@@ -345,22 +345,7 @@ function shiftNumbers(
     let j = 0;
     while (j < count && v[j] === nums[s + j]) j++;
     if (j < count) continue;
-    const mark = out.len;
-    out.ascii('{"~":[');
-    out.number(s);
-    out.byte(COMMA);
-    out.number(count);
-    out.ascii(",[");
-    for (let k = count; k < n; k++) {
-      const a = v[k];
-      if (!isFiniteNumber(a)) {
-        out.len = mark;
-        return false;
-      }
-      if (k > count) out.byte(COMMA);
-      out.number(a);
-    }
-    out.ascii("]]}");
+    if (!writeShift(v, s, count, n, out)) return false;
     let into = nums;
     if (n === m) nums.copyWithin(0, s);
     else {
@@ -538,16 +523,7 @@ function applyNumbers(a: ArrayLike<number>, n: number, out: JsonBytes): boolean 
     let j = 0;
     while (j < count && a[j] === nums[at + s + j]) j++;
     if (j < count) continue;
-    out.ascii('{"~":[');
-    out.number(s);
-    out.byte(COMMA);
-    out.number(count);
-    out.ascii(",[");
-    for (let k = count; k < n; k++) {
-      if (k > count) out.byte(COMMA);
-      out.number(a[k]);
-    }
-    out.ascii("]]}");
+    writeShift(a, s, count, n, out); // every one finite: check() saw to it
     nums.copyWithin(at, at + s, at + n);
     for (let k = count; k < n; k++) nums[at + k] = a[k];
     return true;
@@ -648,6 +624,37 @@ function decode(): Mirror {
 function load(tape: Tape): void {
   ({ ops, names, nums, strs } = tape);
   oi = ki = ni = si = 0;
+}
+
+/**
+ * `{"~":[s,count,[v[count]…v[n−1]]]}`: a window moved on by s, `count` of its numbers kept, the
+ * rest of `v` added (docs/recording.md, "Deltas"). False, with nothing written, when one added is
+ * not a finite number (the window is then written whole).
+ */
+function writeShift(
+  v: ArrayLike<unknown>,
+  s: number,
+  count: number,
+  n: number,
+  out: JsonBytes,
+): boolean {
+  const mark = out.len;
+  out.ascii('{"~":[');
+  out.number(s);
+  out.byte(COMMA);
+  out.number(count);
+  out.ascii(",[");
+  for (let k = count; k < n; k++) {
+    const a = v[k];
+    if (!isFiniteNumber(a)) {
+      out.len = mark;
+      return false;
+    }
+    if (k > count) out.byte(COMMA);
+    out.number(a);
+  }
+  out.ascii("]]}");
+  return true;
 }
 
 /** `value` as JSON text, as a line carries it (the rules above): no mirror kept. */
