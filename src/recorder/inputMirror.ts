@@ -371,8 +371,9 @@ function shiftNumbers(
 // the member names in order, every number in one Float64Array, the other leaves.
 //
 // Most reads change nothing (between candles) or only leaves and windows (at the minute burst):
-// check() walks the read and the tape together and tells which; apply() then writes the delta
-// and updates the tape in place, with the same text the tree's delta() writes. Anything else —
+// check() walks the read and the tape together and tells which, noting each change; emit() then
+// writes the delta from those notes and updates the tape in place, with the same text the tree's
+// delta() writes. Anything else —
 // members added, removed, reordered or retyped, arrays resized, an array of other things changed
 // — goes the tree's way: the tape decoded to a tree, delta() on it, the result encoded again.
 
@@ -388,7 +389,7 @@ const ARR = 8; // an array of n other values, each followed by its ops
 
 /** check()'s answers. */
 const SAME = 0;
-const LEAVES = 1; // only leaves, or numbers in windows, changed: apply() writes it
+const LEAVES = 1; // only leaves, or numbers in windows, changed: emit() writes it
 const SHAPE = 2; // anything else: the tree's way
 
 /** The tape being read or written, and where in it (module state, as `updated` above). */
@@ -404,17 +405,67 @@ let si = 0;
 /** A leaf's kind among TRUE, FALSE, NUL (what the op itself says). */
 const literalOp = (leaf: boolean | null): number => (leaf === null ? NUL : leaf ? TRUE : FALSE);
 
-/** Whether the read `v` is the tape from (oi, ki, ni, si) on, changed only where apply() can. */
+// check() notes each change it finds (the op's place and the new value) in the change log below,
+// and emit() writes the delta from the log and the tape alone: the read is walked once. (Walking
+// it again, as apply() did, read every member a second time through a lookup that sees every
+// phase's objects — the mirror's largest cost at the minute burst — and boxed each number read
+// from an object a second time.)
+
+/** check()'s change log: `changes` entries, each the op's place and its new value. */
+let changes = 0;
+/** Each change's op, by its place in `ops`. */
+let changeAt = new Int32Array(64);
+/** A number's new value, or a literal's new op (TRUE, FALSE, NUL). */
+let changeNum = new Float64Array(64);
+/** A string's new value, or the read's window (NUMS); cleared once written. */
+const changeRef: unknown[] = [];
+/** The next change emit() writes. */
+let ci = 0;
+
+/** Notes a change of the op at `at`. */
+function logChange(at: number, num: number, ref: unknown): void {
+  if (changes === changeAt.length) {
+    const at2 = new Int32Array(changes * 2);
+    at2.set(changeAt);
+    changeAt = at2;
+    const num2 = new Float64Array(changes * 2);
+    num2.set(changeNum);
+    changeNum = num2;
+  }
+  changeAt[changes] = at;
+  changeNum[changes] = num;
+  changeRef[changes] = ref;
+  changes++;
+}
+
+/**
+ * Whether the read `v` is the tape from (oi, ki, ni, si) on, changed only where emit() can write
+ * it; each change is noted in the change log.
+ */
 function check(v: unknown): number {
-  const op = ops[oi++];
+  const at = oi++;
+  const op = ops[at];
   const kind = op & 15;
   const leaf = leafOf(v);
   if (leaf !== undefined) {
-    if (kind === NUM) return typeof leaf !== "number" ? SHAPE : leaf === nums[ni++] ? SAME : LEAVES;
-    if (kind === STR) return typeof leaf !== "string" ? SHAPE : leaf === strs[si++] ? SAME : LEAVES;
+    if (kind === NUM) {
+      if (typeof leaf !== "number") return SHAPE;
+      if (leaf === nums[ni++]) return SAME;
+      logChange(at, leaf, null);
+      return LEAVES;
+    }
+    if (kind === STR) {
+      if (typeof leaf !== "string") return SHAPE;
+      if (leaf === strs[si++]) return SAME;
+      logChange(at, 0, leaf);
+      return LEAVES;
+    }
     if (kind !== TRUE && kind !== FALSE && kind !== NUL) return SHAPE;
     if (typeof leaf === "number" || typeof leaf === "string") return SHAPE;
-    return literalOp(leaf) === kind ? SAME : LEAVES;
+    const now = literalOp(leaf);
+    if (now === kind) return SAME;
+    logChange(at, now, null);
+    return LEAVES;
   }
   const n = op >> 4;
   if (isArrayLike(v as object)) {
@@ -429,6 +480,7 @@ function check(v: unknown): number {
         answer = LEAVES;
       }
       ni += n;
+      if (answer === LEAVES) logChange(at, 0, a);
       return answer;
     }
     if (kind !== ARR) return SHAPE;
@@ -453,60 +505,88 @@ function check(v: unknown): number {
   return i === n ? answer : SHAPE;
 }
 
-/**
- * Writes the delta of `v` against the tape from the cursors on and updates the tape in place;
- * true when something changed. Only after check() answered LEAVES for the same read: the shape
- * is the tape's. The text is delta()'s for the same change.
- */
-function apply(v: unknown, out: JsonBytes): boolean {
+/** Moves the cursors past the op at oi, a leaf or a window (no member names in it). */
+function skipFlat(): void {
   const op = ops[oi++];
   const kind = op & 15;
-  const leaf = leafOf(v);
-  if (leaf !== undefined) {
-    if (kind === NUM) {
-      const k = ni++;
-      if (leaf === nums[k]) return false;
-      nums[k] = leaf as number;
-    } else if (kind === STR) {
-      const k = si++;
-      if (leaf === strs[k]) return false;
-      strs[k] = leaf as string;
-    } else {
-      const now = literalOp(leaf as boolean | null);
-      if (now === kind) return false;
-      ops[oi - 1] = now;
-    }
-    replacedBy(leaf, out);
-    return true;
-  }
+  if (kind === NUM) ni++;
+  else if (kind === STR) si++;
+  else if (kind === NUMS) ni += op >> 4;
+}
+
+/**
+ * Writes the delta of the changes check() logged, from the tape at the cursors on, and updates
+ * the tape in place; true when something changed here. Only after check() answered LEAVES: the
+ * read's shape is the tape's. The text is delta()'s for the same change.
+ */
+function emit(out: JsonBytes): boolean {
+  const at = oi++;
+  const op = ops[at];
+  const kind = op & 15;
   const n = op >> 4;
-  if (kind === NUMS) {
-    const changed = applyNumbers(v as ArrayLike<number>, n, out);
-    ni += n;
-    return changed;
+  switch (kind) {
+    case NUM: {
+      const k = ni++;
+      if (changeAt[ci] !== at || ci === changes) return false;
+      const x = changeNum[ci++];
+      nums[k] = x;
+      replacedBy(x, out);
+      return true;
+    }
+    case STR: {
+      const k = si++;
+      if (changeAt[ci] !== at || ci === changes) return false;
+      const x = changeRef[ci] as string;
+      changeRef[ci++] = null;
+      strs[k] = x;
+      replacedBy(x, out);
+      return true;
+    }
+    case NUMS: {
+      let changed = false;
+      if (changeAt[ci] === at && ci < changes) {
+        const a = changeRef[ci] as ArrayLike<number>;
+        changeRef[ci++] = null;
+        changed = applyNumbers(a, n, out);
+      }
+      ni += n;
+      return changed;
+    }
+    case ARR:
+      // Unchanged (check()): walked only to move the cursors past it.
+      for (let i = 0; i < n; i++) emit(out);
+      return false;
+    case OBJ: {
+      const start = out.len;
+      out.byte(OPEN_BRACE);
+      let changed = false;
+      // Past the last change nothing more is written: the rest of the tape stays as it is.
+      for (let i = 0; i < n && ci < changes; i++) {
+        const name = names[ki++];
+        const next = ops[oi] & 15;
+        // A leaf or a window changed or not is known before its name is written.
+        if (next !== OBJ && next !== ARR && changeAt[ci] !== oi) {
+          skipFlat();
+          continue;
+        }
+        const mark = out.len;
+        if (changed) out.byte(COMMA);
+        out.string(name);
+        out.byte(COLON);
+        if (emit(out)) changed = true;
+        else out.len = mark;
+      }
+      return closeObject(out, start, changed);
+    }
+    default: {
+      // A literal (TRUE, FALSE, NUL).
+      if (changeAt[ci] !== at || ci === changes) return false;
+      const now = changeNum[ci++];
+      ops[at] = now;
+      replacedBy(now === TRUE ? true : now === FALSE ? false : null, out);
+      return true;
+    }
   }
-  if (kind === ARR) {
-    // Unchanged (check()): walked only to move the cursors past it.
-    const a = v as ArrayLike<unknown>;
-    for (let i = 0; i < n; i++) apply(a[i], out);
-    return false;
-  }
-  const o = v as Record<string, unknown>;
-  const start = out.len;
-  out.byte(OPEN_BRACE);
-  let changed = false;
-  for (const key in o) {
-    const x = o[key];
-    if (leftOut(x)) continue;
-    ki++;
-    const mark = out.len;
-    if (changed) out.byte(COMMA);
-    out.string(key);
-    out.byte(COLON);
-    if (apply(x, out)) changed = true;
-    else out.len = mark;
-  }
-  return closeObject(out, start, changed);
 }
 
 /**
@@ -686,6 +766,7 @@ export class InputMirror {
       return false;
     }
     load(tape);
+    changes = 0;
     const answer = check(value);
     if (answer === SAME) {
       out.ascii("{}");
@@ -693,9 +774,14 @@ export class InputMirror {
     }
     load(tape);
     if (answer === LEAVES) {
-      if (!apply(value, out)) out.ascii("{}");
+      ci = 0;
+      const changed = emit(out);
+      // The log lets go of the read's strings and windows it still holds (not written: none).
+      for (let k = ci; k < changes; k++) changeRef[k] = null;
+      if (!changed) out.ascii("{}");
       return true;
     }
+    for (let k = 0; k < changes; k++) changeRef[k] = null;
     const before = decode() as ObjectNode;
     const changed = deltaObject(value as Record<string, unknown>, before, out);
     this.tape = encode(updated);
