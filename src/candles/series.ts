@@ -127,11 +127,7 @@ export function buildSeries(
   // The window: the newest windowSize of the kept candles.
   const start = Math.max(0, keptCount - windowSize);
   const size = keptCount - start;
-  // Grown by push, not made with new Array(size): an array made at its size is "holey" in V8,
-  // and a number read from a holey array is boxed wherever it is compared or handed on — the
-  // flight recorder's compare of the window against its mirror allocated a heap number per
-  // close, 300 a read (docs/performance.md, "Flight recorder cost").
-  const closes: number[] = [];
+  const closes = new Array<number>(size);
   const hasher = new SeriesHash(key);
   // Minutes missing so far, while every candle of the window has an open time (else gapMinutes
   // is null). Stored rows are read straight from the columns and the previous open time is
@@ -154,7 +150,7 @@ export function buildSeries(
       price = candle.close;
       liveOnly += 1;
     }
-    closes.push(price);
+    closes[p - start] = price;
     // NaN by one definition: a hash is of exact bits.
     hasher.add(Number.isNaN(t) ? Number.NaN : t, price);
     if (timed) {
