@@ -406,10 +406,10 @@ let si = 0;
 const literalOp = (leaf: boolean | null): number => (leaf === null ? NUL : leaf ? TRUE : FALSE);
 
 // check() notes each change it finds (the op's place and the new value) in the change log below,
-// and emit() writes the delta from the log and the tape alone: the read is walked once. (Walking
-// it again, as apply() did, read every member a second time through a lookup that sees every
-// phase's objects — the mirror's largest cost at the minute burst — and boxed each number read
-// from an object a second time.)
+// and emit() writes the delta from the log and the tape alone: the read is walked once. (A second
+// walk of the read to write the delta, as the mirror did before, looked every member up again
+// through a lookup that sees every phase's objects — the mirror's largest cost at the minute
+// burst — and boxed each number read from an object a second time.)
 
 /** check()'s change log: `changes` entries, each the op's place and its new value. */
 let changes = 0;
