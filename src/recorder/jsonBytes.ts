@@ -204,7 +204,11 @@ export class JsonBytes {
     this.byte(CLOSE_BRACKET);
   }
 
-  private object(v: Record<string, unknown>): void {
+  /**
+   * A plain object's members, as JSON.stringify spells them — for a caller that knows `v` is one
+   * and has no toJSON to call (value() looks that up first).
+   */
+  object(v: Record<string, unknown>): void {
     this.byte(OPEN_BRACE);
     let first = true;
     for (const key in v) {
