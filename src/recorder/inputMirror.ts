@@ -339,25 +339,37 @@ function shiftNumbers(
   out: JsonBytes,
 ): boolean {
   const m = nums.length;
+  const s = movedBy(v, nums, 0, m, n);
+  if (s < 0) return false;
+  const count = m - s;
+  if (!writeShift(v, s, count, n, out)) return false;
+  let into = nums;
+  if (n === m) nums.copyWithin(0, s);
+  else {
+    into = new Float64Array(n);
+    into.set(nums.subarray(s));
+    node.nums = into;
+  }
+  for (let k = count; k < n; k++) into[k] = v[k] as number;
+  updated = node;
+  return true;
+}
+
+/**
+ * How far a window of m numbers, `from[at…at+m)`, moved on to become `v` (n long): the first s
+ * such that v begins with from's elements after the first s — at least 1 when the length is the
+ * same, at most MAX_SHIFT; −1 when there is none. Shared by the tree (shiftNumbers) and the tape
+ * (applyNumbers).
+ */
+function movedBy(v: ArrayLike<unknown>, from: Float64Array, at: number, m: number, n: number) {
   for (let s = n === m ? 1 : 0; s <= Math.min(MAX_SHIFT, m - 1); s++) {
     const count = m - s;
     if (count > n) continue;
     let j = 0;
-    while (j < count && v[j] === nums[s + j]) j++;
-    if (j < count) continue;
-    if (!writeShift(v, s, count, n, out)) return false;
-    let into = nums;
-    if (n === m) nums.copyWithin(0, s);
-    else {
-      into = new Float64Array(n);
-      into.set(nums.subarray(s));
-      node.nums = into;
-    }
-    for (let k = count; k < n; k++) into[k] = v[k] as number;
-    updated = node;
-    return true;
+    while (j < count && v[j] === from[at + s + j]) j++;
+    if (j === count) return s;
   }
-  return false;
+  return -1;
 }
 
 // ---- The tape: an actor's mirror laid out flat ----
@@ -417,10 +429,18 @@ let changes = 0;
 let changeAt = new Int32Array(64);
 /** A number's new value, or a literal's new op (TRUE, FALSE, NUL). */
 let changeNum = new Float64Array(64);
-/** A string's new value, or the read's window (NUMS); cleared once written. */
+/** A string's new value, or the read's window (NUMS); released after the read (releaseLog). */
 const changeRef: unknown[] = [];
 /** The next change emit() writes. */
 let ci = 0;
+
+/** Whether the next change emit() writes is the op at `at`. */
+const changedAt = (at: number): boolean => ci < changes && changeAt[ci] === at;
+
+/** The log lets go of the read's strings and windows (the read is not held to the next one). */
+function releaseLog(): void {
+  for (let k = 0; k < changes; k++) changeRef[k] = null;
+}
 
 /** Notes a change of the op at `at`. */
 function logChange(at: number, num: number, ref: unknown): void {
@@ -530,7 +550,7 @@ function emit(out: JsonBytes): boolean {
   switch (kind) {
     case NUM: {
       const k = ni++;
-      if (changeAt[ci] !== at || ci === changes) return false;
+      if (!changedAt(at)) return false;
       const x = changeNum[ci++];
       nums[k] = x;
       replacedBy(x, out);
@@ -538,20 +558,15 @@ function emit(out: JsonBytes): boolean {
     }
     case STR: {
       const k = si++;
-      if (changeAt[ci] !== at || ci === changes) return false;
-      const x = changeRef[ci] as string;
-      changeRef[ci++] = null;
+      if (!changedAt(at)) return false;
+      const x = changeRef[ci++] as string;
       strs[k] = x;
       replacedBy(x, out);
       return true;
     }
     case NUMS: {
-      let changed = false;
-      if (changeAt[ci] === at && ci < changes) {
-        const a = changeRef[ci] as ArrayLike<number>;
-        changeRef[ci++] = null;
-        changed = applyNumbers(a, n, out);
-      }
+      const changed = changedAt(at);
+      if (changed) applyNumbers(changeRef[ci++] as ArrayLike<number>, n, out);
       ni += n;
       return changed;
     }
@@ -568,7 +583,7 @@ function emit(out: JsonBytes): boolean {
         const name = names[ki++];
         const next = ops[oi] & 15;
         // A leaf or a window changed or not is known before its name is written.
-        if (next !== OBJ && next !== ARR && changeAt[ci] !== oi) {
+        if (next !== OBJ && next !== ARR && !changedAt(oi)) {
           skipFlat();
           continue;
         }
@@ -583,7 +598,7 @@ function emit(out: JsonBytes): boolean {
     }
     default: {
       // A literal (TRUE, FALSE, NUL).
-      if (changeAt[ci] !== at || ci === changes) return false;
+      if (!changedAt(at)) return false;
       const now = changeNum[ci++];
       ops[at] = now;
       replacedBy(now === TRUE ? true : now === FALSE ? false : null, out);
@@ -593,23 +608,19 @@ function emit(out: JsonBytes): boolean {
 }
 
 /**
- * A window of n finite numbers, at nums[ni…], become `a`'s (same length): as shiftNumbers() —
- * moved by s and added to, `{"~":[s,count,[added…]]}` — or else replaced whole, `{"=":[…]}`.
+ * A window of n finite numbers, at nums[ni…], become `a`'s (same length; check() found it
+ * changed): as shiftNumbers() — moved by s and added to, `{"~":[s,count,[added…]]}` — or else
+ * replaced whole, `{"=":[…]}`.
  */
-function applyNumbers(a: ArrayLike<number>, n: number, out: JsonBytes): boolean {
+function applyNumbers(a: ArrayLike<number>, n: number, out: JsonBytes): void {
   const at = ni;
-  let i = 0;
-  while (i < n && a[i] === nums[at + i]) i++;
-  if (i === n) return false;
-  for (let s = 1; s <= Math.min(MAX_SHIFT, n - 1); s++) {
+  const s = movedBy(a, nums, at, n, n);
+  if (s > 0) {
     const count = n - s;
-    let j = 0;
-    while (j < count && a[j] === nums[at + s + j]) j++;
-    if (j < count) continue;
     writeShift(a, s, count, n, out); // every one finite: check() saw to it
     nums.copyWithin(at, at + s, at + n);
     for (let k = count; k < n; k++) nums[at + k] = a[k];
-    return true;
+    return;
   }
   out.ascii('{"=":[');
   for (let k = 0; k < n; k++) {
@@ -618,7 +629,6 @@ function applyNumbers(a: ArrayLike<number>, n: number, out: JsonBytes): boolean 
     nums[at + k] = a[k];
   }
   out.ascii("]}");
-  return true;
 }
 
 /** A tape's four arrays. */
@@ -779,12 +789,11 @@ export class InputMirror {
     if (answer === LEAVES) {
       ci = 0;
       const changed = emit(out);
-      // The log lets go of the read's strings and windows it still holds (not written: none).
-      for (let k = ci; k < changes; k++) changeRef[k] = null;
+      releaseLog();
       if (!changed) out.ascii("{}");
       return true;
     }
-    for (let k = 0; k < changes; k++) changeRef[k] = null;
+    releaseLog();
     const before = decode() as ObjectNode;
     const changed = deltaObject(value as Record<string, unknown>, before, out);
     this.tape = encode(updated);

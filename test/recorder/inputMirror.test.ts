@@ -185,6 +185,11 @@ describe("InputMirror", () => {
       deltaOf(mirror, { series: { closes: Float64Array.from(PRICES.slice(2, 12)) }, n: 1 }),
     ).toBe(`{"series":{"closes":{"~":[1,9,[${PRICES[11]}]]}}}`);
     expect(fullOf(mirror)).toBe(`{"series":{"closes":[${PRICES.slice(2, 12).join(",")}]},"n":1}`);
+    // a window still filling up grows by its new candles, kept whole: a shift of 0
+    expect(deltaOf(mirror, { series: { closes: PRICES.slice(2, 13) }, n: 1 })).toBe(
+      `{"series":{"closes":{"~":[0,10,[${PRICES[12]}]]}}}`,
+    );
+    expect(fullOf(mirror)).toBe(`{"series":{"closes":[${PRICES.slice(2, 13).join(",")}]},"n":1}`);
   });
 
   it("holds nothing of the value it was given: a value changed after its read is not in the mirror", () => {
