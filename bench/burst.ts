@@ -106,9 +106,14 @@ function parseArgs(argv: string[]): Args {
     sideBySide: false,
   };
   for (let i = 0; i < argv.length; i += 2) {
-    if (argv[i] === "--no-handoff" || argv[i] === "--side-by-side") {
-      if (argv[i] === "--no-handoff") args.handoff = false;
-      else args.sideBySide = true;
+    // Flags without a value.
+    if (argv[i] === "--no-handoff") {
+      args.handoff = false;
+      i -= 1;
+      continue;
+    }
+    if (argv[i] === "--side-by-side") {
+      args.sideBySide = true;
       i -= 1;
       continue;
     }
