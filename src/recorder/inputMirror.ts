@@ -29,6 +29,21 @@ import {
   OPEN_BRACE,
   OPEN_BRACKET,
 } from "./jsonBytes.js";
+import { compiledCheck, type CompiledCheck } from "./compiledCheck.js";
+import {
+  ARR,
+  FALSE,
+  LEAVES,
+  NUL,
+  NUM,
+  NUMS,
+  OBJ,
+  SAME,
+  SHAPE,
+  STR,
+  TRUE,
+  UNSURE,
+} from "./tapeOps.js";
 
 /** A value JSON spells as it is. */
 type Leaf = number | string | boolean | null;
@@ -385,24 +400,13 @@ function movedBy(v: ArrayLike<unknown>, from: Float64Array, at: number, m: numbe
 // Most reads change nothing (between candles) or only leaves and windows (at the minute burst):
 // check() walks the read and the tape together and tells which, noting each change; emit() then
 // writes the delta from those notes and updates the tape in place, with the same text the tree's
-// delta() writes. Anything else —
-// members added, removed, reordered or retyped, arrays resized, an array of other things changed
-// — goes the tree's way: the tape decoded to a tree, delta() on it, the result encoded again.
-
-/** An op's kind (its low 4 bits; the count, where there is one, is in the rest). */
-const OBJ = 1; // an object of n members: n names in `keys`, each followed by its value's ops
-const NUM = 2; // a finite number, in `nums`
-const STR = 3; // a string, in `strs`
-const TRUE = 4;
-const FALSE = 5;
-const NUL = 6;
-const NUMS = 7; // an array of n finite numbers, in `nums`
-const ARR = 8; // an array of n other values, each followed by its ops
-
-/** check()'s answers. */
-const SAME = 0;
-const LEAVES = 1; // only leaves, or numbers in windows, changed: emit() writes it
-const SHAPE = 2; // anything else: the tree's way
+// delta() writes. Anything else — members added, removed, reordered or retyped, arrays resized,
+// an array of other things changed — goes the tree's way: the tape decoded to a tree, delta() on
+// it, the result encoded again. The op kinds and the answers are tapeOps.ts's.
+//
+// check() is the generic compare, decided by the tape's data at every step; a tape's shape also
+// has a compare compiled for it (compiledCheck.ts), tried first: it decides the common reads with
+// the same answer and the same notes, and leaves the rest (UNSURE) to check().
 
 /** The tape being read or written, and where in it (module state, as `updated` above). */
 let ops: Int32Array = new Int32Array(0);
@@ -631,12 +635,13 @@ function applyNumbers(a: ArrayLike<number>, n: number, out: JsonBytes): void {
   out.ascii("]}");
 }
 
-/** A tape's four arrays. */
+/** A tape's four arrays, and the compare compiled for its shape (compiledCheck.ts; null: none). */
 interface Tape {
   ops: Int32Array;
   names: string[];
   nums: Float64Array;
   strs: string[];
+  check: CompiledCheck | null;
 }
 
 /** The tree `m` laid out as a tape. */
@@ -669,11 +674,13 @@ function encode(m: Mirror): Tape {
     }
   };
   walk(m);
+  const ops = Int32Array.from(opList);
   return {
-    ops: Int32Array.from(opList),
+    ops,
     names: nameList,
     nums: Float64Array.from(numList),
     strs: strList,
+    check: compiledCheck(ops, nameList),
   };
 }
 
@@ -780,7 +787,15 @@ export class InputMirror {
     }
     load(tape);
     changes = 0;
-    const answer = check(value);
+    let answer = UNSURE;
+    if (tape.check !== null) {
+      answer = tape.check(value, nums, strs, ops, logChange);
+      if (answer === UNSURE) {
+        releaseLog();
+        changes = 0;
+      }
+    }
+    if (answer === UNSURE) answer = check(value);
     if (answer === SAME) {
       out.ascii("{}");
       return true;

@@ -3,7 +3,8 @@
 // read's inputs as JSON carries them, and the mirror's full text is them too — whatever changed:
 // windows moved, grown or shrunk, members added, removed, reordered, retyped, non-finite.
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { setCompiling } from "../../src/recorder/compiledCheck.js";
 import { InputMirror } from "../../src/recorder/inputMirror.js";
 import { JsonBytes } from "../../src/recorder/jsonBytes.js";
 import { patch, type Delta, type JsonObject } from "../../src/recorder/delta.js";
@@ -88,7 +89,15 @@ function phaseValue(p: typeof phaseLike extends fc.Arbitrary<infer T> ? T : neve
   return v;
 }
 
-describe("InputMirror", () => {
+// Every test both ways: with the compares compiled per tape shape (as the service runs) and with
+// the generic compare alone — the two must write the same deltas.
+describe.each([
+  ["compiled", true],
+  ["generic", false],
+])("InputMirror, its compare %s", (_, compiled) => {
+  beforeAll(() => setCompiling(compiled));
+  afterAll(() => setCompiling(true));
+
   it("a delta applied to the inputs before gives the read's inputs (phase-like sequences)", () => {
     fc.assert(
       fc.property(fc.array(phaseLike, { minLength: 1, maxLength: 12 }), (ps) =>

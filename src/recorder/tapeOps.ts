@@ -1,0 +1,25 @@
+// The ops of a mirror's tape (inputMirror.ts, "The tape") and the answers of a compare of a read
+// against it: shared by the generic compare (inputMirror.ts check) and the compare compiled for
+// one tape's shape (compiledCheck.ts).
+
+/** An op's kind (its low 4 bits; the count, where there is one, is in the rest). */
+export const OBJ = 1; // an object of n members: n names in `names`, each followed by its value's ops
+export const NUM = 2; // a finite number, in `nums`
+export const STR = 3; // a string, in `strs`
+export const TRUE = 4;
+export const FALSE = 5;
+export const NUL = 6;
+export const NUMS = 7; // an array of n finite numbers, in `nums`
+export const ARR = 8; // an array of n other values, each followed by its ops
+
+/** A compare's answers. */
+export const SAME = 0;
+/** Only leaves, or numbers in windows, changed: noted in the change log, written by emit(). */
+export const LEAVES = 1;
+/** Anything else: the tree's way (members added, removed, reordered, retyped; arrays resized). */
+export const SHAPE = 2;
+/** The compiled compare met what it does not decide (compiledCheck.ts): the generic one decides. */
+export const UNSURE = 3;
+
+/** Notes a change of the op at `at`: a number's new value or a literal's new op; or a reference. */
+export type LogChange = (at: number, num: number, ref: unknown) => void;
