@@ -113,7 +113,7 @@ interface PendingCycle {
   actor: ActorState;
   rec: CycleRecord;
   inputs: ReadInputs | null;
-  /** The steps' inputs object the cycle's later steps are handed (the key in `cycles`). */
+  /** The steps' inputs object the cycle's later steps are handed (how they are told apart). */
   value: object | null;
   /** The rate-limit memory decide saw (undefined: not decided). */
   memory?: unknown;
@@ -215,6 +215,19 @@ export function writeBatch(batch: PublishBatch, out: JsonBytes, known?: SpelledK
   out.ascii("]}");
 }
 
+/**
+ * The symbol's open cycle when it read these inputs (the object its read returned, which the
+ * later steps are handed again); null when it did not (not recorded).
+ */
+function openCycle(
+  actors: Map<string, ActorState>,
+  symbol: string,
+  inputs: unknown,
+): PendingCycle | null {
+  const open = actors.get(symbol)?.open;
+  return open != null && open.value !== null && open.value === inputs ? open : null;
+}
+
 /** A cycle written before it ended (its publisher was stopped: lease lost, shutdown). */
 function stopped(pending: PendingCycle): PendingCycle {
   pending.rec.z = 1;
@@ -233,11 +246,11 @@ export class FlightRecorder {
    */
   private readonly byHashKey = new Map<string, ActorState>();
   /**
-   * The open cycles by the inputs object their read returned, which compute, decide and publish
-   * are handed again. A Map, not a WeakMap: the entry goes when the cycle ends or at the actor's
-   * next read, so it holds at most one object an actor, and costs the collector no ephemerons.
+   * The cycle whose compute ran last. The machine calls decide right after compute, in the same
+   * action and with the same inputs (machines/publisher.ts computeAndDecide), and decide is not
+   * handed the symbol: this finds its cycle without a lookup.
    */
-  private readonly cycles = new Map<object, PendingCycle>();
+  private computed: PendingCycle | null = null;
   private readonly now: () => number;
   private readonly headerConfig: JsonObject;
   /** The role last noted (null: none yet), compared member by member, not as a built string. */
@@ -377,40 +390,47 @@ export class FlightRecorder {
         return this.observe(step, actor.readDone, actor.readFailed);
       },
       compute: (symbol, inputs) => {
+        const pending = openCycle(actors, symbol, inputs);
+        this.computed = pending;
         let out: ReturnType<typeof steps.compute>;
         try {
           out = steps.compute(symbol, inputs);
         } catch (err) {
-          this.guard(() => this.endCycle(inputs, (rec) => (rec.ce = message(err))));
+          this.guard(() => this.endCycle(pending, (rec) => (rec.ce = message(err))));
           throw err;
         }
         if (!out.ok) {
           const { reason, detail } = out;
-          this.guard(() => this.endCycle(inputs, (rec) => (rec.cx = [reason, detail])));
+          this.guard(() => this.endCycle(pending, (rec) => (rec.cx = [reason, detail])));
         }
         return out;
       },
       decide: (memory, inputs, result, nowMs) => {
+        const pending = this.decidedCycle(actors, inputs);
         let decision: ReturnType<typeof steps.decide>;
         try {
           decision = steps.decide(memory, inputs, result, nowMs);
         } catch (err) {
-          this.guard(() => this.endCycle(inputs, (rec) => (rec.ce = `decide: ${message(err)}`)));
+          this.guard(() => this.endCycle(pending, (rec) => (rec.ce = `decide: ${message(err)}`)));
           throw err;
         }
-        try {
-          this.noteDecision(inputs, memory, decision);
-        } catch (err) {
-          this.fault(err);
-        }
+        if (pending !== null)
+          try {
+            pending.rec.d = [decision.publish, decision.why];
+            pending.memory = memory;
+          } catch (err) {
+            this.fault(err);
+          }
         return decision;
       },
-      publish: (symbol, inputs, result, nowMs) =>
-        this.observed(
+      publish: (symbol, inputs, result, nowMs) => {
+        const pending = openCycle(actors, symbol, inputs);
+        return this.observed(
           () => steps.publish(symbol, inputs, result, nowMs),
-          () => this.endCycle(inputs, () => undefined),
-          (err) => this.endCycle(inputs, (rec) => (rec.we = message(err))),
-        ),
+          () => this.endCycle(pending, () => undefined),
+          (err) => this.endCycle(pending, (rec) => (rec.we = message(err))),
+        );
+      },
       heartbeat: (symbol, nowMs) => {
         const actor = actors.get(symbol);
         let step: Promise<void>;
@@ -495,7 +515,19 @@ export class FlightRecorder {
     const open = actor.open;
     if (open === null) return;
     actor.open = null;
-    if (open.value !== null && this.cycles.get(open.value) === open) this.cycles.delete(open.value);
+    if (this.computed === open) this.computed = null;
+  }
+
+  /**
+   * The cycle decide's inputs belong to: the one whose compute ran last (always, in the machine),
+   * else the phase's open cycle that read them; null when none did (not recorded).
+   */
+  private decidedCycle(actors: Map<string, ActorState>, inputs: unknown): PendingCycle | null {
+    const last = this.computed;
+    if (last !== null && last.value === inputs && last.actor.open === last) return last;
+    if (typeof inputs !== "object" || inputs === null) return null;
+    for (const actor of actors.values()) if (actor.open?.value === inputs) return actor.open;
+    return null;
   }
 
   private actor(actors: Map<string, ActorState>, phase: PhaseName, symbol: string): ActorState {
@@ -585,20 +617,7 @@ export class FlightRecorder {
       const value = typeof read.value === "object" && read.value !== null ? read.value : null;
       const pending: PendingCycle = { actor, rec, inputs, value, written: false };
       actor.open = pending;
-      if (value !== null) this.cycles.set(value, pending);
     }
-  }
-
-  private noteDecision(
-    inputs: unknown,
-    memory: unknown,
-    decision: { publish: boolean; why: string },
-  ): void {
-    const pending =
-      typeof inputs === "object" && inputs !== null ? this.cycles.get(inputs) : undefined;
-    if (pending === undefined) return;
-    pending.rec.d = [decision.publish, decision.why];
-    pending.memory = memory;
   }
 
   private notePublish(batch: PublishBatch): void {
@@ -610,11 +629,9 @@ export class FlightRecorder {
     actor.open.written = true;
   }
 
-  /** Ends the cycle whose inputs these are, after `amend` adds how it ended. */
-  private endCycle(inputs: unknown, amend: (rec: CycleRecord) => void): void {
-    const pending =
-      typeof inputs === "object" && inputs !== null ? this.cycles.get(inputs) : undefined;
-    if (pending === undefined) return;
+  /** Ends the cycle (null: none recorded), after `amend` adds how it ended. */
+  private endCycle(pending: PendingCycle | null, amend: (rec: CycleRecord) => void): void {
+    if (pending === null) return;
     amend(pending.rec);
     if (pending.actor.open === pending) this.end(pending.actor);
   }

@@ -91,3 +91,37 @@ it("a step that throws instead of rejecting is noted, and its promise rejects", 
     expect.objectContaining({ p: "harvest", s: "Y", t: 2000, e: "connection is closed" }),
   ]);
 });
+
+it("each step's note goes to the cycle that read its inputs: decide right after compute, or not", async () => {
+  const recorder = recorderAt(3000);
+  let n = 0;
+  const steps: PhaseSteps<null, { v: number }, number> = {
+    seed: () => Promise.resolve(null),
+    read: () => Promise.resolve({ nowMs: 3000, read: { ok: true, value: { v: ++n } } }),
+    compute: (_symbol, inputs) => ({ ok: true, value: inputs.v }),
+    decide: (_memory, inputs) => ({ publish: inputs.v === 1, why: `why_${inputs.v}` }),
+    publish: () => Promise.resolve({ memory: null, summary: "", figures: {} }),
+    heartbeat: () => Promise.resolve(),
+  };
+  const wrapped = recorder.wrapSteps("risk", steps);
+  const a = await wrapped.read("A");
+  const b = await wrapped.read("B");
+  if (!a.read.ok || !b.read.ok) throw new Error("read failed");
+  // B's compute runs last; A's decide comes after it, handed A's inputs (not the machine's order).
+  wrapped.compute("A", a.read.value);
+  wrapped.compute("B", b.read.value);
+  wrapped.decide(null, a.read.value, 1, 3000);
+  wrapped.decide(null, b.read.value, 2, 3000);
+  // Inputs no read of this symbol returned note nothing on its cycle.
+  wrapped.decide(null, { v: 9 }, 9, 3000);
+  await wrapped.publish("B", a.read.value, 1, 3000);
+  await wrapped.publish("A", a.read.value, 1, 3000);
+  await wrapped.heartbeat("B", 3000);
+  await recorder.close();
+  const lines = await cycles();
+  expect(lines.map((l) => [l.s, l.d, l.hb])).toEqual([
+    ["A", [true, "why_1"], undefined],
+    ["B", [false, "why_2"], 1],
+  ]);
+  expect(recorder.stats().faults).toBe(0);
+});
