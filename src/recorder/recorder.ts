@@ -425,10 +425,19 @@ export class FlightRecorder {
       },
       publish: (symbol, inputs, result, nowMs) => {
         const pending = openCycle(actors, symbol, inputs);
-        return this.observed(
-          () => steps.publish(symbol, inputs, result, nowMs),
-          () => this.endCycle(pending, () => undefined),
-          (err) => this.endCycle(pending, (rec) => (rec.we = message(err))),
+        let step: ReturnType<typeof steps.publish>;
+        try {
+          step = steps.publish(symbol, inputs, result, nowMs);
+        } catch (err) {
+          this.published(pending, true, err);
+          return Promise.reject(err);
+        }
+        // A cycle not recorded: nothing to note, no reaction registered.
+        if (pending === null) return step;
+        return this.observe(
+          step,
+          () => this.published(pending, false),
+          (err: unknown) => this.published(pending, true, err),
         );
       },
       heartbeat: (symbol, nowMs) => {
@@ -451,35 +460,24 @@ export class FlightRecorder {
    * The step's own promise, observed rather than wrapped: the note is a reaction of its own on
    * that promise, registered before the machine's, so it runs first — and the cycle waits no
    * extra turn of the microtask queue for it. (An async wrapper adds one per step; at the minute
-   * burst every chain's steps then end later, more of them in flight at once.) A step that throws
-   * instead of rejecting is noted and rejected, as an async wrapper would.
-   */
-  private observed<T>(
-    start: () => Promise<T>,
-    ok: (value: T) => void,
-    failed: (err: unknown) => void,
-  ): Promise<T> {
-    let step: Promise<T>;
-    try {
-      step = start();
-    } catch (err) {
-      this.guard(() => failed(err));
-      return Promise.reject(err);
-    }
-    return this.observe(
-      step,
-      (value) => this.guard(() => ok(value)),
-      (err: unknown) => this.guard(() => failed(err)),
-    );
-  }
-
-  /**
-   * observed()'s reaction, for handlers that guard themselves — an actor's, made once (ActorState
-   * readDone, …): the read and the heartbeat, on every cycle's path, register no new closures.
+   * burst every chain's steps then end later, more of them in flight at once.) The handlers guard
+   * themselves; the read's and the heartbeat's are the actor's, made once (ActorState readDone,
+   * …): on every cycle's path they register no new closures. A step that throws instead of
+   * rejecting is noted by its wrapper and rejected, as an async wrapper would.
    */
   private observe<T>(step: Promise<T>, ok: (value: T) => void, failed: (err: unknown) => void) {
     step.then(ok, failed);
     return step;
+  }
+
+  /** A publish settled: its cycle ends, with the error when it failed. */
+  private published(pending: PendingCycle | null, failed: boolean, err?: unknown): void {
+    try {
+      if (pending !== null && failed) pending.rec.we = message(err);
+      this.endCycle(pending);
+    } catch (fault) {
+      this.fault(fault);
+    }
   }
 
   private guard(fn: () => void): void {
@@ -630,9 +628,9 @@ export class FlightRecorder {
   }
 
   /** Ends the cycle (null: none recorded), after `amend` adds how it ended. */
-  private endCycle(pending: PendingCycle | null, amend: (rec: CycleRecord) => void): void {
+  private endCycle(pending: PendingCycle | null, amend?: (rec: CycleRecord) => void): void {
     if (pending === null) return;
-    amend(pending.rec);
+    amend?.(pending.rec);
     if (pending.actor.open === pending) this.end(pending.actor);
   }
 

@@ -125,3 +125,36 @@ it("each step's note goes to the cycle that read its inputs: decide right after 
   ]);
   expect(recorder.stats().faults).toBe(0);
 });
+
+it("a publish that fails, by rejecting or by throwing, ends its cycle with the error", async () => {
+  const recorder = recorderAt(4000);
+  const failures = [
+    () => Promise.reject(new Error("READONLY You can't write against a read only replica.")),
+    () => {
+      throw new Error("fenced: not the lease holder");
+    },
+  ];
+  let k = 0;
+  const steps: PhaseSteps<null, { v: number }, number> = {
+    seed: () => Promise.resolve(null),
+    read: () => Promise.resolve({ nowMs: 4000, read: { ok: true, value: { v: 1 } } }),
+    compute: () => ({ ok: true, value: 1 }),
+    decide: () => ({ publish: true, why: "first_publish" }),
+    publish: () => failures[k++](),
+    heartbeat: () => Promise.resolve(),
+  };
+  const wrapped = recorder.wrapSteps("harvest", steps);
+  for (const symbol of ["P", "Q"]) {
+    const { read } = await wrapped.read(symbol);
+    if (!read.ok) throw new Error("read failed");
+    wrapped.compute(symbol, read.value);
+    wrapped.decide(null, read.value, 1, 4000);
+    await expect(wrapped.publish(symbol, read.value, 1, 4000)).rejects.toThrow();
+  }
+  await recorder.close();
+  expect((await cycles()).map((l) => [l.s, l.d, l.we])).toEqual([
+    ["P", [true, "first_publish"], "READONLY You can't write against a read only replica."],
+    ["Q", [true, "first_publish"], "fenced: not the lease holder"],
+  ]);
+  expect(recorder.stats().faults).toBe(0);
+});
