@@ -1,19 +1,22 @@
-// A cycle line's own members (format.ts CycleRecord; docs/recording.md), spelled by a writer made
-// for them rather than by JsonBytes#value's walk of any object.
+// A cycle line (format.ts CycleRecord; docs/recording.md), spelled into its actor's own buffer as
+// the cycle goes: each step's note adds its members when it happens, and the line is copied once,
+// whole, into the segment writer's chunk when the cycle ends.
 //
-// Why: in the steady state every actor writes a line a cycle, and the generic walk of the record
-// (for…in over an object of a new shape each time, a type switch and a prototype check per
-// member) was the largest part of the line's cost — ~3 µs a line in the service, where the
-// recorder's code runs cold between the service's own, against ~0.5 µs in a loop. Here the start
-// of the line, which never changes for an actor (`{"k":"c","p":…,"s":…,"t":`), is spelled once
-// when the actor is first seen and copied; the rest are a few typed members, each written by
-// what it is.
+// Why: in the steady state every actor writes a line a cycle, and the recorder's code and its
+// per-actor data are cold each time (the service's own work runs between two cycles of an actor).
+// Kept as a record object (its members added one by one, a new shape for each mix of them), then
+// spelled member by member into a line buffer with the inputs' delta and the batch copied in from
+// buffers of their own, a line touched four buffers and a record, and copied its inputs and its
+// batch twice. Spelled where it is noted, the line is one buffer, written front to back.
 //
-// The members go in the order the cycle's steps add them (read, compute, decide, publish, the
-// trigger, the segment's memory) — the order JSON.stringify spelled them in before — and the text
-// is JSON.stringify's for a record built in that order (test/recorder/cycleLine.test.ts).
+// The members go in the order the cycle's steps note them: the clock reading and the inputs
+// (read), a compute skip or error, the decision, the batch written (publish or heartbeat), a
+// write error, a heartbeat that wrote nothing, a stop mid-way, the trigger (cycle done), the
+// segment's memory (when the line is written). A line's members are found by name, not by place;
+// the text is JSON.stringify's for a record built in that order (test/recorder/cycleLine.test.ts).
+// A skipped or failed read's line (`x`, `e`: no inputs) is a record, folded while identical ones
+// repeat, and spelled by JSON.stringify (recorder.ts).
 import type { PhaseName } from "../core/phases.js";
-import type { CycleRecord } from "./format.js";
 import { CLOSE_BRACKET, COMMA, JsonBytes } from "./jsonBytes.js";
 
 /** One actor's line start, `{"k":"c","p":<phase>,"s":<symbol>,"t":`, as bytes. */
@@ -28,7 +31,7 @@ export function cycleLineHead(phase: PhaseName, symbol: string): Uint8Array {
 }
 
 /** `,"name":[a,b]` for a [reason, detail] pair (`name` given as `,"name":[`). */
-function pair(out: JsonBytes, name: string, [a, b]: [string, string]): void {
+export function writePair(out: JsonBytes, name: string, a: string, b: string): void {
   out.ascii(name);
   out.string(a);
   out.byte(COMMA);
@@ -37,72 +40,14 @@ function pair(out: JsonBytes, name: string, [a, b]: [string, string]): void {
 }
 
 /** `,"name":"text"` (`name` given as `,"name":`). */
-function text(out: JsonBytes, name: string, value: string): void {
+export function writeText(out: JsonBytes, name: string, value: string): void {
   out.ascii(name);
   out.string(value);
 }
 
-/** `,"name":<value as JSON>`, for the members that are JSON of any shape. */
-function json(out: JsonBytes, name: string, value: unknown): void {
-  out.ascii(name);
-  out.value(value);
+/** `,"d":[publish,why]`: the decision. */
+export function writeDecision(out: JsonBytes, publish: boolean, why: string): void {
+  out.ascii(publish ? ',"d":[true,' : ',"d":[false,');
+  out.string(why);
+  out.byte(CLOSE_BRACKET);
 }
-
-/**
- * Writes `rec` after its actor's head (cycleLineHead): its clock reading and its other members,
- * without the closing brace (the inputs and the batch go after them). Every member of a
- * CycleRecord is written; those the recorder appends as bytes (`f`, `i`, `w`) are not set on the
- * records it writes, and are spelled by JsonBytes#value when they are.
- */
-export function writeCycleMembers(rec: CycleRecord, out: JsonBytes): void {
-  out.number(rec.t);
-  if (rec.f !== undefined) json(out, ',"f":', rec.f);
-  if (rec.i !== undefined) json(out, ',"i":', rec.i);
-  if (rec.x !== undefined) pair(out, ',"x":[', rec.x);
-  if (rec.e !== undefined) text(out, ',"e":', rec.e);
-  if (rec.cx !== undefined) pair(out, ',"cx":[', rec.cx);
-  if (rec.ce !== undefined) text(out, ',"ce":', rec.ce);
-  if (rec.d !== undefined) {
-    out.ascii(rec.d[0] ? ',"d":[true,' : ',"d":[false,');
-    out.string(rec.d[1]);
-    out.byte(CLOSE_BRACKET);
-  }
-  if (rec.w !== undefined) json(out, ',"w":', rec.w);
-  if (rec.we !== undefined) text(out, ',"we":', rec.we);
-  if (rec.hb !== undefined) out.ascii(',"hb":1');
-  if (rec.z !== undefined) out.ascii(',"z":1');
-  if (rec.tr !== undefined) text(out, ',"tr":', rec.tr);
-  if (rec.m !== undefined) json(out, ',"m":', rec.m);
-  if (rec.n !== undefined) json(out, ',"n":', rec.n);
-  if (rec.t2 !== undefined) json(out, ',"t2":', rec.t2);
-}
-
-/**
- * The members in the order writeCycleMembers writes them, after k, p, s and t: declared so that a
- * test fails when CycleRecord gains a member the writer does not know.
- */
-export const CYCLE_MEMBER_ORDER = [
-  "f",
-  "i",
-  "x",
-  "e",
-  "cx",
-  "ce",
-  "d",
-  "w",
-  "we",
-  "hb",
-  "z",
-  "tr",
-  "m",
-  "n",
-  "t2",
-] as const satisfies ReadonlyArray<Exclude<keyof CycleRecord, "k" | "p" | "s" | "t">>;
-
-// A member of CycleRecord missing from the list above fails to type-check here.
-type Unlisted = Exclude<
-  Exclude<keyof CycleRecord, "k" | "p" | "s" | "t">,
-  (typeof CYCLE_MEMBER_ORDER)[number]
->;
-const allListed: [Unlisted] extends [never] ? true : Unlisted = true;
-void allListed;

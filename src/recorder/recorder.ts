@@ -26,7 +26,7 @@ import {
 import type { Json, JsonObject } from "./delta.js";
 import { InputMirror, jsonText } from "./inputMirror.js";
 import { CLOSE_BRACE, CLOSE_BRACKET, COMMA, JsonBytes } from "./jsonBytes.js";
-import { cycleLineHead, writeCycleMembers } from "./cycleLine.js";
+import { cycleLineHead, writeDecision, writePair, writeText } from "./cycleLine.js";
 import {
   RECORDING_FORMAT,
   RECORDING_VERSION,
@@ -72,12 +72,11 @@ interface ActorState {
   /** The inputs of the actor's last read, and each read's delta against the one before. */
   mirror: InputMirror;
   /**
-   * The last read's delta, as the line will carry it (ReadInputs.delta). Kept by the actor and
-   * reused, not by the cycle: a cycle's line is written before the actor's next read.
+   * The line of its cycle under way or held, spelled as the cycle goes (cycleLine.ts): kept by
+   * the actor and reused, not by the cycle — a cycle's line is written before the actor's next
+   * read begins the next one.
    */
-  delta: JsonBytes;
-  /** The batch the open cycle wrote, as its line's `w` (PendingCycle.written); reused likewise. */
-  written: JsonBytes;
+  line: JsonBytes;
   /** Reads with inputs so far (numbering them). */
   reads: number;
   /** The read whose inputs the actor's last line carried (the next delta's base); null: none. */
@@ -100,30 +99,37 @@ interface ActorState {
   heartbeatFailed: (err: unknown) => void;
 }
 
-/** A read's inputs, as a line will carry them. */
-interface ReadInputs {
-  /** The read's number (ActorState.reads). */
-  read: number;
-  /** The actor's `delta` holds this read's delta; false: none to be a delta against. */
-  delta: boolean;
-}
-
-/** A cycle's record before it is encoded; `inputs` is encoded (full or delta) when written. */
+/**
+ * A cycle not written yet. One that read inputs is spelled into its actor's `line` as it goes
+ * (`rec` null); a skipped or failed read's is a record, folded while identical ones repeat.
+ */
 interface PendingCycle {
   actor: ActorState;
-  rec: CycleRecord;
-  inputs: ReadInputs | null;
+  /** A skipped or failed read's line (`x` or `e`, no inputs); null: the actor's `line`. */
+  rec: CycleRecord | null;
   /** The steps' inputs object the cycle's later steps are handed (how they are told apart). */
   value: object | null;
+  /** The read's number (ActorState.reads); 0: a record's. */
+  read: number;
+  /**
+   * Its inputs are in the line as a delta (`"i"`) at line[inputsAt, inputsEnd); false: in full
+   * (`"f"`), or a record's.
+   */
+  delta: boolean;
+  inputsAt: number;
+  inputsEnd: number;
   /** The rate-limit memory decide saw (undefined: not decided). */
   memory?: unknown;
   /**
-   * The cycle wrote a batch: the actor's `written` holds it as the line's `w`, spelled when it was
-   * published — the copy of what was sent (the steps may reuse its objects later) and the line's
-   * text at once.
+   * Where the line's `w` begins, −1: no batch written. The batch is spelled when it is published
+   * — the copy of what was sent (the steps may reuse its objects later) and the line's text at
+   * once; a second publish in one cycle replaces it.
    */
-  written: boolean;
+  wAt: number;
 }
+
+/** A line's amendment: members added when the cycle ends (a compute skip, an error). */
+type Amend = (line: JsonBytes) => void;
 
 /** The hash each phase publishes to, before its symbol: a batch's first key names its actor. */
 const HASH_PREFIX: Record<PhaseName, string> = {
@@ -230,9 +236,22 @@ function openCycle(
 
 /** A cycle written before it ended (its publisher was stopped: lease lost, shutdown). */
 function stopped(pending: PendingCycle): PendingCycle {
-  pending.rec.z = 1;
+  if (pending.rec !== null) pending.rec.z = 1;
+  else pending.actor.line.ascii(',"z":1');
   return pending;
 }
+
+/** A skipped or failed read's line: a record, with nothing of a line's inputs. */
+const recordLine = (actor: ActorState, rec: CycleRecord): PendingCycle => ({
+  actor,
+  rec,
+  value: null,
+  read: 0,
+  delta: false,
+  inputsAt: 0,
+  inputsEnd: 0,
+  wAt: -1,
+});
 
 export class FlightRecorder {
   private readonly writer: SegmentWriter;
@@ -256,7 +275,10 @@ export class FlightRecorder {
   /** The role last noted (null: none yet), compared member by member, not as a built string. */
   private lastRole: { role: string; holder: string } | null = null;
   private faults = 0;
-  /** Each cycle line is spelled here, then copied into the writer's chunk (jsonBytes.ts: why). */
+  /**
+   * A line rebuilt with its inputs in full (lines lost or a segment begun since its read): the
+   * rest are written from their actor's own line (cycleLine.ts).
+   */
   private readonly lineBytes = new JsonBytes(4096);
 
   constructor(private readonly options: FlightRecorderOptions) {
@@ -318,7 +340,10 @@ export class FlightRecorder {
     try {
       const actor = this.actors.get(event.phase)?.get(event.symbol);
       if (actor?.held == null) return;
-      if (event.trigger != null) actor.held.rec.tr = event.trigger;
+      const { held } = actor;
+      if (event.trigger != null)
+        if (held.rec !== null) held.rec.tr = event.trigger;
+        else writeText(actor.line, ',"tr":', event.trigger);
       this.write(actor, actor.held);
       actor.held = null;
     } catch (err) {
@@ -396,12 +421,16 @@ export class FlightRecorder {
         try {
           out = steps.compute(symbol, inputs);
         } catch (err) {
-          this.guard(() => this.endCycle(pending, (rec) => (rec.ce = message(err))));
+          this.guard(() =>
+            this.endCycle(pending, (line) => writeText(line, ',"ce":', message(err))),
+          );
           throw err;
         }
         if (!out.ok) {
           const { reason, detail } = out;
-          this.guard(() => this.endCycle(pending, (rec) => (rec.cx = [reason, detail])));
+          this.guard(() =>
+            this.endCycle(pending, (line) => writePair(line, ',"cx":[', reason, detail)),
+          );
         }
         return out;
       },
@@ -411,12 +440,14 @@ export class FlightRecorder {
         try {
           decision = steps.decide(memory, inputs, result, nowMs);
         } catch (err) {
-          this.guard(() => this.endCycle(pending, (rec) => (rec.ce = `decide: ${message(err)}`)));
+          this.guard(() =>
+            this.endCycle(pending, (line) => writeText(line, ',"ce":', `decide: ${message(err)}`)),
+          );
           throw err;
         }
         if (pending !== null)
           try {
-            pending.rec.d = [decision.publish, decision.why];
+            writeDecision(pending.actor.line, decision.publish, decision.why);
             pending.memory = memory;
           } catch (err) {
             this.fault(err);
@@ -473,8 +504,10 @@ export class FlightRecorder {
   /** A publish settled: its cycle ends, with the error when it failed. */
   private published(pending: PendingCycle | null, failed: boolean, err?: unknown): void {
     try {
-      if (pending !== null && failed) pending.rec.we = message(err);
-      this.endCycle(pending);
+      this.endCycle(
+        pending,
+        failed ? (line) => writeText(line, ',"we":', message(err)) : undefined,
+      );
     } catch (fault) {
       this.fault(fault);
     }
@@ -537,8 +570,7 @@ export class FlightRecorder {
         head: cycleLineHead(phase, symbol),
         hashKey: spelledKey(HASH_PREFIX[phase] + symbol),
         mirror: new InputMirror(),
-        delta: new JsonBytes(),
-        written: new JsonBytes(),
+        line: new JsonBytes(),
         reads: 0,
         writtenRead: null,
         memoryRecorded: false,
@@ -563,7 +595,7 @@ export class FlightRecorder {
           try {
             const open = made.open;
             if (open === null) return;
-            if (!open.written) open.rec.hb = 1;
+            if (open.wAt < 0) made.line.ascii(',"hb":1');
             this.end(made);
           } catch (err) {
             this.fault(err);
@@ -573,7 +605,7 @@ export class FlightRecorder {
           try {
             const open = made.open;
             if (open === null) return;
-            open.rec.we = message(err);
+            writeText(made.line, ',"we":', message(err));
             this.end(made);
           } catch (fault) {
             this.fault(fault);
@@ -600,38 +632,66 @@ export class FlightRecorder {
     actor.held = null;
     if (actor.open !== null) this.write(actor, stopped(actor.open));
     this.closeOpen(actor);
-    const rec: CycleRecord = { k: "c", p: phase, s: symbol, t: nowMs };
     if (read === null) {
-      rec.e = error ?? "read failed";
-      this.end(actor, { actor, rec, inputs: null, value: null, written: false });
+      const rec: CycleRecord = { k: "c", p: phase, s: symbol, t: nowMs, e: error ?? "read failed" };
+      this.end(actor, recordLine(actor, rec));
     } else if (!read.ok) {
-      rec.x = [read.reason, read.detail];
-      this.end(actor, { actor, rec, inputs: null, value: null, written: false });
+      const rec: CycleRecord = {
+        k: "c",
+        p: phase,
+        s: symbol,
+        t: nowMs,
+        x: [read.reason, read.detail],
+      };
+      this.end(actor, recordLine(actor, rec));
     } else {
-      // Compared with the actor's mirror now: the steps may change the value after this read.
-      actor.delta.reset();
-      const delta = actor.mirror.update(read.value, actor.delta);
-      const inputs: ReadInputs = { read: ++actor.reads, delta };
-      const value = typeof read.value === "object" && read.value !== null ? read.value : null;
-      const pending: PendingCycle = { actor, rec, inputs, value, written: false };
-      actor.open = pending;
+      // The line begins: its start, the clock reading, the inputs — compared with the actor's
+      // mirror now (the steps may change the value after this read), as a delta when the line
+      // before carried the last read's, else in full.
+      const { line } = actor;
+      line.reset();
+      line.bytes(actor.head);
+      line.number(nowMs);
+      const readNo = ++actor.reads;
+      const inputsAt = line.len;
+      line.ascii(',"i":');
+      const delta = actor.mirror.update(read.value, line) && actor.writtenRead === readNo - 1;
+      if (!delta) {
+        line.len = inputsAt;
+        line.ascii(',"f":');
+        actor.mirror.jsonInto(line);
+      }
+      actor.open = {
+        actor,
+        rec: null,
+        value: typeof read.value === "object" && read.value !== null ? read.value : null,
+        read: readNo,
+        delta,
+        inputsAt,
+        inputsEnd: line.len,
+        wAt: -1,
+      };
     }
   }
 
   private notePublish(batch: PublishBatch): void {
     const first = batch.hashes[0]?.key;
     const actor = first === undefined ? undefined : this.byHashKey.get(first);
-    if (actor?.open == null) return;
-    actor.written.reset();
-    writeBatch(batch, actor.written, actor.hashKey);
-    actor.open.written = true;
+    const open = actor?.open;
+    if (actor === undefined || open == null) return;
+    const { line } = actor;
+    if (open.wAt < 0) open.wAt = line.len;
+    else line.len = open.wAt;
+    line.ascii(',"w":');
+    writeBatch(batch, line, actor.hashKey);
   }
 
   /** Ends the cycle (null: none recorded), after `amend` adds how it ended. */
-  private endCycle(pending: PendingCycle | null, amend?: (rec: CycleRecord) => void): void {
-    if (pending === null) return;
-    amend?.(pending.rec);
-    if (pending.actor.open === pending) this.end(pending.actor);
+  private endCycle(pending: PendingCycle | null, amend?: Amend): void {
+    // A cycle no longer open was written already (stopped): its late notes are not its line's.
+    if (pending === null || pending.actor.open !== pending) return;
+    amend?.(pending.actor.line);
+    this.end(pending.actor);
   }
 
   private end(actor: ActorState, pending: PendingCycle | null = actor.open): void {
@@ -646,7 +706,7 @@ export class FlightRecorder {
   /** Encodes and queues one cycle line (identical skips folded into the first one's count). */
   private write(actor: ActorState, pending: PendingCycle): void {
     const { rec } = pending;
-    if (pending.inputs === null && (rec.x !== undefined || rec.e !== undefined)) {
+    if (rec !== null) {
       const folded = actor.folded;
       if (
         folded !== null &&
@@ -664,32 +724,24 @@ export class FlightRecorder {
     }
     this.flushFolded(actor);
     if (this.writer.rotateIfDue()) this.restartDeltas();
+    let line = actor.line;
+    if (pending.delta && actor.writtenRead !== pending.read - 1) {
+      // Lines were lost, or a segment began, since the read: its inputs go in full. A line is
+      // written before the actor's next read, so the mirror still holds this cycle's inputs.
+      const whole = this.lineBytes;
+      whole.reset();
+      whole.bytes(line.buf, pending.inputsAt);
+      whole.ascii(',"f":');
+      actor.mirror.jsonInto(whole);
+      whole.bytes(line.buf.subarray(pending.inputsEnd, line.len));
+      line = whole;
+    }
+    actor.writtenRead = pending.read;
     // The segment's first decided cycle of the actor carries the memory it decided with.
     if (pending.memory !== undefined && !actor.memoryRecorded) {
-      rec.m = toJson(pending.memory);
+      line.ascii(',"m":');
+      line.value(toJson(pending.memory));
       actor.memoryRecorded = true;
-    }
-    // The inputs and the batch are JSON already: they go after the rest of the line (a line's
-    // members are found by name, not by place). A line is written before the actor's next read,
-    // so the mirror still holds this cycle's inputs when they go in full.
-    const line = this.lineBytes;
-    line.reset();
-    line.bytes(actor.head);
-    writeCycleMembers(rec, line);
-    const { inputs } = pending;
-    if (inputs !== null) {
-      if (inputs.delta && actor.writtenRead === inputs.read - 1) {
-        line.ascii(',"i":');
-        line.append(actor.delta);
-      } else {
-        line.ascii(',"f":');
-        actor.mirror.jsonInto(line);
-      }
-      actor.writtenRead = inputs.read;
-    }
-    if (pending.written) {
-      line.ascii(',"w":');
-      line.append(actor.written);
     }
     line.byte(CLOSE_BRACE);
     if (!this.writer.appendBytes(line.buf, line.len)) this.restartDeltas();

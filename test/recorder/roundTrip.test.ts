@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { divergence, replayRecording } from "../../src/recorder/replay.js";
+import { listSegments, readSegmentLines } from "../../src/recorder/reader.js";
 import { computeHarvest } from "../../src/kernels/harvest.js";
 import { serviceConfig } from "../helpers/serviceHarness.js";
 import { recordRun } from "./liveRun.js";
@@ -40,6 +41,35 @@ describe("record → replay (memory store, real machines)", () => {
     await recordRun(dir, 10, 8 * 1024);
     const result = await replayRecording({ dir });
     expect(result.report.segments).toBeGreaterThan(2);
+    expect(result.cycles.filter((c) => divergence(c) !== null)).toEqual([]);
+  });
+
+  it("each segment is self-contained: an actor's first inputs in it are in full, wherever it began", async () => {
+    // Segments of a few cycles each: they begin at any point of an actor's cycle, between its
+    // read (its line begun, as a delta) and its end (the line written).
+    await recordRun(dir, 14, 20 * 1024);
+    const segments = await listSegments(dir);
+    expect(segments.length).toBeGreaterThan(2);
+    let deltas = 0;
+    for (const segment of segments) {
+      const seen = new Set<string>();
+      for (const text of (await readSegmentLines(segment.path)).lines) {
+        const line = JSON.parse(text) as {
+          k: string;
+          p?: string;
+          s?: string;
+          f?: unknown;
+          i?: unknown;
+        };
+        if (line.k !== "c" || (line.f === undefined && line.i === undefined)) continue;
+        const actor = `${line.p}:${line.s}`;
+        if (!seen.has(actor)) expect(line.f, `${segment.name} ${actor}`).toBeDefined();
+        else if (line.i !== undefined) deltas++;
+        seen.add(actor);
+      }
+    }
+    expect(deltas).toBeGreaterThan(0);
+    const result = await replayRecording({ dir });
     expect(result.cycles.filter((c) => divergence(c) !== null)).toEqual([]);
   });
 
