@@ -65,8 +65,8 @@ export interface FlightRecorderStats extends SegmentWriterStats {
 interface ActorState {
   phase: PhaseName;
   symbol: string;
-  /** Its lines' start, spelled once (cycleLine.ts cycleLineHead). */
-  head: Uint8Array;
+  /** Its lines' start's length: spelled once (cycleLine.ts cycleLineHead) at `line`'s start. */
+  headLen: number;
   /** The hash its batches write first (HASH_PREFIX + symbol), spelled once for their lines. */
   hashKey: SpelledKey;
   /** The inputs of the actor's last read, and each read's delta against the one before. */
@@ -239,6 +239,13 @@ function stopped(pending: PendingCycle): PendingCycle {
   if (pending.rec !== null) pending.rec.z = 1;
   else pending.actor.line.ascii(',"z":1');
   return pending;
+}
+
+/** An actor's line buffer, its lines' start (`{"k":"c","p":…,"s":…,"t":`) written in it. */
+function lineWithHead(phase: PhaseName, symbol: string): JsonBytes {
+  const line = new JsonBytes();
+  line.bytes(cycleLineHead(phase, symbol));
+  return line;
 }
 
 /** A skipped or failed read's line: a record, with nothing of a line's inputs. */
@@ -567,10 +574,10 @@ export class FlightRecorder {
       const made: ActorState = {
         phase,
         symbol,
-        head: cycleLineHead(phase, symbol),
+        headLen: 0,
         hashKey: spelledKey(HASH_PREFIX[phase] + symbol),
         mirror: new InputMirror(),
-        line: new JsonBytes(),
+        line: lineWithHead(phase, symbol),
         reads: 0,
         writtenRead: null,
         memoryRecorded: false,
@@ -612,6 +619,7 @@ export class FlightRecorder {
           }
         },
       };
+      made.headLen = made.line.len;
       actor = made;
       actors.set(symbol, actor);
       this.byHashKey.set(actor.hashKey.key, actor);
@@ -649,8 +657,8 @@ export class FlightRecorder {
       // mirror now (the steps may change the value after this read), as a delta when the line
       // before carried the last read's, else in full.
       const { line } = actor;
-      line.reset();
-      line.bytes(actor.head);
+      // The start never changes: it stays at the buffer's start, every line written after it.
+      line.len = actor.headLen;
       line.number(nowMs);
       const readNo = ++actor.reads;
       const inputsAt = line.len;
