@@ -85,6 +85,11 @@ interface ActorState {
   memoryRecorded: boolean;
   /** The cycle under way (read done, not ended). */
   open: PendingCycle | null;
+  /**
+   * The cycle whose heartbeat is under way: the heartbeat's note is that cycle's only — a stopped
+   * cycle's heartbeat that settles after the next cycle began notes nothing.
+   */
+  beating: PendingCycle | null;
   /** An ended cycle waiting for its trigger (options.triggers). */
   held: PendingCycle | null;
   /** The last skip line, folded while identical skips repeat (not written yet). */
@@ -480,6 +485,7 @@ export class FlightRecorder {
       },
       heartbeat: (symbol, nowMs) => {
         const actor = actors.get(symbol);
+        if (actor !== undefined) actor.beating = actor.open;
         let step: Promise<void>;
         try {
           step = steps.heartbeat(symbol, nowMs);
@@ -553,6 +559,7 @@ export class FlightRecorder {
     const open = actor.open;
     if (open === null) return;
     actor.open = null;
+    if (actor.beating === open) actor.beating = null;
     if (this.computed === open) this.computed = null;
   }
 
@@ -582,6 +589,7 @@ export class FlightRecorder {
         writtenRead: null,
         memoryRecorded: false,
         open: null,
+        beating: null,
         held: null,
         folded: null,
         readDone: (out) => {
@@ -601,7 +609,8 @@ export class FlightRecorder {
         heartbeatDone: () => {
           try {
             const open = made.open;
-            if (open === null) return;
+            if (open === null || open !== made.beating) return;
+            made.beating = null;
             if (open.wAt < 0) made.line.ascii(',"hb":1');
             this.end(made);
           } catch (err) {
@@ -611,7 +620,8 @@ export class FlightRecorder {
         heartbeatFailed: (err) => {
           try {
             const open = made.open;
-            if (open === null) return;
+            if (open === null || open !== made.beating) return;
+            made.beating = null;
             writeText(made.line, ',"we":', message(err));
             this.end(made);
           } catch (fault) {

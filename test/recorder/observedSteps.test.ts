@@ -158,3 +158,32 @@ it("a publish that fails, by rejecting or by throwing, ends its cycle with the e
   ]);
   expect(recorder.stats().faults).toBe(0);
 });
+
+it("a stopped cycle's heartbeat that settles after the next cycle began notes nothing on it", async () => {
+  const recorder = recorderAt(5000);
+  let settle: () => void = () => undefined;
+  let n = 0;
+  const steps: PhaseSteps<null, { v: number }, number> = {
+    seed: () => Promise.resolve(null),
+    read: () => Promise.resolve({ nowMs: 5000, read: { ok: true, value: { v: ++n } } }),
+    compute: () => ({ ok: true, value: 1 }),
+    decide: () => ({ publish: false, why: "rate_limited" }),
+    publish: () => Promise.resolve({ memory: null, summary: "", figures: {} }),
+    heartbeat: () => new Promise<void>((resolve) => (settle = resolve)),
+  };
+  const wrapped = recorder.wrapSteps("marketstate", steps);
+  const first = await wrapped.read("M");
+  if (!first.read.ok) throw new Error("read failed");
+  wrapped.compute("M", first.read.value);
+  wrapped.decide(null, first.read.value, 1, 5000);
+  const beat = wrapped.heartbeat("M", 5000);
+  // The publisher stopped mid-heartbeat (a lost lease) and a new cycle began before it settled.
+  await wrapped.read("M");
+  settle();
+  await beat;
+  await recorder.close();
+  expect((await cycles()).map((l) => [l.i ?? l.f, l.hb, l.z])).toEqual([
+    [{ v: 1 }, undefined, 1],
+    [{ v: { "=": 2 } }, undefined, 1],
+  ]);
+});
