@@ -239,10 +239,12 @@ function openCycle(
   return open != null && open.value !== null && open.value === inputs ? open : null;
 }
 
-/** A cycle written before it ended (its publisher was stopped: lease lost, shutdown). */
+/**
+ * A cycle written before it ended (its publisher was stopped: lease lost, shutdown) — an open
+ * one, so one that read inputs: its line is its actor's.
+ */
 function stopped(pending: PendingCycle): PendingCycle {
-  if (pending.rec !== null) pending.rec.z = 1;
-  else pending.actor.line.ascii(',"z":1');
+  pending.actor.line.ascii(',"z":1');
   return pending;
 }
 
@@ -578,13 +580,14 @@ export class FlightRecorder {
   private actor(actors: Map<string, ActorState>, phase: PhaseName, symbol: string): ActorState {
     let actor = actors.get(symbol);
     if (actor === undefined) {
+      const line = lineWithHead(phase, symbol);
       const made: ActorState = {
         phase,
         symbol,
-        headLen: 0,
+        headLen: line.len,
         hashKey: spelledKey(HASH_PREFIX[phase] + symbol),
         mirror: new InputMirror(),
-        line: lineWithHead(phase, symbol),
+        line,
         reads: 0,
         writtenRead: null,
         memoryRecorded: false,
@@ -629,7 +632,6 @@ export class FlightRecorder {
           }
         },
       };
-      made.headLen = made.line.len;
       actor = made;
       actors.set(symbol, actor);
       this.byHashKey.set(actor.hashKey.key, actor);
@@ -650,17 +652,10 @@ export class FlightRecorder {
     actor.held = null;
     if (actor.open !== null) this.write(actor, stopped(actor.open));
     this.closeOpen(actor);
-    if (read === null) {
-      const rec: CycleRecord = { k: "c", p: phase, s: symbol, t: nowMs, e: error ?? "read failed" };
-      this.end(actor, recordLine(actor, rec));
-    } else if (!read.ok) {
-      const rec: CycleRecord = {
-        k: "c",
-        p: phase,
-        s: symbol,
-        t: nowMs,
-        x: [read.reason, read.detail],
-      };
+    if (read === null || !read.ok) {
+      const rec: CycleRecord = { k: "c", p: phase, s: symbol, t: nowMs };
+      if (read === null) rec.e = error ?? "read failed";
+      else rec.x = [read.reason, read.detail];
       this.end(actor, recordLine(actor, rec));
     } else {
       // The line begins: its start, the clock reading, the inputs — compared with the actor's
