@@ -7,14 +7,17 @@
 // then flattened and encoded — several copies of the text allocated for each line. Every megabyte
 // allocated during the burst brings the next scavenge closer, and each scavenge copies (and then
 // promotes) whatever of the service's cycles is in flight: the recorder's garbage made the
-// service's own objects survive more. Written here, a line allocates only the spelling of its
-// numbers (String(n): the shortest round-trip digits, as JSON.stringify spells them).
+// service's own objects survive more. Written here, a line allocates only the spelling of the
+// numbers that are neither whole, nor clock readings, nor short decimals (String(n): the shortest
+// round-trip digits, as JSON.stringify spells them; decimalDigits.ts spells those two kinds).
 //
 // What is written is exactly JSON.stringify's text for the same plain data (a property test holds
 // it to that): strings escaped as it escapes them, -0 as 0, non-finite numbers as null, members
 // that are undefined or functions left out of objects and null in arrays. Objects are walked with
 // for…in (their own enumerable members, as plain data has); anything that is not plain data (a
 // toJSON, a Date, a class instance) is spelled by JSON.stringify itself.
+
+import { decimalParts, shortestDecimal } from "./decimalDigits.js";
 
 const UTF8 = new TextEncoder();
 const DECODER = new TextDecoder();
@@ -132,7 +135,20 @@ export class JsonBytes {
   /** A number as JSON spells it: the shortest round-trip digits; null when not finite. */
   number(n: number): void {
     if (Number.isSafeInteger(n)) this.integer(n);
+    // A clock reading or a short decimal: its digits found without String(n) (decimalDigits.ts).
+    else if (n > 0 ? shortestDecimal(n) : n < 0 && shortestDecimal(-n)) this.decimal(n < 0);
     else this.ascii(Number.isFinite(n) ? String(n) : "null");
+  }
+
+  /** The number shortestDecimal() just took apart (decimalParts), with its sign. */
+  private decimal(negative: boolean): void {
+    const { int, frac, places } = decimalParts;
+    if (negative) this.byte(0x2d);
+    this.integer(int);
+    this.room(places + 1);
+    this.buf[this.len] = 0x2e; // "."
+    this.len += 1 + places;
+    writeDigits(this.buf, this.len, frac, places);
   }
 
   /**
@@ -142,22 +158,14 @@ export class JsonBytes {
    */
   private integer(n: number): void {
     this.room(17); // a sign and at most 16 digits (2^53 − 1 has 16)
-    const { buf } = this;
     let v = n;
     if (v < 0) {
-      buf[this.len++] = 0x2d;
+      this.buf[this.len++] = 0x2d;
       v = -v;
     }
-    let digits = 1;
-    for (let p = 10; p <= v; p *= 10) digits++;
-    let at = this.len + digits;
-    this.len = at;
-    do {
-      // Exact below 2^53: v / 10 never rounds up to the next whole number there.
-      const q = Math.floor(v / 10);
-      buf[--at] = 0x30 + (v - q * 10);
-      v = q;
-    } while (v > 0);
+    const count = v < 2 ** 31 ? smallDigitCount(v) : largeDigitCount(v);
+    this.len += count;
+    writeDigits(this.buf, this.len, v, count);
   }
 
   /** `v` as JSON.stringify(v) spells it (v must be spellable: not undefined, not a function). */
@@ -222,6 +230,55 @@ export class JsonBytes {
     }
     this.byte(CLOSE_BRACE);
   }
+}
+
+/** Digits of a whole number below 2^31 (at least 1). */
+function smallDigitCount(v: number): number {
+  let count = 1;
+  for (let p = 10; p <= v && count < 10; p *= 10) count++;
+  return count;
+}
+
+/** Digits of a whole number from 2^31 to 2^53: eight below 10^8, and its part above. */
+function largeDigitCount(v: number): number {
+  return 8 + smallDigitCount(Math.floor(v / 1e8));
+}
+
+/**
+ * Writes the last `count` digits of the whole number v (below 2^53; zeros in front when it has
+ * fewer) into buf, ending before `end`. Split at 10^8 into two parts below 2^31 whose digits are
+ * taken with int32 arithmetic (a division by 10 the compiler makes a multiplication), not a
+ * double's division per digit.
+ */
+function writeDigits(buf: Uint8Array, end: number, v: number, count: number): void {
+  let at = end;
+  let left = count;
+  let rest = v;
+  if (rest >= 2 ** 31) {
+    let high = Math.floor(rest / 1e8);
+    let low = rest - high * 1e8; // exact below 2^53
+    // The quotient rounded up to the next whole number: set right, exactly.
+    if (low < 0) {
+      high -= 1;
+      low += 1e8;
+    }
+    at = writeSmall(buf, at, low, 8);
+    left -= 8;
+    rest = high;
+  }
+  writeSmall(buf, at, rest, left);
+}
+
+/** The last `count` digits of v (0 ≤ v < 2^31) ending before `end`; returns where they begin. */
+function writeSmall(buf: Uint8Array, end: number, v: number, count: number): number {
+  let at = end;
+  let x = v | 0;
+  for (let i = 0; i < count; i++) {
+    const q = (x / 10) | 0;
+    buf[--at] = 0x30 + x - q * 10;
+    x = q;
+  }
+  return at;
 }
 
 /** Plain data: an object literal's prototype (or none), and no toJSON of its own to call. */
