@@ -8,7 +8,8 @@
 //
 //   node dist/bench/burst.js [--symbols 400] [--bursts 3] [--cpu-prof DIR] [--alloc-prof DIR]
 //                           [--members live|compact] [--step-concurrency N] [--no-handoff]
-//                           [--shards N] [--record-dir DIR] [--compare-recorder PAIRS [--side-by-side]]
+//                           [--shards N] [--record-dir DIR]
+//                           [--compare-recorder PAIRS [--side-by-side] [--control]]
 //
 // --record-dir DIR turns the flight recorder on (the service's recordDir, as the shipped unit
 // runs it); a burst's CPU then includes writing its lines (the recorder flushed before the CPU
@@ -17,7 +18,8 @@
 // with --record-dir, in alternating order; per run the CPU of bursts 2… (the first is the service
 // warming up, and a segment's first lines carry every input in full — once a segment, 6 h), per
 // pair the overhead; the median over the pairs is the figure (bench/compareRecorder.ts says why).
-// --side-by-side runs each pair's two runs at the same time (compareRecorder.ts says why).
+// --side-by-side runs each pair's two runs at the same time (compareRecorder.ts says why);
+// --control runs both without the recorder (an A/A comparison: the method's own spread).
 // Beside the CPU each pair prints the bytes the bursts allocated and promoted, which vary far less
 // from one process to the next than CPU time does on a shared machine.
 //
@@ -89,6 +91,8 @@ interface Args {
   comparePairs: number | null;
   /** --side-by-side: a pair's two runs at the same time. */
   sideBySide: boolean;
+  /** --control: both runs of each pair without the recorder (compareRecorder.ts). */
+  control: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -104,6 +108,7 @@ function parseArgs(argv: string[]): Args {
     recordDir: null,
     comparePairs: null,
     sideBySide: false,
+    control: false,
   };
   for (let i = 0; i < argv.length; i += 2) {
     // Flags without a value.
@@ -112,8 +117,9 @@ function parseArgs(argv: string[]): Args {
       i -= 1;
       continue;
     }
-    if (argv[i] === "--side-by-side") {
-      args.sideBySide = true;
+    if (argv[i] === "--side-by-side" || argv[i] === "--control") {
+      if (argv[i] === "--control") args.control = true;
+      else args.sideBySide = true;
       i -= 1;
       continue;
     }
@@ -163,6 +169,8 @@ function parseArgs(argv: string[]): Args {
     );
   if (args.sideBySide && args.comparePairs === null)
     throw new Error("--side-by-side: only with --compare-recorder");
+  if (args.control && args.comparePairs === null)
+    throw new Error("--control: only with --compare-recorder");
   if (args.comparePairs !== null && args.bursts < 2)
     throw new Error("--compare-recorder: --bursts 2 at least (the first burst is not counted)");
   return args;
@@ -246,6 +254,7 @@ async function compareAtBurst(args: Args, pairs: number): Promise<void> {
     args: passOn,
     figure: cpuAfterFirstBurst,
     concurrent: args.sideBySide,
+    control: args.control,
     where: "at the burst",
     setting: `${args.symbols} symbols`,
     figureName: `CPU of bursts 2–${args.bursts}`,

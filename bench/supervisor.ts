@@ -7,7 +7,7 @@
 //
 //   node dist/bench/supervisor.js [--symbols 1000] [--seconds 20] [--warmup 5] [--store both|redis|memory]
 //                                 [--candle-every 1]   (seconds between new candles: 1 = worst case, 60 = 1m candles)
-//                                 [--record-dir DIR] [--compare-recorder PAIRS [--side-by-side]]
+//                                 [--record-dir DIR] [--compare-recorder PAIRS [--side-by-side] [--control]]
 //
 // --record-dir DIR: the flight recorder on (the service's recordDir), its writes in the measured
 // CPU (flushed before the CPU is read). --compare-recorder PAIRS: the recorder's cost in the steady
@@ -16,7 +16,8 @@
 // pairs: bench/compareRecorder.ts), with the MB allocated and promoted per 1,000 cycles beside it
 // (the "GC (store): …" line each run prints, bench/gcTally.ts). With `--candle-every 60` most
 // cycles are between candles, as in production's steady state. `--side-by-side`: each pair's two
-// runs at the same time (bench/compareRecorder.ts says why).
+// runs at the same time (bench/compareRecorder.ts says why); `--control`: both runs without the
+// recorder (an A/A comparison: the method's own spread).
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { readdirSync, readFileSync } from "node:fs";
@@ -42,6 +43,8 @@ interface Args {
   recordDir: string | null;
   comparePairs: number | null;
   sideBySide: boolean;
+  /** --control: both runs of each pair without the recorder (compareRecorder.ts). */
+  control: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -54,11 +57,13 @@ function parseArgs(argv: string[]): Args {
     recordDir: null,
     comparePairs: null,
     sideBySide: false,
+    control: false,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
-    if (flag === "--side-by-side") {
-      args.sideBySide = true;
+    if (flag === "--side-by-side" || flag === "--control") {
+      if (flag === "--control") args.control = true;
+      else args.sideBySide = true;
       i--; // a flag without a value
       continue;
     }
@@ -382,6 +387,8 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.sideBySide && args.comparePairs === null)
     throw new Error("--side-by-side: only with --compare-recorder");
+  if (args.control && args.comparePairs === null)
+    throw new Error("--control: only with --compare-recorder");
   if (args.comparePairs !== null) {
     if (args.recordDir !== null) throw new Error("--compare-recorder: not with --record-dir");
     await compareRecorder({
@@ -394,6 +401,7 @@ async function main(): Promise<void> {
       ],
       figure: cpuPer1000Cycles,
       concurrent: args.sideBySide,
+      control: args.control,
       where: "in the steady state",
       setting: `${args.symbols} symbols x 3 phases at 1 s, a candle every ${args.candleEvery} s`,
       figureName: "CPU per 1,000 cycles",
