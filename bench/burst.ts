@@ -241,6 +241,14 @@ function gcAfterFirstBurst(what: "allocated" | "promoted"): (stdout: string) => 
   };
 }
 
+/** The full collections (mark-compact) of bursts 2… ("GC 12 scavenges, 1 full, …"). */
+function fullCollectionsAfterFirstBurst(stdout: string): number {
+  let sum = 0;
+  for (const m of stdout.matchAll(/^burst (\d+): .*; GC \d+ scavenges, (\d+) full/gm))
+    if (Number(m[1]) >= 2) sum += Number(m[2]);
+  return sum;
+}
+
 /** --compare-recorder PAIRS: this bench without and with --record-dir, pair by pair (see top). */
 async function compareAtBurst(args: Args, pairs: number): Promise<void> {
   const passOn: string[] = ["--symbols", String(args.symbols), "--bursts", String(args.bursts)];
@@ -263,6 +271,9 @@ async function compareAtBurst(args: Args, pairs: number): Promise<void> {
     also: [
       { name: "allocated", unit: "MB", figure: gcAfterFirstBurst("allocated") },
       { name: "promoted", unit: "MB", figure: gcAfterFirstBurst("promoted") },
+      // One full collection is ~50–100 ms of a burst's CPU: a pair whose two runs had a
+      // different number of them in the counted bursts differs by a few per cent for that alone.
+      { name: "full collections", unit: "", figure: fullCollectionsAfterFirstBurst, total: true },
     ],
   });
 }

@@ -72,7 +72,13 @@ export interface CompareOptions {
    */
   control?: boolean;
   /** Other figures of the same runs, printed beside the CPU for each pair and as medians. */
-  also?: ReadonlyArray<{ name: string; unit: string; figure: (stdout: string) => number }>;
+  also?: ReadonlyArray<{
+    name: string;
+    unit: string;
+    figure: (stdout: string) => number;
+    /** Summed over the pairs, each side's total (a count: few a run), not a median of ratios. */
+    total?: boolean;
+  }>;
 }
 
 /** Runs the pairs and prints each, the median with its interval, and the goal's verdict. */
@@ -88,7 +94,7 @@ export async function compareRecorder(o: CompareOptions): Promise<void> {
     return stdout;
   };
   const overheads: number[] = [];
-  const also = (o.also ?? []).map((a) => ({ ...a, overheads: [] as number[] }));
+  const also = (o.also ?? []).map((a) => ({ ...a, overheads: [] as number[], sums: [0, 0] }));
   let off = 0;
   let on = 0;
   for (let i = 0; i < o.pairs; i++) {
@@ -112,10 +118,13 @@ export async function compareRecorder(o: CompareOptions): Promise<void> {
     let beside = "";
     for (const x of also) {
       const [xa, xb] = [x.figure(offOut), x.figure(onOut)];
+      x.sums[0] += xa;
+      x.sums[1] += xb;
       // Nothing without the recorder (a tiny run promotes nothing): no ratio to print.
-      const pct = xa > 0 ? (xb / xa - 1) * 100 : null;
+      const pct = xa > 0 && x.total !== true ? (xb / xa - 1) * 100 : null;
       if (pct !== null) x.overheads.push(pct);
-      beside += `; ${x.name} ${xa.toFixed(1)} → ${xb.toFixed(1)} ${x.unit}${pct === null ? "" : ` (${signedPct(pct)})`}`;
+      const spell = (v: number): string => (x.total === true ? String(v) : v.toFixed(1));
+      beside += `; ${x.name} ${spell(xa)} → ${spell(xb)}${x.unit === "" ? "" : ` ${x.unit}`}${pct === null ? "" : ` (${signedPct(pct)})`}`;
     }
     console.log(
       `pair ${i + 1}: ${o.control === true ? "control, side A" : "recorder off"} ${a.toFixed(0)} ${o.unit}, ${o.control === true ? "side B" : "on"} ${b.toFixed(0)} ${o.unit} (${signedPct(overheads.at(-1)!)}), ${o.figureName}${beside}`,
@@ -134,7 +143,11 @@ export async function compareRecorder(o: CompareOptions): Promise<void> {
       `pooled ${signedPct((on / off - 1) * 100)}`,
   );
   for (const x of also)
-    if (x.overheads.length > 0)
+    if (x.total === true)
+      console.log(
+        `${what} ${o.where}, ${x.name}: ${x.sums[0]} ${o.control === true ? "on side A" : "without"}, ${x.sums[1]} ${o.control === true ? "on side B" : "with the recorder"}, in all ${o.pairs} pairs`,
+      );
+    else if (x.overheads.length > 0)
       console.log(
         `${what} ${o.where}, ${x.name}: median ${signedPct(medianOf(x.overheads))} over ${o.pairs} pairs`,
       );

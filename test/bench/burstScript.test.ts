@@ -107,9 +107,10 @@ it("bench/burst.ts --compare-recorder 1 prints the pair, the median with its int
   );
   expect(run.stderr).toBe("");
   expect(run.status).toBe(0);
-  // Beside the CPU, the bytes the bursts allocated and promoted (steadier figures, gcTally.ts).
+  // Beside the CPU, the bytes the bursts allocated and promoted (steadier figures, gcTally.ts), and
+  // the full collections each side had in them.
   expect(run.stdout).toMatch(
-    /^pair 1: recorder off \d+ ms, on \d+ ms \([+-]\d+\.\d %\), CPU of bursts 2–2; allocated [\d.]+ → [\d.]+ MB \([+-]\d+\.\d %\); promoted [\d.]+ → [\d.]+ MB( \([+-]\d+\.\d %\))?$/m,
+    /^pair 1: recorder off \d+ ms, on \d+ ms \([+-]\d+\.\d %\), CPU of bursts 2–2; allocated [\d.]+ → [\d.]+ MB \([+-]\d+\.\d %\); promoted [\d.]+ → [\d.]+ MB( \([+-]\d+\.\d %\))?; full collections \d+ → \d+$/m,
   );
   expect(run.stdout).toMatch(
     /^recorder at the burst, allocated: median [+-]\d+\.\d % over 1 pairs$/m,
@@ -146,6 +147,11 @@ it("bench/burst.ts --compare-recorder 1 --side-by-side runs the pair side by sid
   expect(run.stdout).toMatch(/^pair 1: recorder off \d+ ms, on \d+ ms /m);
   expect(run.stdout).toMatch(
     /^recorder at the burst, 3 symbols, 1 pairs side by side: median [+-]\d+\.\d % /m,
+  );
+  // Beside the CPU, each side's full collections in the counted bursts, and their totals.
+  expect(run.stdout).toMatch(/^pair 1: .*; full collections \d+ → \d+$/m);
+  expect(run.stdout).toMatch(
+    /^recorder at the burst, full collections: \d+ without, \d+ with the recorder, in all 1 pairs$/m,
   );
   const refused = spawnSync(process.execPath, [burstJs, "--side-by-side"], {
     cwd: root,
