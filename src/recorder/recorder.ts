@@ -136,6 +136,9 @@ interface PendingCycle {
 /** A line's amendment: members added when the cycle ends (a compute skip, an error). */
 type Amend = (line: JsonBytes) => void;
 
+/** An actor's line buffer above this size is let go after its line is written (write()). */
+const LINE_KEPT_BYTES = 2048;
+
 /** The hash each phase publishes to, before its symbol: a batch's first key names its actor. */
 const HASH_PREFIX: Record<PhaseName, string> = {
   marketstate: MARKETSTATE_HASH_PREFIX,
@@ -328,6 +331,13 @@ export class FlightRecorder {
 
   stats(): FlightRecorderStats {
     return { ...this.writer.stats(), faults: this.faults };
+  }
+
+  /** The bytes the actors' line buffers hold between their cycles (tests, the benchmark). */
+  lineBufferBytes(): number {
+    let bytes = 0;
+    for (const actor of this.allActors()) bytes += actor.line.buf.length;
+    return bytes;
   }
 
   /** Resolves when every line queued so far is on disk (the benchmark, tests). */
@@ -758,6 +768,14 @@ export class FlightRecorder {
     }
     line.byte(CLOSE_BRACE);
     if (!this.writer.appendBytes(line.buf, line.len)) this.restartDeltas();
+    // A line with the inputs in full (a segment's first for the actor: ~7 KB for a window of
+    // closes) grew the actor's buffer; the lines after it are a few hundred bytes. Kept, 1,200
+    // such buffers held ~6 MB for a line every 6 h — live memory that brought the collector's
+    // full collections sooner (docs/performance.md). Let go once no cycle is writing into it.
+    if (actor.line.buf.length > LINE_KEPT_BYTES && actor.open === null) {
+      actor.line = lineWithHead(actor.phase, actor.symbol);
+      actor.headLen = actor.line.len;
+    }
   }
 
   private flushFolded(actor: ActorState): void {

@@ -1,0 +1,84 @@
+// An actor's line buffer grows to hold a line with its inputs in full (a segment's first for the
+// actor: a window of closes is several KB), and is let go once that line is written: held by
+// 1,200 actors for a line every 6 h it was ~6 MB of live memory between their cycles
+// (src/recorder/recorder.ts write(); docs/performance.md). The lines after it are unchanged.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { FlightRecorder } from "../../src/recorder/recorder.js";
+import { readRecording } from "../../src/recorder/reader.js";
+import type { CycleRecord } from "../../src/recorder/format.js";
+import type { PhaseSteps } from "../../src/phases/steps.js";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "qc-rec-linebuffers-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Inputs {
+  closes: number[];
+  last: number;
+}
+
+it("a line with the inputs in full does not leave its actor's buffer grown", async () => {
+  let nowMs = 1_796_592_825_000.5;
+  const recorder = new FlightRecorder({
+    dir,
+    retentionMs: 86_400_000,
+    maxBytes: 1e9,
+    config: {},
+    now: () => nowMs,
+  });
+  let window = Array.from({ length: 1000 }, (_, i) => 100 + i / 7);
+  const steps: PhaseSteps<null, Inputs, number> = {
+    seed: () => Promise.resolve(null),
+    read: () =>
+      Promise.resolve({
+        nowMs,
+        read: { ok: true, value: { closes: [...window], last: window[999] } },
+      }),
+    compute: (_symbol, inputs) => ({ ok: true, value: inputs.last }),
+    decide: () => ({ publish: false, why: "rate_limited" }),
+    publish: () => Promise.resolve({ memory: null, summary: "", figures: {} }),
+    heartbeat: () => Promise.resolve(),
+  };
+  const wrapped = recorder.wrapSteps("marketstate", steps);
+  const cycle = async (): Promise<void> => {
+    const { read } = await wrapped.read("BTCUSDT");
+    if (!read.ok) throw new Error("read failed");
+    wrapped.compute("BTCUSDT", read.value);
+    wrapped.decide(null, read.value, read.value.last, nowMs);
+    await wrapped.heartbeat("BTCUSDT", nowMs);
+  };
+  await cycle(); // the first line: the window in full, ~7 KB
+  expect(recorder.lineBufferBytes()).toBeLessThanOrEqual(2048);
+  for (let k = 1; k <= 3; k++) {
+    nowMs += 60_000;
+    window = [...window.slice(1), 300 + k / 3];
+    await cycle();
+    expect(recorder.lineBufferBytes()).toBeLessThanOrEqual(2048);
+  }
+  await recorder.close();
+  const lines: CycleRecord[] = [];
+  for await (const { record } of readRecording(dir)) if (record.k === "c") lines.push(record);
+  expect(lines).toHaveLength(4);
+  expect(lines[0]).toMatchObject({ p: "marketstate", s: "BTCUSDT", hb: 1 });
+  expect((lines[0].f as unknown as Inputs).closes).toHaveLength(1000);
+  // Each line after it, spelled in the new buffer, is the moved window's delta with the same head.
+  for (let k = 1; k <= 3; k++) {
+    expect(lines[k]).toMatchObject({
+      p: "marketstate",
+      s: "BTCUSDT",
+      t: 1_796_592_825_000.5 + k * 60_000,
+    });
+    expect(lines[k].i).toEqual({
+      closes: { "~": [1, 999, [300 + k / 3]] },
+      last: { "=": 300 + k / 3 },
+    });
+  }
+  expect(recorder.stats().faults).toBe(0);
+});
