@@ -123,6 +123,71 @@ describe("SegmentWriter", () => {
     expect(lines.filter((l) => l.k === "c").map((l) => l.i)).toEqual([0, 1, 10]);
   });
 
+  it("reuses its written chunks: a few for any number of lines, every line intact and in order", async () => {
+    // Lines of ~1 KB, written a few hundred at a time: each write spans more than one chunk
+    // (256 KiB), put together in the writer's own buffer.
+    const big = (i: number): string => JSON.stringify({ k: "c", i, pad: "y".repeat(1000) });
+    const writes: number[] = [];
+    const io: SegmentIo = {
+      async write(handle, data) {
+        writes.push(data.length);
+        await handle.write(data);
+      },
+    };
+    const { w } = writer({ io, flushMs: 3_600_000 });
+    const n = 6000;
+    for (let i = 0; i < n; i++) {
+      w.append(big(i));
+      if (i % 500 === 499) await w.flushed();
+    }
+    await w.close();
+    // ~6 MB of lines: 24 chunks of 256 KiB made new, without reuse.
+    expect(w.chunksMade).toBeLessThanOrEqual(6);
+    expect(writes.some((bytes) => bytes > 300 * 1024)).toBe(true);
+    const lines = (await allLines()).map((l) => JSON.parse(l) as { k: string; i?: number });
+    expect(lines.filter((l) => l.k === "c").map((l) => l.i)).toEqual(
+      Array.from({ length: n }, (_, i) => i),
+    );
+    expect(w.stats().linesDropped).toBe(0);
+  });
+
+  it("never reuses a chunk that still holds queued lines (lines queued while a write was under way)", async () => {
+    const big = (i: number): string => JSON.stringify({ k: "c", i, pad: "z".repeat(1000) });
+    let open: () => void = () => undefined;
+    let gate = Promise.resolve();
+    const io: SegmentIo = {
+      async write(handle, data) {
+        await gate;
+        await handle.write(data);
+      },
+    };
+    const { w } = writer({ io, flushMs: 3_600_000 });
+    let i = 0;
+    const add = (n: number): void => {
+      for (const end = i + n; i < end; i++) w.append(big(i));
+    };
+    // The directory ready and the segment open, so that a write starts as soon as it is due.
+    add(1);
+    await w.flushed();
+    gate = new Promise<void>((r) => (open = r));
+    // Chunk A filled and B begun: over 256 KiB queued, so their write starts, and waits.
+    add(300);
+    await new Promise((r) => setImmediate(r));
+    // More lines while it waits: the rest of B, and C begun — B is no longer the chunk lines
+    // go into, but it holds queued lines; and less than 256 KiB queued, so no write yet.
+    add(230);
+    open();
+    while (w.stats().linesWritten < 301) await new Promise((r) => setImmediate(r));
+    gate = Promise.resolve();
+    // C filled: the next chunk is a spare — A, written; B's queued lines must not be written over.
+    add(400);
+    await w.close();
+    const lines = (await allLines()).map((l) => JSON.parse(l) as { k: string; i?: number });
+    expect(lines.filter((l) => l.k === "c").map((l) => l.i)).toEqual(
+      Array.from({ length: i }, (_, k) => k),
+    );
+  });
+
   it("a full disk drops records with a warning and a count, never throws, and recovers", async () => {
     let full = false;
     const io: SegmentIo = {
