@@ -22,7 +22,6 @@ import { writeClosedSegment } from "./segmentIndex.js";
 
 /** The file operations the writer uses that a test may replace (a full disk, a stuck disk). */
 export interface SegmentIo {
-  /** `data` is the writer's own buffer, written into again once the promise settles. */
   write(handle: FileHandle, data: Uint8Array): Promise<void>;
 }
 
@@ -79,13 +78,6 @@ interface OpenSegment {
 const WARN_EVERY_MS = 60_000;
 /** The queue's encoding buffers: a minute burst's lines (~1 MB at 400 symbols) in a few. */
 const CHUNK_BYTES = 256 * 1024;
-/**
- * Written chunks kept for the lines after them, at most: a burst fills a few. Why not new ones:
- * a chunk lives from its first line to its write, long enough to outlive a scavenge, and a
- * buffer promoted so is freed only by a full collection — every new one was external memory
- * that brought the next full collection sooner (docs/performance.md).
- */
-const SPARE_CHUNKS = 4;
 const NEWLINE = 0x0a;
 /**
  * Lines are written when this many bytes are queued, or flushMs (default 200) after the first of
@@ -120,12 +112,6 @@ export class SegmentWriter {
   /** The buffer lines are encoded into, and how much of it is used. */
   private chunk: Buffer = Buffer.allocUnsafe(0);
   private chunkUsed = 0;
-  /** Chunks whose lines are all written, for the next lines (SPARE_CHUNKS says why). */
-  private readonly spare: Buffer[] = [];
-  /** A write of lines from several chunks, put together (kept and reused, as the chunks are). */
-  private joined: Buffer = Buffer.allocUnsafe(0);
-  /** Chunks made so far (tests): written ones are reused, so a few for any number of lines. */
-  chunksMade = 0;
   /** The queue's last piece while the next line may extend it (null: the next line starts one). */
   private tail: Piece | null = null;
   private queuedLines = 0;
@@ -212,13 +198,7 @@ export class SegmentWriter {
       return -1;
     }
     if (this.chunk.length - this.chunkUsed < room) {
-      const size = Math.max(CHUNK_BYTES, room);
-      const spare = this.spare.pop();
-      if (spare !== undefined && spare.length >= size) this.chunk = spare;
-      else {
-        this.chunk = Buffer.allocUnsafe(size);
-        this.chunksMade++;
-      }
+      this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, room));
       this.chunkUsed = 0;
       this.tail = null;
     }
@@ -412,7 +392,6 @@ export class SegmentWriter {
         this.queuedLines -= lines;
         if (lines > 0) await this.writeLines(parts, bytes, lines, gapped);
         else this.drop(0, "", true, gapped); // only gap records: told with the next lines
-        this.keepSpare(items);
         // What came in meanwhile waits for its own flush unless a segment ends or it is due.
         if (this.queue[0] !== ROTATE && !this.dueNow()) break;
       }
@@ -422,35 +401,6 @@ export class SegmentWriter {
       this.loop = null;
       this.kick();
     }
-  }
-
-  /**
-   * The chunks of `items`, their lines now written (or lost), kept for the next lines — each once
-   * no line still queued is in it and it is not the one lines are going into.
-   */
-  private keepSpare(items: readonly QueueItem[]): void {
-    for (const item of items) {
-      if (this.spare.length >= SPARE_CHUNKS) return;
-      if (!isPiece(item)) continue;
-      const { chunk } = item;
-      if (chunk === this.chunk || this.spare.includes(chunk)) continue;
-      if (this.queue.some((q) => isPiece(q) && q.chunk === chunk)) continue;
-      this.spare.push(chunk);
-    }
-  }
-
-  /** `parts` one after another in `joined` (made larger only when they do not fit). */
-  private join(parts: readonly Uint8Array[]): Uint8Array {
-    let total = 0;
-    for (const part of parts) total += part.length;
-    if (this.joined.length < total)
-      this.joined = Buffer.allocUnsafe(Math.max(total, 2 * this.joined.length));
-    let at = 0;
-    for (const part of parts) {
-      this.joined.set(part, at);
-      at += part.length;
-    }
-    return this.joined.subarray(0, total);
   }
 
   /** Writes `parts` (whole lines): `lines` lines of `bytes` bytes, and gap records of `gapped`. */
@@ -467,7 +417,7 @@ export class SegmentWriter {
       const segment = this.open ?? (await this.openSegment(now));
       if (failed !== null)
         parts.unshift(Buffer.from(`${JSON.stringify({ k: "g", t: failed.t, n: failed.n })}\n`));
-      const data = parts.length === 1 ? parts[0] : this.join(parts);
+      const data = parts.length === 1 ? parts[0] : Buffer.concat(parts);
       await this.opts.io.write(segment.handle, data);
       segment.bytes += data.length;
       this.counts.linesWritten += lines;
