@@ -278,8 +278,22 @@ async function compareAtBurst(args: Args, pairs: number): Promise<void> {
   });
 }
 
+/**
+ * The live candles the service keeps a symbol (src/inputs/klines.ts LiveCandles). The bench sends
+ * each burst's candles on the klines stream only, not into the data sink's sets (the data
+ * collector is not part of it): from the burst after this many on, a symbol's window is its
+ * stored history with a gap and the newest live candles, and it changes in its middle, not at its
+ * start as a window does when the sets keep up — figures past it are not production's. The
+ * recorder's most of all: such a window is written whole every burst (docs/performance.md).
+ */
+const LIVE_CANDLES_KEPT = 8;
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.bursts > LIVE_CANDLES_KEPT)
+    console.log(
+      `note: bursts after the ${LIVE_CANDLES_KEPT}th meet windows with a gap (the data sink's sets are not fed): not production's figures`,
+    );
   if (args.comparePairs !== null) {
     await compareAtBurst(args, args.comparePairs);
     return;
