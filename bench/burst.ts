@@ -60,6 +60,7 @@ import { createHistogram } from "node:perf_hooks";
 import { Session } from "node:inspector/promises";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { LIVE_CANDLES_PER_SYMBOL } from "../src/inputs/klines.js";
 import { join } from "node:path";
 import os from "node:os";
 import { Redis } from "ioredis";
@@ -278,21 +279,17 @@ async function compareAtBurst(args: Args, pairs: number): Promise<void> {
   });
 }
 
-/**
- * The live candles the service keeps a symbol (src/inputs/klines.ts LiveCandles). The bench sends
- * each burst's candles on the klines stream only, not into the data sink's sets (the data
- * collector is not part of it): from the burst after this many on, a symbol's window is its
- * stored history with a gap and the newest live candles, and it changes in its middle, not at its
- * start as a window does when the sets keep up — figures past it are not production's. The
- * recorder's most of all: such a window is written whole every burst (docs/performance.md).
- */
-const LIVE_CANDLES_KEPT = 8;
-
 async function main(): Promise<void> {
+  // The live candles the service keeps a symbol (src/inputs/klines.ts LIVE_CANDLES_PER_SYMBOL):
+  // the bench sends each burst's candles on the klines stream only, not into the data sink's sets
+  // (the data collector is not part of it). From the burst after this many on, a symbol's window
+  // is its stored history, a gap and the newest live candles, and it changes in its middle, not
+  // at its start as it does when the sets keep up: figures past it are not production's — the
+  // recorder's most of all, such a window being written whole every burst (docs/performance.md).
   const args = parseArgs(process.argv.slice(2));
-  if (args.bursts > LIVE_CANDLES_KEPT)
+  if (args.bursts > LIVE_CANDLES_PER_SYMBOL)
     console.log(
-      `note: bursts after the ${LIVE_CANDLES_KEPT}th meet windows with a gap (the data sink's sets are not fed): not production's figures`,
+      `note: bursts after the ${LIVE_CANDLES_PER_SYMBOL}th meet windows with a gap (the data sink's sets are not fed): not production's figures`,
     );
   if (args.comparePairs !== null) {
     await compareAtBurst(args, args.comparePairs);

@@ -124,10 +124,13 @@ export function parseKlineEntry(
  * set within milliseconds of the stream; a handful covers it lagging for minutes. Candles the set
  * already holds are dropped by the merge (src/candles/series.ts), so keeping a few is harmless.
  */
+/** How many live candles a symbol LiveCandles keeps by default (bench/burst.ts reads it too). */
+export const LIVE_CANDLES_PER_SYMBOL = 8;
+
 export class LiveCandles {
   private readonly bySymbol = new Map<string, LiveCandle[]>();
 
-  constructor(private readonly perSymbol = 8) {}
+  constructor(private readonly perSymbol = LIVE_CANDLES_PER_SYMBOL) {}
 
   add(candle: LiveCandle): void {
     const list = this.bySymbol.get(candle.symbol) ?? [];

@@ -54,19 +54,10 @@ export function shortestDecimal(n: number): boolean {
     if (m / p !== n) continue;
     // m is the only one at this d: its neighbours are 1/10^d away, more than n's unit (at most
     // n·2^-51) when m is below 2^50, so neither reads back as n — no closer one to choose.
+    // Exact: m is below 2^50, so m / p is never rounded up to the next whole number.
     const int = Math.floor(m / p);
-    let frac = m - int * p;
-    let whole = int;
-    // Math.floor of a rounded quotient can be one off at a whole number: set right exactly.
-    if (frac < 0) {
-      whole -= 1;
-      frac += p;
-    } else if (frac >= p) {
-      whole += 1;
-      frac -= p;
-    }
-    decimalParts.int = whole;
-    decimalParts.frac = frac;
+    decimalParts.int = int;
+    decimalParts.frac = m - int * p;
     decimalParts.places = d;
     return true;
   }

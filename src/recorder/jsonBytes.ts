@@ -255,14 +255,9 @@ function writeDigits(buf: Uint8Array, end: number, v: number, count: number): vo
   let left = count;
   let rest = v;
   if (rest >= 2 ** 31) {
-    let high = Math.floor(rest / 1e8);
-    let low = rest - high * 1e8; // exact below 2^53
-    // The quotient rounded up to the next whole number: set right, exactly.
-    if (low < 0) {
-      high -= 1;
-      low += 1e8;
-    }
-    at = writeSmall(buf, at, low, 8);
+    // Exact below 2^53: rest / 1e8 never rounds up to the next whole number there.
+    const high = Math.floor(rest / 1e8);
+    at = writeSmall(buf, at, rest - high * 1e8, 8);
     left -= 8;
     rest = high;
   }

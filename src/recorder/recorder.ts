@@ -773,8 +773,8 @@ export class FlightRecorder {
     // such buffers held ~6 MB for a line every 6 h — live memory that brought the collector's
     // full collections sooner (docs/performance.md). Let go once no cycle is writing into it.
     if (actor.line.buf.length > LINE_KEPT_BYTES && actor.open === null) {
+      // The same start, so the same headLen.
       actor.line = lineWithHead(actor.phase, actor.symbol);
-      actor.headLen = actor.line.len;
     }
   }
 

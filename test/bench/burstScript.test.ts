@@ -165,7 +165,7 @@ it("bench/burst.ts --compare-recorder 1 --side-by-side runs the pair side by sid
 
 // The bench feeds the klines stream, not the data sink's sets: past the live candles the service
 // keeps a symbol (8), a window has a gap and changes in its middle — the run says its figures are
-// not production's (bench/burst.ts LIVE_CANDLES_KEPT; docs/performance.md).
+// not production's (src/inputs/klines.ts LIVE_CANDLES_PER_SYMBOL; docs/performance.md).
 it("bench/burst.ts --bursts 9 notes that bursts after the 8th are not production's", () => {
   if (!existsSync(burstJs)) throw new Error(`${burstJs} not found: run \`npm run build\` first`);
   const run = spawnSync(process.execPath, [burstJs, "--symbols", "3", "--bursts", "9"], {
