@@ -243,6 +243,43 @@ function openCycle(
 }
 
 /**
+ * `likely` when it is the phase's open cycle of `symbol` that read these inputs — what
+ * openCycle() would find — else openCycle()'s answer. The machine runs a cycle's steps one right
+ * after the other (compute as its read settles, publish or heartbeat as decide returns), so the
+ * cycle last noted is nearly always the one asked for: found without the lookups, whose Map
+ * entries are out of the CPU's caches between two of an actor's cycles (docs/performance.md).
+ */
+function cycleOf(
+  likely: PendingCycle | null,
+  phase: PhaseName,
+  actors: Map<string, ActorState>,
+  symbol: string,
+  inputs: unknown,
+): PendingCycle | null {
+  if (
+    likely !== null &&
+    likely.value !== null &&
+    likely.value === inputs &&
+    likely.actor.open === likely &&
+    likely.actor.phase === phase &&
+    likely.actor.symbol === symbol
+  )
+    return likely;
+  return openCycle(actors, symbol, inputs);
+}
+
+/** `likely` when it is this phase and symbol's actor, else the one looked up (cycleOf says why). */
+function actorOf(
+  likely: ActorState | undefined,
+  phase: PhaseName,
+  actors: Map<string, ActorState> | undefined,
+  symbol: string,
+): ActorState | undefined {
+  if (likely !== undefined && likely.phase === phase && likely.symbol === symbol) return likely;
+  return actors?.get(symbol);
+}
+
+/**
  * A cycle written before it ended (its publisher was stopped: lease lost, shutdown) — an open
  * one, so one that read inputs: its line is its actor's.
  */
@@ -287,6 +324,15 @@ export class FlightRecorder {
    * handed the symbol: this finds its cycle without a lookup.
    */
   private computed: PendingCycle | null = null;
+  /** The cycle whose read was noted last: the one its compute is most often for (cycleOf). */
+  private lastOpened: PendingCycle | null = null;
+  /**
+   * The cycle whose publish or heartbeat step is being called: the steps hand their batch to the
+   * store before their first await, so notePublish finds its cycle without a lookup.
+   */
+  private publishing: PendingCycle | null = null;
+  /** The actor whose cycle was last held for its trigger: the next CYCLE_DONE's, nearly always. */
+  private lastHeld: ActorState | undefined = undefined;
   private readonly now: () => number;
   private readonly headerConfig: JsonObject;
   /** The role last noted (null: none yet), compared member by member, not as a built string. */
@@ -362,7 +408,7 @@ export class FlightRecorder {
   /** The service's CYCLE_DONE: the trigger of the actor's held cycle; then it is written. */
   noteCycle(event: Pick<CycleDoneEvent, "phase" | "symbol" | "trigger">): void {
     try {
-      const actor = this.actors.get(event.phase)?.get(event.symbol);
+      const actor = actorOf(this.lastHeld, event.phase, this.actors.get(event.phase), event.symbol);
       if (actor?.held == null) return;
       const { held } = actor;
       if (event.trigger != null)
@@ -439,7 +485,7 @@ export class FlightRecorder {
         return this.observe(step, actor.readDone, actor.readFailed);
       },
       compute: (symbol, inputs) => {
-        const pending = openCycle(actors, symbol, inputs);
+        const pending = cycleOf(this.lastOpened, phase, actors, symbol, inputs);
         this.computed = pending;
         let out: ReturnType<typeof steps.compute>;
         try {
@@ -479,13 +525,16 @@ export class FlightRecorder {
         return decision;
       },
       publish: (symbol, inputs, result, nowMs) => {
-        const pending = openCycle(actors, symbol, inputs);
+        const pending = cycleOf(this.computed, phase, actors, symbol, inputs);
         let step: ReturnType<typeof steps.publish>;
+        this.publishing = pending;
         try {
           step = steps.publish(symbol, inputs, result, nowMs);
         } catch (err) {
           this.published(pending, true, err);
           return Promise.reject(err);
+        } finally {
+          this.publishing = null;
         }
         // A cycle not recorded: nothing to note, no reaction registered.
         if (pending === null) return step;
@@ -496,14 +545,17 @@ export class FlightRecorder {
         );
       },
       heartbeat: (symbol, nowMs) => {
-        const actor = actors.get(symbol);
+        const actor = actorOf(this.computed?.actor, phase, actors, symbol);
         if (actor !== undefined) actor.beating = actor.open;
         let step: Promise<void>;
+        this.publishing = actor?.open ?? null;
         try {
           step = steps.heartbeat(symbol, nowMs);
         } catch (err) {
           actor?.heartbeatFailed(err);
           return Promise.reject(err);
+        } finally {
+          this.publishing = null;
         }
         return actor === undefined
           ? step
@@ -573,6 +625,7 @@ export class FlightRecorder {
     actor.open = null;
     if (actor.beating === open) actor.beating = null;
     if (this.computed === open) this.computed = null;
+    if (this.lastOpened === open) this.lastOpened = null;
   }
 
   /**
@@ -694,12 +747,19 @@ export class FlightRecorder {
         inputsEnd: line.len,
         wAt: -1,
       };
+      this.lastOpened = actor.open;
     }
   }
 
   private notePublish(batch: PublishBatch): void {
     const first = batch.hashes[0]?.key;
-    const actor = first === undefined ? undefined : this.byHashKey.get(first);
+    const publishing = this.publishing;
+    const actor =
+      first === undefined
+        ? undefined
+        : publishing !== null && publishing.actor.hashKey.key === first
+          ? publishing.actor
+          : this.byHashKey.get(first);
     const open = actor?.open;
     if (actor === undefined || open == null) return;
     const { line } = actor;
@@ -723,6 +783,7 @@ export class FlightRecorder {
     if (this.options.triggers === true) {
       if (actor.held !== null) this.write(actor, actor.held);
       actor.held = pending;
+      this.lastHeld = actor;
     } else this.write(actor, pending);
   }
 

@@ -187,3 +187,80 @@ it("a stopped cycle's heartbeat that settles after the next cycle began notes no
     [{ v: { "=": 2 } }, undefined, 1],
   ]);
 });
+
+it("a note finds its own phase's cycle though another phase's read, of the same symbol and the same inputs object, was noted last", async () => {
+  // The recorder finds a step's cycle from the one it noted last when that one fits
+  // (src/recorder/recorder.ts cycleOf): fitting means this phase's, not only these inputs'.
+  const recorder = recorderAt(6000);
+  const shared = { v: 1 };
+  const stepsOf = (skip: boolean): PhaseSteps<null, { v: number }, number> => ({
+    seed: () => Promise.resolve(null),
+    read: () => Promise.resolve({ nowMs: 6000, read: { ok: true, value: shared } }),
+    compute: () =>
+      skip
+        ? { ok: false, reason: "bad_input", detail: "marketstate's own" }
+        : { ok: true, value: 1 },
+    decide: () => ({ publish: false, why: "rate_limited" }),
+    publish: () => Promise.resolve({ memory: null, summary: "", figures: {} }),
+    heartbeat: () => Promise.resolve(),
+  });
+  const market = recorder.wrapSteps("marketstate", stepsOf(true));
+  const risk = recorder.wrapSteps("risk", stepsOf(false));
+  await market.read("X");
+  await risk.read("X");
+  // marketstate's compute, handed the object risk's read (noted last) returned as well.
+  market.compute("X", shared);
+  risk.compute("X", shared);
+  risk.decide(null, shared, 1, 6000);
+  await risk.heartbeat("X", 6000);
+  await recorder.close();
+  expect((await cycles()).map((l) => [l.p, l.cx, l.d, l.hb])).toEqual([
+    ["marketstate", ["bad_input", "marketstate's own"], undefined, undefined],
+    ["risk", undefined, [false, "rate_limited"], 1],
+  ]);
+  expect(recorder.stats().faults).toBe(0);
+});
+
+it("a trigger goes to its own actor's held cycle though another actor's cycle was held last", async () => {
+  const recorder = new FlightRecorder({
+    dir,
+    retentionMs: 86_400_000,
+    maxBytes: 1e9,
+    config: {},
+    now: () => 7000,
+    triggers: true,
+  });
+  let n = 0;
+  const steps: PhaseSteps<null, { v: number }, number> = {
+    seed: () => Promise.resolve(null),
+    read: () => Promise.resolve({ nowMs: 7000, read: { ok: true, value: { v: ++n } } }),
+    compute: () => ({ ok: true, value: 1 }),
+    decide: () => ({ publish: false, why: "rate_limited" }),
+    publish: () => Promise.resolve({ memory: null, summary: "", figures: {} }),
+    heartbeat: () => Promise.resolve(),
+  };
+  const risk = recorder.wrapSteps("risk", steps);
+  const harvest = recorder.wrapSteps("harvest", steps);
+  for (const [wrapped, symbol] of [
+    [risk, "A"],
+    [harvest, "A"],
+    [risk, "B"],
+  ] as const) {
+    const { read } = await wrapped.read(symbol);
+    if (!read.ok) throw new Error("read failed");
+    wrapped.compute(symbol, read.value);
+    wrapped.decide(null, read.value, 1, 7000);
+    await wrapped.heartbeat(symbol, 7000);
+  }
+  // Held: risk A, harvest A, risk B (the last). Their triggers come in another order.
+  recorder.noteCycle({ phase: "risk", symbol: "A", trigger: "interval" });
+  recorder.noteCycle({ phase: "risk", symbol: "B", trigger: "wake" });
+  recorder.noteCycle({ phase: "harvest", symbol: "A", trigger: "run" });
+  await recorder.close();
+  expect((await cycles()).map((l) => [l.p, l.s, l.tr])).toEqual([
+    ["risk", "A", "interval"],
+    ["risk", "B", "wake"],
+    ["harvest", "A", "run"],
+  ]);
+  expect(recorder.stats().faults).toBe(0);
+});

@@ -90,3 +90,48 @@ it("the wrapped store forwards to the store's current methods and members, and n
   expect(lines[0].d).toEqual([true, "test"]);
   expect(recorder.stats().faults).toBe(0);
 });
+
+it("a batch is noted on the actor whose hash it writes first, not on the cycle whose step published it", async () => {
+  // The recorder takes the publishing step's cycle for the batch's without a lookup only when
+  // the batch's first hash is that actor's own (src/recorder/recorder.ts notePublish).
+  const nowMs = Date.UTC(2026, 11, 1, 12, 0, 0);
+  const recorder = new FlightRecorder({
+    dir,
+    retentionMs: 86_400_000,
+    maxBytes: 1e9,
+    config: {},
+    now: () => nowMs,
+  });
+  const wrapped = recorder.wrapStore(new MemoryStore({ now: () => nowMs }));
+  const stepsWriting = (key: string): PhaseSteps<null, { x: number }, number> => ({
+    seed: () => Promise.resolve(null),
+    read: () => Promise.resolve({ nowMs, read: { ok: true, value: { x: 1 } } }),
+    compute: () => ({ ok: true, value: 1 }),
+    decide: () => ({ publish: true, why: "test" }),
+    publish: async () => {
+      await wrapped.publish({ hashes: [{ key, fields: { a: "1" } }], streams: [] });
+      return { memory: null, summary: "", figures: {} };
+    },
+    heartbeat: () => Promise.resolve(),
+  });
+  // ETHUSDT's publish writes a key of no actor (its bookkeeping); BTCUSDT's writes ETHUSDT's own hash.
+  const eth = recorder.wrapSteps("marketstate", stepsWriting("quantum:calc:ETHUSDT"));
+  const btc = recorder.wrapSteps("marketstate", stepsWriting("quantum:marketstate:ETHUSDT"));
+  const a = await eth.read("ETHUSDT");
+  const b = await btc.read("BTCUSDT");
+  if (!a.read.ok || !b.read.ok) throw new Error("read failed");
+  eth.compute("ETHUSDT", a.read.value);
+  eth.decide(null, a.read.value, 1, nowMs);
+  await eth.publish("ETHUSDT", a.read.value, 1, nowMs);
+  btc.compute("BTCUSDT", b.read.value);
+  btc.decide(null, b.read.value, 1, nowMs);
+  await btc.publish("BTCUSDT", b.read.value, 1, nowMs);
+  await recorder.close();
+  const lines: CycleRecord[] = [];
+  for await (const { record } of readRecording(dir)) if (record.k === "c") lines.push(record);
+  expect(lines.map((l) => [l.s, l.w?.h[0]?.[0]])).toEqual([
+    ["ETHUSDT", undefined],
+    ["BTCUSDT", undefined],
+  ]);
+  expect(recorder.stats().faults).toBe(0);
+});
