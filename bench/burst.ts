@@ -9,7 +9,7 @@
 //   node dist/bench/burst.js [--symbols 400] [--bursts 3] [--cpu-prof DIR] [--alloc-prof DIR]
 //                           [--members live|compact] [--step-concurrency N] [--no-handoff]
 //                           [--shards N] [--record-dir DIR]
-//                           [--compare-recorder PAIRS [--side-by-side] [--control]]
+//                           [--compare-recorder PAIRS [--side-by-side] [--control] [--v8-defaults]]
 //
 // --record-dir DIR turns the flight recorder on (the service's recordDir, as the shipped unit
 // runs it); a burst's CPU then includes writing its lines (the recorder flushed before the CPU
@@ -20,6 +20,9 @@
 // pair the overhead; the median over the pairs is the figure (bench/compareRecorder.ts says why).
 // --side-by-side runs each pair's two runs at the same time (compareRecorder.ts says why);
 // --control runs both without the recorder (an A/A comparison: the method's own spread).
+// Every run of a comparison gets the shipped unit's NODE_OPTIONS (its V8 heap cap: the collector
+// works as it does in production, bench/unitNodeOptions.ts says why it matters); --v8-defaults
+// runs them without any, as a bare `node`.
 // Beside the CPU each pair prints the bytes the bursts allocated and promoted, which vary far less
 // from one process to the next than CPU time does on a shared machine.
 //
@@ -72,6 +75,7 @@ import { stepGate, STEP_CONCURRENCY } from "../src/phases/stepGate.js";
 import type { CycleDoneEvent } from "../machines/publisher.js";
 import { startTestRedis } from "../test/helpers/redisServer.js";
 import { startShards } from "./burstShards.js";
+import { comparisonNodeOptions } from "./unitNodeOptions.js";
 import { compareRecorder, medianOf } from "./compareRecorder.js";
 import { describeGcTally, startGcTally, type GcTally } from "./gcTally.js";
 
@@ -94,6 +98,8 @@ interface Args {
   sideBySide: boolean;
   /** --control: both runs of each pair without the recorder (compareRecorder.ts). */
   control: boolean;
+  /** --v8-defaults: the comparison's runs without the unit's NODE_OPTIONS (unitNodeOptions.ts). */
+  v8Defaults: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -110,6 +116,7 @@ function parseArgs(argv: string[]): Args {
     comparePairs: null,
     sideBySide: false,
     control: false,
+    v8Defaults: false,
   };
   for (let i = 0; i < argv.length; i += 2) {
     // Flags without a value.
@@ -118,8 +125,9 @@ function parseArgs(argv: string[]): Args {
       i -= 1;
       continue;
     }
-    if (argv[i] === "--side-by-side" || argv[i] === "--control") {
+    if (argv[i] === "--side-by-side" || argv[i] === "--control" || argv[i] === "--v8-defaults") {
       if (argv[i] === "--control") args.control = true;
+      else if (argv[i] === "--v8-defaults") args.v8Defaults = true;
       else args.sideBySide = true;
       i -= 1;
       continue;
@@ -172,6 +180,8 @@ function parseArgs(argv: string[]): Args {
     throw new Error("--side-by-side: only with --compare-recorder");
   if (args.control && args.comparePairs === null)
     throw new Error("--control: only with --compare-recorder");
+  if (args.v8Defaults && args.comparePairs === null)
+    throw new Error("--v8-defaults: only with --compare-recorder");
   if (args.comparePairs !== null && args.bursts < 2)
     throw new Error("--compare-recorder: --bursts 2 at least (the first burst is not counted)");
   return args;
@@ -264,6 +274,7 @@ async function compareAtBurst(args: Args, pairs: number): Promise<void> {
     figure: cpuAfterFirstBurst,
     concurrent: args.sideBySide,
     control: args.control,
+    ...comparisonNodeOptions(args.v8Defaults),
     where: "at the burst",
     setting: `${args.symbols} symbols`,
     figureName: `CPU of bursts 2–${args.bursts}`,

@@ -67,6 +67,13 @@ export interface CompareOptions {
   /** Both runs of a pair at once (`--side-by-side`), not one after the other. */
   concurrent?: boolean;
   /**
+   * NODE_OPTIONS for every run: the shipped unit's (bench/unitNodeOptions.ts), "" for V8's
+   * defaults; undefined: the runs inherit this process's environment as it is.
+   */
+  nodeOptions?: string;
+  /** Where nodeOptions came from, printed with them ("the shipped unit's", "--v8-defaults"). */
+  nodeOptionsFrom?: string;
+  /**
    * `--control`: both runs of every pair without the recorder (an A/A comparison) — what the
    * method shows when nothing differs between the two sides: its spread and any bias of a side.
    */
@@ -85,14 +92,20 @@ export interface CompareOptions {
 export async function compareRecorder(o: CompareOptions): Promise<void> {
   // The recording directory is made before either run starts: side by side, a run that awaited
   // it started a moment after the other, every pair, on the same side.
+  const env =
+    o.nodeOptions === undefined ? process.env : { ...process.env, NODE_OPTIONS: o.nodeOptions };
   const run = async (dir: string | null): Promise<string> => {
     const { stdout } = await execFileAsync(
       process.execPath,
       [o.script, ...o.args, ...(dir === null || o.control === true ? [] : ["--record-dir", dir])],
-      { maxBuffer: 1 << 26 },
+      { maxBuffer: 1 << 26, env },
     );
     return stdout;
   };
+  if (o.nodeOptions !== undefined)
+    console.log(
+      `every run with NODE_OPTIONS=${JSON.stringify(o.nodeOptions)}${o.nodeOptionsFrom === undefined ? "" : ` (${o.nodeOptionsFrom})`}`,
+    );
   const overheads: number[] = [];
   const also = (o.also ?? []).map((a) => ({ ...a, overheads: [] as number[], sums: [0, 0] }));
   let off = 0;

@@ -7,7 +7,7 @@
 //
 //   node dist/bench/supervisor.js [--symbols 1000] [--seconds 20] [--warmup 5] [--store both|redis|memory]
 //                                 [--candle-every 1]   (seconds between new candles: 1 = worst case, 60 = 1m candles)
-//                                 [--record-dir DIR] [--compare-recorder PAIRS [--side-by-side] [--control]]
+//                                 [--record-dir DIR] [--compare-recorder PAIRS [--side-by-side] [--control] [--v8-defaults]]
 //
 // --record-dir DIR: the flight recorder on (the service's recordDir), its writes in the measured
 // CPU (flushed before the CPU is read). --compare-recorder PAIRS: the recorder's cost in the steady
@@ -17,7 +17,8 @@
 // (the "GC (store): …" line each run prints, bench/gcTally.ts). With `--candle-every 60` most
 // cycles are between candles, as in production's steady state. `--side-by-side`: each pair's two
 // runs at the same time (bench/compareRecorder.ts says why); `--control`: both runs without the
-// recorder (an A/A comparison: the method's own spread).
+// recorder (an A/A comparison: the method's own spread). Every run of a comparison gets the
+// shipped unit's NODE_OPTIONS (bench/unitNodeOptions.ts); `--v8-defaults`: none, as a bare `node`.
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { readdirSync, readFileSync } from "node:fs";
@@ -32,6 +33,7 @@ import type { CycleDoneEvent } from "../machines/publisher.js";
 import { startTestRedis } from "../test/helpers/redisServer.js";
 import { benchCandleAgeSec, benchHistoryStart } from "./liveLayouts.js";
 import { compareRecorder } from "./compareRecorder.js";
+import { comparisonNodeOptions } from "./unitNodeOptions.js";
 import { startGcTally, type GcTally } from "./gcTally.js";
 
 interface Args {
@@ -45,6 +47,8 @@ interface Args {
   sideBySide: boolean;
   /** --control: both runs of each pair without the recorder (compareRecorder.ts). */
   control: boolean;
+  /** --v8-defaults: the comparison's runs without the unit's NODE_OPTIONS (unitNodeOptions.ts). */
+  v8Defaults: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -58,11 +62,13 @@ function parseArgs(argv: string[]): Args {
     comparePairs: null,
     sideBySide: false,
     control: false,
+    v8Defaults: false,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
-    if (flag === "--side-by-side" || flag === "--control") {
+    if (flag === "--side-by-side" || flag === "--control" || flag === "--v8-defaults") {
       if (flag === "--control") args.control = true;
+      else if (flag === "--v8-defaults") args.v8Defaults = true;
       else args.sideBySide = true;
       i--; // a flag without a value
       continue;
@@ -389,6 +395,8 @@ async function main(): Promise<void> {
     throw new Error("--side-by-side: only with --compare-recorder");
   if (args.control && args.comparePairs === null)
     throw new Error("--control: only with --compare-recorder");
+  if (args.v8Defaults && args.comparePairs === null)
+    throw new Error("--v8-defaults: only with --compare-recorder");
   if (args.comparePairs !== null) {
     if (args.recordDir !== null) throw new Error("--compare-recorder: not with --record-dir");
     await compareRecorder({
@@ -402,6 +410,7 @@ async function main(): Promise<void> {
       figure: cpuPer1000Cycles,
       concurrent: args.sideBySide,
       control: args.control,
+      ...comparisonNodeOptions(args.v8Defaults),
       where: "in the steady state",
       setting: `${args.symbols} symbols x 3 phases at 1 s, a candle every ${args.candleEvery} s`,
       figureName: "CPU per 1,000 cycles",

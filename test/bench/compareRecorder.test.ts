@@ -70,3 +70,44 @@ it("--control: neither run is given one, and no verdict on the goal is printed",
   expect(out).toMatch(/^control: a pair's "off" and "on" runs both ran without the recorder/m);
   expect(out).not.toContain("goal (issue 19)");
 }, 60_000);
+
+it("every run gets the NODE_OPTIONS asked for (the shipped unit's by default in the benches), and they reach V8", async () => {
+  const heapScript = join(dir, "heapLimit.mjs");
+  // Its figure: V8's heap limit in MB, which --max-old-space-size sets.
+  await writeFile(
+    heapScript,
+    [
+      'import v8 from "node:v8";',
+      "console.log(`figure ${Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20)}`);",
+    ].join("\n"),
+  );
+  const lines: string[] = [];
+  const log = vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => {
+    lines.push(a.join(" "));
+  });
+  try {
+    await compareRecorder({
+      pairs: 1,
+      script: heapScript,
+      args: [],
+      figure: (stdout) => Number(/figure (\d+)/.exec(stdout)![1]),
+      concurrent: true,
+      where: "at the burst",
+      setting: "stand-in",
+      figureName: "heap limit",
+      unit: "MB",
+      nodeOptions: "--max-old-space-size=200",
+      nodeOptionsFrom: "a test's",
+    });
+  } finally {
+    log.mockRestore();
+  }
+  const out = lines.join("\n");
+  expect(out).toContain('every run with NODE_OPTIONS="--max-old-space-size=200" (a test\'s)');
+  const [, off, on] = /recorder off (\d+) MB, on (\d+) MB/.exec(out)!.map(Number);
+  // 200 MB of old space and the young generation's few tens — far below V8's own default limit.
+  for (const limit of [off, on]) {
+    expect(limit).toBeGreaterThanOrEqual(200);
+    expect(limit).toBeLessThan(400);
+  }
+}, 60_000);
