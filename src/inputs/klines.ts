@@ -119,14 +119,14 @@ export function parseKlineEntry(
   return { ok: true, candle: { ...candle, symbol, openTime: candle.openTime } };
 }
 
+/** How many live candles LiveCandles keeps for a symbol by default (bench/burst.ts reads it too). */
+export const LIVE_CANDLES_PER_SYMBOL = 8;
+
 /**
  * The newest few live candles per symbol. The data sink usually writes a candle into the sorted
  * set within milliseconds of the stream; a handful covers it lagging for minutes. Candles the set
  * already holds are dropped by the merge (src/candles/series.ts), so keeping a few is harmless.
  */
-/** How many live candles a symbol LiveCandles keeps by default (bench/burst.ts reads it too). */
-export const LIVE_CANDLES_PER_SYMBOL = 8;
-
 export class LiveCandles {
   private readonly bySymbol = new Map<string, LiveCandle[]>();
 
