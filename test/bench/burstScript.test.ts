@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
+import { unitNodeOptions } from "../../bench/unitNodeOptions.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const burstJs = `${root}dist/bench/burst.js`;
@@ -104,11 +105,15 @@ it("bench/burst.ts --compare-recorder 1 prints the pair, the median with its int
   if (!existsSync(burstJs)) throw new Error(`${burstJs} not found: run \`npm run build\` first`);
   const run = spawnSync(
     process.execPath,
-    [burstJs, "--compare-recorder", "1", "--symbols", "3", "--bursts", "2"],
+    [burstJs, "--compare-recorder", "1", "--v8-defaults", "--symbols", "3", "--bursts", "2"],
     { cwd: root, encoding: "utf8", timeout: 150_000 },
   );
   expect(run.stderr).toBe("");
   expect(run.status).toBe(0);
+  // --v8-defaults: the runs without the unit's NODE_OPTIONS, as a bare `node`.
+  expect(run.stdout).toContain(
+    'every run with NODE_OPTIONS="" (--v8-defaults: none, V8\'s own heap sizing)',
+  );
   // Beside the CPU, the bytes the bursts allocated and promoted (steadier figures, gcTally.ts), and
   // the full collections each side had in them.
   expect(run.stdout).toMatch(
@@ -147,6 +152,10 @@ it("bench/burst.ts --compare-recorder 1 --side-by-side runs the pair side by sid
   expect(run.stderr).toBe("");
   expect(run.status).toBe(0);
   expect(run.stdout).toMatch(/^pair 1: recorder off \d+ ms, on \d+ ms /m);
+  // By default every run as the shipped unit runs the service: its NODE_OPTIONS.
+  expect(run.stdout).toContain(
+    `every run with NODE_OPTIONS=${JSON.stringify(unitNodeOptions())} (the shipped unit's, deploy/systemd/quantum-calc.service)`,
+  );
   expect(run.stdout).toMatch(
     /^recorder at the burst, 3 symbols, 1 pairs side by side: median [+-]\d+\.\d % /m,
   );
@@ -155,12 +164,11 @@ it("bench/burst.ts --compare-recorder 1 --side-by-side runs the pair side by sid
   expect(run.stdout).toMatch(
     /^recorder at the burst, full collections: \d+ without, \d+ with the recorder, in all 1 pairs$/m,
   );
-  const refused = spawnSync(process.execPath, [burstJs, "--side-by-side"], {
-    cwd: root,
-    encoding: "utf8",
-  });
-  expect(refused.status).not.toBe(0);
-  expect(refused.stderr).toContain("--side-by-side: only with --compare-recorder");
+  for (const flag of ["--side-by-side", "--v8-defaults"]) {
+    const refused = spawnSync(process.execPath, [burstJs, flag], { cwd: root, encoding: "utf8" });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(`${flag}: only with --compare-recorder`);
+  }
 }, 180_000);
 
 // The bench feeds the klines stream, not the data sink's sets: past the live candles the service

@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
+import { unitNodeOptions } from "../../bench/unitNodeOptions.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const supervisorJs = `${root}dist/bench/supervisor.js`;
@@ -22,6 +23,10 @@ it("bench/supervisor.ts --compare-recorder 1 --side-by-side prints the pair, the
   );
   expect(run.stderr).toBe("");
   expect(run.status).toBe(0);
+  // Every run as the shipped unit runs the service: its NODE_OPTIONS (bench/unitNodeOptions.ts).
+  expect(run.stdout).toContain(
+    `every run with NODE_OPTIONS=${JSON.stringify(unitNodeOptions())} (the shipped unit's, deploy/systemd/quantum-calc.service)`,
+  );
   expect(run.stdout).toMatch(
     /^pair 1: recorder off \d+ ms, on \d+ ms \([+-]\d+\.\d %\), CPU per 1,000 cycles; allocated [\d.]+ → [\d.]+ MB\/1,000 cycles( \([+-]\d+\.\d %\))?; promoted [\d.]+ → [\d.]+ MB\/1,000 cycles( \([+-]\d+\.\d %\))?$/m,
   );
@@ -31,10 +36,12 @@ it("bench/supervisor.ts --compare-recorder 1 --side-by-side prints the pair, the
   expect(run.stdout).toMatch(
     /^goal \(issue 19\) recorder CPU in the steady state ≤ 5 %: (met|NOT met) \(median of 1 pairs /m,
   );
-  const refused = spawnSync(process.execPath, [supervisorJs, "--side-by-side"], {
-    cwd: root,
-    encoding: "utf8",
-  });
-  expect(refused.status).not.toBe(0);
-  expect(refused.stderr).toContain("--side-by-side: only with --compare-recorder");
+  for (const flag of ["--side-by-side", "--v8-defaults"]) {
+    const refused = spawnSync(process.execPath, [supervisorJs, flag], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(`${flag}: only with --compare-recorder`);
+  }
 }, 180_000);
