@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it, vi } from "vitest";
-import { compareRecorder } from "../../bench/compareRecorder.js";
+import { compareRecorder, type CompareOptions } from "../../bench/compareRecorder.js";
 
 let dir = "";
 let script = "";
@@ -29,7 +29,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function printed(control: boolean): Promise<string> {
+/** What a comparison of two pairs side by side over the stand-in prints, with `options` on top. */
+async function printed(options: Partial<CompareOptions>): Promise<string> {
   const lines: string[] = [];
   const log = vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => {
     lines.push(a.join(" "));
@@ -41,11 +42,11 @@ async function printed(control: boolean): Promise<string> {
       args: [],
       figure: (stdout) => Number(/figure (\d+)/.exec(stdout)![1]),
       concurrent: true,
-      control,
       where: "at the burst",
       setting: "stand-in",
       figureName: "figure",
       unit: "ms",
+      ...options,
     });
   } finally {
     log.mockRestore();
@@ -54,7 +55,7 @@ async function printed(control: boolean): Promise<string> {
 }
 
 it("the pair's on run alone is given a recording directory", async () => {
-  const out = await printed(false);
+  const out = await printed({});
   expect(out).toContain("pair 1: recorder off 100 ms, on 150 ms (+50.0 %), figure");
   expect(out).toContain("pair 2: recorder off 100 ms, on 150 ms (+50.0 %), figure");
   expect(out).toMatch(/^recorder at the burst, stand-in, 2 pairs side by side: median \+50\.0 %/m);
@@ -62,7 +63,7 @@ it("the pair's on run alone is given a recording directory", async () => {
 }, 60_000);
 
 it("--control: neither run is given one, and no verdict on the goal is printed", async () => {
-  const out = await printed(true);
+  const out = await printed({ control: true });
   expect(out).toContain("pair 1: control, side A 100 ms, side B 100 ms (+0.0 %), figure");
   expect(out).toMatch(
     /^control \(both sides without the recorder\) at the burst, stand-in, 2 pairs side by side: median \+0\.0 %/m,
@@ -81,28 +82,14 @@ it("every run gets the NODE_OPTIONS asked for (the shipped unit's by default in 
       "console.log(`figure ${Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20)}`);",
     ].join("\n"),
   );
-  const lines: string[] = [];
-  const log = vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => {
-    lines.push(a.join(" "));
+  const out = await printed({
+    pairs: 1,
+    script: heapScript,
+    figureName: "heap limit",
+    unit: "MB",
+    nodeOptions: "--max-old-space-size=200",
+    nodeOptionsFrom: "a test's",
   });
-  try {
-    await compareRecorder({
-      pairs: 1,
-      script: heapScript,
-      args: [],
-      figure: (stdout) => Number(/figure (\d+)/.exec(stdout)![1]),
-      concurrent: true,
-      where: "at the burst",
-      setting: "stand-in",
-      figureName: "heap limit",
-      unit: "MB",
-      nodeOptions: "--max-old-space-size=200",
-      nodeOptionsFrom: "a test's",
-    });
-  } finally {
-    log.mockRestore();
-  }
-  const out = lines.join("\n");
   expect(out).toContain('every run with NODE_OPTIONS="--max-old-space-size=200" (a test\'s)');
   const [, off, on] = /recorder off (\d+) MB, on (\d+) MB/.exec(out)!.map(Number);
   // 200 MB of old space and the young generation's few tens — far below V8's own default limit.

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { FlightRecorder } from "../../src/recorder/recorder.js";
+import { testRecorder } from "../helpers/flightRecorder.js";
 import { readRecording } from "../../src/recorder/reader.js";
 import { patch, type Delta, type JsonObject } from "../../src/recorder/delta.js";
 import type { CycleRecord } from "../../src/recorder/format.js";
@@ -26,13 +26,7 @@ type Value = Record<string, unknown>;
 
 it("every recorded cycle's inputs are what its read returned then, though the steps reuse and change one object", async () => {
   let nowMs = Date.UTC(2026, 11, 1, 12, 0, 0);
-  const recorder = new FlightRecorder({
-    dir,
-    retentionMs: 86_400_000,
-    maxBytes: 1e9,
-    config: {},
-    now: () => nowMs,
-  });
+  const recorder = testRecorder(dir, () => nowMs);
   const value: Value = { series: { closes: [1, 2, 3, 4] }, market: { x: 1, y: "a" }, n: 7 };
   const changes: Array<(v: Value) => void> = [
     () => undefined, // the first read: full inputs

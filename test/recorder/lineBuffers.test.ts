@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { FlightRecorder } from "../../src/recorder/recorder.js";
+import { testRecorder } from "../helpers/flightRecorder.js";
 import { readRecording } from "../../src/recorder/reader.js";
 import type { CycleRecord } from "../../src/recorder/format.js";
 import type { PhaseSteps } from "../../src/phases/steps.js";
@@ -26,13 +26,7 @@ interface Inputs {
 
 it("a line with the inputs in full does not leave its actor's buffer grown", async () => {
   let nowMs = 1_796_592_825_000.5;
-  const recorder = new FlightRecorder({
-    dir,
-    retentionMs: 86_400_000,
-    maxBytes: 1e9,
-    config: {},
-    now: () => nowMs,
-  });
+  const recorder = testRecorder(dir, () => nowMs);
   let window = Array.from({ length: 1000 }, (_, i) => 100 + i / 7);
   const steps: PhaseSteps<null, Inputs, number> = {
     seed: () => Promise.resolve(null),

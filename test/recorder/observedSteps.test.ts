@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { FlightRecorder } from "../../src/recorder/recorder.js";
+import { testRecorder } from "../helpers/flightRecorder.js";
 import { readRecording } from "../../src/recorder/reader.js";
 import type { CycleRecord } from "../../src/recorder/format.js";
 import type { PhaseSteps } from "../../src/phases/steps.js";
@@ -28,8 +28,7 @@ async function cycles(): Promise<CycleRecord[]> {
 }
 
 /** A recorder into `dir` whose clock stands at nowMs. */
-const recorderAt = (nowMs: number): FlightRecorder =>
-  new FlightRecorder({ dir, retentionMs: 86_400_000, maxBytes: 1e9, config: {}, now: () => nowMs });
+const recorderAt = (nowMs: number) => testRecorder(dir, () => nowMs);
 
 it("read, publish and heartbeat hand back the step's own promise; the note comes first", async () => {
   const recorder = recorderAt(1000);
@@ -222,14 +221,7 @@ it("a note finds its own phase's cycle though another phase's read, of the same 
 });
 
 it("a trigger goes to its own actor's held cycle though another actor's cycle was held last", async () => {
-  const recorder = new FlightRecorder({
-    dir,
-    retentionMs: 86_400_000,
-    maxBytes: 1e9,
-    config: {},
-    now: () => 7000,
-    triggers: true,
-  });
+  const recorder = testRecorder(dir, () => 7000, { triggers: true });
   let n = 0;
   const steps: PhaseSteps<null, { v: number }, number> = {
     seed: () => Promise.resolve(null),

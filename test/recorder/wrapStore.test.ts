@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { FlightRecorder } from "../../src/recorder/recorder.js";
+import { testRecorder } from "../helpers/flightRecorder.js";
 import { readRecording } from "../../src/recorder/reader.js";
 import { MemoryStore } from "../../src/store/memoryStore.js";
 import type { PhaseSteps } from "../../src/phases/steps.js";
@@ -24,13 +24,7 @@ afterEach(async () => {
 
 it("the wrapped store forwards to the store's current methods and members, and notes each publish", async () => {
   const nowMs = Date.UTC(2026, 11, 1, 12, 0, 0);
-  const recorder = new FlightRecorder({
-    dir,
-    retentionMs: 86_400_000,
-    maxBytes: 1e9,
-    config: {},
-    now: () => nowMs,
-  });
+  const recorder = testRecorder(dir, () => nowMs);
   const inner = new MemoryStore({ now: () => nowMs });
   // A variadic method: called through the wrap with exactly the arguments given, no more.
   (inner as unknown as { count: (...a: unknown[]) => number }).count = (...a) => a.length;
@@ -95,13 +89,7 @@ it("a batch is noted on the actor whose hash it writes first, not on the cycle w
   // The recorder takes the publishing step's cycle for the batch's without a lookup only when
   // the batch's first hash is that actor's own (src/recorder/recorder.ts notePublish).
   const nowMs = Date.UTC(2026, 11, 1, 12, 0, 0);
-  const recorder = new FlightRecorder({
-    dir,
-    retentionMs: 86_400_000,
-    maxBytes: 1e9,
-    config: {},
-    now: () => nowMs,
-  });
+  const recorder = testRecorder(dir, () => nowMs);
   const wrapped = recorder.wrapStore(new MemoryStore({ now: () => nowMs }));
   const stepsWriting = (key: string): PhaseSteps<null, { x: number }, number> => ({
     seed: () => Promise.resolve(null),
