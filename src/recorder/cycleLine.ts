@@ -1,6 +1,7 @@
-// A cycle line (format.ts CycleRecord; docs/recording.md), spelled into its actor's own buffer as
+// A cycle line (format.ts CycleRecord; docs/recording.md), spelled into a buffer of its own as
 // the cycle goes: each step's note adds its members when it happens, and the line is copied once,
-// whole, into the segment writer's chunk when the cycle ends.
+// whole, into the segment writer's chunk when the cycle ends (the buffer then serves another
+// line: recorder.ts takeLine).
 //
 // Why: in the steady state every actor writes a line a cycle, and the recorder's code and its
 // per-actor data are cold each time (the service's own work runs between two cycles of an actor).
@@ -17,17 +18,15 @@
 // A skipped or failed read's line (`x`, `e`: no inputs) is a record, folded while identical ones
 // repeat, and spelled by JSON.stringify (recorder.ts).
 import type { PhaseName } from "../core/phases.js";
-import { CLOSE_BRACKET, COMMA, JsonBytes } from "./jsonBytes.js";
+import { CLOSE_BRACKET, COMMA, type JsonBytes } from "./jsonBytes.js";
 
-/** One actor's line start, `{"k":"c","p":<phase>,"s":<symbol>,"t":`, as bytes. */
-export function cycleLineHead(phase: PhaseName, symbol: string): Uint8Array {
-  const out = new JsonBytes(64);
+/** A cycle line's start, `{"k":"c","p":<phase>,"s":<symbol>,"t":`. */
+export function writeCycleHead(out: JsonBytes, phase: PhaseName, symbol: string): void {
   out.ascii('{"k":"c","p":');
   out.string(phase);
   out.ascii(',"s":');
   out.string(symbol);
   out.ascii(',"t":');
-  return out.buf.slice(0, out.len);
 }
 
 /** `,"name":[a,b]` for a [reason, detail] pair (`name` given as `,"name":[`). */

@@ -410,13 +410,15 @@ function movedBy(v: ArrayLike<unknown>, from: Float64Array, at: number, m: numbe
 
 /** The tape being read or written, and where in it (module state, as `updated` above). */
 let ops: Int32Array = new Int32Array(0);
-let names: string[] = [];
+let names: readonly string[] = [];
 let nums: Float64Array = new Float64Array(0);
 let strs: string[] = [];
 let oi = 0;
 let ki = 0;
 let ni = 0;
 let si = 0;
+/** The tape those are (load()): a literal's change gives it ops of its own (emit()). */
+let tapeNow: Tape = { ops, opsShared: false, names, nums, strs, check: null };
 
 /** A leaf's kind among TRUE, FALSE, NUL (what the op itself says). */
 const literalOp = (leaf: boolean | null): number => (leaf === null ? NUL : leaf ? TRUE : FALSE);
@@ -604,6 +606,12 @@ function emit(out: JsonBytes): boolean {
       // A literal (TRUE, FALSE, NUL).
       if (!changedAt(at)) return false;
       const now = changeNum[ci++];
+      // The only write to a tape's ops: a shape's ops are shared (sharedShape), so copied first.
+      if (tapeNow.opsShared) {
+        ops = ops.slice();
+        tapeNow.ops = ops;
+        tapeNow.opsShared = false;
+      }
       ops[at] = now;
       replacedBy(now === TRUE ? true : now === FALSE ? false : null, out);
       return true;
@@ -638,10 +646,40 @@ function applyNumbers(a: ArrayLike<number>, n: number, out: JsonBytes): void {
 /** A tape's four arrays, and the compare compiled for its shape (compiledCheck.ts; null: none). */
 interface Tape {
   ops: Int32Array;
-  names: string[];
+  /** `ops` are its shape's, shared with other tapes (sharedShape): copied before one is written. */
+  opsShared: boolean;
+  names: readonly string[];
   nums: Float64Array;
   strs: string[];
   check: CompiledCheck | null;
+}
+
+/** A tape's shape: its ops and member names, and the compare compiled for it. */
+interface Shape {
+  ops: Int32Array;
+  names: readonly string[];
+  check: CompiledCheck | null;
+}
+
+/**
+ * The shapes seen, by their ops and names: each shape's arrays made once and shared by every
+ * tape of that shape. The service's 1,200 actors have a handful of shapes, and held by each actor
+ * those arrays (~1,200 of each, never written but for a literal's op) were live memory that every
+ * full collection marks (docs/performance.md). Beyond MAX_SHARED_SHAPES a tape keeps its own.
+ */
+const shapes = new Map<string, Shape>();
+const MAX_SHARED_SHAPES = 256;
+
+/** The shape of these ops and names: the one seen before, or made (and kept, while there is room). */
+function sharedShape(opList: number[], nameList: string[]): { shape: Shape; shared: boolean } {
+  const key = `${opList.join(",")}|${JSON.stringify(nameList)}`;
+  const known = shapes.get(key);
+  if (known !== undefined) return { shape: known, shared: true };
+  const ops = Int32Array.from(opList);
+  const shape: Shape = { ops, names: nameList, check: compiledCheck(ops, nameList) };
+  if (shapes.size >= MAX_SHARED_SHAPES) return { shape, shared: false };
+  shapes.set(key, shape);
+  return { shape, shared: true };
 }
 
 /** The tree `m` laid out as a tape. */
@@ -674,13 +712,14 @@ function encode(m: Mirror): Tape {
     }
   };
   walk(m);
-  const ops = Int32Array.from(opList);
+  const { shape, shared } = sharedShape(opList, nameList);
   return {
-    ops,
-    names: nameList,
+    ops: shape.ops,
+    opsShared: shared,
+    names: shape.names,
     nums: Float64Array.from(numList),
     strs: strList,
-    check: compiledCheck(ops, nameList),
+    check: shape.check,
   };
 }
 
@@ -722,6 +761,7 @@ function decode(): Mirror {
 
 /** Points the cursors at the start of `tape`. */
 function load(tape: Tape): void {
+  tapeNow = tape;
   ({ ops, names, nums, strs } = tape);
   oi = ki = ni = si = 0;
 }

@@ -26,7 +26,7 @@ import {
 import type { Json, JsonObject } from "./delta.js";
 import { InputMirror, jsonText } from "./inputMirror.js";
 import { CLOSE_BRACE, CLOSE_BRACKET, COMMA, JsonBytes } from "./jsonBytes.js";
-import { cycleLineHead, writeDecision, writePair, writeText } from "./cycleLine.js";
+import { writeCycleHead, writeDecision, writePair, writeText } from "./cycleLine.js";
 import {
   RECORDING_FORMAT,
   RECORDING_VERSION,
@@ -65,18 +65,10 @@ export interface FlightRecorderStats extends SegmentWriterStats {
 interface ActorState {
   phase: PhaseName;
   symbol: string;
-  /** Its lines' start's length: spelled once (cycleLine.ts cycleLineHead) at `line`'s start. */
-  headLen: number;
   /** The hash its batches write first (HASH_PREFIX + symbol), spelled once for their lines. */
   hashKey: SpelledKey;
   /** The inputs of the actor's last read, and each read's delta against the one before. */
   mirror: InputMirror;
-  /**
-   * The line of its cycle under way or held, spelled as the cycle goes (cycleLine.ts): kept by
-   * the actor and reused, not by the cycle — a cycle's line is written before the actor's next
-   * read begins the next one.
-   */
-  line: JsonBytes;
   /** Reads with inputs so far (numbering them). */
   reads: number;
   /** The read whose inputs the actor's last line carried (the next delta's base); null: none. */
@@ -84,12 +76,12 @@ interface ActorState {
   /** The memory was recorded in this segment. */
   memoryRecorded: boolean;
   /** The cycle under way (read done, not ended). */
-  open: PendingCycle | null;
+  open: LineCycle | null;
   /**
    * The cycle whose heartbeat is under way: the heartbeat's note is that cycle's only — a stopped
    * cycle's heartbeat that settles after the next cycle began notes nothing.
    */
-  beating: PendingCycle | null;
+  beating: LineCycle | null;
   /** An ended cycle waiting for its trigger (options.triggers). */
   held: PendingCycle | null;
   /** The last skip line, folded while identical skips repeat (not written yet). */
@@ -105,21 +97,32 @@ interface ActorState {
 }
 
 /**
- * A cycle not written yet. One that read inputs is spelled into its actor's `line` as it goes
- * (`rec` null); a skipped or failed read's is a record, folded while identical ones repeat.
+ * A cycle not written yet: one that read inputs, spelled into its line as it goes, or a skipped
+ * or failed read's record, folded while identical ones repeat.
  */
-interface PendingCycle {
+type PendingCycle = LineCycle | RecordCycle;
+
+/** A skipped or failed read's cycle: its line (`x` or `e`, no inputs) is a record. */
+interface RecordCycle {
   actor: ActorState;
-  /** A skipped or failed read's line (`x` or `e`, no inputs); null: the actor's `line`. */
-  rec: CycleRecord | null;
+  rec: CycleRecord;
+  line: null;
+}
+
+/** A cycle that read inputs: its line spelled as it goes (cycleLine.ts). */
+interface LineCycle {
+  actor: ActorState;
+  rec: null;
+  /**
+   * Its line, from the read to its write: a buffer taken from the recorder's spare ones when the
+   * read is noted and given back when the line is written (FlightRecorder#takeLine says why).
+   */
+  line: JsonBytes;
   /** The steps' inputs object the cycle's later steps are handed (how they are told apart). */
   value: object | null;
-  /** The read's number (ActorState.reads); 0: a record's. */
+  /** The read's number (ActorState.reads). */
   read: number;
-  /**
-   * Its inputs are in the line as a delta (`"i"`) at line[inputsAt, inputsEnd); false: in full
-   * (`"f"`), or a record's.
-   */
+  /** Its inputs are in the line as a delta (`"i"`) at line[inputsAt, inputsEnd); false: in full (`"f"`). */
   delta: boolean;
   inputsAt: number;
   inputsEnd: number;
@@ -136,8 +139,15 @@ interface PendingCycle {
 /** A line's amendment: members added when the cycle ends (a compute skip, an error). */
 type Amend = (line: JsonBytes) => void;
 
-/** An actor's line buffer above this size is let go after its line is written (write()). */
+/** A line buffer above this size is let go after its line is written, not kept spare (write()). */
 const LINE_KEPT_BYTES = 2048;
+/** A new line buffer's size: most lines are a few hundred bytes. */
+const LINE_START_BYTES = 1024;
+/**
+ * Spare line buffers kept, at most: the lines under way at once are the cycles between their read
+ * and their write — a few hundred at the minute burst, a handful in the steady state.
+ */
+const SPARE_LINES_KEPT = 512;
 
 /** The hash each phase publishes to, before its symbol: a batch's first key names its actor. */
 const HASH_PREFIX: Record<PhaseName, string> = {
@@ -237,7 +247,7 @@ function openCycle(
   actors: Map<string, ActorState>,
   symbol: string,
   inputs: unknown,
-): PendingCycle | null {
+): LineCycle | null {
   const open = actors.get(symbol)?.open;
   return open != null && open.value !== null && open.value === inputs ? open : null;
 }
@@ -250,12 +260,12 @@ function openCycle(
  * entries are out of the CPU's caches between two of an actor's cycles (docs/performance.md).
  */
 function cycleOf(
-  likely: PendingCycle | null,
+  likely: LineCycle | null,
   phase: PhaseName,
   actors: Map<string, ActorState>,
   symbol: string,
   inputs: unknown,
-): PendingCycle | null {
+): LineCycle | null {
   if (
     likely !== null &&
     likely.value !== null &&
@@ -281,31 +291,12 @@ function actorOf(
 
 /**
  * A cycle written before it ended (its publisher was stopped: lease lost, shutdown) — an open
- * one, so one that read inputs: its line is its actor's.
+ * one, so one that read inputs.
  */
-function stopped(pending: PendingCycle): PendingCycle {
-  pending.actor.line.ascii(',"z":1');
+function stopped(pending: LineCycle): LineCycle {
+  pending.line.ascii(',"z":1');
   return pending;
 }
-
-/** An actor's line buffer, its lines' start (`{"k":"c","p":…,"s":…,"t":`) written in it. */
-function lineWithHead(phase: PhaseName, symbol: string): JsonBytes {
-  const line = new JsonBytes();
-  line.bytes(cycleLineHead(phase, symbol));
-  return line;
-}
-
-/** A skipped or failed read's line: a record, with nothing of a line's inputs. */
-const recordLine = (actor: ActorState, rec: CycleRecord): PendingCycle => ({
-  actor,
-  rec,
-  value: null,
-  read: 0,
-  delta: false,
-  inputsAt: 0,
-  inputsEnd: 0,
-  wAt: -1,
-});
 
 export class FlightRecorder {
   private readonly writer: SegmentWriter;
@@ -323,14 +314,14 @@ export class FlightRecorder {
    * action and with the same inputs (machines/publisher.ts computeAndDecide), and decide is not
    * handed the symbol: this finds its cycle without a lookup.
    */
-  private computed: PendingCycle | null = null;
+  private computed: LineCycle | null = null;
   /** The cycle whose read was noted last: the one its compute is most often for (cycleOf). */
-  private lastOpened: PendingCycle | null = null;
+  private lastOpened: LineCycle | null = null;
   /**
    * The cycle whose publish or heartbeat step is being called: the steps hand their batch to the
    * store before their first await, so notePublish finds its cycle without a lookup.
    */
-  private publishing: PendingCycle | null = null;
+  private publishing: LineCycle | null = null;
   /** The actor whose cycle was last held for its trigger: the next CYCLE_DONE's, nearly always. */
   private lastHeld: ActorState | undefined = undefined;
   private readonly now: () => number;
@@ -340,9 +331,11 @@ export class FlightRecorder {
   private faults = 0;
   /**
    * A line rebuilt with its inputs in full (lines lost or a segment begun since its read): the
-   * rest are written from their actor's own line (cycleLine.ts).
+   * rest are written from their own line (cycleLine.ts).
    */
   private readonly lineBytes = new JsonBytes(4096);
+  /** Line buffers not in use, for the next lines (takeLine). */
+  private readonly spareLines: JsonBytes[] = [];
 
   constructor(private readonly options: FlightRecorderOptions) {
     this.now = options.now ?? Date.now;
@@ -379,10 +372,14 @@ export class FlightRecorder {
     return { ...this.writer.stats(), faults: this.faults };
   }
 
-  /** The bytes the actors' line buffers hold between their cycles (tests, the benchmark). */
+  /** The bytes the line buffers hold: spare ones and those of cycles under way (tests). */
   lineBufferBytes(): number {
     let bytes = 0;
-    for (const actor of this.allActors()) bytes += actor.line.buf.length;
+    for (const line of this.spareLines) bytes += line.buf.length;
+    for (const actor of this.allActors()) {
+      if (actor.open !== null) bytes += actor.open.line.buf.length;
+      if (actor.held?.line != null) bytes += actor.held.line.buf.length;
+    }
     return bytes;
   }
 
@@ -413,7 +410,7 @@ export class FlightRecorder {
       const { held } = actor;
       if (event.trigger != null)
         if (held.rec !== null) held.rec.tr = event.trigger;
-        else writeText(actor.line, ',"tr":', event.trigger);
+        else writeText(held.line, ',"tr":', event.trigger);
       this.write(actor, actor.held);
       actor.held = null;
     } catch (err) {
@@ -517,7 +514,7 @@ export class FlightRecorder {
         }
         if (pending !== null)
           try {
-            writeDecision(pending.actor.line, decision.publish, decision.why);
+            writeDecision(pending.line, decision.publish, decision.why);
             pending.memory = memory;
           } catch (err) {
             this.fault(err);
@@ -579,7 +576,7 @@ export class FlightRecorder {
   }
 
   /** A publish settled: its cycle ends, with the error when it failed. */
-  private published(pending: PendingCycle | null, failed: boolean, err?: unknown): void {
+  private published(pending: LineCycle | null, failed: boolean, err?: unknown): void {
     try {
       this.endCycle(
         pending,
@@ -632,7 +629,7 @@ export class FlightRecorder {
    * The cycle decide's inputs belong to: the one whose compute ran last (always, in the machine),
    * else the phase's open cycle that read them; null when none did (not recorded).
    */
-  private decidedCycle(actors: Map<string, ActorState>, inputs: unknown): PendingCycle | null {
+  private decidedCycle(actors: Map<string, ActorState>, inputs: unknown): LineCycle | null {
     const last = this.computed;
     if (last !== null && last.value === inputs && last.actor.open === last) return last;
     if (typeof inputs !== "object" || inputs === null) return null;
@@ -643,14 +640,11 @@ export class FlightRecorder {
   private actor(actors: Map<string, ActorState>, phase: PhaseName, symbol: string): ActorState {
     let actor = actors.get(symbol);
     if (actor === undefined) {
-      const line = lineWithHead(phase, symbol);
       const made: ActorState = {
         phase,
         symbol,
-        headLen: line.len,
         hashKey: spelledKey(HASH_PREFIX[phase] + symbol),
         mirror: new InputMirror(),
-        line,
         reads: 0,
         writtenRead: null,
         memoryRecorded: false,
@@ -677,7 +671,7 @@ export class FlightRecorder {
             const open = made.open;
             if (open === null || open !== made.beating) return;
             made.beating = null;
-            if (open.wAt < 0) made.line.ascii(',"hb":1');
+            if (open.wAt < 0) open.line.ascii(',"hb":1');
             this.end(made);
           } catch (err) {
             this.fault(err);
@@ -688,7 +682,7 @@ export class FlightRecorder {
             const open = made.open;
             if (open === null || open !== made.beating) return;
             made.beating = null;
-            writeText(made.line, ',"we":', message(err));
+            writeText(open.line, ',"we":', message(err));
             this.end(made);
           } catch (fault) {
             this.fault(fault);
@@ -719,14 +713,13 @@ export class FlightRecorder {
       const rec: CycleRecord = { k: "c", p: phase, s: symbol, t: nowMs };
       if (read === null) rec.e = error ?? "read failed";
       else rec.x = [read.reason, read.detail];
-      this.end(actor, recordLine(actor, rec));
+      this.end(actor, { actor, rec, line: null });
     } else {
       // The line begins: its start, the clock reading, the inputs — compared with the actor's
       // mirror now (the steps may change the value after this read), as a delta when the line
       // before carried the last read's, else in full.
-      const { line } = actor;
-      // The start never changes: it stays at the buffer's start, every line written after it.
-      line.len = actor.headLen;
+      const line = this.takeLine();
+      writeCycleHead(line, phase, symbol);
       line.number(nowMs);
       const readNo = ++actor.reads;
       const inputsAt = line.len;
@@ -740,6 +733,7 @@ export class FlightRecorder {
       actor.open = {
         actor,
         rec: null,
+        line,
         value: typeof read.value === "object" && read.value !== null ? read.value : null,
         read: readNo,
         delta,
@@ -762,7 +756,7 @@ export class FlightRecorder {
           : this.byHashKey.get(first);
     const open = actor?.open;
     if (actor === undefined || open == null) return;
-    const { line } = actor;
+    const { line } = open;
     if (open.wAt < 0) open.wAt = line.len;
     else line.len = open.wAt;
     line.ascii(',"w":');
@@ -770,10 +764,11 @@ export class FlightRecorder {
   }
 
   /** Ends the cycle (null: none recorded), after `amend` adds how it ended. */
-  private endCycle(pending: PendingCycle | null, amend?: Amend): void {
-    // A cycle no longer open was written already (stopped): its late notes are not its line's.
+  private endCycle(pending: LineCycle | null, amend?: Amend): void {
+    // A cycle no longer open was written already (stopped): its late notes are not its line's
+    // (which has been given back for other lines).
     if (pending === null || pending.actor.open !== pending) return;
-    amend?.(pending.actor.line);
+    amend?.(pending.line);
     this.end(pending.actor);
   }
 
@@ -808,7 +803,8 @@ export class FlightRecorder {
     }
     this.flushFolded(actor);
     if (this.writer.rotateIfDue()) this.restartDeltas();
-    let line = actor.line;
+    const own = pending.line;
+    let line = own;
     if (pending.delta && actor.writtenRead !== pending.read - 1) {
       // Lines were lost, or a segment began, since the read: its inputs go in full. A line is
       // written before the actor's next read, so the mirror still holds this cycle's inputs.
@@ -829,14 +825,28 @@ export class FlightRecorder {
     }
     line.byte(CLOSE_BRACE);
     if (!this.writer.appendBytes(line.buf, line.len)) this.restartDeltas();
-    // A line with the inputs in full (a segment's first for the actor: ~7 KB for a window of
-    // closes) grew the actor's buffer; the lines after it are a few hundred bytes. Kept, 1,200
-    // such buffers held ~6 MB for a line every 6 h — live memory that brought the collector's
-    // full collections sooner (docs/performance.md). Let go once no cycle is writing into it.
-    if (actor.line.buf.length > LINE_KEPT_BYTES && actor.open === null) {
-      // The same start, so the same headLen.
-      actor.line = lineWithHead(actor.phase, actor.symbol);
-    }
+    this.giveBack(own);
+  }
+
+  /**
+   * A buffer for a new line: a spare one, or made. The lines under way at once are a few hundred
+   * at most, so a few hundred buffers serve every actor, reused while they are in the CPU's
+   * caches — not one buffer per actor (1,200), each out of the caches by the actor's next cycle,
+   * and each an ArrayBuffer the collector tracks (docs/performance.md).
+   */
+  private takeLine(): JsonBytes {
+    return this.spareLines.pop() ?? new JsonBytes(LINE_START_BYTES);
+  }
+
+  /**
+   * A written line's buffer, kept for the next line — unless it grew for a line with the inputs
+   * in full (a segment's first for the actor: ~7 KB for a window of closes) while the lines after
+   * it are a few hundred bytes, or enough are kept.
+   */
+  private giveBack(line: JsonBytes): void {
+    line.reset();
+    if (line.buf.length <= LINE_KEPT_BYTES && this.spareLines.length < SPARE_LINES_KEPT)
+      this.spareLines.push(line);
   }
 
   private flushFolded(actor: ActorState): void {

@@ -1,10 +1,10 @@
 // A cycle line spelled as its cycle goes (src/recorder/cycleLine.ts): for any cycle record built
-// in the order the recorder's steps note its members, the actor's line start and the members
+// in the order the recorder's steps note its members, the line's start and the members
 // written after it by their writers are exactly JSON.stringify's text of the record.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  cycleLineHead,
+  writeCycleHead,
   writeDecision,
   writePair,
   writeText,
@@ -89,7 +89,7 @@ const batchOf = (w: WrittenBatch) => ({
 function written(rec: CycleRecord, before = ""): string {
   const out = new JsonBytes(1);
   out.ascii(before);
-  out.bytes(cycleLineHead(rec.p, rec.s));
+  writeCycleHead(out, rec.p, rec.s);
   out.number(rec.t);
   // The inputs (mirror.update or jsonInto in the service) and the memory are JSON of any shape.
   if (rec.i !== undefined) {

@@ -1,7 +1,9 @@
-// An actor's line buffer grows to hold a line with its inputs in full (a segment's first for the
-// actor: a window of closes is several KB), and is let go once that line is written: held by
-// 1,200 actors for a line every 6 h it was ~6 MB of live memory between their cycles
-// (src/recorder/recorder.ts write(); docs/performance.md). The lines after it are unchanged.
+// A cycle's line is spelled in a buffer taken when its read is noted and given back when the line
+// is written (src/recorder/recorder.ts takeLine): the actors' lines share a few buffers, not one
+// each, and lines under way at once are each in their own. A buffer grown to hold a line with its
+// inputs in full (a segment's first for the actor: a window of closes is several KB) is let go
+// once that line is written: kept by 1,200 actors for a line every 6 h such buffers were ~6 MB of
+// live memory between their cycles (docs/performance.md). The lines after it are unchanged.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,7 +26,7 @@ interface Inputs {
   last: number;
 }
 
-it("a line with the inputs in full does not leave its actor's buffer grown", async () => {
+it("a line with the inputs in full does not leave a buffer grown", async () => {
   let nowMs = 1_796_592_825_000.5;
   const recorder = testRecorder(dir, () => nowMs);
   let window = Array.from({ length: 1000 }, (_, i) => 100 + i / 7);
@@ -74,5 +76,47 @@ it("a line with the inputs in full does not leave its actor's buffer grown", asy
       last: { "=": 300 + k / 3 },
     });
   }
+  expect(recorder.stats().faults).toBe(0);
+});
+
+it("many actors' lines share a few buffers; lines under way at once are each in their own", async () => {
+  const nowMs = 1_796_592_825_000.5;
+  const recorder = testRecorder(dir, () => nowMs);
+  const steps: PhaseSteps<null, { n: number; symbol: string }, number> = {
+    seed: () => Promise.resolve(null),
+    read: (symbol) =>
+      Promise.resolve({ nowMs, read: { ok: true, value: { n: symbol.length, symbol } } }),
+    compute: (_symbol, inputs) => ({ ok: true, value: inputs.n }),
+    decide: (_memory, inputs) => ({ publish: false, why: `held ${inputs.symbol}` }),
+    publish: () => Promise.resolve({ memory: null, summary: "", figures: {} }),
+    heartbeat: () => Promise.resolve(),
+  };
+  const wrapped = recorder.wrapSteps("risk", steps);
+  const symbols = Array.from({ length: 40 }, (_, i) => `S${String(i).padStart(4, "0")}USDT`);
+  // One after the other: each line written before the next is read.
+  for (const symbol of symbols) {
+    const { read } = await wrapped.read(symbol);
+    if (!read.ok) throw new Error("read failed");
+    wrapped.compute(symbol, read.value);
+    wrapped.decide(null, read.value, read.value.n, nowMs);
+    await wrapped.heartbeat(symbol, nowMs);
+  }
+  // One buffer served them all (40 actors' buffers would be 40 times that).
+  expect(recorder.lineBufferBytes()).toBeGreaterThan(0);
+  expect(recorder.lineBufferBytes()).toBeLessThanOrEqual(2048);
+  // All at once: every read noted before any decision, then the heartbeats in reverse.
+  const reads = await Promise.all(symbols.map((symbol) => wrapped.read(symbol)));
+  reads.forEach(({ read }, i) => {
+    if (!read.ok) throw new Error("read failed");
+    wrapped.compute(symbols[i], read.value);
+    wrapped.decide(null, read.value, read.value.n, nowMs);
+  });
+  await Promise.all([...symbols].reverse().map((symbol) => wrapped.heartbeat(symbol, nowMs)));
+  await recorder.close();
+  const lines: CycleRecord[] = [];
+  for await (const { record } of readRecording(dir)) if (record.k === "c") lines.push(record);
+  expect(lines).toHaveLength(80);
+  for (const line of lines) expect(line.d).toEqual([false, `held ${line.s}`]);
+  expect(lines.slice(40).map((line) => line.s)).toEqual([...symbols].reverse());
   expect(recorder.stats().faults).toBe(0);
 });
