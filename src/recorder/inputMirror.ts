@@ -418,7 +418,7 @@ let ki = 0;
 let ni = 0;
 let si = 0;
 /** The tape those are (load()): a literal's change gives it ops of its own (emit()). */
-let tapeNow: Tape = { ops, opsShared: false, names, nums, strs, check: null };
+let tapeNow: Tape = { shape: { ops, names, check: null }, ops, nums, strs };
 
 /** A leaf's kind among TRUE, FALSE, NUL (what the op itself says). */
 const literalOp = (leaf: boolean | null): number => (leaf === null ? NUL : leaf ? TRUE : FALSE);
@@ -606,11 +606,10 @@ function emit(out: JsonBytes): boolean {
       // A literal (TRUE, FALSE, NUL).
       if (!changedAt(at)) return false;
       const now = changeNum[ci++];
-      // The only write to a tape's ops: a shape's ops are shared (sharedShape), so copied first.
-      if (tapeNow.opsShared) {
+      // The only write to a tape's ops: while they are its shape's (shared), copied first.
+      if (ops === tapeNow.shape.ops) {
         ops = ops.slice();
         tapeNow.ops = ops;
-        tapeNow.opsShared = false;
       }
       ops[at] = now;
       replacedBy(now === TRUE ? true : now === FALSE ? false : null, out);
@@ -643,18 +642,16 @@ function applyNumbers(a: ArrayLike<number>, n: number, out: JsonBytes): void {
   out.ascii("]}");
 }
 
-/** A tape's four arrays, and the compare compiled for its shape (compiledCheck.ts; null: none). */
+/** A tape: its shape, and its own ops (see below), numbers and strings. */
 interface Tape {
+  shape: Shape;
+  /** The shape's ops (shared) until a literal of this tape changes; then a copy of its own. */
   ops: Int32Array;
-  /** `ops` are its shape's, shared with other tapes (sharedShape): copied before one is written. */
-  opsShared: boolean;
-  names: readonly string[];
   nums: Float64Array;
   strs: string[];
-  check: CompiledCheck | null;
 }
 
-/** A tape's shape: its ops and member names, and the compare compiled for it. */
+/** A tape's shape: its ops and member names, and the compare compiled for it (null: none). */
 interface Shape {
   ops: Int32Array;
   names: readonly string[];
@@ -665,21 +662,22 @@ interface Shape {
  * The shapes seen, by their ops and names: each shape's arrays made once and shared by every
  * tape of that shape. The service's 1,200 actors have a handful of shapes, and held by each actor
  * those arrays (~1,200 of each, never written but for a literal's op) were live memory that every
- * full collection marks (docs/performance.md). Beyond MAX_SHARED_SHAPES a tape keeps its own.
+ * full collection marks (docs/performance.md). Beyond MAX_SHARED_SHAPES a shape is not kept:
+ * its tape alone has it.
  */
 const shapes = new Map<string, Shape>();
 const MAX_SHARED_SHAPES = 256;
 
 /** The shape of these ops and names: the one seen before, or made (and kept, while there is room). */
-function sharedShape(opList: number[], nameList: string[]): { shape: Shape; shared: boolean } {
+function sharedShape(opList: number[], nameList: string[]): Shape {
   const key = `${opList.join(",")}|${JSON.stringify(nameList)}`;
-  const known = shapes.get(key);
-  if (known !== undefined) return { shape: known, shared: true };
-  const ops = Int32Array.from(opList);
-  const shape: Shape = { ops, names: nameList, check: compiledCheck(ops, nameList) };
-  if (shapes.size >= MAX_SHARED_SHAPES) return { shape, shared: false };
-  shapes.set(key, shape);
-  return { shape, shared: true };
+  let shape = shapes.get(key);
+  if (shape === undefined) {
+    const ops = Int32Array.from(opList);
+    shape = { ops, names: nameList, check: compiledCheck(ops, nameList) };
+    if (shapes.size < MAX_SHARED_SHAPES) shapes.set(key, shape);
+  }
+  return shape;
 }
 
 /** The tree `m` laid out as a tape. */
@@ -712,15 +710,8 @@ function encode(m: Mirror): Tape {
     }
   };
   walk(m);
-  const { shape, shared } = sharedShape(opList, nameList);
-  return {
-    ops: shape.ops,
-    opsShared: shared,
-    names: shape.names,
-    nums: Float64Array.from(numList),
-    strs: strList,
-    check: shape.check,
-  };
+  const shape = sharedShape(opList, nameList);
+  return { shape, ops: shape.ops, nums: Float64Array.from(numList), strs: strList };
 }
 
 /** The tape from the cursors on, as a tree (the tree's way, and the full inputs' text). */
@@ -762,7 +753,8 @@ function decode(): Mirror {
 /** Points the cursors at the start of `tape`. */
 function load(tape: Tape): void {
   tapeNow = tape;
-  ({ ops, names, nums, strs } = tape);
+  ({ ops, nums, strs } = tape);
+  names = tape.shape.names;
   oi = ki = ni = si = 0;
 }
 
@@ -828,8 +820,9 @@ export class InputMirror {
     load(tape);
     changes = 0;
     let answer = UNSURE;
-    if (tape.check !== null) {
-      answer = tape.check(value, nums, strs, ops, logChange);
+    const { check: compiled } = tape.shape;
+    if (compiled !== null) {
+      answer = compiled(value, nums, strs, ops, logChange);
       if (answer === UNSURE) {
         releaseLog();
         changes = 0;
