@@ -1,9 +1,10 @@
 // A cycle's line is spelled in a buffer taken when its read is noted and given back when the line
 // is written (src/recorder/recorder.ts takeLine): the actors' lines share a few buffers, not one
-// each, and lines under way at once are each in their own. A buffer grown to hold a line with its
-// inputs in full (a segment's first for the actor: a window of closes is several KB) is let go
-// once that line is written: kept by 1,200 actors for a line every 6 h such buffers were ~6 MB of
-// live memory between their cycles (docs/performance.md). The lines after it are unchanged.
+// each, lines under way at once are each in their own, and the spares kept after a crowd of them
+// are bounded. A buffer grown to hold a line with its inputs in full (a segment's first for the
+// actor: a window of closes is several KB) is let go once that line is written: kept by 1,200
+// actors for a line every 6 h such buffers were ~6 MB of live memory between their cycles
+// (docs/performance.md). The lines after it are unchanged.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -118,5 +119,36 @@ it("many actors' lines share a few buffers; lines under way at once are each in 
   expect(lines).toHaveLength(80);
   for (const line of lines) expect(line.d).toEqual([false, `held ${line.s}`]);
   expect(lines.slice(40).map((line) => line.s)).toEqual([...symbols].reverse());
+  expect(recorder.stats().faults).toBe(0);
+});
+
+it("after more lines at once than spares are kept, the spares kept are bounded", async () => {
+  const nowMs = 1_796_592_825_000.5;
+  const recorder = testRecorder(dir, () => nowMs);
+  const steps: PhaseSteps<null, { n: number }, number> = {
+    seed: () => Promise.resolve(null),
+    read: () => Promise.resolve({ nowMs, read: { ok: true, value: { n: 1 } } }),
+    compute: (_symbol, inputs) => ({ ok: true, value: inputs.n }),
+    decide: () => ({ publish: false, why: "rate_limited" }),
+    publish: () => Promise.resolve({ memory: null, summary: "", figures: {} }),
+    heartbeat: () => Promise.resolve(),
+  };
+  const wrapped = recorder.wrapSteps("harvest", steps);
+  const cycles = async (symbols: string[]): Promise<void> => {
+    const reads = await Promise.all(symbols.map((symbol) => wrapped.read(symbol)));
+    reads.forEach(({ read }, i) => {
+      if (!read.ok) throw new Error("read failed");
+      wrapped.compute(symbols[i], read.value);
+      wrapped.decide(null, read.value, read.value.n, nowMs);
+    });
+    await Promise.all(symbols.map((symbol) => wrapped.heartbeat(symbol, nowMs)));
+  };
+  await cycles(["ONEUSDT"]);
+  const oneBuffer = recorder.lineBufferBytes();
+  // Far more lines under way at once than src/recorder/recorder.ts keeps spare (512).
+  await cycles(Array.from({ length: 1500 }, (_, i) => `S${i}USDT`));
+  expect(recorder.lineBufferBytes()).toBeGreaterThan(oneBuffer);
+  expect(recorder.lineBufferBytes()).toBeLessThanOrEqual(512 * oneBuffer);
+  await recorder.close();
   expect(recorder.stats().faults).toBe(0);
 });
