@@ -65,8 +65,8 @@ export interface FlightRecorderStats extends SegmentWriterStats {
 interface ActorState {
   phase: PhaseName;
   symbol: string;
-  /** The hash its batches write first (HASH_PREFIX + symbol), spelled once for their lines. */
-  hashKey: SpelledKey;
+  /** The hash its batches write first (HASH_PREFIX + symbol): a batch's actor is found by it. */
+  hashKey: string;
   /** The inputs of the actor's last read, and each read's delta against the one before. */
   mirror: InputMirror;
   /** Reads with inputs so far (numbering them). */
@@ -77,23 +77,10 @@ interface ActorState {
   memoryRecorded: boolean;
   /** The cycle under way (read done, not ended). */
   open: LineCycle | null;
-  /**
-   * The cycle whose heartbeat is under way: the heartbeat's note is that cycle's only — a stopped
-   * cycle's heartbeat that settles after the next cycle began notes nothing.
-   */
-  beating: LineCycle | null;
   /** An ended cycle waiting for its trigger (options.triggers). */
   held: PendingCycle | null;
   /** The last skip line, folded while identical skips repeat (not written yet). */
   folded: CycleRecord | null;
-  /**
-   * What notes the actor's reads and heartbeats when their promises settle: made once with the
-   * actor, not a set of closures on every step of every cycle (FlightRecorder#observe).
-   */
-  readDone: (out: ReadOutput<unknown>) => void;
-  readFailed: (err: unknown) => void;
-  heartbeatDone: () => void;
-  heartbeatFailed: (err: unknown) => void;
 }
 
 /**
@@ -187,19 +174,6 @@ function writeFields(out: JsonBytes, fields: Record<string, string>): void {
   else out.value(fields);
 }
 
-/** A key and its JSON spelling, made once: an actor's own hash, in every batch it writes. */
-export interface SpelledKey {
-  key: string;
-  json: Uint8Array;
-}
-
-/** `key` with its JSON spelling. */
-export function spelledKey(key: string): SpelledKey {
-  const out = new JsonBytes(key.length + 2);
-  out.string(key);
-  return { key, json: out.buf.slice(0, out.len) };
-}
-
 /** One write of a batch as its line carries it: `[key,fields,n]`, n null when there is none. */
 function writeEntry(
   out: JsonBytes,
@@ -207,11 +181,9 @@ function writeEntry(
   key: string,
   fields: Record<string, string>,
   n: number | undefined,
-  known: SpelledKey | undefined,
 ): void {
   out.ascii(first ? "[" : ",[");
-  if (known !== undefined && key === known.key) out.bytes(known.json);
-  else out.string(key);
+  out.string(key);
   out.byte(COMMA);
   writeFields(out, fields);
   out.byte(COMMA);
@@ -225,16 +197,16 @@ function writeEntry(
  * streams with their MAXLEN. Spelling it when it is published is the copy of what was sent (the
  * steps may reuse its objects later) and the line's text at once.
  */
-export function writeBatch(batch: PublishBatch, out: JsonBytes, known?: SpelledKey): void {
+export function writeBatch(batch: PublishBatch, out: JsonBytes): void {
   out.ascii('{"h":[');
   for (let i = 0; i < batch.hashes.length; i++) {
     const { key, fields, ttlSec } = batch.hashes[i];
-    writeEntry(out, i === 0, key, fields, ttlSec, known);
+    writeEntry(out, i === 0, key, fields, ttlSec);
   }
   out.ascii('],"x":[');
   for (let i = 0; i < batch.streams.length; i++) {
     const { key, fields, maxLen } = batch.streams[i];
-    writeEntry(out, i === 0, key, fields, maxLen, known);
+    writeEntry(out, i === 0, key, fields, maxLen);
   }
   out.ascii("]}");
 }
@@ -476,10 +448,14 @@ export class FlightRecorder {
         try {
           step = steps.read(symbol, handoff);
         } catch (err) {
-          actor.readFailed(err);
+          this.readFailed(actor, err);
           return Promise.reject(err);
         }
-        return this.observe(step, actor.readDone, actor.readFailed);
+        return this.observe(
+          step,
+          (out) => this.readDone(actor, out),
+          (err: unknown) => this.readFailed(actor, err),
+        );
       },
       compute: (symbol, inputs) => {
         const pending = cycleOf(this.lastOpened, phase, actors, symbol, inputs);
@@ -542,21 +518,26 @@ export class FlightRecorder {
         );
       },
       heartbeat: (symbol, nowMs) => {
-        const actor = actorOf(this.computed?.actor, phase, actors, symbol);
-        if (actor !== undefined) actor.beating = actor.open;
+        // The heartbeat's note is its cycle's only: a stopped cycle's heartbeat that settles
+        // after the next cycle began notes nothing (beat() says so).
+        const cycle = actorOf(this.computed?.actor, phase, actors, symbol)?.open ?? null;
         let step: Promise<void>;
-        this.publishing = actor?.open ?? null;
+        this.publishing = cycle;
         try {
           step = steps.heartbeat(symbol, nowMs);
         } catch (err) {
-          actor?.heartbeatFailed(err);
+          this.beat(cycle, true, err);
           return Promise.reject(err);
         } finally {
           this.publishing = null;
         }
-        return actor === undefined
-          ? step
-          : this.observe(step, actor.heartbeatDone, actor.heartbeatFailed);
+        // A cycle not recorded: nothing to note, no reaction registered.
+        if (cycle === null) return step;
+        return this.observe(
+          step,
+          () => this.beat(cycle, false),
+          (err: unknown) => this.beat(cycle, true, err),
+        );
       },
     };
   }
@@ -566,9 +547,11 @@ export class FlightRecorder {
    * that promise, registered before the machine's, so it runs first — and the cycle waits no
    * extra turn of the microtask queue for it. (An async wrapper adds one per step; at the minute
    * burst every chain's steps then end later, more of them in flight at once.) The handlers guard
-   * themselves; the read's and the heartbeat's are the actor's, made once (ActorState readDone,
-   * …): on every cycle's path they register no new closures. A step that throws instead of
-   * rejecting is noted by its wrapper and rejected, as an async wrapper would.
+   * themselves. They are made for each step, and die young with it: made once per actor and kept
+   * (as they were), 4,800 closures and their contexts lived as long as the service, marked by
+   * every full collection — a dozen in seven bursts under the unit's heap cap
+   * (docs/performance.md). A step that throws instead of rejecting is noted by its wrapper and
+   * rejected, as an async wrapper would.
    */
   private observe<T>(step: Promise<T>, ok: (value: T) => void, failed: (err: unknown) => void) {
     step.then(ok, failed);
@@ -582,6 +565,39 @@ export class FlightRecorder {
         pending,
         failed ? (line) => writeText(line, ',"we":', message(err)) : undefined,
       );
+    } catch (fault) {
+      this.fault(fault);
+    }
+  }
+
+  /** A read settled with its output: noted on its actor. */
+  private readDone(actor: ActorState, out: ReadOutput<unknown>): void {
+    try {
+      this.noteRead(actor, out.nowMs, out.read);
+    } catch (err) {
+      this.fault(err);
+    }
+  }
+
+  /** A read failed (I/O): its cycle is an error line. */
+  private readFailed(actor: ActorState, err: unknown): void {
+    try {
+      this.noteRead(actor, this.now(), null, message(err));
+    } catch (fault) {
+      this.fault(fault);
+    }
+  }
+
+  /**
+   * A heartbeat settled (`failed`: with `err`): its cycle ends — if it is still its actor's open one.
+   * A cycle stopped meanwhile (its line written) and the next one begun are not this note's.
+   */
+  private beat(cycle: LineCycle | null, failed: boolean, err?: unknown): void {
+    try {
+      if (cycle === null || cycle.actor.open !== cycle) return;
+      if (failed) writeText(cycle.line, ',"we":', message(err));
+      else if (cycle.wAt < 0) cycle.line.ascii(',"hb":1');
+      this.end(cycle.actor);
     } catch (fault) {
       this.fault(fault);
     }
@@ -620,7 +636,6 @@ export class FlightRecorder {
     const open = actor.open;
     if (open === null) return;
     actor.open = null;
-    if (actor.beating === open) actor.beating = null;
     if (this.computed === open) this.computed = null;
     if (this.lastOpened === open) this.lastOpened = null;
   }
@@ -640,58 +655,20 @@ export class FlightRecorder {
   private actor(actors: Map<string, ActorState>, phase: PhaseName, symbol: string): ActorState {
     let actor = actors.get(symbol);
     if (actor === undefined) {
-      const made: ActorState = {
+      actor = {
         phase,
         symbol,
-        hashKey: spelledKey(HASH_PREFIX[phase] + symbol),
+        hashKey: HASH_PREFIX[phase] + symbol,
         mirror: new InputMirror(),
         reads: 0,
         writtenRead: null,
         memoryRecorded: false,
         open: null,
-        beating: null,
         held: null,
         folded: null,
-        readDone: (out) => {
-          try {
-            this.noteRead(made, out.nowMs, out.read);
-          } catch (err) {
-            this.fault(err);
-          }
-        },
-        readFailed: (err) => {
-          try {
-            this.noteRead(made, this.now(), null, message(err));
-          } catch (fault) {
-            this.fault(fault);
-          }
-        },
-        heartbeatDone: () => {
-          try {
-            const open = made.open;
-            if (open === null || open !== made.beating) return;
-            made.beating = null;
-            if (open.wAt < 0) open.line.ascii(',"hb":1');
-            this.end(made);
-          } catch (err) {
-            this.fault(err);
-          }
-        },
-        heartbeatFailed: (err) => {
-          try {
-            const open = made.open;
-            if (open === null || open !== made.beating) return;
-            made.beating = null;
-            writeText(open.line, ',"we":', message(err));
-            this.end(made);
-          } catch (fault) {
-            this.fault(fault);
-          }
-        },
       };
-      actor = made;
       actors.set(symbol, actor);
-      this.byHashKey.set(actor.hashKey.key, actor);
+      this.byHashKey.set(actor.hashKey, actor);
     }
     return actor;
   }
@@ -751,7 +728,7 @@ export class FlightRecorder {
     const actor =
       first === undefined
         ? undefined
-        : publishing !== null && publishing.actor.hashKey.key === first
+        : publishing !== null && publishing.actor.hashKey === first
           ? publishing.actor
           : this.byHashKey.get(first);
     const open = actor?.open;
@@ -760,7 +737,7 @@ export class FlightRecorder {
     if (open.wAt < 0) open.wAt = line.len;
     else line.len = open.wAt;
     line.ascii(',"w":');
-    writeBatch(batch, line, actor.hashKey);
+    writeBatch(batch, line);
   }
 
   /** Ends the cycle (null: none recorded), after `amend` adds how it ended. */
