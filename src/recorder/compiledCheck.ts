@@ -22,6 +22,7 @@ import {
   ARR,
   FALSE,
   LEAVES,
+  LIT,
   NUL,
   NUM,
   NUMS,
@@ -35,14 +36,13 @@ import {
 
 /**
  * A compare compiled for one shape: SAME, LEAVES (the changes noted through `log`) or UNSURE
- * (nothing decided; what it noted is to be dropped). A literal's op is read from `ops` (emit()
- * rewrites it in place when a literal changes), everything else of the shape is in the code.
+ * (nothing decided; what it noted is to be dropped). The shape is in the code; the tape's values
+ * (numbers, literals, strings) are read from `nums` and `strs`.
  */
 export type CompiledCheck = (
   v: object,
   nums: Float64Array,
   strs: readonly string[],
-  ops: Int32Array,
   log: LogChange,
 ) => number;
 
@@ -68,7 +68,7 @@ export function setCompiling(on: boolean): void {
  */
 export function compiledCheck(ops: Int32Array, names: readonly string[]): CompiledCheck | null {
   if (!compiling || ops.length === 0 || ops.length > MAX_OPS || (ops[0] & 15) !== OBJ) return null;
-  const key = shapeOf(ops, names);
+  const key = `${ops.join(",")}|${JSON.stringify(names)}`;
   let check = cache.get(key);
   if (check === undefined) {
     if (cache.size >= MAX_SHAPES) return null;
@@ -76,16 +76,6 @@ export function compiledCheck(ops: Int32Array, names: readonly string[]): Compil
     cache.set(key, check);
   }
   return check;
-}
-
-/** The shape's key: its ops, a literal's kind left out (the code reads it), and its names. */
-function shapeOf(ops: Int32Array, names: readonly string[]): string {
-  let key = "";
-  for (let i = 0; i < ops.length; i++) {
-    const kind = ops[i] & 15;
-    key += `${kind === TRUE || kind === FALSE ? NUL : ops[i]},`;
-  }
-  return key + JSON.stringify(names);
 }
 
 function compile(ops: Int32Array, names: readonly string[]): CompiledCheck {
@@ -181,16 +171,20 @@ function compile(ops: Int32Array, names: readonly string[]): CompiledCheck {
         code.push(`default: return ${UNSURE};`, "}", "}", `if (${i} !== ${n}) return ${UNSURE};`);
         return;
       }
-      default: {
-        // A literal: which one it is now is read from the tape (emit() rewrites it in place).
+      case LIT: {
+        // Which literal it is now is the tape's, in nums (TRUE, FALSE or NUL).
+        const k = ni++;
         const now = `t${ids++}`;
         code.push(
           `const ${now} = ${x} === true ? ${TRUE} : ${x} === false ? ${FALSE} :`,
           `${x} === null || (typeof ${x} === "number" && ${x} - ${x} !== 0) ? ${NUL} : 0;`,
           `if (${now} === 0) return ${UNSURE};`,
-          `if (${now} !== (ops[${at}] & 15)) ${changed(now, "null")}`,
+          `if (${now} !== nums[${k}]) ${changed(now, "null")}`,
         );
+        return;
       }
+      default:
+        throw new Error(`compiledCheck: no op ${op & 15}`);
     }
   };
   test("v", false);
@@ -198,5 +192,5 @@ function compile(ops: Int32Array, names: readonly string[]): CompiledCheck {
   // The shape's own code, made from the tape's ops and its names spelled as string literals
   // (JSON.stringify): nothing of a read's values is in it.
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  return new Function("v", "nums", "strs", "ops", "log", code.join("\n")) as CompiledCheck;
+  return new Function("v", "nums", "strs", "log", code.join("\n")) as CompiledCheck;
 }

@@ -34,6 +34,7 @@ import {
   ARR,
   FALSE,
   LEAVES,
+  LIT,
   NUL,
   NUM,
   NUMS,
@@ -417,11 +418,9 @@ let oi = 0;
 let ki = 0;
 let ni = 0;
 let si = 0;
-/** The tape those are (load()): a literal's change gives it ops of its own (emit()). */
-let tapeNow: Tape = { shape: { ops, names, check: null }, ops, nums, strs };
 
-/** A leaf's kind among TRUE, FALSE, NUL (what the op itself says). */
-const literalOp = (leaf: boolean | null): number => (leaf === null ? NUL : leaf ? TRUE : FALSE);
+/** A literal as its tape holds it: TRUE, FALSE or NUL. */
+const literalOf = (leaf: boolean | null): number => (leaf === null ? NUL : leaf ? TRUE : FALSE);
 
 // check() notes each change it finds (the op's place and the new value) in the change log below,
 // and emit() writes the delta from the log and the tape alone: the read is walked once. (A second
@@ -433,7 +432,7 @@ const literalOp = (leaf: boolean | null): number => (leaf === null ? NUL : leaf 
 let changes = 0;
 /** Each change's op, by its place in `ops`. */
 let changeAt = new Int32Array(64);
-/** A number's new value, or a literal's new op (TRUE, FALSE, NUL). */
+/** A number's new value, or a literal's (TRUE, FALSE, NUL). */
 let changeNum = new Float64Array(64);
 /** A string's new value, or the read's window (NUMS); released after the read (releaseLog). */
 const changeRef: unknown[] = [];
@@ -486,10 +485,10 @@ function check(v: unknown): number {
       logChange(at, 0, leaf);
       return LEAVES;
     }
-    if (kind !== TRUE && kind !== FALSE && kind !== NUL) return SHAPE;
+    if (kind !== LIT) return SHAPE;
     if (typeof leaf === "number" || typeof leaf === "string") return SHAPE;
-    const now = literalOp(leaf);
-    if (now === kind) return SAME;
+    const now = literalOf(leaf);
+    if (now === nums[ni++]) return SAME;
     logChange(at, now, null);
     return LEAVES;
   }
@@ -538,7 +537,7 @@ function check(v: unknown): number {
 function skipFlat(): void {
   const op = ops[oi++];
   const kind = op & 15;
-  if (kind === NUM) ni++;
+  if (kind === NUM || kind === LIT) ni++;
   else if (kind === STR) si++;
   else if (kind === NUMS) ni += op >> 4;
 }
@@ -603,16 +602,12 @@ function emit(out: JsonBytes): boolean {
       return closeObject(out, start, changed);
     }
     default: {
-      // A literal (TRUE, FALSE, NUL).
+      // A literal (LIT): its value in nums, as a number's.
+      const k = ni++;
       if (!changedAt(at)) return false;
       const now = changeNum[ci++];
-      // The only write to a tape's ops: while they are its shape's (shared), copied first.
-      if (ops === tapeNow.shape.ops) {
-        ops = ops.slice();
-        tapeNow.ops = ops;
-      }
-      ops[at] = now;
-      replacedBy(now === TRUE ? true : now === FALSE ? false : null, out);
+      nums[k] = now;
+      replacedBy(literalValue(now), out);
       return true;
     }
   }
@@ -642,11 +637,17 @@ function applyNumbers(a: ArrayLike<number>, n: number, out: JsonBytes): void {
   out.ascii("]}");
 }
 
-/** A tape: its shape, and its own ops (see below), numbers and strings. */
+/** TRUE, FALSE or NUL as the literal it stands for. */
+const literalValue = (x: number): boolean | null =>
+  x === TRUE ? true : x === FALSE ? false : null;
+
+/**
+ * A tape: its shape (ops and names, shared), and its own numbers and strings. An InputMirror holds
+ * its tape in its own members, not as an object of its own: one object fewer per actor for every
+ * full collection to mark (docs/performance.md).
+ */
 interface Tape {
   shape: Shape;
-  /** The shape's ops (shared) until a literal of this tape changes; then a copy of its own. */
-  ops: Int32Array;
   nums: Float64Array;
   strs: string[];
 }
@@ -662,7 +663,8 @@ interface Shape {
  * The shapes seen, by their ops and names: each shape's arrays made once and shared by every
  * tape of that shape. The service's 1,200 actors have a handful of shapes, and held by each actor
  * those arrays (~1,200 of each, never written but for a literal's op) were live memory that every
- * full collection marks (docs/performance.md). Beyond MAX_SHARED_SHAPES a shape is not kept:
+ * full collection marks (docs/performance.md). A tape never writes its shape's arrays (a
+ * literal's value is in its numbers). Beyond MAX_SHARED_SHAPES a shape is not kept:
  * its tape alone has it.
  */
 const shapes = new Map<string, Shape>();
@@ -680,22 +682,23 @@ function sharedShape(opList: number[], nameList: string[]): Shape {
   return shape;
 }
 
-/** The tree `m` laid out as a tape. */
-function encode(m: Mirror): Tape {
+/** The tree `m` laid out as a tape, into `into`'s members. */
+function encode(m: Mirror, into: Tape): void {
   const opList: number[] = [];
   const nameList: string[] = [];
   const numList: number[] = [];
   const strList: string[] = [];
   const walk = (x: Mirror): void => {
-    if (x === null) opList.push(NUL);
-    else if (typeof x === "number") {
+    if (x === null || typeof x === "boolean") {
+      opList.push(LIT);
+      numList.push(literalOf(x));
+    } else if (typeof x === "number") {
       opList.push(NUM);
       numList.push(x);
     } else if (typeof x === "string") {
       opList.push(STR);
       strList.push(x);
-    } else if (typeof x === "boolean") opList.push(x ? TRUE : FALSE);
-    else if (x.kind === "object") {
+    } else if (x.kind === "object") {
       opList.push(OBJ | (x.keys.length << 4));
       for (let i = 0; i < x.keys.length; i++) {
         nameList.push(x.keys[i]);
@@ -711,7 +714,9 @@ function encode(m: Mirror): Tape {
   };
   walk(m);
   const shape = sharedShape(opList, nameList);
-  return { shape, ops: shape.ops, nums: Float64Array.from(numList), strs: strList };
+  into.shape = shape;
+  into.nums = Float64Array.from(numList);
+  into.strs = strList;
 }
 
 /** The tape from the cursors on, as a tree (the tree's way, and the full inputs' text). */
@@ -723,12 +728,8 @@ function decode(): Mirror {
       return nums[ni++];
     case STR:
       return strs[si++];
-    case TRUE:
-      return true;
-    case FALSE:
-      return false;
-    case NUL:
-      return null;
+    case LIT:
+      return literalValue(nums[ni++]);
     case NUMS: {
       const window = nums.slice(ni, ni + n);
       ni += n;
@@ -752,9 +753,8 @@ function decode(): Mirror {
 
 /** Points the cursors at the start of `tape`. */
 function load(tape: Tape): void {
-  tapeNow = tape;
-  ({ ops, nums, strs } = tape);
-  names = tape.shape.names;
+  ({ nums, strs } = tape);
+  ({ ops, names } = tape.shape);
   oi = ki = ni = si = 0;
 }
 
@@ -797,9 +797,17 @@ export function jsonText(value: unknown): string {
 }
 
 /** One actor's last inputs, as the recorder saw them, and the delta of each read against them. */
-export class InputMirror {
-  /** Inputs that are an object: their tape. */
-  private tape: Tape | null = null;
+const EMPTY_NUMS = new Float64Array(0);
+
+/** A shape no tape has: an InputMirror's before its inputs are an object. */
+const NO_SHAPE: Shape = { ops: new Int32Array(0), names: [], check: null };
+
+/** One actor's last inputs, as the recorder saw them, and the delta of each read against them. */
+export class InputMirror implements Tape {
+  /** Inputs that are an object: their tape's shape, numbers and strings (NO_SHAPE: not one). */
+  shape: Shape = NO_SHAPE;
+  nums: Float64Array = EMPTY_NUMS;
+  strs: string[] = [];
   /** Inputs that are not (no delta against them): their tree. */
   private other: Mirror | undefined = undefined;
 
@@ -809,20 +817,26 @@ export class InputMirror {
    * is no previous value to be a delta against (the first read, or inputs that are not an object).
    */
   update(value: unknown, out: JsonBytes): boolean {
-    const tape = this.tape;
     const isObject = typeof value === "object" && value !== null && !isArrayLike(value);
-    if (tape === null || !isObject) {
+    if (this.shape === NO_SHAPE || !isObject) {
       const tree = build(value);
-      this.tape = isObject ? encode(tree) : null;
-      this.other = isObject ? undefined : tree;
+      if (isObject) {
+        encode(tree, this);
+        this.other = undefined;
+      } else {
+        this.shape = NO_SHAPE;
+        this.nums = EMPTY_NUMS;
+        this.strs = [];
+        this.other = tree;
+      }
       return false;
     }
-    load(tape);
+    load(this);
     changes = 0;
     let answer = UNSURE;
-    const { check: compiled } = tape.shape;
+    const { check: compiled } = this.shape;
     if (compiled !== null) {
-      answer = compiled(value, nums, strs, ops, logChange);
+      answer = compiled(value, nums, strs, logChange);
       if (answer === UNSURE) {
         releaseLog();
         changes = 0;
@@ -833,7 +847,7 @@ export class InputMirror {
       out.ascii("{}");
       return true;
     }
-    load(tape);
+    load(this);
     if (answer === LEAVES) {
       ci = 0;
       const changed = emit(out);
@@ -844,15 +858,15 @@ export class InputMirror {
     releaseLog();
     const before = decode() as ObjectNode;
     const changed = deltaObject(value as Record<string, unknown>, before, out);
-    this.tape = encode(updated);
+    encode(updated, this);
     if (!changed) out.ascii("{}");
     return true;
   }
 
   /** Writes the mirrored inputs (a line's full inputs) into `out`. */
   jsonInto(out: JsonBytes): void {
-    if (this.tape !== null) {
-      load(this.tape);
+    if (this.shape !== NO_SHAPE) {
+      load(this);
       jsonInto(decode(), out);
     } else if (this.other === undefined) out.ascii("null");
     else jsonInto(this.other, out);
