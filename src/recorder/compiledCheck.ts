@@ -37,12 +37,15 @@ import {
 /**
  * A compare compiled for one shape: SAME, LEAVES (the changes noted through `log`) or UNSURE
  * (nothing decided; what it noted is to be dropped). The shape is in the code; the tape's values
- * (numbers, literals, strings) are read from `nums` and `strs`.
+ * (numbers, literals, strings) are read from `nums` from `numsAt` on and `strs` from `strsAt` on
+ * (its ranges of its arena, tapeArena.ts).
  */
 export type CompiledCheck = (
   v: object,
   nums: Float64Array,
+  numsAt: number,
   strs: readonly string[],
+  strsAt: number,
   log: LogChange,
 ) => number;
 
@@ -100,7 +103,7 @@ function compile(ops: Int32Array, names: readonly string[]): CompiledCheck {
       case NUM: {
         const k = ni++;
         code.push(
-          `if (${x} !== nums[${k}]) {`,
+          `if (${x} !== nums[na + ${k}]) {`,
           `if (typeof ${x} !== "number" || ${x} - ${x} !== 0) return ${UNSURE};`,
           changed(x, "null"),
           "}",
@@ -110,7 +113,7 @@ function compile(ops: Int32Array, names: readonly string[]): CompiledCheck {
       case STR: {
         const k = si++;
         code.push(
-          `if (${x} !== strs[${k}]) {`,
+          `if (${x} !== strs[sa + ${k}]) {`,
           `if (typeof ${x} !== "string") return ${UNSURE};`,
           changed("0", x),
           "}",
@@ -127,7 +130,7 @@ function compile(ops: Int32Array, names: readonly string[]): CompiledCheck {
           `let ${w} = 0;`,
           `for (let i = 0; i < ${n}; i++) {`,
           `const ${y} = ${x}[i];`,
-          `if (${y} === nums[${k} + i]) continue;`,
+          `if (${y} === nums[na + ${k} + i]) continue;`,
           // Tested inline, not handed to a function: a number read from a holey array would be
           // boxed (inputMirror.ts check says more).
           `if (typeof ${y} !== "number" || ${y} - ${y} !== 0) return ${UNSURE};`,
@@ -179,7 +182,7 @@ function compile(ops: Int32Array, names: readonly string[]): CompiledCheck {
           `const ${now} = ${x} === true ? ${TRUE} : ${x} === false ? ${FALSE} :`,
           `${x} === null || (typeof ${x} === "number" && ${x} - ${x} !== 0) ? ${NUL} : 0;`,
           `if (${now} === 0) return ${UNSURE};`,
-          `if (${now} !== nums[${k}]) ${changed(now, "null")}`,
+          `if (${now} !== nums[na + ${k}]) ${changed(now, "null")}`,
         );
         return;
       }
@@ -192,5 +195,5 @@ function compile(ops: Int32Array, names: readonly string[]): CompiledCheck {
   // The shape's own code, made from the tape's ops and its names spelled as string literals
   // (JSON.stringify): nothing of a read's values is in it.
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  return new Function("v", "nums", "strs", "log", code.join("\n")) as CompiledCheck;
+  return new Function("v", "nums", "na", "strs", "sa", "log", code.join("\n")) as CompiledCheck;
 }

@@ -30,6 +30,7 @@ import {
   OPEN_BRACKET,
 } from "./jsonBytes.js";
 import { compiledCheck, type CompiledCheck } from "./compiledCheck.js";
+import { TapeArena, type TapeRange } from "./tapeArena.js";
 import {
   ARR,
   FALSE,
@@ -642,14 +643,14 @@ const literalValue = (x: number): boolean | null =>
   x === TRUE ? true : x === FALSE ? false : null;
 
 /**
- * A tape: its shape (ops and names, shared), and its own numbers and strings. An InputMirror holds
- * its tape in its own members, not as an object of its own: one object fewer per actor for every
- * full collection to mark (docs/performance.md).
+ * A tape: its shape (ops and names, shared), and its numbers and strings at its ranges of an
+ * arena (tapeArena.ts says why). An InputMirror holds its tape in its own members, not as an
+ * object of its own: one object fewer per actor for every full collection to mark
+ * (docs/performance.md).
  */
-interface Tape {
+interface Tape extends TapeRange {
   shape: Shape;
-  nums: Float64Array;
-  strs: string[];
+  readonly arena: TapeArena;
 }
 
 /** A tape's shape: its ops and member names, and the compare compiled for it (null: none). */
@@ -682,7 +683,7 @@ function sharedShape(opList: number[], nameList: string[]): Shape {
   return shape;
 }
 
-/** The tree `m` laid out as a tape, into `into`'s members. */
+/** The tree `m` laid out as a tape, into `into`'s members and its ranges of its arena. */
 function encode(m: Mirror, into: Tape): void {
   const opList: number[] = [];
   const nameList: string[] = [];
@@ -715,8 +716,13 @@ function encode(m: Mirror, into: Tape): void {
   walk(m);
   const shape = sharedShape(opList, nameList);
   into.shape = shape;
-  into.nums = Float64Array.from(numList);
-  into.strs = strList;
+  const { arena } = into;
+  arena.place(into, numList.length, strList.length);
+  arena.nums.set(numList, into.numsAt);
+  const { strs: arenaStrs } = arena;
+  for (let i = 0; i < into.strsRoom; i++)
+    // Slots the tape does not use now are emptied: they hold no string of an earlier read alive.
+    arenaStrs[into.strsAt + i] = i < strList.length ? strList[i] : "";
 }
 
 /** The tape from the cursors on, as a tree (the tree's way, and the full inputs' text). */
@@ -753,9 +759,11 @@ function decode(): Mirror {
 
 /** Points the cursors at the start of `tape`. */
 function load(tape: Tape): void {
-  ({ nums, strs } = tape);
+  ({ nums, strs } = tape.arena);
   ({ ops, names } = tape.shape);
-  oi = ki = ni = si = 0;
+  oi = ki = 0;
+  ni = tape.numsAt;
+  si = tape.strsAt;
 }
 
 /**
@@ -797,19 +805,22 @@ export function jsonText(value: unknown): string {
 }
 
 /** One actor's last inputs, as the recorder saw them, and the delta of each read against them. */
-const EMPTY_NUMS = new Float64Array(0);
-
 /** A shape no tape has: an InputMirror's before its inputs are an object. */
 const NO_SHAPE: Shape = { ops: new Int32Array(0), names: [], check: null };
 
 /** One actor's last inputs, as the recorder saw them, and the delta of each read against them. */
 export class InputMirror implements Tape {
-  /** Inputs that are an object: their tape's shape, numbers and strings (NO_SHAPE: not one). */
+  /** Inputs that are an object: their tape's shape (NO_SHAPE: not one), numbers and strings. */
   shape: Shape = NO_SHAPE;
-  nums: Float64Array = EMPTY_NUMS;
-  strs: string[] = [];
+  numsAt = 0;
+  numsRoom = 0;
+  strsAt = 0;
+  strsRoom = 0;
   /** Inputs that are not (no delta against them): their tree. */
   private other: Mirror | undefined = undefined;
+
+  /** `arena`: where its tape's numbers and strings are kept (a recorder's, for all its actors). */
+  constructor(readonly arena: TapeArena = new TapeArena()) {}
 
   /**
    * The mirror becomes `value`. Writes the delta from the previous value into `out` as a JSON
@@ -825,8 +836,6 @@ export class InputMirror implements Tape {
         this.other = undefined;
       } else {
         this.shape = NO_SHAPE;
-        this.nums = EMPTY_NUMS;
-        this.strs = [];
         this.other = tree;
       }
       return false;
@@ -836,7 +845,7 @@ export class InputMirror implements Tape {
     let answer = UNSURE;
     const { check: compiled } = this.shape;
     if (compiled !== null) {
-      answer = compiled(value, nums, strs, logChange);
+      answer = compiled(value, nums, this.numsAt, strs, this.strsAt, logChange);
       if (answer === UNSURE) {
         releaseLog();
         changes = 0;

@@ -25,6 +25,7 @@ import {
 } from "../store/keyGuard.js";
 import type { Json, JsonObject } from "./delta.js";
 import { InputMirror, jsonText } from "./inputMirror.js";
+import { TapeArena } from "./tapeArena.js";
 import { CLOSE_BRACE, CLOSE_BRACKET, COMMA, JsonBytes } from "./jsonBytes.js";
 import { writeCycleHead, writeDecision, writePair, writeText } from "./cycleLine.js";
 import {
@@ -308,6 +309,8 @@ export class FlightRecorder {
   private readonly lineBytes = new JsonBytes(4096);
   /** Line buffers not in use, for the next lines (takeLine). */
   private readonly spareLines: JsonBytes[] = [];
+  /** Where every actor's mirror keeps its tape's numbers and strings (tapeArena.ts says why). */
+  private readonly tapes = new TapeArena();
 
   constructor(private readonly options: FlightRecorderOptions) {
     this.now = options.now ?? Date.now;
@@ -659,7 +662,7 @@ export class FlightRecorder {
         phase,
         symbol,
         hashKey: HASH_PREFIX[phase] + symbol,
-        mirror: new InputMirror(),
+        mirror: new InputMirror(this.tapes),
         reads: 0,
         writtenRead: null,
         memoryRecorded: false,

@@ -48,7 +48,7 @@ function compare(v: object, t = tape()): { answer: number; notes: unknown[][] } 
   const check = compiledCheck(t.ops, t.names);
   if (check === null) throw new Error("not compiled");
   const notes: unknown[][] = [];
-  const answer = check(v, t.nums, t.strs, (at, num, ref) => notes.push([at, num, ref]));
+  const answer = check(v, t.nums, 0, t.strs, 0, (at, num, ref) => notes.push([at, num, ref]));
   return { answer, notes };
 }
 
@@ -91,6 +91,21 @@ describe("compiledCheck", () => {
     expect(compare(read({ d: null }), t).notes).toEqual([[4, NUL, null]]);
     // a number JSON cannot hold is null: a literal's change, not a number's
     expect(compare(read({ d: Number.NaN }), t).notes).toEqual([[4, NUL, null]]);
+  });
+
+  it("reads the tape's values at its ranges of a shared arena (numsAt, strsAt)", () => {
+    const t = tape();
+    const check = compiledCheck(t.ops, t.names)!;
+    const nums = Float64Array.from([9, 9, 9, ...t.nums, 9]);
+    const strs = ["y", ...t.strs, "z"];
+    const notes: unknown[][] = [];
+    const log = (at: number, num: number, ref: unknown) => notes.push([at, num, ref]);
+    expect(check(read(), nums, 3, strs, 1, log)).toBe(SAME);
+    expect(check(read({ a: 9, b: "y" }), nums, 3, strs, 1, log)).toBe(LEAVES);
+    expect(notes).toEqual([
+      [1, 9, null],
+      [2, 0, "y"],
+    ]);
   });
 
   it("answers UNSURE to whatever the generic compare must decide", () => {
@@ -148,7 +163,7 @@ describe("compiledCheck", () => {
     const oddTape = Int32Array.from([op(OBJ, 3), op(NUM), op(NUM), op(NUM)]);
     const check = compiledCheck(oddTape, odd)!;
     const v = { [odd[0]]: 1, [odd[1]]: 2, [odd[2]]: 3 };
-    expect(check(v, Float64Array.from([1, 2, 3]), [], () => undefined)).toBe(SAME);
+    expect(check(v, Float64Array.from([1, 2, 3]), 0, [], 0, () => undefined)).toBe(SAME);
     // not an object at the top, or switched off: the generic compare's
     expect(compiledCheck(Int32Array.from([op(NUM)]), [])).toBeNull();
     setCompiling(false);
