@@ -663,10 +663,9 @@ interface Shape {
 /**
  * The shapes seen, by their ops and names: each shape's arrays made once and shared by every
  * tape of that shape. The service's 1,200 actors have a handful of shapes, and held by each actor
- * those arrays (~1,200 of each, never written but for a literal's op) were live memory that every
- * full collection marks (docs/performance.md). A tape never writes its shape's arrays (a
- * literal's value is in its numbers). Beyond MAX_SHARED_SHAPES a shape is not kept:
- * its tape alone has it.
+ * those arrays (~1,200 of each) were live memory that every full collection marks
+ * (docs/performance.md). A tape never writes its shape's arrays: a literal's value is in its
+ * numbers, not in its op. Beyond MAX_SHARED_SHAPES a shape is not kept: its tape alone has it.
  */
 const shapes = new Map<string, Shape>();
 const MAX_SHARED_SHAPES = 256;

@@ -1,6 +1,6 @@
 // The tapes of one shape share its ops and member names (src/recorder/inputMirror.ts
-// sharedShape): a literal's op is the one part of them a read rewrites, so the tape whose literal
-// changes must get ops of its own first, and every other tape of the shape reads on as it was.
+// sharedShape): a literal that changes in one tape (its value kept in that tape's numbers, not in
+// the shared ops) leaves every other tape of the shape reading on as it was.
 // A file of its own: the shapes are module state, and the property tests elsewhere fill the
 // shared ones up to their bound (a tape beyond it keeps its own arrays, which would hide a fault).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
