@@ -31,6 +31,7 @@ import {
   STR,
   TRUE,
   UNSURE,
+  shapeKey,
   type LogChange,
 } from "./tapeOps.js";
 
@@ -71,7 +72,7 @@ export function setCompiling(on: boolean): void {
  */
 export function compiledCheck(ops: Int32Array, names: readonly string[]): CompiledCheck | null {
   if (!compiling || ops.length === 0 || ops.length > MAX_OPS || (ops[0] & 15) !== OBJ) return null;
-  const key = `${ops.join(",")}|${JSON.stringify(names)}`;
+  const key = shapeKey(ops, names);
   let check = cache.get(key);
   if (check === undefined) {
     if (cache.size >= MAX_SHAPES) return null;

@@ -42,6 +42,7 @@ import {
   OBJ,
   SAME,
   SHAPE,
+  shapeKey,
   STR,
   TRUE,
   UNSURE,
@@ -672,7 +673,7 @@ const MAX_SHARED_SHAPES = 256;
 
 /** The shape of these ops and names: the one seen before, or made (and kept, while there is room). */
 function sharedShape(opList: number[], nameList: string[]): Shape {
-  const key = `${opList.join(",")}|${JSON.stringify(nameList)}`;
+  const key = shapeKey(opList, nameList);
   let shape = shapes.get(key);
   if (shape === undefined) {
     const ops = Int32Array.from(opList);
@@ -803,7 +804,6 @@ export function jsonText(value: unknown): string {
   return out.toString();
 }
 
-/** One actor's last inputs, as the recorder saw them, and the delta of each read against them. */
 /** A shape no tape has: an InputMirror's before its inputs are an object. */
 const NO_SHAPE: Shape = { ops: new Int32Array(0), names: [], check: null };
 

@@ -19,6 +19,13 @@ export const TRUE = 1;
 export const FALSE = 2;
 export const NUL = 3;
 
+/**
+ * A shape's key: its ops and its member names. The shapes shared by tapes (inputMirror.ts
+ * sharedShape) and the compares compiled for them (compiledCheck.ts) are kept by it.
+ */
+export const shapeKey = (ops: ArrayLike<number>, names: readonly string[]): string =>
+  `${Array.prototype.join.call(ops, ",")}|${JSON.stringify(names)}`;
+
 /** A compare's answers. */
 export const SAME = 0;
 /** Only leaves, or numbers in windows, changed: noted in the change log, written by emit(). */
