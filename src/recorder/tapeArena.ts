@@ -33,22 +33,22 @@ export class TapeArena {
   private strsUsed = 0;
   /** How far the strings may reach before ranges left behind are reclaimed (compact()). */
   private strsCap = MIN_ROOM;
-  /** Every range placed here (their tapes live as long as the arena: a recorder's actors). */
+  /**
+   * Every range given room here (their tapes live as long as the arena: a recorder's actors). A
+   * range with no room yet (rooms only grow) is not among them: a compaction has nothing of it to
+   * move.
+   */
   private readonly ranges: TapeRange[] = [];
-  private readonly placed = new WeakSet<TapeRange>();
 
   /**
    * Gives `range` room for n numbers and s strings: its own ranges when they are large enough,
    * else new ones. May move every range (compact()): arrays and offsets are to be read anew.
    */
   place(range: TapeRange, n: number, s: number): void {
-    if (!this.placed.has(range)) {
-      this.placed.add(range);
-      this.ranges.push(range);
-    }
     const needNums = n > range.numsRoom ? n : 0;
     const needStrs = s > range.strsRoom ? s : 0;
     if (needNums === 0 && needStrs === 0) return;
+    if (range.numsRoom === 0 && range.strsRoom === 0) this.ranges.push(range);
     if (this.numsUsed + needNums > this.nums.length || this.strsUsed + needStrs > this.strsCap)
       this.compact(needNums, needStrs);
     if (needNums > 0) {

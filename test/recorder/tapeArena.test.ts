@@ -63,6 +63,30 @@ describe.each([
     );
   });
 
+  it("keep a tape that held strings alone, then numbers too, through compactions", () => {
+    const arena = new TapeArena();
+    // Another tape first, which outgrows its ranges later: the compaction moves the tape under
+    // test into the ranges it leaves behind.
+    const before = new InputMirror(arena);
+    written(before, { name: "z", n: [1, 2, 3] });
+    const first = new InputMirror(arena);
+    const twin = new InputMirror();
+    // Strings only: the tape's numbers have no room yet.
+    expect(written(first, { name: "a" })).toBe(written(twin, { name: "a" }));
+    const later = { name: "a", closes: Array.from({ length: 50 }, (_, i) => i + 0.25) };
+    expect(written(first, later)).toBe(written(twin, later));
+    written(before, { name: "zz", names: ["y", "x"], n: Array.from({ length: 60 }, (_, i) => i) });
+    // Other tapes grow until the arena compacts.
+    const numsBefore = arena.nums;
+    for (let step = 0; step < 30; step++) {
+      const other = new InputMirror(arena);
+      written(other, valueOf({ size: 100 + step, from: step, tags: [], flag: null, x: 0 }));
+    }
+    expect(arena.nums).not.toBe(numsBefore);
+    const moved = { ...later, closes: [...later.closes.slice(1), 99.5] };
+    expect(written(first, moved)).toBe(written(twin, moved));
+  });
+
   it("keep their tapes through compactions as their windows and strings grow past the arena's room", () => {
     const arena = new TapeArena();
     const shared = Array.from({ length: 10 }, () => new InputMirror(arena));
