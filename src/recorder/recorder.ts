@@ -592,15 +592,21 @@ export class FlightRecorder {
   }
 
   /**
-   * A heartbeat settled (`failed`: with `err`): its cycle ends — if it is still its actor's open one.
-   * A cycle stopped meanwhile (its line written) and the next one begun are not this note's.
+   * A heartbeat settled (`failed`: with `err`): its cycle ends — if it is still its actor's open one
+   * (endCycle): a cycle stopped meanwhile (its line written) and the next one begun are not this
+   * note's.
    */
   private beat(cycle: LineCycle | null, failed: boolean, err?: unknown): void {
+    if (cycle === null) return;
     try {
-      if (cycle === null || cycle.actor.open !== cycle) return;
-      if (failed) writeText(cycle.line, ',"we":', message(err));
-      else if (cycle.wAt < 0) cycle.line.ascii(',"hb":1');
-      this.end(cycle.actor);
+      this.endCycle(
+        cycle,
+        failed
+          ? (line) => writeText(line, ',"we":', message(err))
+          : (line) => {
+              if (cycle.wAt < 0) line.ascii(',"hb":1');
+            },
+      );
     } catch (fault) {
       this.fault(fault);
     }
