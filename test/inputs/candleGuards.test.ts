@@ -446,9 +446,11 @@ describe("the incremental window and a full read (one series builder) agree with
               add(t, member);
             } else if (o.kind === "republish") {
               const t = newest - o.back * MINUTE_MS;
+              // The open times from t on once this member is in: t among them when it had no
+              // member yet (below the initial candles), which the band must then reach too.
               const scoresFromT = new Set(
                 (await memory.zrangeFromScore(KEY, t, 10_000)).map((m) => m.score),
-              );
+              ).add(t);
               if (scoresFromT.size > CANDLE_REREAD_BAND) continue;
               const timestamp = o.stale ? t / 1000 : t / 1000 + 120 + stamp++;
               add(t, candlePayload({ symbol: S, open_time: t, close: 150 + o.back, timestamp }));
