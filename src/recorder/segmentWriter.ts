@@ -22,6 +22,7 @@ import { writeClosedSegment } from "./segmentIndex.js";
 
 /** The file operations the writer uses that a test may replace (a full disk, a stuck disk). */
 export interface SegmentIo {
+  /** `data` is lent: the writer fills it again once the returned promise has settled. */
   write(handle: FileHandle, data: Uint8Array): Promise<void>;
 }
 
@@ -86,6 +87,12 @@ const NEWLINE = 0x0a;
  * lines the queue held anyway.
  */
 const FLUSH_BYTES = 256 * 1024;
+/**
+ * Chunks whose lines are all written, kept for the lines to come: a minute burst fills four, and
+ * a chunk made anew each time was fresh memory each time — its pages faulted in as the lines were
+ * copied into it (docs/performance.md).
+ */
+const SPARE_CHUNKS = 4;
 const UTF8 = new TextEncoder();
 const ROTATE = Symbol("rotate");
 /** Where lines were lost: written as a gap record in their place. */
@@ -112,6 +119,13 @@ export class SegmentWriter {
   /** The buffer lines are encoded into, and how much of it is used. */
   private chunk: Buffer = Buffer.allocUnsafe(0);
   private chunkUsed = 0;
+  /** Chunks written out, for the next ones (SPARE_CHUNKS at most). */
+  private readonly spareChunks: Buffer[] = [];
+  /**
+   * Where a write of several pieces (the end of one chunk and the start of the next, a gap record)
+   * is put together: kept from one write to the next, as the chunks are, not made for each.
+   */
+  private joined: Buffer = Buffer.allocUnsafe(0);
   /** The queue's last piece while the next line may extend it (null: the next line starts one). */
   private tail: Piece | null = null;
   private queuedLines = 0;
@@ -198,7 +212,9 @@ export class SegmentWriter {
       return -1;
     }
     if (this.chunk.length - this.chunkUsed < room) {
-      this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, room));
+      this.chunk =
+        (room <= CHUNK_BYTES ? this.spareChunks.pop() : undefined) ??
+        Buffer.allocUnsafe(Math.max(CHUNK_BYTES, room));
       this.chunkUsed = 0;
       this.tail = null;
     }
@@ -392,6 +408,7 @@ export class SegmentWriter {
         this.queuedLines -= lines;
         if (lines > 0) await this.writeLines(parts, bytes, lines, gapped);
         else this.drop(0, "", true, gapped); // only gap records: told with the next lines
+        this.spare(items);
         // What came in meanwhile waits for its own flush unless a segment ends or it is due.
         if (this.queue[0] !== ROTATE && !this.dueNow()) break;
       }
@@ -417,7 +434,7 @@ export class SegmentWriter {
       const segment = this.open ?? (await this.openSegment(now));
       if (failed !== null)
         parts.unshift(Buffer.from(`${JSON.stringify({ k: "g", t: failed.t, n: failed.n })}\n`));
-      const data = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+      const data = parts.length === 1 ? parts[0] : this.join(parts);
       await this.opts.io.write(segment.handle, data);
       segment.bytes += data.length;
       this.counts.linesWritten += lines;
@@ -428,6 +445,39 @@ export class SegmentWriter {
       this.drop(lines, why, true, gapped);
       // The file may end in a partial line: it is closed here, the next line opens a new one.
       await this.closeSegment().catch(() => undefined);
+    }
+  }
+
+  /** `parts` one after the other, in the kept buffer (joined): valid until the next join. */
+  private join(parts: readonly Uint8Array[]): Uint8Array {
+    let total = 0;
+    for (const part of parts) total += part.length;
+    if (this.joined.length < total) this.joined = Buffer.allocUnsafe(Math.max(total, CHUNK_BYTES));
+    let at = 0;
+    for (const part of parts) {
+      this.joined.set(part, at);
+      at += part.length;
+    }
+    return this.joined.subarray(0, total);
+  }
+
+  /**
+   * The chunks of `written` (queue items whose write settled) that no line still queued and no
+   * line to come is in — not the chunk being filled — are kept for the next lines.
+   */
+  private spare(written: readonly QueueItem[]): void {
+    for (const item of written) {
+      if (!isPiece(item)) continue;
+      const { chunk } = item;
+      if (
+        chunk === this.chunk ||
+        chunk.length !== CHUNK_BYTES ||
+        this.spareChunks.length >= SPARE_CHUNKS ||
+        this.spareChunks.includes(chunk) ||
+        this.queue.some((queued) => isPiece(queued) && queued.chunk === chunk)
+      )
+        continue;
+      this.spareChunks.push(chunk);
     }
   }
 

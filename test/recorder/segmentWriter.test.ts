@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { readFileSync } from "node:fs";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SegmentWriter, type SegmentIo } from "../../src/recorder/segmentWriter.js";
 import { readSegmentLines, listSegments } from "../../src/recorder/reader.js";
 
@@ -241,6 +241,51 @@ describe("SegmentWriter", () => {
     await w.close();
     expect(w.appendBytes(scratch, n)).toBe(false);
     expect(w.stats().linesDropped).toBe(1);
+  });
+
+  it("reuses the chunks of written lines, never one whose write has not settled", async () => {
+    // A slow disk: each write waits some turns of the event loop, and the bytes it was handed
+    // must be the same when it goes on.
+    let changed = 0;
+    const io: SegmentIo = {
+      async write(handle, data) {
+        const copy = Buffer.from(data);
+        for (let k = 0; k < 5; k++) await new Promise((resolve) => setImmediate(resolve));
+        if (!copy.equals(data)) changed++;
+        await handle.write(data);
+      },
+    };
+    const CHUNK = 256 * 1024;
+    const allocs = vi.spyOn(Buffer, "allocUnsafe");
+    // Segments of 200 KB: a burst's lines end one mid-chunk, so that a write may be one chunk's
+    // piece alone — the chunk itself handed to the disk, not a copy.
+    const { w } = writer({ io, segmentBytes: 200 * 1024 });
+    const expected: string[] = [];
+    const burst = (b: number): void => {
+      for (let i = 0; i < 300; i++) {
+        const text = JSON.stringify({ k: "c", b, i, pad: "p".repeat(1000) });
+        expected.push(text);
+        w.rotateIfDue();
+        expect(w.append(text)).toBe(true);
+      }
+    };
+    // Bursts of ~300 KB, each written before the next: ~3 MB through a dozen chunks' worth.
+    for (let b = 0; b < 10; b++) {
+      burst(b);
+      await w.flushed();
+    }
+    const chunksMade = allocs.mock.calls.filter(([size]) => size === CHUNK).length;
+    // Then bursts that come while the last one's write is under way.
+    for (let b = 10; b < 20; b++) {
+      burst(b);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await w.close();
+    allocs.mockRestore();
+    expect(chunksMade).toBeLessThanOrEqual(5);
+    expect(changed).toBe(0);
+    const lines = (await allLines()).filter((l) => (JSON.parse(l) as { k: string }).k === "c");
+    expect(lines).toEqual(expected);
   });
 
   it("appends after close are dropped, not thrown", async () => {
