@@ -112,21 +112,26 @@ export class JsonBytes {
   /** `s` as a JSON string, quoted and escaped as JSON.stringify does it. */
   string(s: string): void {
     const n = s.length;
-    this.room(n + 2);
+    // Room for every character escaped as a quote or a backslash is (two bytes each).
+    this.room(2 * n + 2);
     const { buf } = this;
     const start = this.len;
     let at = start;
     buf[at++] = QUOTE;
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
-      // Printable ASCII but the quote and the backslash: as it is. Anything else (an escape, a
-      // non-ASCII character) is rare in these lines: the whole string is JSON.stringify's.
-      if (c < 0x20 || c > 0x7e || c === QUOTE || c === BACKSLASH) {
-        this.len = start;
-        this.text(JSON.stringify(s));
-        return;
+      if (c >= 0x20 && c <= 0x7e) {
+        // Printable ASCII: as it is, the quote and the backslash after a backslash — a marketstate
+        // hash's regime_probs is JSON text, quotes and all, in every batch.
+        if (c === QUOTE || c === BACKSLASH) buf[at++] = BACKSLASH;
+        buf[at++] = c;
+        continue;
       }
-      buf[at++] = c;
+      // Anything else (a control character, a non-ASCII one) is rare in these lines: the whole
+      // string is JSON.stringify's.
+      this.len = start;
+      this.text(JSON.stringify(s));
+      return;
     }
     buf[at++] = QUOTE;
     this.len = at;
