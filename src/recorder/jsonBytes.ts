@@ -112,7 +112,7 @@ export class JsonBytes {
   /** `s` as a JSON string, quoted and escaped as JSON.stringify does it. */
   string(s: string): void {
     const n = s.length;
-    // Room for every character escaped as a quote or a backslash is (two bytes each).
+    // Room for the most it can take here: every character a quote or a backslash, two bytes each.
     this.room(2 * n + 2);
     const { buf } = this;
     const start = this.len;

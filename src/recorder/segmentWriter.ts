@@ -93,6 +93,11 @@ const FLUSH_BYTES = 256 * 1024;
  * copied into it (docs/performance.md).
  */
 const SPARE_CHUNKS = 4;
+/**
+ * A joined write up to this size is put together in a buffer kept for the next; a larger one (a
+ * backlog written at once after a slow disk) in a buffer of its own, not kept for the process's life.
+ */
+const JOIN_KEPT_BYTES = 2 * CHUNK_BYTES;
 const UTF8 = new TextEncoder();
 const ROTATE = Symbol("rotate");
 /** Where lines were lost: written as a gap record in their place. */
@@ -265,6 +270,13 @@ export class SegmentWriter {
     this.segmentFirstMs = null;
     this.kick();
     return true;
+  }
+
+  /** The bytes its buffers hold: the chunk being filled, the spare ones and the join's (tests). */
+  bufferBytes(): number {
+    let bytes = this.chunk.length + this.joined.length;
+    for (const chunk of this.spareChunks) bytes += chunk.length;
+    return bytes;
   }
 
   stats(): SegmentWriterStats {
@@ -448,11 +460,15 @@ export class SegmentWriter {
     }
   }
 
-  /** `parts` one after the other, in the kept buffer (joined): valid until the next join. */
+  /**
+   * `parts` one after the other: in the kept buffer (joined, valid until the next join) when they
+   * fit JOIN_KEPT_BYTES, else in one of their own.
+   */
   private join(parts: readonly Uint8Array[]): Uint8Array {
     let total = 0;
     for (const part of parts) total += part.length;
-    if (this.joined.length < total) this.joined = Buffer.allocUnsafe(Math.max(total, CHUNK_BYTES));
+    if (total > JOIN_KEPT_BYTES) return Buffer.concat(parts, total);
+    if (this.joined.length < total) this.joined = Buffer.allocUnsafe(JOIN_KEPT_BYTES);
     let at = 0;
     for (const part of parts) {
       this.joined.set(part, at);

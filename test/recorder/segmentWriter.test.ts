@@ -288,6 +288,26 @@ describe("SegmentWriter", () => {
     expect(lines).toEqual(expected);
   });
 
+  it("a backlog written at once after a stuck disk leaves no buffer of its size kept", async () => {
+    let release: () => void = () => undefined;
+    const stuck = new Promise<void>((r) => (release = r));
+    const io: SegmentIo = {
+      async write(handle, data) {
+        await stuck;
+        await handle.write(data);
+      },
+    };
+    const { w } = writer({ io });
+    // ~3 MB queued behind the first write: written as one when the disk answers.
+    for (let i = 0; i < 3000; i++) expect(w.append(line(i).padEnd(1000, " "))).toBe(true);
+    release();
+    await w.flushed();
+    expect(w.stats()).toMatchObject({ linesWritten: 3000, linesDropped: 0 });
+    // The chunk being filled, four spare ones and the kept join buffer (512 KiB) at most.
+    expect(w.bufferBytes()).toBeLessThanOrEqual((1 + 4 + 2) * 256 * 1024);
+    await w.close();
+  });
+
   it("appends after close are dropped, not thrown", async () => {
     const { w } = writer();
     await w.close();
