@@ -41,6 +41,19 @@ function appendLines(w: SegmentWriter, from: number, n: number): void {
   }
 }
 
+/** A disk whose writes wait until release() is called. */
+function stuckDisk(): { io: SegmentIo; release: () => void } {
+  let release: () => void = () => undefined;
+  const stuck = new Promise<void>((r) => (release = r));
+  const io: SegmentIo = {
+    async write(handle, data) {
+      await stuck;
+      await handle.write(data);
+    },
+  };
+  return { io, release };
+}
+
 async function allLines(): Promise<string[]> {
   const out: string[] = [];
   for (const seg of await listSegments(dir)) out.push(...(await readSegmentLines(seg.path)).lines);
@@ -154,14 +167,7 @@ describe("SegmentWriter", () => {
   });
 
   it("a stuck disk: append never waits; beyond the queue bound lines are dropped and counted", async () => {
-    let release: () => void = () => undefined;
-    const stuck = new Promise<void>((r) => (release = r));
-    const io: SegmentIo = {
-      async write(handle, data) {
-        await stuck;
-        await handle.write(data);
-      },
-    };
+    const { io, release } = stuckDisk();
     const { w, warnings } = writer({ io, queueBytes: 5000 });
     let accepted = 0;
     for (let i = 0; i < 200; i++) if (w.append(line(i))) accepted++;
@@ -289,14 +295,7 @@ describe("SegmentWriter", () => {
   });
 
   it("a backlog written at once after a stuck disk leaves no buffer of its size kept", async () => {
-    let release: () => void = () => undefined;
-    const stuck = new Promise<void>((r) => (release = r));
-    const io: SegmentIo = {
-      async write(handle, data) {
-        await stuck;
-        await handle.write(data);
-      },
-    };
+    const { io, release } = stuckDisk();
     const { w } = writer({ io });
     // ~3 MB queued behind the first write: written as one when the disk answers.
     for (let i = 0; i < 3000; i++) expect(w.append(line(i).padEnd(1000, " "))).toBe(true);
